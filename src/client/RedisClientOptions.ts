@@ -1,0 +1,92 @@
+import type { Logger } from 'pino';
+import type { Codec } from '../envelope/codec';
+import type { MemoryBus } from '../route/MemoryBus';
+import type { RedisConnection } from '../route/RedisRoute';
+import type { Route } from '../route/Route';
+
+/** Size limits applied on send and on receive. */
+export interface LimitOptions {
+  /**
+   * Largest encoded message accepted, in bytes. A bigger one is refused on
+   * publish with PayloadTooLargeError; a bigger frame received is counted as
+   * malformed and skipped.
+   * @default 1048576 (1 MiB)
+   */
+  maxPayloadBytes?: number;
+  /**
+   * Frames (messages coalesced within one tick) are split above this size, so
+   * that a burst cannot trip Redis's `client-output-buffer-limit pubsub`.
+   * @default 262144 (256 KiB)
+   */
+  maxFrameBytes?: number;
+}
+
+/** The instance registry's timing. */
+export interface RegistryOptions {
+  /**
+   * How often an instance refreshes its announcement, in ms.
+   * @default 1000
+   */
+  heartbeatMs?: number;
+  /**
+   * How long an instance counts as live after its last heartbeat, in ms: a
+   * crashed instance drops out of `instances()` within this time. Must exceed
+   * `heartbeatMs`.
+   * @default 5000
+   */
+  ttlMs?: number;
+}
+
+/** Options of {@link RedisClient}. */
+export interface RedisClientOptions {
+  /** The service key of this instance (`users`, `TeraServer.UserManagerModule`). Required. */
+  service: string;
+  /**
+   * Unique id of this instance; keep it across restarts when the instance
+   * should get back what it missed (BROADCAST).
+   * @default a random UUID
+   */
+  instanceId?: string;
+  /**
+   * Redis to use: a URL, ioredis options, or an existing ioredis instance
+   * (which stays yours to close). Setting it makes `redis` the default route.
+   */
+  redis?: RedisConnection;
+  /**
+   * The route: `redis`, `memory` (in-process, no Redis), or a Route instance.
+   * @default 'redis' when `redis` is set, else 'memory'
+   */
+  route?: 'redis' | 'memory' | Route;
+  /**
+   * The bus of the memory route.
+   * @default MemoryBus.shared (every memory client of the process)
+   */
+  memoryBus?: MemoryBus;
+  /**
+   * Prefix of every key and channel, so that several deployments can share
+   * one Redis (pub/sub ignores `db`).
+   * @default ''
+   */
+  namespace?: string;
+  /**
+   * A pino logger; intracom logs through child loggers of it.
+   * @default pino at level `warn` (or `INTRACOM_LOG_LEVEL`)
+   */
+  logger?: Logger;
+  /**
+   * The codec of messages and msgpack variables.
+   * @default new MsgpackCodec()
+   */
+  codec?: Codec;
+  /** Size limits. */
+  limits?: LimitOptions;
+  /** Instance registry timing. */
+  registry?: RegistryOptions;
+}
+
+/** The defaults of every optional option, in one place. */
+export const DEFAULT_CLIENT_OPTIONS = {
+  namespace: '',
+  limits: { maxPayloadBytes: 1024 * 1024, maxFrameBytes: 256 * 1024 },
+  registry: { heartbeatMs: 1000, ttlMs: 5000 },
+} as const;

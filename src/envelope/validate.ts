@@ -1,0 +1,64 @@
+/**
+ * Decoding trusts nothing: every field of a query or an event is checked for
+ * presence and type, and enum values outside the known set are refused. The
+ * functions return a reason string for a bad message (callers count, log and
+ * skip it) so that no exception can escape into a subscriber loop.
+ */
+import { QueryRoute, QueryState, QueryType, type EventMessage, type Query } from './types';
+
+const QUERY_TYPES = new Set<string>(Object.values(QueryType));
+const QUERY_STATES = new Set<string>(Object.values(QueryState));
+const QUERY_ROUTES = new Set<string>(Object.values(QueryRoute));
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || Buffer.isBuffer(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+/** Returns why `value` is not an event, or undefined when it is one. */
+export function invalidEventReason(value: unknown): string | undefined {
+  if (!isPlainObject(value)) return 'event is not an object';
+  const headers = value.headers;
+  if (!isPlainObject(headers)) return 'event.headers is not an object';
+  if (typeof headers.name !== 'string') return 'event.headers.name is not a string';
+  if (typeof headers.createdAt !== 'string') return 'event.headers.createdAt is not a string';
+  if (typeof headers.serviceName !== 'string') return 'event.headers.serviceName is not a string';
+  if (!('payload' in value)) return 'event.payload is missing';
+  return undefined;
+}
+
+/** Narrows `value` to an event when it is one. */
+export function isEventMessage(value: unknown): value is EventMessage {
+  return invalidEventReason(value) === undefined;
+}
+
+/** Returns why `value` is not a query envelope, or undefined when it is one. */
+export function invalidQueryReason(value: unknown): string | undefined {
+  if (!isPlainObject(value)) return 'query is not an object';
+  const q = value;
+  if (typeof q.queryId !== 'string' || q.queryId.length === 0 || q.queryId.length > 200) return 'queryId must be a non-empty string of at most 200 characters';
+  if (typeof q.serviceNameSource !== 'string') return 'serviceNameSource is not a string';
+  if (typeof q.serviceNameDest !== 'string' || q.serviceNameDest.length === 0) return 'serviceNameDest is not a non-empty string';
+  if (typeof q.route !== 'string' || !QUERY_ROUTES.has(q.route)) return `route ${JSON.stringify(q.route)} is not one of ${[...QUERY_ROUTES].join(', ')}`;
+  if (typeof q.type !== 'string' || !QUERY_TYPES.has(q.type)) return `type ${JSON.stringify(q.type)} is not one of ${[...QUERY_TYPES].join(', ')}`;
+  if (typeof q.action !== 'string' && !isFiniteNumber(q.action)) return 'action is neither a string nor a number';
+  if (typeof q.state !== 'string' || !QUERY_STATES.has(q.state)) return `state ${JSON.stringify(q.state)} is not one of ${[...QUERY_STATES].join(', ')}`;
+  if (q.response !== null && q.response !== undefined) {
+    if (!isPlainObject(q.response) || typeof q.response.ok !== 'boolean') return 'response is neither null nor an ActionResult { ok: boolean, ... }';
+  }
+  for (const field of ['query_ts', 'response_ts', 'query_ms', 'timeout_ms', 'processAttempts'] as const) {
+    if (!isFiniteNumber(q[field]) || q[field] < 0) return `${field} is not a non-negative number`;
+  }
+  if ('timout_ms' in q) return 'timout_ms (the seed\'s typo) is not accepted: send timeout_ms';
+  return undefined;
+}
+
+/** Narrows `value` to a query envelope when it is one. */
+export function isQuery(value: unknown): value is Query {
+  return invalidQueryReason(value) === undefined;
+}

@@ -1,0 +1,199 @@
+import { EventEmitter } from 'node:events';
+import Redis, { type RedisOptions } from 'ioredis';
+import type { MalformedMessageError } from '../errors/MalformedMessageError';
+import { FrameBatcher } from './FrameBatcher';
+import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
+import type { MessageListener, PatternListener, Route, RouteStats, RouteStatus, Unsubscribe } from './Route';
+import { emptyStats, type RouteOptions } from './RouteOptions';
+import { SubscriptionTable } from './SubscriptionTable';
+
+/**
+ * How to reach Redis: a URL (`redis://`, `rediss://` for TLS), ioredis
+ * options (AUTH, ACL user, TLS and Sentinel pass through), or an existing
+ * ioredis instance (used for commands and duplicated for subscriptions; the
+ * caller keeps ownership and closes it).
+ */
+export type RedisConnection = string | RedisOptions | Redis;
+
+/**
+ * The Redis route: one publisher/command connection and one subscriber
+ * connection (a connection in subscriber mode can run nothing else).
+ * Subscriptions are replayed by ioredis on every reconnect, one per channel
+ * whatever the number of listeners, so no message is delivered twice.
+ */
+export class RedisRoute extends EventEmitter implements Route {
+  readonly kind = 'redis' as const;
+  /** Command and publish connection. */
+  readonly publisher: Redis;
+  /** Subscriber connection. */
+  readonly subscriber: Redis;
+  private readonly ownsPublisher: boolean;
+  private state: RouteStatus = 'idle';
+  private readonly counters: RouteStats = emptyStats();
+  private readonly batcher: FrameBatcher;
+  private readonly table: SubscriptionTable;
+
+  constructor(
+    connection: RedisConnection,
+    private readonly options: RouteOptions,
+  ) {
+    super();
+    if (connection instanceof Redis) {
+      this.publisher = connection;
+      this.ownsPublisher = false;
+    } else {
+      this.publisher = typeof connection === 'string' ? new Redis(connection, { lazyConnect: true }) : new Redis({ ...connection, lazyConnect: true });
+      this.ownsPublisher = true;
+    }
+    this.subscriber = this.publisher.duplicate({ lazyConnect: true, autoResubscribe: true });
+    this.watchConnection(this.publisher, 'publisher');
+    this.watchConnection(this.subscriber, 'subscriber');
+
+    this.batcher = new FrameBatcher(options.codec, options.limits, (channel, frame) => this.publisher.publish(channel, frame), this.counters);
+    const backend = {
+      subscribe: async (c: string) => void (await this.subscriber.subscribe(c)),
+      unsubscribe: async (c: string) => void (await this.subscriber.unsubscribe(c)),
+      psubscribe: async (p: string) => void (await this.subscriber.psubscribe(p)),
+      punsubscribe: async (p: string) => void (await this.subscriber.punsubscribe(p)),
+    };
+    const receiveLimit = () => options.limits.maxPayloadBytes + 1024;
+    this.table = new SubscriptionTable(backend, options.codec, receiveLimit, this.counters, options.logger, (error) => this.reportMalformed(error));
+    this.subscriber.on('messageBuffer', (channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), undefined, frame));
+    this.subscriber.on('pmessageBuffer', (pattern: string, channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), pattern, frame));
+  }
+
+  get status(): RouteStatus {
+    return this.state;
+  }
+
+  async connect(): Promise<void> {
+    if (this.state === 'ready') return;
+    this.state = 'connecting';
+    await Promise.all([connectIfNeeded(this.publisher), connectIfNeeded(this.subscriber)]);
+    this.state = 'ready';
+    this.emit('ready');
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    this.state = 'closing';
+    this.batcher.flush();
+    this.table.clear();
+    await quietly(this.subscriber.quit());
+    if (this.ownsPublisher) await quietly(this.publisher.quit());
+    this.subscriber.disconnect();
+    if (this.ownsPublisher) this.publisher.disconnect();
+    this.state = 'closed';
+    this.emit('close');
+  }
+
+  publish(channel: string, message: unknown): Promise<number> {
+    return this.batcher.send(channel, message);
+  }
+
+  subscribe(channel: string, listener: MessageListener): Promise<Unsubscribe> {
+    return this.table.addChannel(channel, listener);
+  }
+
+  psubscribe(pattern: string, listener: PatternListener): Promise<Unsubscribe> {
+    return this.table.addPattern(pattern, listener);
+  }
+
+  get(key: string): Promise<Buffer | null> {
+    return this.publisher.getBuffer(key);
+  }
+
+  async set(key: string, value: Buffer | string, ttlMs?: number): Promise<void> {
+    if (ttlMs === undefined) await this.publisher.set(key, value);
+    else await this.publisher.set(key, value, 'PX', ttlMs);
+  }
+
+  del(key: string): Promise<number> {
+    return this.publisher.del(key);
+  }
+
+  async incrBy(key: string, by: number, ttlMs?: number): Promise<number> {
+    if (ttlMs === undefined) return this.publisher.incrby(key, by);
+    const replies = await this.publisher.multi().incrby(key, by).pexpire(key, ttlMs).exec();
+    const [error, value] = replies?.[0] ?? [new Error('transaction aborted'), null];
+    if (error) throw error;
+    return Number(value);
+  }
+
+  async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void> {
+    const { names } = this.options;
+    await announceScript.run(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], [instanceId, announcement, ttlMs]);
+  }
+
+  async withdraw(service: string, instanceId: string): Promise<void> {
+    const { names } = this.options;
+    await withdrawScript.run(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], [instanceId]);
+  }
+
+  liveInstances(service: string): Promise<Buffer[]> {
+    const { names } = this.options;
+    return liveInstancesScript.runBuffer(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], []);
+  }
+
+  stats(): RouteStats {
+    return { ...this.counters };
+  }
+
+  private watchConnection(connection: Redis, role: string): void {
+    const logger = this.options.logger;
+    connection.on('error', (error: Error) => {
+      logger.warn({ err: error, role }, 'redis connection error');
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+    });
+    connection.on('reconnecting', (delayMs: number) => {
+      if (this.state === 'closing' || this.state === 'closed') return;
+      logger.info({ role, delayMs }, 'reconnecting to redis');
+      this.state = 'reconnecting';
+      this.emit('reconnecting', { role, delayMs });
+    });
+    connection.on('close', () => {
+      if (this.state === 'ready') this.emit('connectionLost', { role });
+    });
+    connection.on('ready', () => {
+      if (this.state !== 'reconnecting') return;
+      if (this.publisher.status === 'ready' && this.subscriber.status === 'ready') {
+        this.state = 'ready';
+        logger.info('reconnected to redis');
+        this.emit('ready');
+      }
+    });
+  }
+
+  private reportMalformed(error: MalformedMessageError): void {
+    this.options.logger.warn({ err: error }, 'malformed frame skipped');
+    if (this.listenerCount('malformed') > 0) this.emit('malformed', error);
+  }
+}
+
+async function connectIfNeeded(connection: Redis): Promise<void> {
+  if (connection.status === 'ready') return;
+  if (connection.status === 'wait' || connection.status === 'end') {
+    await connection.connect();
+    return;
+  }
+  await new Promise<void>((resolve, reject) => {
+    const onReady = () => {
+      connection.off('end', onEnd);
+      resolve();
+    };
+    const onEnd = () => {
+      connection.off('ready', onReady);
+      reject(new Error('connection ended before it was ready'));
+    };
+    connection.once('ready', onReady);
+    connection.once('end', onEnd);
+  });
+}
+
+async function quietly(promise: Promise<unknown>): Promise<void> {
+  try {
+    await promise;
+  } catch {
+    // closing: a connection that is already gone is what we want
+  }
+}

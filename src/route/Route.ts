@@ -1,0 +1,74 @@
+import type { EventEmitter } from 'node:events';
+
+/** Receives every message of an exact-channel subscription. */
+export type MessageListener = (message: unknown, channel: string) => void;
+/** Receives every message of a pattern subscription. */
+export type PatternListener = (message: unknown, channel: string, pattern: string) => void;
+/** Removes one listener; the Redis subscription goes when its last listener does. */
+export type Unsubscribe = () => Promise<void>;
+
+/** Counters a route keeps; read them with `route.stats()`. */
+export interface RouteStats {
+  /** Frames written (one PUBLISH each on Redis). */
+  framesSent: number;
+  /** Messages carried by those frames. */
+  messagesSent: number;
+  /** Frames received and decoded. */
+  framesReceived: number;
+  /** Messages delivered out of them. */
+  messagesReceived: number;
+  /** Frames that could not be decoded (counted, logged, skipped). */
+  malformed: number;
+}
+
+/** Connection state of a route or client. */
+export type RouteStatus = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed';
+
+/**
+ * How bytes move (memory in-process, or Redis). Every route passes the same
+ * conformance suite (test/route/conformance.ts), so code above this layer can
+ * not tell which one it runs on.
+ *
+ * Events: `ready`, `reconnecting`, `error` (Error), `malformed`
+ * (MalformedMessageError), `close`.
+ */
+export interface Route extends EventEmitter {
+  /** `memory` or `redis`. */
+  readonly kind: 'memory' | 'redis';
+  /** Current state. */
+  readonly status: RouteStatus;
+
+  connect(): Promise<void>;
+  /** Flushes what is queued, drops every subscription, closes the connections. */
+  close(): Promise<void>;
+
+  /**
+   * Sends a message to every current subscriber of `channel` and resolves
+   * with how many subscribers (exact and pattern) received it. Messages sent
+   * to one channel keep their order.
+   */
+  publish(channel: string, message: unknown): Promise<number>;
+  /** Adds a listener for an exact channel; glob characters have no special meaning. */
+  subscribe(channel: string, listener: MessageListener): Promise<Unsubscribe>;
+  /** Adds a listener for a glob pattern (`audit.*`). */
+  psubscribe(pattern: string, listener: PatternListener): Promise<Unsubscribe>;
+
+  /** Reads a key's bytes, null when absent. */
+  get(key: string): Promise<Buffer | null>;
+  /** Writes a key, with a time to live in ms when given. */
+  set(key: string, value: Buffer | string, ttlMs?: number): Promise<void>;
+  /** Deletes a key; resolves with 1 when it existed, else 0. */
+  del(key: string): Promise<number>;
+  /** Atomically adds `by` to an integer key (absent counts as 0), refreshing its TTL when given. */
+  incrBy(key: string, by: number, ttlMs?: number): Promise<number>;
+
+  /** Announces (or refreshes) an instance of `service`; it counts as live for `ttlMs`. */
+  announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void>;
+  /** Removes an instance at once. */
+  withdraw(service: string, instanceId: string): Promise<void>;
+  /** The announcements of the live instances of `service`. */
+  liveInstances(service: string): Promise<Buffer[]>;
+
+  /** Counters since creation. */
+  stats(): RouteStats;
+}

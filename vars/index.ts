@@ -1,0 +1,18 @@
+/** The catalogue: variables and topics as typed data, and the one place keys and channels are named. */
+export * from './types';
+export { defineVar, defineTopic, defineCatalogue, mergeCatalogues, assertName } from './define';
+export {
+  Names,
+  assertNamespace,
+  hasGlob,
+  moduleEvents,
+  moduleMessages,
+  moduleRpc,
+  serviceEvents,
+  serviceMessages,
+  serviceRpc,
+  websocketEvents,
+  type WebsocketKind,
+} from './names';
+export { RedisVars, RedisTopics, builtinCatalogue } from './RedisVars';
+export { renderCatalogueMarkdown } from './render';

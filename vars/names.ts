@@ -1,0 +1,166 @@
+/**
+ * Every Redis key and every pub/sub channel intracom touches is built here and
+ * nowhere else.
+ *
+ * Keys: `[<namespace>:]ic:{<service>}:<kind>[:<parts>]`. The `{<service>}` hash
+ * tag puts one service's keys in one Redis Cluster slot, so multi-key scripts
+ * on a service stay legal in cluster mode.
+ *
+ * Channels: `[<namespace>:]<topic>` where topics follow OpenTera's convention
+ * (`module.<name>.events`, `service.<key>.rpc`, ...). Pub/sub ignores Redis's
+ * `db`, so the namespace is what keeps two deployments on one server apart.
+ */
+import { assertName } from './define';
+
+const NAMESPACE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Throws a TypeError unless `namespace` is empty or 1-64 of `[A-Za-z0-9_-]` (no glob characters). */
+export function assertNamespace(namespace: unknown): asserts namespace is string {
+  if (namespace === '') return;
+  if (typeof namespace !== 'string' || !NAMESPACE_PATTERN.test(namespace)) {
+    throw new TypeError(`namespace must be empty or 1-64 characters of letters, digits, "_" and "-"; received ${JSON.stringify(namespace)}`);
+  }
+}
+
+function prefix(namespace: string): string {
+  return namespace === '' ? '' : `${namespace}:`;
+}
+
+function serviceKey(namespace: string, service: string, kind: string, ...parts: string[]): string {
+  const tail = parts.length === 0 ? '' : `:${parts.join(':')}`;
+  return `${prefix(namespace)}ic:{${service}}:${kind}${tail}`;
+}
+
+/** Builds the names of one deployment (one namespace). */
+export class Names {
+  /** The namespace prefix; empty for none. */
+  readonly namespace: string;
+
+  constructor(namespace = '') {
+    assertNamespace(namespace);
+    this.namespace = namespace;
+  }
+
+  // ---- variables ----
+
+  /** Key of a catalogue variable (`param` for keyed variables). */
+  variable(owner: string, name: string, param?: string): string {
+    return param === undefined ? serviceKey(this.namespace, owner, 'var', name) : serviceKey(this.namespace, owner, 'var', name, param);
+  }
+
+  /** Channel on which changes of one variable are announced to watchers. */
+  variableChanged(owner: string, name: string): string {
+    return this.channel(`intracom.var.${owner}.${name}`);
+  }
+
+  // ---- instance registry ----
+
+  /** Sorted set of a service's instance ids, scored by heartbeat expiry (server time, ms). */
+  instanceSet(service: string): string {
+    return serviceKey(this.namespace, service, 'instances');
+  }
+
+  /** Hash of a service's instance announcements (id -> msgpack), pruned with the sorted set. */
+  instanceAnnouncements(service: string): string {
+    return serviceKey(this.namespace, service, 'announcements');
+  }
+
+  /** Set of every service that has announced an instance (for `status`). */
+  serviceIndex(): string {
+    return `${prefix(this.namespace)}ic:services`;
+  }
+
+  // ---- mutexes ----
+
+  /** Key of a mutex record (`SET NX PX`). */
+  mutex(mutexId: string): string {
+    return `${prefix(this.namespace)}ic:{mutex:${mutexId}}:lock`;
+  }
+
+  /** Counter that yields the fencing tokens of a mutex; same slot as the lock. */
+  mutexFence(mutexId: string): string {
+    return `${prefix(this.namespace)}ic:{mutex:${mutexId}}:fence`;
+  }
+
+  /** Pattern matching every mutex record of this namespace (for inspection with SCAN). */
+  mutexScanPattern(): string {
+    return `${prefix(this.namespace)}ic:{mutex:*}:lock`;
+  }
+
+  // ---- durable queries (streams) ----
+
+  /** Stream of FIRE_AND_FORGET, ASYNC and SYNC queries for one service. */
+  queryStream(service: string): string {
+    return serviceKey(this.namespace, service, 'queries');
+  }
+
+  /** Stream of BROADCAST queries for one service (one consumer group per instance). */
+  broadcastStream(service: string): string {
+    return serviceKey(this.namespace, service, 'broadcast');
+  }
+
+  /** Stream of queries that exhausted their attempts. */
+  deadLetters(service: string): string {
+    return serviceKey(this.namespace, service, 'dead');
+  }
+
+  /** Set of query ids a service has completed, to suppress a second processing. */
+  processed(service: string): string {
+    return serviceKey(this.namespace, service, 'processed');
+  }
+
+  // ---- channels ----
+
+  /** Any topic name, with the namespace applied. */
+  channel(topic: string): string {
+    return `${prefix(this.namespace)}${topic}`;
+  }
+
+  /** The namespace-free topic of a channel received from Redis. */
+  topicOf(channel: string): string {
+    const p = prefix(this.namespace);
+    return p !== '' && channel.startsWith(p) ? channel.slice(p.length) : channel;
+  }
+
+  /** Inbox channel of one instance (replies and directed requests). */
+  instanceInbox(service: string, instanceId: string): string {
+    return this.channel(`intracom.instance.${service}.${instanceId}`);
+  }
+}
+
+// ---- topic builders (OpenTera's convention, namespace-free) ----
+
+/** `module.<name>.events`: events for (or from) a module. */
+export const moduleEvents = (name: string): string => topic('module', name, 'events');
+/** `module.<name>.messages`: messages addressed to a module. */
+export const moduleMessages = (name: string): string => topic('module', name, 'messages');
+/** `module.<name>.rpc`: calls to a module. */
+export const moduleRpc = (name: string): string => topic('module', name, 'rpc');
+/** `service.<key>.events`: events of a service. */
+export const serviceEvents = (key: string): string => topic('service', key, 'events');
+/** `service.<key>.messages`: messages addressed to a service. */
+export const serviceMessages = (key: string): string => topic('service', key, 'messages');
+/** `service.<key>.rpc`: calls to a service. */
+export const serviceRpc = (key: string): string => topic('service', key, 'rpc');
+
+/** The kinds of websocket client OpenTera addresses directly. */
+export type WebsocketKind = 'user' | 'participant' | 'device';
+
+/** `websocket.<kind>.<uuid>.events`: events for one connected websocket client. */
+export function websocketEvents(kind: WebsocketKind, uuid: string): string {
+  if (kind !== 'user' && kind !== 'participant' && kind !== 'device') {
+    throw new TypeError(`websocket kind must be "user", "participant" or "device"; received ${JSON.stringify(kind)}`);
+  }
+  assertName('websocket uuid', uuid);
+  return `websocket.${kind}.${uuid}.events`;
+}
+
+function topic(scope: 'module' | 'service', name: string, suffix: string): string {
+  assertName(`${scope} name`, name);
+  return `${scope}.${name}.${suffix}`;
+}
+
+/** True when `text` holds a Redis glob character, which would make an exact topic act as a pattern. */
+export function hasGlob(text: string): boolean {
+  return /[*?[\]\\]/.test(text);
+}
