@@ -1,0 +1,74 @@
+/**
+ * Shared pieces of the benchmarks: latency percentiles, result lines and the
+ * ratio table. Every scenario measures intracom and a minimal hand-written
+ * ioredis baseline for the same work, in the same run, on the same server.
+ */
+
+/** One measured system in one scenario. */
+export interface BenchResult {
+  scenario: string;
+  system: 'intracom' | 'baseline';
+  ops_per_s: number;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  [extra: string]: unknown;
+}
+
+/** What a scenario gets from the runner. */
+export interface BenchContext {
+  /** URL of the Redis every scenario uses. */
+  redisUrl: string;
+  /** A namespace unique to this run. */
+  namespace: string;
+  /** Scale factor: 1 normally, lower for a quick smoke run (BENCH_QUICK=1). */
+  scale: number;
+}
+
+/** A benchmark scenario module. */
+export interface Scenario {
+  name: string;
+  run(context: BenchContext): Promise<BenchResult[]>;
+}
+
+/** Percentile of sorted latencies (ms), or null when there are none. */
+export function percentile(sortedMs: number[], p: number): number | null {
+  if (sortedMs.length === 0) return null;
+  const index = Math.min(sortedMs.length - 1, Math.max(0, Math.ceil((p / 100) * sortedMs.length) - 1));
+  return round(sortedMs[index]);
+}
+
+/** Rounds to 3 decimals for printing. */
+export function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+/** Builds a result from a count, an elapsed time and latency samples. */
+export function result(scenario: string, system: BenchResult['system'], operations: number, elapsedMs: number, latenciesMs: number[], extra: Record<string, unknown> = {}): BenchResult {
+  const sorted = [...latenciesMs].sort((a, b) => a - b);
+  return {
+    scenario,
+    system,
+    ops_per_s: Math.round((operations / elapsedMs) * 1000),
+    p50_ms: percentile(sorted, 50),
+    p99_ms: percentile(sorted, 99),
+    ...extra,
+  };
+}
+
+/** Milliseconds since `start` (from `process.hrtime.bigint()`). */
+export function msSince(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+/** The readable table with the intracom/baseline ratios. */
+export function renderTable(results: BenchResult[]): string {
+  const rows: string[][] = [['scenario', 'system', 'ops/s', 'p50 ms', 'p99 ms', 'ratio ops/s', 'ratio p50']];
+  for (const r of results) {
+    const base = results.find((b) => b.scenario === r.scenario && b.system === 'baseline');
+    const ratioOps = base && r.system === 'intracom' && base.ops_per_s > 0 ? `${(r.ops_per_s / base.ops_per_s).toFixed(2)}x` : '';
+    const ratioP50 = base && r.system === 'intracom' && base.p50_ms && r.p50_ms !== null ? `${(r.p50_ms / base.p50_ms).toFixed(2)}x` : '';
+    rows.push([r.scenario, r.system, String(r.ops_per_s), String(r.p50_ms ?? '-'), String(r.p99_ms ?? '-'), ratioOps, ratioP50]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ')).join('\n');
+}
