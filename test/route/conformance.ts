@@ -1,0 +1,322 @@
+/**
+ * The one conformance suite every route must pass: it is what makes "the same
+ * API and behaviour on every route" (seeds/000) a proven statement.
+ */
+import { expect } from 'chai';
+import { once } from 'node:events';
+import { MalformedMessageError, PayloadTooLargeError } from '../../src/errors/index';
+import type { Route } from '../../src/route/Route';
+
+/** What a route's test file supplies. */
+export interface RouteHarness {
+  /** A new connected route on the shared medium (same bus, or same Redis and namespace). */
+  create(): Promise<Route>;
+  /** Writes raw bytes to a channel as a foreign client would (redis-cli, another language). */
+  injectRaw(channel: string, bytes: Buffer): Promise<void>;
+  /** The channel-name prefix isolating this run. */
+  prefix: string;
+  /** Tears down what the harness started. */
+  dispose(): Promise<void>;
+}
+
+/** Resolves once `count` messages arrived at the returned collector. */
+function collector<T = unknown>(count: number) {
+  const messages: T[] = [];
+  const channels: string[] = [];
+  let done: () => void = () => undefined;
+  const arrived = new Promise<void>((resolve) => (done = resolve));
+  return {
+    messages,
+    channels,
+    arrived,
+    listener: (message: unknown, channel: string) => {
+      messages.push(message as T);
+      channels.push(channel);
+      if (messages.length === count) done();
+    },
+  };
+}
+
+export function routeConformance(name: string, setup: () => Promise<RouteHarness>): void {
+  describe(`route conformance: ${name}`, function () {
+    this.timeout(20_000);
+    let harness: RouteHarness;
+    let routes: Route[];
+    let ch: (suffix: string) => string;
+
+    const make = async (): Promise<Route> => {
+      const route = await harness.create();
+      routes.push(route);
+      return route;
+    };
+
+    before(async () => {
+      harness = await setup();
+    });
+    after(async () => {
+      await harness.dispose();
+    });
+    beforeEach(() => {
+      routes = [];
+      const run = Math.random().toString(36).slice(2, 8);
+      ch = (suffix) => `${harness.prefix}${run}.${suffix}`;
+    });
+    afterEach(async () => {
+      await Promise.all(routes.map((route) => route.close()));
+    });
+
+    it('is ready after connect and reports its kind', async () => {
+      const route = await make();
+      expect(route.status).to.equal('ready');
+      expect(['memory', 'redis']).to.include(route.kind);
+    });
+
+    it('returns 0 receivers when nobody subscribes', async () => {
+      const route = await make();
+      expect(await route.publish(ch('nobody'), { hello: 1 })).to.equal(0);
+    });
+
+    it('delivers to a subscriber on another connection and counts it', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const got = collector(1);
+      await subscriber.subscribe(ch('one'), got.listener);
+      expect(await publisher.publish(ch('one'), { hello: 'world' })).to.equal(1);
+      await got.arrived;
+      expect(got.messages).to.deep.equal([{ hello: 'world' }]);
+      expect(got.channels).to.deep.equal([ch('one')]);
+    });
+
+    it('keeps payload types: Buffer, Date, integers, floats, bigint, null, nested objects and arrays, unicode', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const got = collector<Record<string, unknown>>(1);
+      await subscriber.subscribe(ch('types'), got.listener);
+      const sent = {
+        buffer: Buffer.from([0, 1, 2, 255]),
+        date: new Date('2026-01-02T03:04:05.678Z'),
+        integer: 42,
+        negative: -7,
+        large: 2 ** 40,
+        float: 1.25,
+        big: 2n ** 70n,
+        smallBig: 5n,
+        nil: null,
+        nested: { a: { b: [1, 'two', { three: true }] } },
+        list: [1, 2, 3],
+        text: 'héllo ✓ 日本',
+      };
+      await publisher.publish(ch('types'), sent);
+      await got.arrived;
+      const received = got.messages[0];
+      expect(Buffer.isBuffer(received.buffer)).to.equal(true);
+      expect(received.date).to.be.instanceOf(Date);
+      expect(Number.isInteger(received.integer)).to.equal(true);
+      expect(typeof received.big).to.equal('bigint');
+      expect(typeof received.smallBig).to.equal('bigint');
+      expect(received).to.deep.equal(sent);
+    });
+
+    it('gives several listeners of one channel every message, over one subscription', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const first = collector(1);
+      const second = collector(1);
+      await subscriber.subscribe(ch('many'), first.listener);
+      await subscriber.subscribe(ch('many'), second.listener);
+      expect(await publisher.publish(ch('many'), 'x')).to.equal(1);
+      await Promise.all([first.arrived, second.arrived]);
+      expect(first.messages).to.deep.equal(['x']);
+      expect(second.messages).to.deep.equal(['x']);
+    });
+
+    it('unsubscribes one listener at a time and drops the subscription with the last', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const kept = collector(1);
+      const dropped: unknown[] = [];
+      const stopKept = await subscriber.subscribe(ch('unsub'), kept.listener);
+      const stopDropped = await subscriber.subscribe(ch('unsub'), (m) => dropped.push(m));
+      await stopDropped();
+      expect(await publisher.publish(ch('unsub'), 1)).to.equal(1);
+      await kept.arrived;
+      expect(dropped).to.deep.equal([]);
+      await stopKept();
+      expect(await publisher.publish(ch('unsub'), 2)).to.equal(0);
+    });
+
+    it('matches patterns with Redis glob rules and names the pattern', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const received: Array<[unknown, string, string]> = [];
+      let done: () => void = () => undefined;
+      const arrived = new Promise<void>((resolve) => (done = resolve));
+      const pattern = ch('audit.*');
+      await subscriber.psubscribe(pattern, (message, channel, matched) => {
+        received.push([message, channel, matched]);
+        if (received.length === 2) done();
+      });
+      expect(await publisher.publish(ch('audit.login'), 'a')).to.equal(1);
+      expect(await publisher.publish(ch('other.login'), 'ignored')).to.equal(0);
+      expect(await publisher.publish(ch('audit.flow.started'), 'b')).to.equal(1);
+      await arrived;
+      expect(received).to.deep.equal([
+        ['a', ch('audit.login'), pattern],
+        ['b', ch('audit.flow.started'), pattern],
+      ]);
+    });
+
+    it('treats glob characters in an exact subscription literally', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const got = collector(1);
+      await subscriber.subscribe(ch('literal.*'), got.listener);
+      expect(await publisher.publish(ch('literal.x'), 'no')).to.equal(0);
+      expect(await publisher.publish(ch('literal.*'), 'yes')).to.equal(1);
+      await got.arrived;
+      expect(got.messages).to.deep.equal(['yes']);
+    });
+
+    it('counts an exact and a matching pattern subscription as two receivers', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const exact = collector(1);
+      const viaPattern = collector(1);
+      await subscriber.subscribe(ch('both.x'), exact.listener);
+      await subscriber.psubscribe(ch('both.*'), viaPattern.listener);
+      expect(await publisher.publish(ch('both.x'), 'm')).to.equal(2);
+      await Promise.all([exact.arrived, viaPattern.arrived]);
+    });
+
+    it('keeps order per channel within a tick, across ticks and across split frames', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const total = 3000;
+      const got = collector<{ i: number; pad: string }>(total);
+      await subscriber.subscribe(ch('order'), got.listener);
+      const before = publisher.stats().framesSent;
+      const pad = 'x'.repeat(300); // 3000 x ~300 bytes forces several frames of at most maxFrameBytes
+      const sends: Array<Promise<number>> = [];
+      for (let i = 0; i < total / 2; i++) sends.push(publisher.publish(ch('order'), { i, pad }));
+      await new Promise((resolve) => setImmediate(resolve));
+      for (let i = total / 2; i < total; i++) sends.push(publisher.publish(ch('order'), { i, pad }));
+      await Promise.all(sends);
+      await got.arrived;
+      expect(got.messages.map((m) => m.i)).to.deep.equal(Array.from({ length: total }, (_, i) => i));
+      const frames = publisher.stats().framesSent - before;
+      expect(frames).to.be.greaterThan(2);
+      expect(frames).to.be.lessThan(total / 10);
+    });
+
+    it('refuses an oversized message with PayloadTooLargeError and still sends the rest of the tick', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const got = collector(2);
+      await subscriber.subscribe(ch('big'), got.listener);
+      const small1 = publisher.publish(ch('big'), 'before');
+      const huge = publisher.publish(ch('big'), Buffer.alloc(2 * 1024 * 1024));
+      const small2 = publisher.publish(ch('big'), 'after');
+      const error = await huge.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).to.be.instanceOf(PayloadTooLargeError);
+      expect((error as PayloadTooLargeError).limit).to.equal(1024 * 1024);
+      expect(await small1).to.equal(1);
+      expect(await small2).to.equal(1);
+      await got.arrived;
+      expect(got.messages).to.deep.equal(['before', 'after']);
+    });
+
+    it('counts, reports and skips garbage from a foreign client, then delivers the next message', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const got = collector(1);
+      await subscriber.subscribe(ch('garbage'), got.listener);
+      const reported = once(subscriber, 'malformed');
+      await harness.injectRaw(ch('garbage'), Buffer.from('definitely not msgpack \xc1\xc1'));
+      await harness.injectRaw(ch('garbage'), Buffer.from([0x93, 0x07, 0x01, 0x02])); // a frame of an unknown version
+      const [error] = (await reported) as [MalformedMessageError];
+      expect(error).to.be.instanceOf(MalformedMessageError);
+      expect(error.source).to.equal(ch('garbage'));
+      await publisher.publish(ch('garbage'), 'valid');
+      await got.arrived;
+      expect(got.messages).to.deep.equal(['valid']);
+      expect(subscriber.stats().malformed).to.equal(2);
+    });
+
+    it('accepts a one-message frame written by a foreign client', async () => {
+      const subscriber = await make();
+      const got = collector(1);
+      await subscriber.subscribe(ch('foreign'), got.listener);
+      // msgpack of [1, {"a": 1}] as any msgpack library would write it
+      await harness.injectRaw(ch('foreign'), Buffer.from([0x92, 0x01, 0x81, 0xa1, 0x61, 0x01]));
+      await got.arrived;
+      expect(got.messages).to.deep.equal([{ a: 1 }]);
+    });
+
+    it('keeps delivering when a listener throws', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const got = collector(2);
+      await subscriber.subscribe(ch('throws'), () => {
+        throw new Error('listener bug');
+      });
+      await subscriber.subscribe(ch('throws'), got.listener);
+      await publisher.publish(ch('throws'), 1);
+      await publisher.publish(ch('throws'), 2);
+      await got.arrived;
+      expect(got.messages).to.deep.equal([1, 2]);
+    });
+
+    it('stores, reads, overwrites and deletes keys', async () => {
+      const [a, b] = [await make(), await make()];
+      const key = ch('key');
+      expect(await a.get(key)).to.equal(null);
+      await a.set(key, Buffer.from([1, 2, 3]));
+      expect(await b.get(key)).to.deep.equal(Buffer.from([1, 2, 3]));
+      await b.set(key, 'text');
+      expect((await a.get(key))?.toString()).to.equal('text');
+      expect(await a.del(key)).to.equal(1);
+      expect(await a.del(key)).to.equal(0);
+      expect(await b.get(key)).to.equal(null);
+    });
+
+    it('expires keys after their TTL', async () => {
+      const route = await make();
+      const key = ch('ttl');
+      await route.set(key, 'soon gone', 40);
+      expect((await route.get(key))?.toString()).to.equal('soon gone');
+      const deadline = Date.now() + 2000;
+      while ((await route.get(key)) !== null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await route.get(key)).to.equal(null);
+    });
+
+    it('increments atomically and refuses a non-integer value', async () => {
+      const [a, b] = [await make(), await make()];
+      const key = ch('counter');
+      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).incrBy(key, 1)));
+      expect(new Set(results).size).to.equal(50);
+      expect(Number((await a.get(key))?.toString())).to.equal(50);
+      expect(await a.incrBy(key, -10)).to.equal(40);
+      await a.set(ch('not-a-number'), 'abc');
+      let failed = false;
+      await a.incrBy(ch('not-a-number'), 1).catch(() => (failed = true));
+      expect(failed).to.equal(true);
+    });
+
+    it('lists announced instances, forgets a withdrawn one at once and an expired one after its TTL', async () => {
+      const [a, b] = [await make(), await make()];
+      const service = ch('svc').replace(/[^A-Za-z0-9_.-]/g, '_');
+      await a.announce(service, 'i1', Buffer.from('one'), 10_000);
+      await b.announce(service, 'i2', Buffer.from('two'), 60);
+      const listed = (await a.liveInstances(service)).map(String).sort();
+      expect(listed).to.deep.equal(['one', 'two']);
+      await a.withdraw(service, 'i1');
+      expect((await b.liveInstances(service)).map(String)).to.deep.equal(['two']);
+      const deadline = Date.now() + 2000;
+      while ((await a.liveInstances(service)).length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(await a.liveInstances(service)).to.deep.equal([]);
+    });
+
+    it('closes cleanly with subscriptions open and queued messages flushed', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const got = collector(1);
+      await subscriber.subscribe(ch('close'), got.listener);
+      const sent = publisher.publish(ch('close'), 'last words');
+      await publisher.close();
+      expect(await sent).to.equal(1);
+      await got.arrived;
+      expect(publisher.status).to.equal('closed');
+    });
+  });
+}

@@ -1,0 +1,4 @@
+import { routeConformance } from './conformance';
+import { memoryHarness } from './harnesses';
+
+routeConformance('memory', memoryHarness);

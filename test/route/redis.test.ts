@@ -1,0 +1,4 @@
+import { routeConformance } from './conformance';
+import { redisHarness } from './harnesses';
+
+routeConformance('redis', redisHarness);
