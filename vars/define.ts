@@ -13,7 +13,7 @@ export function assertName(field: string, name: unknown): asserts name is string
 }
 
 /** Declares one variable; the returned object is what `RedisClient.get`/`set` take. */
-export function defineVar<T extends VarType, K extends boolean = false>(
+export function defineVar<const T extends VarType, const K extends boolean = false>(
   definition: Omit<VarDefinition<T, K>, 'keyed'> & { keyed?: K },
 ): VarDefinition<T, K> {
   assertName('variable name', definition.name);

@@ -209,7 +209,7 @@ export class RedisClient extends EventEmitter {
   // ---- variables ----
 
   /** Reads a variable; null when unset. Keyed variables take their key after the variable. */
-  async get<V extends VarDefinition>(variable: V, ...key: VarKeyArgs<V>): Promise<VarValue<V> | null> {
+  async get<V extends VarDefinition>(variable: V, ...key: NoInfer<VarKeyArgs<V>>): Promise<VarValue<V> | null> {
     const { redisKey } = this.resolveVariable('get', variable, key[0]);
     const bytes = await this.route.get(redisKey);
     return bytes === null ? null : (decodeVariable(variable, redisKey, bytes, this.codec) as VarValue<V>);
@@ -220,7 +220,7 @@ export class RedisClient extends EventEmitter {
    * ValidationError) and tells its watchers. Keyed variables take their key
    * after the variable: `set(RedisVars.ServiceInfo, 'users', info)`.
    */
-  async set<V extends VarDefinition>(variable: V, ...args: [...VarKeyArgs<V>, VarValue<V>, SetOptions?]): Promise<void> {
+  async set<V extends VarDefinition>(variable: V, ...args: NoInfer<[...VarKeyArgs<V>, VarValue<V>, SetOptions?]>): Promise<void> {
     const key = variable.keyed ? (args[0] as string) : undefined;
     const value = args[variable.keyed ? 1 : 0];
     const options = (args[variable.keyed ? 2 : 1] ?? {}) as SetOptions;
@@ -234,7 +234,7 @@ export class RedisClient extends EventEmitter {
   }
 
   /** Deletes a variable and tells its watchers; resolves true when it existed. */
-  async delete<V extends VarDefinition>(variable: V, ...key: VarKeyArgs<V>): Promise<boolean> {
+  async delete<V extends VarDefinition>(variable: V, ...key: NoInfer<VarKeyArgs<V>>): Promise<boolean> {
     const { redisKey } = this.resolveVariable('delete', variable, key[0]);
     const removed = await this.route.del(redisKey);
     await this.announceChange(variable, key[0], null, true);
@@ -246,7 +246,7 @@ export class RedisClient extends EventEmitter {
    * the new value; never a lost update, unlike a read-modify-write. Refreshes
    * the variable's TTL when it has one.
    */
-  async increment<V extends VarDefinition<'integer'>>(variable: V, ...args: [...VarKeyArgs<V>, by?: number]): Promise<number> {
+  async increment<V extends VarDefinition<'integer'>>(variable: V, ...args: NoInfer<[...VarKeyArgs<V>, by?: number]>): Promise<number> {
     const key = variable.keyed ? (args[0] as string) : undefined;
     const by = (args[variable.keyed ? 1 : 0] ?? 1) as number;
     const { redisKey } = this.resolveVariable('increment', variable, key);

@@ -121,7 +121,8 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
   }
 
   private reportMalformed(error: MalformedMessageError): void {
-    this.options.logger.warn({ err: error }, 'malformed frame skipped');
+    // the owner (a RedisClient) logs what it is told; log here only when nobody listens
     if (this.listenerCount('malformed') > 0) this.emit('malformed', error);
+    else this.options.logger.warn({ err: error }, 'malformed frame skipped');
   }
 }

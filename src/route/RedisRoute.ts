@@ -45,7 +45,8 @@ export class RedisRoute extends EventEmitter implements Route {
       this.publisher = typeof connection === 'string' ? new Redis(connection, { lazyConnect: true }) : new Redis({ ...connection, lazyConnect: true });
       this.ownsPublisher = true;
     }
-    this.subscriber = this.publisher.duplicate({ lazyConnect: true, autoResubscribe: true });
+    // We replay subscriptions ourselves, so that `ready` after a reconnect means "subscribed again".
+    this.subscriber = this.publisher.duplicate({ lazyConnect: true, autoResubscribe: false });
     this.watchConnection(this.publisher, 'publisher');
     this.watchConnection(this.subscriber, 'subscriber');
 
@@ -156,17 +157,26 @@ export class RedisRoute extends EventEmitter implements Route {
     });
     connection.on('ready', () => {
       if (this.state !== 'reconnecting') return;
-      if (this.publisher.status === 'ready' && this.subscriber.status === 'ready') {
-        this.state = 'ready';
-        logger.info('reconnected to redis');
-        this.emit('ready');
-      }
+      this.recover().catch((error: unknown) => logger.warn({ err: error }, 'could not restore subscriptions; will retry on the next reconnect'));
     });
   }
 
+  /** After a reconnect: subscribe again to every channel and pattern, then report ready. */
+  private async recover(): Promise<void> {
+    if (this.publisher.status !== 'ready' || this.subscriber.status !== 'ready') return;
+    const { channels, patterns } = this.table.active();
+    if (channels.length > 0) await this.subscriber.subscribe(...channels);
+    if (patterns.length > 0) await this.subscriber.psubscribe(...patterns);
+    if (this.state !== 'reconnecting') return;
+    this.state = 'ready';
+    this.options.logger.info({ channels: channels.length, patterns: patterns.length }, 'reconnected to redis, subscriptions restored');
+    this.emit('ready');
+  }
+
   private reportMalformed(error: MalformedMessageError): void {
-    this.options.logger.warn({ err: error }, 'malformed frame skipped');
+    // the owner (a RedisClient) logs what it is told; log here only when nobody listens
     if (this.listenerCount('malformed') > 0) this.emit('malformed', error);
+    else this.options.logger.warn({ err: error }, 'malformed frame skipped');
   }
 }
 

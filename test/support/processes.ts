@@ -26,6 +26,7 @@ export function spawnPeer(file: string, env: Record<string, string> = {}, args: 
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced',
   });
   const received: unknown[] = [];
   const waiters: Array<{ match: (m: unknown) => boolean; resolve: (m: unknown) => void }> = [];
