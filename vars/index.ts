@@ -16,3 +16,16 @@ export {
 } from './names';
 export { RedisVars, RedisTopics, builtinCatalogue } from './RedisVars';
 export { renderCatalogueMarkdown } from './render';
+export {
+  schema,
+  defineFunctions,
+  invalidArgumentsReason,
+  type Schema,
+  type Infer,
+  type FunctionDefinition,
+  type FunctionCatalogue,
+  type FunctionName,
+  type FunctionArgs,
+  type FunctionResult,
+  type RpcScope,
+} from './functions';

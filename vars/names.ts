@@ -126,6 +126,27 @@ export class Names {
   instanceInbox(service: string, instanceId: string): string {
     return this.channel(`intracom.instance.${service}.${instanceId}`);
   }
+
+  // ---- rpc ----
+
+  /**
+   * Channel on which one instance takes the RPC requests of a target:
+   * `<topic>.<instanceId>`, such as `service.calc.rpc.<instanceId>` (OpenTera's
+   * topic, then the instance, so that each call reaches exactly one instance).
+   */
+  rpcInstance(topic: string, instanceId: string): string {
+    return this.channel(`${topic}.${instanceId}`);
+  }
+
+  /** Channel on which one instance receives the replies to the RPC calls it made. */
+  rpcReplies(service: string, instanceId: string): string {
+    return `${this.rpcRepliesPrefix()}${service}.${instanceId}`;
+  }
+
+  /** Prefix of every RPC reply channel; a serving instance replies to no other address. */
+  rpcRepliesPrefix(): string {
+    return this.channel('intracom.rpc.reply.');
+  }
 }
 
 // ---- topic builders (OpenTera's convention, namespace-free) ----

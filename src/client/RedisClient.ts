@@ -6,7 +6,7 @@ import { assertName } from '../../vars/define';
 import { Names } from '../../vars/names';
 import type { VarDefinition, VarKeyArgs, VarValue } from '../../vars/types';
 import { MsgpackCodec, type Codec } from '../envelope/codec';
-import type { EventHeaders, EventMessage } from '../envelope/types';
+import type { EventBatch, EventHeaders, EventMessage } from '../envelope/types';
 import { invalidEventReason } from '../envelope/validate';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
 import { NotConnectedError } from '../errors/NotConnectedError';
@@ -115,8 +115,8 @@ export class RedisClient extends EventEmitter {
   private connecting: Promise<void> | undefined;
   private invalidEvents = 0;
   private handlerErrors = 0;
-  private createdAtMs = 0;
-  private createdAtText = '';
+  /** Per topic: its channel name and the headers shared by the events of the current millisecond. */
+  private readonly topics = new Map<string, { channel: string; ms: number; headers: EventHeaders }>();
 
   constructor(options: RedisClientOptions) {
     super();
@@ -291,8 +291,8 @@ export class RedisClient extends EventEmitter {
   publish<P>(topic: string, payload: P): Promise<number> {
     if (this.route.status !== 'ready') return Promise.reject(new NotConnectedError(`publish to "${topic}"`, this.route.status));
     if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeOption(topic)}`));
-    const event: EventMessage<P> = { headers: this.headers(topic), payload };
-    return this.route.publish(this.names.channel(topic), event);
+    const cached = this.topicState(topic);
+    return this.route.publish(cached.channel, payload, cached.headers);
   }
 
   /** Calls `handler` for every event on exactly `topic` (glob characters are literal here). */
@@ -333,6 +333,14 @@ export class RedisClient extends EventEmitter {
 
   private async listen(channel: string | undefined, pattern: string | undefined, handler: EventHandler): Promise<Unsubscribe> {
     if (this.closing) throw new NotConnectedError('subscribe', 'closed');
+    const deliver = (event: ReceivedEvent, received: string): void => {
+      try {
+        const outcome = handler(event.payload, event);
+        if (outcome && typeof (outcome as Promise<void>).then === 'function') (outcome as Promise<void>).catch((error: unknown) => this.reportHandlerError(error, received));
+      } catch (error) {
+        this.reportHandlerError(error, received);
+      }
+    };
     const onMessage = (message: unknown, received: string, matched?: string): void => {
       const reason = invalidEventReason(message);
       if (reason !== undefined) {
@@ -340,15 +348,11 @@ export class RedisClient extends EventEmitter {
         this.reportMalformed(new MalformedMessageError(received, reason));
         return;
       }
-      const event = message as ReceivedEvent;
-      event.topic = this.names.topicOf(received);
-      if (matched !== undefined) event.pattern = this.names.topicOf(matched);
-      try {
-        const outcome = handler(event.payload, event);
-        if (outcome && typeof (outcome as Promise<void>).then === 'function') (outcome as Promise<void>).catch((error: unknown) => this.reportHandlerError(error, received));
-      } catch (error) {
-        this.reportHandlerError(error, received);
-      }
+      const topic = this.names.topicOf(received);
+      const pattern = matched === undefined ? undefined : this.names.topicOf(matched);
+      const { headers, payloads } = message as EventBatch;
+      if (payloads === undefined) return deliver({ headers, payload: (message as EventMessage).payload, topic, pattern }, received);
+      for (const payload of payloads) deliver({ headers, payload, topic, pattern }, received);
     };
     const unsubscribeRoute = channel !== undefined ? await this.route.subscribe(channel, onMessage) : await this.route.psubscribe(pattern as string, onMessage);
     const unsubscribe: Unsubscribe = async () => {
@@ -359,14 +363,24 @@ export class RedisClient extends EventEmitter {
     return unsubscribe;
   }
 
-  private headers(name: string): EventHeaders {
+  /**
+   * The channel of a topic and the headers of an event published now. A burst
+   * within one millisecond shares one headers object, which the route uses to
+   * send the burst's headers once.
+   */
+  private topicState(topic: string): { channel: string; headers: EventHeaders } {
     const now = Date.now();
-    if (now !== this.createdAtMs) {
-      // one ISO string per millisecond, not per event: a burst shares it
-      this.createdAtMs = now;
-      this.createdAtText = new Date(now).toISOString();
+    let state = this.topics.get(topic);
+    if (state === undefined) {
+      if (this.topics.size >= 10_000) this.topics.clear();
+      state = { channel: this.names.channel(topic), ms: -1, headers: { name: topic, createdAt: '', serviceName: this.service } };
+      this.topics.set(topic, state);
     }
-    return { name, createdAt: this.createdAtText, serviceName: this.service };
+    if (state.ms !== now) {
+      state.ms = now;
+      state.headers = { name: topic, createdAt: new Date(now).toISOString(), serviceName: this.service };
+    }
+    return state;
   }
 
   private resolveVariable(operation: string, variable: VarDefinition, key: string | undefined): { redisKey: string } {
@@ -383,7 +397,8 @@ export class RedisClient extends EventEmitter {
 
   private async announceChange(variable: VarDefinition, key: string | undefined, value: unknown, deleted: boolean): Promise<void> {
     const change: VariableChangeWire = { key: key ?? null, value, deleted };
-    await this.route.publish(this.names.variableChanged(variable.owner, variable.name), { headers: this.headers(`var.${variable.name}`), payload: change });
+    const state = this.topicState(this.names.topicOf(this.names.variableChanged(variable.owner, variable.name)));
+    await this.route.publish(state.channel, change, state.headers);
   }
 
   private async beat(): Promise<void> {

@@ -94,3 +94,13 @@ export interface EventMessage<P = unknown> {
   headers: EventHeaders;
   payload: P;
 }
+
+/**
+ * Events published by one process on one topic within one tick (and one
+ * millisecond) travel as one batch sharing their headers; receivers hand
+ * each payload to handlers as its own event.
+ */
+export interface EventBatch {
+  headers: EventHeaders;
+  payloads: unknown[];
+}

@@ -20,7 +20,10 @@ function isFiniteNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
 }
 
-/** Returns why `value` is not an event, or undefined when it is one. */
+/**
+ * Returns why `value` is neither an event `{ headers, payload }` nor a batch
+ * of events sharing headers `{ headers, payloads: [...] }`, or undefined.
+ */
 export function invalidEventReason(value: unknown): string | undefined {
   if (!isPlainObject(value)) return 'event is not an object';
   const headers = value.headers;
@@ -28,6 +31,7 @@ export function invalidEventReason(value: unknown): string | undefined {
   if (typeof headers.name !== 'string') return 'event.headers.name is not a string';
   if (typeof headers.createdAt !== 'string') return 'event.headers.createdAt is not a string';
   if (typeof headers.serviceName !== 'string') return 'event.headers.serviceName is not a string';
+  if ('payloads' in value) return Array.isArray(value.payloads) ? undefined : 'event.payloads is not an array';
   if (!('payload' in value)) return 'event.payload is missing';
   return undefined;
 }

@@ -5,9 +5,13 @@ import type { RouteStats } from './Route';
 /** Writes one encoded frame to a channel and resolves with the receiver count. */
 export type FrameSink = (channel: string, frame: Buffer) => Promise<number>;
 
-interface Pending {
-  messages: unknown[];
-  settlers: Array<[(receivers: number) => void, (error: unknown) => void]>;
+/** One message waiting for the flush. */
+interface Entry {
+  message: unknown;
+  /** Shared headers: consecutive entries with the same object travel as one `{ headers, payloads }` message. */
+  group: object | undefined;
+  resolve: (receivers: number) => void;
+  reject: (error: unknown) => void;
 }
 
 /** Limits of the batcher. */
@@ -22,12 +26,15 @@ export interface FrameLimits {
  * Coalesces every message sent to one channel within one tick into one frame,
  * flushed from a microtask: a lone message leaves at the end of the current
  * tick (no added latency) and a burst costs one write and one parse per frame
- * instead of per message. Frames over `maxFrameBytes` are split so that a
- * burst cannot trip Redis's pub/sub output-buffer limit; order per channel is
- * kept because frames of one channel are written in order on one connection.
+ * instead of per message. Messages sent with the same `group` object (an
+ * event's headers) are factored into one `{ headers, payloads }` message, so a
+ * burst of events pays for its headers once. Frames over `maxFrameBytes` are
+ * split so that a burst cannot trip Redis's pub/sub output-buffer limit; a
+ * single message over `maxPayloadBytes` is refused alone. Order per channel is
+ * kept: frames of one channel are written in order on one connection.
  */
 export class FrameBatcher {
-  private pending = new Map<string, Pending>();
+  private pending = new Map<string, Entry[]>();
   private scheduled = false;
 
   constructor(
@@ -37,14 +44,14 @@ export class FrameBatcher {
     private readonly counters: RouteStats,
   ) {}
 
-  send(channel: string, message: unknown): Promise<number> {
-    let batch = this.pending.get(channel);
-    if (batch === undefined) {
-      batch = { messages: [], settlers: [] };
-      this.pending.set(channel, batch);
+  send(channel: string, message: unknown, group?: object): Promise<number> {
+    let entries = this.pending.get(channel);
+    if (entries === undefined) {
+      entries = [];
+      this.pending.set(channel, entries);
     }
-    batch.messages.push(message);
-    const promise = new Promise<number>((resolve, reject) => batch.settlers.push([resolve, reject]));
+    const queue = entries;
+    const promise = new Promise<number>((resolve, reject) => void queue.push({ message, group, resolve, reject }));
     if (!this.scheduled) {
       this.scheduled = true;
       queueMicrotask(this.flush);
@@ -58,36 +65,54 @@ export class FrameBatcher {
     const batches = this.pending;
     if (batches.size === 0) return;
     this.pending = new Map();
-    for (const [channel, batch] of batches) this.write(channel, batch.messages, batch.settlers);
+    for (const [channel, entries] of batches) this.write(channel, entries);
   };
 
-  private write(channel: string, messages: unknown[], settlers: Pending['settlers']): void {
+  private write(channel: string, entries: Entry[]): void {
     let frame: Buffer;
     try {
-      frame = encodeFrame(this.codec, messages);
+      frame = encodeFrame(this.codec, wireMessages(entries));
     } catch (error) {
-      if (messages.length === 1) return settlers[0][1](error);
-      return this.writeHalves(channel, messages, settlers);
+      if (entries.length === 1) return entries[0].reject(error);
+      return this.writeHalves(channel, entries);
     }
-    if (frame.length > this.limits.maxFrameBytes && messages.length > 1) return this.writeHalves(channel, messages, settlers);
+    if (frame.length > this.limits.maxFrameBytes && entries.length > 1) return this.writeHalves(channel, entries);
     if (frame.length > this.limits.maxPayloadBytes) {
-      return settlers[0][1](new PayloadTooLargeError(`a message to "${channel}"`, frame.length, this.limits.maxPayloadBytes));
+      return entries[0].reject(new PayloadTooLargeError(`a message to "${channel}"`, frame.length, this.limits.maxPayloadBytes));
     }
     this.counters.framesSent += 1;
-    this.counters.messagesSent += messages.length;
+    this.counters.messagesSent += entries.length;
     this.sink(channel, frame).then(
       (receivers) => {
-        for (const [resolve] of settlers) resolve(receivers);
+        for (const entry of entries) entry.resolve(receivers);
       },
       (error: unknown) => {
-        for (const [, reject] of settlers) reject(error);
+        for (const entry of entries) entry.reject(error);
       },
     );
   }
 
-  private writeHalves(channel: string, messages: unknown[], settlers: Pending['settlers']): void {
-    const middle = messages.length >> 1;
-    this.write(channel, messages.slice(0, middle), settlers.slice(0, middle));
-    this.write(channel, messages.slice(middle), settlers.slice(middle));
+  private writeHalves(channel: string, entries: Entry[]): void {
+    const middle = entries.length >> 1;
+    this.write(channel, entries.slice(0, middle));
+    this.write(channel, entries.slice(middle));
   }
+}
+
+/** The messages of a frame: plain entries as they are, runs of one group as `{ headers, payloads }`. */
+function wireMessages(entries: Entry[]): unknown[] {
+  const messages: unknown[] = [];
+  let run: { headers: object; payloads: unknown[] } | undefined;
+  for (const entry of entries) {
+    if (entry.group === undefined) {
+      run = undefined;
+      messages.push(entry.message);
+    } else if (run !== undefined && run.headers === entry.group) {
+      run.payloads.push(entry.message);
+    } else {
+      run = { headers: entry.group, payloads: [entry.message] };
+      messages.push(run);
+    }
+  }
+  return messages;
 }

@@ -60,8 +60,8 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
     this.emit('close');
   }
 
-  publish(channel: string, message: unknown): Promise<number> {
-    return this.batcher.send(channel, message);
+  publish(channel: string, message: unknown, group?: object): Promise<number> {
+    return this.batcher.send(channel, message, group);
   }
 
   subscribe(channel: string, listener: MessageListener): Promise<Unsubscribe> {

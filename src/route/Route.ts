@@ -45,9 +45,11 @@ export interface Route extends EventEmitter {
   /**
    * Sends a message to every current subscriber of `channel` and resolves
    * with how many subscribers (exact and pattern) received it. Messages sent
-   * to one channel keep their order.
+   * to one channel keep their order. With `group` (an event's headers),
+   * consecutive messages of one tick with the same group object arrive as one
+   * `{ headers: group, payloads: [...] }` message.
    */
-  publish(channel: string, message: unknown): Promise<number>;
+  publish(channel: string, message: unknown, group?: object): Promise<number>;
   /** Adds a listener for an exact channel; glob characters have no special meaning. */
   subscribe(channel: string, listener: MessageListener): Promise<Unsubscribe>;
   /** Adds a listener for a glob pattern (`audit.*`). */

@@ -200,6 +200,24 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       expect(frames).to.be.lessThan(total / 10);
     });
 
+    it('factors consecutive messages of one group into one { headers, payloads } message, keeping order with the rest', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const got = collector(4);
+      await subscriber.subscribe(ch('group'), got.listener);
+      const headers = { name: 'g', createdAt: '2026-01-01T00:00:00.000Z', serviceName: 's' };
+      const other = { ...headers, name: 'h' };
+      const sends = [
+        publisher.publish(ch('group'), 'plain-1'),
+        publisher.publish(ch('group'), 1, headers),
+        publisher.publish(ch('group'), 2, headers),
+        publisher.publish(ch('group'), 3, other),
+        publisher.publish(ch('group'), 'plain-2'),
+      ];
+      expect(await Promise.all(sends)).to.deep.equal([1, 1, 1, 1, 1]);
+      await got.arrived;
+      expect(got.messages).to.deep.equal(['plain-1', { headers, payloads: [1, 2] }, { headers: other, payloads: [3] }, 'plain-2']);
+    });
+
     it('refuses an oversized message with PayloadTooLargeError and still sends the rest of the tick', async () => {
       const [publisher, subscriber] = [await make(), await make()];
       const got = collector(2);

@@ -1,0 +1,129 @@
+import type { Logger } from 'pino';
+import type { RedisClient } from '../client/RedisClient';
+import type { RedisConnection } from '../route/RedisRoute';
+
+/** Options of {@link RedisMutex}. */
+export interface RedisMutexOptions {
+  /**
+   * Redis to use: a URL, ioredis options, an existing ioredis instance, or a
+   * connected-or-not {@link RedisClient} on the `redis` route (its command
+   * connection is shared). A connection given as a URL or options is created,
+   * set to fail fast while Redis is unreachable (no offline queue), and
+   * closed by `close()`; an ioredis instance or a RedisClient stays yours to
+   * close. Required.
+   */
+  redis: RedisConnection | RedisClient;
+  /**
+   * Prefix of every key, so that several deployments can share one Redis.
+   * @default the RedisClient's namespace when `redis` is a RedisClient, else ''
+   */
+  namespace?: string;
+  /**
+   * The node id recorded as `takenBy` by `acquire`, `tryAcquire` and
+   * `withMutex` when their `nodeId` option is not given (`P` takes it as an
+   * argument, as in the seed).
+   * @default `<service>:<instanceId>` of the RedisClient, else `<hostname>:<pid>`
+   */
+  nodeId?: string;
+  /**
+   * A pino logger; the mutex logs through `logger.child({ module: 'mutex' })`.
+   * @default pino at level `warn` (or `INTRACOM_LOG_LEVEL`)
+   */
+  logger?: Logger;
+  /**
+   * Longest wait for Redis's answer to one command, in ms. When it passes,
+   * the call rejects with RedisUnavailableError (the outcome is unknown; a
+   * lock taken by a late reply is released as soon as that reply arrives).
+   * @default 2000
+   */
+  commandTimeoutMs?: number;
+  /**
+   * Lease of `acquire`, `tryAcquire` and `withMutex` when their `timeoutMs`
+   * option is not given, in ms: Redis releases the lock after this time
+   * unless it is extended.
+   * @default 10000
+   */
+  defaultTimeoutMs?: number;
+  /**
+   * How long `acquire` and `withMutex` wait for a held mutex by default, in
+   * ms, before rejecting with AcquireTimeoutError. `Infinity` waits until the
+   * signal aborts.
+   * @default 10000
+   */
+  waitMs?: number;
+  /**
+   * Pause between two attempts of a waiting acquire, in ms (shortened when
+   * the holder's lock expires sooner).
+   * @default 50
+   */
+  retryDelayMs?: number;
+  /**
+   * Random extra pause added to each `retryDelayMs`, from 0 to this many ms,
+   * so that waiting nodes do not retry in lockstep.
+   * @default 50
+   */
+  retryJitterMs?: number;
+  /**
+   * With automatic refresh, a lock is extended every `refreshRatio x timeout`
+   * ms (so one late or failed refresh still leaves time for the next one).
+   * Between 0.05 and 0.9.
+   * @default 0.33
+   */
+  refreshRatio?: number;
+}
+
+/** Per-call options of `acquire`, `tryAcquire` and `withMutex`. */
+export interface AcquireOptions {
+  /**
+   * The holder's node id, recorded as `takenBy`.
+   * @default the RedisMutex's `nodeId`
+   */
+  nodeId?: string;
+  /**
+   * Lease in ms: Redis releases the lock after this time unless it is
+   * extended (by `extend` or automatic refresh).
+   * @default the RedisMutex's `defaultTimeoutMs` (10000)
+   */
+  timeoutMs?: number;
+  /**
+   * How long to wait for a held mutex, in ms (`acquire` and `withMutex`
+   * only; `tryAcquire` never waits). `0` tries once; `Infinity` waits until
+   * `signal` aborts.
+   * @default the RedisMutex's `waitMs` (10000)
+   */
+  waitMs?: number;
+  /**
+   * Pause between attempts, in ms.
+   * @default the RedisMutex's `retryDelayMs` (50)
+   */
+  retryDelayMs?: number;
+  /**
+   * Random extra pause per attempt, 0 to this many ms.
+   * @default the RedisMutex's `retryJitterMs` (50)
+   */
+  retryJitterMs?: number;
+  /**
+   * Stops waiting: the call rejects with AcquireAbortedError and nothing is
+   * held.
+   * @default none
+   */
+  signal?: AbortSignal;
+  /**
+   * Extend the lock automatically every `refreshRatio x timeoutMs` until it
+   * is released; the lock's signal fires if an extension finds it lost or
+   * none succeeds before it expires.
+   * @default false for `acquire` and `tryAcquire`, true for `withMutex`
+   */
+  autoRefresh?: boolean;
+}
+
+/** The defaults of every optional option, in one place. */
+export const DEFAULT_MUTEX_OPTIONS = {
+  namespace: '',
+  commandTimeoutMs: 2000,
+  defaultTimeoutMs: 10_000,
+  waitMs: 10_000,
+  retryDelayMs: 50,
+  retryJitterMs: 50,
+  refreshRatio: 0.33,
+} as const;

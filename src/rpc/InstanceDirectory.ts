@@ -1,0 +1,147 @@
+import type { Logger } from 'pino';
+import type { Names } from '../../vars/names';
+import type { RpcScope } from '../../vars/functions';
+import type { Codec } from '../envelope/codec';
+import type { Route } from '../route/Route';
+
+/** What a serving instance announces in the RPC registry of a target. */
+export interface RpcAnnouncement {
+  /** Instance id. */
+  instanceId: string;
+  /** Service key of the instance (a module is served by an instance of some service). */
+  service: string;
+  host: string;
+  pid: number;
+  /** ms since the epoch. */
+  startedAt: number;
+}
+
+/** One callable target (a service or a module) as the caller sees it. */
+export interface RpcTarget {
+  readonly scope: RpcScope;
+  /** Service key or module name. */
+  readonly name: string;
+  /** `service.<key>.rpc` or `module.<name>.rpc`; also the registry name of its serving instances. */
+  readonly topic: string;
+  /** Live instance ids, as last read from the registry. */
+  instances: string[];
+  /** When `instances` was read (ms since the epoch); 0 before the first read. */
+  fetchedAt: number;
+  /** The read in progress, when any. */
+  refreshing: Promise<void> | undefined;
+  /** Round-robin position. */
+  cursor: number;
+  /** Instances whose channel reached nobody, until when (ms) they are avoided. */
+  suspects: Map<string, number>;
+  /** Request channel per instance id. */
+  channels: Map<string, string>;
+}
+
+/** How long an instance whose channel reached nobody is avoided when others exist. */
+const SUSPECT_MS = 10_000;
+
+/**
+ * The caller's view of who serves what: the live instances of each target,
+ * read from the RPC registry (one sorted set per target, refreshed by each
+ * serving instance's heartbeat), cached for `cacheMs`, refreshed in the
+ * background when stale and at once when nothing is left to try. Instances
+ * are chosen round-robin, so load spreads.
+ */
+export class InstanceDirectory {
+  private readonly targets = new Map<string, RpcTarget>();
+
+  constructor(
+    private readonly route: Route,
+    private readonly names: Names,
+    private readonly codec: Codec,
+    private readonly cacheMs: number,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The target for a topic (created on first use). */
+  target(scope: RpcScope, name: string, topic: string): RpcTarget {
+    let target = this.targets.get(topic);
+    if (target === undefined) {
+      target = { scope, name, topic, instances: [], fetchedAt: 0, refreshing: undefined, cursor: 0, suspects: new Map(), channels: new Map() };
+      this.targets.set(topic, target);
+    }
+    return target;
+  }
+
+  /** True when the cached list must be read before choosing (never read yet). */
+  needsRead(target: RpcTarget): boolean {
+    return target.fetchedAt === 0;
+  }
+
+  /**
+   * Chooses an instance not in `exclude`, round-robin, avoiding suspects
+   * while others remain; undefined when none is left. Starts a background
+   * refresh when the list is stale.
+   */
+  pick(target: RpcTarget, exclude: Set<string> | undefined): string | undefined {
+    const now = Date.now();
+    if (now - target.fetchedAt > this.cacheMs && target.refreshing === undefined) {
+      this.refresh(target).catch((error: unknown) => this.logger.warn({ err: error, target: target.topic }, 'could not refresh the live instances'));
+    }
+    const list = target.instances;
+    const count = list.length;
+    let fallback: string | undefined;
+    for (let i = 0; i < count; i++) {
+      const id = list[(target.cursor + i) % count];
+      if (exclude !== undefined && exclude.has(id)) continue;
+      if (target.suspects.size > 0) {
+        const until = target.suspects.get(id);
+        if (until !== undefined) {
+          if (until > now) {
+            fallback ??= id;
+            continue;
+          }
+          target.suspects.delete(id);
+        }
+      }
+      target.cursor = (target.cursor + i + 1) % count;
+      return id;
+    }
+    return fallback;
+  }
+
+  /** Reads the live instances of a target from the registry (one read at a time per target). */
+  refresh(target: RpcTarget): Promise<void> {
+    target.refreshing ??= (async () => {
+      try {
+        const announcements = await this.route.liveInstances(target.topic);
+        const ids: string[] = [];
+        for (const bytes of announcements) {
+          try {
+            const announcement = this.codec.decode(bytes) as RpcAnnouncement;
+            if (typeof announcement?.instanceId === 'string') ids.push(announcement.instanceId);
+          } catch (error) {
+            this.logger.warn({ err: error, target: target.topic }, 'an RPC announcement does not decode; skipped');
+          }
+        }
+        ids.sort();
+        target.instances = ids;
+        target.fetchedAt = Date.now();
+      } finally {
+        target.refreshing = undefined;
+      }
+    })();
+    return target.refreshing;
+  }
+
+  /** Marks an instance as gone (a request to it reached nobody): avoided until the registry drops it. */
+  suspect(target: RpcTarget, instanceId: string): void {
+    target.suspects.set(instanceId, Date.now() + SUSPECT_MS);
+  }
+
+  /** The request channel of an instance for a target. */
+  channel(target: RpcTarget, instanceId: string): string {
+    let channel = target.channels.get(instanceId);
+    if (channel === undefined) {
+      if (target.channels.size > 1024) target.channels.clear();
+      channel = this.names.rpcInstance(target.topic, instanceId);
+      target.channels.set(instanceId, channel);
+    }
+    return channel;
+  }
+}

@@ -1,0 +1,97 @@
+import type { Logger } from 'pino';
+import type { RedisClient } from '../client/RedisClient';
+import type { RedisClientOptions } from '../client/RedisClientOptions';
+
+/** The RPC settings, common to both ways of creating a {@link RedisRPCClient}. */
+export interface RpcOptions {
+  /**
+   * Time a call may take, in ms, unless the call sets its own `timeoutMs`.
+   * One timeout per call, covering everything (finding an instance, retries).
+   * @default 10000
+   */
+  timeoutMs?: number;
+  /**
+   * Handlers of one served target (a service or a module) that may run at
+   * the same time on this instance; further requests queue.
+   * @default 64
+   */
+  concurrency?: number;
+  /**
+   * Requests of one served target that may wait for a free handler slot;
+   * beyond that the instance refuses them and the caller tries another
+   * instance (ServiceBusyError when every instance refuses).
+   * @default 1024
+   */
+  maxQueued?: number;
+  /**
+   * On `close()`, how long handlers in progress may take to finish, in ms;
+   * then their signals fire and the client closes anyway.
+   * @default 5000
+   */
+  closeTimeoutMs?: number;
+  /**
+   * How often the caller checks that the instances handling its pending
+   * calls are still subscribed (a publish of a probe that reaches nobody
+   * means the instance is gone), in ms. A call whose instance died fails
+   * within about this time with ConnectionLostError, or is retried on
+   * another instance when the function is idempotent.
+   * @default 1000
+   */
+  probeIntervalMs?: number;
+  /**
+   * How long the list of a target's live instances is cached, in ms; it is
+   * also refreshed when a request reaches nobody.
+   * @default 1000 (the registry heartbeat cadence)
+   */
+  instanceCacheMs?: number;
+  /**
+   * A pino logger; RPC logs through a child `{ module: 'rpc' }`.
+   * @default the client's logger
+   */
+  logger?: Logger;
+}
+
+/** Options of a {@link RedisRPCClient} that creates (and owns) its own {@link RedisClient}. */
+export interface StandaloneRpcOptions extends RedisClientOptions, RpcOptions {
+  client?: undefined;
+}
+
+/** Options of a {@link RedisRPCClient} built on an existing {@link RedisClient} (which stays yours to close). */
+export interface SharedRpcOptions extends RpcOptions {
+  /** The client to use; `close()` of the RPC client leaves it open. */
+  client: RedisClient;
+}
+
+/**
+ * Options of {@link RedisRPCClient}: the same connection options as
+ * RedisClient (`service`, `redis`, `route`, `namespace`, ...), or `client`,
+ * an existing RedisClient; plus the RPC settings of {@link RpcOptions}.
+ */
+export type RedisRPCClientOptions = StandaloneRpcOptions | SharedRpcOptions;
+
+/** Per-call options (see `RedisRPCClient.with`). */
+export interface CallOptions {
+  /**
+   * Time this call may take, in ms.
+   * @default the client's `timeoutMs`
+   */
+  timeoutMs?: number;
+  /** Cancels the call: it rejects with CancelledError and the handler's signal fires. */
+  signal?: AbortSignal;
+  /**
+   * Retry on another instance when the instance handling the call dies
+   * mid-call.
+   * @default the function's `idempotent` declaration, else false
+   */
+  idempotent?: boolean;
+}
+
+/** The defaults of every optional RPC option, in one place. */
+export const DEFAULT_RPC_OPTIONS = {
+  timeoutMs: 10_000,
+  concurrency: 64,
+  maxQueued: 1024,
+  closeTimeoutMs: 5_000,
+  probeIntervalMs: 1_000,
+  instanceCacheMs: 1_000,
+} as const;
