@@ -12,4 +12,6 @@ export { MemoryRoute } from './route/MemoryRoute';
 export { MemoryBus } from './route/MemoryBus';
 export { RedisRoute, type RedisConnection } from './route/RedisRoute';
 export { VERSION } from './version';
+export * from './mutex/index';
 export * from '../vars/index';
+export * from './rpc/index';

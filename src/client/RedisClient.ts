@@ -177,7 +177,12 @@ export class RedisClient extends EventEmitter {
   connect(): Promise<void> {
     if (this.closing) return Promise.reject(new NotConnectedError('connect', 'closed'));
     this.connecting ??= (async () => {
-      await this.route.connect();
+      try {
+        await this.route.connect();
+      } catch (error) {
+        this.connecting = undefined; // a failed connect can be retried
+        throw error;
+      }
       await this.beat();
       this.heartbeat = setInterval(() => {
         this.beat().catch((error: unknown) => this.logger.warn({ err: error }, 'heartbeat failed; will retry'));

@@ -3,6 +3,7 @@ export { ValidationError } from './ValidationError';
 export { PayloadTooLargeError } from './PayloadTooLargeError';
 export { MalformedMessageError } from './MalformedMessageError';
 export { NotConnectedError } from './NotConnectedError';
+export { ConnectionError } from './ConnectionError';
 export { TimeoutError } from './TimeoutError';
 export { NoHandlerError } from './NoHandlerError';
 export { NoServiceError } from './NoServiceError';

@@ -183,15 +183,15 @@ export class MutexLock {
     return true;
   }
 
-  /** @internal Ends the lock as lost: stops its timers, fires its signal, reports it once. */
-  markLost(reason: string): LockLostError {
+  /** @internal Ends the lock as lost: stops its timers, fires its signal, reports it once (unless `report` is false). */
+  markLost(reason: string, report = true): LockLostError {
     if (this.state !== 'held') return this.lostError ?? new LockLostError(this.mutexId, this.fence, 'it was released');
     const error = new LockLostError(this.mutexId, this.fence, reason);
     this.state = 'lost';
     this.lostError = error;
     this.stopTimers();
     this.controller?.abort(error);
-    this.backend.reportLost(this, error);
+    if (report) this.backend.reportLost(this, error);
     return error;
   }
 

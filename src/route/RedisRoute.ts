@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import Redis, { type RedisOptions } from 'ioredis';
+import { ConnectionError } from '../errors/ConnectionError';
 import type { MalformedMessageError } from '../errors/MalformedMessageError';
 import { FrameBatcher } from './FrameBatcher';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
@@ -70,7 +71,23 @@ export class RedisRoute extends EventEmitter implements Route {
   async connect(): Promise<void> {
     if (this.state === 'ready') return;
     this.state = 'connecting';
-    await Promise.all([connectIfNeeded(this.publisher), connectIfNeeded(this.subscriber)]);
+    let lastError: Error | undefined;
+    const remember = (error: Error) => (lastError = error);
+    this.publisher.on('error', remember);
+    this.subscriber.on('error', remember);
+    try {
+      await Promise.all([connectIfNeeded(this.publisher), connectIfNeeded(this.subscriber)]);
+    } catch (error) {
+      // leave nothing retrying in the background: the caller decides whether to try again
+      this.subscriber.disconnect();
+      if (this.ownsPublisher) this.publisher.disconnect();
+      this.state = 'idle';
+      const cause = lastError ?? error;
+      throw new ConnectionError(describeTarget(this.publisher), cause instanceof Error ? cause.message : String(cause), { cause });
+    } finally {
+      this.publisher.off('error', remember);
+      this.subscriber.off('error', remember);
+    }
     this.state = 'ready';
     this.emit('ready');
   }
@@ -198,6 +215,11 @@ async function connectIfNeeded(connection: Redis): Promise<void> {
     connection.once('ready', onReady);
     connection.once('end', onEnd);
   });
+}
+
+function describeTarget(connection: Redis): string {
+  const { host, port, path } = connection.options;
+  return path ? String(path) : `${host ?? '127.0.0.1'}:${port ?? 6379}`;
 }
 
 async function quietly(promise: Promise<unknown>): Promise<void> {

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import Redis from 'ioredis';
 import { RedisClient, type ReceivedEvent } from '../../src/client/RedisClient';
 import type { RedisClientOptions } from '../../src/client/RedisClientOptions';
-import { MalformedMessageError, NotConnectedError, PayloadTooLargeError, ValidationError } from '../../src/errors/index';
+import { ConnectionError, MalformedMessageError, NotConnectedError, PayloadTooLargeError, ValidationError } from '../../src/errors/index';
 import { encodeFrame, MsgpackCodec } from '../../src/envelope/codec';
 import { MemoryBus } from '../../src/route/MemoryBus';
 import { defineCatalogue, defineVar } from '../../vars/define';
@@ -334,5 +334,22 @@ describe('RedisClient options', () => {
   it('defaults to the memory route without a redis option and to redis with one', () => {
     expect(new RedisClient({ service: 's' }).route.kind).to.equal('memory');
     expect(new RedisClient({ service: 's', redis: 'redis://127.0.0.1:1' }).route.kind).to.equal('redis');
+  });
+});
+
+describe('RedisClient without a reachable Redis', () => {
+  it('rejects connect() at once with a ConnectionError naming the target, and closes cleanly', async () => {
+    const client = new RedisClient({ service: 'lonely', redis: 'redis://127.0.0.1:1' });
+    const started = Date.now();
+    const error = await client.connect().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).to.be.instanceOf(ConnectionError);
+    expect((error as Error).message).to.match(/could not connect to Redis at 127.0.0.1:1: .*ECONNREFUSED/);
+    expect(Date.now() - started).to.be.lessThan(2000);
+    expect(client.status).to.equal('idle');
+    await client.close();
+    expect(client.status).to.equal('closed');
   });
 });

@@ -1,0 +1,383 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Names } from '../../vars/names';
+import { monotonicNs } from '../envelope/query';
+import { QueryRoute, QueryState, QueryType } from '../envelope/types';
+import { CancelledError } from '../errors/CancelledError';
+import { ConnectionLostError } from '../errors/ConnectionLostError';
+import { IntracomError } from '../errors/IntracomError';
+import { MalformedMessageError } from '../errors/MalformedMessageError';
+import { NoHandlerError } from '../errors/NoHandlerError';
+import { NoServiceError } from '../errors/NoServiceError';
+import { NotConnectedError } from '../errors/NotConnectedError';
+import { RemoteError } from '../errors/RemoteError';
+import { ServiceBusyError } from '../errors/ServiceBusyError';
+import { TimeoutError } from '../errors/TimeoutError';
+import { ValidationError } from '../errors/ValidationError';
+import type { Route, Unsubscribe } from '../route/Route';
+import type { InstanceDirectory, RpcTarget } from './InstanceDirectory';
+import { invalidReplyReason, unencodableReason, type RpcReply, type RpcRequest } from './wire';
+
+interface PendingCall {
+  readonly id: string;
+  readonly target: RpcTarget;
+  readonly fn: string;
+  readonly args: unknown[];
+  readonly timeoutMs: number;
+  readonly deadline: number;
+  readonly idempotent: boolean;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  /** Instance the current attempt went to. */
+  instanceId: string | undefined;
+  channel: string | undefined;
+  /** When the current attempt was sent (ms). */
+  sentAt: number;
+  attempts: number;
+  /** Instances that refused or were gone, not to be tried again for this call. */
+  tried: Set<string> | undefined;
+  busy: number;
+  refreshed: boolean;
+}
+
+/** Counters of the calling side. */
+export interface RpcCallerStats {
+  /** Calls started. */
+  calls: number;
+  /** Calls answered with a result. */
+  succeeded: number;
+  /** Calls that ended with an error (of any class). */
+  failed: number;
+  /** Calls that ran out of time. */
+  timedOut: number;
+  /** Requests sent again to another instance (gone, busy, or lost while idempotent). */
+  rerouted: number;
+  /** Replies for calls no longer pending (late after a timeout, cancel or reroute). */
+  lateReplies: number;
+  /** Replies that did not decode as replies (logged and skipped). */
+  malformedReplies: number;
+}
+
+/** Settings of the calling side. */
+export interface RpcCallerSettings {
+  service: string;
+  instanceId: string;
+  probeIntervalMs: number;
+}
+
+/**
+ * The calling side of RPC: sends each request to one live instance of the
+ * target (round-robin from the registry), matches replies by request id on
+ * this instance's own reply channel, and turns every way a call can end into
+ * its own error class.
+ */
+export class RpcCaller {
+  private readonly pending = new Map<string, PendingCall>();
+  private readonly replyChannel: string;
+  private unsubscribe: Unsubscribe | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private connectionDown = false;
+  private closed = false;
+  private readonly routeKind: QueryRoute;
+  private readonly counters: RpcCallerStats = { calls: 0, succeeded: 0, failed: 0, timedOut: 0, rerouted: 0, lateReplies: 0, malformedReplies: 0 };
+
+  constructor(
+    private readonly route: Route,
+    names: Names,
+    private readonly directory: InstanceDirectory,
+    private readonly settings: RpcCallerSettings,
+    private readonly logger: Logger,
+  ) {
+    this.replyChannel = names.rpcReplies(settings.service, settings.instanceId);
+    this.routeKind = route.kind === 'memory' ? QueryRoute.MEMORY : QueryRoute.REDIS;
+    route.on('connectionLost', this.onConnectionLost);
+    route.on('ready', this.onReady);
+  }
+
+  /** Subscribes the reply channel and starts the liveness probe. */
+  async start(): Promise<void> {
+    if (this.unsubscribe !== undefined) return;
+    this.unsubscribe = await this.route.subscribe(this.replyChannel, this.onReply);
+    this.probeTimer = setInterval(this.probe, this.settings.probeIntervalMs);
+    this.probeTimer.unref();
+  }
+
+  /** Calls in flight. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  stats(): RpcCallerStats {
+    return { ...this.counters };
+  }
+
+  /** Starts a call. */
+  call(target: RpcTarget, fn: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, idempotent: boolean): Promise<unknown> {
+    this.counters.calls += 1;
+    if (this.closed || this.unsubscribe === undefined) {
+      this.counters.failed += 1;
+      return Promise.reject(new NotConnectedError(`call "${target.name}" function "${fn}"`, this.closed ? 'closed' : 'not connected'));
+    }
+    if (this.connectionDown || this.route.status !== 'ready') {
+      this.counters.failed += 1;
+      return Promise.reject(new ConnectionLostError(`cannot call "${target.name}" function "${fn}": the connection to Redis is down (${this.route.status}); retry once it is back`));
+    }
+    if (signal?.aborted) {
+      this.counters.failed += 1;
+      return Promise.reject(new CancelledError(target.name, fn, 'its signal had already fired', signal.reason));
+    }
+    const unsendable = unencodableReason(args, 'arguments');
+    if (unsendable !== undefined) {
+      this.counters.failed += 1;
+      return Promise.reject(new ValidationError(`cannot call "${target.name}" function "${fn}": ${unsendable}`));
+    }
+    return new Promise<unknown>((resolve, reject) => {
+      const call: PendingCall = {
+        id: randomUUID(),
+        target,
+        fn,
+        args,
+        timeoutMs,
+        deadline: Date.now() + timeoutMs,
+        idempotent,
+        resolve,
+        reject,
+        timer: undefined,
+        signal,
+        onAbort: undefined,
+        instanceId: undefined,
+        channel: undefined,
+        sentAt: 0,
+        attempts: 0,
+        tried: undefined,
+        busy: 0,
+        refreshed: false,
+      };
+      this.pending.set(call.id, call);
+      call.timer = setTimeout(this.onTimeout, timeoutMs, call);
+      call.timer.unref();
+      if (signal !== undefined) {
+        call.onAbort = () => this.cancel(call, 'its signal fired', signal.reason);
+        signal.addEventListener('abort', call.onAbort, { once: true });
+      }
+      this.dispatch(call);
+    });
+  }
+
+  /** Rejects every pending call (the client is closing) and stops. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    for (const call of [...this.pending.values()]) this.cancel(call, 'the RPC client is closing');
+    this.route.off('connectionLost', this.onConnectionLost);
+    this.route.off('ready', this.onReady);
+    await this.unsubscribe?.().catch((error: unknown) => this.logger.warn({ err: error }, 'could not unsubscribe the reply channel'));
+  }
+
+  // ---- sending ----
+
+  private dispatch(call: PendingCall): void {
+    const target = call.target;
+    if (this.directory.needsRead(target)) return this.readThenDispatch(call);
+    const instanceId = this.directory.pick(target, call.tried);
+    if (instanceId === undefined) {
+      if (!call.refreshed) return this.readThenDispatch(call);
+      if (call.busy > 0) return this.fail(call, new ServiceBusyError(target.name, call.fn, call.tried?.size ?? call.busy));
+      const detail = call.tried === undefined ? 'no live instance is registered' : `none of the ${call.tried.size} registered instance(s) is listening any more`;
+      return this.fail(call, new NoServiceError(target.name, call.fn, detail));
+    }
+    const channel = this.directory.channel(target, instanceId);
+    call.instanceId = instanceId;
+    call.channel = channel;
+    call.attempts += 1;
+    const now = Date.now();
+    call.sentAt = now;
+    const request: RpcRequest = {
+      queryId: call.id,
+      serviceNameSource: this.settings.service,
+      serviceNameDest: target.name,
+      route: this.routeKind,
+      type: QueryType.SYNC,
+      action: call.fn,
+      query: call.args,
+      response: null,
+      result: null,
+      state: QueryState.PENDING,
+      query_ts: monotonicNs(),
+      response_ts: 0,
+      query_ms: now,
+      timeout_ms: Math.max(1, call.deadline - now),
+      processAttempts: call.attempts,
+      replyTo: this.replyChannel,
+      sourceInstance: this.settings.instanceId,
+    };
+    this.route.publish(channel, request).then(
+      (receivers) => {
+        if (receivers > 0 || this.pending.get(call.id) !== call || call.instanceId !== instanceId) return;
+        // nobody listens on that instance's channel: it is gone, and the request reached no one, so another instance may take it
+        this.directory.suspect(target, instanceId);
+        this.reroute(call, instanceId);
+      },
+      (error: unknown) => {
+        if (this.pending.get(call.id) !== call) return;
+        if (error instanceof IntracomError) return this.fail(call, error);
+        this.fail(call, new ValidationError(`cannot send the call to "${target.name}" function "${call.fn}": ${error instanceof Error ? error.message : String(error)}`));
+      },
+    );
+  }
+
+  private readThenDispatch(call: PendingCall): void {
+    call.refreshed = true;
+    this.directory.refresh(call.target).then(
+      () => {
+        if (this.pending.get(call.id) === call) this.dispatch(call);
+      },
+      (error: unknown) => {
+        if (this.pending.get(call.id) !== call) return;
+        this.fail(call, new NoServiceError(call.target.name, call.fn, `the registry could not be read (${error instanceof Error ? error.message : String(error)})`));
+      },
+    );
+  }
+
+  private reroute(call: PendingCall, from: string): void {
+    (call.tried ??= new Set()).add(from);
+    call.instanceId = undefined;
+    call.channel = undefined;
+    this.counters.rerouted += 1;
+    this.dispatch(call);
+  }
+
+  // ---- receiving ----
+
+  private readonly onReply = (message: unknown): void => {
+    const reason = invalidReplyReason(message);
+    if (reason !== undefined) {
+      this.counters.malformedReplies += 1;
+      this.logger.warn({ err: new MalformedMessageError(this.replyChannel, reason) }, 'malformed RPC reply skipped');
+      return;
+    }
+    const reply = message as RpcReply;
+    const call = this.pending.get(reply.queryId);
+    if (call === undefined || call.instanceId !== reply.instanceId) {
+      this.counters.lateReplies += 1;
+      return;
+    }
+    if (reply.state === QueryState.DONE) return this.succeed(call, reply.result);
+    const response = reply.response ?? { ok: false };
+    const name = call.target.name;
+    switch (reply.fault) {
+      case 'no-handler': {
+        const data = response.data as { available?: unknown } | undefined;
+        const available = Array.isArray(data?.available) ? data.available.filter((item): item is string => typeof item === 'string') : [];
+        return this.fail(call, new NoHandlerError(name, call.fn, available));
+      }
+      case 'invalid-arguments':
+        return this.fail(call, new ValidationError(`"${name}" refused the arguments of "${call.fn}": ${response.message ?? 'invalid arguments'}`));
+      case 'busy':
+      case 'closing':
+        call.busy += 1;
+        return this.reroute(call, reply.instanceId);
+      default:
+        return this.fail(
+          call,
+          new RemoteError(name, call.fn, reply.instanceId, {
+            name: response.errorName ?? 'Error',
+            message: response.message ?? '',
+            code: response.code,
+            data: response.data,
+          }),
+        );
+    }
+  };
+
+  // ---- endings ----
+
+  private readonly onTimeout = (call: PendingCall): void => {
+    if (this.pending.get(call.id) !== call) return;
+    this.counters.timedOut += 1;
+    this.fail(call, new TimeoutError(call.target.name, call.fn, call.timeoutMs));
+  };
+
+  private cancel(call: PendingCall, why: string, reason?: unknown): void {
+    if (this.pending.get(call.id) !== call) return;
+    const channel = call.channel;
+    this.fail(call, new CancelledError(call.target.name, call.fn, why, reason));
+    if (channel !== undefined && this.route.status === 'ready') {
+      this.route.publish(channel, { cancel: call.id }).catch((error: unknown) => this.logger.debug({ err: error }, 'could not tell the instance about a cancel'));
+    }
+  }
+
+  private succeed(call: PendingCall, value: unknown): void {
+    this.settle(call);
+    this.counters.succeeded += 1;
+    call.resolve(value);
+  }
+
+  private fail(call: PendingCall, error: unknown): void {
+    this.settle(call);
+    this.counters.failed += 1;
+    call.reject(error);
+  }
+
+  private settle(call: PendingCall): void {
+    this.pending.delete(call.id);
+    if (call.timer !== undefined) clearTimeout(call.timer);
+    if (call.onAbort !== undefined) call.signal?.removeEventListener('abort', call.onAbort);
+  }
+
+  // ---- connection and liveness ----
+
+  private readonly onConnectionLost = (info: { role?: string } | undefined): void => {
+    this.connectionDown = true;
+    if (this.pending.size === 0) return;
+    const role = info?.role ?? 'a';
+    this.logger.warn({ inFlight: this.pending.size, role }, 'connection to Redis lost; rejecting every call in flight');
+    for (const call of [...this.pending.values()]) {
+      this.fail(call, new ConnectionLostError(`call to "${call.target.name}" function "${call.fn}" lost its answer: the ${role} connection to Redis dropped`));
+    }
+  };
+
+  private readonly onReady = (): void => {
+    this.connectionDown = false;
+  };
+
+  /**
+   * Every probe interval: for each instance holding a call sent more than an
+   * interval ago, publish a probe to its channel. Zero receivers means the
+   * instance is gone mid-call: its calls fail with ConnectionLostError, or
+   * go to another instance when idempotent.
+   */
+  private readonly probe = (): void => {
+    if (this.pending.size === 0 || this.connectionDown || this.route.status !== 'ready') return;
+    const threshold = Date.now() - this.settings.probeIntervalMs;
+    const channels = new Map<string, string>();
+    for (const call of this.pending.values()) {
+      if (call.channel !== undefined && call.instanceId !== undefined && call.sentAt <= threshold) channels.set(call.channel, call.instanceId);
+    }
+    for (const [channel, instanceId] of channels) {
+      this.route.publish(channel, { probe: 1 }).then(
+        (receivers) => {
+          if (receivers === 0) this.instanceLost(channel, instanceId);
+        },
+        (error: unknown) => this.logger.debug({ err: error }, 'probe failed'),
+      );
+    }
+  };
+
+  private instanceLost(channel: string, instanceId: string): void {
+    for (const call of [...this.pending.values()]) {
+      if (call.channel !== channel) continue;
+      this.directory.suspect(call.target, instanceId);
+      if (call.idempotent) {
+        this.logger.info({ fn: call.fn, instanceId }, 'instance lost mid-call; retrying the idempotent call on another instance');
+        this.reroute(call, instanceId);
+      } else {
+        this.fail(call, new ConnectionLostError(`call to "${call.target.name}" function "${call.fn}" lost its instance ${instanceId}: it stopped listening (crashed or disconnected) before answering; the call may or may not have run`, instanceId));
+      }
+    }
+  }
+}

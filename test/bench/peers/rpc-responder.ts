@@ -1,0 +1,39 @@
+/**
+ * The responding side of the `rpc-*` benchmarks, in a process of its own.
+ * BENCH_SYSTEM=intracom serves `echo` with RedisRPCClient; BENCH_SYSTEM=baseline
+ * is the minimal hand-written ioredis responder of the issue: requests arrive
+ * as msgpackr `{ id, replyTo, args }`, one PUBLISH per reply to the caller's
+ * channel, ioredis defaults.
+ */
+import Redis from 'ioredis';
+import { Packr, Unpackr } from 'msgpackr';
+import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
+
+const system = process.env.BENCH_SYSTEM;
+const url = process.env.BENCH_REDIS_URL as string;
+const namespace = process.env.BENCH_NAMESPACE ?? '';
+const send = (message: unknown): void => void process.send?.(message);
+
+async function main(): Promise<void> {
+  if (system === 'intracom') {
+    const rpc = new RedisRPCClient({ service: 'bench-rpc', redis: url, namespace });
+    await rpc.expose('echo', (args) => args[0]);
+    await rpc.connect();
+  } else {
+    const packr = new Packr();
+    const unpackr = new Unpackr();
+    const subscriber = new Redis(url);
+    const publisher = new Redis(url);
+    subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
+      const request = unpackr.unpack(message) as { id: number; replyTo: string; args: unknown[] };
+      void publisher.publish(request.replyTo, packr.pack({ id: request.id, result: request.args[0] }));
+    });
+    await subscriber.subscribe(`${namespace}:bench.baseline.rpc`);
+  }
+  send({ ev: 'ready' });
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,57 @@
+/**
+ * Every example under docs/examples/ runs, as a user would run it, against a
+ * real Redis (REDIS_URL in its environment) and exits 0. Examples that also
+ * run without Redis are run that way too.
+ */
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startRedis, type TestRedis } from '../support/redis-server';
+
+const run = promisify(execFile);
+const directory = join(__dirname, '..', '..', 'docs', 'examples');
+const examples = readdirSync(directory).filter((file) => file.endsWith('.ts')).sort();
+
+describe('docs/examples', function () {
+  this.timeout(60_000);
+  let redis: TestRedis;
+
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis.stop();
+  });
+
+  for (const file of examples) {
+    it(`${file} runs against Redis and exits 0`, async () => {
+      const { stdout } = await run(process.execPath, ['--import', 'tsx', join(directory, file)], { env: { ...process.env, REDIS_URL: redis.url }, timeout: 50_000 });
+      expect(stdout.length).to.be.greaterThan(0);
+    });
+    if (readFileSync(join(directory, file), 'utf8').includes('@runs-without-redis')) {
+      it(`${file} runs on the memory route and exits 0`, async () => {
+        const env = { ...process.env };
+        delete env.REDIS_URL;
+        const { stdout } = await run(process.execPath, ['--import', 'tsx', join(directory, file)], { env, timeout: 50_000 });
+        expect(stdout).to.match(/route: memory/);
+      });
+    }
+  }
+
+  it('two-services tells the whole story on both routes', async () => {
+    const { main } = (await import('../../docs/examples/two-services')) as { main: (url?: string) => Promise<string[]> };
+    for (const url of [undefined, redis.url]) {
+      const transcript = await main(url);
+      expect(transcript).to.include.members([
+        'dashboard got USER_CONNECTED for alice from users',
+        'dashboard got USER_CONNECTED for bob from users',
+        'dashboard got USER_DISCONNECTED for alice from users',
+        'online now: 1',
+        'users service info: {"hostname":"users-1","port":4040}',
+        'live users instances: 1',
+      ]);
+    }
+  });
+});
