@@ -134,5 +134,10 @@ async function measure(context: BenchContext, name: 'rpc-serial' | 'rpc-concurre
   });
 }
 
-export const scenario: Scenario = { name: 'rpc-serial', run: (context) => measure(context, 'rpc-serial') };
-export const concurrentScenario: Scenario = { name: 'rpc-concurrent', run: (context) => measure(context, 'rpc-concurrent') };
+/** `npm run bench rpc`: both scenarios; their result lines are named `rpc-serial` and `rpc-concurrent`. */
+export const scenario: Scenario = {
+  name: 'rpc',
+  async run(context) {
+    return [...(await measure(context, 'rpc-serial')), ...(await measure(context, 'rpc-concurrent'))];
+  },
+};
