@@ -10,7 +10,7 @@ async function main() {
   } else {
     while (Date.now() < end) { await rpc.callService('bench-rpc', 'echo', payload); n++; }
   }
-  console.log(mode, n / 6, 'calls/s');
+  console.log(mode, n / 6, 'calls/s', rpc.client.stats());
   await rpc.close();
 }
 main();

@@ -37,8 +37,8 @@ export class MutexLock {
   readonly fence: number | null;
   /** When it was taken, ms since the epoch (this process's clock, as stored in the record). */
   readonly takenAt: number;
-  /** @internal The owner token compared by the release and extend scripts. */
-  readonly token: string;
+  /** @internal The stored lock value (unique by its token), compared by the release and extend scripts. */
+  readonly value: string;
   private timeout: number;
   private expiry: number;
   private state: LockState = 'held';
@@ -52,12 +52,12 @@ export class MutexLock {
   /** @internal Created by RedisMutex. `sentAt` is when the acquiring command left: the lease is counted from then. */
   constructor(
     private readonly backend: LockBackend,
-    init: { mutexId: string; nodeId: string; fence: number | null; token: string; takenAt: number; timeoutMs: number; sentAt: number },
+    init: { mutexId: string; nodeId: string; fence: number | null; value: string; takenAt: number; timeoutMs: number; sentAt: number },
   ) {
     this.mutexId = init.mutexId;
     this.nodeId = init.nodeId;
     this.fence = init.fence;
-    this.token = init.token;
+    this.value = init.value;
     this.takenAt = init.takenAt;
     this.timeout = init.timeoutMs;
     this.expiry = init.sentAt + init.timeoutMs;

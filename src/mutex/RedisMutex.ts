@@ -341,8 +341,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   async extendLock(lock: MutexLock, timeoutMs: number): Promise<boolean> {
     assertTimeout(timeoutMs);
     const key = this.names.mutex(lock.mutexId);
-    const value = encodeValue(lock.token, lock.fence, lock.takenAt, timeoutMs, lock.nodeId);
-    const reply = await this.command(`extend "${lock.mutexId}"`, (redis) => extendScript.run(redis, [key], [`${lock.token}|`, value, timeoutMs]));
+    const reply = await this.command(`extend "${lock.mutexId}"`, (redis) => extendScript.run(redis, [key], [lock.value, timeoutMs]));
     return reply === 1;
   }
 
@@ -351,7 +350,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     if (!lock.claimRelease()) return false;
     if (this.locks.get(lock.mutexId) === lock) this.locks.delete(lock.mutexId);
     const key = this.names.mutex(lock.mutexId);
-    const reply = await this.command(`V "${lock.mutexId}"`, (redis) => releaseScript.run(redis, [key], [`${lock.token}|`]));
+    const reply = await this.command(`V "${lock.mutexId}"`, (redis) => releaseScript.run(redis, [key], [lock.value]));
     return reply === 1;
   }
 
@@ -396,24 +395,28 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     const token = `${this.tokenBase}${(++this.tokenCounter).toString(36)}`;
     const sentAt = Date.now();
     let fence: number | null = null;
+    let value: string;
     const what = `${operation} "${mutexId}"`;
     if (fenced) {
-      const [taken, value] = await this.command(
+      const [taken, reply] = await this.command(
         what,
         (redis) => acquireScript.run(redis, [key, this.names.mutexFence(mutexId)], [token, sentAt, timeoutMs, nodeId]),
-        (late) => late[0] === 1 && this.releaseLate(key, token, what),
+        (late) => late[0] === 1 && this.releaseLate(key, encodeValue(token, Number(late[1]), sentAt, timeoutMs, nodeId), what),
       );
-      if (taken !== 1) return Number(value);
-      fence = Number(value);
+      if (taken !== 1) return Number(reply);
+      fence = Number(reply);
+      value = encodeValue(token, fence, sentAt, timeoutMs, nodeId); // the value the script stored
     } else {
+      value = encodeValue(token, null, sentAt, timeoutMs, nodeId);
+      const stored = value;
       const reply = await this.command(
         what,
-        (redis) => redis.set(key, encodeValue(token, null, sentAt, timeoutMs, nodeId), 'PX', timeoutMs, 'NX'),
-        (late) => late === 'OK' && this.releaseLate(key, token, what),
+        (redis) => redis.set(key, stored, 'PX', timeoutMs, 'NX'),
+        (late) => late === 'OK' && this.releaseLate(key, stored, what),
       );
       if (reply !== 'OK') return -1;
     }
-    const lock = new MutexLock(this, { mutexId, nodeId, fence, token, takenAt: sentAt, timeoutMs, sentAt });
+    const lock = new MutexLock(this, { mutexId, nodeId, fence, value, takenAt: sentAt, timeoutMs, sentAt });
     const previous = this.locks.get(mutexId);
     if (previous !== undefined && !previous.lost) previous.markLost('it expired, and this RedisMutex has taken the mutex again');
     this.locks.set(mutexId, lock);
@@ -426,9 +429,9 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   }
 
   /** A lock taken by a reply that came after the caller was told "unavailable": nobody owns it, so give it back. */
-  private releaseLate(key: string, token: string, what: string): void {
+  private releaseLate(key: string, value: string, what: string): void {
     this.logger.warn({ operation: what }, 'a late reply took a mutex after the call had failed; releasing it');
-    releaseScript.run(this.redis, [key], [`${token}|`]).catch((error: unknown) => {
+    releaseScript.run(this.redis, [key], [value]).catch((error: unknown) => {
       this.logger.warn({ err: error, operation: what }, 'could not release a mutex taken by a late reply; Redis frees it at its timeout');
     });
   }

@@ -18,7 +18,7 @@ export interface MutexRecord {
   takenAt: string | null;
   /** The node id of the holder (the `nodeId` given to `P`, or the acquire option). */
   takenBy: string | null;
-  /** The holder's timeout in ms: the lease last set by acquire or extend. */
+  /** The holder's timeout in ms, as asked for when it was taken (an extension moves the expiry, `expiresInMs`, without rewriting it). */
   timeout: number | null;
   /** Fencing token of the holder; null for a lock taken with `P` (which returns no token) or when free. */
   fence: number | null;

@@ -4,7 +4,9 @@
  * runs here, atomically.
  *
  * The lock value is `<token>|<fence>|<takenAt>|<timeoutMs>|<nodeId>` (see
- * record.ts); scripts recognise the owner by the prefix `<token>|`.
+ * record.ts). It is written once, when the lock is taken, and never changed
+ * (an extension only moves the expiry); the token makes it unique, so the
+ * holder recognises its own lock by comparing the whole value.
  */
 import { LuaScript } from '../route/LuaScript';
 
@@ -21,35 +23,32 @@ if redis.call('EXISTS', lock) == 1 then
   return {0, redis.call('PTTL', lock)}
 end
 local fence = redis.call('INCR', KEYS[2])
-redis.call('SET', lock, token .. '|' .. fence .. '|' .. takenAt .. '|' .. timeout .. '|' .. nodeId, 'PX', timeout)
+redis.call('SET', lock, token .. '|' .. string.format('%d', fence) .. '|' .. takenAt .. '|' .. timeout .. '|' .. nodeId, 'PX', timeout)
 return {1, fence}`,
 );
 
-/** Deletes the lock only when it still holds the caller's token (V). */
+/** Deletes the lock only when it still holds the caller's value, hence token (V). */
 export const releaseScript = new LuaScript<number>(
   'mutexRelease',
   1,
   `-- KEYS[1] lock key
--- ARGV[1] owner token followed by '|'
--- Returns 1 when released, 0 when the lock is free or held by another token
-local value = redis.call('GET', KEYS[1])
-if value and string.sub(value, 1, #ARGV[1]) == ARGV[1] then
+-- ARGV[1] the holder's lock value (starts with its unique token)
+-- Returns 1 when released, 0 when the lock is free or held by someone else
+if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0`,
 );
 
-/** Gives the lock a new timeout (and rewrites its record) only when it still holds the caller's token; never re-creates an expired lock. */
+/** Moves the lock's expiry to now + timeout only when it still holds the caller's value; never re-creates an expired lock. */
 export const extendScript = new LuaScript<number>(
   'mutexExtend',
   1,
   `-- KEYS[1] lock key
--- ARGV[1] owner token followed by '|', ARGV[2] the new value (same token, new timeout), ARGV[3] timeout ms
--- Returns 1 when extended, 0 when the lock is free or held by another token
-local value = redis.call('GET', KEYS[1])
-if value and string.sub(value, 1, #ARGV[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  return 1
+-- ARGV[1] the holder's lock value (starts with its unique token), ARGV[2] new timeout ms
+-- Returns 1 when extended, 0 when the lock is free or held by someone else
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0`,
 );

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { main as twoServices } from '../../docs/examples/two-services';
 import { startRedis, type TestRedis } from '../support/redis-server';
 
 const run = promisify(execFile);
@@ -41,9 +42,8 @@ describe('docs/examples', function () {
   }
 
   it('two-services tells the whole story on both routes', async () => {
-    const { main } = (await import('../../docs/examples/two-services')) as { main: (url?: string) => Promise<string[]> };
     for (const url of [undefined, redis.url]) {
-      const transcript = await main(url);
+      const transcript = await twoServices(url);
       expect(transcript).to.include.members([
         'dashboard got USER_CONNECTED for alice from users',
         'dashboard got USER_CONNECTED for bob from users',
