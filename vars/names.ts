@@ -104,9 +104,14 @@ export class Names {
     return serviceKey(this.namespace, service, 'dead');
   }
 
-  /** Set of query ids a service has completed, to suppress a second processing. */
-  processed(service: string): string {
-    return serviceKey(this.namespace, service, 'processed');
+  /** Completion record of one query in one consumer scope (`workers`, or an instance id for BROADCAST), for duplicate suppression. */
+  processed(service: string, scope: string, queryId: string): string {
+    return serviceKey(this.namespace, service, 'done', scope, queryId);
+  }
+
+  /** Expires when a BROADCAST consumer (an instance) has not been seen for the retention time; its group then stops holding the stream. */
+  broadcastSeen(service: string, instanceId: string): string {
+    return serviceKey(this.namespace, service, 'seen', instanceId);
   }
 
   // ---- channels ----

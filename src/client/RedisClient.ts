@@ -105,6 +105,8 @@ export class RedisClient extends EventEmitter {
   readonly codec: Codec;
   /** The client's logger (a child of the one given). */
   readonly logger: Logger;
+  /** Size limits in force. */
+  readonly limits: Readonly<{ maxPayloadBytes: number; maxFrameBytes: number }>;
   private readonly heartbeatMs: number;
   private readonly instanceTtlMs: number;
   private readonly ownsRoute: boolean;
@@ -128,6 +130,7 @@ export class RedisClient extends EventEmitter {
     const limits = { ...DEFAULT_CLIENT_OPTIONS.limits, ...options.limits };
     positiveInteger('limits.maxPayloadBytes', limits.maxPayloadBytes);
     positiveInteger('limits.maxFrameBytes', limits.maxFrameBytes);
+    this.limits = Object.freeze(limits);
     const registry = { ...DEFAULT_CLIENT_OPTIONS.registry, ...options.registry };
     this.heartbeatMs = positiveInteger('registry.heartbeatMs', registry.heartbeatMs);
     this.instanceTtlMs = positiveInteger('registry.ttlMs', registry.ttlMs);

@@ -48,6 +48,7 @@ export class MutexLock {
   private refreshTimer: NodeJS.Timeout | undefined;
   private refreshing = false;
   private releaseClaimed = false;
+  private precise = false;
 
   /** @internal Created by RedisMutex. `sentAt` is when the acquiring command left: the lease is counted from then. */
   constructor(
@@ -61,7 +62,6 @@ export class MutexLock {
     this.takenAt = init.takenAt;
     this.timeout = init.timeoutMs;
     this.expiry = init.sentAt + init.timeoutMs;
-    this.armLease();
   }
 
   /** The current lease in ms (the last timeout set by acquire or extend). */
@@ -93,6 +93,7 @@ export class MutexLock {
     if (!this.controller) {
       this.controller = new AbortController();
       if (this.lostError) this.controller.abort(this.lostError);
+      else this.watchPrecisely();
     }
     return this.controller.signal;
   }
@@ -127,7 +128,7 @@ export class MutexLock {
     if (this.state !== 'held') throw this.lostError as LockLostError;
     this.timeout = timeoutMs;
     this.expiry = sentAt + timeoutMs;
-    this.armLease();
+    if (this.precise) this.armLease();
   }
 
   /**
@@ -141,9 +142,19 @@ export class MutexLock {
     return this.backend.releaseLock(this);
   }
 
+  /**
+   * @internal Checks the lease against `now` (RedisMutex's sweep does this for
+   * every held lock; a lock with a signal or automatic refresh also has a
+   * timer of its own, at its exact expiry).
+   */
+  checkLease(now: number): void {
+    if (this.state === 'held' && now >= this.expiry) this.markLost('its timeout passed with no confirmed extension');
+  }
+
   /** @internal Starts automatic extension every `ratio x timeout`. */
   startRefresh(ratio: number): void {
     if (this.state !== 'held' || this.refreshTimer) return;
+    this.watchPrecisely();
     const tick = (): void => {
       this.refreshTimer = undefined;
       if (this.state !== 'held') return;
@@ -198,6 +209,13 @@ export class MutexLock {
   /** @internal The loss, if any. */
   get lossError(): LockLostError | undefined {
     return this.lostError;
+  }
+
+  /** Gives the lease a timer at its exact expiry, so that the signal fires on time (not only at the next sweep). */
+  private watchPrecisely(): void {
+    if (this.precise || this.state !== 'held') return;
+    this.precise = true;
+    this.armLease();
   }
 
   private armLease(): void {

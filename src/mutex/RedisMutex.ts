@@ -21,6 +21,15 @@ import { acquireScript, extendScript, inspectScript, releaseScript } from './scr
 /** The critical section run by {@link RedisMutex.withMutex}. */
 export type CriticalSection<T> = (signal: AbortSignal, lock: MutexLock) => T | Promise<T>;
 
+/** How often the sweep runs at most, in ms: the precision of command deadlines, and of lease expiry for locks without a signal or refresh. */
+const SWEEP_MAX_MS = 25;
+
+interface InflightCommand {
+  deadline: number;
+  settled: boolean;
+  expire(): void;
+}
+
 interface ResolvedAcquire {
   nodeId: string;
   timeoutMs: number;
@@ -81,6 +90,9 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   private closing: Promise<void> | undefined;
   private closed = false;
   private outageReported = false;
+  private readonly inflight = new Set<InflightCommand>();
+  private readonly sweepMs: number;
+  private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RedisMutexOptions) {
     super();
@@ -121,6 +133,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     assertNodeId(this.nodeId, 'nodeId');
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_MUTEX_OPTIONS.commandTimeoutMs;
     assertTimeout(this.commandTimeoutMs, 'commandTimeoutMs');
+    this.sweepMs = Math.min(SWEEP_MAX_MS, Math.max(1, Math.floor(this.commandTimeoutMs / 10)));
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_MUTEX_OPTIONS.defaultTimeoutMs;
     assertTimeout(this.defaultTimeoutMs, 'defaultTimeoutMs');
     this.waitMs = waitOption('waitMs', options.waitMs ?? DEFAULT_MUTEX_OPTIONS.waitMs);
@@ -321,6 +334,8 @@ export class RedisMutex extends EventEmitter implements LockBackend {
         }),
       );
       this.closed = true;
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
       if (this.ownsConnection) {
         if (this.redis.status === 'ready') {
           try {
@@ -420,6 +435,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     const previous = this.locks.get(mutexId);
     if (previous !== undefined && !previous.lost) previous.markLost('it expired, and this RedisMutex has taken the mutex again');
     this.locks.set(mutexId, lock);
+    this.startSweep();
     if (this.closing) {
       // close() began while this attempt was in flight: hand nothing out.
       await this.releaseQuietly(lock);
@@ -455,30 +471,58 @@ export class RedisMutex extends EventEmitter implements LockBackend {
       throw this.failure(operation, error);
     }
     return new Promise<T>((resolve, reject) => {
-      let settled = false;
-      const timer = setTimeout(() => {
-        settled = true;
-        reject(new RedisUnavailableError(operation, `no reply within ${this.commandTimeoutMs} ms (commandTimeoutMs)`));
-      }, this.commandTimeoutMs);
-      timer.unref();
+      // The deadline is enforced by the sweep (one interval for every call), not by a timer per call.
+      const call: InflightCommand = {
+        deadline: Date.now() + this.commandTimeoutMs,
+        settled: false,
+        expire: () => reject(new RedisUnavailableError(operation, `no reply within ${this.commandTimeoutMs} ms (commandTimeoutMs)`)),
+      };
+      this.inflight.add(call);
+      this.startSweep();
       pending.then(
         (value) => {
-          if (settled) {
+          this.inflight.delete(call);
+          if (call.settled) {
             onLate?.(value);
             return;
           }
-          settled = true;
-          clearTimeout(timer);
+          call.settled = true;
           resolve(value);
         },
         (error: unknown) => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
+          this.inflight.delete(call);
+          if (call.settled) return;
+          call.settled = true;
           reject(this.failure(operation, error));
         },
       );
     });
+  }
+
+  /**
+   * One interval per RedisMutex, running while a command is in flight or a
+   * lock is held: fails calls past their deadline and finds leases that ran
+   * out. Cheaper than a timer per call, which matters on the P/V fast path.
+   */
+  private startSweep(): void {
+    if (this.sweepTimer || this.closed) return;
+    this.sweepTimer = setInterval(() => this.sweep(), this.sweepMs);
+    this.sweepTimer.unref();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const call of this.inflight) {
+      if (now < call.deadline) continue;
+      this.inflight.delete(call);
+      call.settled = true;
+      call.expire();
+    }
+    for (const lock of this.locks.values()) lock.checkLease(now);
+    if ((this.inflight.size === 0 && this.locks.size === 0) || this.closed) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+    }
   }
 
   private async connectFirst(operation: string): Promise<void> {

@@ -3,6 +3,8 @@ import Redis, { type RedisOptions } from 'ioredis';
 import { ConnectionError } from '../errors/ConnectionError';
 import type { MalformedMessageError } from '../errors/MalformedMessageError';
 import { FrameBatcher } from './FrameBatcher';
+import { RedisStreamStore } from './RedisStreamStore';
+import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
 import type { MessageListener, PatternListener, Route, RouteStats, RouteStatus, Unsubscribe } from './Route';
 import { emptyStats, type RouteOptions } from './RouteOptions';
@@ -33,6 +35,7 @@ export class RedisRoute extends EventEmitter implements Route {
   private readonly counters: RouteStats = emptyStats();
   private readonly batcher: FrameBatcher;
   private readonly table: SubscriptionTable;
+  private readonly streams: RedisStreamStore;
 
   constructor(
     connection: RedisConnection,
@@ -48,6 +51,7 @@ export class RedisRoute extends EventEmitter implements Route {
     }
     // We replay subscriptions ourselves, so that `ready` after a reconnect means "subscribed again".
     this.subscriber = this.publisher.duplicate({ lazyConnect: true, autoResubscribe: false });
+    this.streams = new RedisStreamStore(this.publisher);
     this.watchConnection(this.publisher, 'publisher');
     this.watchConnection(this.subscriber, 'subscriber');
 
@@ -97,6 +101,7 @@ export class RedisRoute extends EventEmitter implements Route {
     this.state = 'closing';
     this.batcher.flush();
     this.table.clear();
+    this.streams.close();
     await quietly(this.subscriber.quit());
     if (this.ownsPublisher) await quietly(this.publisher.quit());
     this.subscriber.disconnect();
@@ -155,6 +160,56 @@ export class RedisRoute extends EventEmitter implements Route {
 
   stats(): RouteStats {
     return { ...this.counters };
+  }
+
+  // ---- durable queues (delegated to RedisStreamStore) ----
+
+  streamAdd(stream: string, payload: Buffer): Promise<string> {
+    return this.streams.streamAdd(stream, payload);
+  }
+
+  streamEnsureGroup(stream: string, group: string, from: '0' | '$'): Promise<boolean> {
+    return this.streams.streamEnsureGroup(stream, group, from);
+  }
+
+  streamDestroyGroup(stream: string, group: string): Promise<void> {
+    return this.streams.streamDestroyGroup(stream, group);
+  }
+
+  streamRead(stream: string, group: string, consumer: string, which: '>' | 'own-pending', count: number, blockMs: number): Promise<StreamEntry[]> {
+    return this.streams.streamRead(stream, group, consumer, which, count, blockMs);
+  }
+
+  streamClaimIdle(stream: string, group: string, consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]> {
+    return this.streams.streamClaimIdle(stream, group, consumer, minIdleMs, count);
+  }
+
+  streamAck(stream: string, group: string, id: string, options: AckOptions): Promise<void> {
+    return this.streams.streamAck(stream, group, id, options);
+  }
+
+  streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string> {
+    return this.streams.streamDeadLetter(stream, group, id, deadStream, payload, remove);
+  }
+
+  streamRange(stream: string, start: string, end: string, count: number): Promise<Array<{ id: string; payload: Buffer }>> {
+    return this.streams.streamRange(stream, start, end, count);
+  }
+
+  streamDelete(stream: string, ids: string[]): Promise<number> {
+    return this.streams.streamDelete(stream, ids);
+  }
+
+  streamTrimBelow(stream: string, minId: string): Promise<number> {
+    return this.streams.streamTrimBelow(stream, minId);
+  }
+
+  streamInfo(stream: string): Promise<StreamInfo> {
+    return this.streams.streamInfo(stream);
+  }
+
+  isDone(doneKey: string): Promise<boolean> {
+    return this.streams.isDone(doneKey);
   }
 
   private watchConnection(connection: Redis, role: string): void {

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { StreamStore } from './StreamStore';
 
 /** Receives every message of an exact-channel subscription. */
 export type MessageListener = (message: unknown, channel: string) => void;
@@ -29,10 +30,13 @@ export type RouteStatus = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'cl
  * conformance suite (test/route/conformance.ts), so code above this layer can
  * not tell which one it runs on.
  *
+ * Durable queues (the StreamStore part) are what FIRE_AND_FORGET and
+ * BROADCAST are built on.
+ *
  * Events: `ready`, `reconnecting`, `error` (Error), `malformed`
  * (MalformedMessageError), `close`.
  */
-export interface Route extends EventEmitter {
+export interface Route extends EventEmitter, StreamStore {
   /** `memory` or `redis`. */
   readonly kind: 'memory' | 'redis';
   /** Current state. */

@@ -1,8 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Names } from '../../vars/names';
-import { monotonicNs } from '../envelope/query';
-import { QueryRoute, QueryState, QueryType } from '../envelope/types';
 import { CancelledError } from '../errors/CancelledError';
 import { ConnectionLostError } from '../errors/ConnectionLostError';
 import { IntracomError } from '../errors/IntracomError';
@@ -16,7 +14,7 @@ import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
 import type { Route, Unsubscribe } from '../route/Route';
 import type { InstanceDirectory, RpcTarget } from './InstanceDirectory';
-import { invalidReplyReason, unencodableReason, type RpcReply, type RpcRequest } from './wire';
+import { invalidReplyReason, unencodableReason, type RpcErrorReply, type RpcRequest } from './wire';
 
 interface PendingCall {
   readonly id: string;
@@ -81,7 +79,9 @@ export class RpcCaller {
   private probeTimer: NodeJS.Timeout | undefined;
   private connectionDown = false;
   private closed = false;
-  private readonly routeKind: QueryRoute;
+  /** Random per client; with a counter it makes request ids unique without a UUID per call. */
+  private readonly idPrefix = randomBytes(9).toString('base64url');
+  private nextId = 0;
   private readonly counters: RpcCallerStats = { calls: 0, succeeded: 0, failed: 0, timedOut: 0, rerouted: 0, lateReplies: 0, malformedReplies: 0 };
 
   constructor(
@@ -92,7 +92,6 @@ export class RpcCaller {
     private readonly logger: Logger,
   ) {
     this.replyChannel = names.rpcReplies(settings.service, settings.instanceId);
-    this.routeKind = route.kind === 'memory' ? QueryRoute.MEMORY : QueryRoute.REDIS;
     route.on('connectionLost', this.onConnectionLost);
     route.on('ready', this.onReady);
   }
@@ -136,7 +135,7 @@ export class RpcCaller {
     }
     return new Promise<unknown>((resolve, reject) => {
       const call: PendingCall = {
-        id: randomUUID(),
+        id: this.idPrefix + (this.nextId++).toString(36),
         target,
         fn,
         args,
@@ -199,21 +198,10 @@ export class RpcCaller {
     const request: RpcRequest = {
       queryId: call.id,
       serviceNameSource: this.settings.service,
-      serviceNameDest: target.name,
-      route: this.routeKind,
-      type: QueryType.SYNC,
+      sourceInstance: this.settings.instanceId,
       action: call.fn,
       query: call.args,
-      response: null,
-      result: null,
-      state: QueryState.PENDING,
-      query_ts: monotonicNs(),
-      response_ts: 0,
-      query_ms: now,
       timeout_ms: Math.max(1, call.deadline - now),
-      processAttempts: call.attempts,
-      replyTo: this.replyChannel,
-      sourceInstance: this.settings.instanceId,
     };
     this.route.publish(channel, request).then(
       (receivers) => {
@@ -260,14 +248,19 @@ export class RpcCaller {
       this.logger.warn({ err: new MalformedMessageError(this.replyChannel, reason) }, 'malformed RPC reply skipped');
       return;
     }
-    const reply = message as RpcReply;
-    const call = this.pending.get(reply.queryId);
-    if (call === undefined || call.instanceId !== reply.instanceId) {
+    const call = this.pending.get((message as { queryId: string }).queryId);
+    if (call === undefined) {
       this.counters.lateReplies += 1;
       return;
     }
-    if (reply.state === QueryState.DONE) return this.succeed(call, reply.result);
-    const response = reply.response ?? { ok: false };
+    const failure = message as Partial<RpcErrorReply> & { result?: unknown };
+    if (failure.error === undefined) return this.succeed(call, failure.result);
+    const reply = failure as RpcErrorReply;
+    if (reply.instanceId !== call.instanceId) {
+      this.counters.lateReplies += 1;
+      return;
+    }
+    const response = reply.error;
     const name = call.target.name;
     switch (reply.fault) {
       case 'no-handler': {

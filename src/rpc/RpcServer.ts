@@ -3,12 +3,12 @@ import type { Logger } from 'pino';
 import { invalidArgumentsReason, type FunctionDefinition, type RpcScope } from '../../vars/functions';
 import type { Names } from '../../vars/names';
 import type { Codec } from '../envelope/codec';
-import { QueryState, type ActionResult } from '../envelope/types';
+import type { ActionResult } from '../envelope/types';
 import { CancelledError } from '../errors/CancelledError';
 import type { Route, Unsubscribe } from '../route/Route';
 import { RequestContext, type CallContext } from './CallContext';
 import type { RpcAnnouncement } from './InstanceDirectory';
-import { describeThrown, invalidRequestReason, unencodableReason, type Fault, type RpcReply, type RpcRequest } from './wire';
+import { describeThrown, invalidRequestReason, unencodableReason, type Fault, type RpcErrorReply, type RpcRequest, type RpcResultReply } from './wire';
 
 /** Handles one function: receives the argument list and the call's context; may be async. */
 export type RpcHandler<A extends unknown[] = any[], R = unknown> = (args: A, context: CallContext) => R | Promise<R>;
@@ -43,6 +43,7 @@ interface Exposed {
 
 interface Job {
   request: RpcRequest;
+  replyTo: string;
   context: RequestContext;
   exposed: Exposed;
 }
@@ -95,7 +96,7 @@ export class RpcServer {
   private readonly served = new Map<string, Served>();
   private readonly active = new Map<string, RequestContext>();
   private readonly announcement: Buffer;
-  private readonly replyPrefix: string;
+  private readonly replyChannels = new Map<string, string>();
   private heartbeat: NodeJS.Timeout | undefined;
   private started = false;
   private closing = false;
@@ -114,7 +115,6 @@ export class RpcServer {
   ) {
     const info: RpcAnnouncement = { instanceId, service, host: hostname(), pid: process.pid, startedAt: Date.now() };
     this.announcement = codec.encode(info);
-    this.replyPrefix = names.rpcRepliesPrefix();
   }
 
   /** Registers a handler; once started, resolves when the target's channel is subscribed and announced. */
@@ -180,7 +180,7 @@ export class RpcServer {
       for (const job of served.queue.splice(0)) {
         this.inProgress -= 1;
         this.active.delete(job.request.queryId);
-        this.replyFault(job.request, 'closing', { ok: false, errorName: 'ServiceBusyError', message: `instance ${this.instanceId} is closing` });
+        this.replyFault(job.request, job.replyTo, 'closing', { ok: false, errorName: 'ServiceBusyError', message: `instance ${this.instanceId} is closing` });
       }
     }
     await Promise.all(leaving);
@@ -227,31 +227,33 @@ export class RpcServer {
         return;
       }
     }
-    const reason = invalidRequestReason(message, this.replyPrefix);
+    const reason = invalidRequestReason(message);
     if (reason !== undefined) {
       this.counters.malformedRequests += 1;
       this.logger.warn({ channel: served.channel, reason }, 'malformed RPC request skipped');
       const partial = message as Partial<RpcRequest> | null;
-      if (typeof partial?.queryId === 'string' && typeof partial.replyTo === 'string' && partial.replyTo.startsWith(this.replyPrefix)) {
-        this.replyFault(partial as RpcRequest, 'malformed', { ok: false, errorName: 'MalformedMessageError', message: `malformed RPC request: ${reason}` });
+      if (typeof partial?.queryId === 'string' && typeof partial.serviceNameSource === 'string' && typeof partial.sourceInstance === 'string') {
+        const replyTo = this.replyChannel(partial.serviceNameSource, partial.sourceInstance);
+        this.replyFault(partial as RpcRequest, replyTo, 'malformed', { ok: false, errorName: 'MalformedMessageError', message: `malformed RPC request: ${reason}` });
       }
       return;
     }
     const request = message as RpcRequest;
-    const fn = request.action as string;
+    const replyTo = this.replyChannel(request.serviceNameSource, request.sourceInstance);
+    const fn = request.action;
     const exposed = served.functions.get(fn);
     if (exposed === undefined) {
-      if (fn === DESCRIBE) return this.reply(request, this.describe(served));
+      if (fn === DESCRIBE) return this.succeed(request, replyTo, this.describe(served), undefined);
       const available = [...served.functions.keys()];
-      this.replyFault(request, 'no-handler', { ok: false, errorName: 'NoHandlerError', message: `no function "${fn}"`, data: { available } });
+      this.replyFault(request, replyTo, 'no-handler', { ok: false, errorName: 'NoHandlerError', message: `no function "${fn}"`, data: { available } });
       return;
     }
     if (this.closing) {
-      this.replyFault(request, 'closing', { ok: false, errorName: 'ServiceBusyError', message: `instance ${this.instanceId} is closing` });
+      this.replyFault(request, replyTo, 'closing', { ok: false, errorName: 'ServiceBusyError', message: `instance ${this.instanceId} is closing` });
       return;
     }
     const context = new RequestContext(request.serviceNameSource, request.sourceInstance, request.queryId, fn, served.name, Date.now() + request.timeout_ms, request.timeout_ms);
-    const job: Job = { request, context, exposed };
+    const job: Job = { request, replyTo, context, exposed };
     if (served.running < this.settings.concurrency) {
       this.inProgress += 1;
       this.active.set(request.queryId, context);
@@ -262,7 +264,7 @@ export class RpcServer {
       served.queue.push(job);
     } else {
       this.counters.refusedBusy += 1;
-      this.replyFault(request, 'busy', {
+      this.replyFault(request, replyTo, 'busy', {
         ok: false,
         errorName: 'ServiceBusyError',
         message: `instance ${this.instanceId} has ${served.running} handlers running and ${served.queue.length} queued (concurrency, maxQueued)`,
@@ -270,37 +272,48 @@ export class RpcServer {
     }
   }
 
+  /** The reply channel of a caller (cached: a busy instance answers the same few callers again and again). */
+  private replyChannel(service: string, instanceId: string): string {
+    let channel = this.replyChannels.get(instanceId);
+    if (channel === undefined) {
+      if (this.replyChannels.size >= 4096) this.replyChannels.clear();
+      channel = this.names.rpcReplies(service, instanceId);
+      this.replyChannels.set(instanceId, channel);
+    }
+    return channel;
+  }
+
   private run(served: Served, job: Job): void {
     served.running += 1;
-    const { request, context, exposed } = job;
+    const { request, replyTo, context, exposed } = job;
     const definition = exposed.definition;
     if (definition !== undefined) {
-      const reason = invalidArgumentsReason(definition, request.action as string, request.query as unknown[]);
+      const reason = invalidArgumentsReason(definition, request.action, request.query);
       if (reason !== undefined) {
-        this.replyFault(request, 'invalid-arguments', { ok: false, errorName: 'ValidationError', code: 'ERR_VALIDATION', message: reason });
+        this.replyFault(request, replyTo, 'invalid-arguments', { ok: false, errorName: 'ValidationError', code: 'ERR_VALIDATION', message: reason });
         return this.finish(served, context);
       }
     }
     let outcome: unknown;
     try {
-      outcome = exposed.handler(request.query as unknown[], context);
+      outcome = exposed.handler(request.query, context);
     } catch (error) {
-      this.fail(request, error);
+      this.fail(request, replyTo, error);
       return this.finish(served, context);
     }
     if (outcome !== null && typeof outcome === 'object' && typeof (outcome as PromiseLike<unknown>).then === 'function') {
       (outcome as Promise<unknown>).then(
         (result) => {
-          this.succeed(request, result, definition);
+          this.succeed(request, replyTo, result, definition);
           this.finish(served, context);
         },
         (error: unknown) => {
-          this.fail(request, error);
+          this.fail(request, replyTo, error);
           this.finish(served, context);
         },
       );
     } else {
-      this.succeed(request, outcome, definition);
+      this.succeed(request, replyTo, outcome, definition);
       this.finish(served, context);
     }
   }
@@ -325,56 +338,45 @@ export class RpcServer {
     if (this.inProgress === 0 && this.idleWaiters.length > 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
-  private succeed(request: RpcRequest, result: unknown, definition: FunctionDefinition | undefined): void {
+  private succeed(request: RpcRequest, replyTo: string, result: unknown, definition: FunctionDefinition | undefined): void {
     if (definition !== undefined) {
-      const reason = definition.result.check(result, `the result of ${request.action as string}`);
+      const reason = definition.result.check(result, `the result of ${request.action}`);
       if (reason !== undefined) {
         this.counters.handlerErrors += 1;
         this.logger.error({ fn: request.action, reason }, 'a handler returned a result its declaration refuses');
-        this.reply(request, undefined, { ok: false, errorName: 'ValidationError', code: 'ERR_RESULT_INVALID', message: reason });
+        this.replyError(request, replyTo, { ok: false, errorName: 'ValidationError', code: 'ERR_RESULT_INVALID', message: reason });
         return;
       }
     }
     const unsendable = unencodableReason(result, 'the result');
     if (unsendable !== undefined) {
       this.counters.handlerErrors += 1;
-      this.reply(request, undefined, { ok: false, errorName: 'TypeError', code: 'ERR_RESULT_NOT_SENDABLE', message: unsendable });
+      this.replyError(request, replyTo, { ok: false, errorName: 'TypeError', code: 'ERR_RESULT_NOT_SENDABLE', message: unsendable });
       return;
     }
-    this.reply(request, result);
+    const reply: RpcResultReply = { queryId: request.queryId, result };
+    this.route.publish(replyTo, reply).catch((error: unknown) => {
+      // the result could not be encoded or is too large: say so instead of leaving the caller to time out
+      const response = describeThrown(error);
+      response.code ??= 'ERR_RESULT_NOT_SENDABLE';
+      this.replyError(request, replyTo, response);
+    });
   }
 
-  private fail(request: RpcRequest, error: unknown): void {
+  private fail(request: RpcRequest, replyTo: string, error: unknown): void {
     this.counters.handlerErrors += 1;
     this.logger.debug({ err: error, fn: request.action }, 'a handler failed; the caller gets a RemoteError');
-    this.reply(request, undefined, describeThrown(error));
+    this.replyError(request, replyTo, describeThrown(error));
   }
 
-  private replyFault(request: RpcRequest, fault: Fault, response: ActionResult): void {
-    const reply: RpcReply = { queryId: request.queryId, instanceId: this.instanceId, state: QueryState.ERROR, result: null, response, fault };
-    this.send(request, reply);
+  private replyFault(request: RpcRequest, replyTo: string, fault: Fault, error: ActionResult): void {
+    const reply: RpcErrorReply = { queryId: request.queryId, instanceId: this.instanceId, error, fault };
+    this.route.publish(replyTo, reply).catch((failure: unknown) => this.logger.warn({ err: failure, fn: request.action }, 'could not send an RPC reply'));
   }
 
-  private reply(request: RpcRequest, result: unknown, error?: ActionResult): void {
-    const reply: RpcReply =
-      error === undefined
-        ? { queryId: request.queryId, instanceId: this.instanceId, state: QueryState.DONE, result, response: null }
-        : { queryId: request.queryId, instanceId: this.instanceId, state: QueryState.ERROR, result: null, response: error };
-    this.send(request, reply);
-  }
-
-  private send(request: RpcRequest, reply: RpcReply): void {
-    this.route.publish(request.replyTo, reply).catch((error: unknown) => {
-      if (reply.state === QueryState.DONE) {
-        // the result could not be encoded or is too large: say so instead of leaving the caller to time out
-        const response = describeThrown(error);
-        response.code ??= 'ERR_RESULT_NOT_SENDABLE';
-        const fallback: RpcReply = { queryId: reply.queryId, instanceId: this.instanceId, state: QueryState.ERROR, result: null, response };
-        this.route.publish(request.replyTo, fallback).catch((again: unknown) => this.logger.warn({ err: again, fn: request.action }, 'could not send an RPC reply'));
-        return;
-      }
-      this.logger.warn({ err: error, fn: request.action }, 'could not send an RPC reply');
-    });
+  private replyError(request: RpcRequest, replyTo: string, error: ActionResult): void {
+    const reply: RpcErrorReply = { queryId: request.queryId, instanceId: this.instanceId, error };
+    this.route.publish(replyTo, reply).catch((failure: unknown) => this.logger.warn({ err: failure, fn: request.action }, 'could not send an RPC reply'));
   }
 
   private describe(served: Served): TargetDescription {

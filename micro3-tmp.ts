@@ -1,0 +1,33 @@
+import { Packr, Unpackr } from 'msgpackr';
+const payload = { user: 'c8a1f6e2-3b1d-4f5e-9a7c-2d4e6f8a0b1c', status: 'online', ts: 1_700_000_000_000 };
+const req = { queryId: 'AbCdEfGhIjKl1234', serviceNameSource: 'bench-caller', sourceInstance: 'c8a1f6e2-3b1d-4f5e-9a7c-2d4e6f8a0b1c', action: 'echo', query: [payload], timeout_ms: 10000 };
+const rep = { queryId: 'AbCdEfGhIjKl1234', result: payload };
+const base = { id: 5, replyTo: 'p:bench.baseline.reply.1234', args: [payload] };
+function bench(name: string, f: () => unknown) {
+  for (let i = 0; i < 20000; i++) f();
+  const t = performance.now();
+  for (let i = 0; i < 100000; i++) f();
+  console.log(name.padEnd(40), ((performance.now() - t) * 1000 / 100000).toFixed(2), 'µs');
+}
+const rec = new Packr({ useRecords: true, useBigIntExtension: true, moreTypes: false });
+const norec = new Packr({ useRecords: false, useBigIntExtension: true, moreTypes: false });
+const plain = new Packr();
+const urec = new Unpackr({ useRecords: true, mapsAsObjects: true });
+bench('records frame[req]', () => rec.pack([1, req]));
+bench('norecords frame[req]', () => norec.pack([1, req]));
+bench('records frame[reply]', () => rec.pack([1, rep]));
+bench('norecords frame[reply]', () => norec.pack([1, rep]));
+bench('baseline Packr() base', () => plain.pack(base));
+bench('baseline Packr() reply', () => plain.pack({ id: 5, result: payload }));
+const f1 = rec.pack([1, req]); const f2 = norec.pack([1, req]); const f3 = plain.pack(base);
+console.log(f1.length, f2.length, f3.length);
+bench('unpack records frame', () => urec.unpack(f1));
+bench('unpack norecords frame', () => urec.unpack(f2));
+bench('unpack baseline', () => new Unpackr().unpack(f3));
+const u = new Unpackr();
+bench('unpack baseline shared', () => u.unpack(f3));
+const tup = ['AbCdEfGhIjKl1234', 'bench-caller', 'c8a1f6e2-3b1d-4f5e-9a7c-2d4e6f8a0b1c', 'echo', [payload], 10000];
+bench('records frame[tuple]', () => rec.pack([1, tup]));
+const ft = rec.pack([1, tup]);
+bench('unpack tuple frame', () => urec.unpack(ft));
+bench('records frame[reply tuple]', () => rec.pack([1, ['AbCdEfGhIjKl1234', payload]]));

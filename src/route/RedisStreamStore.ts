@@ -1,0 +1,195 @@
+import type Redis from 'ioredis';
+import { LuaScript } from './LuaScript';
+import type { AckOptions, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore } from './StreamStore';
+
+/** The single field every entry carries. */
+const FIELD = 'm';
+
+const ackScript = new LuaScript<number>(
+  'streamAck',
+  2,
+  `-- KEYS[1] stream, KEYS[2] completion record (any key of the same slot when none)
+-- ARGV[1] group, ARGV[2] entry id, ARGV[3] '1' to delete the entry, ARGV[4] completion ttl ms ('0': no record)
+local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end
+if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) end
+return acked`,
+);
+
+const deadLetterScript = new LuaScript<string>(
+  'streamDeadLetter',
+  2,
+  `-- KEYS[1] stream, KEYS[2] dead-letter stream
+-- ARGV[1] group, ARGV[2] entry id, ARGV[3] dead-letter payload, ARGV[4] '1' to delete the entry
+local deadId = redis.call('XADD', KEYS[2], '*', '${FIELD}', ARGV[3])
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[4] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end
+return deadId`,
+);
+
+/**
+ * Claims pending entries and reports their delivery counts, which XAUTOCLAIM
+ * does not return: XPENDING (with IDLE, optionally one consumer's) gives ids
+ * and counts, XCLAIM moves each to the claimer and counts the delivery.
+ * Entries deleted meanwhile are skipped (Redis drops them from the PEL).
+ */
+const claimScript = new LuaScript<Array<[Buffer, Buffer[], number]>>(
+  'streamClaim',
+  1,
+  `-- KEYS[1] stream
+-- ARGV[1] group, ARGV[2] claiming consumer, ARGV[3] min idle ms, ARGV[4] count, ARGV[5] only this consumer's entries ('' for any)
+local pending
+if ARGV[5] == '' then
+  pending = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', ARGV[4])
+else
+  pending = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], '-', '+', ARGV[4], ARGV[5])
+end
+local claimed = {}
+for _, entry in ipairs(pending) do
+  local got = redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], entry[1])
+  if got[1] then claimed[#claimed + 1] = { got[1][1], got[1][2], entry[4] + 1 } end
+end
+return claimed`,
+);
+
+function fieldValue(fields: Buffer[]): Buffer {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i].toString() === FIELD) return fields[i + 1];
+  return Buffer.alloc(0); // an entry written by someone else without our field: the layer above dead-letters it
+}
+
+function pairs(flat: unknown[]): Record<string, unknown> {
+  const record: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) record[String(flat[i])] = flat[i + 1];
+  return record;
+}
+
+/**
+ * The Redis side of {@link StreamStore}. Commands go through the route's
+ * command connection; blocking reads each take a connection of their own from
+ * a small pool, so a read waiting for entries never delays other commands.
+ */
+export class RedisStreamStore implements StreamStore {
+  private readonly idle: Redis[] = [];
+  private readonly all = new Set<Redis>();
+  private closed = false;
+
+  constructor(private readonly commands: Redis) {}
+
+  async streamAdd(stream: string, payload: Buffer): Promise<string> {
+    return (await this.commands.xadd(stream, '*', FIELD, payload)) as string;
+  }
+
+  async streamEnsureGroup(stream: string, group: string, from: '0' | '$'): Promise<boolean> {
+    try {
+      await this.commands.xgroup('CREATE', stream, group, from, 'MKSTREAM');
+      return true;
+    } catch (error) {
+      if (error instanceof Error && error.message.startsWith('BUSYGROUP')) return false;
+      throw error;
+    }
+  }
+
+  async streamDestroyGroup(stream: string, group: string): Promise<void> {
+    await this.commands.xgroup('DESTROY', stream, group);
+  }
+
+  async streamRead(stream: string, group: string, consumer: string, which: '>' | 'own-pending', count: number, blockMs: number): Promise<StreamEntry[]> {
+    if (which === 'own-pending') return this.claim(stream, group, consumer, 0, count, consumer);
+    const connection = this.borrow();
+    try {
+      const reply = (await connection.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')) as
+        | Array<[Buffer, Array<[Buffer, Buffer[]]>]>
+        | null;
+      if (reply === null || reply.length === 0) return [];
+      return reply[0][1].map(([id, fields]) => ({ id: id.toString(), payload: fieldValue(fields), deliveries: 1 }));
+    } finally {
+      this.giveBack(connection);
+    }
+  }
+
+  streamClaimIdle(stream: string, group: string, consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]> {
+    return this.claim(stream, group, consumer, minIdleMs, count, '');
+  }
+
+  async streamAck(stream: string, group: string, id: string, options: AckOptions): Promise<void> {
+    const record = options.doneKey ?? stream;
+    const ttl = options.doneKey !== undefined && options.doneTtlMs !== undefined ? options.doneTtlMs : 0;
+    await ackScript.run(this.commands, [stream, record], [group, id, options.delete ? '1' : '0', ttl]);
+  }
+
+  streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string> {
+    return deadLetterScript.run(this.commands, [stream, deadStream], [group, id, payload, remove ? '1' : '0']);
+  }
+
+  async streamRange(stream: string, start: string, end: string, count: number): Promise<Array<{ id: string; payload: Buffer }>> {
+    const reply = (await this.commands.callBuffer('XRANGE', stream, start, end, 'COUNT', count)) as Array<[Buffer, Buffer[]]>;
+    return reply.map(([id, fields]) => ({ id: id.toString(), payload: fieldValue(fields) }));
+  }
+
+  async streamDelete(stream: string, ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    return this.commands.xdel(stream, ...ids);
+  }
+
+  async streamTrimBelow(stream: string, minId: string): Promise<number> {
+    return (await this.commands.call('XTRIM', stream, 'MINID', minId)) as number;
+  }
+
+  async streamInfo(stream: string): Promise<StreamInfo> {
+    const [length, first] = await Promise.all([this.commands.xlen(stream), this.commands.xrange(stream, '-', '+', 'COUNT', 1)]);
+    let rawGroups: unknown[][] = [];
+    try {
+      rawGroups = (await this.commands.call('XINFO', 'GROUPS', stream)) as unknown[][];
+    } catch (error) {
+      if (!(error instanceof Error && /no such key/i.test(error.message))) throw error;
+    }
+    const groups: StreamGroupInfo[] = await Promise.all(
+      rawGroups.map(async (flat) => {
+        const fields = pairs(flat);
+        const name = String(fields.name);
+        const pending = Number(fields.pending);
+        const summary = pending > 0 ? ((await this.commands.xpending(stream, name)) as unknown[]) : undefined;
+        return {
+          name,
+          pending,
+          lag: fields.lag === null || fields.lag === undefined ? null : Number(fields.lag),
+          lastDeliveredId: String(fields['last-delivered-id']),
+          oldestPendingId: summary && summary[1] ? String(summary[1]) : null,
+        };
+      }),
+    );
+    return { length, firstId: first.length > 0 ? first[0][0] : null, groups };
+  }
+
+  async isDone(doneKey: string): Promise<boolean> {
+    return (await this.commands.exists(doneKey)) === 1;
+  }
+
+  /** Ends the blocking connections (a read in progress rejects). */
+  close(): void {
+    this.closed = true;
+    for (const connection of this.all) connection.disconnect();
+    this.all.clear();
+    this.idle.length = 0;
+  }
+
+  private async claim(stream: string, group: string, consumer: string, minIdleMs: number, count: number, owner: string): Promise<StreamEntry[]> {
+    const claimed = await claimScript.runBuffer(this.commands, [stream], [group, consumer, minIdleMs, count, owner]);
+    return claimed.map(([id, fields, deliveries]) => ({ id: id.toString(), payload: fieldValue(fields), deliveries: Number(deliveries) }));
+  }
+
+  private borrow(): Redis {
+    if (this.closed) throw new Error('the route is closed');
+    const reused = this.idle.pop();
+    if (reused !== undefined) return reused;
+    const created = this.commands.duplicate();
+    created.on('error', () => undefined); // reported through the command connection; a blocked read rejects on its own
+    this.all.add(created);
+    return created;
+  }
+
+  private giveBack(connection: Redis): void {
+    if (this.closed) connection.disconnect();
+    else this.idle.push(connection);
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Durable queues: the Redis Streams operations (XADD, XREADGROUP, XAUTOCLAIM,
+ * XACK, ...) that FIRE_AND_FORGET and BROADCAST are built on, as a contract
+ * that the memory route implements too. Entries carry opaque bytes: the layer
+ * above encodes and validates them, so a malformed entry can be dead-lettered
+ * instead of blocking the queue.
+ */
+
+/** One entry of a stream, as delivered to a consumer. */
+export interface StreamEntry {
+  /** Stream id (`<ms>-<seq>`); ids increase with time. */
+  id: string;
+  /** The bytes appended. */
+  payload: Buffer;
+  /** How many times the entry has been delivered in its group, this delivery included (1 on the first). */
+  deliveries: number;
+}
+
+/** A consumer group, as inspection sees it. */
+export interface StreamGroupInfo {
+  name: string;
+  /** Delivered and not acknowledged. */
+  pending: number;
+  /** Entries not yet delivered to the group (null when Redis cannot tell). */
+  lag: number | null;
+  /** Id of the last entry delivered to the group. */
+  lastDeliveredId: string;
+  /** Id of the oldest pending entry, when any. */
+  oldestPendingId: string | null;
+}
+
+/** A stream, as inspection sees it. */
+export interface StreamInfo {
+  /** Entries in the stream (undelivered, pending, and for BROADCAST delivered but not yet trimmed). */
+  length: number;
+  /** Id of the oldest entry, when any. */
+  firstId: string | null;
+  groups: StreamGroupInfo[];
+}
+
+/** What to do with an entry once processed. */
+export interface AckOptions {
+  /** Delete the entry from the stream too (single-group queues). */
+  delete: boolean;
+  /** Record completion under this key (with `doneTtlMs`) in the same atomic step, for duplicate suppression. */
+  doneKey?: string;
+  /** How long the completion record lives, in ms. */
+  doneTtlMs?: number;
+}
+
+/** The durable-queue operations a route offers. */
+export interface StreamStore {
+  /** Appends an entry; resolves once Redis (or the memory route) stored it, with its id. */
+  streamAdd(stream: string, payload: Buffer): Promise<string>;
+  /** Creates a consumer group reading from the start (`0`) or only new entries (`$`), and the stream if needed. Resolves false when it existed. */
+  streamEnsureGroup(stream: string, group: string, from: '0' | '$'): Promise<boolean>;
+  /** Removes a consumer group and its pending entries list. */
+  streamDestroyGroup(stream: string, group: string): Promise<void>;
+  /**
+   * Delivers up to `count` entries to `consumer`: new ones (`'>'`), waiting
+   * up to `blockMs` when there are none, or with `'own-pending'` the
+   * entries already delivered to this consumer and not acknowledged (after a
+   * restart), which does not block.
+   */
+  streamRead(stream: string, group: string, consumer: string, which: '>' | 'own-pending', count: number, blockMs: number): Promise<StreamEntry[]>;
+  /** Transfers to `consumer` entries pending for at least `minIdleMs` (their holder is presumed dead), counting a delivery. */
+  streamClaimIdle(stream: string, group: string, consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]>;
+  /** Acknowledges an entry (and deletes it, and records completion, atomically, as asked). */
+  streamAck(stream: string, group: string, id: string, options: AckOptions): Promise<void>;
+  /** Atomically appends `payload` to `deadStream` and acknowledges (and deletes, as asked) the entry. */
+  streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string>;
+  /** Entries between two ids (inclusive; `-` and `+` for the ends). */
+  streamRange(stream: string, start: string, end: string, count: number): Promise<Array<{ id: string; payload: Buffer }>>;
+  /** Deletes entries; resolves with how many existed. */
+  streamDelete(stream: string, ids: string[]): Promise<number>;
+  /** Deletes every entry with an id lower than `minId`. */
+  streamTrimBelow(stream: string, minId: string): Promise<number>;
+  /** Length, groups, pending and lag. */
+  streamInfo(stream: string): Promise<StreamInfo>;
+  /** True when a completion record exists. */
+  isDone(doneKey: string): Promise<boolean>;
+}

@@ -1,0 +1,62 @@
+/** Settings of the durable query types (FIRE_AND_FORGET and BROADCAST). */
+export interface QueryQueueOptions {
+  /**
+   * How long a delivered query may stay unacknowledged before another
+   * instance (or this one) takes it again, in ms: the time a handler may
+   * take, and the time after which the query of a crashed instance is
+   * redelivered.
+   * @default 30000
+   */
+  visibilityTimeoutMs?: number;
+  /**
+   * Deliveries of one query before it goes to the dead-letter store.
+   * @default 5
+   */
+  maxAttempts?: number;
+  /**
+   * How long the record that a query was processed is kept, in ms: within
+   * this time a second delivery of the same `queryId` is suppressed.
+   * @default 86400000 (24 h)
+   */
+  dedupeTtlMs?: number;
+  /**
+   * BROADCAST: an instance unseen for this long (no heartbeat) stops holding
+   * the broadcast queue back; if it comes back later it starts from new
+   * broadcasts only. An instance that restarts within it gets what it missed.
+   * @default 600000 (10 min)
+   */
+  broadcastRetentionMs?: number;
+  /**
+   * Entries read at once.
+   * @default 100
+   */
+  batchSize?: number;
+  /**
+   * How long a read waits for new queries before checking for abandoned ones, in ms.
+   * @default 1000
+   */
+  blockMs?: number;
+  /**
+   * Refuse FIRE_AND_FORGET and BROADCAST to a service that never ran a
+   * consumer (NoServiceError), instead of storing queries nobody may ever read.
+   * @default true
+   */
+  requireKnownDestination?: boolean;
+  /**
+   * Serve the durable queues of this instance's service (start consumers).
+   * @default true
+   */
+  consume?: boolean;
+}
+
+/** The defaults of {@link QueryQueueOptions}. */
+export const DEFAULT_QUERY_QUEUE_OPTIONS: Required<QueryQueueOptions> = {
+  visibilityTimeoutMs: 30_000,
+  maxAttempts: 5,
+  dedupeTtlMs: 24 * 60 * 60 * 1000,
+  broadcastRetentionMs: 10 * 60 * 1000,
+  batchSize: 100,
+  blockMs: 1000,
+  requireKnownDestination: true,
+  consume: true,
+};

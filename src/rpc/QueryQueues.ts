@@ -1,0 +1,286 @@
+import type { Logger } from 'pino';
+import { assertName } from '../../vars/define';
+import type { RedisClient } from '../client/RedisClient';
+import { createQuery } from '../envelope/query';
+import { QueryRoute, QueryType, type Query } from '../envelope/types';
+import { NoServiceError } from '../errors/NoServiceError';
+import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
+import { ValidationError } from '../errors/ValidationError';
+import { MemoryRoute } from '../route/MemoryRoute';
+import type { StreamEntry } from '../route/StreamStore';
+import type { QueryContext, QueryHandlers } from './QueryHandlers';
+import { DEFAULT_QUERY_QUEUE_OPTIONS, type QueryQueueOptions } from './QueryQueueOptions';
+import { QueueConsumer, type DeadLetter, type Delivery, type QueueConsumerStats } from './QueueConsumer';
+
+/** The consumer group every instance of a service shares for FIRE_AND_FORGET (one delivery per query). */
+export const WORKERS_GROUP = 'workers';
+
+/** Options of a durable send. */
+export interface DurableSendOptions {
+  /** Time allowed before the query expires undelivered (dead-lettered as `expired`), in ms; 0 for never. @default 0 */
+  timeoutMs?: number;
+  /** The query id, for a sender that retries and wants the retry suppressed as a duplicate. @default a random UUID */
+  queryId?: string;
+}
+
+/** What inspection reports for one destination service. */
+export interface QueueInspection {
+  service: string;
+  fireAndForget: {
+    /** Queries stored and not yet delivered. */
+    depth: number;
+    /** Delivered, not acknowledged (in progress, or held by a crashed instance). */
+    pending: number;
+    /** Age of the oldest query still in the queue, in ms (0 when empty). */
+    oldestAgeMs: number;
+  };
+  broadcast: {
+    /** Entries kept (not yet processed by every live instance). */
+    length: number;
+    /** Per instance: queries not yet delivered (lag) and delivered but not acknowledged (pending). */
+    instances: Array<{ instanceId: string; lag: number | null; pending: number }>;
+  };
+  /** Queries in the dead-letter store. */
+  deadLetters: number;
+}
+
+/** Counters of this instance's consumers. */
+export interface QueryQueueStats {
+  fireAndForget: QueueConsumerStats;
+  broadcast: QueueConsumerStats;
+}
+
+function idTime(id: string): number {
+  return Number(id.split('-')[0]);
+}
+
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number);
+  const [bm, bs] = b.split('-').map(Number);
+  return am === bm ? as - bs : am - bm;
+}
+
+/**
+ * FIRE_AND_FORGET and BROADCAST: durable queries on streams.
+ *
+ * - FIRE_AND_FORGET: one stream per destination service, read by every
+ *   instance through one consumer group, so each query is processed by one
+ *   instance; acknowledged and deleted only after its handler succeeded.
+ * - BROADCAST: one stream per destination service, one consumer group per
+ *   instance (named by its instance id), so each live instance processes each
+ *   query; an instance that restarts with the same id resumes where it
+ *   stopped. The stream is trimmed below what every kept group still needs;
+ *   the group of an instance unseen for `broadcastRetentionMs` is removed.
+ */
+export class QueryQueues {
+  private readonly settings: Required<QueryQueueOptions>;
+  private readonly known = new Set<string>();
+  private fireAndForget: QueueConsumer | undefined;
+  private broadcast: QueueConsumer | undefined;
+  private maintenance: NodeJS.Timeout | undefined;
+  private readonly aborter = new AbortController();
+
+  constructor(
+    private readonly client: RedisClient,
+    private readonly handlers: QueryHandlers,
+    options: QueryQueueOptions,
+    private readonly logger: Logger,
+  ) {
+    const merged = { ...DEFAULT_QUERY_QUEUE_OPTIONS, ...options };
+    for (const name of ['visibilityTimeoutMs', 'maxAttempts', 'dedupeTtlMs', 'broadcastRetentionMs', 'batchSize', 'blockMs'] as const) {
+      const value = merged[name];
+      if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`queues.${name} must be a positive integer; received ${String(value)}`);
+    }
+    this.settings = merged;
+  }
+
+  /** Creates this instance's consumer groups and starts consuming (unless `consume` is false). */
+  async start(): Promise<void> {
+    if (!this.settings.consume) return;
+    const { route, names, service, instanceId, codec } = this.client;
+    const fireStream = names.queryStream(service);
+    const broadcastStream = names.broadcastStream(service);
+    await route.streamEnsureGroup(fireStream, WORKERS_GROUP, '0');
+    await route.set(names.broadcastSeen(service, instanceId), '1', this.settings.broadcastRetentionMs);
+    await route.streamEnsureGroup(broadcastStream, instanceId, '$');
+    const common = {
+      deadStream: names.deadLetters(service),
+      doneTtlMs: this.settings.dedupeTtlMs,
+      visibilityTimeoutMs: this.settings.visibilityTimeoutMs,
+      maxAttempts: this.settings.maxAttempts,
+      batchSize: this.settings.batchSize,
+      blockMs: this.settings.blockMs,
+      maxPayloadBytes: this.client.limits.maxPayloadBytes,
+    };
+    this.fireAndForget = new QueueConsumer(
+      route,
+      codec,
+      { ...common, stream: fireStream, group: WORKERS_GROUP, consumer: instanceId, deleteOnAck: true, doneKey: (id) => names.processed(service, WORKERS_GROUP, id) },
+      (delivery) => this.process(delivery),
+      this.logger,
+    );
+    this.broadcast = new QueueConsumer(
+      route,
+      codec,
+      { ...common, stream: broadcastStream, group: instanceId, consumer: instanceId, deleteOnAck: false, doneKey: (id) => names.processed(service, instanceId, id) },
+      (delivery) => this.process(delivery),
+      this.logger,
+    );
+    this.fireAndForget.start();
+    this.broadcast.start();
+    const everyMs = Math.max(50, Math.min(5000, Math.floor(this.settings.broadcastRetentionMs / 3)));
+    this.maintenance = setInterval(() => {
+      this.maintain().catch((error: unknown) => this.logger.warn({ err: error }, 'broadcast maintenance failed; will retry'));
+    }, everyMs);
+    this.maintenance.unref();
+  }
+
+  /** Stops consuming; the query in progress finishes first. Durable queries stay stored. */
+  async stop(): Promise<void> {
+    if (this.maintenance) clearInterval(this.maintenance);
+    this.aborter.abort();
+    await Promise.all([this.fireAndForget?.stop(), this.broadcast?.stop()]);
+  }
+
+  /**
+   * Stores a FIRE_AND_FORGET or BROADCAST query for `destination` and
+   * resolves with its envelope once it is durably stored.
+   */
+  async send(type: QueryType.FIRE_AND_FORGET | QueryType.BROADCAST, destination: string, action: number | string, query: unknown, options: DurableSendOptions = {}): Promise<Query> {
+    assertDestination(destination);
+    if (typeof action !== 'string' && (typeof action !== 'number' || !Number.isFinite(action))) {
+      throw new ValidationError(`action must be a string or a finite number; received ${typeof action}`);
+    }
+    const timeoutMs = options.timeoutMs ?? 0;
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) throw new ValidationError(`timeoutMs must be a non-negative integer; received ${String(timeoutMs)}`);
+    const { route, names, codec, service, limits } = this.client;
+    if (this.settings.requireKnownDestination) await this.assertKnown(destination, action);
+    const envelope = createQuery({
+      serviceNameSource: service,
+      serviceNameDest: destination,
+      type,
+      action,
+      query,
+      timeout_ms: timeoutMs,
+      route: route instanceof MemoryRoute ? QueryRoute.MEMORY : QueryRoute.REDIS,
+      queryId: options.queryId,
+    });
+    const bytes = codec.encode(envelope);
+    if (bytes.length > limits.maxPayloadBytes) throw new PayloadTooLargeError(`a ${type} query to "${destination}"`, bytes.length, limits.maxPayloadBytes);
+    const stream = type === QueryType.BROADCAST ? names.broadcastStream(destination) : names.queryStream(destination);
+    await route.streamAdd(stream, bytes);
+    return envelope;
+  }
+
+  /** Queue depth, pending count, age of the oldest, per-instance BROADCAST lag and dead letters of a service. */
+  async inspect(service: string): Promise<QueueInspection> {
+    assertDestination(service);
+    const { route, names } = this.client;
+    const [fire, broadcast, dead] = await Promise.all([
+      route.streamInfo(names.queryStream(service)),
+      route.streamInfo(names.broadcastStream(service)),
+      route.streamInfo(names.deadLetters(service)),
+    ]);
+    const workers = fire.groups.find((g) => g.name === WORKERS_GROUP);
+    const pending = workers?.pending ?? 0;
+    return {
+      service,
+      fireAndForget: {
+        depth: workers?.lag ?? Math.max(0, fire.length - pending),
+        pending,
+        oldestAgeMs: fire.firstId === null ? 0 : Math.max(0, Date.now() - idTime(fire.firstId)),
+      },
+      broadcast: { length: broadcast.length, instances: broadcast.groups.map((g) => ({ instanceId: g.name, lag: g.lag, pending: g.pending })) },
+      deadLetters: dead.length,
+    };
+  }
+
+  /** The dead letters of a service, oldest first. */
+  async deadLetters(service: string, count = 100): Promise<DeadLetter[]> {
+    assertDestination(service);
+    const { route, names, codec } = this.client;
+    const entries = await route.streamRange(names.deadLetters(service), '-', '+', count);
+    return entries.map(({ id, payload }) => ({ ...(codec.decode(payload) as Omit<DeadLetter, 'id'>), id }));
+  }
+
+  /**
+   * Puts dead letters back on their queue with a fresh attempt count (all of
+   * them, or the given ids); resolves with how many were replayed. Entries
+   * that never decoded as a query cannot be replayed and stay.
+   */
+  async replayDeadLetters(service: string, ids?: string[], onProgress?: (done: number, total: number) => void): Promise<number> {
+    const { route, names, codec } = this.client;
+    const letters = (await this.deadLetters(service, 10_000)).filter((letter) => ids === undefined || ids.includes(letter.id));
+    let replayed = 0;
+    for (const letter of letters) {
+      if (letter.query === null) continue;
+      const query: Query = { ...letter.query, processAttempts: 0, query_ms: Date.now() };
+      const stream = letter.query.type === QueryType.BROADCAST ? names.broadcastStream(service) : names.queryStream(service);
+      await route.streamAdd(stream, codec.encode(query));
+      await route.streamDelete(names.deadLetters(service), [letter.id]);
+      replayed += 1;
+      onProgress?.(replayed, letters.length);
+    }
+    return replayed;
+  }
+
+  /** Counters of this instance's consumers. */
+  stats(): QueryQueueStats {
+    const zero = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0 };
+    return { fireAndForget: { ...(this.fireAndForget?.counters ?? zero) }, broadcast: { ...(this.broadcast?.counters ?? zero) } };
+  }
+
+  private async process({ query, entry }: Delivery): Promise<'done' | 'no-handler'> {
+    const handler = this.handlers.get(query.action);
+    if (handler === undefined) return 'no-handler';
+    const context: QueryContext = {
+      queryId: query.queryId,
+      type: query.type,
+      action: query.action,
+      serviceNameSource: query.serviceNameSource,
+      processAttempts: entry.deliveries,
+      envelope: query,
+      signal: this.aborter.signal,
+    };
+    await handler(query.query, context);
+    return 'done';
+  }
+
+  /** Keeps this instance's BROADCAST group alive, removes the groups of long-gone instances and trims what every group has processed. */
+  private async maintain(): Promise<void> {
+    const { route, names, service, instanceId } = this.client;
+    const stream = names.broadcastStream(service);
+    await route.set(names.broadcastSeen(service, instanceId), '1', this.settings.broadcastRetentionMs);
+    const info = await route.streamInfo(stream);
+    let minId: string | undefined;
+    for (const group of info.groups) {
+      if (group.name !== instanceId && (await route.get(names.broadcastSeen(service, group.name))) === null) {
+        this.logger.info({ instanceId: group.name }, 'removing the broadcast group of an instance gone for longer than broadcastRetentionMs');
+        await route.streamDestroyGroup(stream, group.name);
+        continue;
+      }
+      const needed = group.oldestPendingId ?? group.lastDeliveredId;
+      if (minId === undefined || compareIds(needed, minId) < 0) minId = needed;
+    }
+    if (minId !== undefined && minId !== '0-0') await route.streamTrimBelow(stream, minId);
+  }
+
+  private async assertKnown(destination: string, action: number | string): Promise<void> {
+    if (this.known.has(destination)) return;
+    const info = await this.client.route.streamInfo(this.client.names.queryStream(destination));
+    if (!info.groups.some((g) => g.name === WORKERS_GROUP)) {
+      throw new NoServiceError(destination, String(action), 'no instance of this service has ever consumed queries (set queues.requireKnownDestination: false to store them anyway)');
+    }
+    this.known.add(destination);
+  }
+}
+
+function assertDestination(destination: unknown): asserts destination is string {
+  try {
+    assertName('destination service', destination);
+  } catch (error) {
+    throw new ValidationError((error as Error).message);
+  }
+}
+
+export type { StreamEntry };

@@ -1,0 +1,229 @@
+import type { Logger } from 'pino';
+import type { Codec } from '../envelope/codec';
+import type { ActionResult, Query } from '../envelope/types';
+import { invalidQueryReason } from '../envelope/validate';
+import type { StreamEntry, StreamStore } from '../route/StreamStore';
+
+/** Why a query went to the dead-letter store, and what it was. */
+export interface DeadLetter {
+  /** Id of the dead-letter entry (for replay). */
+  id: string;
+  /** Why it was given up: `max-attempts`, `malformed`, `no-handler`, `expired`. */
+  reason: 'max-attempts' | 'malformed' | 'no-handler' | 'expired';
+  /** Human-readable detail. */
+  detail: string;
+  /** The query, when it decoded. */
+  query: Query | null;
+  /** The raw bytes, when the entry did not decode as a query. */
+  raw: Buffer | null;
+  /** Stream and entry it came from. */
+  stream: string;
+  entryId: string;
+  /** Delivery attempts made. */
+  attempts: number;
+  /** When it was given up, ms since the epoch. */
+  failedAt: number;
+  /** The last handler error, for `max-attempts`. */
+  lastError: ActionResult | null;
+}
+
+/** What a consumer hands to the processing function. */
+export interface Delivery {
+  query: Query;
+  entry: StreamEntry;
+}
+
+/** Settings of one consumer. */
+export interface QueueConsumerSettings {
+  stream: string;
+  group: string;
+  consumer: string;
+  deadStream: string;
+  /** Delete entries once acknowledged (single-group queues). */
+  deleteOnAck: boolean;
+  /** Completion-record key of a query id. */
+  doneKey: (queryId: string) => string;
+  doneTtlMs: number;
+  visibilityTimeoutMs: number;
+  maxAttempts: number;
+  batchSize: number;
+  blockMs: number;
+  maxPayloadBytes: number;
+}
+
+/** Counters of one consumer. */
+export interface QueueConsumerStats {
+  processed: number;
+  failed: number;
+  deadLettered: number;
+  duplicatesSuppressed: number;
+  redelivered: number;
+}
+
+/** Processes one query; resolves when done, rejects when it failed (the entry is then redelivered). Returns false when no handler exists. */
+export type ProcessQuery = (delivery: Delivery) => Promise<'done' | 'no-handler'>;
+
+/**
+ * Reads one consumer group of one stream and processes its entries one at a
+ * time, in stream order: new entries, its own pending entries after a restart
+ * (same consumer name), and entries left pending by a dead consumer after the
+ * visibility timeout. A query is acknowledged (and its completion recorded in
+ * the same atomic step) only after its handler succeeded; a failure leaves it
+ * pending, to be redelivered with `processAttempts` counted; after
+ * `maxAttempts` it goes to the dead-letter stream. Entries that do not decode
+ * as a query, have no handler or expired go there at once. Nothing here
+ * throws out of the loop: Redis errors are logged and retried.
+ */
+export class QueueConsumer {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private lastClaimAt = 0;
+  readonly counters: QueueConsumerStats = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0 };
+
+  constructor(
+    private readonly store: StreamStore,
+    private readonly codec: Codec,
+    private readonly settings: QueueConsumerSettings,
+    private readonly process: ProcessQuery,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Starts the loop (the group must exist). */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops taking entries and waits for the one in progress. */
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const s = this.settings;
+    let backoffMs = 50;
+    // what this consumer held when it stopped (same consumer name after a restart) comes first
+    let ownPendingDone = false;
+    while (this.running) {
+      try {
+        if (!ownPendingDone) {
+          const own = await this.store.streamRead(s.stream, s.group, s.consumer, 'own-pending', s.batchSize, 0);
+          await this.handle(own);
+          ownPendingDone = own.length < s.batchSize;
+          continue;
+        }
+        if (Date.now() - this.lastClaimAt >= s.visibilityTimeoutMs / 2) {
+          this.lastClaimAt = Date.now();
+          const claimed = await this.store.streamClaimIdle(s.stream, s.group, s.consumer, s.visibilityTimeoutMs, s.batchSize);
+          this.counters.redelivered += claimed.length;
+          await this.handle(claimed);
+          if (claimed.length === s.batchSize) this.lastClaimAt = 0;
+        }
+        const blockMs = Math.max(1, Math.min(s.blockMs, s.visibilityTimeoutMs / 2));
+        const fresh = await this.store.streamRead(s.stream, s.group, s.consumer, '>', s.batchSize, blockMs);
+        await this.handle(fresh);
+        backoffMs = 50;
+      } catch (error) {
+        if (!this.running) break;
+        this.logger.warn({ err: error, stream: s.stream, group: s.group }, 'queue read failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, backoffMs).unref());
+        backoffMs = Math.min(backoffMs * 2, 2000);
+      }
+    }
+  }
+
+  /**
+   * Processes a batch in stream order. The completion checks of the whole
+   * batch go out together, and each acknowledgement leaves as soon as its
+   * handler is done without waiting for the reply, so a batch costs about two
+   * round trips to Redis whatever its size; it is finished even when stop()
+   * was called meanwhile.
+   */
+  private async handle(entries: StreamEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const s = this.settings;
+    const decoded = entries.map((entry) => this.decode(entry));
+    const done = await Promise.all(decoded.map((query) => (query instanceof Error ? false : this.store.isDone(s.doneKey(query.queryId)))));
+    const acknowledgements: Array<Promise<unknown>> = [];
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i];
+      const query = decoded[i];
+      if (query instanceof Error) {
+        await this.deadLetter(entry, 'malformed', query.message, null, null);
+      } else if (done[i]) {
+        // processed before (a crash after the handler but before the acknowledgement, or a query sent twice)
+        this.counters.duplicatesSuppressed += 1;
+        acknowledgements.push(this.store.streamAck(s.stream, s.group, entry.id, { delete: s.deleteOnAck }));
+      } else {
+        const outcome = await this.handleOne(entry, query);
+        if (outcome) acknowledgements.push(outcome.acknowledgement);
+      }
+    }
+    await Promise.all(acknowledgements);
+  }
+
+  private decode(entry: StreamEntry): Query | Error {
+    try {
+      if (entry.payload.length > this.settings.maxPayloadBytes) {
+        return new Error(`entry of ${entry.payload.length} bytes exceeds limits.maxPayloadBytes (${this.settings.maxPayloadBytes})`);
+      }
+      const decoded = this.codec.decode(entry.payload);
+      const reason = invalidQueryReason(decoded);
+      return reason === undefined ? (decoded as Query) : new Error(reason);
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
+    }
+  }
+
+  /** Runs the handler; returns the acknowledgement in flight (wrapped, so that awaiting this does not await it) when it succeeded. */
+  private async handleOne(entry: StreamEntry, query: Query): Promise<{ acknowledgement: Promise<unknown> } | undefined> {
+    const s = this.settings;
+    query.processAttempts = entry.deliveries;
+    if (entry.deliveries > s.maxAttempts) {
+      await this.deadLetter(entry, 'max-attempts', `gave up after ${s.maxAttempts} attempts`, query, query.response);
+      return undefined;
+    }
+    if (query.timeout_ms > 0 && Date.now() > query.query_ms + query.timeout_ms) {
+      await this.deadLetter(entry, 'expired', `not processed within timeout_ms ${query.timeout_ms}`, query, null);
+      return undefined;
+    }
+    let outcome: 'done' | 'no-handler';
+    try {
+      outcome = await this.process({ query, entry });
+    } catch (error) {
+      this.counters.failed += 1;
+      this.logger.warn({ err: error, queryId: query.queryId, attempt: entry.deliveries }, 'query handler failed; it will be redelivered');
+      if (entry.deliveries >= s.maxAttempts) {
+        const lastError: ActionResult = { ok: false, errorName: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) };
+        await this.deadLetter(entry, 'max-attempts', `handler failed ${entry.deliveries} times; last: ${lastError.message}`, query, lastError);
+      }
+      return undefined;
+    }
+    if (outcome === 'no-handler') {
+      await this.deadLetter(entry, 'no-handler', `no handler for action ${JSON.stringify(query.action)}`, query, null);
+      return undefined;
+    }
+    this.counters.processed += 1;
+    return { acknowledgement: this.store.streamAck(s.stream, s.group, entry.id, { delete: s.deleteOnAck, doneKey: s.doneKey(query.queryId), doneTtlMs: s.doneTtlMs }) };
+  }
+
+  private async deadLetter(entry: StreamEntry, reason: DeadLetter['reason'], detail: string, query: Query | null, lastError: ActionResult | null): Promise<void> {
+    const s = this.settings;
+    const record: Omit<DeadLetter, 'id'> = {
+      reason,
+      detail,
+      query,
+      raw: query === null ? entry.payload : null,
+      stream: s.stream,
+      entryId: entry.id,
+      attempts: entry.deliveries,
+      failedAt: Date.now(),
+      lastError,
+    };
+    this.counters.deadLettered += 1;
+    this.logger.warn({ reason, detail, entryId: entry.id, stream: s.stream, queryId: query?.queryId }, 'query moved to the dead-letter store');
+    await this.store.streamDeadLetter(s.stream, s.group, entry.id, s.deadStream, this.codec.encode(record), s.deleteOnAck);
+  }
+}
