@@ -32,6 +32,13 @@ export type Infer<S> = S extends Schema<infer T> ? T : never;
 
 type InferTuple<A extends readonly unknown[]> = { -readonly [I in keyof A]: Infer<A[I]> };
 
+/** The argument tuple of a list of schemas: trailing arguments whose schema accepts undefined may be left out. */
+export type InferArgs<A extends readonly unknown[]> = A extends readonly [...infer Head, infer Last]
+  ? undefined extends Infer<Last>
+    ? [...InferArgs<Head>, Infer<Last>?]
+    : [...InferTuple<Head>, Infer<Last>]
+  : InferTuple<A>;
+
 function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
@@ -196,7 +203,7 @@ export interface FunctionCatalogue<F extends Record<string, FunctionDefinition> 
 /** The names of the functions of a catalogue. */
 export type FunctionName<D> = D extends FunctionCatalogue<infer F> ? keyof F & string : never;
 /** The argument tuple of function `K` of catalogue `D`. */
-export type FunctionArgs<D, K> = D extends FunctionCatalogue<infer F> ? (K extends keyof F ? InferTuple<F[K]['args']> : never) : never;
+export type FunctionArgs<D, K> = D extends FunctionCatalogue<infer F> ? (K extends keyof F ? InferArgs<F[K]['args']> : never) : never;
 /** The result type of function `K` of catalogue `D`. */
 export type FunctionResult<D, K> = D extends FunctionCatalogue<infer F> ? (K extends keyof F ? Infer<F[K]['result']> : never) : never;
 

@@ -22,6 +22,7 @@ export {
   invalidArgumentsReason,
   type Schema,
   type Infer,
+  type InferArgs,
   type FunctionDefinition,
   type FunctionCatalogue,
   type FunctionName,

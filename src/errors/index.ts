@@ -15,3 +15,4 @@ export { LockLostError } from './LockLostError';
 export { AcquireTimeoutError } from './AcquireTimeoutError';
 export { AcquireAbortedError } from './AcquireAbortedError';
 export { RedisUnavailableError } from './RedisUnavailableError';
+export { SnapshotError } from './SnapshotError';

@@ -175,8 +175,15 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     assertNodeId(nodeId);
     assertTimeout(timeoutMs);
     this.assertOpen('P');
-    const lock = await this.take(mutexId, nodeId, timeoutMs, false, 'P');
-    return typeof lock !== 'number';
+    // The fast path of the seed's API: one SET NX PX, no script, no fence (P returns none).
+    const key = this.names.mutex(mutexId);
+    const sentAt = Date.now();
+    const value = encodeValue(this.nextToken(), null, sentAt, timeoutMs, nodeId);
+    const reply = await this.command('P', mutexId, (redis) => redis.set(key, value, 'PX', timeoutMs, 'NX'), (late) => late === 'OK' && this.releaseLate(key, value, 'P', mutexId));
+    if (reply !== 'OK') return false;
+    const closed = this.register(new MutexLock(this, { mutexId, nodeId, fence: null, value, takenAt: sentAt, timeoutMs, sentAt }), 'P');
+    if (closed) await closed;
+    return true;
   }
 
   /**
@@ -189,7 +196,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     assertMutexId(mutexId);
     this.assertOpen('V');
     const lock = this.locks.get(mutexId);
-    return lock === undefined ? false : this.releaseLock(lock);
+    return lock === undefined ? false : await this.releaseLock(lock);
   }
 
   // ---- beyond the seed ----
@@ -202,7 +209,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     assertMutexId(mutexId);
     const settings = this.acquireSettings(options, false);
     this.assertOpen('tryAcquire');
-    const lock = await this.take(mutexId, settings.nodeId, settings.timeoutMs, true, 'tryAcquire');
+    const lock = await this.take(mutexId, settings.nodeId, settings.timeoutMs, 'tryAcquire');
     if (typeof lock === 'number') return null;
     if (settings.autoRefresh) lock.startRefresh(this.refreshRatio);
     return lock;
@@ -288,7 +295,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     assertMutexId(mutexId);
     this.assertOpen('inspect');
     const key = this.names.mutex(mutexId);
-    const reply = await this.command(`inspect "${mutexId}"`, (redis) => inspectScript.run(redis, [key], []));
+    const reply = await this.command('inspect', mutexId, (redis) => inspectScript.run(redis, [key], []));
     return reply ? decodeValue(mutexId, String(reply[0]), Number(reply[1])) : freeRecord(mutexId);
   }
 
@@ -299,14 +306,14 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     const keys = new Set<string>();
     let cursor = '0';
     do {
-      const [next, batch] = await this.command('list', (redis) => redis.scan(cursor, 'MATCH', this.names.mutexScanPattern(), 'COUNT', 500));
+      const [next, batch] = await this.command('list', undefined, (redis) => redis.scan(cursor, 'MATCH', this.names.mutexScanPattern(), 'COUNT', 500));
       cursor = next;
       for (const key of batch) keys.add(key);
     } while (cursor !== '0');
     const records = await Promise.all(
       [...keys].map(async (key) => {
         const mutexId = key.slice(head.length, key.length - tail.length);
-        const reply = await this.command('list', (redis) => inspectScript.run(redis, [key], []));
+        const reply = await this.command('list', mutexId, (redis) => inspectScript.run(redis, [key], []));
         return reply ? decodeValue(mutexId, String(reply[0]), Number(reply[1])) : undefined;
       }),
     );
@@ -356,17 +363,16 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   async extendLock(lock: MutexLock, timeoutMs: number): Promise<boolean> {
     assertTimeout(timeoutMs);
     const key = this.names.mutex(lock.mutexId);
-    const reply = await this.command(`extend "${lock.mutexId}"`, (redis) => extendScript.run(redis, [key], [lock.value, timeoutMs]));
+    const reply = await this.command('extend', lock.mutexId, (redis) => extendScript.run(redis, [key], [lock.value, timeoutMs]));
     return reply === 1;
   }
 
   /** @internal */
-  async releaseLock(lock: MutexLock): Promise<boolean> {
-    if (!lock.claimRelease()) return false;
+  releaseLock(lock: MutexLock): Promise<boolean> {
+    if (!lock.claimRelease()) return Promise.resolve(false);
     if (this.locks.get(lock.mutexId) === lock) this.locks.delete(lock.mutexId);
     const key = this.names.mutex(lock.mutexId);
-    const reply = await this.command(`V "${lock.mutexId}"`, (redis) => releaseScript.run(redis, [key], [lock.value]));
-    return reply === 1;
+    return this.command('V', lock.mutexId, (redis) => releaseScript.run(redis, [key], [lock.value])).then(isOne);
   }
 
   /** @internal */
@@ -387,7 +393,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     const deadline = Date.now() + settings.waitMs;
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw new AcquireAbortedError(mutexId, signal.reason);
-      const outcome = await this.take(mutexId, settings.nodeId, settings.timeoutMs, true, operation);
+      const outcome = await this.take(mutexId, settings.nodeId, settings.timeoutMs, operation);
       if (typeof outcome !== 'number') {
         if (signal?.aborted) {
           await this.releaseQuietly(outcome);
@@ -404,48 +410,46 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     }
   }
 
-  /** One attempt: the new lock, or the holder's remaining ms (-1 when unknown). */
-  private async take(mutexId: string, nodeId: string, timeoutMs: number, fenced: boolean, operation: string): Promise<MutexLock | number> {
+  /** One fenced attempt (the acquire script): the new lock, or the holder's remaining ms (-1 when unknown). */
+  private async take(mutexId: string, nodeId: string, timeoutMs: number, operation: string): Promise<MutexLock | number> {
     const key = this.names.mutex(mutexId);
-    const token = `${this.tokenBase}${(++this.tokenCounter).toString(36)}`;
+    const token = this.nextToken();
     const sentAt = Date.now();
-    let fence: number | null = null;
-    let value: string;
-    const what = `${operation} "${mutexId}"`;
-    if (fenced) {
-      const [taken, reply] = await this.command(
-        what,
-        (redis) => acquireScript.run(redis, [key, this.names.mutexFence(mutexId)], [token, sentAt, timeoutMs, nodeId]),
-        (late) => late[0] === 1 && this.releaseLate(key, encodeValue(token, Number(late[1]), sentAt, timeoutMs, nodeId), what),
-      );
-      if (taken !== 1) return Number(reply);
-      fence = Number(reply);
-      value = encodeValue(token, fence, sentAt, timeoutMs, nodeId); // the value the script stored
-    } else {
-      value = encodeValue(token, null, sentAt, timeoutMs, nodeId);
-      const stored = value;
-      const reply = await this.command(
-        what,
-        (redis) => redis.set(key, stored, 'PX', timeoutMs, 'NX'),
-        (late) => late === 'OK' && this.releaseLate(key, stored, what),
-      );
-      if (reply !== 'OK') return -1;
-    }
+    const [taken, reply] = await this.command(
+      operation,
+      mutexId,
+      (redis) => acquireScript.run(redis, [key, this.names.mutexFence(mutexId)], [token, sentAt, timeoutMs, nodeId]),
+      (late) => late[0] === 1 && this.releaseLate(key, encodeValue(token, Number(late[1]), sentAt, timeoutMs, nodeId), operation, mutexId),
+    );
+    if (taken !== 1) return Number(reply);
+    const fence = Number(reply);
+    const value = encodeValue(token, fence, sentAt, timeoutMs, nodeId); // the value the script stored
     const lock = new MutexLock(this, { mutexId, nodeId, fence, value, takenAt: sentAt, timeoutMs, sentAt });
-    const previous = this.locks.get(mutexId);
-    if (previous !== undefined && !previous.lost) previous.markLost('it expired, and this RedisMutex has taken the mutex again');
-    this.locks.set(mutexId, lock);
-    this.startSweep();
-    if (this.closing) {
-      // close() began while this attempt was in flight: hand nothing out.
-      await this.releaseQuietly(lock);
-      throw new NotConnectedError(what, 'closed');
-    }
+    const closed = this.register(lock, operation);
+    if (closed) await closed;
     return lock;
   }
 
+  /** Records a lock just taken; a stale one for the same id (expired unnoticed) is marked lost. */
+  private register(lock: MutexLock, operation: string): Promise<never> | undefined {
+    const previous = this.locks.get(lock.mutexId);
+    if (previous !== undefined && !previous.lost) previous.markLost('it expired, and this RedisMutex has taken the mutex again');
+    this.locks.set(lock.mutexId, lock);
+    this.startSweep();
+    if (!this.closing) return undefined;
+    // close() began while this attempt was in flight: hand nothing out.
+    return this.releaseQuietly(lock).then(() => {
+      throw new NotConnectedError(label(operation, lock.mutexId), 'closed');
+    });
+  }
+
+  private nextToken(): string {
+    return this.tokenBase + (++this.tokenCounter).toString(36);
+  }
+
   /** A lock taken by a reply that came after the caller was told "unavailable": nobody owns it, so give it back. */
-  private releaseLate(key: string, value: string, what: string): void {
+  private releaseLate(key: string, value: string, operation: string, mutexId: string): void {
+    const what = label(operation, mutexId);
     this.logger.warn({ operation: what }, 'a late reply took a mutex after the call had failed; releasing it');
     releaseScript.run(this.redis, [key], [value]).catch((error: unknown) => {
       this.logger.warn({ err: error, operation: what }, 'could not release a mutex taken by a late reply; Redis frees it at its timeout');
@@ -460,22 +464,26 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     }
   }
 
-  /** Runs one Redis command under the command deadline, turning connection failures into RedisUnavailableError. */
-  private async command<T>(operation: string, run: (redis: Redis) => Promise<T>, onLate?: (value: T) => unknown): Promise<T> {
-    if (this.closed) throw new NotConnectedError(operation, 'closed');
-    if (this.redis.status === 'wait') await this.connectFirst(operation);
+  /**
+   * Runs one Redis command under the command deadline, turning connection
+   * failures into RedisUnavailableError. Not async, and labels built only on
+   * failure: this is the P/V fast path.
+   */
+  private command<T>(operation: string, mutexId: string | undefined, run: (redis: Redis) => Promise<T>, onLate?: (value: T) => unknown): Promise<T> {
+    if (this.closed) return Promise.reject(new NotConnectedError(label(operation, mutexId), 'closed'));
+    if (this.redis.status === 'wait') return this.connectFirst(label(operation, mutexId)).then(() => this.command(operation, mutexId, run, onLate));
     let pending: Promise<T>;
     try {
       pending = run(this.redis);
     } catch (error) {
-      throw this.failure(operation, error);
+      return Promise.reject(this.failure(label(operation, mutexId), error));
     }
     return new Promise<T>((resolve, reject) => {
       // The deadline is enforced by the sweep (one interval for every call), not by a timer per call.
       const call: InflightCommand = {
         deadline: Date.now() + this.commandTimeoutMs,
         settled: false,
-        expire: () => reject(new RedisUnavailableError(operation, `no reply within ${this.commandTimeoutMs} ms (commandTimeoutMs)`)),
+        expire: () => reject(new RedisUnavailableError(label(operation, mutexId), `no reply within ${this.commandTimeoutMs} ms (commandTimeoutMs)`)),
       };
       this.inflight.add(call);
       this.startSweep();
@@ -493,7 +501,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
           this.inflight.delete(call);
           if (call.settled) return;
           call.settled = true;
-          reject(this.failure(operation, error));
+          reject(this.failure(label(operation, mutexId), error));
         },
       );
     });
@@ -576,6 +584,14 @@ export class RedisMutex extends EventEmitter implements LockBackend {
       autoRefresh,
     };
   }
+}
+
+function label(operation: string, mutexId: string | undefined): string {
+  return mutexId === undefined ? operation : `${operation} "${mutexId}"`;
+}
+
+function isOne(reply: unknown): boolean {
+  return reply === 1;
 }
 
 function waitOption(name: string, value: unknown): number {

@@ -3,7 +3,13 @@
  * One bus per process by default, so every client created with
  * `route: 'memory'` in one process sees the others; tests create their own.
  */
+import { randomUUID } from 'node:crypto';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { Packr, Unpackr } from 'msgpackr';
+import { SnapshotError } from '../errors/SnapshotError';
+import { ValidationError } from '../errors/ValidationError';
 import { globToRegExp } from './glob';
+import { MemoryStreams } from './MemoryStreams';
 
 /** One connected memory route, as the bus sees it. */
 export interface MemoryEndpoint {
@@ -12,26 +18,150 @@ export interface MemoryEndpoint {
   deliver(channel: string, pattern: string | undefined, frame: Buffer): void;
 }
 
+/** Options of a {@link MemoryBus}. */
+export interface MemoryBusOptions {
+  /**
+   * Where the durable queues (streams, consumer groups, pending entries,
+   * completion records) are kept across restarts: restored when the first
+   * route connects, written (atomically) when the last route closes. A
+   * missing file restores nothing; an unreadable one fails `connect()` with
+   * a SnapshotError.
+   * @default undefined (queues live and die with the process)
+   */
+  snapshotFile?: string;
+}
+
 interface StoredValue {
   value: Buffer;
   expiresAt: number;
+  /** A completion record of the durable queues: saved in the snapshot with them. */
+  done?: boolean;
 }
+
+/** First word of a snapshot file, so that a foreign msgpack file is refused by name. */
+const SNAPSHOT_MAGIC = 'intracom.memory-snapshot';
+const SNAPSHOT_VERSION = 1;
+/** Expired keys are swept when the store reaches this size, then twice its live size. */
+const FIRST_SWEEP_AT = 1024;
 
 export class MemoryBus {
   private readonly endpoints = new Set<MemoryEndpoint>();
   private readonly store = new Map<string, StoredValue>();
   private readonly registries = new Map<string, Map<string, StoredValue>>();
   private readonly patternCache = new Map<string, RegExp>();
+  private file: string | undefined;
+  /** The one restore of this bus (undefined until a route connects, or again after a failed one). */
+  private restoring: Promise<void> | undefined;
+  private sweepAt = FIRST_SWEEP_AT;
+
+  /** The durable queues (Redis Streams semantics) of every route on this bus. */
+  readonly streams = new MemoryStreams();
 
   /** The bus shared by every memory route of this process that was not given one. */
   static readonly shared = new MemoryBus();
 
-  attach(endpoint: MemoryEndpoint): void {
+  constructor(options: MemoryBusOptions = {}) {
+    this.file = options.snapshotFile;
+  }
+
+  /** The snapshot file, when one was given (to the bus or by a route). */
+  get snapshotFile(): string | undefined {
+    return this.file;
+  }
+
+  /**
+   * Gives the bus its snapshot file (what a route's `snapshotFile` option
+   * does). One bus has one file: naming another, or naming one after routes
+   * started without it, throws a ValidationError.
+   */
+  useSnapshotFile(file: string): void {
+    if (this.file === file) return;
+    if (this.file !== undefined) throw new ValidationError(`snapshotFile: this memory bus already keeps its snapshot in "${this.file}"; received "${file}"`);
+    if (this.restoring !== undefined) throw new ValidationError(`snapshotFile "${file}": routes of this memory bus already run without one; name it before the first connect`);
+    this.file = file;
+  }
+
+  /**
+   * Adds a connecting route. The first one restores the snapshot (once per
+   * bus); a SnapshotError rejects, and the next connect tries again.
+   */
+  async attach(endpoint: MemoryEndpoint): Promise<void> {
+    if (this.restoring === undefined) {
+      const file = this.file;
+      this.restoring = file === undefined ? Promise.resolve() : this.loadSnapshot(file).then(() => undefined);
+      this.restoring.catch(() => (this.restoring = undefined));
+    }
+    await this.restoring;
     this.endpoints.add(endpoint);
   }
 
-  detach(endpoint: MemoryEndpoint): void {
-    this.endpoints.delete(endpoint);
+  /** Removes a closing route; when it was the last one, writes the snapshot (if a file was given and was restored first). */
+  async detach(endpoint: MemoryEndpoint): Promise<void> {
+    if (!this.endpoints.delete(endpoint) || this.endpoints.size > 0) return;
+    // never overwrite a file that was not restored (a corrupt one stays for inspection)
+    if (this.file !== undefined && this.restoring !== undefined) await this.saveSnapshot(this.file);
+  }
+
+  /**
+   * Writes every stream (entries, groups with their last-delivered ids,
+   * pending lists with delivery counts and times) and the live completion
+   * records to `file`, atomically: a crash mid-write leaves the previous file.
+   */
+  async saveSnapshot(file: string): Promise<void> {
+    // the state is captured synchronously, so nothing done during the write leaks into half of it
+    const bytes = new Packr({ useRecords: false }).pack([SNAPSHOT_MAGIC, SNAPSHOT_VERSION, this.streams.snapshot(), this.doneRecords()]);
+    const temporary = `${file}.${process.pid}.${randomUUID()}.tmp`;
+    try {
+      await writeFile(temporary, bytes);
+      await rename(temporary, file);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw new SnapshotError(file, `cannot be written: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /**
+   * Restores a snapshot written by {@link saveSnapshot}: its streams replace
+   * the streams of the same names, so undelivered entries are delivered and
+   * pending ones can be claimed again. Resolves false when the file does not
+   * exist; rejects with a SnapshotError, changing nothing, when it is not a
+   * readable snapshot.
+   */
+  async loadSnapshot(file: string): Promise<boolean> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw new SnapshotError(file, `cannot be read: ${(error as Error).message}`, { cause: error });
+    }
+    let decoded: unknown;
+    try {
+      decoded = new Unpackr({ useRecords: false, mapsAsObjects: true }).unpack(bytes);
+    } catch (error) {
+      throw new SnapshotError(file, `not msgpack: ${(error as Error).message}`, { cause: error });
+    }
+    if (!Array.isArray(decoded) || decoded.length !== 4 || decoded[0] !== SNAPSHOT_MAGIC) throw new SnapshotError(file, 'not an intracom memory snapshot');
+    if (decoded[1] !== SNAPSHOT_VERSION) throw new SnapshotError(file, `snapshot version ${JSON.stringify(decoded[1])} is not supported (this library writes ${SNAPSHOT_VERSION})`);
+    const records = decoded[3] as unknown;
+    if (!Array.isArray(records) || !records.every((r) => Array.isArray(r) && r.length === 2 && typeof r[0] === 'string' && typeof r[1] === 'number')) {
+      throw new SnapshotError(file, 'completion records must be [key, expiresAt] pairs');
+    }
+    try {
+      this.streams.restore(decoded[2]);
+    } catch (error) {
+      throw new SnapshotError(file, (error as Error).message, { cause: error });
+    }
+    for (const [key, expiresAt] of records as Array<[string, number]>) {
+      if (expiresAt > Date.now()) this.store.set(key, { value: Buffer.from('1'), expiresAt, done: true });
+    }
+    return true;
+  }
+
+  /** Writes a completion record of the durable queues (a key like any other, remembered by snapshots). */
+  recordDone(key: string, ttlMs: number): void {
+    this.set(key, Buffer.from('1'), ttlMs);
+    (this.store.get(key) as StoredValue).done = true;
   }
 
   matches(pattern: string, channel: string): boolean {
@@ -71,6 +201,7 @@ export class MemoryBus {
 
   set(key: string, value: Buffer, ttlMs?: number): void {
     this.store.set(key, { value, expiresAt: ttlMs === undefined ? Infinity : Date.now() + ttlMs });
+    if (this.store.size >= this.sweepAt) this.sweep();
   }
 
   del(key: string): number {
@@ -113,5 +244,23 @@ export class MemoryBus {
       else live.push(entry.value);
     }
     return live;
+  }
+
+  /**
+   * Drops expired keys. Keys are otherwise expired only when read, and a
+   * completion record per processed query is never read again: without this
+   * the store would grow with every query. Amortised O(1) per write.
+   */
+  private sweep(): void {
+    const now = Date.now();
+    for (const [key, stored] of this.store) if (stored.expiresAt <= now) this.store.delete(key);
+    this.sweepAt = Math.max(FIRST_SWEEP_AT, this.store.size * 2);
+  }
+
+  private doneRecords(): Array<[string, number]> {
+    const now = Date.now();
+    const records: Array<[string, number]> = [];
+    for (const [key, stored] of this.store) if (stored.done === true && stored.expiresAt > now) records.push([key, stored.expiresAt]);
+    return records;
   }
 }

@@ -1,10 +1,24 @@
 import { EventEmitter } from 'node:events';
 import type { MalformedMessageError } from '../errors/MalformedMessageError';
+import { NotConnectedError } from '../errors/NotConnectedError';
 import { FrameBatcher } from './FrameBatcher';
-import { MemoryBus, type MemoryEndpoint } from './MemoryBus';
+import { MemoryBus, type MemoryBusOptions, type MemoryEndpoint } from './MemoryBus';
 import type { MessageListener, PatternListener, Route, RouteStats, RouteStatus, Unsubscribe } from './Route';
 import { emptyStats, type RouteOptions } from './RouteOptions';
+import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
 import { SubscriptionTable } from './SubscriptionTable';
+
+/** Options of the memory route beyond those every route takes. */
+export interface MemoryRouteOptions {
+  /**
+   * The snapshot file of the route's bus (see {@link MemoryBusOptions.snapshotFile}):
+   * durable queues are restored from it when the bus's first route connects
+   * and written to it when the last one closes. Routes of one bus share one
+   * file; `connect()` rejects with a ValidationError when another was named.
+   * @default undefined (the bus's own setting; none unless given)
+   */
+  snapshotFile?: string;
+}
 
 /**
  * The in-process route: same API and behaviour as the redis route (proven by
@@ -24,6 +38,7 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
   constructor(
     private readonly options: RouteOptions,
     private readonly bus: MemoryBus = MemoryBus.shared,
+    private readonly memoryOptions: MemoryRouteOptions = {},
   ) {
     super();
     this.batcher = new FrameBatcher(options.codec, options.limits, async (channel, frame) => this.bus.publish(channel, frame), this.counters);
@@ -41,23 +56,36 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
     return this.state;
   }
 
+  /** Attaches to the bus; the bus's first route restores its snapshot (rejecting with a SnapshotError when the file is unreadable). */
   async connect(): Promise<void> {
     if (this.state === 'ready') return;
-    this.bus.attach(this);
+    if (this.memoryOptions.snapshotFile !== undefined) this.bus.useSnapshotFile(this.memoryOptions.snapshotFile);
+    this.state = 'connecting';
+    try {
+      await this.bus.attach(this);
+    } catch (error) {
+      this.state = 'idle';
+      throw error;
+    }
     this.state = 'ready';
     this.emit('ready');
   }
 
+  /** Ends this route's blocked reads (with no entries); the bus's last route writes its snapshot (rejecting with a SnapshotError when it cannot, once closed). */
   async close(): Promise<void> {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
     this.batcher.flush();
-    this.bus.detach(this);
+    this.bus.streams.cancel(this);
     this.table.clear();
     this.subscribedChannels.clear();
     this.subscribedPatterns.clear();
-    this.state = 'closed';
-    this.emit('close');
+    try {
+      await this.bus.detach(this);
+    } finally {
+      this.state = 'closed';
+      this.emit('close');
+    }
   }
 
   publish(channel: string, message: unknown, group?: object): Promise<number> {
@@ -102,6 +130,61 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
 
   stats(): RouteStats {
     return { ...this.counters };
+  }
+
+  // ---- durable queues (delegated to the bus's MemoryStreams; async so that errors reject, as on Redis) ----
+
+  async streamAdd(stream: string, payload: Buffer): Promise<string> {
+    return this.bus.streams.add(stream, payload);
+  }
+
+  async streamEnsureGroup(stream: string, group: string, from: '0' | '$'): Promise<boolean> {
+    return this.bus.streams.ensureGroup(stream, group, from);
+  }
+
+  async streamDestroyGroup(stream: string, group: string): Promise<void> {
+    this.bus.streams.destroyGroup(stream, group);
+  }
+
+  async streamRead(stream: string, group: string, consumer: string, which: '>' | 'own-pending', count: number, blockMs: number): Promise<StreamEntry[]> {
+    if (which === 'own-pending') return this.bus.streams.claim(stream, group, consumer, 0, count, consumer);
+    // a closed route would otherwise block forever (nothing cancels it again), where Redis fails at once
+    if (this.state === 'closing' || this.state === 'closed') throw new NotConnectedError('read a stream', this.state);
+    return this.bus.streams.read(this, stream, group, consumer, count, blockMs);
+  }
+
+  async streamClaimIdle(stream: string, group: string, consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]> {
+    return this.bus.streams.claim(stream, group, consumer, minIdleMs, count);
+  }
+
+  async streamAck(stream: string, group: string, id: string, options: AckOptions): Promise<void> {
+    this.bus.streams.ack(stream, group, id, options.delete);
+    // same condition as the Redis script: a record needs both a key and a positive ttl
+    if (options.doneKey !== undefined && options.doneTtlMs !== undefined && options.doneTtlMs > 0) this.bus.recordDone(options.doneKey, options.doneTtlMs);
+  }
+
+  async streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string> {
+    return this.bus.streams.deadLetter(stream, group, id, deadStream, payload, remove);
+  }
+
+  async streamRange(stream: string, start: string, end: string, count: number): Promise<Array<{ id: string; payload: Buffer }>> {
+    return this.bus.streams.range(stream, start, end, count);
+  }
+
+  async streamDelete(stream: string, ids: string[]): Promise<number> {
+    return this.bus.streams.delete(stream, ids);
+  }
+
+  async streamTrimBelow(stream: string, minId: string): Promise<number> {
+    return this.bus.streams.trimBelow(stream, minId);
+  }
+
+  async streamInfo(stream: string): Promise<StreamInfo> {
+    return this.bus.streams.info(stream);
+  }
+
+  async isDone(doneKey: string): Promise<boolean> {
+    return this.bus.get(doneKey) !== null;
   }
 
   // ---- MemoryEndpoint ----

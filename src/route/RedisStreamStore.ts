@@ -97,11 +97,11 @@ export class RedisStreamStore implements StreamStore {
     if (which === 'own-pending') return this.claim(stream, group, consumer, 0, count, consumer);
     const connection = this.borrow();
     try {
-      const reply = (await connection.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')) as
-        | Array<[Buffer, Array<[Buffer, Buffer[]]>]>
-        | null;
+      const reply = (await connection.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')) as unknown[] | null;
       if (reply === null || reply.length === 0) return [];
-      return reply[0][1].map(([id, fields]) => ({ id: id.toString(), payload: fieldValue(fields), deliveries: 1 }));
+      // RESP3 (ioredis 6) answers a map, flattened to [stream, entries]; RESP2 answers [[stream, entries]]
+      const entries = (Buffer.isBuffer(reply[0]) ? reply[1] : (reply[0] as unknown[])[1]) as Array<[Buffer, Buffer[]]>;
+      return entries.map(([id, fields]) => ({ id: id.toString(), payload: fieldValue(fields), deliveries: 1 }));
     } finally {
       this.giveBack(connection);
     }

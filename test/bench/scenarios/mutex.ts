@@ -3,8 +3,10 @@
  * mutex id. intracom: `RedisMutex.P` then `V` (SET NX PX, then the Lua
  * compare-and-delete). Baseline: the minimal hand-written equivalent in plain
  * ioredis: `SET key <uuid> PX NX`, then EVALSHA of a GET-compare-DEL script.
- * The two systems run in alternating short rounds, so that drift of the
- * machine (CPU frequency, other load) falls on both alike.
+ * The two systems run in alternating short rounds (30 x 100 ms each, the
+ * order swapped every round), so that drift of the machine (CPU frequency,
+ * other load) falls on both alike. `ratio_median` is the median over rounds
+ * of intracom/baseline ops, less sensitive to such drift than the totals.
  */
 import { randomUUID, createHash } from 'node:crypto';
 import Redis from 'ioredis';
@@ -52,22 +54,28 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
   // Warm-up (JIT, script cache, connection), then alternating rounds.
   await measure(intracom, 200, []);
   await measure(baseline, 200, []);
-  const rounds = 8;
-  const roundMs = Math.max(50, (3000 * context.scale) / rounds);
+  const rounds = Math.max(4, Math.round(30 * context.scale));
+  const roundMs = 100;
   const totals = { intracom: { operations: 0, elapsedMs: 0, latencies: [] as number[] }, baseline: { operations: 0, elapsedMs: 0, latencies: [] as number[] } };
+  const roundRatios: number[] = [];
   for (let round = 0; round < rounds; round++) {
     const order: Array<['intracom' | 'baseline', Cycle]> = round % 2 === 0 ? [['baseline', baseline], ['intracom', intracom]] : [['intracom', intracom], ['baseline', baseline]];
+    const rate = { intracom: 0, baseline: 0 };
     for (const [system, cycle] of order) {
       const total = totals[system];
       const { operations, elapsedMs } = await measure(cycle, roundMs, total.latencies);
       total.operations += operations;
       total.elapsedMs += elapsedMs;
+      rate[system] = operations / elapsedMs;
     }
+    roundRatios.push(rate.intracom / rate.baseline);
   }
+  roundRatios.sort((a, b) => a - b);
+  const ratioMedian = Math.round(roundRatios[Math.floor(roundRatios.length / 2)] * 100) / 100;
   await mutex.close();
   raw.disconnect();
   return (['intracom', 'baseline'] as const).map((system) =>
-    result('mutex', system, totals[system].operations, totals[system].elapsedMs, totals[system].latencies, { unit: 'P+V cycle', rounds }),
+    result('mutex', system, totals[system].operations, totals[system].elapsedMs, totals[system].latencies, system === 'intracom' ? { unit: 'P+V cycle', rounds, ratio_median: ratioMedian } : { unit: 'P+V cycle', rounds }),
   );
 }
 

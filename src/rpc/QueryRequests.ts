@@ -1,0 +1,216 @@
+import { createQuery, monotonicNs } from '../envelope/query';
+import { QueryRoute, QueryState, QueryType, type ActionResult, type Query } from '../envelope/types';
+import { invalidQueryReason } from '../envelope/validate';
+import { CancelledError } from '../errors/CancelledError';
+import { IntracomError } from '../errors/IntracomError';
+import { NoHandlerError } from '../errors/NoHandlerError';
+import { RemoteError } from '../errors/RemoteError';
+import { TimeoutError } from '../errors/TimeoutError';
+import { ValidationError } from '../errors/ValidationError';
+import type { CallContext } from './CallContext';
+import type { QueryContext, QueryHandlers } from './QueryHandlers';
+
+/** The RPC function that carries ASYNC and SYNC queries. */
+export const QUERY_FUNCTION = '$query';
+
+/** Makes one RPC call of {@link QUERY_FUNCTION} on an instance of `destination`. */
+export type QueryCall = (destination: string, envelope: Query, timeoutMs: number, signal: AbortSignal) => Promise<unknown>;
+
+/** Options of an ASYNC or SYNC query. */
+export interface QueryRequestOptions {
+  /** Time allowed, in ms (the envelope's `timeout_ms`). @default the RPC client's timeoutMs */
+  timeoutMs?: number;
+  /** Cancels the query: the handle goes to ERROR with CancelledError, and the handler's signal fires. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The handle of an ASYNC query: the envelope itself, whose `state` goes
+ * PENDING, then DONE or ERROR, with `result`, `response` and `response_ts`
+ * filled in. `promise` resolves with the handle when it settles (it never
+ * rejects); `error` then holds the typed error of an ERROR; `result()`
+ * resolves with the result or rejects with that error.
+ */
+export type QueryHandle<R = unknown> = Query & {
+  readonly promise: Promise<QueryHandle<R>>;
+  readonly error: IntracomError | undefined;
+  result(): Promise<R>;
+};
+
+/** A service hosted in this process that takes the `local` shortcut. */
+export interface LocalService {
+  handlers: QueryHandlers;
+}
+
+/**
+ * ASYNC and SYNC: a query handled by exactly one instance, carried by the RPC
+ * machinery (one instance chosen from the registry, one timeout, the typed
+ * errors of RPC), so both types share its guarantees and its speed.
+ */
+export class QueryRequests {
+  private readonly pending = new Map<string, { handle: QueryHandle; controller: AbortController }>();
+
+  constructor(
+    private readonly service: string,
+    private readonly handlers: QueryHandlers,
+    private readonly call: QueryCall,
+    private readonly defaultTimeoutMs: number,
+    private readonly local: (destination: string) => LocalService | undefined,
+  ) {}
+
+  /** Sends an ASYNC query and returns its handle at once. */
+  sendAsync<R = unknown>(destination: string, action: number | string, query: unknown, options: QueryRequestOptions = {}): QueryHandle<R> {
+    const timeoutMs = this.timeout(options.timeoutMs);
+    const localService = this.local(destination);
+    const envelope = createQuery({
+      serviceNameSource: this.service,
+      serviceNameDest: destination,
+      type: QueryType.ASYNC,
+      action,
+      query,
+      timeout_ms: timeoutMs,
+      route: localService ? QueryRoute.LOCAL : QueryRoute.REDIS,
+    });
+    return this.dispatch<R>(envelope, localService, options.signal);
+  }
+
+  /** Sends a SYNC query and resolves with its result, or rejects with the typed error. */
+  async sendSync<R = unknown>(destination: string, action: number | string, query: unknown, options: QueryRequestOptions = {}): Promise<R> {
+    const timeoutMs = this.timeout(options.timeoutMs);
+    const localService = this.local(destination);
+    const envelope = createQuery({
+      serviceNameSource: this.service,
+      serviceNameDest: destination,
+      type: QueryType.SYNC,
+      action,
+      query,
+      timeout_ms: timeoutMs,
+      route: localService ? QueryRoute.LOCAL : QueryRoute.REDIS,
+    });
+    return this.dispatch<R>(envelope, localService, options.signal).result();
+  }
+
+  /** Serves one `$query` request on this instance (the RPC handler of {@link QUERY_FUNCTION}). */
+  async serve(args: unknown[], context: CallContext): Promise<unknown> {
+    const envelope = args[0];
+    const reason = invalidQueryReason(envelope);
+    if (reason !== undefined) throw new ValidationError(`malformed query envelope: ${reason}`);
+    const query = envelope as Query;
+    return this.runHandler(query, context.signal);
+  }
+
+  /** Queries of this client still pending. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Waits up to `graceMs` for pending ASYNC and SYNC queries, then cancels
+   * the rest (state ERROR, CancelledError).
+   */
+  async close(graceMs: number): Promise<void> {
+    if (this.pending.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+      await Promise.race([Promise.all([...this.pending.values()].map(({ handle }) => handle.promise)), grace]);
+      clearTimeout(timer);
+    }
+    for (const { controller } of this.pending.values()) controller.abort(new CancelledError('query', QUERY_FUNCTION, 'the client closed before the answer came'));
+    await Promise.all([...this.pending.values()].map(({ handle }) => handle.promise));
+  }
+
+  private dispatch<R>(envelope: Query, localService: LocalService | undefined, signal: AbortSignal | undefined): QueryHandle<R> {
+    const controller = new AbortController();
+    if (signal) {
+      if (signal.aborted) controller.abort(signal.reason);
+      else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+    }
+    let error: IntracomError | undefined;
+    const settle = (state: QueryState, result: unknown, response: ActionResult, failure?: IntracomError): QueryHandle<R> => {
+      envelope.state = state;
+      envelope.result = result;
+      envelope.response = response;
+      envelope.response_ts = monotonicNs();
+      envelope.processAttempts = Math.max(envelope.processAttempts, 1);
+      error = failure;
+      this.pending.delete(envelope.queryId);
+      return handle;
+    };
+    const outcome = localService
+      ? this.runLocal(localService, envelope, controller.signal)
+      : this.call(envelope.serviceNameDest, envelope, envelope.timeout_ms, controller.signal);
+    const promise = outcome.then(
+      (result) => settle(QueryState.DONE, result, { ok: true }),
+      (cause: unknown) => {
+        const failure = this.typed(cause, envelope);
+        return settle(QueryState.ERROR, null, { ok: false, errorName: failure.name, code: failure.code, message: failure.message }, failure);
+      },
+    );
+    const handle = envelope as QueryHandle<R>;
+    // non-enumerable: the handle stays an envelope when encoded or logged
+    Object.defineProperties(handle, {
+      promise: { value: promise, enumerable: false },
+      error: { get: () => error, enumerable: false },
+      result: {
+        value: async () => {
+          await promise;
+          if (error) throw error;
+          return envelope.result as R;
+        },
+        enumerable: false,
+      },
+    });
+    this.pending.set(envelope.queryId, { handle, controller });
+    return handle;
+  }
+
+  private async runLocal(localService: LocalService, envelope: Query, signal: AbortSignal): Promise<unknown> {
+    const handler = localService.handlers.get(envelope.action);
+    if (handler === undefined) throw new NoHandlerError(envelope.serviceNameDest, `action ${JSON.stringify(envelope.action)}`, localService.handlers.actions());
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(envelope.serviceNameDest, String(envelope.action), envelope.timeout_ms)), envelope.timeout_ms);
+    });
+    const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+    try {
+      return await Promise.race([this.invokeHandler(handler, envelope, signal), expired, aborted]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async runHandler(query: Query, signal: AbortSignal): Promise<unknown> {
+    const handler = this.handlers.get(query.action);
+    if (handler === undefined) throw new NoHandlerError(query.serviceNameDest, `action ${JSON.stringify(query.action)}`, this.handlers.actions());
+    return this.invokeHandler(handler, query, signal);
+  }
+
+  private invokeHandler(handler: NonNullable<ReturnType<QueryHandlers['get']>>, query: Query, signal: AbortSignal): Promise<unknown> {
+    const context: QueryContext = {
+      queryId: query.queryId,
+      type: query.type,
+      action: query.action,
+      serviceNameSource: query.serviceNameSource,
+      processAttempts: 1,
+      envelope: query,
+      signal,
+    };
+    return Promise.resolve(handler(query.query, context));
+  }
+
+  /** The typed error of a failed query; a remote NoHandlerError (unknown action) keeps its class. */
+  private typed(cause: unknown, envelope: Query): IntracomError {
+    if (cause instanceof RemoteError && cause.remoteName === 'NoHandlerError') {
+      return new NoHandlerError(envelope.serviceNameDest, `action ${JSON.stringify(envelope.action)}`, []);
+    }
+    if (cause instanceof IntracomError) return cause;
+    const message = cause instanceof Error ? cause.message : String(cause);
+    return new RemoteError(envelope.serviceNameDest, String(envelope.action), 'local', { name: cause instanceof Error ? cause.name : 'Error', message });
+  }
+
+  private timeout(timeoutMs: number | undefined): number {
+    const value = timeoutMs ?? this.defaultTimeoutMs;
+    if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`timeoutMs must be a positive integer; received ${String(value)}`);
+    return value;
+  }
+}

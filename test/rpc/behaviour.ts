@@ -1,0 +1,316 @@
+/**
+ * What RPC promises, written once and run against every route (memory in
+ * one process, redis with separate connections per client): each test
+ * builds its clients through the harness it is given.
+ */
+import { expect } from 'chai';
+import { defineFunctions, schema } from '../../vars/functions';
+import { CancelledError } from '../../src/errors/CancelledError';
+import { NoHandlerError } from '../../src/errors/NoHandlerError';
+import { NoServiceError } from '../../src/errors/NoServiceError';
+import { NotConnectedError } from '../../src/errors/NotConnectedError';
+import { RemoteError } from '../../src/errors/RemoteError';
+import { ServiceBusyError } from '../../src/errors/ServiceBusyError';
+import { TimeoutError } from '../../src/errors/TimeoutError';
+import { ValidationError } from '../../src/errors/ValidationError';
+import type { CallContext } from '../../src/rpc/CallContext';
+import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
+import type { RpcOptions } from '../../src/rpc/RedisRPCClientOptions';
+
+/** Builds clients on one route; `cleanup` closes whatever it built. */
+export interface RpcHarness {
+  make(service: string, options?: RpcOptions): Promise<RedisRPCClient>;
+  cleanup(): Promise<void>;
+}
+
+const Calc = defineFunctions(
+  { service: 'calc' },
+  {
+    add: { args: [schema.number(), schema.number()], result: schema.number(), idempotent: true, description: 'a + b' },
+    greet: { args: [schema.string(), schema.optional(schema.string())], result: schema.string() },
+    broken: { args: [], result: schema.number() },
+  },
+);
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a rejection, got a result');
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function rpcBehaviour(routeName: string, createHarness: () => Promise<RpcHarness>): void {
+  describe(`RedisRPCClient on the ${routeName} route`, function () {
+    this.timeout(15_000);
+    let harness: RpcHarness;
+
+    beforeEach(async () => {
+      harness = await createHarness();
+    });
+    afterEach(async () => {
+      await harness.cleanup();
+    });
+
+    async function serve(service = 'calc', options?: RpcOptions): Promise<RedisRPCClient> {
+      const server = await harness.make(service, options);
+      await server.expose('echo', (args) => args);
+      await server.expose('sum', ([a, b]: [number, number]) => a + b);
+      await server.expose('context', (_args, context: CallContext) => ({
+        callerService: context.callerService,
+        callerInstance: context.callerInstance,
+        requestId: context.requestId,
+        remainingMs: context.deadline - Date.now(),
+        aborted: context.signal.aborted,
+      }));
+      await server.expose('throws', () => {
+        throw Object.assign(new TypeError('no such user'), { code: 'E_USER', data: { id: 7, tags: ['a'] } });
+      });
+      await server.expose('rejects', async () => Promise.reject('a bare string'));
+      await server.expose('slow', ([ms]: [number]) => sleep(ms).then(() => 'slow done'));
+      return server;
+    }
+
+    it('round-trips every msgpack-able argument and result, nothing dropped or shifted', async () => {
+      await serve();
+      const caller = await harness.make('web');
+      const args = [null, undefined, 0, -1.5, 'text', true, [1, [2, null]], { nested: { a: 1 } }, Buffer.from([1, 2, 3]), 2n ** 70n, new Date(86_400_000)];
+      const echoed = await caller.callService<unknown[]>('calc', 'echo', ...args);
+      expect(echoed).to.have.length(args.length);
+      expect(echoed.slice(0, 8)).to.deep.equal(args.slice(0, 8));
+      expect(Buffer.isBuffer(echoed[8])).to.equal(true);
+      expect((echoed[8] as Buffer).equals(Buffer.from([1, 2, 3]))).to.equal(true);
+      expect(echoed[9]).to.equal(2n ** 70n);
+      expect((echoed[10] as Date).getTime()).to.equal(86_400_000);
+      expect(await caller.callService('calc', 'sum', 2, 3)).to.equal(5);
+      expect(await caller.callService('calc', 'echo')).to.deep.equal([]);
+    });
+
+    it('refuses an argument it cannot send instead of dropping it', async () => {
+      await serve();
+      const caller = await harness.make('web');
+      const error = await rejection(caller.callService('calc', 'echo', 1, () => 2, 3));
+      expect(error).to.be.instanceOf(ValidationError);
+      expect(error.message).to.match(/arguments\[1\] is a function/);
+    });
+
+    it('gives the handler its context: caller, request id, deadline, signal', async () => {
+      await serve();
+      const caller = await harness.make('web');
+      const context = await caller.with({ timeoutMs: 4000 }).callService<Record<string, unknown>>('calc', 'context');
+      expect(context.callerService).to.equal('web');
+      expect(context.callerInstance).to.equal(caller.instanceId);
+      expect(context.requestId).to.be.a('string').with.length.greaterThan(8);
+      expect(context.remainingMs).to.be.within(3000, 4000);
+      expect(context.aborted).to.equal(false);
+    });
+
+    it('answers an unknown function at once with NoHandlerError listing what exists', async () => {
+      await serve();
+      const caller = await harness.make('web');
+      const started = Date.now();
+      const error = await rejection(caller.callService('calc', 'nope'));
+      expect(Date.now() - started).to.be.below(1000);
+      expect(error).to.be.instanceOf(NoHandlerError);
+      expect((error as NoHandlerError).available).to.include.members(['echo', 'sum']);
+      expect(error.message).to.match(/"calc" exposes no function "nope"/);
+    });
+
+    it('fails at once with NoServiceError when no instance serves the service', async () => {
+      const caller = await harness.make('web');
+      const started = Date.now();
+      const error = await rejection(caller.callService('nobody-home', 'x'));
+      expect(Date.now() - started).to.be.below(1000);
+      expect(error).to.be.instanceOf(NoServiceError);
+      expect(error.message).to.match(/nobody-home/);
+    });
+
+    it('carries the remote error name, message, code and data in RemoteError', async () => {
+      const server = await serve();
+      const caller = await harness.make('web');
+      const error = (await rejection(caller.callService('calc', 'throws'))) as RemoteError;
+      expect(error).to.be.instanceOf(RemoteError);
+      expect(error.code).to.equal('ERR_REMOTE');
+      expect(error.remoteName).to.equal('TypeError');
+      expect(error.remoteMessage).to.equal('no such user');
+      expect(error.remoteCode).to.equal('E_USER');
+      expect(error.data).to.deep.equal({ id: 7, tags: ['a'] });
+      expect(error.instanceId).to.equal(server.instanceId);
+      const bare = (await rejection(caller.callService('calc', 'rejects'))) as RemoteError;
+      expect(bare).to.be.instanceOf(RemoteError);
+      expect(bare.remoteMessage).to.equal('a bare string');
+    });
+
+    it('times out with TimeoutError naming the service, the function and the timeout', async () => {
+      await serve();
+      const caller = await harness.make('web', { timeoutMs: 300 });
+      const started = Date.now();
+      const error = (await rejection(caller.callService('calc', 'slow', 2000))) as TimeoutError;
+      const elapsed = Date.now() - started;
+      expect(error).to.be.instanceOf(TimeoutError);
+      expect(elapsed).to.be.within(280, 1000);
+      expect(error.service).to.equal('calc');
+      expect(error.functionName).to.equal('slow');
+      expect(error.timeoutMs).to.equal(300);
+      expect(error.message).to.match(/"calc" function "slow" got no answer within 300 ms/);
+      const perCall = (await rejection(caller.with({ timeoutMs: 100 }).callService('calc', 'slow', 2000))) as TimeoutError;
+      expect(perCall.timeoutMs).to.equal(100);
+      expect(await caller.with({ timeoutMs: 3000 }).callService('calc', 'slow', 50)).to.equal('slow done');
+    });
+
+    it('cancels with CancelledError when the signal fires, and the handler signal fires too', async () => {
+      const server = await harness.make('calc');
+      let handlerAbort: unknown;
+      const handlerStarted = new Promise<void>((resolve) => {
+        void server.expose('wait', (_args, context: CallContext) => {
+          resolve();
+          return new Promise((_, reject) =>
+            context.signal.addEventListener('abort', () => {
+              handlerAbort = context.signal.reason;
+              reject(context.signal.reason);
+            }),
+          );
+        });
+      });
+      const caller = await harness.make('web');
+      const controller = new AbortController();
+      const pending = caller.with({ signal: controller.signal }).callService('calc', 'wait');
+      await handlerStarted;
+      controller.abort(new Error('user left'));
+      const error = (await rejection(pending)) as CancelledError;
+      expect(error).to.be.instanceOf(CancelledError);
+      expect((error.reason as Error).message).to.equal('user left');
+      for (let i = 0; i < 100 && handlerAbort === undefined; i++) await sleep(10);
+      expect(handlerAbort).to.be.instanceOf(CancelledError);
+      const already = await rejection(caller.with({ signal: AbortSignal.abort() }).callService('calc', 'wait'));
+      expect(already).to.be.instanceOf(CancelledError);
+    });
+
+    it('serves modules on module.<name>.rpc with call()', async () => {
+      const server = await harness.make('TeraServer');
+      await server.expose('online_users', () => ['u1', 'u2'], { module: 'TeraServer.UserManagerModule' });
+      const caller = await harness.make('web');
+      expect(await caller.call('TeraServer.UserManagerModule', 'online_users')).to.deep.equal(['u1', 'u2']);
+      const described = await caller.describeModule('TeraServer.UserManagerModule');
+      expect(described.functions.map((f) => f.name)).to.deep.equal(['online_users']);
+      expect(await rejection(caller.call('TeraServer.Other', 'online_users'))).to.be.instanceOf(NoServiceError);
+    });
+
+    it('types callService from a declaration and checks arguments and results on the serving side', async () => {
+      const server = await harness.make('calc');
+      await server.implement(Calc, {
+        add: ([a, b]) => a + b,
+        greet: ([name, greeting]) => `${greeting ?? 'hello'} ${name}`,
+        broken: () => 'not a number' as unknown as number,
+      });
+      const caller = await harness.make('web');
+      const sum: number = await caller.callService(Calc, 'add', 1, 2);
+      expect(sum).to.equal(3);
+      expect(await caller.callService(Calc, 'greet', 'ann')).to.equal('hello ann');
+      expect(await caller.callService(Calc, 'greet', 'bob', 'hi')).to.equal('hi bob');
+      const wrongType = await rejection(caller.callService('calc', 'add', 1, '2'));
+      expect(wrongType).to.be.instanceOf(ValidationError);
+      expect(wrongType.message).to.match(/argument 2 of add must be number; received "2"/);
+      const tooMany = await rejection(caller.callService('calc', 'add', 1, 2, 3));
+      expect(tooMany.message).to.match(/add takes 2 argument\(s\); received 3/);
+      const badResult = (await rejection(caller.callService(Calc, 'broken'))) as RemoteError;
+      expect(badResult).to.be.instanceOf(RemoteError);
+      expect(badResult.remoteCode).to.equal('ERR_RESULT_INVALID');
+      const described = await caller.describeService('calc');
+      expect(described.functions.find((f) => f.name === 'add')).to.deep.equal({ name: 'add', description: 'a + b', args: ['number', 'number'], result: 'number', idempotent: true });
+      // @ts-expect-error: "mul" is not declared
+      expect(await rejection(caller.callService(Calc, 'mul', 1, 2))).to.be.instanceOf(ValidationError);
+      // @ts-expect-error: add takes numbers
+      void caller.callService(Calc, 'add', 'a', 'b').catch(() => undefined);
+    });
+
+    it('spreads calls over the instances of a service, each call handled once', async () => {
+      const counts = new Map<string, number>();
+      for (let i = 0; i < 3; i++) {
+        const server = await harness.make('spread');
+        await server.expose('who', ([n]: [number]) => {
+          counts.set(server.instanceId, (counts.get(server.instanceId) ?? 0) + 1);
+          return { n, by: server.instanceId };
+        });
+      }
+      const caller = await harness.make('web');
+      const replies = await Promise.all(Array.from({ length: 300 }, (_, n) => caller.callService<{ n: number; by: string }>('spread', 'who', n)));
+      expect(replies.map((r) => r.n)).to.deep.equal(Array.from({ length: 300 }, (_, n) => n));
+      expect(counts.size).to.equal(3);
+      expect([...counts.values()].reduce((a, b) => a + b, 0)).to.equal(300);
+      for (const count of counts.values()) expect(count).to.be.greaterThan(50);
+    });
+
+    it('bounds concurrency: excess calls queue, then are refused with ServiceBusyError', async () => {
+      const server = await harness.make('calc', { concurrency: 2, maxQueued: 1 });
+      let running = 0;
+      let peak = 0;
+      await server.expose('work', async () => {
+        running += 1;
+        peak = Math.max(peak, running);
+        await sleep(150);
+        running -= 1;
+        return 'done';
+      });
+      const caller = await harness.make('web');
+      const outcomes = await Promise.allSettled(Array.from({ length: 4 }, () => caller.callService('calc', 'work')));
+      expect(outcomes.filter((o) => o.status === 'fulfilled')).to.have.length(3);
+      const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+      expect(refused.reason).to.be.instanceOf(ServiceBusyError);
+      expect(peak).to.equal(2);
+    });
+
+    it('keeps answering other calls and events while a handler is slow', async () => {
+      const server = await serve();
+      const caller = await harness.make('web');
+      const received: unknown[] = [];
+      await caller.client.subscribe('module.test.events', (payload) => void received.push(payload));
+      const slow = caller.with({ timeoutMs: 5000 }).callService('calc', 'slow', 800);
+      const started = Date.now();
+      expect(await caller.callService('calc', 'sum', 1, 1)).to.equal(2);
+      await server.client.publish('module.test.events', { hello: 1 });
+      for (let i = 0; i < 50 && received.length === 0; i++) await sleep(10);
+      expect(received).to.deep.equal([{ hello: 1 }]);
+      expect(Date.now() - started).to.be.below(500);
+      expect(await slow).to.equal('slow done');
+    });
+
+    it('close() rejects pending calls, lets handlers in progress finish, and refuses new calls', async () => {
+      const server = await serve();
+      const caller = await harness.make('web');
+      const inProgress = caller.with({ timeoutMs: 5000 }).callService('calc', 'slow', 300);
+      await sleep(50);
+      const other = await harness.make('other');
+      const pending = other.with({ timeoutMs: 5000 }).callService('calc', 'slow', 2000);
+      await sleep(50);
+      const closing = other.close();
+      const error = (await rejection(pending)) as CancelledError;
+      expect(error).to.be.instanceOf(CancelledError);
+      expect(error.message).to.match(/closing/);
+      await closing;
+      // the serving side drains: the call in progress still gets its answer
+      const serverClosed = server.close();
+      expect(await inProgress).to.equal('slow done');
+      await serverClosed;
+      expect(await rejection(other.callService('calc', 'sum', 1, 2))).to.be.instanceOf(NotConnectedError);
+      expect(await rejection(caller.callService('calc', 'sum', 1, 2))).to.be.instanceOf(NoServiceError);
+    });
+
+    it('validates options, naming the option and the value received', async () => {
+      for (const [options, pattern] of [
+        [{ timeoutMs: 0 }, /timeoutMs must be a positive integer; received 0/],
+        [{ concurrency: 1.5 }, /concurrency must be a positive integer; received 1.5/],
+        [{ maxQueued: -1 }, /maxQueued must be a non-negative integer; received -1/],
+      ] as const) {
+        expect(() => new RedisRPCClient({ service: 'x', route: 'memory', ...options })).to.throw(ValidationError, pattern);
+      }
+      const caller = await harness.make('web');
+      expect(() => caller.with({ timeoutMs: -5 })).to.throw(ValidationError, /timeoutMs \(call option\) must be a positive integer; received -5/);
+      expect(await rejection(caller.callService('bad key!', 'x'))).to.be.instanceOf(ValidationError);
+      expect(await rejection(caller.expose('$describe', () => 1))).to.be.instanceOf(ValidationError);
+    });
+  });
+}
