@@ -154,7 +154,7 @@ export class RedisClient extends EventEmitter {
       this.route = new RedisRoute(options.redis, routeOptions);
       this.ownsRoute = true;
     } else if (routeChoice === 'memory') {
-      this.route = new MemoryRoute(routeOptions, options.memoryBus ?? MemoryBus.shared);
+      this.route = new MemoryRoute(routeOptions, options.memoryBus ?? MemoryBus.shared, { snapshotFile: options.memorySnapshotFile });
       this.ownsRoute = true;
     } else if (typeof routeChoice === 'object' && routeChoice !== null && typeof routeChoice.publish === 'function') {
       this.route = routeChoice;

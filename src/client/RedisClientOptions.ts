@@ -63,6 +63,15 @@ export interface RedisClientOptions {
    */
   memoryBus?: MemoryBus;
   /**
+   * File where the memory route keeps its durable queues (FIRE_AND_FORGET and
+   * BROADCAST streams, their groups and pending entries) across restarts:
+   * restored when the bus's first route connects, written atomically when its
+   * last one closes. A missing file starts empty; an unreadable one makes
+   * `connect()` reject with a SnapshotError. One file per bus.
+   * @default undefined (no snapshot: the memory queues end with the process)
+   */
+  memorySnapshotFile?: string;
+  /**
    * Prefix of every key and channel, so that several deployments can share
    * one Redis (pub/sub ignores `db`).
    * @default ''

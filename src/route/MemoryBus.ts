@@ -44,6 +44,11 @@ const SNAPSHOT_VERSION = 1;
 /** Expired keys are swept when the store reaches this size, then twice its live size. */
 const FIRST_SWEEP_AT = 1024;
 
+/**
+ * What the memory routes of one bus share: subscribers, keys, the instance
+ * registry and the durable queues ({@link MemoryStreams}), which a snapshot
+ * file can carry across a restart (see {@link MemoryBusOptions.snapshotFile}).
+ */
 export class MemoryBus {
   private readonly endpoints = new Set<MemoryEndpoint>();
   private readonly store = new Map<string, StoredValue>();

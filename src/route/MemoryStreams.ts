@@ -104,6 +104,9 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
+/** What Redis 7 answers a read blocked on a group that was destroyed meanwhile. */
+const GROUP_GONE = 'NOGROUP the consumer group this client was blocked on no longer exists';
+
 function noGroup(stream: string, group: string, command: string): Error {
   return new Error(`NOGROUP No such key '${stream}' or consumer group '${group}'${command}`);
 }
@@ -149,7 +152,7 @@ export class MemoryStreams {
     stream.waiters = stream.waiters.filter((waiter) => waiter.group !== group);
     for (const waiter of orphans) {
       clearTimeout(waiter.timer);
-      waiter.reject(noGroup(name, group, ' in XREADGROUP with GROUP option'));
+      waiter.reject(new Error(GROUP_GONE));
     }
   }
 
@@ -327,7 +330,7 @@ export class MemoryStreams {
         for (const waiter of previous.waiters) {
           if (stream.groups.has(waiter.group)) continue;
           clearTimeout(waiter.timer);
-          waiter.reject(noGroup(name, waiter.group, ' in XREADGROUP with GROUP option'));
+          waiter.reject(new Error(GROUP_GONE));
         }
         this.serveWaiters(stream);
       }

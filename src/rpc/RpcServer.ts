@@ -298,7 +298,7 @@ export class RpcServer {
     try {
       outcome = exposed.handler(request.query, context);
     } catch (error) {
-      this.fail(request, replyTo, error);
+      this.fail(request, replyTo, error, context);
       return this.finish(served, context);
     }
     if (outcome !== null && typeof outcome === 'object' && typeof (outcome as PromiseLike<unknown>).then === 'function') {
@@ -308,7 +308,7 @@ export class RpcServer {
           this.finish(served, context);
         },
         (error: unknown) => {
-          this.fail(request, replyTo, error);
+          this.fail(request, replyTo, error, context);
           this.finish(served, context);
         },
       );
@@ -363,8 +363,11 @@ export class RpcServer {
     });
   }
 
-  private fail(request: RpcRequest, replyTo: string, error: unknown): void {
+  private fail(request: RpcRequest, replyTo: string, error: unknown, context: RequestContext): void {
     this.counters.handlerErrors += 1;
+    // cancelled, or past its deadline: the caller has already stopped waiting (its own timer or signal
+    // decides the error it sees), so an answer here could only race it with a less precise error
+    if (context.aborted) return;
     this.logger.debug({ err: error, fn: request.action }, 'a handler failed; the caller gets a RemoteError');
     this.replyError(request, replyTo, describeThrown(error));
   }

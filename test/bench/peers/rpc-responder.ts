@@ -31,9 +31,6 @@ async function main(): Promise<void> {
     await subscriber.subscribe(`${namespace}:bench.baseline.rpc`);
   }
   send({ ev: 'ready' });
-  process.on('message', (m: { cmd?: string }) => {
-    if (m?.cmd === 'cpu') send({ ev: 'cpu', usage: process.cpuUsage() });
-  });
 }
 
 main().catch((error: unknown) => {

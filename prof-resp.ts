@@ -1,2 +1,0 @@
-import './test/bench/peers/rpc-responder';
-setTimeout(() => process.exit(0), 11000);
