@@ -186,7 +186,8 @@ export class QueryQueues {
     return {
       service,
       fireAndForget: {
-        depth: workers?.lag ?? Math.max(0, fire.length - pending),
+        // acknowledged entries are deleted, so what is stored and not pending is undelivered
+        depth: Math.max(0, fire.length - pending),
         pending,
         oldestAgeMs: fire.firstId === null ? 0 : Math.max(0, Date.now() - idTime(fire.firstId)),
       },

@@ -4,7 +4,14 @@ import type { FunctionArgs, FunctionCatalogue, FunctionDefinition, FunctionName,
 import { moduleRpc, serviceRpc } from '../../vars/names';
 import { RedisClient } from '../client/RedisClient';
 import { DEFAULT_CLIENT_OPTIONS } from '../client/RedisClientOptions';
+import { QueryRoute, QueryType, type Query } from '../envelope/types';
 import { ValidationError } from '../errors/ValidationError';
+import { createQuery } from '../envelope/query';
+import { hostLocally, localHost, stopHostingLocally } from './localServices';
+import { QueryHandlers, type QueryContext, type QueryHandler } from './QueryHandlers';
+import { QueryQueues, type DurableSendOptions, type QueueInspection, type QueryQueueStats } from './QueryQueues';
+import { QUERY_FUNCTION, QueryRequests, type LocalService, type QueryHandle, type QueryRequestOptions } from './QueryRequests';
+import type { DeadLetter } from './QueueConsumer';
 import type { CallContext } from './CallContext';
 import { InstanceDirectory, type RpcTarget } from './InstanceDirectory';
 import { DEFAULT_RPC_OPTIONS, type CallOptions, type RedisRPCClientOptions } from './RedisRPCClientOptions';
@@ -75,6 +82,12 @@ export class RedisRPCClient implements RpcCalls {
   private readonly moduleTargets = new Map<string, RpcTarget>();
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  private readonly queryHandlers = new QueryHandlers();
+  private readonly queues: QueryQueues;
+  private readonly requests: QueryRequests;
+  private readonly localShortcut: boolean;
+  private readonly queryGraceMs: number;
+  private readonly local: LocalService;
 
   constructor(options: RedisRPCClientOptions) {
     if (typeof options !== 'object' || options === null) throw new ValidationError(`options must be an object; received ${String(options)}`);
@@ -109,6 +122,23 @@ export class RedisRPCClient implements RpcCalls {
       { concurrency, maxQueued, heartbeatMs: registry.heartbeatMs, registryTtlMs: registry.ttlMs },
       this.logger,
     );
+    if (options.localShortcut !== undefined && typeof options.localShortcut !== 'boolean') {
+      throw new ValidationError(`localShortcut must be a boolean; received ${describe(options.localShortcut)}`);
+    }
+    this.localShortcut = options.localShortcut ?? DEFAULT_RPC_OPTIONS.localShortcut;
+    this.queryGraceMs = nonNegativeInteger('queryGraceMs', options.queryGraceMs ?? DEFAULT_RPC_OPTIONS.queryGraceMs);
+    if (options.queues !== undefined && (typeof options.queues !== 'object' || options.queues === null)) {
+      throw new ValidationError(`queues must be an object; received ${describe(options.queues)}`);
+    }
+    this.queues = new QueryQueues(this.client, this.queryHandlers, options.queues ?? {}, this.logger.child({ part: 'queues' }));
+    this.local = { handlers: this.queryHandlers };
+    this.requests = new QueryRequests(
+      this.service,
+      this.queryHandlers,
+      (destination, envelope, timeoutMs, signal) => this.invoke('service', destination, QUERY_FUNCTION, [envelope], { timeoutMs, signal }),
+      this.timeoutMs,
+      (destination) => this.localTarget(destination),
+    );
   }
 
   /**
@@ -121,7 +151,10 @@ export class RedisRPCClient implements RpcCalls {
     this.connecting ??= (async () => {
       await this.client.connect();
       await this.caller.start();
+      await this.server.expose('service', this.service, serviceRpc(this.service), QUERY_FUNCTION, (args, context) => this.requests.serve(args, context), undefined);
       await this.server.start();
+      await this.queues.start();
+      if (this.localShortcut) hostLocally(this.client.names.namespace, this.service, this.local);
     })();
     return this.connecting;
   }
@@ -135,6 +168,9 @@ export class RedisRPCClient implements RpcCalls {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.connecting?.catch(() => undefined);
+      stopHostingLocally(this.client.names.namespace, this.service, this.local);
+      await this.requests.close(this.queryGraceMs);
+      await this.queues.stop();
       await this.caller.close();
       await this.server.close(this.closeTimeoutMs);
       if (this.ownsClient) await this.client.close();
@@ -238,12 +274,156 @@ export class RedisRPCClient implements RpcCalls {
     return this.server.unexpose(options.module === undefined ? serviceRpc(this.service) : moduleRpc(options.module), fn);
   }
 
+  // ---- the query types of the integration layer (seeds/000) ----
+
+  /**
+   * Handles the queries of one action, whatever their type. The handler gets
+   * the query's parameters and a {@link QueryContext} (`queryId`,
+   * `processAttempts`: what a handler needs to be idempotent). Its result is
+   * the result of ASYNC and SYNC queries. A durable query whose handler
+   * throws is redelivered, up to `queues.maxAttempts`.
+   *
+   * @example
+   * rpc.handle('resync', async ({ userId }: { userId: string }, { queryId }) => cache.refresh(userId, queryId));
+   */
+  handle<Q = unknown, R = unknown>(action: number | string, handler: QueryHandler<Q, R>): this {
+    if (typeof action !== 'string' && (typeof action !== 'number' || !Number.isFinite(action))) {
+      throw new ValidationError(`action must be a string or a finite number; received ${describe(action)}`);
+    }
+    if (typeof handler !== 'function') throw new ValidationError(`handler of action ${JSON.stringify(action)} must be a function; received ${describe(handler)}`);
+    this.queryHandlers.set(action, handler as QueryHandler);
+    return this;
+  }
+
+  /** Stops handling an action; returns false when it was not handled. */
+  unhandle(action: number | string): boolean {
+    return this.queryHandlers.delete(action);
+  }
+
+  /**
+   * FIRE_AND_FORGET: resolves with the envelope once the query is durably
+   * stored; exactly one instance of `destination` processes it, even across
+   * restarts and crashes (redelivered after `queues.visibilityTimeoutMs`).
+   */
+  fireAndForget(destination: string, action: number | string, query?: unknown, options?: DurableSendOptions): Promise<Query> {
+    const local = this.localTarget(destination);
+    if (local !== undefined) return this.fireLocally(local, destination, action, query, options);
+    return this.queues.send(QueryType.FIRE_AND_FORGET, destination, action, query ?? null, options);
+  }
+
+  /**
+   * BROADCAST: resolves with the envelope once stored; every live instance of
+   * `destination` processes it once, and it is kept until all of them did.
+   */
+  broadcast(destination: string, action: number | string, query?: unknown, options?: DurableSendOptions): Promise<Query> {
+    return this.queues.send(QueryType.BROADCAST, destination, action, query ?? null, options);
+  }
+
+  /**
+   * ASYNC: returns at once a handle that is the envelope itself: `state` goes
+   * PENDING, then DONE (with `result`) or ERROR (with the typed error in
+   * `handle.error`); `handle.promise` resolves when it settles.
+   */
+  sendAsync<R = unknown>(destination: string, action: number | string, query?: unknown, options?: QueryRequestOptions): QueryHandle<R> {
+    this.assertOpen('sendAsync');
+    return this.requests.sendAsync<R>(destination, action, query ?? null, options);
+  }
+
+  /** SYNC: resolves with the result, or rejects with the typed errors of RPC (TimeoutError, NoHandlerError, RemoteError, ...). */
+  sendSync<R = unknown>(destination: string, action: number | string, query?: unknown, options?: QueryRequestOptions): Promise<R> {
+    this.assertOpen('sendSync');
+    return this.requests.sendSync<R>(destination, action, query ?? null, options);
+  }
+
+  /**
+   * Any query type through one call (the CLI's `send`): resolves with the
+   * envelope once stored (FIRE_AND_FORGET, BROADCAST), at once while PENDING
+   * (ASYNC), or when done (SYNC, which rejects with a typed error).
+   */
+  async send(type: QueryType, destination: string, action: number | string, query?: unknown, options: DurableSendOptions & QueryRequestOptions = {}): Promise<Query> {
+    switch (type) {
+      case QueryType.FIRE_AND_FORGET:
+        return this.fireAndForget(destination, action, query, options);
+      case QueryType.BROADCAST:
+        return this.broadcast(destination, action, query, options);
+      case QueryType.ASYNC:
+        return this.sendAsync(destination, action, query, options);
+      case QueryType.SYNC: {
+        const handle = this.sendAsync(destination, action, query, options);
+        handle.type = QueryType.SYNC;
+        await handle.result();
+        return handle;
+      }
+      default:
+        throw new ValidationError(`type must be one of ${Object.values(QueryType).join(', ')}; received ${describe(type)}`);
+    }
+  }
+
+  /** Queue depth, pending count, age of the oldest query, per-instance BROADCAST lag and dead letters of a service. */
+  queueStatus(service: string): Promise<QueueInspection> {
+    return this.queues.inspect(service);
+  }
+
+  /** The dead letters of a service, oldest first. */
+  deadLetters(service: string, count?: number): Promise<DeadLetter[]> {
+    return this.queues.deadLetters(service, count);
+  }
+
+  /** Puts dead letters of a service back on their queue (all, or the given ids); resolves with how many. */
+  replayDeadLetters(service: string, ids?: string[], onProgress?: (done: number, total: number) => void): Promise<number> {
+    return this.queues.replayDeadLetters(service, ids, onProgress);
+  }
+
+  /** Counters of this instance's durable-query consumers. */
+  queryStats(): QueryQueueStats {
+    return this.queues.stats();
+  }
+
   /** Counters of calls made and requests served. */
   stats(): RpcStats {
     return { ...this.caller.stats(), ...this.server.stats(), inFlight: this.caller.inFlight, serving: this.server.load };
   }
 
   // ---- internals ----
+
+  private localTarget(destination: string): LocalService | undefined {
+    return this.localShortcut ? localHost(this.client.names.namespace, destination) : undefined;
+  }
+
+  /** A FIRE_AND_FORGET taken by the local shortcut: a direct call after this tick, errors logged. */
+  private async fireLocally(local: LocalService, destination: string, action: number | string, query: unknown, options: DurableSendOptions | undefined): Promise<Query> {
+    const handler = local.handlers.get(action);
+    if (handler === undefined) throw new ValidationError(`the local service "${destination}" handles no action ${JSON.stringify(action)}`);
+    const envelope = createQuery({
+      serviceNameSource: this.service,
+      serviceNameDest: destination,
+      type: QueryType.FIRE_AND_FORGET,
+      action,
+      query: query ?? null,
+      timeout_ms: options?.timeoutMs ?? 0,
+      route: QueryRoute.LOCAL,
+      queryId: options?.queryId,
+    });
+    const context: QueryContext = {
+      queryId: envelope.queryId,
+      type: envelope.type,
+      action,
+      serviceNameSource: this.service,
+      processAttempts: 1,
+      envelope,
+      signal: new AbortController().signal,
+    };
+    queueMicrotask(() => {
+      Promise.resolve()
+        .then(() => handler(envelope.query, context))
+        .catch((error: unknown) => this.logger.error({ err: error, queryId: envelope.queryId }, 'a local FIRE_AND_FORGET handler failed'));
+    });
+    return envelope;
+  }
+
+  private assertOpen(operation: string): void {
+    if (this.closing) throw new ValidationError(`cannot ${operation}: the RPC client is closed`);
+  }
 
   private invoke(scope: RpcScope, target: string | FunctionCatalogue, fn: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
     let resolved: RpcTarget;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { RedisClient } from '../client/RedisClient';
 import type { RedisClientOptions } from '../client/RedisClientOptions';
+import type { QueryQueueOptions } from './QueryQueueOptions';
 
 /** The RPC settings, common to both ways of creating a {@link RedisRPCClient}. */
 export interface RpcOptions {
@@ -49,6 +50,22 @@ export interface RpcOptions {
    * @default the client's logger
    */
   logger?: Logger;
+  /** Settings of the durable query types (FIRE_AND_FORGET, BROADCAST). */
+  queues?: QueryQueueOptions;
+  /**
+   * Take the `local` shortcut: queries (FIRE_AND_FORGET, ASYNC, SYNC) to a
+   * service hosted in this process by a client that also set this are direct
+   * calls, with no encoding and no Redis. A FIRE_AND_FORGET taken this way is
+   * not stored, so it does not survive a crash; BROADCAST never takes it.
+   * @default false
+   */
+  localShortcut?: boolean;
+  /**
+   * On `close()`, how long pending ASYNC and SYNC queries of this client are
+   * awaited before they are cancelled (state ERROR, CancelledError), in ms.
+   * @default 5000
+   */
+  queryGraceMs?: number;
 }
 
 /** Options of a {@link RedisRPCClient} that creates (and owns) its own {@link RedisClient}. */
@@ -94,4 +111,6 @@ export const DEFAULT_RPC_OPTIONS = {
   closeTimeoutMs: 5_000,
   probeIntervalMs: 1_000,
   instanceCacheMs: 1_000,
+  localShortcut: false,
+  queryGraceMs: 5_000,
 } as const;

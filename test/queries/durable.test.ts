@@ -5,7 +5,6 @@
  */
 import { expect } from 'chai';
 import Redis from 'ioredis';
-import { QueryType } from '../../src/envelope/types';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { spawnPeer, type Peer } from '../support/processes';
 import { startRedis, type TestRedis } from '../support/redis-server';
