@@ -28,13 +28,13 @@ export interface QueryRequestOptions {
  * The handle of an ASYNC query: the envelope itself, whose `state` goes
  * PENDING, then DONE or ERROR, with `result`, `response` and `response_ts`
  * filled in. `promise` resolves with the handle when it settles (it never
- * rejects); `error` then holds the typed error of an ERROR; `result()`
+ * rejects); `error` then holds the typed error of an ERROR; `wait()`
  * resolves with the result or rejects with that error.
  */
 export type QueryHandle<R = unknown> = Query & {
   readonly promise: Promise<QueryHandle<R>>;
   readonly error: IntracomError | undefined;
-  result(): Promise<R>;
+  wait(): Promise<R>;
 };
 
 /** A service hosted in this process that takes the `local` shortcut. */
@@ -87,7 +87,7 @@ export class QueryRequests {
       timeout_ms: timeoutMs,
       route: localService ? QueryRoute.LOCAL : QueryRoute.REDIS,
     });
-    return this.dispatch<R>(envelope, localService, options.signal).result();
+    return this.dispatch<R>(envelope, localService, options.signal).wait();
   }
 
   /** Serves one `$query` request on this instance (the RPC handler of {@link QUERY_FUNCTION}). */
@@ -151,7 +151,7 @@ export class QueryRequests {
     Object.defineProperties(handle, {
       promise: { value: promise, enumerable: false },
       error: { get: () => error, enumerable: false },
-      result: {
+      wait: {
         value: async () => {
           await promise;
           if (error) throw error;

@@ -351,7 +351,7 @@ export class RedisRPCClient implements RpcCalls {
       case QueryType.SYNC: {
         const handle = this.sendAsync(destination, action, query, options);
         handle.type = QueryType.SYNC;
-        await handle.result();
+        await handle.wait();
         return handle;
       }
       default:

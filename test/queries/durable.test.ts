@@ -49,13 +49,13 @@ for (const durability of ['restart of a consumer', 'restart of Redis (AOF on)'] 
     it('processes all 10,000 queries, none lost, duplicates within the bound', async () => {
       const total = 10_000;
       const env = { TEST_REDIS_URL: redis.url, TEST_NAMESPACE: redis.namespace, TEST_SERVICE: 'worker', TEST_LEDGER: 'ledger', TEST_VISIBILITY_MS: '1000', TEST_SLOW_MS: '0' };
-      const spawnWorker = async (id: string): Promise<Peer> => {
-        const peer = spawnPeer('test/queries/peers/query-worker.ts', { ...env, TEST_INSTANCE_ID: id });
+      const spawnWorker = async (id: string, slowMs = '0'): Promise<Peer> => {
+        const peer = spawnPeer('test/queries/peers/query-worker.ts', { ...env, TEST_INSTANCE_ID: id, TEST_SLOW_MS: slowMs });
         peers.push(peer);
         await peer.next<Message>((m) => m.ev === 'ready', 30_000);
         return peer;
       };
-      const doomed = await spawnWorker('doomed');
+      const doomed = await spawnWorker('doomed', '1'); // slow enough to always hold a batch when killed
       await spawnWorker('survivor');
 
       const sender = new RedisRPCClient({ service: 'sender', redis: redis.url, namespace: redis.namespace, queues: { consume: false } });
