@@ -70,6 +70,23 @@ export class Names {
     return `${prefix(this.namespace)}ic:services`;
   }
 
+  /**
+   * Pattern matching one kind of per-service key of every service of this
+   * namespace (`instances`, `queries`, `broadcast`, `dead`), for discovery
+   * with SCAN; read the service back with {@link Names.serviceOfKey}.
+   */
+  serviceScanPattern(kind: string): string {
+    return `${prefix(this.namespace)}ic:{*}:${kind}`;
+  }
+
+  /** The service (hash tag) of a per-service key of this namespace, such as `calc` for `ic:{calc}:queries`; undefined for another key. */
+  serviceOfKey(key: string): string | undefined {
+    const head = `${prefix(this.namespace)}ic:{`;
+    if (!key.startsWith(head)) return undefined;
+    const end = key.indexOf('}', head.length);
+    return end === -1 ? undefined : key.slice(head.length, end);
+  }
+
   // ---- mutexes ----
 
   /** Key of a mutex record (`SET NX PX`). */

@@ -14,7 +14,7 @@ export class LuaScript<R = unknown> {
   constructor(
     /** Name for error messages. */
     readonly name: string,
-    /** Number of KEYS the script takes. */
+    /** Number of KEYS the script takes; -1 when it varies (the keys passed are counted). */
     readonly numberOfKeys: number,
     /** The script text, starting with a header comment naming KEYS and ARGV. */
     readonly source: string,
@@ -23,22 +23,22 @@ export class LuaScript<R = unknown> {
   }
 
   async run(connection: Redis | Cluster, keys: readonly string[], args: readonly Arg[]): Promise<R> {
-    if (keys.length !== this.numberOfKeys) throw new Error(`script ${this.name} takes ${this.numberOfKeys} keys, got ${keys.length}`);
+    if (this.numberOfKeys !== -1 && keys.length !== this.numberOfKeys) throw new Error(`script ${this.name} takes ${this.numberOfKeys} keys, got ${keys.length}`);
     try {
-      return (await connection.evalsha(this.sha, this.numberOfKeys, ...keys, ...args)) as R;
+      return (await connection.evalsha(this.sha, keys.length, ...keys, ...args)) as R;
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return (await connection.eval(this.source, this.numberOfKeys, ...keys, ...args)) as R;
+      return (await connection.eval(this.source, keys.length, ...keys, ...args)) as R;
     }
   }
 
   /** Like {@link run}, with bulk replies as Buffers (for binary values). */
   async runBuffer(connection: Redis | Cluster, keys: readonly string[], args: readonly Arg[]): Promise<R> {
     try {
-      return (await connection.callBuffer('EVALSHA', this.sha, this.numberOfKeys, ...keys, ...args)) as R;
+      return (await connection.callBuffer('EVALSHA', this.sha, keys.length, ...keys, ...args)) as R;
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return (await connection.callBuffer('EVAL', this.source, this.numberOfKeys, ...keys, ...args)) as R;
+      return (await connection.callBuffer('EVAL', this.source, keys.length, ...keys, ...args)) as R;
     }
   }
 }

@@ -157,10 +157,12 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
     return this.bus.streams.claim(stream, group, consumer, minIdleMs, count);
   }
 
-  async streamAck(stream: string, group: string, id: string, options: AckOptions): Promise<void> {
-    this.bus.streams.ack(stream, group, id, options.delete);
-    // same condition as the Redis script: a record needs both a key and a positive ttl
-    if (options.doneKey !== undefined && options.doneTtlMs !== undefined && options.doneTtlMs > 0) this.bus.recordDone(options.doneKey, options.doneTtlMs);
+  async streamAck(stream: string, group: string, ids: string[], options: AckOptions): Promise<void> {
+    for (const id of ids) this.bus.streams.ack(stream, group, id, options.delete);
+    // same condition as the Redis script: records need keys and a positive ttl
+    if (options.doneKeys !== undefined && options.doneTtlMs !== undefined && options.doneTtlMs > 0) {
+      for (const key of options.doneKeys) this.bus.recordDone(key, options.doneTtlMs);
+    }
   }
 
   async streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string> {
@@ -183,8 +185,8 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
     return this.bus.streams.info(stream);
   }
 
-  async isDone(doneKey: string): Promise<boolean> {
-    return this.bus.get(doneKey) !== null;
+  async whichDone(doneKeys: string[]): Promise<boolean[]> {
+    return doneKeys.map((key) => this.bus.get(key) !== null);
   }
 
   // ---- MemoryEndpoint ----

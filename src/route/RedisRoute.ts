@@ -184,8 +184,8 @@ export class RedisRoute extends EventEmitter implements Route {
     return this.streams.streamClaimIdle(stream, group, consumer, minIdleMs, count);
   }
 
-  streamAck(stream: string, group: string, id: string, options: AckOptions): Promise<void> {
-    return this.streams.streamAck(stream, group, id, options);
+  streamAck(stream: string, group: string, ids: string[], options: AckOptions): Promise<void> {
+    return this.streams.streamAck(stream, group, ids, options);
   }
 
   streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string> {
@@ -208,8 +208,8 @@ export class RedisRoute extends EventEmitter implements Route {
     return this.streams.streamInfo(stream);
   }
 
-  isDone(doneKey: string): Promise<boolean> {
-    return this.streams.isDone(doneKey);
+  whichDone(doneKeys: string[]): Promise<boolean[]> {
+    return this.streams.whichDone(doneKeys);
   }
 
   private watchConnection(connection: Redis, role: string): void {

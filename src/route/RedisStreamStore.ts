@@ -5,16 +5,16 @@ import type { AckOptions, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore 
 /** The single field every entry carries. */
 const FIELD = 'm';
 
-const ackScript = new LuaScript<number>(
-  'streamAck',
-  2,
-  `-- KEYS[1] stream, KEYS[2] completion record (any key of the same slot when none)
--- ARGV[1] group, ARGV[2] entry id, ARGV[3] '1' to delete the entry, ARGV[4] completion ttl ms ('0': no record)
-local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end
-if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) end
-return acked`,
-);
+/** Acknowledges a batch in one step; `numberOfKeys` varies with the batch, so it is run with EVALSHA directly. */
+const ACK_SOURCE = `-- KEYS[1] stream, KEYS[2..n+1] completion records (none when no record is wanted)
+-- ARGV[1] group, ARGV[2] '1' to delete the entries, ARGV[3] completion ttl ms, ARGV[4..n+3] entry ids
+local ids = {}
+for i = 4, #ARGV do ids[#ids + 1] = ARGV[i] end
+local acked = redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+if ARGV[2] == '1' then redis.call('XDEL', KEYS[1], unpack(ids)) end
+for i = 2, #KEYS do redis.call('SET', KEYS[i], '1', 'PX', ARGV[3]) end
+return acked`;
+const ackScript = new LuaScript<number>('streamAck', -1, ACK_SOURCE);
 
 const deadLetterScript = new LuaScript<string>(
   'streamDeadLetter',
@@ -111,10 +111,10 @@ export class RedisStreamStore implements StreamStore {
     return this.claim(stream, group, consumer, minIdleMs, count, '');
   }
 
-  async streamAck(stream: string, group: string, id: string, options: AckOptions): Promise<void> {
-    const record = options.doneKey ?? stream;
-    const ttl = options.doneKey !== undefined && options.doneTtlMs !== undefined ? options.doneTtlMs : 0;
-    await ackScript.run(this.commands, [stream, record], [group, id, options.delete ? '1' : '0', ttl]);
+  async streamAck(stream: string, group: string, ids: string[], options: AckOptions): Promise<void> {
+    if (ids.length === 0) return;
+    const records = options.doneKeys !== undefined && options.doneTtlMs !== undefined && options.doneTtlMs > 0 ? options.doneKeys : [];
+    await ackScript.run(this.commands, [stream, ...records], [group, options.delete ? '1' : '0', options.doneTtlMs ?? 0, ...ids]);
   }
 
   streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string> {
@@ -161,8 +161,11 @@ export class RedisStreamStore implements StreamStore {
     return { length, firstId: first.length > 0 ? first[0][0] : null, groups };
   }
 
-  async isDone(doneKey: string): Promise<boolean> {
-    return (await this.commands.exists(doneKey)) === 1;
+  async whichDone(doneKeys: string[]): Promise<boolean[]> {
+    if (doneKeys.length === 0) return [];
+    // the records of one service share its hash slot, so one MGET serves the batch
+    const values = await this.commands.mget(...doneKeys);
+    return values.map((value) => value !== null);
   }
 
   /** Ends the blocking connections (a read in progress rejects). */

@@ -38,13 +38,16 @@ export interface StreamInfo {
   groups: StreamGroupInfo[];
 }
 
-/** What to do with an entry once processed. */
+/** What to do with entries once processed. */
 export interface AckOptions {
-  /** Delete the entry from the stream too (single-group queues). */
+  /** Delete the entries from the stream too (single-group queues). */
   delete: boolean;
-  /** Record completion under this key (with `doneTtlMs`) in the same atomic step, for duplicate suppression. */
-  doneKey?: string;
-  /** How long the completion record lives, in ms. */
+  /**
+   * Record completion under these keys (one per id, same order), with
+   * `doneTtlMs`, in the same atomic step, for duplicate suppression.
+   */
+  doneKeys?: string[];
+  /** How long the completion records live, in ms (a record needs a positive one). */
   doneTtlMs?: number;
 }
 
@@ -65,8 +68,8 @@ export interface StreamStore {
   streamRead(stream: string, group: string, consumer: string, which: '>' | 'own-pending', count: number, blockMs: number): Promise<StreamEntry[]>;
   /** Transfers to `consumer` entries pending for at least `minIdleMs` (their holder is presumed dead), counting a delivery. */
   streamClaimIdle(stream: string, group: string, consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]>;
-  /** Acknowledges an entry (and deletes it, and records completion, atomically, as asked). */
-  streamAck(stream: string, group: string, id: string, options: AckOptions): Promise<void>;
+  /** Acknowledges entries (and deletes them, and records their completion, in one atomic step, as asked). */
+  streamAck(stream: string, group: string, ids: string[], options: AckOptions): Promise<void>;
   /** Atomically appends `payload` to `deadStream` and acknowledges (and deletes, as asked) the entry. */
   streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string>;
   /** Entries between two ids (inclusive; `-` and `+` for the ends). */
@@ -77,6 +80,6 @@ export interface StreamStore {
   streamTrimBelow(stream: string, minId: string): Promise<number>;
   /** Length, groups, pending and lag. */
   streamInfo(stream: string): Promise<StreamInfo>;
-  /** True when a completion record exists. */
-  isDone(doneKey: string): Promise<boolean>;
+  /** For each key, whether its completion record exists (one round trip). */
+  whichDone(doneKeys: string[]): Promise<boolean[]>;
 }

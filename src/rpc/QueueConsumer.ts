@@ -4,6 +4,9 @@ import type { ActionResult, Query } from '../envelope/types';
 import { invalidQueryReason } from '../envelope/validate';
 import type { StreamEntry, StreamStore } from '../route/StreamStore';
 
+/** Acknowledgements wait at most this long for the rest of their batch. */
+const ACK_FLUSH_MS = 20;
+
 /** Why a query went to the dead-letter store, and what it was. */
 export interface DeadLetter {
   /** Id of the dead-letter entry (for replay). */
@@ -136,32 +139,45 @@ export class QueueConsumer {
 
   /**
    * Processes a batch in stream order. The completion checks of the whole
-   * batch go out together, and each acknowledgement leaves as soon as its
-   * handler is done without waiting for the reply, so a batch costs about two
-   * round trips to Redis whatever its size; it is finished even when stop()
-   * was called meanwhile.
+   * batch are one MGET; acknowledgements (with their completion records)
+   * leave together, at the end of the batch or as soon as the batch has been
+   * running for {@link ACK_FLUSH_MS}, so fast handlers cost two round trips
+   * per batch and a slow handler does not hold the others' acknowledgements.
+   * A batch is finished even when stop() was called meanwhile.
    */
   private async handle(entries: StreamEntry[]): Promise<void> {
     if (entries.length === 0) return;
     const s = this.settings;
     const decoded = entries.map((entry) => this.decode(entry));
-    const done = await Promise.all(decoded.map((query) => (query instanceof Error ? false : this.store.isDone(s.doneKey(query.queryId)))));
-    const acknowledgements: Array<Promise<unknown>> = [];
+    const done = await this.store.whichDone(decoded.map((query) => (query instanceof Error ? s.doneKey('') : s.doneKey(query.queryId))));
+    const ids: string[] = [];
+    const doneKeys: string[] = [];
+    let since = Date.now();
+    const flush = async (): Promise<void> => {
+      if (ids.length === 0) return;
+      const batch = ids.splice(0);
+      const keys = doneKeys.splice(0);
+      since = Date.now();
+      await this.store.streamAck(s.stream, s.group, batch, { delete: s.deleteOnAck, doneKeys: keys, doneTtlMs: s.doneTtlMs });
+    };
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i];
       const query = decoded[i];
       if (query instanceof Error) {
         await this.deadLetter(entry, 'malformed', query.message, null, null);
-      } else if (done[i]) {
+        continue;
+      }
+      if (done[i]) {
         // processed before (a crash after the handler but before the acknowledgement, or a query sent twice)
         this.counters.duplicatesSuppressed += 1;
-        acknowledgements.push(this.store.streamAck(s.stream, s.group, entry.id, { delete: s.deleteOnAck }));
-      } else {
-        const outcome = await this.handleOne(entry, query);
-        if (outcome) acknowledgements.push(outcome.acknowledgement);
+      } else if (!(await this.handleOne(entry, query))) {
+        continue;
       }
+      ids.push(entry.id);
+      doneKeys.push(s.doneKey(query.queryId));
+      if (Date.now() - since >= ACK_FLUSH_MS) await flush();
     }
-    await Promise.all(acknowledgements);
+    await flush();
   }
 
   private decode(entry: StreamEntry): Query | Error {
@@ -177,17 +193,17 @@ export class QueueConsumer {
     }
   }
 
-  /** Runs the handler; returns the acknowledgement in flight (wrapped, so that awaiting this does not await it) when it succeeded. */
-  private async handleOne(entry: StreamEntry, query: Query): Promise<{ acknowledgement: Promise<unknown> } | undefined> {
+  /** Runs the handler; resolves true when the query is done and is to be acknowledged. */
+  private async handleOne(entry: StreamEntry, query: Query): Promise<boolean> {
     const s = this.settings;
     query.processAttempts = entry.deliveries;
     if (entry.deliveries > s.maxAttempts) {
       await this.deadLetter(entry, 'max-attempts', `gave up after ${s.maxAttempts} attempts`, query, query.response);
-      return undefined;
+      return false;
     }
     if (query.timeout_ms > 0 && Date.now() > query.query_ms + query.timeout_ms) {
       await this.deadLetter(entry, 'expired', `not processed within timeout_ms ${query.timeout_ms}`, query, null);
-      return undefined;
+      return false;
     }
     let outcome: 'done' | 'no-handler';
     try {
@@ -199,14 +215,14 @@ export class QueueConsumer {
         const lastError: ActionResult = { ok: false, errorName: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) };
         await this.deadLetter(entry, 'max-attempts', `handler failed ${entry.deliveries} times; last: ${lastError.message}`, query, lastError);
       }
-      return undefined;
+      return false;
     }
     if (outcome === 'no-handler') {
       await this.deadLetter(entry, 'no-handler', `no handler for action ${JSON.stringify(query.action)}`, query, null);
-      return undefined;
+      return false;
     }
     this.counters.processed += 1;
-    return { acknowledgement: this.store.streamAck(s.stream, s.group, entry.id, { delete: s.deleteOnAck, doneKey: s.doneKey(query.queryId), doneTtlMs: s.doneTtlMs }) };
+    return true;
   }
 
   private async deadLetter(entry: StreamEntry, reason: DeadLetter['reason'], detail: string, query: Query | null, lastError: ActionResult | null): Promise<void> {

@@ -66,9 +66,9 @@ describe('memory route snapshot', function () {
     const taken = await worker.streamRead('work', 'workers', 'worker-1', '>', 1, 0);
     expect(taken.map((entry) => entry.id)).to.deep.equal([added[0]]);
     await worker.streamRead('work', 'workers', 'worker-1', 'own-pending', 10, 0); // a second delivery, to see counts survive
-    await worker.streamAck('work', 'workers', added[1], { delete: false }); // not pending: acknowledging an undelivered id changes nothing
+    await worker.streamAck('work', 'workers', [added[1]], { delete: false }); // not pending: acknowledging an undelivered id changes nothing
     await worker.streamRead('work', 'auditors', 'auditor', '>', 10, 0);
-    await worker.streamAck('work', 'auditors', added[2], { delete: false, doneKey: 'done.q3', doneTtlMs: 60_000 });
+    await worker.streamAck('work', 'auditors', [added[2]], { delete: false, doneKeys: ['done.q3'], doneTtlMs: 60_000 });
 
     await producer.close();
     expect(existsSync(file), 'not written while a route is open').to.equal(false);
@@ -92,7 +92,7 @@ describe('memory route snapshot', function () {
     expect([...own[0].payload]).to.deep.equal([...binary]);
     const fresh = await restarted.streamRead('work', 'workers', 'worker-2', '>', 10, 0);
     expect(fresh.map((entry) => entry.payload.toString())).to.deep.equal(['second', 'third']);
-    expect(await restarted.isDone('done.q3')).to.equal(true);
+    expect(await restarted.whichDone(['done.q3'])).to.deep.equal([true]);
     // ids keep increasing after the restart, as Redis keeps a stream's last id
     const next = await restarted.streamAdd('work', Buffer.from('fourth'));
     const [[nextMs, nextSeq], [lastMs, lastSeq]] = [next, added[2]].map((id) => id.split('-').map(Number));
@@ -246,7 +246,7 @@ describe('memory route streams', () => {
       for (const entry of batch) {
         expect(entry.payload.toString()).to.equal(String(seen));
         seen += 1;
-        await route.streamAck('q', 'g', entry.id, { delete: true });
+        await route.streamAck('q', 'g', [entry.id], { delete: true });
       }
     }
     expect(seen).to.equal(500);

@@ -132,7 +132,7 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
         expect(text(a)).to.deep.equal(['e0', 'e1', 'e2', 'e3']);
         expect(text(b)).to.deep.equal(['e0', 'e1', 'e2', 'e3']);
         expect(ids(a)).to.deep.equal(ids(b));
-        await first.streamAck(key('fan'), 'instance-a', a[0].id, { delete: false });
+        await first.streamAck(key('fan'), 'instance-a', [a[0].id], { delete: false });
         const info = await producer.streamInfo(key('fan'));
         expect(info.groups.map((g) => [g.name, g.pending])).to.deep.equal([
           ['instance-a', 3],
@@ -332,33 +332,39 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
         await route.streamEnsureGroup(key('ack'), 'g', '0');
         const added = await filled(route, key('ack'), 3);
         await route.streamRead(key('ack'), 'g', 'c', '>', 10, 0);
-        await route.streamAck(key('ack'), 'g', added[0], { delete: false });
-        await route.streamAck(key('ack'), 'g', added[1], { delete: true });
+        await route.streamAck(key('ack'), 'g', [added[0]], { delete: false });
+        await route.streamAck(key('ack'), 'g', [added[1]], { delete: true });
         expect(ids(await route.streamRange(key('ack'), '-', '+', 10))).to.deep.equal([added[0], added[2]]);
         const info = await route.streamInfo(key('ack'));
         expect(info.length).to.equal(2);
         expect(info.groups[0]).to.deep.include({ pending: 1, oldestPendingId: added[2] });
         expect(ids(await route.streamRead(key('ack'), 'g', 'c', 'own-pending', 10, 0))).to.deep.equal([added[2]]);
         // acknowledging twice, or an unknown id, is harmless
-        await route.streamAck(key('ack'), 'g', added[0], { delete: false });
-        await route.streamAck(key('ack'), 'g', '1-1', { delete: true });
+        await route.streamAck(key('ack'), 'g', [added[0]], { delete: false });
+        await route.streamAck(key('ack'), 'g', ['1-1'], { delete: true });
         expect((await route.streamInfo(key('ack'))).length).to.equal(2);
       });
 
-      it('records completion with a time to live, readable by isDone', async () => {
+      it('records completion with a time to live, readable by whichDone, several in one step', async () => {
         const route = await make();
         await route.streamEnsureGroup(key('done'), 'g', '0');
         const [id] = await filled(route, key('done'), 1);
         await route.streamRead(key('done'), 'g', 'c', '>', 10, 0);
-        expect(await route.isDone(key('done.record'))).to.equal(false);
-        await route.streamAck(key('done'), 'g', id, { delete: true, doneKey: key('done.record'), doneTtlMs: 200 });
+        expect((await route.whichDone([key('done.record')]))[0]).to.equal(false);
+        await route.streamAck(key('done'), 'g', [id], { delete: true, doneKeys: [key('done.record')], doneTtlMs: 200 });
         const other = await make();
-        expect(await other.isDone(key('done.record'))).to.equal(true);
+        expect((await other.whichDone([key('done.record')]))[0]).to.equal(true);
         const info = await route.streamInfo(key('done'));
         expect(info.length).to.equal(0);
         expect(info.groups[0].pending).to.equal(0);
         await sleep(260);
-        expect(await other.isDone(key('done.record'))).to.equal(false);
+        expect((await other.whichDone([key('done.record')]))[0]).to.equal(false);
+        // a batch: several entries acknowledged and recorded in one step
+        const ids = await filled(route, key('done'), 3);
+        await route.streamRead(key('done'), 'g', 'c', '>', 10, 0);
+        await route.streamAck(key('done'), 'g', ids, { delete: true, doneKeys: ids.map((_, i) => key(`done.batch${i}`)), doneTtlMs: 10_000 });
+        expect(await other.whichDone([key('done.batch0'), key('done.missing'), key('done.batch2'), key('done.batch1')])).to.deep.equal([true, false, true, true]);
+        expect((await route.streamInfo(key('done'))).length).to.equal(0);
       });
     });
 
@@ -438,7 +444,7 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
         await route.streamEnsureGroup(key('info'), 'a-early', '0');
         const added = await filled(route, key('info'), 5);
         await route.streamRead(key('info'), 'a-early', 'c', '>', 3, 0);
-        await route.streamAck(key('info'), 'a-early', added[0], { delete: false });
+        await route.streamAck(key('info'), 'a-early', [added[0]], { delete: false });
         const info = await route.streamInfo(key('info'));
         expect(info.length).to.equal(5);
         expect(info.firstId).to.equal(added[0]);

@@ -36,7 +36,7 @@ async function measure(cycle: Cycle, durationMs: number, latencies: number[]): P
 
 async function run(context: BenchContext): Promise<BenchResult[]> {
   const raw = new Redis(context.redisUrl);
-  const mutex = process.env.SHARED ? new RedisMutex({ redis: new Redis(context.redisUrl), namespace: context.namespace }) : new RedisMutex({ redis: context.redisUrl, namespace: context.namespace });
+  const mutex = new RedisMutex({ redis: context.redisUrl, namespace: context.namespace });
   const mutexId = 'bench-mutex';
   const baselineKey = `${context.namespace}:bench:baseline-lock`;
   await raw.script('LOAD', RELEASE);

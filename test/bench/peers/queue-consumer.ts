@@ -1,0 +1,74 @@
+/**
+ * The consuming side of the `fire-and-forget` and `broadcast` benchmarks, in
+ * a process of its own. BENCH_SYSTEM=intracom: a RedisRPCClient instance of
+ * BENCH_SERVICE handling action `work`. BENCH_SYSTEM=baseline: the minimal
+ * hand-written Redis Streams loop (XREADGROUP COUNT 100 BLOCK, msgpackr, one
+ * XACK per batch) on BENCH_STREAM with group BENCH_GROUP.
+ */
+import Redis from 'ioredis';
+import { Unpackr } from 'msgpackr';
+import { performance } from 'node:perf_hooks';
+import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
+
+const env = process.env;
+const send = (message: unknown): void => void process.send?.(message);
+let received = 0;
+let expected = Infinity;
+const latencies: number[] = [];
+let finished = false;
+
+function onQuery(query: { i: number; t: number }): void {
+  received += 1;
+  if ((received & 15) === 0) latencies.push(performance.timeOrigin + performance.now() - query.t);
+  if ((received & 1023) === 0) send({ ev: 'progress', received });
+  if (received >= expected && !finished) finish();
+}
+
+function finish(): void {
+  finished = true;
+  send({ ev: 'finished', received, latencies });
+}
+
+async function runBaseline(): Promise<void> {
+  const redis = new Redis(env.BENCH_REDIS_URL as string);
+  const stream = env.BENCH_STREAM as string;
+  const group = env.BENCH_GROUP as string;
+  await redis.xgroup('CREATE', stream, group, '$', 'MKSTREAM').catch(() => undefined);
+  const unpackr = new Unpackr();
+  send({ ev: 'ready' });
+  for (;;) {
+    const reply = (await redis.callBuffer('XREADGROUP', 'GROUP', group, 'c', 'COUNT', 100, 'BLOCK', 1000, 'STREAMS', stream, '>')) as unknown[] | null;
+    if (reply === null || reply.length === 0) continue;
+    const entries = (Buffer.isBuffer(reply[0]) ? reply[1] : (reply[0] as unknown[])[1]) as Array<[Buffer, Buffer[]]>;
+    const ids: Buffer[] = [];
+    for (const [id, fields] of entries) {
+      onQuery(unpackr.unpack(fields[1]) as { i: number; t: number });
+      ids.push(id);
+    }
+    await redis.xack(stream, group, ...ids);
+  }
+}
+
+async function runIntracom(): Promise<void> {
+  const rpc = new RedisRPCClient({
+    service: env.BENCH_SERVICE as string,
+    instanceId: env.BENCH_INSTANCE,
+    redis: env.BENCH_REDIS_URL,
+    namespace: env.BENCH_NAMESPACE,
+    queues: { blockMs: 1000 },
+  });
+  rpc.handle('work', (query: { i: number; t: number }) => onQuery(query));
+  await rpc.connect();
+  send({ ev: 'ready' });
+}
+
+process.on('message', (message: { cmd: string; total: number }) => {
+  if (message.cmd !== 'expect') return;
+  expected = message.total;
+  if (received >= expected && !finished) finish();
+});
+
+(env.BENCH_SYSTEM === 'intracom' ? runIntracom() : runBaseline()).catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
