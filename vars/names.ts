@@ -121,9 +121,13 @@ export class Names {
     return serviceKey(this.namespace, service, 'dead');
   }
 
-  /** Completion record of one query in one consumer scope (`workers`, or an instance id for BROADCAST), for duplicate suppression. */
-  processed(service: string, scope: string, queryId: string): string {
-    return serviceKey(this.namespace, service, 'done', scope, queryId);
+  /**
+   * Completion records of one consumer scope (`workers`, or an instance id
+   * for BROADCAST) in one time bucket: a hash of query ids, for duplicate
+   * suppression.
+   */
+  processed(service: string, scope: string, bucket: number): string {
+    return serviceKey(this.namespace, service, 'done', scope, String(bucket));
   }
 
   /** Expires when a BROADCAST consumer (an instance) has not been seen for the retention time; its group then stops holding the stream. */

@@ -471,7 +471,10 @@ export class RedisMutex extends EventEmitter implements LockBackend {
    */
   private command<T>(operation: string, mutexId: string | undefined, run: (redis: Redis) => Promise<T>, onLate?: (value: T) => unknown): Promise<T> {
     if (this.closed) return Promise.reject(new NotConnectedError(label(operation, mutexId), 'closed'));
-    if (this.redis.status === 'wait') return this.connectFirst(label(operation, mutexId)).then(() => this.command(operation, mutexId, run, onLate));
+    if (this.connecting || this.redis.status === 'wait') {
+      // First use: connect, and let every call made meanwhile wait for that connection.
+      return this.connectFirst(label(operation, mutexId)).then(() => this.command(operation, mutexId, run, onLate));
+    }
     let pending: Promise<T>;
     try {
       pending = run(this.redis);

@@ -159,10 +159,8 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
 
   async streamAck(stream: string, group: string, ids: string[], options: AckOptions): Promise<void> {
     for (const id of ids) this.bus.streams.ack(stream, group, id, options.delete);
-    // same condition as the Redis script: records need keys and a positive ttl
-    if (options.doneKeys !== undefined && options.doneTtlMs !== undefined && options.doneTtlMs > 0) {
-      for (const key of options.doneKeys) this.bus.recordDone(key, options.doneTtlMs);
-    }
+    const done = options.done;
+    if (done !== undefined) for (const id of done.ids) this.bus.recordDone(doneField(done.key, id), done.ttlMs);
   }
 
   async streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string> {
@@ -185,8 +183,8 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
     return this.bus.streams.info(stream);
   }
 
-  async whichDone(doneKeys: string[]): Promise<boolean[]> {
-    return doneKeys.map((key) => this.bus.get(key) !== null);
+  async whichDone(keys: string[], ids: string[]): Promise<boolean[]> {
+    return ids.map((id) => keys.some((key) => this.bus.get(doneField(key, id)) !== null));
   }
 
   // ---- MemoryEndpoint ----
@@ -210,4 +208,9 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
     if (this.listenerCount('malformed') > 0) this.emit('malformed', error);
     else this.options.logger.warn({ err: error }, 'malformed frame skipped');
   }
+}
+
+/** The memory bus keeps one key per recorded id where Redis keeps a hash field. */
+function doneField(key: string, id: string): string {
+  return `${key}\u0000${id}`;
 }

@@ -208,8 +208,8 @@ export class RedisRoute extends EventEmitter implements Route {
     return this.streams.streamInfo(stream);
   }
 
-  whichDone(doneKeys: string[]): Promise<boolean[]> {
-    return this.streams.whichDone(doneKeys);
+  whichDone(keys: string[], ids: string[]): Promise<boolean[]> {
+    return this.streams.whichDone(keys, ids);
   }
 
   private watchConnection(connection: Redis, role: string): void {

@@ -38,17 +38,23 @@ export interface StreamInfo {
   groups: StreamGroupInfo[];
 }
 
+/**
+ * Completion records: a set of ids (query ids) per key, the key living
+ * `ttlMs` from its last write. Keys are time buckets, so a record lives
+ * between one and two bucket lengths without a key per query.
+ */
+export interface DoneRecords {
+  key: string;
+  ids: string[];
+  ttlMs: number;
+}
+
 /** What to do with entries once processed. */
 export interface AckOptions {
-  /** Delete the entries from the stream too (single-group queues). */
+  /** Delete the entries from the stream too. */
   delete: boolean;
-  /**
-   * Record completion under these keys (one per id, same order), with
-   * `doneTtlMs`, in the same atomic step, for duplicate suppression.
-   */
-  doneKeys?: string[];
-  /** How long the completion records live, in ms (a record needs a positive one). */
-  doneTtlMs?: number;
+  /** Record these completions in the same atomic step, for duplicate suppression. */
+  done?: DoneRecords;
 }
 
 /** The durable-queue operations a route offers. */
@@ -80,6 +86,6 @@ export interface StreamStore {
   streamTrimBelow(stream: string, minId: string): Promise<number>;
   /** Length, groups, pending and lag. */
   streamInfo(stream: string): Promise<StreamInfo>;
-  /** For each key, whether its completion record exists (one round trip). */
-  whichDone(doneKeys: string[]): Promise<boolean[]>;
+  /** For each id, whether it is recorded under any of `keys` (one round trip). */
+  whichDone(keys: string[], ids: string[]): Promise<boolean[]>;
 }

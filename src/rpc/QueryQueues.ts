@@ -54,6 +54,12 @@ function idTime(id: string): number {
   return Number(id.split('-')[0]);
 }
 
+/** The smallest id after `id`. */
+function nextId(id: string): string {
+  const [ms, seq] = id.split('-').map(Number);
+  return `${ms}-${seq + 1}`;
+}
+
 function compareIds(a: string, b: string): number {
   const [am, as] = a.split('-').map(Number);
   const [bm, bs] = b.split('-').map(Number);
@@ -115,22 +121,22 @@ export class QueryQueues {
     this.fireAndForget = new QueueConsumer(
       route,
       codec,
-      { ...common, stream: fireStream, group: WORKERS_GROUP, consumer: instanceId, deleteOnAck: true, doneKey: (id) => names.processed(service, WORKERS_GROUP, id) },
+      { ...common, stream: fireStream, group: WORKERS_GROUP, consumer: instanceId, doneBucketKey: (bucket) => names.processed(service, WORKERS_GROUP, bucket) },
       (delivery) => this.process(delivery),
       this.logger,
     );
     this.broadcast = new QueueConsumer(
       route,
       codec,
-      { ...common, stream: broadcastStream, group: instanceId, consumer: instanceId, deleteOnAck: false, doneKey: (id) => names.processed(service, instanceId, id) },
+      { ...common, stream: broadcastStream, group: instanceId, consumer: instanceId, doneBucketKey: (bucket) => names.processed(service, instanceId, bucket) },
       (delivery) => this.process(delivery),
       this.logger,
     );
     this.fireAndForget.start();
     this.broadcast.start();
-    const everyMs = Math.max(50, Math.min(5000, Math.floor(this.settings.broadcastRetentionMs / 3)));
+    const everyMs = Math.max(50, Math.min(1000, Math.floor(this.settings.broadcastRetentionMs / 3)));
     this.maintenance = setInterval(() => {
-      this.maintain().catch((error: unknown) => this.logger.warn({ err: error }, 'broadcast maintenance failed; will retry'));
+      this.maintain().catch((error: unknown) => this.logger.warn({ err: error }, 'queue maintenance failed; will retry'));
     }, everyMs);
     this.maintenance.unref();
   }
@@ -183,13 +189,18 @@ export class QueryQueues {
     ]);
     const workers = fire.groups.find((g) => g.name === WORKERS_GROUP);
     const pending = workers?.pending ?? 0;
+    // processed entries stay until the periodic trim: the oldest waiting query is the oldest pending one, else the first undelivered
+    let oldest = workers?.oldestPendingId ?? null;
+    if (oldest === null && workers !== undefined && (workers.lag ?? 1) > 0) {
+      const [next] = await route.streamRange(names.queryStream(service), nextId(workers.lastDeliveredId), '+', 1);
+      oldest = next?.id ?? null;
+    }
     return {
       service,
       fireAndForget: {
-        // acknowledged entries are deleted, so what is stored and not pending is undelivered
-        depth: Math.max(0, fire.length - pending),
+        depth: workers === undefined ? fire.length : (workers.lag ?? Math.max(0, fire.length - pending)),
         pending,
-        oldestAgeMs: fire.firstId === null ? 0 : Math.max(0, Date.now() - idTime(fire.firstId)),
+        oldestAgeMs: oldest === null ? 0 : Math.max(0, Date.now() - idTime(oldest)),
       },
       broadcast: { length: broadcast.length, instances: broadcast.groups.map((g) => ({ instanceId: g.name, lag: g.lag, pending: g.pending })) },
       deadLetters: dead.length,
@@ -247,15 +258,24 @@ export class QueryQueues {
     return 'done';
   }
 
-  /** Keeps this instance's BROADCAST group alive, removes the groups of long-gone instances and trims what every group has processed. */
+  /**
+   * Keeps this instance's BROADCAST group alive, removes the groups of
+   * long-gone instances, and trims from both streams what every group has
+   * processed.
+   */
   private async maintain(): Promise<void> {
     const { route, names, service, instanceId } = this.client;
-    const stream = names.broadcastStream(service);
     await route.set(names.broadcastSeen(service, instanceId), '1', this.settings.broadcastRetentionMs);
+    await this.trim(names.queryStream(service), false);
+    await this.trim(names.broadcastStream(service), true);
+  }
+
+  private async trim(stream: string, perInstanceGroups: boolean): Promise<void> {
+    const { route, names, service, instanceId } = this.client;
     const info = await route.streamInfo(stream);
     let minId: string | undefined;
     for (const group of info.groups) {
-      if (group.name !== instanceId && (await route.get(names.broadcastSeen(service, group.name))) === null) {
+      if (perInstanceGroups && group.name !== instanceId && (await route.get(names.broadcastSeen(service, group.name))) === null) {
         this.logger.info({ instanceId: group.name }, 'removing the broadcast group of an instance gone for longer than broadcastRetentionMs');
         await route.streamDestroyGroup(stream, group.name);
         continue;

@@ -42,10 +42,8 @@ export interface QueueConsumerSettings {
   group: string;
   consumer: string;
   deadStream: string;
-  /** Delete entries once acknowledged (single-group queues). */
-  deleteOnAck: boolean;
-  /** Completion-record key of a query id. */
-  doneKey: (queryId: string) => string;
+  /** Key of the completion records of one time bucket (buckets are `doneTtlMs` long). */
+  doneBucketKey: (bucket: number) => string;
   doneTtlMs: number;
   visibilityTimeoutMs: number;
   maxAttempts: number;
@@ -81,6 +79,7 @@ export class QueueConsumer {
   private running = false;
   private loop: Promise<void> | undefined;
   private lastClaimAt = 0;
+  private acknowledging: Promise<void> = Promise.resolve();
   readonly counters: QueueConsumerStats = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0 };
 
   constructor(
@@ -109,6 +108,7 @@ export class QueueConsumer {
     let backoffMs = 50;
     // what this consumer held when it stopped (same consumer name after a restart) comes first
     let ownPendingDone = false;
+    let prefetched: Promise<StreamEntry[]> | undefined;
     while (this.running) {
       try {
         if (!ownPendingDone) {
@@ -124,17 +124,29 @@ export class QueueConsumer {
           await this.handle(claimed);
           if (claimed.length === s.batchSize) this.lastClaimAt = 0;
         }
-        const blockMs = Math.max(1, Math.min(s.blockMs, s.visibilityTimeoutMs / 2));
-        const fresh = await this.store.streamRead(s.stream, s.group, s.consumer, '>', s.batchSize, blockMs);
+        const fresh = await (prefetched ?? this.readFresh());
+        // a full batch means more are waiting: fetch the next while this one is processed
+        prefetched = fresh.length === s.batchSize && this.running ? this.readFresh() : undefined;
+        prefetched?.catch(() => undefined); // its failure surfaces when awaited
         await this.handle(fresh);
         backoffMs = 50;
       } catch (error) {
+        prefetched = undefined;
         if (!this.running) break;
         this.logger.warn({ err: error, stream: s.stream, group: s.group }, 'queue read failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, backoffMs).unref());
         backoffMs = Math.min(backoffMs * 2, 2000);
       }
     }
+    // entries fetched ahead are ours already: process them rather than leave them to the visibility timeout
+    if (prefetched) await this.handle(await prefetched.catch(() => [])).catch((error: unknown) => this.logger.warn({ err: error }, 'could not finish the last batch'));
+    await this.acknowledging;
+  }
+
+  private readFresh(): Promise<StreamEntry[]> {
+    const s = this.settings;
+    const blockMs = Math.max(1, Math.min(s.blockMs, s.visibilityTimeoutMs / 2));
+    return this.store.streamRead(s.stream, s.group, s.consumer, '>', s.batchSize, blockMs);
   }
 
   /**
@@ -149,16 +161,24 @@ export class QueueConsumer {
     if (entries.length === 0) return;
     const s = this.settings;
     const decoded = entries.map((entry) => this.decode(entry));
-    const done = await this.store.whichDone(decoded.map((query) => (query instanceof Error ? s.doneKey('') : s.doneKey(query.queryId))));
+    // a record lives one to two bucket lengths: check the current bucket and the one before
+    const bucket = Math.floor(Date.now() / s.doneTtlMs);
+    const done = await this.store.whichDone(
+      [s.doneBucketKey(bucket), s.doneBucketKey(bucket - 1)],
+      decoded.map((query) => (query instanceof Error ? '' : query.queryId)),
+    );
     const ids: string[] = [];
-    const doneKeys: string[] = [];
+    const queryIds: string[] = [];
     let since = Date.now();
     const flush = async (): Promise<void> => {
       if (ids.length === 0) return;
       const batch = ids.splice(0);
-      const keys = doneKeys.splice(0);
+      const completed = queryIds.splice(0);
       since = Date.now();
-      await this.store.streamAck(s.stream, s.group, batch, { delete: s.deleteOnAck, doneKeys: keys, doneTtlMs: s.doneTtlMs });
+      const current = Math.floor(Date.now() / s.doneTtlMs);
+      await this.acknowledging;
+      // entries stay in the stream until the periodic trim (cheaper than a delete per entry)
+      await this.store.streamAck(s.stream, s.group, batch, { delete: false, done: { key: s.doneBucketKey(current), ids: completed, ttlMs: 2 * s.doneTtlMs } });
     };
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i];
@@ -174,10 +194,11 @@ export class QueueConsumer {
         continue;
       }
       ids.push(entry.id);
-      doneKeys.push(s.doneKey(query.queryId));
+      queryIds.push(query.queryId);
       if (Date.now() - since >= ACK_FLUSH_MS) await flush();
     }
-    await flush();
+    // the last acknowledgement of a batch overlaps the next read; the next flush (or stop) waits for it
+    this.acknowledging = flush().catch((error: unknown) => this.logger.warn({ err: error, stream: s.stream }, 'acknowledgement failed; the queries will be redelivered'));
   }
 
   private decode(entry: StreamEntry): Query | Error {
@@ -240,6 +261,6 @@ export class QueueConsumer {
     };
     this.counters.deadLettered += 1;
     this.logger.warn({ reason, detail, entryId: entry.id, stream: s.stream, queryId: query?.queryId }, 'query moved to the dead-letter store');
-    await this.store.streamDeadLetter(s.stream, s.group, entry.id, s.deadStream, this.codec.encode(record), s.deleteOnAck);
+    await this.store.streamDeadLetter(s.stream, s.group, entry.id, s.deadStream, this.codec.encode(record), false);
   }
 }

@@ -68,7 +68,7 @@ describe('memory route snapshot', function () {
     await worker.streamRead('work', 'workers', 'worker-1', 'own-pending', 10, 0); // a second delivery, to see counts survive
     await worker.streamAck('work', 'workers', [added[1]], { delete: false }); // not pending: acknowledging an undelivered id changes nothing
     await worker.streamRead('work', 'auditors', 'auditor', '>', 10, 0);
-    await worker.streamAck('work', 'auditors', [added[2]], { delete: false, doneKeys: ['done.q3'], doneTtlMs: 60_000 });
+    await worker.streamAck('work', 'auditors', [added[2]], { delete: false, done: { key: 'done.bucket', ids: ['q3'], ttlMs: 60_000 } });
 
     await producer.close();
     expect(existsSync(file), 'not written while a route is open').to.equal(false);
@@ -92,7 +92,7 @@ describe('memory route snapshot', function () {
     expect([...own[0].payload]).to.deep.equal([...binary]);
     const fresh = await restarted.streamRead('work', 'workers', 'worker-2', '>', 10, 0);
     expect(fresh.map((entry) => entry.payload.toString())).to.deep.equal(['second', 'third']);
-    expect(await restarted.whichDone(['done.q3'])).to.deep.equal([true]);
+    expect(await restarted.whichDone(['done.bucket'], ['q3', 'q4'])).to.deep.equal([true, false]);
     // ids keep increasing after the restart, as Redis keeps a stream's last id
     const next = await restarted.streamAdd('work', Buffer.from('fourth'));
     const [[nextMs, nextSeq], [lastMs, lastSeq]] = [next, added[2]].map((id) => id.split('-').map(Number));

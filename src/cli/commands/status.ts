@@ -1,0 +1,142 @@
+/**
+ * `intracom status [--json]`: what runs in a namespace, read from Redis:
+ * live instances per service (from the registry keys, found with SCAN), RPC
+ * targets and their serving instances, the durable queues of each service
+ * (depth, pending, age of the oldest, BROADCAST lag per instance, dead
+ * letters) and every held mutex with its owner.
+ */
+import type { Command } from 'commander';
+import type { RedisClient } from '../../client/RedisClient';
+import { RedisMutex } from '../../mutex/RedisMutex';
+import type { MutexRecord } from '../../mutex/record';
+import { RedisRoute } from '../../route/RedisRoute';
+import type { QueueInspection } from '../../rpc/QueryQueues';
+import type { RedisRPCClient } from '../../rpc/RedisRPCClient';
+import { CLI_SERVICE, ExitCode, connect, toJson, type CliIO, type GlobalOptions } from '../context';
+
+/** What `status --json` prints. */
+export interface StatusReport {
+  /** The namespace inspected ('' for none). */
+  namespace: string;
+  /** Services with a registry, by key, sorted. */
+  services: Array<{
+    service: string;
+    instances: Array<{ instanceId: string; host: string; pid: number; startedAt: string; version: string }>;
+    /** The durable queues of the service; null when it has none. */
+    queues: QueueInspection | null;
+  }>;
+  /** RPC targets (`service.<key>.rpc`, `module.<name>.rpc`) and how many instances serve them. */
+  rpcTargets: Array<{ target: string; instances: number }>;
+  /** Mutexes held now. */
+  mutexes: MutexRecord[];
+}
+
+const RPC_TARGET = /^(service|module)\..+\.rpc$/;
+
+async function scanServices(client: RedisClient, kinds: string[]): Promise<Map<string, Set<string>>> {
+  const route = client.route;
+  if (!(route instanceof RedisRoute)) throw new Error('status needs the redis route');
+  const found = new Map<string, Set<string>>();
+  for (const kind of kinds) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await route.publisher.scan(cursor, 'MATCH', client.names.serviceScanPattern(kind), 'COUNT', 1000);
+      cursor = next;
+      for (const key of keys) {
+        const service = client.names.serviceOfKey(key);
+        if (service === undefined || service.startsWith('mutex:')) continue;
+        let set = found.get(service);
+        if (set === undefined) found.set(service, (set = new Set()));
+        set.add(kind);
+      }
+    } while (cursor !== '0');
+  }
+  return found;
+}
+
+/** Reads the status of a namespace. */
+export async function readStatus(client: RedisClient, rpc: RedisRPCClient): Promise<StatusReport> {
+  const found = await scanServices(client, ['instances', 'queries', 'broadcast', 'dead']);
+  const names = [...found.keys()].sort();
+  const services: StatusReport['services'] = [];
+  const rpcTargets: StatusReport['rpcTargets'] = [];
+  for (const name of names) {
+    const kinds = found.get(name) as Set<string>;
+    if (RPC_TARGET.test(name)) {
+      rpcTargets.push({ target: name, instances: (await client.route.liveInstances(name)).length });
+      continue;
+    }
+    const instances = (await client.instances(name))
+      .filter((i) => !(i.service === CLI_SERVICE && i.instanceId === client.instanceId))
+      .map((i) => ({ instanceId: i.instanceId, host: i.host, pid: i.pid, startedAt: new Date(i.startedAt).toISOString(), version: i.version }))
+      .sort((a, b) => (a.instanceId < b.instanceId ? -1 : 1));
+    if (name === CLI_SERVICE && instances.length === 0 && !kinds.has('queries')) continue;
+    const queues = kinds.has('queries') || kinds.has('broadcast') || kinds.has('dead') ? await rpc.queueStatus(name) : null;
+    services.push({ service: name, instances, queues });
+  }
+  const mutex = new RedisMutex({ redis: client });
+  let mutexes: MutexRecord[];
+  try {
+    mutexes = await mutex.list();
+  } finally {
+    await mutex.close();
+  }
+  return { namespace: client.names.namespace, services, rpcTargets, mutexes };
+}
+
+function table(rows: string[][]): string[] {
+  const widths = rows.reduce((w, row) => row.map((cell, i) => Math.max(w[i] ?? 0, cell.length)), [] as number[]);
+  return rows.map((row) => `  ${row.map((cell, i) => cell.padEnd(widths[i])).join('  ')}`.trimEnd());
+}
+
+/** The report as text. */
+export function formatStatus(report: StatusReport): string {
+  const lines: string[] = [`namespace: ${report.namespace === '' ? '(none)' : report.namespace}`, ''];
+  lines.push(`services (${report.services.length})`);
+  if (report.services.length > 0) {
+    lines.push(
+      ...table([
+        ['service', 'instances', 'queue depth', 'pending', 'oldest', 'broadcast lag', 'dead letters'],
+        ...report.services.map(({ service, instances, queues }) => [
+          service,
+          String(instances.length),
+          queues ? String(queues.fireAndForget.depth) : '-',
+          queues ? String(queues.fireAndForget.pending) : '-',
+          queues ? `${Math.round(queues.fireAndForget.oldestAgeMs / 100) / 10} s` : '-',
+          queues && queues.broadcast.instances.length > 0 ? queues.broadcast.instances.map((i) => `${i.instanceId.slice(0, 8)}:${i.lag ?? '?'}`).join(' ') : '-',
+          queues ? String(queues.deadLetters) : '-',
+        ]),
+      ]),
+    );
+  }
+  lines.push('', 'instances');
+  const instanceRows = report.services.flatMap(({ service, instances }) => instances.map((i) => [service, i.instanceId, `${i.host}:${i.pid}`, `since ${i.startedAt}`, `v${i.version}`]));
+  lines.push(...(instanceRows.length > 0 ? table(instanceRows) : ['  (none live)']));
+  lines.push('', 'rpc targets');
+  lines.push(...(report.rpcTargets.length > 0 ? table(report.rpcTargets.map((t) => [t.target, `${t.instances} instance${t.instances === 1 ? '' : 's'}`])) : ['  (none)']));
+  lines.push('', 'mutexes held');
+  lines.push(
+    ...(report.mutexes.length > 0
+      ? table(report.mutexes.map((m) => [m.mutexId, `by ${m.takenBy ?? '?'}`, `since ${m.takenAt ?? '?'}`, `expires in ${m.expiresInMs ?? '?'} ms`, m.fence === null ? '' : `fence ${m.fence}`]))
+      : ['  (none)']),
+  );
+  return lines.join('\n');
+}
+
+/** Registers the command. */
+export function registerStatus(program: Command, io: CliIO, done: (code: number) => void): void {
+  program
+    .command('status')
+    .description('live instances per service, queue depth, pending, lag and dead letters per service, held mutexes with owners')
+    .option('--json', 'print the report as JSON')
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const connection = await connect(command.optsWithGlobals<GlobalOptions>(), { rpc: false });
+      try {
+        const report = await readStatus(connection.client, connection.rpc);
+        io.stdout.write(`${options.json ? toJson(report, 2) : formatStatus(report)}\n`);
+      } finally {
+        await connection.close();
+      }
+      done(ExitCode.OK);
+    });
+}

@@ -1,0 +1,139 @@
+/**
+ * RedisMutex across separate processes, against a real Redis: contention with
+ * a non-atomic counter, a holder killed with SIGKILL, V by a non-owner, and
+ * fencing tokens across holders.
+ */
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import { RedisMutex } from '../../src/mutex/RedisMutex';
+import { spawnPeer, type Peer } from '../support/processes';
+import { startRedis, type TestRedis } from '../support/redis-server';
+
+interface Section {
+  fence: number;
+  read: number;
+}
+
+describe('RedisMutex across processes', function () {
+  this.timeout(40_000);
+  let redis: TestRedis;
+  let raw: Redis;
+  const peers: Peer[] = [];
+
+  before(async () => {
+    redis = await startRedis();
+    raw = new Redis(redis.url);
+  });
+
+  after(async () => {
+    await Promise.all(peers.map((peer) => peer.kill()));
+    raw.disconnect();
+    await redis.stop();
+  });
+
+  function spawn(file: string, env: Record<string, string> = {}): Peer {
+    const peer = spawnPeer(`test/mutex/peers/${file}`, { REDIS_URL: redis.url, NAMESPACE: redis.namespace, ...env });
+    peers.push(peer);
+    return peer;
+  }
+
+  async function ask<T>(peer: Peer, request: Record<string, unknown>): Promise<T> {
+    const reply = peer.next<{ type: string; op: string; result?: T; error?: string }>((m) => m.type === 'reply' && m.op === request.op);
+    peer.send(request);
+    const message = await reply;
+    if (message.error) throw new Error(message.error);
+    return message.result as T;
+  }
+
+  it('keeps 4 contending processes out of each other: a non-atomic counter ends equal to the number of critical sections', async () => {
+    const durationMs = 8000;
+    const contenders = [0, 1, 2, 3].map((i) => spawn('contender.ts', { PEER: `contender-${i}`, MODE: i % 2 === 0 ? 'withMutex' : 'acquire', DURATION_MS: String(durationMs) }));
+    await Promise.all(contenders.map((peer) => peer.next((m: { type: string }) => m.type === 'ready', 30_000)));
+    const results = contenders.map((peer) => peer.next<{ type: string; sections?: Section[]; message?: string }>((m) => m.type === 'done' || m.type === 'error', durationMs + 20_000));
+    for (const peer of contenders) peer.send({ type: 'go' });
+    const reports = await Promise.all(results);
+    for (const report of reports) expect(report.type, report.message).to.equal('done');
+
+    const perPeer = reports.map((r) => r.sections as Section[]);
+    const all = perPeer.flat();
+    const counter = Number(await raw.get(`${redis.namespace}:test:counter`));
+    expect(all.length).to.be.greaterThan(40);
+    for (const sections of perPeer) expect(sections.length, 'every process got the mutex').to.be.greaterThan(0);
+    expect(counter).to.equal(all.length);
+
+    // Fencing tokens follow the order of the critical sections: sorted by fence,
+    // the values read are 0, 1, 2, ... (each section saw the previous one's write).
+    const byFence = [...all].sort((a, b) => a.fence - b.fence);
+    expect(new Set(all.map((s) => s.fence)).size).to.equal(all.length);
+    expect(byFence.map((s) => s.read)).to.deep.equal(byFence.map((_, i) => i));
+  });
+
+  it('lets another node take over from a SIGKILLed holder after its timeout, and not before', async () => {
+    const timeoutMs = 1500;
+    const holder = spawn('holder.ts');
+    await holder.next((m: { type: string }) => m.type === 'ready', 30_000);
+    const mutex = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'survivor' });
+    try {
+      const held = await ask<{ fence: number; takenAt: number }>(holder, { op: 'tryAcquire', id: 'job', nodeId: 'doomed', timeoutMs });
+      expect(held).to.not.equal(null);
+      await holder.kill();
+
+      expect(await mutex.P('job', 'survivor', 5000), 'still held right after the kill').to.equal(false);
+      const record = await mutex.inspect('job');
+      expect(record).to.include({ taken: true, takenBy: 'doomed', timeout: timeoutMs, fence: held.fence });
+
+      const lock = await mutex.acquire('job', { waitMs: 10_000, retryDelayMs: 5, retryJitterMs: 5 });
+      const gap = lock.takenAt - held.takenAt;
+      // The holder's takenAt is taken before its SET left; the takeover's before its
+      // attempt left, so one-way latency (well under 5 ms on loopback) is the only slack.
+      expect(gap, 'took over no earlier than the timeout').to.be.at.least(timeoutMs - 5);
+      expect(gap, 'took over soon after the timeout').to.be.below(timeoutMs + 1000);
+      expect(lock.fence).to.be.greaterThan(held.fence);
+      expect((await mutex.inspect('job')).takenBy).to.equal('survivor');
+      expect(await lock.release()).to.equal(true);
+    } finally {
+      await mutex.close();
+    }
+  });
+
+  it('leaves the lock held when a node that does not own it calls V, even with the same nodeId', async () => {
+    const holder = spawn('holder.ts');
+    await holder.next((m: { type: string }) => m.type === 'ready', 30_000);
+    const other = new RedisMutex({ redis: redis.url, namespace: redis.namespace });
+    try {
+      expect(await ask<boolean>(holder, { op: 'P', id: 'shared', nodeId: 'owner', timeoutMs: 10_000 })).to.equal(true);
+      expect(await other.V('shared')).to.equal(false);
+      expect(await other.P('shared', 'owner', 10_000), 'same nodeId, different holder').to.equal(false);
+      expect(await other.V('shared')).to.equal(false);
+      expect(await other.tryAcquire('shared')).to.equal(null);
+      expect(await other.inspect('shared')).to.include({ taken: true, takenBy: 'owner' });
+
+      expect(await ask<boolean>(holder, { op: 'V', id: 'shared' })).to.equal(true);
+      expect((await other.inspect('shared')).taken).to.equal(false);
+    } finally {
+      await other.close();
+      await holder.kill();
+    }
+  });
+
+  it('hands out strictly increasing fencing tokens across holders in different processes', async () => {
+    const holder = spawn('holder.ts');
+    await holder.next((m: { type: string }) => m.type === 'ready', 30_000);
+    const local = new RedisMutex({ redis: redis.url, namespace: redis.namespace });
+    try {
+      const fences: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const remote = await ask<{ fence: number }>(holder, { op: 'tryAcquire', id: 'fenced', nodeId: 'remote', timeoutMs: 10_000 });
+        fences.push(remote.fence);
+        expect(await ask<boolean>(holder, { op: 'V', id: 'fenced' })).to.equal(true);
+        const lock = (await local.tryAcquire('fenced')) as NonNullable<Awaited<ReturnType<RedisMutex['tryAcquire']>>>;
+        fences.push(lock.fence as number);
+        await lock.release();
+      }
+      for (let i = 1; i < fences.length; i++) expect(fences[i], `fence ${i}`).to.be.greaterThan(fences[i - 1]);
+    } finally {
+      await local.close();
+      await holder.kill();
+    }
+  });
+});
