@@ -313,11 +313,11 @@ export async function main(redisUrl?: string): Promise<SummaryRow[]> {
       await progressed.until(() => distinct().size === jobs, 8000, `all ${jobs} jobs being processed`);
       const byWorker = new Map<string, number>();
       for (const p of done()) byWorker.set(p.instance, (byWorker.get(p.instance) ?? 0) + 1);
-      const redelivered = done().filter((p) => p.attempt > 1).length;
+      const redelivered = new Set(done().filter((p) => p.attempt > 1).map((p) => p.job)).size;
       const after = done().filter((p) => p.instance === 'worker-2').length;
       return (
         `${distinct().size}/${jobs} jobs processed (${[...byWorker].sort().map(([w, n]) => `${w}: ${n}`).join(', ')}); ` +
-        `worker-2 ${redisUrl ? 'killed' : 'closed'} after ${after}, ${redelivered} redelivered to the others`
+        `worker-2 ${redisUrl ? 'killed' : 'closed'} after ${after}; ${redelivered} of its jobs redelivered to the others`
       );
     });
 
@@ -370,6 +370,7 @@ export function renderSummary(rows: SummaryRow[]): string {
 }
 
 if (require.main === module) {
+  process.env.INTRACOM_LOG_LEVEL ??= 'error'; // the story is the output; warnings (a handler still running at close) would only clutter it
   const url = process.argv[2] ?? process.env.REDIS_URL;
   const started = Date.now();
   const deadline = setTimeout(() => {

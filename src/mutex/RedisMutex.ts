@@ -27,7 +27,9 @@ const SWEEP_MAX_MS = 25;
 interface InflightCommand {
   deadline: number;
   settled: boolean;
-  expire(): void;
+  reject: (error: unknown) => void;
+  operation: string;
+  mutexId: string | undefined;
 }
 
 interface ResolvedAcquire {
@@ -84,13 +86,16 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   private readonly retryJitterMs: number;
   private readonly refreshRatio: number;
   private readonly locks = new Map<string, MutexLock>();
-  private readonly tokenBase = randomBytes(12).toString('base64url');
+  // Unique per acquisition: 72 random bits per RedisMutex, then a counter. Short, so that a lock value
+  // with a short nodeId stays within Redis's 44-byte embedded strings.
+  private readonly tokenBase = randomBytes(9).toString('base64url');
   private tokenCounter = 0;
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private closed = false;
   private outageReported = false;
-  private readonly inflight = new Set<InflightCommand>();
+  /** Calls awaiting a reply, oldest first; settled ones are dropped by the sweep. */
+  private inflight: InflightCommand[] = [];
   private readonly sweepMs: number;
   private sweepTimer: NodeJS.Timeout | undefined;
 
@@ -192,11 +197,16 @@ export class RedisMutex extends EventEmitter implements LockBackend {
    * by this call, false when this RedisMutex did not hold it or it had
    * expired or been taken over (another holder's lock is never touched).
    */
-  async V(mutexId: string): Promise<boolean> {
-    assertMutexId(mutexId);
-    this.assertOpen('V');
+  V(mutexId: string): Promise<boolean> {
+    // Not async, one promise less on the fast path; bad input still rejects rather than throws.
+    try {
+      assertMutexId(mutexId);
+      this.assertOpen('V');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const lock = this.locks.get(mutexId);
-    return lock === undefined ? false : await this.releaseLock(lock);
+    return lock === undefined ? Promise.resolve(false) : this.releaseLock(lock);
   }
 
   // ---- beyond the seed ----
@@ -372,7 +382,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     if (!lock.claimRelease()) return Promise.resolve(false);
     if (this.locks.get(lock.mutexId) === lock) this.locks.delete(lock.mutexId);
     const key = this.names.mutex(lock.mutexId);
-    return this.command('V', lock.mutexId, (redis) => releaseScript.run(redis, [key], [lock.value])).then(isOne);
+    return this.command('V', lock.mutexId, (redis) => releaseScript.run(redis, [key], [lock.value]).then(isOne));
   }
 
   /** @internal */
@@ -483,16 +493,12 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     }
     return new Promise<T>((resolve, reject) => {
       // The deadline is enforced by the sweep (one interval for every call), not by a timer per call.
-      const call: InflightCommand = {
-        deadline: Date.now() + this.commandTimeoutMs,
-        settled: false,
-        expire: () => reject(new RedisUnavailableError(label(operation, mutexId), `no reply within ${this.commandTimeoutMs} ms (commandTimeoutMs)`)),
-      };
-      this.inflight.add(call);
-      this.startSweep();
+      const call: InflightCommand = { deadline: Date.now() + this.commandTimeoutMs, settled: false, reject, operation, mutexId };
+      this.inflight.push(call);
+      if (this.sweepTimer === undefined) this.startSweep();
       pending.then(
         (value) => {
-          this.inflight.delete(call);
+          if (this.inflight[0] === call) this.inflight.shift(); // replies come in order: usually the oldest
           if (call.settled) {
             onLate?.(value);
             return;
@@ -501,7 +507,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
           resolve(value);
         },
         (error: unknown) => {
-          this.inflight.delete(call);
+          if (this.inflight[0] === call) this.inflight.shift();
           if (call.settled) return;
           call.settled = true;
           reject(this.failure(label(operation, mutexId), error));
@@ -523,14 +529,19 @@ export class RedisMutex extends EventEmitter implements LockBackend {
 
   private sweep(): void {
     const now = Date.now();
+    const waiting: InflightCommand[] = [];
     for (const call of this.inflight) {
-      if (now < call.deadline) continue;
-      this.inflight.delete(call);
+      if (call.settled) continue;
+      if (now < call.deadline) {
+        waiting.push(call);
+        continue;
+      }
       call.settled = true;
-      call.expire();
+      call.reject(new RedisUnavailableError(label(call.operation, call.mutexId), `no reply within ${this.commandTimeoutMs} ms (commandTimeoutMs)`));
     }
+    this.inflight = waiting;
     for (const lock of this.locks.values()) lock.checkLease(now);
-    if ((this.inflight.size === 0 && this.locks.size === 0) || this.closed) {
+    if ((waiting.length === 0 && this.locks.size === 0) || this.closed) {
       clearInterval(this.sweepTimer);
       this.sweepTimer = undefined;
     }

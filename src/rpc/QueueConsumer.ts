@@ -80,6 +80,13 @@ export class QueueConsumer {
   private loop: Promise<void> | undefined;
   private lastClaimAt = 0;
   private acknowledging: Promise<void> = Promise.resolve();
+  /**
+   * Query ids processed in this batch and the one before: a query appended
+   * twice (a sender's retry after a lost reply) can land in the same or the
+   * next batch, before the first copy's completion record is written.
+   */
+  private recent = new Set<string>();
+  private previous = new Set<string>();
   readonly counters: QueueConsumerStats = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0 };
 
   constructor(
@@ -187,16 +194,19 @@ export class QueueConsumer {
         await this.deadLetter(entry, 'malformed', query.message, null, null);
         continue;
       }
-      if (done[i]) {
-        // processed before (a crash after the handler but before the acknowledgement, or a query sent twice)
+      if (done[i] || this.recent.has(query.queryId) || this.previous.has(query.queryId)) {
+        // processed before: a query appended twice, or redelivered after its completion was recorded
         this.counters.duplicatesSuppressed += 1;
       } else if (!(await this.handleOne(entry, query))) {
         continue;
       }
       ids.push(entry.id);
       queryIds.push(query.queryId);
+      this.recent.add(query.queryId);
       if (Date.now() - since >= ACK_FLUSH_MS) await flush();
     }
+    this.previous = this.recent;
+    this.recent = new Set();
     // the last acknowledgement of a batch overlaps the next read; the next flush (or stop) waits for it
     this.acknowledging = flush().catch((error: unknown) => this.logger.warn({ err: error, stream: s.stream }, 'acknowledgement failed; the queries will be redelivered'));
   }

@@ -244,7 +244,7 @@ export class RpcServer {
     const exposed = served.functions.get(fn);
     if (exposed === undefined) {
       if (fn === DESCRIBE) return this.succeed(request, replyTo, this.describe(served), undefined);
-      const available = [...served.functions.keys()];
+      const available = [...served.functions.keys()].filter((name) => !name.startsWith('$'));
       this.replyFault(request, replyTo, 'no-handler', { ok: false, errorName: 'NoHandlerError', message: `no function "${fn}"`, data: { available } });
       return;
     }
@@ -385,6 +385,7 @@ export class RpcServer {
   private describe(served: Served): TargetDescription {
     const functions: FunctionInfo[] = [];
     for (const [name, { definition }] of served.functions) {
+      if (name.startsWith('$')) continue; // the library's own functions ($query) are not the service's API
       const info: FunctionInfo = { name };
       if (definition !== undefined) {
         if (definition.description !== undefined) info.description = definition.description;

@@ -104,7 +104,9 @@ describe('RedisMutex', function () {
       const loss = await nextLoss(a, id);
       expect(loss).to.be.instanceOf(LockLostError);
       expect(Date.now() - takenAt).to.be.at.least(timeoutMs - 5);
-      expect(await b.P(id, 'node-b', 10_000)).to.equal(true);
+      // (The holder counts its lease from before its SET left, so Redis may lag its notice by a hair.)
+      const next = await b.acquire(id, { waitMs: 1000, retryDelayMs: 2, retryJitterMs: 2 });
+      expect(next.nodeId).to.equal('node-b');
       expect(await a.V(id)).to.equal(false);
       expect((await b.inspect(id)).takenBy).to.equal('node-b');
     });

@@ -13,7 +13,7 @@
  * - `audit` (seeds/004): records every event on `audit.*`.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { RedisMutex, RedisRPCClient, defineCatalogue, defineTopic, defineVar, moduleEvents, type MemoryBus, type ReceivedEvent } from '../../../src/index';
+import { CancelledError, RedisMutex, RedisRPCClient, defineCatalogue, defineTopic, defineVar, moduleEvents, type MemoryBus, type ReceivedEvent } from '../../../src/index';
 
 /** The demo's own variables and topics, declared once and typed everywhere. */
 export const Demo = defineCatalogue('demo', {
@@ -100,7 +100,16 @@ export async function startInstance(role: Role, name: string, connection: DemoCo
     await rpc.expose('online_users', () => [...online].sort());
     await rpc.expose('slow', async ([ms]: [number], context) => {
       await progress({ kind: 'slow-started', instance: name });
-      await delay(ms, undefined, { signal: context.signal }).catch(() => undefined);
+      // Stops early only when the caller cancels (or this instance closes); at the deadline the caller has already moved on.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        context.signal.addEventListener('abort', () => {
+          if (context.signal.reason instanceof CancelledError) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
       return 'finished';
     });
     rpc.handle('export-report', async (query: { format: string }) => {
