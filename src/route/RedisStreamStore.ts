@@ -152,7 +152,12 @@ export class RedisStreamStore implements StreamStore {
     if (options.delete) transaction.xdel(stream, ...ids);
     const done = options.done;
     if (done !== undefined && done.ids.length > 0) {
-      transaction.hset(done.key, Object.fromEntries(done.ids.map((id) => [id, '1']))).pexpire(done.key, done.ttlMs);
+      const fields: string[] = new Array(done.ids.length * 2);
+      for (let i = 0; i < done.ids.length; i++) {
+        fields[2 * i] = done.ids[i];
+        fields[2 * i + 1] = '1';
+      }
+      transaction.hset(done.key, ...fields).pexpire(done.key, done.ttlMs);
     }
     const replies = await transaction.exec();
     const failed = replies?.find(([error]) => error !== null);
@@ -206,7 +211,14 @@ export class RedisStreamStore implements StreamStore {
 
   async whichDone(keys: string[], ids: string[]): Promise<boolean[]> {
     if (ids.length === 0 || keys.length === 0) return ids.map(() => false);
-    const found = await Promise.all(keys.map((key) => this.commands.hmget(key, ...ids)));
+    // one pipeline: one write and one round trip for every key
+    const pipeline = this.commands.pipeline();
+    for (const key of keys) pipeline.hmget(key, ...ids);
+    const replies = (await pipeline.exec()) ?? [];
+    const found = replies.map(([error, values]) => {
+      if (error) throw error;
+      return values as Array<string | null>;
+    });
     return ids.map((_, i) => found.some((values) => values[i] !== null));
   }
 

@@ -238,7 +238,7 @@ export class QueryQueues {
 
   /** Counters of this instance's consumers. */
   stats(): QueryQueueStats {
-    const zero = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0 };
+    const zero = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0, batches: 0 };
     return { fireAndForget: { ...(this.fireAndForget?.counters ?? zero) }, broadcast: { ...(this.broadcast?.counters ?? zero) } };
   }
 

@@ -4,6 +4,13 @@ import type { ActionResult, Query } from '../envelope/types';
 import { invalidQueryReason } from '../envelope/validate';
 import type { StreamEntry, StreamStore } from '../route/StreamStore';
 
+/** A batch read from the stream, decoded, with its completion checks. */
+interface Batch {
+  entries: StreamEntry[];
+  decoded: Array<Query | Error>;
+  done: boolean[];
+}
+
 /** Acknowledgements wait at most this long for the rest of their batch. */
 const ACK_FLUSH_MS = 20;
 
@@ -59,6 +66,8 @@ export interface QueueConsumerStats {
   deadLettered: number;
   duplicatesSuppressed: number;
   redelivered: number;
+  /** Non-empty batches taken from the stream (processed / batches = mean batch size). */
+  batches: number;
 }
 
 /** Processes one query; resolves when done, rejects when it failed (the entry is then redelivered). Returns false when no handler exists. */
@@ -87,7 +96,7 @@ export class QueueConsumer {
    */
   private recent = new Set<string>();
   private previous = new Set<string>();
-  readonly counters: QueueConsumerStats = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0 };
+  readonly counters: QueueConsumerStats = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0, batches: 0 };
 
   constructor(
     private readonly store: StreamStore,
@@ -115,12 +124,12 @@ export class QueueConsumer {
     let backoffMs = 50;
     // what this consumer held when it stopped (same consumer name after a restart) comes first
     let ownPendingDone = false;
-    let prefetched: Promise<StreamEntry[]> | undefined;
+    let prefetched: Promise<Batch> | undefined;
     while (this.running) {
       try {
         if (!ownPendingDone) {
           const own = await this.store.streamRead(s.stream, s.group, s.consumer, 'own-pending', s.batchSize, 0);
-          await this.handle(own);
+          await this.handle(await this.prepare(own));
           ownPendingDone = own.length < s.batchSize;
           continue;
         }
@@ -128,12 +137,12 @@ export class QueueConsumer {
           this.lastClaimAt = Date.now();
           const claimed = await this.store.streamClaimIdle(s.stream, s.group, s.consumer, s.visibilityTimeoutMs, s.batchSize);
           this.counters.redelivered += claimed.length;
-          await this.handle(claimed);
+          await this.handle(await this.prepare(claimed));
           if (claimed.length === s.batchSize) this.lastClaimAt = 0;
         }
         const fresh = await (prefetched ?? this.readFresh());
-        // a full batch means more are waiting: fetch the next while this one is processed
-        prefetched = fresh.length === s.batchSize && this.running ? this.readFresh() : undefined;
+        // a full batch means more are waiting: fetch (and check) the next while this one is processed
+        prefetched = fresh.entries.length === s.batchSize && this.running ? this.readFresh() : undefined;
         prefetched?.catch(() => undefined); // its failure surfaces when awaited
         await this.handle(fresh);
         backoffMs = 50;
@@ -146,26 +155,25 @@ export class QueueConsumer {
       }
     }
     // entries fetched ahead are ours already: process them rather than leave them to the visibility timeout
-    if (prefetched) await this.handle(await prefetched.catch(() => [])).catch((error: unknown) => this.logger.warn({ err: error }, 'could not finish the last batch'));
+    if (prefetched) {
+      await prefetched.then((batch) => this.handle(batch)).catch((error: unknown) => this.logger.warn({ err: error }, 'could not finish the last batch'));
+    }
     await this.acknowledging;
   }
 
-  private readFresh(): Promise<StreamEntry[]> {
+  private async readFresh(): Promise<Batch> {
     const s = this.settings;
     const blockMs = Math.max(1, Math.min(s.blockMs, s.visibilityTimeoutMs / 2));
-    return this.store.streamRead(s.stream, s.group, s.consumer, '>', s.batchSize, blockMs);
+    return this.prepare(await this.store.streamRead(s.stream, s.group, s.consumer, '>', s.batchSize, blockMs));
   }
 
   /**
-   * Processes a batch in stream order. The completion checks of the whole
-   * batch are one MGET; acknowledgements (with their completion records)
-   * leave together, at the end of the batch or as soon as the batch has been
-   * running for {@link ACK_FLUSH_MS}, so fast handlers cost two round trips
-   * per batch and a slow handler does not hold the others' acknowledgements.
-   * A batch is finished even when stop() was called meanwhile.
+   * Decodes a batch and checks which of its queries were completed before
+   * (one round trip for the batch). Done ahead for prefetched batches, so a
+   * query completed in the batch before is caught by {@link recent} instead.
    */
-  private async handle(entries: StreamEntry[]): Promise<void> {
-    if (entries.length === 0) return;
+  private async prepare(entries: StreamEntry[]): Promise<Batch> {
+    if (entries.length === 0) return { entries, decoded: [], done: [] };
     const s = this.settings;
     const decoded = entries.map((entry) => this.decode(entry));
     // a record lives one to two bucket lengths: check the current bucket and the one before
@@ -174,6 +182,20 @@ export class QueueConsumer {
       [s.doneBucketKey(bucket), s.doneBucketKey(bucket - 1)],
       decoded.map((query) => (query instanceof Error ? '' : query.queryId)),
     );
+    return { entries, decoded, done };
+  }
+
+  /**
+   * Processes a batch in stream order. Acknowledgements (with their
+   * completion records) leave together, at the end of the batch or as soon as
+   * the batch has been running for {@link ACK_FLUSH_MS}, so fast handlers cost
+   * one write per batch and a slow handler does not hold the others'
+   * acknowledgements. A batch is finished even when stop() was called meanwhile.
+   */
+  private async handle({ entries, decoded, done }: Batch): Promise<void> {
+    if (entries.length === 0) return;
+    this.counters.batches += 1;
+    const s = this.settings;
     const ids: string[] = [];
     const queryIds: string[] = [];
     let since = Date.now();

@@ -24,9 +24,12 @@ function onQuery(query: { i: number; t: number }): void {
   if (received >= expected && !finished) finish();
 }
 
+const cpuAtStart = process.cpuUsage();
+
 function finish(): void {
   finished = true;
-  send({ ev: 'finished', received, latencies });
+  const cpu = process.cpuUsage(cpuAtStart);
+  send({ ev: 'finished', received, latencies, cpuMs: (cpu.user + cpu.system) / 1000, stats: rpcClient?.queryStats() });
 }
 
 async function runBaseline(): Promise<void> {
@@ -49,6 +52,8 @@ async function runBaseline(): Promise<void> {
   }
 }
 
+let rpcClient: RedisRPCClient | undefined;
+
 async function runIntracom(): Promise<void> {
   const rpc = new RedisRPCClient({
     service: env.BENCH_SERVICE as string,
@@ -57,12 +62,14 @@ async function runIntracom(): Promise<void> {
     namespace: env.BENCH_NAMESPACE,
     queues: { blockMs: 1000 },
   });
+  rpcClient = rpc;
   rpc.handle('work', (query: { i: number; t: number }) => onQuery(query));
   await rpc.connect();
   send({ ev: 'ready' });
 }
 
 process.on('message', (message: { cmd: string; total: number }) => {
+  if (message.cmd === 'exit') process.exit(0); // a clean exit (CPU profiles are written on exit)
   if (message.cmd !== 'expect') return;
   expected = message.total;
   if (received >= expected && !finished) finish();

@@ -63,6 +63,14 @@ async function measure(kind: Kind, system: 'intracom' | 'baseline', context: Ben
     };
   }
 
+  const admin = new Redis(context.redisUrl);
+  const redisCpu = async (): Promise<number> => {
+    const info = await admin.info('cpu');
+    const field = (name: string) => Number(/^name:([\d.]+)/m.exec(info.replace(name, 'name'))?.[1] ?? 0);
+    return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
+  };
+  const redisCpuBefore = await redisCpu();
+  const producerCpuBefore = process.cpuUsage();
   const acknowledged = peers.map(() => 0);
   peers.forEach((peer, index) =>
     peer.child.on('message', (m: { ev: string; received?: number }) => {
@@ -79,15 +87,26 @@ async function measure(kind: Kind, system: 'intracom' | 'baseline', context: Ben
     while (sent - Math.min(...acknowledged) > WINDOW) await new Promise((resolve) => setTimeout(resolve, 1));
   }
   for (const peer of peers) peer.send({ cmd: 'expect', total: sent });
-  const finished = await Promise.all(peers.map((p) => p.next<{ ev: string; received: number; latencies: number[] }>((m) => m.ev === 'finished', 120_000)));
+  const finished = await Promise.all(peers.map((p) => p.next<{ ev: string; received: number; latencies: number[]; cpuMs: number }>((m) => m.ev === 'finished', 120_000)));
   const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
+  const producerCpu = process.cpuUsage(producerCpuBefore);
+  const redisCpuMs = (await redisCpu()) - redisCpuBefore;
+  admin.disconnect();
   await producer.close();
+  for (const peer of peers) peer.send({ cmd: 'exit' });
+  await Promise.all(peers.map((p) => Promise.race([p.exited(), new Promise((resolve) => setTimeout(resolve, 2000))])));
   await Promise.all(peers.map((p) => p.kill()));
   const deliveries = finished.reduce((sum, f) => sum + f.received, 0);
+  // CPU per delivery, in µs, by process: where the time goes on a machine whose cores all three share
+  const perDelivery = (ms: number) => Math.round((ms * 1000) / Math.max(1, deliveries) * 100) / 100;
   return result(kind, system, deliveries, elapsedMs, finished.flatMap((f) => f.latencies), {
     queries: sent,
     consumers,
     lost: sent * consumers - deliveries,
+    cpu_us_producer: perDelivery((producerCpu.user + producerCpu.system) / 1000),
+    cpu_us_consumers: perDelivery(finished.reduce((sum, f) => sum + f.cpuMs, 0)),
+    cpu_us_redis: perDelivery(redisCpuMs),
+    ...(process.env.BENCH_DEBUG ? { consumer_stats: finished.map((f) => (f as { stats?: unknown }).stats) } : {}),
   });
 }
 

@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   process.send?.({ type: 'ready' });
   await new Promise<void>((resolve) => process.once('message', () => resolve()));
   const sections: Array<{ fence: number; read: number }> = [];
-  const options = { timeoutMs: 3000, waitMs: 5000, retryDelayMs: 1, retryJitterMs: 4 };
+  const options = { timeoutMs: 3000, waitMs: 30_000, retryDelayMs: 1, retryJitterMs: 4 };
   const until = Date.now() + Number(DURATION_MS);
   const critical = async (fence: number | null): Promise<void> => {
     const read = Number((await raw.get(counterKey)) ?? '0');
