@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { newQueryId } from './ids';
 import { QueryRoute, QueryState, QueryType, type Query } from './types';
 
 /** Nanoseconds from a monotonic clock, as a number (exact to well below a microsecond for ~104 days of uptime). */
@@ -21,7 +21,7 @@ export interface CreateQueryInput {
 /** Builds a PENDING query envelope with its id and timestamps. */
 export function createQuery(input: CreateQueryInput): Query {
   return {
-    queryId: input.queryId ?? randomUUID(),
+    queryId: input.queryId ?? newQueryId(),
     serviceNameSource: input.serviceNameSource,
     serviceNameDest: input.serviceNameDest,
     route: input.route ?? QueryRoute.REDIS,

@@ -15,6 +15,20 @@ for i = 1, #ARGV do ids[i] = redis.call('XADD', KEYS[1], '*', '${FIELD}', ARGV[i
 return ids`,
 );
 
+const whichDoneScript = new LuaScript<number[]>(
+  'whichDone',
+  -1,
+  `-- KEYS[1..k] completion-record hashes; ARGV[1..n] ids; returns 1 or 0 per id
+local found = {}
+for i = 1, #ARGV do
+  found[i] = 0
+  for k = 1, #KEYS do
+    if redis.call('HEXISTS', KEYS[k], ARGV[i]) == 1 then found[i] = 1; break end
+  end
+end
+return found`,
+);
+
 const deadLetterScript = new LuaScript<string>(
   'streamDeadLetter',
   2,
@@ -211,15 +225,9 @@ export class RedisStreamStore implements StreamStore {
 
   async whichDone(keys: string[], ids: string[]): Promise<boolean[]> {
     if (ids.length === 0 || keys.length === 0) return ids.map(() => false);
-    // one pipeline: one write and one round trip for every key
-    const pipeline = this.commands.pipeline();
-    for (const key of keys) pipeline.hmget(key, ...ids);
-    const replies = (await pipeline.exec()) ?? [];
-    const found = replies.map(([error, values]) => {
-      if (error) throw error;
-      return values as Array<string | null>;
-    });
-    return ids.map((_, i) => found.some((values) => values[i] !== null));
+    // one call: the ids travel once, whatever the number of keys
+    const found = await whichDoneScript.run(this.commands, keys, ids);
+    return found.map((flag) => flag === 1);
   }
 
   /** Ends the blocking connections (a read in progress rejects). */
