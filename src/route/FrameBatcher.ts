@@ -1,17 +1,22 @@
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
 import { encodeFrame, type Codec } from '../envelope/codec';
-import type { RouteStats } from './Route';
 
-/** Writes one encoded frame to a channel and resolves with the receiver count. */
-export type FrameSink = (channel: string, frame: Buffer) => Promise<number>;
+/** Writes one encoded frame to a channel (or stream) and resolves with what the write returned (a receiver count, an entry id). */
+export type FrameSink<T> = (channel: string, frame: Buffer) => Promise<T>;
 
 /** One message waiting for the flush. */
-interface Entry {
+interface Entry<T> {
   message: unknown;
   /** Shared headers: consecutive entries with the same object travel as one `{ headers, payloads }` message. */
   group: object | undefined;
-  resolve: (receivers: number) => void;
+  resolve: (written: T) => void;
   reject: (error: unknown) => void;
+}
+
+/** The counters a batcher keeps. */
+export interface FrameCounters {
+  framesSent: number;
+  messagesSent: number;
 }
 
 /** Limits of the batcher. */
@@ -20,10 +25,12 @@ export interface FrameLimits {
   maxPayloadBytes: number;
   /** Frames are split so that none exceeds this (unless one message alone does). */
   maxFrameBytes: number;
+  /** Frames are split so that none holds more messages than this. @default unlimited */
+  maxFrameMessages?: number;
 }
 
 /**
- * Coalesces every message sent to one channel within one tick into one frame,
+ * Coalesces every message sent to one channel (or stream) within one tick into one frame,
  * flushed from a microtask: a lone message leaves at the end of the current
  * tick (no added latency) and a burst costs one write and one parse per frame
  * instead of per message. Messages sent with the same `group` object (an
@@ -33,25 +40,25 @@ export interface FrameLimits {
  * single message over `maxPayloadBytes` is refused alone. Order per channel is
  * kept: frames of one channel are written in order on one connection.
  */
-export class FrameBatcher {
-  private pending = new Map<string, Entry[]>();
+export class FrameBatcher<T = number> {
+  private pending = new Map<string, Array<Entry<T>>>();
   private scheduled = false;
 
   constructor(
     private readonly codec: Codec,
     private readonly limits: FrameLimits,
-    private readonly sink: FrameSink,
-    private readonly counters: RouteStats,
+    private readonly sink: FrameSink<T>,
+    private readonly counters: FrameCounters,
   ) {}
 
-  send(channel: string, message: unknown, group?: object): Promise<number> {
+  send(channel: string, message: unknown, group?: object): Promise<T> {
     let entries = this.pending.get(channel);
     if (entries === undefined) {
       entries = [];
       this.pending.set(channel, entries);
     }
     const queue = entries;
-    const promise = new Promise<number>((resolve, reject) => void queue.push({ message, group, resolve, reject }));
+    const promise = new Promise<T>((resolve, reject) => void queue.push({ message, group, resolve, reject }));
     if (!this.scheduled) {
       this.scheduled = true;
       queueMicrotask(this.flush);
@@ -65,10 +72,14 @@ export class FrameBatcher {
     const batches = this.pending;
     if (batches.size === 0) return;
     this.pending = new Map();
-    for (const [channel, entries] of batches) this.write(channel, entries);
+    const most = this.limits.maxFrameMessages ?? Infinity;
+    for (const [channel, entries] of batches) {
+      if (entries.length <= most) this.write(channel, entries);
+      else for (let i = 0; i < entries.length; i += most) this.write(channel, entries.slice(i, i + most));
+    }
   };
 
-  private write(channel: string, entries: Entry[]): void {
+  private write(channel: string, entries: Array<Entry<T>>): void {
     let frame: Buffer;
     try {
       frame = encodeFrame(this.codec, wireMessages(entries));
@@ -83,8 +94,8 @@ export class FrameBatcher {
     this.counters.framesSent += 1;
     this.counters.messagesSent += entries.length;
     this.sink(channel, frame).then(
-      (receivers) => {
-        for (const entry of entries) entry.resolve(receivers);
+      (written) => {
+        for (const entry of entries) entry.resolve(written);
       },
       (error: unknown) => {
         for (const entry of entries) entry.reject(error);
@@ -92,7 +103,7 @@ export class FrameBatcher {
     );
   }
 
-  private writeHalves(channel: string, entries: Entry[]): void {
+  private writeHalves(channel: string, entries: Array<Entry<T>>): void {
     const middle = entries.length >> 1;
     this.write(channel, entries.slice(0, middle));
     this.write(channel, entries.slice(middle));
@@ -100,7 +111,7 @@ export class FrameBatcher {
 }
 
 /** The messages of a frame: plain entries as they are, runs of one group as `{ headers, payloads }`. */
-function wireMessages(entries: Entry[]): unknown[] {
+function wireMessages<T>(entries: Array<Entry<T>>): unknown[] {
   const messages: unknown[] = [];
   let run: { headers: object; payloads: unknown[] } | undefined;
   for (const entry of entries) {

@@ -5,16 +5,6 @@ import type { AckOptions, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore 
 /** The single field every entry carries. */
 const FIELD = 'm';
 
-/** Appends a tick's worth of entries to one stream in one call. */
-const addManyScript = new LuaScript<string[]>(
-  'streamAddMany',
-  1,
-  `-- KEYS[1] stream; ARGV[1..n] payloads (one entry each, in order)
-local ids = {}
-for i = 1, #ARGV do ids[i] = redis.call('XADD', KEYS[1], '*', '${FIELD}', ARGV[i]) end
-return ids`,
-);
-
 const whichDoneScript = new LuaScript<number[]>(
   'whichDone',
   -1,
@@ -82,50 +72,15 @@ function pairs(flat: unknown[]): Record<string, unknown> {
  * a small pool, so a read waiting for entries never delays other commands.
  */
 export class RedisStreamStore implements StreamStore {
-  /** Entries added within the current tick, per stream: they leave as one call. */
-  private pendingAdds = new Map<string, Array<{ payload: Buffer; resolve: (id: string) => void; reject: (error: unknown) => void }>>();
-  private addsScheduled = false;
   private readonly idle: Redis[] = [];
   private readonly all = new Set<Redis>();
   private closed = false;
 
   constructor(private readonly commands: Redis) {}
 
-  /**
-   * Appends an entry. Entries appended to one stream within one tick leave
-   * together (one XADD, or one script of XADDs), in order: the per-command
-   * cost in Node is paid per tick, not per entry.
-   */
-  streamAdd(stream: string, payload: Buffer): Promise<string> {
-    let queue = this.pendingAdds.get(stream);
-    if (queue === undefined) {
-      queue = [];
-      this.pendingAdds.set(stream, queue);
-    }
-    const entries = queue;
-    const added = new Promise<string>((resolve, reject) => void entries.push({ payload, resolve, reject }));
-    if (!this.addsScheduled) {
-      this.addsScheduled = true;
-      queueMicrotask(this.flushAdds);
-    }
-    return added;
+  async streamAdd(stream: string, payload: Buffer): Promise<string> {
+    return (await this.commands.xadd(stream, '*', FIELD, payload)) as string;
   }
-
-  private readonly flushAdds = (): void => {
-    this.addsScheduled = false;
-    const batches = this.pendingAdds;
-    this.pendingAdds = new Map();
-    for (const [stream, entries] of batches) {
-      const sent =
-        entries.length === 1
-          ? this.commands.xadd(stream, '*', FIELD, entries[0].payload).then((id) => [id as string])
-          : addManyScript.run(this.commands, [stream], entries.map((entry) => entry.payload));
-      sent.then(
-        (ids) => entries.forEach((entry, i) => entry.resolve(String(ids[i]))),
-        (error: unknown) => entries.forEach((entry) => entry.reject(error)),
-      );
-    }
-  };
 
   async streamEnsureGroup(stream: string, group: string, from: '0' | '$'): Promise<boolean> {
     try {
@@ -160,11 +115,12 @@ export class RedisStreamStore implements StreamStore {
   }
 
   async streamAck(stream: string, group: string, ids: string[], options: AckOptions): Promise<void> {
-    if (ids.length === 0) return;
-    // one MULTI: atomic like a script, without a script's per-call cost
-    const transaction = this.commands.multi().xack(stream, group, ...ids);
-    if (options.delete) transaction.xdel(stream, ...ids);
     const done = options.done;
+    if (ids.length === 0 && (done === undefined || done.ids.length === 0)) return;
+    // one MULTI: atomic like a script, without a script's per-call cost
+    const transaction = this.commands.multi();
+    if (ids.length > 0) transaction.xack(stream, group, ...ids);
+    if (ids.length > 0 && options.delete) transaction.xdel(stream, ...ids);
     if (done !== undefined && done.ids.length > 0) {
       const fields: string[] = new Array(done.ids.length * 2);
       for (let i = 0; i < done.ids.length; i++) {

@@ -6,6 +6,7 @@ import { QueryRoute, QueryType, type Query } from '../envelope/types';
 import { NoServiceError } from '../errors/NoServiceError';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
 import { ValidationError } from '../errors/ValidationError';
+import { FrameBatcher } from '../route/FrameBatcher';
 import { MemoryRoute } from '../route/MemoryRoute';
 import type { StreamEntry } from '../route/StreamStore';
 import type { QueryContext, QueryHandlers } from './QueryHandlers';
@@ -85,6 +86,9 @@ export class QueryQueues {
   private broadcast: QueueConsumer | undefined;
   private maintenance: NodeJS.Timeout | undefined;
   private readonly aborter = new AbortController();
+  /** Queries sent to one stream within one tick are appended as one entry (a frame), in order. */
+  private readonly appender: FrameBatcher<string>;
+  private readonly appended = { framesSent: 0, messagesSent: 0 };
 
   constructor(
     private readonly client: RedisClient,
@@ -98,6 +102,9 @@ export class QueryQueues {
       if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`queues.${name} must be a positive integer; received ${String(value)}`);
     }
     this.settings = merged;
+    // at most batchSize queries per entry, so that what a consumer holds at once (and may process twice after a fault) stays bounded
+    const limits = { ...client.limits, maxFrameMessages: merged.batchSize };
+    this.appender = new FrameBatcher<string>(client.codec, limits, (stream, frame) => client.route.streamAdd(stream, frame), this.appended);
   }
 
   /** Creates this instance's consumer groups and starts consuming (unless `consume` is false). */
@@ -159,7 +166,7 @@ export class QueryQueues {
     }
     const timeoutMs = options.timeoutMs ?? 0;
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) throw new ValidationError(`timeoutMs must be a non-negative integer; received ${String(timeoutMs)}`);
-    const { route, names, codec, service, limits } = this.client;
+    const { route, names, service, limits } = this.client;
     if (this.settings.requireKnownDestination) await this.assertKnown(destination, action);
     const envelope = createQuery({
       serviceNameSource: service,
@@ -171,10 +178,14 @@ export class QueryQueues {
       route: route instanceof MemoryRoute ? QueryRoute.MEMORY : QueryRoute.REDIS,
       queryId: options.queryId,
     });
-    const bytes = codec.encode(envelope);
-    if (bytes.length > limits.maxPayloadBytes) throw new PayloadTooLargeError(`a ${type} query to "${destination}"`, bytes.length, limits.maxPayloadBytes);
     const stream = type === QueryType.BROADCAST ? names.broadcastStream(destination) : names.queryStream(destination);
-    await route.streamAdd(stream, bytes);
+    try {
+      await this.appender.send(stream, envelope);
+    } catch (error) {
+      // name the query rather than the stream
+      if (error instanceof PayloadTooLargeError) throw new PayloadTooLargeError(`a ${type} query to "${destination}"`, error.size, limits.maxPayloadBytes);
+      throw error;
+    }
     return envelope;
   }
 
@@ -221,14 +232,14 @@ export class QueryQueues {
    * that never decoded as a query cannot be replayed and stay.
    */
   async replayDeadLetters(service: string, ids?: string[], onProgress?: (done: number, total: number) => void): Promise<number> {
-    const { route, names, codec } = this.client;
+    const { route, names } = this.client;
     const letters = (await this.deadLetters(service, 10_000)).filter((letter) => ids === undefined || ids.includes(letter.id));
     let replayed = 0;
     for (const letter of letters) {
       if (letter.query === null) continue;
       const query: Query = { ...letter.query, processAttempts: 0, query_ms: Date.now() };
       const stream = letter.query.type === QueryType.BROADCAST ? names.broadcastStream(service) : names.queryStream(service);
-      await route.streamAdd(stream, codec.encode(query));
+      await this.appender.send(stream, query);
       await route.streamDelete(names.deadLetters(service), [letter.id]);
       replayed += 1;
       onProgress?.(replayed, letters.length);

@@ -1,18 +1,8 @@
 import type { Logger } from 'pino';
-import type { Codec } from '../envelope/codec';
+import { decodeFrame, type Codec } from '../envelope/codec';
 import type { ActionResult, Query } from '../envelope/types';
 import { invalidQueryReason } from '../envelope/validate';
 import type { StreamEntry, StreamStore } from '../route/StreamStore';
-
-/** A batch read from the stream, decoded, with its completion checks. */
-interface Batch {
-  entries: StreamEntry[];
-  decoded: Array<Query | Error>;
-  done: boolean[];
-}
-
-/** Acknowledgements wait at most this long for the rest of their batch. */
-const ACK_FLUSH_MS = 20;
 
 /** Why a query went to the dead-letter store, and what it was. */
 export interface DeadLetter {
@@ -24,7 +14,7 @@ export interface DeadLetter {
   detail: string;
   /** The query, when it decoded. */
   query: Query | null;
-  /** The raw bytes, when the entry did not decode as a query. */
+  /** The raw bytes, when the entry (or one of its messages) did not decode as a query. */
   raw: Buffer | null;
   /** Stream and entry it came from. */
   stream: string;
@@ -54,6 +44,7 @@ export interface QueueConsumerSettings {
   doneTtlMs: number;
   visibilityTimeoutMs: number;
   maxAttempts: number;
+  /** Entries read at once, and queries processed between two writes of completion records. */
   batchSize: number;
   blockMs: number;
   maxPayloadBytes: number;
@@ -66,36 +57,67 @@ export interface QueueConsumerStats {
   deadLettered: number;
   duplicatesSuppressed: number;
   redelivered: number;
-  /** Non-empty batches taken from the stream (processed / batches = mean batch size). */
+  /** Non-empty batches of entries taken from the stream. */
   batches: number;
 }
 
-/** Processes one query; resolves when done, rejects when it failed (the entry is then redelivered). Returns false when no handler exists. */
+/** Processes one query; resolves when done, rejects when it failed (it is then redelivered). */
 export type ProcessQuery = (delivery: Delivery) => Promise<'done' | 'no-handler'>;
 
+/** One stream entry: a frame of queries (what one sender wrote in one tick), decoded. */
+interface DecodedEntry {
+  entry: StreamEntry;
+  /** The frame's messages, each a query or why it is not one; an Error alone when the entry is no frame. */
+  messages: Array<{ query: Query } | { invalid: string; raw: Buffer }> | Error;
+}
+
+/** A batch of entries read from the stream, decoded, with the completion checks of their queries. */
+interface Batch {
+  entries: DecodedEntry[];
+  done: Set<string>;
+  /** How many entries were asked for (a full answer means more are waiting). */
+  asked: number;
+}
+
 /**
- * Reads one consumer group of one stream and processes its entries one at a
- * time, in stream order: new entries, its own pending entries after a restart
- * (same consumer name), and entries left pending by a dead consumer after the
- * visibility timeout. A query is acknowledged (and its completion recorded in
- * the same atomic step) only after its handler succeeded; a failure leaves it
- * pending, to be redelivered with `processAttempts` counted; after
- * `maxAttempts` it goes to the dead-letter stream. Entries that do not decode
- * as a query, have no handler or expired go there at once. Nothing here
- * throws out of the loop: Redis errors are logged and retried.
+ * Reads one consumer group of one stream and processes its queries in stream
+ * order. Each entry is a frame holding the queries one sender wrote in one
+ * tick (a lone envelope written by a foreign client is accepted too).
+ *
+ * A query is completed once its handler succeeded; completions are recorded
+ * (for duplicate suppression) every `batchSize` queries and at the end of
+ * each batch, before anything else is read. A query may instead go to the
+ * dead-letter store (malformed, no handler, expired, or failed `maxAttempts`
+ * times). An entry is acknowledged once each of its queries is completed or
+ * dead-lettered.
+ * An entry with a failed query stays pending and is redelivered after the
+ * visibility timeout with `processAttempts` counted, its completed queries
+ * being skipped. So a query is processed twice only when its instance dies
+ * (or loses Redis) after the handler finished and before the next record
+ * write: at most `batchSize` queries per consumer and fault.
+ *
+ * Nothing here throws out of the loop: Redis errors are logged and retried.
  */
 export class QueueConsumer {
   private running = false;
   private loop: Promise<void> | undefined;
   private lastClaimAt = 0;
-  private acknowledging: Promise<void> = Promise.resolve();
   /**
-   * Query ids processed in this batch and the one before: a query appended
-   * twice (a sender's retry after a lost reply) can land in the same or the
-   * next batch, before the first copy's completion record is written.
+   * Query ids completed in this batch and the one before: a query appended
+   * twice (a sender's retry after a lost reply) can land in the next batch,
+   * which was checked before this one's records were written.
    */
   private recent = new Set<string>();
   private previous = new Set<string>();
+  /**
+   * `<entry id> <query id>` of queries this consumer dead-lettered from
+   * entries that stay pending (another query of theirs is to be retried), so
+   * a redelivery does not dead-letter them twice. Dead-lettered queries get
+   * no completion record: a replay must process them.
+   */
+  private readonly deadLettered = new Set<string>();
+  /** Mean queries per entry (moving average): entries are read `batchSize` queries' worth at a time. */
+  private queriesPerEntry = 1;
   readonly counters: QueueConsumerStats = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0, batches: 0 };
 
   constructor(
@@ -113,7 +135,7 @@ export class QueueConsumer {
     this.loop = this.run();
   }
 
-  /** Stops taking entries and waits for the one in progress. */
+  /** Stops taking entries and waits for the batch in progress. */
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
@@ -128,21 +150,23 @@ export class QueueConsumer {
     while (this.running) {
       try {
         if (!ownPendingDone) {
-          const own = await this.store.streamRead(s.stream, s.group, s.consumer, 'own-pending', s.batchSize, 0);
-          await this.handle(await this.prepare(own));
-          ownPendingDone = own.length < s.batchSize;
+          const asked = this.entriesPerRead();
+          const own = await this.store.streamRead(s.stream, s.group, s.consumer, 'own-pending', asked, 0);
+          await this.handle(await this.prepare(own, asked));
+          ownPendingDone = own.length < asked;
           continue;
         }
         if (Date.now() - this.lastClaimAt >= s.visibilityTimeoutMs / 2) {
           this.lastClaimAt = Date.now();
-          const claimed = await this.store.streamClaimIdle(s.stream, s.group, s.consumer, s.visibilityTimeoutMs, s.batchSize);
+          const asked = this.entriesPerRead();
+          const claimed = await this.store.streamClaimIdle(s.stream, s.group, s.consumer, s.visibilityTimeoutMs, asked);
           this.counters.redelivered += claimed.length;
-          await this.handle(await this.prepare(claimed));
-          if (claimed.length === s.batchSize) this.lastClaimAt = 0;
+          await this.handle(await this.prepare(claimed, asked));
+          if (claimed.length === asked) this.lastClaimAt = 0;
         }
         const fresh = await (prefetched ?? this.readFresh());
         // a full batch means more are waiting: fetch (and check) the next while this one is processed
-        prefetched = fresh.entries.length === s.batchSize && this.running ? this.readFresh() : undefined;
+        prefetched = fresh.entries.length === fresh.asked && this.running ? this.readFresh() : undefined;
         prefetched?.catch(() => undefined); // its failure surfaces when awaited
         await this.handle(fresh);
         backoffMs = 50;
@@ -158,141 +182,155 @@ export class QueueConsumer {
     if (prefetched) {
       await prefetched.then((batch) => this.handle(batch)).catch((error: unknown) => this.logger.warn({ err: error }, 'could not finish the last batch'));
     }
-    await this.acknowledging;
   }
 
   private async readFresh(): Promise<Batch> {
     const s = this.settings;
     const blockMs = Math.max(1, Math.min(s.blockMs, s.visibilityTimeoutMs / 2));
-    return this.prepare(await this.store.streamRead(s.stream, s.group, s.consumer, '>', s.batchSize, blockMs));
+    const asked = this.entriesPerRead();
+    return this.prepare(await this.store.streamRead(s.stream, s.group, s.consumer, '>', asked, blockMs), asked);
   }
 
-  /**
-   * Decodes a batch and checks which of its queries were completed before
-   * (one round trip for the batch). Done ahead for prefetched batches, so a
-   * query completed in the batch before is caught by {@link recent} instead.
-   */
-  private async prepare(entries: StreamEntry[]): Promise<Batch> {
-    if (entries.length === 0) return { entries, decoded: [], done: [] };
+  /** Entries holding about `batchSize` queries. */
+  private entriesPerRead(): number {
+    return Math.max(1, Math.min(this.settings.batchSize, Math.round(this.settings.batchSize / this.queriesPerEntry)));
+  }
+
+  /** Decodes a batch and checks which of its queries were completed before (one round trip for the batch). */
+  private async prepare(entries: StreamEntry[], asked = this.entriesPerRead()): Promise<Batch> {
+    if (entries.length === 0) return { entries: [], done: new Set(), asked };
     const s = this.settings;
     const decoded = entries.map((entry) => this.decode(entry));
+    const queryIds: string[] = [];
+    for (const { messages } of decoded) if (!(messages instanceof Error)) for (const m of messages) if ('query' in m) queryIds.push(m.query.queryId);
+    this.queriesPerEntry = 0.8 * this.queriesPerEntry + 0.2 * Math.max(1, queryIds.length / entries.length);
     // a record lives one to two bucket lengths: check the current bucket and the one before
     const bucket = Math.floor(Date.now() / s.doneTtlMs);
-    const done = await this.store.whichDone(
-      [s.doneBucketKey(bucket), s.doneBucketKey(bucket - 1)],
-      decoded.map((query) => (query instanceof Error ? '' : query.queryId)),
-    );
-    return { entries, decoded, done };
+    const flags = await this.store.whichDone([s.doneBucketKey(bucket), s.doneBucketKey(bucket - 1)], queryIds);
+    return { entries: decoded, done: new Set(queryIds.filter((_, i) => flags[i])), asked };
   }
 
-  /**
-   * Processes a batch in stream order. Acknowledgements (with their
-   * completion records) leave together, at the end of the batch or as soon as
-   * the batch has been running for {@link ACK_FLUSH_MS}, so fast handlers cost
-   * one write per batch and a slow handler does not hold the others'
-   * acknowledgements. A batch is finished even when stop() was called meanwhile.
-   */
-  private async handle({ entries, decoded, done }: Batch): Promise<void> {
+  private decode(entry: StreamEntry): DecodedEntry {
+    const s = this.settings;
+    try {
+      if (entry.payload.length > s.maxPayloadBytes + 1024) throw new Error(`entry of ${entry.payload.length} bytes exceeds limits.maxPayloadBytes (${s.maxPayloadBytes})`);
+      const decoded = this.codec.decode(entry.payload);
+      // a foreign writer may append a lone envelope instead of a frame
+      const messages = Array.isArray(decoded) ? decodeFrame(this.codec, entry.payload, s.maxPayloadBytes + 1024) : [decoded];
+      return {
+        entry,
+        messages: messages.map((message) => {
+          const reason = invalidQueryReason(message);
+          return reason === undefined ? { query: message as Query } : { invalid: reason, raw: this.codec.encode(message) };
+        }),
+      };
+    } catch (error) {
+      return { entry, messages: error instanceof Error ? error : new Error(String(error)) };
+    }
+  }
+
+  /** Processes a batch in stream order; records completions and acknowledges entries as it goes. */
+  private async handle({ entries, done }: Batch): Promise<void> {
     if (entries.length === 0) return;
     this.counters.batches += 1;
     const s = this.settings;
-    const ids: string[] = [];
-    const queryIds: string[] = [];
-    let since = Date.now();
-    const flush = async (): Promise<void> => {
-      if (ids.length === 0) return;
-      const batch = ids.splice(0);
-      const completed = queryIds.splice(0);
-      since = Date.now();
-      const current = Math.floor(Date.now() / s.doneTtlMs);
-      await this.acknowledging;
-      // entries stay in the stream until the periodic trim (cheaper than a delete per entry)
-      await this.store.streamAck(s.stream, s.group, batch, { delete: false, done: { key: s.doneBucketKey(current), ids: completed, ttlMs: 2 * s.doneTtlMs } });
+    const completed: string[] = [];
+    const finished: string[] = [];
+    const record = async (): Promise<void> => {
+      if (completed.length === 0 && finished.length === 0) return;
+      const ids = finished.splice(0);
+      const queryIds = completed.splice(0);
+      const bucket = Math.floor(Date.now() / s.doneTtlMs);
+      await this.store.streamAck(s.stream, s.group, ids, { delete: false, done: { key: s.doneBucketKey(bucket), ids: queryIds, ttlMs: 2 * s.doneTtlMs } });
     };
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i];
-      const query = decoded[i];
-      if (query instanceof Error) {
-        await this.deadLetter(entry, 'malformed', query.message, null, null);
+    for (const { entry, messages } of entries) {
+      if (messages instanceof Error) {
+        await this.deadLetterEntry(entry, messages.message);
         continue;
       }
-      if (done[i] || this.recent.has(query.queryId) || this.previous.has(query.queryId)) {
-        // processed before: a query appended twice, or redelivered after its completion was recorded
-        this.counters.duplicatesSuppressed += 1;
-      } else if (!(await this.handleOne(entry, query))) {
-        continue;
+      let unfinished = 0;
+      for (const message of messages) {
+        if ('invalid' in message) {
+          await this.deadLetter(entry, 'malformed', message.invalid, null, null, message.raw);
+          continue;
+        }
+        const { query } = message;
+        if (done.has(query.queryId) || this.recent.has(query.queryId) || this.previous.has(query.queryId)) {
+          // completed before: a query appended twice, or an entry redelivered after some of its queries were done
+          this.counters.duplicatesSuppressed += 1;
+          continue;
+        }
+        const mark = `${entry.id} ${query.queryId}`;
+        if (this.deadLettered.has(mark)) continue;
+        const outcome = await this.handleOne(entry, query);
+        if (outcome === 'retry') {
+          unfinished += 1;
+        } else if (outcome === 'dead-lettered') {
+          if (this.deadLettered.size > 10_000) this.deadLettered.clear();
+          this.deadLettered.add(mark);
+        } else {
+          completed.push(query.queryId);
+          this.recent.add(query.queryId);
+          if (completed.length >= s.batchSize) await record();
+        }
       }
-      ids.push(entry.id);
-      queryIds.push(query.queryId);
-      this.recent.add(query.queryId);
-      if (Date.now() - since >= ACK_FLUSH_MS) await flush();
+      if (unfinished === 0) finished.push(entry.id);
     }
+    await record();
     this.previous = this.recent;
     this.recent = new Set();
-    // the last acknowledgement of a batch overlaps the next read; the next flush (or stop) waits for it
-    this.acknowledging = flush().catch((error: unknown) => this.logger.warn({ err: error, stream: s.stream }, 'acknowledgement failed; the queries will be redelivered'));
   }
 
-  private decode(entry: StreamEntry): Query | Error {
-    try {
-      if (entry.payload.length > this.settings.maxPayloadBytes) {
-        return new Error(`entry of ${entry.payload.length} bytes exceeds limits.maxPayloadBytes (${this.settings.maxPayloadBytes})`);
-      }
-      const decoded = this.codec.decode(entry.payload);
-      const reason = invalidQueryReason(decoded);
-      return reason === undefined ? (decoded as Query) : new Error(reason);
-    } catch (error) {
-      return error instanceof Error ? error : new Error(String(error));
-    }
-  }
-
-  /** Runs the handler; resolves true when the query is done and is to be acknowledged. */
-  private async handleOne(entry: StreamEntry, query: Query): Promise<boolean> {
+  /** Runs one query: `completed` when it succeeded, `dead-lettered`, or `retry` when it is to be redelivered. */
+  private async handleOne(entry: StreamEntry, query: Query): Promise<'completed' | 'dead-lettered' | 'retry'> {
     const s = this.settings;
     query.processAttempts = entry.deliveries;
     if (entry.deliveries > s.maxAttempts) {
-      await this.deadLetter(entry, 'max-attempts', `gave up after ${s.maxAttempts} attempts`, query, query.response);
-      return false;
+      await this.deadLetter(entry, 'max-attempts', `gave up after ${s.maxAttempts} attempts`, query, query.response, null);
+      return 'dead-lettered';
     }
     if (query.timeout_ms > 0 && Date.now() > query.query_ms + query.timeout_ms) {
-      await this.deadLetter(entry, 'expired', `not processed within timeout_ms ${query.timeout_ms}`, query, null);
-      return false;
+      await this.deadLetter(entry, 'expired', `not processed within timeout_ms ${query.timeout_ms}`, query, null, null);
+      return 'dead-lettered';
     }
     let outcome: 'done' | 'no-handler';
     try {
       outcome = await this.process({ query, entry });
     } catch (error) {
       this.counters.failed += 1;
-      this.logger.warn({ err: error, queryId: query.queryId, attempt: entry.deliveries }, 'query handler failed; it will be redelivered');
+      const lastError: ActionResult = { ok: false, errorName: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) };
       if (entry.deliveries >= s.maxAttempts) {
-        const lastError: ActionResult = { ok: false, errorName: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) };
-        await this.deadLetter(entry, 'max-attempts', `handler failed ${entry.deliveries} times; last: ${lastError.message}`, query, lastError);
+        await this.deadLetter(entry, 'max-attempts', `handler failed ${entry.deliveries} times; last: ${lastError.message}`, query, lastError, null);
+        return 'dead-lettered';
       }
-      return false;
+      this.logger.warn({ err: error, queryId: query.queryId, attempt: entry.deliveries }, 'query handler failed; it will be redelivered');
+      return 'retry';
     }
     if (outcome === 'no-handler') {
-      await this.deadLetter(entry, 'no-handler', `no handler for action ${JSON.stringify(query.action)}`, query, null);
-      return false;
+      await this.deadLetter(entry, 'no-handler', `no handler for action ${JSON.stringify(query.action)}`, query, null, null);
+      return 'dead-lettered';
     }
     this.counters.processed += 1;
-    return true;
+    return 'completed';
   }
 
-  private async deadLetter(entry: StreamEntry, reason: DeadLetter['reason'], detail: string, query: Query | null, lastError: ActionResult | null): Promise<void> {
+  private async deadLetter(entry: StreamEntry, reason: DeadLetter['reason'], detail: string, query: Query | null, lastError: ActionResult | null, raw: Buffer | null): Promise<void> {
     const s = this.settings;
-    const record: Omit<DeadLetter, 'id'> = {
-      reason,
-      detail,
-      query,
-      raw: query === null ? entry.payload : null,
-      stream: s.stream,
-      entryId: entry.id,
-      attempts: entry.deliveries,
-      failedAt: Date.now(),
-      lastError,
-    };
     this.counters.deadLettered += 1;
     this.logger.warn({ reason, detail, entryId: entry.id, stream: s.stream, queryId: query?.queryId }, 'query moved to the dead-letter store');
-    await this.store.streamDeadLetter(s.stream, s.group, entry.id, s.deadStream, this.codec.encode(record), false);
+    await this.store.streamAdd(s.deadStream, this.codec.encode(this.letter(entry, reason, detail, query, lastError, raw)));
+  }
+
+  /** An entry that is no frame at all: dead-lettered whole and acknowledged in one step. */
+  private async deadLetterEntry(entry: StreamEntry, detail: string): Promise<void> {
+    const s = this.settings;
+    this.counters.deadLettered += 1;
+    this.logger.warn({ reason: 'malformed', detail, entryId: entry.id, stream: s.stream }, 'entry moved to the dead-letter store');
+    const letter = this.letter(entry, 'malformed', detail, null, null, entry.payload);
+    await this.store.streamDeadLetter(s.stream, s.group, entry.id, s.deadStream, this.codec.encode(letter), false);
+  }
+
+  private letter(entry: StreamEntry, reason: DeadLetter['reason'], detail: string, query: Query | null, lastError: ActionResult | null, raw: Buffer | null): Omit<DeadLetter, 'id'> {
+    return { reason, detail, query, raw, stream: this.settings.stream, entryId: entry.id, attempts: entry.deliveries, failedAt: Date.now(), lastError };
   }
 }
