@@ -86,15 +86,15 @@ interface Batch {
  *
  * A query is completed once its handler succeeded; completions are recorded
  * (for duplicate suppression) every `batchSize` queries and at the end of
- * each batch, before anything else is read. A query may instead go to the
+ * each batch, that last write overlapping the next batch. A query may instead go to the
  * dead-letter store (malformed, no handler, expired, or failed `maxAttempts`
  * times). An entry is acknowledged once each of its queries is completed or
  * dead-lettered.
  * An entry with a failed query stays pending and is redelivered after the
  * visibility timeout with `processAttempts` counted, its completed queries
  * being skipped. So a query is processed twice only when its instance dies
- * (or loses Redis) after the handler finished and before the next record
- * write: at most `batchSize` queries per consumer and fault.
+ * (or loses Redis) after the handler finished and before its record was
+ * written: at most 2 x `batchSize` queries per consumer and fault.
  *
  * Nothing here throws out of the loop: Redis errors are logged and retried.
  */
@@ -116,6 +116,8 @@ export class QueueConsumer {
    * no completion record: a replay must process them.
    */
   private readonly deadLettered = new Set<string>();
+  /** The last record write of the previous batch, still in flight while the next batch is read and processed. */
+  private recording: Promise<void> = Promise.resolve();
   /** Mean queries per entry (moving average): entries are read `batchSize` queries' worth at a time. */
   private queriesPerEntry = 1;
   readonly counters: QueueConsumerStats = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0, batches: 0 };
@@ -182,6 +184,7 @@ export class QueueConsumer {
     if (prefetched) {
       await prefetched.then((batch) => this.handle(batch)).catch((error: unknown) => this.logger.warn({ err: error }, 'could not finish the last batch'));
     }
+    await this.recording;
   }
 
   private async readFresh(): Promise<Batch> {
@@ -241,6 +244,7 @@ export class QueueConsumer {
       const ids = finished.splice(0);
       const queryIds = completed.splice(0);
       const bucket = Math.floor(Date.now() / s.doneTtlMs);
+      await this.recording; // writes stay in order, and at most one is in flight
       await this.store.streamAck(s.stream, s.group, ids, { delete: false, done: { key: s.doneBucketKey(bucket), ids: queryIds, ttlMs: 2 * s.doneTtlMs } });
     };
     for (const { entry, messages } of entries) {
@@ -276,9 +280,10 @@ export class QueueConsumer {
       }
       if (unfinished === 0) finished.push(entry.id);
     }
-    await record();
     this.previous = this.recent;
     this.recent = new Set();
+    // the batch's last write overlaps the next read; a failure leaves its entries pending, to be redelivered
+    this.recording = record().catch((error: unknown) => this.logger.warn({ err: error, stream: s.stream }, 'could not record completions; the entries will be redelivered'));
   }
 
   /** Runs one query: `completed` when it succeeded, `dead-lettered`, or `retry` when it is to be redelivered. */
