@@ -4,7 +4,7 @@ import { Packr, Unpackr } from 'msgpackr';
  * The query envelope's fields in the order `createQuery` writes them. Both
  * ends of the wire know this shape in advance (a msgpackr shared structure),
  * so an envelope is written without its keys: about half the bytes and half
- * the time. Changing this list changes the wire: bump PROTOCOL_VERSION.
+ * the time (see {@link WIRE_STRUCTURES}).
  */
 export const QUERY_FIELDS = [
   'queryId',
@@ -25,6 +25,22 @@ export const QUERY_FIELDS = [
 ] as const;
 
 /**
+ * Every object shape the library itself puts on the wire, known to both ends
+ * in advance (msgpackr shared structures: written without their keys). The
+ * order of this list and of each shape's keys is part of the wire format:
+ * changing either means bumping PROTOCOL_VERSION. Other shapes (payloads)
+ * travel as records defined inline, once per frame.
+ */
+export const WIRE_STRUCTURES: ReadonlyArray<readonly string[]> = [
+  QUERY_FIELDS,
+  ['queryId', 'serviceNameSource', 'sourceInstance', 'action', 'query', 'timeout_ms'], // RPC request
+  ['queryId', 'result'], // RPC result
+  ['name', 'createdAt', 'serviceName'], // event headers
+  ['headers', 'payloads'], // events sharing their headers
+  ['headers', 'payload'], // one event
+];
+
+/**
  * Turns values into bytes and back. The default is msgpackr; a custom codec
  * must round-trip every value the application sends.
  */
@@ -38,12 +54,12 @@ export interface Codec {
  * costs its keys once per frame), bigint of any size, Date, Buffer, and maps
  * decoded as plain objects (so messages from other languages read naturally).
  * msgpackr renames a `__proto__` key, so decoding cannot pollute prototypes.
- * The query envelope is a predefined structure (see {@link QUERY_FIELDS}).
+ * The library's own shapes are predefined structures (see {@link WIRE_STRUCTURES}).
  */
 export class MsgpackCodec implements Codec {
-  // one predefined shared structure (the envelope) and no others: every other shape travels as an inline record
-  private readonly packr = new Packr({ useRecords: true, useBigIntExtension: true, moreTypes: false, structures: [[...QUERY_FIELDS]], maxSharedStructures: 1 });
-  private readonly unpackr = new Unpackr({ useRecords: true, mapsAsObjects: true, structures: [[...QUERY_FIELDS]], maxSharedStructures: 1 });
+  // the library's own shapes are predefined, and no other shape is ever shared: the rest travels as inline records
+  private readonly packr = new Packr({ useRecords: true, useBigIntExtension: true, moreTypes: false, structures: WIRE_STRUCTURES.map((shape) => [...shape]), maxSharedStructures: WIRE_STRUCTURES.length });
+  private readonly unpackr = new Unpackr({ useRecords: true, mapsAsObjects: true, structures: WIRE_STRUCTURES.map((shape) => [...shape]), maxSharedStructures: WIRE_STRUCTURES.length });
 
   encode(value: unknown): Buffer {
     return this.packr.pack(value);

@@ -30,6 +30,9 @@ async function main(): Promise<void> {
     });
     await subscriber.subscribe(`${namespace}:bench.baseline.rpc`);
   }
+  process.on('message', (message: { cmd: string }) => {
+    if (message.cmd === 'exit') process.exit(0); // a clean exit (CPU profiles are written on exit)
+  });
   send({ ev: 'ready' });
 }
 
