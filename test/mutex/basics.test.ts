@@ -16,15 +16,8 @@ import { RedisMutex } from '../../src/mutex/RedisMutex';
 import type { MutexLock } from '../../src/mutex/MutexLock';
 import { Names } from '../../vars/names';
 import { startRedis, type TestRedis } from '../support/redis-server';
+import { rejection } from '../support/async';
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 function thrown(fn: () => unknown): Error {
   try {

@@ -11,15 +11,8 @@ import { RedisUnavailableError } from '../../src/errors/RedisUnavailableError';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
 import { Names } from '../../vars/names';
 import { startRedis, type TestRedis } from '../support/redis-server';
+import { rejection } from '../support/async';
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** A loopback port where nothing listens. */
 async function closedPort(): Promise<number> {

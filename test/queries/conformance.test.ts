@@ -11,6 +11,7 @@ import { MemoryBus } from '../../src/route/MemoryBus';
 import type { QueryContext } from '../../src/rpc/QueryHandlers';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import type { RedisRPCClientOptions } from '../../src/rpc/RedisRPCClientOptions';
+import { rejection, until } from '../support/async';
 import { startRedis, type TestRedis } from '../support/redis-server';
 
 interface Setup {
@@ -35,21 +36,6 @@ async function redis(): Promise<Setup> {
     options: (service, extra = {}) => ({ service, redis: server.url, namespace: server.namespace, registry: { heartbeatMs: 50, ttlMs: 400 }, ...extra }) as RedisRPCClientOptions,
     dispose: () => server.stop(),
   };
-}
-
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
 }
 
 const fast = { visibilityTimeoutMs: 300, blockMs: 50, maxAttempts: 3 };

@@ -7,17 +7,10 @@ import { expect } from 'chai';
 import Redis from 'ioredis';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { spawnPeer, type Peer } from '../support/processes';
+import { until } from '../support/async';
 import { startRedis, type TestRedis } from '../support/redis-server';
 
 type Message = { ev: string };
-
-async function until(condition: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 /** Sums the ledger: how many distinct queries were processed, and how many processings in all. */
 async function ledgerTotals(redis: Redis, key: string, prefix: string): Promise<{ distinct: number; total: number }> {

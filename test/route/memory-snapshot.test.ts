@@ -18,6 +18,7 @@ import { SnapshotError, ValidationError } from '../../src/errors/index';
 import { MemoryBus } from '../../src/route/MemoryBus';
 import { MemoryRoute } from '../../src/route/MemoryRoute';
 import type { RouteOptions } from '../../src/route/RouteOptions';
+import { rejection } from '../support/async';
 
 function routeOptions(): RouteOptions {
   return {
@@ -34,14 +35,6 @@ async function connected(bus: MemoryBus, snapshotFile?: string): Promise<MemoryR
   return route;
 }
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('memory route snapshot', function () {
   this.timeout(10_000);

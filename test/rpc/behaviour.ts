@@ -16,6 +16,7 @@ import { ValidationError } from '../../src/errors/ValidationError';
 import type { CallContext } from '../../src/rpc/CallContext';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import type { RpcOptions } from '../../src/rpc/RedisRPCClientOptions';
+import { rejection } from '../support/async';
 
 /** Builds clients on one route; `cleanup` closes whatever it built. */
 export interface RpcHarness {
@@ -32,14 +33,6 @@ const Calc = defineFunctions(
   },
 );
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection, got a result');
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

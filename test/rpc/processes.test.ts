@@ -16,17 +16,10 @@ import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { spawnPeer, type Peer } from '../support/processes';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { PeerFunctions } from './peers/functions';
+import { rejection } from '../support/async';
 
 type Message = { ev: string; [field: string]: unknown };
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a rejection, got a result');
-}
 
 describe('RedisRPCClient across processes', function () {
   this.timeout(30_000);
