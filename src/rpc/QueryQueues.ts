@@ -253,7 +253,8 @@ export class QueryQueues {
     return { fireAndForget: { ...(this.fireAndForget?.counters ?? zero) }, broadcast: { ...(this.broadcast?.counters ?? zero) } };
   }
 
-  private async process({ query, entry }: Delivery): Promise<'done' | 'no-handler'> {
+  /** Runs a query's handler; synchronous handlers get a synchronous answer (no promise per query). */
+  private process({ query, entry }: Delivery): 'done' | 'no-handler' | Promise<'done'> {
     const handler = this.handlers.get(query.action);
     if (handler === undefined) return 'no-handler';
     const context: QueryContext = {
@@ -265,8 +266,8 @@ export class QueryQueues {
       envelope: query,
       signal: this.aborter.signal,
     };
-    await handler(query.query, context);
-    return 'done';
+    const outcome = handler(query.query, context);
+    return outcome instanceof Promise ? outcome.then(() => 'done' as const) : 'done';
   }
 
   /**

@@ -61,8 +61,11 @@ export interface QueueConsumerStats {
   batches: number;
 }
 
-/** Processes one query; resolves when done, rejects when it failed (it is then redelivered). */
-export type ProcessQuery = (delivery: Delivery) => Promise<'done' | 'no-handler'>;
+/** Processes one query: done (or a promise of it), or no handler; throwing or rejecting means it failed (it is then redelivered). */
+export type ProcessQuery = (delivery: Delivery) => 'done' | 'no-handler' | Promise<'done' | 'no-handler'>;
+
+/** What became of one query. */
+type Outcome = 'completed' | 'dead-lettered' | 'retry';
 
 /** One stream entry: a frame of queries (what one sender wrote in one tick), decoded. */
 interface DecodedEntry {
@@ -266,7 +269,8 @@ export class QueueConsumer {
         }
         const mark = `${entry.id} ${query.queryId}`;
         if (this.deadLettered.has(mark)) continue;
-        const outcome = await this.handleOne(entry, query);
+        const pending = this.handleOne(entry, query);
+        const outcome = typeof pending === 'string' ? pending : await pending;
         if (outcome === 'retry') {
           unfinished += 1;
         } else if (outcome === 'dead-lettered') {
@@ -286,37 +290,52 @@ export class QueueConsumer {
     this.recording = record().catch((error: unknown) => this.logger.warn({ err: error, stream: s.stream }, 'could not record completions; the entries will be redelivered'));
   }
 
-  /** Runs one query: `completed` when it succeeded, `dead-lettered`, or `retry` when it is to be redelivered. */
-  private async handleOne(entry: StreamEntry, query: Query): Promise<'completed' | 'dead-lettered' | 'retry'> {
+  /**
+   * Runs one query: `completed` when it succeeded, `dead-lettered`, or
+   * `retry` when it is to be redelivered. A synchronous handler that
+   * succeeds is answered synchronously: no promise per query on the fast path.
+   */
+  private handleOne(entry: StreamEntry, query: Query): Outcome | Promise<Outcome> {
     const s = this.settings;
     query.processAttempts = entry.deliveries;
     if (entry.deliveries > s.maxAttempts) {
-      await this.deadLetter(entry, 'max-attempts', `gave up after ${s.maxAttempts} attempts`, query, query.response, null);
-      return 'dead-lettered';
+      return this.deadLetter(entry, 'max-attempts', `gave up after ${s.maxAttempts} attempts`, query, query.response, null).then(() => 'dead-lettered');
     }
     if (query.timeout_ms > 0 && Date.now() > query.query_ms + query.timeout_ms) {
-      await this.deadLetter(entry, 'expired', `not processed within timeout_ms ${query.timeout_ms}`, query, null, null);
-      return 'dead-lettered';
+      return this.deadLetter(entry, 'expired', `not processed within timeout_ms ${query.timeout_ms}`, query, null, null).then(() => 'dead-lettered');
     }
-    let outcome: 'done' | 'no-handler';
+    let outcome: ReturnType<ProcessQuery>;
     try {
-      outcome = await this.process({ query, entry });
+      outcome = this.process({ query, entry });
     } catch (error) {
-      this.counters.failed += 1;
-      const lastError: ActionResult = { ok: false, errorName: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) };
-      if (entry.deliveries >= s.maxAttempts) {
-        await this.deadLetter(entry, 'max-attempts', `handler failed ${entry.deliveries} times; last: ${lastError.message}`, query, lastError, null);
-        return 'dead-lettered';
-      }
-      this.logger.warn({ err: error, queryId: query.queryId, attempt: entry.deliveries }, 'query handler failed; it will be redelivered');
-      return 'retry';
+      return this.failed(entry, query, error);
     }
+    if (outcome instanceof Promise) {
+      return outcome.then(
+        (settled) => this.settled(entry, query, settled),
+        (error: unknown) => this.failed(entry, query, error),
+      );
+    }
+    return this.settled(entry, query, outcome);
+  }
+
+  private settled(entry: StreamEntry, query: Query, outcome: 'done' | 'no-handler'): Outcome | Promise<Outcome> {
     if (outcome === 'no-handler') {
-      await this.deadLetter(entry, 'no-handler', `no handler for action ${JSON.stringify(query.action)}`, query, null, null);
-      return 'dead-lettered';
+      return this.deadLetter(entry, 'no-handler', `no handler for action ${JSON.stringify(query.action)}`, query, null, null).then(() => 'dead-lettered');
     }
     this.counters.processed += 1;
     return 'completed';
+  }
+
+  private async failed(entry: StreamEntry, query: Query, error: unknown): Promise<Outcome> {
+    this.counters.failed += 1;
+    const lastError: ActionResult = { ok: false, errorName: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) };
+    if (entry.deliveries >= this.settings.maxAttempts) {
+      await this.deadLetter(entry, 'max-attempts', `handler failed ${entry.deliveries} times; last: ${lastError.message}`, query, lastError, null);
+      return 'dead-lettered';
+    }
+    this.logger.warn({ err: error, queryId: query.queryId, attempt: entry.deliveries }, 'query handler failed; it will be redelivered');
+    return 'retry';
   }
 
   private async deadLetter(entry: StreamEntry, reason: DeadLetter['reason'], detail: string, query: Query | null, lastError: ActionResult | null, raw: Buffer | null): Promise<void> {
