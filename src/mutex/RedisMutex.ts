@@ -12,11 +12,14 @@ import { LockLostError } from '../errors/LockLostError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ValidationError } from '../errors/ValidationError';
+import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
+import { MemoryMutexStore } from './MemoryMutexStore';
 import { MutexLock, type LockBackend } from './MutexLock';
+import type { MutexStore } from './MutexStore';
 import { assertMutexId, assertNodeId, assertTimeout, decodeValue, describe, encodeValue, freeRecord, type MutexRecord } from './record';
 import { DEFAULT_MUTEX_OPTIONS, type AcquireOptions, type RedisMutexOptions } from './RedisMutexOptions';
-import { acquireScript, extendScript, inspectScript, releaseScript } from './scripts';
+import { RedisMutexStore } from './RedisMutexStore';
 
 /** The critical section run by {@link RedisMutex.withMutex}. */
 export type CriticalSection<T> = (signal: AbortSignal, lock: MutexLock) => T | Promise<T>;
@@ -77,7 +80,9 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   readonly nodeId: string;
   /** The mutex's logger (`module: 'mutex'`). */
   readonly logger: Logger;
-  private readonly redis: Redis;
+  /** The connection, when the mutexes live in Redis (none on the memory route). */
+  private readonly redis: Redis | undefined;
+  private readonly store: MutexStore;
   private readonly ownsConnection: boolean;
   private readonly commandTimeoutMs: number;
   private readonly defaultTimeoutMs: number;
@@ -106,12 +111,14 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     let namespace = options.namespace;
     let defaultNodeId = `${hostname()}:${process.pid}`;
     if (redis instanceof RedisClient) {
-      if (!(redis.route instanceof RedisRoute)) {
-        throw new ValidationError(
-          `redis must be a RedisClient on the redis route (or a URL, ioredis options or an ioredis instance); received a RedisClient on the ${redis.route.kind} route, which has no Redis to lock in`,
-        );
+      if (redis.route instanceof MemoryRoute) {
+        // the memory route: the instances of this process share its bus, as they would share Redis
+        this.redis = undefined;
+      } else if (redis.route instanceof RedisRoute) {
+        this.redis = redis.route.publisher;
+      } else {
+        throw new ValidationError(`redis must be a RedisClient on the redis or memory route (or a URL, ioredis options or an ioredis instance); received a RedisClient on a custom route`);
       }
-      this.redis = redis.route.publisher;
       this.ownsConnection = false;
       namespace ??= redis.names.namespace;
       defaultNodeId = `${redis.service}:${redis.instanceId}`;
@@ -128,6 +135,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     } else {
       throw new ValidationError(`redis must be a URL, ioredis options, an ioredis instance or a RedisClient; received ${describe(redis)}`);
     }
+    this.store = this.redis !== undefined ? new RedisMutexStore(this.redis) : new MemoryMutexStore(((redis as RedisClient).route as MemoryRoute).bus);
     namespace ??= DEFAULT_MUTEX_OPTIONS.namespace;
     try {
       this.names = new Names(namespace);
@@ -153,7 +161,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     }
     const base = options.logger ?? pino({ name: 'intracom', level: process.env.INTRACOM_LOG_LEVEL ?? 'warn' });
     this.logger = base.child({ module: 'mutex' });
-    if (this.ownsConnection) {
+    if (this.ownsConnection && this.redis !== undefined) {
       this.redis.on('error', (error: Error) => {
         if (this.outageReported) return;
         this.outageReported = true;
@@ -184,8 +192,8 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     const key = this.names.mutex(mutexId);
     const sentAt = Date.now();
     const value = encodeValue(this.nextToken(), null, sentAt, timeoutMs, nodeId);
-    const reply = await this.command('P', mutexId, (redis) => redis.set(key, value, 'PX', timeoutMs, 'NX'), (late) => late === 'OK' && this.releaseLate(key, value, 'P', mutexId));
-    if (reply !== 'OK') return false;
+    const taken = await this.command('P', mutexId, (store) => store.setIfAbsent(key, value, timeoutMs), (late) => late && this.releaseLate(key, value, 'P', mutexId));
+    if (!taken) return false;
     const closed = this.register(new MutexLock(this, { mutexId, nodeId, fence: null, value, takenAt: sentAt, timeoutMs, sentAt }), 'P');
     if (closed) await closed;
     return true;
@@ -305,26 +313,20 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     assertMutexId(mutexId);
     this.assertOpen('inspect');
     const key = this.names.mutex(mutexId);
-    const reply = await this.command('inspect', mutexId, (redis) => inspectScript.run(redis, [key], []));
-    return reply ? decodeValue(mutexId, String(reply[0]), Number(reply[1])) : freeRecord(mutexId);
+    const reply = await this.command('inspect', mutexId, (store) => store.read(key));
+    return reply ? decodeValue(mutexId, reply[0], reply[1]) : freeRecord(mutexId);
   }
 
   /** The records of every mutex held in this namespace, by `mutexId` (SCAN, so it does not block Redis). */
   async list(): Promise<MutexRecord[]> {
     this.assertOpen('list');
     const [head, tail] = this.names.mutex('\u0000').split('\u0000');
-    const keys = new Set<string>();
-    let cursor = '0';
-    do {
-      const [next, batch] = await this.command('list', undefined, (redis) => redis.scan(cursor, 'MATCH', this.names.mutexScanPattern(), 'COUNT', 500));
-      cursor = next;
-      for (const key of batch) keys.add(key);
-    } while (cursor !== '0');
+    const keys = await this.command('list', undefined, (store) => store.keys(this.names.mutexScanPattern()));
     const records = await Promise.all(
-      [...keys].map(async (key) => {
+      keys.map(async (key) => {
         const mutexId = key.slice(head.length, key.length - tail.length);
-        const reply = await this.command('list', mutexId, (redis) => inspectScript.run(redis, [key], []));
-        return reply ? decodeValue(mutexId, String(reply[0]), Number(reply[1])) : undefined;
+        const reply = await this.command('list', mutexId, (store) => store.read(key));
+        return reply ? decodeValue(mutexId, reply[0], reply[1]) : undefined;
       }),
     );
     return records.filter((r): r is MutexRecord => r !== undefined).sort((a, b) => (a.mutexId < b.mutexId ? -1 : a.mutexId > b.mutexId ? 1 : 0));
@@ -353,7 +355,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
       this.closed = true;
       clearInterval(this.sweepTimer);
       this.sweepTimer = undefined;
-      if (this.ownsConnection) {
+      if (this.ownsConnection && this.redis !== undefined) {
         if (this.redis.status === 'ready') {
           try {
             await this.redis.quit();
@@ -373,8 +375,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   async extendLock(lock: MutexLock, timeoutMs: number): Promise<boolean> {
     assertTimeout(timeoutMs);
     const key = this.names.mutex(lock.mutexId);
-    const reply = await this.command('extend', lock.mutexId, (redis) => extendScript.run(redis, [key], [lock.value, timeoutMs]));
-    return reply === 1;
+    return this.command('extend', lock.mutexId, (store) => store.extendIfHeld(key, lock.value, timeoutMs));
   }
 
   /** @internal */
@@ -382,7 +383,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     if (!lock.claimRelease()) return Promise.resolve(false);
     if (this.locks.get(lock.mutexId) === lock) this.locks.delete(lock.mutexId);
     const key = this.names.mutex(lock.mutexId);
-    return this.command('V', lock.mutexId, (redis) => releaseScript.run(redis, [key], [lock.value]).then(isOne));
+    return this.command('V', lock.mutexId, (store) => store.releaseIfHeld(key, lock.value));
   }
 
   /** @internal */
@@ -428,7 +429,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     const [taken, reply] = await this.command(
       operation,
       mutexId,
-      (redis) => acquireScript.run(redis, [key, this.names.mutexFence(mutexId)], [token, sentAt, timeoutMs, nodeId]),
+      (store) => store.takeFenced(key, this.names.mutexFence(mutexId), token, sentAt, timeoutMs, nodeId),
       (late) => late[0] === 1 && this.releaseLate(key, encodeValue(token, Number(late[1]), sentAt, timeoutMs, nodeId), operation, mutexId),
     );
     if (taken !== 1) return Number(reply);
@@ -461,7 +462,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   private releaseLate(key: string, value: string, operation: string, mutexId: string): void {
     const what = label(operation, mutexId);
     this.logger.warn({ operation: what }, 'a late reply took a mutex after the call had failed; releasing it');
-    releaseScript.run(this.redis, [key], [value]).catch((error: unknown) => {
+    this.store.releaseIfHeld(key, value).catch((error: unknown) => {
       this.logger.warn({ err: error, operation: what }, 'could not release a mutex taken by a late reply; Redis frees it at its timeout');
     });
   }
@@ -479,15 +480,15 @@ export class RedisMutex extends EventEmitter implements LockBackend {
    * failures into RedisUnavailableError. Not async, and labels built only on
    * failure: this is the P/V fast path.
    */
-  private command<T>(operation: string, mutexId: string | undefined, run: (redis: Redis) => Promise<T>, onLate?: (value: T) => unknown): Promise<T> {
+  private command<T>(operation: string, mutexId: string | undefined, run: (store: MutexStore) => Promise<T>, onLate?: (value: T) => unknown): Promise<T> {
     if (this.closed) return Promise.reject(new NotConnectedError(label(operation, mutexId), 'closed'));
-    if (this.connecting || this.redis.status === 'wait') {
+    if (this.redis !== undefined && (this.connecting || this.redis.status === 'wait')) {
       // First use: connect, and let every call made meanwhile wait for that connection.
       return this.connectFirst(label(operation, mutexId)).then(() => this.command(operation, mutexId, run, onLate));
     }
     let pending: Promise<T>;
     try {
-      pending = run(this.redis);
+      pending = run(this.store);
     } catch (error) {
       return Promise.reject(this.failure(label(operation, mutexId), error));
     }
@@ -548,7 +549,8 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   }
 
   private async connectFirst(operation: string): Promise<void> {
-    this.connecting ??= this.redis.connect().finally(() => {
+    const redis = this.redis as Redis; // only called when the mutexes live in Redis
+    this.connecting ??= redis.connect().finally(() => {
       this.connecting = undefined;
     });
     const connecting = this.connecting;
@@ -604,9 +606,6 @@ function label(operation: string, mutexId: string | undefined): string {
   return mutexId === undefined ? operation : `${operation} "${mutexId}"`;
 }
 
-function isOne(reply: unknown): boolean {
-  return reply === 1;
-}
 
 function waitOption(name: string, value: unknown): number {
   if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {

@@ -209,6 +209,27 @@ export class MemoryBus {
     if (this.store.size >= this.sweepAt) this.sweep();
   }
 
+  /** SET NX PX: stores only when the key is absent (or expired); true when stored. */
+  setIfAbsent(key: string, value: Buffer, ttlMs: number): boolean {
+    if (this.get(key) !== null) return false;
+    this.set(key, value, ttlMs);
+    return true;
+  }
+
+  /** PTTL: remaining ms, -1 for a key without expiry, -2 for a missing one. */
+  pttl(key: string): number {
+    if (this.get(key) === null) return -2;
+    const expiresAt = (this.store.get(key) as StoredValue).expiresAt;
+    return expiresAt === Infinity ? -1 : Math.max(0, expiresAt - Date.now());
+  }
+
+  /** The live keys matching a Redis glob pattern. */
+  keys(pattern: string): string[] {
+    const keys: string[] = [];
+    for (const key of [...this.store.keys()]) if (this.matches(pattern, key) && this.get(key) !== null) keys.push(key);
+    return keys;
+  }
+
   del(key: string): number {
     const existed = this.get(key) !== null;
     this.store.delete(key);

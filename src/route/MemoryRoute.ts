@@ -37,7 +37,8 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
 
   constructor(
     private readonly options: RouteOptions,
-    private readonly bus: MemoryBus = MemoryBus.shared,
+    /** The bus this route talks through (what Redis is to the redis route). */
+    readonly bus: MemoryBus = MemoryBus.shared,
     private readonly memoryOptions: MemoryRouteOptions = {},
   ) {
     super();

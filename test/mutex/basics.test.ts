@@ -146,10 +146,6 @@ describe('RedisMutex', function () {
         expect(error, String(message)).to.be.instanceOf(ValidationError);
         expect(error.message).to.match(message);
       }
-      const memory = new RedisClient({ service: 'svc', route: 'memory' });
-      const error = thrown(() => new RedisMutex({ redis: memory }));
-      expect(error).to.be.instanceOf(ValidationError);
-      expect(error.message).to.match(/RedisClient on the memory route/);
     });
   });
 

@@ -1,0 +1,42 @@
+import type Redis from 'ioredis';
+import type { MutexStore } from './MutexStore';
+import { acquireScript, extendScript, inspectScript, releaseScript } from './scripts';
+
+/** {@link MutexStore} on Redis: `SET NX PX` for `P`, Lua scripts for every compare-then-act step. */
+export class RedisMutexStore implements MutexStore {
+  constructor(private readonly redis: Redis) {}
+
+  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(key, value, 'PX', ttlMs, 'NX')) === 'OK';
+  }
+
+  async takeFenced(lockKey: string, fenceKey: string, token: string, takenAt: number, timeoutMs: number, nodeId: string): Promise<[number, number]> {
+    const [taken, reply] = await acquireScript.run(this.redis, [lockKey, fenceKey], [token, takenAt, timeoutMs, nodeId]);
+    return [Number(taken), Number(reply)];
+  }
+
+  async releaseIfHeld(key: string, value: string): Promise<boolean> {
+    return (await releaseScript.run(this.redis, [key], [value])) === 1;
+  }
+
+  async extendIfHeld(key: string, value: string, ttlMs: number): Promise<boolean> {
+    return (await extendScript.run(this.redis, [key], [value, ttlMs])) === 1;
+  }
+
+  async read(key: string): Promise<[string, number] | null> {
+    const reply = await inspectScript.run(this.redis, [key], []);
+    return reply ? [String(reply[0]), Number(reply[1])] : null;
+  }
+
+  async keys(pattern: string): Promise<string[]> {
+    const keys = new Set<string>();
+    let cursor = '0';
+    do {
+      // SCAN, so that listing never blocks Redis
+      const [next, batch] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      for (const key of batch) keys.add(key);
+    } while (cursor !== '0');
+    return [...keys];
+  }
+}
