@@ -278,9 +278,6 @@ export async function main(redisUrl?: string): Promise<SummaryRow[]> {
     say('\n5. Three workers started together; the schema was initialised under a mutex');
     await step('mutex: schema init runs once', async () => {
       const workers = startups.filter((_, i) => cast[i][0] === 'worker');
-      if (workers.every((s) => s.schema === 'redis-only')) {
-        return { skipped: 'Redis only: RedisMutex locks in Redis (SET NX); run `npm run demo -- redis://127.0.0.1:6379`' };
-      }
       const ran = workers.filter((s) => s.schema === 'ran').length;
       const runs = await web.client.get(Demo.vars.SchemaInitRuns);
       if (ran !== 1 || runs !== 1) throw new Error(`initialisation ran ${ran} times (SchemaInitRuns = ${runs})`);

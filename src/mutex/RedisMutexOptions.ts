@@ -7,7 +7,8 @@ export interface RedisMutexOptions {
   /**
    * Redis to use: a URL, ioredis options, an existing ioredis instance, or a
    * connected-or-not {@link RedisClient} on the `redis` route (its command
-   * connection is shared). A connection given as a URL or options is created,
+   * connection is shared) or on the `memory` route (the locks live on its
+   * bus, for the instances of one process). A connection given as a URL or options is created,
    * set to fail fast while Redis is unreachable (no offline queue), and
    * closed by `close()`; an ioredis instance or a RedisClient stays yours to
    * close. Required.

@@ -71,7 +71,7 @@ export interface RunningInstance {
   readonly name: string;
   readonly rpc: RedisRPCClient;
   /** What the instance did at start (the worker's schema initialisation). */
-  readonly startup: { schema?: 'ran' | 'already-done' | 'redis-only' };
+  readonly startup: { schema?: 'ran' | 'already-done' };
   close(): Promise<void>;
 }
 
@@ -174,7 +174,7 @@ export async function startInstance(role: Role, name: string, connection: DemoCo
   await rpc.connect();
 
   if (role === 'worker') {
-    startup.schema = await initialiseSchema(rpc, name, connection);
+    startup.schema = await initialiseSchema(rpc, name);
   }
 
   return {
@@ -190,11 +190,10 @@ export async function startInstance(role: Role, name: string, connection: DemoCo
 
 /**
  * Every worker instance calls this at start; the mutex makes the
- * initialisation run exactly once, however many start together. The mutex
- * locks in Redis: on the memory route there is no mutex to take.
+ * initialisation run exactly once, however many start together (in Redis, or
+ * on the memory route's bus for the instances of one process).
  */
-async function initialiseSchema(rpc: RedisRPCClient, name: string, connection: DemoConnection): Promise<'ran' | 'already-done' | 'redis-only'> {
-  if (!('redis' in connection)) return 'redis-only';
+async function initialiseSchema(rpc: RedisRPCClient, name: string): Promise<'ran' | 'already-done'> {
   const mutex = new RedisMutex({ redis: rpc.client, nodeId: name });
   try {
     return await mutex.withMutex(
