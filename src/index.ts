@@ -9,7 +9,7 @@ export * from './envelope/index';
 export * from './errors/index';
 export { type Route, type RouteStats, type RouteStatus, type MessageListener, type PatternListener } from './route/Route';
 export { MemoryRoute } from './route/MemoryRoute';
-export { MemoryBus } from './route/MemoryBus';
+export { MemoryBus, type MemoryBusOptions } from './route/MemoryBus';
 export { RedisRoute, type RedisConnection } from './route/RedisRoute';
 export { VERSION } from './version';
 export * from './mutex/index';

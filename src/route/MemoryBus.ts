@@ -46,7 +46,7 @@ const FIRST_SWEEP_AT = 1024;
 
 /**
  * What the memory routes of one bus share: subscribers, keys, the instance
- * registry and the durable queues ({@link MemoryStreams}), which a snapshot
+ * registry and the durable queues (`MemoryStreams`), which a snapshot
  * file can carry across a restart (see {@link MemoryBusOptions.snapshotFile}).
  */
 export class MemoryBus {
