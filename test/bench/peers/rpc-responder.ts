@@ -30,7 +30,12 @@ async function main(): Promise<void> {
     });
     await subscriber.subscribe(`${namespace}:bench.baseline.rpc`);
   }
+  const cpuAtReady = process.cpuUsage();
   process.on('message', (message: { cmd: string }) => {
+    if (message.cmd === 'cpu') {
+      const cpu = process.cpuUsage(cpuAtReady);
+      send({ ev: 'cpu', ms: (cpu.user + cpu.system) / 1000 });
+    }
     if (message.cmd === 'exit') process.exit(0); // a clean exit (CPU profiles are written on exit)
   });
   send({ ev: 'ready' });
