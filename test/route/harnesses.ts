@@ -9,7 +9,8 @@ import type { RouteOptions } from '../../src/route/RouteOptions';
 import { startRedis } from '../support/redis-server';
 import type { RouteHarness } from './conformance';
 
-function routeOptions(): RouteOptions {
+/** The options every test route is built with. */
+export function routeOptions(): RouteOptions {
   return {
     codec: new MsgpackCodec(),
     limits: { maxPayloadBytes: 1024 * 1024, maxFrameBytes: 64 * 1024 },

@@ -10,24 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Packr } from 'msgpackr';
-import pino from 'pino';
-import { Names } from '../../vars/names';
 import { RedisClient } from '../../src/client/RedisClient';
-import { MsgpackCodec } from '../../src/envelope/codec';
 import { SnapshotError, ValidationError } from '../../src/errors/index';
 import { MemoryBus } from '../../src/route/MemoryBus';
 import { MemoryRoute } from '../../src/route/MemoryRoute';
-import type { RouteOptions } from '../../src/route/RouteOptions';
 import { rejection } from '../support/async';
+import { routeOptions } from './harnesses';
 
-function routeOptions(): RouteOptions {
-  return {
-    codec: new MsgpackCodec(),
-    limits: { maxPayloadBytes: 1024 * 1024, maxFrameBytes: 64 * 1024 },
-    logger: pino({ level: 'silent' }),
-    names: new Names(''),
-  };
-}
 
 async function connected(bus: MemoryBus, snapshotFile?: string): Promise<MemoryRoute> {
   const route = new MemoryRoute(routeOptions(), bus, snapshotFile === undefined ? {} : { snapshotFile });
