@@ -60,34 +60,28 @@ export class QueryRequests {
 
   /** Sends an ASYNC query and returns its handle at once. */
   sendAsync<R = unknown>(destination: string, action: number | string, query: unknown, options: QueryRequestOptions = {}): QueryHandle<R> {
+    return this.request<R>(QueryType.ASYNC, destination, action, query, options);
+  }
+
+  /** Sends a SYNC query and resolves with its result, or rejects with the typed error. */
+  async sendSync<R = unknown>(destination: string, action: number | string, query: unknown, options: QueryRequestOptions = {}): Promise<R> {
+    return this.request<R>(QueryType.SYNC, destination, action, query, options).wait();
+  }
+
+  /** Sends an ASYNC or SYNC query and returns its handle at once. */
+  request<R>(type: QueryType.ASYNC | QueryType.SYNC, destination: string, action: number | string, query: unknown, options: QueryRequestOptions): QueryHandle<R> {
     const timeoutMs = this.timeout(options.timeoutMs);
     const localService = this.local(destination);
     const envelope = createQuery({
       serviceNameSource: this.service,
       serviceNameDest: destination,
-      type: QueryType.ASYNC,
+      type,
       action,
       query,
       timeout_ms: timeoutMs,
       route: localService ? QueryRoute.LOCAL : QueryRoute.REDIS,
     });
     return this.dispatch<R>(envelope, localService, options.signal);
-  }
-
-  /** Sends a SYNC query and resolves with its result, or rejects with the typed error. */
-  async sendSync<R = unknown>(destination: string, action: number | string, query: unknown, options: QueryRequestOptions = {}): Promise<R> {
-    const timeoutMs = this.timeout(options.timeoutMs);
-    const localService = this.local(destination);
-    const envelope = createQuery({
-      serviceNameSource: this.service,
-      serviceNameDest: destination,
-      type: QueryType.SYNC,
-      action,
-      query,
-      timeout_ms: timeoutMs,
-      route: localService ? QueryRoute.LOCAL : QueryRoute.REDIS,
-    });
-    return this.dispatch<R>(envelope, localService, options.signal).wait();
   }
 
   /** Serves one `$query` request on this instance (the RPC handler of {@link QUERY_FUNCTION}). */

@@ -349,8 +349,8 @@ export class RedisRPCClient implements RpcCalls {
       case QueryType.ASYNC:
         return this.sendAsync(destination, action, query, options);
       case QueryType.SYNC: {
-        const handle = this.sendAsync(destination, action, query, options);
-        handle.type = QueryType.SYNC;
+        this.assertOpen('send');
+        const handle = this.requests.request(QueryType.SYNC, destination, action, query ?? null, options);
         await handle.wait();
         return handle;
       }
