@@ -184,6 +184,23 @@ for (const make of [memory, redis]) {
       expect(status.broadcast.instances.map((i) => i.instanceId).sort()).to.deep.equal([a.instanceId, b.instanceId, c.instanceId].sort());
     });
 
+    it('BROADCAST: an instance gone longer than broadcastRetentionMs stops holding the queue back, and processed entries are trimmed', async () => {
+      const retention = { ...fast, broadcastRetentionMs: 300 };
+      const seen: unknown[] = [];
+      const stays = await client(service, { queues: retention });
+      stays.handle('reload', (query) => void seen.push(query));
+      const leaves = await client(service, { queues: retention });
+      leaves.handle('reload', () => undefined);
+      await leaves.close();
+      const sender = await client('sender', { queues: retention });
+      for (let v = 0; v < 20; v++) await sender.broadcast(service, 'reload', { v });
+      await until(() => seen.length === 20, 5000, 'the live instance to process every broadcast');
+      // the gone instance's group is removed once its last heartbeat is older than the retention, then the stream is trimmed
+      await until(async () => (await sender.queueStatus(service)).broadcast.instances.length === 1, 5000, 'the gone instance to be dropped');
+      expect((await sender.queueStatus(service)).broadcast.instances.map((i) => i.instanceId)).to.deep.equal([stays.instanceId]);
+      await until(async () => (await sender.queueStatus(service)).broadcast.length <= 1, 5000, 'the processed broadcasts to be trimmed');
+    });
+
     it('ASYNC: a handle that is the envelope, PENDING then DONE with result, response and response_ts', async () => {
       (await client(service)).handle('square', async (n: number) => n * n);
       const caller = await client('caller');
