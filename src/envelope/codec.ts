@@ -84,7 +84,11 @@ export function encodeFrame(codec: Codec, messages: readonly unknown[]): Buffer 
 /** Decodes a frame, returning its messages; throws with the reason when the bytes are not a frame. */
 export function decodeFrame(codec: Codec, bytes: Buffer, maxBytes: number): unknown[] {
   if (bytes.length > maxBytes) throw new Error(`frame of ${bytes.length} bytes exceeds the limit of ${maxBytes}`);
-  const decoded = codec.decode(bytes);
+  return frameMessages(codec.decode(bytes));
+}
+
+/** The messages of an already decoded frame; throws with the reason when the value is not a frame. */
+export function frameMessages(decoded: unknown): unknown[] {
   if (!Array.isArray(decoded) || decoded.length < 2) throw new Error('not a frame: expected an array [version, message, ...]');
   if (decoded[0] !== PROTOCOL_VERSION) throw new Error(`unsupported frame version ${JSON.stringify(decoded[0])}; this library speaks ${PROTOCOL_VERSION}`);
   decoded.shift();

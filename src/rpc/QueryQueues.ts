@@ -7,8 +7,6 @@ import { NoServiceError } from '../errors/NoServiceError';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
 import { ValidationError } from '../errors/ValidationError';
 import { FrameBatcher } from '../route/FrameBatcher';
-import { MemoryRoute } from '../route/MemoryRoute';
-import type { StreamEntry } from '../route/StreamStore';
 import type { QueryContext, QueryHandlers } from './QueryHandlers';
 import { DEFAULT_QUERY_QUEUE_OPTIONS, type QueryQueueOptions } from './QueryQueueOptions';
 import { QueueConsumer, type DeadLetter, type Delivery, type QueueConsumerStats } from './QueueConsumer';
@@ -167,7 +165,7 @@ export class QueryQueues {
     const timeoutMs = options.timeoutMs ?? 0;
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) throw new ValidationError(`timeoutMs must be a non-negative integer; received ${String(timeoutMs)}`);
     const { route, names, service, limits } = this.client;
-    if (this.settings.requireKnownDestination) await this.assertKnown(destination, action);
+    if (this.settings.requireKnownDestination && !this.known.has(destination)) await this.assertKnown(destination, action);
     const envelope = createQuery({
       serviceNameSource: service,
       serviceNameDest: destination,
@@ -175,7 +173,7 @@ export class QueryQueues {
       action,
       query,
       timeout_ms: timeoutMs,
-      route: route instanceof MemoryRoute ? QueryRoute.MEMORY : QueryRoute.REDIS,
+      route: route.kind === 'memory' ? QueryRoute.MEMORY : QueryRoute.REDIS,
       queryId: options.queryId,
     });
     const stream = type === QueryType.BROADCAST ? names.broadcastStream(destination) : names.queryStream(destination);
@@ -299,7 +297,6 @@ export class QueryQueues {
   }
 
   private async assertKnown(destination: string, action: number | string): Promise<void> {
-    if (this.known.has(destination)) return;
     const info = await this.client.route.streamInfo(this.client.names.queryStream(destination));
     if (!info.groups.some((g) => g.name === WORKERS_GROUP)) {
       throw new NoServiceError(destination, String(action), 'no instance of this service has ever consumed queries (set queues.requireKnownDestination: false to store them anyway)');
@@ -316,4 +313,3 @@ function assertDestination(destination: unknown): asserts destination is string 
   }
 }
 
-export type { StreamEntry };

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { decodeFrame, type Codec } from '../envelope/codec';
+import { frameMessages, type Codec } from '../envelope/codec';
 import type { ActionResult, Query } from '../envelope/types';
 import { invalidQueryReason } from '../envelope/validate';
 import type { StreamEntry, StreamStore } from '../route/StreamStore';
@@ -222,7 +222,7 @@ export class QueueConsumer {
       if (entry.payload.length > s.maxPayloadBytes + 1024) throw new Error(`entry of ${entry.payload.length} bytes exceeds limits.maxPayloadBytes (${s.maxPayloadBytes})`);
       const decoded = this.codec.decode(entry.payload);
       // a foreign writer may append a lone envelope instead of a frame
-      const messages = Array.isArray(decoded) ? decodeFrame(this.codec, entry.payload, s.maxPayloadBytes + 1024) : [decoded];
+      const messages = Array.isArray(decoded) ? frameMessages(decoded) : [decoded];
       return {
         entry,
         messages: messages.map((message) => {
