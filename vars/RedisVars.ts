@@ -86,7 +86,7 @@ export const RedisVars = {
     type: 'buffer',
     owner: '<service>',
     internal: true,
-    description: 'Sorted set of the live instance ids of a service, scored by heartbeat expiry (Redis server time, ms).',
+    description: 'Sorted set of the live instance ids of a service (and, with the RPC topic as owner, of the instances serving that topic), scored by heartbeat expiry (Redis server time, ms).',
   }),
   InstanceAnnouncements: defineVar({
     name: 'announcements',
@@ -123,6 +123,24 @@ export const RedisVars = {
     internal: true,
     description: 'Stream of BROADCAST queries to a service, one consumer group per instance.',
   }),
+  ProcessedQueries: defineVar({
+    name: 'done',
+    type: 'buffer',
+    owner: '<service>',
+    keyed: true,
+    keyDescription: '<scope>:<time bucket> (scope: workers, or an instance id for BROADCAST)',
+    internal: true,
+    description: 'Hash of the query ids completed in one time bucket (queues.dedupeTtlMs long), for duplicate suppression; expires two buckets later.',
+  }),
+  BroadcastSeen: defineVar({
+    name: 'seen',
+    type: 'string',
+    owner: '<service>',
+    keyed: true,
+    keyDescription: 'instance id',
+    internal: true,
+    description: 'Refreshed by each instance; once it expires (queues.broadcastRetentionMs), the instance\'s BROADCAST group is removed.',
+  }),
   DeadLetters: defineVar({
     name: 'dead',
     type: 'buffer',
@@ -136,10 +154,10 @@ export const RedisVars = {
 export const RedisTopics = {
   ModuleEvents: defineTopic({ name: 'module.<name>.events', payload: 'event', publishers: ['<name>'], subscribers: ['*'], description: 'Events raised by a module.' }),
   ModuleMessages: defineTopic({ name: 'module.<name>.messages', payload: 'event', publishers: ['*'], subscribers: ['<name>'], description: 'Messages addressed to a module.' }),
-  ModuleRpc: defineTopic({ name: 'module.<name>.rpc', payload: 'query frame', publishers: ['*'], subscribers: ['<name>'], description: 'Calls to a module.' }),
+  ModuleRpc: defineTopic({ name: 'module.<name>.rpc', payload: 'query frame', publishers: ['*'], subscribers: ['<name>'], description: 'Calls to a module: the topic callers name; each request travels on `<topic>.<instanceId>` (RpcInstance).' }),
   ServiceEvents: defineTopic({ name: 'service.<key>.events', payload: 'event', publishers: ['<key>'], subscribers: ['*'], description: 'Events raised by a service.' }),
   ServiceMessages: defineTopic({ name: 'service.<key>.messages', payload: 'event', publishers: ['*'], subscribers: ['<key>'], description: 'Messages addressed to a service.' }),
-  ServiceRpc: defineTopic({ name: 'service.<key>.rpc', payload: 'query frame', publishers: ['*'], subscribers: ['<key>'], description: 'Calls to a service.' }),
+  ServiceRpc: defineTopic({ name: 'service.<key>.rpc', payload: 'query frame', publishers: ['*'], subscribers: ['<key>'], description: 'Calls to a service: the topic callers name; each request travels on `<topic>.<instanceId>` (RpcInstance).' }),
   WebsocketUserEvents: defineTopic({ name: 'websocket.user.<uuid>.events', payload: 'event', publishers: ['*'], subscribers: ['websocket'], description: 'Events for one connected user.' }),
   WebsocketParticipantEvents: defineTopic({
     name: 'websocket.participant.<uuid>.events',
@@ -156,12 +174,19 @@ export const RedisTopics = {
     subscribers: ['*'],
     description: 'A variable was set, incremented or deleted through intracom (what `watch` listens to).',
   }),
-  InstanceInbox: defineTopic({
-    name: 'intracom.instance.<service>.<instanceId>',
-    payload: 'query frame',
+  RpcInstance: defineTopic({
+    name: '<module|service rpc topic>.<instanceId>',
+    payload: 'frame of RPC requests (and cancels, probes)',
     publishers: ['*'],
     subscribers: ['<instanceId>'],
-    description: 'Inbox of one instance: replies to its calls and requests directed at it.',
+    description: 'Where one instance takes the calls to a module or service it serves, such as `service.calc.rpc.<instanceId>`: each call reaches exactly one instance.',
+  }),
+  RpcReplies: defineTopic({
+    name: 'intracom.rpc.reply.<service>.<instanceId>',
+    payload: 'frame of RPC replies',
+    publishers: ['*'],
+    subscribers: ['<instanceId>'],
+    description: 'Replies to the calls one instance made, matched by request id.',
   }),
 } as const;
 

@@ -4,7 +4,6 @@ export { defineVar, defineTopic, defineCatalogue, mergeCatalogues, assertName } 
 export {
   Names,
   assertNamespace,
-  hasGlob,
   moduleEvents,
   moduleMessages,
   moduleRpc,

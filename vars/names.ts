@@ -65,11 +65,6 @@ export class Names {
     return serviceKey(this.namespace, service, 'announcements');
   }
 
-  /** Set of every service that has announced an instance (for `status`). */
-  serviceIndex(): string {
-    return `${prefix(this.namespace)}ic:services`;
-  }
-
   /**
    * Pattern matching one kind of per-service key of every service of this
    * namespace (`instances`, `queries`, `broadcast`, `dead`), for discovery
@@ -148,11 +143,6 @@ export class Names {
     return p !== '' && channel.startsWith(p) ? channel.slice(p.length) : channel;
   }
 
-  /** Inbox channel of one instance (replies and directed requests). */
-  instanceInbox(service: string, instanceId: string): string {
-    return this.channel(`intracom.instance.${service}.${instanceId}`);
-  }
-
   // ---- rpc ----
 
   /**
@@ -205,9 +195,4 @@ export function websocketEvents(kind: WebsocketKind, uuid: string): string {
 function topic(scope: 'module' | 'service', name: string, suffix: string): string {
   assertName(`${scope} name`, name);
   return `${scope}.${name}.${suffix}`;
-}
-
-/** True when `text` holds a Redis glob character, which would make an exact topic act as a pattern. */
-export function hasGlob(text: string): boolean {
-  return /[*?[\]\\]/.test(text);
 }
