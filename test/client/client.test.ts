@@ -155,6 +155,19 @@ for (const setup of [memoryRoute, redisRoute]) {
       expect(await web.get(Shop.vars.Banner)).to.equal(null);
     });
 
+    it('reads a stored value that does not fit the type of its variable (written by hand) as a MalformedMessageError naming the key', async () => {
+      const cart = await client('cart');
+      const key = cart.names.variable('cart', 'CartItems', 'by-hand');
+      await cart.route.set(key, 'three');
+      const error = await cart.get(Shop.vars.CartItems, 'by-hand').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).to.be.instanceOf(MalformedMessageError);
+      expect((error as MalformedMessageError).source).to.equal(key);
+      expect((error as Error).message).to.match(/variable "CartItems" is not an integer/);
+    });
+
     it('refuses a value of the wrong type with a ValidationError naming the variable, the type and the value', async () => {
       const cms = await client('cms');
       const attempts: Array<[() => Promise<unknown>, RegExp]> = [

@@ -131,6 +131,37 @@ for (const make of [memory, redis]) {
       expect(clients[0].queryStats().fireAndForget.duplicatesSuppressed).to.equal(1);
     });
 
+    it('inspection: depth, pending and age of the oldest while nobody consumes; processed entries are trimmed afterwards', async () => {
+      const first = await client(service);
+      await first.close(); // the destination is known, and nobody consumes now
+      const sender = await client('sender');
+      await sender.fireAndForget(service, 'note', 1);
+      await sender.fireAndForget(service, 'note', 2);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const waiting = await sender.queueStatus(service);
+      expect(waiting.fireAndForget).to.include({ depth: 2, pending: 0 });
+      expect(waiting.fireAndForget.oldestAgeMs).to.be.at.least(25);
+      const seen: unknown[] = [];
+      (await client(service)).handle('note', (query) => void seen.push(query));
+      await until(() => seen.length === 2);
+      await until(async () => {
+        const status = await sender.queueStatus(service);
+        return status.fireAndForget.depth === 0 && status.fireAndForget.pending === 0 && status.fireAndForget.oldestAgeMs === 0;
+      }, 5000, 'the queue to drain');
+      const stream = sender.client.names.queryStream(service);
+      await until(async () => (await sender.client.route.streamInfo(stream)).length <= 1, 5000, 'the processed entries to be trimmed');
+      expect(seen).to.deep.equal([1, 2]);
+    });
+
+    it('accepts a lone envelope appended by a foreign writer (no frame)', async () => {
+      const processed: unknown[] = [];
+      const worker = await client(service);
+      worker.handle('ok', (query) => void processed.push(query));
+      await worker.client.route.streamAdd(worker.client.names.queryStream(service), new MsgpackCodec().encode(validQuery(service)));
+      await until(() => processed.length === 1);
+      expect(processed).to.deep.equal([1]);
+    });
+
     it('bad input: unknown destination, oversized query, malformed entry, unknown action: clear errors or dead letters, never a stuck queue', async () => {
       const processed: unknown[] = [];
       const worker = await client(service, { limits: { maxPayloadBytes: 4096 } });

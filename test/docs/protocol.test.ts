@@ -1,0 +1,51 @@
+/**
+ * The wire protocol page's example, as a foreign client would send it:
+ * the bytes of its `printf ... | redis-cli -x PUBLISH` line reach a
+ * subscriber as an event with its headers.
+ */
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { RedisClient, type ReceivedEvent } from '../../src/client/RedisClient';
+import { startRedis } from '../support/redis-server';
+
+/** The bytes a shell's printf makes of `\xNN` escapes and plain characters. */
+function printfBytes(format: string): Buffer {
+  const bytes: number[] = [];
+  for (let i = 0; i < format.length; i++) {
+    if (format[i] === '\\' && format[i + 1] === 'x') {
+      bytes.push(parseInt(format.slice(i + 2, i + 4), 16));
+      i += 3;
+    } else bytes.push(format.charCodeAt(i));
+  }
+  return Buffer.from(bytes);
+}
+
+describe('docs/protocol.md', function () {
+  this.timeout(15_000);
+
+  it('the redis-cli example publishes an event that a RedisClient receives with its headers', async () => {
+    const page = readFileSync(join(__dirname, '..', '..', 'docs', 'protocol.md'), 'utf8');
+    const example = /printf '([^']+)' \| redis-cli -x PUBLISH (\S+)/.exec(page);
+    expect(example, 'the printf | redis-cli PUBLISH line of the page').to.not.equal(null);
+    const [, format, channel] = example as RegExpExecArray;
+    const redis = await startRedis({ private: true }); // the example has no namespace
+    const raw = new Redis(redis.url);
+    const client = new RedisClient({ service: 'reader', redis: redis.url });
+    try {
+      await client.connect();
+      let resolveEvent: (event: ReceivedEvent) => void = () => undefined;
+      const received = new Promise<ReceivedEvent>((resolve) => (resolveEvent = resolve));
+      await client.subscribe(channel, (_payload, event) => resolveEvent(event));
+      expect(await raw.publish(channel, printfBytes(format))).to.equal(1);
+      const event = await received;
+      expect(event.payload).to.equal('hi');
+      expect(event.headers).to.deep.equal({ name: 'module.x.events', createdAt: '2026-01-01T00:00:00Z', serviceName: 'shell' });
+    } finally {
+      raw.disconnect();
+      await client.close();
+      await redis.stop();
+    }
+  });
+});
