@@ -5,13 +5,10 @@
  * Redis-only ones were skipped).
  */
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { startRedis, type TestRedis } from '../support/redis-server';
+import { runTs } from '../support/processes';
+import { useRedis } from '../support/redis-server';
 
-const run = promisify(execFile);
-const DEMO = join(__dirname, '..', '..', 'docs', 'examples', 'demo.ts');
+const DEMO = 'docs/examples/demo.ts';
 
 const CAPABILITIES = [
   'shared variable + watch',
@@ -44,20 +41,13 @@ function summary(stdout: string): Map<string, [string, string]> {
 
 describe('the demo (npm run demo)', function () {
   this.timeout(45_000);
-  let redis: TestRedis;
-
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis.stop();
-  });
+  const redis = useRedis();
 
   it('tells the whole story on the memory route, with no Redis, and exits 0', async () => {
     const env = { ...process.env };
     delete env.REDIS_URL;
     const started = Date.now();
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', DEMO], { env, timeout: 40_000 });
+    const { stdout } = await runTs(DEMO, [], env, 40_000);
     expect(Date.now() - started).to.be.below(20_000);
     expect(stdout).to.match(/^route: memory/);
     const rows = summary(stdout);
@@ -74,7 +64,7 @@ describe('the demo (npm run demo)', function () {
 
   it('tells the whole story on Redis, one process per instance, and exits 0', async () => {
     const started = Date.now();
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', DEMO], { env: { ...process.env, REDIS_URL: redis.url }, timeout: 40_000 });
+    const { stdout } = await runTs(DEMO, [], { ...process.env, REDIS_URL: redis().url }, 40_000);
     expect(Date.now() - started).to.be.below(25_000);
     expect(stdout).to.match(/^route: redis/);
     const rows = summary(stdout);
@@ -89,7 +79,7 @@ describe('the demo (npm run demo)', function () {
   });
 
   it('exits non-zero with the reason when it cannot work (the URL given as an argument)', async () => {
-    const error = await run(process.execPath, ['--import', 'tsx', DEMO, 'redis://127.0.0.1:1'], { timeout: 40_000 }).then(
+    const error = await runTs(DEMO, ['redis://127.0.0.1:1'], process.env, 40_000).then(
       () => undefined,
       (e: { code: number; stderr: string }) => e,
     );

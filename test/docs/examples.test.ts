@@ -4,14 +4,12 @@
  * run without Redis are run that way too.
  */
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { main as twoServices } from '../../docs/examples/two-services';
-import { startRedis, type TestRedis } from '../support/redis-server';
+import { runTs } from '../support/processes';
+import { useRedis } from '../support/redis-server';
 
-const run = promisify(execFile);
 const directory = join(__dirname, '..', '..', 'docs', 'examples');
 // demo.ts keeps the same contract (REDIS_URL set, and without Redis) in demo.test.ts, with its summary checked
 const examples = readdirSync(directory)
@@ -20,32 +18,25 @@ const examples = readdirSync(directory)
 
 describe('docs/examples', function () {
   this.timeout(60_000);
-  let redis: TestRedis;
-
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis.stop();
-  });
+  const redis = useRedis();
 
   for (const file of examples) {
     it(`${file} runs against Redis and exits 0`, async () => {
-      const { stdout } = await run(process.execPath, ['--import', 'tsx', join(directory, file)], { env: { ...process.env, REDIS_URL: redis.url }, timeout: 50_000 });
+      const { stdout } = await runTs(`docs/examples/${file}`, [], { ...process.env, REDIS_URL: redis().url });
       expect(stdout.length).to.be.greaterThan(0);
     });
     if (readFileSync(join(directory, file), 'utf8').includes('@runs-without-redis')) {
       it(`${file} runs on the memory route and exits 0`, async () => {
         const env = { ...process.env };
         delete env.REDIS_URL;
-        const { stdout } = await run(process.execPath, ['--import', 'tsx', join(directory, file)], { env, timeout: 50_000 });
+        const { stdout } = await runTs(`docs/examples/${file}`, [], env);
         expect(stdout).to.match(/route: memory/);
       });
     }
   }
 
   it('two-services tells the whole story on both routes', async () => {
-    for (const url of [undefined, redis.url]) {
+    for (const url of [undefined, redis().url]) {
       const transcript = await twoServices(url);
       expect(transcript).to.include.members([
         'dashboard got USER_CONNECTED for alice from users',

@@ -1,21 +1,15 @@
 /** docs/examples/rpc.ts tells its story on both routes (test/docs/examples.test.ts also runs it as a program). */
 import { expect } from 'chai';
 import { main } from '../../docs/examples/rpc';
-import { startRedis, type TestRedis } from '../support/redis-server';
+import { useRedis } from '../support/redis-server';
 
 describe('docs/examples/rpc.ts', function () {
   this.timeout(20_000);
-  let redis: TestRedis;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis?.stop();
-  });
+  const redis = useRedis();
 
   for (const route of ['memory', 'redis'] as const) {
     it(`runs on the ${route} route`, async () => {
-      const transcript = await main(route === 'redis' ? redis.url : undefined);
+      const transcript = await main(route === 'redis' ? redis().url : undefined);
       expect(transcript).to.include.members([
         'web: update_status -> true',
         'web: online_users -> ["u-1"]',

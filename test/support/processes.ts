@@ -77,3 +77,14 @@ export function spawnPeer(file: string, env: Record<string, string> = {}, args: 
     },
   };
 }
+
+/** Runs a TypeScript file (relative to the repository root) to its end, as `node --import tsx <file> <args>`; rejects on a non-zero exit. */
+export async function runTs(file: string, args: string[] = [], env: NodeJS.ProcessEnv = process.env, timeoutMs = 50_000): Promise<{ stdout: string; stderr: string }> {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolvePromise, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', resolve(__dirname, '..', '..', file), ...args], { env, timeout: timeoutMs }, (error, stdout, stderr) => {
+      if (error) reject(Object.assign(error, { stdout, stderr }));
+      else resolvePromise({ stdout, stderr });
+    });
+  });
+}

@@ -142,3 +142,21 @@ export async function startRedis(options: StartRedisOptions = {}): Promise<TestR
       'or install redis-server (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis).',
   );
 }
+
+/**
+ * Gives a mocha suite a Redis for its whole run (started in `before`, stopped
+ * in `after`); call the returned function inside tests to reach it.
+ */
+export function useRedis(options: StartRedisOptions = {}): () => TestRedis {
+  let redis: TestRedis | undefined;
+  before(async () => {
+    redis = await startRedis(options);
+  });
+  after(async () => {
+    await redis?.stop();
+  });
+  return () => {
+    if (redis === undefined) throw new Error('useRedis(): the Redis is not started yet (call it inside a test or hook)');
+    return redis;
+  };
+}
