@@ -37,33 +37,43 @@ function collector<T = unknown>(count: number) {
   };
 }
 
-export function routeConformance(name: string, setup: () => Promise<RouteHarness>): void {
-  describe(`route conformance: ${name}`, function () {
-    this.timeout(20_000);
-    let harness: RouteHarness;
-    let routes: Route[];
-    let ch: (suffix: string) => string;
-
-    const make = async (): Promise<Route> => {
+/**
+ * Registers, in the calling suite, the hooks every route suite needs: the
+ * harness for the suite, fresh routes per test (closed after it), and a name
+ * builder unique to each test. `make()` and `name()` are valid inside tests.
+ */
+export function useRoutes(setup: () => Promise<RouteHarness>, scope = ''): { make: () => Promise<Route>; name: (suffix: string) => string; harness: () => RouteHarness } {
+  let harness: RouteHarness;
+  let routes: Route[] = [];
+  let run = '';
+  before(async () => {
+    harness = await setup();
+  });
+  after(async () => {
+    await harness.dispose();
+  });
+  beforeEach(() => {
+    routes = [];
+    run = Math.random().toString(36).slice(2, 8);
+  });
+  afterEach(async () => {
+    await Promise.all(routes.map((route) => route.close()));
+  });
+  return {
+    async make() {
       const route = await harness.create();
       routes.push(route);
       return route;
-    };
+    },
+    name: (suffix) => `${harness.prefix}${scope}${run}.${suffix}`,
+    harness: () => harness,
+  };
+}
 
-    before(async () => {
-      harness = await setup();
-    });
-    after(async () => {
-      await harness.dispose();
-    });
-    beforeEach(() => {
-      routes = [];
-      const run = Math.random().toString(36).slice(2, 8);
-      ch = (suffix) => `${harness.prefix}${run}.${suffix}`;
-    });
-    afterEach(async () => {
-      await Promise.all(routes.map((route) => route.close()));
-    });
+export function routeConformance(name: string, setup: () => Promise<RouteHarness>): void {
+  describe(`route conformance: ${name}`, function () {
+    this.timeout(20_000);
+    const { make, name: ch, harness } = useRoutes(setup);
 
     it('is ready after connect and reports its kind', async () => {
       const route = await make();
@@ -242,8 +252,8 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       const got = collector(1);
       await subscriber.subscribe(ch('garbage'), got.listener);
       const reported = once(subscriber, 'malformed');
-      await harness.injectRaw(ch('garbage'), Buffer.from('definitely not msgpack \xc1\xc1'));
-      await harness.injectRaw(ch('garbage'), Buffer.from([0x93, 0x07, 0x01, 0x02])); // a frame of an unknown version
+      await harness().injectRaw(ch('garbage'), Buffer.from('definitely not msgpack \xc1\xc1'));
+      await harness().injectRaw(ch('garbage'), Buffer.from([0x93, 0x07, 0x01, 0x02])); // a frame of an unknown version
       const [error] = (await reported) as [MalformedMessageError];
       expect(error).to.be.instanceOf(MalformedMessageError);
       expect(error.source).to.equal(ch('garbage'));
@@ -258,7 +268,7 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       const got = collector(1);
       await subscriber.subscribe(ch('foreign'), got.listener);
       // msgpack of [1, {"a": 1}] as any msgpack library would write it
-      await harness.injectRaw(ch('foreign'), Buffer.from([0x92, 0x01, 0x81, 0xa1, 0x61, 0x01]));
+      await harness().injectRaw(ch('foreign'), Buffer.from([0x92, 0x01, 0x81, 0xa1, 0x61, 0x01]));
       await got.arrived;
       expect(got.messages).to.deep.equal([{ a: 1 }]);
     });

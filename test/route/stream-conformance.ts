@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Route } from '../../src/route/Route';
-import type { RouteHarness } from './conformance';
+import { useRoutes, type RouteHarness } from './conformance';
 
 /** Splits a stream id into its parts (as numbers: fine for ids made from Date.now()). */
 function parts(id: string): [number, number] {
@@ -31,15 +31,7 @@ const IDLE_MS = 120;
 export function streamConformance(name: string, setup: () => Promise<RouteHarness>): void {
   describe(`stream conformance: ${name}`, function () {
     this.timeout(10_000);
-    let harness: RouteHarness;
-    let routes: Route[];
-    let key: (suffix: string) => string;
-
-    const make = async (): Promise<Route> => {
-      const route = await harness.create();
-      routes.push(route);
-      return route;
-    };
+    const { make, name: key, harness } = useRoutes(setup, 'streams.');
 
     /** A stream with `count` entries `e0..e<count-1>`, and their ids. */
     const filled = async (route: Route, stream: string, count: number): Promise<string[]> => {
@@ -48,20 +40,6 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
       return added;
     };
 
-    before(async () => {
-      harness = await setup();
-    });
-    after(async () => {
-      await harness.dispose();
-    });
-    beforeEach(() => {
-      routes = [];
-      const run = Math.random().toString(36).slice(2, 8);
-      key = (suffix) => `${harness.prefix}streams.${run}.${suffix}`;
-    });
-    afterEach(async () => {
-      await Promise.all(routes.map((route) => route.close()));
-    });
 
     describe('ids and entries', () => {
       it('gives <ms>-<seq> ids, strictly increasing, from the current time', async () => {
@@ -243,7 +221,7 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
       });
 
       it('ends a blocked read promptly when its route closes', async () => {
-        const [producer, consumer] = [await make(), await harness.create()];
+        const [producer, consumer] = [await make(), await harness().create()];
         await producer.streamEnsureGroup(key('close'), 'g', '$');
         const started = Date.now();
         const reading = consumer.streamRead(key('close'), 'g', 'c', '>', 10, 0).then(
@@ -265,7 +243,7 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
         const producer = await make();
         await producer.streamEnsureGroup(key('restart'), 'g', '0');
         const added = await filled(producer, key('restart'), 3);
-        const crashed = await harness.create();
+        const crashed = await harness().create();
         const taken = await crashed.streamRead(key('restart'), 'g', 'worker-1', '>', 2, 0);
         expect(ids(taken)).to.deep.equal(added.slice(0, 2));
         await crashed.close();
