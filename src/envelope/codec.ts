@@ -38,6 +38,8 @@ export const WIRE_STRUCTURES: ReadonlyArray<readonly string[]> = [
   ['name', 'createdAt', 'serviceName'], // event headers
   ['headers', 'payloads'], // events sharing their headers
   ['headers', 'payload'], // one event
+  ['serviceNameSource', 'sourceInstance'], // RPC request headers (the caller's half)
+  ['queryId', 'action', 'query', 'timeout_ms'], // RPC request body (the call's half)
 ];
 
 /**
@@ -71,7 +73,7 @@ export class MsgpackCodec implements Codec {
 }
 
 /** Version of the frame format; a receiver refuses frames of another version. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /**
  * Encodes a frame: `[PROTOCOL_VERSION, message, message, ...]`. One frame

@@ -4,13 +4,31 @@ import { encodeFrame, type Codec } from '../envelope/codec';
 /** Writes one encoded frame to a channel (or stream) and resolves with what the write returned (a receiver count, an entry id). */
 export type FrameSink<T> = (channel: string, frame: Buffer) => Promise<T>;
 
+/**
+ * Told how the write of one message ended: `error` is undefined when it was
+ * written, and `written` is what the write returned. `context` is the value
+ * given to {@link FrameBatcher.post}, so that one shared function can serve
+ * every message without a closure or a promise per message.
+ */
+export type WriteDone<T, C> = (context: C, error: unknown, written: T | undefined) => void;
+
 /** One message waiting for the flush. */
 interface Entry<T> {
   message: unknown;
   /** Shared headers: consecutive entries with the same object travel as one `{ headers, payloads }` message. */
   group: object | undefined;
+  context: unknown;
+  done: WriteDone<T, any>;
+}
+
+interface PromiseSettlers<T> {
   resolve: (written: T) => void;
   reject: (error: unknown) => void;
+}
+
+function settlePromise<T>(settlers: PromiseSettlers<T>, error: unknown, written: T | undefined): void {
+  if (error === undefined) settlers.resolve(written as T);
+  else settlers.reject(error);
 }
 
 /** The counters a batcher keeps. */
@@ -51,19 +69,34 @@ export class FrameBatcher<T = number> {
     private readonly counters: FrameCounters,
   ) {}
 
+  /** Queues a message; the promise settles when its frame is written. */
   send(channel: string, message: unknown, group?: object): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.post(channel, message, group, { resolve, reject }, settlePromise));
+  }
+
+  /**
+   * Queues a message and calls `done(context, error, written)` when its frame
+   * is written or refused. With `sliceAt`, once that many messages wait for
+   * the channel they leave at once as one frame instead of at the end of the
+   * tick: for request/reply traffic, where the other side can start on the
+   * first slice while this side prepares the next.
+   */
+  post<C>(channel: string, message: unknown, group: object | undefined, context: C, done: WriteDone<T, C>, sliceAt?: number): void {
     let entries = this.pending.get(channel);
     if (entries === undefined) {
       entries = [];
       this.pending.set(channel, entries);
     }
-    const queue = entries;
-    const promise = new Promise<T>((resolve, reject) => void queue.push({ message, group, resolve, reject }));
+    entries.push({ message, group, context, done });
+    if (sliceAt !== undefined && entries.length >= sliceAt) {
+      this.pending.delete(channel);
+      this.write(channel, entries);
+      return;
+    }
     if (!this.scheduled) {
       this.scheduled = true;
       queueMicrotask(this.flush);
     }
-    return promise;
   }
 
   /** Sends what is queued now (used by close). */
@@ -84,21 +117,21 @@ export class FrameBatcher<T = number> {
     try {
       frame = encodeFrame(this.codec, wireMessages(entries));
     } catch (error) {
-      if (entries.length === 1) return entries[0].reject(error);
+      if (entries.length === 1) return entries[0].done(entries[0].context, error ?? new Error('the message could not be encoded'), undefined);
       return this.writeHalves(channel, entries);
     }
     if (frame.length > this.limits.maxFrameBytes && entries.length > 1) return this.writeHalves(channel, entries);
     if (frame.length > this.limits.maxPayloadBytes) {
-      return entries[0].reject(new PayloadTooLargeError(`a message to "${channel}"`, frame.length, this.limits.maxPayloadBytes));
+      return entries[0].done(entries[0].context, new PayloadTooLargeError(`a message to "${channel}"`, frame.length, this.limits.maxPayloadBytes), undefined);
     }
     this.counters.framesSent += 1;
     this.counters.messagesSent += entries.length;
     this.sink(channel, frame).then(
       (written) => {
-        for (const entry of entries) entry.resolve(written);
+        for (const entry of entries) entry.done(entry.context, undefined, written);
       },
       (error: unknown) => {
-        for (const entry of entries) entry.reject(error);
+        for (const entry of entries) entry.done(entry.context, error ?? new Error('the write failed'), undefined);
       },
     );
   }

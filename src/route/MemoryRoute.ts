@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { MalformedMessageError } from '../errors/MalformedMessageError';
 import { NotConnectedError } from '../errors/NotConnectedError';
-import { FrameBatcher } from './FrameBatcher';
+import { FrameBatcher, type WriteDone } from './FrameBatcher';
 import { MemoryBus, type MemoryBusOptions, type MemoryEndpoint } from './MemoryBus';
 import type { MessageListener, PatternListener, Route, RouteStats, RouteStatus, Unsubscribe } from './Route';
 import { emptyStats, type RouteOptions } from './RouteOptions';
@@ -91,6 +91,10 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
 
   publish(channel: string, message: unknown, group?: object): Promise<number> {
     return this.batcher.send(channel, message, group);
+  }
+
+  post<C>(channel: string, message: unknown, group: object | undefined, context: C, done: WriteDone<number, C>, sliceAt?: number): void {
+    this.batcher.post(channel, message, group, context, done, sliceAt);
   }
 
   subscribe(channel: string, listener: MessageListener): Promise<Unsubscribe> {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import Redis, { type RedisOptions } from 'ioredis';
 import { ConnectionError } from '../errors/ConnectionError';
 import type { MalformedMessageError } from '../errors/MalformedMessageError';
-import { FrameBatcher } from './FrameBatcher';
+import { FrameBatcher, type WriteDone } from './FrameBatcher';
 import { RedisStreamStore } from './RedisStreamStore';
 import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
@@ -112,6 +112,10 @@ export class RedisRoute extends EventEmitter implements Route {
 
   publish(channel: string, message: unknown, group?: object): Promise<number> {
     return this.batcher.send(channel, message, group);
+  }
+
+  post<C>(channel: string, message: unknown, group: object | undefined, context: C, done: WriteDone<number, C>, sliceAt?: number): void {
+    this.batcher.post(channel, message, group, context, done, sliceAt);
   }
 
   subscribe(channel: string, listener: MessageListener): Promise<Unsubscribe> {

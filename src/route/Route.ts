@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { WriteDone } from './FrameBatcher';
 import type { StreamStore } from './StreamStore';
 
 /** Receives every message of an exact-channel subscription. */
@@ -54,6 +55,15 @@ export interface Route extends EventEmitter, StreamStore {
    * `{ headers: group, payloads: [...] }` message.
    */
   publish(channel: string, message: unknown, group?: object): Promise<number>;
+  /**
+   * The same as `publish`, reporting the outcome to `done(context, error,
+   * receivers)` instead of a promise: the hot paths of RPC send thousands of
+   * messages a second, and one shared callback with a context costs no
+   * promise and no closure per message. With `sliceAt`, once that many
+   * messages wait for the channel they leave as one frame without waiting
+   * for the end of the tick (the receiver starts on them sooner).
+   */
+  post<C>(channel: string, message: unknown, group: object | undefined, context: C, done: WriteDone<number, C>, sliceAt?: number): void;
   /** Adds a listener for an exact channel; glob characters have no special meaning. */
   subscribe(channel: string, listener: MessageListener): Promise<Unsubscribe>;
   /** Adds a listener for a glob pattern (`audit.*`). */

@@ -107,19 +107,20 @@ export class RedisRPCClient implements RpcCalls {
     this.closeTimeoutMs = nonNegativeInteger('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_RPC_OPTIONS.closeTimeoutMs);
     const probeIntervalMs = positiveInteger('probeIntervalMs', options.probeIntervalMs ?? DEFAULT_RPC_OPTIONS.probeIntervalMs);
     const instanceCacheMs = nonNegativeInteger('instanceCacheMs', options.instanceCacheMs ?? DEFAULT_RPC_OPTIONS.instanceCacheMs);
+    const sliceSize = positiveInteger('sliceSize', options.sliceSize ?? DEFAULT_RPC_OPTIONS.sliceSize);
     const registry = { ...DEFAULT_CLIENT_OPTIONS.registry, ...(options.client === undefined ? options.registry : undefined) };
     this.logger = (options.logger ?? this.client.logger).child({ module: 'rpc' });
 
     const { route, names, codec } = this.client;
     this.directory = new InstanceDirectory(route, names, codec, instanceCacheMs, this.logger);
-    this.caller = new RpcCaller(route, names, this.directory, { service: this.service, instanceId: this.instanceId, probeIntervalMs }, this.logger);
+    this.caller = new RpcCaller(route, names, this.directory, { service: this.service, instanceId: this.instanceId, probeIntervalMs, sliceSize }, this.logger);
     this.server = new RpcServer(
       route,
       names,
       codec,
       this.service,
       this.instanceId,
-      { concurrency, maxQueued, heartbeatMs: registry.heartbeatMs, registryTtlMs: registry.ttlMs },
+      { concurrency, maxQueued, sliceSize, heartbeatMs: registry.heartbeatMs, registryTtlMs: registry.ttlMs },
       this.logger,
     );
     if (options.localShortcut !== undefined && typeof options.localShortcut !== 'boolean') {

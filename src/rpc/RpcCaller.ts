@@ -14,7 +14,7 @@ import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
 import type { Route, Unsubscribe } from '../route/Route';
 import type { InstanceDirectory, RpcTarget } from './InstanceDirectory';
-import { invalidReplyReason, unencodableReason, type RpcErrorReply, type RpcRequest } from './wire';
+import { invalidReplyReason, unencodableReason, type RpcErrorReply, type RpcRequestBody, type RpcRequestHeaders } from './wire';
 
 interface PendingCall {
   readonly id: string;
@@ -39,6 +39,8 @@ interface PendingCall {
   tried: Set<string> | undefined;
   busy: number;
   refreshed: boolean;
+  /** The request of the current attempt (a write's outcome is matched to its attempt by identity). */
+  request: RpcRequestBody | undefined;
 }
 
 /** Counters of the calling side. */
@@ -64,6 +66,8 @@ export interface RpcCallerSettings {
   service: string;
   instanceId: string;
   probeIntervalMs: number;
+  /** Requests to one instance leave as a frame once this many are queued. */
+  sliceSize: number;
 }
 
 /**
@@ -75,6 +79,8 @@ export interface RpcCallerSettings {
 export class RpcCaller {
   private readonly pending = new Map<string, PendingCall>();
   private readonly replyChannel: string;
+  /** The caller's half of every request, sent once per frame. */
+  private readonly headers: RpcRequestHeaders;
   private unsubscribe: Unsubscribe | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private connectionDown = false;
@@ -92,6 +98,7 @@ export class RpcCaller {
     private readonly logger: Logger,
   ) {
     this.replyChannel = names.rpcReplies(settings.service, settings.instanceId);
+    this.headers = { serviceNameSource: settings.service, sourceInstance: settings.instanceId };
     route.on('connectionLost', this.onConnectionLost);
     route.on('ready', this.onReady);
   }
@@ -154,6 +161,7 @@ export class RpcCaller {
         tried: undefined,
         busy: 0,
         refreshed: false,
+        request: undefined,
       };
       this.pending.set(call.id, call);
       call.timer = setTimeout(this.onTimeout, timeoutMs, call);
@@ -195,28 +203,25 @@ export class RpcCaller {
     call.attempts += 1;
     const now = Date.now();
     call.sentAt = now;
-    const request: RpcRequest = {
-      queryId: call.id,
-      serviceNameSource: this.settings.service,
-      sourceInstance: this.settings.instanceId,
-      action: call.fn,
-      query: call.args,
-      timeout_ms: Math.max(1, call.deadline - now),
-    };
-    this.route.publish(channel, request).then(
-      (receivers) => {
-        if (receivers > 0 || this.pending.get(call.id) !== call || call.instanceId !== instanceId) return;
-        // nobody listens on that instance's channel: it is gone, and the request reached no one, so another instance may take it
-        this.directory.suspect(target, instanceId);
-        this.reroute(call, instanceId);
-      },
-      (error: unknown) => {
-        if (this.pending.get(call.id) !== call) return;
-        if (error instanceof IntracomError) return this.fail(call, error);
-        this.fail(call, new ValidationError(`cannot send the call to "${target.name}" function "${call.fn}": ${error instanceof Error ? error.message : String(error)}`));
-      },
-    );
+    const request: RpcRequestBody = { queryId: call.id, action: call.fn, query: call.args, timeout_ms: Math.max(1, call.deadline - now) };
+    call.request = request;
+    this.route.post(channel, request, this.headers, request, this.onSent, this.settings.sliceSize);
   }
+
+  /** How the write of a request ended (one shared callback: no closure or promise per call). */
+  private readonly onSent = (request: RpcRequestBody, error: unknown, receivers: number | undefined): void => {
+    const call = this.pending.get(request.queryId);
+    if (call === undefined || call.request !== request) return; // settled, or already sent again elsewhere
+    if (error !== undefined) {
+      if (error instanceof IntracomError) return this.fail(call, error);
+      return this.fail(call, new ValidationError(`cannot send the call to "${call.target.name}" function "${call.fn}": ${error instanceof Error ? error.message : String(error)}`));
+    }
+    if (receivers !== 0) return;
+    // nobody listens on that instance's channel: it is gone, and the request reached no one, so another instance may take it
+    const instanceId = call.instanceId as string;
+    this.directory.suspect(call.target, instanceId);
+    this.reroute(call, instanceId);
+  };
 
   private readThenDispatch(call: PendingCall): void {
     call.refreshed = true;
@@ -235,6 +240,7 @@ export class RpcCaller {
     (call.tried ??= new Set()).add(from);
     call.instanceId = undefined;
     call.channel = undefined;
+    call.request = undefined;
     this.counters.rerouted += 1;
     this.dispatch(call);
   }

@@ -8,7 +8,19 @@ import { CancelledError } from '../errors/CancelledError';
 import type { Route, Unsubscribe } from '../route/Route';
 import { RequestContext, type CallContext } from './CallContext';
 import type { RpcAnnouncement } from './InstanceDirectory';
-import { describeThrown, invalidRequestReason, unencodableReason, type Fault, type RpcErrorReply, type RpcRequest, type RpcResultReply } from './wire';
+import {
+  describeThrown,
+  invalidRequestBodyReason,
+  invalidRequestHeadersReason,
+  invalidRequestReason,
+  unencodableReason,
+  type Fault,
+  type RpcErrorReply,
+  type RpcRequest,
+  type RpcRequestBody,
+  type RpcRequestHeaders,
+  type RpcResultReply,
+} from './wire';
 
 /** Handles one function: receives the argument list and the call's context; may be async. */
 export type RpcHandler<A extends unknown[] = any[], R = unknown> = (args: A, context: CallContext) => R | Promise<R>;
@@ -41,11 +53,14 @@ interface Exposed {
   definition: FunctionDefinition | undefined;
 }
 
+/** One request on this instance, from its arrival to its reply. */
 interface Job {
-  request: RpcRequest;
+  request: RpcRequestBody;
   replyTo: string;
-  context: RequestContext;
-  exposed: Exposed;
+  /** Set once the request is accepted to run. */
+  context: RequestContext | undefined;
+  /** Undefined when no such function is exposed. */
+  exposed: Exposed | undefined;
 }
 
 interface Served {
@@ -64,6 +79,8 @@ interface Served {
 export interface RpcServerSettings {
   concurrency: number;
   maxQueued: number;
+  /** Replies to one caller leave as a frame once this many are queued. */
+  sliceSize: number;
   heartbeatMs: number;
   registryTtlMs: number;
 }
@@ -180,7 +197,7 @@ export class RpcServer {
       for (const job of served.queue.splice(0)) {
         this.inProgress -= 1;
         this.active.delete(job.request.queryId);
-        this.replyFault(job.request, job.replyTo, 'closing', { ok: false, errorName: 'ServiceBusyError', message: `instance ${this.instanceId} is closing` });
+        this.replyFault(job, 'closing', { ok: false, errorName: 'ServiceBusyError', message: `instance ${this.instanceId} is closing` });
       }
     }
     await Promise.all(leaving);
@@ -220,7 +237,8 @@ export class RpcServer {
 
   private receive(served: Served, message: unknown): void {
     if (typeof message === 'object' && message !== null) {
-      const control = message as { cancel?: unknown; probe?: unknown };
+      const control = message as { cancel?: unknown; probe?: unknown; payloads?: unknown; headers?: unknown };
+      if (control.payloads !== undefined) return this.receiveBatch(served, control.headers, control.payloads);
       if (control.probe !== undefined) return;
       if (typeof control.cancel === 'string') {
         this.active.get(control.cancel)?.cancel('the caller cancelled it');
@@ -228,48 +246,69 @@ export class RpcServer {
       }
     }
     const reason = invalidRequestReason(message);
-    if (reason !== undefined) {
-      this.counters.malformedRequests += 1;
-      this.logger.warn({ channel: served.channel, reason }, 'malformed RPC request skipped');
-      const partial = message as Partial<RpcRequest> | null;
-      if (typeof partial?.queryId === 'string' && typeof partial.serviceNameSource === 'string' && typeof partial.sourceInstance === 'string') {
-        const replyTo = this.replyChannel(partial.serviceNameSource, partial.sourceInstance);
-        this.replyFault(partial as RpcRequest, replyTo, 'malformed', { ok: false, errorName: 'MalformedMessageError', message: `malformed RPC request: ${reason}` });
-      }
-      return;
-    }
+    if (reason !== undefined) return this.malformed(served, reason, undefined, message);
     const request = message as RpcRequest;
-    const replyTo = this.replyChannel(request.serviceNameSource, request.sourceInstance);
+    this.admit(served, request, this.replyChannel(request.serviceNameSource, request.sourceInstance), request);
+  }
+
+  /** Requests sharing their caller's half: `{ headers, payloads }`. */
+  private receiveBatch(served: Served, headers: unknown, payloads: unknown): void {
+    const reason = invalidRequestHeadersReason(headers) ?? (Array.isArray(payloads) ? undefined : 'payloads is not an array');
+    if (reason !== undefined) return this.malformed(served, reason, undefined, undefined);
+    const caller = headers as RpcRequestHeaders;
+    const replyTo = this.replyChannel(caller.serviceNameSource, caller.sourceInstance);
+    for (const body of payloads as unknown[]) {
+      const invalid = invalidRequestBodyReason(body);
+      if (invalid === undefined) this.admit(served, caller, replyTo, body as RpcRequestBody);
+      else this.malformed(served, invalid, caller, body);
+    }
+  }
+
+  /** Answers a well-formed request at once (no such function, closing, busy) or runs or queues it. */
+  private admit(served: Served, caller: RpcRequestHeaders, replyTo: string, request: RpcRequestBody): void {
     const fn = request.action;
     const exposed = served.functions.get(fn);
     if (exposed === undefined) {
-      if (fn === DESCRIBE) return this.succeed(request, replyTo, this.describe(served), undefined);
+      const job: Job = { request, replyTo, context: undefined, exposed: undefined };
+      if (fn === DESCRIBE) return this.succeed(job, this.describe(served));
       const available = [...served.functions.keys()].filter((name) => !name.startsWith('$'));
-      this.replyFault(request, replyTo, 'no-handler', { ok: false, errorName: 'NoHandlerError', message: `no function "${fn}"`, data: { available } });
+      this.replyFault(job, 'no-handler', { ok: false, errorName: 'NoHandlerError', message: `no function "${fn}"`, data: { available } });
       return;
     }
+    const job: Job = { request, replyTo, context: undefined, exposed };
     if (this.closing) {
-      this.replyFault(request, replyTo, 'closing', { ok: false, errorName: 'ServiceBusyError', message: `instance ${this.instanceId} is closing` });
+      this.replyFault(job, 'closing', { ok: false, errorName: 'ServiceBusyError', message: `instance ${this.instanceId} is closing` });
       return;
     }
-    const context = new RequestContext(request.serviceNameSource, request.sourceInstance, request.queryId, fn, served.name, Date.now() + request.timeout_ms, request.timeout_ms);
-    const job: Job = { request, replyTo, context, exposed };
-    if (served.running < this.settings.concurrency) {
-      this.inProgress += 1;
-      this.active.set(request.queryId, context);
-      this.run(served, job);
-    } else if (served.queue.length < this.settings.maxQueued) {
-      this.inProgress += 1;
-      this.active.set(request.queryId, context);
-      served.queue.push(job);
-    } else {
+    if (served.running >= this.settings.concurrency && served.queue.length >= this.settings.maxQueued) {
       this.counters.refusedBusy += 1;
-      this.replyFault(request, replyTo, 'busy', {
+      this.replyFault(job, 'busy', {
         ok: false,
         errorName: 'ServiceBusyError',
         message: `instance ${this.instanceId} has ${served.running} handlers running and ${served.queue.length} queued (concurrency, maxQueued)`,
       });
+      return;
     }
+    const context = new RequestContext(caller.serviceNameSource, caller.sourceInstance, request.queryId, fn, served.name, Date.now() + request.timeout_ms, request.timeout_ms);
+    job.context = context;
+    this.inProgress += 1;
+    this.active.set(request.queryId, context);
+    if (served.running < this.settings.concurrency) this.run(served, job);
+    else served.queue.push(job);
+  }
+
+  /** Logs a request that is not one; answers it when it says who asked. */
+  private malformed(served: Served, reason: string, caller: RpcRequestHeaders | undefined, message: unknown): void {
+    this.counters.malformedRequests += 1;
+    this.logger.warn({ channel: served.channel, reason }, 'malformed RPC request skipped');
+    const partial = message as Partial<RpcRequest> | null | undefined;
+    const queryId = partial?.queryId;
+    const service = caller?.serviceNameSource ?? partial?.serviceNameSource;
+    const instance = caller?.sourceInstance ?? partial?.sourceInstance;
+    if (typeof queryId !== 'string' || typeof service !== 'string' || typeof instance !== 'string') return;
+    const request = { queryId, action: String(partial?.action), query: [], timeout_ms: 1 };
+    const job: Job = { request, replyTo: this.replyChannel(service, instance), context: undefined, exposed: undefined };
+    this.replyFault(job, 'malformed', { ok: false, errorName: 'MalformedMessageError', message: `malformed RPC request: ${reason}` });
   }
 
   /** The reply channel of a caller (cached: a busy instance answers the same few callers again and again). */
@@ -285,40 +324,42 @@ export class RpcServer {
 
   private run(served: Served, job: Job): void {
     served.running += 1;
-    const { request, replyTo, context, exposed } = job;
+    const { request, context } = job;
+    const exposed = job.exposed as Exposed;
     const definition = exposed.definition;
     if (definition !== undefined) {
       const reason = invalidArgumentsReason(definition, request.action, request.query);
       if (reason !== undefined) {
-        this.replyFault(request, replyTo, 'invalid-arguments', { ok: false, errorName: 'ValidationError', code: 'ERR_VALIDATION', message: reason });
-        return this.finish(served, context);
+        this.replyFault(job, 'invalid-arguments', { ok: false, errorName: 'ValidationError', code: 'ERR_VALIDATION', message: reason });
+        return this.finish(served, job);
       }
     }
     let outcome: unknown;
     try {
-      outcome = exposed.handler(request.query, context);
+      outcome = exposed.handler(request.query, context as RequestContext);
     } catch (error) {
-      this.fail(request, replyTo, error, context);
-      return this.finish(served, context);
+      this.fail(job, error);
+      return this.finish(served, job);
     }
     if (outcome !== null && typeof outcome === 'object' && typeof (outcome as PromiseLike<unknown>).then === 'function') {
       (outcome as Promise<unknown>).then(
         (result) => {
-          this.succeed(request, replyTo, result, definition);
-          this.finish(served, context);
+          this.succeed(job, result);
+          this.finish(served, job);
         },
         (error: unknown) => {
-          this.fail(request, replyTo, error, context);
-          this.finish(served, context);
+          this.fail(job, error);
+          this.finish(served, job);
         },
       );
     } else {
-      this.succeed(request, replyTo, outcome, definition);
-      this.finish(served, context);
+      this.succeed(job, outcome);
+      this.finish(served, job);
     }
   }
 
-  private finish(served: Served, context: RequestContext): void {
+  private finish(served: Served, job: Job): void {
+    const context = job.context as RequestContext;
     served.running -= 1;
     this.inProgress -= 1;
     this.counters.handled += 1;
@@ -326,7 +367,7 @@ export class RpcServer {
     context.dispose();
     while (served.queue.length > 0 && served.running < this.settings.concurrency) {
       const next = served.queue.shift() as Job;
-      if (next.context.aborted) {
+      if ((next.context as RequestContext).aborted) {
         // the caller gave up (timeout or cancel) while it waited: nobody wants the answer
         this.counters.expiredInQueue += 1;
         this.inProgress -= 1;
@@ -338,48 +379,56 @@ export class RpcServer {
     if (this.inProgress === 0 && this.idleWaiters.length > 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
-  private succeed(request: RpcRequest, replyTo: string, result: unknown, definition: FunctionDefinition | undefined): void {
+  private succeed(job: Job, result: unknown): void {
+    const definition = job.exposed?.definition;
     if (definition !== undefined) {
-      const reason = definition.result.check(result, `the result of ${request.action}`);
+      const reason = definition.result.check(result, `the result of ${job.request.action}`);
       if (reason !== undefined) {
         this.counters.handlerErrors += 1;
-        this.logger.error({ fn: request.action, reason }, 'a handler returned a result its declaration refuses');
-        this.replyError(request, replyTo, { ok: false, errorName: 'ValidationError', code: 'ERR_RESULT_INVALID', message: reason });
+        this.logger.error({ fn: job.request.action, reason }, 'a handler returned a result its declaration refuses');
+        this.replyError(job, { ok: false, errorName: 'ValidationError', code: 'ERR_RESULT_INVALID', message: reason });
         return;
       }
     }
     const unsendable = unencodableReason(result, 'the result');
     if (unsendable !== undefined) {
       this.counters.handlerErrors += 1;
-      this.replyError(request, replyTo, { ok: false, errorName: 'TypeError', code: 'ERR_RESULT_NOT_SENDABLE', message: unsendable });
+      this.replyError(job, { ok: false, errorName: 'TypeError', code: 'ERR_RESULT_NOT_SENDABLE', message: unsendable });
       return;
     }
-    const reply: RpcResultReply = { queryId: request.queryId, result };
-    this.route.publish(replyTo, reply).catch((error: unknown) => {
-      // the result could not be encoded or is too large: say so instead of leaving the caller to time out
-      const response = describeThrown(error);
-      response.code ??= 'ERR_RESULT_NOT_SENDABLE';
-      this.replyError(request, replyTo, response);
-    });
+    const reply: RpcResultReply = { queryId: job.request.queryId, result };
+    this.route.post(job.replyTo, reply, undefined, job, this.resultWritten, this.settings.sliceSize);
   }
 
-  private fail(request: RpcRequest, replyTo: string, error: unknown, context: RequestContext): void {
+  /** The result could not be encoded or is too large: say so instead of leaving the caller to time out. */
+  private readonly resultWritten = (job: Job, error: unknown): void => {
+    if (error === undefined) return;
+    const response = describeThrown(error);
+    response.code ??= 'ERR_RESULT_NOT_SENDABLE';
+    this.replyError(job, response);
+  };
+
+  private readonly errorWritten = (job: Job, error: unknown): void => {
+    if (error !== undefined) this.logger.warn({ err: error, fn: job.request.action }, 'could not send an RPC reply');
+  };
+
+  private fail(job: Job, error: unknown): void {
     this.counters.handlerErrors += 1;
     // cancelled, or past its deadline: the caller has already stopped waiting (its own timer or signal
     // decides the error it sees), so an answer here could only race it with a less precise error
-    if (context.aborted) return;
-    this.logger.debug({ err: error, fn: request.action }, 'a handler failed; the caller gets a RemoteError');
-    this.replyError(request, replyTo, describeThrown(error));
+    if (job.context?.aborted) return;
+    this.logger.debug({ err: error, fn: job.request.action }, 'a handler failed; the caller gets a RemoteError');
+    this.replyError(job, describeThrown(error));
   }
 
-  private replyFault(request: RpcRequest, replyTo: string, fault: Fault, error: ActionResult): void {
-    const reply: RpcErrorReply = { queryId: request.queryId, instanceId: this.instanceId, error, fault };
-    this.route.publish(replyTo, reply).catch((failure: unknown) => this.logger.warn({ err: failure, fn: request.action }, 'could not send an RPC reply'));
+  private replyFault(job: Job, fault: Fault, error: ActionResult): void {
+    const reply: RpcErrorReply = { queryId: job.request.queryId, instanceId: this.instanceId, error, fault };
+    this.route.post(job.replyTo, reply, undefined, job, this.errorWritten, this.settings.sliceSize);
   }
 
-  private replyError(request: RpcRequest, replyTo: string, error: ActionResult): void {
-    const reply: RpcErrorReply = { queryId: request.queryId, instanceId: this.instanceId, error };
-    this.route.publish(replyTo, reply).catch((failure: unknown) => this.logger.warn({ err: failure, fn: request.action }, 'could not send an RPC reply'));
+  private replyError(job: Job, error: ActionResult): void {
+    const reply: RpcErrorReply = { queryId: job.request.queryId, instanceId: this.instanceId, error };
+    this.route.post(job.replyTo, reply, undefined, job, this.errorWritten, this.settings.sliceSize);
   }
 
   private describe(served: Served): TargetDescription {

@@ -9,7 +9,11 @@
  * - A request `{ queryId, serviceNameSource, sourceInstance, action, query,
  *   timeout_ms }` (`action` = function name, `query` = the argument array)
  *   goes to the channel of one instance: `<topic>.<instanceId>`. The reply
- *   channel follows from the caller's service and instance.
+ *   channel follows from the caller's service and instance. The requests one
+ *   caller sends to one instance in one tick share the caller's half:
+ *   `{ headers: { serviceNameSource, sourceInstance }, payloads: [{ queryId,
+ *   action, query, timeout_ms }, ...] }` (the same factoring as events), and
+ *   a serving instance accepts both forms.
  * - A reply goes to the caller's reply channel: `{ queryId, result }` on
  *   success, `{ queryId, instanceId, error, fault? }` on failure, where
  *   `error` is an ActionResult and `fault` is set when intracom itself (not
@@ -20,20 +24,33 @@
  */
 import type { ActionResult } from '../envelope/types';
 
-/** A request envelope. */
-export interface RpcRequest {
-  /** Unique id (a per-client random prefix and a counter). */
-  queryId: string;
+/** The caller's half of a request, shared by the requests of one frame. */
+export interface RpcRequestHeaders {
   /** Service key of the caller. */
   serviceNameSource: string;
   /** Instance id of the caller. */
   sourceInstance: string;
+}
+
+/** The call's own half of a request. */
+export interface RpcRequestBody {
+  /** Unique id (a per-client random prefix and a counter). */
+  queryId: string;
   /** The function name. */
   action: string;
   /** The arguments. */
   query: unknown[];
   /** Time the caller still waits, in ms. */
   timeout_ms: number;
+}
+
+/** A request envelope in one piece. */
+export interface RpcRequest extends RpcRequestHeaders, RpcRequestBody {}
+
+/** Requests sharing their caller's half. */
+export interface RpcRequestBatch {
+  headers: RpcRequestHeaders;
+  payloads: RpcRequestBody[];
 }
 
 /**
@@ -73,18 +90,30 @@ function isShortString(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= 200;
 }
 
-/** Returns why `value` is not a request, or undefined. */
-export function invalidRequestReason(value: unknown): string | undefined {
+/** Returns why `value` is not the caller's half of a request, or undefined. */
+export function invalidRequestHeadersReason(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'request headers are not an object';
+  const headers = value as Partial<RpcRequestHeaders>;
+  if (!isShortString(headers.serviceNameSource)) return 'serviceNameSource must be a non-empty string of at most 200 characters';
+  if (!isShortString(headers.sourceInstance)) return 'sourceInstance must be a non-empty string of at most 200 characters';
+  return undefined;
+}
+
+/** Returns why `value` is not the call's half of a request, or undefined. */
+export function invalidRequestBodyReason(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'request is not an object';
-  const request = value as Partial<RpcRequest>;
+  const request = value as Partial<RpcRequestBody>;
   if (!isShortString(request.queryId)) return 'queryId must be a non-empty string of at most 200 characters';
-  if (!isShortString(request.serviceNameSource)) return 'serviceNameSource must be a non-empty string of at most 200 characters';
-  if (!isShortString(request.sourceInstance)) return 'sourceInstance must be a non-empty string of at most 200 characters';
   if (typeof request.action !== 'string') return 'action (the function name) is not a string';
   if (!Array.isArray(request.query)) return 'query (the argument list) is not an array';
   const timeout = request.timeout_ms;
   if (typeof timeout !== 'number' || !(timeout > 0) || timeout === Infinity) return 'timeout_ms is not a positive number';
   return undefined;
+}
+
+/** Returns why `value` is not a request in one piece, or undefined. */
+export function invalidRequestReason(value: unknown): string | undefined {
+  return invalidRequestBodyReason(value) ?? invalidRequestHeadersReason(value);
 }
 
 /** Returns why `value` is not a reply, or undefined. */
@@ -103,25 +132,38 @@ export function invalidReplyReason(value: unknown): string | undefined {
  * (a function or a symbol, which it would drop or refuse), or undefined.
  * Checked before sending so that nothing is silently dropped.
  */
-export function unencodableReason(value: unknown, path: string, depth = 0): string | undefined {
+export function unencodableReason(value: unknown, path: string): string | undefined {
+  const where: string[] = [];
+  const kind = findUnencodable(value, where, 0);
+  if (kind === undefined) return undefined;
+  return `${path}${where.reverse().join('')} is a ${kind}, which cannot be sent`;
+}
+
+/** The kind of the first value that cannot be sent, with its path pushed onto `where` (innermost first); the path is only built on failure. */
+function findUnencodable(value: unknown, where: string[], depth: number): string | undefined {
   switch (typeof value) {
     case 'function':
-      return `${path} is a function, which cannot be sent`;
     case 'symbol':
-      return `${path} is a symbol, which cannot be sent`;
+      return typeof value;
     case 'object': {
       if (value === null || depth > 32) return undefined;
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
-          const reason = unencodableReason(value[i], `${path}[${i}]`, depth + 1);
-          if (reason !== undefined) return reason;
+          const kind = findUnencodable(value[i], where, depth + 1);
+          if (kind !== undefined) {
+            where.push(`[${i}]`);
+            return kind;
+          }
         }
         return undefined;
       }
       if (ArrayBuffer.isView(value) || value instanceof Date) return undefined;
       for (const key in value) {
-        const reason = unencodableReason((value as Record<string, unknown>)[key], `${path}.${key}`, depth + 1);
-        if (reason !== undefined) return reason;
+        const kind = findUnencodable((value as Record<string, unknown>)[key], where, depth + 1);
+        if (kind !== undefined) {
+          where.push(`.${key}`);
+          return kind;
+        }
       }
       return undefined;
     }

@@ -69,12 +69,12 @@ describe('envelope', () => {
     expect(decodeFrame(codec, frame, 1000)).to.deep.equal([{ a: 1 }, { a: 2 }]);
     expect(() => decodeFrame(codec, frame, 3)).to.throw(/exceeds the limit of 3/);
     expect(() => decodeFrame(codec, codec.encode({ a: 1 }), 1000)).to.throw(/not a frame/);
-    expect(() => decodeFrame(codec, codec.encode([PROTOCOL_VERSION + 1, 'x']), 1000)).to.throw(/unsupported frame version 2/);
+    expect(() => decodeFrame(codec, codec.encode([PROTOCOL_VERSION + 1, 'x']), 1000)).to.throw(/unsupported frame version 3/);
     expect(() => decodeFrame(codec, Buffer.from([0xc1]), 1000)).to.throw();
   });
 
-  it('pins the predefined wire structures of protocol version 1 (a change here needs a new PROTOCOL_VERSION)', () => {
-    expect(PROTOCOL_VERSION).to.equal(1);
+  it('pins the predefined wire structures of protocol version 2 (a change here needs a new PROTOCOL_VERSION)', () => {
+    expect(PROTOCOL_VERSION).to.equal(2);
     expect(WIRE_STRUCTURES).to.deep.equal([
       ['queryId', 'serviceNameSource', 'serviceNameDest', 'route', 'type', 'action', 'query', 'response', 'result', 'state', 'query_ts', 'response_ts', 'query_ms', 'timeout_ms', 'processAttempts'],
       ['queryId', 'serviceNameSource', 'sourceInstance', 'action', 'query', 'timeout_ms'],
@@ -82,6 +82,8 @@ describe('envelope', () => {
       ['name', 'createdAt', 'serviceName'],
       ['headers', 'payloads'],
       ['headers', 'payload'],
+      ['serviceNameSource', 'sourceInstance'],
+      ['queryId', 'action', 'query', 'timeout_ms'],
     ]);
     // an envelope is written without its keys, and other shapes still round-trip through a fresh decoder
     const envelope = createQuery({ serviceNameSource: 'a', serviceNameDest: 'b', type: QueryType.SYNC, action: 'go', query: { x: [{ y: 1 }, { y: 2 }] }, timeout_ms: 1 });

@@ -228,6 +228,40 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       expect(got.messages).to.deep.equal(['plain-1', { headers, payloads: [1, 2] }, { headers: other, payloads: [3] }, 'plain-2']);
     });
 
+    it('reports each posted message to its callback with its context, and sends a slice as soon as it is full', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const got = collector(5);
+      await subscriber.subscribe(ch('post'), got.listener);
+      const outcomes: Array<[string, unknown, number | undefined]> = [];
+      let reported: () => void = () => undefined;
+      const allReported = new Promise<void>((resolve) => (reported = resolve));
+      const done = (context: string, error: unknown, receivers: number | undefined) => {
+        outcomes.push([context, error, receivers]);
+        if (outcomes.length === 5) reported();
+      };
+      const before = publisher.stats().framesSent;
+      for (let i = 0; i < 5; i++) {
+        publisher.post(ch('post'), i, undefined, `m${i}`, done, 2);
+        // a full slice leaves at once, within the tick: two messages per frame so far, the rest still queued
+        expect(publisher.stats().framesSent - before).to.equal(Math.floor((i + 1) / 2));
+      }
+      await allReported;
+      expect(publisher.stats().framesSent - before).to.equal(3);
+      expect(outcomes.map(([context]) => context).sort()).to.deep.equal(['m0', 'm1', 'm2', 'm3', 'm4']);
+      expect(outcomes.every(([, error, receivers]) => error === undefined && receivers === 1)).to.equal(true);
+      await got.arrived;
+      expect(got.messages).to.deep.equal([0, 1, 2, 3, 4]);
+    });
+
+    it('reports a refused posted message to its callback, not as a rejection', async () => {
+      const publisher = await make();
+      const outcome = await new Promise<[unknown, number | undefined]>((resolve) =>
+        publisher.post(ch('post-big'), Buffer.alloc(2 * 1024 * 1024), undefined, undefined, (_context, error, receivers) => resolve([error, receivers])),
+      );
+      expect(outcome[0]).to.be.instanceOf(PayloadTooLargeError);
+      expect(outcome[1]).to.equal(undefined);
+    });
+
     it('refuses an oversized message with PayloadTooLargeError and still sends the rest of the tick', async () => {
       const [publisher, subscriber] = [await make(), await make()];
       const got = collector(2);
@@ -267,8 +301,8 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       const subscriber = await make();
       const got = collector(1);
       await subscriber.subscribe(ch('foreign'), got.listener);
-      // msgpack of [1, {"a": 1}] as any msgpack library would write it
-      await harness().injectRaw(ch('foreign'), Buffer.from([0x92, 0x01, 0x81, 0xa1, 0x61, 0x01]));
+      // msgpack of [2, {"a": 1}] as any msgpack library would write it
+      await harness().injectRaw(ch('foreign'), Buffer.from([0x92, 0x02, 0x81, 0xa1, 0x61, 0x01]));
       await got.arrived;
       expect(got.messages).to.deep.equal([{ a: 1 }]);
     });

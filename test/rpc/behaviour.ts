@@ -112,6 +112,36 @@ export function rpcBehaviour(routeName: string, createHarness: () => Promise<Rpc
       expect(error.message).to.match(/"calc" exposes no function "nope"/);
     });
 
+    it('answers requests in both wire forms from a foreign caller, and a malformed one with a malformed fault', async () => {
+      const server = await serve();
+      const foreign = await harness.make('foreign');
+      const { names, route } = foreign.client;
+      const replies: Array<Record<string, unknown>> = [];
+      let wake: () => void = () => {};
+      await route.subscribe(names.rpcReplies('shell', 'i-1'), (message) => {
+        replies.push(message as Record<string, unknown>);
+        if (replies.length === 3) wake();
+      });
+      const three = new Promise<void>((resolve) => (wake = resolve));
+      const channel = names.rpcInstance('service.calc.rpc', server.instanceId);
+      // the protocol page's two request forms, then a request whose arguments are not a list
+      await route.publish(channel, { queryId: 'q-1', serviceNameSource: 'shell', sourceInstance: 'i-1', action: 'sum', query: [1, 2], timeout_ms: 5000 });
+      await route.publish(channel, {
+        headers: { serviceNameSource: 'shell', sourceInstance: 'i-1' },
+        payloads: [
+          { queryId: 'q-2', action: 'sum', query: [3, 4], timeout_ms: 5000 },
+          { queryId: 'q-3', action: 'sum', query: 'not a list', timeout_ms: 5000 },
+        ],
+      });
+      await three;
+      const byId = Object.fromEntries(replies.map((reply) => [reply.queryId, reply]));
+      expect(byId['q-1']).to.deep.equal({ queryId: 'q-1', result: 3 });
+      expect(byId['q-2']).to.deep.equal({ queryId: 'q-2', result: 7 });
+      expect(byId['q-3']).to.include({ fault: 'malformed', instanceId: server.instanceId });
+      expect((byId['q-3'].error as { message: string }).message).to.match(/query \(the argument list\) is not an array/);
+      expect(server.stats().malformedRequests).to.equal(1);
+    });
+
     it('fails at once with NoServiceError when no instance serves the service', async () => {
       const caller = await harness.make('web');
       const started = Date.now();

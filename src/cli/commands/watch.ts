@@ -27,10 +27,18 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
 }
 
-/** Classifies one decoded message; an event batch gives one entry per payload. */
+/** Classifies one decoded message; an event batch, or a batch of RPC requests, gives one entry per payload. */
 export function classify(message: unknown, channel: string, at: string): WatchedMessage[] {
   const one = (kind: WatchedMessage['kind'], fields: Record<string, unknown>): WatchedMessage[] => [{ at, channel, kind, fields }];
   if (!isObject(message)) return one('other', { value: message });
+  if (isObject(message.headers) && typeof message.headers.sourceInstance === 'string' && Array.isArray(message.payloads)) {
+    // RPC requests sharing their caller's half: one entry per request
+    const from = `${String(message.headers.serviceNameSource)}/${message.headers.sourceInstance}`;
+    return message.payloads.map((body) => {
+      const { queryId, action, query, timeout_ms } = isObject(body) ? body : ({} as Record<string, unknown>);
+      return { at, channel, kind: 'rpc-request' as const, fields: { queryId, from, action, query, timeout_ms } };
+    });
+  }
   if (isObject(message.headers) && Array.isArray(message.payloads)) {
     const headers = message.headers;
     return message.payloads.map((payload) => ({ at, channel, kind: 'event' as const, fields: { ...headers, payload } }));

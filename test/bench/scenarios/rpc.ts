@@ -1,137 +1,110 @@
 /**
  * Scenarios `rpc-serial` (one call at a time) and `rpc-concurrent` (64 calls
- * in flight): calls/s, p50 and p99 of a round trip from this process to a
- * responder in another, intracom's RedisRPCClient against the minimal
+ * in flight): calls/s, p50 and p99 of a round trip from a caller process to a
+ * responder process, intracom's RedisRPCClient against the minimal
  * hand-written ioredis RPC of the issue (request PUBLISHed as msgpackr
  * `{ id, replyTo, args }`, one PUBLISH per request and per reply, reply to
  * the caller's own channel, pending calls in a Map, ioredis defaults), in the
  * same run, on the same server. Targets: serial p50 <= 1.1x the baseline's;
  * 64 in flight >= 3x the baseline's calls/s.
+ *
+ * Each system has its own caller and responder processes: measured on the
+ * same V8, the two systems slowed each other (each ran 10-30 % slower when
+ * its rounds alternated with the other's in one process, as they share
+ * ioredis and msgpackr and so their type feedback). This process only
+ * orchestrates, alternating the systems' rounds. `cpu_us_*` is the CPU time
+ * per call of the caller, the responder and Redis (user + system, so the
+ * kernel's share of every write is in it).
  */
 import Redis from 'ioredis';
-import { Packr, Unpackr } from 'msgpackr';
-import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
 import { spawnPeer, type Peer } from '../../support/processes';
-import { msSince, result, type BenchContext, type BenchResult, type Scenario } from '../harness';
+import { result, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
 type System = 'intracom' | 'baseline';
 
-interface Caller {
-  call(value: unknown): Promise<unknown>;
-  close(): Promise<void>;
-}
+/**
+ * Untimed runs of the same work before the measured rounds, the same time for
+ * both systems: V8 optimises a hot path only after many calls, and
+ * intracom's longer path takes about 150,000 calls (a second or two) to
+ * reach its steady state, the baseline's far fewer.
+ */
+const WARM_UP_MS = { 'rpc-serial': 1_000, 'rpc-concurrent': 2_000 };
 
-async function intracomCaller(context: BenchContext): Promise<Caller> {
-  const rpc = new RedisRPCClient({ service: 'bench-caller', redis: context.redisUrl, namespace: context.namespace });
-  await rpc.connect();
-  return { call: (value) => rpc.callService('bench-rpc', 'echo', value), close: () => rpc.close() };
-}
-
-async function baselineCaller(context: BenchContext): Promise<Caller> {
-  const packr = new Packr();
-  const unpackr = new Unpackr();
-  const publisher = new Redis(context.redisUrl);
-  const subscriber = new Redis(context.redisUrl);
-  const replyTo = `${context.namespace}:bench.baseline.reply.${process.pid}`;
-  const requests = `${context.namespace}:bench.baseline.rpc`;
-  const pending = new Map<number, (value: unknown) => void>();
-  let nextId = 0;
-  subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
-    const reply = unpackr.unpack(message) as { id: number; result: unknown };
-    const resolve = pending.get(reply.id);
-    if (resolve === undefined) return;
-    pending.delete(reply.id);
-    resolve(reply.result);
-  });
-  await subscriber.subscribe(replyTo);
-  return {
-    call(value) {
-      const id = nextId++;
-      return new Promise((resolve) => {
-        pending.set(id, resolve);
-        void publisher.publish(requests, packr.pack({ id, replyTo, args: [value] }));
-      });
-    },
-    async close() {
-      subscriber.disconnect();
-      publisher.disconnect();
-    },
-  };
-}
-
-const payload = { user: 'c8a1f6e2-3b1d-4f5e-9a7c-2d4e6f8a0b1c', status: 'online', ts: 1_700_000_000_000 };
-
-async function runSerial(caller: Caller, calls: number): Promise<{ elapsedMs: number; latencies: number[] }> {
-  for (let i = 0; i < 300; i++) await caller.call(payload);
-  const latencies: number[] = new Array(calls);
-  const started = process.hrtime.bigint();
-  for (let i = 0; i < calls; i++) {
-    const t = process.hrtime.bigint();
-    await caller.call(payload);
-    latencies[i] = msSince(t);
-  }
-  return { elapsedMs: msSince(started), latencies };
-}
-
-async function runConcurrent(caller: Caller, calls: number, inFlight: number): Promise<{ elapsedMs: number; latencies: number[] }> {
-  await Promise.all(Array.from({ length: inFlight }, async () => {
-    for (let i = 0; i < 20; i++) await caller.call(payload);
-  }));
-  const latencies: number[] = [];
-  let started = 0;
-  const begin = process.hrtime.bigint();
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (started < calls) {
-        started += 1;
-        const t = process.hrtime.bigint();
-        await caller.call(payload);
-        latencies.push(msSince(t));
-      }
-    }),
-  );
-  return { elapsedMs: msSince(begin), latencies };
-}
-
-async function withResponders<T>(context: BenchContext, body: (peers: Record<System, Peer>) => Promise<T>): Promise<T> {
+/** A caller process and a responder process per system; the callers start once the responders listen. */
+async function withPeers<T>(context: BenchContext, body: (callers: Record<System, Peer>, responders: Record<System, Peer>) => Promise<T>): Promise<T> {
   const env = { BENCH_REDIS_URL: context.redisUrl, BENCH_NAMESPACE: context.namespace };
-  const peers = {
-    intracom: spawnPeer('test/bench/peers/rpc-responder.ts', { ...env, BENCH_SYSTEM: 'intracom' }),
-    baseline: spawnPeer('test/bench/peers/rpc-responder.ts', { ...env, BENCH_SYSTEM: 'baseline' }),
+  const ready = (peer: Peer) => peer.next((m: { ev: string }) => m.ev === 'ready');
+  const started: Peer[] = [];
+  const start = (file: string, system: System) => {
+    const peer = spawnPeer(file, { ...env, BENCH_SYSTEM: system });
+    started.push(peer);
+    return peer;
   };
   try {
-    await Promise.all([peers.intracom.next((m: { ev: string }) => m.ev === 'ready'), peers.baseline.next((m: { ev: string }) => m.ev === 'ready')]);
-    return await body(peers);
+    const responders = { intracom: start('test/bench/peers/rpc-responder.ts', 'intracom'), baseline: start('test/bench/peers/rpc-responder.ts', 'baseline') };
+    await Promise.all([ready(responders.intracom), ready(responders.baseline)]);
+    const callers = { intracom: start('test/bench/peers/rpc-caller.ts', 'intracom'), baseline: start('test/bench/peers/rpc-caller.ts', 'baseline') };
+    await Promise.all([ready(callers.intracom), ready(callers.baseline)]);
+    return await body(callers, responders);
   } finally {
-    await Promise.all([peers.intracom.kill(), peers.baseline.kill()]);
+    await Promise.all(started.map((peer) => peer.kill()));
   }
+}
+
+async function ask<T>(peer: Peer, command: Record<string, unknown>, answer: string): Promise<T> {
+  peer.send(command);
+  return peer.next<T & { ev: string }>((m) => m.ev === answer, 120_000);
+}
+
+/** CPU time Redis has used so far, in ms. */
+async function redisCpuMs(admin: Redis): Promise<number> {
+  const info = await admin.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
+}
+
+interface Sample {
+  calls: number;
+  elapsedMs: number;
+  latencies: Float64Array;
+  cpuMs: { caller: number; responder: number; redis: number };
 }
 
 async function measure(context: BenchContext, name: 'rpc-serial' | 'rpc-concurrent'): Promise<BenchResult[]> {
-  const serialCalls = Math.max(500, Math.round(10_000 * context.scale));
-  const concurrentCalls = Math.max(5_000, Math.round(150_000 * context.scale));
-  return withResponders(context, async () => {
-    const callers: Record<System, Caller> = { baseline: await baselineCaller(context), intracom: await intracomCaller(context) };
-    const samples: Record<System, { elapsedMs: number; latencies: number[]; calls: number }[]> = { baseline: [], intracom: [] };
-    try {
+  const inFlight = name === 'rpc-serial' ? 1 : 64;
+  const calls = Math.max(500, Math.round((name === 'rpc-serial' ? 10_000 : 150_000) * context.scale));
+  const admin = new Redis(context.redisUrl);
+  try {
+    return await withPeers(context, async (callers, responders) => {
+      const responderCpuMs = async (system: System) => (await ask<{ ms: number }>(responders[system], { cmd: 'cpu' }, 'cpu')).ms;
+      const samples: Record<System, Sample[]> = { baseline: [], intracom: [] };
+      for (const system of ['baseline', 'intracom'] as const) await ask(callers[system], { cmd: 'warm', inFlight, ms: WARM_UP_MS[name] * context.scale }, 'warm');
       // alternate the systems in rounds so that drift of the machine hits both alike
       for (let round = 0; round < 3; round++) {
         for (const system of ['baseline', 'intracom'] as const) {
-          const calls = Math.round((name === 'rpc-serial' ? serialCalls : concurrentCalls) / 3);
-          const run = name === 'rpc-serial' ? await runSerial(callers[system], calls) : await runConcurrent(callers[system], calls, 64);
-          samples[system].push({ ...run, calls });
+          const roundCalls = Math.round(calls / 3);
+          const before = { responder: await responderCpuMs(system), redis: await redisCpuMs(admin) };
+          const ran = await ask<{ elapsedMs: number; latencies: Float64Array; cpuMs: number }>(callers[system], { cmd: 'run', calls: roundCalls, inFlight }, 'ran');
+          const cpuMs = { caller: ran.cpuMs, responder: (await responderCpuMs(system)) - before.responder, redis: (await redisCpuMs(admin)) - before.redis };
+          samples[system].push({ calls: roundCalls, elapsedMs: ran.elapsedMs, latencies: ran.latencies, cpuMs });
         }
       }
-    } finally {
-      await Promise.all([callers.baseline.close(), callers.intracom.close()]);
-    }
-    return (['baseline', 'intracom'] as const).map((system) => {
-      const runs = samples[system];
-      const calls = runs.reduce((sum, r) => sum + r.calls, 0);
-      const elapsedMs = runs.reduce((sum, r) => sum + r.elapsedMs, 0);
-      return result(name, system, calls, elapsedMs, runs.flatMap((r) => r.latencies), { in_flight: name === 'rpc-serial' ? 1 : 64 });
+      return (['baseline', 'intracom'] as const).map((system) => {
+        const runs = samples[system];
+        const total = runs.reduce((sum, r) => sum + r.calls, 0);
+        const elapsedMs = runs.reduce((sum, r) => sum + r.elapsedMs, 0);
+        const perCall = (side: keyof Sample['cpuMs']) => Math.round((runs.reduce((sum, r) => sum + r.cpuMs[side], 0) * 1000 * 10) / total) / 10;
+        return result(name, system, total, elapsedMs, runs.flatMap((r) => Array.from(r.latencies)), {
+          in_flight: inFlight,
+          cpu_us_caller: perCall('caller'),
+          cpu_us_responder: perCall('responder'),
+          cpu_us_redis: perCall('redis'),
+        });
+      });
     });
-  });
+  } finally {
+    admin.disconnect();
+  }
 }
 
 /** `npm run bench rpc`: both scenarios; their result lines are named `rpc-serial` and `rpc-concurrent`. */
