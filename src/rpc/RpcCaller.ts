@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Names } from '../../vars/names';
 import { CancelledError } from '../errors/CancelledError';
@@ -13,26 +14,25 @@ import { ServiceBusyError } from '../errors/ServiceBusyError';
 import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
 import type { Route, Unsubscribe } from '../route/Route';
+import { Deadlines, type Timed } from './Deadlines';
 import type { InstanceDirectory, RpcTarget } from './InstanceDirectory';
 import { invalidReplyReason, unencodableReason, type RpcErrorReply, type RpcRequestBody, type RpcRequestHeaders } from './wire';
 
-interface PendingCall {
+interface PendingCall extends Timed {
   readonly id: string;
   readonly target: RpcTarget;
   readonly fn: string;
   readonly args: unknown[];
   readonly timeoutMs: number;
-  readonly deadline: number;
   readonly idempotent: boolean;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
-  timer: NodeJS.Timeout | undefined;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   /** Instance the current attempt went to. */
   instanceId: string | undefined;
   channel: string | undefined;
-  /** When the current attempt was sent (ms). */
+  /** When the current attempt was sent (`performance.now()`, ms). */
   sentAt: number;
   attempts: number;
   /** Instances that refused or were gone, not to be tried again for this call. */
@@ -41,6 +41,14 @@ interface PendingCall {
   refreshed: boolean;
   /** The request of the current attempt (a write's outcome is matched to its attempt by identity). */
   request: RpcRequestBody | undefined;
+}
+
+// A promise's settlers, taken by a shared executor instead of a closure per call (the executor runs synchronously).
+let capturedResolve: (value: unknown) => void = () => undefined;
+let capturedReject: (error: unknown) => void = () => undefined;
+function captureSettlers(resolve: (value: unknown) => void, reject: (error: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
 }
 
 /** Counters of the calling side. */
@@ -78,6 +86,7 @@ export interface RpcCallerSettings {
  */
 export class RpcCaller {
   private readonly pending = new Map<string, PendingCall>();
+  private readonly deadlines = new Deadlines<PendingCall>((call) => this.onTimeout(call));
   private readonly replyChannel: string;
   /** The caller's half of every request, sent once per frame. */
   private readonly headers: RpcRequestHeaders;
@@ -140,38 +149,39 @@ export class RpcCaller {
       this.counters.failed += 1;
       return Promise.reject(new ValidationError(`cannot call "${target.name}" function "${fn}": ${unsendable}`));
     }
-    return new Promise<unknown>((resolve, reject) => {
-      const call: PendingCall = {
-        id: this.idPrefix + (this.nextId++).toString(36),
-        target,
-        fn,
-        args,
-        timeoutMs,
-        deadline: Date.now() + timeoutMs,
-        idempotent,
-        resolve,
-        reject,
-        timer: undefined,
-        signal,
-        onAbort: undefined,
-        instanceId: undefined,
-        channel: undefined,
-        sentAt: 0,
-        attempts: 0,
-        tried: undefined,
-        busy: 0,
-        refreshed: false,
-        request: undefined,
-      };
-      this.pending.set(call.id, call);
-      call.timer = setTimeout(this.onTimeout, timeoutMs, call);
-      call.timer.unref();
-      if (signal !== undefined) {
-        call.onAbort = () => this.cancel(call, 'its signal fired', signal.reason);
-        signal.addEventListener('abort', call.onAbort, { once: true });
-      }
-      this.dispatch(call);
-    });
+    const promise = new Promise<unknown>(captureSettlers);
+    const call: PendingCall = {
+      id: this.idPrefix + (this.nextId++).toString(36),
+      target,
+      fn,
+      args,
+      timeoutMs,
+      idempotent,
+      resolve: capturedResolve,
+      reject: capturedReject,
+      deadline: 0,
+      line: undefined,
+      earlier: undefined,
+      later: undefined,
+      signal,
+      onAbort: undefined,
+      instanceId: undefined,
+      channel: undefined,
+      sentAt: 0,
+      attempts: 0,
+      tried: undefined,
+      busy: 0,
+      refreshed: false,
+      request: undefined,
+    };
+    this.pending.set(call.id, call);
+    this.deadlines.add(call, timeoutMs);
+    if (signal !== undefined) {
+      call.onAbort = () => this.cancel(call, 'its signal fired', signal.reason);
+      signal.addEventListener('abort', call.onAbort, { once: true });
+    }
+    this.dispatch(call);
+    return promise;
   }
 
   /** Rejects every pending call (the client is closing) and stops. */
@@ -180,6 +190,7 @@ export class RpcCaller {
     this.closed = true;
     if (this.probeTimer) clearInterval(this.probeTimer);
     for (const call of [...this.pending.values()]) this.cancel(call, 'the RPC client is closing');
+    this.deadlines.clear();
     this.route.off('connectionLost', this.onConnectionLost);
     this.route.off('ready', this.onReady);
     await this.unsubscribe?.().catch((error: unknown) => this.logger.warn({ err: error }, 'could not unsubscribe the reply channel'));
@@ -201,7 +212,7 @@ export class RpcCaller {
     call.instanceId = instanceId;
     call.channel = channel;
     call.attempts += 1;
-    const now = Date.now();
+    const now = performance.now();
     call.sentAt = now;
     const request: RpcRequestBody = { queryId: call.id, action: call.fn, query: call.args, timeout_ms: Math.max(1, call.deadline - now) };
     call.request = request;
@@ -324,7 +335,7 @@ export class RpcCaller {
 
   private settle(call: PendingCall): void {
     this.pending.delete(call.id);
-    if (call.timer !== undefined) clearTimeout(call.timer);
+    this.deadlines.remove(call);
     if (call.onAbort !== undefined) call.signal?.removeEventListener('abort', call.onAbort);
   }
 
@@ -352,7 +363,7 @@ export class RpcCaller {
    */
   private readonly probe = (): void => {
     if (this.pending.size === 0 || this.connectionDown || this.route.status !== 'ready') return;
-    const threshold = Date.now() - this.settings.probeIntervalMs;
+    const threshold = performance.now() - this.settings.probeIntervalMs;
     const channels = new Map<string, string>();
     for (const call of this.pending.values()) {
       if (call.channel !== undefined && call.instanceId !== undefined && call.sentAt <= threshold) channels.set(call.channel, call.instanceId);

@@ -133,14 +133,15 @@ export function invalidReplyReason(value: unknown): string | undefined {
  * Checked before sending so that nothing is silently dropped.
  */
 export function unencodableReason(value: unknown, path: string): string | undefined {
+  if (findUnencodable(value, undefined, 0) === undefined) return undefined;
+  // found: walk again, this time noting where (the common case allocates nothing)
   const where: string[] = [];
   const kind = findUnencodable(value, where, 0);
-  if (kind === undefined) return undefined;
   return `${path}${where.reverse().join('')} is a ${kind}, which cannot be sent`;
 }
 
-/** The kind of the first value that cannot be sent, with its path pushed onto `where` (innermost first); the path is only built on failure. */
-function findUnencodable(value: unknown, where: string[], depth: number): string | undefined {
+/** The kind of the first value that cannot be sent; with `where`, its path is pushed onto it, innermost first. */
+function findUnencodable(value: unknown, where: string[] | undefined, depth: number): string | undefined {
   switch (typeof value) {
     case 'function':
     case 'symbol':
@@ -151,7 +152,7 @@ function findUnencodable(value: unknown, where: string[], depth: number): string
         for (let i = 0; i < value.length; i++) {
           const kind = findUnencodable(value[i], where, depth + 1);
           if (kind !== undefined) {
-            where.push(`[${i}]`);
+            where?.push(`[${i}]`);
             return kind;
           }
         }
@@ -161,7 +162,7 @@ function findUnencodable(value: unknown, where: string[], depth: number): string
       for (const key in value) {
         const kind = findUnencodable((value as Record<string, unknown>)[key], where, depth + 1);
         if (kind !== undefined) {
-          where.push(`.${key}`);
+          where?.push(`.${key}`);
           return kind;
         }
       }

@@ -23,8 +23,9 @@ export interface Peer {
 /** Forks `file` (relative to the repository root) with tsx and the given environment. */
 export function spawnPeer(file: string, env: Record<string, string> = {}, args: string[] = []): Peer {
   const child = fork(resolve(__dirname, '..', '..', file), args, {
-    // INTRACOM_PEER_PROFILE=<dir> writes a CPU profile of every peer (for benchmark investigations)
-    execArgv: ['--import', 'tsx', ...(process.env.INTRACOM_PEER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.INTRACOM_PEER_PROFILE}`] : [])],
+    // for benchmark investigations: INTRACOM_PEER_PROFILE=<dir> writes a CPU profile of every peer,
+    // INTRACOM_PEER_NODE_FLAGS="--trace-gc ..." passes flags to every peer
+    execArgv: ['--import', 'tsx', ...(process.env.INTRACOM_PEER_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...(process.env.INTRACOM_PEER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.INTRACOM_PEER_PROFILE}`] : [])],
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',
