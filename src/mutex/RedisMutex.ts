@@ -91,6 +91,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   private readonly retryJitterMs: number;
   private readonly refreshRatio: number;
   private readonly locks = new Map<string, MutexLock>();
+  private readonly lockKeys = new Map<string, string>();
   // Unique per acquisition: 72 random bits per RedisMutex, then a counter. Short, so that a lock value
   // with a short nodeId stays within Redis's 44-byte embedded strings.
   private readonly tokenBase = randomBytes(9).toString('base64url');
@@ -183,20 +184,30 @@ export class RedisMutex extends EventEmitter implements LockBackend {
    * Rejects with ValidationError on a bad argument and RedisUnavailableError
    * when Redis does not answer.
    */
-  async P(mutexId: string, nodeId: string, timeoutMs: number): Promise<boolean> {
-    assertMutexId(mutexId);
-    assertNodeId(nodeId);
-    assertTimeout(timeoutMs);
-    this.assertOpen('P');
-    // The fast path of the seed's API: one SET NX PX, no script, no fence (P returns none).
-    const key = this.names.mutex(mutexId);
+  P(mutexId: string, nodeId: string, timeoutMs: number): Promise<boolean> {
+    // Not async, and the key cached per id: the seed's API is the fast path, one SET NX PX, no script, no fence.
+    let key: string;
+    try {
+      key = this.lockKey(mutexId);
+      assertNodeId(nodeId);
+      assertTimeout(timeoutMs);
+      this.assertOpen('P');
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const sentAt = Date.now();
     const value = encodeValue(this.nextToken(), null, sentAt, timeoutMs, nodeId);
-    const taken = await this.command('P', mutexId, (store) => store.setIfAbsent(key, value, timeoutMs), (late) => late && this.releaseLate(key, value, 'P', mutexId));
-    if (!taken) return false;
-    const closed = this.register(new MutexLock(this, { mutexId, nodeId, fence: null, value, takenAt: sentAt, timeoutMs, sentAt }), 'P');
-    if (closed) await closed;
-    return true;
+    return this.command(
+      'P',
+      mutexId,
+      (store) => store.setIfAbsent(key, value, timeoutMs),
+      (late) => late && this.releaseLate(key, value, 'P', mutexId),
+      (taken): boolean | Promise<never> => {
+        if (!taken) return false;
+        const closed = this.register(new MutexLock(this, { mutexId, key, nodeId, fence: null, value, takenAt: sentAt, timeoutMs, sentAt }), 'P');
+        return closed ?? true;
+      },
+    ) as Promise<boolean>;
   }
 
   /**
@@ -208,7 +219,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   V(mutexId: string): Promise<boolean> {
     // Not async, one promise less on the fast path; bad input still rejects rather than throws.
     try {
-      assertMutexId(mutexId);
+      this.lockKey(mutexId);
       this.assertOpen('V');
     } catch (error) {
       return Promise.reject(error);
@@ -374,16 +385,14 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   /** @internal */
   async extendLock(lock: MutexLock, timeoutMs: number): Promise<boolean> {
     assertTimeout(timeoutMs);
-    const key = this.names.mutex(lock.mutexId);
-    return this.command('extend', lock.mutexId, (store) => store.extendIfHeld(key, lock.value, timeoutMs));
+    return this.command('extend', lock.mutexId, (store) => store.extendIfHeld(lock.key, lock.value, timeoutMs));
   }
 
   /** @internal */
   releaseLock(lock: MutexLock): Promise<boolean> {
     if (!lock.claimRelease()) return Promise.resolve(false);
     if (this.locks.get(lock.mutexId) === lock) this.locks.delete(lock.mutexId);
-    const key = this.names.mutex(lock.mutexId);
-    return this.command('V', lock.mutexId, (store) => store.releaseIfHeld(key, lock.value));
+    return this.command('V', lock.mutexId, (store) => store.releaseIfHeld(lock.key, lock.value));
   }
 
   /** @internal */
@@ -423,7 +432,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
 
   /** One fenced attempt (the acquire script): the new lock, or the holder's remaining ms (-1 when unknown). */
   private async take(mutexId: string, nodeId: string, timeoutMs: number, operation: string): Promise<MutexLock | number> {
-    const key = this.names.mutex(mutexId);
+    const key = this.lockKey(mutexId);
     const token = this.nextToken();
     const sentAt = Date.now();
     const [taken, reply] = await this.command(
@@ -435,7 +444,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     if (taken !== 1) return Number(reply);
     const fence = Number(reply);
     const value = encodeValue(token, fence, sentAt, timeoutMs, nodeId); // the value the script stored
-    const lock = new MutexLock(this, { mutexId, nodeId, fence, value, takenAt: sentAt, timeoutMs, sentAt });
+    const lock = new MutexLock(this, { mutexId, key, nodeId, fence, value, takenAt: sentAt, timeoutMs, sentAt });
     const closed = this.register(lock, operation);
     if (closed) await closed;
     return lock;
@@ -452,6 +461,17 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     return this.releaseQuietly(lock).then(() => {
       throw new NotConnectedError(label(operation, lock.mutexId), 'closed');
     });
+  }
+
+  /** Validates a mutex id and returns its lock key, cached: ids repeat, and P/V is the fast path. */
+  private lockKey(mutexId: string): string {
+    const cached = this.lockKeys.get(mutexId);
+    if (cached !== undefined) return cached;
+    assertMutexId(mutexId);
+    if (this.lockKeys.size >= 1024) this.lockKeys.clear();
+    const key = this.names.mutex(mutexId);
+    this.lockKeys.set(mutexId, key);
+    return key;
   }
 
   private nextToken(): string {
@@ -480,11 +500,18 @@ export class RedisMutex extends EventEmitter implements LockBackend {
    * failures into RedisUnavailableError. Not async, and labels built only on
    * failure: this is the P/V fast path.
    */
-  private command<T>(operation: string, mutexId: string | undefined, run: (store: MutexStore) => Promise<T>, onLate?: (value: T) => unknown): Promise<T> {
+  private command<T, R = T>(
+    operation: string,
+    mutexId: string | undefined,
+    run: (store: MutexStore) => Promise<T>,
+    onLate?: (value: T) => unknown,
+    /** What the call resolves with, computed in the same step as the reply is taken (no promise layer of its own). */
+    finish?: (value: T) => R | Promise<R>,
+  ): Promise<R> {
     if (this.closed) return Promise.reject(new NotConnectedError(label(operation, mutexId), 'closed'));
     if (this.redis !== undefined && (this.connecting || this.redis.status === 'wait')) {
       // First use: connect, and let every call made meanwhile wait for that connection.
-      return this.connectFirst(label(operation, mutexId)).then(() => this.command(operation, mutexId, run, onLate));
+      return this.connectFirst(label(operation, mutexId)).then(() => this.command(operation, mutexId, run, onLate, finish));
     }
     let pending: Promise<T>;
     try {
@@ -492,7 +519,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     } catch (error) {
       return Promise.reject(this.failure(label(operation, mutexId), error));
     }
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<R>((resolve, reject) => {
       // The deadline is enforced by the sweep (one interval for every call), not by a timer per call.
       const call: InflightCommand = { deadline: Date.now() + this.commandTimeoutMs, settled: false, reject, operation, mutexId };
       this.inflight.push(call);
@@ -505,7 +532,12 @@ export class RedisMutex extends EventEmitter implements LockBackend {
             return;
           }
           call.settled = true;
-          resolve(value);
+          if (finish === undefined) return resolve(value as unknown as R);
+          try {
+            resolve(finish(value));
+          } catch (error) {
+            reject(error);
+          }
         },
         (error: unknown) => {
           if (this.inflight[0] === call) this.inflight.shift();

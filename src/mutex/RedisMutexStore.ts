@@ -6,8 +6,9 @@ import { acquireScript, extendScript, inspectScript, releaseScript } from './scr
 export class RedisMutexStore implements MutexStore {
   constructor(private readonly redis: Redis) {}
 
-  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
-    return (await this.redis.set(key, value, 'PX', ttlMs, 'NX')) === 'OK';
+  // The two of P/V are not async: each async layer costs the serial P+V cycle a promise and a turn of the microtask queue.
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    return this.redis.set(key, value, 'PX', ttlMs, 'NX').then(isOk);
   }
 
   async takeFenced(lockKey: string, fenceKey: string, token: string, takenAt: number, timeoutMs: number, nodeId: string): Promise<[number, number]> {
@@ -15,8 +16,8 @@ export class RedisMutexStore implements MutexStore {
     return [Number(taken), Number(reply)];
   }
 
-  async releaseIfHeld(key: string, value: string): Promise<boolean> {
-    return (await releaseScript.run(this.redis, [key], [value])) === 1;
+  releaseIfHeld(key: string, value: string): Promise<boolean> {
+    return releaseScript.run(this.redis, [key], [value], isOne);
   }
 
   async extendIfHeld(key: string, value: string, ttlMs: number): Promise<boolean> {
@@ -39,4 +40,12 @@ export class RedisMutexStore implements MutexStore {
     } while (cursor !== '0');
     return [...keys];
   }
+}
+
+function isOk(reply: string | null): boolean {
+  return reply === 'OK';
+}
+
+function isOne(reply: unknown): boolean {
+  return reply === 1;
 }

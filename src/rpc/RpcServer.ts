@@ -61,6 +61,9 @@ interface Job {
   context: RequestContext | undefined;
   /** Undefined when no such function is exposed. */
   exposed: Exposed | undefined;
+  /** Links of the list of accepted requests. */
+  newer: Job | undefined;
+  older: Job | undefined;
 }
 
 interface Served {
@@ -111,7 +114,8 @@ const DESCRIBE = '$describe';
  */
 export class RpcServer {
   private readonly served = new Map<string, Served>();
-  private readonly active = new Map<string, RequestContext>();
+  /** Accepted requests (running or queued), newest first: linked through the jobs, so that the busy path allocates nothing; a cancel (rare) walks it. */
+  private newestActive: Job | undefined;
   private readonly announcement: Buffer;
   private readonly replyChannels = new Map<string, string>();
   private heartbeat: NodeJS.Timeout | undefined;
@@ -196,7 +200,7 @@ export class RpcServer {
       );
       for (const job of served.queue.splice(0)) {
         this.inProgress -= 1;
-        this.active.delete(job.request.queryId);
+        this.untrack(job);
         this.replyFault(job, 'closing', { ok: false, errorName: 'ServiceBusyError', message: `instance ${this.instanceId} is closing` });
       }
     }
@@ -212,7 +216,10 @@ export class RpcServer {
       clearTimeout(timer);
       if (this.inProgress > 0) {
         this.logger.warn({ running: this.inProgress, closeTimeoutMs: timeoutMs }, 'handlers still running at close; their signals fire');
-        for (const context of this.active.values()) context.abort(new CancelledError(context.target, context.functionName, `instance ${this.instanceId} closed before the handler finished (closeTimeoutMs ${timeoutMs})`));
+        for (let job = this.newestActive; job !== undefined; job = job.older) {
+          const context = job.context as RequestContext;
+          context.abort(new CancelledError(context.target, context.functionName, `instance ${this.instanceId} closed before the handler finished (closeTimeoutMs ${timeoutMs})`));
+        }
       }
     }
   }
@@ -241,7 +248,11 @@ export class RpcServer {
       if (control.payloads !== undefined) return this.receiveBatch(served, control.headers, control.payloads);
       if (control.probe !== undefined) return;
       if (typeof control.cancel === 'string') {
-        this.active.get(control.cancel)?.cancel('the caller cancelled it');
+        for (let job = this.newestActive; job !== undefined; job = job.older) {
+          if (job.request.queryId !== control.cancel) continue;
+          job.context?.cancel('the caller cancelled it');
+          break;
+        }
         return;
       }
     }
@@ -269,13 +280,13 @@ export class RpcServer {
     const fn = request.action;
     const exposed = served.functions.get(fn);
     if (exposed === undefined) {
-      const job: Job = { request, replyTo, context: undefined, exposed: undefined };
+      const job: Job = { request, replyTo, context: undefined, exposed: undefined, newer: undefined, older: undefined };
       if (fn === DESCRIBE) return this.succeed(job, this.describe(served));
       const available = [...served.functions.keys()].filter((name) => !name.startsWith('$'));
       this.replyFault(job, 'no-handler', { ok: false, errorName: 'NoHandlerError', message: `no function "${fn}"`, data: { available } });
       return;
     }
-    const job: Job = { request, replyTo, context: undefined, exposed };
+    const job: Job = { request, replyTo, context: undefined, exposed, newer: undefined, older: undefined };
     if (this.closing) {
       this.replyFault(job, 'closing', { ok: false, errorName: 'ServiceBusyError', message: `instance ${this.instanceId} is closing` });
       return;
@@ -292,9 +303,23 @@ export class RpcServer {
     const context = new RequestContext(caller.serviceNameSource, caller.sourceInstance, request.queryId, fn, served.name, Date.now() + request.timeout_ms, request.timeout_ms);
     job.context = context;
     this.inProgress += 1;
-    this.active.set(request.queryId, context);
+    this.track(job);
     if (served.running < this.settings.concurrency) this.run(served, job);
     else served.queue.push(job);
+  }
+
+  private track(job: Job): void {
+    job.older = this.newestActive;
+    if (this.newestActive !== undefined) this.newestActive.newer = job;
+    this.newestActive = job;
+  }
+
+  private untrack(job: Job): void {
+    if (job.newer === undefined) this.newestActive = job.older;
+    else job.newer.older = job.older;
+    if (job.older !== undefined) job.older.newer = job.newer;
+    job.newer = undefined;
+    job.older = undefined;
   }
 
   /** Logs a request that is not one; answers it when it says who asked. */
@@ -307,7 +332,7 @@ export class RpcServer {
     const instance = caller?.sourceInstance ?? partial?.sourceInstance;
     if (typeof queryId !== 'string' || typeof service !== 'string' || typeof instance !== 'string') return;
     const request = { queryId, action: String(partial?.action), query: [], timeout_ms: 1 };
-    const job: Job = { request, replyTo: this.replyChannel(service, instance), context: undefined, exposed: undefined };
+    const job: Job = { request, replyTo: this.replyChannel(service, instance), context: undefined, exposed: undefined, newer: undefined, older: undefined };
     this.replyFault(job, 'malformed', { ok: false, errorName: 'MalformedMessageError', message: `malformed RPC request: ${reason}` });
   }
 
@@ -363,7 +388,7 @@ export class RpcServer {
     served.running -= 1;
     this.inProgress -= 1;
     this.counters.handled += 1;
-    this.active.delete(context.requestId);
+    this.untrack(job);
     context.dispose();
     while (served.queue.length > 0 && served.running < this.settings.concurrency) {
       const next = served.queue.shift() as Job;
@@ -371,7 +396,7 @@ export class RpcServer {
         // the caller gave up (timeout or cancel) while it waited: nobody wants the answer
         this.counters.expiredInQueue += 1;
         this.inProgress -= 1;
-        this.active.delete(next.request.queryId);
+        this.untrack(next);
         continue;
       }
       this.run(served, next);
