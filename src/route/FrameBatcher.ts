@@ -1,5 +1,5 @@
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
-import { encodeFrame, type Codec } from '../envelope/codec';
+import { PROTOCOL_VERSION, type Codec } from '../envelope/codec';
 
 /** Writes one encoded frame to a channel (or stream) and resolves with what the write returned (a receiver count, an entry id). */
 export type FrameSink<T> = (channel: string, frame: Buffer) => Promise<T>;
@@ -60,6 +60,8 @@ export interface FrameLimits {
  */
 export class FrameBatcher<T = number> {
   private pending = new Map<string, Array<Entry<T>>>();
+  /** The other map: the two take turns, so a flush allocates no map. */
+  private spare = new Map<string, Array<Entry<T>>>();
   private scheduled = false;
 
   constructor(
@@ -104,18 +106,20 @@ export class FrameBatcher<T = number> {
     this.scheduled = false;
     const batches = this.pending;
     if (batches.size === 0) return;
-    this.pending = new Map();
+    this.pending = this.spare;
     const most = this.limits.maxFrameMessages ?? Infinity;
     for (const [channel, entries] of batches) {
       if (entries.length <= most) this.write(channel, entries);
       else for (let i = 0; i < entries.length; i += most) this.write(channel, entries.slice(i, i + most));
     }
+    batches.clear();
+    this.spare = batches;
   };
 
   private write(channel: string, entries: Array<Entry<T>>): void {
     let frame: Buffer;
     try {
-      frame = encodeFrame(this.codec, wireMessages(entries));
+      frame = this.codec.encode(wireFrame(entries));
     } catch (error) {
       if (entries.length === 1) return entries[0].done(entries[0].context, error ?? new Error('the message could not be encoded'), undefined);
       return this.writeHalves(channel, entries);
@@ -143,9 +147,13 @@ export class FrameBatcher<T = number> {
   }
 }
 
-/** The messages of a frame: plain entries as they are, runs of one group as `{ headers, payloads }`. */
-function wireMessages<T>(entries: Array<Entry<T>>): unknown[] {
-  const messages: unknown[] = [];
+/**
+ * The frame of some entries, as `encodeFrame` would build it (built here in
+ * one array, not copied): the version, then plain entries as they are and
+ * runs of one group as `{ headers, payloads }`.
+ */
+function wireFrame<T>(entries: Array<Entry<T>>): unknown[] {
+  const messages: unknown[] = [PROTOCOL_VERSION];
   let run: { headers: object; payloads: unknown[] } | undefined;
   for (const entry of entries) {
     if (entry.group === undefined) {

@@ -14,6 +14,8 @@ export interface SubscriptionBackend {
 interface Entry<L> {
   /** One token per registration, so the same function added twice is two listeners. */
   listeners: Set<{ fn: L }>;
+  /** The listeners as an array, replaced (never changed) on every add and removal: delivery walks it without copying per frame. */
+  snapshot: ReadonlyArray<{ fn: L }>;
   ready: Promise<void>;
 }
 
@@ -70,7 +72,7 @@ export class SubscriptionTable {
     }
     this.counters.framesReceived += 1;
     this.counters.messagesReceived += messages.length;
-    const listeners = [...entry.listeners];
+    const listeners = entry.snapshot;
     for (const message of messages) {
       for (const { fn: listener } of listeners) {
         try {
@@ -92,7 +94,7 @@ export class SubscriptionTable {
   ): Promise<Unsubscribe> {
     let entry = table.get(name);
     if (entry === undefined) {
-      const created: Entry<L> = { listeners: new Set(), ready: open(name) };
+      const created: Entry<L> = { listeners: new Set(), snapshot: [], ready: open(name) };
       entry = created;
       table.set(name, created);
       created.ready.catch(() => {
@@ -101,10 +103,12 @@ export class SubscriptionTable {
     }
     const token = { fn: listener };
     entry.listeners.add(token);
+    entry.snapshot = [...entry.listeners];
     try {
       await entry.ready;
     } catch (error) {
       entry.listeners.delete(token);
+      entry.snapshot = [...entry.listeners];
       throw error;
     }
     const owner = entry;
@@ -113,6 +117,7 @@ export class SubscriptionTable {
       if (removed) return;
       removed = true;
       owner.listeners.delete(token);
+      owner.snapshot = [...owner.listeners];
       if (owner.listeners.size === 0 && table.get(name) === owner) {
         table.delete(name);
         await shut(name);

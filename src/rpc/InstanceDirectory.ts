@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Names } from '../../vars/names';
 import type { RpcScope } from '../../vars/functions';
@@ -25,17 +26,19 @@ export interface RpcTarget {
   readonly topic: string;
   /** Live instance ids, as last read from the registry. */
   instances: string[];
-  /** When `instances` was read (ms since the epoch); 0 before the first read. */
+  /** When `instances` was read (`performance.now()`, ms); NEVER_READ before the first read. */
   fetchedAt: number;
   /** The read in progress, when any. */
   refreshing: Promise<void> | undefined;
   /** Round-robin position. */
   cursor: number;
-  /** Instances whose channel reached nobody, until when (ms) they are avoided. */
+  /** Instances whose channel reached nobody, until when (`performance.now()`, ms) they are avoided. */
   suspects: Map<string, number>;
   /** Request channel per instance id. */
   channels: Map<string, string>;
 }
+
+const NEVER_READ = -1;
 
 /** How long an instance whose channel reached nobody is avoided when others exist. */
 const SUSPECT_MS = 10_000;
@@ -62,7 +65,7 @@ export class InstanceDirectory {
   target(scope: RpcScope, name: string, topic: string): RpcTarget {
     let target = this.targets.get(topic);
     if (target === undefined) {
-      target = { scope, name, topic, instances: [], fetchedAt: 0, refreshing: undefined, cursor: 0, suspects: new Map(), channels: new Map() };
+      target = { scope, name, topic, instances: [], fetchedAt: NEVER_READ, refreshing: undefined, cursor: 0, suspects: new Map(), channels: new Map() };
       this.targets.set(topic, target);
     }
     return target;
@@ -70,7 +73,7 @@ export class InstanceDirectory {
 
   /** True when the cached list must be read before choosing (never read yet). */
   needsRead(target: RpcTarget): boolean {
-    return target.fetchedAt === 0;
+    return target.fetchedAt === NEVER_READ;
   }
 
   /**
@@ -78,8 +81,7 @@ export class InstanceDirectory {
    * while others remain; undefined when none is left. Starts a background
    * refresh when the list is stale.
    */
-  pick(target: RpcTarget, exclude: Set<string> | undefined): string | undefined {
-    const now = Date.now();
+  pick(target: RpcTarget, exclude: Set<string> | undefined, now = performance.now()): string | undefined {
     if (now - target.fetchedAt > this.cacheMs && target.refreshing === undefined) {
       this.refresh(target).catch((error: unknown) => this.logger.warn({ err: error, target: target.topic }, 'could not refresh the live instances'));
     }
@@ -121,7 +123,7 @@ export class InstanceDirectory {
         }
         ids.sort();
         target.instances = ids;
-        target.fetchedAt = Date.now();
+        target.fetchedAt = performance.now();
       } finally {
         target.refreshing = undefined;
       }
@@ -131,7 +133,7 @@ export class InstanceDirectory {
 
   /** Marks an instance as gone (a request to it reached nobody): avoided until the registry drops it. */
   suspect(target: RpcTarget, instanceId: string): void {
-    target.suspects.set(instanceId, Date.now() + SUSPECT_MS);
+    target.suspects.set(instanceId, performance.now() + SUSPECT_MS);
   }
 
   /** The request channel of an instance for a target. */

@@ -201,7 +201,9 @@ export class RpcCaller {
   private dispatch(call: PendingCall): void {
     const target = call.target;
     if (this.directory.needsRead(target)) return this.readThenDispatch(call);
-    const instanceId = this.directory.pick(target, call.tried);
+    // a first attempt that waited for nothing leaves as the call starts: the reading its deadline was counted from serves
+    const now = call.attempts === 0 && !call.refreshed ? call.deadline - call.timeoutMs : performance.now();
+    const instanceId = this.directory.pick(target, call.tried, now);
     if (instanceId === undefined) {
       if (!call.refreshed) return this.readThenDispatch(call);
       if (call.busy > 0) return this.fail(call, new ServiceBusyError(target.name, call.fn, call.tried?.size ?? call.busy));
@@ -212,7 +214,6 @@ export class RpcCaller {
     call.instanceId = instanceId;
     call.channel = channel;
     call.attempts += 1;
-    const now = performance.now();
     call.sentAt = now;
     const request: RpcRequestBody = { queryId: call.id, action: call.fn, query: call.args, timeout_ms: Math.max(1, call.deadline - now) };
     call.request = request;

@@ -7,7 +7,8 @@
 /** One measured system in one scenario. */
 export interface BenchResult {
   scenario: string;
-  system: 'intracom' | 'baseline';
+  /** `reference` is a further hand-written design a scenario may measure for context (the RPC scenarios: the issue's coalescing caller and responder). */
+  system: 'intracom' | 'baseline' | 'reference';
   ops_per_s: number;
   p50_ms: number | null;
   p99_ms: number | null;
@@ -60,13 +61,13 @@ export function msSince(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
-/** The readable table with the intracom/baseline ratios. */
+/** The readable table with each system's ratio to the baseline of its scenario. */
 export function renderTable(results: BenchResult[]): string {
   const rows: string[][] = [['scenario', 'system', 'ops/s', 'p50 ms', 'p99 ms', 'ratio ops/s', 'ratio p50']];
   for (const r of results) {
     const base = results.find((b) => b.scenario === r.scenario && b.system === 'baseline');
-    const ratioOps = base && r.system === 'intracom' && base.ops_per_s > 0 ? `${(r.ops_per_s / base.ops_per_s).toFixed(2)}x` : '';
-    const ratioP50 = base && r.system === 'intracom' && base.p50_ms && r.p50_ms !== null ? `${(r.p50_ms / base.p50_ms).toFixed(2)}x` : '';
+    const ratioOps = base && r.system !== 'baseline' && base.ops_per_s > 0 ? `${(r.ops_per_s / base.ops_per_s).toFixed(2)}x` : '';
+    const ratioP50 = base && r.system !== 'baseline' && base.p50_ms && r.p50_ms !== null ? `${(r.p50_ms / base.p50_ms).toFixed(2)}x` : '';
     rows.push([r.scenario, r.system, String(r.ops_per_s), String(r.p50_ms ?? '-'), String(r.p99_ms ?? '-'), ratioOps, ratioP50]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));

@@ -5,7 +5,9 @@
  * BENCH_SYSTEM=baseline is the minimal hand-written ioredis caller of the
  * issue: requests PUBLISHed as msgpackr `{ id, replyTo, args }`, one PUBLISH
  * per request, replies on the caller's own channel, pending calls in a Map,
- * ioredis defaults.
+ * ioredis defaults. BENCH_SYSTEM=reference is the issue's hand-written
+ * design that coalesces the requests (and the responder the replies) of one
+ * tick into one frame (test/bench/peers/coalesce.ts).
  *
  * Commands (IPC): `{ cmd: 'warm', inFlight, ms }` runs untimed for `ms`;
  * `{ cmd: 'run', calls, inFlight }` answers `{ ev: 'ran', elapsedMs,
@@ -14,6 +16,7 @@
 import Redis from 'ioredis';
 import { Packr, Unpackr } from 'msgpackr';
 import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
+import { coalescingPublisher } from './coalesce';
 
 const system = process.env.BENCH_SYSTEM;
 const url = process.env.BENCH_REDIS_URL as string;
@@ -82,8 +85,35 @@ async function run(call: Call, calls: number, inFlight: number): Promise<{ elaps
   return { elapsedMs: performance.now() - begin, latencies };
 }
 
+async function referenceCaller(): Promise<Call> {
+  const packr = new Packr({ useRecords: true });
+  const unpackr = new Unpackr({ useRecords: true });
+  const subscriber = new Redis(url);
+  const send = coalescingPublisher(new Redis(url), packr);
+  const replyTo = `${namespace}:bench.reference.reply.${process.pid}`;
+  const requests = `${namespace}:bench.reference.rpc`;
+  const pending = new Map<number, (value: unknown) => void>();
+  let nextId = 0;
+  subscriber.on('messageBuffer', (_channel: Buffer, frame: Buffer) => {
+    for (const reply of unpackr.unpack(frame) as Array<{ id: number; result: unknown }>) {
+      const resolve = pending.get(reply.id);
+      if (resolve === undefined) continue;
+      pending.delete(reply.id);
+      resolve(reply.result);
+    }
+  });
+  await subscriber.subscribe(replyTo);
+  return (value) => {
+    const id = nextId++;
+    return new Promise((resolve) => {
+      pending.set(id, resolve);
+      send(requests, { id, replyTo, args: [value] });
+    });
+  };
+}
+
 async function main(): Promise<void> {
-  const call = system === 'intracom' ? await intracomCaller() : await baselineCaller();
+  const call = system === 'intracom' ? await intracomCaller() : system === 'reference' ? await referenceCaller() : await baselineCaller();
   process.on('message', (message: { cmd: string; inFlight: number; ms: number; calls: number }) => {
     if (message.cmd === 'warm') void warm(call, message.inFlight, message.ms).then(() => send({ ev: 'warm' }));
     if (message.cmd === 'run') {
