@@ -32,6 +32,29 @@ async function intracomCaller(): Promise<Call> {
   return (value) => rpc.callService('bench-rpc', 'echo', value);
 }
 
+type Reply = { id: number; result: unknown };
+
+/** The hand-written callers' bookkeeping: numbered calls in a Map, settled by their replies. */
+function numberedCalls(send: (id: number, value: unknown) => void): { call: Call; settle: (reply: Reply) => void } {
+  const pending = new Map<number, (value: unknown) => void>();
+  let nextId = 0;
+  return {
+    call: (value) => {
+      const id = nextId++;
+      return new Promise((resolve) => {
+        pending.set(id, resolve);
+        send(id, value);
+      });
+    },
+    settle: (reply) => {
+      const resolve = pending.get(reply.id);
+      if (resolve === undefined) return;
+      pending.delete(reply.id);
+      resolve(reply.result);
+    },
+  };
+}
+
 async function baselineCaller(): Promise<Call> {
   const packr = new Packr();
   const unpackr = new Unpackr();
@@ -39,23 +62,25 @@ async function baselineCaller(): Promise<Call> {
   const subscriber = new Redis(url);
   const replyTo = `${namespace}:bench.baseline.reply.${process.pid}`;
   const requests = `${namespace}:bench.baseline.rpc`;
-  const pending = new Map<number, (value: unknown) => void>();
-  let nextId = 0;
-  subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
-    const reply = unpackr.unpack(message) as { id: number; result: unknown };
-    const resolve = pending.get(reply.id);
-    if (resolve === undefined) return;
-    pending.delete(reply.id);
-    resolve(reply.result);
+  const calls = numberedCalls((id, value) => void publisher.publish(requests, packr.pack({ id, replyTo, args: [value] })));
+  subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => calls.settle(unpackr.unpack(message) as Reply));
+  await subscriber.subscribe(replyTo);
+  return calls.call;
+}
+
+async function referenceCaller(): Promise<Call> {
+  const packr = new Packr({ useRecords: true });
+  const unpackr = new Unpackr({ useRecords: true });
+  const subscriber = new Redis(url);
+  const send = coalescingPublisher(new Redis(url), packr);
+  const replyTo = `${namespace}:bench.reference.reply.${process.pid}`;
+  const requests = `${namespace}:bench.reference.rpc`;
+  const calls = numberedCalls((id, value) => send(requests, { id, replyTo, args: [value] }));
+  subscriber.on('messageBuffer', (_channel: Buffer, frame: Buffer) => {
+    for (const reply of unpackr.unpack(frame) as Reply[]) calls.settle(reply);
   });
   await subscriber.subscribe(replyTo);
-  return (value) => {
-    const id = nextId++;
-    return new Promise((resolve) => {
-      pending.set(id, resolve);
-      void publisher.publish(requests, packr.pack({ id, replyTo, args: [value] }));
-    });
-  };
+  return calls.call;
 }
 
 async function warm(call: Call, inFlight: number, forMs: number): Promise<void> {
@@ -83,33 +108,6 @@ async function run(call: Call, calls: number, inFlight: number): Promise<{ elaps
     }),
   );
   return { elapsedMs: performance.now() - begin, latencies };
-}
-
-async function referenceCaller(): Promise<Call> {
-  const packr = new Packr({ useRecords: true });
-  const unpackr = new Unpackr({ useRecords: true });
-  const subscriber = new Redis(url);
-  const send = coalescingPublisher(new Redis(url), packr);
-  const replyTo = `${namespace}:bench.reference.reply.${process.pid}`;
-  const requests = `${namespace}:bench.reference.rpc`;
-  const pending = new Map<number, (value: unknown) => void>();
-  let nextId = 0;
-  subscriber.on('messageBuffer', (_channel: Buffer, frame: Buffer) => {
-    for (const reply of unpackr.unpack(frame) as Array<{ id: number; result: unknown }>) {
-      const resolve = pending.get(reply.id);
-      if (resolve === undefined) continue;
-      pending.delete(reply.id);
-      resolve(reply.result);
-    }
-  });
-  await subscriber.subscribe(replyTo);
-  return (value) => {
-    const id = nextId++;
-    return new Promise((resolve) => {
-      pending.set(id, resolve);
-      send(requests, { id, replyTo, args: [value] });
-    });
-  };
 }
 
 async function main(): Promise<void> {
