@@ -322,11 +322,25 @@ export function rpcBehaviour(routeName: string, createHarness: () => Promise<Rpc
       expect(await rejection(caller.callService('calc', 'sum', 1, 2))).to.be.instanceOf(NoServiceError);
     });
 
+    it('sends a burst of calls, and its replies, in slices of sliceSize, every call answered', async () => {
+      const server = await serve('calc', { sliceSize: 10 });
+      const caller = await harness.make('web', { sliceSize: 10 });
+      await caller.callService('calc', 'sum', 0, 0); // the registry is read: the burst below goes out in one tick
+      const sent = { caller: caller.client.stats().framesSent, server: server.client.stats().framesSent };
+      const results = await Promise.all(Array.from({ length: 100 }, (_, i) => caller.callService<number>('calc', 'sum', i, 1)));
+      expect(results).to.deep.equal(Array.from({ length: 100 }, (_, i) => i + 1));
+      // 100 requests in one tick: 10 frames of 10, not one frame of 100
+      expect(caller.client.stats().framesSent - sent.caller).to.equal(10);
+      // replies leave as each slice of 10 is ready: at least 10 frames
+      expect(server.client.stats().framesSent - sent.server).to.be.at.least(10);
+    });
+
     it('validates options, naming the option and the value received', async () => {
       for (const [options, pattern] of [
         [{ timeoutMs: 0 }, /timeoutMs must be a positive integer; received 0/],
         [{ concurrency: 1.5 }, /concurrency must be a positive integer; received 1.5/],
         [{ maxQueued: -1 }, /maxQueued must be a non-negative integer; received -1/],
+        [{ sliceSize: 0 }, /sliceSize must be a positive integer; received 0/],
       ] as const) {
         expect(() => new RedisRPCClient({ service: 'x', route: 'memory', ...options })).to.throw(ValidationError, pattern);
       }
