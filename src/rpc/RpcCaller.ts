@@ -215,7 +215,7 @@ export class RpcCaller {
     call.channel = channel;
     call.attempts += 1;
     call.sentAt = now;
-    const request: RpcRequestBody = { queryId: call.id, action: call.fn, query: call.args, timeout_ms: Math.max(1, call.deadline - now) };
+    const request: RpcRequestBody = { queryId: call.id, action: call.fn, query: call.args, timeout_ms: Math.max(1, Math.floor(call.deadline - now)) };
     call.request = request;
     this.route.post(channel, request, this.headers, request, this.onSent, this.settings.sliceSize);
   }

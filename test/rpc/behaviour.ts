@@ -98,6 +98,7 @@ export function rpcBehaviour(routeName: string, createHarness: () => Promise<Rpc
       expect(context.callerInstance).to.equal(caller.instanceId);
       expect(context.requestId).to.be.a('string').with.length.greaterThan(8);
       expect(context.remainingMs).to.be.within(3000, 4000);
+      expect(Number.isInteger(context.remainingMs), 'timeout_ms travels as whole ms').to.equal(true);
       expect(context.aborted).to.equal(false);
     });
 
