@@ -92,6 +92,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   private readonly refreshRatio: number;
   private readonly locks = new Map<string, MutexLock>();
   private readonly lockKeys = new Map<string, string>();
+  private lastNodeId: string | undefined;
   // Unique per acquisition: 72 random bits per RedisMutex, then a counter. Short, so that a lock value
   // with a short nodeId stays within Redis's 44-byte embedded strings.
   private readonly tokenBase = randomBytes(9).toString('base64url');
@@ -189,7 +190,10 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     let key: string;
     try {
       key = this.lockKey(mutexId);
-      assertNodeId(nodeId);
+      if (nodeId !== this.lastNodeId) {
+        assertNodeId(nodeId);
+        this.lastNodeId = nodeId; // a service passes the same node id again and again
+      }
       assertTimeout(timeoutMs);
       this.assertOpen('P');
     } catch (error) {
@@ -218,13 +222,13 @@ export class RedisMutex extends EventEmitter implements LockBackend {
    */
   V(mutexId: string): Promise<boolean> {
     // Not async, one promise less on the fast path; bad input still rejects rather than throws.
+    const lock = this.locks.get(mutexId); // a lock found proves the id valid
     try {
-      this.lockKey(mutexId);
+      if (lock === undefined) this.lockKey(mutexId);
       this.assertOpen('V');
     } catch (error) {
       return Promise.reject(error);
     }
-    const lock = this.locks.get(mutexId);
     return lock === undefined ? Promise.resolve(false) : this.releaseLock(lock);
   }
 
