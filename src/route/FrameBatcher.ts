@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
 import { PROTOCOL_VERSION, type Codec } from '../envelope/codec';
 
@@ -69,6 +70,8 @@ export class FrameBatcher<T = number> {
     private readonly limits: FrameLimits,
     private readonly sink: FrameSink<T>,
     private readonly counters: FrameCounters,
+    /** Where a `done` callback that throws is reported (the others are still told, and nothing is left as an unhandled rejection). */
+    private readonly logger: Logger,
   ) {}
 
   /** Queues a message; the promise settles when its frame is written. */
@@ -121,23 +124,31 @@ export class FrameBatcher<T = number> {
     try {
       frame = this.codec.encode(wireFrame(entries));
     } catch (error) {
-      if (entries.length === 1) return entries[0].done(entries[0].context, error ?? new Error('the message could not be encoded'), undefined);
+      if (entries.length === 1) return this.tell(entries[0], error ?? new Error('the message could not be encoded'), undefined);
       return this.writeHalves(channel, entries);
     }
     if (frame.length > this.limits.maxFrameBytes && entries.length > 1) return this.writeHalves(channel, entries);
     if (frame.length > this.limits.maxPayloadBytes) {
-      return entries[0].done(entries[0].context, new PayloadTooLargeError(`a message to "${channel}"`, frame.length, this.limits.maxPayloadBytes), undefined);
+      return this.tell(entries[0], new PayloadTooLargeError(`a message to "${channel}"`, frame.length, this.limits.maxPayloadBytes), undefined);
     }
     this.counters.framesSent += 1;
     this.counters.messagesSent += entries.length;
     this.sink(channel, frame).then(
       (written) => {
-        for (const entry of entries) entry.done(entry.context, undefined, written);
+        for (const entry of entries) this.tell(entry, undefined, written);
       },
       (error: unknown) => {
-        for (const entry of entries) entry.done(entry.context, error ?? new Error('the write failed'), undefined);
+        for (const entry of entries) this.tell(entry, error ?? new Error('the write failed'), undefined);
       },
     );
+  }
+
+  private tell(entry: Entry<T>, error: unknown, written: T | undefined): void {
+    try {
+      entry.done(entry.context, error, written);
+    } catch (thrown) {
+      this.logger.error({ err: thrown }, 'a write callback threw; the other messages of its frame were still told');
+    }
   }
 
   private writeHalves(channel: string, entries: Array<Entry<T>>): void {

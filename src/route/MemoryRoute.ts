@@ -42,7 +42,7 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
     private readonly memoryOptions: MemoryRouteOptions = {},
   ) {
     super();
-    this.batcher = new FrameBatcher(options.codec, options.limits, async (channel, frame) => this.bus.publish(channel, frame), this.counters);
+    this.batcher = new FrameBatcher(options.codec, options.limits, async (channel, frame) => this.bus.publish(channel, frame), this.counters, options.logger);
     const backend = {
       subscribe: async (c: string) => void this.subscribedChannels.add(c),
       unsubscribe: async (c: string) => void this.subscribedChannels.delete(c),

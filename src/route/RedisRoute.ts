@@ -55,7 +55,7 @@ export class RedisRoute extends EventEmitter implements Route {
     this.watchConnection(this.publisher, 'publisher');
     this.watchConnection(this.subscriber, 'subscriber');
 
-    this.batcher = new FrameBatcher(options.codec, options.limits, (channel, frame) => this.publisher.publish(channel, frame), this.counters);
+    this.batcher = new FrameBatcher(options.codec, options.limits, (channel, frame) => this.publisher.publish(channel, frame), this.counters, options.logger);
     const backend = {
       subscribe: async (c: string) => void (await this.subscriber.subscribe(c)),
       unsubscribe: async (c: string) => void (await this.subscriber.unsubscribe(c)),

@@ -102,7 +102,7 @@ export class QueryQueues {
     this.settings = merged;
     // at most batchSize queries per entry, so that what a consumer holds at once (and may process twice after a fault) stays bounded
     const limits = { ...client.limits, maxFrameMessages: merged.batchSize };
-    this.appender = new FrameBatcher<string>(client.codec, limits, (stream, frame) => client.route.streamAdd(stream, frame), this.appended);
+    this.appender = new FrameBatcher<string>(client.codec, limits, (stream, frame) => client.route.streamAdd(stream, frame), this.appended, logger);
   }
 
   /** Creates this instance's consumer groups and starts consuming (unless `consume` is false). */

@@ -253,6 +253,31 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       expect(got.messages).to.deep.equal([0, 1, 2, 3, 4]);
     });
 
+    it('tells every message of a frame even when one callback throws, and leaves no unhandled rejection', async () => {
+      const publisher = await make();
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        const told: string[] = [];
+        let reported: () => void = () => undefined;
+        const both = new Promise<void>((resolve) => (reported = resolve));
+        const done = (context: string) => {
+          told.push(context);
+          if (told.length === 2) reported();
+          if (context === 'first') throw new Error('a callback that throws');
+        };
+        publisher.post(ch('throws'), 1, undefined, 'first', done);
+        publisher.post(ch('throws'), 2, undefined, 'second', done);
+        await both;
+        await new Promise((resolve) => setImmediate(resolve)); // an unhandled rejection is reported after the microtasks of its turn
+        expect(told).to.deep.equal(['first', 'second']);
+        expect(unhandled).to.deep.equal([]);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+    });
+
     it('reports a refused posted message to its callback, not as a rejection', async () => {
       const publisher = await make();
       const outcome = await new Promise<[unknown, number | undefined]>((resolve) =>
