@@ -54,6 +54,8 @@ export class MemoryBus {
   private readonly store = new Map<string, StoredValue>();
   private readonly registries = new Map<string, Map<string, StoredValue>>();
   private readonly patternCache = new Map<string, RegExp>();
+  private deliveries: Array<{ endpoint: MemoryEndpoint; channel: string; pattern: string | undefined; frame: Buffer }> = [];
+  private delivering: NodeJS.Immediate | undefined;
   private file: string | undefined;
   /** The one restore of this bus (undefined until a route connects, or again after a failed one). */
   private restoring: Promise<void> | undefined;
@@ -178,21 +180,35 @@ export class MemoryBus {
     return regexp.test(channel);
   }
 
-  /** Delivers asynchronously (as a network would), in order; returns the receiver count as Redis counts it. */
+  /**
+   * Delivers asynchronously, in order, on a later turn of the event loop (as
+   * a network would: delivering from the microtask queue would let a
+   * request/reply loop between two clients starve every timer and all I/O of
+   * the process); returns the receiver count as Redis counts it.
+   */
   publish(channel: string, frame: Buffer): number {
     let receivers = 0;
     for (const endpoint of this.endpoints) {
       if (endpoint.hasChannel(channel)) {
         receivers += 1;
-        queueMicrotask(() => endpoint.deliver(channel, undefined, frame));
+        this.deliveries.push({ endpoint, channel, pattern: undefined, frame });
       }
       for (const pattern of endpoint.patternsMatching(channel)) {
         receivers += 1;
-        queueMicrotask(() => endpoint.deliver(channel, pattern, frame));
+        this.deliveries.push({ endpoint, channel, pattern, frame });
       }
     }
+    if (receivers > 0 && this.delivering === undefined) this.delivering = setImmediate(this.deliverQueued);
     return receivers;
   }
+
+  /** Hands over every frame published before this turn, in order (one setImmediate for all of them). */
+  private readonly deliverQueued = (): void => {
+    this.delivering = undefined;
+    const due = this.deliveries;
+    this.deliveries = [];
+    for (const { endpoint, channel, pattern, frame } of due) endpoint.deliver(channel, pattern, frame);
+  };
 
   get(key: string): Buffer | null {
     const stored = this.store.get(key);

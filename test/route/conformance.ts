@@ -332,6 +332,26 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       expect(got.messages).to.deep.equal([{ a: 1 }]);
     });
 
+    it('delivers on later turns of the event loop: a ping-pong between two routes lets a timer fire', async () => {
+      const [a, b] = [await make(), await make()];
+      const cap = 200_000; // a ping-pong that never yields ends here, and the timer below fires only then
+      let exchanges = 0;
+      let stopped = false;
+      await a.subscribe(ch('ping'), (n) => {
+        exchanges += 1;
+        if (!stopped && exchanges < cap) void a.publish(ch('pong'), (n as number) + 1);
+      });
+      await b.subscribe(ch('pong'), (n) => {
+        if (!stopped) void b.publish(ch('ping'), (n as number) + 1);
+      });
+      await b.publish(ch('ping'), 0);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const atTimer = exchanges;
+      stopped = true;
+      expect(atTimer).to.be.greaterThan(0);
+      expect(atTimer, 'the timer had to wait for the ping-pong to end').to.be.below(cap);
+    });
+
     it('keeps delivering when a listener throws', async () => {
       const [publisher, subscriber] = [await make(), await make()];
       const got = collector(2);
