@@ -66,11 +66,12 @@ export async function readStatus(client: RedisClient, rpc: RedisRPCClient): Prom
       rpcTargets.push({ target: name, instances: (await client.route.liveInstances(name)).length });
       continue;
     }
+    // CLI processes (this one, or a `watch` in another terminal) are tools, not services: listed only if something queued work for them
+    if (name === CLI_SERVICE && !kinds.has('queries') && !kinds.has('broadcast') && !kinds.has('dead')) continue;
     const instances = (await client.instances(name))
       .filter((i) => !(i.service === CLI_SERVICE && i.instanceId === client.instanceId))
       .map((i) => ({ instanceId: i.instanceId, host: i.host, pid: i.pid, startedAt: new Date(i.startedAt).toISOString(), version: i.version }))
       .sort((a, b) => (a.instanceId < b.instanceId ? -1 : 1));
-    if (name === CLI_SERVICE && instances.length === 0 && !kinds.has('queries')) continue;
     const queues = kinds.has('queries') || kinds.has('broadcast') || kinds.has('dead') ? await rpc.queueStatus(name) : null;
     services.push({ service: name, instances, queues });
   }
