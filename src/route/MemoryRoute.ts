@@ -1,12 +1,9 @@
-import { EventEmitter } from 'node:events';
-import type { MalformedMessageError } from '../errors/MalformedMessageError';
 import { NotConnectedError } from '../errors/NotConnectedError';
-import { FrameBatcher, type WriteDone } from './FrameBatcher';
+import { FramedRoute } from './FramedRoute';
 import { MemoryBus, type MemoryBusOptions, type MemoryEndpoint } from './MemoryBus';
-import type { MessageListener, PatternListener, Route, RouteStats, RouteStatus, Unsubscribe } from './Route';
-import { emptyStats, type RouteOptions } from './RouteOptions';
+import type { Route, RouteStatus } from './Route';
+import type { RouteOptions } from './RouteOptions';
 import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
-import { SubscriptionTable } from './SubscriptionTable';
 
 /** Options of the memory route beyond those every route takes. */
 export interface MemoryRouteOptions {
@@ -26,31 +23,24 @@ export interface MemoryRouteOptions {
  * are still framed and encoded, so size limits, ordering and what a payload
  * looks like on arrival are identical.
  */
-export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
+export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
   readonly kind = 'memory' as const;
   private state: RouteStatus = 'idle';
-  private readonly counters: RouteStats = emptyStats();
-  private readonly batcher: FrameBatcher;
-  private readonly table: SubscriptionTable;
   private readonly subscribedChannels = new Set<string>();
   private readonly subscribedPatterns = new Set<string>();
 
   constructor(
-    private readonly options: RouteOptions,
+    options: RouteOptions,
     /** The bus this route talks through (what Redis is to the redis route). */
     readonly bus: MemoryBus = MemoryBus.shared,
     private readonly memoryOptions: MemoryRouteOptions = {},
   ) {
-    super();
-    this.batcher = new FrameBatcher(options.codec, options.limits, async (channel, frame) => this.bus.publish(channel, frame), this.counters, options.logger);
-    const backend = {
-      subscribe: async (c: string) => void this.subscribedChannels.add(c),
-      unsubscribe: async (c: string) => void this.subscribedChannels.delete(c),
-      psubscribe: async (p: string) => void this.subscribedPatterns.add(p),
-      punsubscribe: async (p: string) => void this.subscribedPatterns.delete(p),
-    };
-    const receiveLimit = () => options.limits.maxPayloadBytes + 1024;
-    this.table = new SubscriptionTable(backend, options.codec, receiveLimit, this.counters, options.logger, (error) => this.reportMalformed(error));
+    super(options, async (channel, frame) => this.bus.publish(channel, frame), {
+      subscribe: async (c) => void this.subscribedChannels.add(c),
+      unsubscribe: async (c) => void this.subscribedChannels.delete(c),
+      psubscribe: async (p) => void this.subscribedPatterns.add(p),
+      punsubscribe: async (p) => void this.subscribedPatterns.delete(p),
+    });
   }
 
   get status(): RouteStatus {
@@ -89,22 +79,6 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
     }
   }
 
-  publish(channel: string, message: unknown, group?: object): Promise<number> {
-    return this.batcher.send(channel, message, group);
-  }
-
-  post<C>(channel: string, message: unknown, group: object | undefined, context: C, done: WriteDone<number, C>, sliceAt?: number): void {
-    this.batcher.post(channel, message, group, context, done, sliceAt);
-  }
-
-  subscribe(channel: string, listener: MessageListener): Promise<Unsubscribe> {
-    return this.table.addChannel(channel, listener);
-  }
-
-  psubscribe(pattern: string, listener: PatternListener): Promise<Unsubscribe> {
-    return this.table.addPattern(pattern, listener);
-  }
-
   async get(key: string): Promise<Buffer | null> {
     return this.bus.get(key);
   }
@@ -131,10 +105,6 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
 
   async liveInstances(service: string): Promise<Buffer[]> {
     return this.bus.liveInstances(service);
-  }
-
-  stats(): RouteStats {
-    return { ...this.counters };
   }
 
   // ---- durable queues (delegated to the bus's MemoryStreams; async so that errors reject, as on Redis) ----
@@ -206,12 +176,6 @@ export class MemoryRoute extends EventEmitter implements Route, MemoryEndpoint {
   deliver(channel: string, pattern: string | undefined, frame: Buffer): void {
     if (this.state !== 'ready') return;
     this.table.deliver(channel, pattern, frame);
-  }
-
-  private reportMalformed(error: MalformedMessageError): void {
-    // the owner (a RedisClient) logs what it is told; log here only when nobody listens
-    if (this.listenerCount('malformed') > 0) this.emit('malformed', error);
-    else this.options.logger.warn({ err: error }, 'malformed frame skipped');
   }
 }
 

@@ -1,14 +1,11 @@
-import { EventEmitter } from 'node:events';
 import Redis, { type RedisOptions } from 'ioredis';
 import { ConnectionError } from '../errors/ConnectionError';
-import type { MalformedMessageError } from '../errors/MalformedMessageError';
-import { FrameBatcher, type WriteDone } from './FrameBatcher';
+import { FramedRoute } from './FramedRoute';
 import { RedisStreamStore } from './RedisStreamStore';
 import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
-import type { MessageListener, PatternListener, Route, RouteStats, RouteStatus, Unsubscribe } from './Route';
-import { emptyStats, type RouteOptions } from './RouteOptions';
-import { SubscriptionTable } from './SubscriptionTable';
+import type { Route, RouteStatus } from './Route';
+import type { RouteOptions } from './RouteOptions';
 
 /**
  * How to reach Redis: a URL (`redis://`, `rediss://` for TLS), ioredis
@@ -24,7 +21,7 @@ export type RedisConnection = string | RedisOptions | Redis;
  * Subscriptions are replayed by ioredis on every reconnect, one per channel
  * whatever the number of listeners, so no message is delivered twice.
  */
-export class RedisRoute extends EventEmitter implements Route {
+export class RedisRoute extends FramedRoute implements Route {
   readonly kind = 'redis' as const;
   /** Command and publish connection. */
   readonly publisher: Redis;
@@ -32,16 +29,15 @@ export class RedisRoute extends EventEmitter implements Route {
   readonly subscriber: Redis;
   private readonly ownsPublisher: boolean;
   private state: RouteStatus = 'idle';
-  private readonly counters: RouteStats = emptyStats();
-  private readonly batcher: FrameBatcher;
-  private readonly table: SubscriptionTable;
   private readonly streams: RedisStreamStore;
 
-  constructor(
-    connection: RedisConnection,
-    private readonly options: RouteOptions,
-  ) {
-    super();
+  constructor(connection: RedisConnection, options: RouteOptions) {
+    super(options, (channel, frame) => this.publisher.publish(channel, frame), {
+      subscribe: async (c) => void (await this.subscriber.subscribe(c)),
+      unsubscribe: async (c) => void (await this.subscriber.unsubscribe(c)),
+      psubscribe: async (p) => void (await this.subscriber.psubscribe(p)),
+      punsubscribe: async (p) => void (await this.subscriber.punsubscribe(p)),
+    });
     if (connection instanceof Redis) {
       this.publisher = connection;
       this.ownsPublisher = false;
@@ -55,15 +51,6 @@ export class RedisRoute extends EventEmitter implements Route {
     this.watchConnection(this.publisher, 'publisher');
     this.watchConnection(this.subscriber, 'subscriber');
 
-    this.batcher = new FrameBatcher(options.codec, options.limits, (channel, frame) => this.publisher.publish(channel, frame), this.counters, options.logger);
-    const backend = {
-      subscribe: async (c: string) => void (await this.subscriber.subscribe(c)),
-      unsubscribe: async (c: string) => void (await this.subscriber.unsubscribe(c)),
-      psubscribe: async (p: string) => void (await this.subscriber.psubscribe(p)),
-      punsubscribe: async (p: string) => void (await this.subscriber.punsubscribe(p)),
-    };
-    const receiveLimit = () => options.limits.maxPayloadBytes + 1024;
-    this.table = new SubscriptionTable(backend, options.codec, receiveLimit, this.counters, options.logger, (error) => this.reportMalformed(error));
     this.subscriber.on('messageBuffer', (channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), undefined, frame));
     this.subscriber.on('pmessageBuffer', (pattern: string, channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), pattern, frame));
   }
@@ -110,22 +97,6 @@ export class RedisRoute extends EventEmitter implements Route {
     this.emit('close');
   }
 
-  publish(channel: string, message: unknown, group?: object): Promise<number> {
-    return this.batcher.send(channel, message, group);
-  }
-
-  post<C>(channel: string, message: unknown, group: object | undefined, context: C, done: WriteDone<number, C>, sliceAt?: number): void {
-    this.batcher.post(channel, message, group, context, done, sliceAt);
-  }
-
-  subscribe(channel: string, listener: MessageListener): Promise<Unsubscribe> {
-    return this.table.addChannel(channel, listener);
-  }
-
-  psubscribe(pattern: string, listener: PatternListener): Promise<Unsubscribe> {
-    return this.table.addPattern(pattern, listener);
-  }
-
   get(key: string): Promise<Buffer | null> {
     return this.publisher.getBuffer(key);
   }
@@ -160,10 +131,6 @@ export class RedisRoute extends EventEmitter implements Route {
   liveInstances(service: string): Promise<Buffer[]> {
     const { names } = this.options;
     return liveInstancesScript.runBuffer(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], []);
-  }
-
-  stats(): RouteStats {
-    return { ...this.counters };
   }
 
   // ---- durable queues (delegated to RedisStreamStore) ----
@@ -247,12 +214,6 @@ export class RedisRoute extends EventEmitter implements Route {
     this.state = 'ready';
     this.options.logger.info({ channels: channels.length, patterns: patterns.length }, 'reconnected to redis, subscriptions restored');
     this.emit('ready');
-  }
-
-  private reportMalformed(error: MalformedMessageError): void {
-    // the owner (a RedisClient) logs what it is told; log here only when nobody listens
-    if (this.listenerCount('malformed') > 0) this.emit('malformed', error);
-    else this.options.logger.warn({ err: error }, 'malformed frame skipped');
   }
 }
 

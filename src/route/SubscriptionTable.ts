@@ -12,10 +12,12 @@ export interface SubscriptionBackend {
 }
 
 interface Entry<L> {
-  /** One token per registration, so the same function added twice is two listeners. */
-  listeners: Set<{ fn: L }>;
-  /** The listeners as an array, replaced (never changed) on every add and removal: delivery walks it without copying per frame. */
-  snapshot: ReadonlyArray<{ fn: L }>;
+  /**
+   * One token per registration, so the same function added twice is two
+   * listeners. Replaced, never changed, on every add and removal: a frame's
+   * delivery walks the array it started with, without copying it.
+   */
+  listeners: ReadonlyArray<{ fn: L }>;
   ready: Promise<void>;
 }
 
@@ -72,7 +74,7 @@ export class SubscriptionTable {
     }
     this.counters.framesReceived += 1;
     this.counters.messagesReceived += messages.length;
-    const listeners = entry.snapshot;
+    const listeners = entry.listeners;
     for (const message of messages) {
       for (const { fn: listener } of listeners) {
         try {
@@ -94,7 +96,7 @@ export class SubscriptionTable {
   ): Promise<Unsubscribe> {
     let entry = table.get(name);
     if (entry === undefined) {
-      const created: Entry<L> = { listeners: new Set(), snapshot: [], ready: open(name) };
+      const created: Entry<L> = { listeners: [], ready: open(name) };
       entry = created;
       table.set(name, created);
       created.ready.catch(() => {
@@ -102,13 +104,11 @@ export class SubscriptionTable {
       });
     }
     const token = { fn: listener };
-    entry.listeners.add(token);
-    entry.snapshot = [...entry.listeners];
+    entry.listeners = [...entry.listeners, token];
     try {
       await entry.ready;
     } catch (error) {
-      entry.listeners.delete(token);
-      entry.snapshot = [...entry.listeners];
+      entry.listeners = entry.listeners.filter((t) => t !== token);
       throw error;
     }
     const owner = entry;
@@ -116,9 +116,8 @@ export class SubscriptionTable {
     return async () => {
       if (removed) return;
       removed = true;
-      owner.listeners.delete(token);
-      owner.snapshot = [...owner.listeners];
-      if (owner.listeners.size === 0 && table.get(name) === owner) {
+      owner.listeners = owner.listeners.filter((t) => t !== token);
+      if (owner.listeners.length === 0 && table.get(name) === owner) {
         table.delete(name);
         await shut(name);
       }

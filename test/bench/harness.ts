@@ -56,11 +56,6 @@ export function result(scenario: string, system: BenchResult['system'], operatio
   };
 }
 
-/** Milliseconds since `start` (from `process.hrtime.bigint()`). */
-export function msSince(start: bigint): number {
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
 /** The readable table with each system's ratio to the baseline of its scenario. */
 export function renderTable(results: BenchResult[]): string {
   const rows: string[][] = [['scenario', 'system', 'ops/s', 'p50 ms', 'p99 ms', 'ratio ops/s', 'ratio p50']];

@@ -278,6 +278,21 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       }
     });
 
+    it('sends a lone message at the end of its tick: waiting for no batch, and for no timer or I/O turn', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const got = collector(2);
+      await subscriber.subscribe(ch('lone'), got.listener);
+      for (const send of [() => void publisher.publish(ch('lone'), 'published'), () => publisher.post(ch('lone'), 'posted', undefined, undefined, () => undefined, 32)]) {
+        const before = publisher.stats().framesSent;
+        send();
+        expect(publisher.stats().framesSent, 'not before the tick ends: the tick may send more').to.equal(before);
+        await Promise.resolve(); // the microtasks queued before this one have run: the end of the tick that sent it
+        expect(publisher.stats().framesSent, 'written at the end of its tick').to.equal(before + 1);
+      }
+      await got.arrived;
+      expect(got.messages).to.deep.equal(['published', 'posted']);
+    });
+
     it('reports a refused posted message to its callback, not as a rejection', async () => {
       const publisher = await make();
       const outcome = await new Promise<[unknown, number | undefined]>((resolve) =>

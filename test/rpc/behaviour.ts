@@ -96,7 +96,7 @@ export function rpcBehaviour(routeName: string, createHarness: () => Promise<Rpc
       const context = await caller.with({ timeoutMs: 4000 }).callService<Record<string, unknown>>('calc', 'context');
       expect(context.callerService).to.equal('web');
       expect(context.callerInstance).to.equal(caller.instanceId);
-      expect(context.requestId).to.be.a('string').with.length.greaterThan(8);
+      expect(context.requestId).to.be.a('string').with.length.within(9, 12); // short ids stay flat strings in V8
       expect(context.remainingMs).to.be.within(3000, 4000);
       expect(Number.isInteger(context.remainingMs), 'timeout_ms travels as whole ms').to.equal(true);
       expect(context.aborted).to.equal(false);

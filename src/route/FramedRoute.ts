@@ -1,0 +1,56 @@
+import { EventEmitter } from 'node:events';
+import type { MalformedMessageError } from '../errors/MalformedMessageError';
+import { FrameBatcher, type FrameSink, type WriteDone } from './FrameBatcher';
+import type { MessageListener, PatternListener, RouteStats, Unsubscribe } from './Route';
+import { emptyStats, type RouteOptions } from './RouteOptions';
+import { SubscriptionTable, type SubscriptionBackend } from './SubscriptionTable';
+
+/**
+ * What every route shares: messages leave framed through a
+ * {@link FrameBatcher} over the route's own write, frames arrive through a
+ * {@link SubscriptionTable} over its own subscribe calls, and both keep the
+ * route's counters. A route supplies the write and the subscribe calls.
+ */
+export abstract class FramedRoute extends EventEmitter {
+  protected readonly counters: RouteStats = emptyStats();
+  protected readonly batcher: FrameBatcher;
+  protected readonly table: SubscriptionTable;
+
+  constructor(
+    protected readonly options: RouteOptions,
+    /** Writes one frame to a channel and resolves with the receiver count (called only once connected). */
+    write: FrameSink<number>,
+    backend: SubscriptionBackend,
+  ) {
+    super();
+    this.batcher = new FrameBatcher(options.codec, options.limits, write, this.counters, options.logger);
+    const receiveLimit = () => options.limits.maxPayloadBytes + 1024;
+    this.table = new SubscriptionTable(backend, options.codec, receiveLimit, this.counters, options.logger, (error) => this.reportMalformed(error));
+  }
+
+  publish(channel: string, message: unknown, group?: object): Promise<number> {
+    return this.batcher.send(channel, message, group);
+  }
+
+  post<C>(channel: string, message: unknown, group: object | undefined, context: C, done: WriteDone<number, C>, sliceAt?: number): void {
+    this.batcher.post(channel, message, group, context, done, sliceAt);
+  }
+
+  subscribe(channel: string, listener: MessageListener): Promise<Unsubscribe> {
+    return this.table.addChannel(channel, listener);
+  }
+
+  psubscribe(pattern: string, listener: PatternListener): Promise<Unsubscribe> {
+    return this.table.addPattern(pattern, listener);
+  }
+
+  stats(): RouteStats {
+    return { ...this.counters };
+  }
+
+  private reportMalformed(error: MalformedMessageError): void {
+    // the owner (a RedisClient) logs what it is told; log here only when nobody listens
+    if (this.listenerCount('malformed') > 0) this.emit('malformed', error);
+    else this.options.logger.warn({ err: error }, 'malformed frame skipped');
+  }
+}
