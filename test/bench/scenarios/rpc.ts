@@ -29,11 +29,16 @@ const SYSTEMS: readonly System[] = ['baseline', 'reference', 'intracom'];
 
 /**
  * Untimed runs of the same work before the measured rounds, the same time for
- * both systems: V8 optimises a hot path only after many calls, and
- * intracom's longer path takes about 150,000 calls (a second or two) to
- * reach its steady state, the baseline's far fewer.
+ * every system: V8 optimises a hot path only after many calls, and
+ * intracom's longer path takes longer to get there than the baseline's. At
+ * 64 in flight it takes about 150,000 calls (a second or two). One call at a
+ * time it takes several seconds: after 1.5 s and after 4 s of serial calls,
+ * V8 was still optimising intracom's `callService`, the frame decoder and
+ * ioredis's `sendCommand` for the first time, and serial p50 read 1.17x and
+ * 1.10x the baseline's, against 1.00x after 8 s (CPU profiles of the caller:
+ * 278, 64 and 30 samples in the optimising compiler; the baseline 25).
  */
-const WARM_UP_MS = { 'rpc-serial': 1_000, 'rpc-concurrent': 2_000 };
+const WARM_UP_MS = { 'rpc-serial': 8_000, 'rpc-concurrent': 2_000 };
 
 /** A caller process and a responder process per system; the callers start once the responders listen. */
 async function withPeers<T>(context: BenchContext, body: (callers: Record<System, Peer>, responders: Record<System, Peer>) => Promise<T>): Promise<T> {
