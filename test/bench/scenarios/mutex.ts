@@ -32,9 +32,16 @@ const WARM_UP_MS = 3_000;
 
 async function run(context: BenchContext): Promise<BenchResult[]> {
   const env = { BENCH_REDIS_URL: context.redisUrl, BENCH_NAMESPACE: context.namespace };
-  const spawnEach = (system: System) => Array.from({ length: PROCESSES_PER_SYSTEM }, () => spawnPeer('test/bench/peers/mutex-cycler.ts', { ...env, BENCH_SYSTEM: system }));
-  const peers: Record<System, Peer[]> = { intracom: spawnEach('intracom'), baseline: spawnEach('baseline') };
-  const all = [...peers.intracom, ...peers.baseline];
+  // started (and warmed up) in turns, baseline then intracom, so that neither system's processes all come first
+  const peers: Record<System, Peer[]> = { intracom: [], baseline: [] };
+  const all: Peer[] = [];
+  for (let index = 0; index < PROCESSES_PER_SYSTEM; index++) {
+    for (const system of ['baseline', 'intracom'] as const) {
+      const peer = spawnPeer('test/bench/peers/mutex-cycler.ts', { ...env, BENCH_SYSTEM: system });
+      peers[system].push(peer);
+      all.push(peer);
+    }
+  }
   try {
     await Promise.all(all.map((peer) => peer.next((m: { ev: string }) => m.ev === 'ready')));
     type Ran = { operations: number; elapsedMs: number; latencies: Float64Array };
