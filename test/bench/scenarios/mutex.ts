@@ -8,8 +8,10 @@
  * three such processes, used in turn: on this 2-core machine one process can
  * run 20 % faster than an identical one for its whole life (where the
  * scheduler places it beside Redis), which with one process per system
- * decided the ratio. Every process first cycles untimed for 3 s: V8 takes
- * that long to optimise all of intracom's path, and the baseline's far less.
+ * decided the ratio. Every process first cycles untimed for 3 s, so that V8
+ * has optimised each system's path before it is timed (serial RPC calls
+ * needed several seconds for that: see rpc.ts; 3 s and 6 s gave the mutex the
+ * same ratio).
  * The systems then run in alternating short rounds (30 x 100 ms each, the
  * order swapped every round), so that drift of the machine (CPU frequency,
  * other load) falls on both alike. `ratio_median` is the median over rounds
