@@ -7,8 +7,14 @@
 /** One measured system in one scenario. */
 export interface BenchResult {
   scenario: string;
-  /** `reference` is a further hand-written design a scenario may measure for context (the RPC scenarios: the issue's coalescing caller and responder). */
-  system: 'intracom' | 'baseline' | 'reference';
+  /**
+   * `reference` is a further hand-written design a scenario may measure for
+   * context (the RPC scenarios: the issue's coalescing caller and responder);
+   * `control` is the baseline's own code run again in processes of its own,
+   * whose ratio to the baseline shows how far the scenario's ratios move by
+   * noise alone (the mutex scenario).
+   */
+  system: 'intracom' | 'baseline' | 'reference' | 'control';
   ops_per_s: number;
   p50_ms: number | null;
   p99_ms: number | null;

@@ -13,14 +13,21 @@
  * needed several seconds for that: see rpc.ts; 3 s and 6 s gave the mutex the
  * same ratio).
  * The systems then run in alternating short rounds (30 x 100 ms each, the
- * order swapped every round), so that drift of the machine (CPU frequency,
- * other load) falls on both alike. `ratio_median` is the median over rounds
- * of intracom/baseline ops, less sensitive to such drift than the totals.
+ * order changed every round), so that drift of the machine (CPU frequency,
+ * other load) falls on all alike. `ratio_median` is the median over rounds
+ * of a system's ops over the baseline's, less sensitive to such drift than
+ * the totals.
+ *
+ * A third system, `control`, runs the baseline's code again in three
+ * processes of its own. Its ratio to the baseline is what this scenario reads
+ * when the two sides do exactly the same: the noise of the run, against which
+ * to read intracom's ratio.
  */
 import { spawnPeer, type Peer } from '../../support/processes';
 import { result, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
-type System = 'intracom' | 'baseline';
+type System = 'intracom' | 'baseline' | 'control';
+const SYSTEMS: readonly System[] = ['baseline', 'intracom', 'control'];
 
 async function ask<T>(peer: Peer, command: Record<string, unknown>, answer: string): Promise<T> {
   peer.send(command);
@@ -34,12 +41,12 @@ const WARM_UP_MS = 3_000;
 
 async function run(context: BenchContext): Promise<BenchResult[]> {
   const env = { BENCH_REDIS_URL: context.redisUrl, BENCH_NAMESPACE: context.namespace };
-  // started (and warmed up) in turns, baseline then intracom, so that neither system's processes all come first
-  const peers: Record<System, Peer[]> = { intracom: [], baseline: [] };
+  // started (and warmed up) in turns, so that no system's processes all come first
+  const peers: Record<System, Peer[]> = { intracom: [], baseline: [], control: [] };
   const all: Peer[] = [];
   for (let index = 0; index < PROCESSES_PER_SYSTEM; index++) {
-    for (const system of ['baseline', 'intracom'] as const) {
-      const peer = spawnPeer('test/bench/peers/mutex-cycler.ts', { ...env, BENCH_SYSTEM: system });
+    for (const system of SYSTEMS) {
+      const peer = spawnPeer('test/bench/peers/mutex-cycler.ts', { ...env, BENCH_SYSTEM: system === 'control' ? 'baseline' : system });
       peers[system].push(peer);
       all.push(peer);
     }
@@ -49,13 +56,16 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     type Ran = { operations: number; elapsedMs: number; latencies: Float64Array };
     // warm-up (JIT, script cache, connection), the same time for every process, one at a time
     for (const peer of all) await ask<Ran>(peer, { cmd: 'run', ms: WARM_UP_MS * context.scale }, 'ran');
-    const rounds = Math.max(4, Math.round(30 * context.scale));
+    const rounds = Math.max(6, Math.round(30 * context.scale));
     const roundMs = 100;
-    const totals = { intracom: { operations: 0, elapsedMs: 0, latencies: [] as number[] }, baseline: { operations: 0, elapsedMs: 0, latencies: [] as number[] } };
-    const roundRatios: number[] = [];
+    const totals = Object.fromEntries(SYSTEMS.map((system) => [system, { operations: 0, elapsedMs: 0, latencies: [] as number[] }])) as Record<System, { operations: number; elapsedMs: number; latencies: number[] }>;
+    const roundRatios: Record<System, number[]> = { intracom: [], baseline: [], control: [] };
     for (let round = 0; round < rounds; round++) {
-      const order: System[] = round % 2 === 0 ? ['baseline', 'intracom'] : ['intracom', 'baseline'];
-      const rate = { intracom: 0, baseline: 0 };
+      // every system goes first, second and third in turn, forwards and backwards
+      const shift = round % SYSTEMS.length;
+      const order = [...SYSTEMS.slice(shift), ...SYSTEMS.slice(0, shift)];
+      if (Math.floor(round / SYSTEMS.length) % 2 === 1) order.reverse();
+      const rate = { intracom: 0, baseline: 0, control: 0 };
       for (const system of order) {
         const ran = await ask<Ran>(peers[system][round % PROCESSES_PER_SYSTEM], { cmd: 'run', ms: roundMs }, 'ran');
         const total = totals[system];
@@ -64,13 +74,12 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
         for (const latency of ran.latencies) total.latencies.push(latency);
         rate[system] = ran.operations / ran.elapsedMs;
       }
-      roundRatios.push(rate.intracom / rate.baseline);
+      for (const system of SYSTEMS) roundRatios[system].push(rate[system] / rate.baseline);
     }
-    roundRatios.sort((a, b) => a - b);
-    const ratioMedian = Math.round(roundRatios[Math.floor(roundRatios.length / 2)] * 100) / 100;
+    const median = (values: number[]) => Math.round([...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] * 100) / 100;
     const extra = { unit: 'P+V cycle', rounds, processes: PROCESSES_PER_SYSTEM };
-    return (['intracom', 'baseline'] as const).map((system) =>
-      result('mutex', system, totals[system].operations, totals[system].elapsedMs, totals[system].latencies, system === 'intracom' ? { ...extra, ratio_median: ratioMedian } : extra),
+    return SYSTEMS.map((system) =>
+      result('mutex', system, totals[system].operations, totals[system].elapsedMs, totals[system].latencies, system === 'baseline' ? extra : { ...extra, ratio_median: median(roundRatios[system]) }),
     );
   } finally {
     await Promise.all(all.map((peer) => peer.kill()));
