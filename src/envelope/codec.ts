@@ -76,11 +76,22 @@ export class MsgpackCodec implements Codec {
 export const PROTOCOL_VERSION = 2;
 
 /**
+ * A frame with no message yet: `[PROTOCOL_VERSION]`, to push the messages
+ * onto. The one place that knows what leads a frame ({@link encodeFrame} and
+ * the route's batcher build on it).
+ */
+export function newFrame(): unknown[] {
+  return [PROTOCOL_VERSION];
+}
+
+/**
  * Encodes a frame: `[PROTOCOL_VERSION, message, message, ...]`. One frame
  * carries everything one process sent to one channel within one tick.
  */
 export function encodeFrame(codec: Codec, messages: readonly unknown[]): Buffer {
-  return codec.encode([PROTOCOL_VERSION, ...messages]);
+  const frame = newFrame();
+  for (const message of messages) frame.push(message);
+  return codec.encode(frame);
 }
 
 /** Decodes a frame, returning its messages; throws with the reason when the bytes are not a frame. */

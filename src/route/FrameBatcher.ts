@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
-import { PROTOCOL_VERSION, type Codec } from '../envelope/codec';
+import { newFrame, type Codec } from '../envelope/codec';
 
 /** Writes one encoded frame to a channel (or stream) and resolves with what the write returned (a receiver count, an entry id). */
 export type FrameSink<T> = (channel: string, frame: Buffer) => Promise<T>;
@@ -159,12 +159,11 @@ export class FrameBatcher<T = number> {
 }
 
 /**
- * The frame of some entries, as `encodeFrame` would build it (built here in
- * one array, not copied): the version, then plain entries as they are and
- * runs of one group as `{ headers, payloads }`.
+ * The frame of some entries, built in one array (not copied): plain entries
+ * as they are, runs of one group as `{ headers, payloads }`.
  */
 function wireFrame<T>(entries: Array<Entry<T>>): unknown[] {
-  const messages: unknown[] = [PROTOCOL_VERSION];
+  const messages = newFrame();
   let run: { headers: object; payloads: unknown[] } | undefined;
   for (const entry of entries) {
     if (entry.group === undefined) {

@@ -201,7 +201,7 @@ export class RpcServer {
       for (const job of served.queue.splice(0)) {
         this.inProgress -= 1;
         this.untrack(job);
-        this.replyFault(job, 'closing', { ok: false, errorName: 'ServiceBusyError', message: `instance ${this.instanceId} is closing` });
+        this.replyClosing(job);
       }
     }
     await Promise.all(leaving);
@@ -283,21 +283,21 @@ export class RpcServer {
       const job: Job = { request, replyTo, context: undefined, exposed: undefined, newer: undefined, older: undefined };
       if (fn === DESCRIBE) return this.succeed(job, this.describe(served));
       const available = [...served.functions.keys()].filter((name) => !name.startsWith('$'));
-      this.replyFault(job, 'no-handler', { ok: false, errorName: 'NoHandlerError', message: `no function "${fn}"`, data: { available } });
+      this.replyError(job, { ok: false, errorName: 'NoHandlerError', message: `no function "${fn}"`, data: { available } }, 'no-handler');
       return;
     }
     const job: Job = { request, replyTo, context: undefined, exposed, newer: undefined, older: undefined };
     if (this.closing) {
-      this.replyFault(job, 'closing', { ok: false, errorName: 'ServiceBusyError', message: `instance ${this.instanceId} is closing` });
+      this.replyClosing(job);
       return;
     }
     if (served.running >= this.settings.concurrency && served.queue.length >= this.settings.maxQueued) {
       this.counters.refusedBusy += 1;
-      this.replyFault(job, 'busy', {
-        ok: false,
-        errorName: 'ServiceBusyError',
-        message: `instance ${this.instanceId} has ${served.running} handlers running and ${served.queue.length} queued (concurrency, maxQueued)`,
-      });
+      this.replyError(
+        job,
+        { ok: false, errorName: 'ServiceBusyError', message: `instance ${this.instanceId} has ${served.running} handlers running and ${served.queue.length} queued (concurrency, maxQueued)` },
+        'busy',
+      );
       return;
     }
     const context = new RequestContext(caller.serviceNameSource, caller.sourceInstance, request.queryId, fn, served.name, Date.now() + request.timeout_ms, request.timeout_ms);
@@ -333,7 +333,7 @@ export class RpcServer {
     if (typeof queryId !== 'string' || typeof service !== 'string' || typeof instance !== 'string') return;
     const request = { queryId, action: String(partial?.action), query: [], timeout_ms: 1 };
     const job: Job = { request, replyTo: this.replyChannel(service, instance), context: undefined, exposed: undefined, newer: undefined, older: undefined };
-    this.replyFault(job, 'malformed', { ok: false, errorName: 'MalformedMessageError', message: `malformed RPC request: ${reason}` });
+    this.replyError(job, { ok: false, errorName: 'MalformedMessageError', message: `malformed RPC request: ${reason}` }, 'malformed');
   }
 
   /** The reply channel of a caller (cached: a busy instance answers the same few callers again and again). */
@@ -355,7 +355,7 @@ export class RpcServer {
     if (definition !== undefined) {
       const reason = invalidArgumentsReason(definition, request.action, request.query);
       if (reason !== undefined) {
-        this.replyFault(job, 'invalid-arguments', { ok: false, errorName: 'ValidationError', code: 'ERR_VALIDATION', message: reason });
+        this.replyError(job, { ok: false, errorName: 'ValidationError', code: 'ERR_VALIDATION', message: reason }, 'invalid-arguments');
         return this.finish(served, job);
       }
     }
@@ -446,14 +446,14 @@ export class RpcServer {
     this.replyError(job, describeThrown(error));
   }
 
-  private replyFault(job: Job, fault: Fault, error: ActionResult): void {
-    const reply: RpcErrorReply = { queryId: job.request.queryId, instanceId: this.instanceId, error, fault };
+  /** An error reply: the handler's (no `fault`), or intracom's own with the `fault` that says why. */
+  private replyError(job: Job, error: ActionResult, fault?: Fault): void {
+    const reply: RpcErrorReply = fault === undefined ? { queryId: job.request.queryId, instanceId: this.instanceId, error } : { queryId: job.request.queryId, instanceId: this.instanceId, error, fault };
     this.route.post(job.replyTo, reply, undefined, job, this.errorWritten, this.settings.sliceSize);
   }
 
-  private replyError(job: Job, error: ActionResult): void {
-    const reply: RpcErrorReply = { queryId: job.request.queryId, instanceId: this.instanceId, error };
-    this.route.post(job.replyTo, reply, undefined, job, this.errorWritten, this.settings.sliceSize);
+  private replyClosing(job: Job): void {
+    this.replyError(job, { ok: false, errorName: 'ServiceBusyError', message: `instance ${this.instanceId} is closing` }, 'closing');
   }
 
   private describe(served: Served): TargetDescription {

@@ -58,10 +58,8 @@ describe('RedisClient across processes', function () {
     const local = await client('users');
     const remote = await peer('audit');
 
-    remote.send({ cmd: 'subscribe', topic: 'module.users.events' });
-    await remote.next<Message>((m) => m.ev === 'subscribed');
-    remote.send({ cmd: 'watch' });
-    await remote.next<Message>((m) => m.ev === 'watching');
+    await remote.ask<Message>({ cmd: 'subscribe', topic: 'module.users.events' }, 'subscribed');
+    await remote.ask<Message>({ cmd: 'watch' }, 'watching');
 
     const payload = { user: 'u-7', online: true, at: new Date(1234), big: 2n ** 65n, bytes: Buffer.from([1, 2]) };
     expect(await local.publish('module.users.events', payload)).to.equal(1);
@@ -136,8 +134,7 @@ describe('RedisClient across processes', function () {
     const ids = async () => (await observer.instances('worker')).map((i) => i.instanceId).sort();
     expect(await ids()).to.deep.equal(['closing', 'crashing']);
 
-    closing.send({ cmd: 'close' });
-    await closing.next<Message>((m) => m.ev === 'closed');
+    await closing.ask<Message>({ cmd: 'close' }, 'closed');
     expect(await ids()).to.deep.equal(['crashing']);
 
     await crashing.kill();

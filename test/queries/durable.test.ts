@@ -118,8 +118,7 @@ describe('BROADCAST reaches every instance once, across a restart', function () 
     const ids: string[] = [];
     for (let i = 0; i < total; i++) {
       if (i === 100) {
-        workers[1].send({ cmd: 'close' });
-        await workers[1].next<Message>((m) => m.ev === 'closed');
+        await workers[1].ask<Message>({ cmd: 'close' }, 'closed');
       }
       ids.push((await sender.broadcast('listener', 'record', { i })).queryId);
       if (i === 200) workers[1] = await spawnWorker('b');

@@ -72,8 +72,7 @@ describe('RedisRPCClient across processes', function () {
     for (const count of byInstance.values()) expect(count).to.be.greaterThan(100);
     // and each instance counted exactly what it answered: no call was handled twice
     for (const { peer: p, instanceId } of instances) {
-      p.send({ cmd: 'handled' });
-      const { handled } = await p.next<Message>((m) => m.ev === 'handled');
+      const { handled } = await p.ask<Message>({ cmd: 'handled' }, 'handled');
       expect(handled).to.equal(byInstance.get(instanceId));
     }
     expect(rpc.stats().lateReplies).to.equal(0);

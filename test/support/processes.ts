@@ -12,6 +12,8 @@ export interface Peer {
   send(message: unknown): void;
   /** Resolves with the next message for which `match` returns true. */
   next<T = Record<string, unknown>>(match?: (message: T) => boolean, timeoutMs?: number): Promise<T>;
+  /** Sends `command` and resolves with the next message whose `ev` is `answer`. */
+  ask<T = Record<string, unknown>>(command: unknown, answer: string, timeoutMs?: number): Promise<T>;
   /** Every message received so far. */
   readonly received: unknown[];
   /** Sends SIGKILL and waits for the exit. */
@@ -42,7 +44,7 @@ export function spawnPeer(file: string, env: Record<string, string> = {}, args: 
     }
   });
   const exit = once(child, 'exit').then(([code]) => code as number | null);
-  return {
+  const peer: Peer = {
     child,
     received,
     send(message) {
@@ -67,6 +69,10 @@ export function spawnPeer(file: string, env: Record<string, string> = {}, args: 
         });
       });
     },
+    ask<T>(command: unknown, answer: string, timeoutMs?: number): Promise<T> {
+      child.send(command as never);
+      return peer.next<T & { ev: string }>((m) => m.ev === answer, timeoutMs);
+    },
     async kill() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL');
@@ -77,6 +83,7 @@ export function spawnPeer(file: string, env: Record<string, string> = {}, args: 
       return exit;
     },
   };
+  return peer;
 }
 
 /** Runs a TypeScript file (relative to the repository root) to its end, as `node --import tsx <file> <args>`; rejects on a non-zero exit. */

@@ -64,8 +64,7 @@ async function measure(system: 'intracom' | 'baseline', context: BenchContext, d
     await new Promise((resolve) => setImmediate(resolve));
     await waitForCredit(sent);
   }
-  peer.send({ cmd: 'expect', total: sent });
-  const finished = await peer.next<{ ev: string; received: number; latencies: number[] }>((m) => m.ev === 'finished', 60_000);
+  const finished = await peer.ask<{ received: number; latencies: number[] }>({ cmd: 'expect', total: sent }, 'finished', 60_000);
   const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
   await publisher.close();
   await peer.kill();

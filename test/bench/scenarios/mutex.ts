@@ -29,10 +29,6 @@ import { result, type BenchContext, type BenchResult, type Scenario } from '../h
 type System = 'intracom' | 'baseline' | 'control';
 const SYSTEMS: readonly System[] = ['baseline', 'intracom', 'control'];
 
-async function ask<T>(peer: Peer, command: Record<string, unknown>, answer: string): Promise<T> {
-  peer.send(command);
-  return peer.next<T & { ev: string }>((m) => m.ev === answer, 60_000);
-}
 
 /** Cycler processes per system, used in turn (see above). */
 const PROCESSES_PER_SYSTEM = 3;
@@ -55,7 +51,7 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     await Promise.all(all.map((peer) => peer.next((m: { ev: string }) => m.ev === 'ready')));
     type Ran = { operations: number; elapsedMs: number; latencies: Float64Array };
     // warm-up (JIT, script cache, connection), the same time for every process, one at a time
-    for (const peer of all) await ask<Ran>(peer, { cmd: 'run', ms: WARM_UP_MS * context.scale }, 'ran');
+    for (const peer of all) await peer.ask<Ran>({ cmd: 'run', ms: WARM_UP_MS * context.scale }, 'ran', 60_000);
     const rounds = Math.max(6, Math.round(30 * context.scale));
     const roundMs = 100;
     const totals = Object.fromEntries(SYSTEMS.map((system) => [system, { operations: 0, elapsedMs: 0, latencies: [] as number[] }])) as Record<System, { operations: number; elapsedMs: number; latencies: number[] }>;
@@ -67,7 +63,7 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
       if (Math.floor(round / SYSTEMS.length) % 2 === 1) order.reverse();
       const rate = { intracom: 0, baseline: 0, control: 0 };
       for (const system of order) {
-        const ran = await ask<Ran>(peers[system][round % PROCESSES_PER_SYSTEM], { cmd: 'run', ms: roundMs }, 'ran');
+        const ran = await peers[system][round % PROCESSES_PER_SYSTEM].ask<Ran>({ cmd: 'run', ms: roundMs }, 'ran', 60_000);
         const total = totals[system];
         total.operations += ran.operations;
         total.elapsedMs += ran.elapsedMs;

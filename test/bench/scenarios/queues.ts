@@ -86,8 +86,7 @@ async function measure(kind: Kind, system: 'intracom' | 'baseline', context: Ben
     await Promise.all(chunk);
     while (sent - Math.min(...acknowledged) > WINDOW) await new Promise((resolve) => setTimeout(resolve, 1));
   }
-  for (const peer of peers) peer.send({ cmd: 'expect', total: sent });
-  const finished = await Promise.all(peers.map((p) => p.next<{ ev: string; received: number; latencies: number[]; cpuMs: number }>((m) => m.ev === 'finished', 120_000)));
+  const finished = await Promise.all(peers.map((p) => p.ask<{ received: number; latencies: number[]; cpuMs: number }>({ cmd: 'expect', total: sent }, 'finished', 120_000)));
   const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
   const producerCpu = process.cpuUsage(producerCpuBefore);
   const redisCpuMs = (await redisCpu()) - redisCpuBefore;

@@ -62,10 +62,6 @@ async function withPeers<T>(context: BenchContext, body: (callers: Record<System
   }
 }
 
-async function ask<T>(peer: Peer, command: Record<string, unknown>, answer: string): Promise<T> {
-  peer.send(command);
-  return peer.next<T & { ev: string }>((m) => m.ev === answer, 120_000);
-}
 
 /** CPU time Redis has used so far, in ms. */
 async function redisCpuMs(admin: Redis): Promise<number> {
@@ -87,15 +83,15 @@ async function measure(context: BenchContext, name: 'rpc-serial' | 'rpc-concurre
   const admin = new Redis(context.redisUrl);
   try {
     return await withPeers(context, async (callers, responders) => {
-      const responderCpuMs = async (system: System) => (await ask<{ ms: number }>(responders[system], { cmd: 'cpu' }, 'cpu')).ms;
+      const responderCpuMs = async (system: System) => (await responders[system].ask<{ ms: number }>({ cmd: 'cpu' }, 'cpu', 120_000)).ms;
       const samples: Record<System, Sample[]> = { baseline: [], reference: [], intracom: [] };
-      for (const system of SYSTEMS) await ask(callers[system], { cmd: 'warm', inFlight, ms: WARM_UP_MS[name] * context.scale }, 'warm');
+      for (const system of SYSTEMS) await callers[system].ask({ cmd: 'warm', inFlight, ms: WARM_UP_MS[name] * context.scale }, 'warm', 120_000);
       // alternate the systems in rounds so that drift of the machine hits both alike
       for (let round = 0; round < 3; round++) {
         for (const system of SYSTEMS) {
           const roundCalls = Math.round(calls / 3);
           const before = { responder: await responderCpuMs(system), redis: await redisCpuMs(admin) };
-          const ran = await ask<{ elapsedMs: number; latencies: Float64Array; cpuMs: number }>(callers[system], { cmd: 'run', calls: roundCalls, inFlight }, 'ran');
+          const ran = await callers[system].ask<{ elapsedMs: number; latencies: Float64Array; cpuMs: number }>({ cmd: 'run', calls: roundCalls, inFlight }, 'ran', 120_000);
           const cpuMs = { caller: ran.cpuMs, responder: (await responderCpuMs(system)) - before.responder, redis: (await redisCpuMs(admin)) - before.redis };
           samples[system].push({ calls: roundCalls, elapsedMs: ran.elapsedMs, latencies: ran.latencies, cpuMs });
         }
