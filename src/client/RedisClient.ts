@@ -14,6 +14,7 @@ import { ValidationError } from '../errors/ValidationError';
 import { MemoryBus } from '../route/MemoryBus';
 import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
+import { topologyOf } from '../route/connection';
 import type { Route, RouteStats, RouteStatus } from '../route/Route';
 import { VERSION } from '../version';
 import { DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from './RedisClientOptions';
@@ -126,7 +127,10 @@ export class RedisClient extends EventEmitter {
     this.service = checked('service', options.service, () => assertName('service', options.service));
     this.instanceId = options.instanceId === undefined ? randomUUID() : checked('instanceId', options.instanceId, () => assertName('instanceId', options.instanceId));
     const namespace = options.namespace ?? DEFAULT_CLIENT_OPTIONS.namespace;
-    this.names = checked('namespace', namespace, () => new Names(namespace));
+    const shardedPubSub = options.shardedPubSub ?? DEFAULT_CLIENT_OPTIONS.shardedPubSub;
+    if (typeof shardedPubSub !== 'boolean') throw new ValidationError(`shardedPubSub must be a boolean; received ${describeOption(shardedPubSub)}`);
+    const onCluster = (options.route ?? (options.redis !== undefined ? 'redis' : 'memory')) === 'redis' && topologyOf(options.redis) === 'cluster';
+    this.names = checked('namespace', namespace, () => new Names(namespace, { shardChannels: onCluster && shardedPubSub }));
     const limits = { ...DEFAULT_CLIENT_OPTIONS.limits, ...options.limits };
     positiveInteger('limits.maxPayloadBytes', limits.maxPayloadBytes);
     positiveInteger('limits.maxFrameBytes', limits.maxFrameBytes);
@@ -147,10 +151,7 @@ export class RedisClient extends EventEmitter {
     const routeOptions = { codec: this.codec, limits, logger: base.child({ module: 'route' }), names: this.names };
     const routeChoice = options.route ?? (options.redis !== undefined ? 'redis' : 'memory');
     if (routeChoice === 'redis') {
-      if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options or an ioredis instance); received undefined');
-      if (typeof options.redis !== 'string' && (typeof options.redis !== 'object' || options.redis === null)) {
-        throw new ValidationError(`redis must be a URL, ioredis options or an ioredis instance; received ${describeOption(options.redis)}`);
-      }
+      if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options, cluster seeds, or an ioredis Redis or Cluster); received undefined');
       this.route = new RedisRoute(options.redis, routeOptions);
       this.ownsRoute = true;
     } else if (routeChoice === 'memory') {
@@ -376,12 +377,12 @@ export class RedisClient extends EventEmitter {
    * within one millisecond shares one headers object, which the route uses to
    * send the burst's headers once.
    */
-  private topicState(topic: string): { channel: string; headers: EventHeaders } {
+  private topicState(topic: string, channel?: string): { channel: string; headers: EventHeaders } {
     const now = Date.now();
     let state = this.topics.get(topic);
     if (state === undefined) {
       if (this.topics.size >= 10_000) this.topics.clear();
-      state = { channel: this.names.channel(topic), ms: -1, headers: { name: topic, createdAt: '', serviceName: this.service } };
+      state = { channel: channel ?? this.names.channel(topic), ms: -1, headers: { name: topic, createdAt: '', serviceName: this.service } };
       this.topics.set(topic, state);
     }
     if (state.ms !== now) {
@@ -405,7 +406,8 @@ export class RedisClient extends EventEmitter {
 
   private async announceChange(variable: VarDefinition, key: string | undefined, value: unknown, deleted: boolean): Promise<void> {
     const change: VariableChangeWire = { key: key ?? null, value, deleted };
-    const state = this.topicState(this.names.topicOf(this.names.variableChanged(variable.owner, variable.name)));
+    const channel = this.names.variableChanged(variable.owner, variable.name);
+    const state = this.topicState(this.names.topicOf(channel), channel);
     await this.route.publish(state.channel, change, state.headers);
   }
 

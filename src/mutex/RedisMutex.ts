@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import Redis, { ReplyError } from 'ioredis';
+import { ReplyError } from 'ioredis';
+import { assertNotClusterNode, openConnection, type OpenedConnection, type RedisCommands } from '../route/connection';
 import pino, { type Logger } from 'pino';
 import { Names } from '../../vars/names';
 import { RedisClient } from '../client/RedisClient';
@@ -81,7 +82,9 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   /** The mutex's logger (`module: 'mutex'`). */
   readonly logger: Logger;
   /** The connection, when the mutexes live in Redis (none on the memory route). */
-  private readonly redis: Redis | undefined;
+  private readonly redis: RedisCommands | undefined;
+  /** The connection made from a URL or options, checked once connected. */
+  private opened: OpenedConnection | undefined;
   private readonly store: MutexStore;
   private readonly ownsConnection: boolean;
   private readonly commandTimeoutMs: number;
@@ -124,18 +127,14 @@ export class RedisMutex extends EventEmitter implements LockBackend {
       this.ownsConnection = false;
       namespace ??= redis.names.namespace;
       defaultNodeId = `${redis.service}:${redis.instanceId}`;
-    } else if (redis instanceof Redis) {
-      this.redis = redis;
-      this.ownsConnection = false;
-    } else if (typeof redis === 'string' || (typeof redis === 'object' && redis !== null && !Array.isArray(redis))) {
+    } else {
       // Created here, so made to fail fast: with no offline queue and no retry of a command in
       // flight, a call made while Redis is unreachable rejects at once instead of waiting for
       // a reconnection, and nothing is sent later on behalf of a caller who was told it failed.
-      const failFast = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 };
-      this.redis = typeof redis === 'string' ? new Redis(redis, failFast) : new Redis({ ...failFast, ...redis, lazyConnect: true });
-      this.ownsConnection = true;
-    } else {
-      throw new ValidationError(`redis must be a URL, ioredis options, an ioredis instance or a RedisClient; received ${describe(redis)}`);
+      const opened = openConnection(redis, { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+      this.redis = opened.commands;
+      this.ownsConnection = opened.owned;
+      this.opened = opened;
     }
     this.store = this.redis !== undefined ? new RedisMutexStore(this.redis) : new MemoryMutexStore(((redis as RedisClient).route as MemoryRoute).bus);
     namespace ??= DEFAULT_MUTEX_OPTIONS.namespace;
@@ -585,8 +584,18 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   }
 
   private async connectFirst(operation: string): Promise<void> {
-    const redis = this.redis as Redis; // only called when the mutexes live in Redis
-    this.connecting ??= redis.connect().finally(() => {
+    const redis = this.redis as RedisCommands; // only called when the mutexes live in Redis
+    const opened = this.opened;
+    this.connecting ??= (async () => {
+      await redis.connect();
+      if (opened === undefined) return;
+      try {
+        await assertNotClusterNode(opened);
+      } catch (error) {
+        redis.disconnect();
+        throw error;
+      }
+    })().finally(() => {
       this.connecting = undefined;
     });
     const connecting = this.connecting;

@@ -1,10 +1,10 @@
-import type Redis from 'ioredis';
+import { scanAll, type RedisCommands } from '../route/connection';
 import type { MutexStore } from './MutexStore';
 import { acquireScript, extendScript, inspectScript, releaseScript } from './scripts';
 
 /** {@link MutexStore} on Redis: `SET NX PX` for `P`, Lua scripts for every compare-then-act step. */
 export class RedisMutexStore implements MutexStore {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisCommands) {}
 
   // The two of P/V are not async: each async layer costs the serial P+V cycle a promise and a turn of the microtask queue.
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
@@ -29,17 +29,11 @@ export class RedisMutexStore implements MutexStore {
     return reply ? [String(reply[0]), Number(reply[1])] : null;
   }
 
-  async keys(pattern: string): Promise<string[]> {
-    const keys = new Set<string>();
-    let cursor = '0';
-    do {
-      // SCAN, so that listing never blocks Redis
-      const [next, batch] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-      cursor = next;
-      for (const key of batch) keys.add(key);
-    } while (cursor !== '0');
-    return [...keys];
+  keys(pattern: string): Promise<string[]> {
+    // SCAN, so that listing never blocks Redis; on a cluster, every master
+    return scanAll(this.redis, pattern);
   }
+
 }
 
 function isOk(reply: string | null): boolean {

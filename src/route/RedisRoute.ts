@@ -1,58 +1,99 @@
-import Redis, { type RedisOptions } from 'ioredis';
+import type Redis from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { ConnectionError } from '../errors/ConnectionError';
+import { IntracomError } from '../errors/IntracomError';
+import { assertNotClusterNode, openConnection, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
 import { FramedRoute } from './FramedRoute';
+import { LuaScript } from './LuaScript';
 import { RedisStreamStore } from './RedisStreamStore';
 import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
 import type { Route, RouteStatus } from './Route';
 import type { RouteOptions } from './RouteOptions';
 
+export type { RedisConnection } from './connection';
+
 /**
- * How to reach Redis: a URL (`redis://`, `rediss://` for TLS), ioredis
- * options (AUTH, ACL user, TLS and Sentinel pass through), or an existing
- * ioredis instance (used for commands and duplicated for subscriptions; the
- * caller keeps ownership and closes it).
+ * Classic PUBLISH on a cluster, sent to the node of the channel's slot (the
+ * channel is passed as the key only to route the call), so that one channel's
+ * frames always leave from one node, in order. The cluster bus then copies
+ * the message to every node.
  */
-export type RedisConnection = string | RedisOptions | Redis;
+const classicPublishScript = new LuaScript<number>(
+  'classicPublish',
+  1,
+  `-- KEYS[1] the channel, as a routing key only (never read or written)
+-- ARGV[1] channel, ARGV[2] frame; returns the receivers on this node
+return redis.call('PUBLISH', ARGV[1], ARGV[2])`,
+);
 
 /**
  * The Redis route: one publisher/command connection and one subscriber
- * connection (a connection in subscriber mode can run nothing else).
- * Subscriptions are replayed by ioredis on every reconnect, one per channel
- * whatever the number of listeners, so no message is delivered twice.
+ * connection (a connection in subscriber mode can run nothing else), on one
+ * server, a Sentinel-managed master or a Redis Cluster.
+ *
+ * On a cluster, a channel with a hash tag (`service.{calc}.rpc.<id>`, which
+ * is what {@link Names} builds for per-service and per-instance channels in
+ * sharded mode) goes through sharded pub/sub (SPUBLISH/SSUBSCRIBE): a message
+ * touches the one shard that owns the tag's slot. Other channels, and every
+ * pattern, use classic pub/sub, which the cluster bus copies to every node.
+ *
+ * Subscriptions are replayed after every reconnect, one per channel whatever
+ * the number of listeners, so no message is delivered twice: by this route
+ * on one server and on Sentinel (so that `ready` means "subscribed again on
+ * the current master"), by ioredis on a cluster (it follows slot moves and
+ * failovers per shard).
  */
 export class RedisRoute extends FramedRoute implements Route {
   readonly kind = 'redis' as const;
   /** Command and publish connection. */
-  readonly publisher: Redis;
-  /** Subscriber connection. */
-  readonly subscriber: Redis;
+  readonly publisher: RedisCommands;
+  /** Subscriber connection (on a cluster: a Cluster with sharded subscribers). */
+  readonly subscriber: RedisCommands;
+  /** One server, Sentinel or cluster. */
+  readonly topology: Topology;
   private readonly ownsPublisher: boolean;
+  private readonly opened: OpenedConnection;
   private state: RouteStatus = 'idle';
   private readonly streams: RedisStreamStore;
 
   constructor(connection: RedisConnection, options: RouteOptions) {
-    super(options, (channel, frame) => this.publisher.publish(channel, frame), {
-      subscribe: async (c) => void (await this.subscriber.subscribe(c)),
-      unsubscribe: async (c) => void (await this.subscriber.unsubscribe(c)),
+    super(options, (channel, frame) => this.write(channel, frame), {
+      subscribe: async (c) => void (await (this.sharded(c) ? this.subscriber.ssubscribe(c) : this.subscriber.subscribe(c))),
+      unsubscribe: async (c) => void (await (this.sharded(c) ? this.subscriber.sunsubscribe(c) : this.subscriber.unsubscribe(c))),
       psubscribe: async (p) => void (await this.subscriber.psubscribe(p)),
       punsubscribe: async (p) => void (await this.subscriber.punsubscribe(p)),
     });
-    if (connection instanceof Redis) {
-      this.publisher = connection;
-      this.ownsPublisher = false;
+    this.opened = openConnection(connection);
+    this.publisher = this.opened.commands;
+    this.ownsPublisher = this.opened.owned;
+    this.topology = this.opened.topology;
+    if (this.topology === 'cluster') {
+      // ioredis replays classic and sharded subscriptions per node and per shard after moves and failovers
+      this.subscriber = (this.publisher as Cluster).duplicate([], { lazyConnect: true, shardedSubscribers: true });
+      this.subscriber.on('smessageBuffer', (channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), undefined, frame));
     } else {
-      this.publisher = typeof connection === 'string' ? new Redis(connection, { lazyConnect: true }) : new Redis({ ...connection, lazyConnect: true });
-      this.ownsPublisher = true;
+      // We replay subscriptions ourselves, so that `ready` after a reconnect means "subscribed again".
+      this.subscriber = (this.publisher as Redis).duplicate({ lazyConnect: true, autoResubscribe: false });
     }
-    // We replay subscriptions ourselves, so that `ready` after a reconnect means "subscribed again".
-    this.subscriber = this.publisher.duplicate({ lazyConnect: true, autoResubscribe: false });
     this.streams = new RedisStreamStore(this.publisher);
     this.watchConnection(this.publisher, 'publisher');
     this.watchConnection(this.subscriber, 'subscriber');
 
     this.subscriber.on('messageBuffer', (channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), undefined, frame));
     this.subscriber.on('pmessageBuffer', (pattern: string, channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), pattern, frame));
+  }
+
+  private write(channel: string, frame: Buffer): Promise<number> {
+    if (this.topology !== 'cluster') return this.publisher.publish(channel, frame);
+    if (this.sharded(channel)) return this.publisher.spublish(channel, frame) as Promise<number>;
+    // A keyless PUBLISH goes to a random node, and two nodes may deliver one channel's frames out of order.
+    return classicPublishScript.run(this.publisher, [channel], [channel, frame]);
+  }
+
+  /** On a cluster, a channel with a hash tag is a shard channel. */
+  private sharded(channel: string): boolean {
+    return this.topology === 'cluster' && channel.includes('{');
   }
 
   get status(): RouteStatus {
@@ -68,13 +109,15 @@ export class RedisRoute extends FramedRoute implements Route {
     this.subscriber.on('error', remember);
     try {
       await Promise.all([connectIfNeeded(this.publisher), connectIfNeeded(this.subscriber)]);
+      await assertNotClusterNode(this.opened);
     } catch (error) {
       // leave nothing retrying in the background: the caller decides whether to try again
       this.subscriber.disconnect();
       if (this.ownsPublisher) this.publisher.disconnect();
       this.state = 'idle';
+      if (error instanceof IntracomError) throw error;
       const cause = lastError ?? error;
-      throw new ConnectionError(describeTarget(this.publisher), cause instanceof Error ? cause.message : String(cause), { cause });
+      throw new ConnectionError(this.opened.target, cause instanceof Error ? cause.message : String(cause), { cause });
     } finally {
       this.publisher.off('error', remember);
       this.subscriber.off('error', remember);
@@ -183,7 +226,7 @@ export class RedisRoute extends FramedRoute implements Route {
     return this.streams.whichDone(keys, ids);
   }
 
-  private watchConnection(connection: Redis, role: string): void {
+  private watchConnection(connection: RedisCommands, role: string): void {
     const logger = this.options.logger;
     connection.on('error', (error: Error) => {
       logger.warn({ err: error, role }, 'redis connection error');
@@ -208,8 +251,10 @@ export class RedisRoute extends FramedRoute implements Route {
   private async recover(): Promise<void> {
     if (this.publisher.status !== 'ready' || this.subscriber.status !== 'ready') return;
     const { channels, patterns } = this.table.active();
-    if (channels.length > 0) await this.subscriber.subscribe(...channels);
-    if (patterns.length > 0) await this.subscriber.psubscribe(...patterns);
+    if (this.topology !== 'cluster') {
+      if (channels.length > 0) await this.subscriber.subscribe(...channels);
+      if (patterns.length > 0) await this.subscriber.psubscribe(...patterns);
+    }
     if (this.state !== 'reconnecting') return;
     this.state = 'ready';
     this.options.logger.info({ channels: channels.length, patterns: patterns.length }, 'reconnected to redis, subscriptions restored');
@@ -217,7 +262,7 @@ export class RedisRoute extends FramedRoute implements Route {
   }
 }
 
-async function connectIfNeeded(connection: Redis): Promise<void> {
+async function connectIfNeeded(connection: RedisCommands): Promise<void> {
   if (connection.status === 'ready') return;
   if (connection.status === 'wait' || connection.status === 'end') {
     await connection.connect();
@@ -235,11 +280,6 @@ async function connectIfNeeded(connection: Redis): Promise<void> {
     connection.once('ready', onReady);
     connection.once('end', onEnd);
   });
-}
-
-function describeTarget(connection: Redis): string {
-  const { host, port, path } = connection.options;
-  return path ? String(path) : `${host ?? '127.0.0.1'}:${port ?? 6379}`;
 }
 
 async function quietly(promise: Promise<unknown>): Promise<void> {

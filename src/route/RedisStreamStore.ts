@@ -1,4 +1,4 @@
-import type Redis from 'ioredis';
+import { isCluster, type RedisCommands } from './connection';
 import { LuaScript } from './LuaScript';
 import type { AckOptions, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore } from './StreamStore';
 
@@ -72,11 +72,11 @@ function pairs(flat: unknown[]): Record<string, unknown> {
  * a small pool, so a read waiting for entries never delays other commands.
  */
 export class RedisStreamStore implements StreamStore {
-  private readonly idle: Redis[] = [];
-  private readonly all = new Set<Redis>();
+  private readonly idle: RedisCommands[] = [];
+  private readonly all = new Set<RedisCommands>();
   private closed = false;
 
-  constructor(private readonly commands: Redis) {}
+  constructor(private readonly commands: RedisCommands) {}
 
   async streamAdd(stream: string, payload: Buffer): Promise<string> {
     return (await this.commands.xadd(stream, '*', FIELD, payload)) as string;
@@ -199,17 +199,18 @@ export class RedisStreamStore implements StreamStore {
     return claimed.map(([id, fields, deliveries]) => ({ id: id.toString(), payload: fieldValue(fields), deliveries: Number(deliveries) }));
   }
 
-  private borrow(): Redis {
+  private borrow(): RedisCommands {
     if (this.closed) throw new Error('the route is closed');
     const reused = this.idle.pop();
     if (reused !== undefined) return reused;
-    const created = this.commands.duplicate();
+    const commands = this.commands;
+    const created: RedisCommands = isCluster(commands) ? commands.duplicate() : commands.duplicate();
     created.on('error', () => undefined); // reported through the command connection; a blocked read rejects on its own
     this.all.add(created);
     return created;
   }
 
-  private giveBack(connection: Redis): void {
+  private giveBack(connection: RedisCommands): void {
     if (this.closed) connection.disconnect();
     else this.idle.push(connection);
   }

@@ -1,6 +1,9 @@
 import { routeConformance } from './conformance';
-import { redisHarness } from './harnesses';
+import { targetHarness } from './harnesses';
 import { streamConformance } from './stream-conformance';
+import { testTargets } from '../support/redis-targets';
 
-routeConformance('redis', redisHarness);
-streamConformance('redis', redisHarness);
+for (const kind of testTargets()) {
+  routeConformance(`redis${kind.suffix}`, () => targetHarness(kind));
+  streamConformance(`redis${kind.suffix}`, () => targetHarness(kind));
+}

@@ -10,6 +10,7 @@ import type { RedisClient } from '../../client/RedisClient';
 import { RedisMutex } from '../../mutex/RedisMutex';
 import type { MutexRecord } from '../../mutex/record';
 import { RedisRoute } from '../../route/RedisRoute';
+import { scanAll } from '../../route/connection';
 import type { QueueInspection } from '../../rpc/QueryQueues';
 import type { RedisRPCClient } from '../../rpc/RedisRPCClient';
 import { CLI_SERVICE, ExitCode, connect, toJson, type CliIO, type GlobalOptions } from '../context';
@@ -38,18 +39,14 @@ async function scanServices(client: RedisClient, kinds: string[]): Promise<Map<s
   if (!(route instanceof RedisRoute)) throw new Error('status needs the redis route');
   const found = new Map<string, Set<string>>();
   for (const kind of kinds) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await route.publisher.scan(cursor, 'MATCH', client.names.serviceScanPattern(kind), 'COUNT', 1000);
-      cursor = next;
-      for (const key of keys) {
-        const service = client.names.serviceOfKey(key);
-        if (service === undefined || service.startsWith('mutex:')) continue;
-        let set = found.get(service);
-        if (set === undefined) found.set(service, (set = new Set()));
-        set.add(kind);
-      }
-    } while (cursor !== '0');
+    // every master of a cluster: a SCAN reaches one node only
+    for (const key of await scanAll(route.publisher, client.names.serviceScanPattern(kind), 1000)) {
+      const service = client.names.serviceOfKey(key);
+      if (service === undefined || service.startsWith('mutex:')) continue;
+      let set = found.get(service);
+      if (set === undefined) found.set(service, (set = new Set()));
+      set.add(kind);
+    }
   }
   return found;
 }
