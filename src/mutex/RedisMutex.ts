@@ -14,6 +14,7 @@ import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ValidationError } from '../errors/ValidationError';
 import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
+import { withSocketErrorGuard } from '../route/socketErrorGuard';
 import { MemoryMutexStore } from './MemoryMutexStore';
 import { MutexLock, type LockBackend } from './MutexLock';
 import type { MutexStore } from './MutexStore';
@@ -132,7 +133,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
       // flight, a call made while Redis is unreachable rejects at once instead of waiting for
       // a reconnection, and nothing is sent later on behalf of a caller who was told it failed.
       const failFast = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 };
-      this.redis = typeof redis === 'string' ? new Redis(redis, failFast) : new Redis({ ...failFast, ...redis, lazyConnect: true });
+      this.redis = typeof redis === 'string' ? new Redis(redis, withSocketErrorGuard(failFast)) : new Redis(withSocketErrorGuard({ ...failFast, ...redis, lazyConnect: true }));
       this.ownsConnection = true;
     } else {
       throw new ValidationError(`redis must be a URL, ioredis options, an ioredis instance or a RedisClient; received ${describe(redis)}`);
