@@ -1,4 +1,5 @@
 import type { MutexLock } from './MutexLock';
+import { Sweep } from './Sweep';
 
 /** How often the lease sweep runs, in ms: the precision of lease expiry for locks without a signal or refresh. */
 const LEASE_SWEEP_MS = 25;
@@ -12,8 +13,7 @@ const LEASE_SWEEP_MS = 25;
  */
 export class HeldLocks {
   private readonly locks = new Map<string, MutexLock>();
-  private sweepTimer: NodeJS.Timeout | undefined;
-  private closed = false;
+  private readonly sweep = new Sweep(LEASE_SWEEP_MS, (now) => this.checkLeases(now));
 
   get(mutexId: string): MutexLock | undefined {
     return this.locks.get(mutexId);
@@ -24,7 +24,7 @@ export class HeldLocks {
     const previous = this.locks.get(lock.mutexId);
     if (previous !== undefined && !previous.lost) previous.markLost('it expired, and this RedisMutex has taken the mutex again');
     this.locks.set(lock.mutexId, lock);
-    this.startSweep();
+    this.sweep.start();
   }
 
   /** Forgets `lock` (not a newer lock of the same id). */
@@ -39,23 +39,12 @@ export class HeldLocks {
 
   /** Stops the sweep for good. */
   close(): void {
-    this.closed = true;
-    clearInterval(this.sweepTimer);
-    this.sweepTimer = undefined;
+    this.sweep.close();
   }
 
-  private startSweep(): void {
-    if (this.sweepTimer || this.closed) return;
-    this.sweepTimer = setInterval(() => this.sweep(), LEASE_SWEEP_MS);
-    this.sweepTimer.unref();
-  }
-
-  private sweep(): void {
-    const now = Date.now();
+  /** Marks lost every lock whose lease ran out; answers whether the sweep is still needed. */
+  private checkLeases(now: number): boolean {
     for (const lock of this.locks.values()) lock.checkLease(now);
-    if (this.locks.size === 0) {
-      clearInterval(this.sweepTimer);
-      this.sweepTimer = undefined;
-    }
+    return this.locks.size > 0;
   }
 }

@@ -4,6 +4,7 @@ import { NotConnectedError } from '../errors/NotConnectedError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import type { MutexConnection } from './MutexConnection';
 import type { MutexStore } from './MutexStore';
+import { Sweep } from './Sweep';
 
 /** How often the deadline sweep runs at most, in ms: the precision of command deadlines. */
 const SWEEP_MAX_MS = 25;
@@ -25,15 +26,14 @@ interface InflightCommand {
 export class MutexCommands {
   /** Calls awaiting a reply, oldest first; settled ones are dropped by the sweep. */
   private inflight: InflightCommand[] = [];
-  private readonly sweepMs: number;
-  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly sweep: Sweep;
   private closed = false;
 
   constructor(
     private readonly connection: MutexConnection,
     private readonly commandTimeoutMs: number,
   ) {
-    this.sweepMs = Math.min(SWEEP_MAX_MS, Math.max(1, Math.floor(commandTimeoutMs / 10)));
+    this.sweep = new Sweep(Math.min(SWEEP_MAX_MS, Math.max(1, Math.floor(commandTimeoutMs / 10))), (now) => this.failOverdue(now));
   }
 
   /**
@@ -62,7 +62,7 @@ export class MutexCommands {
     return new Promise<R>((resolve, reject) => {
       const call: InflightCommand = { deadline: Date.now() + this.commandTimeoutMs, settled: false, reject, operation, mutexId };
       this.inflight.push(call);
-      if (this.sweepTimer === undefined) this.startSweep();
+      if (!this.sweep.running) this.sweep.start();
       pending.then(
         (value) => {
           if (this.inflight[0] === call) this.inflight.shift(); // replies come in order: usually the oldest
@@ -91,18 +91,11 @@ export class MutexCommands {
   /** Refuses later commands and stops the sweep (commands in flight still settle by their replies). */
   close(): void {
     this.closed = true;
-    clearInterval(this.sweepTimer);
-    this.sweepTimer = undefined;
+    this.sweep.close();
   }
 
-  private startSweep(): void {
-    if (this.sweepTimer || this.closed) return;
-    this.sweepTimer = setInterval(() => this.sweep(), this.sweepMs);
-    this.sweepTimer.unref();
-  }
-
-  private sweep(): void {
-    const now = Date.now();
+  /** Fails every call past its deadline; answers whether any call is still in flight. */
+  private failOverdue(now: number): boolean {
     const waiting: InflightCommand[] = [];
     for (const call of this.inflight) {
       if (call.settled) continue;
@@ -114,10 +107,7 @@ export class MutexCommands {
       call.reject(new RedisUnavailableError(label(call.operation, call.mutexId), `no reply within ${this.commandTimeoutMs} ms (commandTimeoutMs)`));
     }
     this.inflight = waiting;
-    if (waiting.length === 0) {
-      clearInterval(this.sweepTimer);
-      this.sweepTimer = undefined;
-    }
+    return waiting.length > 0;
   }
 }
 
