@@ -96,6 +96,7 @@ export class RedisRoute extends FramedRoute implements Route {
     this.subscriber.disconnect();
     if (this.ownsPublisher) this.publisher.disconnect();
     this.state = 'closed';
+    this.warnings.flush();
     this.emit('close');
   }
 
@@ -188,7 +189,8 @@ export class RedisRoute extends FramedRoute implements Route {
   private watchConnection(connection: Redis, role: string): void {
     const logger = this.options.logger;
     connection.on('error', (error: Error) => {
-      logger.warn({ err: error, role }, 'redis connection error');
+      // an outage repeats this on every reconnect attempt
+      this.warnings.warn(`connection ${role}`, { err: error, role }, 'redis connection error');
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
     connection.on('reconnecting', (delayMs: number) => {
