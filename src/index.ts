@@ -15,4 +15,5 @@ export { type RedisConnection, type ClusterConnectionOptions, type ClusterSeed, 
 export { VERSION } from './version';
 export * from './mutex/index';
 export * from '../vars/index';
+export * from './queues/index';
 export * from './rpc/index';

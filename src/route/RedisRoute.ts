@@ -5,6 +5,7 @@ import { IntracomError } from '../errors/IntracomError';
 import { assertNotClusterNode, openConnection, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
 import { FramedRoute } from './FramedRoute';
 import { LuaScript } from './LuaScript';
+import { withSocketErrorGuard } from './socketErrorGuard';
 import { RedisStreamStore } from './RedisStreamStore';
 import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
@@ -74,7 +75,8 @@ export class RedisRoute extends FramedRoute implements Route {
       this.subscriber.on('smessageBuffer', (channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), undefined, frame));
     } else {
       // We replay subscriptions ourselves, so that `ready` after a reconnect means "subscribed again".
-      this.subscriber = (this.publisher as Redis).duplicate({ lazyConnect: true, autoResubscribe: false });
+      const publisher = this.publisher as Redis;
+      this.subscriber = publisher.duplicate({ lazyConnect: true, autoResubscribe: false, Connector: withSocketErrorGuard(publisher.options).Connector });
     }
     this.streams = new RedisStreamStore(this.publisher);
     this.watchConnection(this.publisher, 'publisher');
@@ -137,6 +139,7 @@ export class RedisRoute extends FramedRoute implements Route {
     this.subscriber.disconnect();
     if (this.ownsPublisher) this.publisher.disconnect();
     this.state = 'closed';
+    this.warnings.flush();
     this.emit('close');
   }
 
@@ -229,7 +232,8 @@ export class RedisRoute extends FramedRoute implements Route {
   private watchConnection(connection: RedisCommands, role: string): void {
     const logger = this.options.logger;
     connection.on('error', (error: Error) => {
-      logger.warn({ err: error, role }, 'redis connection error');
+      // an outage repeats this on every reconnect attempt
+      this.warnings.warn(`connection ${role}`, { err: error, role }, 'redis connection error');
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
     connection.on('reconnecting', (delayMs: number) => {

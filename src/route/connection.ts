@@ -1,6 +1,7 @@
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { TopologyError } from '../errors/TopologyError';
 import { ValidationError } from '../errors/ValidationError';
+import { withSocketErrorGuard } from './socketErrorGuard';
 
 /** A node of a Redis Cluster, as a URL (`redis://host:port`) or an address. */
 export type ClusterSeed = string | { host: string; port: number };
@@ -141,10 +142,10 @@ function openRedis(options: RedisOptions, tuning: ConnectionTuning, option: stri
       throw new ValidationError(`${option}.name must name the master group the sentinels monitor when ${option}.sentinels is given; received ${describe(options.name)}`);
     }
     // Drop the connection as soon as a sentinel announces a new master, instead of waiting for the old one to go.
-    const commands = new Redis({ ...tuning, failoverDetector: true, ...options, lazyConnect: true });
+    const commands = new Redis(withSocketErrorGuard({ ...tuning, failoverDetector: true, ...options, lazyConnect: true }));
     return { commands, owned: true, topology: 'sentinel', target: describeRedis(commands.options) };
   }
-  const commands = new Redis({ ...tuning, ...options, lazyConnect: true });
+  const commands = new Redis(withSocketErrorGuard({ ...tuning, ...options, lazyConnect: true }));
   return { commands, owned: true, topology: 'standalone', target: describeRedis(commands.options) };
 }
 
@@ -181,7 +182,7 @@ function openUrl(url: string, tuning: ConnectionTuning, option: string): OpenedC
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^rediss?:\/\//.test(url)) {
       throw new ValidationError(`${option} URL must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://; received ${JSON.stringify(redact(url))}`);
     }
-    const commands = new Redis(url, { ...tuning, lazyConnect: true });
+    const commands = new Redis(url, withSocketErrorGuard({ ...tuning, lazyConnect: true }));
     return { commands, owned: true, topology: 'standalone', target: describeRedis(commands.options) };
   }
   const [, scheme, kind, userinfo, hosts, path, query] = match;

@@ -11,7 +11,7 @@ import { RedisMutex } from '../../mutex/RedisMutex';
 import type { MutexRecord } from '../../mutex/record';
 import { RedisRoute } from '../../route/RedisRoute';
 import { scanAll } from '../../route/connection';
-import type { QueueInspection } from '../../rpc/QueryQueues';
+import type { QueueInspection } from '../../queues/QueryQueues';
 import type { RedisRPCClient } from '../../rpc/RedisRPCClient';
 import { CLI_SERVICE, ExitCode, connect, toJson, type CliIO, type GlobalOptions } from '../context';
 
