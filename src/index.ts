@@ -12,6 +12,7 @@ export { MemoryRoute } from './route/MemoryRoute';
 export { MemoryBus, type MemoryBusOptions } from './route/MemoryBus';
 export { RedisRoute } from './route/RedisRoute';
 export { type RedisConnection, type ClusterConnectionOptions, type ClusterSeed, type Topology } from './route/connection';
+export { type DurabilityOptions } from './route/RouteOptions';
 export { VERSION } from './version';
 export * from './mutex/index';
 export * from '../vars/index';

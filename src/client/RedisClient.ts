@@ -15,6 +15,7 @@ import { RateLimitedLog } from '../log/RateLimitedLog';
 import { MemoryBus } from '../route/MemoryBus';
 import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
+import { DEFAULT_DURABILITY } from '../route/RouteOptions';
 import { topologyOf } from '../route/connection';
 import type { Route, RouteStats, RouteStatus } from '../route/Route';
 import { VERSION } from '../version';
@@ -152,7 +153,10 @@ export class RedisClient extends EventEmitter {
     this.logger = base.child({ module: 'client', service: this.service, instanceId: this.instanceId });
     this.warnings = new RateLimitedLog(this.logger);
 
-    const routeOptions = { codec: this.codec, limits, logger: base.child({ module: 'route' }), names: this.names };
+    const durability = { ...DEFAULT_DURABILITY, ...options.durability };
+    if (!Number.isSafeInteger(durability.replicas) || durability.replicas < 0) throw new ValidationError(`durability.replicas must be an integer >= 0; received ${describeOption(durability.replicas)}`);
+    positiveInteger('durability.timeoutMs', durability.timeoutMs);
+    const routeOptions = { codec: this.codec, limits, logger: base.child({ module: 'route' }), names: this.names, durability };
     const routeChoice = options.route ?? (options.redis !== undefined ? 'redis' : 'memory');
     if (routeChoice === 'redis') {
       if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options, cluster seeds, or an ioredis Redis or Cluster); received undefined');

@@ -3,6 +3,7 @@ import type { Codec } from '../envelope/codec';
 import type { MemoryBus } from '../route/MemoryBus';
 import type { RedisConnection } from '../route/connection';
 import type { Route } from '../route/Route';
+import type { DurabilityOptions } from '../route/RouteOptions';
 
 /** Size limits applied on send and on receive. */
 export interface LimitOptions {
@@ -64,6 +65,12 @@ export interface RedisClientOptions {
    * @default true
    */
   shardedPubSub?: boolean;
+  /**
+   * Replica acknowledgement of durable sends (Redis `WAIT` after each
+   * append): what a failover may lose without it, see docs/operations.md.
+   * @default { replicas: 0, timeoutMs: 1000 }
+   */
+  durability?: DurabilityOptions;
   /**
    * The route: `redis`, `memory` (in-process, no Redis), or a Route instance.
    * @default 'redis' when `redis` is set, else 'memory'

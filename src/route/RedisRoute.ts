@@ -2,6 +2,7 @@ import type Redis from 'ioredis';
 import type { Cluster } from 'ioredis';
 import { ConnectionError } from '../errors/ConnectionError';
 import { IntracomError } from '../errors/IntracomError';
+import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { assertNotClusterNode, openConnection, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
 import { FramedRoute } from './FramedRoute';
 import { LuaScript } from './LuaScript';
@@ -78,7 +79,7 @@ export class RedisRoute extends FramedRoute implements Route {
       const publisher = this.publisher as Redis;
       this.subscriber = publisher.duplicate({ lazyConnect: true, autoResubscribe: false, Connector: withSocketErrorGuard(publisher.options).Connector });
     }
-    this.streams = new RedisStreamStore(this.publisher);
+    this.streams = new RedisStreamStore(this.publisher, options.durability);
     this.watchConnection(this.publisher, 'publisher');
     this.watchConnection(this.subscriber, 'subscriber');
 
@@ -88,9 +89,13 @@ export class RedisRoute extends FramedRoute implements Route {
 
   private write(channel: string, frame: Buffer): Promise<number> {
     if (this.topology !== 'cluster') return this.publisher.publish(channel, frame);
-    if (this.sharded(channel)) return this.publisher.spublish(channel, frame) as Promise<number>;
+    // During a failover ioredis gives up with its own errors (too many redirections, CLUSTERDOWN): ours instead.
+    const typed = (error: unknown): never => {
+      throw new RedisUnavailableError(`publish to ${channel}`, error instanceof Error ? error.message : String(error), { cause: error });
+    };
+    if (this.sharded(channel)) return (this.publisher.spublish(channel, frame) as Promise<number>).catch(typed);
     // A keyless PUBLISH goes to a random node, and two nodes may deliver one channel's frames out of order.
-    return classicPublishScript.run(this.publisher, [channel], [channel, frame]);
+    return classicPublishScript.run(this.publisher, [channel], [channel, frame]).catch(typed);
   }
 
   /** On a cluster, a channel with a hash tag is a shard channel. */

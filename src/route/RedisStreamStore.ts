@@ -1,4 +1,7 @@
+import { IntracomError } from '../errors/IntracomError';
+import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { isCluster, type RedisCommands } from './connection';
+import type { DurabilityOptions } from './RouteOptions';
 import { LuaScript } from './LuaScript';
 import type { AckOptions, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore } from './StreamStore';
 
@@ -76,10 +79,43 @@ export class RedisStreamStore implements StreamStore {
   private readonly all = new Set<RedisCommands>();
   private closed = false;
 
-  constructor(private readonly commands: RedisCommands) {}
+  constructor(
+    private readonly commands: RedisCommands,
+    private readonly durability: Required<DurabilityOptions> = { replicas: 0, timeoutMs: 1000 },
+  ) {}
 
   async streamAdd(stream: string, payload: Buffer): Promise<string> {
-    return (await this.commands.xadd(stream, '*', FIELD, payload)) as string;
+    try {
+      return await this.append(stream, payload);
+    } catch (error) {
+      // a send must fail with our error: the connection dropped, or a failover was under way (MOVED, CLUSTERDOWN)
+      if (error instanceof IntracomError) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new RedisUnavailableError(`append to ${stream}`, `${reason}; sending again is safe (the queryId is deduplicated)`, { cause: error });
+    }
+  }
+
+  private async append(stream: string, payload: Buffer): Promise<string> {
+    const { replicas, timeoutMs } = this.durability;
+    if (replicas === 0) return (await this.commands.xadd(stream, '*', FIELD, payload)) as string;
+    // WAIT holds its connection until the replicas answer: on a connection of the pool, not the shared one.
+    // In one pipeline, so that on a cluster it reaches the node that took the XADD.
+    const connection = this.borrow();
+    try {
+      const replies = (await connection.pipeline().xadd(stream, '*', FIELD, payload).call('WAIT', replicas, timeoutMs).exec()) ?? [];
+      const [[addError, id] = [new Error('no reply')], [waitError, acknowledged] = [new Error('no reply')]] = replies;
+      if (addError) throw addError;
+      if (waitError) throw waitError;
+      if (Number(acknowledged) < replicas) {
+        throw new RedisUnavailableError(
+          `append to ${stream}`,
+          `${String(acknowledged)} of ${replicas} replicas acknowledged entry ${String(id)} within ${timeoutMs} ms; it may survive a failover or not (sending again is safe: the queryId is deduplicated)`,
+        );
+      }
+      return id as string;
+    } finally {
+      this.giveBack(connection);
+    }
   }
 
   async streamEnsureGroup(stream: string, group: string, from: '0' | '$'): Promise<boolean> {
