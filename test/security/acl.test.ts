@@ -6,6 +6,9 @@
  * with dead letters and replay, the mutex with fencing, and the CLI's status.
  * What the rules leave out is refused: an undeclared pattern, another
  * namespace's keys, a command no capability needs.
+ *
+ * A NOPERM failure in the second test means the library now sends a command
+ * vars/acl.ts does not list: add it to the capability that sends it.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
