@@ -166,24 +166,33 @@ let clusterStart: Promise<TestCluster> | undefined;
 let sentinelStart: Promise<TestSentinel> | undefined;
 const stops: Array<() => Promise<void>> = [];
 
-async function startCluster(): Promise<TestCluster> {
+/** Starts a cluster of `masters` masters with `replicasPerMaster` replicas each (3 and 1 for the tests). */
+export async function startCluster(masters = 3, replicasPerMaster = 1): Promise<TestCluster & { stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'intracom-cluster-'));
   const nodes: Node[] = [];
-  for (let i = 0; i < 6; i++) {
+  const total = masters * (1 + replicasPerMaster);
+  for (let i = 0; i < total; i++) {
     const port = await freePort(true);
     const nodeDir = join(dir, String(port));
     spawnSync('mkdir', ['-p', nodeDir]);
     nodes.push(new Node(port, [...baseArgs(port, nodeDir), '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000', '--cluster-replica-validity-factor', '0']));
   }
-  stops.push(async () => {
+  const stop = async () => {
     await Promise.all(nodes.map((node) => node.stop()));
     rmSync(dir, { recursive: true, force: true });
-  });
+  };
+  stops.push(stop);
   await Promise.all(nodes.map((node) => node.start()));
-  const created = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '1', '--cluster-yes'], { encoding: 'utf8' });
-  if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+  if (masters === 1 && replicasPerMaster === 0) {
+    // redis-cli wants 3 masters at least: a one-node cluster is made by hand
+    await ask(nodes[0].port, 'CLUSTER', 'ADDSLOTSRANGE', 0, 16383);
+  } else {
+    const created = spawnSync('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicasPerMaster), '--cluster-yes'], { encoding: 'utf8' });
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`);
+  }
   const seeds = nodes.map((n) => `redis://127.0.0.1:${n.port}`);
-  const cluster: TestCluster = {
+  const cluster: TestCluster & { stop(): Promise<void> } = {
+    stop,
     kind: 'cluster',
     seeds,
     url: `redis+cluster://${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`,
@@ -206,8 +215,7 @@ async function startCluster(): Promise<TestCluster> {
           if (/fail|handshake|noaddr|disconnected/.test(listing)) return undefined;
         }
         const roles = await Promise.all(nodes.map(async (n) => info(await ask(n.port, 'INFO', 'replication'), 'role')));
-        const masters = roles.filter((r) => r === 'master').length;
-        if (masters !== 3) return undefined;
+        if (roles.filter((r) => r === 'master').length !== masters) return undefined;
         // every replica has finished its initial sync
         for (const node of nodes) {
           const replication = await ask(node.port, 'INFO', 'replication');
@@ -303,7 +311,7 @@ export const topologiesAvailable = available();
 
 /** The cluster of this process, started on first call. */
 export function cluster(): Promise<TestCluster> {
-  clusterStart ??= startCluster();
+  clusterStart ??= startCluster(3, 1);
   return clusterStart;
 }
 
@@ -313,8 +321,15 @@ export function sentinel(): Promise<TestSentinel> {
   return sentinelStart;
 }
 
-// A root hook: runs once, after every suite of the run.
-after(async function () {
-  this.timeout(30_000);
+/** Stops every topology this process started. */
+export async function stopTopologies(): Promise<void> {
   await Promise.all(stops.splice(0).map((stop) => stop()));
-});
+}
+
+// Under mocha, a root hook: runs once, after every suite of the run (the bench calls stopTopologies itself).
+if (typeof after === 'function') {
+  after(async function () {
+    this.timeout(30_000);
+    await stopTopologies();
+  });
+}
