@@ -175,7 +175,7 @@ export async function startCluster(masters = 3, replicasPerMaster = 1): Promise<
     const port = await freePort(true);
     const nodeDir = join(dir, String(port));
     spawnSync('mkdir', ['-p', nodeDir]);
-    nodes.push(new Node(port, [...baseArgs(port, nodeDir), '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000', '--cluster-replica-validity-factor', '0']));
+    nodes.push(new Node(port, [...baseArgs(port, nodeDir), '--cluster-enabled', 'yes', '--cluster-announce-ip', '127.0.0.1', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000', '--cluster-replica-validity-factor', '0']));
   }
   const stop = async () => {
     await Promise.all(nodes.map((node) => node.stop()));
