@@ -2,7 +2,7 @@ import Redis, { type RedisOptions } from 'ioredis';
 import { ConnectionError } from '../errors/ConnectionError';
 import { FramedRoute } from './FramedRoute';
 import { RedisStreamStore } from './RedisStreamStore';
-import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
+import type { AckOptions, ClaimState, QueryClaimRequest, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
 import type { Route, RouteStatus } from './Route';
 import type { RouteOptions } from './RouteOptions';
@@ -181,6 +181,18 @@ export class RedisRoute extends FramedRoute implements Route {
 
   whichDone(keys: string[], ids: string[]): Promise<boolean[]> {
     return this.streams.whichDone(keys, ids);
+  }
+
+  claimQueries(doneKeys: string[], requests: QueryClaimRequest[], holder: string, ttlMs: number): Promise<ClaimState[]> {
+    return this.streams.claimQueries(doneKeys, requests, holder, ttlMs);
+  }
+
+  renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimKeys: string[], ttlMs: number): Promise<RenewResult> {
+    return this.streams.renewClaims(stream, group, holder, entryIds, claimKeys, ttlMs);
+  }
+
+  releaseClaims(claimKeys: string[], holder: string): Promise<void> {
+    return this.streams.releaseClaims(claimKeys, holder);
   }
 
   private watchConnection(connection: Redis, role: string): void {
