@@ -159,10 +159,6 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
     return this.bus.streams.info(stream);
   }
 
-  async whichDone(keys: string[], ids: string[]): Promise<boolean[]> {
-    return ids.map((id) => keys.some((key) => this.bus.get(doneField(key, id)) !== null));
-  }
-
   // one synchronous step each, as the Lua scripts of the redis route are
   async claimQueries(doneKeys: string[], requests: QueryClaimRequest[], holder: string, ttlMs: number): Promise<ClaimState[]> {
     const seen = new Set<string>();

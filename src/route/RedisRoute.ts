@@ -179,10 +179,6 @@ export class RedisRoute extends FramedRoute implements Route {
     return this.streams.streamInfo(stream);
   }
 
-  whichDone(keys: string[], ids: string[]): Promise<boolean[]> {
-    return this.streams.whichDone(keys, ids);
-  }
-
   claimQueries(doneKeys: string[], requests: QueryClaimRequest[], holder: string, ttlMs: number): Promise<ClaimState[]> {
     return this.streams.claimQueries(doneKeys, requests, holder, ttlMs);
   }

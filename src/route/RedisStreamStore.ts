@@ -5,20 +5,6 @@ import type { AckOptions, ClaimState, QueryClaimRequest, RenewResult, StreamEntr
 /** The single field every entry carries. */
 const FIELD = 'm';
 
-const whichDoneScript = new LuaScript<number[]>(
-  'whichDone',
-  -1,
-  `-- KEYS[1..k] completion-record hashes; ARGV[1..n] ids; returns 1 or 0 per id
-local found = {}
-for i = 1, #ARGV do
-  found[i] = 0
-  for k = 1, #KEYS do
-    if redis.call('HEXISTS', KEYS[k], ARGV[i]) == 1 then found[i] = 1; break end
-  end
-end
-return found`,
-);
-
 const CLAIM_STATES: readonly ClaimState[] = ['claimed', 'done', 'held-elsewhere', 'held-here'];
 
 /**
@@ -267,13 +253,6 @@ export class RedisStreamStore implements StreamStore {
       }),
     );
     return { length, firstId: first.length > 0 ? first[0][0] : null, groups };
-  }
-
-  async whichDone(keys: string[], ids: string[]): Promise<boolean[]> {
-    if (ids.length === 0 || keys.length === 0) return ids.map(() => false);
-    // one call: the ids travel once, whatever the number of keys
-    const found = await whichDoneScript.run(this.commands, keys, ids);
-    return found.map((flag) => flag === 1);
   }
 
   async claimQueries(doneKeys: string[], requests: QueryClaimRequest[], holder: string, ttlMs: number): Promise<ClaimState[]> {

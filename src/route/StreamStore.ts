@@ -110,8 +110,6 @@ export interface StreamStore {
   streamTrimBelow(stream: string, minId: string): Promise<number>;
   /** Length, groups, pending and lag. */
   streamInfo(stream: string): Promise<StreamInfo>;
-  /** For each id, whether it is recorded under any of `keys` (one round trip). */
-  whichDone(keys: string[], ids: string[]): Promise<boolean[]>;
   /**
    * Per-query claims, one atomic step for the whole list: a query with a
    * completion record under `doneKeys` is `done`; one whose claim key holds
