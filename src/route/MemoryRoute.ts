@@ -79,6 +79,10 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
     }
   }
 
+  async channelSubscribers(channels: string[]): Promise<number[]> {
+    return channels.map((channel) => this.bus.channelSubscribers(channel));
+  }
+
   async get(key: string): Promise<Buffer | null> {
     return this.bus.get(key);
   }

@@ -97,6 +97,16 @@ export class RedisRoute extends FramedRoute implements Route {
     this.emit('close');
   }
 
+  async channelSubscribers(channels: string[]): Promise<number[]> {
+    if (channels.length === 0) return [];
+    // RESP2 and RESP3 both answer a flat channel, count, channel, count... list
+    const reply = (await this.publisher.call('PUBSUB', 'NUMSUB', ...channels)) as unknown[] | Record<string, unknown>;
+    const counts = new Map<string, number>();
+    if (Array.isArray(reply)) for (let i = 0; i + 1 < reply.length; i += 2) counts.set(String(reply[i]), Number(reply[i + 1]));
+    else for (const [channel, count] of Object.entries(reply)) counts.set(channel, Number(count));
+    return channels.map((channel) => counts.get(channel) ?? 0);
+  }
+
   get(key: string): Promise<Buffer | null> {
     return this.publisher.getBuffer(key);
   }
