@@ -127,20 +127,17 @@ export class QueryQueues {
       blockMs: this.settings.blockMs,
       maxPayloadBytes: this.client.limits.maxPayloadBytes,
     };
-    this.fireAndForget = new QueueConsumer(
-      route,
-      codec,
-      { ...common, stream: fireStream, group: WORKERS_GROUP, consumer: instanceId, doneBucketKey: (bucket) => names.processed(service, WORKERS_GROUP, bucket), claimKey: (queryId) => names.queryClaim(service, WORKERS_GROUP, queryId) },
-      (delivery) => this.process(delivery),
-      this.logger,
-    );
-    this.broadcast = new QueueConsumer(
-      route,
-      codec,
-      { ...common, stream: broadcastStream, group: instanceId, consumer: instanceId, doneBucketKey: (bucket) => names.processed(service, instanceId, bucket), claimKey: (queryId) => names.queryClaim(service, instanceId, queryId) },
-      (delivery) => this.process(delivery),
-      this.logger,
-    );
+    // one group per scope: `workers` for FIRE_AND_FORGET, the instance itself for BROADCAST
+    const consumer = (stream: string, group: string): QueueConsumer =>
+      new QueueConsumer(
+        route,
+        codec,
+        { ...common, stream, group, consumer: instanceId, doneBucketKey: (bucket) => names.processed(service, group, bucket), claimKey: (queryId) => names.queryClaim(service, group, queryId) },
+        (delivery) => this.process(delivery),
+        this.logger,
+      );
+    this.fireAndForget = consumer(fireStream, WORKERS_GROUP);
+    this.broadcast = consumer(broadcastStream, instanceId);
     this.fireAndForget.start();
     this.broadcast.start();
     const everyMs = Math.max(50, Math.min(1000, Math.floor(this.settings.broadcastRetentionMs / 3)));
