@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { RateLimitedLog } from '../log/RateLimitedLog';
 import { frameMessages, type Codec } from '../envelope/codec';
 import type { ActionResult, Query } from '../envelope/types';
 import { invalidQueryReason } from '../envelope/validate';
@@ -174,13 +175,18 @@ export class QueueConsumer {
   private renewal: Promise<void> | undefined;
   readonly counters: QueueConsumerStats = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0, batches: 0, claimsLost: 0, groupsRecreated: 0 };
 
+  /** Warnings that remote traffic or an outage can repeat: one line per window and key, with counts. */
+  private readonly warnings: RateLimitedLog;
+
   constructor(
     private readonly store: StreamStore,
     private readonly codec: Codec,
     private readonly settings: QueueConsumerSettings,
     private readonly process: ProcessQuery,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.warnings = new RateLimitedLog(logger);
+  }
 
   /** Starts the loop (the group must exist). */
   start(): void {
@@ -197,6 +203,7 @@ export class QueueConsumer {
     await this.loop;
     clearInterval(this.renewTimer);
     await this.renewal;
+    this.warnings.flush();
   }
 
   private async run(): Promise<void> {
@@ -234,7 +241,7 @@ export class QueueConsumer {
         prefetched = undefined;
         if (!this.running) break;
         if (isGroupGone(error) && (await this.recreateGroup())) continue;
-        this.logger.warn({ err: error, stream: s.stream, group: s.group }, 'queue read failed; retrying');
+        this.warnings.warn('read failed', { err: error, stream: s.stream, group: s.group }, 'queue read failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, backoffMs).unref());
         backoffMs = Math.min(backoffMs * 2, 2000);
       }
@@ -260,7 +267,7 @@ export class QueueConsumer {
       this.heldClaims.clear();
       if (created) {
         this.counters.groupsRecreated += 1;
-        this.logger.warn({ stream: s.stream, group: s.group, times: this.counters.groupsRecreated }, 'consumer group was gone (Redis restarted without persistence, or the group was destroyed); created it again');
+        this.warnings.warn('group recreated', { stream: s.stream, group: s.group, times: this.counters.groupsRecreated }, 'consumer group was gone (Redis restarted without persistence, or the group was destroyed); created it again');
       }
       return true;
     } catch {
@@ -392,7 +399,7 @@ export class QueueConsumer {
           continue;
         }
         this.heldClaims.delete(key);
-        await this.store.releaseClaims([key], s.consumer).catch((error: unknown) => this.logger.warn({ err: error, queryId: query.queryId }, 'could not release a claim; it lapses after visibilityTimeoutMs'));
+        await this.store.releaseClaims([key], s.consumer).catch((error: unknown) => this.warnings.warn('release failed', { err: error, queryId: query.queryId }, 'could not release a claim; it lapses after visibilityTimeoutMs'));
         if (outcome === 'retry') {
           unfinished += 1;
         } else {
@@ -404,7 +411,7 @@ export class QueueConsumer {
       else this.heldEntries.delete(entry.id); // no longer renewed: redelivered after the visibility timeout
     }
     // the batch's last write overlaps the next read; a failure leaves its entries pending, to be redelivered
-    this.recording = record().catch((error: unknown) => this.logger.warn({ err: error, stream: s.stream }, 'could not record completions; the entries will be redelivered'));
+    this.recording = record().catch((error: unknown) => void this.warnings.warn('record failed', { err: error, stream: s.stream }, 'could not record completions; the entries will be redelivered'));
   }
 
   /** Whether this consumer surely still holds an entry and a query's claim. */
@@ -447,7 +454,7 @@ export class QueueConsumer {
         if (held) held.until = claims[i] ? sentAt + s.visibilityTimeoutMs : 0;
       });
     } catch (error) {
-      this.logger.warn({ err: error, stream: s.stream }, 'could not renew claims; they lapse after visibilityTimeoutMs unless a later renewal succeeds');
+      this.warnings.warn('renew failed', { err: error, stream: s.stream }, 'could not renew claims; they lapse after visibilityTimeoutMs unless a later renewal succeeds');
     }
   }
 
@@ -516,14 +523,14 @@ export class QueueConsumer {
       await this.deadLetter(entry, 'max-attempts', `handler failed ${entry.deliveries} times; last: ${lastError.message}`, query, lastError, null);
       return 'dead-lettered';
     }
-    this.logger.warn({ err: error, queryId: query.queryId, attempt: entry.deliveries }, 'query handler failed; it will be redelivered');
+    this.warnings.warn('handler failed', { err: error, queryId: query.queryId, attempt: entry.deliveries }, 'query handler failed; it will be redelivered');
     return 'retry';
   }
 
   private async deadLetter(entry: StreamEntry, reason: DeadLetter['reason'], detail: string, query: Query | null, lastError: ActionResult | null, raw: Buffer | null): Promise<void> {
     const s = this.settings;
     this.counters.deadLettered += 1;
-    this.logger.warn({ reason, detail, entryId: entry.id, stream: s.stream, queryId: query?.queryId }, 'query moved to the dead-letter store');
+    this.warnings.warn(`dead letter ${reason}`, { reason, detail, entryId: entry.id, stream: s.stream, queryId: query?.queryId }, 'query moved to the dead-letter store');
     await this.store.streamAdd(s.deadStream, this.codec.encode(this.letter(entry, reason, detail, query, lastError, raw)));
   }
 
@@ -531,7 +538,7 @@ export class QueueConsumer {
   private async deadLetterEntry(entry: StreamEntry, detail: string): Promise<void> {
     const s = this.settings;
     this.counters.deadLettered += 1;
-    this.logger.warn({ reason: 'malformed', detail, entryId: entry.id, stream: s.stream }, 'entry moved to the dead-letter store');
+    this.warnings.warn('dead letter entry', { reason: 'malformed', detail, entryId: entry.id, stream: s.stream }, 'entry moved to the dead-letter store');
     const letter = this.letter(entry, 'malformed', detail, null, null, entry.payload);
     await this.store.streamDeadLetter(s.stream, s.group, entry.id, s.deadStream, this.codec.encode(letter), false);
   }

@@ -13,6 +13,7 @@ import { RemoteError } from '../errors/RemoteError';
 import { ServiceBusyError } from '../errors/ServiceBusyError';
 import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
+import { RateLimitedLog } from '../log/RateLimitedLog';
 import type { Route, Unsubscribe } from '../route/Route';
 import { Deadlines, type Timed } from './Deadlines';
 import type { InstanceDirectory, RpcTarget } from './InstanceDirectory';
@@ -98,6 +99,7 @@ export class RpcCaller {
   private readonly heard = new Map<string, number>();
   /** Exact subscriber counts being read, by channel. */
   private readonly checks = new Map<string, Promise<number>>();
+  private readonly warnings: RateLimitedLog;
   private probeTimer: NodeJS.Timeout | undefined;
   private connectionDown = false;
   private closed = false;
@@ -114,6 +116,7 @@ export class RpcCaller {
     private readonly logger: Logger,
   ) {
     this.replyChannel = names.rpcReplies(settings.service, settings.instanceId);
+    this.warnings = new RateLimitedLog(logger);
     this.headers = { serviceNameSource: settings.service, sourceInstance: settings.instanceId };
     route.on('connectionLost', this.onConnectionLost);
     route.on('ready', this.onReady);
@@ -201,6 +204,7 @@ export class RpcCaller {
     this.route.off('connectionLost', this.onConnectionLost);
     this.route.off('ready', this.onReady);
     await this.unsubscribe?.().catch((error: unknown) => this.logger.warn({ err: error }, 'could not unsubscribe the reply channel'));
+    this.warnings.flush();
   }
 
   // ---- sending ----
@@ -330,7 +334,7 @@ export class RpcCaller {
     const reason = invalidReplyReason(message);
     if (reason !== undefined) {
       this.counters.malformedReplies += 1;
-      this.logger.warn({ err: new MalformedMessageError(this.replyChannel, reason) }, 'malformed RPC reply skipped');
+      this.warnings.warn('malformed reply', { err: new MalformedMessageError(this.replyChannel, reason) }, 'malformed RPC reply skipped');
       return;
     }
     const call = this.pending.get((message as { queryId: string }).queryId);
