@@ -239,6 +239,9 @@ export class QueueConsumer {
         backoffMs = 50;
       } catch (error) {
         prefetched = undefined;
+        // what was read and not processed is left to lapse (redelivered after the visibility timeout), not renewed forever
+        this.heldEntries.clear();
+        this.heldClaims.clear();
         if (!this.running) break;
         if (isGroupGone(error) && (await this.recreateGroup())) continue;
         this.warnings.warn('read failed', { err: error, stream: s.stream, group: s.group }, 'queue read failed; retrying');
@@ -389,8 +392,8 @@ export class QueueConsumer {
           continue;
         }
         const mark = `${entry.id} ${query.queryId}`;
-        if (this.deadLettered.has(mark)) continue;
-        const pending = this.handleOne(entry, query, key);
+        const pending = this.deadLettered.has(mark) ? 'dead-lettered' : this.handleOne(entry, query, key);
+        // a synchronous outcome is used as is: no promise turn per query on the fast path
         const outcome = typeof pending === 'string' ? pending : await pending;
         if (outcome === 'completed') {
           completed.push(query.queryId);
@@ -398,8 +401,7 @@ export class QueueConsumer {
           if (completed.length >= s.batchSize) await record();
           continue;
         }
-        this.heldClaims.delete(key);
-        await this.store.releaseClaims([key], s.consumer).catch((error: unknown) => this.warnings.warn('release failed', { err: error, queryId: query.queryId }, 'could not release a claim; it lapses after visibilityTimeoutMs'));
+        await this.release(key, query.queryId);
         if (outcome === 'retry') {
           unfinished += 1;
         } else {
@@ -412,6 +414,16 @@ export class QueueConsumer {
     }
     // the batch's last write overlaps the next read; a failure leaves its entries pending, to be redelivered
     this.recording = record().catch((error: unknown) => void this.warnings.warn('record failed', { err: error, stream: s.stream }, 'could not record completions; the entries will be redelivered'));
+  }
+
+  /** Gives up a query's claim at once (it failed, or went to the dead letters): another delivery may claim it. */
+  private async release(claimKey: string, queryId: string): Promise<void> {
+    this.heldClaims.delete(claimKey);
+    try {
+      await this.store.releaseClaims([claimKey], this.settings.consumer);
+    } catch (error) {
+      this.warnings.warn('release failed', { err: error, queryId }, 'could not release a claim; it lapses after visibilityTimeoutMs');
+    }
   }
 
   /** Whether this consumer surely still holds an entry and a query's claim. */

@@ -204,7 +204,7 @@ export class RedisStreamStore implements StreamStore {
       transaction.hset(done.key, ...fields).pexpire(done.key, done.ttlMs);
     }
     // the completion record above now answers for these queries
-    if (options.releaseClaims !== undefined && options.releaseClaims.length > 0) transaction.unlink(...options.releaseClaims);
+    if (options.releaseClaims !== undefined && options.releaseClaims.length > 0) transaction.del(...options.releaseClaims);
     const replies = await transaction.exec();
     const failed = replies?.find(([error]) => error !== null);
     if (replies === null) throw new Error('acknowledgement transaction aborted');
