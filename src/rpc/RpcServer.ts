@@ -331,7 +331,8 @@ export class RpcServer {
     const service = caller?.serviceNameSource ?? partial?.serviceNameSource;
     const instance = caller?.sourceInstance ?? partial?.sourceInstance;
     if (typeof queryId !== 'string' || typeof service !== 'string' || typeof instance !== 'string') return;
-    const request = { queryId, action: String(partial?.action), query: [], timeout_ms: 1 };
+    // the action is only echoed when it is a string: String() of a hostile map (a non-callable toString) throws
+    const request = { queryId, action: typeof partial?.action === 'string' ? partial.action : '', query: [], timeout_ms: 1 };
     const job: Job = { request, replyTo: this.replyChannel(service, instance), context: undefined, exposed: undefined, newer: undefined, older: undefined };
     this.replyError(job, { ok: false, errorName: 'MalformedMessageError', message: `malformed RPC request: ${reason}` }, 'malformed');
   }

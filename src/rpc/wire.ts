@@ -23,6 +23,7 @@
  *   channel has (0: the instance is gone).
  */
 import type { ActionResult } from '../envelope/types';
+import { asNumber } from '../envelope/validate';
 
 /** The caller's half of a request, shared by the requests of one frame. */
 export interface RpcRequestHeaders {
@@ -106,8 +107,9 @@ export function invalidRequestBodyReason(value: unknown): string | undefined {
   if (!isShortString(request.queryId)) return 'queryId must be a non-empty string of at most 200 characters';
   if (typeof request.action !== 'string') return 'action (the function name) is not a string';
   if (!Array.isArray(request.query)) return 'query (the argument list) is not an array';
-  const timeout = request.timeout_ms;
-  if (typeof timeout !== 'number' || !(timeout > 0) || timeout === Infinity) return 'timeout_ms is not a positive number';
+  const timeout = asNumber(request.timeout_ms);
+  if (timeout === undefined || !(timeout > 0)) return 'timeout_ms is not a positive number';
+  request.timeout_ms = timeout;
   return undefined;
 }
 
