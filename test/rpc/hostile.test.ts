@@ -138,4 +138,61 @@ describe('hostile bytes at a subscriber, an RPC server and a queue consumer (red
       await server.close();
     }
   });
+
+  it('takes SYNC and ASYNC as the lean request of docs/protocol.md, and no error names a reserved function', async () => {
+    const namespace = `${redis.namespace}s`;
+    const server = new RedisRPCClient({ service: 'worker', redis: redis.url, namespace });
+    const caller = new RedisRPCClient({ service: 'web', redis: redis.url, namespace, queues: { consume: false } });
+    server.handle('measure', (query: { image: string }, context) => ({ size: query.image.length, type: context.type, from: context.serviceNameSource }));
+    server.handle(7, () => 'seven');
+    await server.connect();
+    await caller.connect();
+    const names = server.client.names;
+    const codec = new MsgpackCodec();
+    const listener = new Redis(redis.url);
+    try {
+      const replies = new Map<string, unknown>();
+      let arrived: () => void = () => undefined;
+      listener.on('messageBuffer', (_channel: Buffer, frame: Buffer) => {
+        for (const reply of decodeFrame(codec, frame, 1 << 20)) replies.set((reply as { queryId: string }).queryId, reply);
+        if (replies.size >= 4) arrived();
+      });
+      await listener.subscribe(names.rpcReplies('py', 'p1'));
+      const all = new Promise<void>((resolve) => (arrived = resolve));
+      const head = { serviceNameSource: 'py', sourceInstance: 'p1' };
+      await raw.publish(
+        names.rpcInstance('service.worker.rpc', server.instanceId),
+        codec.encode([
+          PROTOCOL_VERSION,
+          { ...head, queryId: 's1', type: 'SYNC', action: 'measure', query: { image: 'cat.png' }, timeout_ms: 1000 },
+          { ...head, queryId: 'a1', type: 'ASYNC', action: 7, query: null, timeout_ms: 1000 },
+          { ...head, queryId: 'n1', type: 'SYNC', action: 'nothing', query: 1, timeout_ms: 1000 },
+          { ...head, queryId: 'f1', action: '$query', query: [], timeout_ms: 1000 },
+        ]),
+      );
+      await all;
+      expect(replies.get('s1')).to.deep.equal({ queryId: 's1', result: { size: 7, type: 'SYNC', from: 'py' } });
+      expect(replies.get('a1')).to.deep.equal({ queryId: 'a1', result: 'seven' });
+      expect(replies.get('n1')).to.deep.include({ fault: 'no-handler' });
+      expect((replies.get('n1') as { error: { errorName: string } }).error.errorName).to.equal('NoHandlerError');
+      expect(replies.get('f1')).to.deep.include({ fault: 'no-handler' }); // a function call cannot reach the query handler
+
+      expect(await caller.sendSync('worker', 'measure', { image: 'dog' })).to.deep.include({ size: 3, type: 'SYNC', from: 'web' });
+      const handle = caller.sendAsync('worker', 7);
+      await handle.promise;
+      expect(handle.state).to.equal('DONE');
+      expect(handle.result).to.equal('seven');
+      const failures = await Promise.all([
+        caller.sendSync('worker', 'nothing').catch((error: Error) => error),
+        caller.sendSync('nobody', 'measure').catch((error: Error) => error),
+      ]);
+      expect(failures[0].name).to.equal('NoHandlerError');
+      expect(failures[1].name).to.equal('NoServiceError');
+      for (const failure of failures) expect(failure.message).to.not.include('$query');
+    } finally {
+      listener.disconnect();
+      await caller.close();
+      await server.close();
+    }
+  });
 });
