@@ -182,10 +182,10 @@ describe('hostile bytes at a subscriber, an RPC server and a queue consumer (red
       await handle.promise;
       expect(handle.state).to.equal('DONE');
       expect(handle.result).to.equal('seven');
-      const failures = await Promise.all([
+      const failures = (await Promise.all([
         caller.sendSync('worker', 'nothing').catch((error: Error) => error),
         caller.sendSync('nobody', 'measure').catch((error: Error) => error),
-      ]);
+      ])) as Error[];
       expect(failures[0].name).to.equal('NoHandlerError');
       expect(failures[1].name).to.equal('NoServiceError');
       for (const failure of failures) expect(failure.message).to.not.include('$query');

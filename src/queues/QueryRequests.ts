@@ -6,12 +6,19 @@ import { NoHandlerError } from '../errors/NoHandlerError';
 import { RemoteError } from '../errors/RemoteError';
 import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
-import type { CallContext } from './CallContext';
 import type { QueryContext, QueryHandlers } from './QueryHandlers';
-import type { RpcQueryBody } from './wire';
 
 /** Sends the lean query request of `envelope` (docs/protocol.md) to one instance of its destination and resolves with the result. */
 export type QueryCall = (destination: string, envelope: Query, timeoutMs: number, signal: AbortSignal) => Promise<unknown>;
+
+/** A SYNC or ASYNC query as it arrives (docs/protocol.md, "SYNC and ASYNC"), already checked by the RPC server. */
+export interface QueryRequest {
+  queryId: string;
+  type: 'SYNC' | 'ASYNC';
+  action: string | number;
+  query: unknown;
+  timeout_ms: number;
+}
 
 /** Options of an ASYNC or SYNC query. */
 export interface QueryRequestOptions {
@@ -86,8 +93,8 @@ export class QueryRequests {
    * the request, checked by the RPC server): rebuilds its envelope and runs
    * the action's handler.
    */
-  async serve(args: unknown[], context: CallContext): Promise<unknown> {
-    const request = args[0] as RpcQueryBody;
+  async serve(args: unknown[], context: { readonly callerService: string; readonly signal: AbortSignal }): Promise<unknown> {
+    const request = args[0] as QueryRequest;
     const envelope: Query = {
       queryId: request.queryId,
       serviceNameSource: context.callerService,
