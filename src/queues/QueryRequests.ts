@@ -95,7 +95,7 @@ export class QueryRequests {
    */
   async serve(args: unknown[], context: { readonly callerService: string; readonly signal: AbortSignal }): Promise<unknown> {
     const request = args[0] as QueryRequest;
-    const envelope: Query = {
+    const envelope = createQuery({
       queryId: request.queryId,
       serviceNameSource: context.callerService,
       serviceNameDest: this.service,
@@ -103,15 +103,9 @@ export class QueryRequests {
       type: request.type === 'SYNC' ? QueryType.SYNC : QueryType.ASYNC,
       action: request.action,
       query: request.query,
-      response: null,
-      result: null,
-      state: QueryState.PENDING,
-      query_ts: monotonicNs(),
-      response_ts: 0,
-      query_ms: Date.now(),
       timeout_ms: request.timeout_ms,
-      processAttempts: 1,
-    };
+    });
+    envelope.processAttempts = 1;
     return this.runHandler(envelope, context.signal);
   }
 
