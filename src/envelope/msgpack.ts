@@ -271,16 +271,6 @@ function readString(length: number): string {
   need(length);
   const start = pos;
   pos += length;
-  if (length < 24) {
-    // short ASCII (the common case) without crossing into C++
-    let result = '';
-    for (let i = start; i < pos; i++) {
-      const byte = src[i];
-      if (byte >= 0x80) return src.toString('utf8', start, pos);
-      result += String.fromCharCode(byte);
-    }
-    return result;
-  }
   return src.toString('utf8', start, pos);
 }
 
