@@ -184,7 +184,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     let result: T;
     try {
       result = await fn(lock.signal, lock);
-      if (!lock.lost && !lock.held) lock.markLost('its timeout passed while the critical section ran, with no confirmed extension (was the event loop blocked?)');
+      if (!lock.lost && !lock.held) lock.leaseRanOut('its timeout passed while the critical section ran, with no confirmed extension (was the event loop blocked?)');
     } catch (error) {
       await this.releaseQuietly(lock);
       throw error;
@@ -289,8 +289,12 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   }
 
   /** @internal */
-  reportLost(lock: MutexLock, error: LockLostError): void {
-    this.logger.warn({ mutexId: lock.mutexId, fence: lock.fence, reason: error.message }, 'mutex lost');
+  reportLost(lock: MutexLock, error: LockLostError, expired: boolean): void {
+    // A lost lock is forgotten: it can never be held again, and what is forgotten stops the lease sweep.
+    this.locks.delete(lock);
+    const fields = { mutexId: lock.mutexId, fence: lock.fence, reason: error.message };
+    if (expired) this.logger.debug(fields, 'mutex lease ran out');
+    else this.logger.warn(fields, 'mutex lost');
     if (this.listenerCount('lost') > 0) this.emit('lost', error);
   }
 

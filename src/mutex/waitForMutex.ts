@@ -41,7 +41,7 @@ function pause(ms: number, signal: AbortSignal | undefined, mutexId: string): Pr
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    timer.unref();
+    // not unref'd: a waiting acquire is work in progress, and keeps its process alive (on Redis the socket does too)
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
