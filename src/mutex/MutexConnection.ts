@@ -6,6 +6,7 @@ import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ValidationError } from '../errors/ValidationError';
 import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
+import { withSocketErrorGuard } from '../route/socketErrorGuard';
 import { MemoryMutexStore } from './MemoryMutexStore';
 import type { MutexStore } from './MutexStore';
 import { describe } from './record';
@@ -55,7 +56,7 @@ export class MutexConnection {
       // flight, a call made while Redis is unreachable rejects at once instead of waiting for
       // a reconnection, and nothing is sent later on behalf of a caller who was told it failed.
       const failFast = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 };
-      this.redis = typeof redis === 'string' ? new Redis(redis, failFast) : new Redis({ ...failFast, ...redis, lazyConnect: true });
+      this.redis = typeof redis === 'string' ? new Redis(redis, withSocketErrorGuard(failFast)) : new Redis(withSocketErrorGuard({ ...failFast, ...redis, lazyConnect: true }));
       this.store = new RedisMutexStore(this.redis);
       this.owned = true;
     } else {
