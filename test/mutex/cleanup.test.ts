@@ -14,11 +14,11 @@ import { expect } from 'chai';
 import Redis from 'ioredis';
 import pino from 'pino';
 import { RedisClient } from '../../src/client/RedisClient';
-import { LockLostError } from '../../src/errors/LockLostError';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
 import { MemoryBus } from '../../src/route/MemoryBus';
 import { Names } from '../../vars/names';
 import { startRedis, type TestRedis } from '../support/redis-server';
+import { nextLoss } from './nextLoss';
 
 /** Log lines written by a pino logger at level debug. */
 function capturedLogger(): { logger: pino.Logger; lines: Array<{ level: number; msg: string; mutexId?: string }> } {
@@ -54,16 +54,6 @@ async function watchIntervals<T>(fn: (created: NodeJS.Timeout[], cleared: Set<un
     globalThis.clearInterval = originalClear;
   }
 }
-
-const lost = (mutex: RedisMutex, mutexId: string) =>
-  new Promise<LockLostError>((done) => {
-    const listener = (error: LockLostError) => {
-      if (error.mutexId !== mutexId) return;
-      mutex.off('lost', listener);
-      done(error);
-    };
-    mutex.on('lost', listener);
-  });
 
 describe('RedisMutex cleans up after itself', function () {
   this.timeout(20_000);
@@ -111,7 +101,7 @@ describe('RedisMutex cleans up after itself', function () {
         const mutex = await make(); // before watching: a client's own intervals (heartbeats) are not the mutex's
         await watchIntervals(async (created, cleared) => {
           const ids = ['gone-1', 'gone-2', 'gone-3'];
-          const losses = ids.map((id) => lost(mutex, id));
+          const losses = ids.map((id) => nextLoss(mutex, id));
           for (const id of ids) expect(await mutex.P(id, 'node', 60)).to.equal(true);
           await Promise.all(losses);
           for (const id of ids) expect(mutex.heldLock(id), `${id} is forgotten`).to.equal(undefined);
@@ -125,7 +115,7 @@ describe('RedisMutex cleans up after itself', function () {
       it('logs a lease that ran out at debug, and a lock lost while it was refreshed at warn', async () => {
         const { logger, lines } = capturedLogger();
         const mutex = await make(logger);
-        const expired = lost(mutex, 'expires');
+        const expired = nextLoss(mutex, 'expires');
         expect(await mutex.P('expires', 'node', 50)).to.equal(true);
         await expired;
         const aboutExpiry = lines.filter((line) => line.mutexId === 'expires');
@@ -133,7 +123,7 @@ describe('RedisMutex cleans up after itself', function () {
 
         if (route !== 'redis') return; // deleting a lock behind the holder's back needs Redis
         const refreshed = await mutex.acquire('refreshed', { timeoutMs: 300, autoRefresh: true });
-        const taken = lost(mutex, 'refreshed');
+        const taken = nextLoss(mutex, 'refreshed');
         await raw.del(new Names(redis.namespace).mutex('refreshed'));
         await taken;
         expect(refreshed.lost).to.equal(true);
