@@ -1,4 +1,5 @@
 import { LockLostError } from '../errors/LockLostError';
+import type { MutexKeys } from './MutexStore';
 
 /** What a lock needs from its RedisMutex (internal). */
 export interface LockBackend {
@@ -43,8 +44,8 @@ export class MutexLock {
   readonly takenAt: number;
   /** @internal The stored lock value (unique by its token), compared by the release and extend scripts. */
   readonly value: string;
-  /** @internal The Redis key of the lock. */
-  readonly key: string;
+  /** @internal The Redis keys of the mutex. */
+  readonly keys: MutexKeys;
   private timeout: number;
   private expiry: number;
   private state: LockState = 'held';
@@ -60,10 +61,10 @@ export class MutexLock {
   /** @internal Created by RedisMutex. `sentAt` is when the acquiring command left: the lease is counted from then. */
   constructor(
     private readonly backend: LockBackend,
-    init: { mutexId: string; key: string; nodeId: string; fence: number | null; value: string; takenAt: number; timeoutMs: number; sentAt: number },
+    init: { mutexId: string; keys: MutexKeys; nodeId: string; fence: number | null; value: string; takenAt: number; timeoutMs: number; sentAt: number },
   ) {
     this.mutexId = init.mutexId;
-    this.key = init.key;
+    this.keys = init.keys;
     this.nodeId = init.nodeId;
     this.fence = init.fence;
     this.value = init.value;
