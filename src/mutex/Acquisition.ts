@@ -29,6 +29,8 @@ export interface AcquisitionHost {
  */
 export class Acquisition {
   private lock: MutexLock | undefined;
+  /** True when the lock came by an attempt's reply saying it had been handed over (its notice may still come). */
+  private handedByReply = false;
   /** When the first attempt left: no hand-over can precede it (the token is new). */
   private firstSentAt = 0;
   /** When the last attempt that left it queued was sent: any hand-over came after it. */
@@ -60,7 +62,10 @@ export class Acquisition {
         const reply = await this.host.attempt(this, sentAt, queue);
         if (this.lock === undefined) {
           if (reply[0] === 1) this.lock = this.host.lockOf(this, null, reply[1], sentAt, sentAt);
-          else if (reply[0] === 2) this.handed(reply[1], this.queuedSince ?? sentAt);
+          else if (reply[0] === 2) {
+            this.handed(reply[1], this.queuedSince ?? sentAt);
+            this.handedByReply = true;
+          }
           else this.queuedSince = sentAt;
         }
         if (this.lock !== undefined) break;
@@ -77,7 +82,7 @@ export class Acquisition {
       else if (queue) await this.host.leave(this);
       throw error;
     }
-    this.host.wakeups.forget(this.token);
+    this.host.wakeups.forget(this.token, this.handedByReply);
     const lock = this.lock as MutexLock;
     if (signal?.aborted || this.cancelled) {
       await this.host.giveBack(lock);

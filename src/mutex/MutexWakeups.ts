@@ -13,6 +13,13 @@ import type { MutexStore } from './MutexStore';
  */
 export class MutexWakeups {
   private readonly waiting = new Map<string, (value: string) => void>();
+  /**
+   * Tokens of acquires that found their hand-over by an attempt's reply: the
+   * notice may still come, and is then expected, not unclaimed. Bounded:
+   * most such notices arrive within a millisecond, and one missed here only
+   * costs a release that finds nothing to release.
+   */
+  private readonly resolved = new Set<string>();
   private subscribed: Promise<boolean> | undefined;
   private closed = false;
 
@@ -46,8 +53,12 @@ export class MutexWakeups {
     this.waiting.set(token, handed);
   }
 
-  forget(token: string): void {
+  /** Stops waiting for `token`'s notice; `noticeMayCome`: the acquire got the lock another way, and its notice is no surprise. */
+  forget(token: string, noticeMayCome = false): void {
     this.waiting.delete(token);
+    if (!noticeMayCome) return;
+    if (this.resolved.size >= 256) this.resolved.clear();
+    this.resolved.add(token);
   }
 
   async close(): Promise<void> {
@@ -61,8 +72,9 @@ export class MutexWakeups {
     const end = message.indexOf('|', bar + 1);
     if (bar <= 0 || end === -1) return; // not a notice: nothing to act on
     const value = message.slice(bar + 1);
-    const handed = this.waiting.get(value.slice(0, end - bar - 1));
+    const token = value.slice(0, end - bar - 1);
+    const handed = this.waiting.get(token);
     if (handed !== undefined) handed(value);
-    else this.unclaimed(message.slice(0, bar), value);
+    else if (!this.resolved.delete(token)) this.unclaimed(message.slice(0, bar), value);
   }
 }

@@ -425,7 +425,10 @@ export class RedisMutex extends EventEmitter implements LockBackend, Acquisition
       return; // not a notice intracom sent
     }
     if (this.locks.get(mutexId)?.value === value) return;
-    this.releaseLate(keys, value, 'acquire', mutexId);
+    this.logger.debug({ mutexId }, 'a mutex was handed to an acquire that had given up; passing it on');
+    this.connection.store.releaseIfHeld(keys, mutexId, value).catch((error: unknown) => {
+      this.logger.warn({ err: error, mutexId }, 'could not pass on a mutex handed to an acquire that had given up; Redis frees it at its timeout');
+    });
   }
 
   private releaseLate(keys: MutexKeys, value: string, operation: string, mutexId: string): void {
