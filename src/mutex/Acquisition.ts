@@ -52,7 +52,7 @@ export class Acquisition {
     const deadline = Date.now() + waitMs;
     const notified = await this.host.wakeups.ready();
     const queue = notified ? { channel: this.host.wakeups.channel, aliveMs: 1000 + 2 * (this.settings.retryDelayMs + this.settings.retryJitterMs) } : null;
-    if (notified) this.host.wakeups.expect(this.token, (value) => this.handed(value));
+    if (notified) this.host.wakeups.expect(this.token, (value, mutexId) => mutexId === this.mutexId && this.handed(value));
     try {
       for (let attempt = 1; ; attempt++) {
         if (this.cancelled) throw this.cancelled;

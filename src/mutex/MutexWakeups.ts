@@ -12,7 +12,7 @@ import type { MutexStore } from './MutexStore';
  * others until its timeout.
  */
 export class MutexWakeups {
-  private readonly waiting = new Map<string, (value: string) => void>();
+  private readonly waiting = new Map<string, (value: string, mutexId: string) => void>();
   /**
    * Tokens of acquires that found their hand-over by an attempt's reply: the
    * notice may still come, and is then expected, not unclaimed. Bounded:
@@ -48,8 +48,8 @@ export class MutexWakeups {
     return this.subscribed;
   }
 
-  /** Calls `handed` with the lock value when a notice for `token` arrives. */
-  expect(token: string, handed: (value: string) => void): void {
+  /** Calls `handed` with the lock value and the mutex id when a notice for `token` arrives. */
+  expect(token: string, handed: (value: string, mutexId: string) => void): void {
     this.waiting.set(token, handed);
   }
 
@@ -74,7 +74,7 @@ export class MutexWakeups {
     const value = message.slice(bar + 1);
     const token = value.slice(0, end - bar - 1);
     const handed = this.waiting.get(token);
-    if (handed !== undefined) handed(value);
+    if (handed !== undefined) handed(value, message.slice(0, bar));
     else if (!this.resolved.delete(token)) this.unclaimed(message.slice(0, bar), value);
   }
 }

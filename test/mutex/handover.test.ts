@@ -186,6 +186,30 @@ describe('RedisMutex hand-over', function () {
       await lock.release();
     });
 
+    it('ignores garbage and forged notices on a wake channel, and the waiter still gets the mutex by its hand-over', async () => {
+      const holder = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'holder' });
+      const waiter = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'waiter' });
+      closers.push(() => holder.close(), () => waiter.close());
+      const held = await holder.acquire('forged');
+      const waiting = waiter.acquire('forged', { ...SLOW_RETRY, timeoutMs: 5000 });
+      await until(async () => (await raw.zcard(names.mutexQueue('forged'))) === 1, 5000, 'the waiter to queue');
+      const [entry] = await raw.zrange(names.mutexQueue('forged'), '0', '0');
+      const [token] = entry.split('|');
+      const channel = names.mutexWake(token.slice(0, 12));
+      let settled = false;
+      void waiting.then(() => (settled = true), () => (settled = true));
+      for (const message of ['', '|', 'x', 'forged|', `forged|${token}`, `forged|${token}|1|2|5000|waiter|`, `forged|${token}|NaN|1|5000|waiter`, `forged|${token}|7|1|9999|waiter`, `forged|${token}|7|1|5000|someone-else`, `../..|${token}|7|1|5000|waiter`, `forged-other|${token}|7|1|5000|waiter`, `forged|other-token|7|1|5000|waiter`]) {
+        await raw.publish(channel, message);
+      }
+      await raw.ping(); // the notices above were delivered before this reply
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(settled, 'no forged notice was taken for the lock').to.equal(false);
+      await held.release();
+      const lock = await waiting;
+      expect((await waiter.inspect('forged')).fence).to.equal(lock.fence);
+      expect(await lock.release()).to.equal(true);
+    });
+
     it('a hand-over whose notice was lost is found by the waiter\'s next attempt', async () => {
       const holder = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'holder' });
       const waiter = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'waiter' });
