@@ -27,7 +27,8 @@ import { spawnPeer, type Peer } from '../../support/processes';
 import { percentile, redisCpuMs, round, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
 type System = 'baseline' | 'intracom' | 'control' | 'redis-semaphore';
-const SYSTEMS: readonly System[] = ['baseline', 'intracom', 'control', 'redis-semaphore'];
+/** The systems, in their first round's order; BENCH_SYSTEMS=intracom,... runs only those (for profiling). */
+const SYSTEMS: readonly System[] = (['baseline', 'intracom', 'control', 'redis-semaphore'] as const).filter((system) => !process.env.BENCH_SYSTEMS || process.env.BENCH_SYSTEMS.split(',').includes(system));
 /** Process counts, in order (BENCH_MUTEX_PROCESSES=4,16 by default). */
 const PROCESS_COUNTS = (process.env.BENCH_MUTEX_PROCESSES?.split(',').map(Number) ?? [4, 16]) as readonly number[];
 
@@ -84,7 +85,7 @@ async function measure(context: BenchContext, processes: number): Promise<BenchR
         sections[system].push(roundSections);
         counts[system] = roundSections.length;
       }
-      for (const system of SYSTEMS) roundRatios[system].push(counts[system] / counts.baseline);
+      if (counts.baseline) for (const system of SYSTEMS) roundRatios[system].push(counts[system] / counts.baseline);
     }
     const median = (values: number[]) => round([...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]);
     return SYSTEMS.map((system) => {
@@ -113,7 +114,7 @@ async function measure(context: BenchContext, processes: number): Promise<BenchR
         cpu_us_clients: total ? round((cpuMs[system].clients * 1000) / total) : null,
         cpu_us_redis: total ? round((cpuMs[system].redis * 1000) / total) : null,
       };
-      if (system !== 'baseline') extra.ratio_median = median(roundRatios[system]);
+      if (system !== 'baseline' && roundRatios[system].length) extra.ratio_median = median(roundRatios[system]);
       if (system === 'redis-semaphore') extra.peer = 'redis-semaphore Mutex, default options';
       return {
         scenario: `mutex-contended-${processes}`,
@@ -126,6 +127,9 @@ async function measure(context: BenchContext, processes: number): Promise<BenchR
     });
   } finally {
     admin.disconnect();
+    // a clean exit first, so that CPU profiles (INTRACOM_PEER_PROFILE) get written
+    for (const peer of peers) peer.send({ cmd: 'exit' });
+    await Promise.all(peers.map((peer) => Promise.race([peer.exited(), new Promise((resolve) => setTimeout(resolve, 3000))])));
     await Promise.all(peers.map((peer) => peer.kill()));
   }
 }
