@@ -15,6 +15,24 @@ import type { RouteOptions } from './RouteOptions';
 
 export type { RedisConnection } from './connection';
 
+/** The subscribers of a shard channel, on the master of its slot (the channel is the routing key). */
+const shardSubscribersScript = new LuaScript<[string, number]>(
+  'shardSubscribers',
+  1,
+  `-- KEYS[1] the shard channel, as a routing key only; ARGV[1] the channel
+-- returns { channel, subscribers }
+return redis.call('PUBSUB', 'SHARDNUMSUB', ARGV[1])`,
+);
+
+/** PUBSUB NUMSUB (or SHARDNUMSUB) on one connection: RESP2 and RESP3 both answer a flat channel, count, ... list. */
+async function numsub(connection: Redis, kind: 'NUMSUB' | 'SHARDNUMSUB', channels: string[]): Promise<number[]> {
+  const reply = (await connection.call('PUBSUB', kind, ...channels)) as unknown[] | Record<string, unknown>;
+  const counts = new Map<string, number>();
+  if (Array.isArray(reply)) for (let i = 0; i + 1 < reply.length; i += 2) counts.set(String(reply[i]), Number(reply[i + 1]));
+  else for (const [channel, count] of Object.entries(reply)) counts.set(channel, Number(count));
+  return channels.map((channel) => counts.get(channel) ?? 0);
+}
+
 /**
  * Classic PUBLISH on a cluster, sent to the node of the channel's slot (the
  * channel is passed as the key only to route the call), so that one channel's
@@ -150,12 +168,17 @@ export class RedisRoute extends FramedRoute implements Route {
 
   async channelSubscribers(channels: string[]): Promise<number[]> {
     if (channels.length === 0) return [];
-    // RESP2 and RESP3 both answer a flat channel, count, channel, count... list
-    const reply = (await this.publisher.call('PUBSUB', 'NUMSUB', ...channels)) as unknown[] | Record<string, unknown>;
-    const counts = new Map<string, number>();
-    if (Array.isArray(reply)) for (let i = 0; i + 1 < reply.length; i += 2) counts.set(String(reply[i]), Number(reply[i + 1]));
-    else for (const [channel, count] of Object.entries(reply)) counts.set(channel, Number(count));
-    return channels.map((channel) => counts.get(channel) ?? 0);
+    if (this.topology !== 'cluster') return numsub(this.publisher as Redis, 'NUMSUB', channels);
+    const cluster = this.publisher as Cluster;
+    return Promise.all(
+      channels.map(async (channel) => {
+        // a shard channel's subscribers are on the master of its slot, which the script's key routes to
+        if (this.sharded(channel)) return Number((await shardSubscribersScript.run(cluster, [channel], [channel]))[1]);
+        // classic subscribers sit on any node, each counted by its own node only
+        const perNode = await Promise.all(cluster.nodes('all').map((node) => numsub(node, 'NUMSUB', [channel]).catch(() => [0])));
+        return perNode.reduce((sum, [count]) => sum + count, 0);
+      }),
+    );
   }
 
   get(key: string): Promise<Buffer | null> {
