@@ -104,7 +104,8 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
     it('counts exact subscribers of channels, never pattern subscribers (unlike the receivers of publish)', async () => {
       const [watcher, owner, asker] = [await make(), await make(), await make()];
       await watcher.psubscribe(`${ch('')}*`, () => undefined);
-      expect(await asker.publish(ch('owned'), { hello: 1 })).to.equal(1);
+      // on a cluster `owned` is a shard channel, which no pattern receives
+      expect(await asker.publish(ch('owned'), { hello: 1 })).to.equal(harness().classic === undefined ? 1 : 0);
       expect(await asker.channelSubscribers([ch('owned'), ch('other')])).to.deep.equal([0, 0]);
       const unsubscribe = await owner.subscribe(ch('owned'), () => undefined);
       await watcher.subscribe(ch('owned'), () => undefined);

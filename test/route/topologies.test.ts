@@ -16,6 +16,8 @@ import { Names, serviceEvents } from '../../vars/names';
 import { rejection, until } from '../support/async';
 import { cluster, sentinel, topologiesAvailable, type TestCluster, type TestSentinel } from '../support/redis-topologies';
 import { routeOptions } from './harnesses';
+import { runCli, startCli } from '../cli/run';
+import type { StatusReport } from '../../src/cli/commands/status';
 
 const describeTopologies = topologiesAvailable && process.env.INTRACOM_TEST_TOPOLOGIES !== '0' ? describe : describe.skip;
 
@@ -198,6 +200,39 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       expect((route.publisher as Redis).stream.remotePort).to.equal(master.port);
     } finally {
       await route.close();
+    }
+  });
+
+  it('runs the CLI on a cluster: status scans every master, call reaches an instance, watch finds shard channels', async () => {
+    const namespace = c.namespace();
+    const server = new RedisRPCClient({ service: 'calc', redis: c.url, namespace });
+    const mutex = new RedisMutex({ redis: c.url, namespace });
+    try {
+      await server.connect();
+      await server.expose<[number, number]>('add', ([a, b]) => a + b);
+      await server.client.subscribe(serviceEvents('calc'), () => undefined);
+      expect(await mutex.P('nightly', 'n1', 60_000)).to.equal(true);
+      const global = ['--redis', c.url, '--namespace', namespace];
+      const [status, call] = await Promise.all([runCli([...global, 'status', '--json']), runCli([...global, 'call', 'calc', 'add', '[2, 3]'])]);
+      expect(status.code, status.stderr).to.equal(0);
+      const report = JSON.parse(status.stdout) as StatusReport;
+      expect(report.services.find((s) => s.service === 'calc')?.instances.map((i) => i.instanceId)).to.deep.equal([server.instanceId]);
+      expect(report.mutexes.map((m) => m.mutexId)).to.deep.equal(['nightly']);
+      expect(call.code, call.stderr).to.equal(0);
+      expect(call.stdout.trim()).to.equal('5');
+      const watch = startCli([...global, 'watch', 'service.calc.*', '--count', '1', '--json']);
+      await watch.stderrIncludes('watching', 30_000);
+      const sender = new RedisClient({ service: 'front', redis: c.url, namespace });
+      await sender.connect();
+      // until the watcher's next discovery round has subscribed the shard channel
+      await until(async () => (await sender.publish(serviceEvents('calc'), { hello: 1 })) === 2, 5000);
+      const { code, stdout, stderr } = await watch.result;
+      await sender.close();
+      expect(code, stderr).to.equal(0);
+      expect(JSON.parse(stdout.trim().split('\n')[0])).to.deep.include({ channel: 'service.calc.events', kind: 'event' });
+    } finally {
+      await mutex.close();
+      await server.close();
     }
   });
 });
