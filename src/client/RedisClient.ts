@@ -134,9 +134,14 @@ export class RedisClient extends EventEmitter {
     this.instanceId = options.instanceId === undefined ? randomUUID() : checkName('instanceId', options.instanceId, 'instanceId');
     const namespace = options.namespace ?? DEFAULT_CLIENT_OPTIONS.namespace;
     this.names = checked('namespace', namespace, () => new Names(namespace));
-    const limits = { ...DEFAULT_CLIENT_OPTIONS.limits, ...options.limits };
-    positiveInteger('limits.maxPayloadBytes', limits.maxPayloadBytes);
-    positiveInteger('limits.maxFrameBytes', limits.maxFrameBytes);
+    const maxPayloadBytes = positiveInteger('limits.maxPayloadBytes', options.limits?.maxPayloadBytes ?? DEFAULT_CLIENT_OPTIONS.limits.maxPayloadBytes);
+    // a receiver refuses a frame over maxPayloadBytes, so frames are never built bigger: an explicit larger maxFrameBytes is refused, the default follows
+    const maxFrameBytes =
+      options.limits?.maxFrameBytes === undefined ? Math.min(DEFAULT_CLIENT_OPTIONS.limits.maxFrameBytes, maxPayloadBytes) : positiveInteger('limits.maxFrameBytes', options.limits.maxFrameBytes);
+    if (maxFrameBytes > maxPayloadBytes) {
+      throw new ValidationError(`limits.maxFrameBytes must not exceed limits.maxPayloadBytes (${maxPayloadBytes}), which is what a receiver accepts; received ${maxFrameBytes}`);
+    }
+    const limits = { maxPayloadBytes, maxFrameBytes };
     this.limits = Object.freeze(limits);
     const registry = { ...DEFAULT_CLIENT_OPTIONS.registry, ...options.registry };
     this.heartbeatMs = positiveInteger('registry.heartbeatMs', registry.heartbeatMs);
