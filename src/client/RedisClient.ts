@@ -11,6 +11,7 @@ import { invalidEventReason } from '../envelope/validate';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
+import { patternProblem } from '../route/glob';
 import { MemoryBus } from '../route/MemoryBus';
 import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
@@ -327,7 +328,8 @@ export class RedisClient extends EventEmitter {
 
   /** Calls `handler` for every event on a topic matching the glob `pattern` (`audit.*`). */
   psubscribe<P = unknown>(pattern: string, handler: EventHandler<P>): Promise<Unsubscribe> {
-    if (typeof pattern !== 'string' || pattern.length === 0) return Promise.reject(new ValidationError(`pattern must be a non-empty string; received ${describeOption(pattern)}`));
+    const problem = patternProblem(pattern);
+    if (problem !== undefined) return Promise.reject(new ValidationError(problem));
     return this.listen(undefined, this.names.channel(pattern), handler as EventHandler);
   }
 
