@@ -6,12 +6,10 @@
 import { expect } from 'chai';
 import pino from 'pino';
 import { RedisClient } from '../../src/client/RedisClient';
-import type { RedisClientOptions } from '../../src/client/RedisClientOptions';
 import { MsgpackCodec } from '../../src/envelope/codec';
 import { PayloadTooLargeError, ValidationError } from '../../src/errors/index';
 import { FrameBatcher } from '../../src/route/FrameBatcher';
-import { MemoryBus } from '../../src/route/MemoryBus';
-import { startRedis, type TestRedis } from '../support/redis-server';
+import { onEachRoute } from '../support/routes';
 import { until } from '../support/async';
 
 /** Resolves with how each promise settled, or rejects naming the ones still pending after `ms`. */
@@ -58,34 +56,24 @@ describe('RedisClient size limits', () => {
     expect(new RedisClient({ service: 's' }).limits).to.deep.equal({ maxPayloadBytes: 1048576, maxFrameBytes: 262144 });
   });
 
-  for (const routeName of ['memory', 'redis'] as const) {
-    describe(`on the ${routeName} route`, () => {
-      let redis: TestRedis | undefined;
-      const bus = new MemoryBus();
-      const options = (service: string): RedisClientOptions =>
-        redis === undefined ? { service, route: 'memory', memoryBus: bus } : { service, redis: redis.url, namespace: redis.namespace };
-      before(async () => {
-        if (routeName === 'redis') redis = await startRedis();
-      });
-      after(async () => redis?.stop());
+});
 
-      it('with maxPayloadBytes 1000, ten 200-byte events sent in one tick all resolve and all arrive (the issue: 1 error, 9 never settled)', async () => {
-        const sender = new RedisClient({ ...options('small'), limits: { maxPayloadBytes: 1000 } });
-        const receiver = new RedisClient(options('listener'));
-        try {
-          await Promise.all([sender.connect(), receiver.connect()]);
-          const received: unknown[] = [];
-          await receiver.subscribe('service.small.events', (payload) => void received.push(payload));
-          const payloads = Array.from({ length: 10 }, (_, i) => `${i}`.padEnd(200, '.'));
-          const outcomes = await settledWithin(payloads.map((p) => sender.publish('service.small.events', p)), 5000);
-          expect(outcomes.map((o) => o.status)).to.deep.equal(Array(10).fill('fulfilled'));
-          await until(() => received.length === 10, 5000, 'ten events');
-          expect(received).to.deep.equal(payloads);
-          expect(receiver.stats().malformed).to.equal(0);
-        } finally {
-          await Promise.all([sender.close(), receiver.close()]);
-        }
-      });
-    });
-  }
+onEachRoute('RedisClient size limits', (options) => {
+  it('with maxPayloadBytes 1000, ten 200-byte events sent in one tick all resolve and all arrive (the issue: 1 error, 9 never settled)', async () => {
+    const sender = new RedisClient({ ...options('small'), limits: { maxPayloadBytes: 1000 } });
+    const receiver = new RedisClient(options('listener'));
+    try {
+      await Promise.all([sender.connect(), receiver.connect()]);
+      const received: unknown[] = [];
+      await receiver.subscribe('service.small.events', (payload) => void received.push(payload));
+      const payloads = Array.from({ length: 10 }, (_, i) => `${i}`.padEnd(200, '.'));
+      const outcomes = await settledWithin(payloads.map((p) => sender.publish('service.small.events', p)), 5000);
+      expect(outcomes.map((o) => o.status)).to.deep.equal(Array(10).fill('fulfilled'));
+      await until(() => received.length === 10, 5000, 'ten events');
+      expect(received).to.deep.equal(payloads);
+      expect(receiver.stats().malformed).to.equal(0);
+    } finally {
+      await Promise.all([sender.close(), receiver.close()]);
+    }
+  });
 });

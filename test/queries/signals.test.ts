@@ -5,62 +5,51 @@
  */
 import { expect } from 'chai';
 import { getEventListeners } from 'node:events';
-import { MemoryBus } from '../../src/route/MemoryBus';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import type { RedisRPCClientOptions } from '../../src/rpc/RedisRPCClientOptions';
-import { startRedis, type TestRedis } from '../support/redis-server';
+import { onEachRoute } from '../support/routes';
 
-for (const routeName of ['memory', 'redis'] as const) {
-  describe(`ASYNC/SYNC abort listeners on the ${routeName} route`, function () {
-    this.timeout(20_000);
-    let redis: TestRedis | undefined;
-    const bus = new MemoryBus();
-    const options = (service: string): RedisRPCClientOptions =>
-      (redis === undefined ? { service, route: 'memory', memoryBus: bus } : { service, redis: redis.url, namespace: redis.namespace }) as RedisRPCClientOptions;
-    before(async () => {
-      if (routeName === 'redis') redis = await startRedis();
-    });
-    after(async () => redis?.stop());
+onEachRoute('ASYNC/SYNC abort listeners', (clientOptions) => {
+  const options = (service: string) => clientOptions(service) as RedisRPCClientOptions;
 
-    it('removes its listener from the caller\'s signal when each query settles: 50 sendSync, 50 sendAsync, no warning', async () => {
-      const warnings: Error[] = [];
-      const onWarning = (warning: Error): void => void warnings.push(warning);
-      process.on('warning', onWarning);
-      const worker = new RedisRPCClient(options('signals-worker'));
-      const caller = new RedisRPCClient(options('signals-caller'));
-      try {
-        await Promise.all([worker.connect(), caller.connect()]);
-        worker.handle('echo', (value: unknown) => value);
-        const controller = new AbortController();
-        for (let i = 0; i < 50; i++) expect(await caller.sendSync('signals-worker', 'echo', i, { signal: controller.signal })).to.equal(i);
-        expect(getEventListeners(controller.signal, 'abort')).to.have.length(0);
-        const handles = Array.from({ length: 50 }, (_, i) => caller.sendAsync('signals-worker', 'echo', i, { signal: controller.signal }));
-        expect(getEventListeners(controller.signal, 'abort').length).to.be.greaterThan(0); // listening while pending
-        await Promise.all(handles.map((h) => h.wait()));
-        expect(getEventListeners(controller.signal, 'abort')).to.have.length(0);
-        await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on a later tick
-        expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).to.deep.equal([]);
-      } finally {
-        process.off('warning', onWarning);
-        await Promise.all([caller.close(), worker.close()]);
-      }
-    });
-
-    it('still cancels every pending query that follows a signal when it fires', async () => {
-      const worker = new RedisRPCClient(options('signals-worker2'));
-      const caller = new RedisRPCClient(options('signals-caller2'));
-      try {
-        await Promise.all([worker.connect(), caller.connect()]);
-        worker.handle('forever', () => new Promise(() => undefined));
-        const controller = new AbortController();
-        const handles = [1, 2, 3].map((i) => caller.sendAsync('signals-worker2', 'forever', i, { signal: controller.signal, timeoutMs: 10_000 }));
-        controller.abort(new Error('caller gave up'));
-        await Promise.all(handles.map((h) => h.promise));
-        expect(handles.map((h) => [h.state, h.error?.name])).to.deep.equal(Array(3).fill(['ERROR', 'CancelledError']));
-        expect(getEventListeners(controller.signal, 'abort')).to.have.length(0);
-      } finally {
-        await Promise.all([caller.close(), worker.close()]);
-      }
-    });
+  it('removes its listener from the caller\'s signal when each query settles: 50 sendSync, 50 sendAsync, no warning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    const worker = new RedisRPCClient(options('signals-worker'));
+    const caller = new RedisRPCClient(options('signals-caller'));
+    try {
+      await Promise.all([worker.connect(), caller.connect()]);
+      worker.handle('echo', (value: unknown) => value);
+      const controller = new AbortController();
+      for (let i = 0; i < 50; i++) expect(await caller.sendSync('signals-worker', 'echo', i, { signal: controller.signal })).to.equal(i);
+      expect(getEventListeners(controller.signal, 'abort')).to.have.length(0);
+      const handles = Array.from({ length: 50 }, (_, i) => caller.sendAsync('signals-worker', 'echo', i, { signal: controller.signal }));
+      expect(getEventListeners(controller.signal, 'abort').length).to.be.greaterThan(0); // listening while pending
+      await Promise.all(handles.map((h) => h.wait()));
+      expect(getEventListeners(controller.signal, 'abort')).to.have.length(0);
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on a later tick
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).to.deep.equal([]);
+    } finally {
+      process.off('warning', onWarning);
+      await Promise.all([caller.close(), worker.close()]);
+    }
   });
-}
+
+  it('still cancels every pending query that follows a signal when it fires', async () => {
+    const worker = new RedisRPCClient(options('signals-worker2'));
+    const caller = new RedisRPCClient(options('signals-caller2'));
+    try {
+      await Promise.all([worker.connect(), caller.connect()]);
+      worker.handle('forever', () => new Promise(() => undefined));
+      const controller = new AbortController();
+      const handles = [1, 2, 3].map((i) => caller.sendAsync('signals-worker2', 'forever', i, { signal: controller.signal, timeoutMs: 10_000 }));
+      controller.abort(new Error('caller gave up'));
+      await Promise.all(handles.map((h) => h.promise));
+      expect(handles.map((h) => [h.state, h.error?.name])).to.deep.equal(Array(3).fill(['ERROR', 'CancelledError']));
+      expect(getEventListeners(controller.signal, 'abort')).to.have.length(0);
+    } finally {
+      await Promise.all([caller.close(), worker.close()]);
+    }
+  });
+});

@@ -9,12 +9,11 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import Redis from 'ioredis';
 import { RedisClient } from '../../src/client/RedisClient';
-import type { RedisClientOptions } from '../../src/client/RedisClientOptions';
 import { ValidationError } from '../../src/errors/index';
 import { globMatch } from '../../src/route/glob';
-import { MemoryBus } from '../../src/route/MemoryBus';
 import { rejection, until } from '../support/async';
 import { startRedis, type TestRedis } from '../support/redis-server';
+import { onEachRoute } from '../support/routes';
 
 /** Bytes with a meaning to the matcher, some plain ones, NUL and bytes >= 0x80 (signed in C). */
 const ALPHABET = [...Buffer.from('ab z-^]\\[*?!')].concat([0x00, 0x7f, 0x80, 0xc3, 0xe9, 0xff]);
@@ -101,56 +100,44 @@ describe('glob matching against a real Redis', function () {
   });
 });
 
-for (const routeName of ['memory', 'redis'] as const) {
-  describe(`odd patterns on the ${routeName} route`, function () {
-    this.timeout(20_000);
-    let redis: TestRedis | undefined;
-    const bus = new MemoryBus();
-    const options = (service: string): RedisClientOptions =>
-      redis === undefined ? { service, route: 'memory', memoryBus: bus } : { service, redis: redis.url, namespace: redis.namespace };
-    before(async () => {
-      if (routeName === 'redis') redis = await startRedis();
-    });
-    after(async () => redis?.stop());
-
-    it("delivers the issue's bracket patterns as Redis matches them, and none of them disturbs another subscriber or a publisher", async () => {
-      const publisher = new RedisClient(options('pub'));
-      const watcher = new RedisClient(options('watcher'));
-      const bystander = new RedisClient(options('bystander'));
-      try {
-        await Promise.all([publisher.connect(), watcher.connect(), bystander.connect()]);
-        const got: string[] = [];
-        for (const pattern of ISSUE_PATTERNS) await watcher.psubscribe(pattern, (_p, event) => void got.push(`${event.pattern} <- ${event.topic}`));
-        const plain: unknown[] = [];
-        await bystander.subscribe('q', (payload) => void plain.push(payload));
-        for (const channel of ISSUE_CHANNELS) expect(await publisher.publish(channel, channel)).to.be.a('number');
-        const expected = ISSUE_PATTERNS.flatMap((p) => ISSUE_CHANNELS.filter((c) => globMatch(p, c)).map((c) => `${p} <- ${c}`));
-        await until(() => got.length >= expected.length && plain.length === 1, 5000, 'every matching delivery');
-        expect(got.sort()).to.deep.equal(expected.sort());
-        expect(got).to.include('[z-a] <- q'); // a reversed range is the range, as in Redis (it used to throw on every publish)
-        expect(plain).to.deep.equal(['q']);
-      } finally {
-        await Promise.all([publisher.close(), watcher.close(), bystander.close()]);
-      }
-    });
-
-    it('refuses a pattern that cannot reach Redis unchanged at psubscribe with a ValidationError, and the others go on', async () => {
-      const client = new RedisClient(options('refuser'));
-      try {
-        await client.connect();
-        for (const bad of ['', 'a\ud800b', 42 as unknown as string]) {
-          const error = await rejection(client.psubscribe(bad, () => undefined));
-          expect(error, String(bad)).to.be.instanceOf(ValidationError);
-          expect(error.message).to.match(/pattern must be/);
-          expect(await rejection(client.route.psubscribe(bad, () => undefined))).to.be.instanceOf(ValidationError);
-        }
-        const got: unknown[] = [];
-        await client.psubscribe('ok.*', (payload) => void got.push(payload));
-        await client.publish('ok.1', 'fine');
-        await until(() => got.length === 1, 5000, 'the event');
-      } finally {
-        await client.close();
-      }
-    });
+onEachRoute('odd patterns', (options) => {
+  it("delivers the issue's bracket patterns as Redis matches them, and none of them disturbs another subscriber or a publisher", async () => {
+    const publisher = new RedisClient(options('pub'));
+    const watcher = new RedisClient(options('watcher'));
+    const bystander = new RedisClient(options('bystander'));
+    try {
+      await Promise.all([publisher.connect(), watcher.connect(), bystander.connect()]);
+      const got: string[] = [];
+      for (const pattern of ISSUE_PATTERNS) await watcher.psubscribe(pattern, (_p, event) => void got.push(`${event.pattern} <- ${event.topic}`));
+      const plain: unknown[] = [];
+      await bystander.subscribe('q', (payload) => void plain.push(payload));
+      for (const channel of ISSUE_CHANNELS) expect(await publisher.publish(channel, channel)).to.be.a('number');
+      const expected = ISSUE_PATTERNS.flatMap((p) => ISSUE_CHANNELS.filter((c) => globMatch(p, c)).map((c) => `${p} <- ${c}`));
+      await until(() => got.length >= expected.length && plain.length === 1, 5000, 'every matching delivery');
+      expect(got.sort()).to.deep.equal(expected.sort());
+      expect(got).to.include('[z-a] <- q'); // a reversed range is the range, as in Redis (it used to throw on every publish)
+      expect(plain).to.deep.equal(['q']);
+    } finally {
+      await Promise.all([publisher.close(), watcher.close(), bystander.close()]);
+    }
   });
-}
+
+  it('refuses a pattern that cannot reach Redis unchanged at psubscribe with a ValidationError, and the others go on', async () => {
+    const client = new RedisClient(options('refuser'));
+    try {
+      await client.connect();
+      for (const bad of ['', 'a\ud800b', 42 as unknown as string]) {
+        const error = await rejection(client.psubscribe(bad, () => undefined));
+        expect(error, String(bad)).to.be.instanceOf(ValidationError);
+        expect(error.message).to.match(/pattern must be/);
+        expect(await rejection(client.route.psubscribe(bad, () => undefined))).to.be.instanceOf(ValidationError);
+      }
+      const got: unknown[] = [];
+      await client.psubscribe('ok.*', (payload) => void got.push(payload));
+      await client.publish('ok.1', 'fine');
+      await until(() => got.length === 1, 5000, 'the event');
+    } finally {
+      await client.close();
+    }
+  });
+});
