@@ -12,6 +12,7 @@ import { MalformedMessageError } from '../errors/MalformedMessageError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
 import { RateLimitedLog } from '../log/RateLimitedLog';
+import { checkRedisConnection } from '../route/checkRedisConnection';
 import { patternProblem } from '../route/glob';
 import { MemoryBus } from '../route/MemoryBus';
 import { MemoryRoute } from '../route/MemoryRoute';
@@ -165,10 +166,7 @@ export class RedisClient extends EventEmitter {
     const routeChoice = options.route ?? (options.redis !== undefined ? 'redis' : 'memory');
     if (routeChoice === 'redis') {
       if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options or an ioredis instance); received undefined');
-      if (typeof options.redis !== 'string' && (typeof options.redis !== 'object' || options.redis === null)) {
-        throw new ValidationError(`redis must be a URL, ioredis options or an ioredis instance; received ${describeOption(options.redis)}`);
-      }
-      this.route = new RedisRoute(options.redis, routeOptions);
+      this.route = new RedisRoute(checkRedisConnection('redis', options.redis), routeOptions);
       this.ownsRoute = true;
     } else if (routeChoice === 'memory') {
       this.route = new MemoryRoute(routeOptions, options.memoryBus ?? MemoryBus.shared, { snapshotFile: options.memorySnapshotFile });
