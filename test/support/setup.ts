@@ -7,6 +7,7 @@
  * below fails the suite instead, naming what is left; and a watchdog ends a
  * process that still does not exit, with the list, instead of letting CI hang.
  */
+import { createHook } from 'node:async_hooks';
 import type { Context } from 'mocha';
 
 process.env.INTRACOM_LOG_LEVEL ??= 'silent';
@@ -18,6 +19,36 @@ const WATCHDOG_MS = Number(process.env.TEST_EXIT_WATCHDOG_MS ?? 15_000);
 
 /** What keeps the event loop alive when the tests start (mocha itself, stdio): not a leak. */
 const baseline = process.getActiveResourcesInfo();
+
+/**
+ * With `TEST_LEAK_TRACE=1`, where each live timer was created (async_hooks
+ * cost time, so only when hunting a leak): the report then names the code.
+ */
+interface TracedTimer {
+  hasRef?: () => boolean;
+  _destroyed?: boolean;
+}
+const timers: Array<{ timer: WeakRef<TracedTimer>; stack: string }> = [];
+if (process.env.TEST_LEAK_TRACE === '1') {
+  Error.stackTraceLimit = 40;
+  // kept after `destroy`: a fired timer can be re-armed with refresh(), which emits no new init
+  createHook({
+    init(_id, type, _trigger, resource) {
+      if (type !== 'Timeout') return;
+      const stack = (new Error().stack ?? '').split('\n').filter((line) => !line.includes('node:internal/') && !line.includes('node:timers'));
+      timers.push({ timer: new WeakRef(resource as TracedTimer), stack: stack.slice(1, 12).join('\n') });
+    },
+  }).enable();
+}
+
+function tracedTimers(): string[] {
+  return timers
+    .filter(({ timer, stack }) => {
+      const live = timer.deref();
+      return live !== undefined && live._destroyed !== true && live.hasRef?.() === true && !stack.includes('support/setup.ts');
+    })
+    .map(({ stack }) => `  a timer created${stack.replace(/^\s*/, ' ')}`);
+}
 
 /** A handle as `_getActiveHandles` gives it: sockets, servers, child processes (timers appear only as counts). */
 interface Handle {
@@ -53,7 +84,7 @@ export function leftovers(): string[] {
   for (const kind of extra) counts.set(kind, (counts.get(kind) ?? 0) + 1);
   const getHandles = (process as unknown as { _getActiveHandles?: () => Handle[] })._getActiveHandles;
   const details = (getHandles?.call(process) ?? []).map(describeHandle).filter((d): d is string => d !== undefined);
-  return [...[...counts].map(([kind, n]) => `${n} x ${kind}`), ...details.map((d) => `  ${d}`)];
+  return [...[...counts].map(([kind, n]) => `${n} x ${kind}`), ...details.map((d) => `  ${d}`), ...tracedTimers()];
 }
 
 function startWatchdog(): void {
@@ -67,7 +98,9 @@ function startWatchdog(): void {
 
 export const mochaHooks = {
   async afterAll(this: Context): Promise<void> {
-    // the hook's own timeout timer would count as a leftover: the drain below is bounded, and the watchdog backs it
+    // the hook's own timeout timer (armed by mocha once this function has returned its promise) would count as a
+    // leftover: the drain below is bounded, and the watchdog backs it
+    await null;
     (this.runnable() as unknown as { clearTimeout(): void }).clearTimeout();
     startWatchdog();
     const deadline = Date.now() + DRAIN_MS;
