@@ -172,7 +172,7 @@ export const RedisTopics = {
   WebsocketDeviceEvents: defineTopic({ name: 'websocket.device.<uuid>.events', payload: 'event', publishers: ['*'], subscribers: ['websocket'], description: 'Events for one connected device.' }),
   VariableChanged: defineTopic({
     name: 'intracom.var.<owner>.<name>',
-    payload: 'event: { key, value, deleted: false }, { key, value: null, deleted: true }, or for a secret variable { key, deleted, secret: true } (no value)',
+    payload: 'event: { key: string | null, value (null when deleted), deleted: boolean }; for a secret variable { key, deleted, secret: true } with no value (docs/protocol.md)',
     publishers: ['*'],
     subscribers: ['*'],
     description: 'A variable was set, incremented or deleted through intracom (what `watch` listens to). `<name>` has no dot, so the channel names one variable.',
