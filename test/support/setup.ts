@@ -35,8 +35,9 @@ if (process.env.TEST_LEAK_TRACE === '1') {
   createHook({
     init(_id, type, _trigger, resource) {
       if (type !== 'Timeout') return;
-      const stack = (new Error().stack ?? '').split('\n').filter((line) => !line.includes('node:internal/') && !line.includes('node:timers'));
-      timers.push({ timer: new WeakRef(resource as TracedTimer), stack: stack.slice(1, 12).join('\n') });
+      // frames: Error, this init hook, Node's timer internals, then the code that made the timer
+      const stack = (new Error().stack ?? '').split('\n').slice(2).filter((line) => !line.includes('node:internal/') && !line.includes('node:timers'));
+      timers.push({ timer: new WeakRef(resource as TracedTimer), stack: stack.slice(0, 10).join('\n') });
     },
   }).enable();
 }
