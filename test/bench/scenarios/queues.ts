@@ -11,11 +11,12 @@
  * XADD (the queries of one tick appended as one entry holding a msgpack
  * array, flushed from a microtask).
  *
- * Each system then runs two paced phases, whose lines are named
+ * Each system then runs paced phases, whose lines are named
  * `<kind>@half-load` (sends at half the baseline's saturated rate of this
- * run, spread over 1 ms steps) and `<kind>@lone` (one query every 10 ms):
- * there p50/p99 are the latency of every query from send to processing, the
- * measure of whether batching makes a query wait.
+ * run, spread over 1 ms steps), `<kind>@half-own` (half the system's own
+ * saturated rate; the baseline's is its half-load) and `<kind>@lone` (one
+ * query every 10 ms): there p50/p99 are the latency of every query from send
+ * to processing, the measure of whether batching makes a query wait.
  */
 import Redis from 'ioredis';
 import { Packr } from 'msgpackr';
@@ -140,7 +141,10 @@ async function measure(kind: Kind, system: System, context: BenchContext, durati
 
   // paced phases: every query timed, at half the baseline's saturated rate and alone
   const results = [saturated];
-  for (const [phase, perS] of [['half-load', halfLoadPerS(saturated)], ['lone', 1000 / LONE_EVERY_MS]] as const) {
+  const ownHalf = saturated.ops_per_s / (2 * consumers);
+  const phases: Array<[string, number]> = [['half-load', halfLoadPerS(saturated)], ['lone', 1000 / LONE_EVERY_MS]];
+  if (system !== 'baseline') phases.splice(1, 0, ['half-own', ownHalf]);
+  for (const [phase, perS] of phases) {
     for (const peer of peers) peer.send({ cmd: 'reset' });
     await Promise.all(peers.map((peer) => peer.ask({ cmd: 'ping' }, 'pong', 30_000)));
     const sends: Array<Promise<unknown>> = [];
