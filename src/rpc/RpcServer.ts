@@ -170,7 +170,14 @@ export class RpcServer {
     this.started = true;
     this.heartbeat = setInterval(() => this.beat(), this.settings.heartbeatMs);
     this.heartbeat.unref();
-    await Promise.all([...this.served.values()].map((served) => this.listen(served)));
+    try {
+      await Promise.all([...this.served.values()].map((served) => this.listen(served)));
+    } catch (error) {
+      // not started: a later start() (a retried connect) subscribes again
+      this.started = false;
+      clearInterval(this.heartbeat);
+      throw error;
+    }
   }
 
   /** Requests in progress or queued. */
@@ -231,11 +238,14 @@ export class RpcServer {
   }
 
   private listen(served: Served): Promise<void> {
-    served.listening ??= (async () => {
-      served.unsubscribe = await this.route.subscribe(served.channel, (message) => this.receive(served, message));
+    const listening = (served.listening ??= (async () => {
+      served.unsubscribe ??= await this.route.subscribe(served.channel, (message) => this.receive(served, message));
       await this.route.announce(served.topic, this.instanceId, this.announcement, this.settings.registryTtlMs);
-    })();
-    return served.listening;
+    })());
+    listening.catch(() => {
+      if (served.listening === listening) served.listening = undefined; // to be tried again
+    });
+    return listening;
   }
 
   private beat(): void {
