@@ -244,7 +244,7 @@ export class RedisClient extends EventEmitter {
    */
   close(options: { timeoutMs?: number } = {}): Promise<void> {
     this.closing ??= (async () => {
-      const timeoutMs = options.timeoutMs === undefined ? this.closeTimeoutMs : nonNegativeInteger('timeoutMs (close option)', options.timeoutMs);
+      const timeoutMs = options.timeoutMs === undefined || !(options.timeoutMs >= 0) ? this.closeTimeoutMs : options.timeoutMs;
       const deadline = performance.now() + timeoutMs;
       const left = () => Math.max(0, deadline - performance.now());
       if (this.heartbeat) clearInterval(this.heartbeat);

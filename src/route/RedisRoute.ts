@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import Redis, { type RedisOptions } from 'ioredis';
 import { ConnectionError } from '../errors/ConnectionError';
 import { FramedRoute } from './FramedRoute';
@@ -97,8 +98,8 @@ export class RedisRoute extends FramedRoute implements Route {
       ]);
     } catch (error) {
       // leave nothing retrying in the background: the caller decides whether to try again
-      this.subscriber.disconnect();
-      if (this.ownsPublisher) this.publisher.disconnect();
+      // a retry may start at once: it needs connections that have ended, not ones still closing
+      await Promise.all([disconnectFully(this.subscriber), this.ownsPublisher ? disconnectFully(this.publisher) : undefined]);
       if (this.state === 'connecting') this.state = 'idle';
       const ours = error instanceof Error && /connectTimeoutMs|closed while/.test(error.message);
       const cause = ours ? error : (lastError ?? error);
@@ -272,9 +273,23 @@ export class RedisRoute extends FramedRoute implements Route {
   }
 }
 
+/**
+ * True when the connection is not trying to connect: never started, ended,
+ * or left `reconnecting` by a disconnect() that cleared its retry timer
+ * (ioredis then stays in that state with nothing scheduled).
+ */
+function stopped(connection: Redis): boolean {
+  const status = connection.status;
+  if (status === 'wait' || status === 'end') return true;
+  return status === 'reconnecting' && (connection as unknown as { reconnectTimeout?: unknown }).reconnectTimeout == null;
+}
+
 async function connectIfNeeded(connection: Redis): Promise<void> {
   if (connection.status === 'ready') return;
-  if (connection.status === 'wait' || connection.status === 'end') {
+  if (stopped(connection)) {
+    // a disconnect() that met a `reconnecting` connection leaves ioredis's manual-close flag set, and with it
+    // set the next dropped connection would end instead of reconnecting: this connect is not a manual close
+    if (connection.status === 'reconnecting') (connection as unknown as { manuallyClosing: boolean }).manuallyClosing = false;
     await connection.connect();
     return;
   }
@@ -295,6 +310,20 @@ async function connectIfNeeded(connection: Redis): Promise<void> {
 function describeTarget(connection: Redis): string {
   const { host, port, path } = connection.options;
   return path ? String(path) : `${host ?? '127.0.0.1'}:${port ?? 6379}`;
+}
+
+/**
+ * Disconnects and resolves once the connection has ended (at most after about
+ * a second). A disconnect() that lands while ioredis is still opening the
+ * socket is not always final (the connection goes on to reconnect), so it is
+ * repeated until the connection ends.
+ */
+async function disconnectFully(connection: Redis): Promise<void> {
+  for (let attempt = 0; attempt < 5 && !stopped(connection); attempt++) {
+    const ended = once(connection, 'end');
+    connection.disconnect();
+    if (await withinMs(ended, 200)) return;
+  }
 }
 
 /** Commands sent or queued on a connection and not yet answered. */
