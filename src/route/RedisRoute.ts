@@ -100,7 +100,7 @@ export class RedisRoute extends FramedRoute implements Route {
       // leave nothing retrying in the background: the caller decides whether to try again
       // a retry may start at once: it needs connections that have ended, not ones still closing
       await Promise.all([disconnectFully(this.subscriber), this.ownsPublisher ? disconnectFully(this.publisher) : undefined]);
-      if (this.state === 'connecting') this.state = 'idle';
+      if ((this.state as RouteStatus) !== 'closing' && (this.state as RouteStatus) !== 'closed') this.state = 'idle';
       const ours = error instanceof Error && /connectTimeoutMs|closed while/.test(error.message);
       const cause = ours ? error : (lastError ?? error);
       throw new ConnectionError(describeTarget(this.publisher), cause instanceof Error ? cause.message : String(cause), { cause });
@@ -241,7 +241,8 @@ export class RedisRoute extends FramedRoute implements Route {
         if (this.listenerCount('error') > 0) this.emit('error', error);
       },
       reconnecting: (delayMs: number) => {
-        if (this.state === 'closing' || this.state === 'closed') return;
+        // only a connection that was ready reconnects; a first connect that fails is connect()'s to report
+        if (this.state !== 'ready' && this.state !== 'reconnecting') return;
         logger.info({ role, delayMs }, 'reconnecting to redis');
         this.state = 'reconnecting';
         this.emit('reconnecting', { role, delayMs });
