@@ -4,7 +4,7 @@ import { ConnectionError } from '../errors/ConnectionError';
 import { FramedRoute } from './FramedRoute';
 import { withSocketErrorGuard } from './socketErrorGuard';
 import { RedisStreamStore } from './RedisStreamStore';
-import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
+import type { AckOptions, DeadLetterStore, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
 import type { Route, RouteStatus } from './Route';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type RouteOptions } from './RouteOptions';
@@ -208,8 +208,8 @@ export class RedisRoute extends FramedRoute implements Route {
     return this.streams.streamAck(stream, group, ids, options);
   }
 
-  streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string> {
-    return this.streams.streamDeadLetter(stream, group, id, deadStream, payload, remove);
+  streamDeadLetter(stream: string, group: string, id: string | null, dead: DeadLetterStore, payload: Buffer, remove: boolean): Promise<string> {
+    return this.streams.streamDeadLetter(stream, group, id, dead, payload, remove);
   }
 
   streamRange(stream: string, start: string, end: string, count: number): Promise<Array<{ id: string; payload: Buffer }>> {

@@ -7,6 +7,7 @@ import Redis from 'ioredis';
 import pino from 'pino';
 import type { StatusReport } from '../../src/cli/commands/status';
 import { RedisClient } from '../../src/client/RedisClient';
+import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { startCli } from '../cli/run';
 import { until } from '../support/async';
 import { useRedis } from '../support/redis-server';
@@ -78,6 +79,34 @@ describe('overload and hostile traffic', function () {
     const report = JSON.parse(stdout) as StatusReport;
     const slow = report.services.find((s) => s.service === 'slow');
     expect(slow?.instances[0].shed).to.equal(events - 50 + 8);
+  });
+
+  it('dead letters are capped: a flood of garbage keeps maxDeadLetters letters with bounded raw bytes, and counts what it dropped', async () => {
+    const rpc = new RedisRPCClient({ service: 'dumped', redis: redis().url, namespace: redis().namespace, queues: { maxDeadLetters: 50, maxDeadLetterRawBytes: 64, blockMs: 100 } });
+    closing.push(rpc);
+    rpc.handle('work', () => undefined);
+    await rpc.connect();
+    const stream = rpc.client.names.queryStream('dumped');
+    const garbage = 400;
+    const pipeline = raw.pipeline();
+    for (let i = 0; i < garbage; i++) pipeline.xadd(stream, '*', 'm', Buffer.concat([Buffer.from([0xc1]), Buffer.alloc(10_000, i & 0xff)]));
+    await pipeline.exec();
+    await until(async () => {
+      const status = await rpc.queueStatus('dumped');
+      return status.deadLetters + status.deadLettersDropped === garbage;
+    }, 15_000, 'every garbage entry dead-lettered or dropped');
+    const status = await rpc.queueStatus('dumped');
+    expect(status.deadLetters).to.equal(50);
+    expect(status.deadLettersDropped).to.equal(garbage - 50);
+    const letters = await rpc.deadLetters('dumped', 100);
+    expect(letters).to.have.length(50);
+    for (const letter of letters) {
+      expect(letter.raw?.length).to.equal(64);
+      expect(letter.rawBytes).to.equal(10_001);
+    }
+    // valid work still flows behind the garbage
+    const sent = await rpc.fireAndForget('dumped', 'work', { ok: true });
+    await until(() => rpc.queryStats().fireAndForget.processed === 1, 10_000, `the query ${sent.queryId} to be processed`);
   });
 
   it('a flood of malformed frames writes a few warning lines that count the rest, and every frame is counted', async () => {

@@ -106,7 +106,7 @@ export function formatStatus(report: StatusReport): string {
           queues ? String(queues.fireAndForget.pending) : '-',
           queues ? `${Math.round(queues.fireAndForget.oldestAgeMs / 100) / 10} s` : '-',
           queues && queues.broadcast.instances.length > 0 ? queues.broadcast.instances.map((i) => `${i.instanceId.slice(0, 8)}:${i.lag ?? '?'}`).join(' ') : '-',
-          queues ? String(queues.deadLetters) : '-',
+          queues ? `${queues.deadLetters}${queues.deadLettersDropped > 0 ? ` (+${queues.deadLettersDropped} dropped)` : ''}` : '-',
         ]),
       ]),
     );
