@@ -101,6 +101,8 @@ async function main(): Promise<number> {
       SETTLE_SLACK_MS: String(SETTLE_SLACK_MS),
       TICK_MS: options.short ? '40' : '25',
       INTRACOM_LOG_LEVEL: process.env.INTRACOM_LOG_LEVEL ?? 'silent',
+      // memory is read after a full collection, so that start and end compare what is live
+      INTRACOM_PEER_NODE_FLAGS: '--expose-gc',
     });
     const full: Slot = { totals: [], last: undefined, startMemory: 0, ...slot, peer, killedByUs: false };
     peer.child.on('message', (message: { ev?: string } & InstanceReport) => {
@@ -276,7 +278,9 @@ async function main(): Promise<number> {
   const bcLost = bcSent.flatMap(([id, service]) => instancesOf(service).filter((i) => bcDone[`${id}|${i}`] === undefined).map((i) => `${id}|${i}`));
   const bcDuplicates = Object.values(bcDone).reduce((n, count) => n + Number(count) - 1, 0);
   const sum = (pick: (r: InstanceReport) => number): number => reports.reduce((n, r) => n + pick(r), 0);
-  const rpcCalls = sum((r) => r.rpc.calls);
+  // a life ended by our SIGKILL took its calls in flight with it: only what it saw settle counts
+  const killedLives = new Set(slots.flatMap((slot) => slot.totals));
+  const rpcCalls = reports.reduce((n, r) => n + (killedLives.has(r) ? r.rpc.ok + Object.values(r.rpc.errors).reduce((a, b) => a + b, 0) : r.rpc.calls), 0);
   const rpcWithin = sum((r) => r.rpc.withinBound);
   const rpcErrors: Record<string, number> = {};
   for (const r of reports) for (const [k, v] of Object.entries(r.rpc.errors)) rpcErrors[k] = (rpcErrors[k] ?? 0) + v;
