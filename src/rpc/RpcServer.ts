@@ -1,6 +1,8 @@
+import { performance } from 'node:perf_hooks';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { RateLimitedLog } from '../log/RateLimitedLog';
+import { withinMs } from '../route/withinMs';
 import { invalidArgumentsReason, type FunctionDefinition, type RpcScope } from '../../vars/functions';
 import type { Names } from '../../vars/names';
 import type { Codec } from '../envelope/codec';
@@ -219,13 +221,16 @@ export class RpcServer {
         this.replyClosing(job);
       }
     }
-    await Promise.all(leaving);
+    // Redis down: leaving waits at most the whole budget, and what is left of it goes to the handlers
+    const started = performance.now();
+    await withinMs(Promise.all(leaving), timeoutMs);
+    const left = Math.max(0, timeoutMs - (performance.now() - started));
     this.warnings.flush();
     if (this.inProgress > 0) {
       let timer: NodeJS.Timeout | undefined;
       const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
       const late = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
+        timer = setTimeout(resolve, left);
         timer.unref();
       });
       await Promise.race([idle, late]);

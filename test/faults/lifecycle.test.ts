@@ -90,6 +90,24 @@ describe('lifecycle under outages', function () {
       expect(rpc.client.status).to.equal('closed');
     });
 
+    it('RedisRPCClient with a handler in progress: its signal fires by closeTimeoutMs though leaving the registry never completes', async () => {
+      const rpc = new RedisRPCClient({ ...options('down-handler'), closeTimeoutMs: 500, queryGraceMs: 0 });
+      let aborted = false;
+      let running!: () => void;
+      const started = new Promise<void>((resolve) => (running = resolve));
+      await rpc.expose('hang', (_args, context) => {
+        running();
+        return new Promise((_, reject) => context.signal.addEventListener('abort', () => ((aborted = true), reject(new Error('aborted')))));
+      });
+      await rpc.connect();
+      rpc.callService('down-handler', 'hang').catch(() => undefined);
+      await started;
+      proxy.set('silent');
+      const elapsed = await timed(rpc.close());
+      expect(elapsed).to.be.below(500 + 1000);
+      expect(aborted).to.equal(true);
+    });
+
     it('RedisMutex on a RedisClient, holding a lock', async () => {
       const client = new RedisClient({ ...options('down-mutex'), closeTimeoutMs: 300 });
       await client.connect();
