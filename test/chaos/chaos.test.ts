@@ -12,6 +12,7 @@ interface Summary {
   ffSent: number;
   ffLost: number;
   ffDuplicates: number;
+  quietDuplicates: number;
   duplicateBound: number;
   bcLost: number;
   rpcCalls: number;
@@ -39,6 +40,7 @@ describe('chaos (short form of npm run chaos)', function () {
     expect(s.ffLost, stderr).to.equal(0);
     expect(s.bcLost, stderr).to.equal(0);
     expect(s.ffDuplicates, stderr).to.be.at.most(s.duplicateBound);
+    expect(s.quietDuplicates, stderr).to.equal(0);
     expect(s.rpcWithin, stderr).to.equal(s.rpcCalls);
     expect(s.fuzzReceived, stderr).to.equal(s.fuzzDue);
     expect(s.crashes, stderr).to.equal(0);

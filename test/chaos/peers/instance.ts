@@ -118,8 +118,9 @@ function loadOnce(): void {
 
 async function main(): Promise<void> {
   await rpc.expose('echo', ([value]: [unknown]) => value);
-  rpc.handle('work', async (_query, context) => {
-    await ledger.hincrby('ff', context.queryId, 1);
+  rpc.handle('work', async (query, context) => {
+    const sentIn = typeof (query as { phase?: unknown })?.phase === 'string' ? (query as { phase: string }).phase : 'unknown';
+    await ledger.multi().hincrby('ff', context.queryId, 1).hsetnx('ffphase', context.queryId, sentIn).exec();
   });
   rpc.handle('bcast', async (_query, context) => {
     await ledger.hincrby('bc', `${context.queryId}|${instanceId}`, 1);
