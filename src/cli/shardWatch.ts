@@ -1,6 +1,6 @@
 import type { Cluster } from 'ioredis';
 import type { RedisClient } from '../client/RedisClient';
-import { globToRegExp } from '../route/glob';
+import { globMatch } from '../route/glob';
 import type { MessageListener, Unsubscribe } from '../route/Route';
 import { RedisRoute } from '../route/RedisRoute';
 
@@ -22,12 +22,11 @@ export async function watchShardChannels(client: RedisClient, pattern: string, l
   const route = client.route;
   if (!(route instanceof RedisRoute) || route.topology !== 'cluster' || !client.names.shardChannels) return undefined;
   const cluster = route.publisher as Cluster;
-  const matches = globToRegExp(pattern);
   const watched = new Map<string, Unsubscribe>();
   let stopped = false;
   const round = async (): Promise<void> => {
     const listed = await Promise.all(cluster.nodes('master').map((node) => (node.call('PUBSUB', 'SHARDCHANNELS', client.names.channel('*')) as Promise<string[]>).catch(() => [] as string[])));
-    const found = new Set(listed.flat().filter((channel) => channel.includes('{') && matches.test(client.names.topicOf(channel))));
+    const found = new Set(listed.flat().filter((channel) => channel.includes('{') && globMatch(pattern, client.names.topicOf(channel))));
     const counts = await route.channelSubscribers([...watched.keys()]).catch(() => [] as number[]);
     [...watched.keys()].forEach((channel, i) => {
       if (counts[i] !== undefined && counts[i] <= 1) {

@@ -41,7 +41,12 @@ export interface RouteOptions {
   names: Names;
   /** Replica acknowledgement of durable appends (the redis route). */
   durability?: Required<DurabilityOptions>;
+  /** How long `connect()` may take before it rejects with ConnectionError, in ms. @default DEFAULT_CONNECT_TIMEOUT_MS */
+  connectTimeoutMs?: number;
 }
+
+/** How long a route's `connect()` waits for Redis to answer by default, in ms. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** Counters at zero. */
 export function emptyStats() {

@@ -1,6 +1,7 @@
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { TopologyError } from '../errors/TopologyError';
 import { ValidationError } from '../errors/ValidationError';
+import { checkRedisConnection } from './checkRedisConnection';
 import { withSocketErrorGuard } from './socketErrorGuard';
 
 /** A node of a Redis Cluster, as a URL (`redis://host:port`) or an address. */
@@ -77,6 +78,7 @@ export function isRedis(value: unknown): value is Redis {
  * throws a ValidationError naming `option` and what was received.
  */
 export function openConnection(connection: unknown, tuning: ConnectionTuning = {}, option = 'redis'): OpenedConnection {
+  checkRedisConnection(option, connection);
   if (isCluster(connection)) return { commands: connection, owned: false, topology: 'cluster', target: describeCluster(connection) };
   if (isRedis(connection)) {
     const topology = connection.options.sentinels ? 'sentinel' : 'standalone';
