@@ -1,14 +1,15 @@
-import { IntracomError } from './IntracomError';
+import { ConnectionError } from './ConnectionError';
 
 /**
  * The Redis reached is not the kind of deployment the connection describes:
  * a plain `redis://` URL (or ioredis options) that lands on a Redis Cluster
- * node, for example. Nothing was set up; connect again with a connection
- * that names the topology (`redis+cluster://`, `{ cluster: [...] }`, an
- * ioredis `Cluster`).
+ * node, for example. A ConnectionError (nothing was set up; connect again
+ * with a connection that names the topology: `redis+cluster://`,
+ * `{ cluster: [...] }`, an ioredis `Cluster`), with its own code.
  */
-export class TopologyError extends IntracomError {
+export class TopologyError extends ConnectionError {
   constructor(target: string, reason: string, options?: { cause?: unknown }) {
-    super('ERR_TOPOLOGY', `the Redis at ${target} ${reason}`, options);
+    super(target, reason, options);
+    Object.defineProperty(this, 'code', { value: 'ERR_TOPOLOGY', enumerable: true });
   }
 }

@@ -108,7 +108,7 @@ export async function assertNotClusterNode(opened: OpenedConnection): Promise<vo
   if (/^cluster_enabled:1/m.test(section)) {
     throw new TopologyError(
       opened.target,
-      'runs in cluster mode: connect with redis+cluster://<host>:<port>[,<host>:<port>...], { cluster: [seeds] } or an ioredis Cluster',
+      'it runs in cluster mode: connect with redis+cluster://<host>:<port>[,<host>:<port>...], { cluster: [seeds] } or an ioredis Cluster',
     );
   }
 }

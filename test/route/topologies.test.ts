@@ -105,7 +105,7 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       [{ sentinels: [{ host: '127.0.0.1', port: 1 }] }, /redis\.name must name the master group/],
       ['redis+sentinel://127.0.0.1:1', /needs the master name/],
       ['redis+cluster://127.0.0.1:1/3', /takes no path/],
-      ['http://127.0.0.1:6379', /must start with redis:\/\//],
+      ['http://127.0.0.1:6379', /must be a URL starting redis:\/\//],
       [42, /received 42/],
     ];
     for (const [redis, message] of refused) {

@@ -3,8 +3,8 @@
  * `redis-server` binary on loopback ports: a Redis Cluster of 3 masters and 3
  * replicas, and a Sentinel deployment of 1 master, 1 replica and 3 sentinels.
  *
- * Each topology is started once per process, on first use, and stopped by a
- * root `after` hook when the run ends, so that every suite parameterised over
+ * Each topology is started once per process, on first use, and stopped when
+ * the run ends (before setup.ts checks for leftovers), so that every suite parameterised over
  * it shares one start-up (a cluster takes a few seconds to form).
  *
  * A failover test may SIGKILL a node; it must `revive()` it before it ends so
@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
+import { atRunEnd } from './teardown';
 
 /** One redis-server process of a topology. */
 export interface TopologyNode {
@@ -326,10 +327,5 @@ export async function stopTopologies(): Promise<void> {
   await Promise.all(stops.splice(0).map((stop) => stop()));
 }
 
-// Under mocha, a root hook: runs once, after every suite of the run (the bench calls stopTopologies itself).
-if (typeof after === 'function') {
-  after(async function () {
-    this.timeout(30_000);
-    await stopTopologies();
-  });
-}
+// Under mocha, stopped once after the last test (setup.ts); the bench calls stopTopologies itself.
+atRunEnd(stopTopologies);
