@@ -14,7 +14,7 @@ export interface BenchResult {
    * whose ratio to the baseline shows how far the scenario's ratios move by
    * noise alone (the mutex scenario).
    */
-  system: 'intracom' | 'baseline' | 'reference' | 'control';
+  system: 'intracom' | 'baseline' | 'reference' | 'control' | 'autopipelining' | 'intracom-per-call';
   ops_per_s: number;
   p50_ms: number | null;
   p99_ms: number | null;
@@ -35,6 +35,13 @@ export interface BenchContext {
 export interface Scenario {
   name: string;
   run(context: BenchContext): Promise<BenchResult[]>;
+}
+
+/** CPU time (user + system) a Redis server has used so far, in ms, from `INFO cpu`. */
+export async function redisCpuMs(admin: { info(section: string): Promise<string> }): Promise<number> {
+  const info = await admin.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
 }
 
 /** Percentile of sorted latencies (ms), or null when there are none. */

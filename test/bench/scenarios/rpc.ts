@@ -22,7 +22,7 @@
  */
 import Redis from 'ioredis';
 import { spawnPeer, type Peer } from '../../support/processes';
-import { result, type BenchContext, type BenchResult, type Scenario } from '../harness';
+import { redisCpuMs, result, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
 type System = 'intracom' | 'baseline' | 'reference';
 const SYSTEMS: readonly System[] = ['baseline', 'reference', 'intracom'];
@@ -62,13 +62,6 @@ async function withPeers<T>(context: BenchContext, body: (callers: Record<System
   }
 }
 
-
-/** CPU time Redis has used so far, in ms. */
-async function redisCpuMs(admin: Redis): Promise<number> {
-  const info = await admin.info('cpu');
-  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
-  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
-}
 
 interface Sample {
   calls: number;
