@@ -339,36 +339,47 @@ export class RedisClient extends EventEmitter {
 
   // ---- internals ----
 
+  /**
+   * One listener closure per subscription, and the returned unsubscribe
+   * created in its return statement: with 10,000 topics subscribed, every
+   * closure kept per subscription counts (a named one costs more again under
+   * tools that keep function names, such as esbuild's keepNames in tsx).
+   */
   private async listen(channel: string | undefined, pattern: string | undefined, handler: EventHandler): Promise<Unsubscribe> {
     if (this.closing) throw new NotConnectedError('subscribe', 'closed');
-    const deliver = (event: ReceivedEvent, received: string): void => {
-      try {
-        const outcome = handler(event.payload, event);
-        if (outcome && typeof (outcome as Promise<void>).then === 'function') (outcome as Promise<void>).catch((error: unknown) => this.reportHandlerError(error, received));
-      } catch (error) {
-        this.reportHandlerError(error, received);
-      }
+    const unsubscribeRoute =
+      channel !== undefined
+        ? await this.route.subscribe(channel, (message, received) => this.onEvent(handler, message, received, undefined))
+        : await this.route.psubscribe(pattern as string, (message, received, matched) => this.onEvent(handler, message, received, matched));
+    this.subscriptions.add(unsubscribeRoute);
+    return () => {
+      this.subscriptions.delete(unsubscribeRoute);
+      return unsubscribeRoute();
     };
-    const onMessage = (message: unknown, received: string, matched?: string): void => {
-      const reason = invalidEventReason(message);
-      if (reason !== undefined) {
-        this.invalidEvents += 1;
-        this.reportMalformed(new MalformedMessageError(received, reason));
-        return;
-      }
-      const topic = this.names.topicOf(received);
-      const pattern = matched === undefined ? undefined : this.names.topicOf(matched);
-      const { headers, payloads } = message as EventBatch;
-      if (payloads === undefined) return deliver({ headers, payload: (message as EventMessage).payload, topic, pattern }, received);
-      for (const payload of payloads) deliver({ headers, payload, topic, pattern }, received);
-    };
-    const unsubscribeRoute = channel !== undefined ? await this.route.subscribe(channel, onMessage) : await this.route.psubscribe(pattern as string, onMessage);
-    const unsubscribe: Unsubscribe = async () => {
-      this.subscriptions.delete(unsubscribe);
-      await unsubscribeRoute();
-    };
-    this.subscriptions.add(unsubscribe);
-    return unsubscribe;
+  }
+
+  /** Checks a received event message and hands each of its events to `handler`. */
+  private onEvent(handler: EventHandler, message: unknown, received: string, matched: string | undefined): void {
+    const reason = invalidEventReason(message);
+    if (reason !== undefined) {
+      this.invalidEvents += 1;
+      this.reportMalformed(new MalformedMessageError(received, reason));
+      return;
+    }
+    const topic = this.names.topicOf(received);
+    const pattern = matched === undefined ? undefined : this.names.topicOf(matched);
+    const { headers, payloads } = message as EventBatch;
+    if (payloads === undefined) return this.deliverEvent(handler, { headers, payload: (message as EventMessage).payload, topic, pattern }, received);
+    for (const payload of payloads) this.deliverEvent(handler, { headers, payload, topic, pattern }, received);
+  }
+
+  private deliverEvent(handler: EventHandler, event: ReceivedEvent, received: string): void {
+    try {
+      const outcome = handler(event.payload, event);
+      if (outcome && typeof (outcome as Promise<void>).then === 'function') (outcome as Promise<void>).catch((error: unknown) => this.reportHandlerError(error, received));
+    } catch (error) {
+      this.reportHandlerError(error, received);
+    }
   }
 
   /**
