@@ -14,4 +14,5 @@ export { RedisRoute, type RedisConnection } from './route/RedisRoute';
 export { VERSION } from './version';
 export * from './mutex/index';
 export * from '../vars/index';
+export * from './queues/index';
 export * from './rpc/index';

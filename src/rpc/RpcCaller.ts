@@ -13,6 +13,7 @@ import { RemoteError } from '../errors/RemoteError';
 import { ServiceBusyError } from '../errors/ServiceBusyError';
 import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
+import { RateLimitedLog } from '../log/RateLimitedLog';
 import type { Route, Unsubscribe } from '../route/Route';
 import { Deadlines, type Timed } from './Deadlines';
 import type { InstanceDirectory, RpcTarget } from './InstanceDirectory';
@@ -99,6 +100,7 @@ export class RpcCaller {
   /** The caller's half of every request, sent once per frame. */
   private readonly headers: RpcRequestHeaders;
   private unsubscribe: Unsubscribe | undefined;
+  private readonly warnings: RateLimitedLog;
   private probeTimer: NodeJS.Timeout | undefined;
   private connectionDown = false;
   private closed = false;
@@ -117,6 +119,7 @@ export class RpcCaller {
     private readonly logger: Logger,
   ) {
     this.replyChannel = names.rpcReplies(settings.service, settings.instanceId);
+    this.warnings = new RateLimitedLog(logger);
     this.headers = { serviceNameSource: settings.service, sourceInstance: settings.instanceId };
     this.burstSize = settings.spread === 'burst' ? settings.sliceSize : 1;
     route.on('connectionLost', this.onConnectionLost);
@@ -205,6 +208,7 @@ export class RpcCaller {
     this.route.off('connectionLost', this.onConnectionLost);
     this.route.off('ready', this.onReady);
     await this.unsubscribe?.().catch((error: unknown) => this.logger.warn({ err: error }, 'could not unsubscribe the reply channel'));
+    this.warnings.flush();
   }
 
   // ---- sending ----
@@ -287,7 +291,7 @@ export class RpcCaller {
     const reason = invalidReplyReason(message);
     if (reason !== undefined) {
       this.counters.malformedReplies += 1;
-      this.logger.warn({ err: new MalformedMessageError(this.replyChannel, reason) }, 'malformed RPC reply skipped');
+      this.warnings.warn('malformed reply', { err: new MalformedMessageError(this.replyChannel, reason) }, 'malformed RPC reply skipped');
       return;
     }
     const call = this.pending.get((message as { queryId: string }).queryId);
