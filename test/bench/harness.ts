@@ -81,3 +81,29 @@ export function renderTable(results: BenchResult[]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ')).join('\n');
 }
+
+/**
+ * The systems of `all` named in BENCH_SYSTEMS (comma-separated), or all: to
+ * run or profile some systems of a scenario alone.
+ */
+export function selectedSystems<S extends string>(all: readonly S[]): S[] {
+  const wanted = process.env.BENCH_SYSTEMS?.split(',');
+  return wanted === undefined ? [...all] : all.filter((system) => wanted.includes(system));
+}
+
+/** Asks peers to exit (so that CPU profiles get written), then kills what is left after 3 s. */
+export async function stopPeers(peers: Array<{ send(message: unknown): void; exited(): Promise<number | null>; kill(): Promise<void> }>): Promise<void> {
+  await Promise.all(
+    peers.map(async (peer) => {
+      try {
+        peer.send({ cmd: 'exit' });
+      } catch {
+        // already gone
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([peer.exited(), new Promise((resolve) => (timer = setTimeout(resolve, 3_000)))]);
+      clearTimeout(timer);
+      await peer.kill();
+    }),
+  );
+}

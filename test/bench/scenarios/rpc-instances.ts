@@ -18,7 +18,7 @@
  */
 import Redis from 'ioredis';
 import { spawnPeer, type Peer } from '../../support/processes';
-import { redisCpuMs, result, round, type BenchContext, type BenchResult, type Scenario } from '../harness';
+import { redisCpuMs, result, round, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
 type System = 'baseline' | 'intracom-per-call' | 'intracom';
 const SYSTEMS: readonly System[] = ['baseline', 'intracom-per-call', 'intracom'];
@@ -115,7 +115,7 @@ async function measureGroup(context: BenchContext, n: number, group: readonly Sy
       for (const system of group) samples[system].push(await measuredRound(callers[system], responders[system], admin, Math.max(500, ROUND_MS * context.scale)));
     }
   } finally {
-    await Promise.all(started.map((peer) => peer.kill()));
+    await stopPeers(started);
   }
 }
 
@@ -156,7 +156,7 @@ export const scenario: Scenario = {
       return results;
     } finally {
       admin.disconnect();
-      await Promise.all(Object.values(callers).map((peer) => peer.kill()));
+      await stopPeers(Object.values(callers));
     }
   },
 };
