@@ -107,3 +107,37 @@ export async function stopPeers(peers: Array<{ send(message: unknown): void; exi
     }),
   );
 }
+
+/**
+ * intracom's ratios in every arrangement, worst first: calls (or events)
+ * per second against each other system of the same arrangement, and the
+ * p50 against the baseline's. Sorted by the ratio to the reference design
+ * where the arrangement has one, else to the baseline.
+ */
+export function renderWorstFirst(results: BenchResult[]): string {
+  const others = ['baseline', 'control', 'autopipelining', 'reference', 'intracom-per-call'] as const;
+  const rows: Array<{ key: number; cells: string[] }> = [];
+  for (const scenario of [...new Set(results.map((r) => r.scenario))]) {
+    const of = (system: string) => results.find((r) => r.scenario === scenario && r.system === system);
+    const intracom = of('intracom');
+    const baseline = of('baseline');
+    if (intracom === undefined || baseline === undefined) continue;
+    const ratio = (system: string) => {
+      const other = of(system);
+      return other && other.ops_per_s > 0 ? intracom.ops_per_s / other.ops_per_s : undefined;
+    };
+    const p50 = intracom.p50_ms !== null && baseline.p50_ms ? intracom.p50_ms / baseline.p50_ms : undefined;
+    const control = of('control');
+    const controlRatio = control && baseline.ops_per_s > 0 ? control.ops_per_s / baseline.ops_per_s : undefined;
+    const show = (value: number | undefined) => (value === undefined ? '' : `${value.toFixed(2)}x`);
+    rows.push({
+      key: ratio('reference') ?? ratio('baseline') ?? Infinity,
+      cells: [scenario, ...others.map((system) => show(ratio(system))), show(p50), show(controlRatio)],
+    });
+  }
+  rows.sort((a, b) => a.key - b.key);
+  const header = ['arrangement (worst first)', ...others.map((system) => `x ${system}`), 'p50 x baseline', 'control x baseline'];
+  const table = [header, ...rows.map((row) => row.cells)];
+  const widths = header.map((_, i) => Math.max(...table.map((row) => row[i].length)));
+  return table.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ')).join('\n');
+}

@@ -26,7 +26,7 @@ const INSTANCES = [1, 10, 50];
 const IN_FLIGHT = 64;
 const RESPONDER_PROCESSES = 2;
 const ROUNDS = 3;
-const ROUND_MS = 2_000;
+const ROUND_MS = 1_500;
 /** Long enough for the responders' start-up (JIT of 25 clients each) to settle too. */
 const WARM_UP_MS = 3_000;
 /** Measured together, alternating rounds; the per-call variant is measured for context, in a group of its own. */
