@@ -13,6 +13,7 @@ export {
   websocketEvents,
   type WebsocketKind,
 } from './names';
+export { aclRules, aclSetUserLine, ACL_CAPABILITIES, ACL_COMMANDS, type AclCapability, type AclOptions, type AclRules } from './acl';
 export { RedisVars, RedisTopics, builtinCatalogue } from './RedisVars';
 export { renderCatalogueMarkdown } from './render';
 export {

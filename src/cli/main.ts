@@ -9,6 +9,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { VERSION } from '../version';
+import { registerAcl } from './commands/acl';
 import { registerCall } from './commands/call';
 import { registerCatalogue } from './commands/catalogue';
 import { registerDeadLetters } from './commands/deadLetters';
@@ -43,6 +44,7 @@ export function buildProgram(io: CliIO, done: (code: number) => void): Command {
   registerSend(program, io, done);
   registerStatus(program, io, done);
   registerDeadLetters(program, io, done);
+  registerAcl(program, io, done);
   return program;
 }
 
