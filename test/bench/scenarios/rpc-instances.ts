@@ -2,8 +2,8 @@
  * Scenario `rpc-instances`: one caller process, 64 calls in flight, to one
  * service of N = 1, 10 and 50 instances hosted in two responder processes
  * whatever N (at N = 1 the second process hosts nothing and idles), so that
- * only the number of instances changes. Systems, in the same run (the first
- * two alternating rounds, the third measured after them, see GROUPS):
+ * only the number of instances changes. Systems, in the same run, each
+ * measured alone (see GROUPS):
  * - `baseline`: the naive hand-written RPC with one request channel per
  *   instance, the caller going round-robin over them, one PUBLISH per
  *   request and per reply;
@@ -14,7 +14,9 @@
  * the responders and Redis, `x_intracom_n1` (calls/s against intracom's own
  * N = 1 figure of the run) and `spread_max_dev`: over every 1 s window of the
  * measured rounds, the largest distance of one instance's count from the
- * mean count per instance, as a fraction of that mean.
+ * mean count per instance, as a fraction of that mean;
+ * `idle_cpu_ms_per_s`: the CPU the responder processes use per second with
+ * no call made (what N idle instances cost).
  */
 import Redis from 'ioredis';
 import { spawnPeer, type Peer } from '../../support/processes';
@@ -29,8 +31,13 @@ const ROUNDS = 3;
 const ROUND_MS = 1_500;
 /** Long enough for the responders' start-up (JIT of 25 clients each) to settle too. */
 const WARM_UP_MS = 3_000;
-/** Measured together, alternating rounds; the per-call variant is measured for context, in a group of its own. */
-const GROUPS: ReadonlyArray<readonly System[]> = [['baseline', 'intracom'], ['intracom-per-call']];
+/**
+ * Each system alone, one after the other: at N = 50, one system's idle
+ * instances (an intracom instance keeps a heartbeat and its durable
+ * consumers' blocking reads) loaded the 2-core machine enough to cut the
+ * other's calls/s by several times when both were alive at once.
+ */
+const GROUPS: ReadonlyArray<readonly System[]> = [['baseline'], ['intracom'], ['intracom-per-call']];
 
 interface Sample {
   calls: number;
@@ -39,6 +46,8 @@ interface Sample {
   cpuMs: { caller: number; responders: number; redis: number };
   /** Largest relative distance from the mean per instance, over the round's windows. */
   maxDeviation: number;
+  /** CPU the responder processes used per second while no call was made (ms/s), measured before the rounds. */
+  idleCpuMsPerS: number;
 }
 
 /** The instances' request channels (hand-written systems) split over the responder processes. */
@@ -79,7 +88,7 @@ async function measuredRound(caller: Peer, responders: Peer[], admin: Redis, rou
   }
   const ran = await running;
   const cpuMs = { caller: ran.cpuMs, responders: (await cpu()) - before.responders, redis: (await redisCpuMs(admin)) - before.redis };
-  return { calls: ran.calls, elapsedMs: ran.elapsedMs, latencies: ran.latencies, cpuMs, maxDeviation };
+  return { calls: ran.calls, elapsedMs: ran.elapsedMs, latencies: ran.latencies, cpuMs, maxDeviation, idleCpuMsPerS: 0 };
 }
 
 /**
@@ -111,8 +120,15 @@ async function measureGroup(context: BenchContext, n: number, group: readonly Sy
     }
     // every instance announced itself before its process said ready, so the callers' first read of the registry finds all
     for (const system of group) await callers[system].ask({ cmd: 'warm', inFlight: IN_FLIGHT, ms: WARM_UP_MS * Math.max(context.scale, 0.5) }, 'warm', 120_000);
+    const idle: Partial<Record<System, number>> = {};
+    for (const system of group) {
+      const cpu = async () => (await Promise.all(responders[system].map((peer) => peer.ask<{ ms: number }>({ cmd: 'cpu' }, 'cpu')))).reduce((sum, r) => sum + r.ms, 0);
+      const before = await cpu();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      idle[system] = (await cpu()) - before;
+    }
     for (let r = 0; r < ROUNDS; r++) {
-      for (const system of group) samples[system].push(await measuredRound(callers[system], responders[system], admin, Math.max(500, ROUND_MS * context.scale)));
+      for (const system of group) samples[system].push({ ...(await measuredRound(callers[system], responders[system], admin, Math.max(500, ROUND_MS * context.scale))), idleCpuMsPerS: idle[system] ?? 0 });
     }
   } finally {
     await stopPeers(started);
@@ -144,6 +160,7 @@ export const scenario: Scenario = {
             responder_processes: RESPONDER_PROCESSES,
             in_flight: IN_FLIGHT,
             spread_max_dev: round(Math.max(...runs.map((r) => r.maxDeviation))),
+            idle_cpu_ms_per_s: Math.round(runs[0]?.idleCpuMsPerS ?? 0),
             cpu_us_caller: perCall('caller'),
             cpu_us_responders: perCall('responders'),
             cpu_us_redis: perCall('redis'),
