@@ -132,6 +132,15 @@ export const RedisVars = {
     internal: true,
     description: 'Hash of the query ids completed in one time bucket (queues.dedupeTtlMs long), for duplicate suppression; expires two buckets later.',
   }),
+  QueryClaim: defineVar({
+    name: 'claim',
+    type: 'string',
+    owner: '<service>',
+    keyed: true,
+    keyDescription: '<scope>:<query id> (scope: workers, or an instance id for BROADCAST)',
+    internal: true,
+    description: 'Which consumer is processing a durable query, from which stream entry ("<entry id> <consumer>"); lives queues.visibilityTimeoutMs unless its holder renews it, and is deleted with the completion record.',
+  }),
   BroadcastSeen: defineVar({
     name: 'seen',
     type: 'string',
@@ -169,7 +178,7 @@ export const RedisTopics = {
   WebsocketDeviceEvents: defineTopic({ name: 'websocket.device.<uuid>.events', payload: 'event', publishers: ['*'], subscribers: ['websocket'], description: 'Events for one connected device.' }),
   VariableChanged: defineTopic({
     name: 'intracom.var.<owner>.<name>',
-    payload: 'event: { key, value } or { key, deleted: true }',
+    payload: 'event: { key: string | null, value (null when deleted), deleted: boolean } (docs/protocol.md)',
     publishers: ['*'],
     subscribers: ['*'],
     description: 'A variable was set, incremented or deleted through intracom (what `watch` listens to).',

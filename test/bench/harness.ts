@@ -37,18 +37,18 @@ export interface Scenario {
   run(context: BenchContext): Promise<BenchResult[]>;
 }
 
-/** CPU time (user + system) a Redis server has used so far, in ms, from `INFO cpu`. */
-export async function redisCpuMs(admin: { info(section: string): Promise<string> }): Promise<number> {
-  const info = await admin.info('cpu');
-  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
-  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
-}
-
 /** Percentile of sorted latencies (ms), or null when there are none. */
 export function percentile(sortedMs: number[], p: number): number | null {
   if (sortedMs.length === 0) return null;
   const index = Math.min(sortedMs.length - 1, Math.max(0, Math.ceil((p / 100) * sortedMs.length) - 1));
   return round(sortedMs[index]);
+}
+
+/** CPU time (user + system) a Redis server has used so far, in ms, from INFO. */
+export async function redisCpuMs(admin: { info(section: string): Promise<string> }): Promise<number> {
+  const info = await admin.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
 }
 
 /** Rounds to 3 decimals for printing. */

@@ -87,6 +87,19 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       expect(await route.publish(ch('nobody'), { hello: 1 })).to.equal(0);
     });
 
+    it('counts exact subscribers of channels, never pattern subscribers (unlike the receivers of publish)', async () => {
+      const [watcher, owner, asker] = [await make(), await make(), await make()];
+      await watcher.psubscribe(`${ch('')}*`, () => undefined);
+      expect(await asker.publish(ch('owned'), { hello: 1 })).to.equal(1);
+      expect(await asker.channelSubscribers([ch('owned'), ch('other')])).to.deep.equal([0, 0]);
+      const unsubscribe = await owner.subscribe(ch('owned'), () => undefined);
+      await watcher.subscribe(ch('owned'), () => undefined);
+      expect(await asker.channelSubscribers([ch('owned'), ch('other')])).to.deep.equal([2, 0]);
+      await unsubscribe();
+      expect(await asker.channelSubscribers([ch('owned')])).to.deep.equal([1]);
+      expect(await asker.channelSubscribers([])).to.deep.equal([]);
+    });
+
     it('delivers to a subscriber on another connection and counts it', async () => {
       const [publisher, subscriber] = [await make(), await make()];
       const got = collector(1);
@@ -363,10 +376,29 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       const subscriber = await make();
       const got = collector(1);
       await subscriber.subscribe(ch('foreign'), got.listener);
-      // msgpack of [2, {"a": 1}] as any msgpack library would write it
-      await harness().injectRaw(ch('foreign'), Buffer.from([0x92, 0x02, 0x81, 0xa1, 0x61, 0x01]));
+      // msgpack of [3, {"a": 1}] as any msgpack library would write it
+      await harness().injectRaw(ch('foreign'), Buffer.from([0x92, 0x03, 0x81, 0xa1, 0x61, 0x01]));
       await got.arrived;
       expect(got.messages).to.deep.equal([{ a: 1 }]);
+    });
+
+    it('reads a foreign frame exactly as msgpack says, whatever came before it: integers 0-255, and the 12-byte frame that redefined a record slot', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const got = collector(257);
+      await subscriber.subscribe(ch('plain'), got.listener);
+      const reported = once(subscriber, 'malformed');
+      // a version-2 frame defining msgpackr record 0x43 (["x", "y"]): it once replaced a predefined shape for the life of the process
+      await harness().injectRaw(ch('plain'), Buffer.from('9202d47243' + '92a178a179' + '0102', 'hex'));
+      const [error] = (await reported) as [MalformedMessageError];
+      expect(error.message).to.match(/version 2/);
+      // [3, 0, 1, ..., 255] as a plain writer encodes it: 0x40-0x7f are positive fixints, 128-255 are 0xcc nn
+      const integers = Array.from({ length: 256 }, (_, i) => i);
+      const bytes = [0xdc, 0x01, 0x01, 0x03, ...integers.flatMap((i) => (i < 0x80 ? [i] : [0xcc, i]))];
+      await harness().injectRaw(ch('plain'), Buffer.from(bytes));
+      await publisher.publish(ch('plain'), { after: 'the foreign frames' });
+      await got.arrived;
+      expect(got.messages).to.deep.equal([...integers, { after: 'the foreign frames' }]);
+      expect(subscriber.stats().malformed).to.equal(1);
     });
 
     it('delivers on later turns of the event loop: a ping-pong between two routes lets a timer fire', async () => {
