@@ -13,6 +13,7 @@ import type { AckOptions, ClaimState, DeadLetterStore, QueryClaimRequest, RenewR
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
 import type { Route, RouteStatus } from './Route';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type RouteOptions } from './RouteOptions';
+import { MAX_NAMES_PER_CALL } from './SubscriptionTable';
 import { withinMs } from './withinMs';
 
 export type { RedisConnection } from './connection';
@@ -85,10 +86,10 @@ export class RedisRoute extends FramedRoute implements Route {
 
   constructor(connection: RedisConnection, options: RouteOptions) {
     super(options, (channel, frame) => this.write(channel, frame), {
-      subscribe: async (c) => void (await (this.sharded(c) ? this.subscriber.ssubscribe(c) : this.subscriber.subscribe(c))),
-      unsubscribe: async (c) => void (await (this.sharded(c) ? this.subscriber.sunsubscribe(c) : this.subscriber.unsubscribe(c))),
-      psubscribe: async (p) => void (await this.subscriber.psubscribe(p)),
-      punsubscribe: async (p) => void (await this.subscriber.punsubscribe(p)),
+      subscribe: (channels) => this.split(channels, (plain) => this.subscriber.subscribe(...plain), (shard) => this.subscriber.ssubscribe(shard)),
+      unsubscribe: (channels) => this.split(channels, (plain) => this.subscriber.unsubscribe(...plain), (shard) => this.subscriber.sunsubscribe(shard)),
+      psubscribe: async (patterns) => void (await this.subscriber.psubscribe(...patterns)),
+      punsubscribe: async (patterns) => void (await this.subscriber.punsubscribe(...patterns)),
     });
     this.opened = openConnection(connection);
     this.publisher = this.opened.commands;
@@ -120,6 +121,20 @@ export class RedisRoute extends FramedRoute implements Route {
     if (this.sharded(channel)) return (this.publisher.spublish(channel, frame) as Promise<number>).catch(typed);
     // A keyless PUBLISH goes to a random node, and two nodes may deliver one channel's frames out of order.
     return classicPublishScript.run(this.publisher, [channel], [channel, frame]).catch(typed);
+  }
+
+  /**
+   * Runs a batch of (un)subscriptions: classic channels in one call, shard
+   * channels one call each (ioredis refuses an SSUBSCRIBE whose channels span
+   * slots).
+   */
+  private async split(channels: string[], classic: (plain: string[]) => Promise<unknown>, shard: (channel: string) => Promise<unknown>): Promise<void> {
+    if (this.topology !== 'cluster') {
+      await classic(channels);
+      return;
+    }
+    const plain = channels.filter((channel) => !this.sharded(channel));
+    await Promise.all([plain.length > 0 ? classic(plain) : undefined, ...channels.filter((channel) => this.sharded(channel)).map(shard)]);
   }
 
   /** On a cluster, a channel with a hash tag is a shard channel. */
@@ -354,8 +369,8 @@ export class RedisRoute extends FramedRoute implements Route {
     if (this.publisher.status !== 'ready' || this.subscriber.status !== 'ready') return;
     const { channels, patterns } = this.table.active();
     if (this.topology !== 'cluster') {
-      if (channels.length > 0) await this.subscriber.subscribe(...channels);
-      if (patterns.length > 0) await this.subscriber.psubscribe(...patterns);
+      for (let i = 0; i < channels.length; i += MAX_NAMES_PER_CALL) await this.subscriber.subscribe(...channels.slice(i, i + MAX_NAMES_PER_CALL));
+      for (let i = 0; i < patterns.length; i += MAX_NAMES_PER_CALL) await this.subscriber.psubscribe(...patterns.slice(i, i + MAX_NAMES_PER_CALL));
     }
     if (this.state !== 'reconnecting') return;
     this.state = 'ready';
