@@ -1,7 +1,7 @@
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { TopologyError } from '../errors/TopologyError';
 import { ValidationError } from '../errors/ValidationError';
-import { checkRedisConnection } from './checkRedisConnection';
+import { checkRedisConnection, redactUrl } from './checkRedisConnection';
 import { withSocketErrorGuard } from './socketErrorGuard';
 
 /** A node of a Redis Cluster, as a URL (`redis://host:port`) or an address. */
@@ -179,15 +179,15 @@ function openCluster(spec: ClusterConnectionOptions, tuning: ConnectionTuning, o
 }
 
 function openUrl(url: string, tuning: ConnectionTuning, option: string): OpenedConnection {
-  const match = /^(rediss?)\+(cluster|sentinel):\/\/(?:([^@/]*)@)?([^/?#]*)(\/[^?#]*)?(\?[^#]*)?$/.exec(url);
+  const match = /^(rediss?)\+(cluster|sentinel):\/\/(?:([^@/]*)@)?([^/?#]*)(\/[^?#]*)?(\?[^#]*)?$/i.exec(url);
   if (match === null) {
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^rediss?:\/\//.test(url)) {
-      throw new ValidationError(`${option} URL must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://; received ${JSON.stringify(redact(url))}`);
-    }
+    // a one-server URL, checked by checkRedisConnection
     const commands = new Redis(url, withSocketErrorGuard({ ...tuning, lazyConnect: true }));
     return { commands, owned: true, topology: 'standalone', target: describeRedis(commands.options) };
   }
-  const [, scheme, kind, userinfo, hosts, path, query] = match;
+  const [, schemeAsWritten, kindAsWritten, userinfo, hosts, path, query] = match;
+  const scheme = schemeAsWritten.toLowerCase();
+  const kind = kindAsWritten.toLowerCase();
   const credentials: RedisOptions = {};
   if (userinfo !== undefined && userinfo !== '') {
     const colon = userinfo.indexOf(':');
@@ -199,12 +199,12 @@ function openUrl(url: string, tuning: ConnectionTuning, option: string): OpenedC
   const tls = scheme === 'rediss' ? { tls: {} } : {};
   if (kind === 'cluster') {
     const nodes = parseHostList(hosts, 6379, `${option} URL`);
-    if (path !== undefined && path !== '' && path !== '/') throw new ValidationError(`${option} URL: a cluster has one database, so redis+cluster:// takes no path; received ${JSON.stringify(redact(url))}`);
+    if (path !== undefined && path !== '' && path !== '/') throw new ValidationError(`${option} URL: a cluster has one database, so redis+cluster:// takes no path; received ${JSON.stringify(redactUrl(url))}`);
     return openCluster({ cluster: nodes, clusterOptions: { redisOptions: { ...tls, ...credentials } } }, tuning, option);
   }
   const sentinels = parseHostList(hosts, 26379, `${option} URL`);
   const [name, db] = (path ?? '').slice(1).split('/');
-  if (name === undefined || name === '') throw new ValidationError(`${option} URL: redis+sentinel:// needs the master name as its path (redis+sentinel://host:26379/mymaster); received ${JSON.stringify(redact(url))}`);
+  if (name === undefined || name === '') throw new ValidationError(`${option} URL: redis+sentinel:// needs the master name as its path (redis+sentinel://host:26379/mymaster); received ${JSON.stringify(redactUrl(url))}`);
   const options: RedisOptions = { sentinels, name: decodeURIComponent(name), ...credentials, ...tls };
   if (db !== undefined && db !== '') {
     if (!/^\d+$/.test(db)) throw new ValidationError(`${option} URL: the database after the master name must be a number; received ${JSON.stringify(db)}`);
@@ -239,10 +239,6 @@ function describeCluster(cluster: Cluster): string {
   return `cluster ${seeds.map((s) => (typeof s === 'string' ? s : `${s.host ?? '127.0.0.1'}:${s.port ?? 6379}`)).join(',')}`;
 }
 
-function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
-}
-
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (value === null || value === undefined || typeof value !== 'object') return String(value);
@@ -253,7 +249,7 @@ function describe(value: unknown): string {
 export function topologyOf(connection: unknown): Topology {
   if (isCluster(connection) || Array.isArray(connection)) return 'cluster';
   if (isRedis(connection)) return connection.options.sentinels ? 'sentinel' : 'standalone';
-  if (typeof connection === 'string') return /^rediss?\+cluster:/.test(connection) ? 'cluster' : /^rediss?\+sentinel:/.test(connection) ? 'sentinel' : 'standalone';
+  if (typeof connection === 'string') return /^rediss?\+cluster:/i.test(connection) ? 'cluster' : /^rediss?\+sentinel:/i.test(connection) ? 'sentinel' : 'standalone';
   if (typeof connection === 'object' && connection !== null) {
     if ('cluster' in connection) return 'cluster';
     if ('sentinels' in connection && (connection as RedisOptions).sentinels) return 'sentinel';
