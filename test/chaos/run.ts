@@ -75,7 +75,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   const started = performance.now();
-  const target = await startRedis({ private: true, args: ['--appendonly', 'yes', '--appendfsync', 'everysec'] });
+  const target = await startRedis({ private: true, args: ['--appendonly', 'yes', '--appendfsync', 'everysec', '--enable-debug-command', 'local'] });
   const ledgerServer = await startRedis({ private: true });
   const namespace = `chaos${options.seed}`;
   const names = new Names(namespace);
@@ -349,14 +349,28 @@ async function main(): Promise<number> {
   const width = Math.max(...rows.map((r) => r.measure.length));
   const valueWidth = Math.max(...rows.map((r) => String(r.value).length));
   for (const row of rows) log(`  ${row.ok ? ' ' : '!'} ${row.measure.padEnd(width)}  ${String(row.value).padEnd(valueWidth)}  ${row.expected}`);
+  // what each fault cost: RPC outcomes while it ran and in the recovery gap after it
   const byPhase: Record<string, number> = {};
   for (const r of reports) for (const [k, v] of Object.entries(r.rpc.byPhase ?? {})) byPhase[k] = (byPhase[k] ?? 0) + v;
-  if (process.env.CHAOS_VERBOSE) log(`  RPC outcomes by phase: ${JSON.stringify(byPhase)}`);
+  const costs = results.map(({ fault: name }) => {
+    const outcomes: Record<string, number> = {};
+    for (const [key, count] of Object.entries(byPhase)) {
+      const space = key.lastIndexOf(' ');
+      const phase = key.slice(0, space);
+      if (phase === name || phase === `after ${name}`) outcomes[key.slice(space + 1)] = (outcomes[key.slice(space + 1)] ?? 0) + count;
+    }
+    const ok = outcomes.ok ?? 0;
+    const failed = Object.entries(outcomes).filter(([k]) => k !== 'ok');
+    return { fault: name, ok, failed: Object.fromEntries(failed) };
+  });
+  log('');
+  log('  what each fault cost (RPC calls started while it ran or in the recovery gap after it):');
+  for (const cost of costs) log(`    ${cost.fault.padEnd(14)} ${String(cost.ok).padStart(6)} answered  ${Object.entries(cost.failed).map(([k, v]) => `${v} ${k}`).join(', ') || 'no failure'}`);
   for (const note of crashNotes) log(`  crash: ${note}`);
   if (ffLost.length > 0) log(`  lost FIRE_AND_FORGET ids (first 5): ${ffLost.slice(0, 5).join(' ')}`);
   if (bcLost.length > 0) log(`  lost BROADCAST deliveries (first 5): ${bcLost.slice(0, 5).join(' ')}`);
   const emit = (record: object): void => void process.stdout.write(`${JSON.stringify(record)}\n`);
-  for (const result of results) emit({ type: 'fault', ...result });
+  for (const result of results) emit({ type: 'fault', ...result, rpc: costs.find((c) => c.fault === result.fault) });
   for (const row of rows) emit({ type: 'measure', ...row });
   emit({
     type: 'summary',
