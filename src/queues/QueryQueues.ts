@@ -157,6 +157,12 @@ export class QueryQueues {
     await Promise.all([this.fireAndForget?.stop(), this.broadcast?.stop()]);
   }
 
+  /** Gives up on a stop() that Redis keeps from finishing (close() past its deadline): no timer of the consumers is left running. */
+  abandon(): void {
+    this.fireAndForget?.abandon();
+    this.broadcast?.abandon();
+  }
+
   /**
    * Stores a FIRE_AND_FORGET or BROADCAST query for `destination` and
    * resolves with its envelope once it is durably stored.

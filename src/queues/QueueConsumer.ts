@@ -206,6 +206,12 @@ export class QueueConsumer {
     this.loop = this.run();
   }
 
+  /** Stops at once without waiting for Redis: the claims of the batch in progress are no longer renewed (they expire and are redelivered). */
+  abandon(): void {
+    this.running = false;
+    clearInterval(this.renewTimer);
+  }
+
   /** Stops taking entries and waits for the batch in progress. */
   async stop(): Promise<void> {
     this.running = false;

@@ -195,7 +195,10 @@ export class RedisRPCClient implements RpcCalls {
       const left = () => Math.max(0, deadline - performance.now());
       const abandoned: string[] = [];
       // each step waits for Redis at most until the deadline; what is still waiting then is abandoned
-      if (!(await withinMs(this.queues.stop(), left()))) abandoned.push('the durable-query consumers (their batch is redelivered after the visibility timeout)');
+      if (!(await withinMs(this.queues.stop(), left()))) {
+        this.queues.abandon();
+        abandoned.push('the durable-query consumers (their batch is redelivered after the visibility timeout)');
+      }
       if (!(await withinMs(this.caller.close(), left()))) abandoned.push('unsubscribing the reply channel');
       if (!(await withinMs(this.server.close(left()), left()))) abandoned.push('leaving the RPC registry (the entries expire within registry.ttlMs)');
       if (abandoned.length > 0) this.logger.warn({ abandoned, closeTimeoutMs: this.closeTimeoutMs, connected }, 'RPC client closed without finishing everything');
