@@ -94,6 +94,21 @@ export class Names {
     return `${prefix(this.namespace)}ic:{mutex:${mutexId}}:fence`;
   }
 
+  /** Sorted set of the acquirers waiting for a mutex, by arrival; same slot as the lock. */
+  mutexQueue(mutexId: string): string {
+    return `${prefix(this.namespace)}ic:{mutex:${mutexId}}:queue`;
+  }
+
+  /** Hash from each waiting acquirer's queue entry to its liveness deadline and wake channel; same slot as the lock. */
+  mutexWaiters(mutexId: string): string {
+    return `${prefix(this.namespace)}ic:{mutex:${mutexId}}:waiters`;
+  }
+
+  /** Channel on which one RedisMutex is told that a mutex was handed over to one of its waiting acquirers. */
+  mutexWake(waiterId: string): string {
+    return this.channel(`intracom.mutex.wake.${waiterId}`);
+  }
+
   /** Pattern matching every mutex record of this namespace (for inspection with SCAN). */
   mutexScanPattern(): string {
     return `${prefix(this.namespace)}ic:{mutex:*}:lock`;
@@ -123,6 +138,16 @@ export class Names {
    */
   processed(service: string, scope: string, bucket: number): string {
     return serviceKey(this.namespace, service, 'done', scope, String(bucket));
+  }
+
+  /**
+   * The claim of one query by one consumer of a group (`workers`, or an
+   * instance id for BROADCAST): who is processing it, from which entry. It
+   * expires unless its holder renews it, so a crashed holder's query is
+   * taken again.
+   */
+  queryClaim(service: string, scope: string, queryId: string): string {
+    return serviceKey(this.namespace, service, 'claim', scope, queryId);
   }
 
   /** Expires when a BROADCAST consumer (an instance) has not been seen for the retention time; its group then stops holding the stream. */

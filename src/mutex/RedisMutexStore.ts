@@ -1,9 +1,12 @@
 import type Redis from 'ioredis';
-import type { MutexStore } from './MutexStore';
-import { acquireScript, extendScript, inspectScript, releaseScript } from './scripts';
+import { queueEntry, type AttemptReply, type MutexKeys, type MutexStore, type QueueAs } from './MutexStore';
+import { acquireScript, extendScript, inspectScript, leaveScript, releaseScript } from './scripts';
 
-/** {@link MutexStore} on Redis: `SET NX PX` for `P`, Lua scripts for every compare-then-act step. */
+/** {@link MutexStore} on Redis: `SET NX PX` for `P`, Lua scripts for every compare-then-act step, pub/sub for hand-over notices. */
 export class RedisMutexStore implements MutexStore {
+  /** The connection that receives hand-over notices, made on the first wait. */
+  private subscriber: Redis | undefined;
+
   constructor(private readonly redis: Redis) {}
 
   // The two of P/V are not async: each async layer costs the serial P+V cycle a promise and a turn of the microtask queue.
@@ -11,13 +14,16 @@ export class RedisMutexStore implements MutexStore {
     return this.redis.set(key, value, 'PX', ttlMs, 'NX').then(isOk);
   }
 
-  async takeFenced(lockKey: string, fenceKey: string, token: string, takenAt: number, timeoutMs: number, nodeId: string): Promise<[number, number]> {
-    const [taken, reply] = await acquireScript.run(this.redis, [lockKey, fenceKey], [token, takenAt, timeoutMs, nodeId]);
-    return [Number(taken), Number(reply)];
+  takeFenced(keys: MutexKeys, mutexId: string, token: string, takenAt: number, timeoutMs: number, nodeId: string, queue: QueueAs | null): Promise<AttemptReply> {
+    return acquireScript.run(this.redis, [keys.lock, keys.fence, keys.queue, keys.waiters], [token, takenAt, timeoutMs, nodeId, mutexId, queue?.channel ?? '', queue?.aliveMs ?? 0], attemptReply);
   }
 
-  releaseIfHeld(key: string, value: string): Promise<boolean> {
-    return releaseScript.run(this.redis, [key], [value], isOne);
+  releaseIfHeld(keys: MutexKeys, mutexId: string, value: string): Promise<boolean> {
+    return releaseScript.run(this.redis, [keys.lock, keys.fence, keys.queue, keys.waiters], [value, mutexId], isOne);
+  }
+
+  leave(keys: MutexKeys, mutexId: string, token: string, timeoutMs: number, nodeId: string): Promise<boolean> {
+    return leaveScript.run(this.redis, [keys.lock, keys.fence, keys.queue, keys.waiters], [queueEntry(token, timeoutMs, nodeId), token, mutexId], isOne);
   }
 
   async extendIfHeld(key: string, value: string, ttlMs: number): Promise<boolean> {
@@ -40,6 +46,31 @@ export class RedisMutexStore implements MutexStore {
     } while (cursor !== '0');
     return [...keys];
   }
+
+  async listen(channel: string, onMessage: (message: string) => void): Promise<void> {
+    // A connection of its own (a subscribed connection takes no other command); ioredis
+    // resubscribes it after a reconnection, and notices missed meanwhile are made up for by
+    // the waiters' periodic attempts.
+    const subscriber = this.redis.duplicate({ lazyConnect: true });
+    this.subscriber = subscriber;
+    subscriber.on('error', () => undefined); // its outages show on the command connection, which every attempt uses
+    subscriber.on('message', (received: string, message: string) => {
+      if (received === channel) onMessage(message);
+    });
+    try {
+      await subscriber.connect();
+      await subscriber.subscribe(channel);
+    } catch (error) {
+      subscriber.disconnect();
+      if (this.subscriber === subscriber) this.subscriber = undefined;
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.subscriber?.disconnect();
+    this.subscriber = undefined;
+  }
 }
 
 function isOk(reply: string | null): boolean {
@@ -48,4 +79,9 @@ function isOk(reply: string | null): boolean {
 
 function isOne(reply: unknown): boolean {
   return reply === 1;
+}
+
+function attemptReply(reply: [number, number | string]): AttemptReply {
+  const status = Number(reply[0]);
+  return status === 2 ? [2, String(reply[1])] : [status as 0 | 1, Number(reply[1])];
 }
