@@ -11,7 +11,9 @@
  * });
  * const sum = await rpc.callService(Calc, 'add', 1, 2); // sum: number
  */
+import { ValidationError } from './ValidationError';
 import { assertName } from './define';
+import { describeValue } from './describe';
 import { moduleRpc, serviceRpc } from './names';
 
 /**
@@ -38,18 +40,6 @@ export type InferArgs<A extends readonly unknown[]> = A extends readonly [...inf
     ? [...InferArgs<Head>, Infer<Last>?]
     : [...InferTuple<Head>, Infer<Last>]
   : InferTuple<A>;
-
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
-  if (typeof value !== 'object') return String(value);
-  if (Buffer.isBuffer(value)) return `a Buffer of ${value.length} bytes`;
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  if (value instanceof Date) return 'a Date';
-  return 'an object';
-}
 
 function leaf<T>(type: string, test: (value: unknown) => boolean): Schema<T> {
   return Object.freeze({
@@ -211,7 +201,7 @@ const RESERVED = /^\$/;
 
 /**
  * Declares the functions of a service (`{ service: key }`) or a module
- * (`{ module: name }`). Throws a TypeError naming the field when a
+ * (`{ module: name }`). Throws a ValidationError naming the field when a
  * declaration is malformed. Function names starting with `$` are reserved.
  */
 export function defineFunctions<const F extends Record<string, FunctionDefinition>, const T extends { service: string } | { module: string }>(
@@ -221,13 +211,13 @@ export function defineFunctions<const F extends Record<string, FunctionDefinitio
   const scope = (typeof target === 'object' && target !== null && 'service' in target ? 'service' : 'module') as T extends { service: string } ? 'service' : 'module';
   const name = (target as { service?: string; module?: string })[scope];
   assertName(scope === 'service' ? 'service' : 'module name', name);
-  if (typeof functions !== 'object' || functions === null) throw new TypeError(`functions of ${scope} "${name}" must be an object; received ${String(functions)}`);
+  if (typeof functions !== 'object' || functions === null) throw new ValidationError(`functions of ${scope} "${name}" must be an object; received ${describeValue(functions)}`);
   for (const [fn, definition] of Object.entries(functions)) {
-    if (fn.length === 0 || RESERVED.test(fn)) throw new TypeError(`function name must be non-empty and not start with "$"; received ${JSON.stringify(fn)} in ${scope} "${name}"`);
+    if (fn.length === 0 || RESERVED.test(fn)) throw new ValidationError(`function name must be non-empty and not start with "$"; received ${JSON.stringify(fn)} in ${scope} "${name}"`);
     if (!Array.isArray(definition?.args) || !definition.args.every((s: Schema<unknown>) => typeof s?.check === 'function')) {
-      throw new TypeError(`args of ${scope} "${name}" function "${fn}" must be an array of schemas; received ${describeValue(definition?.args)}`);
+      throw new ValidationError(`args of ${scope} "${name}" function "${fn}" must be an array of schemas; received ${describeValue(definition?.args)}`);
     }
-    if (typeof definition.result?.check !== 'function') throw new TypeError(`result of ${scope} "${name}" function "${fn}" must be a schema; received ${describeValue(definition.result)}`);
+    if (typeof definition.result?.check !== 'function') throw new ValidationError(`result of ${scope} "${name}" function "${fn}" must be a schema; received ${describeValue(definition.result)}`);
   }
   const topic = scope === 'service' ? serviceRpc(name) : moduleRpc(name);
   return Object.freeze({ scope, name, topic, functions: Object.freeze({ ...functions }) });

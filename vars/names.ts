@@ -10,15 +10,17 @@
  * (`module.<name>.events`, `service.<key>.rpc`, ...). Pub/sub ignores Redis's
  * `db`, so the namespace is what keeps two deployments on one server apart.
  */
+import { describeValue } from './describe';
+import { ValidationError } from './ValidationError';
 import { assertName } from './define';
 
 const NAMESPACE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** Throws a TypeError unless `namespace` is empty or 1-64 of `[A-Za-z0-9_-]` (no glob characters). */
+/** Throws a ValidationError unless `namespace` is empty or 1-64 of `[A-Za-z0-9_-]` (no glob characters). */
 export function assertNamespace(namespace: unknown): asserts namespace is string {
   if (namespace === '') return;
   if (typeof namespace !== 'string' || !NAMESPACE_PATTERN.test(namespace)) {
-    throw new TypeError(`namespace must be empty or 1-64 characters of letters, digits, "_" and "-"; received ${JSON.stringify(namespace)}`);
+    throw new ValidationError(`namespace must be empty or 1-64 characters of letters, digits, "_" and "-"; received ${describeValue(namespace)}`);
   }
 }
 
@@ -186,7 +188,7 @@ export type WebsocketKind = 'user' | 'participant' | 'device';
 /** `websocket.<kind>.<uuid>.events`: events for one connected websocket client. */
 export function websocketEvents(kind: WebsocketKind, uuid: string): string {
   if (kind !== 'user' && kind !== 'participant' && kind !== 'device') {
-    throw new TypeError(`websocket kind must be "user", "participant" or "device"; received ${JSON.stringify(kind)}`);
+    throw new ValidationError(`websocket kind must be "user", "participant" or "device"; received ${describeValue(kind)}`);
   }
   assertName('websocket uuid', uuid);
   return `websocket.${kind}.${uuid}.events`;

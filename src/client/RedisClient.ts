@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import { assertName } from '../../vars/define';
 import { Names } from '../../vars/names';
@@ -18,6 +17,8 @@ import type { Route, RouteStats, RouteStatus } from '../route/Route';
 import { VERSION } from '../version';
 import { DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from './RedisClientOptions';
 import { decodeVariable, encodeVariable } from './variableCodec';
+import { describeValue } from '../../vars/describe';
+import { newUuid } from '../envelope/ids';
 
 /** What an event handler receives beside the payload. */
 export interface ReceivedEvent<P = unknown> extends EventMessage<P> {
@@ -122,9 +123,9 @@ export class RedisClient extends EventEmitter {
 
   constructor(options: RedisClientOptions) {
     super();
-    if (typeof options !== 'object' || options === null) throw new ValidationError(`options must be an object; received ${String(options)}`);
+    if (typeof options !== 'object' || options === null) throw new ValidationError(`options must be an object; received ${describeValue(options)}`);
     this.service = checked('service', options.service, () => assertName('service', options.service));
-    this.instanceId = options.instanceId === undefined ? randomUUID() : checked('instanceId', options.instanceId, () => assertName('instanceId', options.instanceId));
+    this.instanceId = options.instanceId === undefined ? newUuid() : checked('instanceId', options.instanceId, () => assertName('instanceId', options.instanceId));
     const namespace = options.namespace ?? DEFAULT_CLIENT_OPTIONS.namespace;
     this.names = checked('namespace', namespace, () => new Names(namespace));
     const limits = { ...DEFAULT_CLIENT_OPTIONS.limits, ...options.limits };
@@ -138,7 +139,7 @@ export class RedisClient extends EventEmitter {
       throw new ValidationError(`registry.ttlMs must exceed registry.heartbeatMs (${this.heartbeatMs}); received ${this.instanceTtlMs}`);
     }
     if (options.codec !== undefined && (typeof options.codec?.encode !== 'function' || typeof options.codec?.decode !== 'function')) {
-      throw new ValidationError(`codec must have encode() and decode(); received ${describeOption(options.codec)}`);
+      throw new ValidationError(`codec must have encode() and decode(); received ${describeValue(options.codec)}`);
     }
     this.codec = options.codec ?? new MsgpackCodec();
     const base = options.logger ?? pino({ name: 'intracom', level: process.env.INTRACOM_LOG_LEVEL ?? 'warn' });
@@ -149,7 +150,7 @@ export class RedisClient extends EventEmitter {
     if (routeChoice === 'redis') {
       if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options or an ioredis instance); received undefined');
       if (typeof options.redis !== 'string' && (typeof options.redis !== 'object' || options.redis === null)) {
-        throw new ValidationError(`redis must be a URL, ioredis options or an ioredis instance; received ${describeOption(options.redis)}`);
+        throw new ValidationError(`redis must be a URL, ioredis options or an ioredis instance; received ${describeValue(options.redis)}`);
       }
       this.route = new RedisRoute(options.redis, routeOptions);
       this.ownsRoute = true;
@@ -160,7 +161,7 @@ export class RedisClient extends EventEmitter {
       this.route = routeChoice;
       this.ownsRoute = false;
     } else {
-      throw new ValidationError(`route must be "redis", "memory" or a Route; received ${describeOption(routeChoice)}`);
+      throw new ValidationError(`route must be "redis", "memory" or a Route; received ${describeValue(routeChoice)}`);
     }
     this.route.on('ready', () => this.emit('ready'));
     this.route.on('reconnecting', (info) => this.emit('reconnecting', info));
@@ -259,7 +260,7 @@ export class RedisClient extends EventEmitter {
     const by = (args[variable.keyed ? 1 : 0] ?? 1) as number;
     const { redisKey } = this.resolveVariable('increment', variable, key);
     if (variable.type !== 'integer') throw new ValidationError(`increment needs an integer variable; "${variable.name}" is ${variable.type}`);
-    if (!Number.isSafeInteger(by)) throw new ValidationError(`increment of "${variable.name}" needs a safe integer step; received ${String(by)}`);
+    if (!Number.isSafeInteger(by)) throw new ValidationError(`increment of "${variable.name}" needs a safe integer step; received ${describeValue(by)}`);
     const value = await this.route.incrBy(redisKey, by, variable.ttlMs);
     await this.announceChange(variable, key, value, false);
     return value;
@@ -298,20 +299,20 @@ export class RedisClient extends EventEmitter {
    */
   publish<P>(topic: string, payload: P): Promise<number> {
     if (this.route.status !== 'ready') return Promise.reject(new NotConnectedError(`publish to "${topic}"`, this.route.status));
-    if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeOption(topic)}`));
+    if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeValue(topic)}`));
     const cached = this.topicState(topic);
     return this.route.publish(cached.channel, payload, cached.headers);
   }
 
   /** Calls `handler` for every event on exactly `topic` (glob characters are literal here). */
   subscribe<P = unknown>(topic: string, handler: EventHandler<P>): Promise<Unsubscribe> {
-    if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeOption(topic)}`));
+    if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeValue(topic)}`));
     return this.listen(this.names.channel(topic), undefined, handler as EventHandler);
   }
 
   /** Calls `handler` for every event on a topic matching the glob `pattern` (`audit.*`). */
   psubscribe<P = unknown>(pattern: string, handler: EventHandler<P>): Promise<Unsubscribe> {
-    if (typeof pattern !== 'string' || pattern.length === 0) return Promise.reject(new ValidationError(`pattern must be a non-empty string; received ${describeOption(pattern)}`));
+    if (typeof pattern !== 'string' || pattern.length === 0) return Promise.reject(new ValidationError(`pattern must be a non-empty string; received ${describeValue(pattern)}`));
     return this.listen(undefined, this.names.channel(pattern), handler as EventHandler);
   }
 
@@ -393,12 +394,12 @@ export class RedisClient extends EventEmitter {
 
   private resolveVariable(operation: string, variable: VarDefinition, key: string | undefined): { redisKey: string } {
     if (typeof variable !== 'object' || variable === null || typeof variable.name !== 'string') {
-      throw new ValidationError(`${operation} needs a variable declared with defineVar; received ${describeOption(variable)}`);
+      throw new ValidationError(`${operation} needs a variable declared with defineVar; received ${describeValue(variable)}`);
     }
     if (variable.keyed) {
-      if (typeof key !== 'string' || key.length === 0) throw new ValidationError(`variable "${variable.name}" is keyed by ${variable.keyDescription ?? 'a key'}; ${operation} received ${describeOption(key)}`);
+      if (typeof key !== 'string' || key.length === 0) throw new ValidationError(`variable "${variable.name}" is keyed by ${variable.keyDescription ?? 'a key'}; ${operation} received ${describeValue(key)}`);
     } else if (key !== undefined) {
-      throw new ValidationError(`variable "${variable.name}" is not keyed; ${operation} received the key ${describeOption(key)}`);
+      throw new ValidationError(`variable "${variable.name}" is not keyed; ${operation} received the key ${describeValue(key)}`);
     }
     return { redisKey: this.names.variable(variable.owner, variable.name, key) };
   }
@@ -428,12 +429,6 @@ export class RedisClient extends EventEmitter {
   }
 }
 
-function describeOption(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null || value === undefined || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : `an object (${value.constructor?.name ?? 'Object'})`;
-}
-
 function checked<T>(option: string, value: unknown, check: () => T): T extends void ? string : T {
   try {
     const result = check();
@@ -447,7 +442,7 @@ function checked<T>(option: string, value: unknown, check: () => T): T extends v
 
 function positiveInteger(option: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new ValidationError(`${option} must be a positive integer; received ${describeOption(value)}`);
+    throw new ValidationError(`${option} must be a positive integer; received ${describeValue(value)}`);
   }
   return value;
 }

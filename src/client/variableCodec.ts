@@ -2,19 +2,10 @@ import type { VarDefinition, VarType } from '../../vars/types';
 import type { Codec } from '../envelope/codec';
 import { ValidationError } from '../errors/ValidationError';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Buffer.isBuffer(value)) return `Buffer(${value.length})`;
-  if (Array.isArray(value)) return 'array';
-  if (typeof value === 'number') return `number ${value}`;
-  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
-  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
-  return typeof value;
-}
+import { describeValue } from '../../vars/describe';
 
 function refuse(variable: VarDefinition, expected: string, value: unknown): never {
-  throw new ValidationError(`variable "${variable.name}" expects ${expected}; received ${describe(value)}`);
+  throw new ValidationError(`variable "${variable.name}" expects ${expected}; received ${describeValue(value)}`);
 }
 
 function isJsonValue(value: unknown, depth = 0): boolean {

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import Redis, { ReplyError } from 'ioredis';
 import pino, { type Logger } from 'pino';
@@ -20,6 +19,7 @@ import type { MutexStore } from './MutexStore';
 import { assertMutexId, assertNodeId, assertTimeout, decodeValue, describe, encodeValue, freeRecord, type MutexRecord } from './record';
 import { DEFAULT_MUTEX_OPTIONS, type AcquireOptions, type RedisMutexOptions } from './RedisMutexOptions';
 import { RedisMutexStore } from './RedisMutexStore';
+import { ShortIds } from '../envelope/ids';
 
 /** The critical section run by {@link RedisMutex.withMutex}. */
 export type CriticalSection<T> = (signal: AbortSignal, lock: MutexLock) => T | Promise<T>;
@@ -95,8 +95,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   private lastNodeId: string | undefined;
   // Unique per acquisition: 72 random bits per RedisMutex, then a counter. Short, so that a lock value
   // with a short nodeId stays within Redis's 44-byte embedded strings.
-  private readonly tokenBase = randomBytes(9).toString('base64url');
-  private tokenCounter = 0;
+  private readonly tokens = new ShortIds(9);
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private closed = false;
@@ -479,7 +478,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   }
 
   private nextToken(): string {
-    return this.tokenBase + (++this.tokenCounter).toString(36);
+    return this.tokens.next();
   }
 
   /** A lock taken by a reply that came after the caller was told "unavailable": nobody owns it, so give it back. */

@@ -18,8 +18,10 @@ export type RedisConnection = string | RedisOptions | Redis;
 /**
  * The Redis route: one publisher/command connection and one subscriber
  * connection (a connection in subscriber mode can run nothing else).
- * Subscriptions are replayed by ioredis on every reconnect, one per channel
- * whatever the number of listeners, so no message is delivered twice.
+ * After a reconnect the route subscribes again itself (ioredis's
+ * autoResubscribe is off), one subscription per channel whatever the number
+ * of listeners, so no message is delivered twice, and reports `ready` only
+ * once every subscription is back.
  */
 export class RedisRoute extends FramedRoute implements Route {
   readonly kind = 'redis' as const;

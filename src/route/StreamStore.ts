@@ -1,6 +1,6 @@
 /**
- * Durable queues: the Redis Streams operations (XADD, XREADGROUP, XAUTOCLAIM,
- * XACK, ...) that FIRE_AND_FORGET and BROADCAST are built on, as a contract
+ * Durable queues: the Redis Streams operations (XADD, XREADGROUP, XPENDING with
+ * XCLAIM, XACK, ...) that FIRE_AND_FORGET and BROADCAST are built on, as a contract
  * that the memory route implements too. Entries carry opaque bytes: the layer
  * above encodes and validates them, so a malformed entry can be dead-lettered
  * instead of blocking the queue.

@@ -10,6 +10,7 @@ import { FrameBatcher } from '../route/FrameBatcher';
 import type { QueryContext, QueryHandlers } from './QueryHandlers';
 import { DEFAULT_QUERY_QUEUE_OPTIONS, type QueryQueueOptions } from './QueryQueueOptions';
 import { QueueConsumer, type DeadLetter, type Delivery, type QueueConsumerStats } from './QueueConsumer';
+import { describeValue } from '../../vars/describe';
 
 /** The consumer group every instance of a service shares for FIRE_AND_FORGET (one delivery per query). */
 export const WORKERS_GROUP = 'workers';
@@ -18,7 +19,7 @@ export const WORKERS_GROUP = 'workers';
 export interface DurableSendOptions {
   /** Time allowed before the query expires undelivered (dead-lettered as `expired`), in ms; 0 for never. @default 0 */
   timeoutMs?: number;
-  /** The query id, for a sender that retries and wants the retry suppressed as a duplicate. @default a random UUID */
+  /** The query id, for a sender that retries and wants the retry suppressed as a duplicate. @default a new random UUID */
   queryId?: string;
 }
 
@@ -97,7 +98,7 @@ export class QueryQueues {
     const merged = { ...DEFAULT_QUERY_QUEUE_OPTIONS, ...options };
     for (const name of ['visibilityTimeoutMs', 'maxAttempts', 'dedupeTtlMs', 'broadcastRetentionMs', 'batchSize', 'blockMs'] as const) {
       const value = merged[name];
-      if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`queues.${name} must be a positive integer; received ${String(value)}`);
+      if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`queues.${name} must be a positive integer; received ${describeValue(value)}`);
     }
     this.settings = merged;
     // at most batchSize queries per entry, so that what a consumer holds at once (and may process twice after a fault) stays bounded
@@ -160,10 +161,10 @@ export class QueryQueues {
   async send(type: QueryType.FIRE_AND_FORGET | QueryType.BROADCAST, destination: string, action: number | string, query: unknown, options: DurableSendOptions = {}): Promise<Query> {
     assertDestination(destination);
     if (typeof action !== 'string' && (typeof action !== 'number' || !Number.isFinite(action))) {
-      throw new ValidationError(`action must be a string or a finite number; received ${typeof action}`);
+      throw new ValidationError(`action must be a string or a finite number; received ${describeValue(action)}`);
     }
     const timeoutMs = options.timeoutMs ?? 0;
-    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) throw new ValidationError(`timeoutMs must be a non-negative integer; received ${String(timeoutMs)}`);
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) throw new ValidationError(`timeoutMs must be a non-negative integer; received ${describeValue(timeoutMs)}`);
     const { route, names, service, limits } = this.client;
     if (this.settings.requireKnownDestination && !this.known.has(destination)) await this.assertKnown(destination, action);
     const envelope = createQuery({

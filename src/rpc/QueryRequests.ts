@@ -9,6 +9,7 @@ import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
 import type { CallContext } from './CallContext';
 import type { QueryContext, QueryHandlers } from './QueryHandlers';
+import { describeValue } from '../../vars/describe';
 
 /** The RPC function that carries ASYNC and SYNC queries. */
 export const QUERY_FUNCTION = '$query';
@@ -204,7 +205,7 @@ export class QueryRequests {
 
   private timeout(timeoutMs: number | undefined): number {
     const value = timeoutMs ?? this.defaultTimeoutMs;
-    if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`timeoutMs must be a positive integer; received ${String(value)}`);
+    if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`timeoutMs must be a positive integer; received ${describeValue(value)}`);
     return value;
   }
 }

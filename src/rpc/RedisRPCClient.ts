@@ -18,6 +18,7 @@ import { DEFAULT_RPC_OPTIONS, type CallOptions, type RedisRPCClientOptions } fro
 import { RpcCaller, type RpcCallerStats } from './RpcCaller';
 import type { RpcCalls } from './RpcCalls';
 import { RpcServer, type RpcHandler, type RpcServerStats, type TargetDescription } from './RpcServer';
+import { describeValue } from '../../vars/describe';
 
 /** Options of `expose`. */
 export interface ExposeOptions {
@@ -90,9 +91,9 @@ export class RedisRPCClient implements RpcCalls {
   private readonly local: LocalService;
 
   constructor(options: RedisRPCClientOptions) {
-    if (typeof options !== 'object' || options === null) throw new ValidationError(`options must be an object; received ${String(options)}`);
+    if (typeof options !== 'object' || options === null) throw new ValidationError(`options must be an object; received ${describeValue(options)}`);
     if (options.client !== undefined) {
-      if (!(options.client instanceof RedisClient)) throw new ValidationError(`client must be a RedisClient; received ${describe(options.client)}`);
+      if (!(options.client instanceof RedisClient)) throw new ValidationError(`client must be a RedisClient; received ${describeValue(options.client)}`);
       this.client = options.client;
       this.ownsClient = false;
     } else {
@@ -124,12 +125,12 @@ export class RedisRPCClient implements RpcCalls {
       this.logger,
     );
     if (options.localShortcut !== undefined && typeof options.localShortcut !== 'boolean') {
-      throw new ValidationError(`localShortcut must be a boolean; received ${describe(options.localShortcut)}`);
+      throw new ValidationError(`localShortcut must be a boolean; received ${describeValue(options.localShortcut)}`);
     }
     this.localShortcut = options.localShortcut ?? DEFAULT_RPC_OPTIONS.localShortcut;
     this.queryGraceMs = nonNegativeInteger('queryGraceMs', options.queryGraceMs ?? DEFAULT_RPC_OPTIONS.queryGraceMs);
     if (options.queues !== undefined && (typeof options.queues !== 'object' || options.queues === null)) {
-      throw new ValidationError(`queues must be an object; received ${describe(options.queues)}`);
+      throw new ValidationError(`queues must be an object; received ${describeValue(options.queues)}`);
     }
     this.queues = new QueryQueues(this.client, this.queryHandlers, options.queues ?? {}, this.logger.child({ part: 'queues' }));
     this.local = { handlers: this.queryHandlers };
@@ -201,9 +202,9 @@ export class RedisRPCClient implements RpcCalls {
    * await rpc.with({ timeoutMs: 500, signal: AbortSignal.timeout(200) }).callService('calc', 'add', 1, 2);
    */
   with(options: CallOptions): RpcCalls {
-    if (typeof options !== 'object' || options === null) throw new ValidationError(`call options must be an object; received ${describe(options)}`);
+    if (typeof options !== 'object' || options === null) throw new ValidationError(`call options must be an object; received ${describeValue(options)}`);
     if (options.timeoutMs !== undefined) positiveInteger('timeoutMs (call option)', options.timeoutMs);
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ValidationError(`signal (call option) must be an AbortSignal; received ${describe(options.signal)}`);
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ValidationError(`signal (call option) must be an AbortSignal; received ${describeValue(options.signal)}`);
     const invoke = this.invoke.bind(this);
     return {
       call: (module: string | FunctionCatalogue, fn: string, ...args: unknown[]) => invoke('module', module, fn, args, options),
@@ -234,8 +235,8 @@ export class RedisRPCClient implements RpcCalls {
    * await rpc.expose('add', ([a, b]: [number, number], context) => a + b);
    */
   expose<A extends unknown[] = any[]>(fn: string, handler: RpcHandler<A>, options: ExposeOptions = {}): Promise<void> {
-    if (typeof fn !== 'string' || fn.length === 0 || RESERVED.test(fn)) return Promise.reject(new ValidationError(`function name must be a non-empty string not starting with "$"; received ${describe(fn)}`));
-    if (typeof handler !== 'function') return Promise.reject(new ValidationError(`handler of "${fn}" must be a function; received ${describe(handler)}`));
+    if (typeof fn !== 'string' || fn.length === 0 || RESERVED.test(fn)) return Promise.reject(new ValidationError(`function name must be a non-empty string not starting with "$"; received ${describeValue(fn)}`));
+    if (typeof handler !== 'function') return Promise.reject(new ValidationError(`handler of "${fn}" must be a function; received ${describeValue(handler)}`));
     if (this.closing) return Promise.reject(new ValidationError(`cannot expose "${fn}": the RPC client is closing`));
     let scope: RpcScope = 'service';
     let name = this.service;
@@ -259,7 +260,7 @@ export class RedisRPCClient implements RpcCalls {
    */
   async implement<D extends FunctionCatalogue>(declaration: D, handlers: Implementation<D>): Promise<void> {
     if (typeof declaration !== 'object' || declaration === null || typeof declaration.topic !== 'string') {
-      throw new ValidationError(`implement needs a declaration from defineFunctions; received ${describe(declaration)}`);
+      throw new ValidationError(`implement needs a declaration from defineFunctions; received ${describeValue(declaration)}`);
     }
     const missing = Object.keys(declaration.functions).filter((fn) => typeof (handlers as Record<string, unknown>)[fn] !== 'function');
     if (missing.length > 0) throw new ValidationError(`implement of ${declaration.scope} "${declaration.name}" has no handler for ${missing.map((fn) => `"${fn}"`).join(', ')}`);
@@ -289,9 +290,9 @@ export class RedisRPCClient implements RpcCalls {
    */
   handle<Q = unknown, R = unknown>(action: number | string, handler: QueryHandler<Q, R>): this {
     if (typeof action !== 'string' && (typeof action !== 'number' || !Number.isFinite(action))) {
-      throw new ValidationError(`action must be a string or a finite number; received ${describe(action)}`);
+      throw new ValidationError(`action must be a string or a finite number; received ${describeValue(action)}`);
     }
-    if (typeof handler !== 'function') throw new ValidationError(`handler of action ${JSON.stringify(action)} must be a function; received ${describe(handler)}`);
+    if (typeof handler !== 'function') throw new ValidationError(`handler of action ${JSON.stringify(action)} must be a function; received ${describeValue(handler)}`);
     this.queryHandlers.set(action, handler as QueryHandler);
     return this;
   }
@@ -356,7 +357,7 @@ export class RedisRPCClient implements RpcCalls {
         return handle;
       }
       default:
-        throw new ValidationError(`type must be one of ${Object.values(QueryType).join(', ')}; received ${describe(type)}`);
+        throw new ValidationError(`type must be one of ${Object.values(QueryType).join(', ')}; received ${describeValue(type)}`);
     }
   }
 
@@ -448,28 +449,21 @@ export class RedisRPCClient implements RpcCalls {
       if (definition === undefined) return Promise.reject(new ValidationError(`${scope} "${target.name}" declares no function "${fn}"`));
     } else {
       const expected = scope === 'service' ? 'a service key or a service declaration' : 'a module name or a module declaration';
-      return Promise.reject(new ValidationError(`${scope === 'service' ? 'callService' : 'call'} needs ${expected}; received ${describe(target)}`));
+      return Promise.reject(new ValidationError(`${scope === 'service' ? 'callService' : 'call'} needs ${expected}; received ${describeValue(target)}`));
     }
-    if (typeof fn !== 'string' || fn.length === 0) return Promise.reject(new ValidationError(`function name must be a non-empty string; received ${describe(fn)}`));
+    if (typeof fn !== 'string' || fn.length === 0) return Promise.reject(new ValidationError(`function name must be a non-empty string; received ${describeValue(fn)}`));
     const timeoutMs = options?.timeoutMs ?? this.timeoutMs;
     const idempotent = options?.idempotent ?? definition?.idempotent ?? false;
     return this.caller.call(resolved, fn, args, timeoutMs, options?.signal, idempotent);
   }
 }
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null || value === undefined || (typeof value !== 'object' && typeof value !== 'function')) return String(value);
-  if (typeof value === 'function') return 'a function';
-  return Array.isArray(value) ? 'an array' : `an object (${(value as object).constructor?.name ?? 'Object'})`;
-}
-
 function positiveInteger(option: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`${option} must be a positive integer; received ${describe(value)}`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`${option} must be a positive integer; received ${describeValue(value)}`);
   return value;
 }
 
 function nonNegativeInteger(option: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new ValidationError(`${option} must be a non-negative integer; received ${describe(value)}`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new ValidationError(`${option} must be a non-negative integer; received ${describeValue(value)}`);
   return value;
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Names } from '../../vars/names';
@@ -17,6 +16,7 @@ import type { Route, Unsubscribe } from '../route/Route';
 import { Deadlines, type Timed } from './Deadlines';
 import type { InstanceDirectory, RpcTarget } from './InstanceDirectory';
 import { invalidReplyReason, unencodableReason, type RpcErrorReply, type RpcRequestBody, type RpcRequestHeaders } from './wire';
+import { ShortIds } from '../envelope/ids';
 
 interface PendingCall extends Timed {
   readonly id: string;
@@ -97,9 +97,8 @@ export class RpcCaller {
   private probeTimer: NodeJS.Timeout | undefined;
   private connectionDown = false;
   private closed = false;
-  /** Random (48 bits), drawn again every ID_COUNTER_LIMIT calls; with a counter it makes request ids unique without a UUID per call. */
-  private idPrefix = randomBytes(6).toString('base64url');
-  private nextId = 0;
+  /** 48 random bits drawn again every ID_COUNTER_LIMIT calls, and a counter: unique request ids without a UUID per call. */
+  private readonly ids = new ShortIds(6, ID_COUNTER_LIMIT);
   private readonly counters: RpcCallerStats = { calls: 0, succeeded: 0, failed: 0, timedOut: 0, rerouted: 0, lateReplies: 0, malformedReplies: 0 };
 
   constructor(
@@ -203,15 +202,11 @@ export class RpcCaller {
 
   /**
    * At most 12 characters (8 of prefix, 4 of counter): V8 builds longer
-   * concatenations as cons strings, flattened again when hashed and encoded;
-   * measured at about 7 % of a call's CPU.
+   * concatenations as cons strings, flattened again when hashed and encoded
+   * (docs/benchmarks.md).
    */
   private newCallId(): string {
-    if (this.nextId === ID_COUNTER_LIMIT) {
-      this.idPrefix = randomBytes(6).toString('base64url');
-      this.nextId = 0;
-    }
-    return this.idPrefix + (this.nextId++).toString(36);
+    return this.ids.next();
   }
 
   private dispatch(call: PendingCall): void {

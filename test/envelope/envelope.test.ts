@@ -12,7 +12,7 @@ describe('envelope', () => {
     const before = monotonicNs();
     const query = createQuery({ serviceNameSource: 'a', serviceNameDest: 'b', type: QueryType.ASYNC, action: 7, query: { x: 1 }, timeout_ms: 500 });
     expect(query).to.include({ serviceNameSource: 'a', serviceNameDest: 'b', type: 'ASYNC', action: 7, state: 'PENDING', route: 'redis', timeout_ms: 500, processAttempts: 0, response_ts: 0 });
-    expect(query.queryId).to.match(/^[A-Za-z0-9_-]{11}\.[0-9a-z]+$/);
+    expect(query.queryId).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     const another = createQuery({ serviceNameSource: 'a', serviceNameDest: 'b', type: QueryType.ASYNC, action: 7, timeout_ms: 500 });
     expect(another.queryId).to.not.equal(query.queryId);
     expect(query.query_ts).to.be.at.least(before);
