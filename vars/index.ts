@@ -1,25 +1,18 @@
-/** The catalogue: variables and topics as typed data, and the one place keys and channels are named. */
-export * from './types';
-export { defineVar, defineTopic, defineCatalogue, mergeCatalogues, assertName } from './define';
-export {
-  Names,
-  assertNamespace,
-  moduleEvents,
-  moduleMessages,
-  moduleRpc,
-  serviceEvents,
-  serviceMessages,
-  serviceRpc,
-  websocketEvents,
-  type WebsocketKind,
-} from './names';
+/**
+ * The catalogue: variables and topics as typed data, and the one place keys
+ * and channels are named. Importable alone as `intracom/vars`. Each export is
+ * listed; helpers such as the name checks and the Markdown renderer stay
+ * inside the package.
+ */
+export type { VarType, VarTypeMap, VarDefinition, VarValue, VarKeyArgs, TopicDefinition, Catalogue } from './types';
+export { defineVar, defineTopic, defineCatalogue, mergeCatalogues } from './define';
+export { Names, moduleEvents, moduleMessages, moduleRpc, serviceEvents, serviceMessages, serviceRpc, websocketEvents, type WebsocketKind } from './names';
 export { RedisVars, RedisTopics, builtinCatalogue } from './RedisVars';
-export { renderCatalogueMarkdown } from './render';
 export {
   schema,
   defineFunctions,
-  invalidArgumentsReason,
   type Schema,
+  type StandardSchemaV1,
   type Infer,
   type InferArgs,
   type FunctionDefinition,
@@ -29,3 +22,5 @@ export {
   type FunctionResult,
   type RpcScope,
 } from './functions';
+export { IntracomError } from './IntracomError';
+export { ValidationError } from './ValidationError';

@@ -22,16 +22,16 @@ import { join, resolve } from 'node:path';
 import {
   CancelledError,
   ConnectionLostError,
-  MemoryBus,
   NoHandlerError,
   NoServiceError,
   RedisClient,
-  RedisRoute,
   RedisRPCClient,
   RemoteError,
   TimeoutError,
   QueryState,
-} from '../../src/index';
+} from 'intracom';
+import Redis from 'ioredis';
+import { MemoryDeployment } from 'intracom/testing';
 import { DEMO_SETTINGS, Demo, startInstance, type DemoConnection, type Flow, type Progress, type Role, type RunningInstance, type UserEvent } from './demo/services';
 
 /** One line of the summary table. */
@@ -156,7 +156,7 @@ function processFleet(redisUrl: string, namespace: string): Fleet {
 export async function main(redisUrl?: string): Promise<SummaryRow[]> {
   const route = redisUrl ? 'redis' : 'memory';
   const namespace = `demo${process.pid}`;
-  const connection: DemoConnection = redisUrl ? { redis: redisUrl, namespace } : { route: 'memory', memoryBus: new MemoryBus() };
+  const connection: DemoConnection = redisUrl ? { redis: redisUrl, namespace } : new MemoryDeployment().options;
   const fleet = redisUrl ? processFleet(redisUrl, namespace) : memoryFleet(connection);
   const rows: SummaryRow[] = [];
   const step = async (capability: string, run: () => Promise<string | { skipped: string }>): Promise<void> => {
@@ -343,15 +343,22 @@ export async function main(redisUrl?: string): Promise<SummaryRow[]> {
     rows.push({ capability: 'demo', route, outcome: 'FAILED', result: error instanceof Error ? error.message : String(error) });
   } finally {
     await fleet.stopAll().catch(() => undefined);
-    if (redisUrl && web.client.route instanceof RedisRoute && web.client.status === 'ready') {
+    if (redisUrl) {
       // leave nothing behind in the Redis we were given
-      const redis = web.client.route.publisher;
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
+      const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      redis.on('error', () => undefined);
+      try {
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length > 0) await redis.del(...keys);
+        } while (cursor !== '0');
+      } catch {
+        // best effort: the demo's keys carry a namespace of their own
+      } finally {
+        redis.disconnect();
+      }
     }
     await Promise.allSettled([web.close(), repository.close()]);
   }

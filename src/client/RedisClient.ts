@@ -100,7 +100,7 @@ export class RedisClient extends EventEmitter {
   readonly instanceId: string;
   /** Key and channel names of this deployment. */
   readonly names: Names;
-  /** The route under this client. */
+  /** @internal The route under this client: how bytes move. The layers above use only its contract (Route). */
   readonly route: Route;
   /** The codec of messages and msgpack variables. */
   readonly codec: Codec;

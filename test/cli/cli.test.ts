@@ -4,7 +4,8 @@
  * services it talks to are hosted in this test process.
  */
 import { expect } from 'chai';
-import { builtinCatalogue, CancelledError, QueryType, RedisClient, RedisMutex, RedisRPCClient, renderCatalogueMarkdown, type MutexLock } from '../../src/index';
+import { builtinCatalogue, CancelledError, QueryType, RedisClient, RedisMutex, RedisRPCClient, type MutexLock } from '../../src/index';
+import { renderCatalogueMarkdown } from '../../vars/render';
 import type { StatusReport } from '../../src/cli/commands/status';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { runCli, startCli } from './run';
