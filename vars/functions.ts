@@ -243,7 +243,11 @@ function isSchema(value: unknown): value is AnySchema {
 
 /** How a schema is shown by `describe`: a built-in schema's type, else `<vendor> schema`. */
 export function schemaType(schema: AnySchema): string {
-  return typeof (schema as Schema<unknown>).type === 'string' ? (schema as Schema<unknown>).type : `${schema['~standard'].vendor} schema`;
+  return isBuiltin(schema) ? schema.type : `${schema['~standard'].vendor} schema`;
+}
+
+function isBuiltin(schema: AnySchema): schema is Schema<unknown> {
+  return schema['~standard'].vendor === 'intracom' && typeof (schema as Schema<unknown>).check === 'function';
 }
 
 /** The outcome of a check: the value to use (a Standard Schema may transform it), or why it was refused. */
@@ -251,9 +255,8 @@ export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /** Checks one value; synchronous unless a Standard Schema validates asynchronously. */
 export function checkValue(schema: AnySchema, value: unknown, path: string): Checked<unknown> | Promise<Checked<unknown>> {
-  const check = (schema as Schema<unknown>).check;
-  if (typeof check === 'function' && (schema as Schema<unknown>)['~standard']?.vendor === 'intracom') {
-    const reason = check(value, path);
+  if (isBuiltin(schema)) {
+    const reason = schema.check(value, path);
     return reason === undefined ? { ok: true, value } : { ok: false, reason };
   }
   let result: StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>>;
