@@ -15,8 +15,8 @@ export type { ReceivedEvent, EventHandler, Unsubscribe, InstanceInfo, VariableCh
 export { DEFAULT_CLIENT_OPTIONS } from './client/RedisClientOptions';
 export type { RedisClientOptions, LimitOptions, RegistryOptions } from './client/RedisClientOptions';
 
-// ---- RPC and the four query types ----
-export { RedisRPCClient, DEFAULT_RPC_OPTIONS, DEFAULT_QUERY_QUEUE_OPTIONS } from './rpc/index';
+// ---- RPC (and the face of the four query types) ----
+export { RedisRPCClient, DEFAULT_RPC_OPTIONS } from './rpc/index';
 export type {
   ExposeOptions,
   Implementation,
@@ -31,6 +31,11 @@ export type {
   RpcHandler,
   FunctionInfo,
   TargetDescription,
+} from './rpc/index';
+
+// ---- the durable query types (FIRE_AND_FORGET, BROADCAST, ASYNC, SYNC) ----
+export { DEFAULT_QUERY_QUEUE_OPTIONS } from './queues/index';
+export type {
   QueryHandler,
   QueryContext,
   QueryHandle,
@@ -40,7 +45,7 @@ export type {
   QueryQueueStats,
   QueryQueueOptions,
   DeadLetter,
-} from './rpc/index';
+} from './queues/index';
 
 // ---- the mutex ----
 export { RedisMutex, MutexLock, DEFAULT_MUTEX_OPTIONS } from './mutex/index';

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { RedisClient } from '../client/RedisClient';
 import type { RedisClientOptions } from '../client/RedisClientOptions';
-import type { QueryQueueOptions } from './QueryQueueOptions';
+import type { QueryQueueOptions } from '../queues/QueryQueueOptions';
 
 /** The RPC settings, common to both ways of creating a {@link RedisRPCClient}. */
 export interface RpcOptions {

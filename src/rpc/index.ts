@@ -3,8 +3,3 @@ export { type RedisRPCClientOptions, type RpcOptions, type StandaloneRpcOptions,
 export { type RpcCalls } from './RpcCalls';
 export { type CallContext } from './CallContext';
 export { type RpcHandler, type FunctionInfo, type TargetDescription } from './RpcServer';
-export { type QueryHandler, type QueryContext } from './QueryHandlers';
-export { type QueryHandle, type QueryRequestOptions } from './QueryRequests';
-export { type DurableSendOptions, type QueueInspection, type QueryQueueStats } from './QueryQueues';
-export { type QueryQueueOptions, DEFAULT_QUERY_QUEUE_OPTIONS } from './QueryQueueOptions';
-export { type DeadLetter } from './QueueConsumer';

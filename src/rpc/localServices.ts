@@ -3,7 +3,7 @@
  * a query to one of them from a client of the same namespace is a direct call
  * (no encoding, no Redis) when both sides opted in with `localShortcut`.
  */
-import type { LocalService } from './QueryRequests';
+import type { LocalService } from '../queues/QueryRequests';
 
 const hosted = new Map<string, LocalService>();
 

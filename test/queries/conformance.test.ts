@@ -8,7 +8,7 @@ import { createQuery } from '../../src/envelope/query';
 import { QueryRoute, QueryState, QueryType, type Query } from '../../src/envelope/types';
 import { CancelledError, NoHandlerError, NoServiceError, PayloadTooLargeError, RemoteError, TimeoutError, ValidationError } from '../../src/errors/index';
 import { MemoryBus } from '../../src/route/MemoryBus';
-import type { QueryContext } from '../../src/rpc/QueryHandlers';
+import type { QueryContext } from '../../src/queues/QueryHandlers';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import type { RedisRPCClientOptions } from '../../src/rpc/RedisRPCClientOptions';
 import { rejection, until } from '../support/async';

@@ -6,7 +6,7 @@
  * progress indicator.
  */
 import type { Command } from 'commander';
-import type { DeadLetter } from '../../rpc/QueueConsumer';
+import type { DeadLetter } from '../../queues/QueueConsumer';
 import { CliError, ExitCode, connect, toJson, type CliIO, type GlobalOptions } from '../context';
 import { positiveIntegerOption } from '../parse';
 

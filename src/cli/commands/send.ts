@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { Argument, InvalidArgumentError, Option } from 'commander';
 import { QueryType, type Query } from '../../envelope/types';
-import type { QueryHandle } from '../../rpc/QueryRequests';
+import type { QueryHandle } from '../../queues/QueryRequests';
 import { ExitCode, connect, interrupted, parseJsonArgument, toJson, type CliIO, type GlobalOptions } from '../context';
 import { parseAction } from '../parse';
 

@@ -10,7 +10,7 @@ import type { RedisClient } from '../../client/RedisClient';
 import { RedisMutex } from '../../mutex/RedisMutex';
 import type { MutexRecord } from '../../mutex/record';
 import { RedisRoute } from '../../route/RedisRoute';
-import type { QueueInspection } from '../../rpc/QueryQueues';
+import type { QueueInspection } from '../../queues/QueryQueues';
 import type { RedisRPCClient } from '../../rpc/RedisRPCClient';
 import { CLI_SERVICE, ExitCode, connect, toJson, type CliIO, type GlobalOptions } from '../context';
 

@@ -7,7 +7,6 @@ import { NoHandlerError } from '../errors/NoHandlerError';
 import { RemoteError } from '../errors/RemoteError';
 import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
-import type { CallContext } from './CallContext';
 import type { QueryContext, QueryHandlers } from './QueryHandlers';
 import { describeValue } from '../../vars/describe';
 
@@ -86,7 +85,7 @@ export class QueryRequests {
   }
 
   /** Serves one `$query` request on this instance (the RPC handler of {@link QUERY_FUNCTION}). */
-  async serve(args: unknown[], context: CallContext): Promise<unknown> {
+  async serve(args: unknown[], context: { readonly signal: AbortSignal }): Promise<unknown> {
     const envelope = args[0];
     const reason = invalidQueryReason(envelope);
     if (reason !== undefined) throw new ValidationError(`malformed query envelope: ${reason}`);
