@@ -4,7 +4,7 @@
  * when it cannot be reached) and the mapping of intracom's error classes to
  * exit codes.
  */
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { RedisClient } from '../client/RedisClient';
 import { CancelledError } from '../errors/CancelledError';
 import { ConnectionError } from '../errors/ConnectionError';
@@ -17,6 +17,7 @@ import { ServiceBusyError } from '../errors/ServiceBusyError';
 import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
 import { RedisRPCClient } from '../rpc/RedisRPCClient';
+import { defaultLogger } from '../log/logger';
 
 /** The exit codes of the CLI (documented in docs/cli.md). */
 export const ExitCode = {
@@ -115,7 +116,7 @@ export function describeError(error: unknown): string {
 
 /** The logger of the CLI's clients: silent unless `INTRACOM_LOG_LEVEL` says otherwise, on stderr. */
 function cliLogger(): Logger {
-  return pino({ name: 'intracom-cli', level: process.env.INTRACOM_LOG_LEVEL ?? 'silent' }, pino.destination(2));
+  return defaultLogger('silent', 'intracom-cli');
 }
 
 /** The service key under which the CLI appears in the registry while it runs. */

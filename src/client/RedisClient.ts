@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { assertName } from '../../vars/define';
 import { Names } from '../../vars/names';
 import type { VarDefinition, VarKeyArgs, VarValue } from '../../vars/types';
@@ -19,6 +19,7 @@ import { DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from './RedisClientOp
 import { decodeVariable, encodeVariable } from './variableCodec';
 import { describeValue } from '../../vars/describe';
 import { newUuid } from '../envelope/ids';
+import { defaultLogger } from '../log/logger';
 
 /** What an event handler receives beside the payload. */
 export interface ReceivedEvent<P = unknown> extends EventMessage<P> {
@@ -104,8 +105,10 @@ export class RedisClient extends EventEmitter {
   readonly route: Route;
   /** The codec of messages and msgpack variables. */
   readonly codec: Codec;
-  /** The client's logger (a child of the one given). */
+  /** The client's logger: a child of the one given, bound to `service`, `instanceId` and `module: 'client'`. */
   readonly logger: Logger;
+  /** The logger bound to this instance, without a module. */
+  private readonly instanceLogger: Logger;
   /** Size limits in force. */
   readonly limits: Readonly<{ maxPayloadBytes: number; maxFrameBytes: number }>;
   private readonly heartbeatMs: number;
@@ -142,10 +145,14 @@ export class RedisClient extends EventEmitter {
       throw new ValidationError(`codec must have encode() and decode(); received ${describeValue(options.codec)}`);
     }
     this.codec = options.codec ?? new MsgpackCodec();
-    const base = options.logger ?? pino({ name: 'intracom', level: process.env.INTRACOM_LOG_LEVEL ?? 'warn' });
-    this.logger = base.child({ module: 'client', service: this.service, instanceId: this.instanceId });
+    if (options.logger !== undefined && typeof options.logger?.child !== 'function') {
+      throw new ValidationError(`logger must be a pino logger (or one with child()); received ${describeValue(options.logger)}`);
+    }
+    // bound once here: every module's lines carry service and instance, and one `module` key each
+    this.instanceLogger = (options.logger ?? defaultLogger()).child({ service: this.service, instanceId: this.instanceId });
+    this.logger = this.moduleLogger('client');
 
-    const routeOptions = { codec: this.codec, limits, logger: base.child({ module: 'route' }), names: this.names };
+    const routeOptions = { codec: this.codec, limits, logger: this.moduleLogger('route'), names: this.names };
     const routeChoice = options.route ?? (options.redis !== undefined ? 'redis' : 'memory');
     if (routeChoice === 'redis') {
       if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options or an ioredis instance); received undefined');
@@ -172,6 +179,11 @@ export class RedisClient extends EventEmitter {
     this.announcement = this.codec.encode(info);
   }
 
+  /** @internal A logger for one module of this instance (`rpc`, `queues`, `mutex`): service and instance bound once, one `module` key. */
+  moduleLogger(module: string): Logger {
+    return this.instanceLogger.child({ module });
+  }
+
   /** `idle`, `connecting`, `ready`, `reconnecting`, `closing` or `closed`. */
   get status(): RouteStatus {
     return this.route.status;
@@ -188,6 +200,7 @@ export class RedisClient extends EventEmitter {
         throw error;
       }
       await this.beat();
+      this.logger.debug({ route: this.route.kind, heartbeatMs: this.heartbeatMs }, 'connected; instance announced in the registry');
       this.heartbeat = setInterval(() => {
         this.beat().catch((error: unknown) => this.logger.warn({ err: error }, 'heartbeat failed; will retry'));
       }, this.heartbeatMs);
@@ -369,6 +382,7 @@ export class RedisClient extends EventEmitter {
       await unsubscribeRoute();
     };
     this.subscriptions.add(unsubscribe);
+    this.logger.debug(channel !== undefined ? { channel } : { pattern }, 'subscribed');
     return unsubscribe;
   }
 

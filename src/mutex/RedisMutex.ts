@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import Redis, { ReplyError } from 'ioredis';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { Names } from '../../vars/names';
 import { RedisClient } from '../client/RedisClient';
 import { AcquireAbortedError } from '../errors/AcquireAbortedError';
@@ -20,6 +20,7 @@ import { assertMutexId, assertNodeId, assertTimeout, decodeValue, describe, enco
 import { DEFAULT_MUTEX_OPTIONS, type AcquireOptions, type RedisMutexOptions } from './RedisMutexOptions';
 import { RedisMutexStore } from './RedisMutexStore';
 import { ShortIds } from '../envelope/ids';
+import { defaultLogger } from '../log/logger';
 
 /** The critical section run by {@link RedisMutex.withMutex}. */
 export type CriticalSection<T> = (signal: AbortSignal, lock: MutexLock) => T | Promise<T>;
@@ -160,8 +161,9 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     if (options.logger !== undefined && typeof options.logger?.child !== 'function') {
       throw new ValidationError(`logger must be a pino logger; received ${describe(options.logger)}`);
     }
-    const base = options.logger ?? pino({ name: 'intracom', level: process.env.INTRACOM_LOG_LEVEL ?? 'warn' });
-    this.logger = base.child({ module: 'mutex' });
+    // on a client's connection the mutex logs as a module of that instance (service and instance bound once)
+    this.logger =
+      options.logger === undefined && redis instanceof RedisClient ? redis.moduleLogger('mutex') : (options.logger ?? defaultLogger()).child({ module: 'mutex', nodeId: this.nodeId });
     if (this.ownsConnection && this.redis !== undefined) {
       this.redis.on('error', (error: Error) => {
         if (this.outageReported) return;

@@ -166,6 +166,7 @@ export class QueueConsumer {
           const asked = this.entriesPerRead();
           const claimed = await this.store.streamClaimIdle(s.stream, s.group, s.consumer, s.visibilityTimeoutMs, asked);
           this.counters.redelivered += claimed.length;
+          if (claimed.length > 0) this.logger.debug({ stream: s.stream, group: s.group, claimed: claimed.length, idleMs: s.visibilityTimeoutMs }, 'claimed entries idle past the visibility timeout');
           await this.handle(await this.prepare(claimed, asked));
           if (claimed.length === asked) this.lastClaimAt = 0;
         }

@@ -64,6 +64,7 @@ export class RedisRoute extends FramedRoute implements Route {
   async connect(): Promise<void> {
     if (this.state === 'ready') return;
     this.state = 'connecting';
+    this.options.logger.debug({ target: describeTarget(this.publisher) }, 'connecting to redis');
     let lastError: Error | undefined;
     const remember = (error: Error) => (lastError = error);
     this.publisher.on('error', remember);
@@ -82,6 +83,7 @@ export class RedisRoute extends FramedRoute implements Route {
       this.subscriber.off('error', remember);
     }
     this.state = 'ready';
+    this.options.logger.debug({ target: describeTarget(this.publisher) }, 'connected to redis');
     this.emit('ready');
   }
 

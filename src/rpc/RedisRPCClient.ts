@@ -110,7 +110,10 @@ export class RedisRPCClient implements RpcCalls {
     const instanceCacheMs = nonNegativeInteger('instanceCacheMs', options.instanceCacheMs ?? DEFAULT_RPC_OPTIONS.instanceCacheMs);
     const sliceSize = positiveInteger('sliceSize', options.sliceSize ?? DEFAULT_RPC_OPTIONS.sliceSize);
     const registry = { ...DEFAULT_CLIENT_OPTIONS.registry, ...(options.client === undefined ? options.registry : undefined) };
-    this.logger = (options.logger ?? this.client.logger).child({ module: 'rpc' });
+    // a standalone client was built with options.logger already; a shared one keeps its own unless one is given here
+    const own = options.client !== undefined && options.logger !== undefined ? options.logger.child({ service: this.service, instanceId: this.instanceId }) : undefined;
+    const moduleLogger = (module: string): Logger => (own !== undefined ? own.child({ module }) : this.client.moduleLogger(module));
+    this.logger = moduleLogger('rpc');
 
     const { route, names, codec } = this.client;
     this.directory = new InstanceDirectory(route, names, codec, instanceCacheMs, this.logger);
@@ -132,7 +135,7 @@ export class RedisRPCClient implements RpcCalls {
     if (options.queues !== undefined && (typeof options.queues !== 'object' || options.queues === null)) {
       throw new ValidationError(`queues must be an object; received ${describeValue(options.queues)}`);
     }
-    this.queues = new QueryQueues(this.client, this.queryHandlers, options.queues ?? {}, this.logger.child({ part: 'queues' }));
+    this.queues = new QueryQueues(this.client, this.queryHandlers, options.queues ?? {}, moduleLogger('queues'));
     this.local = { handlers: this.queryHandlers };
     this.requests = new QueryRequests(
       this.service,

@@ -56,7 +56,8 @@ export interface RpcOptions {
    */
   instanceCacheMs?: number;
   /**
-   * A pino logger; RPC logs through a child `{ module: 'rpc' }`.
+   * A pino logger; RPC logs through a child bound to `service`, `instanceId`
+   * and `module: 'rpc'` (durable queries: `module: 'queues'`).
    * @default the client's logger
    */
   logger?: Logger;

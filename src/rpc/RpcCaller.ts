@@ -17,6 +17,7 @@ import { Deadlines, type Timed } from './Deadlines';
 import type { InstanceDirectory, RpcTarget } from './InstanceDirectory';
 import { invalidReplyReason, unencodableReason, type RpcErrorReply, type RpcRequestBody, type RpcRequestHeaders } from './wire';
 import { ShortIds } from '../envelope/ids';
+import { debugEnabled } from '../log/logger';
 
 interface PendingCall extends Timed {
   readonly id: string;
@@ -99,6 +100,8 @@ export class RpcCaller {
   private closed = false;
   /** 48 random bits drawn again every ID_COUNTER_LIMIT calls, and a counter: unique request ids without a UUID per call. */
   private readonly ids = new ShortIds(6, ID_COUNTER_LIMIT);
+  /** Debug lines per call only when the logger writes them: no fields are built otherwise. */
+  private readonly debug: boolean;
   private readonly counters: RpcCallerStats = { calls: 0, succeeded: 0, failed: 0, timedOut: 0, rerouted: 0, lateReplies: 0, malformedReplies: 0 };
 
   constructor(
@@ -108,6 +111,7 @@ export class RpcCaller {
     private readonly settings: RpcCallerSettings,
     private readonly logger: Logger,
   ) {
+    this.debug = debugEnabled(logger);
     this.replyChannel = names.rpcReplies(settings.service, settings.instanceId);
     this.headers = { serviceNameSource: settings.service, sourceInstance: settings.instanceId };
     route.on('connectionLost', this.onConnectionLost);
@@ -118,6 +122,7 @@ export class RpcCaller {
   async start(): Promise<void> {
     if (this.unsubscribe !== undefined) return;
     this.unsubscribe = await this.route.subscribe(this.replyChannel, this.onReply);
+    this.logger.debug({ channel: this.replyChannel }, 'subscribed to the reply channel');
     this.probeTimer = setInterval(this.probe, this.settings.probeIntervalMs);
     this.probeTimer.unref();
   }
@@ -228,6 +233,7 @@ export class RpcCaller {
     call.sentAt = now;
     const request: RpcRequestBody = { queryId: call.id, action: call.fn, query: call.args, timeout_ms: Math.max(1, Math.floor(call.deadline - now)) };
     call.request = request;
+    if (this.debug) this.logger.debug({ target: target.name, fn: call.fn, requestId: call.id, instance: instanceId, attempt: call.attempts }, 'call sent');
     this.route.post(channel, request, this.headers, request, this.onSent, this.settings.sliceSize);
   }
 
@@ -335,12 +341,14 @@ export class RpcCaller {
 
   private succeed(call: PendingCall, value: unknown): void {
     this.settle(call);
+    if (this.debug) this.logger.debug({ target: call.target.name, fn: call.fn, requestId: call.id, ms: Math.round(performance.now() - call.sentAt) }, 'call answered');
     this.counters.succeeded += 1;
     call.resolve(value);
   }
 
   private fail(call: PendingCall, error: unknown): void {
     this.settle(call);
+    if (this.debug) this.logger.debug({ target: call.target.name, fn: call.fn, requestId: call.id, error: error instanceof Error ? error.name : String(error) }, 'call failed');
     this.counters.failed += 1;
     call.reject(error);
   }

@@ -228,6 +228,7 @@ export class RpcServer {
     served.listening ??= (async () => {
       served.unsubscribe = await this.route.subscribe(served.channel, (message) => this.receive(served, message));
       await this.route.announce(served.topic, this.instanceId, this.announcement, this.settings.registryTtlMs);
+      this.logger.debug({ target: served.name, channel: served.channel }, 'serving: subscribed and announced');
     })();
     return served.listening;
   }

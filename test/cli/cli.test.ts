@@ -127,6 +127,21 @@ describe('intracom CLI (a process against a real Redis)', function () {
       expect(JSON.parse(stdout)).to.equal(5);
     });
 
+    it('tells the story of a call on stderr with INTRACOM_LOG_LEVEL=debug (stdout keeps only the result)', async () => {
+      const { code, stdout, stderr } = await runCli([...global, 'call', 'calc', 'add', '[2, 3]'], { INTRACOM_LOG_LEVEL: 'debug' });
+      expect(code).to.equal(0);
+      expect(stdout.trim()).to.equal('5');
+      const lines = stderr.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      const story = lines.map((line) => line.msg);
+      for (const step of ['connecting to redis', 'connected to redis', 'connected; instance announced in the registry', 'subscribed to the reply channel', 'call sent', 'call answered']) {
+        expect(story, step).to.include(step);
+      }
+      expect(story.indexOf('call sent')).to.be.lessThan(story.indexOf('call answered'));
+      const sent = lines.find((line) => line.msg === 'call sent') as Record<string, unknown>;
+      expect(sent).to.include({ service: 'intracom-cli', module: 'rpc', target: 'calc', fn: 'add' });
+      for (const line of stderr.trim().split('\n')) expect(line.match(/"module":/g)?.length ?? 0, line).to.be.at.most(1);
+    });
+
     it('names the error class and exits with its code: Timeout 4, NoHandler 5, NoService 6, Remote 7', async () => {
       const [timeout, noHandler, noService, remote] = await Promise.all([
         runCli([...global, '--timeout', '400', 'call', 'calc', 'slow', '[3000]']),
