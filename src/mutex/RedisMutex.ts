@@ -11,16 +11,14 @@ import { LockLostError } from '../errors/LockLostError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ValidationError } from '../errors/ValidationError';
-import { MemoryRoute } from '../route/MemoryRoute';
-import { RedisRoute } from '../route/RedisRoute';
-import { MemoryMutexStore } from './MemoryMutexStore';
 import { MutexLock, type LockBackend } from './MutexLock';
-import type { MutexStore } from './MutexStore';
 import { assertMutexId, assertNodeId, assertTimeout, decodeValue, describe, encodeValue, freeRecord, type MutexRecord } from './record';
 import { DEFAULT_MUTEX_OPTIONS, type AcquireOptions, type RedisMutexOptions } from './RedisMutexOptions';
-import { RedisMutexStore } from './RedisMutexStore';
 import { ShortIds } from '../envelope/ids';
 import { defaultLogger } from '../log/logger';
+import type { LockStore } from '../route/LockStore';
+import { RedisLockStore } from '../route/RedisLockStore';
+import type { Route } from '../route/Route';
 
 /** The critical section run by {@link RedisMutex.withMutex}. */
 export type CriticalSection<T> = (signal: AbortSignal, lock: MutexLock) => T | Promise<T>;
@@ -83,7 +81,9 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   readonly logger: Logger;
   /** The connection, when the mutexes live in Redis (none on the memory route). */
   private readonly redis: Redis | undefined;
-  private readonly store: MutexStore;
+  private readonly store: LockStore;
+  /** The route of the RedisClient given as `redis`, connected on first use if it is not yet. */
+  private readonly route: Route | undefined;
   private readonly ownsConnection: boolean;
   private readonly commandTimeoutMs: number;
   private readonly defaultTimeoutMs: number;
@@ -113,14 +113,10 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     let namespace = options.namespace;
     let defaultNodeId = `${hostname()}:${process.pid}`;
     if (redis instanceof RedisClient) {
-      if (redis.route instanceof MemoryRoute) {
-        // the memory route: the instances of this process share its bus, as they would share Redis
-        this.redis = undefined;
-      } else if (redis.route instanceof RedisRoute) {
-        this.redis = redis.route.publisher;
-      } else {
-        throw new ValidationError(`redis must be a RedisClient on the redis or memory route (or a URL, ioredis options or an ioredis instance); received a RedisClient on a custom route`);
-      }
+      // the client's route keeps the locks: Redis, or the memory bus its instances share as they would share Redis
+      this.redis = undefined;
+      this.route = redis.route;
+      this.store = redis.route.locks;
       this.ownsConnection = false;
       namespace ??= redis.names.namespace;
       defaultNodeId = `${redis.service}:${redis.instanceId}`;
@@ -137,7 +133,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     } else {
       throw new ValidationError(`redis must be a URL, ioredis options, an ioredis instance or a RedisClient; received ${describe(redis)}`);
     }
-    this.store = this.redis !== undefined ? new RedisMutexStore(this.redis) : new MemoryMutexStore(((redis as RedisClient).route as MemoryRoute).bus);
+    this.store ??= new RedisLockStore(this.redis as Redis);
     namespace ??= DEFAULT_MUTEX_OPTIONS.namespace;
     try {
       this.names = new Names(namespace);
@@ -508,13 +504,13 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   private command<T, R = T>(
     operation: string,
     mutexId: string | undefined,
-    run: (store: MutexStore) => Promise<T>,
+    run: (store: LockStore) => Promise<T>,
     onLate?: (value: T) => unknown,
     /** What the call resolves with, computed in the same step as the reply is taken (no promise layer of its own). */
     finish?: (value: T) => R | Promise<R>,
   ): Promise<R> {
     if (this.closed) return Promise.reject(new NotConnectedError(label(operation, mutexId), 'closed'));
-    if (this.redis !== undefined && (this.connecting || this.redis.status === 'wait')) {
+    if (this.connecting || (this.redis !== undefined ? this.redis.status === 'wait' : this.route?.status === 'idle')) {
       // First use: connect, and let every call made meanwhile wait for that connection.
       return this.connectFirst(label(operation, mutexId)).then(() => this.command(operation, mutexId, run, onLate, finish));
     }
@@ -586,8 +582,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   }
 
   private async connectFirst(operation: string): Promise<void> {
-    const redis = this.redis as Redis; // only called when the mutexes live in Redis
-    this.connecting ??= redis.connect().finally(() => {
+    this.connecting ??= (this.redis !== undefined ? this.redis.connect() : (this.route as Route).connect()).finally(() => {
       this.connecting = undefined;
     });
     const connecting = this.connecting;

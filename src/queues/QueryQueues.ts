@@ -6,7 +6,6 @@ import { QueryRoute, QueryType, type Query } from '../envelope/types';
 import { NoServiceError } from '../errors/NoServiceError';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
 import { ValidationError } from '../errors/ValidationError';
-import { FrameBatcher } from '../route/FrameBatcher';
 import type { QueryContext, QueryHandlers } from './QueryHandlers';
 import { DEFAULT_QUERY_QUEUE_OPTIONS, type QueryQueueOptions } from './QueryQueueOptions';
 import { QueueConsumer, type DeadLetter, type Delivery, type QueueConsumerStats } from './QueueConsumer';
@@ -85,9 +84,6 @@ export class QueryQueues {
   private broadcast: QueueConsumer | undefined;
   private maintenance: NodeJS.Timeout | undefined;
   private readonly aborter = new AbortController();
-  /** Queries sent to one stream within one tick are appended as one entry (a frame), in order. */
-  private readonly appender: FrameBatcher<string>;
-  private readonly appended = { framesSent: 0, messagesSent: 0 };
 
   constructor(
     private readonly client: RedisClient,
@@ -101,9 +97,15 @@ export class QueryQueues {
       if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`queues.${name} must be a positive integer; received ${describeValue(value)}`);
     }
     this.settings = merged;
-    // at most batchSize queries per entry, so that what a consumer holds at once (and may process twice after a fault) stays bounded
-    const limits = { ...client.limits, maxFrameMessages: merged.batchSize };
-    this.appender = new FrameBatcher<string>(client.codec, limits, (stream, frame) => client.route.streamAdd(stream, frame), this.appended, logger);
+  }
+
+  /**
+   * Queries sent to one stream within one tick are appended as one entry, in
+   * order; at most batchSize per entry, so that what a consumer holds at once
+   * (and may process twice after a fault) stays bounded.
+   */
+  private append(stream: string, query: unknown): Promise<string> {
+    return this.client.route.streamAppend(stream, query, this.settings.batchSize);
   }
 
   /** Creates this instance's consumer groups and starts consuming (unless `consume` is false). */
@@ -179,7 +181,7 @@ export class QueryQueues {
     });
     const stream = type === QueryType.BROADCAST ? names.broadcastStream(destination) : names.queryStream(destination);
     try {
-      await this.appender.send(stream, envelope);
+      await this.append(stream, envelope);
     } catch (error) {
       // name the query rather than the stream
       if (error instanceof PayloadTooLargeError) throw new PayloadTooLargeError(`a ${type} query to "${destination}"`, error.size, limits.maxPayloadBytes);
@@ -238,7 +240,7 @@ export class QueryQueues {
       if (letter.query === null) continue;
       const query: Query = { ...letter.query, processAttempts: 0, query_ms: Date.now() };
       const stream = letter.query.type === QueryType.BROADCAST ? names.broadcastStream(service) : names.queryStream(service);
-      await this.appender.send(stream, query);
+      await this.append(stream, query);
       await route.streamDelete(names.deadLetters(service), [letter.id]);
       replayed += 1;
       onProgress?.(replayed, letters.length);

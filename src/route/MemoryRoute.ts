@@ -4,6 +4,7 @@ import { MemoryBus, type MemoryBusOptions, type MemoryEndpoint } from './MemoryB
 import type { Route, RouteStatus } from './Route';
 import type { RouteOptions } from './RouteOptions';
 import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
+import { MemoryLockStore } from './MemoryLockStore';
 
 /** Options of the memory route beyond those every route takes. */
 export interface MemoryRouteOptions {
@@ -25,6 +26,8 @@ export interface MemoryRouteOptions {
  */
 export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
   readonly kind = 'memory' as const;
+  /** Locks on this route's bus, shared by the routes of the bus as Redis is shared. */
+  readonly locks: MemoryLockStore;
   private state: RouteStatus = 'idle';
   private readonly subscribedChannels = new Set<string>();
   private readonly subscribedPatterns = new Set<string>();
@@ -41,6 +44,7 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
       psubscribe: async (p) => void this.subscribedPatterns.add(p),
       punsubscribe: async (p) => void this.subscribedPatterns.delete(p),
     });
+    this.locks = new MemoryLockStore(bus);
   }
 
   get status(): RouteStatus {
@@ -66,7 +70,7 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
   async close(): Promise<void> {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
-    this.batcher.flush();
+    this.flushWrites();
     this.bus.streams.cancel(this);
     this.table.clear();
     this.subscribedChannels.clear();
@@ -93,6 +97,10 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
 
   async incrBy(key: string, by: number, ttlMs?: number): Promise<number> {
     return this.bus.incrBy(key, by, ttlMs);
+  }
+
+  async keys(pattern: string): Promise<string[]> {
+    return this.bus.keys(pattern);
   }
 
   async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void> {

@@ -6,6 +6,8 @@ import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
 import type { Route, RouteStatus } from './Route';
 import type { RouteOptions } from './RouteOptions';
+import { RedisLockStore } from './RedisLockStore';
+import { scanKeys } from './scanKeys';
 
 /**
  * How to reach Redis: a URL (`redis://`, `rediss://` for TLS), ioredis
@@ -32,6 +34,7 @@ export class RedisRoute extends FramedRoute implements Route {
   private readonly ownsPublisher: boolean;
   private state: RouteStatus = 'idle';
   private readonly streams: RedisStreamStore;
+  readonly locks: RedisLockStore;
 
   constructor(connection: RedisConnection, options: RouteOptions) {
     super(options, (channel, frame) => this.publisher.publish(channel, frame), {
@@ -50,6 +53,7 @@ export class RedisRoute extends FramedRoute implements Route {
     // We replay subscriptions ourselves, so that `ready` after a reconnect means "subscribed again".
     this.subscriber = this.publisher.duplicate({ lazyConnect: true, autoResubscribe: false });
     this.streams = new RedisStreamStore(this.publisher);
+    this.locks = new RedisLockStore(this.publisher);
     this.watchConnection(this.publisher, 'publisher');
     this.watchConnection(this.subscriber, 'subscriber');
 
@@ -90,7 +94,7 @@ export class RedisRoute extends FramedRoute implements Route {
   async close(): Promise<void> {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
-    this.batcher.flush();
+    this.flushWrites();
     this.table.clear();
     this.streams.close();
     await quietly(this.subscriber.quit());
@@ -120,6 +124,10 @@ export class RedisRoute extends FramedRoute implements Route {
     const [error, value] = replies?.[0] ?? [new Error('transaction aborted'), null];
     if (error) throw error;
     return Number(value);
+  }
+
+  keys(pattern: string): Promise<string[]> {
+    return scanKeys(this.publisher, pattern);
   }
 
   async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void> {

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { WriteDone } from './FrameBatcher';
 import type { StreamStore } from './StreamStore';
+import type { LockStore } from './LockStore';
 
 /** Receives every message of an exact-channel subscription. */
 export type MessageListener = (message: unknown, channel: string) => void;
@@ -64,6 +65,13 @@ export interface Route extends EventEmitter, StreamStore {
    * for the end of the tick (the receiver starts on them sooner).
    */
   post<C>(channel: string, message: unknown, group: object | undefined, context: C, done: WriteDone<number, C>, sliceAt?: number): void;
+  /**
+   * Appends a message to a durable stream and resolves with the id of the
+   * entry that carries it: the messages appended to one stream within one
+   * tick leave as one entry (a frame) of at most `perEntry` messages, in
+   * order.
+   */
+  streamAppend(stream: string, message: unknown, perEntry: number): Promise<string>;
   /** Adds a listener for an exact channel; glob characters have no special meaning. */
   subscribe(channel: string, listener: MessageListener): Promise<Unsubscribe>;
   /** Adds a listener for a glob pattern (`audit.*`). */
@@ -77,6 +85,10 @@ export interface Route extends EventEmitter, StreamStore {
   del(key: string): Promise<number>;
   /** Atomically adds `by` to an integer key (absent counts as 0), refreshing its TTL when given. */
   incrBy(key: string, by: number, ttlMs?: number): Promise<number>;
+  /** Every key matching a glob pattern (SCAN on Redis: never blocks it). */
+  keys(pattern: string): Promise<string[]>;
+  /** Where locks live on this route (what RedisMutex is built on). */
+  readonly locks: LockStore;
 
   /** Announces (or refreshes) an instance of `service`; it counts as live for `ttlMs`. */
   announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void>;

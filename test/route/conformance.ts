@@ -416,6 +416,35 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       expect(failed).to.equal(true);
     });
 
+    it('lists the keys matching a glob pattern, from any route of the medium', async () => {
+      const [a, b] = [await make(), await make()];
+      await Promise.all([a.set(ch('scan.one'), '1'), a.set(ch('scan.two'), '2'), a.set(ch('other'), '3')]);
+      expect((await b.keys(ch('scan.*'))).sort()).to.deep.equal([ch('scan.one'), ch('scan.two')]);
+      expect(await b.keys(ch('nothing.*'))).to.deep.equal([]);
+    });
+
+    it('keeps locks on the medium: taken once, released only by the holder, visible from another route', async () => {
+      const [a, b] = [await make(), await make()];
+      const key = ch('lock');
+      expect(await a.locks.setIfAbsent(key, 'mine', 5000)).to.equal(true);
+      expect(await b.locks.setIfAbsent(key, 'theirs', 5000)).to.equal(false);
+      expect(await b.locks.releaseIfHeld(key, 'theirs')).to.equal(false);
+      expect((await b.locks.read(key))?.[0]).to.equal('mine');
+      expect(await a.locks.releaseIfHeld(key, 'mine')).to.equal(true);
+      const [taken, fence] = await b.locks.takeFenced(key, ch('fence'), 'tok', 1, 5000, 'node');
+      expect([taken, fence]).to.deep.equal([1, 1]);
+      expect((await a.locks.read(key))?.[0]).to.equal('tok|1|1|5000|node');
+    });
+
+    it('appends the messages of one tick to a stream as one entry of at most perEntry messages, in order', async () => {
+      const route = await make();
+      const stream = ch('appended');
+      const ids = await Promise.all([1, 2, 3, 4, 5].map((n) => route.streamAppend(stream, { n }, 2)));
+      expect(new Set(ids).size).to.equal(3);
+      const entries = await route.streamRange(stream, '-', '+', 10);
+      expect(entries.map((entry) => entry.id)).to.deep.equal([...new Set(ids)]);
+    });
+
     it('lists announced instances, forgets a withdrawn one at once and an expired one after its TTL', async () => {
       const [a, b] = [await make(), await make()];
       const service = ch('svc').replace(/[^A-Za-z0-9_.-]/g, '_');

@@ -1,9 +1,10 @@
 import type Redis from 'ioredis';
-import type { MutexStore } from './MutexStore';
-import { acquireScript, extendScript, inspectScript, releaseScript } from './scripts';
+import type { LockStore } from './LockStore';
+import { acquireScript, extendScript, inspectScript, releaseScript } from './lockScripts';
+import { scanKeys } from './scanKeys';
 
-/** {@link MutexStore} on Redis: `SET NX PX` for `P`, Lua scripts for every compare-then-act step. */
-export class RedisMutexStore implements MutexStore {
+/** {@link LockStore} on Redis: `SET NX PX` for `P`, Lua scripts for every compare-then-act step. */
+export class RedisLockStore implements LockStore {
   constructor(private readonly redis: Redis) {}
 
   // The two of P/V are not async: each async layer costs the serial P+V cycle a promise and a turn of the microtask queue.
@@ -29,16 +30,8 @@ export class RedisMutexStore implements MutexStore {
     return reply ? [String(reply[0]), Number(reply[1])] : null;
   }
 
-  async keys(pattern: string): Promise<string[]> {
-    const keys = new Set<string>();
-    let cursor = '0';
-    do {
-      // SCAN, so that listing never blocks Redis
-      const [next, batch] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-      cursor = next;
-      for (const key of batch) keys.add(key);
-    } while (cursor !== '0');
-    return [...keys];
+  keys(pattern: string): Promise<string[]> {
+    return scanKeys(this.redis, pattern);
   }
 }
 

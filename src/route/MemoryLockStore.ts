@@ -1,13 +1,12 @@
-import type { MemoryBus } from '../route/MemoryBus';
-import { encodeValue } from './record';
-import type { MutexStore } from './MutexStore';
+import type { LockStore } from './LockStore';
+import type { MemoryBus } from './MemoryBus';
 
 /**
- * {@link MutexStore} on the memory route's bus: for the instances of one
+ * {@link LockStore} on the memory route's bus: for the instances of one
  * process, with the same records, expiry and fencing as on Redis. Each step
  * runs without an await inside, so it is atomic like its Redis script.
  */
-export class MemoryMutexStore implements MutexStore {
+export class MemoryLockStore implements LockStore {
   constructor(private readonly bus: MemoryBus) {}
 
   async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
@@ -17,7 +16,8 @@ export class MemoryMutexStore implements MutexStore {
   async takeFenced(lockKey: string, fenceKey: string, token: string, takenAt: number, timeoutMs: number, nodeId: string): Promise<[number, number]> {
     if (this.bus.get(lockKey) !== null) return [0, this.bus.pttl(lockKey)];
     const fence = this.bus.incrBy(fenceKey, 1);
-    this.bus.set(lockKey, Buffer.from(encodeValue(token, fence, takenAt, timeoutMs, nodeId)), timeoutMs);
+    // the value the acquire script of lockScripts.ts stores (RedisMutex reads it back with decodeValue)
+    this.bus.set(lockKey, Buffer.from(`${token}|${fence}|${takenAt}|${timeoutMs}|${nodeId}`), timeoutMs);
     return [1, fence];
   }
 

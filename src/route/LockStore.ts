@@ -1,9 +1,10 @@
 /**
- * Where mutexes live: Redis (SET NX PX and small Lua scripts) or the memory
- * route's bus (the same steps, each atomic because the process runs one at a
- * time). RedisMutex speaks only to this contract.
+ * Where locks live, as part of the route contract (`route.locks`): on Redis
+ * (SET NX PX and small Lua scripts) or on the memory route's bus (the same
+ * steps, each atomic because the process runs one at a time). RedisMutex
+ * speaks only to this contract.
  */
-export interface MutexStore {
+export interface LockStore {
   /** SET key value NX PX ttl: true when taken. */
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
   /**

@@ -1,14 +1,14 @@
 /**
- * The Lua scripts of RedisMutex. `P` itself is a plain `SET key value NX PX`
+ * The Lua scripts of the lock store (RedisMutex's steps on Redis). `P` itself is a plain `SET key value NX PX`
  * (no script); everything that must compare the owner's token and then act
  * runs here, atomically.
  *
  * The lock value is `<token>|<fence>|<takenAt>|<timeoutMs>|<nodeId>` (see
- * record.ts). It is written once, when the lock is taken, and never changed
+ * src/mutex/record.ts). It is written once, when the lock is taken, and never changed
  * (an extension only moves the expiry); the token makes it unique, so the
  * holder recognises its own lock by comparing the whole value.
  */
-import { LuaScript } from '../route/LuaScript';
+import { LuaScript } from './LuaScript';
 
 /** Takes a free mutex and draws its fencing token, or reports how long the current holder still has. */
 export const acquireScript = new LuaScript<[number, number]>(
