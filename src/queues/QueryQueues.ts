@@ -108,9 +108,14 @@ export class QueryQueues {
     return this.client.route.streamAppend(stream, query, this.settings.batchSize);
   }
 
+  /** Whether `start()` should run at connect, before any handler is registered. */
+  get startsAtConnect(): boolean {
+    return this.settings.consume === true;
+  }
+
   /** Creates this instance's consumer groups and starts consuming (unless `consume` is false). */
   async start(): Promise<void> {
-    if (!this.settings.consume) return;
+    if (this.settings.consume === false) return;
     const { route, names, service, instanceId, codec } = this.client;
     const fireStream = names.queryStream(service);
     const broadcastStream = names.broadcastStream(service);

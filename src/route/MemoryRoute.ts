@@ -100,7 +100,8 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
   }
 
   async keys(pattern: string): Promise<string[]> {
-    return this.bus.keys(pattern);
+    // streams are keys too, as on Redis
+    return [...this.bus.keys(pattern), ...this.bus.streams.names().filter((name) => this.bus.matches(pattern, name))];
   }
 
   async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void> {

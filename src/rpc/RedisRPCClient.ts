@@ -82,6 +82,8 @@ export class RedisRPCClient implements RpcCalls {
   private readonly serviceTargets = new Map<string, RpcTarget>();
   private readonly moduleTargets = new Map<string, RpcTarget>();
   private connecting: Promise<void> | undefined;
+  /** The start of the durable consumers: at connect, or at the first handle() after it (queues.consume). */
+  private queuesStarting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private readonly queryHandlers = new QueryHandlers();
   private readonly queues: QueryQueues;
@@ -153,15 +155,26 @@ export class RedisRPCClient implements RpcCalls {
    */
   connect(): Promise<void> {
     if (this.closing) return Promise.reject(new ValidationError('connect() after close(): create a new RedisRPCClient'));
+    if (this.connecting !== undefined && this.queuesStarting !== undefined) return Promise.all([this.connecting, this.queuesStarting]).then(() => undefined);
     this.connecting ??= (async () => {
       await this.client.connect();
       await this.caller.start();
       await this.server.expose('service', this.service, serviceRpc(this.service), QUERY_FUNCTION, (args, context) => this.requests.serve(args, context), undefined);
       await this.server.start();
-      await this.queues.start();
+      // durable streams and groups only for a program that consumes (see queues.consume)
+      if (this.queues.startsAtConnect || this.queryHandlers.actions().length > 0) await this.startQueues();
       if (this.localShortcut) hostLocally(this.client.names.namespace, this.service, this.local);
     })();
     return this.connecting;
+  }
+
+  /** Starts the durable consumers once (a failed start can be retried). */
+  private startQueues(after: Promise<void> = Promise.resolve()): Promise<void> {
+    this.queuesStarting ??= after.then(() => this.queues.start()).catch((error: unknown) => {
+      this.queuesStarting = undefined;
+      throw error;
+    });
+    return this.queuesStarting;
   }
 
   /**
@@ -175,6 +188,7 @@ export class RedisRPCClient implements RpcCalls {
       await this.connecting?.catch(() => undefined);
       stopHostingLocally(this.client.names.namespace, this.service, this.local);
       await this.requests.close(this.queryGraceMs);
+      await this.queuesStarting?.catch(() => undefined);
       await this.queues.stop();
       await this.caller.close();
       await this.server.close(this.closeTimeoutMs);
@@ -297,6 +311,10 @@ export class RedisRPCClient implements RpcCalls {
     }
     if (typeof handler !== 'function') throw new ValidationError(`handler of action ${JSON.stringify(action)} must be a function; received ${describeValue(handler)}`);
     this.queryHandlers.set(action, handler as QueryHandler);
+    if (this.connecting !== undefined && this.closing === undefined && this.queuesStarting === undefined) {
+      // connected (or connecting) before the first handler: consumption starts now; connect() resolves once it has
+      this.startQueues(this.connecting).catch((error: unknown) => this.logger.warn({ err: error }, 'could not start consuming the durable queues; will retry on the next handle() or connect()'));
+    }
     return this;
   }
 
