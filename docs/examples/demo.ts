@@ -373,9 +373,38 @@ export function renderSummary(rows: SummaryRow[]): string {
   return [line(table[0]), `|${'-'.repeat(widths[0] + 2)}|${'-'.repeat(widths[1] + 2)}|${'-'.repeat(8)}`, ...table.slice(1).map(line)].join('\n');
 }
 
+/** What `npm run demo -- --help` prints. */
+export const DEMO_USAGE = `Usage: npm run demo -- [redis-url]
+
+Runs a small system of services and prints what each capability of intracom did.
+
+  npm run demo                              embedded memory route, no Redis needed
+  npm run demo -- redis://127.0.0.1:6379    through Redis (or set REDIS_URL), one process per instance
+
+Exits 0 when every capability worked, 1 naming what failed, 2 on a bad argument.
+`;
+
+/** The Redis URL to use from the arguments and REDIS_URL, or why the arguments are refused. */
+export function demoArguments(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { url: string | undefined } | { error: string } {
+  if (argv.some((arg) => arg === '--help' || arg === '-h')) return { help: true };
+  if (argv.length > 1) return { error: `expected at most one argument (a Redis URL); received ${argv.length}` };
+  const url = argv[0] ?? env.REDIS_URL;
+  if (url !== undefined && !/^rediss?:\/\//.test(url)) return { error: `the argument must be a Redis URL (redis:// or rediss://); received ${JSON.stringify(url)}` };
+  return { url };
+}
+
 if (require.main === module) {
   process.env.INTRACOM_LOG_LEVEL ??= 'error'; // the story is the output; warnings (a handler still running at close) would only clutter it
-  const url = process.argv[2] ?? process.env.REDIS_URL;
+  const parsed = demoArguments(process.argv.slice(2), process.env);
+  if ('help' in parsed) {
+    process.stdout.write(DEMO_USAGE);
+    process.exit(0);
+  }
+  if ('error' in parsed) {
+    process.stderr.write(`demo: ${parsed.error}\n\n${DEMO_USAGE}`);
+    process.exit(2);
+  }
+  const url = parsed.url;
   const started = Date.now();
   const deadline = setTimeout(() => {
     console.error('demo failed: it did not finish within 40 s');

@@ -9,7 +9,6 @@ import { RedisClient } from '../client/RedisClient';
 import { CancelledError } from '../errors/CancelledError';
 import { ConnectionError } from '../errors/ConnectionError';
 import { ConnectionLostError } from '../errors/ConnectionLostError';
-import { IntracomError } from '../errors/IntracomError';
 import { NoHandlerError } from '../errors/NoHandlerError';
 import { NoServiceError } from '../errors/NoServiceError';
 import { RemoteError } from '../errors/RemoteError';
@@ -48,15 +47,22 @@ export const ExitCode = {
 /** One of {@link ExitCode}'s values. */
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** An error the CLI reports as a message (no stack) with its own exit code. */
+/**
+ * An error the CLI reports as one line (no stack) with its own exit code.
+ * Its name is the intracom error class it stands for, so that the line keeps
+ * the documented form `intracom: ClassName: message`: ValidationError for
+ * refused input (exit 2), ConnectionError for an unreachable Redis (exit 3).
+ */
 export class CliError extends Error {
   constructor(
     message: string,
     /** The process exit code. */
     readonly exitCode: ExitCodeValue,
+    /** The class name printed before the message. */
+    className: string = exitCode === ExitCode.USAGE ? 'ValidationError' : exitCode === ExitCode.UNREACHABLE ? 'ConnectionError' : 'Error',
   ) {
     super(message);
-    this.name = 'CliError';
+    this.name = className;
   }
 }
 
@@ -109,9 +115,16 @@ export function exitCodeOf(error: unknown): ExitCodeValue {
 
 /** The one line the CLI prints for an error: `ClassName: message`. */
 export function describeError(error: unknown): string {
-  if (error instanceof CliError) return error.message;
-  if (error instanceof IntracomError || error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return `Error: ${String(error)}`;
+}
+
+/**
+ * Commander's own usage errors (`error: unknown option '--x'`) in the CLI's
+ * form: `intracom: ValidationError: unknown option '--x'`.
+ */
+export function usageLine(text: string): string {
+  return text.replace(/^error: /, 'intracom: ValidationError: ');
 }
 
 /** The logger of the CLI's clients: silent unless `INTRACOM_LOG_LEVEL` says otherwise, on stderr. */

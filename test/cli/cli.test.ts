@@ -110,6 +110,9 @@ describe('intracom CLI (a process against a real Redis)', function () {
       ]);
       expect(text.code).to.equal(0);
       expect(text.stdout).to.match(/^intracom built-in catalogue/).and.match(/Variables \(\d+\)/).and.match(/Topics \(\d+\)/).and.include('UserLoginAttempts [user uuid]');
+      // wrapped for a terminal: no line longer than 80 columns (the descriptions run on indented lines)
+      for (const line of text.stdout.split('\n')) expect(line.length, line).to.be.at.most(80);
+      expect(text.stdout).to.include('  UserLoginAttempts\n    key UserLoginAttempts [user uuid] · integer · owner auth · ttl 120 s\n');
       expect(markdown.code).to.equal(0);
       expect(markdown.stdout).to.equal(renderCatalogueMarkdown());
       expect(json.code).to.equal(0);
@@ -323,12 +326,14 @@ describe('intracom CLI (a process against a real Redis)', function () {
       expect(runs[5].stderr).to.include("unknown command 'frobnicate'");
       expect(runs[6].stderr).to.include('Usage: intracom');
       expect(runs[7].stderr).to.include('namespace');
+      // every error in the documented form (docs/cli.md): `intracom: ClassName: message`
+      for (const run of [...runs.slice(0, 6), runs[7]]) expect(run.stderr, run.stderr).to.match(/^intracom: ValidationError: /);
     });
 
     it('exits 3 naming the URL when Redis cannot be reached', async () => {
       const { code, stderr } = await runCli(['--redis', 'redis://127.0.0.1:1', 'status']);
       expect(code).to.equal(3);
-      expect(stderr).to.match(/^intracom: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: /);
+      expect(stderr).to.match(/^intracom: ConnectionError: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: /);
     });
   });
 });
