@@ -109,6 +109,7 @@ export type {
   WebsocketKind,
   Schema,
   StandardSchemaV1,
+  AnySchema,
   Infer,
   InferArgs,
   FunctionDefinition,

@@ -13,6 +13,7 @@ export {
   defineFunctions,
   type Schema,
   type StandardSchemaV1,
+  type AnySchema,
   type Infer,
   type InferArgs,
   type FunctionDefinition,

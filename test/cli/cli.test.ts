@@ -91,7 +91,7 @@ describe('intracom CLI (a process against a real Redis)', function () {
     publisher = new RedisClient({ service: 'calc', instanceId: 'calc-publisher', redis: redis.url, namespace });
     await publisher.connect();
     mutex = new RedisMutex({ redis: redis.url, namespace });
-    lock = await mutex.acquire('nightly-report', { nodeId: 'reporter-1', timeoutMs: 60_000 });
+    lock = await mutex.acquire('nightly-report', { nodeId: 'reporter-1', timeoutMs: 600_000 }); // held for the whole file, however slow the machine
   });
 
   after(async () => {
