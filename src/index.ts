@@ -97,6 +97,10 @@ export {
   serviceMessages,
   serviceRpc,
   websocketEvents,
+  aclRules,
+  aclSetUserLine,
+  ACL_CAPABILITIES,
+  ACL_COMMANDS,
 } from '../vars/index';
 export type {
   VarType,
@@ -118,6 +122,9 @@ export type {
   FunctionArgs,
   FunctionResult,
   RpcScope,
+  AclCapability,
+  AclOptions,
+  AclRules,
 } from '../vars/index';
 
 // ---- for authors of routes (how bytes move); users pick `route: 'redis' | 'memory'` ----

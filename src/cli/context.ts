@@ -17,6 +17,7 @@ import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
 import { RedisRPCClient } from '../rpc/RedisRPCClient';
 import { defaultLogger } from '../log/logger';
+import { connectionOf, type ConnectionFlags } from './connection';
 
 /** The exit codes of the CLI (documented in docs/cli.md). */
 export const ExitCode = {
@@ -67,9 +68,7 @@ export class CliError extends Error {
 }
 
 /** The options every command accepts. */
-export interface GlobalOptions {
-  /** Redis URL. */
-  redis: string;
+export interface GlobalOptions extends ConnectionFlags {
   /** Namespace prefix of keys and channels. */
   namespace: string;
   /** Timeout of a call, a query or the connection, in ms. */
@@ -153,7 +152,7 @@ export async function connect(options: GlobalOptions, { rpc: withRpc }: { rpc: b
   let client: RedisClient;
   let rpc: RedisRPCClient;
   try {
-    client = new RedisClient({ service: CLI_SERVICE, redis: options.redis, namespace: options.namespace, logger: cliLogger() });
+    client = new RedisClient({ service: CLI_SERVICE, redis: connectionOf(options), namespace: options.namespace, logger: cliLogger() });
     rpc = new RedisRPCClient({ client, timeoutMs: options.timeout, queues: { consume: false }, closeTimeoutMs: 0, queryGraceMs: 0 });
   } catch (error) {
     throw new CliError(`invalid option: ${error instanceof Error ? error.message : String(error)}`, ExitCode.USAGE);

@@ -9,6 +9,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { VERSION } from '../version';
+import { registerAcl } from './commands/acl';
 import { registerCall } from './commands/call';
 import { registerCatalogue } from './commands/catalogue';
 import { registerDeadLetters } from './commands/deadLetters';
@@ -28,6 +29,10 @@ export function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .description('Inspect and poke a system of services talking over Redis with intracom.')
     .version(VERSION, '-V, --version', 'print the version')
     .addOption(new Option('--redis <url>', 'Redis URL').default(defaultRedisUrl(), 'REDIS_URL, else redis://127.0.0.1:6379'))
+    .option('--user <name>', 'Redis ACL user (the password is read from INTRACOM_REDIS_PASSWORD, or the URL)')
+    .option('--tls-ca <file>', 'PEM file of the CA that signed the Redis server certificate (implies TLS)')
+    .option('--tls-cert <file>', 'PEM client certificate, for servers that require one (mutual TLS)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--namespace <namespace>', 'namespace prefix of keys and channels (as given to the clients)', '')
     .option('--timeout <ms>', 'timeout of connecting, of a call and of a query, in ms', positiveIntegerOption('--timeout'), DEFAULT_CLI_TIMEOUT_MS)
     .configureOutput({ writeOut: (text) => void io.stdout.write(text), writeErr: (text) => void io.stderr.write(usageLine(text)) })
@@ -39,6 +44,7 @@ export function buildProgram(io: CliIO, done: (code: number) => void): Command {
   registerSend(program, io, done);
   registerStatus(program, io, done);
   registerDeadLetters(program, io, done);
+  registerAcl(program, io, done);
   return program;
 }
 

@@ -10,6 +10,7 @@ import { invalidEventReason } from '../envelope/validate';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
+import { RateLimitedLog } from '../log/RateLimitedLog';
 import { MemoryBus } from '../route/MemoryBus';
 import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
@@ -111,6 +112,8 @@ export class RedisClient extends EventEmitter {
   private readonly instanceLogger: Logger;
   /** Size limits in force. */
   readonly limits: Readonly<{ maxPayloadBytes: number; maxFrameBytes: number }>;
+  /** Warnings that remote traffic or an outage can repeat: one line per window and key, with counts. */
+  private readonly warnings: RateLimitedLog;
   private readonly heartbeatMs: number;
   private readonly instanceTtlMs: number;
   private readonly ownsRoute: boolean;
@@ -151,6 +154,7 @@ export class RedisClient extends EventEmitter {
     // bound once here: every module's lines carry service and instance, and one `module` key each
     this.instanceLogger = (options.logger ?? defaultLogger()).child({ service: this.service, instanceId: this.instanceId });
     this.logger = this.moduleLogger('client');
+    this.warnings = new RateLimitedLog(this.logger);
 
     const routeOptions = { codec: this.codec, limits, logger: this.moduleLogger('route'), names: this.names };
     const routeChoice = options.route ?? (options.redis !== undefined ? 'redis' : 'memory');
@@ -202,7 +206,7 @@ export class RedisClient extends EventEmitter {
       await this.beat();
       this.logger.debug({ route: this.route.kind, heartbeatMs: this.heartbeatMs }, 'connected; instance announced in the registry');
       this.heartbeat = setInterval(() => {
-        this.beat().catch((error: unknown) => this.logger.warn({ err: error }, 'heartbeat failed; will retry'));
+        this.beat().catch((error: unknown) => this.warnings.warn('heartbeat', { err: error }, 'heartbeat failed; will retry'));
       }, this.heartbeatMs);
       this.heartbeat.unref();
     })();
@@ -223,6 +227,7 @@ export class RedisClient extends EventEmitter {
       await Promise.allSettled([...this.subscriptions].map((unsubscribe) => unsubscribe()));
       this.subscriptions.clear();
       if (this.ownsRoute) await this.route.close();
+      this.warnings.flush();
       this.emit('close');
     })();
     return this.closing;
@@ -429,13 +434,13 @@ export class RedisClient extends EventEmitter {
   }
 
   private reportMalformed(error: MalformedMessageError): void {
-    this.logger.warn({ err: error }, 'malformed message skipped');
+    this.warnings.warn(`malformed ${error.source}`, { err: error }, 'malformed message skipped');
     if (this.listenerCount('malformed') > 0) this.emit('malformed', error);
   }
 
   private reportHandlerError(error: unknown, channel: string): void {
     this.handlerErrors += 1;
-    this.logger.error({ err: error, channel }, 'an event handler failed');
+    this.warnings.error(`handler ${channel}`, { err: error, channel }, 'an event handler failed');
   }
 
   private reportError(error: Error): void {

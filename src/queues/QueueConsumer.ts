@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { RateLimitedLog } from '../log/RateLimitedLog';
 import { frameMessages, type Codec } from '../envelope/codec';
 import type { ActionResult, Query } from '../envelope/types';
 import { invalidQueryReason } from '../envelope/validate';
@@ -125,13 +126,18 @@ export class QueueConsumer {
   private queriesPerEntry = 1;
   readonly counters: QueueConsumerStats = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0, batches: 0 };
 
+  /** Warnings that remote traffic or an outage can repeat: one line per window and key, with counts. */
+  private readonly warnings: RateLimitedLog;
+
   constructor(
     private readonly store: StreamStore,
     private readonly codec: Codec,
     private readonly settings: QueueConsumerSettings,
     private readonly process: ProcessQuery,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.warnings = new RateLimitedLog(logger);
+  }
 
   /** Starts the loop (the group must exist). */
   start(): void {
@@ -144,6 +150,7 @@ export class QueueConsumer {
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
+    this.warnings.flush();
   }
 
   private async run(): Promise<void> {
@@ -179,7 +186,7 @@ export class QueueConsumer {
       } catch (error) {
         prefetched = undefined;
         if (!this.running) break;
-        this.logger.warn({ err: error, stream: s.stream, group: s.group }, 'queue read failed; retrying');
+        this.warnings.warn('read failed', { err: error, stream: s.stream, group: s.group }, 'queue read failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, backoffMs).unref());
         backoffMs = Math.min(backoffMs * 2, 2000);
       }
@@ -335,14 +342,14 @@ export class QueueConsumer {
       await this.deadLetter(entry, 'max-attempts', `handler failed ${entry.deliveries} times; last: ${lastError.message}`, query, lastError, null);
       return 'dead-lettered';
     }
-    this.logger.warn({ err: error, queryId: query.queryId, attempt: entry.deliveries }, 'query handler failed; it will be redelivered');
+    this.warnings.warn('handler failed', { err: error, queryId: query.queryId, attempt: entry.deliveries }, 'query handler failed; it will be redelivered');
     return 'retry';
   }
 
   private async deadLetter(entry: StreamEntry, reason: DeadLetter['reason'], detail: string, query: Query | null, lastError: ActionResult | null, raw: Buffer | null): Promise<void> {
     const s = this.settings;
     this.counters.deadLettered += 1;
-    this.logger.warn({ reason, detail, entryId: entry.id, stream: s.stream, queryId: query?.queryId }, 'query moved to the dead-letter store');
+    this.warnings.warn(`dead letter ${reason}`, { reason, detail, entryId: entry.id, stream: s.stream, queryId: query?.queryId }, 'query moved to the dead-letter store');
     await this.store.streamAdd(s.deadStream, this.codec.encode(this.letter(entry, reason, detail, query, lastError, raw)));
   }
 
@@ -350,7 +357,7 @@ export class QueueConsumer {
   private async deadLetterEntry(entry: StreamEntry, detail: string): Promise<void> {
     const s = this.settings;
     this.counters.deadLettered += 1;
-    this.logger.warn({ reason: 'malformed', detail, entryId: entry.id, stream: s.stream }, 'entry moved to the dead-letter store');
+    this.warnings.warn('dead letter entry', { reason: 'malformed', detail, entryId: entry.id, stream: s.stream }, 'entry moved to the dead-letter store');
     const letter = this.letter(entry, 'malformed', detail, null, null, entry.payload);
     await this.store.streamDeadLetter(s.stream, s.group, entry.id, s.deadStream, this.codec.encode(letter), false);
   }

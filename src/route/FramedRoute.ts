@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { MalformedMessageError } from '../errors/MalformedMessageError';
+import { RateLimitedLog } from '../log/RateLimitedLog';
 import { FrameBatcher, type FrameSink, type WriteDone } from './FrameBatcher';
 import type { MessageListener, PatternListener, RouteStats, Unsubscribe } from './Route';
 import { emptyStats, type RouteOptions } from './RouteOptions';
@@ -18,6 +19,8 @@ export abstract class FramedRoute extends EventEmitter {
   /** Stream appends, framed like publishes: one batcher per entry size asked for (in practice one). */
   private readonly appenders = new Map<number, FrameBatcher<string>>();
   private readonly appended = { framesSent: 0, messagesSent: 0 };
+  /** Warnings a remote party or an outage can repeat (bad frames, connection errors): one line per window, with counts. */
+  protected readonly warnings: RateLimitedLog;
 
   constructor(
     protected readonly options: RouteOptions,
@@ -26,9 +29,10 @@ export abstract class FramedRoute extends EventEmitter {
     backend: SubscriptionBackend,
   ) {
     super();
+    this.warnings = new RateLimitedLog(options.logger);
     this.batcher = new FrameBatcher(options.codec, options.limits, write, this.counters, options.logger);
     const receiveLimit = () => options.limits.maxPayloadBytes + 1024;
-    this.table = new SubscriptionTable(backend, options.codec, receiveLimit, this.counters, options.logger, (error) => this.reportMalformed(error));
+    this.table = new SubscriptionTable(backend, options.codec, receiveLimit, this.counters, this.warnings, (error) => this.reportMalformed(error));
   }
 
   publish(channel: string, message: unknown, group?: object): Promise<number> {
@@ -73,6 +77,6 @@ export abstract class FramedRoute extends EventEmitter {
   private reportMalformed(error: MalformedMessageError): void {
     // the owner (a RedisClient) logs what it is told; log here only when nobody listens
     if (this.listenerCount('malformed') > 0) this.emit('malformed', error);
-    else this.options.logger.warn({ err: error }, 'malformed frame skipped');
+    else this.warnings.warn(`malformed ${error.source}`, { err: error }, 'malformed frame skipped');
   }
 }

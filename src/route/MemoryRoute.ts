@@ -79,6 +79,7 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
       await this.bus.detach(this);
     } finally {
       this.state = 'closed';
+      this.warnings.flush();
       this.emit('close');
     }
   }

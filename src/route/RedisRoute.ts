@@ -1,6 +1,7 @@
 import Redis, { type RedisOptions } from 'ioredis';
 import { ConnectionError } from '../errors/ConnectionError';
 import { FramedRoute } from './FramedRoute';
+import { withSocketErrorGuard } from './socketErrorGuard';
 import { RedisStreamStore } from './RedisStreamStore';
 import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
@@ -47,11 +48,12 @@ export class RedisRoute extends FramedRoute implements Route {
       this.publisher = connection;
       this.ownsPublisher = false;
     } else {
-      this.publisher = typeof connection === 'string' ? new Redis(connection, { lazyConnect: true }) : new Redis({ ...connection, lazyConnect: true });
+      this.publisher =
+        typeof connection === 'string' ? new Redis(connection, withSocketErrorGuard({ lazyConnect: true })) : new Redis(withSocketErrorGuard({ ...connection, lazyConnect: true }));
       this.ownsPublisher = true;
     }
     // We replay subscriptions ourselves, so that `ready` after a reconnect means "subscribed again".
-    this.subscriber = this.publisher.duplicate({ lazyConnect: true, autoResubscribe: false });
+    this.subscriber = this.publisher.duplicate({ lazyConnect: true, autoResubscribe: false, Connector: withSocketErrorGuard(this.publisher.options).Connector });
     this.streams = new RedisStreamStore(this.publisher);
     this.locks = new RedisLockStore(this.publisher);
     this.watchConnection(this.publisher, 'publisher');
@@ -102,6 +104,7 @@ export class RedisRoute extends FramedRoute implements Route {
     this.subscriber.disconnect();
     if (this.ownsPublisher) this.publisher.disconnect();
     this.state = 'closed';
+    this.warnings.flush();
     this.emit('close');
   }
 
@@ -198,7 +201,8 @@ export class RedisRoute extends FramedRoute implements Route {
   private watchConnection(connection: Redis, role: string): void {
     const logger = this.options.logger;
     connection.on('error', (error: Error) => {
-      logger.warn({ err: error, role }, 'redis connection error');
+      // an outage repeats this on every reconnect attempt
+      this.warnings.warn(`connection ${role}`, { err: error, role }, 'redis connection error');
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
     connection.on('reconnecting', (delayMs: number) => {

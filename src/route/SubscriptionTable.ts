@@ -1,6 +1,6 @@
-import type { Logger } from 'pino';
 import { decodeFrame, type Codec } from '../envelope/codec';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
+import type { RateLimitedLog } from '../log/RateLimitedLog';
 import type { MessageListener, PatternListener, RouteStats, Unsubscribe } from './Route';
 
 /** The underlying one-per-channel subscription calls of a route. */
@@ -36,7 +36,7 @@ export class SubscriptionTable {
     private readonly codec: Codec,
     private readonly maxFrameBytes: () => number,
     private readonly counters: RouteStats,
-    private readonly logger: Logger,
+    private readonly warnings: RateLimitedLog,
     private readonly onMalformed: (error: MalformedMessageError) => void,
   ) {}
 
@@ -81,7 +81,7 @@ export class SubscriptionTable {
           if (pattern === undefined) (listener as MessageListener)(message, channel);
           else (listener as PatternListener)(message, channel, pattern);
         } catch (error) {
-          this.logger.error({ err: error, channel }, 'a listener threw; delivery goes on');
+          this.warnings.error(`listener ${channel}`, { err: error, channel }, 'a listener threw; delivery goes on');
         }
       }
     }

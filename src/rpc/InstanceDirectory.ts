@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { RateLimitedLog } from '../log/RateLimitedLog';
 import type { Names } from '../../vars/names';
 import type { RpcScope } from '../../vars/functions';
 import type { Codec } from '../envelope/codec';
@@ -53,13 +54,18 @@ const SUSPECT_MS = 10_000;
 export class InstanceDirectory {
   private readonly targets = new Map<string, RpcTarget>();
 
+  /** Warnings that remote traffic or an outage can repeat: one line per window and key, with counts. */
+  private readonly warnings: RateLimitedLog;
+
   constructor(
     private readonly route: Route,
     private readonly names: Names,
     private readonly codec: Codec,
     private readonly cacheMs: number,
-    private readonly logger: Logger,
-  ) {}
+    logger: Logger,
+  ) {
+    this.warnings = new RateLimitedLog(logger);
+  }
 
   /** The target for a topic (created on first use). */
   target(scope: RpcScope, name: string, topic: string): RpcTarget {
@@ -83,7 +89,7 @@ export class InstanceDirectory {
    */
   pick(target: RpcTarget, exclude: Set<string> | undefined, now = performance.now()): string | undefined {
     if (now - target.fetchedAt > this.cacheMs && target.refreshing === undefined) {
-      this.refresh(target).catch((error: unknown) => this.logger.warn({ err: error, target: target.topic }, 'could not refresh the live instances'));
+      this.refresh(target).catch((error: unknown) => this.warnings.warn(`refresh ${target.topic}`, { err: error, target: target.topic }, 'could not refresh the live instances'));
     }
     const list = target.instances;
     const count = list.length;
@@ -118,7 +124,7 @@ export class InstanceDirectory {
             const announcement = this.codec.decode(bytes) as RpcAnnouncement;
             if (typeof announcement?.instanceId === 'string') ids.push(announcement.instanceId);
           } catch (error) {
-            this.logger.warn({ err: error, target: target.topic }, 'an RPC announcement does not decode; skipped');
+            this.warnings.warn(`announcement ${target.topic}`, { err: error, target: target.topic }, 'an RPC announcement does not decode; skipped');
           }
         }
         ids.sort();

@@ -12,6 +12,7 @@ import { RemoteError } from '../errors/RemoteError';
 import { ServiceBusyError } from '../errors/ServiceBusyError';
 import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
+import { RateLimitedLog } from '../log/RateLimitedLog';
 import type { Route, Unsubscribe } from '../route/Route';
 import { Deadlines, type Timed } from './Deadlines';
 import type { InstanceDirectory, RpcTarget } from './InstanceDirectory';
@@ -95,6 +96,7 @@ export class RpcCaller {
   /** The caller's half of every request, sent once per frame. */
   private readonly headers: RpcRequestHeaders;
   private unsubscribe: Unsubscribe | undefined;
+  private readonly warnings: RateLimitedLog;
   private probeTimer: NodeJS.Timeout | undefined;
   private connectionDown = false;
   private closed = false;
@@ -113,6 +115,7 @@ export class RpcCaller {
   ) {
     this.debug = debugEnabled(logger);
     this.replyChannel = names.rpcReplies(settings.service, settings.instanceId);
+    this.warnings = new RateLimitedLog(logger);
     this.headers = { serviceNameSource: settings.service, sourceInstance: settings.instanceId };
     route.on('connectionLost', this.onConnectionLost);
     route.on('ready', this.onReady);
@@ -201,6 +204,7 @@ export class RpcCaller {
     this.route.off('connectionLost', this.onConnectionLost);
     this.route.off('ready', this.onReady);
     await this.unsubscribe?.().catch((error: unknown) => this.logger.warn({ err: error }, 'could not unsubscribe the reply channel'));
+    this.warnings.flush();
   }
 
   // ---- sending ----
@@ -280,7 +284,7 @@ export class RpcCaller {
     const reason = invalidReplyReason(message);
     if (reason !== undefined) {
       this.counters.malformedReplies += 1;
-      this.logger.warn({ err: new MalformedMessageError(this.replyChannel, reason) }, 'malformed RPC reply skipped');
+      this.warnings.warn('malformed reply', { err: new MalformedMessageError(this.replyChannel, reason) }, 'malformed RPC reply skipped');
       return;
     }
     const call = this.pending.get((message as { queryId: string }).queryId);

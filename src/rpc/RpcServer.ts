@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { RateLimitedLog } from '../log/RateLimitedLog';
 import { checkArguments, checkValue, schemaType, type Checked, type FunctionDefinition, type RpcScope } from '../../vars/functions';
 import type { Names } from '../../vars/names';
 import type { Codec } from '../envelope/codec';
@@ -125,6 +126,9 @@ export class RpcServer {
   private idleWaiters: Array<() => void> = [];
   private readonly counters: RpcServerStats = { handled: 0, handlerErrors: 0, refusedBusy: 0, malformedRequests: 0, expiredInQueue: 0 };
 
+  /** Warnings that remote traffic or an outage can repeat: one line per window and key, with counts. */
+  private readonly warnings: RateLimitedLog;
+
   constructor(
     private readonly route: Route,
     private readonly names: Names,
@@ -134,6 +138,7 @@ export class RpcServer {
     private readonly settings: RpcServerSettings,
     private readonly logger: Logger,
   ) {
+    this.warnings = new RateLimitedLog(logger);
     const info: RpcAnnouncement = { instanceId, service, host: hostname(), pid: process.pid, startedAt: Date.now() };
     this.announcement = codec.encode(info);
   }
@@ -205,6 +210,7 @@ export class RpcServer {
       }
     }
     await Promise.all(leaving);
+    this.warnings.flush();
     if (this.inProgress > 0) {
       let timer: NodeJS.Timeout | undefined;
       const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
@@ -239,7 +245,7 @@ export class RpcServer {
       if (served.listening === undefined) continue;
       this.route
         .announce(served.topic, this.instanceId, this.announcement, this.settings.registryTtlMs)
-        .catch((error: unknown) => this.logger.warn({ err: error, target: served.topic }, 'RPC heartbeat failed; will retry'));
+        .catch((error: unknown) => this.warnings.warn(`heartbeat ${served.topic}`, { err: error, target: served.topic }, 'RPC heartbeat failed; will retry'));
     }
   }
 
@@ -326,7 +332,7 @@ export class RpcServer {
   /** Logs a request that is not one; answers it when it says who asked. */
   private malformed(served: Served, reason: string, caller: RpcRequestHeaders | undefined, message: unknown): void {
     this.counters.malformedRequests += 1;
-    this.logger.warn({ channel: served.channel, reason }, 'malformed RPC request skipped');
+    this.warnings.warn(`malformed ${served.channel}`, { channel: served.channel, reason }, 'malformed RPC request skipped');
     const partial = message as Partial<RpcRequest> | null | undefined;
     const queryId = partial?.queryId;
     const service = caller?.serviceNameSource ?? partial?.serviceNameSource;
@@ -447,7 +453,7 @@ export class RpcServer {
   };
 
   private readonly errorWritten = (job: Job, error: unknown): void => {
-    if (error !== undefined) this.logger.warn({ err: error, fn: job.request.action }, 'could not send an RPC reply');
+    if (error !== undefined) this.warnings.warn('reply not sent', { err: error, fn: job.request.action }, 'could not send an RPC reply');
   };
 
   private fail(job: Job, error: unknown): void {

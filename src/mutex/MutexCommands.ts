@@ -1,0 +1,124 @@
+import { ReplyError } from 'ioredis';
+import { IntracomError } from '../errors/IntracomError';
+import { NotConnectedError } from '../errors/NotConnectedError';
+import { RedisUnavailableError } from '../errors/RedisUnavailableError';
+import type { MutexConnection } from './MutexConnection';
+import type { LockStore } from '../route/LockStore';
+import { Sweep } from './Sweep';
+
+/** How often the deadline sweep runs at most, in ms: the precision of command deadlines. */
+const SWEEP_MAX_MS = 25;
+
+interface InflightCommand {
+  deadline: number;
+  settled: boolean;
+  reject: (error: unknown) => void;
+  operation: string;
+  mutexId: string | undefined;
+}
+
+/**
+ * Runs the store's commands under the command deadline (`commandTimeoutMs`),
+ * turning connection failures into RedisUnavailableError. The deadlines are
+ * enforced by one sweep interval, running only while a command is in flight,
+ * rather than a timer per call: a timer per call costs the P/V fast path.
+ */
+export class MutexCommands {
+  /** Calls awaiting a reply, oldest first; settled ones are dropped by the sweep. */
+  private inflight: InflightCommand[] = [];
+  private readonly sweep: Sweep;
+  private closed = false;
+
+  constructor(
+    private readonly connection: MutexConnection,
+    private readonly commandTimeoutMs: number,
+  ) {
+    this.sweep = new Sweep(Math.min(SWEEP_MAX_MS, Math.max(1, Math.floor(commandTimeoutMs / 10))), (now) => this.failOverdue(now));
+  }
+
+  /**
+   * Runs one command. `onLate` gets a reply that came after the call was
+   * failed by its deadline; `finish` computes what the call resolves with in
+   * the same step as the reply is taken (no promise layer of its own). Not
+   * async, and labels built only on failure: this is the P/V fast path.
+   */
+  run<T, R = T>(operation: string, mutexId: string | undefined, command: (store: LockStore) => Promise<T>, onLate?: (value: T) => unknown, finish?: (value: T) => R | Promise<R>): Promise<R> {
+    if (this.closed) return Promise.reject(new NotConnectedError(label(operation, mutexId), 'closed'));
+    if (this.connection.mustConnect) {
+      // First use: connect, and let every call made meanwhile wait for that connection.
+      return this.connection.connect(label(operation, mutexId), this.commandTimeoutMs).then(
+        () => this.run(operation, mutexId, command, onLate, finish),
+        (error: unknown) => {
+          throw failure(label(operation, mutexId), error);
+        },
+      );
+    }
+    let pending: Promise<T>;
+    try {
+      pending = command(this.connection.store);
+    } catch (error) {
+      return Promise.reject(failure(label(operation, mutexId), error));
+    }
+    return new Promise<R>((resolve, reject) => {
+      const call: InflightCommand = { deadline: Date.now() + this.commandTimeoutMs, settled: false, reject, operation, mutexId };
+      this.inflight.push(call);
+      if (!this.sweep.running) this.sweep.start();
+      pending.then(
+        (value) => {
+          if (this.inflight[0] === call) this.inflight.shift(); // replies come in order: usually the oldest
+          if (call.settled) {
+            onLate?.(value);
+            return;
+          }
+          call.settled = true;
+          if (finish === undefined) return resolve(value as unknown as R);
+          try {
+            resolve(finish(value));
+          } catch (error) {
+            reject(error);
+          }
+        },
+        (error: unknown) => {
+          if (this.inflight[0] === call) this.inflight.shift();
+          if (call.settled) return;
+          call.settled = true;
+          reject(failure(label(operation, mutexId), error));
+        },
+      );
+    });
+  }
+
+  /** Refuses later commands and stops the sweep (commands in flight still settle by their replies). */
+  close(): void {
+    this.closed = true;
+    this.sweep.close();
+  }
+
+  /** Fails every call past its deadline; answers whether any call is still in flight. */
+  private failOverdue(now: number): boolean {
+    const waiting: InflightCommand[] = [];
+    for (const call of this.inflight) {
+      if (call.settled) continue;
+      if (now < call.deadline) {
+        waiting.push(call);
+        continue;
+      }
+      call.settled = true;
+      call.reject(new RedisUnavailableError(label(call.operation, call.mutexId), `no reply within ${this.commandTimeoutMs} ms (commandTimeoutMs)`));
+    }
+    this.inflight = waiting;
+    return waiting.length > 0;
+  }
+}
+
+/** `operation "mutexId"`, the label of error messages. */
+export function label(operation: string, mutexId: string | undefined): string {
+  return mutexId === undefined ? operation : `${operation} "${mutexId}"`;
+}
+
+/** An outage becomes RedisUnavailableError; Redis's own error replies and intracom's errors pass as they are. */
+function failure(operation: string, error: unknown): Error {
+  if (error instanceof IntracomError) return error;
+  if (error instanceof ReplyError) return error as Error; // Redis answered, with an error: not an outage
+  return new RedisUnavailableError(operation, error instanceof Error ? error.message : String(error), { cause: error });
+}

@@ -1,0 +1,120 @@
+import { hostname } from 'node:os';
+import Redis from 'ioredis';
+import type { Logger } from 'pino';
+import { RedisClient } from '../client/RedisClient';
+import { RedisUnavailableError } from '../errors/RedisUnavailableError';
+import { ValidationError } from '../errors/ValidationError';
+import type { LockStore } from '../route/LockStore';
+import { RedisLockStore } from '../route/RedisLockStore';
+import type { Route } from '../route/Route';
+import { withSocketErrorGuard } from '../route/socketErrorGuard';
+import { describe } from './record';
+
+/**
+ * Where a RedisMutex's locks live and who owns the connection: resolves the
+ * `redis` option into a {@link LockStore} (a RedisClient's route's, or one on Redis),
+ * connects a connection it created on first use, reports its outages once,
+ * and closes it (and only it) on close.
+ */
+export class MutexConnection {
+  /** The connection, when the mutexes live in Redis (none on the memory route). */
+  readonly redis: Redis | undefined;
+  readonly store: LockStore;
+  /** The route of a RedisClient given as `redis`: connected on first use if it is not yet. */
+  private readonly route: Route | undefined;
+  /** True when the connection was created here, from a URL or options: it is ours to close. */
+  readonly owned: boolean;
+  /** The RedisClient's namespace, when `redis` is a RedisClient. */
+  readonly namespace: string | undefined;
+  /** `<service>:<instanceId>` of the RedisClient, else `<hostname>:<pid>`. */
+  readonly defaultNodeId: string;
+  private connecting: Promise<void> | undefined;
+  private outageReported = false;
+
+  constructor(redis: unknown) {
+    let defaultNodeId = `${hostname()}:${process.pid}`;
+    if (redis instanceof RedisClient) {
+      // the locks live where the client's route keeps them (its contract: route.locks): Redis, or the
+      // memory bus its instances share as they would share Redis
+      this.redis = undefined;
+      this.route = redis.route;
+      this.store = redis.route.locks;
+      this.owned = false;
+      this.namespace = redis.names.namespace;
+      defaultNodeId = `${redis.service}:${redis.instanceId}`;
+    } else if (redis instanceof Redis) {
+      this.redis = redis;
+      this.store = new RedisLockStore(redis);
+      this.owned = false;
+    } else if (typeof redis === 'string' || (typeof redis === 'object' && redis !== null && !Array.isArray(redis))) {
+      // Created here, so made to fail fast: with no offline queue and no retry of a command in
+      // flight, a call made while Redis is unreachable rejects at once instead of waiting for
+      // a reconnection, and nothing is sent later on behalf of a caller who was told it failed.
+      const failFast = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 };
+      this.redis = typeof redis === 'string' ? new Redis(redis, withSocketErrorGuard(failFast)) : new Redis(withSocketErrorGuard({ ...failFast, ...redis, lazyConnect: true }));
+      this.store = new RedisLockStore(this.redis);
+      this.owned = true;
+    } else {
+      throw new ValidationError(`redis must be a URL, ioredis options, an ioredis instance or a RedisClient; received ${describe(redis)}`);
+    }
+    this.defaultNodeId = defaultNodeId;
+  }
+
+  /** Logs the first error of a connection created here, once per outage. */
+  reportOutages(logger: Logger): void {
+    const redis = this.redis;
+    if (!this.owned || redis === undefined) return;
+    redis.on('error', (error: Error) => {
+      if (this.outageReported) return;
+      this.outageReported = true;
+      logger.warn({ err: error }, 'redis connection error; mutex calls fail until it is back');
+    });
+    redis.on('ready', () => {
+      this.outageReported = false;
+    });
+  }
+
+  /** True until a connection created lazily has connected: calls must wait for {@link connect} first. */
+  get mustConnect(): boolean {
+    if (this.connecting !== undefined) return true;
+    return this.redis !== undefined ? this.redis.status === 'wait' : this.route?.status === 'idle';
+  }
+
+  /** Connects a lazy connection once; every caller meanwhile waits for the same attempt, each at most `timeoutMs`. */
+  async connect(operation: string, timeoutMs: number): Promise<void> {
+    this.connecting ??= (this.redis !== undefined ? this.redis.connect() : (this.route as Route).connect()).finally(() => {
+      this.connecting = undefined;
+    });
+    const connecting = this.connecting;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        connecting,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new RedisUnavailableError(operation, `could not connect within ${timeoutMs} ms (commandTimeoutMs)`)), timeoutMs);
+          timer.unref();
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Waits for a connection attempt in progress to end, whatever its outcome. */
+  async settled(): Promise<void> {
+    await this.connecting?.catch(() => undefined);
+  }
+
+  /** Closes the connection if it was created here; a lent one stays its owner's. */
+  async close(): Promise<void> {
+    if (!this.owned || this.redis === undefined) return;
+    if (this.redis.status === 'ready') {
+      try {
+        await this.redis.quit();
+      } catch {
+        // already gone: what we want
+      }
+    }
+    this.redis.disconnect();
+  }
+}
