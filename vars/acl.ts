@@ -10,6 +10,8 @@
  * its namespace, not away from other services of the same namespace.
  */
 import { assertNamespace } from './names';
+import { describeValue } from './describe';
+import { ValidationError } from './ValidationError';
 
 /** What a service uses; each adds its commands. */
 export type AclCapability = 'variables' | 'events' | 'registry' | 'rpc' | 'queues' | 'mutex' | 'inspect';
@@ -84,7 +86,7 @@ export function aclRules(options: AclOptions = {}): AclRules {
   const commands = new Set<string>(ACL_COMMANDS.connection);
   for (const capability of capabilities) {
     const list = ACL_COMMANDS[capability];
-    if (list === undefined) throw new TypeError(`capabilities must be among ${ACL_CAPABILITIES.join(', ')}; received ${JSON.stringify(capability)}`);
+    if (list === undefined) throw new ValidationError(`capabilities must be among ${ACL_CAPABILITIES.join(', ')}; received ${describeValue(capability)}`);
     for (const command of list) commands.add(command);
   }
   const prefix = namespace === '' ? '' : `${namespace}:`;
@@ -97,7 +99,7 @@ export function aclRules(options: AclOptions = {}): AclRules {
 
 /** One `ACL SETUSER` line for `user` (the password as `>password` is left for the operator to add, or given here). */
 export function aclSetUserLine(user: string, options: AclOptions & { password?: string } = {}): string {
-  if (!/^[A-Za-z0-9_.@-]{1,128}$/.test(user)) throw new TypeError(`user must be 1-128 of letters, digits, "_", ".", "@" and "-"; received ${JSON.stringify(user)}`);
+  if (!/^[A-Za-z0-9_.@-]{1,128}$/.test(user)) throw new ValidationError(`user must be 1-128 of letters, digits, "_", ".", "@" and "-"; received ${describeValue(user)}`);
   const secret = options.password === undefined || options.password === '' ? '<password>' : options.password;
   return ['ACL', 'SETUSER', user, 'reset', 'on', `>${secret}`, ...aclRules(options).all].join(' ');
 }

@@ -3,3 +3,4 @@ export type { Route, RouteStats, RouteStatus, MessageListener, PatternListener }
 export type { WriteDone } from './FrameBatcher';
 export type { StreamStore, StreamEntry, StreamInfo, StreamGroupInfo, AckOptions, DoneRecords } from './StreamStore';
 export type { RedisConnection } from './RedisRoute';
+export type { LockStore } from './LockStore';
