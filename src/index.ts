@@ -128,7 +128,7 @@ export type {
 } from '../vars/index';
 
 // ---- for authors of routes (how bytes move); users pick `route: 'redis' | 'memory'` ----
-export type { Route, RouteStats, RouteStatus, MessageListener, PatternListener, WriteDone, StreamStore, StreamEntry, StreamInfo, StreamGroupInfo, AckOptions, DoneRecords, LockStore } from './route/index';
+export type { Route, RouteStats, RouteStatus, MessageListener, PatternListener, WriteDone, StreamStore, StreamEntry, StreamInfo, StreamGroupInfo, AckOptions, DoneRecords, RouteMedium } from './route/index';
 export type { RedisConnection } from './route/index';
 
 export { VERSION } from './version';

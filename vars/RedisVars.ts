@@ -169,7 +169,7 @@ export const RedisTopics = {
   WebsocketDeviceEvents: defineTopic({ name: 'websocket.device.<uuid>.events', payload: 'event', publishers: ['*'], subscribers: ['websocket'], description: 'Events for one connected device.' }),
   VariableChanged: defineTopic({
     name: 'intracom.var.<owner>.<name>',
-    payload: 'event: { key, value } or { key, deleted: true }',
+    payload: 'event: { key: string | null, value (null when deleted), deleted: boolean } (docs/protocol.md)',
     publishers: ['*'],
     subscribers: ['*'],
     description: 'A variable was set, incremented or deleted through intracom (what `watch` listens to).',

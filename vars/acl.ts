@@ -39,8 +39,15 @@ export const ACL_COMMANDS: Readonly<Record<AclCapability | 'connection', readonl
     'xadd', 'xreadgroup', 'xack', 'xclaim', 'xpending', 'xinfo|groups', 'xgroup|create', 'xgroup|destroy', 'xlen', 'xrange', 'xdel', 'xtrim',
     'hset', 'hexists', 'exists', 'set', 'get', 'del', 'pexpire', 'evalsha', 'eval', 'time',
   ],
-  /** P/V, waiting acquire, extension, fencing: SET NX PX and scripts with GET, DEL, PTTL, PEXPIRE, INCR. */
-  mutex: ['set', 'get', 'del', 'pttl', 'pexpire', 'incr', 'evalsha', 'eval', 'publish', 'subscribe', 'unsubscribe'],
+  /**
+   * P/V, waiting acquire and hand-over, extension, fencing: SET NX PX, and scripts with GET, DEL, EXISTS,
+   * PTTL, PEXPIRE, INCR, TIME, the wait queue (ZADD, ZRANGE, ZREM, HSET, HGET, HDEL) and the hand-over
+   * notice (PUBSUB NUMSUB, PUBLISH); waiters SUBSCRIBE to their wake channel.
+   */
+  mutex: [
+    'set', 'get', 'del', 'exists', 'pttl', 'pexpire', 'incr', 'time', 'zadd', 'zrange', 'zrem', 'hset', 'hget', 'hdel',
+    'evalsha', 'eval', 'publish', 'pubsub|numsub', 'subscribe', 'unsubscribe',
+  ],
   /** The CLI's `status` and `dead-letters`: discovery with SCAN. */
   inspect: ['scan', 'pttl'],
 });

@@ -96,6 +96,21 @@ export class Names {
     return `${prefix(this.namespace)}ic:{mutex:${mutexId}}:fence`;
   }
 
+  /** Sorted set of the acquirers waiting for a mutex, by arrival; same slot as the lock. */
+  mutexQueue(mutexId: string): string {
+    return `${prefix(this.namespace)}ic:{mutex:${mutexId}}:queue`;
+  }
+
+  /** Hash from each waiting acquirer's queue entry to its liveness deadline and wake channel; same slot as the lock. */
+  mutexWaiters(mutexId: string): string {
+    return `${prefix(this.namespace)}ic:{mutex:${mutexId}}:waiters`;
+  }
+
+  /** Channel on which one RedisMutex is told that a mutex was handed over to one of its waiting acquirers. */
+  mutexWake(waiterId: string): string {
+    return this.channel(`intracom.mutex.wake.${waiterId}`);
+  }
+
   /** Pattern matching every mutex record of this namespace (for inspection with SCAN). */
   mutexScanPattern(): string {
     return `${prefix(this.namespace)}ic:{mutex:*}:lock`;

@@ -1,50 +1,10 @@
-import { Packr, Unpackr } from 'msgpackr';
+import { Packr } from 'msgpackr';
+import { decodeMsgpack } from './msgpack';
 
 /**
- * The query envelope's fields in the order `createQuery` writes them. Both
- * ends of the wire know this shape in advance (a msgpackr shared structure),
- * so an envelope is written without its keys: about half the bytes and half
- * the time (see {@link WIRE_STRUCTURES}).
- */
-export const QUERY_FIELDS = [
-  'queryId',
-  'serviceNameSource',
-  'serviceNameDest',
-  'route',
-  'type',
-  'action',
-  'query',
-  'response',
-  'result',
-  'state',
-  'query_ts',
-  'response_ts',
-  'query_ms',
-  'timeout_ms',
-  'processAttempts',
-] as const;
-
-/**
- * Every object shape the library itself puts on the wire, known to both ends
- * in advance (msgpackr shared structures: written without their keys). The
- * order of this list and of each shape's keys is part of the wire format:
- * changing either means bumping PROTOCOL_VERSION. Other shapes (payloads)
- * travel as records defined inline, once per frame.
- */
-export const WIRE_STRUCTURES: ReadonlyArray<readonly string[]> = [
-  QUERY_FIELDS,
-  ['queryId', 'serviceNameSource', 'sourceInstance', 'action', 'query', 'timeout_ms'], // RPC request
-  ['queryId', 'result'], // RPC result
-  ['name', 'createdAt', 'serviceName'], // event headers
-  ['headers', 'payloads'], // events sharing their headers
-  ['headers', 'payload'], // one event
-  ['serviceNameSource', 'sourceInstance'], // RPC request headers (the caller's half)
-  ['queryId', 'action', 'query', 'timeout_ms'], // RPC request body (the call's half)
-];
-
-/**
- * Turns values into bytes and back. The default is msgpackr; a custom codec
- * must round-trip every value the application sends.
+ * Turns values into bytes and back. The default is {@link MsgpackCodec}; a
+ * custom codec must round-trip every value the application sends, and is
+ * only safe between processes that all use it.
  */
 export interface Codec {
   encode(value: unknown): Buffer;
@@ -52,28 +12,28 @@ export interface Codec {
 }
 
 /**
- * The default codec: msgpack with msgpackr records (a repeated object shape
- * costs its keys once per frame), bigint of any size, Date, Buffer, and maps
- * decoded as plain objects (so messages from other languages read naturally).
- * msgpackr renames a `__proto__` key, so decoding cannot pollute prototypes.
- * The library's own shapes are predefined structures (see {@link WIRE_STRUCTURES}).
+ * The default codec: plain MessagePack, so that any MessagePack library can
+ * read what it writes and write what it reads (docs/protocol.md gives the
+ * type mapping). Encoding is msgpackr's with records off; decoding is the
+ * strict decoder of `msgpack.ts`, which reads every byte as the
+ * specification says, keeps no state from one input to the next, and builds
+ * a tree no larger than the input (no references, no records, no classes
+ * beyond Date and Buffer).
  */
 export class MsgpackCodec implements Codec {
-  // the library's own shapes are predefined, and no other shape is ever shared: the rest travels as inline records
-  private readonly packr = new Packr({ useRecords: true, useBigIntExtension: true, moreTypes: false, structures: WIRE_STRUCTURES.map((shape) => [...shape]), maxSharedStructures: WIRE_STRUCTURES.length });
-  private readonly unpackr = new Unpackr({ useRecords: true, mapsAsObjects: true, structures: WIRE_STRUCTURES.map((shape) => [...shape]), maxSharedStructures: WIRE_STRUCTURES.length });
+  private readonly packr = new Packr({ useRecords: false, useBigIntExtension: true, moreTypes: false });
 
   encode(value: unknown): Buffer {
     return this.packr.pack(value);
   }
 
   decode(bytes: Buffer): unknown {
-    return this.unpackr.unpack(bytes);
+    return decodeMsgpack(bytes);
   }
 }
 
 /** Version of the frame format; a receiver refuses frames of another version. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /**
  * A frame with no message yet: `[PROTOCOL_VERSION]`, to push the messages
@@ -97,13 +57,30 @@ export function encodeFrame(codec: Codec, messages: readonly unknown[]): Buffer 
 /** Decodes a frame, returning its messages; throws with the reason when the bytes are not a frame. */
 export function decodeFrame(codec: Codec, bytes: Buffer, maxBytes: number): unknown[] {
   if (bytes.length > maxBytes) throw new Error(`frame of ${bytes.length} bytes exceeds the limit of ${maxBytes}`);
+  if (codec instanceof MsgpackCodec) refuseOtherVersion(bytes);
   return frameMessages(codec.decode(bytes));
+}
+
+/**
+ * Names the version of a frame of another version before decoding the rest,
+ * which may not even be plain MessagePack (version 2 used msgpackr records).
+ */
+function refuseOtherVersion(bytes: Buffer): void {
+  const head = bytes[0];
+  const at = head >= 0x91 && head <= 0x9f ? 1 : head === 0xdc ? 3 : head === 0xdd ? 5 : -1;
+  const version = at > 0 && at < bytes.length ? bytes[at] : undefined;
+  if (version !== undefined && version < 0x80 && version !== PROTOCOL_VERSION) throw versionError(version);
+}
+
+function versionError(version: unknown): Error {
+  const older = typeof version === 'number' && version < PROTOCOL_VERSION ? ' (an older intracom: every process must speak the same version)' : '';
+  return new Error(`unsupported frame version ${JSON.stringify(version)}${older}; this library speaks ${PROTOCOL_VERSION}`);
 }
 
 /** The messages of an already decoded frame; throws with the reason when the value is not a frame. */
 export function frameMessages(decoded: unknown): unknown[] {
   if (!Array.isArray(decoded) || decoded.length < 2) throw new Error('not a frame: expected an array [version, message, ...]');
-  if (decoded[0] !== PROTOCOL_VERSION) throw new Error(`unsupported frame version ${JSON.stringify(decoded[0])}; this library speaks ${PROTOCOL_VERSION}`);
+  if (decoded[0] !== PROTOCOL_VERSION) throw versionError(typeof decoded[0] === 'bigint' ? String(decoded[0]) : decoded[0]);
   decoded.shift();
   return decoded;
 }

@@ -21,6 +21,17 @@ function isFiniteNumber(value: unknown): value is number {
 }
 
 /**
+ * The number a foreign writer meant: any MessagePack integer or float. A
+ * 64-bit integer beyond 2^53 decodes as a bigint; in an envelope's numeric
+ * field it becomes the nearest number (nanosecond clocks exceed 2^53).
+ */
+export function asNumber(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value === 'bigint') return Number(value);
+  return undefined;
+}
+
+/**
  * Returns why `value` is neither an event `{ headers, payload }` nor a batch
  * of events sharing headers `{ headers, payloads: [...] }`, or undefined.
  */
@@ -41,7 +52,11 @@ export function isEventMessage(value: unknown): value is EventMessage {
   return invalidEventReason(value) === undefined;
 }
 
-/** Returns why `value` is not a query envelope, or undefined when it is one. */
+/**
+ * Returns why `value` is not a query envelope, or undefined when it is one.
+ * Numeric fields written as 64-bit integers beyond 2^53 (bigints once
+ * decoded) are replaced by numbers in place.
+ */
 export function invalidQueryReason(value: unknown): string | undefined {
   if (!isPlainObject(value)) return 'query is not an object';
   const q = value;
@@ -50,13 +65,16 @@ export function invalidQueryReason(value: unknown): string | undefined {
   if (typeof q.serviceNameDest !== 'string' || q.serviceNameDest.length === 0) return 'serviceNameDest is not a non-empty string';
   if (typeof q.route !== 'string' || !QUERY_ROUTES.has(q.route)) return `route ${JSON.stringify(q.route)} is not one of ${[...QUERY_ROUTES].join(', ')}`;
   if (typeof q.type !== 'string' || !QUERY_TYPES.has(q.type)) return `type ${JSON.stringify(q.type)} is not one of ${[...QUERY_TYPES].join(', ')}`;
+  if (typeof q.action === 'bigint') q.action = asNumber(q.action);
   if (typeof q.action !== 'string' && !isFiniteNumber(q.action)) return 'action is neither a string nor a number';
   if (typeof q.state !== 'string' || !QUERY_STATES.has(q.state)) return `state ${JSON.stringify(q.state)} is not one of ${[...QUERY_STATES].join(', ')}`;
   if (q.response !== null && q.response !== undefined) {
     if (!isPlainObject(q.response) || typeof q.response.ok !== 'boolean') return 'response is neither null nor an ActionResult { ok: boolean, ... }';
   }
   for (const field of ['query_ts', 'response_ts', 'query_ms', 'timeout_ms', 'processAttempts'] as const) {
-    if (!isFiniteNumber(q[field]) || q[field] < 0) return `${field} is not a non-negative number`;
+    const number = asNumber(q[field]);
+    if (number === undefined || number < 0) return `${field} is not a non-negative number`;
+    q[field] = number;
   }
   if ('timout_ms' in q) return 'timout_ms (the seed\'s typo) is not accepted: send timeout_ms';
   return undefined;

@@ -22,12 +22,12 @@ export class HeldLocks {
   /** Records a lock just taken; a stale one for the same id (expired unnoticed) is marked lost. */
   add(lock: MutexLock): void {
     const previous = this.locks.get(lock.mutexId);
-    if (previous !== undefined && !previous.lost) previous.markLost('it expired, and this RedisMutex has taken the mutex again');
+    if (previous !== undefined && !previous.lost) previous.leaseRanOut('it expired, and this RedisMutex has taken the mutex again');
     this.locks.set(lock.mutexId, lock);
     this.sweep.start();
   }
 
-  /** Forgets `lock` (not a newer lock of the same id). */
+  /** Forgets `lock` (not a newer lock of the same id): released, or lost. */
   delete(lock: MutexLock): void {
     if (this.locks.get(lock.mutexId) === lock) this.locks.delete(lock.mutexId);
   }

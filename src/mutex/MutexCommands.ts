@@ -3,7 +3,7 @@ import { IntracomError } from '../errors/IntracomError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import type { MutexConnection } from './MutexConnection';
-import type { LockStore } from '../route/LockStore';
+import type { MutexStore } from './MutexStore';
 import { Sweep } from './Sweep';
 
 /** How often the deadline sweep runs at most, in ms: the precision of command deadlines. */
@@ -42,7 +42,7 @@ export class MutexCommands {
    * the same step as the reply is taken (no promise layer of its own). Not
    * async, and labels built only on failure: this is the P/V fast path.
    */
-  run<T, R = T>(operation: string, mutexId: string | undefined, command: (store: LockStore) => Promise<T>, onLate?: (value: T) => unknown, finish?: (value: T) => R | Promise<R>): Promise<R> {
+  run<T, R = T>(operation: string, mutexId: string | undefined, command: (store: MutexStore) => Promise<T>, onLate?: (value: T) => unknown, finish?: (value: T) => R | Promise<R>): Promise<R> {
     if (this.closed) return Promise.reject(new NotConnectedError(label(operation, mutexId), 'closed'));
     if (this.connection.mustConnect) {
       // First use: connect, and let every call made meanwhile wait for that connection.

@@ -4,24 +4,22 @@ import type { Logger } from 'pino';
 import { RedisClient } from '../client/RedisClient';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ValidationError } from '../errors/ValidationError';
-import type { LockStore } from '../route/LockStore';
-import { RedisLockStore } from '../route/RedisLockStore';
-import type { Route } from '../route/Route';
 import { withSocketErrorGuard } from '../route/socketErrorGuard';
+import { MemoryMutexStore } from './MemoryMutexStore';
+import type { MutexStore } from './MutexStore';
 import { describe } from './record';
+import { RedisMutexStore } from './RedisMutexStore';
 
 /**
  * Where a RedisMutex's locks live and who owns the connection: resolves the
- * `redis` option into a {@link LockStore} (a RedisClient's route's, or one on Redis),
+ * `redis` option into a {@link MutexStore} (Redis, or the memory route's bus),
  * connects a connection it created on first use, reports its outages once,
  * and closes it (and only it) on close.
  */
 export class MutexConnection {
   /** The connection, when the mutexes live in Redis (none on the memory route). */
   readonly redis: Redis | undefined;
-  readonly store: LockStore;
-  /** The route of a RedisClient given as `redis`: connected on first use if it is not yet. */
-  private readonly route: Route | undefined;
+  readonly store: MutexStore;
   /** True when the connection was created here, from a URL or options: it is ours to close. */
   readonly owned: boolean;
   /** The RedisClient's namespace, when `redis` is a RedisClient. */
@@ -34,17 +32,24 @@ export class MutexConnection {
   constructor(redis: unknown) {
     let defaultNodeId = `${hostname()}:${process.pid}`;
     if (redis instanceof RedisClient) {
-      // the locks live where the client's route keeps them (its contract: route.locks): Redis, or the
-      // memory bus its instances share as they would share Redis
-      this.redis = undefined;
-      this.route = redis.route;
-      this.store = redis.route.locks;
+      // the route's contract names what the locks can live on (route.medium)
+      const medium = redis.route.medium;
+      if (medium?.kind === 'memory') {
+        // the memory route: the instances of this process share its bus, as they would share Redis
+        this.redis = undefined;
+        this.store = new MemoryMutexStore(medium.bus);
+      } else if (medium?.kind === 'redis') {
+        this.redis = medium.connection;
+        this.store = new RedisMutexStore(this.redis);
+      } else {
+        throw new ValidationError(`redis must be a RedisClient on a route with a redis or memory medium (or a URL, ioredis options or an ioredis instance); received a RedisClient on a custom route`);
+      }
       this.owned = false;
       this.namespace = redis.names.namespace;
       defaultNodeId = `${redis.service}:${redis.instanceId}`;
     } else if (redis instanceof Redis) {
       this.redis = redis;
-      this.store = new RedisLockStore(redis);
+      this.store = new RedisMutexStore(redis);
       this.owned = false;
     } else if (typeof redis === 'string' || (typeof redis === 'object' && redis !== null && !Array.isArray(redis))) {
       // Created here, so made to fail fast: with no offline queue and no retry of a command in
@@ -52,7 +57,7 @@ export class MutexConnection {
       // a reconnection, and nothing is sent later on behalf of a caller who was told it failed.
       const failFast = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 };
       this.redis = typeof redis === 'string' ? new Redis(redis, withSocketErrorGuard(failFast)) : new Redis(withSocketErrorGuard({ ...failFast, ...redis, lazyConnect: true }));
-      this.store = new RedisLockStore(this.redis);
+      this.store = new RedisMutexStore(this.redis);
       this.owned = true;
     } else {
       throw new ValidationError(`redis must be a URL, ioredis options, an ioredis instance or a RedisClient; received ${describe(redis)}`);
@@ -76,13 +81,13 @@ export class MutexConnection {
 
   /** True until a connection created lazily has connected: calls must wait for {@link connect} first. */
   get mustConnect(): boolean {
-    if (this.connecting !== undefined) return true;
-    return this.redis !== undefined ? this.redis.status === 'wait' : this.route?.status === 'idle';
+    return this.redis !== undefined && (this.connecting !== undefined || this.redis.status === 'wait');
   }
 
   /** Connects a lazy connection once; every caller meanwhile waits for the same attempt, each at most `timeoutMs`. */
   async connect(operation: string, timeoutMs: number): Promise<void> {
-    this.connecting ??= (this.redis !== undefined ? this.redis.connect() : (this.route as Route).connect()).finally(() => {
+    const redis = this.redis as Redis; // only called when the mutexes live in Redis
+    this.connecting ??= redis.connect().finally(() => {
       this.connecting = undefined;
     });
     const connecting = this.connecting;

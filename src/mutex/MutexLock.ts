@@ -1,4 +1,5 @@
 import { LockLostError } from '../errors/LockLostError';
+import type { MutexKeys } from './MutexStore';
 
 /** What a lock needs from its RedisMutex (internal). */
 export interface LockBackend {
@@ -6,8 +7,12 @@ export interface LockBackend {
   extendLock(lock: MutexLock, timeoutMs: number): Promise<boolean>;
   /** Runs the release script and forgets the lock; true when our token was deleted. */
   releaseLock(lock: MutexLock): Promise<boolean>;
-  /** Reports a loss (log and `lost` event). */
-  reportLost(lock: MutexLock, error: LockLostError): void;
+  /**
+   * Reports a loss (log and `lost` event) and forgets the lock. `expired`:
+   * the lease simply ran out on a lock nobody was refreshing, which is what
+   * its timeout promised, not a fault.
+   */
+  reportLost(lock: MutexLock, error: LockLostError, expired: boolean): void;
   /** Reports an extension that failed for want of Redis (the lock may still be held). */
   reportRefreshFailure(lock: MutexLock, error: unknown): void;
 }
@@ -39,8 +44,8 @@ export class MutexLock {
   readonly takenAt: number;
   /** @internal The stored lock value (unique by its token), compared by the release and extend scripts. */
   readonly value: string;
-  /** @internal The Redis key of the lock. */
-  readonly key: string;
+  /** @internal The Redis keys of the mutex. */
+  readonly keys: MutexKeys;
   private timeout: number;
   private expiry: number;
   private state: LockState = 'held';
@@ -51,14 +56,15 @@ export class MutexLock {
   private refreshing = false;
   private releaseClaimed = false;
   private precise = false;
+  private refreshed = false;
 
   /** @internal Created by RedisMutex. `sentAt` is when the acquiring command left: the lease is counted from then. */
   constructor(
     private readonly backend: LockBackend,
-    init: { mutexId: string; key: string; nodeId: string; fence: number | null; value: string; takenAt: number; timeoutMs: number; sentAt: number },
+    init: { mutexId: string; keys: MutexKeys; nodeId: string; fence: number | null; value: string; takenAt: number; timeoutMs: number; sentAt: number },
   ) {
     this.mutexId = init.mutexId;
-    this.key = init.key;
+    this.keys = init.keys;
     this.nodeId = init.nodeId;
     this.fence = init.fence;
     this.value = init.value;
@@ -108,7 +114,7 @@ export class MutexLock {
    * report it.
    */
   assertHeld(): void {
-    if (this.state === 'held' && Date.now() >= this.expiry) this.markLost('its timeout passed with no confirmed extension (was the event loop blocked?)');
+    if (this.state === 'held' && Date.now() >= this.expiry) this.leaseRanOut('its timeout passed with no confirmed extension (was the event loop blocked?)');
     if (this.state === 'lost') throw this.lostError as LockLostError;
     if (this.state === 'released') throw new LockLostError(this.mutexId, this.fence, 'it was released');
   }
@@ -151,12 +157,13 @@ export class MutexLock {
    * timer of its own, at its exact expiry).
    */
   checkLease(now: number): void {
-    if (this.state === 'held' && now >= this.expiry) this.markLost('its timeout passed with no confirmed extension');
+    if (this.state === 'held' && now >= this.expiry) this.leaseRanOut('its timeout passed with no confirmed extension');
   }
 
   /** @internal Starts automatic extension every `ratio x timeout`. */
   startRefresh(ratio: number): void {
     if (this.state !== 'held' || this.refreshTimer) return;
+    this.refreshed = true;
     this.watchPrecisely();
     const tick = (): void => {
       this.refreshTimer = undefined;
@@ -197,21 +204,30 @@ export class MutexLock {
     return true;
   }
 
-  /** @internal Ends the lock as lost: stops its timers, fires its signal, reports it once (unless `report` is false). */
-  markLost(reason: string, report = true): LockLostError {
+  /**
+   * @internal Ends the lock as lost: stops its timers, fires its signal,
+   * reports it once (unless `report` is false). `expired`: its lease ran out
+   * with nobody refreshing it (see {@link LockBackend.reportLost}).
+   */
+  markLost(reason: string, report = true, expired = false): LockLostError {
     if (this.state !== 'held') return this.lostError ?? new LockLostError(this.mutexId, this.fence, 'it was released');
     const error = new LockLostError(this.mutexId, this.fence, reason);
     this.state = 'lost';
     this.lostError = error;
     this.stopTimers();
     this.controller?.abort(error);
-    if (report) this.backend.reportLost(this, error);
+    if (report) this.backend.reportLost(this, error, expired);
     return error;
   }
 
   /** @internal The loss, if any. */
   get lossError(): LockLostError | undefined {
     return this.lostError;
+  }
+
+  /** @internal The lease ran out: the lock's own timeout when nobody refreshed it, a failure of the refresh otherwise. */
+  leaseRanOut(reason: string): void {
+    this.markLost(reason, true, !this.refreshed);
   }
 
   /** Gives the lease a timer at its exact expiry, so that the signal fires on time (not only at the next sweep). */
@@ -225,7 +241,7 @@ export class MutexLock {
     if (this.leaseTimer) clearTimeout(this.leaseTimer);
     this.leaseTimer = setTimeout(() => {
       this.leaseTimer = undefined;
-      if (this.state === 'held' && Date.now() >= this.expiry) this.markLost('its timeout passed with no confirmed extension');
+      if (this.state === 'held' && Date.now() >= this.expiry) this.leaseRanOut('its timeout passed with no confirmed extension');
       else if (this.state === 'held') this.armLease();
     }, Math.max(0, this.expiry - Date.now()));
     this.leaseTimer.unref();

@@ -13,7 +13,9 @@ import { MutexLock, type LockBackend } from './MutexLock';
 import { parseAcquireOptions, parseMutexOptions, type MutexSettings, type ResolvedAcquire } from './mutexSettings';
 import { assertMutexId, assertTimeout, decodeValue, describe, encodeValue, freeRecord, type MutexRecord } from './record';
 import { DEFAULT_MUTEX_OPTIONS, type AcquireOptions, type RedisMutexOptions } from './RedisMutexOptions';
-import { waitForMutex } from './waitForMutex';
+import { Acquisition, type AcquisitionHost } from './Acquisition';
+import type { AttemptReply, MutexKeys, QueueAs } from './MutexStore';
+import { MutexWakeups } from './MutexWakeups';
 
 /** The critical section run by {@link RedisMutex.withMutex}. */
 export type CriticalSection<T> = (signal: AbortSignal, lock: MutexLock) => T | Promise<T>;
@@ -46,7 +48,7 @@ export type CriticalSection<T> = (signal: AbortSignal, lock: MutexLock) => T | P
  * });
  * await mutex.close();
  */
-export class RedisMutex extends EventEmitter implements LockBackend {
+export class RedisMutex extends EventEmitter implements LockBackend, AcquisitionHost {
   /** Key names of this deployment. */
   readonly names: Names;
   /** Default node id of `acquire`, `tryAcquire` and `withMutex`. */
@@ -58,6 +60,10 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   private readonly commands: MutexCommands;
   private readonly locks = new HeldLocks();
   private readonly keys: LockKeys;
+  /** @internal The hand-over notices of this RedisMutex's waiting acquires. */
+  readonly wakeups: MutexWakeups;
+  /** The waiting acquires, and their outcome (settled, never rejecting). */
+  private readonly acquisitions = new Map<Acquisition, Promise<unknown>>();
   private closing: Promise<void> | undefined;
 
   constructor(options: RedisMutexOptions) {
@@ -74,6 +80,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     this.logger = this.settings.logger;
     this.commands = new MutexCommands(this.connection, this.settings.commandTimeoutMs);
     this.keys = new LockKeys(this.names);
+    this.wakeups = new MutexWakeups(this.connection.store, this.names.mutexWake(this.keys.waiterId), (mutexId, value) => this.unclaimed(mutexId, value), this.logger);
     this.connection.reportOutages(this.logger);
   }
 
@@ -89,9 +96,9 @@ export class RedisMutex extends EventEmitter implements LockBackend {
    */
   P(mutexId: string, nodeId: string, timeoutMs: number): Promise<boolean> {
     // Not async, and the key cached per id: the seed's API is the fast path, one SET NX PX, no script, no fence.
-    let key: string;
+    let keys: MutexKeys;
     try {
-      key = this.keys.lockKey(mutexId);
+      keys = this.keys.of(mutexId);
       this.keys.checkNodeId(nodeId);
       assertTimeout(timeoutMs);
       this.assertOpen('P');
@@ -103,11 +110,11 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     return this.commands.run(
       'P',
       mutexId,
-      (store) => store.setIfAbsent(key, value, timeoutMs),
-      (late) => late && this.releaseLate(key, value, 'P', mutexId),
+      (store) => store.setIfAbsent(keys.lock, value, timeoutMs),
+      (late) => late && this.releaseLate(keys, value, 'P', mutexId),
       (taken): boolean | Promise<never> => {
         if (!taken) return false;
-        const closed = this.register(new MutexLock(this, { mutexId, key, nodeId, fence: null, value, takenAt: sentAt, timeoutMs, sentAt }), 'P');
+        const closed = this.register(new MutexLock(this, { mutexId, keys, nodeId, fence: null, value, takenAt: sentAt, timeoutMs, sentAt }), 'P');
         return closed ?? true;
       },
     ) as Promise<boolean>;
@@ -123,7 +130,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     // Not async, one promise less on the fast path; bad input still rejects rather than throws.
     const lock = this.locks.get(mutexId); // a lock found proves the id valid
     try {
-      if (lock === undefined) this.keys.lockKey(mutexId);
+      if (lock === undefined) this.keys.of(mutexId);
       this.assertOpen('V');
     } catch (error) {
       return Promise.reject(error);
@@ -141,8 +148,8 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     assertMutexId(mutexId);
     const settings = parseAcquireOptions(options, this.settings, false);
     this.assertOpen('tryAcquire');
-    const lock = await this.take(mutexId, settings.nodeId, settings.timeoutMs, 'tryAcquire');
-    if (typeof lock === 'number') return null;
+    const lock = await this.take(mutexId, settings, 'tryAcquire');
+    if (lock === null) return null;
     if (settings.autoRefresh) lock.startRefresh(this.settings.refreshRatio);
     return lock;
   }
@@ -184,7 +191,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     let result: T;
     try {
       result = await fn(lock.signal, lock);
-      if (!lock.lost && !lock.held) lock.markLost('its timeout passed while the critical section ran, with no confirmed extension (was the event loop blocked?)');
+      if (!lock.lost && !lock.held) lock.leaseRanOut('its timeout passed while the critical section ran, with no confirmed extension (was the event loop blocked?)');
     } catch (error) {
       await this.releaseQuietly(lock);
       throw error;
@@ -255,6 +262,9 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.connection.settled();
+      // waiting acquires end first (each leaves its queue), then what is held is released
+      for (const acquisition of this.acquisitions.keys()) acquisition.cancel(new NotConnectedError(label('acquire', acquisition.mutexId), 'closed'));
+      await Promise.all(this.acquisitions.values());
       const held = this.locks.all();
       await Promise.all(
         held.map(async (lock) => {
@@ -268,6 +278,7 @@ export class RedisMutex extends EventEmitter implements LockBackend {
       );
       this.commands.close();
       this.locks.close();
+      await this.wakeups.close();
       await this.connection.close();
     })();
     return this.closing;
@@ -278,19 +289,23 @@ export class RedisMutex extends EventEmitter implements LockBackend {
   /** @internal */
   async extendLock(lock: MutexLock, timeoutMs: number): Promise<boolean> {
     assertTimeout(timeoutMs);
-    return this.commands.run('extend', lock.mutexId, (store) => store.extendIfHeld(lock.key, lock.value, timeoutMs));
+    return this.commands.run('extend', lock.mutexId, (store) => store.extendIfHeld(lock.keys.lock, lock.value, timeoutMs));
   }
 
   /** @internal */
   releaseLock(lock: MutexLock): Promise<boolean> {
     if (!lock.claimRelease()) return Promise.resolve(false);
     this.locks.delete(lock);
-    return this.commands.run('V', lock.mutexId, (store) => store.releaseIfHeld(lock.key, lock.value));
+    return this.commands.run('V', lock.mutexId, (store) => store.releaseIfHeld(lock.keys, lock.mutexId, lock.value));
   }
 
   /** @internal */
-  reportLost(lock: MutexLock, error: LockLostError): void {
-    this.logger.warn({ mutexId: lock.mutexId, fence: lock.fence, reason: error.message }, 'mutex lost');
+  reportLost(lock: MutexLock, error: LockLostError, expired: boolean): void {
+    // A lost lock is forgotten: it can never be held again, and what is forgotten stops the lease sweep.
+    this.locks.delete(lock);
+    const fields = { mutexId: lock.mutexId, fence: lock.fence, reason: error.message };
+    if (expired) this.logger.debug(fields, 'mutex lease ran out');
+    else this.logger.warn(fields, 'mutex lost');
     if (this.listenerCount('lost') > 0) this.emit('lost', error);
   }
 
@@ -299,35 +314,89 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     this.logger.warn({ err: error, mutexId: lock.mutexId, expiresAt: lock.expiresAt }, 'could not extend a mutex; retrying until its timeout');
   }
 
+  // ---- AcquisitionHost (used by the waiting acquires) ----
+
+  /** @internal */
+  attempt(acquisition: Acquisition, sentAt: number, queue: QueueAs | null): Promise<AttemptReply> {
+    const { mutexId, token, settings } = acquisition;
+    const keys = this.keys.of(mutexId);
+    return this.commands.run(
+      'acquire',
+      mutexId,
+      (store) => store.takeFenced(keys, mutexId, token, sentAt, settings.timeoutMs, settings.nodeId, queue),
+      (late) => {
+        // the caller was told the attempt failed: what it took, or its place in the queue, is given back
+        if (late[0] === 1) this.releaseLate(keys, encodeValue(token, late[1], sentAt, settings.timeoutMs, settings.nodeId), 'acquire', mutexId);
+        else if (late[0] === 2) this.releaseLate(keys, late[1], 'acquire', mutexId);
+        else if (queue) void this.leave(acquisition);
+      },
+    );
+  }
+
+  /** @internal */
+  lockOf(acquisition: Acquisition, value: string | null, fence: number, takenAt: number, sentAt: number): MutexLock {
+    const { mutexId, token, settings } = acquisition;
+    const stored = value ?? encodeValue(token, fence, takenAt, settings.timeoutMs, settings.nodeId);
+    const lock = new MutexLock(this, { mutexId, keys: this.keys.of(mutexId), nodeId: settings.nodeId, fence, value: stored, takenAt, timeoutMs: settings.timeoutMs, sentAt });
+    this.locks.add(lock);
+    return lock;
+  }
+
+  /** @internal */
+  async leave(acquisition: Acquisition): Promise<void> {
+    const { mutexId, token, settings } = acquisition;
+    try {
+      await this.commands.run('acquire', mutexId, (store) => store.leave(this.keys.of(mutexId), mutexId, token, settings.timeoutMs, settings.nodeId));
+    } catch (error) {
+      this.logger.debug({ err: error, mutexId }, 'could not leave the queue of a mutex; the place lapses on its own');
+    }
+  }
+
+  /** @internal */
+  giveBack(lock: MutexLock): Promise<void> {
+    return this.releaseQuietly(lock);
+  }
+
   // ---- internals ----
 
   /** The waiting acquire of `acquire` and `withMutex`. */
   private async acquireWith(mutexId: string, settings: ResolvedAcquire, operation: string): Promise<MutexLock> {
-    const lock = await waitForMutex(
-      mutexId,
-      settings,
-      () => this.take(mutexId, settings.nodeId, settings.timeoutMs, operation),
-      (taken) => this.releaseQuietly(taken),
-    );
+    const acquisition = new Acquisition(mutexId, settings, this.keys.nextToken(), this);
+    const running = acquisition.run();
+    this.acquisitions.set(acquisition, running.catch(() => undefined));
+    let lock: MutexLock;
+    try {
+      lock = await running;
+    } finally {
+      this.acquisitions.delete(acquisition);
+    }
+    if (this.closing) {
+      // close() began while the hand-over was on its way: hand nothing out
+      await this.releaseQuietly(lock);
+      throw new NotConnectedError(label(operation, mutexId), 'closed');
+    }
+    // handed over after a long wait with no attempt in between: the lease this process counts is short, so confirm it
+    if (Date.now() - (lock.expiresAt - lock.timeoutMs) > lock.timeoutMs / 2) lock.extend().catch(() => undefined);
     if (settings.autoRefresh) lock.startRefresh(this.settings.refreshRatio);
     return lock;
   }
 
-  /** One fenced attempt (the acquire script): the new lock, or the holder's remaining ms (-1 when unknown). */
-  private async take(mutexId: string, nodeId: string, timeoutMs: number, operation: string): Promise<MutexLock | number> {
-    const key = this.keys.lockKey(mutexId);
+  /** tryAcquire's attempt (never queues): the new lock, or null when the mutex is held or handed to a waiter. */
+  private async take(mutexId: string, settings: ResolvedAcquire, operation: string): Promise<MutexLock | null> {
+    const keys = this.keys.of(mutexId);
     const token = this.keys.nextToken();
     const sentAt = Date.now();
+    const { timeoutMs, nodeId } = settings;
     const [taken, reply] = await this.commands.run(
       operation,
       mutexId,
-      (store) => store.takeFenced(key, this.names.mutexFence(mutexId), token, sentAt, timeoutMs, nodeId),
-      (late) => late[0] === 1 && this.releaseLate(key, encodeValue(token, Number(late[1]), sentAt, timeoutMs, nodeId), operation, mutexId),
+      (store) => store.takeFenced(keys, mutexId, token, sentAt, timeoutMs, nodeId, null),
+      (late) => late[0] === 1 && this.releaseLate(keys, encodeValue(token, late[1], sentAt, timeoutMs, nodeId), operation, mutexId),
     );
-    if (taken !== 1) return Number(reply);
-    const fence = Number(reply);
+    if (taken !== 1) return null;
+    const fence = reply;
     const value = encodeValue(token, fence, sentAt, timeoutMs, nodeId); // the value the script stored
-    const lock = new MutexLock(this, { mutexId, key, nodeId, fence, value, takenAt: sentAt, timeoutMs, sentAt });
+    const lock = new MutexLock(this, { mutexId, keys, nodeId, fence, value, takenAt: sentAt, timeoutMs, sentAt });
     const closed = this.register(lock, operation);
     if (closed) await closed;
     return lock;
@@ -342,8 +411,28 @@ export class RedisMutex extends EventEmitter implements LockBackend {
     });
   }
 
-  private releaseLate(key: string, value: string, operation: string, mutexId: string): void {
-    releaseLateLock(this.connection.store, this.logger, key, value, label(operation, mutexId));
+  /**
+   * A hand-over notice that no waiting acquire claimed (it gave up or failed
+   * while the lock was being handed to it): unless that lock is held here,
+   * it is given back, so that it does not block everyone until its timeout.
+   */
+  private unclaimed(mutexId: string, value: string): void {
+    if (!value.startsWith(this.keys.waiterId) || this.closing) return; // not one of ours
+    let keys: MutexKeys;
+    try {
+      keys = this.keys.of(mutexId);
+    } catch {
+      return; // not a notice intracom sent
+    }
+    if (this.locks.get(mutexId)?.value === value) return;
+    this.logger.debug({ mutexId }, 'a mutex was handed to an acquire that had given up; passing it on');
+    this.connection.store.releaseIfHeld(keys, mutexId, value).catch((error: unknown) => {
+      this.logger.warn({ err: error, mutexId }, 'could not pass on a mutex handed to an acquire that had given up; Redis frees it at its timeout');
+    });
+  }
+
+  private releaseLate(keys: MutexKeys, value: string, operation: string, mutexId: string): void {
+    releaseLateLock(this.connection.store, this.logger, keys, mutexId, value, label(operation, mutexId));
   }
 
   private async releaseQuietly(lock: MutexLock): Promise<void> {

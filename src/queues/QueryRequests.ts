@@ -1,6 +1,5 @@
 import { createQuery, monotonicNs } from '../envelope/query';
 import { QueryRoute, QueryState, QueryType, type ActionResult, type Query } from '../envelope/types';
-import { invalidQueryReason } from '../envelope/validate';
 import { CancelledError } from '../errors/CancelledError';
 import { IntracomError } from '../errors/IntracomError';
 import { NoHandlerError } from '../errors/NoHandlerError';
@@ -10,11 +9,17 @@ import { ValidationError } from '../errors/ValidationError';
 import type { QueryContext, QueryHandlers } from './QueryHandlers';
 import { describeValue } from '../../vars/describe';
 
-/** The RPC function that carries ASYNC and SYNC queries. */
-export const QUERY_FUNCTION = '$query';
-
-/** Makes one RPC call of {@link QUERY_FUNCTION} on an instance of `destination`. */
+/** Sends the lean query request of `envelope` (docs/protocol.md) to one instance of its destination and resolves with the result. */
 export type QueryCall = (destination: string, envelope: Query, timeoutMs: number, signal: AbortSignal) => Promise<unknown>;
+
+/** A SYNC or ASYNC query as it arrives (docs/protocol.md, "SYNC and ASYNC"), already checked by the RPC server. */
+export interface QueryRequest {
+  queryId: string;
+  type: 'SYNC' | 'ASYNC';
+  action: string | number;
+  query: unknown;
+  timeout_ms: number;
+}
 
 /** Options of an ASYNC or SYNC query. */
 export interface QueryRequestOptions {
@@ -84,13 +89,25 @@ export class QueryRequests {
     return this.dispatch<R>(envelope, localService, options.signal);
   }
 
-  /** Serves one `$query` request on this instance (the RPC handler of {@link QUERY_FUNCTION}). */
-  async serve(args: unknown[], context: { readonly signal: AbortSignal }): Promise<unknown> {
-    const envelope = args[0];
-    const reason = invalidQueryReason(envelope);
-    if (reason !== undefined) throw new ValidationError(`malformed query envelope: ${reason}`);
-    const query = envelope as Query;
-    return this.runHandler(query, context.signal);
+  /**
+   * Serves one SYNC or ASYNC query request on this instance (`args[0]` is
+   * the request, checked by the RPC server): rebuilds its envelope and runs
+   * the action's handler.
+   */
+  async serve(args: unknown[], context: { readonly callerService: string; readonly signal: AbortSignal }): Promise<unknown> {
+    const request = args[0] as QueryRequest;
+    const envelope = createQuery({
+      queryId: request.queryId,
+      serviceNameSource: context.callerService,
+      serviceNameDest: this.service,
+      route: QueryRoute.REDIS,
+      type: request.type === 'SYNC' ? QueryType.SYNC : QueryType.ASYNC,
+      action: request.action,
+      query: request.query,
+      timeout_ms: request.timeout_ms,
+    });
+    envelope.processAttempts = 1;
+    return this.runHandler(envelope, context.signal);
   }
 
   /** Queries of this client still pending. */
@@ -109,7 +126,7 @@ export class QueryRequests {
       await Promise.race([Promise.all([...this.pending.values()].map(({ handle }) => handle.promise)), grace]);
       clearTimeout(timer);
     }
-    for (const { controller } of this.pending.values()) controller.abort(new CancelledError('query', QUERY_FUNCTION, 'the client closed before the answer came'));
+    for (const { handle, controller } of this.pending.values()) controller.abort(new CancelledError(handle.serviceNameDest, String(handle.action), 'the client closed before the answer came'));
     await Promise.all([...this.pending.values()].map(({ handle }) => handle.promise));
   }
 

@@ -4,7 +4,6 @@ import { MemoryBus, type MemoryBusOptions, type MemoryEndpoint } from './MemoryB
 import type { Route, RouteStatus } from './Route';
 import type { RouteOptions } from './RouteOptions';
 import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
-import { MemoryLockStore } from './MemoryLockStore';
 
 /** Options of the memory route beyond those every route takes. */
 export interface MemoryRouteOptions {
@@ -26,8 +25,7 @@ export interface MemoryRouteOptions {
  */
 export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
   readonly kind = 'memory' as const;
-  /** Locks on this route's bus, shared by the routes of the bus as Redis is shared. */
-  readonly locks: MemoryLockStore;
+  readonly medium: { readonly kind: 'memory'; readonly bus: MemoryBus };
   private state: RouteStatus = 'idle';
   private readonly subscribedChannels = new Set<string>();
   private readonly subscribedPatterns = new Set<string>();
@@ -44,7 +42,7 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
       psubscribe: async (p) => void this.subscribedPatterns.add(p),
       punsubscribe: async (p) => void this.subscribedPatterns.delete(p),
     });
-    this.locks = new MemoryLockStore(bus);
+    this.medium = { kind: 'memory', bus };
   }
 
   get status(): RouteStatus {

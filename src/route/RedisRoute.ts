@@ -7,7 +7,6 @@ import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
 import type { Route, RouteStatus } from './Route';
 import type { RouteOptions } from './RouteOptions';
-import { RedisLockStore } from './RedisLockStore';
 import { scanKeys } from './scanKeys';
 
 /**
@@ -35,7 +34,7 @@ export class RedisRoute extends FramedRoute implements Route {
   private readonly ownsPublisher: boolean;
   private state: RouteStatus = 'idle';
   private readonly streams: RedisStreamStore;
-  readonly locks: RedisLockStore;
+  readonly medium: { readonly kind: 'redis'; readonly connection: Redis };
 
   constructor(connection: RedisConnection, options: RouteOptions) {
     super(options, (channel, frame) => this.publisher.publish(channel, frame), {
@@ -55,7 +54,7 @@ export class RedisRoute extends FramedRoute implements Route {
     // We replay subscriptions ourselves, so that `ready` after a reconnect means "subscribed again".
     this.subscriber = this.publisher.duplicate({ lazyConnect: true, autoResubscribe: false, Connector: withSocketErrorGuard(this.publisher.options).Connector });
     this.streams = new RedisStreamStore(this.publisher);
-    this.locks = new RedisLockStore(this.publisher);
+    this.medium = { kind: 'redis', connection: this.publisher };
     this.watchConnection(this.publisher, 'publisher');
     this.watchConnection(this.subscriber, 'subscriber');
 

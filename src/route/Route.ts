@@ -1,7 +1,8 @@
 import type { EventEmitter } from 'node:events';
 import type { WriteDone } from './FrameBatcher';
 import type { StreamStore } from './StreamStore';
-import type { LockStore } from './LockStore';
+import type Redis from 'ioredis';
+import type { MemoryBus } from './MemoryBus';
 
 /** Receives every message of an exact-channel subscription. */
 export type MessageListener = (message: unknown, channel: string) => void;
@@ -23,6 +24,9 @@ export interface RouteStats {
   /** Frames that could not be decoded (counted, logged, skipped). */
   malformed: number;
 }
+
+/** See {@link Route.medium}. */
+export type RouteMedium = { readonly kind: 'redis'; readonly connection: Redis } | { readonly kind: 'memory'; readonly bus: MemoryBus };
 
 /** Connection state of a route or client. */
 export type RouteStatus = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed';
@@ -87,8 +91,13 @@ export interface Route extends EventEmitter, StreamStore {
   incrBy(key: string, by: number, ttlMs?: number): Promise<number>;
   /** Every key matching a glob pattern (SCAN on Redis: never blocks it). */
   keys(pattern: string): Promise<string[]>;
-  /** Where locks live on this route (what RedisMutex is built on). */
-  readonly locks: LockStore;
+  /**
+   * What stores built over this route run on (RedisMutex's lock store): the
+   * route's command connection to Redis, or its memory bus. Named by the
+   * contract, so that no layer above tests for a route class or reaches into
+   * one.
+   */
+  readonly medium: RouteMedium;
 
   /** Announces (or refreshes) an instance of `service`; it counts as live for `ttlMs`. */
   announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void>;

@@ -10,15 +10,16 @@ import { createQuery } from '../envelope/query';
 import { hostLocally, localHost, stopHostingLocally } from './localServices';
 import { QueryHandlers, type QueryContext, type QueryHandler } from '../queues/QueryHandlers';
 import { QueryQueues, type DurableSendOptions, type QueueInspection, type QueryQueueStats } from '../queues/QueryQueues';
-import { QUERY_FUNCTION, QueryRequests, type LocalService, type QueryHandle, type QueryRequestOptions } from '../queues/QueryRequests';
+import { QueryRequests, type LocalService, type QueryHandle, type QueryRequestOptions } from '../queues/QueryRequests';
 import type { DeadLetter } from '../queues/QueueConsumer';
 import type { CallContext } from './CallContext';
 import { InstanceDirectory, type RpcTarget } from './InstanceDirectory';
 import { DEFAULT_RPC_OPTIONS, type CallOptions, type RedisRPCClientOptions } from './RedisRPCClientOptions';
-import { RpcCaller, type RpcCallerStats } from './RpcCaller';
+import { RpcCaller, type QueryRequestBody, type RpcCallerStats } from './RpcCaller';
 import type { RpcCalls } from './RpcCalls';
 import { RpcServer, type RpcHandler, type RpcServerStats, type TargetDescription } from './RpcServer';
 import { describeValue } from '../../vars/describe';
+import { QUERY_FUNCTION } from './wire';
 
 /** Options of `expose`. */
 export interface ExposeOptions {
@@ -142,7 +143,8 @@ export class RedisRPCClient implements RpcCalls {
     this.requests = new QueryRequests(
       this.service,
       this.queryHandlers,
-      (destination, envelope, timeoutMs, signal) => this.invoke('service', destination, QUERY_FUNCTION, [envelope], { timeoutMs, signal }),
+      (destination, envelope, timeoutMs, signal) =>
+        this.invoke('service', destination, String(envelope.action), [], { timeoutMs, signal }, { type: envelope.type === QueryType.SYNC ? 'SYNC' : 'ASYNC', action: envelope.action, query: envelope.query }),
       this.timeoutMs,
       (destination) => this.localTarget(destination),
     );
@@ -448,7 +450,7 @@ export class RedisRPCClient implements RpcCalls {
     if (this.closing) throw new ValidationError(`cannot ${operation}: the RPC client is closed`);
   }
 
-  private invoke(scope: RpcScope, target: string | FunctionCatalogue, fn: string, args: unknown[], options: CallOptions | undefined): Promise<unknown> {
+  private invoke(scope: RpcScope, target: string | FunctionCatalogue, fn: string, args: unknown[], options: CallOptions | undefined, query?: QueryRequestBody): Promise<unknown> {
     let resolved: RpcTarget;
     let definition: FunctionDefinition | undefined;
     if (typeof target === 'string') {
@@ -472,10 +474,10 @@ export class RedisRPCClient implements RpcCalls {
       const expected = scope === 'service' ? 'a service key or a service declaration' : 'a module name or a module declaration';
       return Promise.reject(new ValidationError(`${scope === 'service' ? 'callService' : 'call'} needs ${expected}; received ${describeValue(target)}`));
     }
-    if (typeof fn !== 'string' || fn.length === 0) return Promise.reject(new ValidationError(`function name must be a non-empty string; received ${describeValue(fn)}`));
+    if (query === undefined && (typeof fn !== 'string' || fn.length === 0)) return Promise.reject(new ValidationError(`function name must be a non-empty string; received ${describeValue(fn)}`));
     const timeoutMs = options?.timeoutMs ?? this.timeoutMs;
     const idempotent = options?.idempotent ?? definition?.idempotent ?? false;
-    return this.caller.call(resolved, fn, args, timeoutMs, options?.signal, idempotent);
+    return this.caller.call(resolved, fn, args, timeoutMs, options?.signal, idempotent, query);
   }
 }
 

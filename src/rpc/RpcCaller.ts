@@ -16,7 +16,7 @@ import { RateLimitedLog } from '../log/RateLimitedLog';
 import type { Route, Unsubscribe } from '../route/Route';
 import { Deadlines, type Timed } from './Deadlines';
 import type { InstanceDirectory, RpcTarget } from './InstanceDirectory';
-import { invalidReplyReason, unencodableReason, type RpcErrorReply, type RpcRequestBody, type RpcRequestHeaders } from './wire';
+import { invalidReplyReason, unencodableReason, type RpcErrorReply, type RpcQueryBody, type RpcRequestBody, type RpcRequestHeaders } from './wire';
 import { ShortIds } from '../envelope/ids';
 import { debugEnabled } from '../log/logger';
 
@@ -42,8 +42,13 @@ interface PendingCall extends Timed {
   busy: number;
   refreshed: boolean;
   /** The request of the current attempt (a write's outcome is matched to its attempt by identity). */
-  request: RpcRequestBody | undefined;
+  request: RpcRequestBody | RpcQueryBody | undefined;
+  /** Set for a SYNC or ASYNC query: what its request carries instead of a function and arguments. */
+  readonly query: QueryRequestBody | undefined;
 }
+
+/** What a SYNC or ASYNC query request carries besides its id and timeout. */
+export type QueryRequestBody = Pick<RpcQueryBody, 'type' | 'action' | 'query'>;
 
 /** Counter values that fit in 4 base-36 digits. */
 const ID_COUNTER_LIMIT = 36 ** 4;
@@ -140,7 +145,7 @@ export class RpcCaller {
   }
 
   /** Starts a call. */
-  call(target: RpcTarget, fn: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, idempotent: boolean): Promise<unknown> {
+  call(target: RpcTarget, fn: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, idempotent: boolean, query?: QueryRequestBody): Promise<unknown> {
     this.counters.calls += 1;
     if (this.closed || this.unsubscribe === undefined) {
       this.counters.failed += 1;
@@ -154,7 +159,7 @@ export class RpcCaller {
       this.counters.failed += 1;
       return Promise.reject(new CancelledError(target.name, fn, 'its signal had already fired', signal.reason));
     }
-    const unsendable = unencodableReason(args, 'arguments');
+    const unsendable = query === undefined ? unencodableReason(args, 'arguments') : unencodableReason(query.query, 'query');
     if (unsendable !== undefined) {
       this.counters.failed += 1;
       return Promise.reject(new ValidationError(`cannot call "${target.name}" function "${fn}": ${unsendable}`));
@@ -183,6 +188,7 @@ export class RpcCaller {
       busy: 0,
       refreshed: false,
       request: undefined,
+      query,
     };
     this.pending.set(call.id, call);
     this.deadlines.add(call, timeoutMs);
@@ -235,14 +241,16 @@ export class RpcCaller {
     call.channel = channel;
     call.attempts += 1;
     call.sentAt = now;
-    const request: RpcRequestBody = { queryId: call.id, action: call.fn, query: call.args, timeout_ms: Math.max(1, Math.floor(call.deadline - now)) };
+    const timeout_ms = Math.max(1, Math.floor(call.deadline - now));
+    const request: RpcRequestBody | RpcQueryBody =
+      call.query === undefined ? { queryId: call.id, action: call.fn, query: call.args, timeout_ms } : { queryId: call.id, type: call.query.type, action: call.query.action, query: call.query.query, timeout_ms };
     call.request = request;
     if (this.debug) this.logger.debug({ target: target.name, fn: call.fn, requestId: call.id, instance: instanceId, attempt: call.attempts }, 'call sent');
     this.route.post(channel, request, this.headers, request, this.onSent, this.settings.sliceSize);
   }
 
   /** How the write of a request ended (one shared callback: no closure or promise per call). */
-  private readonly onSent = (request: RpcRequestBody, error: unknown, receivers: number | undefined): void => {
+  private readonly onSent = (request: RpcRequestBody | RpcQueryBody, error: unknown, receivers: number | undefined): void => {
     const call = this.pending.get(request.queryId);
     if (call === undefined || call.request !== request) return; // settled, or already sent again elsewhere
     if (error !== undefined) {

@@ -6,6 +6,7 @@ import type { Names } from '../../vars/names';
 import type { Codec } from '../envelope/codec';
 import type { ActionResult } from '../envelope/types';
 import { CancelledError } from '../errors/CancelledError';
+import { NoHandlerError } from '../errors/NoHandlerError';
 import type { Route, Unsubscribe } from '../route/Route';
 import { RequestContext, type CallContext } from './CallContext';
 import type { RpcAnnouncement } from './InstanceDirectory';
@@ -19,6 +20,8 @@ import {
   type RpcErrorReply,
   type RpcRequest,
   type RpcRequestBody,
+  type RpcQueryBody,
+  QUERY_FUNCTION,
   type RpcRequestHeaders,
   type RpcResultReply,
 } from './wire';
@@ -266,7 +269,20 @@ export class RpcServer {
     const reason = invalidRequestReason(message);
     if (reason !== undefined) return this.malformed(served, reason, undefined, message);
     const request = message as RpcRequest;
-    this.admit(served, request, this.replyChannel(request.serviceNameSource, request.sourceInstance), request);
+    this.admitAny(served, request, this.replyChannel(request.serviceNameSource, request.sourceInstance), request);
+  }
+
+  /**
+   * A SYNC or ASYNC query (it has a `type`) goes to the target's query
+   * handler, the library's own {@link QUERY_FUNCTION}, which no function
+   * call can name; anything else is a function call.
+   */
+  private admitAny(served: Served, caller: RpcRequestHeaders, replyTo: string, request: RpcRequestBody | RpcQueryBody): void {
+    if ('type' in request && request.type !== undefined) {
+      const { queryId, timeout_ms } = request;
+      return this.admit(served, caller, replyTo, { queryId, action: QUERY_FUNCTION, query: [request], timeout_ms }, true);
+    }
+    this.admit(served, caller, replyTo, request as RpcRequestBody, false);
   }
 
   /** Requests sharing their caller's half: `{ headers, payloads }`. */
@@ -277,20 +293,21 @@ export class RpcServer {
     const replyTo = this.replyChannel(caller.serviceNameSource, caller.sourceInstance);
     for (const body of payloads as unknown[]) {
       const invalid = invalidRequestBodyReason(body);
-      if (invalid === undefined) this.admit(served, caller, replyTo, body as RpcRequestBody);
+      if (invalid === undefined) this.admitAny(served, caller, replyTo, body as RpcRequestBody | RpcQueryBody);
       else this.malformed(served, invalid, caller, body);
     }
   }
 
   /** Answers a well-formed request at once (no such function, closing, busy) or runs or queues it. */
-  private admit(served: Served, caller: RpcRequestHeaders, replyTo: string, request: RpcRequestBody): void {
+  private admit(served: Served, caller: RpcRequestHeaders, replyTo: string, request: RpcRequestBody, isQuery: boolean): void {
     const fn = request.action;
-    const exposed = served.functions.get(fn);
+    const exposed = isQuery || fn !== QUERY_FUNCTION ? served.functions.get(fn) : undefined;
     if (exposed === undefined) {
       const job: Job = { request, replyTo, context: undefined, exposed: undefined, newer: undefined, older: undefined };
       if (fn === DESCRIBE) return this.succeed(job, this.describe(served));
       const available = [...served.functions.keys()].filter((name) => !name.startsWith('$'));
-      this.replyError(job, { ok: false, errorName: 'NoHandlerError', message: `no function "${fn}"`, data: { available } }, 'no-handler');
+      const message = isQuery ? `${served.name} takes no queries (only a service does)` : `no function "${fn}"`;
+      this.replyError(job, { ok: false, errorName: 'NoHandlerError', message, data: { available } }, 'no-handler');
       return;
     }
     const job: Job = { request, replyTo, context: undefined, exposed, newer: undefined, older: undefined };
@@ -338,7 +355,8 @@ export class RpcServer {
     const service = caller?.serviceNameSource ?? partial?.serviceNameSource;
     const instance = caller?.sourceInstance ?? partial?.sourceInstance;
     if (typeof queryId !== 'string' || typeof service !== 'string' || typeof instance !== 'string') return;
-    const request = { queryId, action: String(partial?.action), query: [], timeout_ms: 1 };
+    // the action is only echoed when it is a string: String() of a hostile map (a non-callable toString) throws
+    const request = { queryId, action: typeof partial?.action === 'string' ? partial.action : '', query: [], timeout_ms: 1 };
     const job: Job = { request, replyTo: this.replyChannel(service, instance), context: undefined, exposed: undefined, newer: undefined, older: undefined };
     this.replyError(job, { ok: false, errorName: 'MalformedMessageError', message: `malformed RPC request: ${reason}` }, 'malformed');
   }
@@ -462,7 +480,8 @@ export class RpcServer {
     // decides the error it sees), so an answer here could only race it with a less precise error
     if (job.context?.aborted) return;
     this.logger.debug({ err: error, fn: job.request.action }, 'a handler failed; the caller gets a RemoteError');
-    this.replyError(job, describeThrown(error));
+    // a query whose action has no handler is intracom's refusal, not the handler's failure
+    this.replyError(job, describeThrown(error), job.request.action === QUERY_FUNCTION && error instanceof NoHandlerError ? 'no-handler' : undefined);
   }
 
   /** An error reply: the handler's (no `fault`), or intracom's own with the `fault` that says why. */

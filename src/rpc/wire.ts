@@ -23,6 +23,14 @@
  *   channel has (0: the instance is gone).
  */
 import type { ActionResult } from '../envelope/types';
+import { asNumber } from '../envelope/validate';
+
+/**
+ * The internal name under which a service's query handler (SYNC and ASYNC)
+ * is registered with the RPC server. It never travels: a query request
+ * carries `type` instead, and a function call naming it gets `no-handler`.
+ */
+export const QUERY_FUNCTION = '$query';
 
 /** The caller's half of a request, shared by the requests of one frame. */
 export interface RpcRequestHeaders {
@@ -41,6 +49,21 @@ export interface RpcRequestBody {
   /** The arguments. */
   query: unknown[];
   /** Time the caller still waits, in ms. */
+  timeout_ms: number;
+}
+
+/**
+ * The call's own half of a SYNC or ASYNC query (seeds/000's envelope made
+ * lean): `type` says it is a query, handled by the destination's query
+ * handler for `action`, with `query` as its parameters.
+ */
+export interface RpcQueryBody {
+  queryId: string;
+  type: 'SYNC' | 'ASYNC';
+  /** The action (the destination's vocabulary: a string or a number). */
+  action: string | number;
+  /** The parameters (any value). */
+  query: unknown;
   timeout_ms: number;
 }
 
@@ -99,15 +122,22 @@ export function invalidRequestHeadersReason(value: unknown): string | undefined 
   return undefined;
 }
 
-/** Returns why `value` is not the call's half of a request, or undefined. */
+/** Returns why `value` is not the call's half of a request (a call, or a SYNC or ASYNC query), or undefined. */
 export function invalidRequestBodyReason(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'request is not an object';
-  const request = value as Partial<RpcRequestBody>;
+  const request = value as { queryId?: unknown; type?: unknown; action?: unknown; query?: unknown; timeout_ms?: unknown };
   if (!isShortString(request.queryId)) return 'queryId must be a non-empty string of at most 200 characters';
-  if (typeof request.action !== 'string') return 'action (the function name) is not a string';
-  if (!Array.isArray(request.query)) return 'query (the argument list) is not an array';
-  const timeout = request.timeout_ms;
-  if (typeof timeout !== 'number' || !(timeout > 0) || timeout === Infinity) return 'timeout_ms is not a positive number';
+  if (request.type !== undefined) {
+    if (request.type !== 'SYNC' && request.type !== 'ASYNC') return 'type must be "SYNC" or "ASYNC" (or absent, for a function call)';
+    if (typeof request.action === 'bigint') request.action = asNumber(request.action);
+    if (typeof request.action !== 'string' && !(typeof request.action === 'number' && Number.isFinite(request.action))) return 'action is neither a string nor a number';
+  } else {
+    if (typeof request.action !== 'string') return 'action (the function name) is not a string';
+    if (!Array.isArray(request.query)) return 'query (the argument list) is not an array';
+  }
+  const timeout = asNumber(request.timeout_ms);
+  if (timeout === undefined || !(timeout > 0)) return 'timeout_ms is not a positive number';
+  request.timeout_ms = timeout;
   return undefined;
 }
 

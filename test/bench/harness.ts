@@ -44,6 +44,13 @@ export function percentile(sortedMs: number[], p: number): number | null {
   return round(sortedMs[index]);
 }
 
+/** CPU time (user + system) a Redis server has used so far, in ms, from INFO. */
+export async function redisCpuMs(admin: { info(section: string): Promise<string> }): Promise<number> {
+  const info = await admin.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
+}
+
 /** Rounds to 3 decimals for printing. */
 export function round(value: number): number {
   return Math.round(value * 1000) / 1000;

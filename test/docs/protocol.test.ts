@@ -8,6 +8,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { RedisClient, type ReceivedEvent } from '../../src/client/RedisClient';
+import { MsgpackCodec, decodeFrame } from '../../src/envelope/codec';
+import { decodeMsgpack } from '../../src/envelope/msgpack';
+import { invalidEventReason, invalidQueryReason } from '../../src/envelope/validate';
+import { invalidReplyReason, invalidRequestReason } from '../../src/rpc/wire';
 import { startRedis } from '../support/redis-server';
 
 /** The bytes a shell's printf makes of `\xNN` escapes and plain characters. */
@@ -24,6 +28,33 @@ function printfBytes(format: string): Buffer {
 
 describe('docs/protocol.md', function () {
   this.timeout(15_000);
+
+  it('every hex example is the MessagePack of the value beside it, and each frame is one intracom accepts', () => {
+    const page = readFileSync(join(__dirname, '..', '..', 'docs', 'protocol.md'), 'utf8');
+    const examples = [...page.matchAll(/value: (.+)\n\s*bytes: ([0-9a-f ]+)\n/g)];
+    expect(examples.length).to.be.at.least(12);
+    const codec = new MsgpackCodec();
+    for (const [, json, hex] of examples) {
+      const bytes = Buffer.from(hex.replace(/ /g, ''), 'hex');
+      const value = JSON.parse(json) as unknown;
+      expect(decodeMsgpack(bytes), json).to.deep.equal(value);
+      if (!Array.isArray(value)) continue; // an announcement: one map, not a frame
+      const [message] = decodeFrame(codec, bytes, 1 << 20) as [Record<string, unknown>];
+      const reason =
+        'headers' in message && 'serviceName' in (message.headers as object)
+          ? invalidEventReason(message)
+          : 'cancel' in message || 'probe' in message
+            ? undefined
+            : 'result' in message || 'error' in message
+              ? invalidReplyReason(message)
+              : 'payloads' in message
+                ? undefined
+                : 'serviceNameDest' in message
+                  ? invalidQueryReason(message)
+                  : invalidRequestReason(message);
+      expect(reason, json).to.equal(undefined);
+    }
+  });
 
   it('the redis-cli example publishes an event that a RedisClient receives with its headers', async () => {
     const page = readFileSync(join(__dirname, '..', '..', 'docs', 'protocol.md'), 'utf8');

@@ -17,6 +17,7 @@ import type { MutexLock } from '../../src/mutex/MutexLock';
 import { Names } from '../../vars/names';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { rejection } from '../support/async';
+import { nextLoss } from './nextLoss';
 
 
 function thrown(fn: () => unknown): Error {
@@ -26,18 +27,6 @@ function thrown(fn: () => unknown): Error {
     return error as Error;
   }
   throw new Error('expected a throw');
-}
-
-/** Resolves with the LockLostError of the next `lost` event about `mutexId`. */
-function nextLoss(mutex: RedisMutex, mutexId: string): Promise<LockLostError> {
-  return new Promise((resolve) => {
-    const listener = (error: LockLostError) => {
-      if (error.mutexId !== mutexId) return;
-      mutex.off('lost', listener);
-      resolve(error);
-    };
-    mutex.on('lost', listener);
-  });
 }
 
 describe('RedisMutex', function () {

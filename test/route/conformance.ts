@@ -341,10 +341,29 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       const subscriber = await make();
       const got = collector(1);
       await subscriber.subscribe(ch('foreign'), got.listener);
-      // msgpack of [2, {"a": 1}] as any msgpack library would write it
-      await harness().injectRaw(ch('foreign'), Buffer.from([0x92, 0x02, 0x81, 0xa1, 0x61, 0x01]));
+      // msgpack of [3, {"a": 1}] as any msgpack library would write it
+      await harness().injectRaw(ch('foreign'), Buffer.from([0x92, 0x03, 0x81, 0xa1, 0x61, 0x01]));
       await got.arrived;
       expect(got.messages).to.deep.equal([{ a: 1 }]);
+    });
+
+    it('reads a foreign frame exactly as msgpack says, whatever came before it: integers 0-255, and the 12-byte frame that redefined a record slot', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const got = collector(257);
+      await subscriber.subscribe(ch('plain'), got.listener);
+      const reported = once(subscriber, 'malformed');
+      // a version-2 frame defining msgpackr record 0x43 (["x", "y"]): it once replaced a predefined shape for the life of the process
+      await harness().injectRaw(ch('plain'), Buffer.from('9202d47243' + '92a178a179' + '0102', 'hex'));
+      const [error] = (await reported) as [MalformedMessageError];
+      expect(error.message).to.match(/version 2/);
+      // [3, 0, 1, ..., 255] as a plain writer encodes it: 0x40-0x7f are positive fixints, 128-255 are 0xcc nn
+      const integers = Array.from({ length: 256 }, (_, i) => i);
+      const bytes = [0xdc, 0x01, 0x01, 0x03, ...integers.flatMap((i) => (i < 0x80 ? [i] : [0xcc, i]))];
+      await harness().injectRaw(ch('plain'), Buffer.from(bytes));
+      await publisher.publish(ch('plain'), { after: 'the foreign frames' });
+      await got.arrived;
+      expect(got.messages).to.deep.equal([...integers, { after: 'the foreign frames' }]);
+      expect(subscriber.stats().malformed).to.equal(1);
     });
 
     it('delivers on later turns of the event loop: a ping-pong between two routes lets a timer fire', async () => {
@@ -423,17 +442,11 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       expect(await b.keys(ch('nothing.*'))).to.deep.equal([]);
     });
 
-    it('keeps locks on the medium: taken once, released only by the holder, visible from another route', async () => {
+    it('names its medium in the contract (what the mutex builds its lock store on): its kind, and the shared connection or bus', async () => {
       const [a, b] = [await make(), await make()];
-      const key = ch('lock');
-      expect(await a.locks.setIfAbsent(key, 'mine', 5000)).to.equal(true);
-      expect(await b.locks.setIfAbsent(key, 'theirs', 5000)).to.equal(false);
-      expect(await b.locks.releaseIfHeld(key, 'theirs')).to.equal(false);
-      expect((await b.locks.read(key))?.[0]).to.equal('mine');
-      expect(await a.locks.releaseIfHeld(key, 'mine')).to.equal(true);
-      const [taken, fence] = await b.locks.takeFenced(key, ch('fence'), 'tok', 1, 5000, 'node');
-      expect([taken, fence]).to.deep.equal([1, 1]);
-      expect((await a.locks.read(key))?.[0]).to.equal('tok|1|1|5000|node');
+      expect(a.medium.kind).to.equal(a.kind);
+      if (a.medium.kind === 'memory' && b.medium.kind === 'memory') expect(a.medium.bus).to.equal(b.medium.bus);
+      if (a.medium.kind === 'redis') expect(typeof a.medium.connection.set).to.equal('function');
     });
 
     it('appends the messages of one tick to a stream as one entry of at most perEntry messages, in order', async () => {

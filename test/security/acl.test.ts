@@ -18,6 +18,7 @@ import { aclRules, aclSetUserLine } from '../../vars/acl';
 import { defineVar } from '../../vars/define';
 import { NoHandlerError, RedisMutex, RedisRPCClient, RemoteError } from '../../src/index';
 import { runCli } from '../cli/run';
+import { Names } from '../../vars/names';
 import { until } from '../support/async';
 import { startRedis, type TestRedis } from '../support/redis-server';
 
@@ -116,7 +117,13 @@ describe('security: the generated ACL runs the library', function () {
       const lock = await mutex.acquire('acl-lock', { timeoutMs: 5000 });
       expect(lock.fence).to.be.a('number');
       await lock.extend(5000);
+      // a waiting acquire: queued, then handed the mutex by the release
+      const waiter = new RedisMutex({ redis: url('calc'), namespace, nodeId: 'calc-1' });
+      const waiting = waiter.acquire('acl-lock', { retryDelayMs: 5000, retryJitterMs: 0 });
+      await until(async () => (await admin.zcard(new Names(namespace).mutexQueue('acl-lock'))) === 1, 5000, 'the waiter to queue');
       await lock.release();
+      await (await waiting).release();
+      await waiter.close();
       expect(await mutex.P('acl-lock', 'web-1', 1000)).to.equal(true);
       expect(await mutex.V('acl-lock')).to.equal(true);
     } finally {

@@ -1,0 +1,335 @@
+"""A reference client of intracom's wire protocol, written from docs/protocol.md.
+
+Only redis-py and msgpack (Debian's python3-redis and python3-msgpack). It is
+what the interoperability tests drive; it is not a library to ship.
+"""
+import os
+import socket
+import threading
+import time
+import uuid
+
+import msgpack
+import redis
+
+VERSION = 3
+
+
+# ---- MessagePack and frames (docs/protocol.md, "Frames" and "Types") ----
+
+def _ext_hook(code, data):
+    if code == 0 and len(data) == 1:
+        return None  # intracom's `undefined`
+    if code == 0x42:
+        return int.from_bytes(data, 'big', signed=True)  # bigint beyond 64 bits
+    return msgpack.ExtType(code, data)
+
+
+def pack(value):
+    return msgpack.packb(value, use_bin_type=True)
+
+
+def unpack(data):
+    return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_ext_hook, timestamp=3)
+
+
+def frame(*messages):
+    return pack([VERSION, *messages])
+
+
+def messages(data):
+    decoded = unpack(data)
+    if not isinstance(decoded, list) or len(decoded) < 2:
+        raise ValueError('not a frame')
+    if decoded[0] != VERSION:
+        raise ValueError('frame of version %r' % (decoded[0],))
+    return decoded[1:]
+
+
+def now_iso():
+    return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime()) + '.000Z'
+
+
+class Names:
+    """Keys and channels (docs/protocol.md, "Names")."""
+
+    def __init__(self, namespace=''):
+        self.prefix = namespace + ':' if namespace else ''
+
+    def channel(self, topic):
+        return self.prefix + topic
+
+    def key(self, tag, *parts):
+        return self.prefix + 'ic:{' + tag + '}:' + ':'.join(parts)
+
+    def rpc_instance(self, topic, instance_id):
+        return self.channel(topic + '.' + instance_id)
+
+    def rpc_replies(self, service, instance_id):
+        return self.channel('intracom.rpc.reply.' + service + '.' + instance_id)
+
+
+class RemoteFailure(Exception):
+    """An error reply, named by the error class intracom's mapping gives it."""
+
+    def __init__(self, kind, reply):
+        super().__init__('%s: %s' % (kind, reply.get('error', {}).get('message') if isinstance(reply, dict) else reply))
+        self.kind = kind
+        self.reply = reply
+
+
+ANNOUNCE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #expired > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  redis.call('HDEL', KEYS[2], unpack(expired))
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return now
+"""
+
+LIVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
+if #ids == 0 then return {} end
+local found = redis.call('HMGET', KEYS[2], unpack(ids))
+local live = {}
+for i = 1, #found do if found[i] then live[#live + 1] = found[i] end end
+return live
+"""
+
+MUTEX_ACQUIRE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return {0, redis.call('PTTL', KEYS[1])} end
+local fence = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. string.format('%d', fence) .. '|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4], 'PX', ARGV[3])
+return {1, fence}
+"""
+
+MUTEX_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class Client:
+    """One instance of a service, speaking intracom's wire."""
+
+    def __init__(self, url, service, namespace='', instance_id=None):
+        self.redis = redis.Redis.from_url(url)
+        self.names = Names(namespace)
+        self.service = service
+        self.instance_id = instance_id or 'py-' + uuid.uuid4().hex[:8]
+        self.announce = self.redis.register_script(ANNOUNCE)
+        self.live = self.redis.register_script(LIVE)
+        self._counter = 0
+
+    def next_id(self):
+        self._counter += 1
+        return '%s.%d' % (self.instance_id, self._counter)
+
+    # ---- events ----
+
+    def publish(self, topic, *payloads):
+        headers = {'name': topic, 'createdAt': now_iso(), 'serviceName': self.service}
+        message = {'headers': headers, 'payload': payloads[0]} if len(payloads) == 1 else {'headers': headers, 'payloads': list(payloads)}
+        return self.redis.publish(self.names.channel(topic), frame(message))
+
+    @staticmethod
+    def payloads(message):
+        if 'payloads' in message:
+            return list(message['payloads'])
+        return [message['payload']]
+
+    # ---- registry ----
+
+    def announcement(self):
+        return pack({'instanceId': self.instance_id, 'service': self.service, 'host': socket.gethostname(), 'pid': os.getpid(), 'startedAt': int(time.time() * 1000)})
+
+    def register(self, tag, ttl_ms=5000):
+        self.announce(keys=[self.names.key(tag, 'instances'), self.names.key(tag, 'announcements')], args=[self.instance_id, self.announcement(), ttl_ms])
+
+    def withdraw(self, tag):
+        self.redis.hdel(self.names.key(tag, 'announcements'), self.instance_id)
+        self.redis.zrem(self.names.key(tag, 'instances'), self.instance_id)
+
+    def live_instances(self, tag):
+        return [unpack(raw)['instanceId'] for raw in self.live(keys=[self.names.key(tag, 'instances'), self.names.key(tag, 'announcements')])]
+
+    # ---- calls (RPC, SYNC, ASYNC) ----
+
+    def request(self, service, body, timeout_ms=2000, cancel_after_ms=None):
+        """Sends one request to a live instance of `service` and returns the result, or raises RemoteFailure."""
+        topic = 'service.' + service + '.rpc'
+        instances = self.live_instances(topic)
+        if not instances:
+            raise RemoteFailure('NoServiceError', {})
+        pubsub = self.redis.pubsub()
+        pubsub.subscribe(self.names.rpc_replies(self.service, self.instance_id))
+        pubsub.get_message(timeout=1)  # the subscribe confirmation
+        query_id = self.next_id()
+        request = dict(body, queryId=query_id, serviceNameSource=self.service, sourceInstance=self.instance_id, timeout_ms=timeout_ms)
+        instance = instances[0]
+        channel = self.names.rpc_instance(topic, instance)
+        try:
+            if self.redis.publish(channel, frame(request)) == 0:
+                raise RemoteFailure('NoServiceError', {})
+            deadline = time.time() + timeout_ms / 1000.0
+            cancel_at = None if cancel_after_ms is None else time.time() + cancel_after_ms / 1000.0
+            while True:
+                if cancel_at is not None and time.time() >= cancel_at:
+                    self.redis.publish(channel, frame({'cancel': query_id}))
+                    raise RemoteFailure('CancelledError', {})
+                left = deadline - time.time()
+                if left <= 0:
+                    raise RemoteFailure('TimeoutError', {})
+                message = pubsub.get_message(timeout=min(left, 0.05))
+                if message is None or message['type'] != 'message':
+                    continue
+                for reply in messages(message['data']):
+                    if reply.get('queryId') != query_id:
+                        continue
+                    if 'error' not in reply:
+                        return reply['result']
+                    fault = reply.get('fault')
+                    kind = {'no-handler': 'NoHandlerError', 'invalid-arguments': 'ValidationError', 'busy': 'ServiceBusyError', 'closing': 'ServiceBusyError'}.get(fault, 'RemoteError')
+                    raise RemoteFailure(kind, reply)
+        finally:
+            pubsub.close()
+
+    def call(self, service, fn, args, **options):
+        return self.request(service, {'action': fn, 'query': list(args)}, **options)
+
+    def query(self, query_type, service, action, query, **options):
+        return self.request(service, {'type': query_type, 'action': action, 'query': query}, **options)
+
+    def serve(self, functions, actions, stop):
+        """Serves `functions` (name -> fn(*args)) and query `actions` (action -> fn(query)) until `stop` is set."""
+        topic = 'service.' + self.service + '.rpc'
+        pubsub = self.redis.pubsub()
+        pubsub.subscribe(self.names.rpc_instance(topic, self.instance_id))
+        pubsub.get_message(timeout=1)
+        self.register(topic)
+
+        def heartbeat():
+            while not stop.wait(1.0):
+                self.register(topic)
+
+        threading.Thread(target=heartbeat, daemon=True).start()
+        try:
+            while not stop.is_set():
+                message = pubsub.get_message(timeout=0.05)
+                if message is None or message['type'] != 'message':
+                    continue
+                try:
+                    received = messages(message['data'])
+                except ValueError:
+                    continue
+                for item in received:
+                    if 'payloads' in item:
+                        for body in item['payloads']:
+                            self._answer(dict(body, **item['headers']), functions, actions)
+                    elif 'queryId' in item:
+                        self._answer(item, functions, actions)
+        finally:
+            self.withdraw(topic)
+            pubsub.close()
+
+    def _answer(self, request, functions, actions):
+        reply_to = self.names.rpc_replies(request['serviceNameSource'], request['sourceInstance'])
+        if 'type' in request:
+            handler = actions.get(request['action'])
+            call = (lambda: handler(request['query'])) if handler else None
+        else:
+            handler = functions.get(request['action'])
+            call = (lambda: handler(*request['query'])) if handler else None
+        if call is None:
+            error = {'ok': False, 'errorName': 'NoHandlerError', 'message': 'no handler for %r' % (request['action'],), 'data': {'available': sorted(functions)}}
+            reply = {'queryId': request['queryId'], 'instanceId': self.instance_id, 'error': error, 'fault': 'no-handler'}
+        else:
+            try:
+                reply = {'queryId': request['queryId'], 'result': call()}
+            except Exception as failure:  # the handler's failure goes back as data
+                error = {'ok': False, 'errorName': type(failure).__name__, 'message': str(failure), 'code': 'E_PY'}
+                reply = {'queryId': request['queryId'], 'instanceId': self.instance_id, 'error': error}
+        self.redis.publish(reply_to, frame(reply))
+
+    # ---- durable queries ----
+
+    def envelope(self, query_type, destination, action, query, query_id=None):
+        now_ms = time.time() * 1000
+        return {
+            'queryId': query_id or self.next_id(), 'serviceNameSource': self.service, 'serviceNameDest': destination,
+            'route': 'redis', 'type': query_type, 'action': action, 'query': query, 'response': None, 'result': None,
+            'state': 'PENDING', 'query_ts': time.monotonic_ns(), 'response_ts': 0, 'query_ms': int(now_ms),
+            'timeout_ms': 0, 'processAttempts': 0,
+        }
+
+    def produce(self, query_type, destination, action, query, query_id=None):
+        stream = self.names.key(destination, 'broadcast' if query_type == 'BROADCAST' else 'queries')
+        envelope = self.envelope(query_type, destination, action, query, query_id)
+        self.redis.xadd(stream, {'m': frame(envelope)})
+        return envelope
+
+    def join_queues(self):
+        """Creates this instance's groups (docs/protocol.md, "Consuming")."""
+        for stream, group, start in ((self.names.key(self.service, 'queries'), 'workers', '0'), (self.names.key(self.service, 'broadcast'), self.instance_id, '$')):
+            try:
+                self.redis.xgroup_create(stream, group, id=start, mkstream=True)
+            except redis.ResponseError as error:
+                if 'BUSYGROUP' not in str(error):
+                    raise
+        self.redis.set(self.names.key(self.service, 'seen', self.instance_id), '1', px=600000)
+
+    def consume(self, broadcast, count, timeout_s=10):
+        """Processes `count` queries: reads, skips completed ids, records completion and acknowledges."""
+        stream = self.names.key(self.service, 'broadcast' if broadcast else 'queries')
+        group = self.instance_id if broadcast else 'workers'
+        ttl_ms = 86400000
+        done = []
+        deadline = time.time() + timeout_s
+        while len(done) < count and time.time() < deadline:
+            reply = self.redis.xreadgroup(group, self.instance_id, {stream: '>'}, count=10, block=100)
+            for _, entries in reply or []:
+                for entry_id, fields in entries:
+                    decoded = unpack(fields[b'm'])
+                    envelopes = decoded[1:] if isinstance(decoded, list) else [decoded]
+                    bucket = int(time.time() * 1000) // ttl_ms
+                    done_key = self.names.key(self.service, 'done', group, str(bucket))
+                    previous = self.names.key(self.service, 'done', group, str(bucket - 1))
+                    fresh = [e for e in envelopes if not self.redis.hexists(done_key, e['queryId']) and not self.redis.hexists(previous, e['queryId'])]
+                    done.extend(fresh)
+                    with self.redis.pipeline(transaction=True) as multi:
+                        for e in fresh:
+                            multi.hset(done_key, e['queryId'], 1)
+                        multi.pexpire(done_key, 2 * ttl_ms)
+                        multi.xack(stream, group, entry_id)
+                        multi.execute()
+        return done
+
+    # ---- variables ----
+
+    def set_variable(self, owner, name, stored, value, key=None):
+        redis_key = self.names.key(owner, 'var', name) if key is None else self.names.key(owner, 'var', name, key)
+        self.redis.set(redis_key, stored)
+        self.publish('intracom.var.%s.%s' % (owner, name), {'key': key, 'value': value, 'deleted': False})
+
+    def get_variable(self, owner, name, key=None):
+        return self.redis.get(self.names.key(owner, 'var', name) if key is None else self.names.key(owner, 'var', name, key))
+
+    # ---- mutex ----
+
+    def acquire(self, mutex_id, node_id, timeout_ms):
+        token = uuid.uuid4().hex
+        taken_at = int(time.time() * 1000)
+        lock, fence_key = self.names.key('mutex:' + mutex_id, 'lock'), self.names.key('mutex:' + mutex_id, 'fence')
+        taken, fence = self.redis.eval(MUTEX_ACQUIRE, 2, lock, fence_key, token, taken_at, timeout_ms, node_id)
+        if not taken:
+            return None
+        return {'value': '%s|%d|%d|%d|%s' % (token, fence, taken_at, timeout_ms, node_id), 'fence': fence, 'lock': lock}
+
+    def release(self, held):
+        return self.redis.eval(MUTEX_RELEASE, 1, held['lock'], held['value'])

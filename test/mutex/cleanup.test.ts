@@ -1,0 +1,144 @@
+/**
+ * RedisMutex leaves nothing behind and stays quiet about what is expected, on
+ * both routes: a lost lock is forgotten and the sweep stops once nothing is
+ * held or in flight; a lease that simply ran out is logged at debug, a lock
+ * lost while it was being refreshed at warn; and on the memory route a
+ * waiting acquire keeps its process alive until it gets the lock, as the
+ * socket does on Redis.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import pino from 'pino';
+import { RedisClient } from '../../src/client/RedisClient';
+import { RedisMutex } from '../../src/mutex/RedisMutex';
+import { MemoryBus } from '../../src/route/MemoryBus';
+import { Names } from '../../vars/names';
+import { startRedis, type TestRedis } from '../support/redis-server';
+import { nextLoss } from './nextLoss';
+
+/** Log lines written by a pino logger at level debug. */
+function capturedLogger(): { logger: pino.Logger; lines: Array<{ level: number; msg: string; mutexId?: string }> } {
+  const lines: Array<{ level: number; msg: string; mutexId?: string }> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+      callback();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, stream), lines };
+}
+
+/** Records the intervals created and cleared while `fn` runs (the sweeps are intervals). */
+async function watchIntervals<T>(fn: (created: NodeJS.Timeout[], cleared: Set<unknown>) => Promise<T>): Promise<T> {
+  const created: NodeJS.Timeout[] = [];
+  const cleared = new Set<unknown>();
+  const originalSet = globalThis.setInterval;
+  const originalClear = globalThis.clearInterval;
+  globalThis.setInterval = ((handler: () => void, ms?: number) => {
+    const timer = originalSet(handler, ms);
+    created.push(timer);
+    return timer;
+  }) as typeof setInterval;
+  globalThis.clearInterval = ((timer?: NodeJS.Timeout | string | number) => {
+    cleared.add(timer);
+    originalClear(timer);
+  }) as typeof clearInterval;
+  try {
+    return await fn(created, cleared);
+  } finally {
+    globalThis.setInterval = originalSet;
+    globalThis.clearInterval = originalClear;
+  }
+}
+
+describe('RedisMutex cleans up after itself', function () {
+  this.timeout(20_000);
+  let redis: TestRedis;
+  let raw: Redis;
+  const closers: Array<() => Promise<void>> = [];
+
+  before(async () => {
+    redis = await startRedis();
+    raw = new Redis(redis.url);
+  });
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  });
+  after(async () => {
+    raw.disconnect();
+    await redis.stop();
+  });
+
+  const routes: Array<{ route: string; make: (logger?: pino.Logger) => Promise<RedisMutex> }> = [
+    {
+      route: 'redis',
+      make: async (logger) => {
+        const mutex = new RedisMutex({ redis: redis.url, namespace: redis.namespace, logger });
+        closers.push(() => mutex.close());
+        return mutex;
+      },
+    },
+    {
+      route: 'memory',
+      make: async (logger) => {
+        const client = new RedisClient({ service: 'cleanup', route: 'memory', memoryBus: new MemoryBus() });
+        await client.connect();
+        const mutex = new RedisMutex({ redis: client, logger });
+        closers.push(() => client.close());
+        closers.push(() => mutex.close());
+        return mutex;
+      },
+    },
+  ];
+
+  for (const { route, make } of routes) {
+    describe(`on the ${route} route`, () => {
+      it('forgets a lost lock, and its sweeps stop once nothing is held or in flight', async () => {
+        const mutex = await make(); // before watching: a client's own intervals (heartbeats) are not the mutex's
+        await watchIntervals(async (created, cleared) => {
+          const ids = ['gone-1', 'gone-2', 'gone-3'];
+          const losses = ids.map((id) => nextLoss(mutex, id));
+          for (const id of ids) expect(await mutex.P(id, 'node', 60)).to.equal(true);
+          await Promise.all(losses);
+          for (const id of ids) expect(mutex.heldLock(id), `${id} is forgotten`).to.equal(undefined);
+          // the sweeps run at most every 25 ms: give them a few turns to see there is nothing left
+          await new Promise((done) => setTimeout(done, 150));
+          expect(created.length, 'a sweep ran').to.be.greaterThan(0);
+          for (const timer of created) expect(cleared.has(timer), 'every sweep interval was stopped').to.equal(true);
+        });
+      });
+
+      it('logs a lease that ran out at debug, and a lock lost while it was refreshed at warn', async () => {
+        const { logger, lines } = capturedLogger();
+        const mutex = await make(logger);
+        const expired = nextLoss(mutex, 'expires');
+        expect(await mutex.P('expires', 'node', 50)).to.equal(true);
+        await expired;
+        const aboutExpiry = lines.filter((line) => line.mutexId === 'expires');
+        expect(aboutExpiry.map((line) => line.level), 'the expiry is told at debug').to.deep.equal([20]);
+
+        if (route !== 'redis') return; // deleting a lock behind the holder's back needs Redis
+        const refreshed = await mutex.acquire('refreshed', { timeoutMs: 300, autoRefresh: true });
+        const taken = nextLoss(mutex, 'refreshed');
+        await raw.del(new Names(redis.namespace).mutex('refreshed'));
+        await taken;
+        expect(refreshed.lost).to.equal(true);
+        const aboutLoss = lines.filter((line) => line.mutexId === 'refreshed');
+        expect(aboutLoss.map((line) => line.level), 'an unexpected loss is told at warn').to.deep.equal([40]);
+      });
+    });
+  }
+
+  it('on the memory route, a process whose only work is a waiting acquire stays alive until it gets the lock', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', resolve(__dirname, 'peers/memory-waiter.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(output.trim().split('\n'), 'the waiter got the lock before the process ended').to.deep.equal(['waiting', 'acquired']);
+    expect(code).to.equal(0);
+  });
+});

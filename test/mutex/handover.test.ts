@@ -1,0 +1,231 @@
+/**
+ * The hand-over: a release gives the mutex at once to the first live waiter,
+ * in arrival order, with the seed's record and a fresh fencing token; a
+ * waiter that gave up or crashed never blocks the others; and a hand-over
+ * whose notice was lost is found by the waiter's next attempt. Every waiter
+ * here retries only every few seconds, so that anything faster than that is
+ * the hand-over itself.
+ */
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import { RedisClient } from '../../src/client/RedisClient';
+import { AcquireAbortedError } from '../../src/errors/AcquireAbortedError';
+import { AcquireTimeoutError } from '../../src/errors/AcquireTimeoutError';
+import type { MutexLock } from '../../src/mutex/MutexLock';
+import { RedisMutex } from '../../src/mutex/RedisMutex';
+import { MemoryBus } from '../../src/route/MemoryBus';
+import { Names } from '../../vars/names';
+import { rejection, until } from '../support/async';
+import { spawnPeer, type Peer } from '../support/processes';
+import { startRedis, type TestRedis } from '../support/redis-server';
+
+/** Waiters' own attempts come this rarely: a hand-over faster than this was not found by polling. */
+const SLOW_RETRY = { retryDelayMs: 4000, retryJitterMs: 0, waitMs: 20_000 };
+
+describe('RedisMutex hand-over', function () {
+  this.timeout(30_000);
+  let redis: TestRedis;
+  let raw: Redis;
+  let names: Names;
+  const closers: Array<() => Promise<void>> = [];
+
+  before(async () => {
+    redis = await startRedis();
+    raw = new Redis(redis.url);
+    names = new Names(redis.namespace);
+  });
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  });
+  after(async () => {
+    raw.disconnect();
+    await redis.stop();
+  });
+
+  const routes: Array<{ route: string; instances: (count: number) => Promise<{ mutexes: RedisMutex[]; queued: (id: string) => Promise<number> }> }> = [
+    {
+      route: 'redis',
+      instances: async (count) => {
+        const mutexes = Array.from({ length: count }, (_, i) => new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: `node-${i}` }));
+        for (const mutex of mutexes) closers.push(() => mutex.close());
+        return { mutexes, queued: (id) => raw.zcard(names.mutexQueue(id)) };
+      },
+    },
+    {
+      route: 'memory',
+      instances: async (count) => {
+        const bus = new MemoryBus();
+        const mutexes: RedisMutex[] = [];
+        for (let i = 0; i < count; i++) {
+          const client = new RedisClient({ service: 'handover', route: 'memory', memoryBus: bus });
+          await client.connect();
+          const mutex = new RedisMutex({ redis: client, nodeId: `node-${i}` });
+          mutexes.push(mutex);
+          closers.push(() => client.close());
+          closers.push(() => mutex.close());
+        }
+        // the memory route keeps its queue out of sight: count the waiters that attempted, by their effect
+        let waiting = 0;
+        for (const mutex of mutexes) {
+          const attempt = mutex.attempt.bind(mutex);
+          mutex.attempt = async (...args) => {
+            const reply = await attempt(...args);
+            if (reply[0] === 0 && args[2] !== null) waiting++;
+            return reply;
+          };
+        }
+        return { mutexes, queued: async () => waiting };
+      },
+    },
+  ];
+
+  for (const { route, instances } of routes) {
+    describe(`on the ${route} route`, () => {
+      it('hands the mutex to a waiter as soon as it is released, with the seed record and a greater fence', async () => {
+        const { mutexes: [a, b], queued } = await instances(2);
+        const held = await a.acquire('job', { timeoutMs: 10_000 });
+        const waiting = b.acquire('job', { ...SLOW_RETRY, timeoutMs: 7000 });
+        await until(async () => (await queued('job')) >= 1, 5000, 'the waiter to queue');
+        const releasedAt = Date.now();
+        expect(await held.release()).to.equal(true);
+        const lock = await waiting;
+        expect(Date.now() - releasedAt, 'handed over, not found by a retry').to.be.below(1000);
+        expect(lock.fence).to.be.greaterThan(held.fence as number);
+        expect(lock.held).to.equal(true);
+        expect(lock.expiresAt).to.be.at.most(Date.now() + 7000);
+        const record = await a.inspect('job');
+        expect(record).to.include({ taken: true, takenBy: 'node-1', timeout: 7000, fence: lock.fence });
+        expect(Date.parse(record.takenAt as string)).to.be.within(releasedAt - 1000, Date.now() + 1000);
+        expect(record.expiresInMs).to.be.within(5000, 7000);
+        expect(await lock.release()).to.equal(true);
+        expect((await a.inspect('job')).taken).to.equal(false);
+      });
+
+      it('serves waiters in the order they arrived', async () => {
+        const { mutexes, queued } = await instances(5);
+        const [holder, ...waiters] = mutexes;
+        const held = await holder.acquire('fifo');
+        const order: number[] = [];
+        const done: Array<Promise<void>> = [];
+        for (const [index, waiter] of [3, 0, 2, 1].map((i) => [i, waiters[i]] as const)) {
+          done.push(
+            waiter.acquire('fifo', SLOW_RETRY).then(async (lock: MutexLock) => {
+              order.push(index);
+              await lock.release();
+            }),
+          );
+          await until(async () => (await queued('fifo')) >= done.length, 5000, `waiter ${index} to queue`);
+        }
+        const releasedAt = Date.now();
+        await held.release();
+        await Promise.all(done);
+        expect(order).to.deep.equal([3, 0, 2, 1]);
+        expect(Date.now() - releasedAt, 'four hand-overs, none found by a retry').to.be.below(2000);
+      });
+
+      it('a waiter that gives up leaves the queue: the next release skips it, and a later P finds the mutex free', async () => {
+        const { mutexes: [a, b, c], queued } = await instances(3);
+        const held = await a.acquire('leave');
+        const controller = new AbortController();
+        const quitter = b.acquire('leave', { ...SLOW_RETRY, signal: controller.signal });
+        await until(async () => (await queued('leave')) >= 1, 5000, 'the first waiter to queue');
+        const timedOut = c.acquire('leave', { ...SLOW_RETRY, waitMs: 300 });
+        controller.abort(new Error('no longer needed'));
+        expect(await rejection(quitter)).to.be.instanceOf(AcquireAbortedError);
+        expect(await rejection(timedOut)).to.be.instanceOf(AcquireTimeoutError);
+        if (route === 'redis') expect(await raw.exists(names.mutexQueue('leave'), names.mutexWaiters('leave'))).to.equal(0);
+        expect(await held.release()).to.equal(true);
+        expect((await a.inspect('leave')).taken, 'handed to nobody').to.equal(false);
+        expect(await c.P('leave', 'node-2', 1000)).to.equal(true);
+      });
+
+      it('a waiter whose RedisMutex closes leaves the queue and rejects at once', async () => {
+        const { mutexes: [a, b, c], queued } = await instances(3);
+        const held = await a.acquire('closing');
+        const closing = b.acquire('closing', SLOW_RETRY);
+        await until(async () => (await queued('closing')) >= 1, 5000, 'the waiter to queue');
+        const next = c.acquire('closing', SLOW_RETRY);
+        await until(async () => (await queued('closing')) >= 2, 5000, 'the second waiter to queue');
+        const startedAt = Date.now();
+        const rejected = rejection(closing);
+        await b.close();
+        expect((await rejected).name).to.equal('NotConnectedError');
+        expect(Date.now() - startedAt).to.be.below(1000);
+        await held.release();
+        const lock = await next;
+        expect(lock.nodeId).to.equal('node-2');
+        await lock.release();
+      });
+    });
+  }
+
+  describe('on Redis, across processes', () => {
+    const peers: Peer[] = [];
+    afterEach(async () => {
+      await Promise.all(peers.splice(0).map((peer) => peer.kill()));
+    });
+
+    it('skips a waiter whose process crashed: the next live waiter gets the mutex at once', async () => {
+      const peer = spawnPeer('test/mutex/peers/holder.ts', { REDIS_URL: redis.url, NAMESPACE: redis.namespace });
+      peers.push(peer);
+      await peer.next((m: { type: string }) => m.type === 'ready', 30_000);
+      const holder = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'holder' });
+      const survivor = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'survivor' });
+      closers.push(() => holder.close(), () => survivor.close());
+      const held = await holder.acquire('crash');
+      peer.send({ op: 'acquire', id: 'crash', nodeId: 'doomed', timeoutMs: 10_000, waitMs: 20_000, retryDelayMs: 4000 });
+      await until(async () => (await raw.zcard(names.mutexQueue('crash'))) === 1, 10_000, 'the peer to queue');
+      const waiting = survivor.acquire('crash', SLOW_RETRY);
+      await until(async () => (await raw.zcard(names.mutexQueue('crash'))) === 2, 5000, 'the survivor to queue');
+      await peer.kill();
+      const releasedAt = Date.now();
+      await held.release();
+      const lock = await waiting;
+      expect(Date.now() - releasedAt, 'not blocked by the dead waiter until its timeout').to.be.below(1000);
+      expect((await survivor.inspect('crash')).takenBy).to.equal('survivor');
+      await lock.release();
+    });
+
+    it('ignores garbage and forged notices on a wake channel, and the waiter still gets the mutex by its hand-over', async () => {
+      const holder = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'holder' });
+      const waiter = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'waiter' });
+      closers.push(() => holder.close(), () => waiter.close());
+      const held = await holder.acquire('forged');
+      const waiting = waiter.acquire('forged', { ...SLOW_RETRY, timeoutMs: 5000 });
+      await until(async () => (await raw.zcard(names.mutexQueue('forged'))) === 1, 5000, 'the waiter to queue');
+      const [entry] = await raw.zrange(names.mutexQueue('forged'), '0', '0');
+      const [token] = entry.split('|');
+      const channel = names.mutexWake(token.slice(0, 12));
+      let settled = false;
+      void waiting.then(() => (settled = true), () => (settled = true));
+      for (const message of ['', '|', 'x', 'forged|', `forged|${token}`, `forged|${token}|1|2|5000|waiter|`, `forged|${token}|NaN|1|5000|waiter`, `forged|${token}|7|1|9999|waiter`, `forged|${token}|7|1|5000|someone-else`, `../..|${token}|7|1|5000|waiter`, `forged-other|${token}|7|1|5000|waiter`, `forged|other-token|7|1|5000|waiter`]) {
+        await raw.publish(channel, message);
+      }
+      await raw.ping(); // the notices above were delivered before this reply
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(settled, 'no forged notice was taken for the lock').to.equal(false);
+      await held.release();
+      const lock = await waiting;
+      expect((await waiter.inspect('forged')).fence).to.equal(lock.fence);
+      expect(await lock.release()).to.equal(true);
+    });
+
+    it('a hand-over whose notice was lost is found by the waiter\'s next attempt', async () => {
+      const holder = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'holder' });
+      const waiter = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'waiter' });
+      closers.push(() => holder.close(), () => waiter.close());
+      const held = await holder.acquire('lost-notice');
+      const waiting = waiter.acquire('lost-notice', { retryDelayMs: 300, retryJitterMs: 0, waitMs: 10_000, timeoutMs: 5000 });
+      await until(async () => (await raw.zcard(names.mutexQueue('lost-notice'))) === 1, 5000, 'the waiter to queue');
+      // hand over by hand, as the release script does, but publish nothing
+      const [entry] = await raw.zrange(names.mutexQueue('lost-notice'), '0', '0');
+      const [token, timeout, nodeId] = entry.split('|');
+      const fence = await raw.incr(names.mutexFence('lost-notice'));
+      await raw.multi().del(names.mutex('lost-notice')).set(names.mutex('lost-notice'), `${token}|${fence}|${Date.now()}|${timeout}|${nodeId}`, 'PX', Number(timeout)).zrem(names.mutexQueue('lost-notice'), entry).hdel(names.mutexWaiters('lost-notice'), entry).exec();
+      const lock = await waiting;
+      expect(lock.fence).to.equal(fence);
+      expect(held.held, 'the old lock is not known to be lost yet: it was taken from under it').to.equal(true);
+      expect(await lock.release()).to.equal(true);
+    });
+  });
+});
