@@ -86,6 +86,31 @@ describe('logging', function () {
     expect(connected).to.have.members(['calc', 'web']);
   });
 
+  it('logs a handler failing on every redelivery once per window, then the count of the repeats it left out', async () => {
+    const { logger, lines } = capture('warn');
+    const deployment = new MemoryDeployment();
+    const worker = new RedisRPCClient({ service: 'flaky', logger, queues: { visibilityTimeoutMs: 50, blockMs: 20, maxAttempts: 5 }, ...deployment.options });
+    const sender = new RedisRPCClient({ service: 'sender', logger, queues: { consume: false }, ...deployment.options });
+    let attempts = 0;
+    let lastAttempt: () => void = () => undefined;
+    const allAttempts = new Promise<void>((resolve) => (lastAttempt = resolve));
+    worker.handle('fail', () => {
+      attempts += 1;
+      if (attempts === 5) lastAttempt();
+      throw new Error('always fails');
+    });
+    await Promise.all([worker.connect(), sender.connect()]);
+    await sender.fireAndForget('flaky', 'fail', {});
+    await allAttempts;
+    await Promise.all([worker.close(), sender.close()]);
+    const failures = lines.filter((line) => line.msg === 'query handler failed; it will be redelivered');
+    expect(failures, JSON.stringify(lines)).to.have.length(1);
+    expect(failures[0]).to.include({ service: 'flaky', module: 'queues' });
+    const repeats = lines.find((line) => line.msg === 'query handler failed; it will be redelivered (repeats left out)');
+    expect(repeats, JSON.stringify(lines)).to.include({ service: 'flaky', module: 'queues' });
+    expect(repeats?.suppressed).to.be.at.least(3);
+  });
+
   it('refuses a logger that is not one, naming the option', () => {
     expect(() => new RedisClient({ service: 'x', route: 'memory', logger: 'stdout' as unknown as pino.Logger })).to.throw(/logger must be a pino logger.*received "stdout"/);
   });
