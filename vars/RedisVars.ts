@@ -132,6 +132,15 @@ export const RedisVars = {
     internal: true,
     description: 'Hash of the query ids completed in one time bucket (queues.dedupeTtlMs long), for duplicate suppression; expires two buckets later.',
   }),
+  QueryClaim: defineVar({
+    name: 'claim',
+    type: 'string',
+    owner: '<service>',
+    keyed: true,
+    keyDescription: '<scope>:<query id> (scope: workers, or an instance id for BROADCAST)',
+    internal: true,
+    description: 'Which consumer is processing a durable query, from which stream entry ("<entry id> <consumer>"); lives queues.visibilityTimeoutMs unless its holder renews it, and is deleted with the completion record.',
+  }),
   BroadcastSeen: defineVar({
     name: 'seen',
     type: 'string',

@@ -142,6 +142,16 @@ export class Names {
     return serviceKey(this.namespace, service, 'done', scope, String(bucket));
   }
 
+  /**
+   * The claim of one query by one consumer of a group (`workers`, or an
+   * instance id for BROADCAST): who is processing it, from which entry. It
+   * expires unless its holder renews it, so a crashed holder's query is
+   * taken again.
+   */
+  queryClaim(service: string, scope: string, queryId: string): string {
+    return serviceKey(this.namespace, service, 'claim', scope, queryId);
+  }
+
   /** Expires when a BROADCAST consumer (an instance) has not been seen for the retention time; its group then stops holding the stream. */
   broadcastSeen(service: string, instanceId: string): string {
     return serviceKey(this.namespace, service, 'seen', instanceId);

@@ -16,6 +16,15 @@ export interface QueryContext {
   envelope: Query;
   /** Fires when the caller gave up (ASYNC and SYNC) or the instance is closing. */
   signal: AbortSignal;
+  /**
+   * FIRE_AND_FORGET and BROADCAST: renews this query's claim now and, with
+   * `queues.autoExtend` off, keeps renewing it until `ms` (default
+   * `visibilityTimeoutMs`) from now. Resolves false when the claim was
+   * already lost (another instance may be processing the query): a handler
+   * can check it before an effect that must not happen twice. ASYNC and SYNC
+   * hold no claim (their caller's timeout governs): it resolves true.
+   */
+  extend(ms?: number): Promise<boolean>;
 }
 
 /**

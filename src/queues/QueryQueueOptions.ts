@@ -1,13 +1,23 @@
 /** Settings of the durable query types (FIRE_AND_FORGET and BROADCAST). */
 export interface QueryQueueOptions {
   /**
-   * How long a delivered query may stay unacknowledged before another
-   * instance (or this one) takes it again, in ms: the time a handler may
-   * take, and the time after which the query of a crashed instance is
-   * redelivered.
+   * How long a query's claim lives without renewal, in ms. The instance that
+   * holds a query renews its claim every third of this time while it lives
+   * (see `autoExtend`); when its process dies, stalls or loses Redis, another
+   * instance takes the query this long after the last renewal. Queries read
+   * and waiting their turn are renewed too: the time counts per query, not
+   * per batch.
    * @default 30000
    */
   visibilityTimeoutMs?: number;
+  /**
+   * Keep renewing the claim of a running query for as long as its handler
+   * runs (as BullMQ renews a job's lock). When false, a handler has
+   * `visibilityTimeoutMs` from its start, plus what it asks with
+   * `context.extend(ms)`; past that the query goes to another instance.
+   * @default true
+   */
+  autoExtend?: boolean;
   /**
    * Deliveries of one query before it goes to the dead-letter store.
    * @default 5
@@ -56,6 +66,7 @@ export interface QueryQueueOptions {
 /** The defaults of {@link QueryQueueOptions}. */
 export const DEFAULT_QUERY_QUEUE_OPTIONS: Required<QueryQueueOptions> = {
   visibilityTimeoutMs: 30_000,
+  autoExtend: true,
   maxAttempts: 5,
   dedupeTtlMs: 24 * 60 * 60 * 1000,
   broadcastRetentionMs: 10 * 60 * 1000,

@@ -96,6 +96,9 @@ export class QueryQueues {
       const value = merged[name];
       if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`queues.${name} must be a positive integer; received ${describeValue(value)}`);
     }
+    for (const name of ['autoExtend', 'requireKnownDestination', 'consume'] as const) {
+      if (typeof merged[name] !== 'boolean') throw new ValidationError(`queues.${name} must be a boolean; received ${String(merged[name])}`);
+    }
     this.settings = merged;
   }
 
@@ -126,25 +129,23 @@ export class QueryQueues {
       deadStream: names.deadLetters(service),
       doneTtlMs: this.settings.dedupeTtlMs,
       visibilityTimeoutMs: this.settings.visibilityTimeoutMs,
+      autoExtend: this.settings.autoExtend,
       maxAttempts: this.settings.maxAttempts,
       batchSize: this.settings.batchSize,
       blockMs: this.settings.blockMs,
       maxPayloadBytes: this.client.limits.maxPayloadBytes,
     };
-    this.fireAndForget = new QueueConsumer(
-      route,
-      codec,
-      { ...common, stream: fireStream, group: WORKERS_GROUP, consumer: instanceId, doneBucketKey: (bucket) => names.processed(service, WORKERS_GROUP, bucket) },
-      (delivery) => this.process(delivery),
-      this.logger,
-    );
-    this.broadcast = new QueueConsumer(
-      route,
-      codec,
-      { ...common, stream: broadcastStream, group: instanceId, consumer: instanceId, doneBucketKey: (bucket) => names.processed(service, instanceId, bucket) },
-      (delivery) => this.process(delivery),
-      this.logger,
-    );
+    // one group per scope: `workers` for FIRE_AND_FORGET, the instance itself for BROADCAST
+    const consumer = (stream: string, group: string): QueueConsumer =>
+      new QueueConsumer(
+        route,
+        codec,
+        { ...common, stream, group, consumer: instanceId, doneBucketKey: (bucket) => names.processed(service, group, bucket), claimKey: (queryId) => names.queryClaim(service, group, queryId) },
+        (delivery) => this.process(delivery),
+        this.logger,
+      );
+    this.fireAndForget = consumer(fireStream, WORKERS_GROUP);
+    this.broadcast = consumer(broadcastStream, instanceId);
     this.fireAndForget.start();
     this.broadcast.start();
     const everyMs = Math.max(50, Math.min(1000, Math.floor(this.settings.broadcastRetentionMs / 3)));
@@ -255,12 +256,12 @@ export class QueryQueues {
 
   /** Counters of this instance's consumers. */
   stats(): QueryQueueStats {
-    const zero = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0, batches: 0 };
+    const zero: QueueConsumerStats = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0, batches: 0, claimsLost: 0, groupsRecreated: 0 };
     return { fireAndForget: { ...(this.fireAndForget?.counters ?? zero) }, broadcast: { ...(this.broadcast?.counters ?? zero) } };
   }
 
   /** Runs a query's handler; synchronous handlers get a synchronous answer (no promise per query). */
-  private process({ query, entry }: Delivery): 'done' | 'no-handler' | Promise<'done'> {
+  private process({ query, entry, extend }: Delivery): 'done' | 'no-handler' | Promise<'done'> {
     const handler = this.handlers.get(query.action);
     if (handler === undefined) return 'no-handler';
     const context: QueryContext = {
@@ -271,6 +272,7 @@ export class QueryQueues {
       processAttempts: entry.deliveries,
       envelope: query,
       signal: this.aborter.signal,
+      extend,
     };
     const outcome = handler(query.query, context);
     return outcome instanceof Promise ? outcome.then(() => 'done' as const) : 'done';

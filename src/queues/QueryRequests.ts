@@ -205,6 +205,7 @@ export class QueryRequests {
       processAttempts: 1,
       envelope: query,
       signal,
+      extend: async () => true, // no claim: the caller's timeout governs
     };
     return Promise.resolve(handler(query.query, context));
   }

@@ -3,7 +3,8 @@ import { RateLimitedLog } from '../log/RateLimitedLog';
 import { frameMessages, type Codec } from '../envelope/codec';
 import type { ActionResult, Query } from '../envelope/types';
 import { invalidQueryReason } from '../envelope/validate';
-import type { StreamEntry, StreamStore } from '../route/StreamStore';
+import { ValidationError } from '../errors/ValidationError';
+import type { ClaimState, QueryClaimRequest, StreamEntry, StreamStore } from '../route/StreamStore';
 
 /** Why a query went to the dead-letter store, and what it was. */
 export interface DeadLetter {
@@ -32,6 +33,12 @@ export interface DeadLetter {
 export interface Delivery {
   query: Query;
   entry: StreamEntry;
+  /**
+   * Renews this query's claim now (and, with `autoExtend` off, lets it be
+   * renewed until `ms` from now); resolves false when the claim was lost,
+   * so another instance may process the query too.
+   */
+  extend: (ms?: number) => Promise<boolean>;
 }
 
 /** Settings of one consumer. */
@@ -42,8 +49,12 @@ export interface QueueConsumerSettings {
   deadStream: string;
   /** Key of the completion records of one time bucket (buckets are `doneTtlMs` long). */
   doneBucketKey: (bucket: number) => string;
+  /** Key of the claim of one query in this group. */
+  claimKey: (queryId: string) => string;
   doneTtlMs: number;
   visibilityTimeoutMs: number;
+  /** Renew the claim of a running query for as long as its handler runs (else only up to visibilityTimeoutMs, or what the handler asks with extend). */
+  autoExtend: boolean;
   maxAttempts: number;
   /** Entries read at once, and queries processed between two writes of completion records. */
   batchSize: number;
@@ -60,6 +71,10 @@ export interface QueueConsumerStats {
   redelivered: number;
   /** Non-empty batches of entries taken from the stream. */
   batches: number;
+  /** Queries this consumer held and lost before running them (its claim lapsed: the process was stalled or cut from Redis for longer than visibilityTimeoutMs, or, with autoExtend off, a handler outran its claim). */
+  claimsLost: number;
+  /** Times the consumer group was found gone (a Redis restarted without persistence, XGROUP DESTROY) and created again. */
+  groupsRecreated: number;
 }
 
 /** Processes one query: done (or a promise of it), or no handler; throwing or rejecting means it failed (it is then redelivered). */
@@ -68,19 +83,40 @@ export type ProcessQuery = (delivery: Delivery) => 'done' | 'no-handler' | Promi
 /** What became of one query. */
 type Outcome = 'completed' | 'dead-lettered' | 'retry';
 
+/** One message of a frame: a query with what claiming it found, or why it is not a query. */
+type Message = { query: Query; claim: ClaimState } | { invalid: string; raw: Buffer };
+
 /** One stream entry: a frame of queries (what one sender wrote in one tick), decoded. */
 interface DecodedEntry {
   entry: StreamEntry;
-  /** The frame's messages, each a query or why it is not one; an Error alone when the entry is no frame. */
-  messages: Array<{ query: Query } | { invalid: string; raw: Buffer }> | Error;
+  /** The frame's messages; an Error alone when the entry is no frame. */
+  messages: Message[] | Error;
 }
 
-/** A batch of entries read from the stream, decoded, with the completion checks of their queries. */
+/** A batch of entries read from the stream, decoded and claimed. */
 interface Batch {
   entries: DecodedEntry[];
-  done: Set<string>;
   /** How many entries were asked for (a full answer means more are waiting). */
   asked: number;
+}
+
+/** Something this consumer holds in Redis: a pending entry or a query's claim. */
+interface Held {
+  /** Local time until which it is surely still held: when the last successful renewal (or the read) was sent, plus the visibility timeout. */
+  until: number;
+}
+
+/** A query whose handler is running. */
+interface Running {
+  entryId: string;
+  claimKey: string;
+  /** With autoExtend off: the claim is renewed up to this time only. */
+  deadline: number;
+}
+
+/** Why the consumer loop met an error: the group is gone (Redis answers NOGROUP on both routes). */
+function isGroupGone(error: unknown): boolean {
+  return error instanceof Error && error.message.includes('NOGROUP');
 }
 
 /**
@@ -88,31 +124,36 @@ interface Batch {
  * order. Each entry is a frame holding the queries one sender wrote in one
  * tick (a lone envelope written by a foreign client is accepted too).
  *
- * A query is completed once its handler succeeded; completions are recorded
- * (for duplicate suppression) every `batchSize` queries and at the end of
- * each batch, that last write overlapping the next batch. A query may instead go to the
- * dead-letter store (malformed, no handler, expired, or failed `maxAttempts`
- * times). An entry is acknowledged once each of its queries is completed or
- * dead-lettered.
- * An entry with a failed query stays pending and is redelivered after the
- * visibility timeout with `processAttempts` counted, its completed queries
- * being skipped. So a query is processed twice only when its instance dies
- * (or loses Redis) after the handler finished and before its record was
- * written: at most 2 x `batchSize` queries per consumer and fault.
+ * Every query is claimed before it runs (one atomic step per batch, see
+ * {@link StreamStore.claimQueries}): a query with a completion record, or
+ * held by a live claim from another entry, is a duplicate and is skipped, so
+ * copies of one `queryId` in different entries, read by different instances
+ * at the same time, run once. Claims and entries this consumer holds are
+ * renewed every third of the visibility timeout while it lives (while a
+ * handler runs too, unless `autoExtend` is off): another instance takes a
+ * query only once its holder stopped renewing for `visibilityTimeoutMs`. A
+ * consumer checks before each query that it still holds it.
  *
- * Nothing here throws out of the loop: Redis errors are logged and retried.
+ * A query is completed once its handler succeeded; completions are recorded
+ * (and their claims deleted) every `batchSize` queries and at the end of
+ * each batch, that last write overlapping the next batch. A query may instead
+ * go to the dead-letter store (malformed, no handler, expired, or failed
+ * `maxAttempts` times). An entry is acknowledged once each of its queries is
+ * completed, dead-lettered or a duplicate. An entry with a failed query stays
+ * pending and is redelivered after the visibility timeout with
+ * `processAttempts` counted, its completed queries being skipped. So a query
+ * is processed twice only when its instance dies, stalls or loses Redis for
+ * longer than the visibility timeout after the handler started and before its
+ * record was written: at most 2 x `batchSize` queries per consumer and fault.
+ *
+ * Nothing here throws out of the loop: Redis errors are logged and retried; a
+ * consumer group found gone is created again (from the start of the stream)
+ * and counted.
  */
 export class QueueConsumer {
   private running = false;
   private loop: Promise<void> | undefined;
   private lastClaimAt = 0;
-  /**
-   * Query ids completed in this batch and the one before: a query appended
-   * twice (a sender's retry after a lost reply) can land in the next batch,
-   * which was checked before this one's records were written.
-   */
-  private recent = new Set<string>();
-  private previous = new Set<string>();
   /**
    * `<entry id> <query id>` of queries this consumer dead-lettered from
    * entries that stay pending (another query of theirs is to be retried), so
@@ -124,7 +165,15 @@ export class QueueConsumer {
   private recording: Promise<void> = Promise.resolve();
   /** Mean queries per entry (moving average): entries are read `batchSize` queries' worth at a time. */
   private queriesPerEntry = 1;
-  readonly counters: QueueConsumerStats = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0, batches: 0 };
+  /** Entries read (or claimed) and not yet acknowledged or given up, by id. */
+  private readonly heldEntries = new Map<string, Held>();
+  /** Claims of queries not yet recorded or given up, by claim key. */
+  private readonly heldClaims = new Map<string, Held>();
+  /** Handlers running now, by claim key. */
+  private readonly runningNow = new Map<string, Running>();
+  private renewTimer: NodeJS.Timeout | undefined;
+  private renewal: Promise<void> | undefined;
+  readonly counters: QueueConsumerStats = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0, batches: 0, claimsLost: 0, groupsRecreated: 0 };
 
   /** Warnings that remote traffic or an outage can repeat: one line per window and key, with counts. */
   private readonly warnings: RateLimitedLog;
@@ -143,6 +192,8 @@ export class QueueConsumer {
   start(): void {
     if (this.running) return;
     this.running = true;
+    const everyMs = Math.max(10, Math.floor(this.settings.visibilityTimeoutMs / 3));
+    this.renewTimer = setInterval(() => void this.renewAll(), everyMs);
     this.loop = this.run();
   }
 
@@ -150,6 +201,8 @@ export class QueueConsumer {
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
+    clearInterval(this.renewTimer);
+    await this.renewal;
     this.warnings.flush();
   }
 
@@ -163,29 +216,35 @@ export class QueueConsumer {
       try {
         if (!ownPendingDone) {
           const asked = this.entriesPerRead();
+          const readAt = Date.now();
           const own = await this.store.streamRead(s.stream, s.group, s.consumer, 'own-pending', asked, 0);
-          await this.handle(await this.prepare(own, asked));
+          await this.handle(await this.prepare(own, asked, readAt));
           ownPendingDone = own.length < asked;
           continue;
         }
         if (Date.now() - this.lastClaimAt >= s.visibilityTimeoutMs / 2) {
           this.lastClaimAt = Date.now();
           const asked = this.entriesPerRead();
+          const readAt = Date.now();
           const claimed = await this.store.streamClaimIdle(s.stream, s.group, s.consumer, s.visibilityTimeoutMs, asked);
           this.counters.redelivered += claimed.length;
           if (claimed.length > 0) this.logger.debug({ stream: s.stream, group: s.group, claimed: claimed.length, idleMs: s.visibilityTimeoutMs }, 'claimed entries idle past the visibility timeout');
-          await this.handle(await this.prepare(claimed, asked));
+          await this.handle(await this.prepare(claimed, asked, readAt));
           if (claimed.length === asked) this.lastClaimAt = 0;
         }
         const fresh = await (prefetched ?? this.readFresh());
-        // a full batch means more are waiting: fetch (and check) the next while this one is processed
+        // a full batch means more are waiting: fetch (and claim) the next while this one is processed
         prefetched = fresh.entries.length === fresh.asked && this.running ? this.readFresh() : undefined;
         prefetched?.catch(() => undefined); // its failure surfaces when awaited
         await this.handle(fresh);
         backoffMs = 50;
       } catch (error) {
         prefetched = undefined;
+        // what was read and not processed is left to lapse (redelivered after the visibility timeout), not renewed forever
+        this.heldEntries.clear();
+        this.heldClaims.clear();
         if (!this.running) break;
+        if (isGroupGone(error) && (await this.recreateGroup())) continue;
         this.warnings.warn('read failed', { err: error, stream: s.stream, group: s.group }, 'queue read failed; retrying');
         await new Promise((resolve) => setTimeout(resolve, backoffMs).unref());
         backoffMs = Math.min(backoffMs * 2, 2000);
@@ -198,11 +257,34 @@ export class QueueConsumer {
     await this.recording;
   }
 
+  /**
+   * The group is gone, and with it every pending entry: what this consumer
+   * held is no longer anyone's. Creates it again from the start of the
+   * stream (completion records suppress what was processed before); true
+   * when the group exists again.
+   */
+  private async recreateGroup(): Promise<boolean> {
+    const s = this.settings;
+    try {
+      const created = await this.store.streamEnsureGroup(s.stream, s.group, '0');
+      this.heldEntries.clear();
+      this.heldClaims.clear();
+      if (created) {
+        this.counters.groupsRecreated += 1;
+        this.warnings.warn('group recreated', { stream: s.stream, group: s.group, times: this.counters.groupsRecreated }, 'consumer group was gone (Redis restarted without persistence, or the group was destroyed); created it again');
+      }
+      return true;
+    } catch {
+      return false; // Redis unreachable: the loop's retry and its warning take over
+    }
+  }
+
   private async readFresh(): Promise<Batch> {
     const s = this.settings;
     const blockMs = Math.max(1, Math.min(s.blockMs, s.visibilityTimeoutMs / 2));
     const asked = this.entriesPerRead();
-    return this.prepare(await this.store.streamRead(s.stream, s.group, s.consumer, '>', asked, blockMs), asked);
+    const readAt = Date.now();
+    return this.prepare(await this.store.streamRead(s.stream, s.group, s.consumer, '>', asked, blockMs), asked, readAt);
   }
 
   /** Entries holding about `batchSize` queries. */
@@ -210,18 +292,32 @@ export class QueueConsumer {
     return Math.max(1, Math.min(this.settings.batchSize, Math.round(this.settings.batchSize / this.queriesPerEntry)));
   }
 
-  /** Decodes a batch and checks which of its queries were completed before (one round trip for the batch). */
-  private async prepare(entries: StreamEntry[], asked = this.entriesPerRead()): Promise<Batch> {
-    if (entries.length === 0) return { entries: [], done: new Set(), asked };
+  /** Decodes a batch and claims its queries (one round trip for the batch). */
+  private async prepare(entries: StreamEntry[], asked: number, readAt: number): Promise<Batch> {
+    if (entries.length === 0) return { entries: [], asked };
     const s = this.settings;
+    for (const entry of entries) this.heldEntries.set(entry.id, { until: readAt + s.visibilityTimeoutMs });
     const decoded = entries.map((entry) => this.decode(entry));
-    const queryIds: string[] = [];
-    for (const { messages } of decoded) if (!(messages instanceof Error)) for (const m of messages) if ('query' in m) queryIds.push(m.query.queryId);
-    this.queriesPerEntry = 0.8 * this.queriesPerEntry + 0.2 * Math.max(1, queryIds.length / entries.length);
+    const requests: QueryClaimRequest[] = [];
+    const claimed: Array<{ claim: ClaimState }> = [];
+    for (const { entry, messages } of decoded) {
+      if (messages instanceof Error) continue;
+      for (const m of messages) {
+        if (!('query' in m)) continue;
+        requests.push({ key: s.claimKey(m.query.queryId), queryId: m.query.queryId, entryId: entry.id });
+        claimed.push(m);
+      }
+    }
+    this.queriesPerEntry = 0.8 * this.queriesPerEntry + 0.2 * Math.max(1, requests.length / entries.length);
     // a record lives one to two bucket lengths: check the current bucket and the one before
     const bucket = Math.floor(Date.now() / s.doneTtlMs);
-    const flags = await this.store.whichDone([s.doneBucketKey(bucket), s.doneBucketKey(bucket - 1)], queryIds);
-    return { entries: decoded, done: new Set(queryIds.filter((_, i) => flags[i])), asked };
+    const claimAt = Date.now();
+    const states = await this.store.claimQueries([s.doneBucketKey(bucket), s.doneBucketKey(bucket - 1)], requests, s.consumer, s.visibilityTimeoutMs);
+    states.forEach((state, i) => {
+      claimed[i].claim = state;
+      if (state === 'claimed') this.heldClaims.set(requests[i].key, { until: claimAt + s.visibilityTimeoutMs });
+    });
+    return { entries: decoded, asked };
   }
 
   private decode(entry: StreamEntry): DecodedEntry {
@@ -235,7 +331,7 @@ export class QueueConsumer {
         entry,
         messages: messages.map((message) => {
           const reason = invalidQueryReason(message);
-          return reason === undefined ? { query: message as Query } : { invalid: reason, raw: this.codec.encode(message) };
+          return reason === undefined ? { query: message as Query, claim: 'held-here' as ClaimState } : { invalid: reason, raw: this.codec.encode(message) };
         }),
       };
     } catch (error) {
@@ -244,58 +340,147 @@ export class QueueConsumer {
   }
 
   /** Processes a batch in stream order; records completions and acknowledges entries as it goes. */
-  private async handle({ entries, done }: Batch): Promise<void> {
+  private async handle({ entries }: Batch): Promise<void> {
     if (entries.length === 0) return;
     this.counters.batches += 1;
     const s = this.settings;
     const completed: string[] = [];
+    const completedClaims: string[] = [];
     const finished: string[] = [];
     const record = async (): Promise<void> => {
       if (completed.length === 0 && finished.length === 0) return;
       const ids = finished.splice(0);
       const queryIds = completed.splice(0);
+      const claims = completedClaims.splice(0);
       const bucket = Math.floor(Date.now() / s.doneTtlMs);
       await this.recording; // writes stay in order, and at most one is in flight
-      await this.store.streamAck(s.stream, s.group, ids, { delete: false, done: { key: s.doneBucketKey(bucket), ids: queryIds, ttlMs: 2 * s.doneTtlMs } });
+      try {
+        await this.store.streamAck(s.stream, s.group, ids, { delete: false, done: { key: s.doneBucketKey(bucket), ids: queryIds, ttlMs: 2 * s.doneTtlMs }, releaseClaims: claims });
+      } finally {
+        // written, or left to the visibility timeout (redelivered, the completions not recorded)
+        for (const id of ids) this.heldEntries.delete(id);
+        for (const key of claims) this.heldClaims.delete(key);
+      }
     };
     for (const { entry, messages } of entries) {
       if (messages instanceof Error) {
         await this.deadLetterEntry(entry, messages.message);
+        this.heldEntries.delete(entry.id);
         continue;
       }
       let unfinished = 0;
+      let lost = false;
       for (const message of messages) {
         if ('invalid' in message) {
           await this.deadLetter(entry, 'malformed', message.invalid, null, null, message.raw);
           continue;
         }
-        const { query } = message;
-        if (done.has(query.queryId) || this.recent.has(query.queryId) || this.previous.has(query.queryId)) {
-          // completed before: a query appended twice, or an entry redelivered after some of its queries were done
+        const { query, claim } = message;
+        if (claim === 'done' || claim === 'held-elsewhere') {
+          // completed before, or in hand elsewhere with an entry of its own that keeps it: a copy
           this.counters.duplicatesSuppressed += 1;
           continue;
         }
+        const key = s.claimKey(query.queryId);
+        if (claim === 'held-here' || lost || !this.holds(entry.id, key)) {
+          // another consumer runs it from this entry, or this consumer's hold lapsed: the entry stays pending for whoever holds it
+          if (claim === 'claimed') {
+            lost = true;
+            this.counters.claimsLost += 1;
+            this.heldClaims.delete(key);
+          }
+          unfinished += 1;
+          continue;
+        }
         const mark = `${entry.id} ${query.queryId}`;
-        if (this.deadLettered.has(mark)) continue;
-        const pending = this.handleOne(entry, query);
+        const pending = this.deadLettered.has(mark) ? 'dead-lettered' : this.handleOne(entry, query, key);
+        // a synchronous outcome is used as is: no promise turn per query on the fast path
         const outcome = typeof pending === 'string' ? pending : await pending;
+        if (outcome === 'completed') {
+          completed.push(query.queryId);
+          completedClaims.push(key);
+          if (completed.length >= s.batchSize) await record();
+          continue;
+        }
+        await this.release(key, query.queryId);
         if (outcome === 'retry') {
           unfinished += 1;
-        } else if (outcome === 'dead-lettered') {
+        } else {
           if (this.deadLettered.size > 10_000) this.deadLettered.clear();
           this.deadLettered.add(mark);
-        } else {
-          completed.push(query.queryId);
-          this.recent.add(query.queryId);
-          if (completed.length >= s.batchSize) await record();
         }
       }
       if (unfinished === 0) finished.push(entry.id);
+      else this.heldEntries.delete(entry.id); // no longer renewed: redelivered after the visibility timeout
     }
-    this.previous = this.recent;
-    this.recent = new Set();
     // the batch's last write overlaps the next read; a failure leaves its entries pending, to be redelivered
-    this.recording = record().catch((error: unknown) => this.logger.warn({ err: error, stream: s.stream }, 'could not record completions; the entries will be redelivered'));
+    this.recording = record().catch((error: unknown) => void this.warnings.warn('record failed', { err: error, stream: s.stream }, 'could not record completions; the entries will be redelivered'));
+  }
+
+  /** Gives up a query's claim at once (it failed, or went to the dead letters): another delivery may claim it. */
+  private async release(claimKey: string, queryId: string): Promise<void> {
+    this.heldClaims.delete(claimKey);
+    try {
+      await this.store.releaseClaims([claimKey], this.settings.consumer);
+    } catch (error) {
+      this.warnings.warn('release failed', { err: error, queryId }, 'could not release a claim; it lapses after visibilityTimeoutMs');
+    }
+  }
+
+  /** Whether this consumer surely still holds an entry and a query's claim. */
+  private holds(entryId: string, claimKey: string): boolean {
+    const now = Date.now();
+    return (this.heldEntries.get(entryId)?.until ?? 0) > now && (this.heldClaims.get(claimKey)?.until ?? 0) > now;
+  }
+
+  /**
+   * Renews every entry and claim this consumer holds, in one step; a running
+   * query's (with autoExtend off) only up to its deadline.
+   */
+  private renewAll(): Promise<void> {
+    if (this.renewal !== undefined) return this.renewal;
+    const now = Date.now();
+    const entryIds = [...this.heldEntries.keys()];
+    let claimKeys = [...this.heldClaims.keys()];
+    if (!this.settings.autoExtend) {
+      const overdue = [...this.runningNow.entries()].filter(([, running]) => running.deadline <= now);
+      const lapsing = new Set(overdue.map(([, running]) => running.entryId));
+      claimKeys = claimKeys.filter((key) => !overdue.some(([overdueKey]) => overdueKey === key));
+      return (this.renewal = this.renew(entryIds.filter((id) => !lapsing.has(id)), claimKeys).finally(() => (this.renewal = undefined)));
+    }
+    return (this.renewal = this.renew(entryIds, claimKeys).finally(() => (this.renewal = undefined)));
+  }
+
+  /** Renews the given entries and claims; what was not renewed keeps its time and lapses. */
+  private async renew(entryIds: string[], claimKeys: string[]): Promise<void> {
+    if (entryIds.length === 0 && claimKeys.length === 0) return;
+    const s = this.settings;
+    const sentAt = Date.now();
+    try {
+      const { entries, claims } = await this.store.renewClaims(s.stream, s.group, s.consumer, entryIds, claimKeys, s.visibilityTimeoutMs);
+      entryIds.forEach((id, i) => {
+        const held = this.heldEntries.get(id);
+        if (held) held.until = entries[i] ? sentAt + s.visibilityTimeoutMs : 0;
+      });
+      claimKeys.forEach((key, i) => {
+        const held = this.heldClaims.get(key);
+        if (held) held.until = claims[i] ? sentAt + s.visibilityTimeoutMs : 0;
+      });
+    } catch (error) {
+      this.warnings.warn('renew failed', { err: error, stream: s.stream }, 'could not renew claims; they lapse after visibilityTimeoutMs unless a later renewal succeeds');
+    }
+  }
+
+  /** A handler's explicit extension: renews its query's entry and claim now, and (autoExtend off) pushes its deadline. */
+  private async extend(claimKey: string, ms: number | undefined): Promise<boolean> {
+    const s = this.settings;
+    const running = this.runningNow.get(claimKey);
+    if (running === undefined) return false;
+    if (ms !== undefined && (!Number.isSafeInteger(ms) || ms <= 0)) throw new ValidationError(`extend(ms): ms must be a positive integer; received ${String(ms)}`);
+    running.deadline = Math.max(running.deadline, Date.now() + (ms ?? s.visibilityTimeoutMs));
+    if (!this.holds(running.entryId, claimKey)) return false;
+    await this.renew([running.entryId], [claimKey]);
+    return this.holds(running.entryId, claimKey);
   }
 
   /**
@@ -303,7 +488,7 @@ export class QueueConsumer {
    * `retry` when it is to be redelivered. A synchronous handler that
    * succeeds is answered synchronously: no promise per query on the fast path.
    */
-  private handleOne(entry: StreamEntry, query: Query): Outcome | Promise<Outcome> {
+  private handleOne(entry: StreamEntry, query: Query, claimKey: string): Outcome | Promise<Outcome> {
     const s = this.settings;
     query.processAttempts = entry.deliveries;
     if (entry.deliveries > s.maxAttempts) {
@@ -312,18 +497,27 @@ export class QueueConsumer {
     if (query.timeout_ms > 0 && Date.now() > query.query_ms + query.timeout_ms) {
       return this.deadLetter(entry, 'expired', `not processed within timeout_ms ${query.timeout_ms}`, query, null, null).then(() => 'dead-lettered');
     }
+    this.runningNow.set(claimKey, { entryId: entry.id, claimKey, deadline: Date.now() + s.visibilityTimeoutMs });
     let outcome: ReturnType<ProcessQuery>;
     try {
-      outcome = this.process({ query, entry });
+      outcome = this.process({ query, entry, extend: (ms) => this.extend(claimKey, ms) });
     } catch (error) {
+      this.runningNow.delete(claimKey);
       return this.failed(entry, query, error);
     }
     if (outcome instanceof Promise) {
       return outcome.then(
-        (settled) => this.settled(entry, query, settled),
-        (error: unknown) => this.failed(entry, query, error),
+        (settled) => {
+          this.runningNow.delete(claimKey);
+          return this.settled(entry, query, settled);
+        },
+        (error: unknown) => {
+          this.runningNow.delete(claimKey);
+          return this.failed(entry, query, error);
+        },
       );
     }
+    this.runningNow.delete(claimKey);
     return this.settled(entry, query, outcome);
   }
 

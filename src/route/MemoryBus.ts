@@ -186,6 +186,13 @@ export class MemoryBus {
    * request/reply loop between two clients starve every timer and all I/O of
    * the process); returns the receiver count as Redis counts it.
    */
+  /** How many routes subscribe to `channel` exactly (patterns not counted). */
+  channelSubscribers(channel: string): number {
+    let count = 0;
+    for (const endpoint of this.endpoints) if (endpoint.hasChannel(channel)) count += 1;
+    return count;
+  }
+
   publish(channel: string, frame: Buffer): number {
     let receivers = 0;
     for (const endpoint of this.endpoints) {

@@ -3,7 +3,7 @@ import { FramedRoute } from './FramedRoute';
 import { MemoryBus, type MemoryBusOptions, type MemoryEndpoint } from './MemoryBus';
 import type { Route, RouteStatus } from './Route';
 import type { RouteOptions } from './RouteOptions';
-import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
+import type { AckOptions, ClaimState, QueryClaimRequest, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
 
 /** Options of the memory route beyond those every route takes. */
 export interface MemoryRouteOptions {
@@ -82,6 +82,10 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
     }
   }
 
+  async channelSubscribers(channels: string[]): Promise<number[]> {
+    return channels.map((channel) => this.bus.channelSubscribers(channel));
+  }
+
   async get(key: string): Promise<Buffer | null> {
     return this.bus.get(key);
   }
@@ -144,6 +148,7 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
     for (const id of ids) this.bus.streams.ack(stream, group, id, options.delete);
     const done = options.done;
     if (done !== undefined) for (const id of done.ids) this.bus.recordDone(doneField(done.key, id), done.ttlMs);
+    for (const key of options.releaseClaims ?? []) this.bus.del(key);
   }
 
   async streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string> {
@@ -166,8 +171,36 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
     return this.bus.streams.info(stream);
   }
 
-  async whichDone(keys: string[], ids: string[]): Promise<boolean[]> {
-    return ids.map((id) => keys.some((key) => this.bus.get(doneField(key, id)) !== null));
+  // one synchronous step each, as the Lua scripts of the redis route are
+  async claimQueries(doneKeys: string[], requests: QueryClaimRequest[], holder: string, ttlMs: number): Promise<ClaimState[]> {
+    const seen = new Set<string>();
+    return requests.map(({ key, queryId, entryId }) => {
+      let state: ClaimState = 'claimed';
+      if (doneKeys.some((done) => this.bus.get(doneField(done, queryId)) !== null)) state = 'done';
+      else if (seen.has(key)) state = 'held-elsewhere';
+      else {
+        const claim = parseClaim(this.bus.get(key));
+        if (claim !== undefined) state = claim.entryId !== entryId ? 'held-elsewhere' : claim.holder !== holder ? 'held-here' : 'claimed';
+      }
+      if (state === 'claimed') this.bus.set(key, Buffer.from(`${entryId} ${holder}`), ttlMs);
+      seen.add(key);
+      return state;
+    });
+  }
+
+  async renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimKeys: string[], ttlMs: number): Promise<RenewResult> {
+    const entries = this.bus.streams.touch(stream, group, holder, entryIds);
+    const claims = claimKeys.map((key) => {
+      const claim = parseClaim(this.bus.get(key));
+      if (claim === undefined || claim.holder !== holder) return false;
+      this.bus.set(key, this.bus.get(key) as Buffer, ttlMs);
+      return true;
+    });
+    return { entries, claims };
+  }
+
+  async releaseClaims(claimKeys: string[], holder: string): Promise<void> {
+    for (const key of claimKeys) if (parseClaim(this.bus.get(key))?.holder === holder) this.bus.del(key);
   }
 
   // ---- MemoryEndpoint ----
@@ -185,6 +218,14 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
     if (this.state !== 'ready') return;
     this.table.deliver(channel, pattern, frame);
   }
+}
+
+/** A claim key's value: `<entry id> <holder>`. */
+function parseClaim(value: Buffer | null): { entryId: string; holder: string } | undefined {
+  if (value === null) return undefined;
+  const text = value.toString();
+  const space = text.indexOf(' ');
+  return { entryId: text.slice(0, space), holder: text.slice(space + 1) };
 }
 
 /** The memory bus keeps one key per recorded id where Redis keeps a hash field. */

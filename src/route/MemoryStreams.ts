@@ -216,6 +216,24 @@ export class MemoryStreams {
     return claimed;
   }
 
+  /**
+   * XCLAIM ... 0 JUSTID by the holder itself, for each id still pending for
+   * `consumer`: the idle time goes back to 0 and no delivery is counted.
+   * Answers which ids were still `consumer`'s.
+   */
+  touch(name: string, group: string, consumer: string, ids: string[]): boolean[] {
+    if (ids.length === 0) return [];
+    const state = this.streams.get(name)?.groups.get(group);
+    if (state === undefined) throw noGroup(name, group, '');
+    const now = Date.now();
+    return ids.map((id) => {
+      const pending = state.pending.get(format(parseId(id, 0)));
+      if (pending === undefined || pending.consumer !== consumer) return false;
+      pending.deliveredAt = now;
+      return true;
+    });
+  }
+
   /** XACK, then XDEL when `remove`; resolves with how many were acknowledged. */
   ack(name: string, group: string, id: string, remove: boolean): number {
     const parsed = parseId(id, 0);

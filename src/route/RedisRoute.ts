@@ -3,7 +3,7 @@ import { ConnectionError } from '../errors/ConnectionError';
 import { FramedRoute } from './FramedRoute';
 import { withSocketErrorGuard } from './socketErrorGuard';
 import { RedisStreamStore } from './RedisStreamStore';
-import type { AckOptions, StreamEntry, StreamInfo } from './StreamStore';
+import type { AckOptions, ClaimState, QueryClaimRequest, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
 import type { Route, RouteStatus } from './Route';
 import type { RouteOptions } from './RouteOptions';
@@ -107,6 +107,16 @@ export class RedisRoute extends FramedRoute implements Route {
     this.emit('close');
   }
 
+  async channelSubscribers(channels: string[]): Promise<number[]> {
+    if (channels.length === 0) return [];
+    // RESP2 and RESP3 both answer a flat channel, count, channel, count... list
+    const reply = (await this.publisher.call('PUBSUB', 'NUMSUB', ...channels)) as unknown[] | Record<string, unknown>;
+    const counts = new Map<string, number>();
+    if (Array.isArray(reply)) for (let i = 0; i + 1 < reply.length; i += 2) counts.set(String(reply[i]), Number(reply[i + 1]));
+    else for (const [channel, count] of Object.entries(reply)) counts.set(channel, Number(count));
+    return channels.map((channel) => counts.get(channel) ?? 0);
+  }
+
   get(key: string): Promise<Buffer | null> {
     return this.publisher.getBuffer(key);
   }
@@ -193,8 +203,16 @@ export class RedisRoute extends FramedRoute implements Route {
     return this.streams.streamInfo(stream);
   }
 
-  whichDone(keys: string[], ids: string[]): Promise<boolean[]> {
-    return this.streams.whichDone(keys, ids);
+  claimQueries(doneKeys: string[], requests: QueryClaimRequest[], holder: string, ttlMs: number): Promise<ClaimState[]> {
+    return this.streams.claimQueries(doneKeys, requests, holder, ttlMs);
+  }
+
+  renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimKeys: string[], ttlMs: number): Promise<RenewResult> {
+    return this.streams.renewClaims(stream, group, holder, entryIds, claimKeys, ttlMs);
+  }
+
+  releaseClaims(claimKeys: string[], holder: string): Promise<void> {
+    return this.streams.releaseClaims(claimKeys, holder);
   }
 
   private watchConnection(connection: Redis, role: string): void {

@@ -1,22 +1,96 @@
 import type Redis from 'ioredis';
 import { LuaScript } from './LuaScript';
-import type { AckOptions, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore } from './StreamStore';
+import type { AckOptions, ClaimState, QueryClaimRequest, RenewResult, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore } from './StreamStore';
 
 /** The single field every entry carries. */
 const FIELD = 'm';
 
-const whichDoneScript = new LuaScript<number[]>(
-  'whichDone',
+const CLAIM_STATES: readonly ClaimState[] = ['claimed', 'done', 'held-elsewhere', 'held-here'];
+
+/**
+ * Per-query claims: one step for a batch, so two consumers (or two copies of
+ * one query in different entries) cannot both take a query.
+ */
+const claimQueriesScript = new LuaScript<number[]>(
+  'claimQueries',
   -1,
-  `-- KEYS[1..k] completion-record hashes; ARGV[1..n] ids; returns 1 or 0 per id
-local found = {}
-for i = 1, #ARGV do
-  found[i] = 0
-  for k = 1, #KEYS do
-    if redis.call('HEXISTS', KEYS[k], ARGV[i]) == 1 then found[i] = 1; break end
+  `-- KEYS[1..d] completion-record hashes; KEYS[d+1..] one claim key per query
+-- ARGV[1] d, ARGV[2] holder, ARGV[3] ttl ms, then per query: query id, entry id
+-- returns per query: 0 claimed, 1 done, 2 held from another entry (or twice in this call), 3 held by another consumer from this entry
+local d = tonumber(ARGV[1])
+local holder = ARGV[2]
+local states = {}
+local seen = {}
+for i = d + 1, #KEYS do
+  local queryId = ARGV[2 * (i - d) + 2]
+  local entryId = ARGV[2 * (i - d) + 3]
+  local state = 0
+  for k = 1, d do
+    if redis.call('HEXISTS', KEYS[k], queryId) == 1 then state = 1; break end
+  end
+  if state == 0 and seen[KEYS[i]] then state = 2 end
+  if state == 0 then
+    local claim = redis.call('GET', KEYS[i])
+    if claim then
+      local space = string.find(claim, ' ', 1, true)
+      local claimEntry = string.sub(claim, 1, space - 1)
+      local claimHolder = string.sub(claim, space + 1)
+      if claimEntry ~= entryId then state = 2 elseif claimHolder ~= holder then state = 3 end
+    end
+  end
+  if state == 0 then redis.call('SET', KEYS[i], entryId .. ' ' .. holder, 'PX', ARGV[3]) end
+  seen[KEYS[i]] = true
+  states[#states + 1] = state
+end
+return states`,
+);
+
+/** Keeps a live consumer's entries and claims: another consumer takes them only once their holder stopped renewing. */
+const renewScript = new LuaScript<[number[], number[]]>(
+  'renewClaims',
+  -1,
+  `-- KEYS[1] stream; KEYS[2..] claim keys
+-- ARGV[1] group, ARGV[2] holder, ARGV[3] ttl ms, ARGV[4..] pending entry ids
+-- returns { per entry 1 still held (idle reset, no delivery counted) or 0, per claim key 1 still held (ttl reset) or 0 }
+local entries = {}
+for i = 4, #ARGV do
+  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if pending[1] and pending[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    entries[#entries + 1] = 1
+  else
+    entries[#entries + 1] = 0
   end
 end
-return found`,
+local claims = {}
+local suffix = ' ' .. ARGV[2]
+for i = 2, #KEYS do
+  local claim = redis.call('GET', KEYS[i])
+  if claim and string.sub(claim, -#suffix) == suffix then
+    redis.call('PEXPIRE', KEYS[i], ARGV[3])
+    claims[#claims + 1] = 1
+  else
+    claims[#claims + 1] = 0
+  end
+end
+return { entries, claims }`,
+);
+
+const releaseScript = new LuaScript<number>(
+  'releaseClaims',
+  -1,
+  `-- KEYS[1..] claim keys; ARGV[1] holder
+-- deletes the claims the holder still holds; returns how many
+local suffix = ' ' .. ARGV[1]
+local released = 0
+for i = 1, #KEYS do
+  local claim = redis.call('GET', KEYS[i])
+  if claim and string.sub(claim, -#suffix) == suffix then
+    redis.call('DEL', KEYS[i])
+    released = released + 1
+  end
+end
+return released`,
 );
 
 const deadLetterScript = new LuaScript<string>(
@@ -116,7 +190,7 @@ export class RedisStreamStore implements StreamStore {
 
   async streamAck(stream: string, group: string, ids: string[], options: AckOptions): Promise<void> {
     const done = options.done;
-    if (ids.length === 0 && (done === undefined || done.ids.length === 0)) return;
+    if (ids.length === 0 && (done === undefined || done.ids.length === 0) && (options.releaseClaims?.length ?? 0) === 0) return;
     // one MULTI: atomic like a script, without a script's per-call cost
     const transaction = this.commands.multi();
     if (ids.length > 0) transaction.xack(stream, group, ...ids);
@@ -129,6 +203,8 @@ export class RedisStreamStore implements StreamStore {
       }
       transaction.hset(done.key, ...fields).pexpire(done.key, done.ttlMs);
     }
+    // the completion record above now answers for these queries
+    if (options.releaseClaims !== undefined && options.releaseClaims.length > 0) transaction.del(...options.releaseClaims);
     const replies = await transaction.exec();
     const failed = replies?.find(([error]) => error !== null);
     if (replies === null) throw new Error('acknowledgement transaction aborted');
@@ -179,11 +255,23 @@ export class RedisStreamStore implements StreamStore {
     return { length, firstId: first.length > 0 ? first[0][0] : null, groups };
   }
 
-  async whichDone(keys: string[], ids: string[]): Promise<boolean[]> {
-    if (ids.length === 0 || keys.length === 0) return ids.map(() => false);
-    // one call: the ids travel once, whatever the number of keys
-    const found = await whichDoneScript.run(this.commands, keys, ids);
-    return found.map((flag) => flag === 1);
+  async claimQueries(doneKeys: string[], requests: QueryClaimRequest[], holder: string, ttlMs: number): Promise<ClaimState[]> {
+    if (requests.length === 0) return [];
+    const keys = [...doneKeys, ...requests.map((r) => r.key)];
+    const args: Array<string | number> = [doneKeys.length, holder, ttlMs];
+    for (const request of requests) args.push(request.queryId, request.entryId);
+    const states = await claimQueriesScript.run(this.commands, keys, args);
+    return states.map((state) => CLAIM_STATES[state]);
+  }
+
+  async renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimKeys: string[], ttlMs: number): Promise<RenewResult> {
+    if (entryIds.length === 0 && claimKeys.length === 0) return { entries: [], claims: [] };
+    const [entries, claims] = await renewScript.run(this.commands, [stream, ...claimKeys], [group, holder, ttlMs, ...entryIds]);
+    return { entries: entries.map((flag) => flag === 1), claims: claims.map((flag) => flag === 1) };
+  }
+
+  async releaseClaims(claimKeys: string[], holder: string): Promise<void> {
+    if (claimKeys.length > 0) await releaseScript.run(this.commands, claimKeys, [holder]);
   }
 
   /** Ends the blocking connections (a read in progress rejects). */

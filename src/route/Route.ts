@@ -76,6 +76,13 @@ export interface Route extends EventEmitter, StreamStore {
    * order.
    */
   streamAppend(stream: string, message: unknown, perEntry: number): Promise<string>;
+  /**
+   * How many connections subscribe to each channel exactly (PUBSUB NUMSUB):
+   * pattern subscribers are not counted, so unlike `publish`'s receiver
+   * count this tells whether the owner of a channel still listens, whoever
+   * else watches.
+   */
+  channelSubscribers(channels: string[]): Promise<number[]>;
   /** Adds a listener for an exact channel; glob characters have no special meaning. */
   subscribe(channel: string, listener: MessageListener): Promise<Unsubscribe>;
   /** Adds a listener for a glob pattern (`audit.*`). */

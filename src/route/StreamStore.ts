@@ -55,6 +55,30 @@ export interface AckOptions {
   delete: boolean;
   /** Record these completions in the same atomic step, for duplicate suppression. */
   done?: DoneRecords;
+  /** Claim keys to delete in the same step (the claims of the completions recorded). */
+  releaseClaims?: string[];
+}
+
+/** One query a consumer wants to process: its claim key, its id and the entry that carries it. */
+export interface QueryClaimRequest {
+  key: string;
+  queryId: string;
+  entryId: string;
+}
+
+/**
+ * What {@link StreamStore.claimQueries} found for one query:
+ * - `claimed`: it is now held by the claimer (or still was, from the same entry);
+ * - `done`: a completion record exists;
+ * - `held-elsewhere`: a live claim holds it from another entry (or it came twice in this call): this copy is a duplicate;
+ * - `held-here`: another consumer holds it from this same entry (the entry was taken while it ran).
+ */
+export type ClaimState = 'claimed' | 'done' | 'held-elsewhere' | 'held-here';
+
+/** Which of the entries and claims a renewal still found held by the renewing consumer. */
+export interface RenewResult {
+  entries: boolean[];
+  claims: boolean[];
 }
 
 /** The durable-queue operations a route offers. */
@@ -86,6 +110,19 @@ export interface StreamStore {
   streamTrimBelow(stream: string, minId: string): Promise<number>;
   /** Length, groups, pending and lag. */
   streamInfo(stream: string): Promise<StreamInfo>;
-  /** For each id, whether it is recorded under any of `keys` (one round trip). */
-  whichDone(keys: string[], ids: string[]): Promise<boolean[]>;
+  /**
+   * Per-query claims, one atomic step for the whole list: a query with a
+   * completion record under `doneKeys` is `done`; one whose claim key holds
+   * another claim is `held-elsewhere` or `held-here`; otherwise its claim key
+   * is set to `<entryId> <holder>` for `ttlMs`.
+   */
+  claimQueries(doneKeys: string[], requests: QueryClaimRequest[], holder: string, ttlMs: number): Promise<ClaimState[]>;
+  /**
+   * Renews, for `holder` only, pending entries of `group` (their idle time
+   * goes back to 0, no delivery counted) and claim keys (their time to live
+   * goes back to `ttlMs`); answers which were still held.
+   */
+  renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimKeys: string[], ttlMs: number): Promise<RenewResult>;
+  /** Deletes the claim keys that `holder` still holds (a failed query, to be retried from its entry). */
+  releaseClaims(claimKeys: string[], holder: string): Promise<void>;
 }

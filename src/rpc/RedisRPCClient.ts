@@ -437,6 +437,7 @@ export class RedisRPCClient implements RpcCalls {
       processAttempts: 1,
       envelope,
       signal: new AbortController().signal,
+      extend: async () => true, // no claim to keep: nothing else may take this query
     };
     queueMicrotask(() => {
       Promise.resolve()

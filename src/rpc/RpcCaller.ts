@@ -101,6 +101,10 @@ export class RpcCaller {
   /** The caller's half of every request, sent once per frame. */
   private readonly headers: RpcRequestHeaders;
   private unsubscribe: Unsubscribe | undefined;
+  /** Instance channel -> when its listener was last proven there (`performance.now()`): a reply from it, or an exact subscriber count. */
+  private readonly heard = new Map<string, number>();
+  /** Exact subscriber counts being read, by channel. */
+  private readonly checks = new Map<string, Promise<number>>();
   private readonly warnings: RateLimitedLog;
   private probeTimer: NodeJS.Timeout | undefined;
   private connectionDown = false;
@@ -239,14 +243,60 @@ export class RpcCaller {
     const channel = this.directory.channel(target, instanceId);
     call.instanceId = instanceId;
     call.channel = channel;
+    call.request = undefined;
+    // PUBLISH's receiver count includes pattern subscribers (a watcher of `*`): only an exact count proves the instance listens
+    if (now - (this.heard.get(channel) ?? -Infinity) <= this.settings.probeIntervalMs) return this.send(call, now);
+    this.listening(channel).then(
+      (count) => {
+        if (this.pending.get(call.id) !== call || call.channel !== channel || call.request !== undefined) return;
+        if (count > 0) return this.send(call, performance.now());
+        // registered but not listening (crashed): the request never left, so another instance may take it
+        this.directory.suspect(call.target, instanceId);
+        this.reroute(call, instanceId);
+      },
+      (error: unknown) => {
+        if (this.pending.get(call.id) !== call || call.channel !== channel || call.request !== undefined) return;
+        this.logger.debug({ err: error }, 'could not check that an instance listens; sending anyway');
+        this.send(call, performance.now());
+      },
+    );
+  }
+
+  private send(call: PendingCall, now: number): void {
     call.attempts += 1;
     call.sentAt = now;
     const timeout_ms = Math.max(1, Math.floor(call.deadline - now));
     const request: RpcRequestBody | RpcQueryBody =
       call.query === undefined ? { queryId: call.id, action: call.fn, query: call.args, timeout_ms } : { queryId: call.id, type: call.query.type, action: call.query.action, query: call.query.query, timeout_ms };
     call.request = request;
-    if (this.debug) this.logger.debug({ target: target.name, fn: call.fn, requestId: call.id, instance: instanceId, attempt: call.attempts }, 'call sent');
-    this.route.post(channel, request, this.headers, request, this.onSent, this.settings.sliceSize);
+    if (this.debug) this.logger.debug({ target: call.target.name, fn: call.fn, requestId: call.id, instance: call.instanceId, attempt: call.attempts }, 'call sent');
+    this.route.post(call.channel as string, request, this.headers, request, this.onSent, this.settings.sliceSize);
+  }
+
+  /** Whether anyone subscribes to an instance channel exactly: one check in flight per channel, a positive answer remembered. */
+  private listening(channel: string): Promise<number> {
+    let check = this.checks.get(channel);
+    if (check === undefined) {
+      check = this.route.channelSubscribers([channel]).then(
+        ([count]) => {
+          this.checks.delete(channel);
+          if (count > 0) this.heardFrom(channel);
+          return count;
+        },
+        (error: unknown) => {
+          this.checks.delete(channel);
+          throw error;
+        },
+      );
+      this.checks.set(channel, check);
+    }
+    return check;
+  }
+
+  /** Records proof that an instance channel has its listener (a reply came, or an exact count said so). */
+  private heardFrom(channel: string, now = performance.now()): void {
+    if (this.heard.size >= 4096 && !this.heard.has(channel)) this.heard.clear();
+    this.heard.set(channel, now);
   }
 
   /** How the write of a request ended (one shared callback: no closure or promise per call). */
@@ -260,6 +310,7 @@ export class RpcCaller {
     if (receivers !== 0) return;
     // nobody listens on that instance's channel: it is gone, and the request reached no one, so another instance may take it
     const instanceId = call.instanceId as string;
+    this.heard.delete(call.channel as string);
     this.directory.suspect(call.target, instanceId);
     this.reroute(call, instanceId);
   };
@@ -300,6 +351,7 @@ export class RpcCaller {
       this.counters.lateReplies += 1;
       return;
     }
+    if (call.channel !== undefined) this.heardFrom(call.channel);
     const failure = message as Partial<RpcErrorReply> & { result?: unknown };
     if (failure.error === undefined) return this.succeed(call, failure.result);
     const reply = failure as RpcErrorReply;
@@ -389,30 +441,34 @@ export class RpcCaller {
 
   /**
    * Every probe interval: for each instance holding a call sent more than an
-   * interval ago, publish a probe to its channel. Zero receivers means the
-   * instance is gone mid-call: its calls fail with ConnectionLostError, or
-   * go to another instance when idempotent.
+   * interval ago, read how many connections subscribe to its channel
+   * exactly (one command for all). Zero means the instance is gone mid-call
+   * (a pattern subscriber such as a watcher of `*` does not count): its calls
+   * fail with ConnectionLostError, or go to another instance when idempotent.
    */
   private readonly probe = (): void => {
     if (this.pending.size === 0 || this.connectionDown || this.route.status !== 'ready') return;
     const threshold = performance.now() - this.settings.probeIntervalMs;
     const channels = new Map<string, string>();
     for (const call of this.pending.values()) {
-      if (call.channel !== undefined && call.instanceId !== undefined && call.sentAt <= threshold) channels.set(call.channel, call.instanceId);
+      if (call.channel !== undefined && call.instanceId !== undefined && call.request !== undefined && call.sentAt <= threshold) channels.set(call.channel, call.instanceId);
     }
-    for (const [channel, instanceId] of channels) {
-      this.route.publish(channel, { probe: 1 }).then(
-        (receivers) => {
-          if (receivers === 0) this.instanceLost(channel, instanceId);
-        },
-        (error: unknown) => this.logger.debug({ err: error }, 'probe failed'),
-      );
-    }
+    if (channels.size === 0) return;
+    const probed = [...channels];
+    this.route.channelSubscribers(probed.map(([channel]) => channel)).then(
+      (counts) => {
+        probed.forEach(([channel, instanceId], i) => {
+          if (counts[i] === 0) this.instanceLost(channel, instanceId);
+        });
+      },
+      (error: unknown) => this.logger.debug({ err: error }, 'probe failed'),
+    );
   };
 
   private instanceLost(channel: string, instanceId: string): void {
+    this.heard.delete(channel);
     for (const call of [...this.pending.values()]) {
-      if (call.channel !== channel) continue;
+      if (call.channel !== channel || call.request === undefined) continue;
       this.directory.suspect(call.target, instanceId);
       if (call.idempotent) {
         this.logger.info({ fn: call.fn, instanceId }, 'instance lost mid-call; retrying the idempotent call on another instance');

@@ -121,7 +121,8 @@ export class RpcServer {
   /** Accepted requests (running or queued), newest first: linked through the jobs, so that the busy path allocates nothing; a cancel (rare) walks it. */
   private newestActive: Job | undefined;
   private readonly announcement: Buffer;
-  private readonly replyChannels = new Map<string, string>();
+  /** Reply channels by caller service, then caller instance: an instance id alone names no caller (two services may both have a `node-1`). */
+  private readonly replyChannels = new Map<string, Map<string, string>>();
   private heartbeat: NodeJS.Timeout | undefined;
   private started = false;
   private closing = false;
@@ -362,12 +363,19 @@ export class RpcServer {
   }
 
   /** The reply channel of a caller (cached: a busy instance answers the same few callers again and again). */
+  /** The reply channel a request names (its caller's service and instance, both), built once per caller. */
   private replyChannel(service: string, instanceId: string): string {
-    let channel = this.replyChannels.get(instanceId);
+    let ofService = this.replyChannels.get(service);
+    if (ofService === undefined) {
+      if (this.replyChannels.size >= 1024) this.replyChannels.clear();
+      ofService = new Map();
+      this.replyChannels.set(service, ofService);
+    }
+    let channel = ofService.get(instanceId);
     if (channel === undefined) {
-      if (this.replyChannels.size >= 4096) this.replyChannels.clear();
+      if (ofService.size >= 4096) ofService.clear();
       channel = this.names.rpcReplies(service, instanceId);
-      this.replyChannels.set(instanceId, channel);
+      ofService.set(instanceId, channel);
     }
     return channel;
   }

@@ -18,9 +18,9 @@
  *   success, `{ queryId, instanceId, error, fault? }` on failure, where
  *   `error` is an ActionResult and `fault` is set when intracom itself (not
  *   the handler) refused the call.
- * - A cancel (`{ cancel: queryId }`) and a probe (`{ probe: 1 }`) go to the
- *   same instance channel; a probe only asks Redis how many subscribers the
- *   channel has (0: the instance is gone).
+ * - A cancel (`{ cancel: queryId }`) goes to the same instance channel. A
+ *   `{ probe: 1 }` there is ignored: liveness is read with PUBSUB NUMSUB, whose
+ *   count, unlike PUBLISH's, leaves out pattern subscribers.
  */
 import type { ActionResult } from '../envelope/types';
 import { asNumber } from '../envelope/validate';

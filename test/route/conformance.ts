@@ -86,6 +86,19 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       expect(await route.publish(ch('nobody'), { hello: 1 })).to.equal(0);
     });
 
+    it('counts exact subscribers of channels, never pattern subscribers (unlike the receivers of publish)', async () => {
+      const [watcher, owner, asker] = [await make(), await make(), await make()];
+      await watcher.psubscribe(`${ch('')}*`, () => undefined);
+      expect(await asker.publish(ch('owned'), { hello: 1 })).to.equal(1);
+      expect(await asker.channelSubscribers([ch('owned'), ch('other')])).to.deep.equal([0, 0]);
+      const unsubscribe = await owner.subscribe(ch('owned'), () => undefined);
+      await watcher.subscribe(ch('owned'), () => undefined);
+      expect(await asker.channelSubscribers([ch('owned'), ch('other')])).to.deep.equal([2, 0]);
+      await unsubscribe();
+      expect(await asker.channelSubscribers([ch('owned')])).to.deep.equal([1]);
+      expect(await asker.channelSubscribers([])).to.deep.equal([]);
+    });
+
     it('delivers to a subscriber on another connection and counts it', async () => {
       const [publisher, subscriber] = [await make(), await make()];
       const got = collector(1);

@@ -17,11 +17,12 @@ import { ValidationError } from '../../src/errors/ValidationError';
 import type { CallContext } from '../../src/rpc/CallContext';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import type { RpcOptions } from '../../src/rpc/RedisRPCClientOptions';
-import { rejection } from '../support/async';
+import { rejection, until } from '../support/async';
+import { serviceRpc } from '../../vars/names';
 
 /** Builds clients on one route; `cleanup` closes whatever it built. */
 export interface RpcHarness {
-  make(service: string, options?: RpcOptions): Promise<RedisRPCClient>;
+  make(service: string, options?: RpcOptions & { instanceId?: string }): Promise<RedisRPCClient>;
   cleanup(): Promise<void>;
 }
 
@@ -166,6 +167,55 @@ export function rpcBehaviour(routeName: string, createHarness: () => Promise<Rpc
       expect(Date.now() - started).to.be.below(1000);
       expect(error).to.be.instanceOf(NoServiceError);
       expect(error.message).to.match(/nobody-home/);
+    });
+
+    it('with a watcher on every channel: a registered instance that no longer listens is skipped, and alone it means NoServiceError at once', async () => {
+      const watcher = await harness.make('watcher');
+      await watcher.client.psubscribe('*', () => undefined);
+      // a crashed instance: still in the registry, listening nowhere
+      const ghost = { instanceId: 'ghost', service: 'calc', host: 'gone', pid: 1, startedAt: 0 };
+      await watcher.client.route.announce(serviceRpc('calc'), 'ghost', watcher.client.codec.encode(ghost), 60_000);
+      const caller = await harness.make('web', { timeoutMs: 5000 });
+      let started = Date.now();
+      expect(await rejection(caller.callService('calc', 'sum', 1, 2))).to.be.instanceOf(NoServiceError);
+      expect(Date.now() - started).to.be.below(1000);
+      await serve();
+      started = Date.now();
+      const sums = await Promise.all(Array.from({ length: 10 }, (_, i) => harness.make('web').then((fresh) => fresh.callService<number>('calc', 'sum', i, 1))));
+      expect(sums).to.deep.equal(Array.from({ length: 10 }, (_, i) => i + 1));
+      expect(Date.now() - started).to.be.below(3000);
+    });
+
+    it('replies reach exactly the caller that asked: callers of two services with the same instanceId both get theirs', async () => {
+      await serve();
+      const web = await harness.make('web', { instanceId: 'node-1', timeoutMs: 3000 });
+      const admin = await harness.make('admin', { instanceId: 'node-1', timeoutMs: 3000 });
+      for (let round = 0; round < 3; round++) {
+        const [a, b] = await Promise.all([web.callService<unknown[]>('calc', 'echo', 'web', round), admin.callService<unknown[]>('calc', 'echo', 'admin', round)]);
+        expect([a, b]).to.deep.equal([
+          ['web', round],
+          ['admin', round],
+        ]);
+      }
+    });
+
+    it('no flood of requests naming other callers makes a reply go to anyone but its caller', async () => {
+      const server = await serve();
+      const web = await harness.make('web', { instanceId: 'node-1', timeoutMs: 3000 });
+      expect(await web.callService('calc', 'sum', 1, 1)).to.equal(2);
+      // a foreign party floods the instance with requests naming 4,100 callers, the last one web's own instance id under its own service
+      const intruder = await harness.make('intruder');
+      const stolen: unknown[] = [];
+      await intruder.client.route.subscribe(intruder.client.names.rpcReplies('intruder', 'node-1'), (message) => void stolen.push(message));
+      const channel = intruder.client.names.rpcInstance(serviceRpc('calc'), server.instanceId);
+      for (let i = 0; i <= 4100; i++) {
+        const sourceInstance = i === 4100 ? 'node-1' : `x${i}`;
+        void intruder.client.route.publish(channel, { queryId: `flood-${i}`, serviceNameSource: 'intruder', sourceInstance, action: 'sum', query: [i, 0], timeout_ms: 5000 });
+      }
+      await until(() => stolen.length >= 1, 5000, "the intruder's own reply");
+      const results = await Promise.all(Array.from({ length: 5 }, (_, i) => web.callService<number>('calc', 'sum', i, 100)));
+      expect(results).to.deep.equal([100, 101, 102, 103, 104]);
+      expect(stolen.map((reply) => (reply as { queryId: string }).queryId)).to.deep.equal(['flood-4100']);
     });
 
     it('carries the remote error name, message, code and data in RemoteError', async () => {

@@ -130,6 +130,26 @@ describe('RedisRPCClient across processes', function () {
     for (let i = 0; i < 10; i++) expect((await rpc.callService(PeerFunctions, 'whoami', i)).instanceId).to.equal(survivor.instanceId);
   });
 
+  it('with a watcher on every channel (psubscribe *): a SIGKILLed instance fails its call fast, and a later call gets NoServiceError at once', async () => {
+    const watcher = await caller();
+    await watcher.client.psubscribe('*', () => undefined);
+    const only = await peer();
+    const rpc = await caller({ timeoutMs: 10_000, probeIntervalMs: 200 });
+    expect((await rpc.callService(PeerFunctions, 'whoami', 0)).instanceId).to.equal(only.instanceId);
+    const call = rpc.callService(PeerFunctions, 'sleep', 8000);
+    await only.peer.next<Message>((m) => m.ev === 'started');
+    let started = Date.now();
+    await only.peer.kill();
+    expect(await rejection(call)).to.be.instanceOf(ConnectionLostError);
+    expect(Date.now() - started, 'found by the probe, not the timeout').to.be.below(2000);
+    // still registered (its registry entry outlives it): a new caller, and the same one, find nobody listening
+    for (const client of [await caller({ timeoutMs: 10_000 }), rpc]) {
+      started = Date.now();
+      expect(await rejection(client.callService(PeerFunctions, 'whoami', 1))).to.be.instanceOf(NoServiceError);
+      expect(Date.now() - started).to.be.below(1000);
+    }
+  });
+
   it('an idempotent call whose instance is SIGKILLed is retried on another instance', async () => {
     const a = await peer();
     const b = await peer();
