@@ -96,8 +96,11 @@ export class QueryQueues {
       const value = merged[name];
       if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`queues.${name} must be a positive integer; received ${describeValue(value)}`);
     }
-    for (const name of ['autoExtend', 'requireKnownDestination', 'consume'] as const) {
-      if (typeof merged[name] !== 'boolean') throw new ValidationError(`queues.${name} must be a boolean; received ${String(merged[name])}`);
+    for (const name of ['autoExtend', 'requireKnownDestination'] as const) {
+      if (typeof merged[name] !== 'boolean') throw new ValidationError(`queues.${name} must be a boolean; received ${describeValue(merged[name])}`);
+    }
+    if (typeof merged.consume !== 'boolean' && merged.consume !== 'when-handled') {
+      throw new ValidationError(`queues.consume must be true, false or 'when-handled'; received ${describeValue(merged.consume)}`);
     }
     this.settings = merged;
   }
