@@ -11,7 +11,7 @@
 
 // ---- the client: variables, events, registry ----
 export { RedisClient } from './client/RedisClient';
-export type { ReceivedEvent, EventHandler, Unsubscribe, InstanceInfo, VariableChange, SetOptions, ClientStats } from './client/RedisClient';
+export type { ReceivedEvent, EventHandler, Unsubscribe, InstanceInfo, VariableChange, SetOptions, SubscribeOptions, ClientStats } from './client/RedisClient';
 export { DEFAULT_CLIENT_OPTIONS } from './client/RedisClientOptions';
 export type { RedisClientOptions, LimitOptions, RegistryOptions } from './client/RedisClientOptions';
 

@@ -1,23 +1,28 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { assertName } from '../../vars/define';
 import { Names } from '../../vars/names';
 import type { VarDefinition, VarKeyArgs, VarValue } from '../../vars/types';
 import { MsgpackCodec, type Codec } from '../envelope/codec';
 import type { EventBatch, EventHeaders, EventMessage } from '../envelope/types';
+import { checkName } from '../envelope/names';
 import { invalidEventReason } from '../envelope/validate';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
+import { ConnectionError } from '../errors/ConnectionError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
 import { RateLimitedLog } from '../log/RateLimitedLog';
+import { checkRedisConnection } from '../route/checkRedisConnection';
+import { patternProblem } from '../route/glob';
 import { MemoryBus } from '../route/MemoryBus';
 import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
 import type { Route, RouteStats, RouteStatus } from '../route/Route';
+import { withinMs } from '../route/withinMs';
 import { VERSION } from '../version';
 import { DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from './RedisClientOptions';
-import { decodeVariable, encodeVariable } from './variableCodec';
+import { decodeVariable, describeVariableValue, encodeVariable, fitsVariable } from './variableCodec';
 import { describeValue } from '../../vars/describe';
 import { newUuid } from '../envelope/ids';
 import { defaultLogger } from '../log/logger';
@@ -33,6 +38,16 @@ export interface ReceivedEvent<P = unknown> extends EventMessage<P> {
 /** Handles one event; may be async (a rejection is logged, never thrown into delivery). */
 export type EventHandler<P = unknown> = (payload: P, event: ReceivedEvent<P>) => void | Promise<void>;
 
+/** Options of one subscription. */
+export interface SubscribeOptions {
+  /**
+   * Handlers of this subscription that may be running at once; past it,
+   * events are shed and counted (`stats().shed`).
+   * @default the client's `maxInFlight` (1000)
+   */
+  maxInFlight?: number;
+}
+
 /** Stops a subscription (the Redis subscription goes with its last handler). */
 export type Unsubscribe = () => Promise<void>;
 
@@ -46,14 +61,18 @@ export interface InstanceInfo {
   startedAt: number;
   /** intracom version it runs. */
   version: string;
+  /** Counters of overload, refreshed with every heartbeat: what an operator sees in `intracom status`. */
+  load?: { shed: number; malformed: number; handlersInFlight: number };
 }
 
 /** A change of a watched variable. */
 export interface VariableChange<T = unknown> {
   /** The parameter of a keyed variable. */
   key?: string;
-  /** The new value; null when deleted. */
+  /** The new value; null when deleted, and always null for a secret variable (read it with `get`). */
   value: T | null;
+  /** True for a secret variable: the change event carried no value. */
+  secret: boolean;
   /** True when the variable was deleted. */
   deleted: boolean;
   /** The service that changed it. */
@@ -72,13 +91,22 @@ export interface ClientStats extends RouteStats {
   invalidEvents: number;
   /** Handlers that threw or rejected. */
   handlerErrors: number;
+  /** Events dropped because their subscription had `maxInFlight` handlers running (see RedisClientOptions.maxInFlight). */
+  shed: number;
+  /** Handlers running now, over every subscription. */
+  handlersInFlight: number;
 }
 
+/** The payload of a variable change event; a secret variable's carries no `value` and `secret: true`. */
 interface VariableChangeWire {
   key: string | null;
-  value: unknown;
+  value?: unknown;
   deleted: boolean;
+  secret?: true;
 }
+
+/** Definitions already checked by {@link RedisClient.resolveVariable}, so that the hot path checks each one once. */
+const checkedVariables = new WeakSet<VarDefinition>();
 
 /**
  * One client per service instance: typed shared variables, events, and the
@@ -117,26 +145,36 @@ export class RedisClient extends EventEmitter {
   private readonly heartbeatMs: number;
   private readonly instanceTtlMs: number;
   private readonly ownsRoute: boolean;
+  private readonly closeTimeoutMs: number;
+  private readonly maxInFlight: number;
   private heartbeat: NodeJS.Timeout | undefined;
-  private readonly announcement: Buffer;
+  private readonly info: InstanceInfo;
+  private announcement: Buffer;
   private readonly subscriptions = new Set<Unsubscribe>();
   private closing: Promise<void> | undefined;
   private connecting: Promise<void> | undefined;
   private invalidEvents = 0;
   private handlerErrors = 0;
+  private shed = 0;
+  private handlersInFlight = 0;
   /** Per topic: its channel name and the headers shared by the events of the current millisecond. */
   private readonly topics = new Map<string, { channel: string; ms: number; headers: EventHeaders }>();
 
   constructor(options: RedisClientOptions) {
     super();
     if (typeof options !== 'object' || options === null) throw new ValidationError(`options must be an object; received ${describeValue(options)}`);
-    this.service = checked('service', options.service, () => assertName('service', options.service));
-    this.instanceId = options.instanceId === undefined ? newUuid() : checked('instanceId', options.instanceId, () => assertName('instanceId', options.instanceId));
+    this.service = checkName('service', options.service);
+    this.instanceId = options.instanceId === undefined ? newUuid() : checkName('instanceId', options.instanceId, 'instanceId');
     const namespace = options.namespace ?? DEFAULT_CLIENT_OPTIONS.namespace;
     this.names = checked('namespace', namespace, () => new Names(namespace));
-    const limits = { ...DEFAULT_CLIENT_OPTIONS.limits, ...options.limits };
-    positiveInteger('limits.maxPayloadBytes', limits.maxPayloadBytes);
-    positiveInteger('limits.maxFrameBytes', limits.maxFrameBytes);
+    const maxPayloadBytes = positiveInteger('limits.maxPayloadBytes', options.limits?.maxPayloadBytes ?? DEFAULT_CLIENT_OPTIONS.limits.maxPayloadBytes);
+    // a receiver refuses a frame over maxPayloadBytes, so frames are never built bigger: an explicit larger maxFrameBytes is refused, the default follows
+    const maxFrameBytes =
+      options.limits?.maxFrameBytes === undefined ? Math.min(DEFAULT_CLIENT_OPTIONS.limits.maxFrameBytes, maxPayloadBytes) : positiveInteger('limits.maxFrameBytes', options.limits.maxFrameBytes);
+    if (maxFrameBytes > maxPayloadBytes) {
+      throw new ValidationError(`limits.maxFrameBytes must not exceed limits.maxPayloadBytes (${maxPayloadBytes}), which is what a receiver accepts; received ${maxFrameBytes}`);
+    }
+    const limits = { maxPayloadBytes, maxFrameBytes };
     this.limits = Object.freeze(limits);
     const registry = { ...DEFAULT_CLIENT_OPTIONS.registry, ...options.registry };
     this.heartbeatMs = positiveInteger('registry.heartbeatMs', registry.heartbeatMs);
@@ -144,6 +182,9 @@ export class RedisClient extends EventEmitter {
     if (this.instanceTtlMs <= this.heartbeatMs) {
       throw new ValidationError(`registry.ttlMs must exceed registry.heartbeatMs (${this.heartbeatMs}); received ${this.instanceTtlMs}`);
     }
+    const connectTimeoutMs = positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.connectTimeoutMs);
+    this.closeTimeoutMs = nonNegativeInteger('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.closeTimeoutMs);
+    this.maxInFlight = positiveInteger('maxInFlight', options.maxInFlight ?? DEFAULT_CLIENT_OPTIONS.maxInFlight);
     if (options.codec !== undefined && (typeof options.codec?.encode !== 'function' || typeof options.codec?.decode !== 'function')) {
       throw new ValidationError(`codec must have encode() and decode(); received ${describeValue(options.codec)}`);
     }
@@ -156,14 +197,11 @@ export class RedisClient extends EventEmitter {
     this.logger = this.moduleLogger('client');
     this.warnings = new RateLimitedLog(this.logger);
 
-    const routeOptions = { codec: this.codec, limits, logger: this.moduleLogger('route'), names: this.names };
+    const routeOptions = { codec: this.codec, limits, logger: this.moduleLogger('route'), names: this.names, connectTimeoutMs };
     const routeChoice = options.route ?? (options.redis !== undefined ? 'redis' : 'memory');
     if (routeChoice === 'redis') {
       if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options or an ioredis instance); received undefined');
-      if (typeof options.redis !== 'string' && (typeof options.redis !== 'object' || options.redis === null)) {
-        throw new ValidationError(`redis must be a URL, ioredis options or an ioredis instance; received ${describeValue(options.redis)}`);
-      }
-      this.route = new RedisRoute(options.redis, routeOptions);
+      this.route = new RedisRoute(checkRedisConnection('redis', options.redis), routeOptions);
       this.ownsRoute = true;
     } else if (routeChoice === 'memory') {
       this.route = new MemoryRoute(routeOptions, options.memoryBus ?? MemoryBus.shared, { snapshotFile: options.memorySnapshotFile });
@@ -179,8 +217,8 @@ export class RedisClient extends EventEmitter {
     this.route.on('error', (error: Error) => this.reportError(error));
     this.route.on('malformed', (error: MalformedMessageError) => this.reportMalformed(error));
 
-    const info: InstanceInfo = { service: this.service, instanceId: this.instanceId, host: hostname(), pid: process.pid, startedAt: Date.now(), version: VERSION };
-    this.announcement = this.codec.encode(info);
+    this.info = { service: this.service, instanceId: this.instanceId, host: hostname(), pid: process.pid, startedAt: Date.now(), version: VERSION };
+    this.announcement = this.codec.encode(this.info);
   }
 
   /** @internal A logger for one module of this instance (`rpc`, `queues`, `mutex`): service and instance bound once, one `module` key. */
@@ -193,17 +231,26 @@ export class RedisClient extends EventEmitter {
     return this.route.status;
   }
 
-  /** Connects the route, announces this instance and starts its heartbeat. Resolves when ready. */
+  /**
+   * Connects the route, announces this instance and starts its heartbeat.
+   * Resolves when ready. Rejects with ConnectionError (the server's reason as
+   * `cause`: refused, an ACL denial, NOAUTH, a MOVED reply) when Redis cannot
+   * be used, at the latest after `connectTimeoutMs`; a failed connect can be
+   * retried.
+   */
   connect(): Promise<void> {
     if (this.closing) return Promise.reject(new NotConnectedError('connect', 'closed'));
     this.connecting ??= (async () => {
       try {
         await this.route.connect();
+        if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
+        await this.beat();
       } catch (error) {
         this.connecting = undefined; // a failed connect can be retried
-        throw error;
+        throw connectionFailure(error, this.route);
       }
-      await this.beat();
+      // close() during the announcement: it withdraws after this; no heartbeat may start
+      if (this.closing) return;
       this.logger.debug({ route: this.route.kind, heartbeatMs: this.heartbeatMs }, 'connected; instance announced in the registry');
       this.heartbeat = setInterval(() => {
         this.beat().catch((error: unknown) => this.warnings.warn('heartbeat', { err: error }, 'heartbeat failed; will retry'));
@@ -215,18 +262,35 @@ export class RedisClient extends EventEmitter {
 
   /**
    * Leaves the registry at once, drops every subscription, sends what is
-   * queued and closes the connections (those it created).
+   * queued and closes the connections (those it created), within
+   * `closeTimeoutMs` (or `options.timeoutMs`): when Redis is unreachable,
+   * what cannot be done in time is abandoned and one warning says what.
+   * Never rejects.
    */
-  close(): Promise<void> {
+  close(options: { timeoutMs?: number } = {}): Promise<void> {
     this.closing ??= (async () => {
+      const timeoutMs = options.timeoutMs === undefined || !(options.timeoutMs >= 0) ? this.closeTimeoutMs : options.timeoutMs;
+      const deadline = performance.now() + timeoutMs;
+      const left = () => Math.max(0, deadline - performance.now());
       if (this.heartbeat) clearInterval(this.heartbeat);
-      await this.connecting?.catch(() => undefined);
-      if (this.route.status === 'ready') {
-        await this.route.withdraw(this.service, this.instanceId).catch((error: unknown) => this.logger.warn({ err: error }, 'could not leave the registry'));
+      const abandoned: string[] = [];
+      if (this.connecting !== undefined) {
+        // a connect still waiting for Redis is cut short by closing the route
+        if (this.route.status === 'connecting' && this.ownsRoute) void this.route.close(0);
+        if (!(await withinMs(this.connecting, left()))) abandoned.push('the connect in progress');
       }
-      await Promise.allSettled([...this.subscriptions].map((unsubscribe) => unsubscribe()));
+      if (this.route.status === 'ready') {
+        const leaving = (async () => {
+          await this.route.withdraw(this.service, this.instanceId).catch((error: unknown) => this.logger.warn({ err: error }, 'could not leave the registry'));
+          await Promise.allSettled([...this.subscriptions].map((unsubscribe) => unsubscribe()));
+        })();
+        if (!(await withinMs(leaving, left()))) abandoned.push(`leaving the registry and ${this.subscriptions.size} subscription(s)`);
+      } else if (this.connecting !== undefined) {
+        abandoned.push(`leaving the registry (Redis is ${this.route.status}; the entry expires within registry.ttlMs)`);
+      }
       this.subscriptions.clear();
-      if (this.ownsRoute) await this.route.close();
+      if (this.ownsRoute) await this.route.close(left());
+      if (abandoned.length > 0) this.logger.warn({ abandoned, closeTimeoutMs: timeoutMs }, 'closed without finishing everything');
       this.warnings.flush();
       this.emit('close');
     })();
@@ -291,16 +355,20 @@ export class RedisClient extends EventEmitter {
    */
   async watch<V extends VarDefinition>(variable: V, handler: (change: VariableChange<VarValue<V>>) => void | Promise<void>, key?: string): Promise<Unsubscribe> {
     this.resolveVariable('watch', variable, variable.keyed ? (key ?? '*') : undefined);
-    return this.listen(this.names.variableChanged(variable.owner, variable.name), undefined, (payload, event) => {
+    const channel = this.names.variableChanged(variable.owner, variable.name);
+    return this.listen(channel, undefined, (payload, event) => {
       const change = payload as VariableChangeWire;
-      if (typeof change !== 'object' || change === null || typeof change.deleted !== 'boolean') {
+      const reason = variableChangeProblem(variable, change);
+      if (reason !== undefined) {
         this.invalidEvents += 1;
+        this.reportMalformed(new MalformedMessageError(channel, reason));
         return;
       }
       if (key !== undefined && change.key !== key) return;
       return handler({
         key: change.key ?? undefined,
-        value: change.deleted ? null : (change.value as VarValue<V>),
+        value: change.deleted || variable.secret ? null : (change.value as VarValue<V>),
+        secret: variable.secret === true,
         deleted: change.deleted,
         changedBy: event.headers.serviceName,
       });
@@ -322,23 +390,28 @@ export class RedisClient extends EventEmitter {
     return this.route.publish(cached.channel, payload, cached.headers);
   }
 
-  /** Calls `handler` for every event on exactly `topic` (glob characters are literal here). */
-  subscribe<P = unknown>(topic: string, handler: EventHandler<P>): Promise<Unsubscribe> {
+  /**
+   * Calls `handler` for every event on exactly `topic` (glob characters are
+   * literal here). At most `maxInFlight` calls run at once; events past it
+   * are shed and counted.
+   */
+  subscribe<P = unknown>(topic: string, handler: EventHandler<P>, options?: SubscribeOptions): Promise<Unsubscribe> {
     if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeValue(topic)}`));
-    return this.listen(this.names.channel(topic), undefined, handler as EventHandler);
+    return this.listen(this.names.channel(topic), undefined, handler as EventHandler, options);
   }
 
-  /** Calls `handler` for every event on a topic matching the glob `pattern` (`audit.*`). */
-  psubscribe<P = unknown>(pattern: string, handler: EventHandler<P>): Promise<Unsubscribe> {
-    if (typeof pattern !== 'string' || pattern.length === 0) return Promise.reject(new ValidationError(`pattern must be a non-empty string; received ${describeValue(pattern)}`));
-    return this.listen(undefined, this.names.channel(pattern), handler as EventHandler);
+  /** Calls `handler` for every event on a topic matching the glob `pattern` (`audit.*`), bounded like `subscribe`. */
+  psubscribe<P = unknown>(pattern: string, handler: EventHandler<P>, options?: SubscribeOptions): Promise<Unsubscribe> {
+    const problem = patternProblem(pattern);
+    if (problem !== undefined) return Promise.reject(new ValidationError(problem));
+    return this.listen(undefined, this.names.channel(pattern), handler as EventHandler, options);
   }
 
   // ---- registry ----
 
   /** The live instances of `service` (default: this one's service). */
   async instances(service: string = this.service): Promise<InstanceInfo[]> {
-    assertName('service', service);
+    checkName('service', service);
     const announcements = await this.route.liveInstances(service);
     const live: InstanceInfo[] = [];
     for (const bytes of announcements) {
@@ -353,17 +426,37 @@ export class RedisClient extends EventEmitter {
 
   /** Counters: frames and messages sent and received, malformed frames, invalid events, handler errors. */
   stats(): ClientStats {
-    return { ...this.route.stats(), invalidEvents: this.invalidEvents, handlerErrors: this.handlerErrors };
+    return { ...this.route.stats(), invalidEvents: this.invalidEvents, handlerErrors: this.handlerErrors, shed: this.shed, handlersInFlight: this.handlersInFlight };
   }
 
   // ---- internals ----
 
-  private async listen(channel: string | undefined, pattern: string | undefined, handler: EventHandler): Promise<Unsubscribe> {
+  private async listen(channel: string | undefined, pattern: string | undefined, handler: EventHandler, options: SubscribeOptions = {}): Promise<Unsubscribe> {
     if (this.closing) throw new NotConnectedError('subscribe', 'closed');
+    if (typeof options !== 'object' || options === null) throw new ValidationError(`subscribe options must be an object; received ${describeValue(options)}`);
+    const maxInFlight = options.maxInFlight === undefined ? this.maxInFlight : positiveInteger('maxInFlight (subscribe option)', options.maxInFlight);
+    let inFlight = 0;
+    const settled = (): void => {
+      inFlight -= 1;
+      this.handlersInFlight -= 1;
+    };
     const deliver = (event: ReceivedEvent, received: string): void => {
+      if (inFlight >= maxInFlight) {
+        // pub/sub is at-most-once: shedding here, counted, beats a backlog that grows until Redis cuts the connection
+        this.shed += 1;
+        this.warnings.warn(`shed ${received}`, { channel: received, maxInFlight }, 'subscription at maxInFlight handlers; events shed');
+        return;
+      }
       try {
         const outcome = handler(event.payload, event);
-        if (outcome && typeof (outcome as Promise<void>).then === 'function') (outcome as Promise<void>).catch((error: unknown) => this.reportHandlerError(error, received));
+        if (outcome && typeof (outcome as Promise<void>).then === 'function') {
+          inFlight += 1;
+          this.handlersInFlight += 1;
+          (outcome as Promise<void>).then(settled, (error: unknown) => {
+            settled();
+            this.reportHandlerError(error, received);
+          });
+        }
       } catch (error) {
         this.reportHandlerError(error, received);
       }
@@ -415,6 +508,12 @@ export class RedisClient extends EventEmitter {
     if (typeof variable !== 'object' || variable === null || typeof variable.name !== 'string') {
       throw new ValidationError(`${operation} needs a variable declared with defineVar; received ${describeValue(variable)}`);
     }
+    if (!checkedVariables.has(variable)) {
+      // a definition built by hand (not by defineVar) must not make an ambiguous key or channel either
+      checkName('variable name', variable.name, 'segment');
+      if (!variable.internal) checkName(`owner of variable "${variable.name}"`, variable.owner);
+      checkedVariables.add(variable);
+    }
     if (variable.keyed) {
       if (typeof key !== 'string' || key.length === 0) throw new ValidationError(`variable "${variable.name}" is keyed by ${variable.keyDescription ?? 'a key'}; ${operation} received ${describeValue(key)}`);
     } else if (key !== undefined) {
@@ -424,12 +523,19 @@ export class RedisClient extends EventEmitter {
   }
 
   private async announceChange(variable: VarDefinition, key: string | undefined, value: unknown, deleted: boolean): Promise<void> {
-    const change: VariableChangeWire = { key: key ?? null, value, deleted };
+    const change: VariableChangeWire = variable.secret ? { key: key ?? null, deleted, secret: true } : { key: key ?? null, value, deleted };
     const state = this.topicState(this.names.topicOf(this.names.variableChanged(variable.owner, variable.name)));
     await this.route.publish(state.channel, change, state.headers);
   }
 
   private async beat(): Promise<void> {
+    const { malformed } = this.route.stats();
+    const load = this.info.load;
+    if (load === undefined || load.shed !== this.shed || load.malformed !== malformed || load.handlersInFlight !== this.handlersInFlight) {
+      // re-encoded only when a counter moved: an idle instance announces the same bytes
+      this.info.load = { shed: this.shed, malformed, handlersInFlight: this.handlersInFlight };
+      this.announcement = this.codec.encode(this.info);
+    }
     await this.route.announce(this.service, this.instanceId, this.announcement, this.instanceTtlMs);
   }
 
@@ -448,6 +554,21 @@ export class RedisClient extends EventEmitter {
   }
 }
 
+/**
+ * Why a received change event is not one of `variable`'s, or undefined when it
+ * is: the shape, the key (a keyed variable's changes name a key, another's do
+ * not) and the value's type. A watcher is given only values its variable can
+ * hold, whoever published on its channel.
+ */
+function variableChangeProblem(variable: VarDefinition, change: VariableChangeWire): string | undefined {
+  if (typeof change !== 'object' || change === null || typeof change.deleted !== 'boolean') return 'a variable change must be a map with a boolean "deleted"';
+  if (variable.keyed ? typeof change.key !== 'string' : change.key !== null && change.key !== undefined) {
+    return `a change of ${variable.keyed ? 'keyed' : 'unkeyed'} variable "${variable.name}" ${variable.keyed ? 'needs a string key' : 'carries no key'}`;
+  }
+  if (change.deleted || variable.secret) return undefined;
+  return fitsVariable(variable, change.value) ? undefined : `a change of variable "${variable.name}" (${variable.type}) carried ${describeVariableValue(variable, change.value)}`;
+}
+
 function checked<T>(option: string, value: unknown, check: () => T): T extends void ? string : T {
   try {
     const result = check();
@@ -457,6 +578,26 @@ function checked<T>(option: string, value: unknown, check: () => T): T extends v
     const reason = error instanceof Error ? error.message : String(error);
     throw new ValidationError(`option ${option}: ${reason}`);
   }
+}
+
+function nonNegativeInteger(option: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new ValidationError(`${option} must be a non-negative integer; received ${describeValue(value)}`);
+  }
+  return value;
+}
+
+/**
+ * What a failed connect rejects with: a ConnectionError whose `cause` is
+ * what the server said (an ACL denial, NOAUTH, a MOVED reply), never the raw
+ * ioredis error.
+ */
+function connectionFailure(error: unknown, route: Route): unknown {
+  if (error instanceof ConnectionError || error instanceof NotConnectedError) return error;
+  const target = (route as { target?: string }).target ?? `the ${route.kind} route`;
+  const message = error instanceof Error ? error.message : String(error);
+  const hint = /^MOVED|^ASK|CLUSTERDOWN/.test(message) ? ' (this is a Redis Cluster node: connect with an ioredis Cluster)' : '';
+  return new ConnectionError(target, `${message}${hint}`, { cause: error });
 }
 
 function positiveInteger(option: string, value: unknown): number {

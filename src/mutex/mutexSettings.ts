@@ -15,6 +15,7 @@ export interface MutexSettings {
   nodeId: string;
   logger: Logger;
   commandTimeoutMs: number;
+  closeTimeoutMs: number;
   defaultTimeoutMs: number;
   waitMs: number;
   retryDelayMs: number;
@@ -39,6 +40,10 @@ export function parseMutexOptions(options: RedisMutexOptions, defaultNodeId: str
   assertNodeId(nodeId, 'nodeId');
   const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_MUTEX_OPTIONS.commandTimeoutMs;
   assertTimeout(commandTimeoutMs, 'commandTimeoutMs');
+  const closeTimeoutMs = options.closeTimeoutMs ?? DEFAULT_MUTEX_OPTIONS.closeTimeoutMs;
+  if (typeof closeTimeoutMs !== 'number' || !Number.isSafeInteger(closeTimeoutMs) || closeTimeoutMs < 0) {
+    throw new ValidationError(`closeTimeoutMs must be a non-negative integer; received ${describe(options.closeTimeoutMs)}`);
+  }
   const defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_MUTEX_OPTIONS.defaultTimeoutMs;
   assertTimeout(defaultTimeoutMs, 'defaultTimeoutMs');
   const waitMs = waitOption('waitMs', options.waitMs ?? DEFAULT_MUTEX_OPTIONS.waitMs);
@@ -53,7 +58,7 @@ export function parseMutexOptions(options: RedisMutexOptions, defaultNodeId: str
   }
   // on a RedisClient's connection the mutex logs as a module of that instance (service and instance bound once)
   const logger = options.logger === undefined && options.redis instanceof RedisClient ? options.redis.moduleLogger('mutex') : (options.logger ?? defaultLogger()).child({ module: 'mutex', nodeId });
-  return { nodeId, logger, commandTimeoutMs, defaultTimeoutMs, waitMs, retryDelayMs, retryJitterMs, refreshRatio };
+  return { nodeId, logger, commandTimeoutMs, closeTimeoutMs, defaultTimeoutMs, waitMs, retryDelayMs, retryJitterMs, refreshRatio };
 }
 
 /** Checks one call's options; `autoRefresh` defaults to true for `withMutex` only. */

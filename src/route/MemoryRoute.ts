@@ -3,7 +3,7 @@ import { FramedRoute } from './FramedRoute';
 import { MemoryBus, type MemoryBusOptions, type MemoryEndpoint } from './MemoryBus';
 import type { Route, RouteStatus } from './Route';
 import type { RouteOptions } from './RouteOptions';
-import type { AckOptions, ClaimState, QueryClaimRequest, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
+import type { AckOptions, ClaimState, DeadLetterStore, QueryClaimRequest, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
 
 /** Options of the memory route beyond those every route takes. */
 export interface MemoryRouteOptions {
@@ -37,10 +37,10 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
     private readonly memoryOptions: MemoryRouteOptions = {},
   ) {
     super(options, async (channel, frame) => this.bus.publish(channel, frame), {
-      subscribe: async (c) => void this.subscribedChannels.add(c),
-      unsubscribe: async (c) => void this.subscribedChannels.delete(c),
-      psubscribe: async (p) => void this.subscribedPatterns.add(p),
-      punsubscribe: async (p) => void this.subscribedPatterns.delete(p),
+      subscribe: async (channels) => channels.forEach((c) => this.subscribedChannels.add(c)),
+      unsubscribe: async (channels) => channels.forEach((c) => this.subscribedChannels.delete(c)),
+      psubscribe: async (patterns) => patterns.forEach((p) => this.subscribedPatterns.add(p)),
+      punsubscribe: async (patterns) => patterns.forEach((p) => this.subscribedPatterns.delete(p)),
     });
     this.medium = { kind: 'memory', bus };
   }
@@ -151,9 +151,12 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
     for (const key of options.releaseClaims ?? []) this.bus.del(key);
   }
 
-  async streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string> {
-    return this.bus.streams.deadLetter(stream, group, id, deadStream, payload, remove);
+  async streamDeadLetter(stream: string, group: string, id: string | null, dead: DeadLetterStore, payload: Buffer, remove: boolean): Promise<string> {
+    const { deadId, dropped } = this.bus.streams.deadLetter(stream, group, id, dead.stream, dead.maxLength, payload, remove);
+    if (dropped > 0) this.bus.incrBy(dead.droppedKey, dropped);
+    return deadId;
   }
+
 
   async streamRange(stream: string, start: string, end: string, count: number): Promise<Array<{ id: string; payload: Buffer }>> {
     return this.bus.streams.range(stream, start, end, count);
