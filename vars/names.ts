@@ -131,6 +131,11 @@ export class Names {
     return serviceKey(this.namespace, service, 'dead');
   }
 
+  /** Counter of the dead letters dropped because the store was full (`queues.maxDeadLetters`). */
+  deadLettersDropped(service: string): string {
+    return serviceKey(this.namespace, service, 'dead-dropped');
+  }
+
   /**
    * Completion records of one consumer scope (`workers`, or an instance id
    * for BROADCAST) in one time bucket: a hash of query ids, for duplicate

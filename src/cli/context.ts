@@ -139,7 +139,7 @@ export async function connect(options: GlobalOptions, { rpc: withRpc }: { rpc: b
   let rpc: RedisRPCClient;
   try {
     client = new RedisClient({ service: CLI_SERVICE, redis: connectionOf(options), namespace: options.namespace, logger: cliLogger() });
-    rpc = new RedisRPCClient({ client, timeoutMs: options.timeout, queues: { consume: false }, closeTimeoutMs: 0, queryGraceMs: 0 });
+    rpc = new RedisRPCClient({ client, timeoutMs: options.timeout, queues: { consume: false }, closeTimeoutMs: 1000, queryGraceMs: 0 });
   } catch (error) {
     throw new CliError(`invalid option: ${error instanceof Error ? error.message : String(error)}`, ExitCode.USAGE);
   }

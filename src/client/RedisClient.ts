@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
 import { assertName } from '../../vars/define';
 import { Names } from '../../vars/names';
@@ -9,6 +10,7 @@ import { MsgpackCodec, type Codec } from '../envelope/codec';
 import type { EventBatch, EventHeaders, EventMessage } from '../envelope/types';
 import { invalidEventReason } from '../envelope/validate';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
+import { ConnectionError } from '../errors/ConnectionError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
 import { RateLimitedLog } from '../log/RateLimitedLog';
@@ -16,6 +18,7 @@ import { MemoryBus } from '../route/MemoryBus';
 import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
 import type { Route, RouteStats, RouteStatus } from '../route/Route';
+import { withinMs } from '../route/withinMs';
 import { VERSION } from '../version';
 import { DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from './RedisClientOptions';
 import { decodeVariable, encodeVariable } from './variableCodec';
@@ -31,6 +34,16 @@ export interface ReceivedEvent<P = unknown> extends EventMessage<P> {
 /** Handles one event; may be async (a rejection is logged, never thrown into delivery). */
 export type EventHandler<P = unknown> = (payload: P, event: ReceivedEvent<P>) => void | Promise<void>;
 
+/** Options of one subscription. */
+export interface SubscribeOptions {
+  /**
+   * Handlers of this subscription that may be running at once; past it,
+   * events are shed and counted (`stats().shed`).
+   * @default the client's `maxInFlight` (1000)
+   */
+  maxInFlight?: number;
+}
+
 /** Stops a subscription (the Redis subscription goes with its last handler). */
 export type Unsubscribe = () => Promise<void>;
 
@@ -44,6 +57,8 @@ export interface InstanceInfo {
   startedAt: number;
   /** intracom version it runs. */
   version: string;
+  /** Counters of overload, refreshed with every heartbeat: what an operator sees in `intracom status`. */
+  load?: { shed: number; malformed: number; handlersInFlight: number };
 }
 
 /** A change of a watched variable. */
@@ -70,6 +85,10 @@ export interface ClientStats extends RouteStats {
   invalidEvents: number;
   /** Handlers that threw or rejected. */
   handlerErrors: number;
+  /** Events dropped because their subscription had `maxInFlight` handlers running (see RedisClientOptions.maxInFlight). */
+  shed: number;
+  /** Handlers running now, over every subscription. */
+  handlersInFlight: number;
 }
 
 interface VariableChangeWire {
@@ -113,13 +132,18 @@ export class RedisClient extends EventEmitter {
   private readonly heartbeatMs: number;
   private readonly instanceTtlMs: number;
   private readonly ownsRoute: boolean;
+  private readonly closeTimeoutMs: number;
+  private readonly maxInFlight: number;
   private heartbeat: NodeJS.Timeout | undefined;
-  private readonly announcement: Buffer;
+  private readonly info: InstanceInfo;
+  private announcement: Buffer;
   private readonly subscriptions = new Set<Unsubscribe>();
   private closing: Promise<void> | undefined;
   private connecting: Promise<void> | undefined;
   private invalidEvents = 0;
   private handlerErrors = 0;
+  private shed = 0;
+  private handlersInFlight = 0;
   /** Per topic: its channel name and the headers shared by the events of the current millisecond. */
   private readonly topics = new Map<string, { channel: string; ms: number; headers: EventHeaders }>();
 
@@ -140,6 +164,9 @@ export class RedisClient extends EventEmitter {
     if (this.instanceTtlMs <= this.heartbeatMs) {
       throw new ValidationError(`registry.ttlMs must exceed registry.heartbeatMs (${this.heartbeatMs}); received ${this.instanceTtlMs}`);
     }
+    const connectTimeoutMs = positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.connectTimeoutMs);
+    this.closeTimeoutMs = nonNegativeInteger('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.closeTimeoutMs);
+    this.maxInFlight = positiveInteger('maxInFlight', options.maxInFlight ?? DEFAULT_CLIENT_OPTIONS.maxInFlight);
     if (options.codec !== undefined && (typeof options.codec?.encode !== 'function' || typeof options.codec?.decode !== 'function')) {
       throw new ValidationError(`codec must have encode() and decode(); received ${describeOption(options.codec)}`);
     }
@@ -148,7 +175,7 @@ export class RedisClient extends EventEmitter {
     this.logger = base.child({ module: 'client', service: this.service, instanceId: this.instanceId });
     this.warnings = new RateLimitedLog(this.logger);
 
-    const routeOptions = { codec: this.codec, limits, logger: base.child({ module: 'route' }), names: this.names };
+    const routeOptions = { codec: this.codec, limits, logger: base.child({ module: 'route' }), names: this.names, connectTimeoutMs };
     const routeChoice = options.route ?? (options.redis !== undefined ? 'redis' : 'memory');
     if (routeChoice === 'redis') {
       if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options or an ioredis instance); received undefined');
@@ -171,8 +198,8 @@ export class RedisClient extends EventEmitter {
     this.route.on('error', (error: Error) => this.reportError(error));
     this.route.on('malformed', (error: MalformedMessageError) => this.reportMalformed(error));
 
-    const info: InstanceInfo = { service: this.service, instanceId: this.instanceId, host: hostname(), pid: process.pid, startedAt: Date.now(), version: VERSION };
-    this.announcement = this.codec.encode(info);
+    this.info = { service: this.service, instanceId: this.instanceId, host: hostname(), pid: process.pid, startedAt: Date.now(), version: VERSION };
+    this.announcement = this.codec.encode(this.info);
   }
 
   /** `idle`, `connecting`, `ready`, `reconnecting`, `closing` or `closed`. */
@@ -180,17 +207,26 @@ export class RedisClient extends EventEmitter {
     return this.route.status;
   }
 
-  /** Connects the route, announces this instance and starts its heartbeat. Resolves when ready. */
+  /**
+   * Connects the route, announces this instance and starts its heartbeat.
+   * Resolves when ready. Rejects with ConnectionError (the server's reason as
+   * `cause`: refused, an ACL denial, NOAUTH, a MOVED reply) when Redis cannot
+   * be used, at the latest after `connectTimeoutMs`; a failed connect can be
+   * retried.
+   */
   connect(): Promise<void> {
     if (this.closing) return Promise.reject(new NotConnectedError('connect', 'closed'));
     this.connecting ??= (async () => {
       try {
         await this.route.connect();
+        if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
+        await this.beat();
       } catch (error) {
         this.connecting = undefined; // a failed connect can be retried
-        throw error;
+        throw connectionFailure(error, this.route);
       }
-      await this.beat();
+      // close() during the announcement: it withdraws after this; no heartbeat may start
+      if (this.closing) return;
       this.heartbeat = setInterval(() => {
         this.beat().catch((error: unknown) => this.warnings.warn('heartbeat', { err: error }, 'heartbeat failed; will retry'));
       }, this.heartbeatMs);
@@ -201,18 +237,35 @@ export class RedisClient extends EventEmitter {
 
   /**
    * Leaves the registry at once, drops every subscription, sends what is
-   * queued and closes the connections (those it created).
+   * queued and closes the connections (those it created), within
+   * `closeTimeoutMs` (or `options.timeoutMs`): when Redis is unreachable,
+   * what cannot be done in time is abandoned and one warning says what.
+   * Never rejects.
    */
-  close(): Promise<void> {
+  close(options: { timeoutMs?: number } = {}): Promise<void> {
     this.closing ??= (async () => {
+      const timeoutMs = options.timeoutMs === undefined || !(options.timeoutMs >= 0) ? this.closeTimeoutMs : options.timeoutMs;
+      const deadline = performance.now() + timeoutMs;
+      const left = () => Math.max(0, deadline - performance.now());
       if (this.heartbeat) clearInterval(this.heartbeat);
-      await this.connecting?.catch(() => undefined);
-      if (this.route.status === 'ready') {
-        await this.route.withdraw(this.service, this.instanceId).catch((error: unknown) => this.logger.warn({ err: error }, 'could not leave the registry'));
+      const abandoned: string[] = [];
+      if (this.connecting !== undefined) {
+        // a connect still waiting for Redis is cut short by closing the route
+        if (this.route.status === 'connecting' && this.ownsRoute) void this.route.close(0);
+        if (!(await withinMs(this.connecting, left()))) abandoned.push('the connect in progress');
       }
-      await Promise.allSettled([...this.subscriptions].map((unsubscribe) => unsubscribe()));
+      if (this.route.status === 'ready') {
+        const leaving = (async () => {
+          await this.route.withdraw(this.service, this.instanceId).catch((error: unknown) => this.logger.warn({ err: error }, 'could not leave the registry'));
+          await Promise.allSettled([...this.subscriptions].map((unsubscribe) => unsubscribe()));
+        })();
+        if (!(await withinMs(leaving, left()))) abandoned.push(`leaving the registry and ${this.subscriptions.size} subscription(s)`);
+      } else if (this.connecting !== undefined) {
+        abandoned.push(`leaving the registry (Redis is ${this.route.status}; the entry expires within registry.ttlMs)`);
+      }
       this.subscriptions.clear();
-      if (this.ownsRoute) await this.route.close();
+      if (this.ownsRoute) await this.route.close(left());
+      if (abandoned.length > 0) this.logger.warn({ abandoned, closeTimeoutMs: timeoutMs }, 'closed without finishing everything');
       this.warnings.flush();
       this.emit('close');
     })();
@@ -308,16 +361,20 @@ export class RedisClient extends EventEmitter {
     return this.route.publish(cached.channel, payload, cached.headers);
   }
 
-  /** Calls `handler` for every event on exactly `topic` (glob characters are literal here). */
-  subscribe<P = unknown>(topic: string, handler: EventHandler<P>): Promise<Unsubscribe> {
+  /**
+   * Calls `handler` for every event on exactly `topic` (glob characters are
+   * literal here). At most `maxInFlight` calls run at once; events past it
+   * are shed and counted.
+   */
+  subscribe<P = unknown>(topic: string, handler: EventHandler<P>, options?: SubscribeOptions): Promise<Unsubscribe> {
     if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeOption(topic)}`));
-    return this.listen(this.names.channel(topic), undefined, handler as EventHandler);
+    return this.listen(this.names.channel(topic), undefined, handler as EventHandler, options);
   }
 
-  /** Calls `handler` for every event on a topic matching the glob `pattern` (`audit.*`). */
-  psubscribe<P = unknown>(pattern: string, handler: EventHandler<P>): Promise<Unsubscribe> {
+  /** Calls `handler` for every event on a topic matching the glob `pattern` (`audit.*`), bounded like `subscribe`. */
+  psubscribe<P = unknown>(pattern: string, handler: EventHandler<P>, options?: SubscribeOptions): Promise<Unsubscribe> {
     if (typeof pattern !== 'string' || pattern.length === 0) return Promise.reject(new ValidationError(`pattern must be a non-empty string; received ${describeOption(pattern)}`));
-    return this.listen(undefined, this.names.channel(pattern), handler as EventHandler);
+    return this.listen(undefined, this.names.channel(pattern), handler as EventHandler, options);
   }
 
   // ---- registry ----
@@ -339,17 +396,37 @@ export class RedisClient extends EventEmitter {
 
   /** Counters: frames and messages sent and received, malformed frames, invalid events, handler errors. */
   stats(): ClientStats {
-    return { ...this.route.stats(), invalidEvents: this.invalidEvents, handlerErrors: this.handlerErrors };
+    return { ...this.route.stats(), invalidEvents: this.invalidEvents, handlerErrors: this.handlerErrors, shed: this.shed, handlersInFlight: this.handlersInFlight };
   }
 
   // ---- internals ----
 
-  private async listen(channel: string | undefined, pattern: string | undefined, handler: EventHandler): Promise<Unsubscribe> {
+  private async listen(channel: string | undefined, pattern: string | undefined, handler: EventHandler, options: SubscribeOptions = {}): Promise<Unsubscribe> {
     if (this.closing) throw new NotConnectedError('subscribe', 'closed');
+    if (typeof options !== 'object' || options === null) throw new ValidationError(`subscribe options must be an object; received ${describeOption(options)}`);
+    const maxInFlight = options.maxInFlight === undefined ? this.maxInFlight : positiveInteger('maxInFlight (subscribe option)', options.maxInFlight);
+    let inFlight = 0;
+    const settled = (): void => {
+      inFlight -= 1;
+      this.handlersInFlight -= 1;
+    };
     const deliver = (event: ReceivedEvent, received: string): void => {
+      if (inFlight >= maxInFlight) {
+        // pub/sub is at-most-once: shedding here, counted, beats a backlog that grows until Redis cuts the connection
+        this.shed += 1;
+        this.warnings.warn(`shed ${received}`, { channel: received, maxInFlight }, 'subscription at maxInFlight handlers; events shed');
+        return;
+      }
       try {
         const outcome = handler(event.payload, event);
-        if (outcome && typeof (outcome as Promise<void>).then === 'function') (outcome as Promise<void>).catch((error: unknown) => this.reportHandlerError(error, received));
+        if (outcome && typeof (outcome as Promise<void>).then === 'function') {
+          inFlight += 1;
+          this.handlersInFlight += 1;
+          (outcome as Promise<void>).then(settled, (error: unknown) => {
+            settled();
+            this.reportHandlerError(error, received);
+          });
+        }
       } catch (error) {
         this.reportHandlerError(error, received);
       }
@@ -415,6 +492,13 @@ export class RedisClient extends EventEmitter {
   }
 
   private async beat(): Promise<void> {
+    const { malformed } = this.route.stats();
+    const load = this.info.load;
+    if (load === undefined || load.shed !== this.shed || load.malformed !== malformed || load.handlersInFlight !== this.handlersInFlight) {
+      // re-encoded only when a counter moved: an idle instance announces the same bytes
+      this.info.load = { shed: this.shed, malformed, handlersInFlight: this.handlersInFlight };
+      this.announcement = this.codec.encode(this.info);
+    }
     await this.route.announce(this.service, this.instanceId, this.announcement, this.instanceTtlMs);
   }
 
@@ -448,6 +532,26 @@ function checked<T>(option: string, value: unknown, check: () => T): T extends v
     const reason = error instanceof Error ? error.message : String(error);
     throw new ValidationError(`option ${option}: ${reason}`);
   }
+}
+
+function nonNegativeInteger(option: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new ValidationError(`${option} must be a non-negative integer; received ${describeOption(value)}`);
+  }
+  return value;
+}
+
+/**
+ * What a failed connect rejects with: a ConnectionError whose `cause` is
+ * what the server said (an ACL denial, NOAUTH, a MOVED reply), never the raw
+ * ioredis error.
+ */
+function connectionFailure(error: unknown, route: Route): unknown {
+  if (error instanceof ConnectionError || error instanceof NotConnectedError) return error;
+  const target = (route as { target?: string }).target ?? `the ${route.kind} route`;
+  const message = error instanceof Error ? error.message : String(error);
+  const hint = /^MOVED|^ASK|CLUSTERDOWN/.test(message) ? ' (this is a Redis Cluster node: connect with an ioredis Cluster)' : '';
+  return new ConnectionError(target, `${message}${hint}`, { cause: error });
 }
 
 function positiveInteger(option: string, value: unknown): number {

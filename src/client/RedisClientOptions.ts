@@ -3,6 +3,7 @@ import type { Codec } from '../envelope/codec';
 import type { MemoryBus } from '../route/MemoryBus';
 import type { RedisConnection } from '../route/RedisRoute';
 import type { Route } from '../route/Route';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../route/RouteOptions';
 
 /** Size limits applied on send and on receive. */
 export interface LimitOptions {
@@ -89,6 +90,31 @@ export interface RedisClientOptions {
   codec?: Codec;
   /** Size limits. */
   limits?: LimitOptions;
+  /**
+   * How long `connect()` may take, in ms: past it (a server that accepts
+   * connections and never answers, a black-holed network) it rejects with
+   * ConnectionError and leaves nothing retrying.
+   * @default 10000
+   */
+  connectTimeoutMs?: number;
+  /**
+   * How long `close()` may take, in ms. Within it the client leaves the
+   * registry, drops its subscriptions and sends what is queued; when Redis is
+   * unreachable or slow, what is left is abandoned (queued writes reject, the
+   * registry entry expires after `registry.ttlMs`) and one warning lists it.
+   * @default 5000
+   */
+  closeTimeoutMs?: number;
+  /**
+   * Handlers of one subscription that may be running (not yet settled) at
+   * once. Past it, events of that subscription are shed (counted in
+   * `stats().shed`, logged rate-limited) instead of piling up in memory:
+   * pub/sub is at-most-once, and an unbounded backlog would only end with
+   * Redis cutting the connection at its output-buffer limit. Synchronous
+   * handlers never count. Per subscription: `subscribe(topic, handler, { maxInFlight })`.
+   * @default 1000
+   */
+  maxInFlight?: number;
   /** Instance registry timing. */
   registry?: RegistryOptions;
 }
@@ -98,4 +124,7 @@ export const DEFAULT_CLIENT_OPTIONS = {
   namespace: '',
   limits: { maxPayloadBytes: 1024 * 1024, maxFrameBytes: 256 * 1024 },
   registry: { heartbeatMs: 1000, ttlMs: 5000 },
+  connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+  closeTimeoutMs: 5_000,
+  maxInFlight: 1000,
 } as const;

@@ -1,9 +1,11 @@
+import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { Names } from '../../vars/names';
 import { LockLostError } from '../errors/LockLostError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
+import { withinMs } from '../route/withinMs';
 import { HeldLocks } from './HeldLocks';
 import { releaseLateLock } from './lateReply';
 import { LockKeys } from './LockKeys';
@@ -256,17 +258,20 @@ export class RedisMutex extends EventEmitter implements LockBackend, Acquisition
   /**
    * Releases every mutex this RedisMutex holds (their signals fire: a
    * critical section still running is no longer protected), stops refreshing,
-   * and closes the connection if it was created here. Later calls reject
-   * with NotConnectedError.
+   * and closes the connection if it was created here, within
+   * `closeTimeoutMs` whatever Redis does (a lock not released by then expires
+   * at its timeout; logged). Later calls reject with NotConnectedError.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.connection.settled();
+      const deadline = performance.now() + this.settings.closeTimeoutMs;
+      const left = () => Math.max(0, deadline - performance.now());
+      await withinMs(this.connection.settled(), left());
       // waiting acquires end first (each leaves its queue), then what is held is released
       for (const acquisition of this.acquisitions.keys()) acquisition.cancel(new NotConnectedError(label('acquire', acquisition.mutexId), 'closed'));
-      await Promise.all(this.acquisitions.values());
+      await withinMs(Promise.all(this.acquisitions.values()), left());
       const held = this.locks.all();
-      await Promise.all(
+      const releasing = Promise.all(
         held.map(async (lock) => {
           lock.markLost('RedisMutex.close() released it', false);
           try {
@@ -276,10 +281,15 @@ export class RedisMutex extends EventEmitter implements LockBackend, Acquisition
           }
         }),
       );
+      if (!(await withinMs(releasing, left()))) {
+        this.logger.warn({ mutexIds: held.map((lock) => lock.mutexId), closeTimeoutMs: this.settings.closeTimeoutMs }, 'closed before Redis confirmed the release of these mutexes; they expire at their timeout');
+      }
       this.commands.close();
       this.locks.close();
-      await this.wakeups.close();
-      await this.connection.close();
+      await withinMs(this.wakeups.close(), left());
+      await withinMs(this.connection.close(), left());
+      // a QUIT Redis never answered: cut the connection (ours only)
+      if (this.connection.owned) this.connection.redis?.disconnect();
     })();
     return this.closing;
   }

@@ -39,6 +39,14 @@ export interface RedisMutexOptions {
    */
   commandTimeoutMs?: number;
   /**
+   * How long `close()` may take, in ms: releasing the held locks and closing
+   * a connection created here end within it even when Redis is unreachable
+   * or does not answer; a lock not released by then is logged and left to
+   * expire at its timeout.
+   * @default 5000
+   */
+  closeTimeoutMs?: number;
+  /**
    * Lease of `acquire`, `tryAcquire` and `withMutex` when their `timeoutMs`
    * option is not given, in ms: Redis releases the lock after this time
    * unless it is extended.
@@ -122,6 +130,7 @@ export interface AcquireOptions {
 export const DEFAULT_MUTEX_OPTIONS = {
   namespace: '',
   commandTimeoutMs: 2000,
+  closeTimeoutMs: 5000,
   defaultTimeoutMs: 10_000,
   waitMs: 10_000,
   retryDelayMs: 50,

@@ -13,6 +13,7 @@ export interface MutexSettings {
   nodeId: string;
   logger: Logger;
   commandTimeoutMs: number;
+  closeTimeoutMs: number;
   defaultTimeoutMs: number;
   waitMs: number;
   retryDelayMs: number;
@@ -37,6 +38,10 @@ export function parseMutexOptions(options: RedisMutexOptions, defaultNodeId: str
   assertNodeId(nodeId, 'nodeId');
   const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_MUTEX_OPTIONS.commandTimeoutMs;
   assertTimeout(commandTimeoutMs, 'commandTimeoutMs');
+  const closeTimeoutMs = options.closeTimeoutMs ?? DEFAULT_MUTEX_OPTIONS.closeTimeoutMs;
+  if (typeof closeTimeoutMs !== 'number' || !Number.isSafeInteger(closeTimeoutMs) || closeTimeoutMs < 0) {
+    throw new ValidationError(`closeTimeoutMs must be a non-negative integer; received ${describe(options.closeTimeoutMs)}`);
+  }
   const defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_MUTEX_OPTIONS.defaultTimeoutMs;
   assertTimeout(defaultTimeoutMs, 'defaultTimeoutMs');
   const waitMs = waitOption('waitMs', options.waitMs ?? DEFAULT_MUTEX_OPTIONS.waitMs);
@@ -50,7 +55,7 @@ export function parseMutexOptions(options: RedisMutexOptions, defaultNodeId: str
     throw new ValidationError(`logger must be a pino logger; received ${describe(options.logger)}`);
   }
   const base = options.logger ?? pino({ name: 'intracom', level: process.env.INTRACOM_LOG_LEVEL ?? 'warn' });
-  return { nodeId, logger: base.child({ module: 'mutex' }), commandTimeoutMs, defaultTimeoutMs, waitMs, retryDelayMs, retryJitterMs, refreshRatio };
+  return { nodeId, logger: base.child({ module: 'mutex' }), commandTimeoutMs, closeTimeoutMs, defaultTimeoutMs, waitMs, retryDelayMs, retryJitterMs, refreshRatio };
 }
 
 /** Checks one call's options; `autoRefresh` defaults to true for `withMutex` only. */

@@ -37,6 +37,20 @@ export interface QueryQueueOptions {
    */
   broadcastRetentionMs?: number;
   /**
+   * Dead letters kept per service: past it the oldest are dropped, and
+   * counted (`deadLettersDropped` in `queueStatus()` and `intracom status`),
+   * so that a flood of garbage or of failing queries cannot grow Redis
+   * without limit.
+   * @default 10000
+   */
+  maxDeadLetters?: number;
+  /**
+   * Raw bytes of a malformed entry kept in its dead letter at most (the rest
+   * is cut; `rawBytes` gives the original size).
+   * @default 4096
+   */
+  maxDeadLetterRawBytes?: number;
+  /**
    * Entries read at once.
    * @default 100
    */
@@ -66,6 +80,8 @@ export const DEFAULT_QUERY_QUEUE_OPTIONS: Required<QueryQueueOptions> = {
   maxAttempts: 5,
   dedupeTtlMs: 24 * 60 * 60 * 1000,
   broadcastRetentionMs: 10 * 60 * 1000,
+  maxDeadLetters: 10_000,
+  maxDeadLetterRawBytes: 4096,
   batchSize: 100,
   blockMs: 1000,
   requireKnownDestination: true,

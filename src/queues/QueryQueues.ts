@@ -41,6 +41,8 @@ export interface QueueInspection {
   };
   /** Queries in the dead-letter store. */
   deadLetters: number;
+  /** Dead letters dropped, oldest first, because the store held `queues.maxDeadLetters`. */
+  deadLettersDropped: number;
 }
 
 /** Counters of this instance's consumers. */
@@ -95,7 +97,7 @@ export class QueryQueues {
     private readonly logger: Logger,
   ) {
     const merged = { ...DEFAULT_QUERY_QUEUE_OPTIONS, ...options };
-    for (const name of ['visibilityTimeoutMs', 'maxAttempts', 'dedupeTtlMs', 'broadcastRetentionMs', 'batchSize', 'blockMs'] as const) {
+    for (const name of ['visibilityTimeoutMs', 'maxAttempts', 'dedupeTtlMs', 'broadcastRetentionMs', 'batchSize', 'blockMs', 'maxDeadLetters', 'maxDeadLetterRawBytes'] as const) {
       const value = merged[name];
       if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`queues.${name} must be a positive integer; received ${String(value)}`);
     }
@@ -118,7 +120,8 @@ export class QueryQueues {
     await route.set(names.broadcastSeen(service, instanceId), '1', this.settings.broadcastRetentionMs);
     await route.streamEnsureGroup(broadcastStream, instanceId, '$');
     const common = {
-      deadStream: names.deadLetters(service),
+      dead: { stream: names.deadLetters(service), maxLength: this.settings.maxDeadLetters, droppedKey: names.deadLettersDropped(service) },
+      maxDeadLetterRawBytes: this.settings.maxDeadLetterRawBytes,
       doneTtlMs: this.settings.dedupeTtlMs,
       visibilityTimeoutMs: this.settings.visibilityTimeoutMs,
       autoExtend: this.settings.autoExtend,
@@ -192,11 +195,13 @@ export class QueryQueues {
   async inspect(service: string): Promise<QueueInspection> {
     assertDestination(service);
     const { route, names } = this.client;
-    const [fire, broadcast, dead] = await Promise.all([
+    const [fire, broadcast, dead, droppedBytes] = await Promise.all([
       route.streamInfo(names.queryStream(service)),
       route.streamInfo(names.broadcastStream(service)),
       route.streamInfo(names.deadLetters(service)),
+      route.get(names.deadLettersDropped(service)),
     ]);
+    const dropped = droppedBytes === null ? 0 : Number(droppedBytes.toString()) || 0;
     const workers = fire.groups.find((g) => g.name === WORKERS_GROUP);
     const pending = workers?.pending ?? 0;
     // processed entries stay until the periodic trim: the oldest waiting query is the oldest pending one, else the first undelivered
@@ -214,6 +219,7 @@ export class QueryQueues {
       },
       broadcast: { length: broadcast.length, instances: broadcast.groups.map((g) => ({ instanceId: g.name, lag: g.lag, pending: g.pending })) },
       deadLetters: dead.length,
+      deadLettersDropped: dropped,
     };
   }
 

@@ -4,7 +4,7 @@ import { frameMessages, type Codec } from '../envelope/codec';
 import type { ActionResult, Query } from '../envelope/types';
 import { invalidQueryReason } from '../envelope/validate';
 import { ValidationError } from '../errors/ValidationError';
-import type { ClaimState, EntryQueries, StreamEntry, StreamStore } from '../route/StreamStore';
+import type { ClaimState, DeadLetterStore, EntryQueries, StreamEntry, StreamStore } from '../route/StreamStore';
 
 /** Why a query went to the dead-letter store, and what it was. */
 export interface DeadLetter {
@@ -16,8 +16,14 @@ export interface DeadLetter {
   detail: string;
   /** The query, when it decoded. */
   query: Query | null;
-  /** The raw bytes, when the entry (or one of its messages) did not decode as a query. */
+  /**
+   * The raw bytes, when the entry (or one of its messages) did not decode as
+   * a query: at most `queues.maxDeadLetterRawBytes` of them (`rawBytes` says
+   * how many there were).
+   */
   raw: Buffer | null;
+  /** How many raw bytes the malformed entry had (more than `raw` holds when it was cut). */
+  rawBytes?: number;
   /** Stream and entry it came from. */
   stream: string;
   entryId: string;
@@ -46,7 +52,10 @@ export interface QueueConsumerSettings {
   stream: string;
   group: string;
   consumer: string;
-  deadStream: string;
+  /** The dead-letter stream, its cap and its counter of dropped letters. */
+  dead: DeadLetterStore;
+  /** Raw bytes of a malformed entry kept in its dead letter at most. */
+  maxDeadLetterRawBytes: number;
   /** Key of the completion records of one time bucket (buckets are `doneTtlMs` long). */
   doneBucketKey: (bucket: number) => string;
   /** Key of the claims of this group (a hash by query id). */
@@ -542,7 +551,7 @@ export class QueueConsumer {
     const s = this.settings;
     this.counters.deadLettered += 1;
     this.warnings.warn(`dead letter ${reason}`, { reason, detail, entryId: entry.id, stream: s.stream, queryId: query?.queryId }, 'query moved to the dead-letter store');
-    await this.store.streamAdd(s.deadStream, this.codec.encode(this.letter(entry, reason, detail, query, lastError, raw)));
+    await this.store.streamDeadLetter(s.stream, s.group, null, s.dead, this.codec.encode(this.letter(entry, reason, detail, query, lastError, raw)), false);
   }
 
   /** An entry that is no frame at all: dead-lettered whole and acknowledged in one step. */
@@ -551,10 +560,15 @@ export class QueueConsumer {
     this.counters.deadLettered += 1;
     this.warnings.warn('dead letter entry', { reason: 'malformed', detail, entryId: entry.id, stream: s.stream }, 'entry moved to the dead-letter store');
     const letter = this.letter(entry, 'malformed', detail, null, null, entry.payload);
-    await this.store.streamDeadLetter(s.stream, s.group, entry.id, s.deadStream, this.codec.encode(letter), false);
+    await this.store.streamDeadLetter(s.stream, s.group, entry.id, s.dead, this.codec.encode(letter), false);
   }
 
   private letter(entry: StreamEntry, reason: DeadLetter['reason'], detail: string, query: Query | null, lastError: ActionResult | null, raw: Buffer | null): Omit<DeadLetter, 'id'> {
-    return { reason, detail, query, raw, stream: this.settings.stream, entryId: entry.id, attempts: entry.deliveries, failedAt: Date.now(), lastError };
+    const most = this.settings.maxDeadLetterRawBytes;
+    // hostile bytes must not grow Redis: keep a bounded prefix, enough to see what it was
+    const kept = raw === null || raw.length <= most ? raw : raw.subarray(0, most);
+    const letter: Omit<DeadLetter, 'id'> = { reason, detail, query, raw: kept, stream: this.settings.stream, entryId: entry.id, attempts: entry.deliveries, failedAt: Date.now(), lastError };
+    if (raw !== null) letter.rawBytes = raw.length;
+    return letter;
   }
 }

@@ -3,7 +3,7 @@ import { FramedRoute } from './FramedRoute';
 import { MemoryBus, type MemoryBusOptions, type MemoryEndpoint } from './MemoryBus';
 import type { Route, RouteStatus } from './Route';
 import type { RouteOptions } from './RouteOptions';
-import type { AckOptions, ClaimState, EntryQueries, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
+import type { AckOptions, ClaimState, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
 
 /** Options of the memory route beyond those every route takes. */
 export interface MemoryRouteOptions {
@@ -145,8 +145,10 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
     if (release !== undefined) for (const queryId of release.queryIds) this.bus.del(doneField(release.key, queryId));
   }
 
-  async streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string> {
-    return this.bus.streams.deadLetter(stream, group, id, deadStream, payload, remove);
+  async streamDeadLetter(stream: string, group: string, id: string | null, dead: DeadLetterStore, payload: Buffer, remove: boolean): Promise<string> {
+    const { deadId, dropped } = this.bus.streams.deadLetter(stream, group, id, dead.stream, dead.maxLength, payload, remove);
+    if (dropped > 0) this.bus.incrBy(dead.droppedKey, dropped);
+    return deadId;
   }
 
   async streamRange(stream: string, start: string, end: string, count: number): Promise<Array<{ id: string; payload: Buffer }>> {

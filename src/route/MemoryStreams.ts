@@ -239,12 +239,34 @@ export class MemoryStreams {
     return acked;
   }
 
-  /** The dead-letter step: XADD to `deadStream`, XACK, and XDEL when `remove`, as one step. */
-  deadLetter(name: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): string {
-    parseId(id, 0); // refuse a bad id before anything changes
+  /**
+   * The dead-letter step, as one: XADD to `deadStream`, XTRIM MAXLEN
+   * `maxLength`, then (when `id` is given) XACK, and XDEL when `remove`.
+   * Returns the new id and how many old dead letters were dropped.
+   */
+  deadLetter(name: string, group: string, id: string | null, deadStream: string, maxLength: number, payload: Buffer, remove: boolean): { deadId: string; dropped: number } {
+    if (id !== null) parseId(id, 0); // refuse a bad id before anything changes
     const deadId = this.add(deadStream, payload);
-    this.ack(name, group, id, remove);
-    return deadId;
+    const dropped = this.trimToLength(deadStream, maxLength);
+    if (id !== null) this.ack(name, group, id, remove);
+    return { deadId, dropped };
+  }
+
+  /** XTRIM MAXLEN (exact): deletes the oldest entries beyond `maxLength`; returns how many. */
+  trimToLength(name: string, maxLength: number): number {
+    const stream = this.streams.get(name);
+    if (stream === undefined || stream.live <= maxLength) return 0;
+    let excess = stream.live - maxLength;
+    let cut = 0;
+    while (excess > 0 && cut < stream.entries.length) {
+      if (!stream.entries[cut].deleted) excess -= 1;
+      cut += 1;
+    }
+    const dropped = stream.live - maxLength;
+    stream.tombstones -= cut - dropped;
+    stream.live -= dropped;
+    stream.entries.splice(0, cut);
+    return dropped;
   }
 
   /** XRANGE with COUNT (0 gives nothing, as in Redis). */

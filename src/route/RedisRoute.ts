@@ -1,12 +1,14 @@
+import { once } from 'node:events';
 import Redis, { type RedisOptions } from 'ioredis';
 import { ConnectionError } from '../errors/ConnectionError';
 import { FramedRoute } from './FramedRoute';
 import { withSocketErrorGuard } from './socketErrorGuard';
 import { RedisStreamStore } from './RedisStreamStore';
-import type { AckOptions, ClaimState, EntryQueries, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
+import type { AckOptions, ClaimState, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
 import type { Route, RouteStatus } from './Route';
-import type { RouteOptions } from './RouteOptions';
+import { DEFAULT_CONNECT_TIMEOUT_MS, type RouteOptions } from './RouteOptions';
+import { withinMs } from './withinMs';
 
 /**
  * How to reach Redis: a URL (`redis://`, `rediss://` for TLS), ioredis
@@ -31,6 +33,10 @@ export class RedisRoute extends FramedRoute implements Route {
   private readonly ownsPublisher: boolean;
   private state: RouteStatus = 'idle';
   private readonly streams: RedisStreamStore;
+  /** The listeners this route put on each connection, removed on close (a caller-owned connection outlives the route). */
+  private readonly detachers: Array<() => void> = [];
+  /** Rejects the connect() in progress (close() was called meanwhile). */
+  private abortConnect: ((reason: Error) => void) | undefined;
 
   constructor(connection: RedisConnection, options: RouteOptions) {
     super(options, (channel, frame) => this.publisher.publish(channel, frame), {
@@ -57,27 +63,50 @@ export class RedisRoute extends FramedRoute implements Route {
     this.subscriber.on('pmessageBuffer', (pattern: string, channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), pattern, frame));
   }
 
+  /** What `connect()` may take before it gives up, in ms (a server that accepts and never answers). */
+  private get connectTimeoutMs(): number {
+    return this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  }
+
   get status(): RouteStatus {
     return this.state;
   }
 
+  /** Where Redis is (`host:port` or a socket path), for messages. */
+  get target(): string {
+    return describeTarget(this.publisher);
+  }
+
   async connect(): Promise<void> {
     if (this.state === 'ready') return;
+    if (this.state === 'closing' || this.state === 'closed') throw new ConnectionError(describeTarget(this.publisher), 'the route is closed');
     this.state = 'connecting';
     let lastError: Error | undefined;
     const remember = (error: Error) => (lastError = error);
     this.publisher.on('error', remember);
     this.subscriber.on('error', remember);
+    let timer: NodeJS.Timeout | undefined;
+    const timeoutMs = this.connectTimeoutMs;
     try {
-      await Promise.all([connectIfNeeded(this.publisher), connectIfNeeded(this.subscriber)]);
+      await Promise.race([
+        Promise.all([connectIfNeeded(this.publisher), connectIfNeeded(this.subscriber)]),
+        new Promise<never>((_, reject) => {
+          // ioredis's own connectTimeout covers the TCP handshake only: a server that accepts and never answers would hang here
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms (connectTimeoutMs)`)), timeoutMs);
+          this.abortConnect = reject;
+        }),
+      ]);
     } catch (error) {
       // leave nothing retrying in the background: the caller decides whether to try again
-      this.subscriber.disconnect();
-      if (this.ownsPublisher) this.publisher.disconnect();
-      this.state = 'idle';
-      const cause = lastError ?? error;
+      // a retry may start at once: it needs connections that have ended, not ones still closing
+      await Promise.all([disconnectFully(this.subscriber), this.ownsPublisher ? disconnectFully(this.publisher) : undefined]);
+      if ((this.state as RouteStatus) !== 'closing' && (this.state as RouteStatus) !== 'closed') this.state = 'idle';
+      const ours = error instanceof Error && /connectTimeoutMs|closed while/.test(error.message);
+      const cause = ours ? error : (lastError ?? error);
       throw new ConnectionError(describeTarget(this.publisher), cause instanceof Error ? cause.message : String(cause), { cause });
     } finally {
+      clearTimeout(timer);
+      this.abortConnect = undefined;
       this.publisher.off('error', remember);
       this.subscriber.off('error', remember);
     }
@@ -85,16 +114,33 @@ export class RedisRoute extends FramedRoute implements Route {
     this.emit('ready');
   }
 
-  async close(): Promise<void> {
+  /**
+   * Sends what is queued and closes the connections this route created,
+   * within `timeoutMs`: when Redis is unreachable (or does not answer in
+   * time) the connections are cut instead, the commands still queued are
+   * rejected, and how many were abandoned is logged.
+   */
+  async close(timeoutMs = Infinity): Promise<void> {
     if (this.state === 'closed' || this.state === 'closing') return;
+    const wasConnecting = this.state === 'connecting';
     this.state = 'closing';
+    this.abortConnect?.(new Error('closed while connecting'));
     this.batcher.flush();
     this.table.clear();
     this.streams.close();
-    await quietly(this.subscriber.quit());
-    if (this.ownsPublisher) await quietly(this.publisher.quit());
+    const reachable = !wasConnecting && this.subscriber.status === 'ready' && (!this.ownsPublisher || this.publisher.status === 'ready');
+    if (reachable) {
+      // QUIT goes after what is queued, so a reachable Redis gets every frame already sent
+      const quitting = Promise.all([quietly(this.subscriber.quit()), this.ownsPublisher ? quietly(this.publisher.quit()) : undefined]);
+      await withinMs(quitting, timeoutMs);
+    }
+    const abandoned = queuedCommands(this.subscriber) + (this.ownsPublisher ? queuedCommands(this.publisher) : 0);
+    if (abandoned > 0) {
+      this.options.logger.warn({ abandonedCommands: abandoned, closeTimeoutMs: timeoutMs, reachable }, 'closed with commands Redis never answered; they are rejected');
+    }
     this.subscriber.disconnect();
     if (this.ownsPublisher) this.publisher.disconnect();
+    for (const detach of this.detachers.splice(0)) detach();
     this.state = 'closed';
     this.warnings.flush();
     this.emit('close');
@@ -172,8 +218,8 @@ export class RedisRoute extends FramedRoute implements Route {
     return this.streams.streamAck(stream, group, ids, options);
   }
 
-  streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string> {
-    return this.streams.streamDeadLetter(stream, group, id, deadStream, payload, remove);
+  streamDeadLetter(stream: string, group: string, id: string | null, dead: DeadLetterStore, payload: Buffer, remove: boolean): Promise<string> {
+    return this.streams.streamDeadLetter(stream, group, id, dead, payload, remove);
   }
 
   streamRange(stream: string, start: string, end: string, count: number): Promise<Array<{ id: string; payload: Buffer }>> {
@@ -206,24 +252,31 @@ export class RedisRoute extends FramedRoute implements Route {
 
   private watchConnection(connection: Redis, role: string): void {
     const logger = this.options.logger;
-    connection.on('error', (error: Error) => {
-      // an outage repeats this on every reconnect attempt
-      this.warnings.warn(`connection ${role}`, { err: error, role }, 'redis connection error');
-      if (this.listenerCount('error') > 0) this.emit('error', error);
-    });
-    connection.on('reconnecting', (delayMs: number) => {
-      if (this.state === 'closing' || this.state === 'closed') return;
-      logger.info({ role, delayMs }, 'reconnecting to redis');
-      this.state = 'reconnecting';
-      this.emit('reconnecting', { role, delayMs });
-    });
-    connection.on('close', () => {
-      if (this.state === 'ready') this.emit('connectionLost', { role });
-    });
-    connection.on('ready', () => {
-      if (this.state !== 'reconnecting') return;
-      this.recover().catch((error: unknown) => logger.warn({ err: error }, 'could not restore subscriptions; will retry on the next reconnect'));
-    });
+    const listeners: Record<string, (...args: any[]) => void> = {
+      error: (error: Error) => {
+        // an outage repeats this on every reconnect attempt
+        this.warnings.warn(`connection ${role}`, { err: error, role }, 'redis connection error');
+        if (this.listenerCount('error') > 0) this.emit('error', error);
+      },
+      reconnecting: (delayMs: number) => {
+        // only a connection that was ready reconnects; a first connect that fails is connect()'s to report
+        if (this.state !== 'ready' && this.state !== 'reconnecting') return;
+        logger.info({ role, delayMs }, 'reconnecting to redis');
+        this.state = 'reconnecting';
+        this.emit('reconnecting', { role, delayMs });
+      },
+      close: () => {
+        if (this.state === 'ready') this.emit('connectionLost', { role });
+      },
+      ready: () => {
+        if (this.state !== 'reconnecting') return;
+        this.recover().catch((error: unknown) => this.warnings.warn('recover', { err: error }, 'could not restore subscriptions; will retry on the next reconnect'));
+      },
+    };
+    for (const [event, listener] of Object.entries(listeners)) {
+      connection.on(event, listener);
+      this.detachers.push(() => connection.off(event, listener));
+    }
   }
 
   /** After a reconnect: subscribe again to every channel and pattern, then report ready. */
@@ -239,9 +292,23 @@ export class RedisRoute extends FramedRoute implements Route {
   }
 }
 
+/**
+ * True when the connection is not trying to connect: never started, ended,
+ * or left `reconnecting` by a disconnect() that cleared its retry timer
+ * (ioredis then stays in that state with nothing scheduled).
+ */
+function stopped(connection: Redis): boolean {
+  const status = connection.status;
+  if (status === 'wait' || status === 'end') return true;
+  return status === 'reconnecting' && (connection as unknown as { reconnectTimeout?: unknown }).reconnectTimeout == null;
+}
+
 async function connectIfNeeded(connection: Redis): Promise<void> {
   if (connection.status === 'ready') return;
-  if (connection.status === 'wait' || connection.status === 'end') {
+  if (stopped(connection)) {
+    // a disconnect() that met a `reconnecting` connection leaves ioredis's manual-close flag set, and with it
+    // set the next dropped connection would end instead of reconnecting: this connect is not a manual close
+    if (connection.status === 'reconnecting') (connection as unknown as { manuallyClosing: boolean }).manuallyClosing = false;
     await connection.connect();
     return;
   }
@@ -262,6 +329,26 @@ async function connectIfNeeded(connection: Redis): Promise<void> {
 function describeTarget(connection: Redis): string {
   const { host, port, path } = connection.options;
   return path ? String(path) : `${host ?? '127.0.0.1'}:${port ?? 6379}`;
+}
+
+/**
+ * Disconnects and resolves once the connection has ended (at most after about
+ * a second). A disconnect() that lands while ioredis is still opening the
+ * socket is not always final (the connection goes on to reconnect), so it is
+ * repeated until the connection ends.
+ */
+async function disconnectFully(connection: Redis): Promise<void> {
+  for (let attempt = 0; attempt < 5 && !stopped(connection); attempt++) {
+    const ended = once(connection, 'end');
+    connection.disconnect();
+    if (await withinMs(ended, 200)) return;
+  }
+}
+
+/** Commands sent or queued on a connection and not yet answered. */
+function queuedCommands(connection: Redis): number {
+  const internals = connection as unknown as { commandQueue?: { length: number }; offlineQueue?: { length: number } };
+  return (internals.commandQueue?.length ?? 0) + (internals.offlineQueue?.length ?? 0);
 }
 
 async function quietly(promise: Promise<unknown>): Promise<void> {

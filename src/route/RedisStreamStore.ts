@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
 import { LuaScript } from './LuaScript';
-import type { AckOptions, ClaimState, EntryQueries, RenewResult, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore } from './StreamStore';
+import type { AckOptions, ClaimState, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore } from './StreamStore';
 
 /** The single field every entry carries. */
 const FIELD = 'm';
@@ -151,12 +151,16 @@ return released`,
 
 const deadLetterScript = new LuaScript<string>(
   'streamDeadLetter',
-  2,
-  `-- KEYS[1] stream, KEYS[2] dead-letter stream
--- ARGV[1] group, ARGV[2] entry id, ARGV[3] dead-letter payload, ARGV[4] '1' to delete the entry
+  3,
+  `-- KEYS[1] stream, KEYS[2] dead-letter stream, KEYS[3] counter of dropped dead letters
+-- ARGV[1] group, ARGV[2] entry id ('' for none), ARGV[3] dead-letter payload, ARGV[4] '1' to delete the entry, ARGV[5] most dead letters kept
 local deadId = redis.call('XADD', KEYS[2], '*', '${FIELD}', ARGV[3])
-redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[4] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end
+local dropped = redis.call('XTRIM', KEYS[2], 'MAXLEN', ARGV[5])
+if dropped > 0 then redis.call('INCRBY', KEYS[3], dropped) end
+if ARGV[2] ~= '' then
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+  if ARGV[4] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end
+end
 return deadId`,
 );
 
@@ -268,8 +272,8 @@ export class RedisStreamStore implements StreamStore {
     if (failed) throw failed[0];
   }
 
-  streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string> {
-    return deadLetterScript.run(this.commands, [stream, deadStream], [group, id, payload, remove ? '1' : '0']);
+  streamDeadLetter(stream: string, group: string, id: string | null, dead: DeadLetterStore, payload: Buffer, remove: boolean): Promise<string> {
+    return deadLetterScript.run(this.commands, [stream, dead.stream, dead.droppedKey], [group, id ?? '', payload, remove ? '1' : '0', dead.maxLength]);
   }
 
   async streamRange(stream: string, start: string, end: string, count: number): Promise<Array<{ id: string; payload: Buffer }>> {

@@ -43,9 +43,14 @@ export interface Route extends EventEmitter, StreamStore {
   /** Current state. */
   readonly status: RouteStatus;
 
+  /** Connects; rejects with ConnectionError (the reason as `cause`) when it cannot, at the latest after the connect timeout. */
   connect(): Promise<void>;
-  /** Flushes what is queued, drops every subscription, closes the connections. */
-  close(): Promise<void>;
+  /**
+   * Flushes what is queued, drops every subscription, closes the connections.
+   * With `timeoutMs`, resolves within about that time even when Redis is
+   * unreachable: what could not be sent is abandoned (its writes reject) and logged.
+   */
+  close(timeoutMs?: number): Promise<void>;
 
   /**
    * Sends a message to every current subscriber of `channel` and resolves

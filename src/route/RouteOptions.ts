@@ -13,7 +13,12 @@ export interface RouteOptions {
   logger: Logger;
   /** Key and channel names of the deployment. */
   names: Names;
+  /** How long `connect()` may take before it rejects with ConnectionError, in ms. @default DEFAULT_CONNECT_TIMEOUT_MS */
+  connectTimeoutMs?: number;
 }
+
+/** How long a route's `connect()` waits for Redis to answer by default, in ms. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** Counters at zero. */
 export function emptyStats() {

@@ -49,6 +49,16 @@ export interface DoneRecords {
   ttlMs: number;
 }
 
+/** Where dead letters go, and how many are kept. */
+export interface DeadLetterStore {
+  /** The dead-letter stream. */
+  stream: string;
+  /** Entries kept at most; the oldest beyond it are dropped (XTRIM MAXLEN) in the same step. */
+  maxLength: number;
+  /** A counter key that the number of dropped letters is added to. */
+  droppedKey: string;
+}
+
 /** What to do with entries once processed. */
 export interface AckOptions {
   /** Delete the entries from the stream too. */
@@ -99,8 +109,12 @@ export interface StreamStore {
   streamClaimIdle(stream: string, group: string, consumer: string, minIdleMs: number, count: number): Promise<StreamEntry[]>;
   /** Acknowledges entries (and deletes them, and records their completion, in one atomic step, as asked). */
   streamAck(stream: string, group: string, ids: string[], options: AckOptions): Promise<void>;
-  /** Atomically appends `payload` to `deadStream` and acknowledges (and deletes, as asked) the entry. */
-  streamDeadLetter(stream: string, group: string, id: string, deadStream: string, payload: Buffer, remove: boolean): Promise<string>;
+  /**
+   * Atomically appends `payload` to the dead-letter stream (dropping and
+   * counting its oldest entries beyond `dead.maxLength`) and, when `id` is
+   * given, acknowledges (and deletes, as asked) that entry.
+   */
+  streamDeadLetter(stream: string, group: string, id: string | null, dead: DeadLetterStore, payload: Buffer, remove: boolean): Promise<string>;
   /** Entries between two ids (inclusive; `-` and `+` for the ends). */
   streamRange(stream: string, start: string, end: string, count: number): Promise<Array<{ id: string; payload: Buffer }>>;
   /** Deletes entries; resolves with how many existed. */

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { assertName } from '../../vars/define';
 import type { FunctionArgs, FunctionCatalogue, FunctionDefinition, FunctionName, FunctionResult, RpcScope } from '../../vars/functions';
@@ -5,7 +6,11 @@ import { moduleRpc, serviceRpc } from '../../vars/names';
 import { RedisClient } from '../client/RedisClient';
 import { DEFAULT_CLIENT_OPTIONS } from '../client/RedisClientOptions';
 import { QueryRoute, QueryType, type Query } from '../envelope/types';
+import { ConnectionError } from '../errors/ConnectionError';
+import { IntracomError } from '../errors/IntracomError';
+import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
+import { withinMs } from '../route/withinMs';
 import { createQuery } from '../envelope/query';
 import { hostLocally, localHost, stopHostingLocally } from './localServices';
 import { QueryHandlers, type QueryContext, type QueryHandler } from '../queues/QueryHandlers';
@@ -152,11 +157,20 @@ export class RedisRPCClient implements RpcCalls {
   connect(): Promise<void> {
     if (this.closing) return Promise.reject(new ValidationError('connect() after close(): create a new RedisRPCClient'));
     this.connecting ??= (async () => {
-      await this.client.connect();
-      await this.caller.start();
-      await this.server.expose('service', this.service, serviceRpc(this.service), QUERY_FUNCTION, (args, context) => this.requests.serve(args, context), undefined);
-      await this.server.start();
-      await this.queues.start();
+      try {
+        await this.client.connect();
+        if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
+        await this.caller.start();
+        await this.server.expose('service', this.service, serviceRpc(this.service), QUERY_FUNCTION, (args, context) => this.requests.serve(args, context), undefined);
+        await this.server.start();
+        if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
+        await this.queues.start();
+      } catch (error) {
+        this.connecting = undefined; // a failed connect can be retried
+        if (error instanceof IntracomError) throw error;
+        const message = error instanceof Error ? error.message : String(error);
+        throw new ConnectionError((this.client.route as { target?: string }).target ?? this.client.route.kind, message, { cause: error });
+      }
       if (this.localShortcut) hostLocally(this.client.names.namespace, this.service, this.local);
     })();
     return this.connecting;
@@ -166,17 +180,26 @@ export class RedisRPCClient implements RpcCalls {
    * Stops taking calls (the instance leaves the RPC registry), rejects this
    * client's pending calls with CancelledError, lets handlers in progress
    * finish within `closeTimeoutMs` (then fires their signals), and closes
-   * the RedisClient when this RPC client created it.
+   * the RedisClient when this RPC client created it. Pending ASYNC and SYNC
+   * queries get `queryGraceMs` first; everything after that, Redis work
+   * included, ends within `closeTimeoutMs`: what Redis did not answer by then
+   * is abandoned and one warning lists it. Never rejects.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.connecting?.catch(() => undefined);
+      // a connect still waiting for Redis is cut short when the client closes below
+      const connected = this.connecting === undefined || (await withinMs(this.connecting, 0));
       stopHostingLocally(this.client.names.namespace, this.service, this.local);
       await this.requests.close(this.queryGraceMs);
-      await this.queues.stop();
-      await this.caller.close();
-      await this.server.close(this.closeTimeoutMs);
-      if (this.ownsClient) await this.client.close();
+      const deadline = performance.now() + this.closeTimeoutMs;
+      const left = () => Math.max(0, deadline - performance.now());
+      const abandoned: string[] = [];
+      // each step waits for Redis at most until the deadline; what is still waiting then is abandoned
+      if (!(await withinMs(this.queues.stop(), left()))) abandoned.push('the durable-query consumers (their batch is redelivered after the visibility timeout)');
+      if (!(await withinMs(this.caller.close(), left()))) abandoned.push('unsubscribing the reply channel');
+      if (!(await withinMs(this.server.close(left()), left()))) abandoned.push('leaving the RPC registry (the entries expire within registry.ttlMs)');
+      if (abandoned.length > 0) this.logger.warn({ abandoned, closeTimeoutMs: this.closeTimeoutMs, connected }, 'RPC client closed without finishing everything');
+      if (this.ownsClient) await this.client.close({ timeoutMs: left() });
     })();
     return this.closing;
   }

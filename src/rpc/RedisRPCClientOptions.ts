@@ -26,7 +26,10 @@ export interface RpcOptions {
   maxQueued?: number;
   /**
    * On `close()`, how long handlers in progress may take to finish, in ms;
-   * then their signals fire and the client closes anyway.
+   * then their signals fire and the client closes anyway. It bounds the
+   * whole close (after `queryGraceMs`): leaving the registry, stopping the
+   * consumers and closing the connections end within it even when Redis is
+   * unreachable, abandoning what Redis did not answer (logged).
    * @default 5000
    */
   closeTimeoutMs?: number;

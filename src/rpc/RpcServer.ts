@@ -1,6 +1,8 @@
+import { performance } from 'node:perf_hooks';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { RateLimitedLog } from '../log/RateLimitedLog';
+import { withinMs } from '../route/withinMs';
 import { invalidArgumentsReason, type FunctionDefinition, type RpcScope } from '../../vars/functions';
 import type { Names } from '../../vars/names';
 import type { Codec } from '../envelope/codec';
@@ -174,7 +176,14 @@ export class RpcServer {
     this.started = true;
     this.heartbeat = setInterval(() => this.beat(), this.settings.heartbeatMs);
     this.heartbeat.unref();
-    await Promise.all([...this.served.values()].map((served) => this.listen(served)));
+    try {
+      await Promise.all([...this.served.values()].map((served) => this.listen(served)));
+    } catch (error) {
+      // not started: a later start() (a retried connect) subscribes again
+      this.started = false;
+      clearInterval(this.heartbeat);
+      throw error;
+    }
   }
 
   /** Requests in progress or queued. */
@@ -213,13 +222,16 @@ export class RpcServer {
         this.replyClosing(job);
       }
     }
-    await Promise.all(leaving);
+    // Redis down: leaving waits at most the whole budget, and what is left of it goes to the handlers
+    const started = performance.now();
+    await withinMs(Promise.all(leaving), timeoutMs);
+    const left = Math.max(0, timeoutMs - (performance.now() - started));
     this.warnings.flush();
     if (this.inProgress > 0) {
       let timer: NodeJS.Timeout | undefined;
       const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
       const late = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
+        timer = setTimeout(resolve, left);
         timer.unref();
       });
       await Promise.race([idle, late]);
@@ -235,11 +247,14 @@ export class RpcServer {
   }
 
   private listen(served: Served): Promise<void> {
-    served.listening ??= (async () => {
-      served.unsubscribe = await this.route.subscribe(served.channel, (message) => this.receive(served, message));
+    const listening = (served.listening ??= (async () => {
+      served.unsubscribe ??= await this.route.subscribe(served.channel, (message) => this.receive(served, message));
       await this.route.announce(served.topic, this.instanceId, this.announcement, this.settings.registryTtlMs);
-    })();
-    return served.listening;
+    })());
+    listening.catch(() => {
+      if (served.listening === listening) served.listening = undefined; // to be tried again
+    });
+    return listening;
   }
 
   private beat(): void {

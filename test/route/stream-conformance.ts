@@ -403,6 +403,7 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
     describe('dead letters', () => {
       it('moves an entry to the dead-letter stream and acknowledges (and deletes) it, as one step', async () => {
         const [route, watcher] = [await make(), await make()];
+        const deadStore = { stream: key('dead'), maxLength: 100, droppedKey: key('dropped') };
         await route.streamEnsureGroup(key('work'), 'g', '0');
         await route.streamEnsureGroup(key('dead'), 'watch', '$');
         const added = await filled(route, key('work'), 2);
@@ -410,7 +411,7 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
         // a reader woken by the dead letter must already see the original acknowledged and deleted
         const seen = watcher.streamRead(key('dead'), 'watch', 'w', '>', 10, 5_000).then(async (entries) => ({ entries, work: await watcher.streamInfo(key('work')) }));
         await sleep(30);
-        const deadId = await route.streamDeadLetter(key('work'), 'g', added[0], key('dead'), Buffer.from('why: bad'), true);
+        const deadId = await route.streamDeadLetter(key('work'), 'g', added[0], deadStore, Buffer.from('why: bad'), true);
         const { entries, work } = await seen;
         expect(ids(entries)).to.deep.equal([deadId]);
         expect(text(entries)).to.deep.equal(['why: bad']);
@@ -418,11 +419,25 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
         expect(work.groups[0]).to.deep.include({ pending: 1, oldestPendingId: added[1] });
 
         // kept in place when not removed, but no longer pending
-        const keptDead = await route.streamDeadLetter(key('work'), 'g', added[1], key('dead'), Buffer.from('again'), false);
+        const keptDead = await route.streamDeadLetter(key('work'), 'g', added[1], deadStore, Buffer.from('again'), false);
         expect(isAfter(keptDead, deadId)).to.equal(true);
         expect(ids(await route.streamRange(key('work'), '-', '+', 10))).to.deep.equal([added[1]]);
         expect((await route.streamInfo(key('work'))).groups[0].pending).to.equal(0);
         expect(text(await route.streamRange(key('dead'), '-', '+', 10))).to.deep.equal(['why: bad', 'again']);
+      });
+
+      it('keeps at most maxLength dead letters, dropping the oldest and counting them, with or without an entry to acknowledge', async () => {
+        const route = await make();
+        const dead = { stream: key('capped'), maxLength: 3, droppedKey: key('capped-dropped') };
+        await route.streamEnsureGroup(key('src'), 'g', '0');
+        const added = await filled(route, key('src'), 2);
+        await route.streamRead(key('src'), 'g', 'c', '>', 10, 0);
+        for (let i = 0; i < 5; i++) await route.streamDeadLetter(key('src'), 'g', null, dead, Buffer.from(`letter ${i}`), false);
+        await route.streamDeadLetter(key('src'), 'g', added[0], dead, Buffer.from('letter 5'), false);
+        expect(text(await route.streamRange(key('capped'), '-', '+', 10))).to.deep.equal(['letter 3', 'letter 4', 'letter 5']);
+        expect(String(await route.get(key('capped-dropped')))).to.equal('3');
+        // the entry given was acknowledged, the one not given stays pending
+        expect((await route.streamInfo(key('src'))).groups[0]).to.deep.include({ pending: 1, oldestPendingId: added[1] });
       });
     });
 

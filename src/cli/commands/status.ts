@@ -3,7 +3,7 @@
  * live instances per service (from the registry keys, found with SCAN), RPC
  * targets and their serving instances, the durable queues of each service
  * (depth, pending, age of the oldest, BROADCAST lag per instance, dead
- * letters) and every held mutex with its owner.
+ * letters), what each instance shed under overload and every held mutex with its owner.
  */
 import type { Command } from 'commander';
 import type { RedisClient } from '../../client/RedisClient';
@@ -21,7 +21,8 @@ export interface StatusReport {
   /** Services with a registry, by key, sorted. */
   services: Array<{
     service: string;
-    instances: Array<{ instanceId: string; host: string; pid: number; startedAt: string; version: string }>;
+    /** `shed`: events dropped at a subscription's maxInFlight; `malformed`: frames that did not decode (since the instance started). */
+    instances: Array<{ instanceId: string; host: string; pid: number; startedAt: string; version: string; shed: number; malformed: number }>;
     /** The durable queues of the service; null when it has none. */
     queues: QueueInspection | null;
   }>;
@@ -70,7 +71,7 @@ export async function readStatus(client: RedisClient, rpc: RedisRPCClient): Prom
     if (name === CLI_SERVICE && !kinds.has('queries') && !kinds.has('broadcast') && !kinds.has('dead')) continue;
     const instances = (await client.instances(name))
       .filter((i) => !(i.service === CLI_SERVICE && i.instanceId === client.instanceId))
-      .map((i) => ({ instanceId: i.instanceId, host: i.host, pid: i.pid, startedAt: new Date(i.startedAt).toISOString(), version: i.version }))
+      .map((i) => ({ instanceId: i.instanceId, host: i.host, pid: i.pid, startedAt: new Date(i.startedAt).toISOString(), version: i.version, shed: i.load?.shed ?? 0, malformed: i.load?.malformed ?? 0 }))
       .sort((a, b) => (a.instanceId < b.instanceId ? -1 : 1));
     const queues = kinds.has('queries') || kinds.has('broadcast') || kinds.has('dead') ? await rpc.queueStatus(name) : null;
     services.push({ service: name, instances, queues });
@@ -105,13 +106,15 @@ export function formatStatus(report: StatusReport): string {
           queues ? String(queues.fireAndForget.pending) : '-',
           queues ? `${Math.round(queues.fireAndForget.oldestAgeMs / 100) / 10} s` : '-',
           queues && queues.broadcast.instances.length > 0 ? queues.broadcast.instances.map((i) => `${i.instanceId.slice(0, 8)}:${i.lag ?? '?'}`).join(' ') : '-',
-          queues ? String(queues.deadLetters) : '-',
+          queues ? `${queues.deadLetters}${queues.deadLettersDropped > 0 ? ` (+${queues.deadLettersDropped} dropped)` : ''}` : '-',
         ]),
       ]),
     );
   }
   lines.push('', 'instances');
-  const instanceRows = report.services.flatMap(({ service, instances }) => instances.map((i) => [service, i.instanceId, `${i.host}:${i.pid}`, `since ${i.startedAt}`, `v${i.version}`]));
+  const instanceRows = report.services.flatMap(({ service, instances }) =>
+    instances.map((i) => [service, i.instanceId, `${i.host}:${i.pid}`, `since ${i.startedAt}`, `v${i.version}`, `shed ${i.shed}`, `malformed ${i.malformed}`]),
+  );
   lines.push(...(instanceRows.length > 0 ? table(instanceRows) : ['  (none live)']));
   lines.push('', 'rpc targets');
   lines.push(...(report.rpcTargets.length > 0 ? table(report.rpcTargets.map((t) => [t.target, `${t.instances} instance${t.instances === 1 ? '' : 's'}`])) : ['  (none)']));

@@ -3,7 +3,12 @@
  * a process of its own. BENCH_SYSTEM=intracom: a RedisRPCClient instance of
  * BENCH_SERVICE handling action `work`. BENCH_SYSTEM=baseline: the minimal
  * hand-written Redis Streams loop (XREADGROUP COUNT 100 BLOCK, msgpackr, one
- * XACK per batch) on BENCH_STREAM with group BENCH_GROUP.
+ * XACK per batch) on BENCH_STREAM with group BENCH_GROUP; an entry holding a
+ * msgpack array (the batched-XADD producer's) counts as that many queries.
+ *
+ * Commands (IPC): `{ cmd: 'expect', total }` answers `finished` once `total`
+ * queries arrived since the start or the last `{ cmd: 'reset' }`, which also
+ * starts timing every query rather than one in 16 (the paced phases).
  */
 import Redis from 'ioredis';
 import { Unpackr } from 'msgpackr';
@@ -14,12 +19,13 @@ const env = process.env;
 const send = (message: unknown): void => void process.send?.(message);
 let received = 0;
 let expected = Infinity;
-const latencies: number[] = [];
+let latencies: number[] = [];
 let finished = false;
+let sampleMask = 15;
 
 function onQuery(query: { i: number; t: number }): void {
   received += 1;
-  if ((received & 15) === 0) latencies.push(performance.timeOrigin + performance.now() - query.t);
+  if ((received & sampleMask) === 0) latencies.push(performance.timeOrigin + performance.now() - query.t);
   if ((received & 1023) === 0) send({ ev: 'progress', received });
   if (received >= expected && !finished) finish();
 }
@@ -47,7 +53,9 @@ async function runBaseline(): Promise<void> {
     const entries = (Buffer.isBuffer(reply[0]) ? reply[1] : (reply[0] as unknown[])[1]) as Array<[Buffer, Buffer[]]>;
     const ids: Buffer[] = [];
     for (const [id, fields] of entries) {
-      onQuery(unpackr.unpack(fields[1]) as { i: number; t: number });
+      const value = unpackr.unpack(fields[1]) as { i: number; t: number } | Array<{ i: number; t: number }>;
+      if (Array.isArray(value)) for (const query of value) onQuery(query);
+      else onQuery(value);
       ids.push(id);
     }
     await redis.xack(stream, group, ...ids);
@@ -73,6 +81,16 @@ async function runIntracom(): Promise<void> {
 
 process.on('message', (message: { cmd: string; total: number }) => {
   if (message.cmd === 'exit') process.exit(0); // a clean exit (CPU profiles are written on exit)
+  if (message.cmd === 'ping') return send({ ev: 'pong' });
+  if (message.cmd === 'reset') {
+    received = 0;
+    expected = Infinity;
+    latencies = [];
+    finished = false;
+    sampleMask = 0;
+    cpuAtStart = process.cpuUsage();
+    return;
+  }
   if (message.cmd !== 'expect') return;
   expected = message.total;
   if (received >= expected && !finished) finish();

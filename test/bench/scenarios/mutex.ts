@@ -48,7 +48,7 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     }
   }
   try {
-    await Promise.all(all.map((peer) => peer.next((m: { ev: string }) => m.ev === 'ready')));
+    await Promise.all(all.map((peer) => peer.next((m: { ev: string }) => m.ev === 'ready', 120_000)));
     type Ran = { operations: number; elapsedMs: number; latencies: Float64Array };
     // warm-up (JIT, script cache, connection), the same time for every process, one at a time
     for (const peer of all) await peer.ask<Ran>({ cmd: 'run', ms: WARM_UP_MS * context.scale }, 'ran', 60_000);

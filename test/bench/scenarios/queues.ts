@@ -6,6 +6,17 @@
  * XACK per batch; for broadcast, one group per consumer), same run, same
  * server. Both sides run under the same credit window, so nothing piles up
  * beyond it.
+ *
+ * `reference` is a second, competent baseline: the same loop with batched
+ * XADD (the queries of one tick appended as one entry holding a msgpack
+ * array, flushed from a microtask).
+ *
+ * Each system then runs paced phases, whose lines are named
+ * `<kind>@half-load` (sends at half the baseline's saturated rate of this
+ * run, spread over 1 ms steps), `<kind>@half-own` (half the system's own
+ * saturated rate; the baseline's is its half-load) and `<kind>@lone` (one
+ * query every 10 ms): there p50/p99 are the latency of every query from send
+ * to processing, the measure of whether batching makes a query wait.
  */
 import Redis from 'ioredis';
 import { Packr } from 'msgpackr';
@@ -18,13 +29,18 @@ const WINDOW = 5_000;
 const CHUNK = 200;
 
 type Kind = 'fire-and-forget' | 'broadcast';
+type System = 'intracom' | 'baseline' | 'reference';
+/** The paced phases' length, in ms. */
+const PACED_MS = 1500;
+/** The lone phase's pace: one query every this many ms. */
+const LONE_EVERY_MS = 10;
 
 interface Producer {
   send(i: number): Promise<unknown>;
   close(): Promise<void>;
 }
 
-async function measure(kind: Kind, system: 'intracom' | 'baseline', context: BenchContext, durationMs: number): Promise<BenchResult> {
+async function measure(kind: Kind, system: System, context: BenchContext, durationMs: number, halfLoadPerS: (saturated: BenchResult) => number): Promise<BenchResult[]> {
   const consumers = kind === 'broadcast' ? 3 : 1;
   const run = `${kind}-${Date.now()}`;
   const service = `bench-${run}`;
@@ -54,11 +70,30 @@ async function measure(kind: Kind, system: 'intracom' | 'baseline', context: Ben
       send: (i) => (kind === 'broadcast' ? rpc.broadcast(service, 'work', { i, t: t() }) : rpc.fireAndForget(service, 'work', { i, t: t() })),
       close: () => rpc.close(),
     };
-  } else {
+  } else if (system === 'baseline') {
     const packr = new Packr();
     const redis = new Redis(context.redisUrl);
     producer = {
       send: (i) => redis.xadd(stream, '*', 'm', packr.pack({ i, t: performance.timeOrigin + performance.now() })),
+      close: async () => void redis.disconnect(),
+    };
+  } else {
+    // batched XADD: the queries of one tick go as one entry, flushed from a microtask
+    const packr = new Packr();
+    const redis = new Redis(context.redisUrl);
+    let pending: Array<{ i: number; t: number }> = [];
+    let flushed: Promise<unknown> | undefined;
+    producer = {
+      send: (i) => {
+        pending.push({ i, t: performance.timeOrigin + performance.now() });
+        flushed ??= new Promise<void>((resolve) => queueMicrotask(resolve)).then(() => {
+          const batch = pending;
+          pending = [];
+          flushed = undefined;
+          return redis.xadd(stream, '*', 'm', packr.pack(batch));
+        });
+        return flushed;
+      },
       close: async () => void redis.disconnect(),
     };
   }
@@ -91,14 +126,10 @@ async function measure(kind: Kind, system: 'intracom' | 'baseline', context: Ben
   const producerCpu = process.cpuUsage(producerCpuBefore);
   const redisCpuMs = (await redisCpu()) - redisCpuBefore;
   admin.disconnect();
-  await producer.close();
-  for (const peer of peers) peer.send({ cmd: 'exit' });
-  await Promise.all(peers.map((p) => Promise.race([p.exited(), new Promise((resolve) => setTimeout(resolve, 2000))])));
-  await Promise.all(peers.map((p) => p.kill()));
   const deliveries = finished.reduce((sum, f) => sum + f.received, 0);
   // CPU per delivery, in µs, by process: where the time goes on a machine whose cores all three share
   const perDelivery = (ms: number) => Math.round((ms * 1000) / Math.max(1, deliveries) * 100) / 100;
-  return result(kind, system, deliveries, elapsedMs, finished.flatMap((f) => f.latencies), {
+  const saturated = result(kind, system, deliveries, elapsedMs, finished.flatMap((f) => f.latencies), {
     queries: sent,
     consumers,
     lost: sent * consumers - deliveries,
@@ -107,6 +138,33 @@ async function measure(kind: Kind, system: 'intracom' | 'baseline', context: Ben
     cpu_us_redis: perDelivery(redisCpuMs),
     ...(process.env.BENCH_DEBUG ? { consumer_stats: finished.map((f) => (f as { stats?: unknown }).stats) } : {}),
   });
+
+  // paced phases: every query timed, at half the baseline's saturated rate and alone
+  const results = [saturated];
+  const ownHalf = saturated.ops_per_s / (2 * consumers);
+  const phases: Array<[string, number]> = [['half-load', halfLoadPerS(saturated)], ['lone', 1000 / LONE_EVERY_MS]];
+  if (system !== 'baseline') phases.splice(1, 0, ['half-own', ownHalf]);
+  for (const [phase, perS] of phases) {
+    for (const peer of peers) peer.send({ cmd: 'reset' });
+    await Promise.all(peers.map((peer) => peer.ask({ cmd: 'ping' }, 'pong', 30_000)));
+    const sends: Array<Promise<unknown>> = [];
+    const phaseStart = performance.now();
+    let phaseSent = 0;
+    while (performance.now() - phaseStart < PACED_MS) {
+      const due = Math.floor(((performance.now() - phaseStart) * perS) / 1000);
+      while (phaseSent < due) sends.push(producer.send(sent + phaseSent++));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await Promise.all(sends);
+    const paced = await Promise.all(peers.map((p) => p.ask<{ received: number; latencies: number[] }>({ cmd: 'expect', total: phaseSent }, 'finished', 120_000)));
+    sent += phaseSent;
+    results.push(result(`${kind}@${phase}`, system, paced.reduce((sum, f) => sum + f.received, 0), PACED_MS, paced.flatMap((f) => f.latencies), { offered_per_s: Math.round(perS), consumers }));
+  }
+  await producer.close();
+  for (const peer of peers) peer.send({ cmd: 'exit' });
+  await Promise.all(peers.map((p) => Promise.race([p.exited(), new Promise((resolve) => setTimeout(resolve, 2000))])));
+  await Promise.all(peers.map((p) => p.kill()));
+  return results;
 }
 
 export const scenario: Scenario = {
@@ -115,9 +173,14 @@ export const scenario: Scenario = {
     const durationMs = Math.max(1000, 4000 * context.scale);
     const results: BenchResult[] = [];
     for (const kind of ['fire-and-forget', 'broadcast'] as const) {
-      results.push(await measure(kind, 'baseline', context, durationMs));
-      results.push(await measure(kind, 'intracom', context, durationMs));
+      // half the baseline's saturated rate (queries/s; a broadcast delivery counts once per consumer)
+      let halfLoad = 0;
+      const baseline = await measure(kind, 'baseline', context, durationMs, (saturated) => (halfLoad = saturated.ops_per_s / (2 * Number(saturated.consumers))));
+      results.push(...baseline);
+      results.push(...(await measure(kind, 'reference', context, durationMs, () => halfLoad)));
+      results.push(...(await measure(kind, 'intracom', context, durationMs, () => halfLoad)));
     }
-    return results;
+    // saturated lines first, then the paced phases of each kind
+    return [...results.filter((r) => !r.scenario.includes('@')), ...results.filter((r) => r.scenario.includes('@'))];
   },
 };

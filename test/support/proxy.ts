@@ -1,0 +1,71 @@
+/**
+ * A TCP proxy in front of a test Redis, to stage outages without touching the
+ * server: `forward` (a plain pipe), `silent` (accepts and never answers: a
+ * hung server or a black-holed network), and `down` (refuses connections and
+ * cuts the open ones: Redis unreachable). Only for tests.
+ */
+import { createServer, connect, type Server, type Socket } from 'node:net';
+
+export type ProxyMode = 'forward' | 'silent' | 'down';
+
+export interface TestProxy {
+  /** `redis://127.0.0.1:<port>` of the proxy. */
+  readonly url: string;
+  readonly port: number;
+  /** Switches the mode; `down` cuts every open connection, `silent` keeps them open but stops passing bytes. */
+  set(mode: ProxyMode): void;
+  /** Connections accepted so far. */
+  readonly accepted: number;
+  /** Stops listening and cuts everything. */
+  close(): Promise<void>;
+}
+
+/** Starts a proxy to `target` (`redis://host:port`), or with no target a server that accepts and never answers. */
+export async function startProxy(target?: string, mode: ProxyMode = 'forward'): Promise<TestProxy> {
+  const to = target === undefined ? undefined : new URL(target);
+  const sockets = new Set<Socket>();
+  let current: ProxyMode = target === undefined ? 'silent' : mode;
+  let accepted = 0;
+  const server: Server = createServer((client) => {
+    accepted += 1;
+    sockets.add(client);
+    client.on('error', () => undefined);
+    client.on('close', () => sockets.delete(client));
+    if (current === 'down') return void client.destroy();
+    if (current === 'silent' || to === undefined) return void client.resume(); // read and drop: never answer
+    const upstream = connect(Number(to.port), to.hostname);
+    sockets.add(upstream);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    upstream.on('close', () => {
+      sockets.delete(upstream);
+      client.destroy();
+    });
+    client.on('close', () => upstream.destroy());
+    // bytes pass only while forwarding
+    client.on('data', (chunk) => {
+      if (current === 'forward') upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      if (current === 'forward') client.write(chunk);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    get accepted() {
+      return accepted;
+    },
+    set(mode) {
+      current = mode;
+      if (mode === 'down') for (const socket of sockets) socket.destroy();
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
