@@ -6,27 +6,30 @@ import { defineCatalogue, defineTopic, defineVar } from './define';
 
 /** The built-in variables. Typed: `client.get(RedisVars.UserLoginAttempts, userUuid)` is a `number | null`. */
 export const RedisVars = {
-  UserTokenAPIKey: defineVar({ name: 'UserTokenAPIKey', type: 'string', owner: 'auth', description: 'Secret that signs user tokens (JWT HS256).' }),
-  DeviceTokenAPIKey: defineVar({ name: 'DeviceTokenAPIKey', type: 'string', owner: 'auth', description: 'Secret that signs dynamic device tokens.' }),
+  UserTokenAPIKey: defineVar({ name: 'UserTokenAPIKey', type: 'string', owner: 'auth', secret: true, description: 'Secret that signs user tokens (JWT HS256).' }),
+  DeviceTokenAPIKey: defineVar({ name: 'DeviceTokenAPIKey', type: 'string', owner: 'auth', secret: true, description: 'Secret that signs dynamic device tokens.' }),
   DeviceStaticTokenAPIKey: defineVar({
     name: 'DeviceStaticTokenAPIKey',
     type: 'string',
     owner: 'auth',
+    secret: true,
     description: 'Secret that signs static device tokens, used for the first login.',
   }),
   ParticipantTokenAPIKey: defineVar({
     name: 'ParticipantTokenAPIKey',
     type: 'string',
     owner: 'auth',
+    secret: true,
     description: 'Secret that signs dynamic participant tokens.',
   }),
   ParticipantStaticTokenAPIKey: defineVar({
     name: 'ParticipantStaticTokenAPIKey',
     type: 'string',
     owner: 'auth',
+    secret: true,
     description: 'Secret that signs static participant tokens, used for the first login.',
   }),
-  ServiceTokenAPIKey: defineVar({ name: 'ServiceTokenAPIKey', type: 'string', owner: 'auth', description: 'Secret that signs service tokens.' }),
+  ServiceTokenAPIKey: defineVar({ name: 'ServiceTokenAPIKey', type: 'string', owner: 'auth', secret: true, description: 'Secret that signs service tokens.' }),
   ServiceInfo: defineVar({
     name: 'ServiceInfo',
     type: 'json',
@@ -178,10 +181,10 @@ export const RedisTopics = {
   WebsocketDeviceEvents: defineTopic({ name: 'websocket.device.<uuid>.events', payload: 'event', publishers: ['*'], subscribers: ['websocket'], description: 'Events for one connected device.' }),
   VariableChanged: defineTopic({
     name: 'intracom.var.<owner>.<name>',
-    payload: 'event: { key: string | null, value (null when deleted), deleted: boolean } (docs/protocol.md)',
+    payload: 'event: { key: string | null, value (null when deleted), deleted: boolean }; for a secret variable { key, deleted, secret: true } with no value (docs/protocol.md)',
     publishers: ['*'],
     subscribers: ['*'],
-    description: 'A variable was set, incremented or deleted through intracom (what `watch` listens to).',
+    description: 'A variable was set, incremented or deleted through intracom (what `watch` listens to). `<name>` has no dot, so the channel names one variable.',
   }),
   RpcInstance: defineTopic({
     name: '<module|service rpc topic>.<instanceId>',

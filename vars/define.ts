@@ -1,22 +1,76 @@
 import type { Catalogue, TopicDefinition, VarDefinition, VarType } from './types';
 
-const NAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+const SEGMENT = '[A-Za-z0-9_][A-Za-z0-9_-]*';
+const SEGMENT_PATTERN = new RegExp(`^${SEGMENT}$`);
+const NAME_PATTERN = new RegExp(`^${SEGMENT}(?:\\.${SEGMENT})*$`);
+const MAX_NAME_LENGTH = 200;
 const VAR_TYPES: readonly VarType[] = ['string', 'integer', 'number', 'boolean', 'buffer', 'json', 'msgpack'];
 
-/** Throws a TypeError naming the field and the value received unless `name` is a valid catalogue name. */
+/**
+ * Words an instance id may not be: a channel `<rpc topic>.<instanceId>` must
+ * never equal an events or messages topic (`service.a.rpc.events` is the events
+ * topic of service `a.rpc`), and a BROADCAST instance's completion records must
+ * never share the key of the worker group's (`done:workers:<bucket>`).
+ */
+export const RESERVED_INSTANCE_IDS: readonly string[] = Object.freeze(['events', 'messages', 'rpc', 'workers']);
+
+function quote(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value);
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+/**
+ * Why `name` is not a valid dotted name (a service key, module name, variable
+ * owner or websocket uuid), or undefined when it is: 1-200 characters, one or
+ * more segments of letters, digits, `_` and `-` (not starting with `-`) joined
+ * by single dots, such as OpenTera's `TeraServer.UserManagerModule`.
+ */
+export function nameProblem(field: string, name: unknown): string | undefined {
+  if (typeof name === 'string' && name.length <= MAX_NAME_LENGTH && NAME_PATTERN.test(name)) return undefined;
+  return `${field} must be 1-${MAX_NAME_LENGTH} characters: segments of letters, digits, "_" and "-" (not starting with "-") joined by single dots; received ${quote(name)}`;
+}
+
+/**
+ * Why `name` is not a valid single segment (a variable name), or undefined
+ * when it is: 1-200 letters, digits, `_` and `-`, not starting with `-`, no dot.
+ * The last part of a channel such as `intracom.var.<owner>.<name>` has no dot,
+ * so owner and name can always be told apart.
+ */
+export function segmentProblem(field: string, name: unknown): string | undefined {
+  if (typeof name === 'string' && name.length <= MAX_NAME_LENGTH && SEGMENT_PATTERN.test(name)) return undefined;
+  return `${field} must be 1-${MAX_NAME_LENGTH} characters of letters, digits, "_" and "-" (not starting with "-"; no dot); received ${quote(name)}`;
+}
+
+/** Why `id` is not a valid instance id, or undefined when it is: one segment (see {@link segmentProblem}) and none of {@link RESERVED_INSTANCE_IDS}. */
+export function instanceIdProblem(field: string, id: unknown): string | undefined {
+  const problem = segmentProblem(field, id);
+  if (problem !== undefined) return problem;
+  return RESERVED_INSTANCE_IDS.includes(id as string) ? `${field} must not be one of ${RESERVED_INSTANCE_IDS.join(', ')}; received ${quote(id)}` : undefined;
+}
+
+/**
+ * Throws a TypeError naming the field and the value received unless `name` is
+ * a valid dotted name ({@link nameProblem}). vars/ depends on nothing in src/,
+ * so its own checks throw TypeError; the clients check every name they are
+ * given first and throw ValidationError.
+ */
 export function assertName(field: string, name: unknown): asserts name is string {
-  if (typeof name !== 'string' || !NAME_PATTERN.test(name) || name.length > 200) {
-    throw new TypeError(
-      `${field} must be 1-200 characters of letters, digits, "_", "-" and "." (not starting with "." or "-"); received ${JSON.stringify(name)}`,
-    );
-  }
+  const problem = nameProblem(field, name);
+  if (problem !== undefined) throw new TypeError(problem);
+}
+
+/** Throws a TypeError unless `name` is one segment ({@link segmentProblem}). */
+export function assertSegment(field: string, name: unknown): asserts name is string {
+  const problem = segmentProblem(field, name);
+  if (problem !== undefined) throw new TypeError(problem);
 }
 
 /** Declares one variable; the returned object is what `RedisClient.get`/`set` take. */
 export function defineVar<const T extends VarType, const K extends boolean = false>(
   definition: Omit<VarDefinition<T, K>, 'keyed'> & { keyed?: K },
 ): VarDefinition<T, K> {
-  assertName('variable name', definition.name);
+  assertSegment('variable name', definition.name);
   // Internal entries document key families whose owner is a placeholder such as `<service>`.
   if (!definition.internal) assertName(`owner of variable "${definition.name}"`, definition.owner);
   if (!VAR_TYPES.includes(definition.type)) {
@@ -24,6 +78,9 @@ export function defineVar<const T extends VarType, const K extends boolean = fal
   }
   if (definition.ttlMs !== undefined && (!Number.isSafeInteger(definition.ttlMs) || definition.ttlMs <= 0)) {
     throw new TypeError(`ttlMs of variable "${definition.name}" must be a positive integer; received ${String(definition.ttlMs)}`);
+  }
+  if (definition.secret !== undefined && typeof definition.secret !== 'boolean') {
+    throw new TypeError(`secret of variable "${definition.name}" must be a boolean; received ${quote(definition.secret)}`);
   }
   if (typeof definition.description !== 'string' || definition.description.length === 0) {
     throw new TypeError(`description of variable "${definition.name}" must be a non-empty string`);

@@ -1,6 +1,17 @@
 /** The catalogue: variables and topics as typed data, and the one place keys and channels are named. */
 export * from './types';
-export { defineVar, defineTopic, defineCatalogue, mergeCatalogues, assertName } from './define';
+export {
+  defineVar,
+  defineTopic,
+  defineCatalogue,
+  mergeCatalogues,
+  assertName,
+  assertSegment,
+  nameProblem,
+  segmentProblem,
+  instanceIdProblem,
+  RESERVED_INSTANCE_IDS,
+} from './define';
 export {
   Names,
   assertNamespace,

@@ -53,6 +53,19 @@ export class Names {
     return this.channel(`intracom.var.${owner}.${name}`);
   }
 
+  /**
+   * The owner and name of the variable whose changes a topic (namespace-free)
+   * announces, or undefined for another topic. A variable name has no dot, so
+   * the name is what follows the last dot.
+   */
+  static variableOfTopic(topic: string): { owner: string; name: string } | undefined {
+    const head = 'intracom.var.';
+    if (!topic.startsWith(head)) return undefined;
+    const dot = topic.lastIndexOf('.');
+    if (dot <= head.length) return undefined;
+    return { owner: topic.slice(head.length, dot), name: topic.slice(dot + 1) };
+  }
+
   // ---- instance registry ----
 
   /** Sorted set of a service's instance ids, scored by heartbeat expiry (server time, ms). */

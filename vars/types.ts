@@ -29,13 +29,13 @@ export type VarType = keyof VarTypeMap;
 
 /** The declaration of one variable in a catalogue. */
 export interface VarDefinition<T extends VarType = VarType, K extends boolean = boolean> {
-  /** Name of the variable: letters, digits, `_`, `-` and `.`. Unique within a catalogue. */
+  /** Name of the variable: letters, digits, `_` and `-`, no dot (so that `intracom.var.<owner>.<name>` splits one way). Unique within a catalogue. */
   readonly name: string;
   /** Storage type; decides the TypeScript type of `get`/`set`. */
   readonly type: T;
   /** What the value means, for the generated catalogue page. */
   readonly description: string;
-  /** The service that owns (writes) it; its keys share that service's hash slot. */
+  /** The service that owns (writes) it (a dotted name such as `TeraServer.UserManagerModule` is allowed); its keys share that service's hash slot. */
   readonly owner: string;
   /** Default time to live in milliseconds applied by `set`, when any. */
   readonly ttlMs?: number;
@@ -46,6 +46,12 @@ export interface VarDefinition<T extends VarType = VarType, K extends boolean = 
   readonly keyed: K;
   /** What the parameter is, for keyed variables (for the catalogue page). */
   readonly keyDescription?: string;
+  /**
+   * True for a secret (a signing key, a password): its change events carry no
+   * value (watchers are told that it changed and read it with `get`), and the
+   * library and the CLI never print its value.
+   */
+  readonly secret?: boolean;
   /** True for keys the library itself manages; applications do not `set` them. */
   readonly internal?: boolean;
 }

@@ -3,17 +3,19 @@ import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import pino, { type Logger } from 'pino';
-import { assertName } from '../../vars/define';
 import { Names } from '../../vars/names';
 import type { VarDefinition, VarKeyArgs, VarValue } from '../../vars/types';
 import { MsgpackCodec, type Codec } from '../envelope/codec';
 import type { EventBatch, EventHeaders, EventMessage } from '../envelope/types';
+import { checkName } from '../envelope/names';
 import { invalidEventReason } from '../envelope/validate';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
 import { ConnectionError } from '../errors/ConnectionError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
 import { RateLimitedLog } from '../log/RateLimitedLog';
+import { checkRedisConnection } from '../route/checkRedisConnection';
+import { patternProblem } from '../route/glob';
 import { MemoryBus } from '../route/MemoryBus';
 import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
@@ -21,7 +23,7 @@ import type { Route, RouteStats, RouteStatus } from '../route/Route';
 import { withinMs } from '../route/withinMs';
 import { VERSION } from '../version';
 import { DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from './RedisClientOptions';
-import { decodeVariable, encodeVariable } from './variableCodec';
+import { decodeVariable, describeValue, encodeVariable, fitsVariable } from './variableCodec';
 
 /** What an event handler receives beside the payload. */
 export interface ReceivedEvent<P = unknown> extends EventMessage<P> {
@@ -65,8 +67,10 @@ export interface InstanceInfo {
 export interface VariableChange<T = unknown> {
   /** The parameter of a keyed variable. */
   key?: string;
-  /** The new value; null when deleted. */
+  /** The new value; null when deleted, and always null for a secret variable (read it with `get`). */
   value: T | null;
+  /** True for a secret variable: the change event carried no value. */
+  secret: boolean;
   /** True when the variable was deleted. */
   deleted: boolean;
   /** The service that changed it. */
@@ -91,11 +95,16 @@ export interface ClientStats extends RouteStats {
   handlersInFlight: number;
 }
 
+/** The payload of a variable change event; a secret variable's carries no `value` and `secret: true`. */
 interface VariableChangeWire {
   key: string | null;
-  value: unknown;
+  value?: unknown;
   deleted: boolean;
+  secret?: true;
 }
+
+/** Definitions already checked by {@link RedisClient.resolveVariable}, so that the hot path checks each one once. */
+const checkedVariables = new WeakSet<VarDefinition>();
 
 /**
  * One client per service instance: typed shared variables, events, and the
@@ -150,13 +159,18 @@ export class RedisClient extends EventEmitter {
   constructor(options: RedisClientOptions) {
     super();
     if (typeof options !== 'object' || options === null) throw new ValidationError(`options must be an object; received ${String(options)}`);
-    this.service = checked('service', options.service, () => assertName('service', options.service));
-    this.instanceId = options.instanceId === undefined ? randomUUID() : checked('instanceId', options.instanceId, () => assertName('instanceId', options.instanceId));
+    this.service = checkName('service', options.service);
+    this.instanceId = options.instanceId === undefined ? randomUUID() : checkName('instanceId', options.instanceId, 'instanceId');
     const namespace = options.namespace ?? DEFAULT_CLIENT_OPTIONS.namespace;
     this.names = checked('namespace', namespace, () => new Names(namespace));
-    const limits = { ...DEFAULT_CLIENT_OPTIONS.limits, ...options.limits };
-    positiveInteger('limits.maxPayloadBytes', limits.maxPayloadBytes);
-    positiveInteger('limits.maxFrameBytes', limits.maxFrameBytes);
+    const maxPayloadBytes = positiveInteger('limits.maxPayloadBytes', options.limits?.maxPayloadBytes ?? DEFAULT_CLIENT_OPTIONS.limits.maxPayloadBytes);
+    // a receiver refuses a frame over maxPayloadBytes, so frames are never built bigger: an explicit larger maxFrameBytes is refused, the default follows
+    const maxFrameBytes =
+      options.limits?.maxFrameBytes === undefined ? Math.min(DEFAULT_CLIENT_OPTIONS.limits.maxFrameBytes, maxPayloadBytes) : positiveInteger('limits.maxFrameBytes', options.limits.maxFrameBytes);
+    if (maxFrameBytes > maxPayloadBytes) {
+      throw new ValidationError(`limits.maxFrameBytes must not exceed limits.maxPayloadBytes (${maxPayloadBytes}), which is what a receiver accepts; received ${maxFrameBytes}`);
+    }
+    const limits = { maxPayloadBytes, maxFrameBytes };
     this.limits = Object.freeze(limits);
     const registry = { ...DEFAULT_CLIENT_OPTIONS.registry, ...options.registry };
     this.heartbeatMs = positiveInteger('registry.heartbeatMs', registry.heartbeatMs);
@@ -179,10 +193,7 @@ export class RedisClient extends EventEmitter {
     const routeChoice = options.route ?? (options.redis !== undefined ? 'redis' : 'memory');
     if (routeChoice === 'redis') {
       if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options or an ioredis instance); received undefined');
-      if (typeof options.redis !== 'string' && (typeof options.redis !== 'object' || options.redis === null)) {
-        throw new ValidationError(`redis must be a URL, ioredis options or an ioredis instance; received ${describeOption(options.redis)}`);
-      }
-      this.route = new RedisRoute(options.redis, routeOptions);
+      this.route = new RedisRoute(checkRedisConnection('redis', options.redis), routeOptions);
       this.ownsRoute = true;
     } else if (routeChoice === 'memory') {
       this.route = new MemoryRoute(routeOptions, options.memoryBus ?? MemoryBus.shared, { snapshotFile: options.memorySnapshotFile });
@@ -330,16 +341,20 @@ export class RedisClient extends EventEmitter {
    */
   async watch<V extends VarDefinition>(variable: V, handler: (change: VariableChange<VarValue<V>>) => void | Promise<void>, key?: string): Promise<Unsubscribe> {
     this.resolveVariable('watch', variable, variable.keyed ? (key ?? '*') : undefined);
-    return this.listen(this.names.variableChanged(variable.owner, variable.name), undefined, (payload, event) => {
+    const channel = this.names.variableChanged(variable.owner, variable.name);
+    return this.listen(channel, undefined, (payload, event) => {
       const change = payload as VariableChangeWire;
-      if (typeof change !== 'object' || change === null || typeof change.deleted !== 'boolean') {
+      const reason = variableChangeProblem(variable, change);
+      if (reason !== undefined) {
         this.invalidEvents += 1;
+        this.reportMalformed(new MalformedMessageError(channel, reason));
         return;
       }
       if (key !== undefined && change.key !== key) return;
       return handler({
         key: change.key ?? undefined,
-        value: change.deleted ? null : (change.value as VarValue<V>),
+        value: change.deleted || variable.secret ? null : (change.value as VarValue<V>),
+        secret: variable.secret === true,
         deleted: change.deleted,
         changedBy: event.headers.serviceName,
       });
@@ -373,7 +388,8 @@ export class RedisClient extends EventEmitter {
 
   /** Calls `handler` for every event on a topic matching the glob `pattern` (`audit.*`), bounded like `subscribe`. */
   psubscribe<P = unknown>(pattern: string, handler: EventHandler<P>, options?: SubscribeOptions): Promise<Unsubscribe> {
-    if (typeof pattern !== 'string' || pattern.length === 0) return Promise.reject(new ValidationError(`pattern must be a non-empty string; received ${describeOption(pattern)}`));
+    const problem = patternProblem(pattern);
+    if (problem !== undefined) return Promise.reject(new ValidationError(problem));
     return this.listen(undefined, this.names.channel(pattern), handler as EventHandler, options);
   }
 
@@ -381,12 +397,15 @@ export class RedisClient extends EventEmitter {
 
   /** The live instances of `service` (default: this one's service). */
   async instances(service: string = this.service): Promise<InstanceInfo[]> {
-    assertName('service', service);
+    checkName('service', service);
     const announcements = await this.route.liveInstances(service);
     const live: InstanceInfo[] = [];
     for (const bytes of announcements) {
       try {
-        live.push(this.codec.decode(bytes) as InstanceInfo);
+        const info = this.codec.decode(bytes) as InstanceInfo;
+        // a foreign instance may write its numbers as 64-bit integers (bigints once decoded)
+        for (const field of ['pid', 'startedAt'] as const) if (typeof info[field] === 'bigint') info[field] = Number(info[field]);
+        live.push(info);
       } catch (cause) {
         this.reportMalformed(new MalformedMessageError(this.names.instanceAnnouncements(service), 'announcement does not decode', { cause }));
       }
@@ -477,6 +496,12 @@ export class RedisClient extends EventEmitter {
     if (typeof variable !== 'object' || variable === null || typeof variable.name !== 'string') {
       throw new ValidationError(`${operation} needs a variable declared with defineVar; received ${describeOption(variable)}`);
     }
+    if (!checkedVariables.has(variable)) {
+      // a definition built by hand (not by defineVar) must not make an ambiguous key or channel either
+      checkName('variable name', variable.name, 'segment');
+      if (!variable.internal) checkName(`owner of variable "${variable.name}"`, variable.owner);
+      checkedVariables.add(variable);
+    }
     if (variable.keyed) {
       if (typeof key !== 'string' || key.length === 0) throw new ValidationError(`variable "${variable.name}" is keyed by ${variable.keyDescription ?? 'a key'}; ${operation} received ${describeOption(key)}`);
     } else if (key !== undefined) {
@@ -486,7 +511,7 @@ export class RedisClient extends EventEmitter {
   }
 
   private async announceChange(variable: VarDefinition, key: string | undefined, value: unknown, deleted: boolean): Promise<void> {
-    const change: VariableChangeWire = { key: key ?? null, value, deleted };
+    const change: VariableChangeWire = variable.secret ? { key: key ?? null, deleted, secret: true } : { key: key ?? null, value, deleted };
     const state = this.topicState(this.names.topicOf(this.names.variableChanged(variable.owner, variable.name)));
     await this.route.publish(state.channel, change, state.headers);
   }
@@ -515,6 +540,21 @@ export class RedisClient extends EventEmitter {
   private reportError(error: Error): void {
     if (this.listenerCount('error') > 0) this.emit('error', error);
   }
+}
+
+/**
+ * Why a received change event is not one of `variable`'s, or undefined when it
+ * is: the shape, the key (a keyed variable's changes name a key, another's do
+ * not) and the value's type. A watcher is given only values its variable can
+ * hold, whoever published on its channel.
+ */
+function variableChangeProblem(variable: VarDefinition, change: VariableChangeWire): string | undefined {
+  if (typeof change !== 'object' || change === null || typeof change.deleted !== 'boolean') return 'a variable change must be a map with a boolean "deleted"';
+  if (variable.keyed ? typeof change.key !== 'string' : change.key !== null && change.key !== undefined) {
+    return `a change of ${variable.keyed ? 'keyed' : 'unkeyed'} variable "${variable.name}" ${variable.keyed ? 'needs a string key' : 'carries no key'}`;
+  }
+  if (change.deleted || variable.secret) return undefined;
+  return fitsVariable(variable, change.value) ? undefined : `a change of variable "${variable.name}" (${variable.type}) carried ${describeValue(variable, change.value)}`;
 }
 
 function describeOption(value: unknown): string {

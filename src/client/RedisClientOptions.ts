@@ -16,8 +16,10 @@ export interface LimitOptions {
   maxPayloadBytes?: number;
   /**
    * Frames (messages coalesced within one tick) are split above this size, so
-   * that a burst cannot trip Redis's `client-output-buffer-limit pubsub`.
-   * @default 262144 (256 KiB)
+   * that a burst cannot trip Redis's `client-output-buffer-limit pubsub`. Must
+   * not exceed `maxPayloadBytes` (a receiver refuses a bigger frame): a larger
+   * value is refused at construction with ValidationError.
+   * @default 262144 (256 KiB), or `maxPayloadBytes` when that is smaller
    */
   maxFrameBytes?: number;
 }

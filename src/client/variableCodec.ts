@@ -14,7 +14,13 @@ function describe(value: unknown): string {
 }
 
 function refuse(variable: VarDefinition, expected: string, value: unknown): never {
-  throw new ValidationError(`variable "${variable.name}" expects ${expected}; received ${describe(value)}`);
+  throw new ValidationError(`variable "${variable.name}" expects ${expected}; received ${describeValue(variable, value)}`);
+}
+
+/** How a value is shown in errors and logs: never the value of a secret variable, only its type. */
+export function describeValue(variable: VarDefinition, value: unknown): string {
+  if (variable.secret) return `a ${value === null ? 'null' : Buffer.isBuffer(value) ? 'Buffer' : Array.isArray(value) ? 'array' : typeof value} (value of a secret variable not shown)`;
+  return describe(value);
 }
 
 function isJsonValue(value: unknown, depth = 0): boolean {
@@ -28,30 +34,47 @@ function isJsonValue(value: unknown, depth = 0): boolean {
   return false;
 }
 
-/** Checks a value against its variable's type and returns what Redis stores. Throws ValidationError naming the variable. */
-export function encodeVariable(variable: VarDefinition, value: unknown, codec: Codec): Buffer | string {
-  const type: VarType = variable.type;
+/** What a value of each type must be, or undefined for a value that fits. */
+function expectedOf(type: VarType, value: unknown): string | undefined {
   switch (type) {
     case 'string':
-      if (typeof value !== 'string') refuse(variable, 'a string', value);
-      return value;
+      return typeof value === 'string' ? undefined : 'a string';
     case 'integer':
-      if (typeof value !== 'number' || !Number.isSafeInteger(value)) refuse(variable, 'a safe integer', value);
-      return String(value);
+      return typeof value === 'number' && Number.isSafeInteger(value) ? undefined : 'a safe integer';
     case 'number':
-      if (typeof value !== 'number' || !Number.isFinite(value)) refuse(variable, 'a finite number', value);
+      return typeof value === 'number' && Number.isFinite(value) ? undefined : 'a finite number';
+    case 'boolean':
+      return typeof value === 'boolean' ? undefined : 'a boolean';
+    case 'buffer':
+      return Buffer.isBuffer(value) ? undefined : 'a Buffer';
+    case 'json':
+      return isJsonValue(value) ? undefined : 'a JSON value (plain objects, arrays, strings, finite numbers, booleans, null)';
+    case 'msgpack':
+      return value === undefined || typeof value === 'function' || typeof value === 'symbol' ? 'a msgpack-able value' : undefined;
+  }
+}
+
+/** True when `value` fits the variable's type (what a watcher may be given). */
+export function fitsVariable(variable: VarDefinition, value: unknown): boolean {
+  return expectedOf(variable.type, value) === undefined;
+}
+
+/** Checks a value against its variable's type and returns what Redis stores. Throws ValidationError naming the variable. */
+export function encodeVariable(variable: VarDefinition, value: unknown, codec: Codec): Buffer | string {
+  const expected = expectedOf(variable.type, value);
+  if (expected !== undefined) refuse(variable, expected, value);
+  switch (variable.type) {
+    case 'string':
+    case 'buffer':
+      return value as string | Buffer;
+    case 'integer':
+    case 'number':
       return String(value);
     case 'boolean':
-      if (typeof value !== 'boolean') refuse(variable, 'a boolean', value);
       return value ? '1' : '0';
-    case 'buffer':
-      if (!Buffer.isBuffer(value)) refuse(variable, 'a Buffer', value);
-      return value;
     case 'json':
-      if (!isJsonValue(value)) refuse(variable, 'a JSON value (plain objects, arrays, strings, finite numbers, booleans, null)', value);
       return JSON.stringify(value);
     case 'msgpack':
-      if (value === undefined || typeof value === 'function' || typeof value === 'symbol') refuse(variable, 'a msgpack-able value', value);
       return codec.encode(value);
   }
 }
@@ -59,7 +82,7 @@ export function encodeVariable(variable: VarDefinition, value: unknown, codec: C
 /** Turns stored bytes back into the variable's value; throws MalformedMessageError when they do not fit its type. */
 export function decodeVariable(variable: VarDefinition, key: string, bytes: Buffer, codec: Codec): unknown {
   const bad = (reason: string): never => {
-    throw new MalformedMessageError(key, `stored value of variable "${variable.name}" ${reason}`);
+    throw new MalformedMessageError(key, `stored value of variable "${variable.name}" ${variable.secret ? reason.replace(/: .*$/s, '') : reason}`);
   };
   switch (variable.type) {
     case 'string':

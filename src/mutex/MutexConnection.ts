@@ -5,6 +5,7 @@ import { RedisClient } from '../client/RedisClient';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ValidationError } from '../errors/ValidationError';
 import { MemoryRoute } from '../route/MemoryRoute';
+import { checkRedisConnection } from '../route/checkRedisConnection';
 import { RedisRoute } from '../route/RedisRoute';
 import { withSocketErrorGuard } from '../route/socketErrorGuard';
 import { MemoryMutexStore } from './MemoryMutexStore';
@@ -52,6 +53,7 @@ export class MutexConnection {
       this.store = new RedisMutexStore(redis);
       this.owned = false;
     } else if (typeof redis === 'string' || (typeof redis === 'object' && redis !== null && !Array.isArray(redis))) {
+      checkRedisConnection('redis', redis);
       // Created here, so made to fail fast: with no offline queue and no retry of a command in
       // flight, a call made while Redis is unreachable rejects at once instead of waiting for
       // a reconnection, and nothing is sent later on behalf of a caller who was told it failed.

@@ -51,6 +51,39 @@ export interface LocalService {
  * machinery (one instance chosen from the registry, one timeout, the typed
  * errors of RPC), so both types share its guarantees and its speed.
  */
+/**
+ * Per caller signal, the controllers of the queries that follow it, behind one
+ * abort listener: a signal may serve any number of queries, at once or one
+ * after another (a request's whole life), without adding a listener per query.
+ */
+const followers = new WeakMap<AbortSignal, { controllers: Set<AbortController>; onAbort: () => void }>();
+
+/** Aborts `controller` when `signal` fires; the returned function stops following (called when the query settles). */
+function follow(signal: AbortSignal, controller: AbortController): () => void {
+  if (signal.aborted) {
+    controller.abort(signal.reason);
+    return () => undefined;
+  }
+  let group = followers.get(signal);
+  if (group === undefined) {
+    const controllers = new Set<AbortController>();
+    const onAbort = (): void => {
+      followers.delete(signal);
+      for (const follower of controllers) follower.abort(signal.reason);
+    };
+    group = { controllers, onAbort };
+    followers.set(signal, group);
+    signal.addEventListener('abort', onAbort, { once: true });
+  }
+  const joined = group;
+  joined.controllers.add(controller);
+  return () => {
+    if (!joined.controllers.delete(controller) || joined.controllers.size > 0) return;
+    if (followers.get(signal) === joined) followers.delete(signal);
+    signal.removeEventListener('abort', joined.onAbort);
+  };
+}
+
 export class QueryRequests {
   private readonly pending = new Map<string, { handle: QueryHandle; controller: AbortController }>();
 
@@ -131,12 +164,10 @@ export class QueryRequests {
 
   private dispatch<R>(envelope: Query, localService: LocalService | undefined, signal: AbortSignal | undefined): QueryHandle<R> {
     const controller = new AbortController();
-    if (signal) {
-      if (signal.aborted) controller.abort(signal.reason);
-      else signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
-    }
+    const unfollow = signal === undefined ? undefined : follow(signal, controller);
     let error: IntracomError | undefined;
     const settle = (state: QueryState, result: unknown, response: ActionResult, failure?: IntracomError): QueryHandle<R> => {
+      unfollow?.();
       envelope.state = state;
       envelope.result = result;
       envelope.response = response;
@@ -181,11 +212,16 @@ export class QueryRequests {
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new TimeoutError(envelope.serviceNameDest, String(envelope.action), envelope.timeout_ms)), envelope.timeout_ms);
     });
-    const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+    let onAbort: () => void = () => undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
     try {
       return await Promise.race([this.invokeHandler(handler, envelope, signal), expired, aborted]);
     } finally {
       clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
     }
   }
 

@@ -42,7 +42,7 @@ export interface FrameCounters {
 export interface FrameLimits {
   /** A single message encoding to more bytes than this is refused. */
   maxPayloadBytes: number;
-  /** Frames are split so that none exceeds this (unless one message alone does). */
+  /** Frames are split so that none exceeds this nor `maxPayloadBytes` (unless one message alone does). */
   maxFrameBytes: number;
   /** Frames are split so that none holds more messages than this. @default unlimited */
   maxFrameMessages?: number;
@@ -127,7 +127,10 @@ export class FrameBatcher<T = number> {
       if (entries.length === 1) return this.tell(entries[0], error ?? new Error('the message could not be encoded'), undefined);
       return this.writeHalves(channel, entries);
     }
-    if (frame.length > this.limits.maxFrameBytes && entries.length > 1) return this.writeHalves(channel, entries);
+    if (entries.length > 1 && (frame.length > this.limits.maxFrameBytes || frame.length > this.limits.maxPayloadBytes)) {
+      // a receiver refuses a frame over maxPayloadBytes whatever maxFrameBytes says, so a frame never exceeds either once it can be split
+      return this.writeHalves(channel, entries);
+    }
     if (frame.length > this.limits.maxPayloadBytes) {
       return this.tell(entries[0], new PayloadTooLargeError(`a message to "${channel}"`, frame.length, this.limits.maxPayloadBytes), undefined);
     }

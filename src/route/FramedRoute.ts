@@ -1,7 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { MalformedMessageError } from '../errors/MalformedMessageError';
+import { ValidationError } from '../errors/ValidationError';
 import { RateLimitedLog } from '../log/RateLimitedLog';
 import { FrameBatcher, type FrameSink, type WriteDone } from './FrameBatcher';
+import { patternProblem } from './glob';
 import type { MessageListener, PatternListener, RouteStats, Unsubscribe } from './Route';
 import { emptyStats, type RouteOptions } from './RouteOptions';
 import { SubscriptionTable, type SubscriptionBackend } from './SubscriptionTable';
@@ -44,7 +46,10 @@ export abstract class FramedRoute extends EventEmitter {
     return this.table.addChannel(channel, listener);
   }
 
+  /** Refuses a pattern that could not reach Redis unchanged ({@link patternProblem}) with a ValidationError, before anything is subscribed. */
   psubscribe(pattern: string, listener: PatternListener): Promise<Unsubscribe> {
+    const problem = patternProblem(pattern);
+    if (problem !== undefined) return Promise.reject(new ValidationError(problem));
     return this.table.addPattern(pattern, listener);
   }
 

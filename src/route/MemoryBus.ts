@@ -8,7 +8,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { Packr, Unpackr } from 'msgpackr';
 import { SnapshotError } from '../errors/SnapshotError';
 import { ValidationError } from '../errors/ValidationError';
-import { globToRegExp } from './glob';
+import { globBytes, globMatchBytes, type GlobBytes } from './glob';
 import { MemoryStreams } from './MemoryStreams';
 
 /** One connected memory route, as the bus sees it. */
@@ -53,7 +53,9 @@ export class MemoryBus {
   private readonly endpoints = new Set<MemoryEndpoint>();
   private readonly store = new Map<string, StoredValue>();
   private readonly registries = new Map<string, Map<string, StoredValue>>();
-  private readonly patternCache = new Map<string, RegExp>();
+  private readonly patternCache = new Map<string, GlobBytes>();
+  /** The last subject matched, encoded: one publish matches one channel against every pattern. */
+  private lastSubject: { text: string; bytes: GlobBytes } = { text: '', bytes: globBytes('') };
   private deliveries: Array<{ endpoint: MemoryEndpoint; channel: string; pattern: string | undefined; frame: Buffer }> = [];
   private delivering: NodeJS.Immediate | undefined;
   private file: string | undefined;
@@ -171,13 +173,16 @@ export class MemoryBus {
     (this.store.get(key) as StoredValue).done = true;
   }
 
+  /** True when `channel` (or a key) matches the glob `pattern` as Redis matches it (Redis's own matcher, ported). */
   matches(pattern: string, channel: string): boolean {
-    let regexp = this.patternCache.get(pattern);
-    if (regexp === undefined) {
-      regexp = globToRegExp(pattern);
-      this.patternCache.set(pattern, regexp);
+    let compiled = this.patternCache.get(pattern);
+    if (compiled === undefined) {
+      if (this.patternCache.size >= 10_000) this.patternCache.clear(); // patterns come and go with subscriptions and KEYS calls
+      compiled = globBytes(pattern);
+      this.patternCache.set(pattern, compiled);
     }
-    return regexp.test(channel);
+    if (this.lastSubject.text !== channel) this.lastSubject = { text: channel, bytes: globBytes(channel) };
+    return globMatchBytes(compiled, this.lastSubject.bytes);
   }
 
   /**

@@ -36,10 +36,10 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
     private readonly memoryOptions: MemoryRouteOptions = {},
   ) {
     super(options, async (channel, frame) => this.bus.publish(channel, frame), {
-      subscribe: async (c) => void this.subscribedChannels.add(c),
-      unsubscribe: async (c) => void this.subscribedChannels.delete(c),
-      psubscribe: async (p) => void this.subscribedPatterns.add(p),
-      punsubscribe: async (p) => void this.subscribedPatterns.delete(p),
+      subscribe: async (channels) => channels.forEach((c) => this.subscribedChannels.add(c)),
+      unsubscribe: async (channels) => channels.forEach((c) => this.subscribedChannels.delete(c)),
+      psubscribe: async (patterns) => patterns.forEach((p) => this.subscribedPatterns.add(p)),
+      punsubscribe: async (patterns) => patterns.forEach((p) => this.subscribedPatterns.delete(p)),
     });
   }
 

@@ -8,6 +8,7 @@ import type { AckOptions, ClaimState, DeadLetterStore, EntryQueries, RenewResult
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
 import type { Route, RouteStatus } from './Route';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type RouteOptions } from './RouteOptions';
+import { MAX_NAMES_PER_CALL } from './SubscriptionTable';
 import { withinMs } from './withinMs';
 
 /**
@@ -40,10 +41,10 @@ export class RedisRoute extends FramedRoute implements Route {
 
   constructor(connection: RedisConnection, options: RouteOptions) {
     super(options, (channel, frame) => this.publisher.publish(channel, frame), {
-      subscribe: async (c) => void (await this.subscriber.subscribe(c)),
-      unsubscribe: async (c) => void (await this.subscriber.unsubscribe(c)),
-      psubscribe: async (p) => void (await this.subscriber.psubscribe(p)),
-      punsubscribe: async (p) => void (await this.subscriber.punsubscribe(p)),
+      subscribe: async (channels) => void (await this.subscriber.subscribe(...channels)),
+      unsubscribe: async (channels) => void (await this.subscriber.unsubscribe(...channels)),
+      psubscribe: async (patterns) => void (await this.subscriber.psubscribe(...patterns)),
+      punsubscribe: async (patterns) => void (await this.subscriber.punsubscribe(...patterns)),
     });
     if (connection instanceof Redis) {
       this.publisher = connection;
@@ -283,8 +284,8 @@ export class RedisRoute extends FramedRoute implements Route {
   private async recover(): Promise<void> {
     if (this.publisher.status !== 'ready' || this.subscriber.status !== 'ready') return;
     const { channels, patterns } = this.table.active();
-    if (channels.length > 0) await this.subscriber.subscribe(...channels);
-    if (patterns.length > 0) await this.subscriber.psubscribe(...patterns);
+    for (let i = 0; i < channels.length; i += MAX_NAMES_PER_CALL) await this.subscriber.subscribe(...channels.slice(i, i + MAX_NAMES_PER_CALL));
+    for (let i = 0; i < patterns.length; i += MAX_NAMES_PER_CALL) await this.subscriber.psubscribe(...patterns.slice(i, i + MAX_NAMES_PER_CALL));
     if (this.state !== 'reconnecting') return;
     this.state = 'ready';
     this.options.logger.info({ channels: channels.length, patterns: patterns.length }, 'reconnected to redis, subscriptions restored');

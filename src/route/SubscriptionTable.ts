@@ -3,13 +3,31 @@ import { MalformedMessageError } from '../errors/MalformedMessageError';
 import type { RateLimitedLog } from '../log/RateLimitedLog';
 import type { MessageListener, PatternListener, RouteStats, Unsubscribe } from './Route';
 
-/** The underlying one-per-channel subscription calls of a route. */
+/** The underlying subscription calls of a route, each for one or more channels (or patterns) at once. */
 export interface SubscriptionBackend {
-  subscribe(channel: string): Promise<void>;
-  unsubscribe(channel: string): Promise<void>;
-  psubscribe(pattern: string): Promise<void>;
-  punsubscribe(pattern: string): Promise<void>;
+  subscribe(channels: string[]): Promise<void>;
+  unsubscribe(channels: string[]): Promise<void>;
+  psubscribe(patterns: string[]): Promise<void>;
+  punsubscribe(patterns: string[]): Promise<void>;
 }
+
+type Operation = keyof SubscriptionBackend;
+
+/** One subscription call waiting for the flush. */
+interface Pending {
+  operation: Operation;
+  name: string;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Channels (or patterns) one backend call carries at the most: far below
+ * Redis's limit on a command's arguments (proto-max-multibulk-len, about a
+ * million), and small enough that one command does not hold the server for
+ * long.
+ */
+export const MAX_NAMES_PER_CALL = 1024;
 
 interface Entry<L> {
   /**
@@ -24,12 +42,17 @@ interface Entry<L> {
 /**
  * Many listeners per channel over one underlying subscription per channel
  * (and per pattern), and the decode-and-dispatch of received frames, shared by
- * every route. A frame that does not decode is counted, reported and skipped;
- * a listener that throws is logged; neither can stop delivery of what follows.
+ * every route. The subscription calls of one tick are coalesced: consecutive
+ * calls of one kind (subscribe, unsubscribe, ...) go to the backend as one
+ * call of up to MAX_NAMES_PER_CALL names, in the order they were made, so
+ * subscribing K channels at once costs about one SUBSCRIBE of K channels.
+ * A frame that does not decode is counted, reported and skipped; a listener
+ * that throws is logged; neither can stop delivery of what follows.
  */
 export class SubscriptionTable {
   private readonly channels = new Map<string, Entry<MessageListener>>();
   private readonly patterns = new Map<string, Entry<PatternListener>>();
+  private queued: Pending[] = [];
 
   constructor(
     private readonly backend: SubscriptionBackend,
@@ -41,11 +64,11 @@ export class SubscriptionTable {
   ) {}
 
   addChannel(channel: string, listener: MessageListener): Promise<Unsubscribe> {
-    return this.add(this.channels, channel, listener, (c) => this.backend.subscribe(c), (c) => this.backend.unsubscribe(c));
+    return this.add(this.channels, channel, listener, (c) => this.enqueue('subscribe', c), (c) => this.enqueue('unsubscribe', c));
   }
 
   addPattern(pattern: string, listener: PatternListener): Promise<Unsubscribe> {
-    return this.add(this.patterns, pattern, listener, (p) => this.backend.psubscribe(p), (p) => this.backend.punsubscribe(p));
+    return this.add(this.patterns, pattern, listener, (p) => this.enqueue('psubscribe', p), (p) => this.enqueue('punsubscribe', p));
   }
 
   /** Channels and patterns with at least one listener. */
@@ -86,6 +109,42 @@ export class SubscriptionTable {
       }
     }
   }
+
+  /** Queues one subscription call for the flush at the end of the tick. */
+  private enqueue(operation: Operation, name: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.queued.length === 0) queueMicrotask(this.flush);
+      this.queued.push({ operation, name, resolve, reject });
+    });
+  }
+
+  /** Sends the queued calls: each run of one kind as backend calls of up to MAX_NAMES_PER_CALL names. */
+  private readonly flush = (): void => {
+    const queued = this.queued;
+    this.queued = [];
+    let start = 0;
+    while (start < queued.length) {
+      const operation = queued[start].operation;
+      let end = start + 1;
+      while (end < queued.length && end - start < MAX_NAMES_PER_CALL && queued[end].operation === operation) end++;
+      const batch = queued.slice(start, end);
+      let call: Promise<void>;
+      try {
+        call = this.backend[operation](batch.map((pending) => pending.name));
+      } catch (error) {
+        call = Promise.reject(error);
+      }
+      call.then(
+        () => {
+          for (const pending of batch) pending.resolve();
+        },
+        (error: unknown) => {
+          for (const pending of batch) pending.reject(error);
+        },
+      );
+      start = end;
+    }
+  };
 
   private async add<L>(
     table: Map<string, Entry<L>>,

@@ -33,6 +33,10 @@ export interface RpcTarget {
   refreshing: Promise<void> | undefined;
   /** Round-robin position. */
   cursor: number;
+  /** The instance this tick's burst of calls goes to (undefined between bursts). */
+  burst: string | undefined;
+  /** Calls the current burst may still take. */
+  burstLeft: number;
   /** Instances whose channel reached nobody, until when (`performance.now()`, ms) they are avoided. */
   suspects: Map<string, number>;
   /** Request channel per instance id. */
@@ -49,10 +53,16 @@ const SUSPECT_MS = 10_000;
  * read from the RPC registry (one sorted set per target, refreshed by each
  * serving instance's heartbeat), cached for `cacheMs`, refreshed in the
  * background when stale and at once when nothing is left to try. Instances
- * are chosen round-robin, so load spreads.
+ * are chosen round-robin, so load spreads: per call, or per burst (every
+ * call to one target within one tick goes to one instance, up to `burstSize`
+ * calls, and the next burst to the next instance), so that a burst leaves as
+ * one frame however many instances serve the target.
  */
 export class InstanceDirectory {
   private readonly targets = new Map<string, RpcTarget>();
+  /** Targets with a burst open in this tick. */
+  private bursting: RpcTarget[] = [];
+  private burstEndScheduled = false;
 
   /** Warnings that remote traffic or an outage can repeat: one line per window and key, with counts. */
   private readonly warnings: RateLimitedLog;
@@ -71,7 +81,7 @@ export class InstanceDirectory {
   target(scope: RpcScope, name: string, topic: string): RpcTarget {
     let target = this.targets.get(topic);
     if (target === undefined) {
-      target = { scope, name, topic, instances: [], fetchedAt: NEVER_READ, refreshing: undefined, cursor: 0, suspects: new Map(), channels: new Map() };
+      target = { scope, name, topic, instances: [], fetchedAt: NEVER_READ, refreshing: undefined, cursor: 0, burst: undefined, burstLeft: 0, suspects: new Map(), channels: new Map() };
       this.targets.set(topic, target);
     }
     return target;
@@ -85,12 +95,29 @@ export class InstanceDirectory {
   /**
    * Chooses an instance not in `exclude`, round-robin, avoiding suspects
    * while others remain; undefined when none is left. Starts a background
-   * refresh when the list is stale.
+   * refresh when the list is stale. With `burstSize` above 1, a first
+   * attempt (no `exclude`) joins the burst open in this tick for the target,
+   * if it has room, instead of moving on: the burst ends with the tick or
+   * after `burstSize` calls.
    */
-  pick(target: RpcTarget, exclude: Set<string> | undefined, now = performance.now()): string | undefined {
+  pick(target: RpcTarget, exclude: Set<string> | undefined, now = performance.now(), burstSize = 1): string | undefined {
     if (now - target.fetchedAt > this.cacheMs && target.refreshing === undefined) {
       this.refresh(target).catch((error: unknown) => this.warnings.warn(`refresh ${target.topic}`, { err: error, target: target.topic }, 'could not refresh the live instances'));
     }
+    if (burstSize > 1 && exclude === undefined) {
+      if (target.burst !== undefined && target.burstLeft > 0) {
+        target.burstLeft -= 1;
+        return target.burst;
+      }
+      const id = this.next(target, undefined, now);
+      if (id !== undefined && (target.suspects.size === 0 || !target.suspects.has(id))) this.openBurst(target, id, burstSize - 1);
+      return id;
+    }
+    return this.next(target, exclude, now);
+  }
+
+  /** The next instance round-robin, as `pick` describes. */
+  private next(target: RpcTarget, exclude: Set<string> | undefined, now: number): string | undefined {
     const list = target.instances;
     const count = list.length;
     let fallback: string | undefined;
@@ -140,7 +167,26 @@ export class InstanceDirectory {
   /** Marks an instance as gone (a request to it reached nobody): avoided until the registry drops it. */
   suspect(target: RpcTarget, instanceId: string): void {
     target.suspects.set(instanceId, performance.now() + SUSPECT_MS);
+    if (target.burst === instanceId) target.burst = undefined;
   }
+
+  private openBurst(target: RpcTarget, instanceId: string, room: number): void {
+    if (target.burst === undefined) this.bursting.push(target);
+    target.burst = instanceId;
+    target.burstLeft = room;
+    if (!this.burstEndScheduled) {
+      this.burstEndScheduled = true;
+      // queued behind the continuations already waiting in this tick, as the frame batcher's flush is: a burst is what one frame carries
+      queueMicrotask(this.endBursts);
+    }
+  }
+
+  private readonly endBursts = (): void => {
+    this.burstEndScheduled = false;
+    const ended = this.bursting;
+    this.bursting = [];
+    for (const target of ended) target.burst = undefined;
+  };
 
   /** The request channel of an instance for a target. */
   channel(target: RpcTarget, instanceId: string): string {

@@ -114,12 +114,14 @@ export class RedisRPCClient implements RpcCalls {
     const probeIntervalMs = positiveInteger('probeIntervalMs', options.probeIntervalMs ?? DEFAULT_RPC_OPTIONS.probeIntervalMs);
     const instanceCacheMs = nonNegativeInteger('instanceCacheMs', options.instanceCacheMs ?? DEFAULT_RPC_OPTIONS.instanceCacheMs);
     const sliceSize = positiveInteger('sliceSize', options.sliceSize ?? DEFAULT_RPC_OPTIONS.sliceSize);
+    const spread = options.spread ?? DEFAULT_RPC_OPTIONS.spread;
+    if (spread !== 'burst' && spread !== 'call') throw new ValidationError(`spread must be 'burst' or 'call'; received ${describe(spread)}`);
     const registry = { ...DEFAULT_CLIENT_OPTIONS.registry, ...(options.client === undefined ? options.registry : undefined) };
     this.logger = (options.logger ?? this.client.logger).child({ module: 'rpc' });
 
     const { route, names, codec } = this.client;
     this.directory = new InstanceDirectory(route, names, codec, instanceCacheMs, this.logger);
-    this.caller = new RpcCaller(route, names, this.directory, { service: this.service, instanceId: this.instanceId, probeIntervalMs, sliceSize }, this.logger);
+    this.caller = new RpcCaller(route, names, this.directory, { service: this.service, instanceId: this.instanceId, probeIntervalMs, sliceSize, spread }, this.logger);
     this.server = new RpcServer(
       route,
       names,

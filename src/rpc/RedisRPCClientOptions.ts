@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { RedisClient } from '../client/RedisClient';
 import type { RedisClientOptions } from '../client/RedisClientOptions';
 import type { QueryQueueOptions } from '../queues/QueryQueueOptions';
+import type { RpcSpread } from './RpcCaller';
 
 /** The RPC settings, common to both ways of creating a {@link RedisRPCClient}. */
 export interface RpcOptions {
@@ -53,6 +54,24 @@ export interface RpcOptions {
    * @default 32
    */
   sliceSize?: number;
+  /**
+   * How calls are spread over the instances of the service (or module) they
+   * go to, round-robin either way:
+   * - `'burst'`: the calls this client makes to one target within one tick
+   *   go to one instance, up to `sliceSize` of them, and the next burst goes
+   *   to the next instance. A burst then leaves as one frame however many
+   *   instances serve the target, so the cost per call stays flat as the
+   *   service scales out. A lone call per tick is a burst of one, spread as
+   *   per call. Load evens out over many bursts, not within one: under
+   *   handlers of uneven duration, a burst waits on its instance's slowest
+   *   handler and on that instance's `concurrency`, which raises the tail
+   *   latency (see docs/rpc.md).
+   * - `'call'`: each call goes to the next instance. Every instance gets
+   *   every n-th call, even within a tick, at one frame per instance and tick
+   *   (the cost per call rises with the number of instances).
+   * @default 'burst'
+   */
+  spread?: RpcSpread;
   /**
    * How long the list of a target's live instances is cached, in ms; it is
    * also refreshed when a request reaches nobody.
@@ -126,6 +145,7 @@ export const DEFAULT_RPC_OPTIONS = {
   probeIntervalMs: 1_000,
   instanceCacheMs: 1_000,
   sliceSize: 32,
+  spread: 'burst',
   localShortcut: false,
   queryGraceMs: 5_000,
 } as const;

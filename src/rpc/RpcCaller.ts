@@ -85,11 +85,16 @@ export interface RpcCallerSettings {
   probeIntervalMs: number;
   /** Requests to one instance leave as a frame once this many are queued. */
   sliceSize: number;
+  /** `burst`: a tick's calls to one target go to one instance (up to `sliceSize`); `call`: each call to the next instance. */
+  spread: RpcSpread;
 }
+
+/** How a caller spreads calls over the instances of a target (see the `spread` option). */
+export type RpcSpread = 'burst' | 'call';
 
 /**
  * The calling side of RPC: sends each request to one live instance of the
- * target (round-robin from the registry), matches replies by request id on
+ * target (round-robin from the registry, per burst or per call), matches replies by request id on
  * this instance's own reply channel, and turns every way a call can end into
  * its own error class.
  */
@@ -112,6 +117,8 @@ export class RpcCaller {
   private idPrefix = randomBytes(6).toString('base64url');
   private nextId = 0;
   private readonly counters: RpcCallerStats = { calls: 0, succeeded: 0, failed: 0, timedOut: 0, rerouted: 0, lateReplies: 0, malformedReplies: 0 };
+  /** Calls one instance may take in one tick's burst (1: spread per call). */
+  private readonly burstSize: number;
 
   constructor(
     private readonly route: Route,
@@ -123,6 +130,7 @@ export class RpcCaller {
     this.replyChannel = names.rpcReplies(settings.service, settings.instanceId);
     this.warnings = new RateLimitedLog(logger);
     this.headers = { serviceNameSource: settings.service, sourceInstance: settings.instanceId };
+    this.burstSize = settings.spread === 'burst' ? settings.sliceSize : 1;
     route.on('connectionLost', this.onConnectionLost);
     route.on('ready', this.onReady);
   }
@@ -233,7 +241,7 @@ export class RpcCaller {
     if (this.directory.needsRead(target)) return this.readThenDispatch(call);
     // a first attempt that waited for nothing leaves as the call starts: the reading its deadline was counted from serves
     const now = call.attempts === 0 && !call.refreshed ? call.deadline - call.timeoutMs : performance.now();
-    const instanceId = this.directory.pick(target, call.tried, now);
+    const instanceId = this.directory.pick(target, call.tried, now, this.burstSize);
     if (instanceId === undefined) {
       if (!call.refreshed) return this.readThenDispatch(call);
       if (call.busy > 0) return this.fail(call, new ServiceBusyError(target.name, call.fn, call.tried?.size ?? call.busy));

@@ -14,7 +14,7 @@ export interface BenchResult {
    * whose ratio to the baseline shows how far the scenario's ratios move by
    * noise alone (the mutex scenario).
    */
-  system: 'intracom' | 'baseline' | 'reference' | 'control';
+  system: 'intracom' | 'baseline' | 'reference' | 'control' | 'autopipelining' | 'intracom-per-call';
   ops_per_s: number;
   p50_ms: number | null;
   p99_ms: number | null;
@@ -80,4 +80,64 @@ export function renderTable(results: BenchResult[]): string {
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ')).join('\n');
+}
+
+/**
+ * The systems of `all` named in BENCH_SYSTEMS (comma-separated), or all: to
+ * run or profile some systems of a scenario alone.
+ */
+export function selectedSystems<S extends string>(all: readonly S[]): S[] {
+  const wanted = process.env.BENCH_SYSTEMS?.split(',');
+  return wanted === undefined ? [...all] : all.filter((system) => wanted.includes(system));
+}
+
+/** Asks peers to exit (so that CPU profiles get written), then kills what is left after 3 s. */
+export async function stopPeers(peers: Array<{ send(message: unknown): void; exited(): Promise<number | null>; kill(): Promise<void> }>): Promise<void> {
+  await Promise.all(
+    peers.map(async (peer) => {
+      try {
+        peer.send({ cmd: 'exit' });
+      } catch {
+        // already gone
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([peer.exited(), new Promise((resolve) => (timer = setTimeout(resolve, 3_000)))]);
+      clearTimeout(timer);
+      await peer.kill();
+    }),
+  );
+}
+
+/**
+ * intracom's ratios in every arrangement, worst first: calls (or events)
+ * per second against each other system of the same arrangement, and the
+ * p50 against the baseline's. Sorted by the ratio to the reference design
+ * where the arrangement has one, else to the baseline.
+ */
+export function renderWorstFirst(results: BenchResult[]): string {
+  const others = ['baseline', 'control', 'autopipelining', 'reference', 'intracom-per-call'] as const;
+  const rows: Array<{ key: number; cells: string[] }> = [];
+  for (const scenario of [...new Set(results.map((r) => r.scenario))]) {
+    const of = (system: string) => results.find((r) => r.scenario === scenario && r.system === system);
+    const intracom = of('intracom');
+    const baseline = of('baseline');
+    if (intracom === undefined || baseline === undefined) continue;
+    const ratio = (system: string) => {
+      const other = of(system);
+      return other && other.ops_per_s > 0 ? intracom.ops_per_s / other.ops_per_s : undefined;
+    };
+    const p50 = intracom.p50_ms !== null && baseline.p50_ms ? intracom.p50_ms / baseline.p50_ms : undefined;
+    const control = of('control');
+    const controlRatio = control && baseline.ops_per_s > 0 ? control.ops_per_s / baseline.ops_per_s : undefined;
+    const show = (value: number | undefined) => (value === undefined ? '' : `${value.toFixed(2)}x`);
+    rows.push({
+      key: ratio('reference') ?? ratio('baseline') ?? Infinity,
+      cells: [scenario, ...others.map((system) => show(ratio(system))), show(p50), show(controlRatio)],
+    });
+  }
+  rows.sort((a, b) => a.key - b.key);
+  const header = ['arrangement (worst first)', ...others.map((system) => `x ${system}`), 'p50 x baseline', 'control x baseline'];
+  const table = [header, ...rows.map((row) => row.cells)];
+  const widths = header.map((_, i) => Math.max(...table.map((row) => row[i].length)));
+  return table.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ')).join('\n');
 }

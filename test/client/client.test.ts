@@ -218,9 +218,9 @@ for (const setup of [memoryRoute, redisRoute]) {
       await writer.delete(RedisVars.UserLoginAttempts, 'user-1');
       await three;
       expect(changes).to.deep.equal([
-        { key: 'user-1', value: 1, deleted: false, changedBy: 'auth' },
-        { key: 'user-1', value: 5, deleted: false, changedBy: 'auth' },
-        { key: 'user-1', value: null, deleted: true, changedBy: 'auth' },
+        { key: 'user-1', value: 1, secret: false, deleted: false, changedBy: 'auth' },
+        { key: 'user-1', value: 5, secret: false, deleted: false, changedBy: 'auth' },
+        { key: 'user-1', value: null, secret: false, deleted: true, changedBy: 'auth' },
       ]);
     });
 
@@ -332,7 +332,7 @@ describe('RedisClient options', () => {
     ['ttl under heartbeat', { service: 's', registry: { heartbeatMs: 1000, ttlMs: 500 } }, /registry.ttlMs must exceed registry.heartbeatMs \(1000\); received 500/],
     ['redis route without redis', { service: 's', route: 'redis' }, /route "redis" needs the redis option/],
     ['unknown route', { service: 's', route: 'mqtt' }, /route must be "redis", "memory" or a Route; received "mqtt"/],
-    ['bad redis', { service: 's', redis: 6379 }, /redis must be a URL, ioredis options or an ioredis instance; received 6379/],
+    ['bad redis', { service: 's', redis: 6379 }, /redis must be a URL \(redis:\/\/ or rediss:\/\/\), ioredis options or an ioredis instance; received 6379/],
     ['bad codec', { service: 's', codec: {} }, /codec must have encode\(\) and decode\(\)/],
   ];
   for (const [name, options, message] of invalid) {

@@ -27,6 +27,7 @@ for (const durability of ['restart of a consumer', 'restart of Redis (AOF on)'] 
     let redis: TestRedis;
     let admin: Redis;
     const peers: Peer[] = [];
+    const clients: RedisRPCClient[] = [];
 
     before(async () => {
       redis = await startRedis({ private: true, args: durability === 'restart of Redis (AOF on)' ? ['--appendonly', 'yes', '--appendfsync', 'always'] : [] });
@@ -34,6 +35,8 @@ for (const durability of ['restart of a consumer', 'restart of Redis (AOF on)'] 
       admin.on('error', () => undefined);
     });
     after(async () => {
+      // closed here too: a failed assertion skips the test's own close, and the client would retry forever once Redis stops
+      await Promise.all(clients.map((c) => c.close()));
       await Promise.all(peers.map((p) => p.kill()));
       admin.disconnect();
       await redis.stop();
@@ -52,6 +55,7 @@ for (const durability of ['restart of a consumer', 'restart of Redis (AOF on)'] 
       await spawnWorker('survivor');
 
       const sender = new RedisRPCClient({ service: 'sender', redis: redis.url, namespace: redis.namespace, queues: { consume: false } });
+      clients.push(sender);
       sender.client.on('error', () => undefined);
       await sender.connect();
       const sent: Array<Promise<unknown>> = [];

@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { once } from 'node:events';
 import { MalformedMessageError, PayloadTooLargeError } from '../../src/errors/index';
 import type { Route } from '../../src/route/Route';
+import { MAX_NAMES_PER_CALL } from '../../src/route/SubscriptionTable';
 
 /** What a route's test file supplies. */
 export interface RouteHarness {
@@ -162,6 +163,27 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       expect(dropped).to.deep.equal([]);
       await stopKept();
       expect(await publisher.publish(ch('unsub'), 2)).to.equal(0);
+    });
+
+    it('subscribes and unsubscribes many channels made in one tick, across backend calls, keeping the order of calls on one channel', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const count = 2 * MAX_NAMES_PER_CALL + 50;
+      const names = Array.from({ length: count }, (_, i) => ch(`bulk.${i}`));
+      const heard = new Set<string>();
+      const stops = await Promise.all(names.map((channel) => subscriber.subscribe(channel, (_m, c) => heard.add(c))));
+      for (const i of [0, MAX_NAMES_PER_CALL, count - 1]) expect(await publisher.publish(names[i], i)).to.equal(1);
+      // within one tick: the last channel unsubscribed, then subscribed again; the first subscribed twice, then one listener dropped
+      const again = collector(1);
+      const stopLast = stops.pop() as () => Promise<void>;
+      const unsubscribed = stopLast();
+      const resubscribed = subscriber.subscribe(names[count - 1], again.listener);
+      const extra = subscriber.subscribe(names[0], () => undefined);
+      await Promise.all([unsubscribed, resubscribed, extra]);
+      expect(await publisher.publish(names[count - 1], 'again')).to.equal(1);
+      await again.arrived;
+      await Promise.all(stops.slice(1).map((stop) => stop()));
+      for (const i of [1, MAX_NAMES_PER_CALL, count - 2]) expect(await publisher.publish(names[i], i)).to.equal(0);
+      expect(await publisher.publish(names[0], 'first')).to.equal(1);
     });
 
     it('matches patterns with Redis glob rules and names the pattern', async () => {

@@ -318,6 +318,50 @@ export function rpcBehaviour(routeName: string, createHarness: () => Promise<Rpc
       for (const count of counts.values()) expect(count).to.be.greaterThan(50);
     });
 
+    it("spread 'burst' (the default): a tick's calls go to one instance up to sliceSize, the next burst to the next instance", async () => {
+      const handledBy = new Map<number, string>();
+      const servers: RedisRPCClient[] = [];
+      for (let i = 0; i < 3; i++) {
+        const server = await harness.make('burst');
+        await server.expose('who', ([n]: [number]) => void handledBy.set(n, server.instanceId));
+        servers.push(server);
+      }
+      const caller = await harness.make('web', { sliceSize: 8 });
+      await caller.callService('burst', 'who', -1); // reads the registry
+      handledBy.clear();
+      // one tick: 24 calls are three bursts of 8, one per instance, each burst in call order
+      await Promise.all(Array.from({ length: 24 }, (_, n) => caller.callService('burst', 'who', n)));
+      const bursts = [0, 8, 16].map((start) => new Set(Array.from({ length: 8 }, (_, k) => handledBy.get(start + k))));
+      for (const burst of bursts) expect(burst.size).to.equal(1);
+      expect(new Set(bursts.map((burst) => [...burst][0])).size).to.equal(3);
+      // one call per tick is a burst of one: calls rotate as they would per call
+      handledBy.clear();
+      for (let n = 0; n < 6; n++) await caller.callService('burst', 'who', n);
+      const perInstance = new Map<string, number>();
+      for (const id of handledBy.values()) perInstance.set(id, (perInstance.get(id) ?? 0) + 1);
+      expect([...perInstance.values()]).to.deep.equal([2, 2, 2]);
+    });
+
+    it("spread 'call': each call of a tick goes to the next instance", async () => {
+      const handledBy = new Map<number, string>();
+      for (let i = 0; i < 3; i++) {
+        const server = await harness.make('percall');
+        await server.expose('who', ([n]: [number]) => void handledBy.set(n, server.instanceId));
+      }
+      const caller = await harness.make('web', { spread: 'call', sliceSize: 8 });
+      await caller.callService('percall', 'who', -1);
+      handledBy.clear();
+      await Promise.all(Array.from({ length: 24 }, (_, n) => caller.callService('percall', 'who', n)));
+      for (let n = 0; n + 1 < 24; n++) expect(handledBy.get(n)).to.not.equal(handledBy.get(n + 1));
+      for (let n = 0; n + 3 < 24; n++) expect(handledBy.get(n)).to.equal(handledBy.get(n + 3));
+    });
+
+    it('refuses an unknown spread, naming the option and the value', async () => {
+      const error = await rejection(harness.make('web', { spread: 'random' as never }));
+      expect(error).to.be.instanceOf(ValidationError);
+      expect((error as Error).message).to.contain('spread').and.contain('random');
+    });
+
     it('bounds concurrency: excess calls queue, then are refused with ServiceBusyError', async () => {
       const server = await harness.make('calc', { concurrency: 2, maxQueued: 1 });
       let running = 0;

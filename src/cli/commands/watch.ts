@@ -8,6 +8,8 @@
  * travel on streams; `intracom status` shows those.
  */
 import type { Command } from 'commander';
+import { Names } from '../../../vars/names';
+import { builtinCatalogue } from '../../../vars/RedisVars';
 import { ExitCode, connect, interrupted, toJson, type CliIO, type GlobalOptions } from '../context';
 import { positiveIntegerOption } from '../parse';
 
@@ -27,6 +29,17 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
 }
 
+/** The variables of the built-in catalogue whose values `watch` never prints, as `<owner>.<name>`. */
+const SECRET_VARIABLES = new Set(Object.values(builtinCatalogue.vars).filter((v) => v.secret).map((v) => `${v.owner}.${v.name}`));
+
+/** The shown value of a variable change: a secret variable's value (sent by a client that did not know it was secret) becomes `[redacted]`. */
+function redacted(channel: string, payload: unknown): unknown {
+  const variable = Names.variableOfTopic(channel);
+  if (variable === undefined || !SECRET_VARIABLES.has(`${variable.owner}.${variable.name}`)) return payload;
+  if (!isObject(payload) || !('value' in payload)) return payload;
+  return { ...payload, value: '[redacted]' };
+}
+
 /** Classifies one decoded message; an event batch, or a batch of RPC requests, gives one entry per payload. */
 export function classify(message: unknown, channel: string, at: string): WatchedMessage[] {
   const one = (kind: WatchedMessage['kind'], fields: Record<string, unknown>): WatchedMessage[] => [{ at, channel, kind, fields }];
@@ -41,9 +54,9 @@ export function classify(message: unknown, channel: string, at: string): Watched
   }
   if (isObject(message.headers) && Array.isArray(message.payloads)) {
     const headers = message.headers;
-    return message.payloads.map((payload) => ({ at, channel, kind: 'event' as const, fields: { ...headers, payload } }));
+    return message.payloads.map((payload) => ({ at, channel, kind: 'event' as const, fields: { ...headers, payload: redacted(channel, payload) } }));
   }
-  if (isObject(message.headers) && 'payload' in message) return one('event', { ...message.headers, payload: message.payload });
+  if (isObject(message.headers) && 'payload' in message) return one('event', { ...message.headers, payload: redacted(channel, message.payload) });
   if (typeof message.queryId === 'string' && typeof message.type === 'string' && typeof message.state === 'string') {
     const { queryId, type, state, serviceNameSource, serviceNameDest, action, query, result, response, route, timeout_ms, processAttempts } = message;
     return one('query', { queryId, type, state, serviceNameSource, serviceNameDest, action, query, result, response, route, timeout_ms, processAttempts });

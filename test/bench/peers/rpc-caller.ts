@@ -1,17 +1,21 @@
 /**
  * The calling side of the `rpc-*` benchmarks, in a process of its own (one
  * per system, so that neither system's code shapes the other's JIT
- * feedback). BENCH_SYSTEM=intracom calls `echo` with RedisRPCClient;
- * BENCH_SYSTEM=baseline is the minimal hand-written ioredis caller of the
- * issue: requests PUBLISHed as msgpackr `{ id, replyTo, args }`, one PUBLISH
- * per request, replies on the caller's own channel, pending calls in a Map,
- * ioredis defaults. BENCH_SYSTEM=reference is the issue's hand-written
- * design that coalesces the requests (and the responder the replies) of one
- * tick into one frame (test/bench/peers/coalesce.ts).
+ * feedback). BENCH_SYSTEM=intracom calls `echo` with RedisRPCClient
+ * (`intracom-per-call`: with `spread: 'call'`); BENCH_SYSTEM=baseline is the
+ * minimal hand-written ioredis caller of the issue: requests PUBLISHed as
+ * msgpackr `{ id, replyTo, args }`, one PUBLISH per request, replies on the
+ * caller's own channel, pending calls in a Map, ioredis defaults;
+ * `autopipelining` is the same code with ioredis `enableAutoPipelining`.
+ * BENCH_SYSTEM=reference is the issue's hand-written design that coalesces
+ * the requests (and the responder the replies) of one tick into one frame
+ * (test/bench/peers/coalesce.ts). The payload is the issue's `{ id, name,
+ * ok }` with a `name` of BENCH_PAYLOAD_BYTES characters (default 100).
  *
- * Commands (IPC): `{ cmd: 'warm', inFlight, ms }` runs untimed for `ms`;
- * `{ cmd: 'run', calls, inFlight }` answers `{ ev: 'ran', elapsedMs,
- * latencies, cpuMs }`; `{ cmd: 'exit' }`.
+ * Commands (IPC): `{ cmd: 'target', service?, channels? }` (answers
+ * `target`); `{ cmd: 'warm', inFlight, ms }` runs untimed for `ms`;
+ * `{ cmd: 'run', calls, inFlight, ms? }` answers `{ ev: 'ran', elapsedMs,
+ * calls, latencies, cpuMs }`; `{ cmd: 'exit' }`.
  */
 import Redis from 'ioredis';
 import { Packr, Unpackr } from 'msgpackr';
@@ -22,14 +26,29 @@ const system = process.env.BENCH_SYSTEM;
 const url = process.env.BENCH_REDIS_URL as string;
 const namespace = process.env.BENCH_NAMESPACE ?? '';
 const send = (message: unknown): void => void process.send?.(message);
-const payload = { user: 'c8a1f6e2-3b1d-4f5e-9a7c-2d4e6f8a0b1c', status: 'online', ts: 1_700_000_000_000 };
+/** The issue's payload shape, `{ id, name, ok }`, with `name` of BENCH_PAYLOAD_BYTES characters (about that many bytes encoded). */
+const payload = { id: 'c8a1f6e2-3b1d-4f5e-9a7c', name: 'x'.repeat(Number(process.env.BENCH_PAYLOAD_BYTES ?? 100)), ok: true };
 
 type Call = (value: unknown) => Promise<unknown>;
 
-async function intracomCaller(): Promise<Call> {
-  const rpc = new RedisRPCClient({ service: 'bench-caller', redis: url, namespace });
+/**
+ * Where calls go, changed by `{ cmd: 'target', service, channels }`: the
+ * service intracom calls (`spread` per `{ spread }`), the request channels
+ * the hand-written callers go round-robin over (one per instance).
+ */
+const target = { service: 'bench-rpc', channels: [`${namespace}:bench.${system}.rpc`], cursor: 0 };
+
+async function intracomCaller(spread: 'burst' | 'call'): Promise<Call> {
+  const rpc = new RedisRPCClient({ service: 'bench-caller', redis: url, namespace, spread });
   await rpc.connect();
-  return (value) => rpc.callService('bench-rpc', 'echo', value);
+  return (value) => rpc.callService(target.service, 'echo', value);
+}
+
+function nextChannel(): string {
+  const channels = target.channels;
+  const channel = channels[target.cursor++ % channels.length];
+  if (target.cursor >= channels.length) target.cursor = 0;
+  return channel;
 }
 
 type Reply = { id: number; result: unknown };
@@ -55,14 +74,14 @@ function numberedCalls(send: (id: number, value: unknown) => void): { call: Call
   };
 }
 
-async function baselineCaller(): Promise<Call> {
+/** The issue's naive caller; with `autoPipelining`, the same code on connections with ioredis `enableAutoPipelining`. */
+async function baselineCaller(autoPipelining: boolean): Promise<Call> {
   const packr = new Packr();
   const unpackr = new Unpackr();
-  const publisher = new Redis(url);
+  const publisher = new Redis(url, { enableAutoPipelining: autoPipelining });
   const subscriber = new Redis(url);
-  const replyTo = `${namespace}:bench.baseline.reply.${process.pid}`;
-  const requests = `${namespace}:bench.baseline.rpc`;
-  const calls = numberedCalls((id, value) => void publisher.publish(requests, packr.pack({ id, replyTo, args: [value] })));
+  const replyTo = `${namespace}:bench.${system}.reply.${process.pid}`;
+  const calls = numberedCalls((id, value) => void publisher.publish(nextChannel(), packr.pack({ id, replyTo, args: [value] })));
   subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => calls.settle(unpackr.unpack(message) as Reply));
   await subscriber.subscribe(replyTo);
   return calls.call;
@@ -74,8 +93,7 @@ async function referenceCaller(): Promise<Call> {
   const subscriber = new Redis(url);
   const send = coalescingPublisher(new Redis(url), packr);
   const replyTo = `${namespace}:bench.reference.reply.${process.pid}`;
-  const requests = `${namespace}:bench.reference.rpc`;
-  const calls = numberedCalls((id, value) => send(requests, { id, replyTo, args: [value] }));
+  const calls = numberedCalls((id, value) => send(nextChannel(), { id, replyTo, args: [value] }));
   subscriber.on('messageBuffer', (_channel: Buffer, frame: Buffer) => {
     for (const reply of unpackr.unpack(frame) as Reply[]) calls.settle(reply);
   });
@@ -92,31 +110,50 @@ async function warm(call: Call, inFlight: number, forMs: number): Promise<void> 
   );
 }
 
-async function run(call: Call, calls: number, inFlight: number): Promise<{ elapsedMs: number; latencies: Float64Array }> {
+/** `calls` calls, or as many as fit in `forMs` when given (then `calls` only sizes the latency buffer). */
+async function run(call: Call, calls: number, inFlight: number, forMs?: number): Promise<{ elapsedMs: number; calls: number; latencies: Float64Array }> {
   // preallocated: a growing array of numbers in old space would slow every scavenge of the run
-  const latencies = new Float64Array(calls);
+  let latencies = new Float64Array(calls);
   let started = 0;
   const begin = performance.now();
+  const until = forMs === undefined ? Infinity : begin + forMs;
+  const more = forMs === undefined ? () => started < calls : () => performance.now() < until;
   await Promise.all(
     Array.from({ length: inFlight }, async () => {
-      while (started < calls) {
+      while (more()) {
         const index = started++;
+        if (index >= latencies.length) {
+          const grown = new Float64Array(latencies.length * 2);
+          grown.set(latencies);
+          latencies = grown;
+        }
         const t = performance.now();
         await call(payload);
         latencies[index] = performance.now() - t;
       }
     }),
   );
-  return { elapsedMs: performance.now() - begin, latencies };
+  return { elapsedMs: performance.now() - begin, calls: started, latencies: latencies.subarray(0, started) };
 }
 
 async function main(): Promise<void> {
-  const call = system === 'intracom' ? await intracomCaller() : system === 'reference' ? await referenceCaller() : await baselineCaller();
-  process.on('message', (message: { cmd: string; inFlight: number; ms: number; calls: number }) => {
+  const call =
+    system === 'intracom' || system === 'intracom-per-call'
+      ? await intracomCaller(system === 'intracom' ? 'burst' : 'call')
+      : system === 'reference'
+        ? await referenceCaller()
+        : await baselineCaller(system === 'autopipelining');
+  process.on('message', (message: { cmd: string; inFlight: number; ms: number; calls: number; service?: string; channels?: string[] }) => {
+    if (message.cmd === 'target') {
+      if (message.service !== undefined) target.service = message.service;
+      if (message.channels !== undefined) target.channels = message.channels;
+      target.cursor = 0;
+      send({ ev: 'target' });
+    }
     if (message.cmd === 'warm') void warm(call, message.inFlight, message.ms).then(() => send({ ev: 'warm' }));
     if (message.cmd === 'run') {
       const cpuBefore = process.cpuUsage();
-      void run(call, message.calls, message.inFlight).then((ran) => {
+      void run(call, message.calls, message.inFlight, message.ms).then((ran) => {
         const cpu = process.cpuUsage(cpuBefore);
         send({ ev: 'ran', ...ran, cpuMs: (cpu.user + cpu.system) / 1000 });
       });

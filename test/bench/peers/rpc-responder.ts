@@ -1,53 +1,81 @@
 /**
  * The responding side of the `rpc-*` benchmarks, in a process of its own.
- * BENCH_SYSTEM=intracom serves `echo` with RedisRPCClient; BENCH_SYSTEM=baseline
- * is the minimal hand-written ioredis responder of the issue: requests arrive
- * as msgpackr `{ id, replyTo, args }`, one PUBLISH per reply to the caller's
- * channel, ioredis defaults. BENCH_SYSTEM=reference is the issue's
- * hand-written design that coalesces: requests arrive as a msgpackr array per
- * frame, and the replies of one tick leave as one frame per caller.
+ * BENCH_SYSTEM=intracom serves `echo` with RedisRPCClient (service
+ * BENCH_SERVICE, default `bench-rpc`); BENCH_SYSTEM=baseline is the minimal
+ * hand-written ioredis responder of the issue: requests arrive as msgpackr
+ * `{ id, replyTo, args }`, one PUBLISH per reply to the caller's channel,
+ * ioredis defaults (`autopipelining`: the same with ioredis
+ * `enableAutoPipelining`). BENCH_SYSTEM=reference is the issue's hand-written
+ * design that coalesces: requests arrive as a msgpackr array per frame, and
+ * the replies of one tick leave as one frame per caller.
+ *
+ * BENCH_CHANNELS (comma-separated) makes the process host one instance per
+ * channel, each with connections of its own (the hand-written systems listen
+ * on those channels; intracom starts as many RedisRPCClients of
+ * BENCH_SERVICE); by default it hosts one instance. Each instance counts the
+ * requests it answered.
+ *
+ * Commands (IPC): `{ cmd: 'cpu' }` answers `{ ev: 'cpu', ms }`, the CPU used
+ * since ready; `{ cmd: 'counts' }` answers `{ ev: 'counts', counts }`, per
+ * instance; `{ cmd: 'exit' }`.
  */
 import Redis from 'ioredis';
 import { Packr, Unpackr } from 'msgpackr';
 import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
 import { coalescingPublisher } from './coalesce';
 
-const system = process.env.BENCH_SYSTEM;
+const system = process.env.BENCH_SYSTEM as string;
 const url = process.env.BENCH_REDIS_URL as string;
 const namespace = process.env.BENCH_NAMESPACE ?? '';
+const listed = process.env.BENCH_CHANNELS;
+const channels = listed === undefined ? [`${namespace}:bench.${system}.rpc`] : listed.split(',').filter(Boolean);
 const send = (message: unknown): void => void process.send?.(message);
 
-async function main(): Promise<void> {
+/** Starts one instance answering on `channel` (for intracom: one more instance of the service); `answered` counts its replies. */
+async function instance(channel: string, answered: () => void): Promise<void> {
   if (system === 'intracom') {
-    const rpc = new RedisRPCClient({ service: 'bench-rpc', redis: url, namespace });
-    await rpc.expose('echo', (args) => args[0]);
+    const rpc = new RedisRPCClient({ service: process.env.BENCH_SERVICE ?? 'bench-rpc', redis: url, namespace });
+    await rpc.expose('echo', (args) => {
+      answered();
+      return args[0];
+    });
     await rpc.connect();
   } else if (system === 'reference') {
     const packr = new Packr({ useRecords: true });
     const unpackr = new Unpackr({ useRecords: true });
     const subscriber = new Redis(url);
-    const send = coalescingPublisher(new Redis(url), packr);
+    const reply = coalescingPublisher(new Redis(url), packr);
     subscriber.on('messageBuffer', (_channel: Buffer, frame: Buffer) => {
-      for (const request of unpackr.unpack(frame) as Array<{ id: number; replyTo: string; args: unknown[] }>) send(request.replyTo, { id: request.id, result: request.args[0] });
+      for (const request of unpackr.unpack(frame) as Array<{ id: number; replyTo: string; args: unknown[] }>) {
+        answered();
+        reply(request.replyTo, { id: request.id, result: request.args[0] });
+      }
     });
-    await subscriber.subscribe(`${namespace}:bench.reference.rpc`);
+    await subscriber.subscribe(channel);
   } else {
     const packr = new Packr();
     const unpackr = new Unpackr();
     const subscriber = new Redis(url);
-    const publisher = new Redis(url);
+    const publisher = new Redis(url, { enableAutoPipelining: system === 'autopipelining' });
     subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
       const request = unpackr.unpack(message) as { id: number; replyTo: string; args: unknown[] };
+      answered();
       void publisher.publish(request.replyTo, packr.pack({ id: request.id, result: request.args[0] }));
     });
-    await subscriber.subscribe(`${namespace}:bench.baseline.rpc`);
+    await subscriber.subscribe(channel);
   }
+}
+
+async function main(): Promise<void> {
+  const counts = channels.map(() => 0);
+  await Promise.all(channels.map((channel, i) => instance(channel, () => void (counts[i] += 1))));
   const cpuAtReady = process.cpuUsage();
   process.on('message', (message: { cmd: string }) => {
     if (message.cmd === 'cpu') {
       const cpu = process.cpuUsage(cpuAtReady);
       send({ ev: 'cpu', ms: (cpu.user + cpu.system) / 1000 });
     }
+    if (message.cmd === 'counts') send({ ev: 'counts', counts: [...counts] });
     if (message.cmd === 'exit') process.exit(0); // a clean exit (CPU profiles are written on exit)
   });
   send({ ev: 'ready' });

@@ -1,123 +1,184 @@
 /**
- * Scenarios `rpc-serial` (one call at a time) and `rpc-concurrent` (64 calls
- * in flight): calls/s, p50 and p99 of a round trip from a caller process to a
- * responder process, intracom's RedisRPCClient against the minimal
- * hand-written ioredis RPC of the issue (request PUBLISHed as msgpackr
- * `{ id, replyTo, args }`, one PUBLISH per request and per reply, reply to
- * the caller's own channel, pending calls in a Map, ioredis defaults), in the
- * same run, on the same server. Targets: serial p50 <= 1.1x the baseline's;
- * 64 in flight >= 3x the baseline's calls/s.
+ * Scenario `rpc`: calls/s, p50 and p99 of a round trip from caller processes
+ * to a responder process, one call at a time (`rpc-serial`) and with 64 in
+ * flight (`rpc-concurrent`), in several arrangements (the scenario of each
+ * result line names its arrangement). Systems, in the same run, on the same
+ * server:
+ * - `baseline`: the minimal hand-written ioredis RPC of the issue (request
+ *   PUBLISHed as msgpackr `{ id, replyTo, args }`, one PUBLISH per request
+ *   and per reply, reply to the caller's own channel, pending calls in a
+ *   Map, ioredis defaults);
+ * - `control`: the baseline's code again, in processes of its own: its ratio
+ *   to the baseline is what the arrangement reads by noise alone;
+ * - `autopipelining`: the baseline on connections with ioredis
+ *   `enableAutoPipelining` (the commands of one tick leave in one write);
+ * - `reference`: the issue's hand-written design that coalesces the messages
+ *   of one tick into one frame (test/bench/peers/coalesce.ts);
+ * - `intracom`: RedisRPCClient, default options.
  *
- * A third system, `reference`, is the issue's hand-written design that
- * coalesces the messages of one tick into one frame (no slicing, no checks),
- * measured for context: the issue reports it reaching 3x-4.4x the baseline.
+ * Arrangements:
+ * - payload: the issue's `{ id, name, ok }` with a `name` of 100 or 1,000
+ *   characters (1,000 at 64 in flight only);
+ * - warm-up: 1 s or 8 s (serial only) of untimed calls per system before the measured
+ *   rounds (V8 optimises a longer path later: startup cost counts for real
+ *   services, so 1 s is the one the targets hold for);
+ * - processes: `siblings`, each system with its own caller and responder
+ *   processes, every system's processes alive at once, rounds alternating
+ *   between systems; `paired`, each system's caller and responder started
+ *   fresh and alone on the machine while measured, systems one after another
+ *   (the issue's independent harness); `shared`, two caller processes with
+ *   32 calls in flight each sharing one responder process per system, all
+ *   alive at once, rounds alternating.
  *
- * Each system has its own caller and responder processes: measured on the
- * same V8, the two systems slowed each other (each ran 10-30 % slower when
- * its rounds alternated with the other's in one process, as they share
- * ioredis and msgpackr and so their type feedback). This process only
- * orchestrates, alternating the systems' rounds. `cpu_us_*` is the CPU time
- * per call of the caller, the responder and Redis (user + system, so the
- * kernel's share of every write is in it).
+ * `cpu_us_*` is the CPU time per call of the callers, the responder and
+ * Redis (user + system, so the kernel's share of every write is in it).
  */
 import Redis from 'ioredis';
 import { spawnPeer, type Peer } from '../../support/processes';
-import { result, type BenchContext, type BenchResult, type Scenario } from '../harness';
+import { redisCpuMs, result, selectedSystems, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
-type System = 'intracom' | 'baseline' | 'reference';
-const SYSTEMS: readonly System[] = ['baseline', 'reference', 'intracom'];
+type System = 'baseline' | 'control' | 'autopipelining' | 'reference' | 'intracom';
+const SYSTEMS = selectedSystems<System>(['baseline', 'control', 'autopipelining', 'reference', 'intracom']);
+const ROUNDS = 3;
 
-/**
- * Untimed runs of the same work before the measured rounds, the same time for
- * every system: V8 optimises a hot path only after many calls, and
- * intracom's longer path takes longer to get there than the baseline's. At
- * 64 in flight it takes about 150,000 calls (a second or two). One call at a
- * time it takes several seconds: after 1.5 s and after 4 s of serial calls,
- * V8 was still optimising intracom's `callService`, the frame decoder and
- * ioredis's `sendCommand` for the first time, and serial p50 read 1.17x and
- * 1.10x the baseline's, against 1.00x after 8 s (CPU profiles of the caller:
- * 278, 64 and 30 samples in the optimising compiler; the baseline 25).
- */
-const WARM_UP_MS = { 'rpc-serial': 8_000, 'rpc-concurrent': 2_000 };
-
-/** A caller process and a responder process per system; the callers start once the responders listen. */
-async function withPeers<T>(context: BenchContext, body: (callers: Record<System, Peer>, responders: Record<System, Peer>) => Promise<T>): Promise<T> {
-  const env = { BENCH_REDIS_URL: context.redisUrl, BENCH_NAMESPACE: context.namespace };
-  const ready = (peer: Peer) => peer.next((m: { ev: string }) => m.ev === 'ready');
-  const started: Peer[] = [];
-  const start = (file: string, system: System) => {
-    const peer = spawnPeer(file, { ...env, BENCH_SYSTEM: system });
-    started.push(peer);
-    return peer;
-  };
-  try {
-    const each = (file: string) => Object.fromEntries(SYSTEMS.map((system) => [system, start(file, system)])) as Record<System, Peer>;
-    const responders = each('test/bench/peers/rpc-responder.ts');
-    await Promise.all(SYSTEMS.map((system) => ready(responders[system])));
-    const callers = each('test/bench/peers/rpc-caller.ts');
-    await Promise.all(SYSTEMS.map((system) => ready(callers[system])));
-    return await body(callers, responders);
-  } finally {
-    await Promise.all(started.map((peer) => peer.kill()));
-  }
+interface Arrangement {
+  mode: 'serial' | 'concurrent';
+  payloadBytes: number;
+  warmUpMs: number;
+  processes: 'siblings' | 'paired' | 'shared';
 }
 
+/** Every arrangement; `quick` ones also run under BENCH_QUICK=1. */
+const ARRANGEMENTS: ReadonlyArray<Arrangement & { quick?: true }> = [
+  { mode: 'concurrent', payloadBytes: 100, warmUpMs: 1_000, processes: 'siblings', quick: true },
+  { mode: 'concurrent', payloadBytes: 1_000, warmUpMs: 1_000, processes: 'siblings' },
+  { mode: 'concurrent', payloadBytes: 100, warmUpMs: 1_000, processes: 'paired', quick: true },
+  { mode: 'concurrent', payloadBytes: 100, warmUpMs: 1_000, processes: 'shared' },
+  { mode: 'serial', payloadBytes: 100, warmUpMs: 1_000, processes: 'siblings', quick: true },
+  { mode: 'serial', payloadBytes: 100, warmUpMs: 8_000, processes: 'siblings' },
+  { mode: 'serial', payloadBytes: 100, warmUpMs: 1_000, processes: 'paired' },
+];
 
-/** CPU time Redis has used so far, in ms. */
-async function redisCpuMs(admin: Redis): Promise<number> {
-  const info = await admin.info('cpu');
-  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
-  return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
+/** The scenario name of an arrangement, as its result lines carry it. */
+function label(a: Arrangement): string {
+  return `rpc-${a.mode} ${a.payloadBytes >= 1000 ? `${a.payloadBytes / 1000}KB` : `${a.payloadBytes}B`} warm${a.warmUpMs / 1000}s ${a.processes}`;
+}
+
+/** One system's processes. */
+interface Rig {
+  callers: Peer[];
+  responder: Peer;
 }
 
 interface Sample {
   calls: number;
   elapsedMs: number;
-  latencies: Float64Array;
-  cpuMs: { caller: number; responder: number; redis: number };
+  latencies: Float64Array[];
+  cpuMs: { callers: number; responder: number; redis: number };
 }
 
-async function measure(context: BenchContext, name: 'rpc-serial' | 'rpc-concurrent'): Promise<BenchResult[]> {
-  const inFlight = name === 'rpc-serial' ? 1 : 64;
-  const calls = Math.max(500, Math.round((name === 'rpc-serial' ? 10_000 : 150_000) * context.scale));
-  const admin = new Redis(context.redisUrl);
-  try {
-    return await withPeers(context, async (callers, responders) => {
-      const responderCpuMs = async (system: System) => (await responders[system].ask<{ ms: number }>({ cmd: 'cpu' }, 'cpu', 120_000)).ms;
-      const samples: Record<System, Sample[]> = { baseline: [], reference: [], intracom: [] };
-      for (const system of SYSTEMS) await callers[system].ask({ cmd: 'warm', inFlight, ms: WARM_UP_MS[name] * context.scale }, 'warm', 120_000);
-      // alternate the systems in rounds so that drift of the machine hits both alike
-      for (let round = 0; round < 3; round++) {
-        for (const system of SYSTEMS) {
-          const roundCalls = Math.round(calls / 3);
-          const before = { responder: await responderCpuMs(system), redis: await redisCpuMs(admin) };
-          const ran = await callers[system].ask<{ elapsedMs: number; latencies: Float64Array; cpuMs: number }>({ cmd: 'run', calls: roundCalls, inFlight }, 'ran', 120_000);
-          const cpuMs = { caller: ran.cpuMs, responder: (await responderCpuMs(system)) - before.responder, redis: (await redisCpuMs(admin)) - before.redis };
-          samples[system].push({ calls: roundCalls, elapsedMs: ran.elapsedMs, latencies: ran.latencies, cpuMs });
-        }
+async function startRig(context: BenchContext, system: System, arrangement: Arrangement, started: Peer[]): Promise<Rig> {
+  const env = { BENCH_REDIS_URL: context.redisUrl, BENCH_NAMESPACE: context.namespace, BENCH_SYSTEM: system, BENCH_PAYLOAD_BYTES: String(arrangement.payloadBytes) };
+  const spawn = (file: string) => {
+    const peer = spawnPeer(file, env);
+    started.push(peer);
+    return peer;
+  };
+  const ready = (peer: Peer) => peer.next((m: { ev: string }) => m.ev === 'ready', 60_000);
+  const responder = spawn('test/bench/peers/rpc-responder.ts');
+  await ready(responder);
+  const callers = Array.from({ length: arrangement.processes === 'shared' ? 2 : 1 }, () => spawn('test/bench/peers/rpc-caller.ts'));
+  await Promise.all(callers.map(ready));
+  return { callers, responder };
+}
+
+const inFlightOf = (arrangement: Arrangement, rig: Rig) => (arrangement.mode === 'serial' ? 1 : 64 / rig.callers.length);
+
+async function warm(rig: Rig, arrangement: Arrangement, ms: number): Promise<void> {
+  await Promise.all(rig.callers.map((caller) => caller.ask({ cmd: 'warm', inFlight: inFlightOf(arrangement, rig), ms }, 'warm', 120_000)));
+}
+
+async function round(rig: Rig, arrangement: Arrangement, ms: number, admin: Redis): Promise<Sample> {
+  const responderCpu = async () => (await rig.responder.ask<{ ms: number }>({ cmd: 'cpu' }, 'cpu', 60_000)).ms;
+  const before = { responder: await responderCpu(), redis: await redisCpuMs(admin) };
+  const ran = await Promise.all(
+    rig.callers.map((caller) =>
+      caller.ask<{ elapsedMs: number; calls: number; latencies: Float64Array; cpuMs: number }>({ cmd: 'run', calls: 100_000, inFlight: inFlightOf(arrangement, rig), ms }, 'ran', 120_000),
+    ),
+  );
+  return {
+    calls: ran.reduce((sum, r) => sum + r.calls, 0),
+    elapsedMs: Math.max(...ran.map((r) => r.elapsedMs)),
+    latencies: ran.map((r) => r.latencies),
+    cpuMs: { callers: ran.reduce((sum, r) => sum + r.cpuMs, 0), responder: (await responderCpu()) - before.responder, redis: (await redisCpuMs(admin)) - before.redis },
+  };
+}
+
+async function measure(context: BenchContext, arrangement: Arrangement, admin: Redis): Promise<BenchResult[]> {
+  const warmUpMs = arrangement.warmUpMs * Math.max(context.scale, 0.25);
+  const roundMs = Math.max(300, 1_000 * context.scale);
+  const samples = Object.fromEntries(SYSTEMS.map((system) => [system, [] as Sample[]])) as Record<System, Sample[]>;
+  if (arrangement.processes === 'paired') {
+    for (const system of SYSTEMS) {
+      const started: Peer[] = [];
+      try {
+        const rig = await startRig(context, system, arrangement, started);
+        await warm(rig, arrangement, warmUpMs);
+        for (let r = 0; r < ROUNDS; r++) samples[system].push(await round(rig, arrangement, roundMs, admin));
+      } finally {
+        await stopPeers(started);
       }
-      return SYSTEMS.map((system) => {
-        const runs = samples[system];
-        const total = runs.reduce((sum, r) => sum + r.calls, 0);
-        const elapsedMs = runs.reduce((sum, r) => sum + r.elapsedMs, 0);
-        const perCall = (side: keyof Sample['cpuMs']) => Math.round((runs.reduce((sum, r) => sum + r.cpuMs[side], 0) * 1000 * 10) / total) / 10;
-        return result(name, system, total, elapsedMs, runs.flatMap((r) => Array.from(r.latencies)), {
-          in_flight: inFlight,
-          cpu_us_caller: perCall('caller'),
-          cpu_us_responder: perCall('responder'),
-          cpu_us_redis: perCall('redis'),
-        });
-      });
-    });
-  } finally {
-    admin.disconnect();
+    }
+  } else {
+    const started: Peer[] = [];
+    try {
+      const rigs = {} as Record<System, Rig>;
+      for (const system of SYSTEMS) rigs[system] = await startRig(context, system, arrangement, started);
+      for (const system of SYSTEMS) await warm(rigs[system], arrangement, warmUpMs);
+      // alternate the systems in rounds so that drift of the machine hits all alike
+      for (let r = 0; r < ROUNDS; r++) for (const system of SYSTEMS) samples[system].push(await round(rigs[system], arrangement, roundMs, admin));
+    } finally {
+      await stopPeers(started);
+    }
   }
+  return SYSTEMS.map((system) => {
+    const runs = samples[system];
+    const total = runs.reduce((sum, r) => sum + r.calls, 0);
+    const perCall = (side: keyof Sample['cpuMs']) => Math.round((runs.reduce((sum, r) => sum + r.cpuMs[side], 0) * 1000 * 10) / Math.max(1, total)) / 10;
+    return result(
+      label(arrangement),
+      system,
+      total,
+      runs.reduce((sum, r) => sum + r.elapsedMs, 0),
+      runs.flatMap((r) => r.latencies.flatMap((l) => Array.from(l))),
+      {
+        in_flight: arrangement.mode === 'serial' ? 1 : 64,
+        payload_bytes: arrangement.payloadBytes,
+        warm_up_ms: arrangement.warmUpMs,
+        processes: arrangement.processes,
+        cpu_us_callers: perCall('callers'),
+        cpu_us_responder: perCall('responder'),
+        cpu_us_redis: perCall('redis'),
+      },
+    );
+  });
 }
 
-/** `npm run bench rpc`: both scenarios; their result lines are named `rpc-serial` and `rpc-concurrent`. */
+/** `npm run bench rpc`: every arrangement (BENCH_QUICK=1: the quick ones); BENCH_RPC=serial or concurrent runs one mode only. */
 export const scenario: Scenario = {
   name: 'rpc',
   async run(context) {
-    return [...(await measure(context, 'rpc-serial')), ...(await measure(context, 'rpc-concurrent'))];
+    const admin = new Redis(context.redisUrl);
+    try {
+      const results: BenchResult[] = [];
+      for (const arrangement of ARRANGEMENTS) {
+        if (process.env.BENCH_RPC !== undefined && process.env.BENCH_RPC !== arrangement.mode) continue;
+        if (context.scale < 1 && !arrangement.quick) continue;
+        results.push(...(await measure(context, arrangement, admin)));
+      }
+      return results;
+    } finally {
+      admin.disconnect();
+    }
   },
 };

@@ -1,0 +1,78 @@
+import Redis from 'ioredis';
+import { ValidationError } from '../errors/ValidationError';
+import type { RedisConnection } from './RedisRoute';
+
+/**
+ * URL schemes accepted for a Redis connection, with what they mean. Another
+ * form (a Cluster or Sentinel URL) is added here and in
+ * {@link checkRedisConnection}, the one place a connection option is checked.
+ */
+export const REDIS_URL_SCHEMES: Readonly<Record<string, string>> = Object.freeze({
+  'redis:': 'plain TCP',
+  'rediss:': 'TLS',
+});
+
+const SCHEMES = Object.keys(REDIS_URL_SCHEMES)
+  .map((scheme) => `${scheme}//`)
+  .join(' or ');
+/** `scheme://[userinfo@]host[:port][/db][?query]`: the authority is read here because the WHATWG parser rejects a bad port without saying so. */
+const AUTHORITY = /^([A-Za-z][A-Za-z0-9+.-]*:)\/\/(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)(?::([^/?#]*))?([^?#]*)/;
+
+/** The URL as it may be shown: the password of its user info replaced by `***`. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^:@/?#]*:)[^@/?#]*@/, '$1***@');
+}
+
+function refuse(option: string, why: string, shown: string): never {
+  throw new ValidationError(`${option} ${why}; received ${shown}`);
+}
+
+function checkUrl(option: string, url: string): void {
+  const shown = JSON.stringify(redactUrl(url));
+  const parts = AUTHORITY.exec(url);
+  if (parts === null || !(parts[1].toLowerCase() in REDIS_URL_SCHEMES)) {
+    refuse(option, `must be a URL starting ${SCHEMES} (or ioredis options, or an ioredis instance)`, shown);
+  }
+  const [, , , port, path] = parts;
+  if (port !== undefined && port !== '' && (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)) {
+    refuse(option, `must name a port from 1 to 65535 (port ${JSON.stringify(port)})`, shown);
+  }
+  if (path !== '' && path !== '/' && !/^\/\d+$/.test(path)) refuse(option, `may only end with a database number such as /0 (path ${JSON.stringify(path)})`, shown);
+  try {
+    new URL(url);
+  } catch {
+    refuse(option, 'is not a valid URL', shown);
+  }
+}
+
+function checkOptions(option: string, options: Record<string, unknown>): void {
+  const { port, host, db, path } = options;
+  if (port !== undefined && (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535)) {
+    refuse(`${option}.port`, 'must be an integer from 1 to 65535', String(typeof port === 'string' ? JSON.stringify(port) : port));
+  }
+  if (host !== undefined && typeof host !== 'string') refuse(`${option}.host`, 'must be a string', String(host));
+  if (path !== undefined && typeof path !== 'string') refuse(`${option}.path`, 'must be a string (a Unix socket)', String(path));
+  if (db !== undefined && (typeof db !== 'number' || !Number.isInteger(db) || db < 0)) refuse(`${option}.db`, 'must be a non-negative integer', String(db));
+}
+
+/**
+ * Returns `connection` when it can reach a Redis: a `redis://` or `rediss://`
+ * URL (user and password, host, a port from 1 to 65535, an optional database
+ * number), ioredis options (with a valid port, host, path and db when given),
+ * or an ioredis instance. Otherwise throws a ValidationError naming `option`
+ * and the value (a URL's password shown as `***`) before any connection is
+ * made: ioredis would throw a raw TypeError for a bad port and read an
+ * `http://` URL as something else.
+ */
+export function checkRedisConnection(option: string, connection: unknown): RedisConnection {
+  if (connection instanceof Redis) return connection;
+  if (typeof connection === 'string') {
+    checkUrl(option, connection);
+    return connection;
+  }
+  if (typeof connection === 'object' && connection !== null && !Array.isArray(connection)) {
+    checkOptions(option, connection as Record<string, unknown>);
+    return connection as RedisConnection;
+  }
+  return refuse(option, `must be a URL (${SCHEMES}), ioredis options or an ioredis instance`, connection === undefined ? 'undefined' : Array.isArray(connection) ? 'an array' : String(connection));
+}

@@ -1,0 +1,179 @@
+/**
+ * Scenario `rpc-instances`: one caller process, 64 calls in flight, to one
+ * service of N = 1, 10 and 50 instances hosted in two responder processes
+ * whatever N (at N = 1 the second process hosts nothing and idles), so that
+ * only the number of instances changes. Systems, in the same run, each
+ * measured alone (see GROUPS):
+ * - `baseline`: the naive hand-written RPC with one request channel per
+ *   instance, the caller going round-robin over them, one PUBLISH per
+ *   request and per reply;
+ * - `intracom-per-call`: RedisRPCClient with `spread: 'call'`;
+ * - `intracom`: RedisRPCClient with its default `spread: 'burst'`.
+ *
+ * Reported per N and system: calls/s, p50, p99, CPU per call of the caller,
+ * the responders and Redis, `x_intracom_n1` (calls/s against intracom's own
+ * N = 1 figure of the run) and `spread_max_dev`: over every 1 s window of the
+ * measured rounds, the largest distance of one instance's count from the
+ * mean count per instance, as a fraction of that mean;
+ * `idle_cpu_ms_per_s`: the CPU the responder processes use per second with
+ * no call made (what N idle instances cost).
+ */
+import Redis from 'ioredis';
+import { spawnPeer, type Peer } from '../../support/processes';
+import { redisCpuMs, result, round, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
+
+type System = 'baseline' | 'intracom-per-call' | 'intracom';
+const SYSTEMS: readonly System[] = ['baseline', 'intracom-per-call', 'intracom'];
+const INSTANCES = [1, 10, 50];
+const IN_FLIGHT = 64;
+const RESPONDER_PROCESSES = 2;
+const ROUNDS = 3;
+const ROUND_MS = 1_500;
+/** Long enough for the responders' start-up (JIT of 25 clients each) to settle too. */
+const WARM_UP_MS = 3_000;
+/**
+ * Each system alone, one after the other: at N = 50, one system's idle
+ * instances (an intracom instance keeps a heartbeat and its durable
+ * consumers' blocking reads) loaded the 2-core machine enough to cut the
+ * other's calls/s by several times when both were alive at once.
+ */
+const GROUPS: ReadonlyArray<readonly System[]> = [['baseline'], ['intracom'], ['intracom-per-call']];
+
+interface Sample {
+  calls: number;
+  elapsedMs: number;
+  latencies: Float64Array;
+  cpuMs: { caller: number; responders: number; redis: number };
+  /** Largest relative distance from the mean per instance, over the round's windows. */
+  maxDeviation: number;
+  /** CPU the responder processes used per second while no call was made (ms/s), measured before the rounds. */
+  idleCpuMsPerS: number;
+}
+
+/** The instances' request channels (hand-written systems) split over the responder processes. */
+function layout(context: BenchContext, system: System, n: number): string[][] {
+  const perProcess: string[][] = Array.from({ length: RESPONDER_PROCESSES }, () => []);
+  for (let i = 0; i < n; i++) perProcess[i % RESPONDER_PROCESSES].push(`${context.namespace}:bench.${system}.n${n}.${i}`);
+  return perProcess;
+}
+
+async function counts(responders: Peer[]): Promise<number[]> {
+  const replies = await Promise.all(responders.map((peer) => peer.ask<{ counts: number[] }>({ cmd: 'counts' }, 'counts')));
+  return replies.flatMap((reply) => reply.counts);
+}
+
+function deviation(before: number[], after: number[]): number {
+  const deltas = after.map((count, i) => count - before[i]);
+  const mean = deltas.reduce((sum, d) => sum + d, 0) / deltas.length;
+  if (mean === 0) return 0;
+  return Math.max(...deltas.map((d) => Math.abs(d - mean) / mean));
+}
+
+/** Runs one measured round, reading the per-instance counts every second for the spread. */
+async function measuredRound(caller: Peer, responders: Peer[], admin: Redis, roundMs: number): Promise<Sample> {
+  const cpu = async () => (await Promise.all(responders.map((peer) => peer.ask<{ ms: number }>({ cmd: 'cpu' }, 'cpu')))).reduce((sum, r) => sum + r.ms, 0);
+  const before = { responders: await cpu(), redis: await redisCpuMs(admin) };
+  let windowStart = await counts(responders);
+  let maxDeviation = 0;
+  const running = caller.ask<{ elapsedMs: number; calls: number; latencies: Float64Array; cpuMs: number }>({ cmd: 'run', calls: 200_000, inFlight: IN_FLIGHT, ms: roundMs }, 'ran', 120_000);
+  let done = false;
+  const finished = running.finally(() => (done = true));
+  const windowMs = Math.min(1000, roundMs);
+  while (!done) {
+    await Promise.race([finished, new Promise((resolve) => setTimeout(resolve, windowMs))]);
+    if (done) break;
+    const now = await counts(responders);
+    maxDeviation = Math.max(maxDeviation, deviation(windowStart, now));
+    windowStart = now;
+  }
+  const ran = await running;
+  const cpuMs = { caller: ran.cpuMs, responders: (await cpu()) - before.responders, redis: (await redisCpuMs(admin)) - before.redis };
+  return { calls: ran.calls, elapsedMs: ran.elapsedMs, latencies: ran.latencies, cpuMs, maxDeviation, idleCpuMsPerS: 0 };
+}
+
+/**
+ * Measures a group of systems at N instances: their responders start, every
+ * system warms up, then their measured rounds alternate; the responders end
+ * before the next group starts, so that one group's idle instances (each
+ * RedisRPCClient keeps a heartbeat and its durable consumers) do not load the
+ * machine while another is measured.
+ */
+async function measureGroup(context: BenchContext, n: number, group: readonly System[], callers: Record<System, Peer>, admin: Redis, samples: Record<System, Sample[]>): Promise<void> {
+  const started: Peer[] = [];
+  try {
+    const responders = {} as Record<System, Peer[]>;
+    for (const system of group) {
+      const service = `bench-${system}-n${n}`;
+      responders[system] = layout(context, system, n).map((channels) => {
+        const peer = spawnPeer('test/bench/peers/rpc-responder.ts', {
+          BENCH_REDIS_URL: context.redisUrl,
+          BENCH_NAMESPACE: context.namespace,
+          BENCH_SYSTEM: system === 'baseline' ? 'baseline' : 'intracom',
+          BENCH_SERVICE: service,
+          BENCH_CHANNELS: channels.join(','),
+        });
+        started.push(peer);
+        return peer;
+      });
+      await Promise.all(responders[system].map((peer) => peer.next((m: { ev: string }) => m.ev === 'ready', 120_000)));
+      await callers[system].ask({ cmd: 'target', service, channels: layout(context, system, n).flat() }, 'target');
+    }
+    // every instance announced itself before its process said ready, so the callers' first read of the registry finds all
+    for (const system of group) await callers[system].ask({ cmd: 'warm', inFlight: IN_FLIGHT, ms: WARM_UP_MS * Math.max(context.scale, 0.5) }, 'warm', 120_000);
+    const idle: Partial<Record<System, number>> = {};
+    for (const system of group) {
+      const cpu = async () => (await Promise.all(responders[system].map((peer) => peer.ask<{ ms: number }>({ cmd: 'cpu' }, 'cpu')))).reduce((sum, r) => sum + r.ms, 0);
+      const before = await cpu();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      idle[system] = (await cpu()) - before;
+    }
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const system of group) samples[system].push({ ...(await measuredRound(callers[system], responders[system], admin, Math.max(500, ROUND_MS * context.scale))), idleCpuMsPerS: idle[system] ?? 0 });
+    }
+  } finally {
+    await stopPeers(started);
+  }
+}
+
+export const scenario: Scenario = {
+  name: 'rpc-instances',
+  async run(context) {
+    const admin = new Redis(context.redisUrl);
+    const callers = {} as Record<System, Peer>;
+    try {
+      for (const system of SYSTEMS) {
+        callers[system] = spawnPeer('test/bench/peers/rpc-caller.ts', { BENCH_REDIS_URL: context.redisUrl, BENCH_NAMESPACE: context.namespace, BENCH_SYSTEM: system });
+        await callers[system].next((m: { ev: string }) => m.ev === 'ready');
+      }
+      const results: BenchResult[] = [];
+      let intracomN1 = 0;
+      for (const n of INSTANCES) {
+        const samples: Record<System, Sample[]> = { baseline: [], 'intracom-per-call': [], intracom: [] };
+        for (const group of GROUPS) await measureGroup(context, n, group, callers, admin, samples);
+        for (const system of SYSTEMS) {
+          const runs = samples[system];
+          const total = runs.reduce((sum, r) => sum + r.calls, 0);
+          const elapsedMs = runs.reduce((sum, r) => sum + r.elapsedMs, 0);
+          const perCall = (side: keyof Sample['cpuMs']) => Math.round((runs.reduce((sum, r) => sum + r.cpuMs[side], 0) * 1000 * 10) / total) / 10;
+          const line = result(`rpc-instances-n${n}`, system, total, elapsedMs, runs.flatMap((r) => Array.from(r.latencies)), {
+            instances: n,
+            responder_processes: RESPONDER_PROCESSES,
+            in_flight: IN_FLIGHT,
+            spread_max_dev: round(Math.max(...runs.map((r) => r.maxDeviation))),
+            idle_cpu_ms_per_s: Math.round(runs[0]?.idleCpuMsPerS ?? 0),
+            cpu_us_caller: perCall('caller'),
+            cpu_us_responders: perCall('responders'),
+            cpu_us_redis: perCall('redis'),
+          });
+          if (system === 'intracom' && n === 1) intracomN1 = line.ops_per_s;
+          if (system === 'intracom') line.x_intracom_n1 = intracomN1 > 0 ? round(line.ops_per_s / intracomN1) : null;
+          results.push(line);
+        }
+      }
+      return results;
+    } finally {
+      admin.disconnect();
+      await stopPeers(Object.values(callers));
+    }
+  },
+};

@@ -1,0 +1,79 @@
+/**
+ * Every message sent settles, whatever the size limits: a frame too big for a
+ * receiver is split, never refused as a whole with only its first entry told;
+ * and limits that contradict each other are refused at construction.
+ */
+import { expect } from 'chai';
+import pino from 'pino';
+import { RedisClient } from '../../src/client/RedisClient';
+import { MsgpackCodec } from '../../src/envelope/codec';
+import { PayloadTooLargeError, ValidationError } from '../../src/errors/index';
+import { FrameBatcher } from '../../src/route/FrameBatcher';
+import { onEachRoute } from '../support/routes';
+import { until } from '../support/async';
+
+/** Resolves with how each promise settled, or rejects naming the ones still pending after `ms`. */
+async function settledWithin<T>(promises: Array<Promise<T>>, ms: number): Promise<Array<PromiseSettledResult<T>>> {
+  let timer: NodeJS.Timeout | undefined;
+  const states: Array<'pending' | 'settled'> = promises.map(() => 'pending');
+  promises.forEach((p, i) => p.then(() => (states[i] = 'settled'), () => (states[i] = 'settled')));
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${states.filter((s) => s === 'pending').length} of ${promises.length} promises never settled`)), ms);
+  });
+  try {
+    return await Promise.race([Promise.allSettled(promises), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('FrameBatcher limits', () => {
+  it('splits a frame over maxPayloadBytes even when maxFrameBytes allows it: every entry is written and told', async () => {
+    const frames: Buffer[] = [];
+    const batcher = new FrameBatcher<number>(new MsgpackCodec(), { maxPayloadBytes: 1000, maxFrameBytes: 262_144 }, async (_c, frame) => (frames.push(frame), 1), { framesSent: 0, messagesSent: 0 }, pino({ level: 'silent' }));
+    const sent = Array.from({ length: 10 }, () => batcher.send('ch', 'x'.repeat(200)));
+    const outcomes = await settledWithin(sent, 2000);
+    expect(outcomes.map((o) => o.status)).to.deep.equal(Array(10).fill('fulfilled'));
+    expect(frames.every((f) => f.length <= 1000)).to.equal(true);
+  });
+
+  it('refuses each oversized message alone and writes the others of its tick', async () => {
+    const batcher = new FrameBatcher<number>(new MsgpackCodec(), { maxPayloadBytes: 1000, maxFrameBytes: 1000 }, async () => 1, { framesSent: 0, messagesSent: 0 }, pino({ level: 'silent' }));
+    const sent = ['small', 'x'.repeat(2000), 'small', 'y'.repeat(3000)].map((m) => batcher.send('ch', m));
+    const outcomes = await settledWithin(sent, 2000);
+    expect(outcomes.map((o) => o.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled', 'rejected']);
+    expect((outcomes[1] as PromiseRejectedResult).reason).to.be.instanceOf(PayloadTooLargeError);
+  });
+});
+
+describe('RedisClient size limits', () => {
+  it('refuses limits.maxFrameBytes over limits.maxPayloadBytes at construction with a ValidationError naming both', () => {
+    expect(() => new RedisClient({ service: 's', limits: { maxPayloadBytes: 1000, maxFrameBytes: 2000 } }))
+      .to.throw(ValidationError)
+      .with.property('message')
+      .that.matches(/limits.maxFrameBytes must not exceed limits.maxPayloadBytes \(1000\).*received 2000/);
+    expect(new RedisClient({ service: 's', limits: { maxPayloadBytes: 1000 } }).limits).to.deep.equal({ maxPayloadBytes: 1000, maxFrameBytes: 1000 });
+    expect(new RedisClient({ service: 's' }).limits).to.deep.equal({ maxPayloadBytes: 1048576, maxFrameBytes: 262144 });
+  });
+
+});
+
+onEachRoute('RedisClient size limits', (options) => {
+  it('with maxPayloadBytes 1000, ten 200-byte events sent in one tick all resolve and all arrive (the issue: 1 error, 9 never settled)', async () => {
+    const sender = new RedisClient({ ...options('small'), limits: { maxPayloadBytes: 1000 } });
+    const receiver = new RedisClient(options('listener'));
+    try {
+      await Promise.all([sender.connect(), receiver.connect()]);
+      const received: unknown[] = [];
+      await receiver.subscribe('service.small.events', (payload) => void received.push(payload));
+      const payloads = Array.from({ length: 10 }, (_, i) => `${i}`.padEnd(200, '.'));
+      const outcomes = await settledWithin(payloads.map((p) => sender.publish('service.small.events', p)), 5000);
+      expect(outcomes.map((o) => o.status)).to.deep.equal(Array(10).fill('fulfilled'));
+      await until(() => received.length === 10, 5000, 'ten events');
+      expect(received).to.deep.equal(payloads);
+      expect(receiver.stats().malformed).to.equal(0);
+    } finally {
+      await Promise.all([sender.close(), receiver.close()]);
+    }
+  });
+});
