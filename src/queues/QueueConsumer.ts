@@ -202,6 +202,9 @@ export class QueueConsumer {
     this.running = true;
     const everyMs = Math.max(10, Math.floor(this.settings.visibilityTimeoutMs / 3));
     this.renewTimer = setInterval(() => void this.renewAll(), everyMs);
+    // renewing serves work in progress, which keeps the process alive by itself; a stop() that never completes
+    // (its loop blocked on a Redis that is gone, the client closed by its timeout) must not keep it alive forever
+    this.renewTimer.unref();
     this.loop = this.run();
   }
 
