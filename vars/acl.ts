@@ -34,10 +34,10 @@ export const ACL_COMMANDS: Readonly<Record<AclCapability | 'connection', readonl
   registry: ['evalsha', 'eval', 'time', 'zadd', 'zrangebyscore', 'zremrangebyscore', 'zrem', 'hset', 'hdel', 'hmget'],
   /** Requests and replies over pub/sub. */
   rpc: ['publish', 'subscribe', 'unsubscribe', 'pubsub|numsub'],
-  /** FIRE_AND_FORGET, BROADCAST, ASYNC, SYNC: streams, consumer groups, completion records, dead letters. */
+  /** FIRE_AND_FORGET, BROADCAST, ASYNC, SYNC: streams, consumer groups, completion records, claims (a hash per scope), dead letters. */
   queues: [
     'xadd', 'xreadgroup', 'xack', 'xclaim', 'xpending', 'xinfo|groups', 'xgroup|create', 'xgroup|destroy', 'xlen', 'xrange', 'xdel', 'xtrim',
-    'hset', 'hexists', 'exists', 'set', 'get', 'del', 'pexpire', 'incrby', 'evalsha', 'eval', 'time',
+    'hset', 'hget', 'hmget', 'hdel', 'hexists', 'exists', 'set', 'get', 'del', 'pexpire', 'incrby', 'evalsha', 'eval', 'time',
   ],
   /**
    * P/V, waiting acquire and hand-over, extension, fencing: SET NX PX, and scripts with GET, DEL, EXISTS,

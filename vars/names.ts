@@ -161,13 +161,13 @@ export class Names {
   }
 
   /**
-   * The claim of one query by one consumer of a group (`workers`, or an
-   * instance id for BROADCAST): who is processing it, from which entry. It
-   * expires unless its holder renews it, so a crashed holder's query is
-   * taken again.
+   * The claims of one consumer scope (`workers`, or an instance id for
+   * BROADCAST): a hash from query id to who is processing it, from which
+   * entry, until when (unless its holder renews it, so a crashed holder's
+   * query is taken again).
    */
-  queryClaim(service: string, scope: string, queryId: string): string {
-    return serviceKey(this.namespace, service, 'claim', scope, queryId);
+  queryClaims(service: string, scope: string): string {
+    return serviceKey(this.namespace, service, 'claims', scope);
   }
 
   /** Expires when a BROADCAST consumer (an instance) has not been seen for the retention time; its group then stops holding the stream. */

@@ -416,7 +416,10 @@ export class RedisClient extends EventEmitter {
     const live: InstanceInfo[] = [];
     for (const bytes of announcements) {
       try {
-        live.push(this.codec.decode(bytes) as InstanceInfo);
+        const info = this.codec.decode(bytes) as InstanceInfo;
+        // a foreign instance may write its numbers as 64-bit integers (bigints once decoded)
+        for (const field of ['pid', 'startedAt'] as const) if (typeof info[field] === 'bigint') info[field] = Number(info[field]);
+        live.push(info);
       } catch (cause) {
         this.reportMalformed(new MalformedMessageError(this.names.instanceAnnouncements(service), 'announcement does not decode', { cause }));
       }

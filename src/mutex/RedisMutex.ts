@@ -30,7 +30,8 @@ export type CriticalSection<T> = (signal: AbortSignal, lock: MutexLock) => T | P
  * - `P(mutexId, nodeId, timeoutMs)` tries once and answers true when taken;
  *   `V(mutexId)` releases only if this RedisMutex still holds it (the owner
  *   token is compared and deleted in one Lua script).
- * - `acquire` waits (deadline, retry with jitter, AbortSignal), and returns a
+ * - `acquire` waits in arrival order (the release hands the mutex over at
+ *   once; deadline, AbortSignal), and returns a
  *   {@link MutexLock} with a fencing token; `withMutex` runs a function under
  *   the lock, refreshes it, hands the function a signal that fires if the lock
  *   is lost, and releases it in every case.
@@ -157,9 +158,10 @@ export class RedisMutex extends EventEmitter implements LockBackend, Acquisition
   }
 
   /**
-   * Takes `mutexId`, waiting while another node holds it: retries every
-   * `retryDelayMs` plus up to `retryJitterMs` (sooner when the holder's lease
-   * ends first) until `waitMs` has passed. Resolves with the
+   * Takes `mutexId`, waiting while another node holds it: queues, in arrival
+   * order, and is handed the mutex by the release that frees it; it also
+   * attempts every `retryDelayMs` plus up to `retryJitterMs` (sooner when the
+   * holder's lease ends first), until `waitMs` has passed. Resolves with the
    * {@link MutexLock}; rejects with AcquireTimeoutError when the wait ran out,
    * AcquireAbortedError when `signal` fired, RedisUnavailableError when Redis
    * does not answer (at once: it does not retry through an outage).

@@ -64,7 +64,9 @@ export interface RedisMutexOptions {
   waitMs?: number;
   /**
    * Pause between two attempts of a waiting acquire, in ms (shortened when
-   * the holder's lock expires sooner).
+   * the holder's lock expires sooner). A waiter is handed the mutex by the
+   * release; its own attempts renew its place in the queue and bound how long
+   * a lost notice or an expired holder can delay it.
    * @default 50
    */
   retryDelayMs?: number;

@@ -146,7 +146,7 @@ export class QueryQueues {
       new QueueConsumer(
         route,
         codec,
-        { ...common, stream, group, consumer: instanceId, doneBucketKey: (bucket) => names.processed(service, group, bucket), claimKey: (queryId) => names.queryClaim(service, group, queryId) },
+        { ...common, stream, group, consumer: instanceId, doneBucketKey: (bucket) => names.processed(service, group, bucket), claimsKey: names.queryClaims(service, group) },
         (delivery) => this.process(delivery),
         this.logger,
       );

@@ -4,7 +4,7 @@ import { ConnectionError } from '../errors/ConnectionError';
 import { FramedRoute } from './FramedRoute';
 import { withSocketErrorGuard } from './socketErrorGuard';
 import { RedisStreamStore } from './RedisStreamStore';
-import type { AckOptions, ClaimState, DeadLetterStore, QueryClaimRequest, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
+import type { AckOptions, ClaimState, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
 import type { Route, RouteStatus } from './Route';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type RouteOptions } from './RouteOptions';
@@ -250,16 +250,16 @@ export class RedisRoute extends FramedRoute implements Route {
     return this.streams.streamInfo(stream);
   }
 
-  claimQueries(doneKeys: string[], requests: QueryClaimRequest[], holder: string, ttlMs: number): Promise<ClaimState[]> {
-    return this.streams.claimQueries(doneKeys, requests, holder, ttlMs);
+  claimQueries(doneKeys: string[], claimsKey: string, holder: string, ttlMs: number, entries: EntryQueries[]): Promise<ClaimState[]> {
+    return this.streams.claimQueries(doneKeys, claimsKey, holder, ttlMs, entries);
   }
 
-  renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimKeys: string[], ttlMs: number): Promise<RenewResult> {
-    return this.streams.renewClaims(stream, group, holder, entryIds, claimKeys, ttlMs);
+  renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimsKey: string, queryIds: string[], ttlMs: number): Promise<RenewResult> {
+    return this.streams.renewClaims(stream, group, holder, entryIds, claimsKey, queryIds, ttlMs);
   }
 
-  releaseClaims(claimKeys: string[], holder: string): Promise<void> {
-    return this.streams.releaseClaims(claimKeys, holder);
+  releaseClaims(claimsKey: string, queryIds: string[], holder: string): Promise<void> {
+    return this.streams.releaseClaims(claimsKey, queryIds, holder);
   }
 
   private watchConnection(connection: Redis, role: string): void {
