@@ -4,12 +4,13 @@ import { ConnectionError } from '../errors/ConnectionError';
 import { FramedRoute } from './FramedRoute';
 import { withSocketErrorGuard } from './socketErrorGuard';
 import { RedisStreamStore } from './RedisStreamStore';
-import type { AckOptions, ClaimState, DeadLetterStore, QueryClaimRequest, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
+import type { AckOptions, ClaimState, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
 import type { Route, RouteStatus } from './Route';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type RouteOptions } from './RouteOptions';
 import { MAX_NAMES_PER_CALL } from './SubscriptionTable';
 import { withinMs } from './withinMs';
+import { scanKeys } from './scanKeys';
 
 /**
  * How to reach Redis: a URL (`redis://`, `rediss://` for TLS), ioredis
@@ -22,8 +23,10 @@ export type RedisConnection = string | RedisOptions | Redis;
 /**
  * The Redis route: one publisher/command connection and one subscriber
  * connection (a connection in subscriber mode can run nothing else).
- * Subscriptions are replayed by ioredis on every reconnect, one per channel
- * whatever the number of listeners, so no message is delivered twice.
+ * After a reconnect the route subscribes again itself (ioredis's
+ * autoResubscribe is off), one subscription per channel whatever the number
+ * of listeners, so no message is delivered twice, and reports `ready` only
+ * once every subscription is back.
  */
 export class RedisRoute extends FramedRoute implements Route {
   readonly kind = 'redis' as const;
@@ -34,6 +37,7 @@ export class RedisRoute extends FramedRoute implements Route {
   private readonly ownsPublisher: boolean;
   private state: RouteStatus = 'idle';
   private readonly streams: RedisStreamStore;
+  readonly medium: { readonly kind: 'redis'; readonly connection: Redis };
   /** The listeners this route put on each connection, removed on close (a caller-owned connection outlives the route). */
   private readonly detachers: Array<() => void> = [];
   /** Rejects the connect() in progress (close() was called meanwhile). */
@@ -57,6 +61,7 @@ export class RedisRoute extends FramedRoute implements Route {
     // We replay subscriptions ourselves, so that `ready` after a reconnect means "subscribed again".
     this.subscriber = this.publisher.duplicate({ lazyConnect: true, autoResubscribe: false, Connector: withSocketErrorGuard(this.publisher.options).Connector });
     this.streams = new RedisStreamStore(this.publisher);
+    this.medium = { kind: 'redis', connection: this.publisher };
     this.watchConnection(this.publisher, 'publisher');
     this.watchConnection(this.subscriber, 'subscriber');
 
@@ -82,6 +87,7 @@ export class RedisRoute extends FramedRoute implements Route {
     if (this.state === 'ready') return;
     if (this.state === 'closing' || this.state === 'closed') throw new ConnectionError(describeTarget(this.publisher), 'the route is closed');
     this.state = 'connecting';
+    this.options.logger.debug({ target: describeTarget(this.publisher) }, 'connecting to redis');
     let lastError: Error | undefined;
     const remember = (error: Error) => (lastError = error);
     this.publisher.on('error', remember);
@@ -112,6 +118,7 @@ export class RedisRoute extends FramedRoute implements Route {
       this.subscriber.off('error', remember);
     }
     this.state = 'ready';
+    this.options.logger.debug({ target: describeTarget(this.publisher) }, 'connected to redis');
     this.emit('ready');
   }
 
@@ -126,7 +133,7 @@ export class RedisRoute extends FramedRoute implements Route {
     const wasConnecting = this.state === 'connecting';
     this.state = 'closing';
     this.abortConnect?.(new Error('closed while connecting'));
-    this.batcher.flush();
+    this.flushWrites();
     this.table.clear();
     this.streams.close();
     const reachable = !wasConnecting && this.subscriber.status === 'ready' && (!this.ownsPublisher || this.publisher.status === 'ready');
@@ -176,6 +183,10 @@ export class RedisRoute extends FramedRoute implements Route {
     const [error, value] = replies?.[0] ?? [new Error('transaction aborted'), null];
     if (error) throw error;
     return Number(value);
+  }
+
+  keys(pattern: string): Promise<string[]> {
+    return scanKeys(this.publisher, pattern);
   }
 
   async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void> {
@@ -239,16 +250,16 @@ export class RedisRoute extends FramedRoute implements Route {
     return this.streams.streamInfo(stream);
   }
 
-  claimQueries(doneKeys: string[], requests: QueryClaimRequest[], holder: string, ttlMs: number): Promise<ClaimState[]> {
-    return this.streams.claimQueries(doneKeys, requests, holder, ttlMs);
+  claimQueries(doneKeys: string[], claimsKey: string, holder: string, ttlMs: number, entries: EntryQueries[]): Promise<ClaimState[]> {
+    return this.streams.claimQueries(doneKeys, claimsKey, holder, ttlMs, entries);
   }
 
-  renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimKeys: string[], ttlMs: number): Promise<RenewResult> {
-    return this.streams.renewClaims(stream, group, holder, entryIds, claimKeys, ttlMs);
+  renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimsKey: string, queryIds: string[], ttlMs: number): Promise<RenewResult> {
+    return this.streams.renewClaims(stream, group, holder, entryIds, claimsKey, queryIds, ttlMs);
   }
 
-  releaseClaims(claimKeys: string[], holder: string): Promise<void> {
-    return this.streams.releaseClaims(claimKeys, holder);
+  releaseClaims(claimsKey: string, queryIds: string[], holder: string): Promise<void> {
+    return this.streams.releaseClaims(claimsKey, queryIds, holder);
   }
 
   private watchConnection(connection: Redis, role: string): void {

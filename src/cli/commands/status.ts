@@ -9,7 +9,6 @@ import type { Command } from 'commander';
 import type { RedisClient } from '../../client/RedisClient';
 import { RedisMutex } from '../../mutex/RedisMutex';
 import type { MutexRecord } from '../../mutex/record';
-import { RedisRoute } from '../../route/RedisRoute';
 import type { QueueInspection } from '../../queues/QueryQueues';
 import type { RedisRPCClient } from '../../rpc/RedisRPCClient';
 import { CLI_SERVICE, ExitCode, connect, toJson, type CliIO, type GlobalOptions } from '../context';
@@ -35,22 +34,15 @@ export interface StatusReport {
 const RPC_TARGET = /^(service|module)\..+\.rpc$/;
 
 async function scanServices(client: RedisClient, kinds: string[]): Promise<Map<string, Set<string>>> {
-  const route = client.route;
-  if (!(route instanceof RedisRoute)) throw new Error('status needs the redis route');
   const found = new Map<string, Set<string>>();
   for (const kind of kinds) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await route.publisher.scan(cursor, 'MATCH', client.names.serviceScanPattern(kind), 'COUNT', 1000);
-      cursor = next;
-      for (const key of keys) {
-        const service = client.names.serviceOfKey(key);
-        if (service === undefined || service.startsWith('mutex:')) continue;
-        let set = found.get(service);
-        if (set === undefined) found.set(service, (set = new Set()));
-        set.add(kind);
-      }
-    } while (cursor !== '0');
+    for (const key of await client.route.keys(client.names.serviceScanPattern(kind))) {
+      const service = client.names.serviceOfKey(key);
+      if (service === undefined || service.startsWith('mutex:')) continue;
+      let set = found.get(service);
+      if (set === undefined) found.set(service, (set = new Set()));
+      set.add(kind);
+    }
   }
   return found;
 }
