@@ -1,20 +1,135 @@
 /**
  * intracom: typed variables, events, RPC, durable queries and a mutex between
- * services and their instances, over Redis. This file only re-exports the
- * public surface.
+ * services and their instances, over Redis.
+ *
+ * This file only re-exports the public surface, each name listed (no
+ * `export *`), so that what users can import is decided here and reviewed in
+ * docs/api-report.md (test/package/api-report.test.ts fails when the built
+ * surface and the report differ). Internals stay importable from their
+ * files inside the repository, not from the package.
  */
-export { RedisClient, type ReceivedEvent, type EventHandler, type Unsubscribe, type InstanceInfo, type VariableChange, type SetOptions, type ClientStats } from './client/RedisClient';
-export { type RedisClientOptions, type LimitOptions, type RegistryOptions, DEFAULT_CLIENT_OPTIONS } from './client/RedisClientOptions';
-export * from './envelope/index';
-export * from './errors/index';
-export { type Route, type RouteStats, type RouteStatus, type MessageListener, type PatternListener } from './route/Route';
-export { MemoryRoute } from './route/MemoryRoute';
-export { MemoryBus, type MemoryBusOptions } from './route/MemoryBus';
-export { RedisRoute } from './route/RedisRoute';
-export { type RedisConnection, type ClusterConnectionOptions, type ClusterSeed, type Topology } from './route/connection';
-export { type DurabilityOptions } from './route/RouteOptions';
+
+// ---- the client: variables, events, registry ----
+export { RedisClient } from './client/RedisClient';
+export type { ReceivedEvent, EventHandler, Unsubscribe, InstanceInfo, VariableChange, SetOptions, SubscribeOptions, ClientStats } from './client/RedisClient';
+export { DEFAULT_CLIENT_OPTIONS } from './client/RedisClientOptions';
+export type { RedisClientOptions, LimitOptions, RegistryOptions } from './client/RedisClientOptions';
+
+// ---- RPC (and the face of the four query types) ----
+export { RedisRPCClient, DEFAULT_RPC_OPTIONS } from './rpc/index';
+export type {
+  ExposeOptions,
+  Implementation,
+  RpcStats,
+  RedisRPCClientOptions,
+  RpcOptions,
+  StandaloneRpcOptions,
+  SharedRpcOptions,
+  CallOptions,
+  RpcCalls,
+  CallContext,
+  RpcHandler,
+  FunctionInfo,
+  TargetDescription,
+} from './rpc/index';
+
+// ---- the durable query types (FIRE_AND_FORGET, BROADCAST, ASYNC, SYNC) ----
+export { DEFAULT_QUERY_QUEUE_OPTIONS } from './queues/index';
+export type {
+  QueryHandler,
+  QueryContext,
+  QueryHandle,
+  QueryRequestOptions,
+  DurableSendOptions,
+  QueueInspection,
+  QueryQueueStats,
+  QueryQueueOptions,
+  DeadLetter,
+} from './queues/index';
+
+// ---- the mutex ----
+export { RedisMutex, MutexLock, DEFAULT_MUTEX_OPTIONS } from './mutex/index';
+export type { CriticalSection, RedisMutexOptions, AcquireOptions, MutexRecord } from './mutex/index';
+
+// ---- the envelope (seeds/000) ----
+export { QueryType, QueryState, QueryRoute, MsgpackCodec, PROTOCOL_VERSION } from './envelope/index';
+export type { ActionResult, Query, EventHeaders, EventMessage, Codec } from './envelope/index';
+
+// ---- errors: one class per failure, all extending IntracomError ----
+export {
+  IntracomError,
+  ValidationError,
+  PayloadTooLargeError,
+  MalformedMessageError,
+  NotConnectedError,
+  ConnectionError,
+  TopologyError,
+  TimeoutError,
+  NoHandlerError,
+  NoServiceError,
+  RemoteError,
+  ConnectionLostError,
+  CancelledError,
+  ServiceBusyError,
+  LockLostError,
+  AcquireTimeoutError,
+  AcquireAbortedError,
+  RedisUnavailableError,
+  SnapshotError,
+} from './errors/index';
+export type { RemoteErrorInfo } from './errors/index';
+
+// ---- the catalogue (also importable alone as `intracom/vars`) ----
+export {
+  RedisVars,
+  RedisTopics,
+  builtinCatalogue,
+  defineVar,
+  defineTopic,
+  defineCatalogue,
+  mergeCatalogues,
+  defineFunctions,
+  schema,
+  Names,
+  moduleEvents,
+  moduleMessages,
+  moduleRpc,
+  serviceEvents,
+  serviceMessages,
+  serviceRpc,
+  websocketEvents,
+  aclRules,
+  aclSetUserLine,
+  ACL_CAPABILITIES,
+  ACL_COMMANDS,
+} from '../vars/index';
+export type {
+  VarType,
+  VarTypeMap,
+  VarDefinition,
+  VarValue,
+  VarKeyArgs,
+  TopicDefinition,
+  Catalogue,
+  WebsocketKind,
+  Schema,
+  StandardSchemaV1,
+  AnySchema,
+  Infer,
+  InferArgs,
+  FunctionDefinition,
+  FunctionCatalogue,
+  FunctionName,
+  FunctionArgs,
+  FunctionResult,
+  RpcScope,
+  AclCapability,
+  AclOptions,
+  AclRules,
+} from '../vars/index';
+
+// ---- for authors of routes (how bytes move); users pick `route: 'redis' | 'memory'` ----
+export type { Route, RouteStats, RouteStatus, MessageListener, PatternListener, WriteDone, StreamStore, StreamEntry, StreamInfo, StreamGroupInfo, AckOptions, DoneRecords, RouteMedium } from './route/index';
+export type { RedisConnection, ClusterConnectionOptions, ClusterSeed, Topology, DurabilityOptions } from './route/index';
+
 export { VERSION } from './version';
-export * from './mutex/index';
-export * from '../vars/index';
-export * from './queues/index';
-export * from './rpc/index';

@@ -135,14 +135,14 @@ export const RedisVars = {
     internal: true,
     description: 'Hash of the query ids completed in one time bucket (queues.dedupeTtlMs long), for duplicate suppression; expires two buckets later.',
   }),
-  QueryClaim: defineVar({
-    name: 'claim',
-    type: 'string',
+  QueryClaims: defineVar({
+    name: 'claims',
+    type: 'buffer',
     owner: '<service>',
     keyed: true,
-    keyDescription: '<scope>:<query id> (scope: workers, or an instance id for BROADCAST)',
+    keyDescription: 'scope (workers, or an instance id for BROADCAST)',
     internal: true,
-    description: 'Which consumer is processing a durable query, from which stream entry ("<entry id> <consumer>"); lives queues.visibilityTimeoutMs unless its holder renews it, and is deleted with the completion record.',
+    description: 'Hash of the durable queries being processed: query id to "<expires ms> <entry id> <consumer>"; a claim lapses unless its holder renews it within queues.visibilityTimeoutMs, and is deleted with the completion record.',
   }),
   BroadcastSeen: defineVar({
     name: 'seen',

@@ -10,6 +10,8 @@
  * its namespace, not away from other services of the same namespace.
  */
 import { assertNamespace } from './names';
+import { describeValue } from './describe';
+import { ValidationError } from './ValidationError';
 
 /** What a service uses; each adds its commands. */
 export type AclCapability = 'variables' | 'events' | 'registry' | 'rpc' | 'queues' | 'mutex' | 'inspect';
@@ -32,10 +34,10 @@ export const ACL_COMMANDS: Readonly<Record<AclCapability | 'connection', readonl
   registry: ['evalsha', 'eval', 'time', 'zadd', 'zrangebyscore', 'zremrangebyscore', 'zrem', 'hset', 'hdel', 'hmget'],
   /** Requests and replies over pub/sub. */
   rpc: ['publish', 'subscribe', 'unsubscribe', 'pubsub|numsub'],
-  /** FIRE_AND_FORGET, BROADCAST, ASYNC, SYNC: streams, consumer groups, completion records, dead letters. */
+  /** FIRE_AND_FORGET, BROADCAST, ASYNC, SYNC: streams, consumer groups, completion records, claims (a hash per scope), dead letters. */
   queues: [
     'xadd', 'xreadgroup', 'xack', 'xclaim', 'xpending', 'xinfo|groups', 'xgroup|create', 'xgroup|destroy', 'xlen', 'xrange', 'xdel', 'xtrim',
-    'hset', 'hexists', 'exists', 'set', 'get', 'del', 'pexpire', 'incrby', 'evalsha', 'eval', 'time',
+    'hset', 'hget', 'hmget', 'hdel', 'hexists', 'exists', 'set', 'get', 'del', 'pexpire', 'incrby', 'evalsha', 'eval', 'time',
   ],
   /**
    * P/V, waiting acquire and hand-over, extension, fencing: SET NX PX, and scripts with GET, DEL, EXISTS,
@@ -91,7 +93,7 @@ export function aclRules(options: AclOptions = {}): AclRules {
   const commands = new Set<string>(ACL_COMMANDS.connection);
   for (const capability of capabilities) {
     const list = ACL_COMMANDS[capability];
-    if (list === undefined) throw new TypeError(`capabilities must be among ${ACL_CAPABILITIES.join(', ')}; received ${JSON.stringify(capability)}`);
+    if (list === undefined) throw new ValidationError(`capabilities must be among ${ACL_CAPABILITIES.join(', ')}; received ${describeValue(capability)}`);
     for (const command of list) commands.add(command);
   }
   const prefix = namespace === '' ? '' : `${namespace}:`;
@@ -104,7 +106,7 @@ export function aclRules(options: AclOptions = {}): AclRules {
 
 /** One `ACL SETUSER` line for `user` (the password as `>password` is left for the operator to add, or given here). */
 export function aclSetUserLine(user: string, options: AclOptions & { password?: string } = {}): string {
-  if (!/^[A-Za-z0-9_.@-]{1,128}$/.test(user)) throw new TypeError(`user must be 1-128 of letters, digits, "_", ".", "@" and "-"; received ${JSON.stringify(user)}`);
+  if (!/^[A-Za-z0-9_.@-]{1,128}$/.test(user)) throw new ValidationError(`user must be 1-128 of letters, digits, "_", ".", "@" and "-"; received ${describeValue(user)}`);
   const secret = options.password === undefined || options.password === '' ? '<password>' : options.password;
   return ['ACL', 'SETUSER', user, 'reset', 'on', `>${secret}`, ...aclRules(options).all].join(' ');
 }

@@ -1,3 +1,5 @@
+import { describeValue } from './describe';
+import { ValidationError } from './ValidationError';
 import type { Catalogue, TopicDefinition, VarDefinition, VarType } from './types';
 
 const SEGMENT = '[A-Za-z0-9_][A-Za-z0-9_-]*';
@@ -14,12 +16,6 @@ const VAR_TYPES: readonly VarType[] = ['string', 'integer', 'number', 'boolean',
  */
 export const RESERVED_INSTANCE_IDS: readonly string[] = Object.freeze(['events', 'messages', 'rpc', 'workers']);
 
-function quote(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value);
-  if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : 'an object';
-}
-
 /**
  * Why `name` is not a valid dotted name (a service key, module name, variable
  * owner or websocket uuid), or undefined when it is: 1-200 characters, one or
@@ -28,7 +24,7 @@ function quote(value: unknown): string {
  */
 export function nameProblem(field: string, name: unknown): string | undefined {
   if (typeof name === 'string' && name.length <= MAX_NAME_LENGTH && NAME_PATTERN.test(name)) return undefined;
-  return `${field} must be 1-${MAX_NAME_LENGTH} characters: segments of letters, digits, "_" and "-" (not starting with "-") joined by single dots; received ${quote(name)}`;
+  return `${field} must be 1-${MAX_NAME_LENGTH} characters: segments of letters, digits, "_" and "-" (not starting with "-") joined by single dots; received ${describeValue(name)}`;
 }
 
 /**
@@ -39,31 +35,29 @@ export function nameProblem(field: string, name: unknown): string | undefined {
  */
 export function segmentProblem(field: string, name: unknown): string | undefined {
   if (typeof name === 'string' && name.length <= MAX_NAME_LENGTH && SEGMENT_PATTERN.test(name)) return undefined;
-  return `${field} must be 1-${MAX_NAME_LENGTH} characters of letters, digits, "_" and "-" (not starting with "-"; no dot); received ${quote(name)}`;
+  return `${field} must be 1-${MAX_NAME_LENGTH} characters of letters, digits, "_" and "-" (not starting with "-"; no dot); received ${describeValue(name)}`;
 }
 
 /** Why `id` is not a valid instance id, or undefined when it is: one segment (see {@link segmentProblem}) and none of {@link RESERVED_INSTANCE_IDS}. */
 export function instanceIdProblem(field: string, id: unknown): string | undefined {
   const problem = segmentProblem(field, id);
   if (problem !== undefined) return problem;
-  return RESERVED_INSTANCE_IDS.includes(id as string) ? `${field} must not be one of ${RESERVED_INSTANCE_IDS.join(', ')}; received ${quote(id)}` : undefined;
+  return RESERVED_INSTANCE_IDS.includes(id as string) ? `${field} must not be one of ${RESERVED_INSTANCE_IDS.join(', ')}; received ${describeValue(id)}` : undefined;
 }
 
 /**
- * Throws a TypeError naming the field and the value received unless `name` is
- * a valid dotted name ({@link nameProblem}). vars/ depends on nothing in src/,
- * so its own checks throw TypeError; the clients check every name they are
- * given first and throw ValidationError.
+ * Throws a ValidationError naming the field and the value received unless
+ * `name` is a valid dotted name ({@link nameProblem}).
  */
 export function assertName(field: string, name: unknown): asserts name is string {
   const problem = nameProblem(field, name);
-  if (problem !== undefined) throw new TypeError(problem);
+  if (problem !== undefined) throw new ValidationError(problem);
 }
 
-/** Throws a TypeError unless `name` is one segment ({@link segmentProblem}). */
+/** Throws a ValidationError unless `name` is one segment ({@link segmentProblem}). */
 export function assertSegment(field: string, name: unknown): asserts name is string {
   const problem = segmentProblem(field, name);
-  if (problem !== undefined) throw new TypeError(problem);
+  if (problem !== undefined) throw new ValidationError(problem);
 }
 
 /** Declares one variable; the returned object is what `RedisClient.get`/`set` take. */
@@ -74,16 +68,16 @@ export function defineVar<const T extends VarType, const K extends boolean = fal
   // Internal entries document key families whose owner is a placeholder such as `<service>`.
   if (!definition.internal) assertName(`owner of variable "${definition.name}"`, definition.owner);
   if (!VAR_TYPES.includes(definition.type)) {
-    throw new TypeError(`type of variable "${definition.name}" must be one of ${VAR_TYPES.join(', ')}; received ${JSON.stringify(definition.type)}`);
+    throw new ValidationError(`type of variable "${definition.name}" must be one of ${VAR_TYPES.join(', ')}; received ${describeValue(definition.type)}`);
   }
   if (definition.ttlMs !== undefined && (!Number.isSafeInteger(definition.ttlMs) || definition.ttlMs <= 0)) {
-    throw new TypeError(`ttlMs of variable "${definition.name}" must be a positive integer; received ${String(definition.ttlMs)}`);
+    throw new ValidationError(`ttlMs of variable "${definition.name}" must be a positive integer; received ${describeValue(definition.ttlMs)}`);
   }
   if (definition.secret !== undefined && typeof definition.secret !== 'boolean') {
-    throw new TypeError(`secret of variable "${definition.name}" must be a boolean; received ${quote(definition.secret)}`);
+    throw new ValidationError(`secret of variable "${definition.name}" must be a boolean; received ${describeValue(definition.secret)}`);
   }
   if (typeof definition.description !== 'string' || definition.description.length === 0) {
-    throw new TypeError(`description of variable "${definition.name}" must be a non-empty string`);
+    throw new ValidationError(`description of variable "${definition.name}" must be a non-empty string`);
   }
   return Object.freeze({ ...definition, keyed: (definition.keyed ?? false) as K });
 }
@@ -91,7 +85,7 @@ export function defineVar<const T extends VarType, const K extends boolean = fal
 /** Declares one topic (or a family, with `<param>` placeholders). */
 export function defineTopic(definition: TopicDefinition): TopicDefinition {
   if (typeof definition.name !== 'string' || definition.name.length === 0) {
-    throw new TypeError(`topic name must be a non-empty string; received ${JSON.stringify(definition.name)}`);
+    throw new ValidationError(`topic name must be a non-empty string; received ${describeValue(definition.name)}`);
   }
   return Object.freeze({ ...definition, publishers: [...definition.publishers], subscribers: [...definition.subscribers] });
 }
@@ -114,7 +108,7 @@ export function defineCatalogue<V extends Record<string, VarDefinition>, T exten
 ): Catalogue<V, T> {
   const seen = new Set<string>();
   for (const variable of Object.values(parts.vars)) {
-    if (seen.has(variable.name)) throw new TypeError(`catalogue "${title}" declares variable "${variable.name}" twice`);
+    if (seen.has(variable.name)) throw new ValidationError(`catalogue "${title}" declares variable "${variable.name}" twice`);
     seen.add(variable.name);
   }
   return Object.freeze({ title, vars: Object.freeze({ ...parts.vars }), topics: Object.freeze({ ...parts.topics }) });
@@ -126,7 +120,7 @@ export function mergeCatalogues(title: string, ...catalogues: Catalogue[]): Cata
   const topics: Record<string, TopicDefinition> = {};
   for (const catalogue of catalogues) {
     for (const [key, variable] of Object.entries(catalogue.vars)) {
-      if (key in vars) throw new TypeError(`catalogue "${catalogue.title}" redeclares variable "${key}"`);
+      if (key in vars) throw new ValidationError(`catalogue "${catalogue.title}" redeclares variable "${key}"`);
       vars[key] = variable;
     }
     Object.assign(topics, catalogue.topics);

@@ -11,24 +11,71 @@
  * });
  * const sum = await rpc.callService(Calc, 'add', 1, 2); // sum: number
  */
+import { ValidationError } from './ValidationError';
 import { assertName } from './define';
+import { describeValue } from './describe';
 import { moduleRpc, serviceRpc } from './names';
 
 /**
- * A run-time check of one value that also carries its TypeScript type `T`.
- * Build them with {@link schema}.
+ * The Standard Schema interface (https://standardschema.dev), version 1,
+ * inlined as the specification recommends, so that intracom needs no package
+ * at run time to accept validators from zod, valibot, arktype and the others
+ * that implement it.
  */
-export interface Schema<T> {
+export interface StandardSchemaV1<Input = unknown, Output = Input> {
+  /** The Standard Schema properties. */
+  readonly '~standard': StandardSchemaV1.Props<Input, Output>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-namespace
+export declare namespace StandardSchemaV1 {
+  /** The properties every Standard Schema carries. */
+  export interface Props<Input = unknown, Output = Input> {
+    readonly version: 1;
+    readonly vendor: string;
+    readonly validate: (value: unknown) => Result<Output> | Promise<Result<Output>>;
+    readonly types?: Types<Input, Output> | undefined;
+  }
+  /** The outcome of `validate`. */
+  export type Result<Output> = SuccessResult<Output> | FailureResult;
+  export interface SuccessResult<Output> {
+    readonly value: Output;
+    readonly issues?: undefined;
+  }
+  export interface FailureResult {
+    readonly issues: ReadonlyArray<Issue>;
+  }
+  export interface Issue {
+    readonly message: string;
+    readonly path?: ReadonlyArray<PropertyKey | PathSegment> | undefined;
+  }
+  export interface PathSegment {
+    readonly key: PropertyKey;
+  }
+  export interface Types<Input = unknown, Output = Input> {
+    readonly input: Input;
+    readonly output: Output;
+  }
+  export type InferInput<Schema extends StandardSchemaV1> = NonNullable<Schema['~standard']['types']>['input'];
+  export type InferOutput<Schema extends StandardSchemaV1> = NonNullable<Schema['~standard']['types']>['output'];
+}
+
+/**
+ * A schema of intracom's small built-in set ({@link schema}). It is a
+ * Standard Schema too, so the two kinds mix freely in one declaration.
+ */
+export interface Schema<T> extends StandardSchemaV1<T, T> {
   /** Human-readable type, such as `number`, `string[]` or `{ id: string }`. */
   readonly type: string;
   /** Returns why `value` does not fit (naming `path`), or undefined when it does. */
   check(value: unknown, path: string): string | undefined;
-  /** Phantom field carrying `T`; never set. */
-  readonly __type?: T;
 }
 
-/** The TypeScript type a schema checks. */
-export type Infer<S> = S extends Schema<infer T> ? T : never;
+/** What a declaration accepts for an argument or a result: a built-in schema or any Standard Schema. */
+export type AnySchema = StandardSchemaV1<any, any>;
+
+/** The TypeScript type a schema checks (its output type, for a Standard Schema that transforms). */
+export type Infer<S> = S extends StandardSchemaV1<any, infer T> ? T : never;
 
 type InferTuple<A extends readonly unknown[]> = { -readonly [I in keyof A]: Infer<A[I]> };
 
@@ -39,22 +86,23 @@ export type InferArgs<A extends readonly unknown[]> = A extends readonly [...inf
     : [...InferTuple<Head>, Infer<Last>]
   : InferTuple<A>;
 
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'bigint') return `${value}n`;
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
-  if (typeof value !== 'object') return String(value);
-  if (Buffer.isBuffer(value)) return `a Buffer of ${value.length} bytes`;
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  if (value instanceof Date) return 'a Date';
-  return 'an object';
+function leaf<T>(type: string, test: (value: unknown) => boolean): Schema<T> {
+  return builtin(type, (value: unknown, path: string) => (test(value) ? undefined : `${path} must be ${type}; received ${describeValue(value)}`));
 }
 
-function leaf<T>(type: string, test: (value: unknown) => boolean): Schema<T> {
+/** A built-in schema from its check, with the Standard Schema face over it. */
+function builtin<T>(type: string, check: (value: unknown, path: string) => string | undefined): Schema<T> {
   return Object.freeze({
     type,
-    check: (value: unknown, path: string) => (test(value) ? undefined : `${path} must be ${type}; received ${describeValue(value)}`),
+    check,
+    '~standard': Object.freeze({
+      version: 1 as const,
+      vendor: 'intracom',
+      validate: (value: unknown): StandardSchemaV1.Result<T> => {
+        const reason = check(value, 'the value');
+        return reason === undefined ? { value: value as T } : { issues: [{ message: reason }] };
+      },
+    }),
   });
 }
 
@@ -71,9 +119,9 @@ type ObjectOf<P extends Record<string, Schema<unknown>>> = {
 };
 
 /**
- * Builders of {@link Schema}s for function arguments and results. They cover
- * what msgpack carries: strings, numbers, bigint, booleans, null, Buffer,
- * Date, arrays, tuples and plain objects.
+ * A small built-in set of {@link Schema}s, for declarations that need no
+ * validation library. For anything richer (unions, records, dates, refined
+ * strings), pass a Standard Schema (zod, valibot, arktype) instead.
  */
 export const schema = Object.freeze({
   /** Any value (no check). */
@@ -86,93 +134,48 @@ export const schema = Object.freeze({
   integer: (): Schema<number> => leaf('integer', (v) => typeof v === 'number' && Number.isSafeInteger(v)),
   /** A boolean. */
   boolean: (): Schema<boolean> => leaf('boolean', (v) => typeof v === 'boolean'),
-  /** A bigint. */
-  bigint: (): Schema<bigint> => leaf('bigint', (v) => typeof v === 'bigint'),
-  /** Raw bytes. */
-  buffer: (): Schema<Buffer> => leaf('Buffer', (v) => Buffer.isBuffer(v)),
-  /** A Date. */
-  date: (): Schema<Date> => leaf('Date', (v) => v instanceof Date && !Number.isNaN(v.getTime())),
-  /** `null` only. */
-  null: (): Schema<null> => leaf('null', (v) => v === null),
   /** `undefined` only (a function with no result). */
   void: (): Schema<undefined> => leaf('undefined', (v) => v === undefined || v === null),
   /** Exactly `value`. */
   literal: <const V extends string | number | boolean | null>(value: V): Schema<V> => leaf(JSON.stringify(value), (v) => v === value),
   /** An array whose items all fit `item`. */
   array: <T>(item: Schema<T>): Schema<T[]> =>
-    Object.freeze({
-      type: `${item.type}[]`,
-      check(value: unknown, path: string) {
-        if (!Array.isArray(value)) return `${path} must be ${item.type}[]; received ${describeValue(value)}`;
-        for (let i = 0; i < value.length; i++) {
-          const reason = item.check(value[i], `${path}[${i}]`);
-          if (reason !== undefined) return reason;
-        }
-        return undefined;
-      },
+    builtin(`${item.type}[]`, (value, path) => {
+      if (!Array.isArray(value)) return `${path} must be ${item.type}[]; received ${describeValue(value)}`;
+      for (let i = 0; i < value.length; i++) {
+        const reason = item.check(value[i], `${path}[${i}]`);
+        if (reason !== undefined) return reason;
+      }
+      return undefined;
     }),
   /** A plain object with these properties (extra properties are refused; a property whose schema accepts undefined may be absent). */
   object: <P extends Record<string, Schema<unknown>>>(properties: P): Schema<ObjectOf<P>> => {
     const entries = Object.entries(properties);
     const type = `{ ${entries.map(([k, s]) => `${k}: ${s.type}`).join('; ')} }`;
-    return Object.freeze({
-      type,
-      check(value: unknown, path: string) {
-        if (!isPlainObject(value)) return `${path} must be ${type}; received ${describeValue(value)}`;
-        for (const [key, property] of entries) {
-          const reason = property.check(value[key], `${path}.${key}`);
-          if (reason !== undefined) return reason;
-        }
-        for (const key of Object.keys(value)) {
-          if (!(key in properties)) return `${path} has the undeclared property ${JSON.stringify(key)}`;
-        }
-        return undefined;
-      },
+    return builtin(type, (value, path) => {
+      if (!isPlainObject(value)) return `${path} must be ${type}; received ${describeValue(value)}`;
+      for (const [key, property] of entries) {
+        const reason = property.check(value[key], `${path}.${key}`);
+        if (reason !== undefined) return reason;
+      }
+      for (const key of Object.keys(value)) {
+        if (!(key in properties)) return `${path} has the undeclared property ${JSON.stringify(key)}`;
+      }
+      return undefined;
     });
   },
-  /** A plain object whose values all fit `value` (a map keyed by string). */
-  record: <T>(value: Schema<T>): Schema<Record<string, T>> =>
-    Object.freeze({
-      type: `Record<string, ${value.type}>`,
-      check(input: unknown, path: string) {
-        if (!isPlainObject(input)) return `${path} must be Record<string, ${value.type}>; received ${describeValue(input)}`;
-        for (const [key, item] of Object.entries(input)) {
-          const reason = value.check(item, `${path}.${key}`);
-          if (reason !== undefined) return reason;
-        }
-        return undefined;
-      },
-    }),
   /** `inner` or undefined (an argument that may be left out at the end, or an optional property). */
   optional: <T>(inner: Schema<T>): Schema<T | undefined> =>
-    Object.freeze({
-      type: `${inner.type} | undefined`,
-      check: (value: unknown, path: string) => (value === undefined ? undefined : inner.check(value, path)),
-    }),
+    builtin(`${inner.type} | undefined`, (value, path) => (value === undefined ? undefined : inner.check(value, path))),
   /** `inner` or null. */
-  nullable: <T>(inner: Schema<T>): Schema<T | null> =>
-    Object.freeze({
-      type: `${inner.type} | null`,
-      check: (value: unknown, path: string) => (value === null ? undefined : inner.check(value, path)),
-    }),
-  /** Any one of `options`. */
-  union: <const S extends readonly Schema<unknown>[]>(...options: S): Schema<Infer<S[number]>> => {
-    const type = options.map((o) => o.type).join(' | ');
-    return Object.freeze({
-      type,
-      check(value: unknown, path: string) {
-        for (const option of options) if (option.check(value, path) === undefined) return undefined;
-        return `${path} must be ${type}; received ${describeValue(value)}`;
-      },
-    });
-  },
+  nullable: <T>(inner: Schema<T>): Schema<T | null> => builtin(`${inner.type} | null`, (value, path) => (value === null ? undefined : inner.check(value, path))),
 });
 
 /** The declaration of one function: its arguments in order, its result, and what it does. */
-export interface FunctionDefinition<A extends readonly Schema<unknown>[] = readonly Schema<unknown>[], R extends Schema<unknown> = Schema<unknown>> {
-  /** The schemas of the positional arguments, in order. */
+export interface FunctionDefinition<A extends readonly AnySchema[] = readonly AnySchema[], R extends AnySchema = AnySchema> {
+  /** The schemas of the positional arguments, in order: built-in ({@link schema}) or Standard Schemas (zod, valibot, ...). */
   readonly args: A;
-  /** The schema of the result. */
+  /** The schema of the result: built-in or a Standard Schema. */
   readonly result: R;
   /** What the function does (for `describe` and the documentation). */
   readonly description?: string;
@@ -211,7 +214,7 @@ const RESERVED = /^\$/;
 
 /**
  * Declares the functions of a service (`{ service: key }`) or a module
- * (`{ module: name }`). Throws a TypeError naming the field when a
+ * (`{ module: name }`). Throws a ValidationError naming the field when a
  * declaration is malformed. Function names starting with `$` are reserved.
  */
 export function defineFunctions<const F extends Record<string, FunctionDefinition>, const T extends { service: string } | { module: string }>(
@@ -221,29 +224,86 @@ export function defineFunctions<const F extends Record<string, FunctionDefinitio
   const scope = (typeof target === 'object' && target !== null && 'service' in target ? 'service' : 'module') as T extends { service: string } ? 'service' : 'module';
   const name = (target as { service?: string; module?: string })[scope];
   assertName(scope === 'service' ? 'service' : 'module name', name);
-  if (typeof functions !== 'object' || functions === null) throw new TypeError(`functions of ${scope} "${name}" must be an object; received ${String(functions)}`);
+  if (typeof functions !== 'object' || functions === null) throw new ValidationError(`functions of ${scope} "${name}" must be an object; received ${describeValue(functions)}`);
   for (const [fn, definition] of Object.entries(functions)) {
-    if (fn.length === 0 || RESERVED.test(fn)) throw new TypeError(`function name must be non-empty and not start with "$"; received ${JSON.stringify(fn)} in ${scope} "${name}"`);
-    if (!Array.isArray(definition?.args) || !definition.args.every((s: Schema<unknown>) => typeof s?.check === 'function')) {
-      throw new TypeError(`args of ${scope} "${name}" function "${fn}" must be an array of schemas; received ${describeValue(definition?.args)}`);
+    if (fn.length === 0 || RESERVED.test(fn)) throw new ValidationError(`function name must be non-empty and not start with "$"; received ${JSON.stringify(fn)} in ${scope} "${name}"`);
+    if (!Array.isArray(definition?.args) || !definition.args.every(isSchema)) {
+      throw new ValidationError(`args of ${scope} "${name}" function "${fn}" must be an array of schemas (intracom's or Standard Schemas); received ${describeValue(definition?.args)}`);
     }
-    if (typeof definition.result?.check !== 'function') throw new TypeError(`result of ${scope} "${name}" function "${fn}" must be a schema; received ${describeValue(definition.result)}`);
+    if (!isSchema(definition.result)) throw new ValidationError(`result of ${scope} "${name}" function "${fn}" must be a schema (intracom's or a Standard Schema); received ${describeValue(definition.result)}`);
   }
   const topic = scope === 'service' ? serviceRpc(name) : moduleRpc(name);
   return Object.freeze({ scope, name, topic, functions: Object.freeze({ ...functions }) });
 }
 
+function isSchema(value: unknown): value is AnySchema {
+  const standard = (value as StandardSchemaV1 | undefined)?.['~standard'];
+  return typeof standard === 'object' && standard !== null && standard.version === 1 && typeof standard.validate === 'function';
+}
+
+/** How a schema is shown by `describe`: a built-in schema's type, else `<vendor> schema`. */
+export function schemaType(schema: AnySchema): string {
+  return isBuiltin(schema) ? schema.type : `${schema['~standard'].vendor} schema`;
+}
+
+function isBuiltin(schema: AnySchema): schema is Schema<unknown> {
+  return schema['~standard'].vendor === 'intracom' && typeof (schema as Schema<unknown>).check === 'function';
+}
+
+/** The outcome of a check: the value to use (a Standard Schema may transform it), or why it was refused. */
+export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** Checks one value; synchronous unless a Standard Schema validates asynchronously. */
+export function checkValue(schema: AnySchema, value: unknown, path: string): Checked<unknown> | Promise<Checked<unknown>> {
+  if (isBuiltin(schema)) {
+    const reason = schema.check(value, path);
+    return reason === undefined ? { ok: true, value } : { ok: false, reason };
+  }
+  let result: StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>>;
+  try {
+    result = schema['~standard'].validate(value);
+  } catch (error) {
+    return { ok: false, reason: `${path} could not be checked: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  if (result instanceof Promise) return result.then((settled) => standardOutcome(settled, path), (error: unknown) => ({ ok: false, reason: `${path} could not be checked: ${error instanceof Error ? error.message : String(error)}` }));
+  return standardOutcome(result, path);
+}
+
+function standardOutcome(result: StandardSchemaV1.Result<unknown>, path: string): Checked<unknown> {
+  if (result.issues === undefined) return { ok: true, value: result.value };
+  const issue = result.issues[0];
+  const at = issue?.path?.length ? `${path}.${issue.path.map((segment) => String(typeof segment === 'object' ? segment.key : segment)).join('.')}` : path;
+  return { ok: false, reason: `${at}: ${issue?.message ?? 'refused'}` };
+}
+
 /**
  * Checks call arguments against a declaration: the count (missing trailing
  * arguments count as undefined and must be allowed by their schema; extra
- * ones are refused) and each value. Returns the reason, or undefined.
+ * ones are refused) and each value. Resolves with the arguments to hand to
+ * the handler (Standard Schemas may transform them), or the reason.
  */
-export function invalidArgumentsReason(definition: FunctionDefinition, fn: string, args: readonly unknown[]): string | undefined {
+export function checkArguments(definition: FunctionDefinition, fn: string, args: readonly unknown[]): Checked<unknown[]> | Promise<Checked<unknown[]>> {
   const declared = definition.args;
-  if (args.length > declared.length) return `${fn} takes ${declared.length} argument(s); received ${args.length}`;
+  if (args.length > declared.length) return { ok: false, reason: `${fn} takes ${declared.length} argument(s); received ${args.length}` };
+  let values: unknown[] | undefined;
   for (let i = 0; i < declared.length; i++) {
-    const reason = declared[i].check(args[i], `argument ${i + 1} of ${fn}`);
-    if (reason !== undefined) return reason;
+    const checked = checkValue(declared[i], args[i], `argument ${i + 1} of ${fn}`);
+    if (checked instanceof Promise) return checkRemaining(definition, fn, args, i, checked, values);
+    if (!checked.ok) return checked;
+    if (checked.value !== args[i]) (values ??= [...args])[i] = checked.value;
   }
-  return undefined;
+  return { ok: true, value: values ?? (args as unknown[]) };
+}
+
+async function checkRemaining(definition: FunctionDefinition, fn: string, args: readonly unknown[], from: number, pending: Promise<Checked<unknown>>, values: unknown[] | undefined): Promise<Checked<unknown[]>> {
+  const out = values ?? [...args];
+  let checked = await pending;
+  for (let i = from; ; ) {
+    if (!checked.ok) return checked;
+    if (i < args.length || checked.value !== undefined) out[i] = checked.value;
+    i += 1;
+    if (i >= definition.args.length) break;
+    checked = await checkValue(definition.args[i], args[i], `argument ${i + 1} of ${fn}`);
+  }
+  return { ok: true, value: out };
 }

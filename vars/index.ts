@@ -1,37 +1,20 @@
-/** The catalogue: variables and topics as typed data, and the one place keys and channels are named. */
-export * from './types';
-export {
-  defineVar,
-  defineTopic,
-  defineCatalogue,
-  mergeCatalogues,
-  assertName,
-  assertSegment,
-  nameProblem,
-  segmentProblem,
-  instanceIdProblem,
-  RESERVED_INSTANCE_IDS,
-} from './define';
-export {
-  Names,
-  assertNamespace,
-  moduleEvents,
-  moduleMessages,
-  moduleRpc,
-  serviceEvents,
-  serviceMessages,
-  serviceRpc,
-  websocketEvents,
-  type WebsocketKind,
-} from './names';
+/**
+ * The catalogue: variables and topics as typed data, and the one place keys
+ * and channels are named. Importable alone as `intracom/vars`. Each export is
+ * listed; helpers such as the name checks and the Markdown renderer stay
+ * inside the package.
+ */
+export type { VarType, VarTypeMap, VarDefinition, VarValue, VarKeyArgs, TopicDefinition, Catalogue } from './types';
+export { defineVar, defineTopic, defineCatalogue, mergeCatalogues } from './define';
+export { Names, moduleEvents, moduleMessages, moduleRpc, serviceEvents, serviceMessages, serviceRpc, websocketEvents, type WebsocketKind } from './names';
 export { aclRules, aclSetUserLine, ACL_CAPABILITIES, ACL_COMMANDS, type AclCapability, type AclOptions, type AclRules } from './acl';
 export { RedisVars, RedisTopics, builtinCatalogue } from './RedisVars';
-export { renderCatalogueMarkdown } from './render';
 export {
   schema,
   defineFunctions,
-  invalidArgumentsReason,
   type Schema,
+  type StandardSchemaV1,
+  type AnySchema,
   type Infer,
   type InferArgs,
   type FunctionDefinition,
@@ -41,3 +24,5 @@ export {
   type FunctionResult,
   type RpcScope,
 } from './functions';
+export { IntracomError } from './IntracomError';
+export { ValidationError } from './ValidationError';

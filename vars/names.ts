@@ -19,15 +19,17 @@
  * with sharded pub/sub. Other topics stay untagged (classic pub/sub, seen by
  * patterns).
  */
+import { describeValue } from './describe';
+import { ValidationError } from './ValidationError';
 import { assertName } from './define';
 
 const NAMESPACE_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
-/** Throws a TypeError unless `namespace` is empty or 1-64 of `[A-Za-z0-9_-]` (no glob characters). */
+/** Throws a ValidationError unless `namespace` is empty or 1-64 of `[A-Za-z0-9_-]` (no glob characters). */
 export function assertNamespace(namespace: unknown): asserts namespace is string {
   if (namespace === '') return;
   if (typeof namespace !== 'string' || !NAMESPACE_PATTERN.test(namespace)) {
-    throw new TypeError(`namespace must be empty or 1-64 characters of letters, digits, "_" and "-"; received ${JSON.stringify(namespace)}`);
+    throw new ValidationError(`namespace must be empty or 1-64 characters of letters, digits, "_" and "-"; received ${describeValue(namespace)}`);
   }
 }
 
@@ -190,13 +192,13 @@ export class Names {
   }
 
   /**
-   * The claim of one query by one consumer of a group (`workers`, or an
-   * instance id for BROADCAST): who is processing it, from which entry. It
-   * expires unless its holder renews it, so a crashed holder's query is
-   * taken again.
+   * The claims of one consumer scope (`workers`, or an instance id for
+   * BROADCAST): a hash from query id to who is processing it, from which
+   * entry, until when (unless its holder renews it, so a crashed holder's
+   * query is taken again).
    */
-  queryClaim(service: string, scope: string, queryId: string): string {
-    return serviceKey(this.namespace, service, 'claim', scope, queryId);
+  queryClaims(service: string, scope: string): string {
+    return serviceKey(this.namespace, service, 'claims', scope);
   }
 
   /** Expires when a BROADCAST consumer (an instance) has not been seen for the retention time; its group then stops holding the stream. */
@@ -280,7 +282,7 @@ export type WebsocketKind = 'user' | 'participant' | 'device';
 /** `websocket.<kind>.<uuid>.events`: events for one connected websocket client. */
 export function websocketEvents(kind: WebsocketKind, uuid: string): string {
   if (kind !== 'user' && kind !== 'participant' && kind !== 'device') {
-    throw new TypeError(`websocket kind must be "user", "participant" or "device"; received ${JSON.stringify(kind)}`);
+    throw new ValidationError(`websocket kind must be "user", "participant" or "device"; received ${describeValue(kind)}`);
   }
   assertName('websocket uuid', uuid);
   return `websocket.${kind}.${uuid}.events`;

@@ -22,16 +22,16 @@ import { join, resolve } from 'node:path';
 import {
   CancelledError,
   ConnectionLostError,
-  MemoryBus,
   NoHandlerError,
   NoServiceError,
   RedisClient,
-  RedisRoute,
   RedisRPCClient,
   RemoteError,
   TimeoutError,
   QueryState,
-} from '../../src/index';
+} from 'intracom';
+import Redis from 'ioredis';
+import { MemoryDeployment } from 'intracom/testing';
 import { DEMO_SETTINGS, Demo, startInstance, type DemoConnection, type Flow, type Progress, type Role, type RunningInstance, type UserEvent } from './demo/services';
 
 /** One line of the summary table. */
@@ -156,7 +156,7 @@ function processFleet(redisUrl: string, namespace: string): Fleet {
 export async function main(redisUrl?: string): Promise<SummaryRow[]> {
   const route = redisUrl ? 'redis' : 'memory';
   const namespace = `demo${process.pid}`;
-  const connection: DemoConnection = redisUrl ? { redis: redisUrl, namespace } : { route: 'memory', memoryBus: new MemoryBus() };
+  const connection: DemoConnection = redisUrl ? { redis: redisUrl, namespace } : new MemoryDeployment().options;
   const fleet = redisUrl ? processFleet(redisUrl, namespace) : memoryFleet(connection);
   const rows: SummaryRow[] = [];
   const step = async (capability: string, run: () => Promise<string | { skipped: string }>): Promise<void> => {
@@ -343,15 +343,22 @@ export async function main(redisUrl?: string): Promise<SummaryRow[]> {
     rows.push({ capability: 'demo', route, outcome: 'FAILED', result: error instanceof Error ? error.message : String(error) });
   } finally {
     await fleet.stopAll().catch(() => undefined);
-    if (redisUrl && web.client.route instanceof RedisRoute && web.client.status === 'ready') {
+    if (redisUrl) {
       // leave nothing behind in the Redis we were given
-      const redis = web.client.route.publisher;
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== '0');
+      const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      redis.on('error', () => undefined);
+      try {
+        let cursor = '0';
+        do {
+          const [next, keys] = await redis.scan(cursor, 'MATCH', `${namespace}:*`, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length > 0) await redis.del(...keys);
+        } while (cursor !== '0');
+      } catch {
+        // best effort: the demo's keys carry a namespace of their own
+      } finally {
+        redis.disconnect();
+      }
     }
     await Promise.allSettled([web.close(), repository.close()]);
   }
@@ -366,9 +373,38 @@ export function renderSummary(rows: SummaryRow[]): string {
   return [line(table[0]), `|${'-'.repeat(widths[0] + 2)}|${'-'.repeat(widths[1] + 2)}|${'-'.repeat(8)}`, ...table.slice(1).map(line)].join('\n');
 }
 
+/** What `npm run demo -- --help` prints. */
+export const DEMO_USAGE = `Usage: npm run demo -- [redis-url]
+
+Runs a small system of services and prints what each capability of intracom did.
+
+  npm run demo                              embedded memory route, no Redis needed
+  npm run demo -- redis://127.0.0.1:6379    through Redis (or set REDIS_URL), one process per instance
+
+Exits 0 when every capability worked, 1 naming what failed, 2 on a bad argument.
+`;
+
+/** The Redis URL to use from the arguments and REDIS_URL, or why the arguments are refused. */
+export function demoArguments(argv: string[], env: NodeJS.ProcessEnv): { help: true } | { url: string | undefined } | { error: string } {
+  if (argv.some((arg) => arg === '--help' || arg === '-h')) return { help: true };
+  if (argv.length > 1) return { error: `expected at most one argument (a Redis URL); received ${argv.length}` };
+  const url = argv[0] ?? env.REDIS_URL;
+  if (url !== undefined && !/^rediss?:\/\//.test(url)) return { error: `the argument must be a Redis URL (redis:// or rediss://); received ${JSON.stringify(url)}` };
+  return { url };
+}
+
 if (require.main === module) {
   process.env.INTRACOM_LOG_LEVEL ??= 'error'; // the story is the output; warnings (a handler still running at close) would only clutter it
-  const url = process.argv[2] ?? process.env.REDIS_URL;
+  const parsed = demoArguments(process.argv.slice(2), process.env);
+  if ('help' in parsed) {
+    process.stdout.write(DEMO_USAGE);
+    process.exit(0);
+  }
+  if ('error' in parsed) {
+    process.stderr.write(`demo: ${parsed.error}\n\n${DEMO_USAGE}`);
+    process.exit(2);
+  }
+  const url = parsed.url;
   const started = Date.now();
   const deadline = setTimeout(() => {
     console.error('demo failed: it did not finish within 40 s');

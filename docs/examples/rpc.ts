@@ -6,7 +6,7 @@
  * Run: `REDIS_URL=redis://127.0.0.1:6379 npx tsx docs/examples/rpc.ts`
  * (without REDIS_URL it runs on the memory route). @runs-without-redis
  */
-import { defineFunctions, schema, NoHandlerError, RemoteError, RedisRPCClient, TimeoutError } from '../../src/index';
+import { defineFunctions, schema, NoHandlerError, RemoteError, RedisRPCClient, TimeoutError } from 'intracom';
 
 /** The catalogue entry of the `users` service's functions: shared by its callers and itself. */
 export const Users = defineFunctions(

@@ -17,7 +17,7 @@
 import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
-import { Names, RedisMutex } from '../../src/index';
+import { Names, RedisMutex } from 'intracom';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SCHEMA_VERSION = '3';

@@ -8,7 +8,7 @@
  *
  * @runs-without-redis
  */
-import { RedisClient, RedisVars, defineCatalogue, defineVar, moduleEvents } from '../../src/index';
+import { RedisClient, RedisVars, defineCatalogue, defineVar, moduleEvents } from 'intracom';
 
 /** The application's own variables, declared once and typed everywhere. */
 const Users = defineCatalogue('users', {

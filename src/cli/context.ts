@@ -4,12 +4,11 @@
  * when it cannot be reached) and the mapping of intracom's error classes to
  * exit codes.
  */
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { RedisClient } from '../client/RedisClient';
 import { CancelledError } from '../errors/CancelledError';
 import { ConnectionError } from '../errors/ConnectionError';
 import { ConnectionLostError } from '../errors/ConnectionLostError';
-import { IntracomError } from '../errors/IntracomError';
 import { NoHandlerError } from '../errors/NoHandlerError';
 import { NoServiceError } from '../errors/NoServiceError';
 import { RemoteError } from '../errors/RemoteError';
@@ -17,6 +16,7 @@ import { ServiceBusyError } from '../errors/ServiceBusyError';
 import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
 import { RedisRPCClient } from '../rpc/RedisRPCClient';
+import { defaultLogger } from '../log/logger';
 import { connectionOf, type ConnectionFlags } from './connection';
 
 /** The exit codes of the CLI (documented in docs/cli.md). */
@@ -48,15 +48,22 @@ export const ExitCode = {
 /** One of {@link ExitCode}'s values. */
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
-/** An error the CLI reports as a message (no stack) with its own exit code. */
+/**
+ * An error the CLI reports as one line (no stack) with its own exit code.
+ * Its name is the intracom error class it stands for, so that the line keeps
+ * the documented form `intracom: ClassName: message`: ValidationError for
+ * refused input (exit 2), ConnectionError for an unreachable Redis (exit 3).
+ */
 export class CliError extends Error {
   constructor(
     message: string,
     /** The process exit code. */
     readonly exitCode: ExitCodeValue,
+    /** The class name printed before the message. */
+    className: string = exitCode === ExitCode.USAGE ? 'ValidationError' : exitCode === ExitCode.UNREACHABLE ? 'ConnectionError' : 'Error',
   ) {
     super(message);
-    this.name = 'CliError';
+    this.name = className;
   }
 }
 
@@ -107,14 +114,21 @@ export function exitCodeOf(error: unknown): ExitCodeValue {
 
 /** The one line the CLI prints for an error: `ClassName: message`. */
 export function describeError(error: unknown): string {
-  if (error instanceof CliError) return error.message;
-  if (error instanceof IntracomError || error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return `Error: ${String(error)}`;
+}
+
+/**
+ * Commander's own usage errors (`error: unknown option '--x'`) in the CLI's
+ * form: `intracom: ValidationError: unknown option '--x'`.
+ */
+export function usageLine(text: string): string {
+  return text.replace(/^error: /, 'intracom: ValidationError: ');
 }
 
 /** The logger of the CLI's clients: silent unless `INTRACOM_LOG_LEVEL` says otherwise, on stderr. */
 function cliLogger(): Logger {
-  return pino({ name: 'intracom-cli', level: process.env.INTRACOM_LOG_LEVEL ?? 'silent' }, pino.destination(2));
+  return defaultLogger('silent', 'intracom-cli');
 }
 
 /** The service key under which the CLI appears in the registry while it runs. */

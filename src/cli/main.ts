@@ -16,7 +16,7 @@ import { registerDeadLetters } from './commands/deadLetters';
 import { registerSend } from './commands/send';
 import { registerStatus } from './commands/status';
 import { registerWatch } from './commands/watch';
-import { ExitCode, defaultRedisUrl, describeError, exitCodeOf, type CliIO } from './context';
+import { ExitCode, defaultRedisUrl, describeError, exitCodeOf, usageLine, type CliIO } from './context';
 import { positiveIntegerOption } from './parse';
 
 /** The default `--timeout`, in ms. */
@@ -35,7 +35,7 @@ export function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--namespace <namespace>', 'namespace prefix of keys and channels (as given to the clients)', '')
     .option('--timeout <ms>', 'timeout of connecting, of a call and of a query, in ms', positiveIntegerOption('--timeout'), DEFAULT_CLI_TIMEOUT_MS)
-    .configureOutput({ writeOut: (text) => void io.stdout.write(text), writeErr: (text) => void io.stderr.write(text) })
+    .configureOutput({ writeOut: (text) => void io.stdout.write(text), writeErr: (text) => void io.stderr.write(usageLine(text)) })
     .showHelpAfterError('(intracom --help shows the usage)')
     .exitOverride();
   registerCatalogue(program, io, done);

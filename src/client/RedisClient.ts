@@ -1,8 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { Names } from '../../vars/names';
 import type { VarDefinition, VarKeyArgs, VarValue } from '../../vars/types';
 import { MsgpackCodec, type Codec } from '../envelope/codec';
@@ -25,7 +24,10 @@ import type { Route, RouteStats, RouteStatus } from '../route/Route';
 import { withinMs } from '../route/withinMs';
 import { VERSION } from '../version';
 import { DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from './RedisClientOptions';
-import { decodeVariable, describeValue, encodeVariable, fitsVariable } from './variableCodec';
+import { decodeVariable, describeVariableValue, encodeVariable, fitsVariable } from './variableCodec';
+import { describeValue } from '../../vars/describe';
+import { newUuid } from '../envelope/ids';
+import { defaultLogger } from '../log/logger';
 
 /** What an event handler receives beside the payload. */
 export interface ReceivedEvent<P = unknown> extends EventMessage<P> {
@@ -130,12 +132,14 @@ export class RedisClient extends EventEmitter {
   readonly instanceId: string;
   /** Key and channel names of this deployment. */
   readonly names: Names;
-  /** The route under this client. */
+  /** @internal The route under this client: how bytes move. The layers above use only its contract (Route). */
   readonly route: Route;
   /** The codec of messages and msgpack variables. */
   readonly codec: Codec;
-  /** The client's logger (a child of the one given). */
+  /** The client's logger: a child of the one given, bound to `service`, `instanceId` and `module: 'client'`. */
   readonly logger: Logger;
+  /** The logger bound to this instance, without a module. */
+  private readonly instanceLogger: Logger;
   /** Size limits in force. */
   readonly limits: Readonly<{ maxPayloadBytes: number; maxFrameBytes: number }>;
   /** Warnings that remote traffic or an outage can repeat: one line per window and key, with counts. */
@@ -160,12 +164,12 @@ export class RedisClient extends EventEmitter {
 
   constructor(options: RedisClientOptions) {
     super();
-    if (typeof options !== 'object' || options === null) throw new ValidationError(`options must be an object; received ${String(options)}`);
+    if (typeof options !== 'object' || options === null) throw new ValidationError(`options must be an object; received ${describeValue(options)}`);
     this.service = checkName('service', options.service);
-    this.instanceId = options.instanceId === undefined ? randomUUID() : checkName('instanceId', options.instanceId, 'instanceId');
+    this.instanceId = options.instanceId === undefined ? newUuid() : checkName('instanceId', options.instanceId, 'instanceId');
     const namespace = options.namespace ?? DEFAULT_CLIENT_OPTIONS.namespace;
     const shardedPubSub = options.shardedPubSub ?? DEFAULT_CLIENT_OPTIONS.shardedPubSub;
-    if (typeof shardedPubSub !== 'boolean') throw new ValidationError(`shardedPubSub must be a boolean; received ${describeOption(shardedPubSub)}`);
+    if (typeof shardedPubSub !== 'boolean') throw new ValidationError(`shardedPubSub must be a boolean; received ${describeValue(shardedPubSub)}`);
     const onCluster = (options.route ?? (options.redis !== undefined ? 'redis' : 'memory')) === 'redis' && topologyOf(options.redis) === 'cluster';
     this.names = checked('namespace', namespace, () => new Names(namespace, { shardChannels: onCluster && shardedPubSub }));
     const maxPayloadBytes = positiveInteger('limits.maxPayloadBytes', options.limits?.maxPayloadBytes ?? DEFAULT_CLIENT_OPTIONS.limits.maxPayloadBytes);
@@ -187,17 +191,21 @@ export class RedisClient extends EventEmitter {
     this.closeTimeoutMs = nonNegativeInteger('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.closeTimeoutMs);
     this.maxInFlight = positiveInteger('maxInFlight', options.maxInFlight ?? DEFAULT_CLIENT_OPTIONS.maxInFlight);
     if (options.codec !== undefined && (typeof options.codec?.encode !== 'function' || typeof options.codec?.decode !== 'function')) {
-      throw new ValidationError(`codec must have encode() and decode(); received ${describeOption(options.codec)}`);
+      throw new ValidationError(`codec must have encode() and decode(); received ${describeValue(options.codec)}`);
     }
     this.codec = options.codec ?? new MsgpackCodec();
-    const base = options.logger ?? pino({ name: 'intracom', level: process.env.INTRACOM_LOG_LEVEL ?? 'warn' });
-    this.logger = base.child({ module: 'client', service: this.service, instanceId: this.instanceId });
+    if (options.logger !== undefined && typeof options.logger?.child !== 'function') {
+      throw new ValidationError(`logger must be a pino logger (or one with child()); received ${describeValue(options.logger)}`);
+    }
+    // bound once here: every module's lines carry service and instance, and one `module` key each
+    this.instanceLogger = (options.logger ?? defaultLogger()).child({ service: this.service, instanceId: this.instanceId });
+    this.logger = this.moduleLogger('client');
     this.warnings = new RateLimitedLog(this.logger);
 
     const durability = { ...DEFAULT_DURABILITY, ...options.durability };
-    if (!Number.isSafeInteger(durability.replicas) || durability.replicas < 0) throw new ValidationError(`durability.replicas must be an integer >= 0; received ${describeOption(durability.replicas)}`);
+    if (!Number.isSafeInteger(durability.replicas) || durability.replicas < 0) throw new ValidationError(`durability.replicas must be an integer >= 0; received ${describeValue(durability.replicas)}`);
     positiveInteger('durability.timeoutMs', durability.timeoutMs);
-    const routeOptions = { codec: this.codec, limits, logger: base.child({ module: 'route' }), names: this.names, connectTimeoutMs, durability };
+    const routeOptions = { codec: this.codec, limits, logger: this.moduleLogger('route'), names: this.names, connectTimeoutMs, durability };
     const routeChoice = options.route ?? (options.redis !== undefined ? 'redis' : 'memory');
     if (routeChoice === 'redis') {
       if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options, cluster seeds, or an ioredis Redis or Cluster); received undefined');
@@ -210,7 +218,7 @@ export class RedisClient extends EventEmitter {
       this.route = routeChoice;
       this.ownsRoute = false;
     } else {
-      throw new ValidationError(`route must be "redis", "memory" or a Route; received ${describeOption(routeChoice)}`);
+      throw new ValidationError(`route must be "redis", "memory" or a Route; received ${describeValue(routeChoice)}`);
     }
     this.route.on('ready', () => this.emit('ready'));
     this.route.on('reconnecting', (info) => this.emit('reconnecting', info));
@@ -219,6 +227,11 @@ export class RedisClient extends EventEmitter {
 
     this.info = { service: this.service, instanceId: this.instanceId, host: hostname(), pid: process.pid, startedAt: Date.now(), version: VERSION };
     this.announcement = this.codec.encode(this.info);
+  }
+
+  /** @internal A logger for one module of this instance (`rpc`, `queues`, `mutex`): service and instance bound once, one `module` key. */
+  moduleLogger(module: string): Logger {
+    return this.instanceLogger.child({ module });
   }
 
   /** `idle`, `connecting`, `ready`, `reconnecting`, `closing` or `closed`. */
@@ -246,6 +259,7 @@ export class RedisClient extends EventEmitter {
       }
       // close() during the announcement: it withdraws after this; no heartbeat may start
       if (this.closing) return;
+      this.logger.debug({ route: this.route.kind, heartbeatMs: this.heartbeatMs }, 'connected; instance announced in the registry');
       this.heartbeat = setInterval(() => {
         this.beat().catch((error: unknown) => this.warnings.warn('heartbeat', { err: error }, 'heartbeat failed; will retry'));
       }, this.heartbeatMs);
@@ -336,7 +350,7 @@ export class RedisClient extends EventEmitter {
     const by = (args[variable.keyed ? 1 : 0] ?? 1) as number;
     const { redisKey } = this.resolveVariable('increment', variable, key);
     if (variable.type !== 'integer') throw new ValidationError(`increment needs an integer variable; "${variable.name}" is ${variable.type}`);
-    if (!Number.isSafeInteger(by)) throw new ValidationError(`increment of "${variable.name}" needs a safe integer step; received ${String(by)}`);
+    if (!Number.isSafeInteger(by)) throw new ValidationError(`increment of "${variable.name}" needs a safe integer step; received ${describeValue(by)}`);
     const value = await this.route.incrBy(redisKey, by, variable.ttlMs);
     await this.announceChange(variable, key, value, false);
     return value;
@@ -379,7 +393,7 @@ export class RedisClient extends EventEmitter {
    */
   publish<P>(topic: string, payload: P): Promise<number> {
     if (this.route.status !== 'ready') return Promise.reject(new NotConnectedError(`publish to "${topic}"`, this.route.status));
-    if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeOption(topic)}`));
+    if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeValue(topic)}`));
     const cached = this.topicState(topic);
     return this.route.publish(cached.channel, payload, cached.headers);
   }
@@ -390,7 +404,7 @@ export class RedisClient extends EventEmitter {
    * are shed and counted.
    */
   subscribe<P = unknown>(topic: string, handler: EventHandler<P>, options?: SubscribeOptions): Promise<Unsubscribe> {
-    if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeOption(topic)}`));
+    if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeValue(topic)}`));
     return this.listen(this.names.channel(topic), undefined, handler as EventHandler, options);
   }
 
@@ -410,7 +424,10 @@ export class RedisClient extends EventEmitter {
     const live: InstanceInfo[] = [];
     for (const bytes of announcements) {
       try {
-        live.push(this.codec.decode(bytes) as InstanceInfo);
+        const info = this.codec.decode(bytes) as InstanceInfo;
+        // a foreign instance may write its numbers as 64-bit integers (bigints once decoded)
+        for (const field of ['pid', 'startedAt'] as const) if (typeof info[field] === 'bigint') info[field] = Number(info[field]);
+        live.push(info);
       } catch (cause) {
         this.reportMalformed(new MalformedMessageError(this.names.instanceAnnouncements(service), 'announcement does not decode', { cause }));
       }
@@ -427,7 +444,7 @@ export class RedisClient extends EventEmitter {
 
   private async listen(channel: string | undefined, pattern: string | undefined, handler: EventHandler, options: SubscribeOptions = {}): Promise<Unsubscribe> {
     if (this.closing) throw new NotConnectedError('subscribe', 'closed');
-    if (typeof options !== 'object' || options === null) throw new ValidationError(`subscribe options must be an object; received ${describeOption(options)}`);
+    if (typeof options !== 'object' || options === null) throw new ValidationError(`subscribe options must be an object; received ${describeValue(options)}`);
     const maxInFlight = options.maxInFlight === undefined ? this.maxInFlight : positiveInteger('maxInFlight (subscribe option)', options.maxInFlight);
     let inFlight = 0;
     const settled = (): void => {
@@ -474,6 +491,7 @@ export class RedisClient extends EventEmitter {
       await unsubscribeRoute();
     };
     this.subscriptions.add(unsubscribe);
+    this.logger.debug(channel !== undefined ? { channel } : { pattern }, 'subscribed');
     return unsubscribe;
   }
 
@@ -499,7 +517,7 @@ export class RedisClient extends EventEmitter {
 
   private resolveVariable(operation: string, variable: VarDefinition, key: string | undefined): { redisKey: string } {
     if (typeof variable !== 'object' || variable === null || typeof variable.name !== 'string') {
-      throw new ValidationError(`${operation} needs a variable declared with defineVar; received ${describeOption(variable)}`);
+      throw new ValidationError(`${operation} needs a variable declared with defineVar; received ${describeValue(variable)}`);
     }
     if (!checkedVariables.has(variable)) {
       // a definition built by hand (not by defineVar) must not make an ambiguous key or channel either
@@ -508,9 +526,9 @@ export class RedisClient extends EventEmitter {
       checkedVariables.add(variable);
     }
     if (variable.keyed) {
-      if (typeof key !== 'string' || key.length === 0) throw new ValidationError(`variable "${variable.name}" is keyed by ${variable.keyDescription ?? 'a key'}; ${operation} received ${describeOption(key)}`);
+      if (typeof key !== 'string' || key.length === 0) throw new ValidationError(`variable "${variable.name}" is keyed by ${variable.keyDescription ?? 'a key'}; ${operation} received ${describeValue(key)}`);
     } else if (key !== undefined) {
-      throw new ValidationError(`variable "${variable.name}" is not keyed; ${operation} received the key ${describeOption(key)}`);
+      throw new ValidationError(`variable "${variable.name}" is not keyed; ${operation} received the key ${describeValue(key)}`);
     }
     return { redisKey: this.names.variable(variable.owner, variable.name, key) };
   }
@@ -560,13 +578,7 @@ function variableChangeProblem(variable: VarDefinition, change: VariableChangeWi
     return `a change of ${variable.keyed ? 'keyed' : 'unkeyed'} variable "${variable.name}" ${variable.keyed ? 'needs a string key' : 'carries no key'}`;
   }
   if (change.deleted || variable.secret) return undefined;
-  return fitsVariable(variable, change.value) ? undefined : `a change of variable "${variable.name}" (${variable.type}) carried ${describeValue(variable, change.value)}`;
-}
-
-function describeOption(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null || value === undefined || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : `an object (${value.constructor?.name ?? 'Object'})`;
+  return fitsVariable(variable, change.value) ? undefined : `a change of variable "${variable.name}" (${variable.type}) carried ${describeVariableValue(variable, change.value)}`;
 }
 
 function checked<T>(option: string, value: unknown, check: () => T): T extends void ? string : T {
@@ -582,7 +594,7 @@ function checked<T>(option: string, value: unknown, check: () => T): T extends v
 
 function nonNegativeInteger(option: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new ValidationError(`${option} must be a non-negative integer; received ${describeOption(value)}`);
+    throw new ValidationError(`${option} must be a non-negative integer; received ${describeValue(value)}`);
   }
   return value;
 }
@@ -602,7 +614,7 @@ function connectionFailure(error: unknown, route: Route): unknown {
 
 function positiveInteger(option: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new ValidationError(`${option} must be a positive integer; received ${describeOption(value)}`);
+    throw new ValidationError(`${option} must be a positive integer; received ${describeValue(value)}`);
   }
   return value;
 }

@@ -100,8 +100,10 @@ export interface RedisClientOptions {
    */
   namespace?: string;
   /**
-   * A pino logger; intracom logs through child loggers of it.
-   * @default pino at level `warn` (or `INTRACOM_LOG_LEVEL`)
+   * A pino logger; intracom logs through children of it bound to `service`,
+   * `instanceId` and one `module` (`client`, `route`, `rpc`, `queues`,
+   * `mutex`).
+   * @default pino on stderr at level `warn` (or `INTRACOM_LOG_LEVEL`); see docs/logging.md
    */
   logger?: Logger;
   /**

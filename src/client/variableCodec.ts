@@ -2,25 +2,16 @@ import type { VarDefinition, VarType } from '../../vars/types';
 import type { Codec } from '../envelope/codec';
 import { ValidationError } from '../errors/ValidationError';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Buffer.isBuffer(value)) return `Buffer(${value.length})`;
-  if (Array.isArray(value)) return 'array';
-  if (typeof value === 'number') return `number ${value}`;
-  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
-  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
-  return typeof value;
-}
+import { describeValue } from '../../vars/describe';
 
 function refuse(variable: VarDefinition, expected: string, value: unknown): never {
-  throw new ValidationError(`variable "${variable.name}" expects ${expected}; received ${describeValue(variable, value)}`);
+  throw new ValidationError(`variable "${variable.name}" expects ${expected}; received ${describeVariableValue(variable, value)}`);
 }
 
 /** How a value is shown in errors and logs: never the value of a secret variable, only its type. */
-export function describeValue(variable: VarDefinition, value: unknown): string {
+export function describeVariableValue(variable: VarDefinition, value: unknown): string {
   if (variable.secret) return `a ${value === null ? 'null' : Buffer.isBuffer(value) ? 'Buffer' : Array.isArray(value) ? 'array' : typeof value} (value of a secret variable not shown)`;
-  return describe(value);
+  return describeValue(value);
 }
 
 function isJsonValue(value: unknown, depth = 0): boolean {

@@ -236,41 +236,53 @@ function readKey(depth: number): string {
   }
 }
 
-// Map keys repeat from message to message: short ASCII keys are looked up here instead of decoded each time.
+// Map keys repeat from message to message: short keys are looked up here (by length and first two bytes) instead of decoded each time.
 const KEY_CACHE_SIZE = 4096;
-const keyCache: Array<{ bytes: Buffer; key: string } | undefined> = new Array(KEY_CACHE_SIZE);
+const keyCache: Array<{ bytes: Uint8Array; key: string } | undefined> = new Array(KEY_CACHE_SIZE);
 
 function readShortKey(length: number): string {
   if (length > 16) return readString(length);
   need(length);
-  let hash = length;
-  for (let i = pos; i < pos + length; i++) hash = (hash * 31 + src[i]) | 0;
-  const slot = hash & (KEY_CACHE_SIZE - 1);
+  const slot = ((length << 5) ^ (length > 1 ? (src[pos] << 8) | src[pos + 1] : length > 0 ? src[pos] : 0)) & (KEY_CACHE_SIZE - 1);
   const cached = keyCache[slot];
   if (cached !== undefined && cached.bytes.length === length) {
     const bytes = cached.bytes;
-    let same = true;
-    for (let i = 0; i < length; i++) {
-      if (bytes[i] !== src[pos + i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) {
+    let i = 0;
+    while (i < length && bytes[i] === src[pos + i]) i++;
+    if (i === length) {
       pos += length;
       return cached.key;
     }
   }
-  const bytes = Buffer.from(src.subarray(pos, pos + length));
+  const bytes = Uint8Array.prototype.slice.call(src, pos, pos + length); // a copy: the source buffer may be reused
   const key = readString(length);
   keyCache[slot] = { bytes, key };
   return key;
 }
 
+const fromCharCode = String.fromCharCode;
+// Buffer's Latin-1 decoding, a fast builtin that is exact for ASCII (present in every Node.js, absent from its typings)
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Buffer, start: number, end: number) => string }).latin1Slice;
+
 function readString(length: number): string {
   need(length);
   const start = pos;
   pos += length;
+  if (length < 4) {
+    // the shortest strings (ids, enums) without leaving JavaScript
+    if (length === 0) return '';
+    const a = src[start];
+    if (length === 1) return a < 0x80 ? fromCharCode(a) : src.toString('utf8', start, pos);
+    const b = src[start + 1];
+    if (length === 2) return (a | b) < 0x80 ? fromCharCode(a, b) : src.toString('utf8', start, pos);
+    const c = src[start + 2];
+    return (a | b | c) < 0x80 ? fromCharCode(a, b, c) : src.toString('utf8', start, pos);
+  }
+  if (length < 64) {
+    let high = 0;
+    for (let i = start; i < pos; i++) high |= src[i];
+    if (high < 0x80) return latin1Slice.call(src, start, pos);
+  }
   return src.toString('utf8', start, pos);
 }
 

@@ -1,11 +1,2 @@
-import { IntracomError } from './IntracomError';
-
-/**
- * Input was refused before anything was sent or stored: an invalid option, a
- * variable set with a value of the wrong type, a bad id. Nothing was changed.
- */
-export class ValidationError extends IntracomError {
-  constructor(message: string) {
-    super('ERR_VALIDATION', message);
-  }
-}
+// Defined in vars/ (the lowest layer) so that the catalogue throws the same classes as the rest.
+export { ValidationError } from '../../vars/ValidationError';

@@ -3,8 +3,6 @@ import type { Logger } from 'pino';
 import { RedisClient } from '../client/RedisClient';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ValidationError } from '../errors/ValidationError';
-import { MemoryRoute } from '../route/MemoryRoute';
-import { RedisRoute } from '../route/RedisRoute';
 import { assertNotClusterNode, openConnection, type OpenedConnection, type RedisCommands } from '../route/connection';
 import { MemoryMutexStore } from './MemoryMutexStore';
 import type { MutexStore } from './MutexStore';
@@ -34,15 +32,17 @@ export class MutexConnection {
   constructor(redis: unknown) {
     let defaultNodeId = `${hostname()}:${process.pid}`;
     if (redis instanceof RedisClient) {
-      if (redis.route instanceof MemoryRoute) {
+      // the route's contract names what the locks can live on (route.medium)
+      const medium = redis.route.medium;
+      if (medium?.kind === 'memory') {
         // the memory route: the instances of this process share its bus, as they would share Redis
         this.redis = undefined;
-        this.store = new MemoryMutexStore(redis.route.bus);
-      } else if (redis.route instanceof RedisRoute) {
-        this.redis = redis.route.publisher;
+        this.store = new MemoryMutexStore(medium.bus);
+      } else if (medium?.kind === 'redis') {
+        this.redis = medium.connection;
         this.store = new RedisMutexStore(this.redis);
       } else {
-        throw new ValidationError(`redis must be a RedisClient on the redis or memory route (or a URL, ioredis options or an ioredis instance); received a RedisClient on a custom route`);
+        throw new ValidationError(`redis must be a RedisClient on a route with a redis or memory medium (or a URL, ioredis options or an ioredis instance); received a RedisClient on a custom route`);
       }
       this.owned = false;
       this.namespace = redis.names.namespace;

@@ -27,8 +27,10 @@ export interface RedisMutexOptions {
    */
   nodeId?: string;
   /**
-   * A pino logger; the mutex logs through `logger.child({ module: 'mutex' })`.
-   * @default pino at level `warn` (or `INTRACOM_LOG_LEVEL`)
+   * A pino logger; the mutex logs through `logger.child({ module: 'mutex', nodeId })`.
+   * @default the RedisClient's logger when `redis` is a RedisClient (as its
+   * `module: 'mutex'`), else pino on stderr at level `warn` (or
+   * `INTRACOM_LOG_LEVEL`); see docs/logging.md
    */
   logger?: Logger;
   /**

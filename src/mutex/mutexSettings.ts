@@ -3,10 +3,12 @@
  * options of `acquire`, `tryAcquire` and `withMutex`, each checked and named
  * in its error, and filled in from {@link DEFAULT_MUTEX_OPTIONS}.
  */
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { ValidationError } from '../errors/ValidationError';
 import { assertNodeId, assertTimeout, describe } from './record';
 import { DEFAULT_MUTEX_OPTIONS, type AcquireOptions, type RedisMutexOptions } from './RedisMutexOptions';
+import { defaultLogger } from '../log/logger';
+import { RedisClient } from '../client/RedisClient';
 
 /** The constructor's options once checked (the connection and namespace are resolved by MutexConnection). */
 export interface MutexSettings {
@@ -54,8 +56,9 @@ export function parseMutexOptions(options: RedisMutexOptions, defaultNodeId: str
   if (options.logger !== undefined && typeof options.logger?.child !== 'function') {
     throw new ValidationError(`logger must be a pino logger; received ${describe(options.logger)}`);
   }
-  const base = options.logger ?? pino({ name: 'intracom', level: process.env.INTRACOM_LOG_LEVEL ?? 'warn' });
-  return { nodeId, logger: base.child({ module: 'mutex' }), commandTimeoutMs, closeTimeoutMs, defaultTimeoutMs, waitMs, retryDelayMs, retryJitterMs, refreshRatio };
+  // on a RedisClient's connection the mutex logs as a module of that instance (service and instance bound once)
+  const logger = options.logger === undefined && options.redis instanceof RedisClient ? options.redis.moduleLogger('mutex') : (options.logger ?? defaultLogger()).child({ module: 'mutex', nodeId });
+  return { nodeId, logger, commandTimeoutMs, closeTimeoutMs, defaultTimeoutMs, waitMs, retryDelayMs, retryJitterMs, refreshRatio };
 }
 
 /** Checks one call's options; `autoRefresh` defaults to true for `withMutex` only. */

@@ -3,6 +3,7 @@
  * and read, and the checks of ids, node ids and timeouts.
  */
 import { ValidationError } from '../errors/ValidationError';
+import { describeValue } from '../../vars/describe';
 
 /**
  * The state of one mutex, as seeds/001 defines it (`mutexId`, `taken`,
@@ -62,13 +63,8 @@ const NODE_ID = /^[^\u0000-\u001f\u007f]{1,200}$/;
 /** Largest timeout: Node's timers (used for expiry notice and refresh) cannot wait longer. */
 export const MAX_TIMEOUT_MS = 2_147_483_647;
 
-/** Renders a received value for an error message. */
-export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return 'a function';
-  if (value === null || value === undefined || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : `an object (${value.constructor?.name ?? 'Object'})`;
-}
+/** Renders a received value for an error message (the one helper every layer uses). */
+export const describe = describeValue;
 
 /** Refuses anything but 1-200 of `[A-Za-z0-9_.:-]`, not starting with `.`, `:` or `-`. */
 export function assertMutexId(mutexId: unknown, field = 'mutexId'): asserts mutexId is string {

@@ -67,10 +67,14 @@ export interface QueryQueueOptions {
    */
   requireKnownDestination?: boolean;
   /**
-   * Serve the durable queues of this instance's service (start consumers).
-   * @default true
+   * Serve the durable queues of this instance's service: `true` starts the
+   * consumers (creating the service's streams and consumer groups) at
+   * `connect()`; `'when-handled'` starts them once a query handler is
+   * registered with `handle()`, so that a caller-only client creates
+   * nothing durable; `false` never consumes.
+   * @default 'when-handled'
    */
-  consume?: boolean;
+  consume?: boolean | 'when-handled';
 }
 
 /** The defaults of {@link QueryQueueOptions}. */
@@ -85,5 +89,5 @@ export const DEFAULT_QUERY_QUEUE_OPTIONS: Required<QueryQueueOptions> = {
   batchSize: 100,
   blockMs: 1000,
   requireKnownDestination: true,
-  consume: true,
+  consume: 'when-handled',
 };

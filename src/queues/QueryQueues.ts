@@ -6,10 +6,10 @@ import { QueryRoute, QueryType, type Query } from '../envelope/types';
 import { NoServiceError } from '../errors/NoServiceError';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
 import { ValidationError } from '../errors/ValidationError';
-import { FrameBatcher } from '../route/FrameBatcher';
 import type { QueryContext, QueryHandlers } from './QueryHandlers';
 import { DEFAULT_QUERY_QUEUE_OPTIONS, type QueryQueueOptions } from './QueryQueueOptions';
 import { QueueConsumer, type DeadLetter, type Delivery, type QueueConsumerStats } from './QueueConsumer';
+import { describeValue } from '../../vars/describe';
 
 /** The consumer group every instance of a service shares for FIRE_AND_FORGET (one delivery per query). */
 export const WORKERS_GROUP = 'workers';
@@ -18,7 +18,7 @@ export const WORKERS_GROUP = 'workers';
 export interface DurableSendOptions {
   /** Time allowed before the query expires undelivered (dead-lettered as `expired`), in ms; 0 for never. @default 0 */
   timeoutMs?: number;
-  /** The query id, for a sender that retries and wants the retry suppressed as a duplicate. @default a random UUID */
+  /** The query id, for a sender that retries and wants the retry suppressed as a duplicate. @default a new random UUID */
   queryId?: string;
 }
 
@@ -86,9 +86,6 @@ export class QueryQueues {
   private broadcast: QueueConsumer | undefined;
   private maintenance: NodeJS.Timeout | undefined;
   private readonly aborter = new AbortController();
-  /** Queries sent to one stream within one tick are appended as one entry (a frame), in order. */
-  private readonly appender: FrameBatcher<string>;
-  private readonly appended = { framesSent: 0, messagesSent: 0 };
 
   constructor(
     private readonly client: RedisClient,
@@ -99,20 +96,34 @@ export class QueryQueues {
     const merged = { ...DEFAULT_QUERY_QUEUE_OPTIONS, ...options };
     for (const name of ['visibilityTimeoutMs', 'maxAttempts', 'dedupeTtlMs', 'broadcastRetentionMs', 'batchSize', 'blockMs', 'maxDeadLetters', 'maxDeadLetterRawBytes'] as const) {
       const value = merged[name];
-      if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`queues.${name} must be a positive integer; received ${String(value)}`);
+      if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`queues.${name} must be a positive integer; received ${describeValue(value)}`);
     }
-    for (const name of ['autoExtend', 'requireKnownDestination', 'consume'] as const) {
-      if (typeof merged[name] !== 'boolean') throw new ValidationError(`queues.${name} must be a boolean; received ${String(merged[name])}`);
+    for (const name of ['autoExtend', 'requireKnownDestination'] as const) {
+      if (typeof merged[name] !== 'boolean') throw new ValidationError(`queues.${name} must be a boolean; received ${describeValue(merged[name])}`);
+    }
+    if (typeof merged.consume !== 'boolean' && merged.consume !== 'when-handled') {
+      throw new ValidationError(`queues.consume must be true, false or 'when-handled'; received ${describeValue(merged.consume)}`);
     }
     this.settings = merged;
-    // at most batchSize queries per entry, so that what a consumer holds at once (and may process twice after a fault) stays bounded
-    const limits = { ...client.limits, maxFrameMessages: merged.batchSize };
-    this.appender = new FrameBatcher<string>(client.codec, limits, (stream, frame) => client.route.streamAdd(stream, frame), this.appended, logger);
+  }
+
+  /**
+   * Queries sent to one stream within one tick are appended as one entry, in
+   * order; at most batchSize per entry, so that what a consumer holds at once
+   * (and may process twice after a fault) stays bounded.
+   */
+  private append(stream: string, query: unknown): Promise<string> {
+    return this.client.route.streamAppend(stream, query, this.settings.batchSize);
+  }
+
+  /** Whether `start()` should run at connect, before any handler is registered. */
+  get startsAtConnect(): boolean {
+    return this.settings.consume === true;
   }
 
   /** Creates this instance's consumer groups and starts consuming (unless `consume` is false). */
   async start(): Promise<void> {
-    if (!this.settings.consume) return;
+    if (this.settings.consume === false) return;
     const { route, names, service, instanceId, codec } = this.client;
     const fireStream = names.queryStream(service);
     const broadcastStream = names.broadcastStream(service);
@@ -135,7 +146,7 @@ export class QueryQueues {
       new QueueConsumer(
         route,
         codec,
-        { ...common, stream, group, consumer: instanceId, doneBucketKey: (bucket) => names.processed(service, group, bucket), claimKey: (queryId) => names.queryClaim(service, group, queryId) },
+        { ...common, stream, group, consumer: instanceId, doneBucketKey: (bucket) => names.processed(service, group, bucket), claimsKey: names.queryClaims(service, group) },
         (delivery) => this.process(delivery),
         this.logger,
       );
@@ -157,6 +168,12 @@ export class QueryQueues {
     await Promise.all([this.fireAndForget?.stop(), this.broadcast?.stop()]);
   }
 
+  /** Gives up on a stop() that Redis keeps from finishing (close() past its deadline): no timer of the consumers is left running. */
+  abandon(): void {
+    this.fireAndForget?.abandon();
+    this.broadcast?.abandon();
+  }
+
   /**
    * Stores a FIRE_AND_FORGET or BROADCAST query for `destination` and
    * resolves with its envelope once it is durably stored.
@@ -164,10 +181,10 @@ export class QueryQueues {
   async send(type: QueryType.FIRE_AND_FORGET | QueryType.BROADCAST, destination: string, action: number | string, query: unknown, options: DurableSendOptions = {}): Promise<Query> {
     assertDestination(destination);
     if (typeof action !== 'string' && (typeof action !== 'number' || !Number.isFinite(action))) {
-      throw new ValidationError(`action must be a string or a finite number; received ${typeof action}`);
+      throw new ValidationError(`action must be a string or a finite number; received ${describeValue(action)}`);
     }
     const timeoutMs = options.timeoutMs ?? 0;
-    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) throw new ValidationError(`timeoutMs must be a non-negative integer; received ${String(timeoutMs)}`);
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) throw new ValidationError(`timeoutMs must be a non-negative integer; received ${describeValue(timeoutMs)}`);
     const { route, names, service, limits } = this.client;
     if (this.settings.requireKnownDestination && !this.known.has(destination)) await this.assertKnown(destination, action);
     const envelope = createQuery({
@@ -182,7 +199,7 @@ export class QueryQueues {
     });
     const stream = type === QueryType.BROADCAST ? names.broadcastStream(destination) : names.queryStream(destination);
     try {
-      await this.appender.send(stream, envelope);
+      await this.append(stream, envelope);
     } catch (error) {
       // name the query rather than the stream
       if (error instanceof PayloadTooLargeError) throw new PayloadTooLargeError(`a ${type} query to "${destination}"`, error.size, limits.maxPayloadBytes);
@@ -244,7 +261,7 @@ export class QueryQueues {
       if (letter.query === null) continue;
       const query: Query = { ...letter.query, processAttempts: 0, query_ms: Date.now() };
       const stream = letter.query.type === QueryType.BROADCAST ? names.broadcastStream(service) : names.queryStream(service);
-      await this.appender.send(stream, query);
+      await this.append(stream, query);
       await route.streamDelete(names.deadLetters(service), [letter.id]);
       replayed += 1;
       onProgress?.(replayed, letters.length);

@@ -7,6 +7,7 @@ import { RemoteError } from '../errors/RemoteError';
 import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
 import type { QueryContext, QueryHandlers } from './QueryHandlers';
+import { describeValue } from '../../vars/describe';
 
 /** Sends the lean query request of `envelope` (docs/protocol.md) to one instance of its destination and resolves with the result. */
 export type QueryCall = (destination: string, envelope: Query, timeoutMs: number, signal: AbortSignal) => Promise<unknown>;
@@ -257,7 +258,7 @@ export class QueryRequests {
 
   private timeout(timeoutMs: number | undefined): number {
     const value = timeoutMs ?? this.defaultTimeoutMs;
-    if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`timeoutMs must be a positive integer; received ${String(value)}`);
+    if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`timeoutMs must be a positive integer; received ${describeValue(value)}`);
     return value;
   }
 }

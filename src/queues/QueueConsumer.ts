@@ -4,7 +4,7 @@ import { frameMessages, type Codec } from '../envelope/codec';
 import type { ActionResult, Query } from '../envelope/types';
 import { invalidQueryReason } from '../envelope/validate';
 import { ValidationError } from '../errors/ValidationError';
-import type { ClaimState, DeadLetterStore, QueryClaimRequest, StreamEntry, StreamStore } from '../route/StreamStore';
+import type { ClaimState, DeadLetterStore, EntryQueries, StreamEntry, StreamStore } from '../route/StreamStore';
 
 /** Why a query went to the dead-letter store, and what it was. */
 export interface DeadLetter {
@@ -58,8 +58,8 @@ export interface QueueConsumerSettings {
   maxDeadLetterRawBytes: number;
   /** Key of the completion records of one time bucket (buckets are `doneTtlMs` long). */
   doneBucketKey: (bucket: number) => string;
-  /** Key of the claim of one query in this group. */
-  claimKey: (queryId: string) => string;
+  /** Key of the claims of this group (a hash by query id). */
+  claimsKey: string;
   doneTtlMs: number;
   visibilityTimeoutMs: number;
   /** Renew the claim of a running query for as long as its handler runs (else only up to visibilityTimeoutMs, or what the handler asks with extend). */
@@ -118,7 +118,6 @@ interface Held {
 /** A query whose handler is running. */
 interface Running {
   entryId: string;
-  claimKey: string;
   /** With autoExtend off: the claim is renewed up to this time only. */
   deadline: number;
 }
@@ -176,9 +175,9 @@ export class QueueConsumer {
   private queriesPerEntry = 1;
   /** Entries read (or claimed) and not yet acknowledged or given up, by id. */
   private readonly heldEntries = new Map<string, Held>();
-  /** Claims of queries not yet recorded or given up, by claim key. */
+  /** Claims of queries not yet recorded or given up, by query id. */
   private readonly heldClaims = new Map<string, Held>();
-  /** Handlers running now, by claim key. */
+  /** Handlers running now, by query id. */
   private readonly runningNow = new Map<string, Running>();
   private renewTimer: NodeJS.Timeout | undefined;
   private renewal: Promise<void> | undefined;
@@ -203,7 +202,16 @@ export class QueueConsumer {
     this.running = true;
     const everyMs = Math.max(10, Math.floor(this.settings.visibilityTimeoutMs / 3));
     this.renewTimer = setInterval(() => void this.renewAll(), everyMs);
+    // renewing serves work in progress, which keeps the process alive by itself; a stop() that never completes
+    // (its loop blocked on a Redis that is gone, the client closed by its timeout) must not keep it alive forever
+    this.renewTimer.unref();
     this.loop = this.run();
+  }
+
+  /** Stops at once without waiting for Redis: the claims of the batch in progress are no longer renewed (they expire and are redelivered). */
+  abandon(): void {
+    this.running = false;
+    clearInterval(this.renewTimer);
   }
 
   /** Stops taking entries and waits for the batch in progress. */
@@ -237,6 +245,7 @@ export class QueueConsumer {
           const readAt = Date.now();
           const claimed = await this.store.streamClaimIdle(s.stream, s.group, s.consumer, s.visibilityTimeoutMs, asked);
           this.counters.redelivered += claimed.length;
+          if (claimed.length > 0) this.logger.debug({ stream: s.stream, group: s.group, claimed: claimed.length, idleMs: s.visibilityTimeoutMs }, 'claimed entries idle past the visibility timeout');
           await this.handle(await this.prepare(claimed, asked, readAt));
           if (claimed.length === asked) this.lastClaimAt = 0;
         }
@@ -306,24 +315,26 @@ export class QueueConsumer {
     const s = this.settings;
     for (const entry of entries) this.heldEntries.set(entry.id, { until: readAt + s.visibilityTimeoutMs });
     const decoded = entries.map((entry) => this.decode(entry));
-    const requests: QueryClaimRequest[] = [];
-    const claimed: Array<{ claim: ClaimState }> = [];
+    const requests: EntryQueries[] = [];
+    const claimed: Array<{ query: Query; claim: ClaimState }> = [];
     for (const { entry, messages } of decoded) {
       if (messages instanceof Error) continue;
+      const queryIds: string[] = [];
       for (const m of messages) {
         if (!('query' in m)) continue;
-        requests.push({ key: s.claimKey(m.query.queryId), queryId: m.query.queryId, entryId: entry.id });
+        queryIds.push(m.query.queryId);
         claimed.push(m);
       }
+      requests.push({ entryId: entry.id, queryIds });
     }
-    this.queriesPerEntry = 0.8 * this.queriesPerEntry + 0.2 * Math.max(1, requests.length / entries.length);
+    this.queriesPerEntry = 0.8 * this.queriesPerEntry + 0.2 * Math.max(1, claimed.length / entries.length);
     // a record lives one to two bucket lengths: check the current bucket and the one before
     const bucket = Math.floor(Date.now() / s.doneTtlMs);
     const claimAt = Date.now();
-    const states = await this.store.claimQueries([s.doneBucketKey(bucket), s.doneBucketKey(bucket - 1)], requests, s.consumer, s.visibilityTimeoutMs);
+    const states = await this.store.claimQueries([s.doneBucketKey(bucket), s.doneBucketKey(bucket - 1)], s.claimsKey, s.consumer, s.visibilityTimeoutMs, requests);
     states.forEach((state, i) => {
       claimed[i].claim = state;
-      if (state === 'claimed') this.heldClaims.set(requests[i].key, { until: claimAt + s.visibilityTimeoutMs });
+      if (state === 'claimed') this.heldClaims.set(claimed[i].query.queryId, { until: claimAt + s.visibilityTimeoutMs });
     });
     return { entries: decoded, asked };
   }
@@ -353,21 +364,19 @@ export class QueueConsumer {
     this.counters.batches += 1;
     const s = this.settings;
     const completed: string[] = [];
-    const completedClaims: string[] = [];
     const finished: string[] = [];
     const record = async (): Promise<void> => {
       if (completed.length === 0 && finished.length === 0) return;
       const ids = finished.splice(0);
       const queryIds = completed.splice(0);
-      const claims = completedClaims.splice(0);
       const bucket = Math.floor(Date.now() / s.doneTtlMs);
       await this.recording; // writes stay in order, and at most one is in flight
       try {
-        await this.store.streamAck(s.stream, s.group, ids, { delete: false, done: { key: s.doneBucketKey(bucket), ids: queryIds, ttlMs: 2 * s.doneTtlMs }, releaseClaims: claims });
+        await this.store.streamAck(s.stream, s.group, ids, { delete: false, done: { key: s.doneBucketKey(bucket), ids: queryIds, ttlMs: 2 * s.doneTtlMs }, releaseClaims: { key: s.claimsKey, queryIds } });
       } finally {
         // written, or left to the visibility timeout (redelivered, the completions not recorded)
         for (const id of ids) this.heldEntries.delete(id);
-        for (const key of claims) this.heldClaims.delete(key);
+        for (const queryId of queryIds) this.heldClaims.delete(queryId);
       }
     };
     for (const { entry, messages } of entries) {
@@ -389,28 +398,27 @@ export class QueueConsumer {
           this.counters.duplicatesSuppressed += 1;
           continue;
         }
-        const key = s.claimKey(query.queryId);
-        if (claim === 'held-here' || lost || !this.holds(entry.id, key)) {
+        const queryId = query.queryId;
+        if (claim === 'held-here' || lost || !this.holds(entry.id, queryId)) {
           // another consumer runs it from this entry, or this consumer's hold lapsed: the entry stays pending for whoever holds it
           if (claim === 'claimed') {
             lost = true;
             this.counters.claimsLost += 1;
-            this.heldClaims.delete(key);
+            this.heldClaims.delete(queryId);
           }
           unfinished += 1;
           continue;
         }
-        const mark = `${entry.id} ${query.queryId}`;
-        const pending = this.deadLettered.has(mark) ? 'dead-lettered' : this.handleOne(entry, query, key);
+        const mark = `${entry.id} ${queryId}`;
+        const pending = this.deadLettered.has(mark) ? 'dead-lettered' : this.handleOne(entry, query);
         // a synchronous outcome is used as is: no promise turn per query on the fast path
         const outcome = typeof pending === 'string' ? pending : await pending;
         if (outcome === 'completed') {
-          completed.push(query.queryId);
-          completedClaims.push(key);
+          completed.push(queryId);
           if (completed.length >= s.batchSize) await record();
           continue;
         }
-        await this.release(key, query.queryId);
+        await this.release(queryId);
         if (outcome === 'retry') {
           unfinished += 1;
         } else {
@@ -426,19 +434,19 @@ export class QueueConsumer {
   }
 
   /** Gives up a query's claim at once (it failed, or went to the dead letters): another delivery may claim it. */
-  private async release(claimKey: string, queryId: string): Promise<void> {
-    this.heldClaims.delete(claimKey);
+  private async release(queryId: string): Promise<void> {
+    this.heldClaims.delete(queryId);
     try {
-      await this.store.releaseClaims([claimKey], this.settings.consumer);
+      await this.store.releaseClaims(this.settings.claimsKey, [queryId], this.settings.consumer);
     } catch (error) {
       this.warnings.warn('release failed', { err: error, queryId }, 'could not release a claim; it lapses after visibilityTimeoutMs');
     }
   }
 
   /** Whether this consumer surely still holds an entry and a query's claim. */
-  private holds(entryId: string, claimKey: string): boolean {
+  private holds(entryId: string, queryId: string): boolean {
     const now = Date.now();
-    return (this.heldEntries.get(entryId)?.until ?? 0) > now && (this.heldClaims.get(claimKey)?.until ?? 0) > now;
+    return (this.heldEntries.get(entryId)?.until ?? 0) > now && (this.heldClaims.get(queryId)?.until ?? 0) > now;
   }
 
   /**
@@ -449,29 +457,29 @@ export class QueueConsumer {
     if (this.renewal !== undefined) return this.renewal;
     const now = Date.now();
     const entryIds = [...this.heldEntries.keys()];
-    let claimKeys = [...this.heldClaims.keys()];
+    let queryIds = [...this.heldClaims.keys()];
     if (!this.settings.autoExtend) {
       const overdue = [...this.runningNow.entries()].filter(([, running]) => running.deadline <= now);
       const lapsing = new Set(overdue.map(([, running]) => running.entryId));
-      claimKeys = claimKeys.filter((key) => !overdue.some(([overdueKey]) => overdueKey === key));
-      return (this.renewal = this.renew(entryIds.filter((id) => !lapsing.has(id)), claimKeys).finally(() => (this.renewal = undefined)));
+      queryIds = queryIds.filter((queryId) => !overdue.some(([overdueId]) => overdueId === queryId));
+      return (this.renewal = this.renew(entryIds.filter((id) => !lapsing.has(id)), queryIds).finally(() => (this.renewal = undefined)));
     }
-    return (this.renewal = this.renew(entryIds, claimKeys).finally(() => (this.renewal = undefined)));
+    return (this.renewal = this.renew(entryIds, queryIds).finally(() => (this.renewal = undefined)));
   }
 
   /** Renews the given entries and claims; what was not renewed keeps its time and lapses. */
-  private async renew(entryIds: string[], claimKeys: string[]): Promise<void> {
-    if (entryIds.length === 0 && claimKeys.length === 0) return;
+  private async renew(entryIds: string[], queryIds: string[]): Promise<void> {
+    if (entryIds.length === 0 && queryIds.length === 0) return;
     const s = this.settings;
     const sentAt = Date.now();
     try {
-      const { entries, claims } = await this.store.renewClaims(s.stream, s.group, s.consumer, entryIds, claimKeys, s.visibilityTimeoutMs);
+      const { entries, claims } = await this.store.renewClaims(s.stream, s.group, s.consumer, entryIds, s.claimsKey, queryIds, s.visibilityTimeoutMs);
       entryIds.forEach((id, i) => {
         const held = this.heldEntries.get(id);
         if (held) held.until = entries[i] ? sentAt + s.visibilityTimeoutMs : 0;
       });
-      claimKeys.forEach((key, i) => {
-        const held = this.heldClaims.get(key);
+      queryIds.forEach((queryId, i) => {
+        const held = this.heldClaims.get(queryId);
         if (held) held.until = claims[i] ? sentAt + s.visibilityTimeoutMs : 0;
       });
     } catch (error) {
@@ -480,15 +488,15 @@ export class QueueConsumer {
   }
 
   /** A handler's explicit extension: renews its query's entry and claim now, and (autoExtend off) pushes its deadline. */
-  private async extend(claimKey: string, ms: number | undefined): Promise<boolean> {
+  private async extend(queryId: string, ms: number | undefined): Promise<boolean> {
     const s = this.settings;
-    const running = this.runningNow.get(claimKey);
+    const running = this.runningNow.get(queryId);
     if (running === undefined) return false;
     if (ms !== undefined && (!Number.isSafeInteger(ms) || ms <= 0)) throw new ValidationError(`extend(ms): ms must be a positive integer; received ${String(ms)}`);
     running.deadline = Math.max(running.deadline, Date.now() + (ms ?? s.visibilityTimeoutMs));
-    if (!this.holds(running.entryId, claimKey)) return false;
-    await this.renew([running.entryId], [claimKey]);
-    return this.holds(running.entryId, claimKey);
+    if (!this.holds(running.entryId, queryId)) return false;
+    await this.renew([running.entryId], [queryId]);
+    return this.holds(running.entryId, queryId);
   }
 
   /**
@@ -496,7 +504,7 @@ export class QueueConsumer {
    * `retry` when it is to be redelivered. A synchronous handler that
    * succeeds is answered synchronously: no promise per query on the fast path.
    */
-  private handleOne(entry: StreamEntry, query: Query, claimKey: string): Outcome | Promise<Outcome> {
+  private handleOne(entry: StreamEntry, query: Query): Outcome | Promise<Outcome> {
     const s = this.settings;
     query.processAttempts = entry.deliveries;
     if (entry.deliveries > s.maxAttempts) {
@@ -505,27 +513,28 @@ export class QueueConsumer {
     if (query.timeout_ms > 0 && Date.now() > query.query_ms + query.timeout_ms) {
       return this.deadLetter(entry, 'expired', `not processed within timeout_ms ${query.timeout_ms}`, query, null, null).then(() => 'dead-lettered');
     }
-    this.runningNow.set(claimKey, { entryId: entry.id, claimKey, deadline: Date.now() + s.visibilityTimeoutMs });
+    const queryId = query.queryId;
+    this.runningNow.set(queryId, { entryId: entry.id, deadline: Date.now() + s.visibilityTimeoutMs });
     let outcome: ReturnType<ProcessQuery>;
     try {
-      outcome = this.process({ query, entry, extend: (ms) => this.extend(claimKey, ms) });
+      outcome = this.process({ query, entry, extend: (ms) => this.extend(queryId, ms) });
     } catch (error) {
-      this.runningNow.delete(claimKey);
+      this.runningNow.delete(queryId);
       return this.failed(entry, query, error);
     }
     if (outcome instanceof Promise) {
       return outcome.then(
         (settled) => {
-          this.runningNow.delete(claimKey);
+          this.runningNow.delete(queryId);
           return this.settled(entry, query, settled);
         },
         (error: unknown) => {
-          this.runningNow.delete(claimKey);
+          this.runningNow.delete(queryId);
           return this.failed(entry, query, error);
         },
       );
     }
-    this.runningNow.delete(claimKey);
+    this.runningNow.delete(queryId);
     return this.settled(entry, query, outcome);
   }
 

@@ -18,6 +18,9 @@ export abstract class FramedRoute extends EventEmitter {
   protected readonly counters: RouteStats = emptyStats();
   protected readonly batcher: FrameBatcher;
   protected readonly table: SubscriptionTable;
+  /** Stream appends, framed like publishes: one batcher per entry size asked for (in practice one). */
+  private readonly appenders = new Map<number, FrameBatcher<string>>();
+  private readonly appended = { framesSent: 0, messagesSent: 0 };
   /** Warnings a remote party or an outage can repeat (bad frames, connection errors): one line per window, with counts. */
   protected readonly warnings: RateLimitedLog;
 
@@ -41,6 +44,25 @@ export abstract class FramedRoute extends EventEmitter {
   post<C>(channel: string, message: unknown, group: object | undefined, context: C, done: WriteDone<number, C>, sliceAt?: number): void {
     this.batcher.post(channel, message, group, context, done, sliceAt);
   }
+
+  streamAppend(stream: string, message: unknown, perEntry: number): Promise<string> {
+    let appender = this.appenders.get(perEntry);
+    if (appender === undefined) {
+      const limits = { ...this.options.limits, maxFrameMessages: perEntry };
+      appender = new FrameBatcher<string>(this.options.codec, limits, (key, frame) => this.streamAdd(key, frame), this.appended, this.options.logger);
+      this.appenders.set(perEntry, appender);
+    }
+    return appender.send(stream, message);
+  }
+
+  /** Sends at once what waits for the end of the tick: publishes and stream appends. */
+  protected flushWrites(): void {
+    this.batcher.flush();
+    for (const appender of this.appenders.values()) appender.flush();
+  }
+
+  /** Adds one entry of bytes to a stream (the route's StreamStore). */
+  abstract streamAdd(stream: string, payload: Buffer): Promise<string>;
 
   subscribe(channel: string, listener: MessageListener): Promise<Unsubscribe> {
     return this.table.addChannel(channel, listener);

@@ -3,13 +3,13 @@
  * One bus per process by default, so every client created with
  * `route: 'memory'` in one process sees the others; tests create their own.
  */
-import { randomUUID } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { Packr, Unpackr } from 'msgpackr';
 import { SnapshotError } from '../errors/SnapshotError';
 import { ValidationError } from '../errors/ValidationError';
 import { globBytes, globMatchBytes, type GlobBytes } from './glob';
 import { MemoryStreams } from './MemoryStreams';
+import { newUuid } from '../envelope/ids';
 
 /** One connected memory route, as the bus sees it. */
 export interface MemoryEndpoint {
@@ -119,7 +119,7 @@ export class MemoryBus {
   async saveSnapshot(file: string): Promise<void> {
     // the state is captured synchronously, so nothing done during the write leaks into half of it
     const bytes = new Packr({ useRecords: false }).pack([SNAPSHOT_MAGIC, SNAPSHOT_VERSION, this.streams.snapshot(), this.doneRecords()]);
-    const temporary = `${file}.${process.pid}.${randomUUID()}.tmp`;
+    const temporary = `${file}.${process.pid}.${newUuid()}.tmp`;
     try {
       await writeFile(temporary, bytes);
       await rename(temporary, file);

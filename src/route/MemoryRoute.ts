@@ -3,7 +3,7 @@ import { FramedRoute } from './FramedRoute';
 import { MemoryBus, type MemoryBusOptions, type MemoryEndpoint } from './MemoryBus';
 import type { Route, RouteStatus } from './Route';
 import type { RouteOptions } from './RouteOptions';
-import type { AckOptions, ClaimState, DeadLetterStore, QueryClaimRequest, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
+import type { AckOptions, ClaimState, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
 
 /** Options of the memory route beyond those every route takes. */
 export interface MemoryRouteOptions {
@@ -25,6 +25,7 @@ export interface MemoryRouteOptions {
  */
 export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
   readonly kind = 'memory' as const;
+  readonly medium: { readonly kind: 'memory'; readonly bus: MemoryBus };
   private state: RouteStatus = 'idle';
   private readonly subscribedChannels = new Set<string>();
   private readonly subscribedPatterns = new Set<string>();
@@ -41,6 +42,7 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
       psubscribe: async (patterns) => patterns.forEach((p) => this.subscribedPatterns.add(p)),
       punsubscribe: async (patterns) => patterns.forEach((p) => this.subscribedPatterns.delete(p)),
     });
+    this.medium = { kind: 'memory', bus };
   }
 
   get status(): RouteStatus {
@@ -66,7 +68,7 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
   async close(): Promise<void> {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
-    this.batcher.flush();
+    this.flushWrites();
     this.bus.streams.cancel(this);
     this.table.clear();
     this.subscribedChannels.clear();
@@ -98,6 +100,11 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
 
   async incrBy(key: string, by: number, ttlMs?: number): Promise<number> {
     return this.bus.incrBy(key, by, ttlMs);
+  }
+
+  async keys(pattern: string): Promise<string[]> {
+    // streams are keys too, as on Redis
+    return [...this.bus.keys(pattern), ...this.bus.streams.names().filter((name) => this.bus.matches(pattern, name))];
   }
 
   async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void> {
@@ -141,7 +148,8 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
     for (const id of ids) this.bus.streams.ack(stream, group, id, options.delete);
     const done = options.done;
     if (done !== undefined) for (const id of done.ids) this.bus.recordDone(doneField(done.key, id), done.ttlMs);
-    for (const key of options.releaseClaims ?? []) this.bus.del(key);
+    const release = options.releaseClaims;
+    if (release !== undefined) for (const queryId of release.queryIds) this.bus.del(doneField(release.key, queryId));
   }
 
   async streamDeadLetter(stream: string, group: string, id: string | null, dead: DeadLetterStore, payload: Buffer, remove: boolean): Promise<string> {
@@ -149,7 +157,6 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
     if (dropped > 0) this.bus.incrBy(dead.droppedKey, dropped);
     return deadId;
   }
-
 
   async streamRange(stream: string, start: string, end: string, count: number): Promise<Array<{ id: string; payload: Buffer }>> {
     return this.bus.streams.range(stream, start, end, count);
@@ -167,36 +174,45 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
     return this.bus.streams.info(stream);
   }
 
-  // one synchronous step each, as the Lua scripts of the redis route are
-  async claimQueries(doneKeys: string[], requests: QueryClaimRequest[], holder: string, ttlMs: number): Promise<ClaimState[]> {
+  // one synchronous step each, as the Lua scripts of the redis route are; a claim is a key per query with a TTL where Redis keeps a hash field
+  async claimQueries(doneKeys: string[], claimsKey: string, holder: string, ttlMs: number, entries: EntryQueries[]): Promise<ClaimState[]> {
     const seen = new Set<string>();
-    return requests.map(({ key, queryId, entryId }) => {
-      let state: ClaimState = 'claimed';
-      if (doneKeys.some((done) => this.bus.get(doneField(done, queryId)) !== null)) state = 'done';
-      else if (seen.has(key)) state = 'held-elsewhere';
-      else {
-        const claim = parseClaim(this.bus.get(key));
-        if (claim !== undefined) state = claim.entryId !== entryId ? 'held-elsewhere' : claim.holder !== holder ? 'held-here' : 'claimed';
+    const states: ClaimState[] = [];
+    for (const { entryId, queryIds } of entries) {
+      for (const queryId of queryIds) {
+        const key = doneField(claimsKey, queryId);
+        let state: ClaimState = 'claimed';
+        if (doneKeys.some((done) => this.bus.get(doneField(done, queryId)) !== null)) state = 'done';
+        else if (seen.has(queryId)) state = 'held-elsewhere';
+        else {
+          const claim = parseClaim(this.bus.get(key));
+          if (claim !== undefined) state = claim.entryId !== entryId ? 'held-elsewhere' : claim.holder !== holder ? 'held-here' : 'claimed';
+        }
+        if (state === 'claimed') this.bus.set(key, Buffer.from(`${entryId} ${holder}`), ttlMs);
+        seen.add(queryId);
+        states.push(state);
       }
-      if (state === 'claimed') this.bus.set(key, Buffer.from(`${entryId} ${holder}`), ttlMs);
-      seen.add(key);
-      return state;
-    });
+    }
+    return states;
   }
 
-  async renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimKeys: string[], ttlMs: number): Promise<RenewResult> {
+  async renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimsKey: string, queryIds: string[], ttlMs: number): Promise<RenewResult> {
     const entries = this.bus.streams.touch(stream, group, holder, entryIds);
-    const claims = claimKeys.map((key) => {
-      const claim = parseClaim(this.bus.get(key));
-      if (claim === undefined || claim.holder !== holder) return false;
-      this.bus.set(key, this.bus.get(key) as Buffer, ttlMs);
+    const claims = queryIds.map((queryId) => {
+      const key = doneField(claimsKey, queryId);
+      const value = this.bus.get(key);
+      if (parseClaim(value)?.holder !== holder) return false;
+      this.bus.set(key, value as Buffer, ttlMs);
       return true;
     });
     return { entries, claims };
   }
 
-  async releaseClaims(claimKeys: string[], holder: string): Promise<void> {
-    for (const key of claimKeys) if (parseClaim(this.bus.get(key))?.holder === holder) this.bus.del(key);
+  async releaseClaims(claimsKey: string, queryIds: string[], holder: string): Promise<void> {
+    for (const queryId of queryIds) {
+      const key = doneField(claimsKey, queryId);
+      if (parseClaim(this.bus.get(key))?.holder === holder) this.bus.del(key);
+    }
   }
 
   // ---- MemoryEndpoint ----
@@ -224,7 +240,7 @@ function parseClaim(value: Buffer | null): { entryId: string; holder: string } |
   return { entryId: text.slice(0, space), holder: text.slice(space + 1) };
 }
 
-/** The memory bus keeps one key per recorded id where Redis keeps a hash field. */
+/** The memory bus keeps one key per recorded id (or claim) where Redis keeps a hash field. */
 function doneField(key: string, id: string): string {
   return `${key}\u0000${id}`;
 }

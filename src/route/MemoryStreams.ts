@@ -123,6 +123,11 @@ export class MemoryStreams {
   private readonly streams = new Map<string, Stream>();
 
   /** XADD `*`: appends a copy of `payload` and returns its id. */
+  /** The names of the streams that exist (as Redis lists a stream among its keys). */
+  names(): string[] {
+    return [...this.streams.keys()];
+  }
+
   add(name: string, payload: Buffer): string {
     const stream = this.streamOrCreate(name);
     const now = Date.now();

@@ -9,12 +9,13 @@ import { FramedRoute } from './FramedRoute';
 import { LuaScript } from './LuaScript';
 import { withSocketErrorGuard } from './socketErrorGuard';
 import { RedisStreamStore } from './RedisStreamStore';
-import type { AckOptions, ClaimState, DeadLetterStore, QueryClaimRequest, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
+import type { AckOptions, ClaimState, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
 import type { Route, RouteStatus } from './Route';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type RouteOptions } from './RouteOptions';
 import { MAX_NAMES_PER_CALL } from './SubscriptionTable';
 import { withinMs } from './withinMs';
+import { scanKeys } from './scanKeys';
 
 export type { RedisConnection } from './connection';
 
@@ -79,6 +80,7 @@ export class RedisRoute extends FramedRoute implements Route {
   private readonly opened: OpenedConnection;
   private state: RouteStatus = 'idle';
   private readonly streams: RedisStreamStore;
+  readonly medium: { readonly kind: 'redis'; readonly connection: RedisCommands };
   /** The listeners this route put on each connection, removed on close (a caller-owned connection outlives the route). */
   private readonly detachers: Array<() => void> = [];
   /** Rejects the connect() in progress (close() was called meanwhile). */
@@ -105,6 +107,7 @@ export class RedisRoute extends FramedRoute implements Route {
       this.subscriber = publisher.duplicate({ lazyConnect: true, autoResubscribe: false, Connector: withSocketErrorGuard(publisher.options).Connector });
     }
     this.streams = new RedisStreamStore(this.publisher, options.durability);
+    this.medium = { kind: 'redis', connection: this.publisher };
     this.watchConnection(this.publisher, 'publisher');
     this.watchConnection(this.subscriber, 'subscriber');
 
@@ -160,6 +163,7 @@ export class RedisRoute extends FramedRoute implements Route {
     if (this.state === 'ready') return;
     if (this.state === 'closing' || this.state === 'closed') throw new ConnectionError(this.opened.target, 'the route is closed');
     this.state = 'connecting';
+    this.options.logger.debug({ target: this.opened.target }, 'connecting to redis');
     let lastError: Error | undefined;
     const remember = (error: Error) => (lastError = error);
     this.publisher.on('error', remember);
@@ -191,6 +195,7 @@ export class RedisRoute extends FramedRoute implements Route {
       this.subscriber.off('error', remember);
     }
     this.state = 'ready';
+    this.options.logger.debug({ target: this.opened.target }, 'connected to redis');
     this.emit('ready');
   }
 
@@ -205,7 +210,7 @@ export class RedisRoute extends FramedRoute implements Route {
     const wasConnecting = this.state === 'connecting';
     this.state = 'closing';
     this.abortConnect?.(new Error('closed while connecting'));
-    this.batcher.flush();
+    this.flushWrites();
     this.table.clear();
     this.streams.close();
     const reachable = !wasConnecting && this.subscriber.status === 'ready' && (!this.ownsPublisher || this.publisher.status === 'ready');
@@ -260,6 +265,10 @@ export class RedisRoute extends FramedRoute implements Route {
     const [error, value] = replies?.[0] ?? [new Error('transaction aborted'), null];
     if (error) throw error;
     return Number(value);
+  }
+
+  keys(pattern: string): Promise<string[]> {
+    return scanKeys(this.publisher, pattern);
   }
 
   async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void> {
@@ -323,16 +332,16 @@ export class RedisRoute extends FramedRoute implements Route {
     return this.streams.streamInfo(stream);
   }
 
-  claimQueries(doneKeys: string[], requests: QueryClaimRequest[], holder: string, ttlMs: number): Promise<ClaimState[]> {
-    return this.streams.claimQueries(doneKeys, requests, holder, ttlMs);
+  claimQueries(doneKeys: string[], claimsKey: string, holder: string, ttlMs: number, entries: EntryQueries[]): Promise<ClaimState[]> {
+    return this.streams.claimQueries(doneKeys, claimsKey, holder, ttlMs, entries);
   }
 
-  renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimKeys: string[], ttlMs: number): Promise<RenewResult> {
-    return this.streams.renewClaims(stream, group, holder, entryIds, claimKeys, ttlMs);
+  renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimsKey: string, queryIds: string[], ttlMs: number): Promise<RenewResult> {
+    return this.streams.renewClaims(stream, group, holder, entryIds, claimsKey, queryIds, ttlMs);
   }
 
-  releaseClaims(claimKeys: string[], holder: string): Promise<void> {
-    return this.streams.releaseClaims(claimKeys, holder);
+  releaseClaims(claimsKey: string, queryIds: string[], holder: string): Promise<void> {
+    return this.streams.releaseClaims(claimsKey, queryIds, holder);
   }
 
   private watchConnection(connection: RedisCommands, role: string): void {

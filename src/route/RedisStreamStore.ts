@@ -3,7 +3,7 @@ import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { isCluster, type RedisCommands } from './connection';
 import type { DurabilityOptions } from './RouteOptions';
 import { LuaScript } from './LuaScript';
-import type { AckOptions, ClaimState, DeadLetterStore, QueryClaimRequest, RenewResult, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore } from './StreamStore';
+import type { AckOptions, ClaimState, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore } from './StreamStore';
 
 /** The single field every entry carries. */
 const FIELD = 'm';
@@ -12,84 +12,140 @@ const CLAIM_STATES: readonly ClaimState[] = ['claimed', 'done', 'held-elsewhere'
 
 /**
  * Per-query claims: one step for a batch, so two consumers (or two copies of
- * one query in different entries) cannot both take a query.
+ * one query in different entries) cannot both take a query. Claims live in
+ * one hash per consumer scope (field: query id; value: `<expires ms> <entry
+ * id> <holder>`, by Redis's clock) rather than a key each: a field costs
+ * Redis less than a key with a TTL.
  */
+/**
+ * HMGET and HSET over a whole batch in a few calls (each `redis.call` costs
+ * about as much as the work of one field), in chunks that `unpack` can take.
+ */
+const LUA_BATCH_HELPERS = `local function hmget(key, fields)
+  local out = {}
+  for s = 1, #fields, 1000 do
+    local part = redis.call('HMGET', key, unpack(fields, s, math.min(s + 999, #fields)))
+    for j = 1, #part do out[s + j - 1] = part[j] end
+  end
+  return out
+end
+local function hset(key, pairs)
+  for s = 1, #pairs, 1000 do redis.call('HSET', key, unpack(pairs, s, math.min(s + 999, #pairs))) end
+end
+local function nowMs()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end`;
+
 const claimQueriesScript = new LuaScript<number[]>(
   'claimQueries',
   -1,
-  `-- KEYS[1..d] completion-record hashes; KEYS[d+1..] one claim key per query
--- ARGV[1] d, ARGV[2] holder, ARGV[3] ttl ms, then per query: query id, entry id
+  `-- KEYS[1..d] completion-record hashes; KEYS[d+1] claims hash
+-- ARGV[1] d, ARGV[2] holder, ARGV[3] ttl ms, then per entry: entry id, n, n query ids
 -- returns per query: 0 claimed, 1 done, 2 held from another entry (or twice in this call), 3 held by another consumer from this entry
+${LUA_BATCH_HELPERS}
 local d = tonumber(ARGV[1])
+local claims = KEYS[d + 1]
 local holder = ARGV[2]
-local states = {}
-local seen = {}
-for i = d + 1, #KEYS do
-  local queryId = ARGV[2 * (i - d) + 2]
-  local entryId = ARGV[2 * (i - d) + 3]
-  local state = 0
-  for k = 1, d do
-    if redis.call('HEXISTS', KEYS[k], queryId) == 1 then state = 1; break end
+local ids, entryOf = {}, {}
+local i = 4
+while i <= #ARGV do
+  local last = i + 1 + tonumber(ARGV[i + 1])
+  for q = i + 2, last do
+    ids[#ids + 1] = ARGV[q]
+    entryOf[#ids] = ARGV[i]
   end
-  if state == 0 and seen[KEYS[i]] then state = 2 end
-  if state == 0 then
-    local claim = redis.call('GET', KEYS[i])
-    if claim then
-      local space = string.find(claim, ' ', 1, true)
-      local claimEntry = string.sub(claim, 1, space - 1)
-      local claimHolder = string.sub(claim, space + 1)
-      if claimEntry ~= entryId then state = 2 elseif claimHolder ~= holder then state = 3 end
+  i = last + 1
+end
+local states = {}
+for k = 1, d do
+  local found = hmget(KEYS[k], ids)
+  for j = 1, #ids do if found[j] then states[j] = 1 end end
+end
+local current = hmget(claims, ids)
+local now = nowMs()
+local expires = string.format('%.0f', now + tonumber(ARGV[3]))
+local seen, sets = {}, {}
+for j = 1, #ids do
+  local queryId = ids[j]
+  local state = states[j] or 0
+  if state == 0 and seen[queryId] then state = 2 end
+  local claim = current[j]
+  if state == 0 and claim then
+    local a = string.find(claim, ' ', 1, true)
+    local b = string.find(claim, ' ', a + 1, true)
+    if tonumber(string.sub(claim, 1, a - 1)) > now then
+      if string.sub(claim, a + 1, b - 1) ~= entryOf[j] then state = 2 elseif string.sub(claim, b + 1) ~= holder then state = 3 end
     end
   end
-  if state == 0 then redis.call('SET', KEYS[i], entryId .. ' ' .. holder, 'PX', ARGV[3]) end
-  seen[KEYS[i]] = true
-  states[#states + 1] = state
+  if state == 0 then
+    sets[#sets + 1] = queryId
+    sets[#sets + 1] = expires .. ' ' .. entryOf[j] .. ' ' .. holder
+  end
+  seen[queryId] = true
+  states[j] = state
 end
+hset(claims, sets)
+-- the hash outlives its last claim by 2 ttl: fields a crashed holder left do not stay for good
+if #sets > 0 then redis.call('PEXPIRE', claims, 2 * tonumber(ARGV[3])) end
 return states`,
 );
 
 /** Keeps a live consumer's entries and claims: another consumer takes them only once their holder stopped renewing. */
 const renewScript = new LuaScript<[number[], number[]]>(
   'renewClaims',
-  -1,
-  `-- KEYS[1] stream; KEYS[2..] claim keys
--- ARGV[1] group, ARGV[2] holder, ARGV[3] ttl ms, ARGV[4..] pending entry ids
--- returns { per entry 1 still held (idle reset, no delivery counted) or 0, per claim key 1 still held (ttl reset) or 0 }
+  2,
+  `-- KEYS[1] stream, KEYS[2] claims hash
+-- ARGV[1] group, ARGV[2] holder, ARGV[3] ttl ms, ARGV[4] n, ARGV[5..4+n] pending entry ids, then query ids
+-- returns { per entry 1 still held (idle reset, no delivery counted) or 0, per query 1 still held (claim renewed) or 0 }
+${LUA_BATCH_HELPERS}
+local holder = ARGV[2]
+local n = tonumber(ARGV[4])
 local entries = {}
-for i = 4, #ARGV do
+for i = 5, 4 + n do
   local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
-  if pending[1] and pending[1][2] == ARGV[2] then
-    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+  if pending[1] and pending[1][2] == holder then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], holder, 0, ARGV[i], 'JUSTID')
     entries[#entries + 1] = 1
   else
     entries[#entries + 1] = 0
   end
 end
-local claims = {}
-local suffix = ' ' .. ARGV[2]
-for i = 2, #KEYS do
-  local claim = redis.call('GET', KEYS[i])
-  if claim and string.sub(claim, -#suffix) == suffix then
-    redis.call('PEXPIRE', KEYS[i], ARGV[3])
-    claims[#claims + 1] = 1
-  else
-    claims[#claims + 1] = 0
+local ids = {}
+for i = 5 + n, #ARGV do ids[#ids + 1] = ARGV[i] end
+local held, sets = {}, {}
+if #ids > 0 then
+  local current = hmget(KEYS[2], ids)
+  local expires = string.format('%.0f', nowMs() + tonumber(ARGV[3]))
+  local suffix = ' ' .. holder
+  for j = 1, #ids do
+    local claim = current[j]
+    if claim and string.sub(claim, -#suffix) == suffix then
+      sets[#sets + 1] = ids[j]
+      local space = string.find(claim, ' ', 1, true)
+      sets[#sets + 1] = expires .. string.sub(claim, space)
+      held[j] = 1
+    else
+      held[j] = 0
+    end
   end
+  hset(KEYS[2], sets)
+  if #sets > 0 then redis.call('PEXPIRE', KEYS[2], 2 * tonumber(ARGV[3])) end
 end
-return { entries, claims }`,
+return { entries, held }`,
 );
 
 const releaseScript = new LuaScript<number>(
   'releaseClaims',
-  -1,
-  `-- KEYS[1..] claim keys; ARGV[1] holder
+  1,
+  `-- KEYS[1] claims hash; ARGV[1] holder, ARGV[2..] query ids
 -- deletes the claims the holder still holds; returns how many
 local suffix = ' ' .. ARGV[1]
 local released = 0
-for i = 1, #KEYS do
-  local claim = redis.call('GET', KEYS[i])
+for i = 2, #ARGV do
+  local claim = redis.call('HGET', KEYS[1], ARGV[i])
   if claim and string.sub(claim, -#suffix) == suffix then
-    redis.call('DEL', KEYS[i])
+    redis.call('HDEL', KEYS[1], ARGV[i])
     released = released + 1
   end
 end
@@ -230,7 +286,8 @@ export class RedisStreamStore implements StreamStore {
 
   async streamAck(stream: string, group: string, ids: string[], options: AckOptions): Promise<void> {
     const done = options.done;
-    if (ids.length === 0 && (done === undefined || done.ids.length === 0) && (options.releaseClaims?.length ?? 0) === 0) return;
+    const release = options.releaseClaims;
+    if (ids.length === 0 && (done === undefined || done.ids.length === 0) && (release === undefined || release.queryIds.length === 0)) return;
     // one MULTI: atomic like a script, without a script's per-call cost
     const transaction = this.commands.multi();
     if (ids.length > 0) transaction.xack(stream, group, ...ids);
@@ -244,7 +301,7 @@ export class RedisStreamStore implements StreamStore {
       transaction.hset(done.key, ...fields).pexpire(done.key, done.ttlMs);
     }
     // the completion record above now answers for these queries
-    if (options.releaseClaims !== undefined && options.releaseClaims.length > 0) transaction.del(...options.releaseClaims);
+    if (release !== undefined && release.queryIds.length > 0) transaction.hdel(release.key, ...release.queryIds);
     const replies = await transaction.exec();
     const failed = replies?.find(([error]) => error !== null);
     if (replies === null) throw new Error('acknowledgement transaction aborted');
@@ -295,23 +352,26 @@ export class RedisStreamStore implements StreamStore {
     return { length, firstId: first.length > 0 ? first[0][0] : null, groups };
   }
 
-  async claimQueries(doneKeys: string[], requests: QueryClaimRequest[], holder: string, ttlMs: number): Promise<ClaimState[]> {
-    if (requests.length === 0) return [];
-    const keys = [...doneKeys, ...requests.map((r) => r.key)];
+  async claimQueries(doneKeys: string[], claimsKey: string, holder: string, ttlMs: number, entries: EntryQueries[]): Promise<ClaimState[]> {
     const args: Array<string | number> = [doneKeys.length, holder, ttlMs];
-    for (const request of requests) args.push(request.queryId, request.entryId);
-    const states = await claimQueriesScript.run(this.commands, keys, args);
+    for (const { entryId, queryIds } of entries) {
+      if (queryIds.length === 0) continue;
+      args.push(entryId, queryIds.length);
+      for (const queryId of queryIds) args.push(queryId);
+    }
+    if (args.length === 3) return [];
+    const states = await claimQueriesScript.run(this.commands, [...doneKeys, claimsKey], args);
     return states.map((state) => CLAIM_STATES[state]);
   }
 
-  async renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimKeys: string[], ttlMs: number): Promise<RenewResult> {
-    if (entryIds.length === 0 && claimKeys.length === 0) return { entries: [], claims: [] };
-    const [entries, claims] = await renewScript.run(this.commands, [stream, ...claimKeys], [group, holder, ttlMs, ...entryIds]);
+  async renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimsKey: string, queryIds: string[], ttlMs: number): Promise<RenewResult> {
+    if (entryIds.length === 0 && queryIds.length === 0) return { entries: [], claims: [] };
+    const [entries, claims] = await renewScript.run(this.commands, [stream, claimsKey], [group, holder, ttlMs, entryIds.length, ...entryIds, ...queryIds]);
     return { entries: entries.map((flag) => flag === 1), claims: claims.map((flag) => flag === 1) };
   }
 
-  async releaseClaims(claimKeys: string[], holder: string): Promise<void> {
-    if (claimKeys.length > 0) await releaseScript.run(this.commands, claimKeys, [holder]);
+  async releaseClaims(claimsKey: string, queryIds: string[], holder: string): Promise<void> {
+    if (queryIds.length > 0) await releaseScript.run(this.commands, [claimsKey], [holder, ...queryIds]);
   }
 
   /** Ends the blocking connections (a read in progress rejects). */

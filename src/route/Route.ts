@@ -1,6 +1,8 @@
 import type { EventEmitter } from 'node:events';
 import type { WriteDone } from './FrameBatcher';
 import type { StreamStore } from './StreamStore';
+import type { RedisCommands } from './connection';
+import type { MemoryBus } from './MemoryBus';
 
 /** Receives every message of an exact-channel subscription. */
 export type MessageListener = (message: unknown, channel: string) => void;
@@ -22,6 +24,9 @@ export interface RouteStats {
   /** Frames that could not be decoded (counted, logged, skipped). */
   malformed: number;
 }
+
+/** See {@link Route.medium}. */
+export type RouteMedium = { readonly kind: 'redis'; readonly connection: RedisCommands } | { readonly kind: 'memory'; readonly bus: MemoryBus };
 
 /** Connection state of a route or client. */
 export type RouteStatus = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed';
@@ -70,6 +75,13 @@ export interface Route extends EventEmitter, StreamStore {
    */
   post<C>(channel: string, message: unknown, group: object | undefined, context: C, done: WriteDone<number, C>, sliceAt?: number): void;
   /**
+   * Appends a message to a durable stream and resolves with the id of the
+   * entry that carries it: the messages appended to one stream within one
+   * tick leave as one entry (a frame) of at most `perEntry` messages, in
+   * order.
+   */
+  streamAppend(stream: string, message: unknown, perEntry: number): Promise<string>;
+  /**
    * How many connections subscribe to each channel exactly (PUBSUB NUMSUB):
    * pattern subscribers are not counted, so unlike `publish`'s receiver
    * count this tells whether the owner of a channel still listens, whoever
@@ -89,6 +101,15 @@ export interface Route extends EventEmitter, StreamStore {
   del(key: string): Promise<number>;
   /** Atomically adds `by` to an integer key (absent counts as 0), refreshing its TTL when given. */
   incrBy(key: string, by: number, ttlMs?: number): Promise<number>;
+  /** Every key matching a glob pattern (SCAN on Redis: never blocks it). */
+  keys(pattern: string): Promise<string[]>;
+  /**
+   * What stores built over this route run on (RedisMutex's lock store): the
+   * route's command connection to Redis, or its memory bus. Named by the
+   * contract, so that no layer above tests for a route class or reaches into
+   * one.
+   */
+  readonly medium: RouteMedium;
 
   /** Announces (or refreshes) an instance of `service`; it counts as live for `ttlMs`. */
   announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void>;

@@ -1,6 +1,6 @@
 /**
- * Durable queues: the Redis Streams operations (XADD, XREADGROUP, XAUTOCLAIM,
- * XACK, ...) that FIRE_AND_FORGET and BROADCAST are built on, as a contract
+ * Durable queues: the Redis Streams operations (XADD, XREADGROUP, XPENDING with
+ * XCLAIM, XACK, ...) that FIRE_AND_FORGET and BROADCAST are built on, as a contract
  * that the memory route implements too. Entries carry opaque bytes: the layer
  * above encodes and validates them, so a malformed entry can be dead-lettered
  * instead of blocking the queue.
@@ -65,15 +65,14 @@ export interface AckOptions {
   delete: boolean;
   /** Record these completions in the same atomic step, for duplicate suppression. */
   done?: DoneRecords;
-  /** Claim keys to delete in the same step (the claims of the completions recorded). */
-  releaseClaims?: string[];
+  /** Claims to delete in the same step (those of the completions recorded). */
+  releaseClaims?: { key: string; queryIds: string[] };
 }
 
-/** One query a consumer wants to process: its claim key, its id and the entry that carries it. */
-export interface QueryClaimRequest {
-  key: string;
-  queryId: string;
+/** The queries of one entry that a consumer wants to process. */
+export interface EntryQueries {
   entryId: string;
+  queryIds: string[];
 }
 
 /**
@@ -125,18 +124,19 @@ export interface StreamStore {
   /** Length, groups, pending and lag. */
   streamInfo(stream: string): Promise<StreamInfo>;
   /**
-   * Per-query claims, one atomic step for the whole list: a query with a
-   * completion record under `doneKeys` is `done`; one whose claim key holds
-   * another claim is `held-elsewhere` or `held-here`; otherwise its claim key
-   * is set to `<entryId> <holder>` for `ttlMs`.
+   * Per-query claims, one atomic step for the whole list (answers in the
+   * order of the queries, entry after entry): a query with a completion
+   * record under `doneKeys` is `done`; one that `claimsKey` (a hash by query
+   * id) holds a live claim for is `held-elsewhere` or `held-here`; otherwise
+   * it is claimed for `holder`, from its entry, for `ttlMs`.
    */
-  claimQueries(doneKeys: string[], requests: QueryClaimRequest[], holder: string, ttlMs: number): Promise<ClaimState[]>;
+  claimQueries(doneKeys: string[], claimsKey: string, holder: string, ttlMs: number, entries: EntryQueries[]): Promise<ClaimState[]>;
   /**
    * Renews, for `holder` only, pending entries of `group` (their idle time
-   * goes back to 0, no delivery counted) and claim keys (their time to live
-   * goes back to `ttlMs`); answers which were still held.
+   * goes back to 0, no delivery counted) and claims of `claimsKey` (they
+   * live `ttlMs` again); answers which were still held.
    */
-  renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimKeys: string[], ttlMs: number): Promise<RenewResult>;
-  /** Deletes the claim keys that `holder` still holds (a failed query, to be retried from its entry). */
-  releaseClaims(claimKeys: string[], holder: string): Promise<void>;
+  renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimsKey: string, queryIds: string[], ttlMs: number): Promise<RenewResult>;
+  /** Deletes the claims that `holder` still holds (a failed query, to be retried from its entry). */
+  releaseClaims(claimsKey: string, queryIds: string[], holder: string): Promise<void>;
 }

@@ -23,6 +23,7 @@ import { DEFAULT_RPC_OPTIONS, type CallOptions, type RedisRPCClientOptions } fro
 import { RpcCaller, type QueryRequestBody, type RpcCallerStats } from './RpcCaller';
 import type { RpcCalls } from './RpcCalls';
 import { RpcServer, type RpcHandler, type RpcServerStats, type TargetDescription } from './RpcServer';
+import { describeValue } from '../../vars/describe';
 import { QUERY_FUNCTION } from './wire';
 
 /** Options of `expose`. */
@@ -87,6 +88,8 @@ export class RedisRPCClient implements RpcCalls {
   private readonly serviceTargets = new Map<string, RpcTarget>();
   private readonly moduleTargets = new Map<string, RpcTarget>();
   private connecting: Promise<void> | undefined;
+  /** The start of the durable consumers: at connect, or at the first handle() after it (queues.consume). */
+  private queuesStarting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private readonly queryHandlers = new QueryHandlers();
   private readonly queues: QueryQueues;
@@ -96,9 +99,9 @@ export class RedisRPCClient implements RpcCalls {
   private readonly local: LocalService;
 
   constructor(options: RedisRPCClientOptions) {
-    if (typeof options !== 'object' || options === null) throw new ValidationError(`options must be an object; received ${String(options)}`);
+    if (typeof options !== 'object' || options === null) throw new ValidationError(`options must be an object; received ${describeValue(options)}`);
     if (options.client !== undefined) {
-      if (!(options.client instanceof RedisClient)) throw new ValidationError(`client must be a RedisClient; received ${describe(options.client)}`);
+      if (!(options.client instanceof RedisClient)) throw new ValidationError(`client must be a RedisClient; received ${describeValue(options.client)}`);
       this.client = options.client;
       this.ownsClient = false;
     } else {
@@ -115,9 +118,12 @@ export class RedisRPCClient implements RpcCalls {
     const instanceCacheMs = nonNegativeInteger('instanceCacheMs', options.instanceCacheMs ?? DEFAULT_RPC_OPTIONS.instanceCacheMs);
     const sliceSize = positiveInteger('sliceSize', options.sliceSize ?? DEFAULT_RPC_OPTIONS.sliceSize);
     const spread = options.spread ?? DEFAULT_RPC_OPTIONS.spread;
-    if (spread !== 'burst' && spread !== 'call') throw new ValidationError(`spread must be 'burst' or 'call'; received ${describe(spread)}`);
+    if (spread !== 'burst' && spread !== 'call') throw new ValidationError(`spread must be 'burst' or 'call'; received ${describeValue(spread)}`);
     const registry = { ...DEFAULT_CLIENT_OPTIONS.registry, ...(options.client === undefined ? options.registry : undefined) };
-    this.logger = (options.logger ?? this.client.logger).child({ module: 'rpc' });
+    // a standalone client was built with options.logger already; a shared one keeps its own unless one is given here
+    const own = options.client !== undefined && options.logger !== undefined ? options.logger.child({ service: this.service, instanceId: this.instanceId }) : undefined;
+    const moduleLogger = (module: string): Logger => (own !== undefined ? own.child({ module }) : this.client.moduleLogger(module));
+    this.logger = moduleLogger('rpc');
 
     const { route, names, codec } = this.client;
     this.directory = new InstanceDirectory(route, names, codec, instanceCacheMs, this.logger);
@@ -132,14 +138,14 @@ export class RedisRPCClient implements RpcCalls {
       this.logger,
     );
     if (options.localShortcut !== undefined && typeof options.localShortcut !== 'boolean') {
-      throw new ValidationError(`localShortcut must be a boolean; received ${describe(options.localShortcut)}`);
+      throw new ValidationError(`localShortcut must be a boolean; received ${describeValue(options.localShortcut)}`);
     }
     this.localShortcut = options.localShortcut ?? DEFAULT_RPC_OPTIONS.localShortcut;
     this.queryGraceMs = nonNegativeInteger('queryGraceMs', options.queryGraceMs ?? DEFAULT_RPC_OPTIONS.queryGraceMs);
     if (options.queues !== undefined && (typeof options.queues !== 'object' || options.queues === null)) {
-      throw new ValidationError(`queues must be an object; received ${describe(options.queues)}`);
+      throw new ValidationError(`queues must be an object; received ${describeValue(options.queues)}`);
     }
-    this.queues = new QueryQueues(this.client, this.queryHandlers, options.queues ?? {}, this.logger.child({ part: 'queues' }));
+    this.queues = new QueryQueues(this.client, this.queryHandlers, options.queues ?? {}, moduleLogger('queues'));
     this.local = { handlers: this.queryHandlers };
     this.requests = new QueryRequests(
       this.service,
@@ -158,6 +164,7 @@ export class RedisRPCClient implements RpcCalls {
    */
   connect(): Promise<void> {
     if (this.closing) return Promise.reject(new ValidationError('connect() after close(): create a new RedisRPCClient'));
+    if (this.connecting !== undefined && this.queuesStarting !== undefined) return Promise.all([this.connecting, this.queuesStarting]).then(() => undefined);
     this.connecting ??= (async () => {
       try {
         await this.client.connect();
@@ -166,7 +173,8 @@ export class RedisRPCClient implements RpcCalls {
         await this.server.expose('service', this.service, serviceRpc(this.service), QUERY_FUNCTION, (args, context) => this.requests.serve(args, context), undefined);
         await this.server.start();
         if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
-        await this.queues.start();
+        // durable streams and groups only for a program that consumes (see queues.consume)
+        if (this.queues.startsAtConnect || this.queryHandlers.actions().length > 0) await this.startQueues();
       } catch (error) {
         this.connecting = undefined; // a failed connect can be retried
         if (error instanceof IntracomError) throw error;
@@ -176,6 +184,15 @@ export class RedisRPCClient implements RpcCalls {
       if (this.localShortcut) hostLocally(this.client.names.namespace, this.service, this.local);
     })();
     return this.connecting;
+  }
+
+  /** Starts the durable consumers once (a failed start can be retried). */
+  private startQueues(after: Promise<void> = Promise.resolve()): Promise<void> {
+    this.queuesStarting ??= after.then(() => this.queues.start()).catch((error: unknown) => {
+      this.queuesStarting = undefined;
+      throw error;
+    });
+    return this.queuesStarting;
   }
 
   /**
@@ -193,11 +210,15 @@ export class RedisRPCClient implements RpcCalls {
       const connected = this.connecting === undefined || (await withinMs(this.connecting, 0));
       stopHostingLocally(this.client.names.namespace, this.service, this.local);
       await this.requests.close(this.queryGraceMs);
+      await this.queuesStarting?.catch(() => undefined);
       const deadline = performance.now() + this.closeTimeoutMs;
       const left = () => Math.max(0, deadline - performance.now());
       const abandoned: string[] = [];
       // each step waits for Redis at most until the deadline; what is still waiting then is abandoned
-      if (!(await withinMs(this.queues.stop(), left()))) abandoned.push('the durable-query consumers (their batch is redelivered after the visibility timeout)');
+      if (!(await withinMs(this.queues.stop(), left()))) {
+        this.queues.abandon();
+        abandoned.push('the durable-query consumers (their batch is redelivered after the visibility timeout)');
+      }
       if (!(await withinMs(this.caller.close(), left()))) abandoned.push('unsubscribing the reply channel');
       if (!(await withinMs(this.server.close(left()), left()))) abandoned.push('leaving the RPC registry (the entries expire within registry.ttlMs)');
       if (abandoned.length > 0) this.logger.warn({ abandoned, closeTimeoutMs: this.closeTimeoutMs, connected }, 'RPC client closed without finishing everything');
@@ -228,9 +249,9 @@ export class RedisRPCClient implements RpcCalls {
    * await rpc.with({ timeoutMs: 500, signal: AbortSignal.timeout(200) }).callService('calc', 'add', 1, 2);
    */
   with(options: CallOptions): RpcCalls {
-    if (typeof options !== 'object' || options === null) throw new ValidationError(`call options must be an object; received ${describe(options)}`);
+    if (typeof options !== 'object' || options === null) throw new ValidationError(`call options must be an object; received ${describeValue(options)}`);
     if (options.timeoutMs !== undefined) positiveInteger('timeoutMs (call option)', options.timeoutMs);
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ValidationError(`signal (call option) must be an AbortSignal; received ${describe(options.signal)}`);
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ValidationError(`signal (call option) must be an AbortSignal; received ${describeValue(options.signal)}`);
     const invoke = this.invoke.bind(this);
     return {
       call: (module: string | FunctionCatalogue, fn: string, ...args: unknown[]) => invoke('module', module, fn, args, options),
@@ -261,8 +282,8 @@ export class RedisRPCClient implements RpcCalls {
    * await rpc.expose('add', ([a, b]: [number, number], context) => a + b);
    */
   expose<A extends unknown[] = any[]>(fn: string, handler: RpcHandler<A>, options: ExposeOptions = {}): Promise<void> {
-    if (typeof fn !== 'string' || fn.length === 0 || RESERVED.test(fn)) return Promise.reject(new ValidationError(`function name must be a non-empty string not starting with "$"; received ${describe(fn)}`));
-    if (typeof handler !== 'function') return Promise.reject(new ValidationError(`handler of "${fn}" must be a function; received ${describe(handler)}`));
+    if (typeof fn !== 'string' || fn.length === 0 || RESERVED.test(fn)) return Promise.reject(new ValidationError(`function name must be a non-empty string not starting with "$"; received ${describeValue(fn)}`));
+    if (typeof handler !== 'function') return Promise.reject(new ValidationError(`handler of "${fn}" must be a function; received ${describeValue(handler)}`));
     if (this.closing) return Promise.reject(new ValidationError(`cannot expose "${fn}": the RPC client is closing`));
     let scope: RpcScope = 'service';
     let name = this.service;
@@ -286,7 +307,7 @@ export class RedisRPCClient implements RpcCalls {
    */
   async implement<D extends FunctionCatalogue>(declaration: D, handlers: Implementation<D>): Promise<void> {
     if (typeof declaration !== 'object' || declaration === null || typeof declaration.topic !== 'string') {
-      throw new ValidationError(`implement needs a declaration from defineFunctions; received ${describe(declaration)}`);
+      throw new ValidationError(`implement needs a declaration from defineFunctions; received ${describeValue(declaration)}`);
     }
     const missing = Object.keys(declaration.functions).filter((fn) => typeof (handlers as Record<string, unknown>)[fn] !== 'function');
     if (missing.length > 0) throw new ValidationError(`implement of ${declaration.scope} "${declaration.name}" has no handler for ${missing.map((fn) => `"${fn}"`).join(', ')}`);
@@ -316,10 +337,14 @@ export class RedisRPCClient implements RpcCalls {
    */
   handle<Q = unknown, R = unknown>(action: number | string, handler: QueryHandler<Q, R>): this {
     if (typeof action !== 'string' && (typeof action !== 'number' || !Number.isFinite(action))) {
-      throw new ValidationError(`action must be a string or a finite number; received ${describe(action)}`);
+      throw new ValidationError(`action must be a string or a finite number; received ${describeValue(action)}`);
     }
-    if (typeof handler !== 'function') throw new ValidationError(`handler of action ${JSON.stringify(action)} must be a function; received ${describe(handler)}`);
+    if (typeof handler !== 'function') throw new ValidationError(`handler of action ${JSON.stringify(action)} must be a function; received ${describeValue(handler)}`);
     this.queryHandlers.set(action, handler as QueryHandler);
+    if (this.connecting !== undefined && this.closing === undefined && this.queuesStarting === undefined) {
+      // connected (or connecting) before the first handler: consumption starts now; connect() resolves once it has
+      this.startQueues(this.connecting).catch((error: unknown) => this.logger.warn({ err: error }, 'could not start consuming the durable queues; will retry on the next handle() or connect()'));
+    }
     return this;
   }
 
@@ -383,7 +408,7 @@ export class RedisRPCClient implements RpcCalls {
         return handle;
       }
       default:
-        throw new ValidationError(`type must be one of ${Object.values(QueryType).join(', ')}; received ${describe(type)}`);
+        throw new ValidationError(`type must be one of ${Object.values(QueryType).join(', ')}; received ${describeValue(type)}`);
     }
   }
 
@@ -476,28 +501,21 @@ export class RedisRPCClient implements RpcCalls {
       if (definition === undefined) return Promise.reject(new ValidationError(`${scope} "${target.name}" declares no function "${fn}"`));
     } else {
       const expected = scope === 'service' ? 'a service key or a service declaration' : 'a module name or a module declaration';
-      return Promise.reject(new ValidationError(`${scope === 'service' ? 'callService' : 'call'} needs ${expected}; received ${describe(target)}`));
+      return Promise.reject(new ValidationError(`${scope === 'service' ? 'callService' : 'call'} needs ${expected}; received ${describeValue(target)}`));
     }
-    if (query === undefined && (typeof fn !== 'string' || fn.length === 0)) return Promise.reject(new ValidationError(`function name must be a non-empty string; received ${describe(fn)}`));
+    if (query === undefined && (typeof fn !== 'string' || fn.length === 0)) return Promise.reject(new ValidationError(`function name must be a non-empty string; received ${describeValue(fn)}`));
     const timeoutMs = options?.timeoutMs ?? this.timeoutMs;
     const idempotent = options?.idempotent ?? definition?.idempotent ?? false;
     return this.caller.call(resolved, fn, args, timeoutMs, options?.signal, idempotent, query);
   }
 }
 
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null || value === undefined || (typeof value !== 'object' && typeof value !== 'function')) return String(value);
-  if (typeof value === 'function') return 'a function';
-  return Array.isArray(value) ? 'an array' : `an object (${(value as object).constructor?.name ?? 'Object'})`;
-}
-
 function positiveInteger(option: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`${option} must be a positive integer; received ${describe(value)}`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`${option} must be a positive integer; received ${describeValue(value)}`);
   return value;
 }
 
 function nonNegativeInteger(option: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new ValidationError(`${option} must be a non-negative integer; received ${describe(value)}`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new ValidationError(`${option} must be a non-negative integer; received ${describeValue(value)}`);
   return value;
 }

@@ -48,9 +48,8 @@ export interface RpcOptions {
    * as a frame as soon as this many are queued, instead of all at the end of
    * the tick: the other side starts on the first slice while this side
    * prepares the next, so both work at once. Smaller slices cost more writes;
-   * larger ones keep the other side waiting (measured in
-   * docs/benchmarks.md: 64 calls in flight ran about 40 % faster in slices
-   * of 32 than in one frame).
+   * larger ones keep the other side waiting (docs/benchmarks.md has the
+   * measurements).
    * @default 32
    */
   sliceSize?: number;
@@ -79,7 +78,8 @@ export interface RpcOptions {
    */
   instanceCacheMs?: number;
   /**
-   * A pino logger; RPC logs through a child `{ module: 'rpc' }`.
+   * A pino logger; RPC logs through a child bound to `service`, `instanceId`
+   * and `module: 'rpc'` (durable queries: `module: 'queues'`).
    * @default the client's logger
    */
   logger?: Logger;

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { RateLimitedLog } from '../log/RateLimitedLog';
 import { withinMs } from '../route/withinMs';
-import { invalidArgumentsReason, type FunctionDefinition, type RpcScope } from '../../vars/functions';
+import { checkArguments, checkValue, schemaType, type Checked, type FunctionDefinition, type RpcScope } from '../../vars/functions';
 import type { Names } from '../../vars/names';
 import type { Codec } from '../envelope/codec';
 import type { ActionResult } from '../envelope/types';
@@ -250,6 +250,7 @@ export class RpcServer {
     const listening = (served.listening ??= (async () => {
       served.unsubscribe ??= await this.route.subscribe(served.channel, (message) => this.receive(served, message));
       await this.route.announce(served.topic, this.instanceId, this.announcement, this.settings.registryTtlMs);
+      this.logger.debug({ target: served.name, channel: served.channel }, 'serving: subscribed and announced');
     })());
     listening.catch(() => {
       if (served.listening === listening) served.listening = undefined; // to be tried again
@@ -396,19 +397,26 @@ export class RpcServer {
 
   private run(served: Served, job: Job): void {
     served.running += 1;
-    const { request, context } = job;
+    const { request } = job;
+    const definition = (job.exposed as Exposed).definition;
+    if (definition === undefined) return this.invoke(served, job, request.query);
+    const checked = checkArguments(definition, request.action, request.query);
+    if (checked instanceof Promise) void checked.then((outcome) => this.invokeChecked(served, job, outcome));
+    else this.invokeChecked(served, job, checked);
+  }
+
+  private invokeChecked(served: Served, job: Job, checked: Checked<unknown[]>): void {
+    if (checked.ok) return this.invoke(served, job, checked.value);
+    this.replyError(job, { ok: false, errorName: 'ValidationError', code: 'ERR_VALIDATION', message: checked.reason }, 'invalid-arguments');
+    this.finish(served, job);
+  }
+
+  private invoke(served: Served, job: Job, args: unknown[]): void {
+    const { context } = job;
     const exposed = job.exposed as Exposed;
-    const definition = exposed.definition;
-    if (definition !== undefined) {
-      const reason = invalidArgumentsReason(definition, request.action, request.query);
-      if (reason !== undefined) {
-        this.replyError(job, { ok: false, errorName: 'ValidationError', code: 'ERR_VALIDATION', message: reason }, 'invalid-arguments');
-        return this.finish(served, job);
-      }
-    }
     let outcome: unknown;
     try {
-      outcome = exposed.handler(request.query, context as RequestContext);
+      outcome = exposed.handler(args, context as RequestContext);
     } catch (error) {
       this.fail(job, error);
       return this.finish(served, job);
@@ -453,15 +461,20 @@ export class RpcServer {
 
   private succeed(job: Job, result: unknown): void {
     const definition = job.exposed?.definition;
-    if (definition !== undefined) {
-      const reason = definition.result.check(result, `the result of ${job.request.action}`);
-      if (reason !== undefined) {
-        this.counters.handlerErrors += 1;
-        this.logger.error({ fn: job.request.action, reason }, 'a handler returned a result its declaration refuses');
-        this.replyError(job, { ok: false, errorName: 'ValidationError', code: 'ERR_RESULT_INVALID', message: reason });
-        return;
-      }
-    }
+    if (definition === undefined) return this.send(job, result);
+    const checked = checkValue(definition.result, result, `the result of ${job.request.action}`);
+    if (checked instanceof Promise) void checked.then((outcome) => this.sendChecked(job, outcome));
+    else this.sendChecked(job, checked);
+  }
+
+  private sendChecked(job: Job, checked: Checked<unknown>): void {
+    if (checked.ok) return this.send(job, checked.value);
+    this.counters.handlerErrors += 1;
+    this.logger.error({ fn: job.request.action, reason: checked.reason }, 'a handler returned a result its declaration refuses');
+    this.replyError(job, { ok: false, errorName: 'ValidationError', code: 'ERR_RESULT_INVALID', message: checked.reason });
+  }
+
+  private send(job: Job, result: unknown): void {
     const unsendable = unencodableReason(result, 'the result');
     if (unsendable !== undefined) {
       this.counters.handlerErrors += 1;
@@ -511,8 +524,8 @@ export class RpcServer {
       const info: FunctionInfo = { name };
       if (definition !== undefined) {
         if (definition.description !== undefined) info.description = definition.description;
-        info.args = definition.args.map((schema) => schema.type);
-        info.result = definition.result.type;
+        info.args = definition.args.map(schemaType);
+        info.result = schemaType(definition.result);
         info.idempotent = definition.idempotent ?? false;
       }
       functions.push(info);

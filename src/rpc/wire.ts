@@ -3,8 +3,8 @@
  *
  * A call is the SYNC query of seeds/000 made lean: the request carries the
  * envelope fields a call needs, under the seed's names, and nothing that the
- * transport already knows (measured: the full 17-field envelope cost more CPU
- * per call than everything else together).
+ * transport already knows (every field costs encoding and decoding on every
+ * call).
  *
  * - A request `{ queryId, serviceNameSource, sourceInstance, action, query,
  *   timeout_ms }` (`action` = function name, `query` = the argument array)

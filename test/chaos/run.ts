@@ -75,7 +75,7 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   const started = performance.now();
-  const target = await startRedis({ private: true, args: ['--appendonly', 'yes', '--appendfsync', 'everysec'] });
+  const target = await startRedis({ private: true, args: ['--appendonly', 'yes', '--appendfsync', 'everysec', '--enable-debug-command', 'local'] });
   const ledgerServer = await startRedis({ private: true });
   const namespace = `chaos${options.seed}`;
   const names = new Names(namespace);
@@ -192,6 +192,11 @@ async function main(): Promise<number> {
   setPhase('warm-up');
   broadcastToPeers({ cmd: 'load' });
   await sleep(options.short ? 2000 : 5000);
+  // memory at the start is read under load, once every code path has run (compiled code and warm caches are not growth)
+  await Promise.all(slots.map(async (slot) => {
+    const reply = await slot.peer.ask<{ heapUsed: number }>({ cmd: 'memory' }, 'memory', 30_000).catch(() => undefined);
+    if (reply !== undefined) slot.startMemory = reply.heapUsed;
+  }));
 
   await fault('fuzz', async () => {
     fuzzing = true;
@@ -340,7 +345,7 @@ async function main(): Promise<number> {
     { measure: 'malformed frames skipped', value: sum((r) => r.client.malformed), expected: '-', ok: true },
     { measure: 'dead letters kept', value: deadLetters.reduce((a, b) => a + b, 0), expected: 'capped', ok: true },
     { measure: 'process crashes', value: crashes, expected: '0', ok: crashes === 0 },
-    { measure: 'heap of instances, start -> end', value: `${mb(heapStart)} -> ${mb(heapEnd)} MB`, expected: '-', ok: true },
+    { measure: 'heap of instances (after warm-up, after GC), start -> end', value: `${mb(heapStart)} -> ${mb(heapEnd)} MB`, expected: '-', ok: true },
     { measure: 'Redis used_memory, start -> end', value: `${mb(redisMemoryStart)} -> ${mb(redisMemoryEnd)} MB`, expected: '-', ok: true },
   ];
   const seconds = Math.round((performance.now() - started) / 1000);
@@ -349,14 +354,28 @@ async function main(): Promise<number> {
   const width = Math.max(...rows.map((r) => r.measure.length));
   const valueWidth = Math.max(...rows.map((r) => String(r.value).length));
   for (const row of rows) log(`  ${row.ok ? ' ' : '!'} ${row.measure.padEnd(width)}  ${String(row.value).padEnd(valueWidth)}  ${row.expected}`);
+  // what each fault cost: RPC outcomes while it ran and in the recovery gap after it
   const byPhase: Record<string, number> = {};
   for (const r of reports) for (const [k, v] of Object.entries(r.rpc.byPhase ?? {})) byPhase[k] = (byPhase[k] ?? 0) + v;
-  if (process.env.CHAOS_VERBOSE) log(`  RPC outcomes by phase: ${JSON.stringify(byPhase)}`);
+  const costs = results.map(({ fault: name }) => {
+    const outcomes: Record<string, number> = {};
+    for (const [key, count] of Object.entries(byPhase)) {
+      const space = key.lastIndexOf(' ');
+      const phase = key.slice(0, space);
+      if (phase === name || phase === `after ${name}`) outcomes[key.slice(space + 1)] = (outcomes[key.slice(space + 1)] ?? 0) + count;
+    }
+    const ok = outcomes.ok ?? 0;
+    const failed = Object.entries(outcomes).filter(([k]) => k !== 'ok');
+    return { fault: name, ok, failed: Object.fromEntries(failed) };
+  });
+  log('');
+  log('  what each fault cost (RPC calls started while it ran or in the recovery gap after it):');
+  for (const cost of costs) log(`    ${cost.fault.padEnd(14)} ${String(cost.ok).padStart(6)} answered  ${Object.entries(cost.failed).map(([k, v]) => `${v} ${k}`).join(', ') || 'no failure'}`);
   for (const note of crashNotes) log(`  crash: ${note}`);
   if (ffLost.length > 0) log(`  lost FIRE_AND_FORGET ids (first 5): ${ffLost.slice(0, 5).join(' ')}`);
   if (bcLost.length > 0) log(`  lost BROADCAST deliveries (first 5): ${bcLost.slice(0, 5).join(' ')}`);
   const emit = (record: object): void => void process.stdout.write(`${JSON.stringify(record)}\n`);
-  for (const result of results) emit({ type: 'fault', ...result });
+  for (const result of results) emit({ type: 'fault', ...result, rpc: costs.find((c) => c.fault === result.fault) });
   for (const row of rows) emit({ type: 'measure', ...row });
   emit({
     type: 'summary',

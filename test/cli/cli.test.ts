@@ -4,7 +4,8 @@
  * services it talks to are hosted in this test process.
  */
 import { expect } from 'chai';
-import { builtinCatalogue, CancelledError, QueryType, RedisClient, RedisMutex, RedisRPCClient, renderCatalogueMarkdown, type MutexLock } from '../../src/index';
+import { builtinCatalogue, CancelledError, QueryType, RedisClient, RedisMutex, RedisRPCClient, type MutexLock } from '../../src/index';
+import { renderCatalogueMarkdown } from '../../vars/render';
 import type { StatusReport } from '../../src/cli/commands/status';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { runCli, startCli } from './run';
@@ -90,7 +91,7 @@ describe('intracom CLI (a process against a real Redis)', function () {
     publisher = new RedisClient({ service: 'calc', instanceId: 'calc-publisher', redis: redis.url, namespace });
     await publisher.connect();
     mutex = new RedisMutex({ redis: redis.url, namespace });
-    lock = await mutex.acquire('nightly-report', { nodeId: 'reporter-1', timeoutMs: 60_000 });
+    lock = await mutex.acquire('nightly-report', { nodeId: 'reporter-1', timeoutMs: 600_000 }); // held for the whole file, however slow the machine
   });
 
   after(async () => {
@@ -109,6 +110,9 @@ describe('intracom CLI (a process against a real Redis)', function () {
       ]);
       expect(text.code).to.equal(0);
       expect(text.stdout).to.match(/^intracom built-in catalogue/).and.match(/Variables \(\d+\)/).and.match(/Topics \(\d+\)/).and.include('UserLoginAttempts [user uuid]');
+      // wrapped for a terminal: no line longer than 80 columns (the descriptions run on indented lines)
+      for (const line of text.stdout.split('\n')) expect(line.length, line).to.be.at.most(80);
+      expect(text.stdout).to.include('  UserLoginAttempts\n    key UserLoginAttempts [user uuid] · integer · owner auth · ttl 120 s\n');
       expect(markdown.code).to.equal(0);
       expect(markdown.stdout).to.equal(renderCatalogueMarkdown());
       expect(json.code).to.equal(0);
@@ -124,6 +128,21 @@ describe('intracom CLI (a process against a real Redis)', function () {
       expect(stderr).to.equal('');
       expect(code).to.equal(0);
       expect(JSON.parse(stdout)).to.equal(5);
+    });
+
+    it('tells the story of a call on stderr with INTRACOM_LOG_LEVEL=debug (stdout keeps only the result)', async () => {
+      const { code, stdout, stderr } = await runCli([...global, 'call', 'calc', 'add', '[2, 3]'], { INTRACOM_LOG_LEVEL: 'debug' });
+      expect(code).to.equal(0);
+      expect(stdout.trim()).to.equal('5');
+      const lines = stderr.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      const story = lines.map((line) => line.msg);
+      for (const step of ['connecting to redis', 'connected to redis', 'connected; instance announced in the registry', 'subscribed to the reply channel', 'call sent', 'call answered']) {
+        expect(story, step).to.include(step);
+      }
+      expect(story.indexOf('call sent')).to.be.lessThan(story.indexOf('call answered'));
+      const sent = lines.find((line) => line.msg === 'call sent') as Record<string, unknown>;
+      expect(sent).to.include({ service: 'intracom-cli', module: 'rpc', target: 'calc', fn: 'add' });
+      for (const line of stderr.trim().split('\n')) expect(line.match(/"module":/g)?.length ?? 0, line).to.be.at.most(1);
     });
 
     it('names the error class and exits with its code: Timeout 4, NoHandler 5, NoService 6, Remote 7', async () => {
@@ -307,12 +326,14 @@ describe('intracom CLI (a process against a real Redis)', function () {
       expect(runs[5].stderr).to.include("unknown command 'frobnicate'");
       expect(runs[6].stderr).to.include('Usage: intracom');
       expect(runs[7].stderr).to.include('namespace');
+      // every error in the documented form (docs/cli.md): `intracom: ClassName: message`
+      for (const run of [...runs.slice(0, 6), runs[7]]) expect(run.stderr, run.stderr).to.match(/^intracom: ValidationError: /);
     });
 
     it('exits 3 naming the URL when Redis cannot be reached', async () => {
       const { code, stderr } = await runCli(['--redis', 'redis://127.0.0.1:1', 'status']);
       expect(code).to.equal(3);
-      expect(stderr).to.match(/^intracom: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: /);
+      expect(stderr).to.match(/^intracom: ConnectionError: cannot reach Redis at redis:\/\/127\.0\.0\.1:1: /);
     });
   });
 });

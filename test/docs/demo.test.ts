@@ -78,6 +78,17 @@ describe('the demo (npm run demo)', function () {
     expect(rows.get('FIRE_AND_FORGET survives a lost instance')?.[1]).to.match(/^20\/20 jobs processed.*worker-2 killed/);
   });
 
+  it('prints its usage for --help (exit 0) and refuses an argument that is not a Redis URL (exit 2)', async () => {
+    const help = await runTs(DEMO, ['--help'], process.env, 40_000);
+    expect(help.stdout).to.match(/^Usage: npm run demo -- \[redis-url\]/);
+    const refused = await runTs(DEMO, ['localhost'], process.env, 40_000).then(
+      () => undefined,
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(refused?.code).to.equal(2);
+    expect(refused?.stderr).to.match(/^demo: the argument must be a Redis URL \(redis:\/\/ or rediss:\/\/\); received "localhost"/);
+  });
+
   it('exits non-zero with the reason when it cannot work (the URL given as an argument)', async () => {
     const error = await runTs(DEMO, ['redis://127.0.0.1:1'], process.env, 40_000).then(
       () => undefined,

@@ -4,9 +4,11 @@
  * run without Redis are run that way too.
  */
 import { expect } from 'chai';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main as twoServices } from '../../docs/examples/two-services';
+import { execFile } from 'node:child_process';
 import { runTs } from '../support/processes';
 import { useRedis } from '../support/redis-server';
 
@@ -34,6 +36,28 @@ describe('docs/examples', function () {
       });
     }
   }
+
+  it("getting-started's first two services run as written (an ES module importing 'intracom'), and the handler prints", async () => {
+    const page = readFileSync(join(__dirname, '..', '..', 'docs', 'getting-started.md'), 'utf8');
+    const snippet = /In a file `first\.mjs`[^]*?```ts\n([^]*?)```/.exec(page)?.[1];
+    expect(snippet, 'the snippet of section 3').to.be.a('string');
+    const directory = mkdtempSync(join(tmpdir(), 'intracom-first-'));
+    try {
+      const file = join(directory, 'first.mts');
+      writeFileSync(file, snippet as string);
+      for (const url of [undefined, redis().url]) {
+        const env: NodeJS.ProcessEnv = { ...process.env, TSX_TSCONFIG_PATH: join(__dirname, '..', '..', 'tsconfig.json') };
+        if (url === undefined) delete env.REDIS_URL;
+        else env.REDIS_URL = url;
+        const stdout = await new Promise<string>((resolve, reject) => {
+          execFile(process.execPath, ['--import', 'tsx', file], { env, cwd: join(__dirname, '..', '..'), timeout: 50_000 }, (error, out, err) => (error ? reject(Object.assign(error, { err })) : resolve(out)));
+        });
+        expect(stdout.split('\n')).to.include.members(['1', "users { user: 'alice', type: 'USER_CONNECTED' }", "[ 'alice' ]"]);
+      }
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
 
   it('two-services tells the whole story on both routes', async () => {
     for (const url of [undefined, redis().url]) {

@@ -4,15 +4,28 @@ import { decodeFrame, encodeFrame, MsgpackCodec, PROTOCOL_VERSION } from '../../
 import { createQuery, monotonicNs } from '../../src/envelope/query';
 import { QueryRoute, QueryState, QueryType } from '../../src/envelope/types';
 import { invalidEventReason, invalidQueryReason, isQuery } from '../../src/envelope/validate';
+import { newUuid, ShortIds } from '../../src/envelope/ids';
 
 describe('envelope', () => {
   const codec = new MsgpackCodec();
+
+  it('makes ids in one place: UUIDs for ids users keep, short ids bounded in length and unique across a prefix redraw', () => {
+    expect(newUuid()).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const ids = new ShortIds(6, 36 ** 2);
+    const seen = new Set<string>();
+    for (let i = 0; i < 3 * 36 ** 2; i++) {
+      const id = ids.next();
+      expect(id.length).to.be.at.most(10);
+      seen.add(id);
+    }
+    expect(seen.size).to.equal(3 * 36 ** 2);
+  });
 
   it('creates a PENDING query with the seed fields, ids and timestamps', () => {
     const before = monotonicNs();
     const query = createQuery({ serviceNameSource: 'a', serviceNameDest: 'b', type: QueryType.ASYNC, action: 7, query: { x: 1 }, timeout_ms: 500 });
     expect(query).to.include({ serviceNameSource: 'a', serviceNameDest: 'b', type: 'ASYNC', action: 7, state: 'PENDING', route: 'redis', timeout_ms: 500, processAttempts: 0, response_ts: 0 });
-    expect(query.queryId).to.match(/^[A-Za-z0-9_-]{11}\.[0-9a-z]+$/);
+    expect(query.queryId).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     const another = createQuery({ serviceNameSource: 'a', serviceNameDest: 'b', type: QueryType.ASYNC, action: 7, timeout_ms: 500 });
     expect(another.queryId).to.not.equal(query.queryId);
     expect(query.query_ts).to.be.at.least(before);

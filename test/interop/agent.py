@@ -70,6 +70,9 @@ class Agent:
                 return {'error': failure.kind, 'reply': to_json(failure.reply)}
         if name == 'serve':
             return self.serve()
+        if name == 'announce':
+            self.client.register(self.client.service)
+            return {'instanceId': self.client.instance_id}
         if name == 'stop-serving':
             self.stop_serving.set()
             return {'stopped': True}

@@ -182,6 +182,12 @@ describe('interoperability with the Python reference client (docs/protocol.md)',
     expect(handle).to.include({ state: 'DONE', result: 'seven' });
     expect(await caller.sendSync('py', 'unknown').catch((error: Error) => error.name)).to.equal('NoHandlerError');
     await agent.ask({ cmd: 'stop-serving' });
+    // the service registry: a Python announcement (its numbers written as uint64) reads as intracom's own
+    await agent.ask({ cmd: 'announce' });
+    const [instance] = await caller.client.instances('py');
+    expect(instance).to.include({ instanceId: serving, service: 'py', pid: instance.pid });
+    expect(typeof instance.startedAt).to.equal('number');
+    expect(instance.startedAt).to.be.closeTo(Date.now(), 60_000);
   });
 
   it('SYNC and ASYNC, Python to intracom: result, remote error and no handler', async () => {

@@ -40,7 +40,8 @@ function onRedis(kind: TargetKind): () => Promise<Setup> {
   };
 }
 
-const fast = { visibilityTimeoutMs: 300, blockMs: 50, maxAttempts: 3 };
+// consumers from connect() on: these tests register handlers after connecting and send at once
+const fast = { visibilityTimeoutMs: 300, blockMs: 50, maxAttempts: 3, consume: true };
 
 for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => [`redis${kind.suffix}`, onRedis(kind)] as const)] as const) {
   describe(`query types on the ${label} route`, function () {
@@ -90,6 +91,27 @@ for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => 
       for (let i = 0; i < 30; i++) await sender.fireAndForget(solo, 'note', { i });
       await until(() => order.length === 30);
       expect(order).to.deep.equal(Array.from({ length: 30 }, (_, i) => i));
+    });
+
+    it('a caller-only client creates no stream, group or key for the queues; consumption starts with its first handler', async () => {
+      const lazy = await client(`${service}-lazy`, { queues: { ...fast, consume: 'when-handled' } });
+      const { route, names } = lazy.client;
+      const durableKeys = async () => (await Promise.all([names.queryStream(lazy.service), names.broadcastStream(lazy.service), names.broadcastSeen(lazy.service, lazy.instanceId)].map((key) => route.keys(key)))).flat();
+      const caller = await client(`${service}-caller`);
+      await caller.fireAndForget(service, 'nobody-handles', {}).catch(() => undefined); // refused: no consumer ever ran for it
+      expect(await durableKeys()).to.deep.equal([]);
+      const seen: unknown[] = [];
+      let arrived: () => void = () => undefined;
+      const done = new Promise<void>((resolve) => (arrived = resolve));
+      lazy.handle('note', (query) => {
+        seen.push(query);
+        arrived();
+      });
+      await lazy.connect(); // resolves once consumption has started
+      expect((await durableKeys()).length).to.equal(3);
+      await caller.fireAndForget(lazy.service, 'note', { n: 1 });
+      await done;
+      expect(seen).to.deep.equal([{ n: 1 }]);
     });
 
     it('FIRE_AND_FORGET: a failing handler is retried with processAttempts counted, then dead-lettered; replay processes it', async () => {

@@ -486,6 +486,29 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       expect(failed).to.equal(true);
     });
 
+    it('lists the keys matching a glob pattern, from any route of the medium', async () => {
+      const [a, b] = [await make(), await make()];
+      await Promise.all([a.set(ch('scan.one'), '1'), a.set(ch('scan.two'), '2'), a.set(ch('other'), '3')]);
+      expect((await b.keys(ch('scan.*'))).sort()).to.deep.equal([ch('scan.one'), ch('scan.two')]);
+      expect(await b.keys(ch('nothing.*'))).to.deep.equal([]);
+    });
+
+    it('names its medium in the contract (what the mutex builds its lock store on): its kind, and the shared connection or bus', async () => {
+      const [a, b] = [await make(), await make()];
+      expect(a.medium.kind).to.equal(a.kind);
+      if (a.medium.kind === 'memory' && b.medium.kind === 'memory') expect(a.medium.bus).to.equal(b.medium.bus);
+      if (a.medium.kind === 'redis') expect(typeof a.medium.connection.set).to.equal('function');
+    });
+
+    it('appends the messages of one tick to a stream as one entry of at most perEntry messages, in order', async () => {
+      const route = await make();
+      const stream = ch('appended');
+      const ids = await Promise.all([1, 2, 3, 4, 5].map((n) => route.streamAppend(stream, { n }, 2)));
+      expect(new Set(ids).size).to.equal(3);
+      const entries = await route.streamRange(stream, '-', '+', 10);
+      expect(entries.map((entry) => entry.id)).to.deep.equal([...new Set(ids)]);
+    });
+
     it('lists announced instances, forgets a withdrawn one at once and an expired one after its TTL', async () => {
       const [a, b] = [await make(), await make()];
       const service = ch('svc').replace(/[^A-Za-z0-9_.-]/g, '_');

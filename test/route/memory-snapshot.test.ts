@@ -74,8 +74,7 @@ describe('memory route snapshot', function () {
     expect([...own[0].payload]).to.deep.equal([...binary]);
     const fresh = await restarted.streamRead('work', 'workers', 'worker-2', '>', 10, 0);
     expect(fresh.map((entry) => entry.payload.toString())).to.deep.equal(['second', 'third']);
-    const claims = ['q3', 'q4'].map((queryId) => ({ key: `claim.${queryId}`, queryId, entryId: added[0] }));
-    expect(await restarted.claimQueries(['done.bucket'], claims, 'worker-1', 1000)).to.deep.equal(['done', 'claimed']);
+    expect(await restarted.claimQueries(['done.bucket'], 'claims', 'worker-1', 1000, [{ entryId: added[0], queryIds: ['q3', 'q4'] }])).to.deep.equal(['done', 'claimed']);
     // ids keep increasing after the restart, as Redis keeps a stream's last id
     const next = await restarted.streamAdd('work', Buffer.from('fourth'));
     const [[nextMs, nextSeq], [lastMs, lastSeq]] = [next, added[2]].map((id) => id.split('-').map(Number));

@@ -329,43 +329,43 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
         await route.streamEnsureGroup(key('done'), 'g', '0');
         const ids = await filled(route, key('done'), 3);
         await route.streamRead(key('done'), 'g', 'c', '>', 10, 0);
-        const ask = (queryIds: string[]) => queryIds.map((queryId) => ({ key: key(`claim.${queryId}.${Math.random()}`), queryId, entryId: '1-0' }));
-        expect(await route.claimQueries([key('bucket1'), key('bucket0')], ask(['q1', 'q2']), 'c', 1000)).to.deep.equal(['claimed', 'claimed']);
+        const ask = (r: Route, queryIds: string[]) => r.claimQueries([key('bucket1'), key('bucket0')], key(`claims.${Math.random()}`), 'c', 1000, [{ entryId: '1-0', queryIds }]);
+        expect(await ask(route, ['q1', 'q2'])).to.deep.equal(['claimed', 'claimed']);
         await route.streamAck(key('done'), 'g', ids.slice(0, 2), { delete: true, done: { key: key('bucket1'), ids: ['q1', 'q2'], ttlMs: 200 } });
         await route.streamAck(key('done'), 'g', ids.slice(2), { delete: false, done: { key: key('bucket0'), ids: ['q3'], ttlMs: 10_000 } });
         const other = await make();
-        expect(await other.claimQueries([key('bucket1'), key('bucket0')], ask(['q1', 'missing', 'q3', 'q2']), 'c', 1000)).to.deep.equal(['done', 'claimed', 'done', 'done']);
-        expect(await other.claimQueries([key('bucket1')], ask(['q3']), 'c', 1000)).to.deep.equal(['claimed']);
+        expect(await ask(other, ['q1', 'missing', 'q3', 'q2'])).to.deep.equal(['done', 'claimed', 'done', 'done']);
+        expect(await other.claimQueries([key('bucket1')], key('claims.x'), 'c', 1000, [{ entryId: '1-0', queryIds: ['q3'] }])).to.deep.equal(['claimed']);
         const info = await route.streamInfo(key('done'));
         expect(info.length).to.equal(1);
         expect(info.groups[0].pending).to.equal(0);
         await sleep(260);
-        expect(await other.claimQueries([key('bucket1'), key('bucket0')], ask(['q1', 'q3']), 'c', 1000)).to.deep.equal(['claimed', 'done']);
+        expect(await ask(other, ['q1', 'q3'])).to.deep.equal(['claimed', 'done']);
       });
     });
 
     describe('query claims', () => {
-      const request = (queryId: string, entryId: string) => ({ key: key(`claim.${queryId}`), queryId, entryId });
+      const claim = (route: Route, holder: string, ttlMs: number, ...entries: Array<[string, string[]]>) =>
+        route.claimQueries([key('d1'), key('d0')], key('claims'), holder, ttlMs, entries.map(([entryId, queryIds]) => ({ entryId, queryIds })));
 
       it('claims a query once: a copy from another entry, or twice in one call, is held-elsewhere; another consumer of the same entry finds it held-here', async () => {
         const [a, b] = [await make(), await make()];
-        const done = [key('d1'), key('d0')];
-        expect(await a.claimQueries(done, [request('q1', '1-1'), request('q2', '1-1'), request('q1', '1-2')], 'ca', 5000)).to.deep.equal(['claimed', 'claimed', 'held-elsewhere']);
-        expect(await b.claimQueries(done, [request('q1', '2-1'), request('q2', '1-1'), request('q3', '1-1')], 'cb', 5000)).to.deep.equal(['held-elsewhere', 'held-here', 'claimed']);
+        expect(await claim(a, 'ca', 5000, ['1-1', ['q1', 'q2']], ['1-2', ['q1']])).to.deep.equal(['claimed', 'claimed', 'held-elsewhere']);
+        expect(await claim(b, 'cb', 5000, ['2-1', ['q1']], ['1-1', ['q2', 'q3']])).to.deep.equal(['held-elsewhere', 'held-here', 'claimed']);
         // the holder itself, again from the same entry (a restart with the same consumer name): still its own
-        expect(await a.claimQueries(done, [request('q1', '1-1')], 'ca', 5000)).to.deep.equal(['claimed']);
-        // completion records win over claims
-        await a.streamAck(key('none'), 'g', [], { delete: false, done: { key: done[0], ids: ['q1'], ttlMs: 5000 }, releaseClaims: [key('claim.q1')] });
-        expect(await b.claimQueries(done, [request('q1', '1-1')], 'cb', 5000)).to.deep.equal(['done']);
-        expect(await b.get(key('claim.q1'))).to.equal(null);
+        expect(await claim(a, 'ca', 5000, ['1-1', ['q1']])).to.deep.equal(['claimed']);
+        // completion records win over claims, and the acknowledging step deletes the claims
+        await a.streamAck(key('none'), 'g', [], { delete: false, done: { key: key('d1'), ids: ['q1'], ttlMs: 5000 }, releaseClaims: { key: key('claims'), queryIds: ['q1'] } });
+        expect(await claim(b, 'cb', 5000, ['1-1', ['q1']])).to.deep.equal(['done']);
+        expect(await b.renewClaims(key('none'), 'g', 'ca', [], key('claims'), ['q1', 'q2'], 5000)).to.deep.equal({ entries: [], claims: [false, true] });
       });
 
       it('lets a claim lapse after its time to live, and lets another consumer take it then', async () => {
         const [a, b] = [await make(), await make()];
-        expect(await a.claimQueries([], [request('q', '1-1')], 'ca', 100)).to.deep.equal(['claimed']);
-        expect(await b.claimQueries([], [request('q', '1-1')], 'cb', 100)).to.deep.equal(['held-here']);
+        expect(await claim(a, 'ca', 100, ['1-1', ['q']])).to.deep.equal(['claimed']);
+        expect(await claim(b, 'cb', 100, ['1-1', ['q']])).to.deep.equal(['held-here']);
         await sleep(160);
-        expect(await b.claimQueries([], [request('q', '1-1')], 'cb', 5000)).to.deep.equal(['claimed']);
+        expect(await claim(b, 'cb', 5000, ['1-1', ['q']])).to.deep.equal(['claimed']);
       });
 
       it('renews only what the renewing consumer holds: entries (idle back to 0, no delivery counted) and claims (time to live back)', async () => {
@@ -374,29 +374,29 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
         const added = await filled(a, key('renew'), 2);
         await a.streamRead(key('renew'), 'g', 'ca', '>', 1, 0);
         await b.streamRead(key('renew'), 'g', 'cb', '>', 1, 0);
-        await a.claimQueries([], [request('qa', added[0])], 'ca', 400);
-        await b.claimQueries([], [request('qb', added[1])], 'cb', 5000);
+        await claim(a, 'ca', 400, [added[0], ['qa']]);
+        await claim(b, 'cb', 5000, [added[1], ['qb']]);
         await sleep(250);
-        expect(await a.renewClaims(key('renew'), 'g', 'ca', [added[0], added[1]], [key('claim.qa'), key('claim.qb')], 400)).to.deep.equal({ entries: [true, false], claims: [true, false] });
+        expect(await a.renewClaims(key('renew'), 'g', 'ca', [added[0], added[1]], key('claims'), ['qa', 'qb'], 400)).to.deep.equal({ entries: [true, false], claims: [true, false] });
         await sleep(250);
         // renewed 250 ms ago: neither idle for 400 ms nor expired; b's entry, which a could not renew, is idle
         expect(ids(await b.streamClaimIdle(key('renew'), 'g', 'cc', 400, 10))).to.deep.equal([added[1]]);
-        expect(await b.claimQueries([], [request('qa', added[0])], 'cb', 5000)).to.deep.equal(['held-here']);
+        expect(await claim(b, 'cb', 5000, [added[0], ['qa']])).to.deep.equal(['held-here']);
         await sleep(250);
         const taken = await b.streamClaimIdle(key('renew'), 'g', 'cb', 450, 10);
         expect(taken.map((e) => [e.id, e.deliveries])).to.deep.equal([[added[0], 2]]);
-        expect(await b.claimQueries([], [request('qa', added[0])], 'cb', 5000)).to.deep.equal(['claimed']);
+        expect(await claim(b, 'cb', 5000, [added[0], ['qa']])).to.deep.equal(['claimed']);
         // a's hold is gone on both counts
-        expect(await a.renewClaims(key('renew'), 'g', 'ca', [added[0]], [key('claim.qa')], 400)).to.deep.equal({ entries: [false], claims: [false] });
+        expect(await a.renewClaims(key('renew'), 'g', 'ca', [added[0]], key('claims'), ['qa'], 400)).to.deep.equal({ entries: [false], claims: [false] });
       });
 
       it('releases only the claims the releasing consumer holds', async () => {
         const [a, b] = [await make(), await make()];
-        await a.claimQueries([], [request('q1', '1-1'), request('q2', '1-1')], 'ca', 5000);
-        await b.releaseClaims([key('claim.q1')], 'cb');
-        expect(await b.claimQueries([], [request('q1', '1-1')], 'cb', 5000)).to.deep.equal(['held-here']);
-        await a.releaseClaims([key('claim.q1'), key('claim.q2')], 'ca');
-        expect(await b.claimQueries([], [request('q1', '1-1'), request('q2', '1-1')], 'cb', 5000)).to.deep.equal(['claimed', 'claimed']);
+        await claim(a, 'ca', 5000, ['1-1', ['q1', 'q2']]);
+        await b.releaseClaims(key('claims'), ['q1'], 'cb');
+        expect(await claim(b, 'cb', 5000, ['1-1', ['q1']])).to.deep.equal(['held-here']);
+        await a.releaseClaims(key('claims'), ['q1', 'q2'], 'ca');
+        expect(await claim(b, 'cb', 5000, ['1-1', ['q1', 'q2']])).to.deep.equal(['claimed', 'claimed']);
       });
     });
 

@@ -4,6 +4,7 @@
  * builds its clients through the harness it is given.
  */
 import { expect } from 'chai';
+import { z } from 'zod';
 import { defineFunctions, schema } from '../../vars/functions';
 import { CancelledError } from '../../src/errors/CancelledError';
 import { NoHandlerError } from '../../src/errors/NoHandlerError';
@@ -31,6 +32,21 @@ const Calc = defineFunctions(
     add: { args: [schema.number(), schema.number()], result: schema.number(), idempotent: true, description: 'a + b' },
     greet: { args: [schema.string(), schema.optional(schema.string())], result: schema.string() },
     broken: { args: [], result: schema.number() },
+  },
+);
+
+/** The same contract in zod (a Standard Schema), with a transform and an async refinement. */
+const Shop = defineFunctions(
+  { service: 'shop' },
+  {
+    order: {
+      args: [z.object({ sku: z.string().min(3), qty: z.number().int().positive() }), z.enum(['eu', 'us']).optional()],
+      result: z.object({ total: z.number(), region: z.string() }),
+      description: 'place an order',
+    },
+    trimmed: { args: [z.string().transform((text) => text.trim())], result: z.string() },
+    checkedLater: { args: [z.string().refine(async (text) => text !== 'forbidden', 'forbidden word')], result: z.string() },
+    broken: { args: [], result: z.number() },
   },
 );
 
@@ -299,6 +315,32 @@ export function rpcBehaviour(routeName: string, createHarness: () => Promise<Rpc
       expect(await rejection(caller.callService(Calc, 'mul', 1, 2))).to.be.instanceOf(ValidationError);
       // @ts-expect-error: add takes numbers
       void caller.callService(Calc, 'add', 'a', 'b').catch(() => undefined);
+    });
+
+    it('accepts Standard Schema validators (zod) for arguments and results, with the same types and checks', async () => {
+      const server = await harness.make('shop');
+      await server.implement(Shop, {
+        order: ([{ sku, qty }, region]) => ({ total: qty * (sku === 'pen' ? 2 : 1), region: region ?? 'eu' }),
+        trimmed: ([text]) => `[${text}]`,
+        checkedLater: ([text]) => text.toUpperCase(),
+        broken: () => 'NaN' as unknown as number,
+      });
+      const caller = await harness.make('web');
+      const placed: { total: number; region: string } = await caller.callService(Shop, 'order', { sku: 'pen', qty: 3 }, 'us');
+      expect(placed).to.deep.equal({ total: 6, region: 'us' });
+      expect(await caller.callService(Shop, 'trimmed', '  padded  ')).to.equal('[padded]');
+      expect(await caller.callService(Shop, 'checkedLater', 'fine')).to.equal('FINE');
+      const refused = await rejection(caller.callService('shop', 'order', { sku: 'pen', qty: 0 }));
+      expect(refused).to.be.instanceOf(ValidationError);
+      expect(refused.message).to.match(/argument 1 of order\.qty: /);
+      const asyncRefused = await rejection(caller.callService('shop', 'checkedLater', 'forbidden'));
+      expect(asyncRefused).to.be.instanceOf(ValidationError);
+      expect(asyncRefused.message).to.match(/argument 1 of checkedLater: forbidden word/);
+      expect(((await rejection(caller.callService(Shop, 'broken'))) as RemoteError).remoteCode).to.equal('ERR_RESULT_INVALID');
+      const described = await caller.describeService('shop');
+      expect(described.functions.find((f) => f.name === 'order')).to.deep.equal({ name: 'order', description: 'place an order', args: ['zod schema', 'zod schema'], result: 'zod schema', idempotent: false });
+      // @ts-expect-error: qty is a number in the zod schema
+      void caller.callService(Shop, 'order', { sku: 'pen', qty: '3' }).catch(() => undefined);
     });
 
     it('spreads calls over the instances of a service, each call handled once', async () => {

@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import Redis from 'ioredis';
 import { MsgpackCodec, PROTOCOL_VERSION, decodeFrame } from '../../src/envelope/codec';
+import { MemoryBus } from '../../src/route/MemoryBus';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { startRedis, type TestRedis } from '../support/redis-server';
 
@@ -27,6 +28,79 @@ function hostileBytes(): fc.Arbitrary<Buffer> {
   );
 }
 
+/** The property on one route: `make` builds an RPC client, `publish` and `append` deliver raw bytes to a channel and a stream. */
+async function hostileProperty(make: (options: Record<string, unknown>) => RedisRPCClient, publish: (channel: string, bytes: Buffer) => Promise<unknown>, append: (stream: string, bytes: Buffer) => Promise<unknown>): Promise<void> {
+  const server = make({ service: 'hostile', queues: { blockMs: 50 } });
+  const caller = make({ service: 'friendly', queues: { consume: false } });
+  const events: unknown[] = [];
+  const jobs: unknown[] = [];
+  let jobArrived: (value: unknown) => void = () => undefined;
+  let eventArrived: (value: unknown) => void = () => undefined;
+  server.expose('echo', ([value]) => value);
+  server.handle('job', (query) => {
+    jobs.push(query);
+    jobArrived(query);
+  });
+  await server.connect();
+  await caller.connect();
+  await server.client.subscribe('module.hostile.events', (payload) => {
+    events.push(payload);
+    eventArrived(payload);
+  });
+  const names = server.client.names;
+  const eventChannel = names.channel('module.hostile.events');
+  const rpcChannel = names.rpcInstance('service.hostile.rpc', server.instanceId);
+  const stream = names.queryStream('hostile');
+  const codec = new MsgpackCodec();
+  let refusedFrames = 0;
+  let injected = 0;
+  try {
+    await fc.assert(
+      fc.asyncProperty(hostileBytes(), fc.integer(), async (bytes, marker) => {
+        try {
+          decodeFrame(codec, bytes, 1 << 20);
+        } catch {
+          refusedFrames += 1;
+        }
+        injected += 1;
+        await publish(eventChannel, bytes);
+        await publish(rpcChannel, bytes);
+        await append(stream, bytes);
+        const event = new Promise((resolve) => (eventArrived = resolve));
+        const job = new Promise((resolve) => (jobArrived = resolve));
+        await caller.client.publish('module.hostile.events', { marker });
+        expect(await caller.callService('hostile', 'echo', marker)).to.equal(marker);
+        await caller.fireAndForget('hostile', 'job', { marker });
+        expect(await event).to.deep.equal({ marker });
+        expect(await job).to.deep.equal({ marker });
+      }),
+      { numRuns: 25 },
+    );
+    const clientStats = server.client.stats();
+    // the event subscriber and the RPC server each received every refused frame once
+    expect(clientStats.malformed).to.be.at.least(2 * refusedFrames);
+    expect(server.stats().malformedRequests + clientStats.malformed).to.be.at.least(injected);
+    const deadLetters = await server.deadLetters('hostile', 5000);
+    expect(deadLetters.length).to.be.at.least(injected); // one per envelope of a frame, or one for the entry
+    expect(deadLetters.every((letter) => letter.reason === 'malformed')).to.equal(true);
+  } finally {
+    await caller.close();
+    await server.close();
+  }
+}
+
+describe('hostile bytes at a subscriber, an RPC server and a queue consumer (memory route)', function () {
+  this.timeout(120_000);
+  it('counts and skips or dead-letters every input, and valid traffic sent between them still arrives', async () => {
+    const bus = new MemoryBus();
+    await hostileProperty(
+      (options) => new RedisRPCClient({ ...options, service: options.service as string, route: 'memory', memoryBus: bus }),
+      async (channel, bytes) => bus.publish(channel, bytes),
+      async (stream, bytes) => bus.streams.add(stream, bytes),
+    );
+  });
+});
+
 describe('hostile bytes at a subscriber, an RPC server and a queue consumer (redis)', function () {
   this.timeout(120_000);
   let redis: TestRedis;
@@ -42,63 +116,11 @@ describe('hostile bytes at a subscriber, an RPC server and a queue consumer (red
 
   it('counts and skips or dead-letters every input, and valid traffic sent between them still arrives', async () => {
     const namespace = `${redis.namespace}h`;
-    const server = new RedisRPCClient({ service: 'hostile', redis: redis.url, namespace, queues: { blockMs: 50 } });
-    const caller = new RedisRPCClient({ service: 'friendly', redis: redis.url, namespace, queues: { consume: false } });
-    const events: unknown[] = [];
-    const jobs: unknown[] = [];
-    let jobArrived: (value: unknown) => void = () => undefined;
-    let eventArrived: (value: unknown) => void = () => undefined;
-    server.expose('echo', ([value]) => value);
-    server.handle('job', (query) => {
-      jobs.push(query);
-      jobArrived(query);
-    });
-    await server.connect();
-    await caller.connect();
-    await server.client.subscribe('module.hostile.events', (payload) => {
-      events.push(payload);
-      eventArrived(payload);
-    });
-    const names = server.client.names;
-    const eventChannel = names.channel('module.hostile.events');
-    const rpcChannel = names.rpcInstance('service.hostile.rpc', server.instanceId);
-    const stream = names.queryStream('hostile');
-    const codec = new MsgpackCodec();
-    let refusedFrames = 0;
-    let injected = 0;
-    try {
-      await fc.assert(
-        fc.asyncProperty(hostileBytes(), fc.integer(), async (bytes, marker) => {
-          try {
-            decodeFrame(codec, bytes, 1 << 20);
-          } catch {
-            refusedFrames += 1;
-          }
-          injected += 1;
-          await raw.publish(eventChannel, bytes);
-          await raw.publish(rpcChannel, bytes);
-          await raw.xadd(stream, '*', 'm', bytes);
-          const event = new Promise((resolve) => (eventArrived = resolve));
-          const job = new Promise((resolve) => (jobArrived = resolve));
-          await caller.client.publish('module.hostile.events', { marker });
-          expect(await caller.callService('hostile', 'echo', marker)).to.equal(marker);
-          await caller.fireAndForget('hostile', 'job', { marker });
-          expect(await event).to.deep.equal({ marker });
-          expect(await job).to.deep.equal({ marker });
-        }),
-        { numRuns: 25 },
-      );
-      const clientStats = server.client.stats();
-      // the event subscriber and the RPC server each received every refused frame once
-      expect(clientStats.malformed).to.be.at.least(2 * refusedFrames);
-      expect(server.stats().malformedRequests + clientStats.malformed).to.be.at.least(injected);
-      const deadLetters = await server.deadLetters('hostile', 5000);
-      expect(deadLetters.length).to.be.at.least(injected); // one per envelope of a frame, or one for the entry
-      expect(deadLetters.every((letter) => letter.reason === 'malformed')).to.equal(true);
-    } finally {
-      await caller.close();
-      await server.close();
-    }
+    await hostileProperty(
+      (options) => new RedisRPCClient({ ...options, service: options.service as string, redis: redis.url, namespace }),
+      (channel, bytes) => raw.publish(channel, bytes),
+      (stream, bytes) => raw.xadd(stream, '*', 'm', bytes),
+    );
   });
 
   it('answers the valid requests of a frame whose other request has an action with a non-callable toString', async () => {

@@ -6,6 +6,7 @@ import { defineCatalogue, defineTopic, defineVar, mergeCatalogues } from '../../
 import { Names, moduleEvents, moduleMessages, moduleRpc, serviceEvents, serviceMessages, serviceRpc, websocketEvents } from '../../vars/names';
 import { builtinCatalogue, RedisVars } from '../../vars/RedisVars';
 import { renderCatalogueMarkdown } from '../../vars/render';
+import { ValidationError } from '../../vars/ValidationError';
 
 describe('catalogue', () => {
   it('docs/catalogue.md is the rendering of the built-in catalogue (run `npm run catalogue` when this fails)', () => {
@@ -26,10 +27,10 @@ describe('catalogue', () => {
   });
 
   it('refuses names that would act as globs or break the grammar', () => {
-    expect(() => moduleEvents('a*')).to.throw(TypeError, /module name must be .*received "a\*"/);
-    expect(() => serviceRpc('')).to.throw(TypeError, /service name/);
-    expect(() => websocketEvents('admin' as 'user', 'x')).to.throw(TypeError, /websocket kind must be/);
-    expect(() => new Names('a:b')).to.throw(TypeError, /namespace must be .*received "a:b"/);
+    expect(() => moduleEvents('a*')).to.throw(ValidationError, /module name must be .*received "a\*"/);
+    expect(() => serviceRpc('')).to.throw(ValidationError, /service name/);
+    expect(() => websocketEvents('admin' as 'user', 'x')).to.throw(ValidationError, /websocket kind must be/);
+    expect(() => new Names('a:b')).to.throw(ValidationError, /namespace must be .*received "a:b"/);
   });
 
   it('prefixes keys and channels with the namespace and keeps a service in one hash slot', () => {
@@ -47,11 +48,25 @@ describe('catalogue', () => {
   });
 
   it('declares variables with checked fields', () => {
-    expect(() => defineVar({ name: 'bad name', type: 'string', owner: 'x', description: 'd' })).to.throw(TypeError, /variable name/);
-    expect(() => defineVar({ name: 'A', type: 'date' as 'string', owner: 'x', description: 'd' })).to.throw(TypeError, /type of variable "A" must be one of/);
-    expect(() => defineVar({ name: 'A', type: 'string', owner: 'x', description: 'd', ttlMs: 0 })).to.throw(TypeError, /ttlMs of variable "A" must be a positive integer; received 0/);
-    expect(() => defineVar({ name: 'A', type: 'string', owner: 'x', description: '' })).to.throw(TypeError, /description/);
-    expect(() => defineTopic({ name: '', payload: 'x', publishers: [], subscribers: [] })).to.throw(TypeError, /topic name/);
+    expect(() => defineVar({ name: 'bad name', type: 'string', owner: 'x', description: 'd' })).to.throw(ValidationError, /variable name/);
+    expect(() => defineVar({ name: 'A', type: 'date' as 'string', owner: 'x', description: 'd' })).to.throw(ValidationError, /type of variable "A" must be one of/);
+    expect(() => defineVar({ name: 'A', type: 'string', owner: 'x', description: 'd', ttlMs: 0 })).to.throw(ValidationError, /ttlMs of variable "A" must be a positive integer; received 0/);
+    expect(() => defineVar({ name: 'A', type: 'string', owner: 'x', description: '' })).to.throw(ValidationError, /description/);
+    expect(() => defineTopic({ name: '', payload: 'x', publishers: [], subscribers: [] })).to.throw(ValidationError, /topic name/);
+  });
+
+  it('speaks one error vocabulary: the catalogue and the client refuse bad names with ValidationError, describing the value the same way', async () => {
+    const client = new RedisClient({ service: 'vocabulary', route: 'memory' });
+    const refused = await client.instances('bad name').then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).to.be.instanceOf(ValidationError);
+    expect((refused as ValidationError).code).to.equal('ERR_VALIDATION');
+    expect((refused as Error).message).to.match(/service must be .*; received "bad name"$/);
+    expect(() => new RedisClient({ service: 'x', route: 'memory', registry: { heartbeatMs: [1, 2] as unknown as number } })).to.throw(ValidationError, /received an array of 2$/);
+    expect(() => defineVar({ name: 'A', type: 'string', owner: 'x', description: 'd', ttlMs: Buffer.alloc(3) as unknown as number })).to.throw(ValidationError, /received a Buffer of 3 bytes$/);
+    await client.close();
   });
 
   it('refuses a variable declared twice when catalogues are merged', () => {
@@ -59,9 +74,9 @@ describe('catalogue', () => {
       vars: { UserTokenAPIKey: defineVar({ name: 'Other', type: 'string', owner: 'x', description: 'clash' }) },
       topics: {},
     });
-    expect(() => mergeCatalogues('all', builtinCatalogue, mine)).to.throw(TypeError, /redeclares variable "UserTokenAPIKey"/);
+    expect(() => mergeCatalogues('all', builtinCatalogue, mine)).to.throw(ValidationError, /redeclares variable "UserTokenAPIKey"/);
     const twice = { A: defineVar({ name: 'Same', type: 'string', owner: 'x', description: 'a' }), B: defineVar({ name: 'Same', type: 'string', owner: 'x', description: 'b' }) };
-    expect(() => defineCatalogue('dup', { vars: twice, topics: {} })).to.throw(TypeError, /declares variable "Same" twice/);
+    expect(() => defineCatalogue('dup', { vars: twice, topics: {} })).to.throw(ValidationError, /declares variable "Same" twice/);
   });
 
   it('types get/set from the declaration (checked by `npm run typecheck`)', async () => {

@@ -13,7 +13,8 @@
  * - `audit` (seeds/004): records every event on `audit.*`.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { CancelledError, RedisMutex, RedisRPCClient, defineCatalogue, defineTopic, defineVar, moduleEvents, type MemoryBus, type ReceivedEvent } from '../../../src/index';
+import { CancelledError, RedisMutex, RedisRPCClient, defineCatalogue, defineTopic, defineVar, moduleEvents, type ReceivedEvent } from 'intracom';
+import type { MemoryDeployment } from 'intracom/testing';
 
 /** The demo's own variables and topics, declared once and typed everywhere. */
 export const Demo = defineCatalogue('demo', {
@@ -53,7 +54,7 @@ export type Progress =
   | { kind: 'broadcast'; instance: string; version: number };
 
 /** How instances connect: a Redis URL and namespace, or a memory bus. */
-export type DemoConnection = { redis: string; namespace: string } | { route: 'memory'; memoryBus: MemoryBus };
+export type DemoConnection = { redis: string; namespace: string } | MemoryDeployment['options'];
 
 /** The settings every demo instance uses: quick heartbeats and redelivery, so that the story stays short. */
 export const DEMO_SETTINGS = {

@@ -13,31 +13,54 @@ import { ExitCode, type CliIO } from '../context';
 /** The formats `catalogue` prints. */
 export const CATALOGUE_FORMATS = ['text', 'markdown', 'json'] as const;
 
-/** The catalogue as aligned plain text: one section per kind, one line per entry. */
-export function renderCatalogueText(catalogue: Catalogue = builtinCatalogue): string {
+/** Width of the text format when stdout is not a terminal. */
+export const CATALOGUE_TEXT_WIDTH = 80;
+
+/**
+ * The catalogue as plain text: one section per kind, one block per entry
+ * (its name, a line of facts, its description), every line wrapped to
+ * `width` columns (a word longer than a line stays whole).
+ */
+export function renderCatalogueText(catalogue: Catalogue = builtinCatalogue, width = CATALOGUE_TEXT_WIDTH): string {
   const lines: string[] = [catalogue.title, ''];
-  const section = (title: string, rows: string[][]): void => {
-    lines.push(`${title} (${rows.length})`);
-    const widths = rows.reduce((w, row) => row.map((cell, i) => Math.max(w[i] ?? 0, cell.length)), [] as number[]);
-    for (const row of rows) lines.push(`  ${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')}`.trimEnd());
-    lines.push('');
+  const block = (title: string, facts: string[], description: string | undefined): void => {
+    lines.push(`  ${title}`);
+    lines.push(...wrap(facts.filter(Boolean).join(' · '), width, '    '));
+    if (description) lines.push(...wrap(description, width, '    '));
   };
   const vars = Object.entries(catalogue.vars);
-  const varRow = ([constant, v]: [string, (typeof vars)[number][1]]): string[] => [
-    constant,
-    v.name + (v.keyed ? ` [${v.keyDescription ?? 'key'}]` : ''),
-    v.type,
-    `owner ${v.owner}`,
-    v.ttlMs === undefined ? '' : `ttl ${v.ttlMs / 1000} s`,
-    v.description,
-  ];
-  section('Variables', vars.filter(([, v]) => !v.internal).map(varRow));
-  section('Keys the library stores', vars.filter(([, v]) => v.internal).map(varRow));
-  section(
-    'Topics',
-    Object.entries(catalogue.topics).map(([constant, t]) => [constant, t.name, t.payload, `pub ${t.publishers.join(',')}`, `sub ${t.subscribers.join(',')}`, t.description ?? '']),
-  );
-  return lines.join('\n');
+  const section = (title: string, entries: typeof vars): void => {
+    lines.push(`${title} (${entries.length})`, '');
+    for (const [constant, v] of entries) {
+      block(constant, [`key ${v.name}${v.keyed ? ` [${v.keyDescription ?? 'key'}]` : ''}`, v.type, `owner ${v.owner}`, v.ttlMs === undefined ? '' : `ttl ${v.ttlMs / 1000} s`], v.description);
+      lines.push('');
+    }
+  };
+  section('Variables', vars.filter(([, v]) => !v.internal));
+  section('Keys the library stores', vars.filter(([, v]) => v.internal));
+  const topics = Object.entries(catalogue.topics);
+  lines.push(`Topics (${topics.length})`, '');
+  for (const [constant, t] of topics) {
+    block(constant, [`topic ${t.name}`, `payload ${t.payload}`, `pub ${t.publishers.join(',')}`, `sub ${t.subscribers.join(',')}`], t.description);
+    lines.push('');
+  }
+  return lines.join('\n').trimEnd();
+}
+
+/** Word-wraps `text` to `width` columns, each line starting with `indent`. */
+function wrap(text: string, width: number, indent: string): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line !== '' && indent.length + line.length + 1 + word.length > width) {
+      out.push(indent + line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  if (line !== '') out.push(indent + line);
+  return out;
 }
 
 /** Registers the command. */
@@ -49,7 +72,7 @@ export function registerCatalogue(program: Command, io: CliIO, done: (code: numb
     .action((options: { format: (typeof CATALOGUE_FORMATS)[number] }) => {
       if (options.format === 'json') io.stdout.write(`${JSON.stringify(builtinCatalogue, null, 2)}\n`);
       else if (options.format === 'markdown') io.stdout.write(renderCatalogueMarkdown(builtinCatalogue));
-      else io.stdout.write(`${renderCatalogueText(builtinCatalogue)}\n`);
+      else io.stdout.write(`${renderCatalogueText(builtinCatalogue, io.stdout.isTTY ? Math.max(40, (io.stdout as { columns?: number }).columns ?? CATALOGUE_TEXT_WIDTH) : CATALOGUE_TEXT_WIDTH)}\n`);
       done(ExitCode.OK);
     });
 }

@@ -9,8 +9,6 @@ import type { Command } from 'commander';
 import type { RedisClient } from '../../client/RedisClient';
 import { RedisMutex } from '../../mutex/RedisMutex';
 import type { MutexRecord } from '../../mutex/record';
-import { RedisRoute } from '../../route/RedisRoute';
-import { scanAll } from '../../route/connection';
 import type { QueueInspection } from '../../queues/QueryQueues';
 import type { RedisRPCClient } from '../../rpc/RedisRPCClient';
 import { CLI_SERVICE, ExitCode, connect, toJson, type CliIO, type GlobalOptions } from '../context';
@@ -36,12 +34,9 @@ export interface StatusReport {
 const RPC_TARGET = /^(service|module)\..+\.rpc$/;
 
 async function scanServices(client: RedisClient, kinds: string[]): Promise<Map<string, Set<string>>> {
-  const route = client.route;
-  if (!(route instanceof RedisRoute)) throw new Error('status needs the redis route');
   const found = new Map<string, Set<string>>();
   for (const kind of kinds) {
-    // every master of a cluster: a SCAN reaches one node only
-    for (const key of await scanAll(route.publisher, client.names.serviceScanPattern(kind), 1000)) {
+    for (const key of await client.route.keys(client.names.serviceScanPattern(kind))) {
       const service = client.names.serviceOfKey(key);
       if (service === undefined || service.startsWith('mutex:')) continue;
       let set = found.get(service);

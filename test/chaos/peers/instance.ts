@@ -133,6 +133,7 @@ async function main(): Promise<void> {
   setInterval(() => flushReport(), 500).unref();
   process.on('message', (message: { cmd: string; phase?: string }) => {
     if (message.cmd === 'phase') phase = message.phase as string;
+    else if (message.cmd === 'memory') process.send?.({ ev: 'memory', heapUsed: liveMemory().heapUsed });
     else if (message.cmd === 'load') {
       loading = true;
       tick ??= setInterval(loadOnce, tickMs);

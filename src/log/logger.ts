@@ -1,0 +1,18 @@
+import pino, { type Logger } from 'pino';
+
+/** The environment variable that sets the level of intracom's default logger. */
+export const LOG_LEVEL_VARIABLE = 'INTRACOM_LOG_LEVEL';
+
+/**
+ * intracom's logger when the user gives none: pino on stderr (never mixed
+ * into a program's stdout), at `INTRACOM_LOG_LEVEL`, else `fallbackLevel`.
+ * Written synchronously, so the last lines before an exit are not lost.
+ */
+export function defaultLogger(fallbackLevel = 'warn', name = 'intracom'): Logger {
+  return pino({ name, level: process.env[LOG_LEVEL_VARIABLE] ?? fallbackLevel }, pino.destination({ dest: 2, sync: true }));
+}
+
+/** Whether a logger writes `debug` lines: checked once, so that hot paths build no log fields otherwise. */
+export function debugEnabled(logger: Logger): boolean {
+  return typeof logger.isLevelEnabled === 'function' ? logger.isLevelEnabled('debug') : false;
+}

@@ -1,0 +1,161 @@
+/**
+ * The API report: the public surface of the package as its built type
+ * declarations show it, one section per entry point (`intracom`,
+ * `intracom/vars`, `intracom/testing`), each exported name with its
+ * declaration (comments and private members left out). docs/api-report.md
+ * holds the reviewed copy; api-report.test.ts fails when they differ, so a
+ * change to the public API shows as a diff in review.
+ *
+ *   npx tsx test/package/api-report.ts          # rewrites docs/api-report.md
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+
+const root = join(__dirname, '..', '..');
+export const REPORT_FILE = join(root, 'docs', 'api-report.md');
+
+/** Entry points as package.json's `exports` names them, and their source files. */
+const ENTRY_POINTS: ReadonlyArray<[string, string]> = [
+  ['intracom', 'src/index.ts'],
+  ['intracom/vars', 'vars/index.ts'],
+  ['intracom/testing', 'src/testing/index.ts'],
+];
+
+/** Emits the declarations of the entry points (as `npm run build` does, stripInternal included) into a scratch directory. */
+function emitDeclarations(): string {
+  const out = mkdtempSync(join(tmpdir(), 'intracom-api-'));
+  const config = {
+    extends: join(root, 'tsconfig.json'),
+    compilerOptions: { outDir: out, rootDir: root, emitDeclarationOnly: true, declaration: true, sourceMap: false, types: ['node'], typeRoots: [join(root, 'node_modules', '@types')] },
+    files: ENTRY_POINTS.map(([, file]) => join(root, file)),
+    include: [],
+  };
+  const configFile = join(out, 'tsconfig.json');
+  writeFileSync(configFile, JSON.stringify(config));
+  execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', configFile], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  return out;
+}
+
+/** A declaration file cut into top-level statements, comments removed. */
+function statements(file: string): string[] {
+  const text = readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
+  const result: string[] = [];
+  let current = '';
+  let depth = 0;
+  for (const line of text.split('\n')) {
+    if (line.trim() === '' && depth === 0 && current === '') continue;
+    if (/^\s*(private|#private)\b/.test(line) && depth === 1) continue;
+    if (line.trim() === '') continue;
+    current += (current === '' ? '' : '\n') + line.replace(/\s+$/, '');
+    for (const char of line) {
+      if (char === '{' || char === '(' || char === '[') depth += 1;
+      else if (char === '}' || char === ')' || char === ']') depth -= 1;
+    }
+    if (depth === 0 && (/[;}]$/.test(line.trim()) || /^export \{\s*\};?$/.test(line.trim()))) {
+      result.push(current);
+      current = '';
+    }
+  }
+  if (current !== '') result.push(current);
+  return result;
+}
+
+interface Module {
+  /** Declarations by local name. */
+  declared: Map<string, string>;
+  /** Exported name -> [module file, name there] (for re-exports) or [this file, local name]. */
+  exported: Map<string, [string, string]>;
+  /** `export *` sources. */
+  star: string[];
+}
+
+const DECLARATION = /^(?:export )?(?:declare )?(?:abstract )?(?:class|interface|type|function|const|let|enum|namespace) ([A-Za-z_$][\w$]*)/;
+
+function load(file: string, cache: Map<string, Module>): Module {
+  let module = cache.get(file);
+  if (module !== undefined) return module;
+  module = { declared: new Map(), exported: new Map(), star: [] };
+  cache.set(file, module);
+  const target = (spec: string) => resolve(dirname(file), spec.replace(/\.js$/, '')) + '.d.ts';
+  for (const statement of statements(file)) {
+    const reexport = /^export (?:type )?\{([^}]*)\}(?: from '([^']+)')?;$/s.exec(statement);
+    if (reexport) {
+      for (const item of reexport[1].split(',').map((s) => s.trim().replace(/^type /, '')).filter(Boolean)) {
+        const [name, alias] = item.split(/\s+as\s+/);
+        module.exported.set(alias ?? name, [reexport[2] ? target(reexport[2]) : file, name]);
+      }
+      continue;
+    }
+    const star = /^export \* from '([^']+)';$/.exec(statement);
+    if (star) {
+      module.star.push(target(star[1]));
+      continue;
+    }
+    const declared = DECLARATION.exec(statement);
+    if (declared) {
+      const previous = module.declared.get(declared[1]);
+      module.declared.set(declared[1], previous === undefined ? statement : `${previous}\n${statement}`);
+      if (statement.startsWith('export ')) module.exported.set(declared[1], [file, declared[1]]);
+    }
+  }
+  return module;
+}
+
+function resolveName(file: string, name: string, cache: Map<string, Module>): string | undefined {
+  const module = load(file, cache);
+  const link = module.exported.get(name);
+  if (link !== undefined) {
+    const [where, local] = link;
+    if (where === file) return module.declared.get(local);
+    return resolveName(where, local, cache) ?? load(where, cache).declared.get(local);
+  }
+  for (const source of module.star) {
+    const found = resolveName(source, name, cache);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+function exportedNames(file: string, cache: Map<string, Module>): string[] {
+  const module = load(file, cache);
+  const names = new Set(module.exported.keys());
+  for (const source of module.star) for (const name of exportedNames(source, cache)) names.add(name);
+  return [...names].sort((a, b) => a.localeCompare(b));
+}
+
+/** The report's text, from declarations freshly emitted from the sources. */
+export function renderApiReport(): string {
+  const out = emitDeclarations();
+  try {
+    const cache = new Map<string, Module>();
+    const lines = [
+      '# API report',
+      '',
+      'The public surface of the package, generated from its type declarations by',
+      '`npx tsx test/package/api-report.ts` (comments and private members left out).',
+      'test/package/api-report.test.ts fails when this file and the sources differ:',
+      'a change here is a change of the public API, to be reviewed as such.',
+      '',
+    ];
+    for (const [entry, source] of ENTRY_POINTS) {
+      const file = join(out, source.replace(/\.ts$/, '.d.ts'));
+      lines.push(`## ${entry}`, '');
+      for (const name of exportedNames(file, cache)) {
+        const declaration = resolveName(file, name, cache) ?? `(declaration of ${name} not found)`;
+        lines.push(`### ${name}`, '', '```ts', declaration.replace(/^export (declare )?/gm, '').trim(), '```', '');
+      }
+    }
+    return `${lines.join('\n').trimEnd()}\n`;
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  writeFileSync(REPORT_FILE, renderApiReport());
+  process.stdout.write(`wrote ${REPORT_FILE}\n`);
+}
