@@ -1,8 +1,7 @@
-import type { Cluster } from 'ioredis';
 import type { RedisClient } from '../client/RedisClient';
+import { isCluster } from '../route/connection';
 import { globMatch } from '../route/glob';
 import type { MessageListener, Unsubscribe } from '../route/Route';
-import { RedisRoute } from '../route/RedisRoute';
 
 /** How often `watch` looks for new shard channels on a cluster, in ms. */
 export const SHARD_DISCOVERY_MS = 500;
@@ -20,8 +19,9 @@ export const SHARD_DISCOVERY_MS = 500;
  */
 export async function watchShardChannels(client: RedisClient, pattern: string, listener: MessageListener): Promise<Unsubscribe | undefined> {
   const route = client.route;
-  if (!(route instanceof RedisRoute) || route.topology !== 'cluster' || !client.names.shardChannels) return undefined;
-  const cluster = route.publisher as Cluster;
+  const medium = route.medium;
+  if (medium?.kind !== 'redis' || !isCluster(medium.connection) || !client.names.shardChannels) return undefined;
+  const cluster = medium.connection;
   const watched = new Map<string, Unsubscribe>();
   let stopped = false;
   const round = async (): Promise<void> => {
