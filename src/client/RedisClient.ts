@@ -24,7 +24,7 @@ import type { Route, RouteStats, RouteStatus } from '../route/Route';
 import { withinMs } from '../route/withinMs';
 import { VERSION } from '../version';
 import { DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from './RedisClientOptions';
-import { decodeVariable, describeVariableValue, encodeVariable, fitsVariable } from './variableCodec';
+import { decodeVariable, describeVariableValue, encodeVariable, fitsVariable, receivedVariableValue } from './variableCodec';
 import { describeValue } from '../../vars/describe';
 import { newUuid } from '../envelope/ids';
 import { defaultLogger } from '../log/logger';
@@ -367,6 +367,7 @@ export class RedisClient extends EventEmitter {
     return this.listen(channel, undefined, (payload, event) => {
       const change = payload as VariableChangeWire;
       const reason = variableChangeProblem(variable, change);
+      const value = reason === undefined && !change.deleted && !variable.secret ? receivedVariableValue(variable, change.value) : null;
       if (reason !== undefined) {
         this.invalidEvents += 1;
         this.reportMalformed(new MalformedMessageError(channel, reason));
@@ -375,7 +376,7 @@ export class RedisClient extends EventEmitter {
       if (key !== undefined && change.key !== key) return;
       return handler({
         key: change.key ?? undefined,
-        value: change.deleted || variable.secret ? null : (change.value as VarValue<V>),
+        value: value as VarValue<V> | null,
         secret: variable.secret === true,
         deleted: change.deleted,
         changedBy: event.headers.serviceName,
@@ -575,10 +576,12 @@ export class RedisClient extends EventEmitter {
 function variableChangeProblem(variable: VarDefinition, change: VariableChangeWire): string | undefined {
   if (typeof change !== 'object' || change === null || typeof change.deleted !== 'boolean') return 'a variable change must be a map with a boolean "deleted"';
   if (variable.keyed ? typeof change.key !== 'string' : change.key !== null && change.key !== undefined) {
-    return `a change of ${variable.keyed ? 'keyed' : 'unkeyed'} variable "${variable.name}" ${variable.keyed ? 'needs a string key' : 'carries no key'}`;
+    return variable.keyed
+      ? `a change of keyed variable "${variable.name}" needs a string key; received ${describeValue(change.key)}`
+      : `a change of unkeyed variable "${variable.name}" must carry no key (a null or absent key); received ${describeValue(change.key)}`;
   }
   if (change.deleted || variable.secret) return undefined;
-  return fitsVariable(variable, change.value) ? undefined : `a change of variable "${variable.name}" (${variable.type}) carried ${describeVariableValue(variable, change.value)}`;
+  return fitsVariable(variable, receivedVariableValue(variable, change.value)) ? undefined : `a change of variable "${variable.name}" (${variable.type}) carried ${describeVariableValue(variable, change.value)}`;
 }
 
 function checked<T>(option: string, value: unknown, check: () => T): T extends void ? string : T {
