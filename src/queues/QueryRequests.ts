@@ -208,7 +208,7 @@ export class QueryRequests {
 
   private async runLocal(localService: LocalService, envelope: Query, signal: AbortSignal): Promise<unknown> {
     const handler = localService.handlers.get(envelope.action);
-    if (handler === undefined) throw new NoHandlerError(envelope.serviceNameDest, `action ${JSON.stringify(envelope.action)}`, localService.handlers.actions());
+    if (handler === undefined) throw new NoHandlerError(envelope.serviceNameDest, String(envelope.action), localService.handlers.actions(), 'action');
     let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new TimeoutError(envelope.serviceNameDest, String(envelope.action), envelope.timeout_ms)), envelope.timeout_ms);
@@ -228,7 +228,7 @@ export class QueryRequests {
 
   private async runHandler(query: Query, signal: AbortSignal): Promise<unknown> {
     const handler = this.handlers.get(query.action);
-    if (handler === undefined) throw new NoHandlerError(query.serviceNameDest, `action ${JSON.stringify(query.action)}`, this.handlers.actions());
+    if (handler === undefined) throw new NoHandlerError(query.serviceNameDest, String(query.action), this.handlers.actions(), 'action');
     return this.invokeHandler(handler, query, signal);
   }
 
@@ -246,10 +246,18 @@ export class QueryRequests {
     return Promise.resolve(handler(query.query, context));
   }
 
-  /** The typed error of a failed query; a remote NoHandlerError (unknown action) keeps its class. */
+  /**
+   * The typed error of a failed query; an unknown action stays a
+   * NoHandlerError naming the action and the actions the instance handles.
+   */
   private typed(cause: unknown, envelope: Query): IntracomError {
+    if (cause instanceof NoHandlerError) {
+      return new NoHandlerError(envelope.serviceNameDest, String(envelope.action), cause.available, 'action');
+    }
     if (cause instanceof RemoteError && cause.remoteName === 'NoHandlerError') {
-      return new NoHandlerError(envelope.serviceNameDest, `action ${JSON.stringify(envelope.action)}`, []);
+      const data = cause.data as { available?: unknown } | undefined;
+      const available = Array.isArray(data?.available) ? data.available.filter((item): item is string => typeof item === 'string') : [];
+      return new NoHandlerError(envelope.serviceNameDest, String(envelope.action), available, 'action');
     }
     if (cause instanceof IntracomError) return cause;
     const message = cause instanceof Error ? cause.message : String(cause);

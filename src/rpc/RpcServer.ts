@@ -503,8 +503,13 @@ export class RpcServer {
     // decides the error it sees), so an answer here could only race it with a less precise error
     if (job.context?.aborted) return;
     this.logger.debug({ err: error, fn: job.request.action }, 'a handler failed; the caller gets a RemoteError');
-    // a query whose action has no handler is intracom's refusal, not the handler's failure
-    this.replyError(job, describeThrown(error), job.request.action === QUERY_FUNCTION && error instanceof NoHandlerError ? 'no-handler' : undefined);
+    // a query whose action has no handler is intracom's refusal, not the handler's failure: like an
+    // unknown function, the reply lists what this instance does handle
+    if (job.request.action === QUERY_FUNCTION && error instanceof NoHandlerError) {
+      this.replyError(job, { ok: false, errorName: 'NoHandlerError', message: error.message, data: { available: error.available } }, 'no-handler');
+      return;
+    }
+    this.replyError(job, describeThrown(error));
   }
 
   /** An error reply: the handler's (no `fault`), or intracom's own with the `fault` that says why. */

@@ -286,6 +286,9 @@ for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => 
       expect((failed.error as RemoteError).remoteMessage).to.equal('no such user');
       const unknown = await caller.sendAsync(service, 'missing', null).promise;
       expect(unknown.error).to.be.instanceOf(NoHandlerError);
+      expect((unknown.error as NoHandlerError).available).to.have.members(['boom', 'slow']);
+      expect((unknown.error as NoHandlerError).functionName).to.equal('missing');
+      expect(unknown.error?.message).to.equal(`"${service}" handles no action "missing" (it handles: ${(unknown.error as NoHandlerError).available.map((a) => `"${a}"`).join(', ')})`);
       const started = Date.now();
       const late = await caller.sendAsync(service, 'slow', null, { timeoutMs: 150 }).promise;
       expect(late.error).to.be.instanceOf(TimeoutError);
@@ -301,7 +304,10 @@ for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => 
       const caller = await client('caller');
       expect(await caller.sendSync(service, 'add', [2, 3])).to.equal(5);
       expect(await rejection(caller.sendSync(service, 'boom'))).to.be.instanceOf(RemoteError);
-      expect(await rejection(caller.sendSync(service, 'missing'))).to.be.instanceOf(NoHandlerError);
+      const missing = await rejection(caller.sendSync(service, 'missing'));
+      expect(missing).to.be.instanceOf(NoHandlerError);
+      expect((missing as NoHandlerError).available).to.have.members(['add', 'boom']);
+      expect(missing.message).to.match(new RegExp(`^"${service.replace(/\./g, '\\.')}" handles no action "missing" \\(it handles: "(add|boom)", "(add|boom)"\\)$`));
       expect(await rejection(caller.sendSync('no-such-service', 'add', [1, 1]))).to.be.instanceOf(NoServiceError);
       const done = await caller.send(QueryType.SYNC, service, 'add', [20, 22]);
       expect(done).to.include({ state: QueryState.DONE, result: 42, type: QueryType.SYNC });

@@ -10,6 +10,7 @@ import Redis from 'ioredis';
 import { MsgpackCodec, PROTOCOL_VERSION, decodeFrame } from '../../src/envelope/codec';
 import { MemoryBus } from '../../src/route/MemoryBus';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
+import { NoHandlerError } from '../../src/errors/NoHandlerError';
 import { startRedis, type TestRedis } from '../support/redis-server';
 
 /** Bytes a hostile or broken peer may send: noise, noise after a frame head, old frames, and a few known offenders. */
@@ -197,6 +198,8 @@ describe('hostile bytes at a subscriber, an RPC server and a queue consumer (red
       expect(replies.get('a1')).to.deep.equal({ queryId: 'a1', result: 'seven' });
       expect(replies.get('n1')).to.deep.include({ fault: 'no-handler' });
       expect((replies.get('n1') as { error: { errorName: string } }).error.errorName).to.equal('NoHandlerError');
+      // like an unknown function, an unknown action's reply lists what the instance handles
+      expect((replies.get('n1') as { error: { data: unknown } }).error.data).to.deep.equal({ available: ['measure', '7'] });
       expect(replies.get('f1')).to.deep.include({ fault: 'no-handler' }); // a function call cannot reach the query handler
 
       expect(await caller.sendSync('worker', 'measure', { image: 'dog' })).to.deep.include({ size: 3, type: 'SYNC', from: 'web' });
@@ -209,6 +212,8 @@ describe('hostile bytes at a subscriber, an RPC server and a queue consumer (red
         caller.sendSync('nobody', 'measure').catch((error: Error) => error),
       ])) as Error[];
       expect(failures[0].name).to.equal('NoHandlerError');
+      expect((failures[0] as NoHandlerError).available).to.include('measure');
+      expect(failures[0].message).to.match(/^"worker" handles no action "nothing" \(it handles: .*"measure"/);
       expect(failures[1].name).to.equal('NoServiceError');
       for (const failure of failures) expect(failure.message).to.not.include('$query');
     } finally {
