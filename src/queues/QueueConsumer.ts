@@ -155,8 +155,9 @@ function isGroupGone(error: unknown): boolean {
  * record was written: at most 2 x `batchSize` queries per consumer and fault.
  *
  * Nothing here throws out of the loop: Redis errors are logged and retried; a
- * consumer group found gone is created again (from the start of the stream)
- * and counted.
+ * consumer group found gone (by a read, or by a renewal while handlers run)
+ * is created again at once (from the start of the stream) and counted; the
+ * claims of queries running or waiting here are renewed all the same.
  */
 export class QueueConsumer {
   private running = false;

@@ -3,8 +3,9 @@
  * their claim (the visibility timeout bounds one query, not a batch), a
  * handler that outruns its claim with autoExtend off is redelivered, copies
  * of one queryId run once whoever sends them and whichever instance reads
- * them, and a consumer group that vanishes is recreated, counted and logged
- * once.
+ * them, and a consumer group that vanishes is recreated (at once, even while
+ * every instance is in a handler), counted and logged once, without running a
+ * held query twice or spending the deliveries of one waiting in its entry.
  */
 import { expect } from 'chai';
 import fc from 'fast-check';

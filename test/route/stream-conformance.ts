@@ -390,6 +390,23 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
         expect(await a.renewClaims(key('renew'), 'g', 'ca', [added[0]], key('claims'), ['qa'], 400)).to.deep.equal({ entries: [false], claims: [false], groupGone: false });
       });
 
+      it('a group gone or recreated: renewal keeps the claims and takes back, without counting a delivery, an entry it still has claims from', async () => {
+        const [a, b] = [await make(), await make()];
+        await a.streamEnsureGroup(key('gone'), 'g', '0');
+        const [entry] = await filled(a, key('gone'), 1);
+        await a.streamRead(key('gone'), 'g', 'ca', '>', 1, 0);
+        await claim(a, 'ca', 5000, [entry, ['q0', 'q1']]);
+        await a.streamDestroyGroup(key('gone'), 'g');
+        expect(await a.renewClaims(key('gone'), 'g', 'ca', [entry], key('claims'), ['q0', 'q1'], 5000)).to.deep.equal({ entries: [true], claims: [true, true], groupGone: true });
+        await b.streamEnsureGroup(key('gone'), 'g', '0');
+        expect(ids(await b.streamRead(key('gone'), 'g', 'cb', '>', 1, 0))).to.deep.equal([entry]);
+        expect(await claim(b, 'cb', 5000, [entry, ['q0', 'q1']])).to.deep.equal(['held-here', 'held-here']);
+        expect(await a.renewClaims(key('gone'), 'g', 'ca', [entry], key('claims'), ['q0', 'q1'], 5000)).to.deep.equal({ entries: [true], claims: [true, true], groupGone: false });
+        // ca's own now, the taking back not counted: one delivery (b's read) before this one
+        const own = await a.streamRead(key('gone'), 'g', 'ca', 'own-pending', 10, 0);
+        expect(own.map((e) => [e.id, e.deliveries])).to.deep.equal([[entry, 2]]);
+      });
+
       it('releases only the claims the releasing consumer holds', async () => {
         const [a, b] = [await make(), await make()];
         await claim(a, 'ca', 5000, ['1-1', ['q1', 'q2']]);
