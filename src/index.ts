@@ -63,6 +63,7 @@ export {
   MalformedMessageError,
   NotConnectedError,
   ConnectionError,
+  TopologyError,
   TimeoutError,
   NoHandlerError,
   NoServiceError,
@@ -129,6 +130,6 @@ export type {
 
 // ---- for authors of routes (how bytes move); users pick `route: 'redis' | 'memory'` ----
 export type { Route, RouteStats, RouteStatus, MessageListener, PatternListener, WriteDone, StreamStore, StreamEntry, StreamInfo, StreamGroupInfo, AckOptions, DoneRecords, RouteMedium } from './route/index';
-export type { RedisConnection } from './route/index';
+export type { RedisConnection, ClusterConnectionOptions, ClusterSeed, Topology, DurabilityOptions } from './route/index';
 
 export { VERSION } from './version';

@@ -9,6 +9,15 @@
  * Channels: `[<namespace>:]<topic>` where topics follow OpenTera's convention
  * (`module.<name>.events`, `service.<key>.rpc`, ...). Pub/sub ignores Redis's
  * `db`, so the namespace is what keeps two deployments on one server apart.
+ *
+ * With `shardChannels` (a Redis Cluster), per-service and per-instance
+ * channels carry the service's hash tag: `service.{calc}.events`,
+ * `module.{users}.rpc.<instanceId>`, `intracom.rpc.reply.{calc}.<instanceId>`,
+ * `intracom.var.{calc}.<name>`, `websocket.user.{<uuid>}.events`. A tagged
+ * channel hashes to the slot of the service's keys (`ic:{calc}:...`), so one
+ * service's channels and streams live on one shard, and the route sends it
+ * with sharded pub/sub. Other topics stay untagged (classic pub/sub, seen by
+ * patterns).
  */
 import { describeValue } from './describe';
 import { ValidationError } from './ValidationError';
@@ -33,14 +42,36 @@ function serviceKey(namespace: string, service: string, kind: string, ...parts: 
   return `${prefix(namespace)}ic:{${service}}:${kind}${tail}`;
 }
 
+/** How channels are named. */
+export interface NamesOptions {
+  /**
+   * Put the service's hash tag in per-service and per-instance channels, so
+   * that a cluster route sends them with sharded pub/sub.
+   * @default false
+   */
+  shardChannels?: boolean;
+}
+
+/** Per-service topics of OpenTera's convention; the name between scope and suffix may hold dots. */
+const SERVICE_TOPIC = /^(service|module)\.([^{}]+)\.(events|messages|rpc)$/;
+const WEBSOCKET_TOPIC = /^(websocket\.(?:user|participant|device))\.([^.{}]+)\.events$/;
+
 /** Builds the names of one deployment (one namespace). */
 export class Names {
   /** The namespace prefix; empty for none. */
   readonly namespace: string;
+  /** Whether per-service and per-instance channels carry hash tags (cluster mode). */
+  readonly shardChannels: boolean;
 
-  constructor(namespace = '') {
+  constructor(namespace = '', options: NamesOptions = {}) {
     assertNamespace(namespace);
     this.namespace = namespace;
+    this.shardChannels = options.shardChannels === true;
+  }
+
+  /** A tag around `name` in sharded mode, the name itself otherwise. */
+  private tag(name: string): string {
+    return this.shardChannels ? `{${name}}` : name;
   }
 
   // ---- variables ----
@@ -52,7 +83,7 @@ export class Names {
 
   /** Channel on which changes of one variable are announced to watchers. */
   variableChanged(owner: string, name: string): string {
-    return this.channel(`intracom.var.${owner}.${name}`);
+    return this.channel(`intracom.var.${this.tag(owner)}.${name}`);
   }
 
   /**
@@ -177,15 +208,35 @@ export class Names {
 
   // ---- channels ----
 
-  /** Any topic name, with the namespace applied. */
+  /**
+   * Any topic name, with the namespace applied; in sharded mode, a
+   * per-service topic of the convention gets its service's hash tag (a topic
+   * that already has braces is left as it is).
+   */
   channel(topic: string): string {
-    return `${prefix(this.namespace)}${topic}`;
+    return `${prefix(this.namespace)}${this.shardChannels ? this.tagTopic(topic) : topic}`;
   }
 
-  /** The namespace-free topic of a channel received from Redis. */
+  /** The namespace-free, tag-free topic of a channel received from Redis. */
   topicOf(channel: string): string {
     const p = prefix(this.namespace);
-    return p !== '' && channel.startsWith(p) ? channel.slice(p.length) : channel;
+    const topic = p !== '' && channel.startsWith(p) ? channel.slice(p.length) : channel;
+    if (!this.shardChannels) return topic;
+    const open = topic.indexOf('{');
+    const close = topic.indexOf('}', open + 1);
+    if (open === -1 || close === -1) return topic;
+    const plain = topic.slice(0, open) + topic.slice(open + 1, close) + topic.slice(close + 1);
+    // only the tags this class adds come off: a user's own tag is part of the topic
+    return plain.startsWith('intracom.') || this.tagTopic(plain) === topic ? plain : topic;
+  }
+
+  private tagTopic(topic: string): string {
+    if (topic.includes('{') || topic.includes('}')) return topic;
+    const service = SERVICE_TOPIC.exec(topic);
+    if (service !== null) return `${service[1]}.{${service[2]}}.${service[3]}`;
+    const websocket = WEBSOCKET_TOPIC.exec(topic);
+    if (websocket !== null) return `${websocket[1]}.{${websocket[2]}}.events`;
+    return topic;
   }
 
   // ---- rpc ----
@@ -196,12 +247,12 @@ export class Names {
    * topic, then the instance, so that each call reaches exactly one instance).
    */
   rpcInstance(topic: string, instanceId: string): string {
-    return this.channel(`${topic}.${instanceId}`);
+    return `${this.channel(topic)}.${instanceId}`;
   }
 
   /** Channel on which one instance receives the replies to the RPC calls it made. */
   rpcReplies(service: string, instanceId: string): string {
-    return `${this.rpcRepliesPrefix()}${service}.${instanceId}`;
+    return `${this.rpcRepliesPrefix()}${this.tag(service)}.${instanceId}`;
   }
 
   /** Prefix of every RPC reply channel; a serving instance replies to no other address. */

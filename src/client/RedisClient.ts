@@ -18,11 +18,13 @@ import { patternProblem } from '../route/glob';
 import { MemoryBus } from '../route/MemoryBus';
 import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
+import { DEFAULT_DURABILITY } from '../route/RouteOptions';
+import { topologyOf } from '../route/connection';
 import type { Route, RouteStats, RouteStatus } from '../route/Route';
 import { withinMs } from '../route/withinMs';
 import { VERSION } from '../version';
 import { DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from './RedisClientOptions';
-import { decodeVariable, describeVariableValue, encodeVariable, fitsVariable } from './variableCodec';
+import { decodeVariable, describeVariableValue, encodeVariable, fitsVariable, receivedVariableValue } from './variableCodec';
 import { describeValue } from '../../vars/describe';
 import { newUuid } from '../envelope/ids';
 import { defaultLogger } from '../log/logger';
@@ -166,7 +168,10 @@ export class RedisClient extends EventEmitter {
     this.service = checkName('service', options.service);
     this.instanceId = options.instanceId === undefined ? newUuid() : checkName('instanceId', options.instanceId, 'instanceId');
     const namespace = options.namespace ?? DEFAULT_CLIENT_OPTIONS.namespace;
-    this.names = checked('namespace', namespace, () => new Names(namespace));
+    const shardedPubSub = options.shardedPubSub ?? DEFAULT_CLIENT_OPTIONS.shardedPubSub;
+    if (typeof shardedPubSub !== 'boolean') throw new ValidationError(`shardedPubSub must be a boolean; received ${describeValue(shardedPubSub)}`);
+    const onCluster = (options.route ?? (options.redis !== undefined ? 'redis' : 'memory')) === 'redis' && topologyOf(options.redis) === 'cluster';
+    this.names = checked('namespace', namespace, () => new Names(namespace, { shardChannels: onCluster && shardedPubSub }));
     const maxPayloadBytes = positiveInteger('limits.maxPayloadBytes', options.limits?.maxPayloadBytes ?? DEFAULT_CLIENT_OPTIONS.limits.maxPayloadBytes);
     // a receiver refuses a frame over maxPayloadBytes, so frames are never built bigger: an explicit larger maxFrameBytes is refused, the default follows
     const maxFrameBytes =
@@ -197,10 +202,13 @@ export class RedisClient extends EventEmitter {
     this.logger = this.moduleLogger('client');
     this.warnings = new RateLimitedLog(this.logger);
 
-    const routeOptions = { codec: this.codec, limits, logger: this.moduleLogger('route'), names: this.names, connectTimeoutMs };
+    const durability = { ...DEFAULT_DURABILITY, ...options.durability };
+    if (!Number.isSafeInteger(durability.replicas) || durability.replicas < 0) throw new ValidationError(`durability.replicas must be an integer >= 0; received ${describeValue(durability.replicas)}`);
+    positiveInteger('durability.timeoutMs', durability.timeoutMs);
+    const routeOptions = { codec: this.codec, limits, logger: this.moduleLogger('route'), names: this.names, connectTimeoutMs, durability };
     const routeChoice = options.route ?? (options.redis !== undefined ? 'redis' : 'memory');
     if (routeChoice === 'redis') {
-      if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options or an ioredis instance); received undefined');
+      if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options, cluster seeds, or an ioredis Redis or Cluster); received undefined');
       this.route = new RedisRoute(checkRedisConnection('redis', options.redis), routeOptions);
       this.ownsRoute = true;
     } else if (routeChoice === 'memory') {
@@ -359,6 +367,7 @@ export class RedisClient extends EventEmitter {
     return this.listen(channel, undefined, (payload, event) => {
       const change = payload as VariableChangeWire;
       const reason = variableChangeProblem(variable, change);
+      const value = reason === undefined && !change.deleted && !variable.secret ? receivedVariableValue(variable, change.value) : null;
       if (reason !== undefined) {
         this.invalidEvents += 1;
         this.reportMalformed(new MalformedMessageError(channel, reason));
@@ -367,7 +376,7 @@ export class RedisClient extends EventEmitter {
       if (key !== undefined && change.key !== key) return;
       return handler({
         key: change.key ?? undefined,
-        value: change.deleted || variable.secret ? null : (change.value as VarValue<V>),
+        value: value as VarValue<V> | null,
         secret: variable.secret === true,
         deleted: change.deleted,
         changedBy: event.headers.serviceName,
@@ -492,12 +501,12 @@ export class RedisClient extends EventEmitter {
    * within one millisecond shares one headers object, which the route uses to
    * send the burst's headers once.
    */
-  private topicState(topic: string): { channel: string; headers: EventHeaders } {
+  private topicState(topic: string, channel?: string): { channel: string; headers: EventHeaders } {
     const now = Date.now();
     let state = this.topics.get(topic);
     if (state === undefined) {
       if (this.topics.size >= 10_000) this.topics.clear();
-      state = { channel: this.names.channel(topic), ms: -1, headers: { name: topic, createdAt: '', serviceName: this.service } };
+      state = { channel: channel ?? this.names.channel(topic), ms: -1, headers: { name: topic, createdAt: '', serviceName: this.service } };
       this.topics.set(topic, state);
     }
     if (state.ms !== now) {
@@ -527,7 +536,8 @@ export class RedisClient extends EventEmitter {
 
   private async announceChange(variable: VarDefinition, key: string | undefined, value: unknown, deleted: boolean): Promise<void> {
     const change: VariableChangeWire = variable.secret ? { key: key ?? null, deleted, secret: true } : { key: key ?? null, value, deleted };
-    const state = this.topicState(this.names.topicOf(this.names.variableChanged(variable.owner, variable.name)));
+    const channel = this.names.variableChanged(variable.owner, variable.name);
+    const state = this.topicState(this.names.topicOf(channel), channel);
     await this.route.publish(state.channel, change, state.headers);
   }
 
@@ -566,10 +576,12 @@ export class RedisClient extends EventEmitter {
 function variableChangeProblem(variable: VarDefinition, change: VariableChangeWire): string | undefined {
   if (typeof change !== 'object' || change === null || typeof change.deleted !== 'boolean') return 'a variable change must be a map with a boolean "deleted"';
   if (variable.keyed ? typeof change.key !== 'string' : change.key !== null && change.key !== undefined) {
-    return `a change of ${variable.keyed ? 'keyed' : 'unkeyed'} variable "${variable.name}" ${variable.keyed ? 'needs a string key' : 'carries no key'}`;
+    return variable.keyed
+      ? `a change of keyed variable "${variable.name}" needs a string key; received ${describeValue(change.key)}`
+      : `a change of unkeyed variable "${variable.name}" must carry no key (a null or absent key); received ${describeValue(change.key)}`;
   }
   if (change.deleted || variable.secret) return undefined;
-  return fitsVariable(variable, change.value) ? undefined : `a change of variable "${variable.name}" (${variable.type}) carried ${describeVariableValue(variable, change.value)}`;
+  return fitsVariable(variable, receivedVariableValue(variable, change.value)) ? undefined : `a change of variable "${variable.name}" (${variable.type}) carried ${describeVariableValue(variable, change.value)}`;
 }
 
 function checked<T>(option: string, value: unknown, check: () => T): T extends void ? string : T {

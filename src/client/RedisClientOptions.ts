@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { Codec } from '../envelope/codec';
 import type { MemoryBus } from '../route/MemoryBus';
-import type { RedisConnection } from '../route/RedisRoute';
+import type { RedisConnection } from '../route/connection';
 import type { Route } from '../route/Route';
+import type { DurabilityOptions } from '../route/RouteOptions';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../route/RouteOptions';
 
 /** Size limits applied on send and on receive. */
@@ -51,10 +52,28 @@ export interface RedisClientOptions {
    */
   instanceId?: string;
   /**
-   * Redis to use: a URL, ioredis options, or an existing ioredis instance
-   * (which stays yours to close). Setting it makes `redis` the default route.
+   * Redis to use: a URL (`redis://`, `rediss://`, `redis+cluster://h1:p1,h2:p2`,
+   * `redis+sentinel://s1:p1,s2:p2/<master>`), ioredis options (Sentinel with
+   * `sentinels` and `name`), `{ cluster: [seeds] }`, or an existing ioredis
+   * Redis or Cluster (which stays yours to close). Anything else is refused
+   * with a ValidationError. Setting it makes `redis` the default route.
    */
   redis?: RedisConnection;
+  /**
+   * On a Redis Cluster, send per-service and per-instance channels with
+   * sharded pub/sub (SPUBLISH/SSUBSCRIBE, one shard per message) under
+   * hash-tagged names; patterns then see only the other topics. False sends
+   * everything with classic pub/sub, which every node of the cluster carries.
+   * Ignored off a cluster.
+   * @default true
+   */
+  shardedPubSub?: boolean;
+  /**
+   * Replica acknowledgement of durable sends (Redis `WAIT` after each
+   * append): what a failover may lose without it, see docs/operations.md.
+   * @default { replicas: 0, timeoutMs: 1000 }
+   */
+  durability?: DurabilityOptions;
   /**
    * The route: `redis`, `memory` (in-process, no Redis), or a Route instance.
    * @default 'redis' when `redis` is set, else 'memory'
@@ -126,6 +145,7 @@ export interface RedisClientOptions {
 /** The defaults of every optional option, in one place. */
 export const DEFAULT_CLIENT_OPTIONS = {
   namespace: '',
+  shardedPubSub: true,
   limits: { maxPayloadBytes: 1024 * 1024, maxFrameBytes: 256 * 1024 },
   registry: { heartbeatMs: 1000, ttlMs: 5000 },
   connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,

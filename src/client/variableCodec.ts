@@ -45,6 +45,18 @@ function expectedOf(type: VarType, value: unknown): string | undefined {
   }
 }
 
+/**
+ * A received value as the variable's type holds it: a foreign encoder may
+ * write any integer as MessagePack uint64/int64 (Python writes 1700000000000
+ * as 0xcf, Go and Java write even 3 as 0xd3), which decodes to a bigint; for
+ * an `integer` or `number` variable a bigint within the safe-integer range is
+ * the number it denotes. Anything else is returned unchanged.
+ */
+export function receivedVariableValue(variable: VarDefinition, value: unknown): unknown {
+  if (typeof value !== 'bigint' || (variable.type !== 'integer' && variable.type !== 'number')) return value;
+  return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value;
+}
+
 /** True when `value` fits the variable's type (what a watcher may be given). */
 export function fitsVariable(variable: VarDefinition, value: unknown): boolean {
   return expectedOf(variable.type, value) === undefined;

@@ -4,6 +4,7 @@ export { PayloadTooLargeError } from './PayloadTooLargeError';
 export { MalformedMessageError } from './MalformedMessageError';
 export { NotConnectedError } from './NotConnectedError';
 export { ConnectionError } from './ConnectionError';
+export { TopologyError } from './TopologyError';
 export { TimeoutError } from './TimeoutError';
 export { NoHandlerError } from './NoHandlerError';
 export { NoServiceError } from './NoServiceError';

@@ -1,14 +1,11 @@
 import { hostname } from 'node:os';
-import Redis from 'ioredis';
 import type { Logger } from 'pino';
 import { RedisClient } from '../client/RedisClient';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ValidationError } from '../errors/ValidationError';
-import { checkRedisConnection } from '../route/checkRedisConnection';
-import { withSocketErrorGuard } from '../route/socketErrorGuard';
+import { assertNotClusterNode, openConnection, type OpenedConnection, type RedisCommands } from '../route/connection';
 import { MemoryMutexStore } from './MemoryMutexStore';
 import type { MutexStore } from './MutexStore';
-import { describe } from './record';
 import { RedisMutexStore } from './RedisMutexStore';
 
 /**
@@ -19,7 +16,7 @@ import { RedisMutexStore } from './RedisMutexStore';
  */
 export class MutexConnection {
   /** The connection, when the mutexes live in Redis (none on the memory route). */
-  readonly redis: Redis | undefined;
+  readonly redis: RedisCommands | undefined;
   readonly store: MutexStore;
   /** True when the connection was created here, from a URL or options: it is ours to close. */
   readonly owned: boolean;
@@ -27,6 +24,8 @@ export class MutexConnection {
   readonly namespace: string | undefined;
   /** `<service>:<instanceId>` of the RedisClient, else `<hostname>:<pid>`. */
   readonly defaultNodeId: string;
+  /** The connection made from a URL or options, checked once connected. */
+  private readonly opened: OpenedConnection | undefined;
   private connecting: Promise<void> | undefined;
   private outageReported = false;
 
@@ -48,21 +47,16 @@ export class MutexConnection {
       this.owned = false;
       this.namespace = redis.names.namespace;
       defaultNodeId = `${redis.service}:${redis.instanceId}`;
-    } else if (redis instanceof Redis) {
-      this.redis = redis;
-      this.store = new RedisMutexStore(redis);
-      this.owned = false;
-    } else if (typeof redis === 'string' || (typeof redis === 'object' && redis !== null && !Array.isArray(redis))) {
-      checkRedisConnection('redis', redis);
+    } else {
       // Created here, so made to fail fast: with no offline queue and no retry of a command in
       // flight, a call made while Redis is unreachable rejects at once instead of waiting for
       // a reconnection, and nothing is sent later on behalf of a caller who was told it failed.
-      const failFast = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 };
-      this.redis = typeof redis === 'string' ? new Redis(redis, withSocketErrorGuard(failFast)) : new Redis(withSocketErrorGuard({ ...failFast, ...redis, lazyConnect: true }));
+      // A Redis or Cluster given is adopted as it is; anything that is no connection is refused.
+      const opened = openConnection(redis, { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+      this.redis = opened.commands;
       this.store = new RedisMutexStore(this.redis);
-      this.owned = true;
-    } else {
-      throw new ValidationError(`redis must be a URL, ioredis options, an ioredis instance or a RedisClient; received ${describe(redis)}`);
+      this.owned = opened.owned;
+      this.opened = opened.owned ? opened : undefined;
     }
     this.defaultNodeId = defaultNodeId;
   }
@@ -88,8 +82,18 @@ export class MutexConnection {
 
   /** Connects a lazy connection once; every caller meanwhile waits for the same attempt, each at most `timeoutMs`. */
   async connect(operation: string, timeoutMs: number): Promise<void> {
-    const redis = this.redis as Redis; // only called when the mutexes live in Redis
-    this.connecting ??= redis.connect().finally(() => {
+    const redis = this.redis as RedisCommands; // only called when the mutexes live in Redis
+    const opened = this.opened;
+    this.connecting ??= (async () => {
+      await redis.connect();
+      if (opened === undefined) return;
+      try {
+        await assertNotClusterNode(opened);
+      } catch (error) {
+        redis.disconnect();
+        throw error;
+      }
+    })().finally(() => {
       this.connecting = undefined;
     });
     const connecting = this.connecting;

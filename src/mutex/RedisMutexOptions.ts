@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { RedisClient } from '../client/RedisClient';
-import type { RedisConnection } from '../route/RedisRoute';
+import type { RedisConnection } from '../route/connection';
 
 /** Options of {@link RedisMutex}. */
 export interface RedisMutexOptions {

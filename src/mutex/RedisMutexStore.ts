@@ -1,13 +1,13 @@
-import type Redis from 'ioredis';
+import { isCluster, scanAll, type RedisCommands } from '../route/connection';
 import { queueEntry, type AttemptReply, type MutexKeys, type MutexStore, type QueueAs } from './MutexStore';
 import { acquireScript, extendScript, inspectScript, leaveScript, releaseScript } from './scripts';
 
 /** {@link MutexStore} on Redis: `SET NX PX` for `P`, Lua scripts for every compare-then-act step, pub/sub for hand-over notices. */
 export class RedisMutexStore implements MutexStore {
   /** The connection that receives hand-over notices, made on the first wait. */
-  private subscriber: Redis | undefined;
+  private subscriber: RedisCommands | undefined;
 
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisCommands) {}
 
   // The two of P/V are not async: each async layer costs the serial P+V cycle a promise and a turn of the microtask queue.
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
@@ -35,23 +35,17 @@ export class RedisMutexStore implements MutexStore {
     return reply ? [String(reply[0]), Number(reply[1])] : null;
   }
 
-  async keys(pattern: string): Promise<string[]> {
-    const keys = new Set<string>();
-    let cursor = '0';
-    do {
-      // SCAN, so that listing never blocks Redis
-      const [next, batch] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-      cursor = next;
-      for (const key of batch) keys.add(key);
-    } while (cursor !== '0');
-    return [...keys];
+  keys(pattern: string): Promise<string[]> {
+    // SCAN, so that listing never blocks Redis; on a cluster, every master
+    return scanAll(this.redis, pattern);
   }
 
   async listen(channel: string, onMessage: (message: string) => void): Promise<void> {
     // A connection of its own (a subscribed connection takes no other command); ioredis
     // resubscribes it after a reconnection, and notices missed meanwhile are made up for by
     // the waiters' periodic attempts.
-    const subscriber = this.redis.duplicate({ lazyConnect: true });
+    const redis = this.redis;
+    const subscriber: RedisCommands = isCluster(redis) ? redis.duplicate([], { lazyConnect: true }) : redis.duplicate({ lazyConnect: true });
     this.subscriber = subscriber;
     subscriber.on('error', () => undefined); // its outages show on the command connection, which every attempt uses
     subscriber.on('message', (received: string, message: string) => {

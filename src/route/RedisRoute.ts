@@ -1,7 +1,12 @@
 import { once } from 'node:events';
-import Redis, { type RedisOptions } from 'ioredis';
+import type Redis from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { ConnectionError } from '../errors/ConnectionError';
+import { IntracomError } from '../errors/IntracomError';
+import { RedisUnavailableError } from '../errors/RedisUnavailableError';
+import { assertNotClusterNode, openConnection, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
 import { FramedRoute } from './FramedRoute';
+import { LuaScript } from './LuaScript';
 import { withSocketErrorGuard } from './socketErrorGuard';
 import { RedisStreamStore } from './RedisStreamStore';
 import type { AckOptions, ClaimState, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
@@ -12,61 +17,132 @@ import { MAX_NAMES_PER_CALL } from './SubscriptionTable';
 import { withinMs } from './withinMs';
 import { scanKeys } from './scanKeys';
 
+export type { RedisConnection } from './connection';
+
+/** The subscribers of a shard channel, on the master of its slot (the channel is the routing key). */
+const shardSubscribersScript = new LuaScript<[string, number]>(
+  'shardSubscribers',
+  1,
+  `-- KEYS[1] the shard channel, as a routing key only; ARGV[1] the channel
+-- returns { channel, subscribers }
+return redis.call('PUBSUB', 'SHARDNUMSUB', ARGV[1])`,
+);
+
+/** PUBSUB NUMSUB on one connection: RESP2 and RESP3 both answer a flat channel, count, ... list. */
+async function numsub(connection: Redis, channels: string[]): Promise<number[]> {
+  const reply = (await connection.call('PUBSUB', 'NUMSUB', ...channels)) as unknown[] | Record<string, unknown>;
+  const counts = new Map<string, number>();
+  if (Array.isArray(reply)) for (let i = 0; i + 1 < reply.length; i += 2) counts.set(String(reply[i]), Number(reply[i + 1]));
+  else for (const [channel, count] of Object.entries(reply)) counts.set(channel, Number(count));
+  return channels.map((channel) => counts.get(channel) ?? 0);
+}
+
 /**
- * How to reach Redis: a URL (`redis://`, `rediss://` for TLS), ioredis
- * options (AUTH, ACL user, TLS and Sentinel pass through), or an existing
- * ioredis instance (used for commands and duplicated for subscriptions; the
- * caller keeps ownership and closes it).
+ * Classic PUBLISH on a cluster, sent to the node of the channel's slot (the
+ * channel is passed as the key only to route the call), so that one channel's
+ * frames always leave from one node, in order. The cluster bus then copies
+ * the message to every node.
  */
-export type RedisConnection = string | RedisOptions | Redis;
+const classicPublishScript = new LuaScript<number>(
+  'classicPublish',
+  1,
+  `-- KEYS[1] the channel, as a routing key only (never read or written)
+-- ARGV[1] channel, ARGV[2] frame; returns the receivers on this node
+return redis.call('PUBLISH', ARGV[1], ARGV[2])`,
+);
 
 /**
  * The Redis route: one publisher/command connection and one subscriber
- * connection (a connection in subscriber mode can run nothing else).
- * After a reconnect the route subscribes again itself (ioredis's
- * autoResubscribe is off), one subscription per channel whatever the number
- * of listeners, so no message is delivered twice, and reports `ready` only
- * once every subscription is back.
+ * connection (a connection in subscriber mode can run nothing else), on one
+ * server, a Sentinel-managed master or a Redis Cluster.
+ *
+ * On a cluster, a channel with a hash tag (`service.{calc}.rpc.<id>`, which
+ * is what {@link Names} builds for per-service and per-instance channels in
+ * sharded mode) goes through sharded pub/sub (SPUBLISH/SSUBSCRIBE): a message
+ * touches the one shard that owns the tag's slot. Other channels, and every
+ * pattern, use classic pub/sub, which the cluster bus copies to every node.
+ *
+ * Subscriptions are replayed after every reconnect, one per channel whatever
+ * the number of listeners, so no message is delivered twice: by this route
+ * on one server and on Sentinel (so that `ready` means "subscribed again on
+ * the current master"), by ioredis on a cluster (it follows slot moves and
+ * failovers per shard).
  */
 export class RedisRoute extends FramedRoute implements Route {
   readonly kind = 'redis' as const;
   /** Command and publish connection. */
-  readonly publisher: Redis;
-  /** Subscriber connection. */
-  readonly subscriber: Redis;
+  readonly publisher: RedisCommands;
+  /** Subscriber connection (on a cluster: a Cluster with sharded subscribers). */
+  readonly subscriber: RedisCommands;
+  /** One server, Sentinel or cluster. */
+  readonly topology: Topology;
   private readonly ownsPublisher: boolean;
+  private readonly opened: OpenedConnection;
   private state: RouteStatus = 'idle';
   private readonly streams: RedisStreamStore;
-  readonly medium: { readonly kind: 'redis'; readonly connection: Redis };
+  readonly medium: { readonly kind: 'redis'; readonly connection: RedisCommands };
   /** The listeners this route put on each connection, removed on close (a caller-owned connection outlives the route). */
   private readonly detachers: Array<() => void> = [];
   /** Rejects the connect() in progress (close() was called meanwhile). */
   private abortConnect: ((reason: Error) => void) | undefined;
 
   constructor(connection: RedisConnection, options: RouteOptions) {
-    super(options, (channel, frame) => this.publisher.publish(channel, frame), {
-      subscribe: async (channels) => void (await this.subscriber.subscribe(...channels)),
-      unsubscribe: async (channels) => void (await this.subscriber.unsubscribe(...channels)),
+    super(options, (channel, frame) => this.write(channel, frame), {
+      subscribe: (channels) => this.split(channels, (plain) => this.subscriber.subscribe(...plain), (shard) => this.subscriber.ssubscribe(shard)),
+      unsubscribe: (channels) => this.split(channels, (plain) => this.subscriber.unsubscribe(...plain), (shard) => this.subscriber.sunsubscribe(shard)),
       psubscribe: async (patterns) => void (await this.subscriber.psubscribe(...patterns)),
       punsubscribe: async (patterns) => void (await this.subscriber.punsubscribe(...patterns)),
     });
-    if (connection instanceof Redis) {
-      this.publisher = connection;
-      this.ownsPublisher = false;
+    this.opened = openConnection(connection);
+    this.publisher = this.opened.commands;
+    this.ownsPublisher = this.opened.owned;
+    this.topology = this.opened.topology;
+    if (this.topology === 'cluster') {
+      // ioredis replays classic and sharded subscriptions per node and per shard after moves and failovers
+      this.subscriber = (this.publisher as Cluster).duplicate([], { lazyConnect: true, shardedSubscribers: true });
+      this.subscriber.on('smessageBuffer', (channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), undefined, frame));
     } else {
-      this.publisher =
-        typeof connection === 'string' ? new Redis(connection, withSocketErrorGuard({ lazyConnect: true })) : new Redis(withSocketErrorGuard({ ...connection, lazyConnect: true }));
-      this.ownsPublisher = true;
+      // We replay subscriptions ourselves, so that `ready` after a reconnect means "subscribed again".
+      const publisher = this.publisher as Redis;
+      this.subscriber = publisher.duplicate({ lazyConnect: true, autoResubscribe: false, Connector: withSocketErrorGuard(publisher.options).Connector });
     }
-    // We replay subscriptions ourselves, so that `ready` after a reconnect means "subscribed again".
-    this.subscriber = this.publisher.duplicate({ lazyConnect: true, autoResubscribe: false, Connector: withSocketErrorGuard(this.publisher.options).Connector });
-    this.streams = new RedisStreamStore(this.publisher);
+    this.streams = new RedisStreamStore(this.publisher, options.durability);
     this.medium = { kind: 'redis', connection: this.publisher };
     this.watchConnection(this.publisher, 'publisher');
     this.watchConnection(this.subscriber, 'subscriber');
 
     this.subscriber.on('messageBuffer', (channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), undefined, frame));
     this.subscriber.on('pmessageBuffer', (pattern: string, channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), pattern, frame));
+  }
+
+  private write(channel: string, frame: Buffer): Promise<number> {
+    if (this.topology !== 'cluster') return this.publisher.publish(channel, frame);
+    // During a failover ioredis gives up with its own errors (too many redirections, CLUSTERDOWN): ours instead.
+    const typed = (error: unknown): never => {
+      throw new RedisUnavailableError(`publish to ${channel}`, error instanceof Error ? error.message : String(error), { cause: error });
+    };
+    if (this.sharded(channel)) return (this.publisher.spublish(channel, frame) as Promise<number>).catch(typed);
+    // A keyless PUBLISH goes to a random node, and two nodes may deliver one channel's frames out of order.
+    return classicPublishScript.run(this.publisher, [channel], [channel, frame]).catch(typed);
+  }
+
+  /**
+   * Runs a batch of (un)subscriptions: classic channels in one call, shard
+   * channels one call each (ioredis refuses an SSUBSCRIBE whose channels span
+   * slots).
+   */
+  private async split(channels: string[], classic: (plain: string[]) => Promise<unknown>, shard: (channel: string) => Promise<unknown>): Promise<void> {
+    if (this.topology !== 'cluster') {
+      await classic(channels);
+      return;
+    }
+    const plain = channels.filter((channel) => !this.sharded(channel));
+    await Promise.all([plain.length > 0 ? classic(plain) : undefined, ...channels.filter((channel) => this.sharded(channel)).map(shard)]);
+  }
+
+  /** On a cluster, a channel with a hash tag is a shard channel. */
+  private sharded(channel: string): boolean {
+    return this.topology === 'cluster' && channel.includes('{');
   }
 
   /** What `connect()` may take before it gives up, in ms (a server that accepts and never answers). */
@@ -78,16 +154,16 @@ export class RedisRoute extends FramedRoute implements Route {
     return this.state;
   }
 
-  /** Where Redis is (`host:port` or a socket path), for messages. */
+  /** Where Redis is (`host:port`, a socket path, the cluster seeds or the sentinels), for messages. */
   get target(): string {
-    return describeTarget(this.publisher);
+    return this.opened.target;
   }
 
   async connect(): Promise<void> {
     if (this.state === 'ready') return;
-    if (this.state === 'closing' || this.state === 'closed') throw new ConnectionError(describeTarget(this.publisher), 'the route is closed');
+    if (this.state === 'closing' || this.state === 'closed') throw new ConnectionError(this.opened.target, 'the route is closed');
     this.state = 'connecting';
-    this.options.logger.debug({ target: describeTarget(this.publisher) }, 'connecting to redis');
+    this.options.logger.debug({ target: this.opened.target }, 'connecting to redis');
     let lastError: Error | undefined;
     const remember = (error: Error) => (lastError = error);
     this.publisher.on('error', remember);
@@ -96,7 +172,7 @@ export class RedisRoute extends FramedRoute implements Route {
     const timeoutMs = this.connectTimeoutMs;
     try {
       await Promise.race([
-        Promise.all([connectIfNeeded(this.publisher), connectIfNeeded(this.subscriber)]),
+        Promise.all([connectIfNeeded(this.publisher), connectIfNeeded(this.subscriber)]).then(() => assertNotClusterNode(this.opened)),
         new Promise<never>((_, reject) => {
           // ioredis's own connectTimeout covers the TCP handshake only: a server that accepts and never answers would hang here
           timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms (connectTimeoutMs)`)), timeoutMs);
@@ -108,9 +184,10 @@ export class RedisRoute extends FramedRoute implements Route {
       // a retry may start at once: it needs connections that have ended, not ones still closing
       await Promise.all([disconnectFully(this.subscriber), this.ownsPublisher ? disconnectFully(this.publisher) : undefined]);
       if ((this.state as RouteStatus) !== 'closing' && (this.state as RouteStatus) !== 'closed') this.state = 'idle';
+      if (error instanceof IntracomError) throw error; // a TopologyError says what to connect with instead
       const ours = error instanceof Error && /connectTimeoutMs|closed while/.test(error.message);
       const cause = ours ? error : (lastError ?? error);
-      throw new ConnectionError(describeTarget(this.publisher), cause instanceof Error ? cause.message : String(cause), { cause });
+      throw new ConnectionError(this.opened.target, cause instanceof Error ? cause.message : String(cause), { cause });
     } finally {
       clearTimeout(timer);
       this.abortConnect = undefined;
@@ -118,7 +195,7 @@ export class RedisRoute extends FramedRoute implements Route {
       this.subscriber.off('error', remember);
     }
     this.state = 'ready';
-    this.options.logger.debug({ target: describeTarget(this.publisher) }, 'connected to redis');
+    this.options.logger.debug({ target: this.opened.target }, 'connected to redis');
     this.emit('ready');
   }
 
@@ -156,12 +233,17 @@ export class RedisRoute extends FramedRoute implements Route {
 
   async channelSubscribers(channels: string[]): Promise<number[]> {
     if (channels.length === 0) return [];
-    // RESP2 and RESP3 both answer a flat channel, count, channel, count... list
-    const reply = (await this.publisher.call('PUBSUB', 'NUMSUB', ...channels)) as unknown[] | Record<string, unknown>;
-    const counts = new Map<string, number>();
-    if (Array.isArray(reply)) for (let i = 0; i + 1 < reply.length; i += 2) counts.set(String(reply[i]), Number(reply[i + 1]));
-    else for (const [channel, count] of Object.entries(reply)) counts.set(channel, Number(count));
-    return channels.map((channel) => counts.get(channel) ?? 0);
+    if (this.topology !== 'cluster') return numsub(this.publisher as Redis, channels);
+    const cluster = this.publisher as Cluster;
+    return Promise.all(
+      channels.map(async (channel) => {
+        // a shard channel's subscribers are on the master of its slot, which the script's key routes to
+        if (this.sharded(channel)) return Number((await shardSubscribersScript.run(cluster, [channel], [channel]))[1]);
+        // classic subscribers sit on any node, each counted by its own node only
+        const perNode = await Promise.all(cluster.nodes('all').map((node) => numsub(node, [channel]).catch(() => [0])));
+        return perNode.reduce((sum, [count]) => sum + count, 0);
+      }),
+    );
   }
 
   get(key: string): Promise<Buffer | null> {
@@ -262,7 +344,7 @@ export class RedisRoute extends FramedRoute implements Route {
     return this.streams.releaseClaims(claimsKey, queryIds, holder);
   }
 
-  private watchConnection(connection: Redis, role: string): void {
+  private watchConnection(connection: RedisCommands, role: string): void {
     const logger = this.options.logger;
     const listeners: Record<string, (...args: any[]) => void> = {
       error: (error: Error) => {
@@ -295,8 +377,10 @@ export class RedisRoute extends FramedRoute implements Route {
   private async recover(): Promise<void> {
     if (this.publisher.status !== 'ready' || this.subscriber.status !== 'ready') return;
     const { channels, patterns } = this.table.active();
-    for (let i = 0; i < channels.length; i += MAX_NAMES_PER_CALL) await this.subscriber.subscribe(...channels.slice(i, i + MAX_NAMES_PER_CALL));
-    for (let i = 0; i < patterns.length; i += MAX_NAMES_PER_CALL) await this.subscriber.psubscribe(...patterns.slice(i, i + MAX_NAMES_PER_CALL));
+    if (this.topology !== 'cluster') {
+      for (let i = 0; i < channels.length; i += MAX_NAMES_PER_CALL) await this.subscriber.subscribe(...channels.slice(i, i + MAX_NAMES_PER_CALL));
+      for (let i = 0; i < patterns.length; i += MAX_NAMES_PER_CALL) await this.subscriber.psubscribe(...patterns.slice(i, i + MAX_NAMES_PER_CALL));
+    }
     if (this.state !== 'reconnecting') return;
     this.state = 'ready';
     this.options.logger.info({ channels: channels.length, patterns: patterns.length }, 'reconnected to redis, subscriptions restored');
@@ -309,13 +393,13 @@ export class RedisRoute extends FramedRoute implements Route {
  * or left `reconnecting` by a disconnect() that cleared its retry timer
  * (ioredis then stays in that state with nothing scheduled).
  */
-function stopped(connection: Redis): boolean {
+function stopped(connection: RedisCommands): boolean {
   const status = connection.status;
   if (status === 'wait' || status === 'end') return true;
   return status === 'reconnecting' && (connection as unknown as { reconnectTimeout?: unknown }).reconnectTimeout == null;
 }
 
-async function connectIfNeeded(connection: Redis): Promise<void> {
+async function connectIfNeeded(connection: RedisCommands): Promise<void> {
   if (connection.status === 'ready') return;
   if (stopped(connection)) {
     // a disconnect() that met a `reconnecting` connection leaves ioredis's manual-close flag set, and with it
@@ -338,18 +422,13 @@ async function connectIfNeeded(connection: Redis): Promise<void> {
   });
 }
 
-function describeTarget(connection: Redis): string {
-  const { host, port, path } = connection.options;
-  return path ? String(path) : `${host ?? '127.0.0.1'}:${port ?? 6379}`;
-}
-
 /**
  * Disconnects and resolves once the connection has ended (at most after about
  * a second). A disconnect() that lands while ioredis is still opening the
  * socket is not always final (the connection goes on to reconnect), so it is
  * repeated until the connection ends.
  */
-async function disconnectFully(connection: Redis): Promise<void> {
+async function disconnectFully(connection: RedisCommands): Promise<void> {
   for (let attempt = 0; attempt < 5 && !stopped(connection); attempt++) {
     const ended = once(connection, 'end');
     connection.disconnect();
@@ -358,7 +437,7 @@ async function disconnectFully(connection: Redis): Promise<void> {
 }
 
 /** Commands sent or queued on a connection and not yet answered. */
-function queuedCommands(connection: Redis): number {
+function queuedCommands(connection: RedisCommands): number {
   const internals = connection as unknown as { commandQueue?: { length: number }; offlineQueue?: { length: number } };
   return (internals.commandQueue?.length ?? 0) + (internals.offlineQueue?.length ?? 0);
 }

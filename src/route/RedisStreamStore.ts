@@ -1,4 +1,7 @@
-import type Redis from 'ioredis';
+import { IntracomError } from '../errors/IntracomError';
+import { RedisUnavailableError } from '../errors/RedisUnavailableError';
+import { isCluster, type RedisCommands } from './connection';
+import type { DurabilityOptions } from './RouteOptions';
 import { LuaScript } from './LuaScript';
 import type { AckOptions, ClaimState, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore } from './StreamStore';
 
@@ -225,14 +228,47 @@ function pairs(flat: unknown[]): Record<string, unknown> {
  * a small pool, so a read waiting for entries never delays other commands.
  */
 export class RedisStreamStore implements StreamStore {
-  private readonly idle: Redis[] = [];
-  private readonly all = new Set<Redis>();
+  private readonly idle: RedisCommands[] = [];
+  private readonly all = new Set<RedisCommands>();
   private closed = false;
 
-  constructor(private readonly commands: Redis) {}
+  constructor(
+    private readonly commands: RedisCommands,
+    private readonly durability: Required<DurabilityOptions> = { replicas: 0, timeoutMs: 1000 },
+  ) {}
 
   async streamAdd(stream: string, payload: Buffer): Promise<string> {
-    return (await this.commands.xadd(stream, '*', FIELD, payload)) as string;
+    try {
+      return await this.append(stream, payload);
+    } catch (error) {
+      // a send must fail with our error: the connection dropped, or a failover was under way (MOVED, CLUSTERDOWN)
+      if (error instanceof IntracomError) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new RedisUnavailableError(`append to ${stream}`, `${reason}; sending again is safe (the queryId is deduplicated)`, { cause: error });
+    }
+  }
+
+  private async append(stream: string, payload: Buffer): Promise<string> {
+    const { replicas, timeoutMs } = this.durability;
+    if (replicas === 0) return (await this.commands.xadd(stream, '*', FIELD, payload)) as string;
+    // WAIT holds its connection until the replicas answer: on a connection of the pool, not the shared one.
+    // In one pipeline, so that on a cluster it reaches the node that took the XADD.
+    const connection = this.borrow();
+    try {
+      const replies = (await connection.pipeline().xadd(stream, '*', FIELD, payload).call('WAIT', replicas, timeoutMs).exec()) ?? [];
+      const [[addError, id] = [new Error('no reply')], [waitError, acknowledged] = [new Error('no reply')]] = replies;
+      if (addError) throw addError;
+      if (waitError) throw waitError;
+      if (Number(acknowledged) < replicas) {
+        throw new RedisUnavailableError(
+          `append to ${stream}`,
+          `${String(acknowledged)} of ${replicas} replicas acknowledged entry ${String(id)} within ${timeoutMs} ms; it may survive a failover or not (sending again is safe: the queryId is deduplicated)`,
+        );
+      }
+      return id as string;
+    } finally {
+      this.giveBack(connection);
+    }
   }
 
   async streamEnsureGroup(stream: string, group: string, from: '0' | '$'): Promise<boolean> {
@@ -370,17 +406,18 @@ export class RedisStreamStore implements StreamStore {
     return claimed.map(([id, fields, deliveries]) => ({ id: id.toString(), payload: fieldValue(fields), deliveries: Number(deliveries) }));
   }
 
-  private borrow(): Redis {
+  private borrow(): RedisCommands {
     if (this.closed) throw new Error('the route is closed');
     const reused = this.idle.pop();
     if (reused !== undefined) return reused;
-    const created = this.commands.duplicate();
+    const commands = this.commands;
+    const created: RedisCommands = isCluster(commands) ? commands.duplicate() : commands.duplicate();
     created.on('error', () => undefined); // reported through the command connection; a blocked read rejects on its own
     this.all.add(created);
     return created;
   }
 
-  private giveBack(connection: Redis): void {
+  private giveBack(connection: RedisCommands): void {
     if (this.closed) connection.disconnect();
     else this.idle.push(connection);
   }

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { WriteDone } from './FrameBatcher';
 import type { StreamStore } from './StreamStore';
-import type Redis from 'ioredis';
+import type { RedisCommands } from './connection';
 import type { MemoryBus } from './MemoryBus';
 
 /** Receives every message of an exact-channel subscription. */
@@ -26,7 +26,7 @@ export interface RouteStats {
 }
 
 /** See {@link Route.medium}. */
-export type RouteMedium = { readonly kind: 'redis'; readonly connection: Redis } | { readonly kind: 'memory'; readonly bus: MemoryBus };
+export type RouteMedium = { readonly kind: 'redis'; readonly connection: RedisCommands } | { readonly kind: 'memory'; readonly bus: MemoryBus };
 
 /** Connection state of a route or client. */
 export type RouteStatus = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed';

@@ -1,16 +1,22 @@
-import Redis from 'ioredis';
 import { ValidationError } from '../errors/ValidationError';
-import type { RedisConnection } from './RedisRoute';
+import { isCluster, isRedis, type RedisConnection } from './connection';
 
 /**
- * URL schemes accepted for a Redis connection, with what they mean. Another
- * form (a Cluster or Sentinel URL) is added here and in
- * {@link checkRedisConnection}, the one place a connection option is checked.
+ * URL schemes accepted for a Redis connection, with what they mean. The
+ * cluster and Sentinel forms carry a list of hosts, which openConnection
+ * (route/connection.ts) parses and checks.
  */
 export const REDIS_URL_SCHEMES: Readonly<Record<string, string>> = Object.freeze({
   'redis:': 'plain TCP',
   'rediss:': 'TLS',
+  'redis+cluster:': 'Redis Cluster seeds, plain TCP',
+  'rediss+cluster:': 'Redis Cluster seeds, TLS',
+  'redis+sentinel:': 'Sentinel addresses and master name, plain TCP',
+  'rediss+sentinel:': 'Sentinel addresses and master name, TLS',
 });
+
+/** Schemes whose authority is a list of hosts (checked by openConnection). */
+const HOST_LIST = /^rediss?\+(cluster|sentinel):\/\//i;
 
 const SCHEMES = Object.keys(REDIS_URL_SCHEMES)
   .map((scheme) => `${scheme}//`)
@@ -28,6 +34,7 @@ function refuse(option: string, why: string, shown: string): never {
 }
 
 function checkUrl(option: string, url: string): void {
+  if (HOST_LIST.test(url)) return;
   const shown = JSON.stringify(redactUrl(url));
   const parts = AUTHORITY.exec(url);
   if (parts === null || !(parts[1].toLowerCase() in REDIS_URL_SCHEMES)) {
@@ -65,7 +72,10 @@ function checkOptions(option: string, options: Record<string, unknown>): void {
  * `http://` URL as something else.
  */
 export function checkRedisConnection(option: string, connection: unknown): RedisConnection {
-  if (connection instanceof Redis) return connection;
+  if (isRedis(connection) || isCluster(connection)) return connection;
+  // cluster seeds: openConnection checks each
+  if (Array.isArray(connection)) return connection as RedisConnection;
+  if (typeof connection === 'object' && connection !== null && 'cluster' in connection) return connection as RedisConnection;
   if (typeof connection === 'string') {
     checkUrl(option, connection);
     return connection;
@@ -74,5 +84,5 @@ export function checkRedisConnection(option: string, connection: unknown): Redis
     checkOptions(option, connection as Record<string, unknown>);
     return connection as RedisConnection;
   }
-  return refuse(option, `must be a URL (${SCHEMES}), ioredis options or an ioredis instance`, connection === undefined ? 'undefined' : Array.isArray(connection) ? 'an array' : String(connection));
+  return refuse(option, `must be a URL (${SCHEMES}), ioredis options, cluster seeds, or an ioredis Redis or Cluster`, connection === undefined ? 'undefined' : String(connection));
 }

@@ -2,4 +2,5 @@
 export type { Route, RouteStats, RouteStatus, RouteMedium, MessageListener, PatternListener } from './Route';
 export type { WriteDone } from './FrameBatcher';
 export type { StreamStore, StreamEntry, StreamInfo, StreamGroupInfo, AckOptions, DoneRecords } from './StreamStore';
-export type { RedisConnection } from './RedisRoute';
+export type { RedisConnection, ClusterConnectionOptions, ClusterSeed, Topology } from './connection';
+export type { DurabilityOptions } from './RouteOptions';

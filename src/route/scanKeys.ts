@@ -1,13 +1,6 @@
-import type Redis from 'ioredis';
+import { scanAll, type RedisCommands } from './connection';
 
-/** Every key matching a glob pattern, read with SCAN so that listing never blocks Redis. */
-export async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
-  const keys = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    for (const key of batch) keys.add(key);
-  } while (cursor !== '0');
-  return [...keys];
+/** Every key matching `pattern`, by SCAN (never blocking Redis); on a cluster, over every master. */
+export function scanKeys(redis: RedisCommands, pattern: string): Promise<string[]> {
+  return scanAll(redis, pattern, 1000);
 }

@@ -332,7 +332,7 @@ describe('RedisClient options', () => {
     ['ttl under heartbeat', { service: 's', registry: { heartbeatMs: 1000, ttlMs: 500 } }, /registry.ttlMs must exceed registry.heartbeatMs \(1000\); received 500/],
     ['redis route without redis', { service: 's', route: 'redis' }, /route "redis" needs the redis option/],
     ['unknown route', { service: 's', route: 'mqtt' }, /route must be "redis", "memory" or a Route; received "mqtt"/],
-    ['bad redis', { service: 's', redis: 6379 }, /redis must be a URL \(redis:\/\/ or rediss:\/\/\), ioredis options or an ioredis instance; received 6379/],
+    ['bad redis', { service: 's', redis: 6379 }, /redis must be a URL \(redis:\/\/ or rediss:\/\/ .*\), ioredis options, cluster seeds, or an ioredis Redis or Cluster; received 6379/],
     ['bad codec', { service: 's', codec: {} }, /codec must have encode\(\) and decode\(\)/],
   ];
   for (const [name, options, message] of invalid) {

@@ -47,6 +47,39 @@ async function redisRoute(): Promise<RouteUnderTest> {
   };
 }
 
+/** A MessagePack str, written by hand as docs/protocol.md describes it (fixstr or str 8). */
+function mpStr(text: string): Buffer {
+  const bytes = Buffer.from(text, 'utf8');
+  return Buffer.concat([bytes.length < 32 ? Buffer.from([0xa0 | bytes.length]) : Buffer.from([0xd9, bytes.length]), bytes]);
+}
+
+/**
+ * A variable change frame `[3, {headers, payload: {key: nil, value, deleted: false}}]`
+ * built byte by byte per docs/protocol.md, with `value` already encoded (as a
+ * foreign encoder writes it), so no intracom encoder picks the integer format.
+ */
+function foreignChangeFrame(topic: string, value: Buffer): Buffer {
+  return Buffer.concat([
+    Buffer.from([0x92, 0x03, 0x82]),
+    mpStr('headers'),
+    Buffer.from([0x83]),
+    mpStr('name'),
+    mpStr(topic),
+    mpStr('createdAt'),
+    mpStr('2026-01-01T00:00:00.000Z'),
+    mpStr('serviceName'),
+    mpStr('py'),
+    mpStr('payload'),
+    Buffer.from([0x83]),
+    mpStr('key'),
+    Buffer.from([0xc0]),
+    mpStr('value'),
+    value,
+    mpStr('deleted'),
+    Buffer.from([0xc2]),
+  ]);
+}
+
 /** The payloads of one message as the route hands it over (an event or an event batch). */
 function payloadsOf(message: unknown): unknown[] {
   const event = message as { payload?: unknown; payloads?: unknown[] };
@@ -113,8 +146,35 @@ for (const [routeName, setup] of [
       await writer.set(ratio, 0.5);
       await until(() => seen.length === 1, 5000, 'the valid change');
       expect(seen.map((c) => c.value)).to.deep.equal([0.5]);
-      expect(malformed.map((e) => e.message).join('\n')).to.match(/carried "a string"/).and.match(/carries no key/);
+      expect(malformed.map((e) => e.message).join('\n')).to.match(/carried "a string"/).and.match(/unkeyed variable "Ratio" must carry no key .*received "k"/);
       expect(watcher.stats().invalidEvents).to.equal(2);
+    });
+
+    it('gives a watcher of an integer or number variable a number when a foreign encoder wrote it as uint 64 / int 64', async () => {
+      const watcher = await client('web');
+      const stamp = defineVar({ name: 'Stamp', type: 'integer', owner: 'py', description: 'a time in ms' });
+      const level = defineVar({ name: 'Level', type: 'number', owner: 'py', description: 'a level' });
+      const seen: Array<[string, unknown]> = [];
+      const malformed: MalformedMessageError[] = [];
+      watcher.on('malformed', (e: MalformedMessageError) => malformed.push(e));
+      await watcher.watch(stamp, (change) => void seen.push(['Stamp', change.value]));
+      await watcher.watch(level, (change) => void seen.push(['Level', change.value]));
+      const uint64 = Buffer.alloc(9, 0xcf);
+      uint64.writeBigUInt64BE(1_700_000_000_000n, 1);
+      const int64 = Buffer.alloc(9, 0xd3);
+      int64.writeBigInt64BE(-3n, 1);
+      const beyondSafe = Buffer.alloc(9, 0xcf);
+      beyondSafe.writeBigUInt64BE(BigInt(Number.MAX_SAFE_INTEGER) + 2n, 1);
+      await route.injectRaw(watcher.names.variableChanged('py', 'Stamp'), foreignChangeFrame('intracom.var.py.Stamp', uint64));
+      await route.injectRaw(watcher.names.variableChanged('py', 'Level'), foreignChangeFrame('intracom.var.py.Level', int64));
+      await route.injectRaw(watcher.names.variableChanged('py', 'Stamp'), foreignChangeFrame('intracom.var.py.Stamp', beyondSafe));
+      await until(() => seen.length === 2 && malformed.length === 1, 5000, 'two changes and one refusal');
+      expect(seen).to.deep.equal([
+        ['Stamp', 1_700_000_000_000],
+        ['Level', -3],
+      ]);
+      expect(seen.every(([, value]) => typeof value === 'number')).to.equal(true);
+      expect(malformed[0].message).to.match(/variable "Stamp" \(integer\) carried 9007199254740993n/);
     });
 
     it('refuses names that would make a channel ambiguous with a ValidationError naming the option and the value', async () => {

@@ -5,7 +5,6 @@
  */
 import { once } from 'node:events';
 import { expect } from 'chai';
-import Redis from 'ioredis';
 import { RedisClient } from '../../src/client/RedisClient';
 import { AcquireAbortedError } from '../../src/errors/AcquireAbortedError';
 import { AcquireTimeoutError } from '../../src/errors/AcquireTimeoutError';
@@ -15,7 +14,8 @@ import { ValidationError } from '../../src/errors/ValidationError';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
 import type { MutexLock } from '../../src/mutex/MutexLock';
 import { Names } from '../../vars/names';
-import { startRedis, type TestRedis } from '../support/redis-server';
+import { testTargets, type TestTarget } from '../support/redis-targets';
+import type { RedisCommands } from '../../src/route/connection';
 import { rejection } from '../support/async';
 import { nextLoss } from './nextLoss';
 
@@ -29,10 +29,10 @@ function thrown(fn: () => unknown): Error {
   throw new Error('expected a throw');
 }
 
-describe('RedisMutex', function () {
+for (const kind of testTargets()) describe(`RedisMutex${kind.suffix}`, function () {
   this.timeout(15_000);
-  let redis: TestRedis;
-  let raw: Redis;
+  let redis: TestTarget;
+  let raw: RedisCommands;
   let a: RedisMutex;
   let b: RedisMutex;
   let names: Names;
@@ -40,8 +40,8 @@ describe('RedisMutex', function () {
   let id: string;
 
   before(async () => {
-    redis = await startRedis();
-    raw = new Redis(redis.url);
+    redis = await kind.start();
+    raw = redis.open();
     names = new Names(redis.namespace);
   });
 
@@ -345,7 +345,7 @@ describe('RedisMutex', function () {
     });
 
     it('uses an ioredis instance given to it and leaves it open', async () => {
-      const connection = new Redis(redis.url);
+      const connection = redis.open();
       const mutex = new RedisMutex({ redis: connection, namespace: redis.namespace });
       expect(await mutex.P(id, 'n', 1000)).to.equal(true);
       await mutex.close();

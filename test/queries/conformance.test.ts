@@ -12,7 +12,7 @@ import type { QueryContext } from '../../src/queues/QueryHandlers';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import type { RedisRPCClientOptions } from '../../src/rpc/RedisRPCClientOptions';
 import { rejection, until } from '../support/async';
-import { startRedis, type TestRedis } from '../support/redis-server';
+import { testTargets, type TargetKind, type TestTarget } from '../support/redis-targets';
 
 interface Setup {
   name: string;
@@ -29,20 +29,22 @@ async function memory(): Promise<Setup> {
   };
 }
 
-async function redis(): Promise<Setup> {
-  const server: TestRedis = await startRedis();
-  return {
-    name: 'redis',
-    options: (service, extra = {}) => ({ service, redis: server.url, namespace: server.namespace, registry: { heartbeatMs: 50, ttlMs: 400 }, ...extra }) as RedisRPCClientOptions,
-    dispose: () => server.stop(),
+function onRedis(kind: TargetKind): () => Promise<Setup> {
+  return async () => {
+    const server: TestTarget = await kind.start();
+    return {
+      name: `redis${kind.suffix}`,
+      options: (service, extra = {}) => ({ service, redis: server.url, namespace: server.namespace, registry: { heartbeatMs: 50, ttlMs: 400 }, ...extra }) as RedisRPCClientOptions,
+      dispose: () => server.stop(),
+    };
   };
 }
 
 // consumers from connect() on: these tests register handlers after connecting and send at once
 const fast = { visibilityTimeoutMs: 300, blockMs: 50, maxAttempts: 3, consume: true };
 
-for (const make of [memory, redis]) {
-  describe(`query types on the ${make === memory ? 'memory' : 'redis'} route`, function () {
+for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => [`redis${kind.suffix}`, onRedis(kind)] as const)] as const) {
+  describe(`query types on the ${label} route`, function () {
     this.timeout(30_000);
     let setup: Setup;
     let clients: RedisRPCClient[];

@@ -3,12 +3,16 @@ import Redis from 'ioredis';
 import { RedisRoute } from '../../src/route/RedisRoute';
 import { MAX_NAMES_PER_CALL } from '../../src/route/SubscriptionTable';
 import { startRedis } from '../support/redis-server';
-import { redisHarness, routeOptions } from './harnesses';
+import { routeOptions } from './harnesses';
 import { routeConformance } from './conformance';
+import { targetHarness } from './harnesses';
 import { streamConformance } from './stream-conformance';
+import { testTargets } from '../support/redis-targets';
 
-routeConformance('redis', redisHarness);
-streamConformance('redis', redisHarness);
+for (const kind of testTargets()) {
+  routeConformance(`redis${kind.suffix}`, () => targetHarness(kind));
+  streamConformance(`redis${kind.suffix}`, () => targetHarness(kind));
+}
 
 describe('redis route subscriptions', function () {
   this.timeout(20_000);

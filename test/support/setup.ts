@@ -9,6 +9,7 @@
  */
 import { createHook } from 'node:async_hooks';
 import type { Context } from 'mocha';
+import { runTeardowns } from './teardown';
 
 process.env.INTRACOM_LOG_LEVEL ??= 'silent';
 
@@ -103,6 +104,7 @@ export const mochaHooks = {
     // leftover: the drain below is bounded, and the watchdog backs it
     await null;
     (this.runnable() as unknown as { clearTimeout(): void }).clearTimeout();
+    await runTeardowns(); // the fixtures shared by the whole run, before they could count as left open
     startWatchdog();
     const deadline = Date.now() + DRAIN_MS;
     let left = leftovers();

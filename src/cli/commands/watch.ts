@@ -5,13 +5,15 @@
  * Ends on Ctrl-C (SIGINT), or after N messages with `--count`.
  *
  * It sees pub/sub traffic only: durable queries (FIRE_AND_FORGET, BROADCAST)
- * travel on streams; `intracom status` shows those.
+ * travel on streams; `intracom status` shows those. On a cluster, shard
+ * channels are found every half second (see watchShardChannels).
  */
 import type { Command } from 'commander';
 import { Names } from '../../../vars/names';
 import { builtinCatalogue } from '../../../vars/RedisVars';
 import { ExitCode, connect, interrupted, toJson, type CliIO, type GlobalOptions } from '../context';
 import { positiveIntegerOption } from '../parse';
+import { watchShardChannels } from '../shardWatch';
 
 /** One decoded message as `watch` reports it. */
 export interface WatchedMessage {
@@ -102,7 +104,7 @@ export function registerWatch(program: Command, io: CliIO, done: (code: number) 
       const finished = new Promise<void>((resolve) => (finish = resolve));
       try {
         const { client } = connection;
-        const unsubscribe = await client.route.psubscribe(client.names.channel(pattern), (message, channel) => {
+        const show = (message: unknown, channel: string): void => {
           if (options.count !== undefined && seen >= options.count) return;
           for (const entry of classify(message, client.names.topicOf(channel), new Date().toISOString())) {
             if (options.count !== undefined && seen >= options.count) break;
@@ -110,7 +112,13 @@ export function registerWatch(program: Command, io: CliIO, done: (code: number) 
             io.stdout.write(`${options.json ? toJson(entry) : formatWatched(entry)}\n`);
           }
           if (options.count !== undefined && seen >= options.count) finish();
-        });
+        };
+        const unsubscribePattern = await client.route.psubscribe(client.names.channel(pattern), show);
+        // on a cluster, shard channels are invisible to patterns: found and subscribed one by one
+        const unsubscribeShards = await watchShardChannels(client, pattern, show);
+        const unsubscribe = async () => {
+          await Promise.all([unsubscribePattern(), unsubscribeShards?.()]);
+        };
         io.stderr.write(`watching "${pattern}"${globals.namespace ? ` in namespace "${globals.namespace}"` : ''}${options.count === undefined ? ' (Ctrl-C to stop)' : ` until ${options.count} messages`}\n`);
         await Promise.race([finished, stop.promise]);
         await unsubscribe();

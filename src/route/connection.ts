@@ -1,0 +1,258 @@
+import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { TopologyError } from '../errors/TopologyError';
+import { ValidationError } from '../errors/ValidationError';
+import { checkRedisConnection, redactUrl } from './checkRedisConnection';
+import { withSocketErrorGuard } from './socketErrorGuard';
+
+/** A node of a Redis Cluster, as a URL (`redis://host:port`) or an address. */
+export type ClusterSeed = string | { host: string; port: number };
+
+/**
+ * A Redis Cluster given by its seed nodes: any few nodes of the cluster, from
+ * which ioredis discovers the rest.
+ */
+export interface ClusterConnectionOptions {
+  /** Seed nodes, at least one. */
+  cluster: readonly ClusterSeed[];
+  /**
+   * ioredis Cluster options; `redisOptions` (AUTH, ACL user, TLS) apply to
+   * every node. intracom turns `shardedSubscribers` on for its subscriber.
+   * @default {}
+   */
+  clusterOptions?: ClusterOptions;
+}
+
+/**
+ * How to reach Redis, wherever a connection is accepted:
+ * - a URL: `redis://` or `rediss://` (one server), `redis+cluster://h1:p1,h2:p2`
+ *   (cluster seeds), `redis+sentinel://s1:p1,s2:p2/<master name>` (Sentinel);
+ *   the `rediss+` forms use TLS;
+ * - ioredis options (AUTH, ACL user, TLS; `sentinels` with `name` for Sentinel);
+ * - `{ cluster: [seeds], clusterOptions }`, or an array of seeds;
+ * - an existing ioredis `Redis` or `Cluster` (it stays yours to close).
+ *
+ * Anything else is refused with a ValidationError, and a one-server
+ * connection that lands on a cluster node fails `connect()` with a
+ * TopologyError: nothing is ever silently replaced by a default server.
+ */
+export type RedisConnection = string | RedisOptions | ClusterConnectionOptions | readonly ClusterSeed[] | Redis | Cluster;
+
+/** What commands go through: one server (possibly found through Sentinel) or a cluster. */
+export type RedisCommands = Redis | Cluster;
+
+/** The kind of deployment a connection reaches. */
+export type Topology = 'standalone' | 'sentinel' | 'cluster';
+
+/** A connection made (or adopted) from a {@link RedisConnection}. */
+export interface OpenedConnection {
+  readonly commands: RedisCommands;
+  /** True when it was created here (and is to be closed by its creator). */
+  readonly owned: boolean;
+  readonly topology: Topology;
+  /** For messages: the address, the seeds, or the sentinels and master name. */
+  readonly target: string;
+}
+
+/**
+ * Connection behaviour the caller needs on every data-node connection it
+ * creates (lazy connect is always on). User options win over these, except
+ * `lazyConnect`.
+ */
+export type ConnectionTuning = Pick<RedisOptions, 'enableOfflineQueue' | 'maxRetriesPerRequest'>;
+
+/** True for an ioredis Cluster, from this copy of ioredis or another. */
+export function isCluster(value: unknown): value is Cluster {
+  if (value instanceof Cluster) return true;
+  return typeof value === 'object' && value !== null && (value as { isCluster?: unknown }).isCluster === true && typeof (value as { duplicate?: unknown }).duplicate === 'function';
+}
+
+/** True for an ioredis Redis (one server or Sentinel), from this copy of ioredis or another. */
+export function isRedis(value: unknown): value is Redis {
+  if (value instanceof Redis) return true;
+  const candidate = value as { isCluster?: unknown; duplicate?: unknown; sendCommand?: unknown; options?: unknown } | null;
+  return typeof value === 'object' && candidate !== null && candidate.isCluster === false && typeof candidate.duplicate === 'function' && typeof candidate.sendCommand === 'function' && typeof candidate.options === 'object';
+}
+
+/**
+ * Makes (or adopts) the command connection that `connection` describes, or
+ * throws a ValidationError naming `option` and what was received.
+ */
+export function openConnection(connection: unknown, tuning: ConnectionTuning = {}, option = 'redis'): OpenedConnection {
+  checkRedisConnection(option, connection);
+  if (isCluster(connection)) return { commands: connection, owned: false, topology: 'cluster', target: describeCluster(connection) };
+  if (isRedis(connection)) {
+    const topology = connection.options.sentinels ? 'sentinel' : 'standalone';
+    return { commands: connection, owned: false, topology, target: describeRedis(connection.options) };
+  }
+  if (typeof connection === 'string') return openUrl(connection, tuning, option);
+  if (Array.isArray(connection)) return openCluster({ cluster: connection }, tuning, option);
+  if (typeof connection !== 'object' || connection === null) {
+    throw new ValidationError(`${option} must be a URL, ioredis options, cluster seeds, or an ioredis Redis or Cluster; received ${describe(connection)}`);
+  }
+  const prototype = Object.getPrototypeOf(connection);
+  if (prototype !== Object.prototype && prototype !== null) {
+    throw new ValidationError(`${option} must be a URL, ioredis options, cluster seeds, or an ioredis Redis or Cluster; received ${describe(connection)}, which is none of them`);
+  }
+  if ('cluster' in connection) return openCluster(connection as ClusterConnectionOptions, tuning, option);
+  return openRedis(connection as RedisOptions, tuning, option);
+}
+
+/**
+ * Fails with a TopologyError when a one-server connection reached a Redis
+ * Cluster node (its commands would fail with MOVED on most keys). One INFO
+ * at connect time.
+ */
+export async function assertNotClusterNode(opened: OpenedConnection): Promise<void> {
+  if (opened.topology === 'cluster') return;
+  const section = await (opened.commands as Redis).info('cluster');
+  if (/^cluster_enabled:1/m.test(section)) {
+    throw new TopologyError(
+      opened.target,
+      'it runs in cluster mode: connect with redis+cluster://<host>:<port>[,<host>:<port>...], { cluster: [seeds] } or an ioredis Cluster',
+    );
+  }
+}
+
+/**
+ * SCAN with MATCH over every key of the deployment: on a cluster, over every
+ * master (a SCAN reaches one node only). Never blocks Redis.
+ */
+export async function scanAll(commands: RedisCommands, pattern: string, count = 500): Promise<string[]> {
+  const nodes = isCluster(commands) ? commands.nodes('master') : [commands];
+  const keys = new Set<string>();
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+      cursor = next;
+      for (const key of batch) keys.add(key);
+    } while (cursor !== '0');
+  }
+  return [...keys];
+}
+
+/** For messages: where a connection points. */
+export function describeConnection(commands: RedisCommands): string {
+  return isCluster(commands) ? describeCluster(commands) : describeRedis(commands.options);
+}
+
+function openRedis(options: RedisOptions, tuning: ConnectionTuning, option: string): OpenedConnection {
+  const sentinels = options.sentinels;
+  if (sentinels !== undefined && sentinels !== null) {
+    if (!Array.isArray(sentinels) || sentinels.length === 0) throw new ValidationError(`${option}.sentinels must be a non-empty array of { host, port }; received ${describe(sentinels)}`);
+    if (typeof options.name !== 'string' || options.name.length === 0) {
+      throw new ValidationError(`${option}.name must name the master group the sentinels monitor when ${option}.sentinels is given; received ${describe(options.name)}`);
+    }
+    // Drop the connection as soon as a sentinel announces a new master, instead of waiting for the old one to go.
+    const commands = new Redis(withSocketErrorGuard({ ...tuning, failoverDetector: true, ...options, lazyConnect: true }));
+    return { commands, owned: true, topology: 'sentinel', target: describeRedis(commands.options) };
+  }
+  const commands = new Redis(withSocketErrorGuard({ ...tuning, ...options, lazyConnect: true }));
+  return { commands, owned: true, topology: 'standalone', target: describeRedis(commands.options) };
+}
+
+function openCluster(spec: ClusterConnectionOptions, tuning: ConnectionTuning, option: string): OpenedConnection {
+  const seeds = spec.cluster;
+  if (!Array.isArray(seeds) || seeds.length === 0) throw new ValidationError(`${option}.cluster must be a non-empty array of seed nodes; received ${describe(seeds)}`);
+  const nodes = seeds.map((seed, i) => {
+    if (typeof seed === 'string') {
+      const parsed = parseHostList(seed.replace(/^rediss?:\/\//, '').replace(/\/.*$/, ''), 6379, `${option}.cluster[${i}]`);
+      if (parsed.length !== 1) throw new ValidationError(`${option}.cluster[${i}] must be one node; received ${JSON.stringify(seed)}`);
+      return parsed[0];
+    }
+    if (typeof seed !== 'object' || seed === null || typeof seed.host !== 'string' || !validPort(seed.port)) {
+      throw new ValidationError(`${option}.cluster[${i}] must be a URL or { host, port }; received ${describe(seed)}`);
+    }
+    return { host: seed.host, port: seed.port };
+  });
+  const clusterOptions = spec.clusterOptions ?? {};
+  if (typeof clusterOptions !== 'object' || clusterOptions === null) throw new ValidationError(`${option}.clusterOptions must be ioredis Cluster options; received ${describe(clusterOptions)}`);
+  const tls = typeof seeds[0] === 'string' && seeds[0].startsWith('rediss://') ? { tls: {} } : {};
+  const { enableOfflineQueue, ...perNode } = tuning;
+  const commands = new Cluster(nodes, {
+    ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+    ...clusterOptions,
+    lazyConnect: true,
+    redisOptions: { ...tls, ...perNode, ...clusterOptions.redisOptions },
+  });
+  return { commands, owned: true, topology: 'cluster', target: describeCluster(commands) };
+}
+
+function openUrl(url: string, tuning: ConnectionTuning, option: string): OpenedConnection {
+  const match = /^(rediss?)\+(cluster|sentinel):\/\/(?:([^@/]*)@)?([^/?#]*)(\/[^?#]*)?(\?[^#]*)?$/i.exec(url);
+  if (match === null) {
+    // a one-server URL, checked by checkRedisConnection
+    const commands = new Redis(url, withSocketErrorGuard({ ...tuning, lazyConnect: true }));
+    return { commands, owned: true, topology: 'standalone', target: describeRedis(commands.options) };
+  }
+  const [, schemeAsWritten, kindAsWritten, userinfo, hosts, path, query] = match;
+  const scheme = schemeAsWritten.toLowerCase();
+  const kind = kindAsWritten.toLowerCase();
+  const credentials: RedisOptions = {};
+  if (userinfo !== undefined && userinfo !== '') {
+    const colon = userinfo.indexOf(':');
+    const username = decodeURIComponent(colon === -1 ? '' : userinfo.slice(0, colon));
+    const password = decodeURIComponent(colon === -1 ? userinfo : userinfo.slice(colon + 1));
+    if (username !== '') credentials.username = username;
+    if (password !== '') credentials.password = password;
+  }
+  const tls = scheme === 'rediss' ? { tls: {} } : {};
+  if (kind === 'cluster') {
+    const nodes = parseHostList(hosts, 6379, `${option} URL`);
+    if (path !== undefined && path !== '' && path !== '/') throw new ValidationError(`${option} URL: a cluster has one database, so redis+cluster:// takes no path; received ${JSON.stringify(redactUrl(url))}`);
+    return openCluster({ cluster: nodes, clusterOptions: { redisOptions: { ...tls, ...credentials } } }, tuning, option);
+  }
+  const sentinels = parseHostList(hosts, 26379, `${option} URL`);
+  const [name, db] = (path ?? '').slice(1).split('/');
+  if (name === undefined || name === '') throw new ValidationError(`${option} URL: redis+sentinel:// needs the master name as its path (redis+sentinel://host:26379/mymaster); received ${JSON.stringify(redactUrl(url))}`);
+  const options: RedisOptions = { sentinels, name: decodeURIComponent(name), ...credentials, ...tls };
+  if (db !== undefined && db !== '') {
+    if (!/^\d+$/.test(db)) throw new ValidationError(`${option} URL: the database after the master name must be a number; received ${JSON.stringify(db)}`);
+    options.db = Number(db);
+  }
+  if (query !== undefined && /[?&]sentinelPassword=/.test(query)) options.sentinelPassword = decodeURIComponent(/[?&]sentinelPassword=([^&]*)/.exec(query)?.[1] ?? '');
+  if (scheme === 'rediss') options.enableTLSForSentinelMode = true;
+  return openRedis(options, tuning, option);
+}
+
+function parseHostList(list: string, defaultPort: number, what: string): Array<{ host: string; port: number }> {
+  if (list === '') throw new ValidationError(`${what} names no host`);
+  return list.split(',').map((part) => {
+    const match = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d+))?$/.exec(part.trim());
+    const port = match?.[2] === undefined ? defaultPort : Number(match[2]);
+    if (match === null || !validPort(port)) throw new ValidationError(`${what}: "${part}" is not host[:port]`);
+    return { host: match[1].replace(/^\[|\]$/g, ''), port };
+  });
+}
+
+function validPort(port: unknown): port is number {
+  return typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65536;
+}
+
+function describeRedis(options: RedisOptions): string {
+  if (options.sentinels) return `sentinels ${options.sentinels.map((s) => `${s.host ?? '127.0.0.1'}:${s.port ?? 26379}`).join(',')} (master "${options.name}")`;
+  return options.path ? String(options.path) : `${options.host ?? '127.0.0.1'}:${options.port ?? 6379}`;
+}
+
+function describeCluster(cluster: Cluster): string {
+  const seeds = (cluster as unknown as { startupNodes?: Array<{ host?: string; port?: number } | string> }).startupNodes ?? [];
+  return `cluster ${seeds.map((s) => (typeof s === 'string' ? s : `${s.host ?? '127.0.0.1'}:${s.port ?? 6379}`)).join(',')}`;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || value === undefined || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : `an object (${value.constructor?.name ?? 'Object'})`;
+}
+
+/** The topology a connection describes, without connecting (a plain URL counts as one server until connected). */
+export function topologyOf(connection: unknown): Topology {
+  if (isCluster(connection) || Array.isArray(connection)) return 'cluster';
+  if (isRedis(connection)) return connection.options.sentinels ? 'sentinel' : 'standalone';
+  if (typeof connection === 'string') return /^rediss?\+cluster:/i.test(connection) ? 'cluster' : /^rediss?\+sentinel:/i.test(connection) ? 'sentinel' : 'standalone';
+  if (typeof connection === 'object' && connection !== null) {
+    if ('cluster' in connection) return 'cluster';
+    if ('sentinels' in connection && (connection as RedisOptions).sentinels) return 'sentinel';
+  }
+  return 'standalone';
+}

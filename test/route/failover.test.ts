@@ -1,0 +1,198 @@
+/**
+ * Failover under traffic, on real processes: events, RPC calls and
+ * FIRE_AND_FORGET queries flow while the master of the service's data is
+ * SIGKILLed (a cluster master, the Sentinel master) or demoted
+ * (`SENTINEL FAILOVER`, the old master staying up). The clients are never
+ * restarted. What must hold: every RPC call settles (result or typed error)
+ * within its timeout, calls and events come back after the failover, and
+ * with `durability: { replicas: 1 }` no durable query whose send resolved is
+ * lost. Without it the loss is measured and printed, not asserted (it is
+ * what asynchronous replication gives; docs/operations.md has the figures).
+ */
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import { IntracomError } from '../../src/errors/IntracomError';
+import type { RedisRoute } from '../../src/route/RedisRoute';
+import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
+import type { RedisRPCClientOptions } from '../../src/rpc/RedisRPCClientOptions';
+import { serviceEvents } from '../../vars/names';
+import { until } from '../support/async';
+import { cluster, sentinel, topologiesAvailable, type TopologyNode } from '../support/redis-topologies';
+
+const describeTopologies = topologiesAvailable && process.env.INTRACOM_TEST_TOPOLOGIES !== '0' ? describe : describe.skip;
+const CALL_TIMEOUT_MS = 2500;
+const TICK_MS = 20;
+/** Traffic runs this long; the disruption comes at 500 ms (a failover takes 1-3 s here). */
+const RUN_MS = 9000;
+
+interface Outcome {
+  calls: number;
+  callsFailed: number;
+  /** Longest time a call took to settle, ms. */
+  slowestCallMs: number;
+  /** Calls that settled after their timeout (must be 0). */
+  lateCalls: number;
+  /** Errors that were not IntracomErrors (must be 0). */
+  untypedErrors: string[];
+  /** From the disruption to the first call answered after it, ms. */
+  callsBackAfterMs: number;
+  eventsSent: number;
+  eventsReceived: number;
+  /** From the disruption to the first event received after it, ms. */
+  eventsBackAfterMs: number;
+  queriesAccepted: number;
+  queriesRefused: number;
+  queriesLost: number;
+}
+
+/** Runs traffic for RUN_MS, disrupting at 500 ms, then counts. */
+async function underTraffic(url: string, namespace: string, extra: Partial<RedisRPCClientOptions>, disrupt: () => Promise<void>, checkReady?: (client: RedisRPCClient) => Promise<void>): Promise<Outcome> {
+  const base = { redis: url, namespace, registry: { heartbeatMs: 200, ttlMs: 3000 }, queues: { visibilityTimeoutMs: 1500, blockMs: 100 }, timeoutMs: CALL_TIMEOUT_MS, ...extra } as RedisRPCClientOptions;
+  const server = new RedisRPCClient({ ...base, service: 'calc' } as RedisRPCClientOptions);
+  const caller = new RedisRPCClient({ ...base, service: 'front' } as RedisRPCClientOptions);
+  server.client.on('error', () => undefined);
+  caller.client.on('error', () => undefined);
+  const readyChecks: Promise<void>[] = [];
+  if (checkReady) server.client.on('ready', () => readyChecks.push(checkReady(server)));
+  await Promise.all([server.connect(), caller.connect()]);
+  const processed = new Set<number>();
+  server.handle('note', ({ i }: { i: number }) => void processed.add(i));
+  await server.expose<[number]>('inc', ([n]) => n + 1);
+  const received: number[] = [];
+  let disruptedAt = Number.POSITIVE_INFINITY;
+  let eventsBackAt = Number.POSITIVE_INFINITY;
+  let callsBackAt = Number.POSITIVE_INFINITY;
+  await server.client.subscribe(serviceEvents('calc'), (payload) => {
+    received.push((payload as { i: number }).i);
+    if (Date.now() > disruptedAt + 50 && eventsBackAt === Number.POSITIVE_INFINITY) eventsBackAt = Date.now();
+  });
+  const outcome: Outcome = { calls: 0, callsFailed: 0, slowestCallMs: 0, lateCalls: 0, untypedErrors: [], callsBackAfterMs: 0, eventsSent: 0, eventsReceived: 0, eventsBackAfterMs: 0, queriesAccepted: 0, queriesRefused: 0, queriesLost: 0 };
+  const accepted = new Set<number>();
+  const inflight: Promise<void>[] = [];
+  const started = Date.now();
+  let disruption: Promise<void> | undefined;
+  const typed = (error: unknown) => {
+    if (!(error instanceof IntracomError)) outcome.untypedErrors.push(String(error));
+  };
+  for (let i = 0; ; i++) {
+    const now = Date.now();
+    if (disruption === undefined && now - started > 500) {
+      disruptedAt = now;
+      disruption = disrupt();
+    }
+    if (now - started > RUN_MS) break;
+    outcome.eventsSent += 1;
+    inflight.push(caller.client.publish(serviceEvents('calc'), { i }).then(() => undefined, typed));
+    const sentAt = Date.now();
+    outcome.calls += 1;
+    inflight.push(
+      caller.callService<number>('calc', 'inc', i).then(
+        () => {
+          if (sentAt > disruptedAt && callsBackAt === Number.POSITIVE_INFINITY) callsBackAt = Date.now();
+        },
+        (error: unknown) => {
+          outcome.callsFailed += 1;
+          typed(error);
+        },
+      ).finally(() => {
+        const took = Date.now() - sentAt;
+        outcome.slowestCallMs = Math.max(outcome.slowestCallMs, took);
+        if (took > CALL_TIMEOUT_MS + 500) outcome.lateCalls += 1; // the timer's own lateness on a loaded machine
+      }),
+    );
+    inflight.push(
+      caller.fireAndForget('calc', 'note', { i }).then(
+        () => void accepted.add(i),
+        (error: unknown) => {
+          outcome.queriesRefused += 1;
+          typed(error);
+        },
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, TICK_MS));
+  }
+  await disruption;
+  await Promise.all(inflight);
+  await until(() => [...accepted].every((i) => processed.has(i)), 15_000).catch(() => undefined);
+  await Promise.all(readyChecks);
+  outcome.queriesAccepted = accepted.size;
+  outcome.queriesLost = [...accepted].filter((i) => !processed.has(i)).length;
+  outcome.eventsReceived = received.length;
+  outcome.callsBackAfterMs = callsBackAt - disruptedAt;
+  outcome.eventsBackAfterMs = eventsBackAt - disruptedAt;
+  await Promise.all([server.close(), caller.close()]);
+  return outcome;
+}
+
+function check(outcome: Outcome, durable: boolean): void {
+  expect(outcome.untypedErrors, 'every failure is a typed error').to.deep.equal([]);
+  expect(outcome.lateCalls, 'every call settles within its timeout').to.equal(0);
+  expect(outcome.callsBackAfterMs, 'calls come back without a restart').to.be.below(RUN_MS);
+  expect(outcome.eventsBackAfterMs, 'events come back without a restart').to.be.below(RUN_MS);
+  if (durable) expect(outcome.queriesLost, 'no durable query lost with durability.replicas = 1').to.equal(0);
+}
+
+function report(label: string, outcome: Outcome): void {
+  if (process.env.INTRACOM_FAILOVER_REPORT) console.log(JSON.stringify({ failover: label, ...outcome }));
+}
+
+describeTopologies('failover under traffic', function () {
+  this.timeout(90_000);
+
+  for (const durable of [true, false]) {
+    it(`cluster: a master SIGKILLed, its replica promoted; ${durable ? 'durability.replicas = 1 loses no durable query' : 'without durability the loss is measured'}`, async () => {
+      const c = await cluster();
+      await c.heal();
+      const namespace = c.namespace();
+      let victim: TopologyNode | undefined;
+      const outcome = await underTraffic(c.url, namespace, durable ? { durability: { replicas: 1, timeoutMs: 1000 } } : {}, async () => {
+        victim = await c.masterOf(`${namespace}:ic:{calc}:queries`);
+        await victim.kill();
+      });
+      report(`cluster${durable ? ' durable' : ''}`, outcome);
+      expect(victim?.alive).to.equal(false);
+      check(outcome, durable);
+      await c.heal();
+    });
+  }
+
+  for (const durable of [true, false]) {
+    it(`sentinel: the master SIGKILLed, the replica promoted; ${durable ? 'durability.replicas = 1 loses no durable query' : 'without durability the loss is measured'}`, async () => {
+      const s = await sentinel();
+      await s.heal();
+      const outcome = await underTraffic(s.url, s.namespace(), durable ? { durability: { replicas: 1, timeoutMs: 1000 } } : {}, async () => {
+        await (await s.master()).kill();
+      });
+      report(`sentinel kill${durable ? ' durable' : ''}`, outcome);
+      check(outcome, durable);
+      await s.heal();
+    });
+  }
+
+  it('sentinel: SENTINEL FAILOVER with the old master still up; ready is never reported while subscribed on the old master', async () => {
+    const s = await sentinel();
+    await s.heal();
+    const wrongReady: string[] = [];
+    const outcome = await underTraffic(
+      s.url,
+      s.namespace(),
+      { durability: { replicas: 1, timeoutMs: 1000 } },
+      async () => {
+        const probe = new Redis({ port: s.sentinels[0].port, lazyConnect: true });
+        await probe.connect();
+        await probe.call('SENTINEL', 'FAILOVER', s.name);
+        probe.disconnect();
+      },
+      async (client) => {
+        const route = client.client.route as RedisRoute;
+        const subscribedTo = (route.subscriber as Redis).stream?.remotePort;
+        const master = await s.master().catch(() => undefined);
+        if (master !== undefined && subscribedTo !== master.port) wrongReady.push(`ready with the subscriber on ${subscribedTo}, master ${master.port}`);
+      },
+    );
+    report('sentinel manual', outcome);
+    check(outcome, true);
+    expect(wrongReady).to.deep.equal([]);
+    await s.heal();
+  });
+});

@@ -1,0 +1,238 @@
+/**
+ * What only a cluster or Sentinel can show: every way of naming one is taken
+ * and used (never replaced by a default server), anything else is refused
+ * with a typed error, and on a cluster per-service and per-instance channels
+ * are shard channels, on the one shard of the service's slot.
+ */
+import { expect } from 'chai';
+import Redis, { Cluster } from 'ioredis';
+import { RedisClient } from '../../src/client/RedisClient';
+import { TopologyError } from '../../src/errors/TopologyError';
+import { ValidationError } from '../../src/errors/ValidationError';
+import { RedisMutex } from '../../src/mutex/RedisMutex';
+import { RedisRoute } from '../../src/route/RedisRoute';
+import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
+import { Names, serviceEvents } from '../../vars/names';
+import { rejection, until } from '../support/async';
+import { cluster, sentinel, topologiesAvailable, type TestCluster, type TestSentinel } from '../support/redis-topologies';
+import { routeOptions } from './harnesses';
+import { runCli, startCli } from '../cli/run';
+import type { StatusReport } from '../../src/cli/commands/status';
+
+const describeTopologies = topologiesAvailable && process.env.INTRACOM_TEST_TOPOLOGIES !== '0' ? describe : describe.skip;
+
+/** Every shard channel with a subscriber, per master port. */
+async function shardChannels(c: TestCluster, pattern: string): Promise<Map<number, string[]>> {
+  const found = new Map<number, string[]>();
+  for (const node of c.nodes) {
+    const probe = new Redis({ port: node.port, lazyConnect: true });
+    await probe.connect();
+    const role = String(await probe.info('replication'));
+    if (/role:master/.test(role)) {
+      const channels = (await probe.call('PUBSUB', 'SHARDCHANNELS', pattern)) as string[];
+      if (channels.length > 0) found.set(node.port, channels);
+    }
+    probe.disconnect();
+  }
+  return found;
+}
+
+describeTopologies('connections to a cluster and to Sentinel', function () {
+  this.timeout(30_000);
+  let c: TestCluster;
+  let s: TestSentinel;
+  before(async function () {
+    this.timeout(120_000);
+    [c, s] = await Promise.all([cluster(), sentinel()]);
+  });
+
+  it('uses an ioredis Cluster given to a RedisClient and to a RedisMutex, never a default server', async () => {
+    const namespace = c.namespace();
+    const given = new Cluster(c.seeds);
+    const client = new RedisClient({ service: 'users', redis: given, namespace });
+    const mutex = new RedisMutex({ redis: given, namespace });
+    try {
+      await client.connect();
+      expect((client.route as RedisRoute).topology).to.equal('cluster');
+      expect(await mutex.P('job', 'n1', 10_000)).to.equal(true);
+      const names = new Names(namespace);
+      expect(await given.exists(names.mutex('job'), names.mutexFence('job'))).to.be.at.least(1);
+      expect(await given.exists(names.instanceSet('users'))).to.equal(1);
+      expect((await client.instances()).map((i) => i.instanceId)).to.deep.equal([client.instanceId]);
+    } finally {
+      await mutex.close();
+      await client.close();
+      expect(given.status, 'the caller keeps its Cluster').to.equal('ready');
+      given.disconnect();
+    }
+  });
+
+  it('takes cluster seeds as { cluster }, as an array and as redis+cluster://, and Sentinel as options and as redis+sentinel://', async () => {
+    const connections = [
+      { cluster: c.seeds.slice(0, 2) },
+      c.seeds.slice(2, 3),
+      c.url,
+      { sentinels: s.sentinels, name: s.name },
+      s.url,
+    ];
+    for (const redis of connections) {
+      const client = new RedisClient({ service: 'seeded', redis, namespace: c.namespace() });
+      await client.connect();
+      expect(await client.instances()).to.have.length(1);
+      await client.close();
+    }
+  });
+
+  it('refuses a plain URL that lands on a cluster node with a TopologyError, not a raw MOVED error, in the client and the mutex', async () => {
+    const client = new RedisClient({ service: 'lost', redis: c.seeds[0] });
+    const error = await rejection(client.connect());
+    expect(error).to.be.instanceOf(TopologyError);
+    expect(error.message).to.match(/cluster mode: connect with redis\+cluster:\/\//);
+    await client.close();
+    const mutex = new RedisMutex({ redis: c.seeds[0] });
+    expect(await rejection(mutex.P('x', 'n', 1000))).to.be.instanceOf(TopologyError);
+    await mutex.close();
+  });
+
+  it('refuses what is not a connection with a ValidationError naming it', () => {
+    class Elsewhere {
+      host = '10.0.0.1';
+    }
+    const refused: Array<[unknown, RegExp]> = [
+      [new Elsewhere(), /an object \(Elsewhere\), which is none of them/],
+      [{ cluster: [] }, /redis\.cluster must be a non-empty array/],
+      [{ cluster: ['redis://a:1,b:2'] }, /must be one node/],
+      [{ sentinels: [{ host: '127.0.0.1', port: 1 }] }, /redis\.name must name the master group/],
+      ['redis+sentinel://127.0.0.1:1', /needs the master name/],
+      ['redis+cluster://127.0.0.1:1/3', /takes no path/],
+      ['http://127.0.0.1:6379', /must be a URL starting redis:\/\//],
+      [42, /received 42/],
+    ];
+    for (const [redis, message] of refused) {
+      for (const make of [() => new RedisClient({ service: 'x', redis: redis as string }), () => new RedisMutex({ redis: redis as string })]) {
+        let error: unknown;
+        try {
+          make();
+        } catch (thrown) {
+          error = thrown;
+        }
+        expect(error, String(message)).to.be.instanceOf(ValidationError);
+        expect((error as Error).message).to.match(message);
+      }
+    }
+  });
+
+  it('sends per-service and per-instance channels with sharded pub/sub, on the shard of the service slot, and patterns still see the other topics', async () => {
+    const namespace = c.namespace();
+    const options = { redis: c.url, namespace, registry: { heartbeatMs: 100, ttlMs: 1000 } };
+    const server = new RedisRPCClient({ service: 'calc', ...options });
+    const caller = new RedisRPCClient({ service: 'front', ...options });
+    const watcher = new RedisClient({ service: 'audit', ...options });
+    try {
+      await Promise.all([server.connect(), caller.connect(), watcher.connect()]);
+      await server.expose<[number, number]>('add', ([a, b]) => a + b);
+      const events: unknown[] = [];
+      await server.client.subscribe(serviceEvents('calc'), (payload) => void events.push(payload));
+      const audited: string[] = [];
+      await watcher.psubscribe('audit.*', (_payload, event) => void audited.push(event.topic));
+      expect(await caller.callService('calc', 'add', 2, 3)).to.equal(5);
+      expect(await caller.client.publish(serviceEvents('calc'), { n: 1 }), 'a shard channel counts exactly').to.equal(1);
+      expect(await caller.client.publish('audit.login', 'u1')).to.be.at.least(0);
+      await until(() => events.length === 1 && audited.length === 1);
+      expect(audited).to.deep.equal(['audit.login']);
+
+      const shards = await shardChannels(c, `${namespace}:*`);
+      const calcMaster = await c.masterOf(`${namespace}:ic:{calc}:queries`);
+      const onCalcShard = shards.get(calcMaster.port) ?? [];
+      expect(onCalcShard).to.include.members([`${namespace}:service.{calc}.events`, `${namespace}:service.{calc}.rpc.${server.instanceId}`]);
+      const frontMaster = await c.masterOf(`${namespace}:ic:{front}:queries`);
+      expect(shards.get(frontMaster.port) ?? []).to.include(`${namespace}:intracom.rpc.reply.{front}.${caller.instanceId}`);
+      const everywhere = [...shards.values()].flat();
+      expect(everywhere.filter((ch) => ch.includes('{calc}')).every((ch) => onCalcShard.includes(ch)), 'one service, one shard').to.equal(true);
+      expect(everywhere.some((ch) => ch.includes('audit')), 'patterns and untagged topics are not sharded').to.equal(false);
+    } finally {
+      await Promise.all([server.close(), caller.close(), watcher.close()]);
+    }
+  });
+
+  it('keeps everything classic with shardedPubSub: false, so that patterns see every topic', async () => {
+    const namespace = c.namespace();
+    const a = new RedisClient({ service: 'calc', redis: c.url, namespace, shardedPubSub: false });
+    const b = new RedisClient({ service: 'ops', redis: c.url, namespace, shardedPubSub: false });
+    try {
+      await Promise.all([a.connect(), b.connect()]);
+      const seen: string[] = [];
+      await b.psubscribe('service.*.events', (_payload, event) => void seen.push(event.topic));
+      await a.publish(serviceEvents('calc'), 1);
+      await until(() => seen.length === 1);
+      expect(seen).to.deep.equal(['service.calc.events']);
+      expect([...(await shardChannels(c, `${namespace}:*`)).values()].flat()).to.deep.equal([]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('names channels with the service hash tag only in sharded mode, and reads the topic back without it', () => {
+    const sharded = new Names('ns', { shardChannels: true });
+    const plain = new Names('ns');
+    expect(sharded.channel('service.Tera.Users.events')).to.equal('ns:service.{Tera.Users}.events');
+    expect(sharded.channel('module.users.rpc')).to.equal('ns:module.{users}.rpc');
+    expect(sharded.rpcInstance('service.calc.rpc', 'i1')).to.equal('ns:service.{calc}.rpc.i1');
+    expect(sharded.rpcReplies('calc', 'i1')).to.equal('ns:intracom.rpc.reply.{calc}.i1');
+    expect(sharded.variableChanged('calc', 'load')).to.equal('ns:intracom.var.{calc}.load');
+    expect(sharded.channel('websocket.user.abc.events')).to.equal('ns:websocket.user.{abc}.events');
+    expect(sharded.channel('audit.login')).to.equal('ns:audit.login');
+    expect(sharded.channel('own.{tag}.x'), "a user's own tag is kept").to.equal('ns:own.{tag}.x');
+    for (const topic of ['service.Tera.Users.events', 'module.users.rpc', 'audit.login', 'own.{tag}.x', 'websocket.user.abc.events']) {
+      expect(sharded.topicOf(sharded.channel(topic))).to.equal(topic);
+    }
+    expect(sharded.topicOf(sharded.variableChanged('calc', 'load'))).to.equal('intracom.var.calc.load');
+    expect(plain.channel('service.calc.events')).to.equal('ns:service.calc.events');
+    expect(plain.rpcReplies('calc', 'i1')).to.equal('ns:intracom.rpc.reply.calc.i1');
+  });
+
+  it('reports a RedisRoute on Sentinel as such, connected to the master the sentinels name', async () => {
+    const route = new RedisRoute({ sentinels: s.sentinels, name: s.name }, routeOptions());
+    await route.connect();
+    try {
+      expect(route.topology).to.equal('sentinel');
+      const master = await s.master();
+      expect((route.publisher as Redis).stream.remotePort).to.equal(master.port);
+    } finally {
+      await route.close();
+    }
+  });
+
+  it('runs the CLI on a cluster: status scans every master, call reaches an instance, watch finds shard channels', async () => {
+    const namespace = c.namespace();
+    const server = new RedisRPCClient({ service: 'calc', redis: c.url, namespace });
+    const mutex = new RedisMutex({ redis: c.url, namespace });
+    try {
+      await server.connect();
+      await server.expose<[number, number]>('add', ([a, b]) => a + b);
+      await server.client.subscribe(serviceEvents('calc'), () => undefined);
+      expect(await mutex.P('nightly', 'n1', 60_000)).to.equal(true);
+      const global = ['--redis', c.url, '--namespace', namespace];
+      const [status, call] = await Promise.all([runCli([...global, 'status', '--json']), runCli([...global, 'call', 'calc', 'add', '[2, 3]'])]);
+      expect(status.code, status.stderr).to.equal(0);
+      const report = JSON.parse(status.stdout) as StatusReport;
+      expect(report.services.find((s) => s.service === 'calc')?.instances.map((i) => i.instanceId)).to.deep.equal([server.instanceId]);
+      expect(report.mutexes.map((m) => m.mutexId)).to.deep.equal(['nightly']);
+      expect(call.code, call.stderr).to.equal(0);
+      expect(call.stdout.trim()).to.equal('5');
+      const watch = startCli([...global, 'watch', 'service.calc.*', '--count', '1', '--json']);
+      await watch.stderrIncludes('watching', 30_000);
+      const sender = new RedisClient({ service: 'front', redis: c.url, namespace });
+      await sender.connect();
+      // until the watcher's next discovery round has subscribed the shard channel
+      await until(async () => (await sender.publish(serviceEvents('calc'), { hello: 1 })) === 2, 5000);
+      const { code, stdout, stderr } = await watch.result;
+      await sender.close();
+      expect(code, stderr).to.equal(0);
+      expect(JSON.parse(stdout.trim().split('\n')[0])).to.deep.include({ channel: 'service.calc.events', kind: 'event' });
+    } finally {
+      await mutex.close();
+      await server.close();
+    }
+  });
+});
