@@ -155,8 +155,9 @@ function isGroupGone(error: unknown): boolean {
  * record was written: at most 2 x `batchSize` queries per consumer and fault.
  *
  * Nothing here throws out of the loop: Redis errors are logged and retried; a
- * consumer group found gone is created again (from the start of the stream)
- * and counted.
+ * consumer group found gone (by a read, or by a renewal while handlers run)
+ * is created again at once (from the start of the stream) and counted; the
+ * claims of queries running or waiting here are renewed all the same.
  */
 export class QueueConsumer {
   private running = false;
@@ -275,17 +276,16 @@ export class QueueConsumer {
   }
 
   /**
-   * The group is gone, and with it every pending entry: what this consumer
-   * held is no longer anyone's. Creates it again from the start of the
-   * stream (completion records suppress what was processed before); true
-   * when the group exists again.
+   * The group is gone, and with it every pending entry. Creates it again
+   * from the start of the stream (completion records suppress what was
+   * processed before, live claims what is running or waiting somewhere);
+   * true when the group exists again. Called by the loop when a read finds
+   * the group gone, and by a renewal that finds it gone while handlers run.
    */
   private async recreateGroup(): Promise<boolean> {
     const s = this.settings;
     try {
       const created = await this.store.streamEnsureGroup(s.stream, s.group, '0');
-      this.heldEntries.clear();
-      this.heldClaims.clear();
       if (created) {
         this.counters.groupsRecreated += 1;
         this.warnings.warn('group recreated', { stream: s.stream, group: s.group, times: this.counters.groupsRecreated }, 'consumer group was gone (Redis restarted without persistence, or the group was destroyed); created it again');
@@ -473,7 +473,9 @@ export class QueueConsumer {
     const s = this.settings;
     const sentAt = Date.now();
     try {
-      const { entries, claims } = await this.store.renewClaims(s.stream, s.group, s.consumer, entryIds, s.claimsKey, queryIds, s.visibilityTimeoutMs);
+      const { entries, claims, groupGone } = await this.store.renewClaims(s.stream, s.group, s.consumer, entryIds, s.claimsKey, queryIds, s.visibilityTimeoutMs);
+      // the claims were renewed all the same; the group is created again now, not when a handler ends and the loop reads
+      if (groupGone) await this.recreateGroup();
       entryIds.forEach((id, i) => {
         const held = this.heldEntries.get(id);
         if (held) held.until = entries[i] ? sentAt + s.visibilityTimeoutMs : 0;

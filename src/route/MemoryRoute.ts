@@ -197,15 +197,18 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
   }
 
   async renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimsKey: string, queryIds: string[], ttlMs: number): Promise<RenewResult> {
-    const entries = this.bus.streams.touch(stream, group, holder, entryIds);
+    const claimedFrom = new Set<string>();
     const claims = queryIds.map((queryId) => {
       const key = doneField(claimsKey, queryId);
       const value = this.bus.get(key);
-      if (parseClaim(value)?.holder !== holder) return false;
+      const claim = parseClaim(value);
+      if (claim?.holder !== holder) return false;
+      claimedFrom.add(claim.entryId);
       this.bus.set(key, value as Buffer, ttlMs);
       return true;
     });
-    return { entries, claims };
+    const entries = this.bus.streams.touch(stream, group, holder, entryIds, claimedFrom);
+    return { entries: entries ?? entryIds.map((id) => claimedFrom.has(id)), claims, groupGone: entries === undefined };
   }
 
   async releaseClaims(claimsKey: string, queryIds: string[], holder: string): Promise<void> {

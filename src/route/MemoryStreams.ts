@@ -217,19 +217,24 @@ export class MemoryStreams {
   }
 
   /**
-   * XCLAIM ... 0 JUSTID by the holder itself, for each id still pending for
-   * `consumer`: the idle time goes back to 0 and no delivery is counted.
-   * Answers which ids were still `consumer`'s.
+   * XCLAIM ... 0 JUSTID by `consumer`, for each id pending for it, or in
+   * `adopt` (taken from whoever it is pending for): the idle time goes back
+   * to 0 and no delivery is counted. Answers which ids were `consumer`'s or
+   * adopted (an adopted id not pending counts too); undefined when the group
+   * is gone.
    */
-  touch(name: string, group: string, consumer: string, ids: string[]): boolean[] {
+  touch(name: string, group: string, consumer: string, ids: string[], adopt: ReadonlySet<string>): boolean[] | undefined {
     if (ids.length === 0) return [];
     const state = this.streams.get(name)?.groups.get(group);
-    if (state === undefined) throw noGroup(name, group, '');
+    if (state === undefined) return undefined;
     const now = Date.now();
     return ids.map((id) => {
       const pending = state.pending.get(format(parseId(id, 0)));
-      if (pending === undefined || pending.consumer !== consumer) return false;
-      pending.deliveredAt = now;
+      if (pending?.consumer !== consumer && !adopt.has(id)) return false;
+      if (pending !== undefined) {
+        pending.consumer = consumer;
+        pending.deliveredAt = now;
+      }
       return true;
     });
   }

@@ -91,48 +91,67 @@ if #sets > 0 then redis.call('PEXPIRE', claims, 2 * tonumber(ARGV[3])) end
 return states`,
 );
 
-/** Keeps a live consumer's entries and claims: another consumer takes them only once their holder stopped renewing. */
-const renewScript = new LuaScript<[number[], number[]]>(
+/**
+ * Keeps a live consumer's entries and claims: another consumer takes them only
+ * once their holder stopped renewing. Claims live outside the group, so they
+ * are renewed even when the group is gone (XGROUP DESTROY, a Redis restarted
+ * without persistence); an entry the holder still has a live claim from is
+ * kept too, and taken back (XCLAIM JUSTID, no delivery counted) when a
+ * recreated group delivered it to another consumer meanwhile.
+ */
+const renewScript = new LuaScript<[number[], number[], number]>(
   'renewClaims',
   2,
   `-- KEYS[1] stream, KEYS[2] claims hash
 -- ARGV[1] group, ARGV[2] holder, ARGV[3] ttl ms, ARGV[4] n, ARGV[5..4+n] pending entry ids, then query ids
--- returns { per entry 1 still held (idle reset, no delivery counted) or 0, per query 1 still held (claim renewed) or 0 }
+-- returns { per entry 1 still held (idle reset, no delivery counted) or 0, per query 1 still held (claim renewed) or 0, 1 when the group is gone }
 ${LUA_BATCH_HELPERS}
 local holder = ARGV[2]
 local n = tonumber(ARGV[4])
-local entries = {}
+local ids = {}
+for i = 5 + n, #ARGV do ids[#ids + 1] = ARGV[i] end
+local current = #ids > 0 and hmget(KEYS[2], ids) or {}
+local held, sets, claimedFrom = {}, {}, {}
+local suffix = ' ' .. holder
+for j = 1, #ids do
+  local claim = current[j]
+  if claim and string.sub(claim, -#suffix) == suffix then
+    local a = string.find(claim, ' ', 1, true)
+    claimedFrom[string.sub(claim, a + 1, #claim - #suffix)] = true
+    held[j] = 1
+  else
+    held[j] = 0
+  end
+end
+local entries, gone = {}, 0
 for i = 5, 4 + n do
-  local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
-  if pending[1] and pending[1][2] == holder then
-    redis.call('XCLAIM', KEYS[1], ARGV[1], holder, 0, ARGV[i], 'JUSTID')
+  local pending = redis.pcall('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if type(pending) == 'table' and pending.err then
+    if not string.find(pending.err, 'NOGROUP', 1, true) then return redis.error_reply(pending.err) end
+    gone = 1
+  end
+  local mine = gone == 0 and pending[1] and pending[1][2] == holder
+  if mine or claimedFrom[ARGV[i]] then
+    if gone == 0 and pending[1] then redis.call('XCLAIM', KEYS[1], ARGV[1], holder, 0, ARGV[i], 'JUSTID') end
     entries[#entries + 1] = 1
   else
     entries[#entries + 1] = 0
   end
 end
-local ids = {}
-for i = 5 + n, #ARGV do ids[#ids + 1] = ARGV[i] end
-local held, sets = {}, {}
 if #ids > 0 then
-  local current = hmget(KEYS[2], ids)
   local expires = string.format('%.0f', nowMs() + tonumber(ARGV[3]))
-  local suffix = ' ' .. holder
   for j = 1, #ids do
-    local claim = current[j]
-    if claim and string.sub(claim, -#suffix) == suffix then
+    if held[j] == 1 then
+      local claim = current[j]
       sets[#sets + 1] = ids[j]
       local space = string.find(claim, ' ', 1, true)
       sets[#sets + 1] = expires .. string.sub(claim, space)
-      held[j] = 1
-    else
-      held[j] = 0
     end
   end
   hset(KEYS[2], sets)
   if #sets > 0 then redis.call('PEXPIRE', KEYS[2], 2 * tonumber(ARGV[3])) end
 end
-return { entries, held }`,
+return { entries, held, gone }`,
 );
 
 const releaseScript = new LuaScript<number>(
@@ -365,9 +384,9 @@ export class RedisStreamStore implements StreamStore {
   }
 
   async renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimsKey: string, queryIds: string[], ttlMs: number): Promise<RenewResult> {
-    if (entryIds.length === 0 && queryIds.length === 0) return { entries: [], claims: [] };
-    const [entries, claims] = await renewScript.run(this.commands, [stream, claimsKey], [group, holder, ttlMs, entryIds.length, ...entryIds, ...queryIds]);
-    return { entries: entries.map((flag) => flag === 1), claims: claims.map((flag) => flag === 1) };
+    if (entryIds.length === 0 && queryIds.length === 0) return { entries: [], claims: [], groupGone: false };
+    const [entries, claims, gone] = await renewScript.run(this.commands, [stream, claimsKey], [group, holder, ttlMs, entryIds.length, ...entryIds, ...queryIds]);
+    return { entries: entries.map((flag) => flag === 1), claims: claims.map((flag) => flag === 1), groupGone: gone === 1 };
   }
 
   async releaseClaims(claimsKey: string, queryIds: string[], holder: string): Promise<void> {

@@ -88,6 +88,8 @@ export type ClaimState = 'claimed' | 'done' | 'held-elsewhere' | 'held-here';
 export interface RenewResult {
   entries: boolean[];
   claims: boolean[];
+  /** The group was gone (NOGROUP) when the entries were renewed: the claims were renewed all the same. */
+  groupGone: boolean;
 }
 
 /** The durable-queue operations a route offers. */
@@ -134,7 +136,11 @@ export interface StreamStore {
   /**
    * Renews, for `holder` only, pending entries of `group` (their idle time
    * goes back to 0, no delivery counted) and claims of `claimsKey` (they
-   * live `ttlMs` again); answers which were still held.
+   * live `ttlMs` again); answers which were still held. An entry that
+   * `holder` still has a claim from is held even when the group lost it (the
+   * group is gone, or was recreated and delivered it to another consumer,
+   * from whom it is taken back without counting a delivery). A group that is
+   * gone does not fail the renewal: `groupGone` says so.
    */
   renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimsKey: string, queryIds: string[], ttlMs: number): Promise<RenewResult>;
   /** Deletes the claims that `holder` still holds (a failed query, to be retried from its entry). */

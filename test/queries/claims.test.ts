@@ -3,8 +3,9 @@
  * their claim (the visibility timeout bounds one query, not a batch), a
  * handler that outruns its claim with autoExtend off is redelivered, copies
  * of one queryId run once whoever sends them and whichever instance reads
- * them, and a consumer group that vanishes is recreated, counted and logged
- * once.
+ * them, and a consumer group that vanishes is recreated (at once, even while
+ * every instance is in a handler), counted and logged once, without running a
+ * held query twice or spending the deliveries of one waiting in its entry.
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
@@ -235,6 +236,75 @@ for (const make of [memory, redis]) {
       const recreated = lines.filter((line) => line.includes('consumer group was gone'));
       expect(recreated, lines.join('')).to.have.length(1);
       expect(lines.filter((line) => line.includes('queue read failed')), 'no warning per retry').to.have.length(0);
+    });
+
+    /** Opens when the test says: a handler held in place while the group is destroyed. */
+    const gate = (): { wait: Promise<void>; open: () => void } => {
+      let open = (): void => undefined;
+      const wait = new Promise<void>((resolve) => (open = resolve));
+      return { wait, open };
+    };
+    const recreated = (instances: RedisRPCClient[]): number => instances.reduce((sum, i) => sum + i.queryStats().fireAndForget.groupsRecreated, 0);
+
+    it('the group destroyed while both instances run a query: recreated at once, and neither query runs twice', async () => {
+      const queues = { visibilityTimeoutMs: 300, blockMs: 50 };
+      const instances = [await client(service, { queues }), await client(service, { queues })];
+      const runs = new Map<number, number>();
+      const gates = [gate(), gate()];
+      for (const instance of instances) {
+        instance.handle('held', async (i: number) => {
+          runs.set(i, (runs.get(i) ?? 0) + 1);
+          await gates[i].wait;
+        });
+      }
+      const sender = await client('sender', { queues: { consume: false } });
+      // one entry each, the second sent once the first is running: each instance runs one, and none reads the stream
+      await sender.fireAndForget(service, 'held', 0);
+      await until(() => runs.size === 1, 10_000, 'the first query running');
+      await sender.fireAndForget(service, 'held', 1);
+      await until(() => runs.size === 2, 10_000, 'the second query running');
+      await setup.destroyGroup(setup.names.queryStream(service), 'workers');
+      // renewals find the group gone: it is back before any handler ends
+      await until(() => recreated(instances) === 1, 300 * 3, 'the group recreated while the handlers still run');
+      // several visibility timeouts with the group recreated and both handlers running: the claims are kept
+      await sleep(300 * 4);
+      gates.forEach((g) => g.open());
+      await drained(sender, 'both queries acknowledged');
+      expect([...runs.entries()].sort(([a], [b]) => a - b)).to.deep.equal([[0, 1], [1, 1]]);
+      expect(recreated(instances)).to.equal(1);
+    });
+
+    it('the group destroyed while an entry\'s second query waits behind its first: no delivery is burned, it runs once, not dead-lettered', async () => {
+      const queues = { visibilityTimeoutMs: 300, blockMs: 50, maxAttempts: 2 };
+      const instances = [await client(service, { queues }), await client(service, { queues })];
+      const seen: Array<{ i: number; attempt: number }> = [];
+      const first = gate();
+      for (const instance of instances) {
+        instance.handle('pair', async (i: number, context) => {
+          seen.push({ i, attempt: context.processAttempts });
+          if (i === 0) await first.wait;
+        });
+        instance.handle('warm', () => undefined);
+      }
+      const sender = await client('sender', { queues: { consume: false } });
+      // the first send to a service checks that it exists: sends after it are written in the tick they are made
+      await sender.fireAndForget(service, 'warm', null);
+      await drained(sender, 'the warm-up acknowledged');
+      // one tick: one entry of two queries; the instance that reads it runs 0 while 1 waits
+      await Promise.all([sender.fireAndForget(service, 'pair', 0), sender.fireAndForget(service, 'pair', 1)]);
+      await until(() => seen.length === 1, 10_000, 'the first query running');
+      await setup.destroyGroup(setup.names.queryStream(service), 'workers');
+      await until(() => recreated(instances) === 1, 300 * 3, 'the group recreated');
+      // the idle instance re-reads the entry from the recreated group; time enough for maxAttempts idle reclaims
+      await sleep(300 * 1.5 * 4);
+      first.open();
+      await drained(sender, 'the entry acknowledged');
+      expect(seen).to.deep.equal([
+        { i: 0, attempt: 1 },
+        { i: 1, attempt: 1 },
+      ]);
+      expect(instances.map((i) => i.queryStats().fireAndForget.deadLettered)).to.deep.equal([0, 0]);
+      expect(await sender.deadLetters(service)).to.deep.equal([]);
     });
   });
 }

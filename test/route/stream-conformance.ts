@@ -357,7 +357,7 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
         // completion records win over claims, and the acknowledging step deletes the claims
         await a.streamAck(key('none'), 'g', [], { delete: false, done: { key: key('d1'), ids: ['q1'], ttlMs: 5000 }, releaseClaims: { key: key('claims'), queryIds: ['q1'] } });
         expect(await claim(b, 'cb', 5000, ['1-1', ['q1']])).to.deep.equal(['done']);
-        expect(await b.renewClaims(key('none'), 'g', 'ca', [], key('claims'), ['q1', 'q2'], 5000)).to.deep.equal({ entries: [], claims: [false, true] });
+        expect(await b.renewClaims(key('none'), 'g', 'ca', [], key('claims'), ['q1', 'q2'], 5000)).to.deep.equal({ entries: [], claims: [false, true], groupGone: false });
       });
 
       it('lets a claim lapse after its time to live, and lets another consumer take it then', async () => {
@@ -377,7 +377,7 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
         await claim(a, 'ca', 400, [added[0], ['qa']]);
         await claim(b, 'cb', 5000, [added[1], ['qb']]);
         await sleep(250);
-        expect(await a.renewClaims(key('renew'), 'g', 'ca', [added[0], added[1]], key('claims'), ['qa', 'qb'], 400)).to.deep.equal({ entries: [true, false], claims: [true, false] });
+        expect(await a.renewClaims(key('renew'), 'g', 'ca', [added[0], added[1]], key('claims'), ['qa', 'qb'], 400)).to.deep.equal({ entries: [true, false], claims: [true, false], groupGone: false });
         await sleep(250);
         // renewed 250 ms ago: neither idle for 400 ms nor expired; b's entry, which a could not renew, is idle
         expect(ids(await b.streamClaimIdle(key('renew'), 'g', 'cc', 400, 10))).to.deep.equal([added[1]]);
@@ -387,7 +387,24 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
         expect(taken.map((e) => [e.id, e.deliveries])).to.deep.equal([[added[0], 2]]);
         expect(await claim(b, 'cb', 5000, [added[0], ['qa']])).to.deep.equal(['claimed']);
         // a's hold is gone on both counts
-        expect(await a.renewClaims(key('renew'), 'g', 'ca', [added[0]], key('claims'), ['qa'], 400)).to.deep.equal({ entries: [false], claims: [false] });
+        expect(await a.renewClaims(key('renew'), 'g', 'ca', [added[0]], key('claims'), ['qa'], 400)).to.deep.equal({ entries: [false], claims: [false], groupGone: false });
+      });
+
+      it('a group gone or recreated: renewal keeps the claims and takes back, without counting a delivery, an entry it still has claims from', async () => {
+        const [a, b] = [await make(), await make()];
+        await a.streamEnsureGroup(key('gone'), 'g', '0');
+        const [entry] = await filled(a, key('gone'), 1);
+        await a.streamRead(key('gone'), 'g', 'ca', '>', 1, 0);
+        await claim(a, 'ca', 5000, [entry, ['q0', 'q1']]);
+        await a.streamDestroyGroup(key('gone'), 'g');
+        expect(await a.renewClaims(key('gone'), 'g', 'ca', [entry], key('claims'), ['q0', 'q1'], 5000)).to.deep.equal({ entries: [true], claims: [true, true], groupGone: true });
+        await b.streamEnsureGroup(key('gone'), 'g', '0');
+        expect(ids(await b.streamRead(key('gone'), 'g', 'cb', '>', 1, 0))).to.deep.equal([entry]);
+        expect(await claim(b, 'cb', 5000, [entry, ['q0', 'q1']])).to.deep.equal(['held-here', 'held-here']);
+        expect(await a.renewClaims(key('gone'), 'g', 'ca', [entry], key('claims'), ['q0', 'q1'], 5000)).to.deep.equal({ entries: [true], claims: [true, true], groupGone: false });
+        // ca's own now, the taking back not counted: one delivery (b's read) before this one
+        const own = await a.streamRead(key('gone'), 'g', 'ca', 'own-pending', 10, 0);
+        expect(own.map((e) => [e.id, e.deliveries])).to.deep.equal([[entry, 2]]);
       });
 
       it('releases only the claims the releasing consumer holds', async () => {
