@@ -13,6 +13,9 @@ import { decodeMsgpack } from '../../src/envelope/msgpack';
 import { invalidEventReason, invalidQueryReason } from '../../src/envelope/validate';
 import { invalidReplyReason, invalidRequestReason } from '../../src/rpc/wire';
 import { startRedis } from '../support/redis-server';
+import type { LuaScript } from '../../src/route/LuaScript';
+import * as mutexScripts from '../../src/mutex/scripts';
+import * as registryScripts from '../../src/route/registryScripts';
 
 /** The bytes a shell's printf makes of `\xNN` escapes and plain characters. */
 function printfBytes(format: string): Buffer {
@@ -78,5 +81,22 @@ describe('docs/protocol.md', function () {
       await client.close();
       await redis.stop();
     }
+  });
+
+  it('holds the exact Lua text of every mutex and registry script (a change to a script fails here until the page shows it)', () => {
+    const page = readFileSync(join(__dirname, '..', '..', 'docs', 'protocol.md'), 'utf8');
+    const documented = new Map<string, { keys: number; source: string }>();
+    for (const [, name, keys, source] of page.matchAll(/^#### `(\w+)` \((\d+) KEYS\)\n\n```lua\n([\s\S]*?)\n```$/gm)) {
+      expect(documented.has(name), `${name} documented twice`).to.equal(false);
+      documented.set(name, { keys: Number(keys), source });
+    }
+    const scripts = [...Object.values(mutexScripts), ...Object.values(registryScripts)].filter(
+      (value: unknown): value is LuaScript => typeof value === 'object' && value !== null && typeof (value as LuaScript).source === 'string',
+    );
+    expect(scripts.length).to.equal(8);
+    for (const script of scripts) {
+      expect(documented.get(script.name), `the Lua of ${script.name} in docs/protocol.md`).to.deep.equal({ keys: script.numberOfKeys, source: script.source });
+    }
+    expect([...documented.keys()]).to.have.members(scripts.map((script) => script.name));
   });
 });
