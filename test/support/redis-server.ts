@@ -74,6 +74,12 @@ function hasRedisServerBinary(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
+/** Servers still running when the test process exits are killed; one `exit` listener serves them all. */
+const killOnExit = new Set<() => void>();
+process.once('exit', () => {
+  for (const kill of killOnExit) kill();
+});
+
 async function startProcess(args: string[]): Promise<TestRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'intracom-redis-'));
@@ -91,13 +97,15 @@ async function startProcess(args: string[]): Promise<TestRedis> {
     await exited;
   };
   await launch();
-  process.once('exit', () => child?.kill('SIGKILL'));
+  const killNow = (): void => void child?.kill('SIGKILL');
+  killOnExit.add(killNow);
   return {
     url: `redis://127.0.0.1:${port}`,
     kind: 'process',
     namespace: `t${randomUUID().slice(0, 8)}`,
     async stop() {
       await kill();
+      killOnExit.delete(killNow);
       rmSync(dir, { recursive: true, force: true });
     },
     async restart() {
