@@ -126,7 +126,7 @@ describe('the packed package, installed in a scratch project', function () {
     expect(stderr).to.include('"msg":"call answered"');
   });
 
-  it('ships declarations a strict program compiles against without skipLibCheck (module nodenext)', async () => {
+  it('ships declarations a strict program and the shipped examples compile against without skipLibCheck (module nodenext)', async () => {
     mkdirSync(join(app, 'node_modules', '@types'), { recursive: true });
     if (!existsSync(join(app, 'node_modules', '@types', 'node'))) symlinkSync(join(root, 'node_modules', '@types', 'node'), join(app, 'node_modules', '@types', 'node'));
     writeFileSync(
@@ -148,7 +148,7 @@ describe('the packed package, installed in a scratch project', function () {
     );
     writeFileSync(
       join(app, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] }, files: ['consumer.ts'] }),
+      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] }, files: ['consumer.ts', ...files.filter((file) => /^package\/docs\/examples\/.*\.ts$/.test(file)).map((file) => file.replace(/^package\//, 'node_modules/intracom/'))] }),
     );
     const result = await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], app).catch((error: { stdout: string }) => error);
     expect(result.stdout).to.equal('');
