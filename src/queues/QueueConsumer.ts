@@ -17,12 +17,14 @@ export interface DeadLetter {
   /** The query, when it decoded. */
   query: Query | null;
   /**
-   * The raw bytes, when the entry (or one of its messages) did not decode as
-   * a query: at most `queues.maxDeadLetterRawBytes` of them (`rawBytes` says
-   * how many there were).
+   * For `malformed` only, else null: the entry's bytes as received when they
+   * did not decode as a frame; when the frame decoded but one of its messages
+   * failed the query checks, intracom's MessagePack re-encoding of that one
+   * decoded message (not the received bytes, not a frame). At most
+   * `queues.maxDeadLetterRawBytes` of them.
    */
   raw: Buffer | null;
-  /** How many raw bytes the malformed entry had (more than `raw` holds when it was cut). */
+  /** Present whenever `raw` is not null: the length of the bytes it was taken from (more than `raw` holds when it was cut). */
   rawBytes?: number;
   /** Stream and entry it came from. */
   stream: string;
@@ -31,7 +33,7 @@ export interface DeadLetter {
   attempts: number;
   /** When it was given up, ms since the epoch. */
   failedAt: number;
-  /** The last handler error, for `max-attempts`. */
+  /** The last handler error (`errorName`, `message`, and `code` when it had a string one), for `max-attempts`. */
   lastError: ActionResult | null;
 }
 
@@ -551,6 +553,9 @@ export class QueueConsumer {
   private async failed(entry: StreamEntry, query: Query, error: unknown): Promise<Outcome> {
     this.counters.failed += 1;
     const lastError: ActionResult = { ok: false, errorName: error instanceof Error ? error.name : 'Error', message: error instanceof Error ? error.message : String(error) };
+    // the handler's code says what went wrong in a form a program can test, as an RPC error reply keeps it
+    const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+    if (typeof code === 'string') lastError.code = code;
     if (entry.deliveries >= this.settings.maxAttempts) {
       await this.deadLetter(entry, 'max-attempts', `handler failed ${entry.deliveries} times; last: ${lastError.message}`, query, lastError, null);
       return 'dead-lettered';

@@ -4,6 +4,7 @@
  * subscriber as an event with its headers.
  */
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis from 'ioredis';
@@ -13,6 +14,9 @@ import { decodeMsgpack } from '../../src/envelope/msgpack';
 import { invalidEventReason, invalidQueryReason } from '../../src/envelope/validate';
 import { invalidReplyReason, invalidRequestReason } from '../../src/rpc/wire';
 import { startRedis } from '../support/redis-server';
+import type { LuaScript } from '../../src/route/LuaScript';
+import * as mutexScripts from '../../src/mutex/scripts';
+import * as registryScripts from '../../src/route/registryScripts';
 
 /** The bytes a shell's printf makes of `\xNN` escapes and plain characters. */
 function printfBytes(format: string): Buffer {
@@ -78,5 +82,40 @@ describe('docs/protocol.md', function () {
       await client.close();
       await redis.stop();
     }
+  });
+
+  it('holds the exact Lua text of every mutex and registry script (a change to a script fails here until the page shows it)', () => {
+    const page = readFileSync(join(__dirname, '..', '..', 'docs', 'protocol.md'), 'utf8');
+    const documented = new Map<string, { keys: number; source: string }>();
+    for (const [, name, keys, source] of page.matchAll(/^#### `(\w+)` \((\d+) KEYS\)\n\n```lua\n([\s\S]*?)\n```$/gm)) {
+      expect(documented.has(name), `${name} documented twice`).to.equal(false);
+      documented.set(name, { keys: Number(keys), source });
+    }
+    const scripts = [...Object.values(mutexScripts), ...Object.values(registryScripts)].filter(
+      (value: unknown): value is LuaScript => typeof value === 'object' && value !== null && typeof (value as LuaScript).source === 'string',
+    );
+    expect(scripts.length).to.equal(8);
+    for (const script of scripts) {
+      expect(documented.get(script.name), `the Lua of ${script.name} in docs/protocol.md`).to.deep.equal({ keys: script.numberOfKeys, source: script.source });
+    }
+    expect([...documented.keys()]).to.have.members(scripts.map((script) => script.name));
+  });
+
+  it('the Python decoder settings it names read what intracom writes: Map keys, Date, undefined, 64-bit and bigger integers', function () {
+    const python = ['/usr/bin/python3', 'python3'].find((candidate) => spawnSync(candidate, ['-c', 'import msgpack'], { stdio: 'ignore' }).status === 0);
+    if (python === undefined) return this.skip();
+    const page = readFileSync(join(__dirname, '..', '..', 'docs', 'protocol.md'), 'utf8');
+    const block = /uses \(a test runs this block on what intracom writes\):\n\n```python\n([\s\S]*?)\n```/.exec(page);
+    expect(block, 'the python block of "Reading frames with another MessagePack library"').to.not.equal(null);
+    const payload = { m: new Map<unknown, string>([[1, 'one'], [2, 'two']]), d: new Date(1_000), u: undefined, big: 2n ** 70n, i: 2n ** 40n, s: 'text', b: Buffer.from([1, 2]) };
+    const script = `${block![1]}
+import sys, json
+r = unpack(bytes.fromhex(sys.stdin.read()))
+print(json.dumps({'m': {f'{type(k).__name__}:{k}': v for k, v in r['m'].items()}, 'd': r['d'].isoformat(), 'u': r['u'], 'big': str(r['big']), 'i': r['i'], 's': r['s'], 'b': r['b'].hex(), 'echo': pack({'i': r['i'], 's': r['s']}).hex()}))`;
+    const run = spawnSync(python, ['-c', script], { input: new MsgpackCodec().encode(payload).toString('hex'), encoding: 'utf8' });
+    expect(run.status, run.stderr).to.equal(0);
+    const read = JSON.parse(run.stdout) as Record<string, unknown>;
+    expect(read).to.deep.include({ m: { 'int:1': 'one', 'int:2': 'two' }, d: '1970-01-01T00:00:01+00:00', u: null, big: String(2n ** 70n), i: 2 ** 40, s: 'text', b: '0102' });
+    expect(decodeMsgpack(Buffer.from(read.echo as string, 'hex'))).to.deep.equal({ i: 2n ** 40n, s: 'text' });
   });
 });

@@ -120,7 +120,7 @@ for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => 
       const worker = await client(service);
       worker.handle('flaky', (_query, context) => {
         attempts.push(context.processAttempts);
-        if (!healthy) throw new Error('downstream unavailable');
+        if (!healthy) throw Object.assign(new Error('downstream unavailable'), { code: 'E_DOWNSTREAM' });
       });
       const sender = await client('sender');
       const sent = await sender.fireAndForget(service, 'flaky', { order: 7 });
@@ -129,7 +129,7 @@ for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => 
       const [letter] = await sender.deadLetters(service);
       expect(letter).to.include({ reason: 'max-attempts', attempts: 3 });
       expect(letter.query?.queryId).to.equal(sent.queryId);
-      expect(letter.lastError?.message).to.equal('downstream unavailable');
+      expect(letter.lastError).to.deep.equal({ ok: false, errorName: 'Error', message: 'downstream unavailable', code: 'E_DOWNSTREAM' });
       expect((await sender.queueStatus(service)).deadLetters).to.equal(1);
 
       healthy = true;
