@@ -100,7 +100,7 @@ export function defineTopic(definition: TopicDefinition): TopicDefinition {
  *   vars: { CartCount: defineVar({ name: 'CartCount', type: 'integer', owner: 'cart', description: 'Items per cart', keyed: true }) },
  *   topics: {},
  * });
- * await client.set(Shop.vars.CartCount, 3, 'cart-42');
+ * await client.set(Shop.vars.CartCount, 'cart-42', 3);
  */
 export function defineCatalogue<V extends Record<string, VarDefinition>, T extends Record<string, TopicDefinition>>(
   title: string,

@@ -74,17 +74,27 @@ export interface Schema<T> extends StandardSchemaV1<T, T> {
 /** What a declaration accepts for an argument or a result: a built-in schema or any Standard Schema. */
 export type AnySchema = StandardSchemaV1<any, any>;
 
-/** The TypeScript type a schema checks (its output type, for a Standard Schema that transforms). */
+/** The TypeScript type a schema produces: its output type (a Standard Schema that transforms hands on the transformed value). */
 export type Infer<S> = S extends StandardSchemaV1<any, infer T> ? T : never;
+/** The TypeScript type a schema accepts: its input type (what is passed before a transform). */
+export type InferInput<S> = S extends StandardSchemaV1<infer T, any> ? T : never;
 
-type InferTuple<A extends readonly unknown[]> = { -readonly [I in keyof A]: Infer<A[I]> };
+/** Which side of a schema to type: `input` (what is passed in) or `output` (what the schema produces). */
+export type SchemaSide = 'input' | 'output';
+type InferSide<S, Side extends SchemaSide> = Side extends 'input' ? InferInput<S> : Infer<S>;
 
-/** The argument tuple of a list of schemas: trailing arguments whose schema accepts undefined may be left out. */
-export type InferArgs<A extends readonly unknown[]> = A extends readonly [...infer Head, infer Last]
-  ? undefined extends Infer<Last>
-    ? [...InferArgs<Head>, Infer<Last>?]
-    : [...InferTuple<Head>, Infer<Last>]
-  : InferTuple<A>;
+type InferTuple<A extends readonly unknown[], Side extends SchemaSide> = { -readonly [I in keyof A]: InferSide<A[I], Side> };
+
+/**
+ * The argument tuple of a list of schemas: trailing arguments whose schema
+ * accepts undefined may be left out. `Side` `input` types what a caller
+ * passes, `output` (the default) what a handler receives.
+ */
+export type InferArgs<A extends readonly unknown[], Side extends SchemaSide = 'output'> = A extends readonly [...infer Head, infer Last]
+  ? undefined extends InferSide<Last, Side>
+    ? [...InferArgs<Head, Side>, InferSide<Last, Side>?]
+    : [...InferTuple<Head, Side>, InferSide<Last, Side>]
+  : InferTuple<A, Side>;
 
 function leaf<T>(type: string, test: (value: unknown) => boolean): Schema<T> {
   return builtin(type, (value: unknown, path: string) => (test(value) ? undefined : `${path} must be ${type}; received ${describeValue(value)}`));
@@ -205,10 +215,14 @@ export interface FunctionCatalogue<F extends Record<string, FunctionDefinition> 
 
 /** The names of the functions of a catalogue. */
 export type FunctionName<D> = D extends FunctionCatalogue<infer F> ? keyof F & string : never;
-/** The argument tuple of function `K` of catalogue `D`. */
-export type FunctionArgs<D, K> = D extends FunctionCatalogue<infer F> ? (K extends keyof F ? InferArgs<F[K]['args']> : never) : never;
-/** The result type of function `K` of catalogue `D`. */
+/** The argument tuple a caller passes to function `K` of catalogue `D` (the schemas' input types). */
+export type FunctionArgs<D, K> = D extends FunctionCatalogue<infer F> ? (K extends keyof F ? InferArgs<F[K]['args'], 'input'> : never) : never;
+/** The result a caller receives from function `K` of catalogue `D` (the result schema's output type). */
 export type FunctionResult<D, K> = D extends FunctionCatalogue<infer F> ? (K extends keyof F ? Infer<F[K]['result']> : never) : never;
+/** The arguments the handler of function `K` of catalogue `D` receives (the schemas' output types, after any transform). */
+export type HandlerArgs<D, K> = D extends FunctionCatalogue<infer F> ? (K extends keyof F ? InferArgs<F[K]['args'], 'output'> : never) : never;
+/** What the handler of function `K` of catalogue `D` returns (the result schema's input type; the serving instance checks and transforms it). */
+export type HandlerResult<D, K> = D extends FunctionCatalogue<infer F> ? (K extends keyof F ? InferInput<F[K]['result']> : never) : never;
 
 const RESERVED = /^\$/;
 

@@ -17,11 +17,15 @@ export {
   type AnySchema,
   type Infer,
   type InferArgs,
+  type InferInput,
+  type SchemaSide,
   type FunctionDefinition,
   type FunctionCatalogue,
   type FunctionName,
   type FunctionArgs,
   type FunctionResult,
+  type HandlerArgs,
+  type HandlerResult,
   type RpcScope,
 } from './functions';
 export { IntracomError } from './IntracomError';

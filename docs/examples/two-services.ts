@@ -29,12 +29,12 @@ export async function main(redisUrl?: string): Promise<string[]> {
     transcript.push(line);
     console.log(line);
   };
-  const connection = redisUrl ? { redis: redisUrl, namespace: `example${process.pid}` } : {};
+  const connection = redisUrl ? { redis: redisUrl, namespace: `example${process.pid}` } : { route: 'memory' as const };
 
   const users = new RedisClient({ service: 'users', ...connection });
   const dashboard = new RedisClient({ service: 'dashboard', ...connection });
   await Promise.all([users.connect(), dashboard.connect()]);
-  say(`route: ${users.route.kind}`);
+  say(`route: ${redisUrl ? 'redis' : 'memory'}`);
 
   // The dashboard follows the users module's events and the online counter.
   let resolveSeen: () => void = () => undefined;

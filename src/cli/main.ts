@@ -35,6 +35,8 @@ export function buildProgram(io: CliIO, done: (code: number) => void): Command {
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--namespace <namespace>', 'namespace prefix of keys and channels (as given to the clients)', '')
     .option('--timeout <ms>', 'timeout of connecting, of a call and of a query, in ms', positiveIntegerOption('--timeout'), DEFAULT_CLI_TIMEOUT_MS)
+    // descriptions wrapped to the terminal's width, at most 80 columns (80 when not a terminal)
+    .configureHelp({ helpWidth: Math.min(80, (io.stdout as { columns?: number }).columns ?? 80), minWidthToWrap: 20 })
     .configureOutput({ writeOut: (text) => void io.stdout.write(text), writeErr: (text) => void io.stderr.write(usageLine(text)) })
     .showHelpAfterError('(intracom --help shows the usage)')
     .exitOverride();

@@ -11,11 +11,11 @@ import { releaseLateLock } from './lateReply';
 import { LockKeys } from './LockKeys';
 import { label, MutexCommands } from './MutexCommands';
 import { MutexConnection } from './MutexConnection';
-import { MutexLock, type LockBackend } from './MutexLock';
+import { MutexLock } from './MutexLock';
 import { parseAcquireOptions, parseMutexOptions, type MutexSettings, type ResolvedAcquire } from './mutexSettings';
 import { assertMutexId, assertTimeout, decodeValue, describe, encodeValue, freeRecord, type MutexRecord } from './record';
 import { DEFAULT_MUTEX_OPTIONS, type AcquireOptions, type RedisMutexOptions } from './RedisMutexOptions';
-import { Acquisition, type AcquisitionHost } from './Acquisition';
+import { Acquisition } from './Acquisition';
 import type { AttemptReply, MutexKeys, QueueAs } from './MutexStore';
 import { MutexWakeups } from './MutexWakeups';
 
@@ -51,7 +51,7 @@ export type CriticalSection<T> = (signal: AbortSignal, lock: MutexLock) => T | P
  * });
  * await mutex.close();
  */
-export class RedisMutex extends EventEmitter implements LockBackend, AcquisitionHost {
+export class RedisMutex extends EventEmitter {
   /** Key names of this deployment. */
   readonly names: Names;
   /** Default node id of `acquire`, `tryAcquire` and `withMutex`. */

@@ -30,7 +30,10 @@ interface DeadlineLine<T> {
  * needs its own Node timer (about 200 bytes and a list insertion each) is
  * the alternative, at tens of thousands of calls a second.
  *
- * Timers are unref'd: waiting items do not keep the process alive.
+ * A line's timer is ref'd while the line holds items: a pending call keeps
+ * the process alive until it settles or times out, on the memory route too
+ * (where no socket does); an emptied line's timer is unref'd, so it never
+ * holds the process after the last call settled.
  */
 export class Deadlines<T extends Timed> {
   private readonly lines = new Map<number, DeadlineLine<T>>();
@@ -48,8 +51,10 @@ export class Deadlines<T extends Timed> {
     item.line = line;
     item.earlier = line.last;
     item.later = undefined;
-    if (line.last === undefined) line.first = item;
-    else line.last.later = item;
+    if (line.last === undefined) {
+      line.first = item;
+      line.timer?.ref(); // unref'd when the line emptied
+    } else line.last.later = item;
     line.last = item;
     if (line.timer === undefined) this.arm(line, durationMs);
     return item.deadline;
@@ -67,6 +72,7 @@ export class Deadlines<T extends Timed> {
     item.earlier = undefined;
     item.later = undefined;
     // the line's timer stays: when it fires with nothing expired, it waits again for the new first
+    if (line.first === undefined) line.timer?.unref();
   }
 
   /** Stops every timer and forgets every item (their deadlines no longer fire). */
@@ -86,7 +92,6 @@ export class Deadlines<T extends Timed> {
 
   private arm(line: DeadlineLine<T>, inMs: number): void {
     line.timer = setTimeout(this.fire, Math.max(1, Math.ceil(inMs)), line);
-    line.timer.unref();
   }
 
   private readonly fire = (line: DeadlineLine<T>): void => {

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { assertName } from '../../vars/define';
-import type { FunctionArgs, FunctionCatalogue, FunctionDefinition, FunctionName, FunctionResult, RpcScope } from '../../vars/functions';
+import type { FunctionArgs, FunctionCatalogue, FunctionDefinition, FunctionName, FunctionResult, HandlerArgs, HandlerResult, RpcScope } from '../../vars/functions';
 import { moduleRpc, serviceRpc } from '../../vars/names';
 import { RedisClient } from '../client/RedisClient';
 import { DEFAULT_CLIENT_OPTIONS } from '../client/RedisClientOptions';
@@ -39,7 +39,7 @@ export interface ExposeOptions {
 
 /** The handlers of every function of a declaration, typed by it. */
 export type Implementation<D extends FunctionCatalogue> = {
-  [K in FunctionName<D>]: (args: FunctionArgs<D, K>, context: CallContext) => FunctionResult<D, K> | Promise<FunctionResult<D, K>>;
+  [K in FunctionName<D>]: (args: HandlerArgs<D, K>, context: CallContext) => HandlerResult<D, K> | Promise<HandlerResult<D, K>>;
 };
 
 /** Counters of a {@link RedisRPCClient}. */

@@ -101,6 +101,15 @@ describe('intracom CLI (a process against a real Redis)', function () {
     await redis?.stop();
   });
 
+  it('wraps every help page to 80 columns', async () => {
+    const pages = await Promise.all([[], ['catalogue'], ['watch'], ['call'], ['send'], ['status'], ['dead-letters'], ['acl']].map((command) => runCli([...command, '--help'])));
+    for (const page of pages) {
+      expect(page.code).to.equal(0);
+      expect(page.stdout).to.include('Usage: intracom');
+      expect(Math.max(...page.stdout.split('\n').map((line) => line.length))).to.be.at.most(80);
+    }
+  });
+
   describe('catalogue', () => {
     it('prints the catalogue as text, markdown and JSON, without Redis', async () => {
       const [text, markdown, json] = await Promise.all([
@@ -259,7 +268,7 @@ describe('intracom CLI (a process against a real Redis)', function () {
 
       const missing = await runCli([...global, 'dead-letters', 'replay', 'calc', '0-1']);
       expect(missing.code).to.equal(1);
-      expect(missing.stderr).to.include('0-1');
+      expect(missing.stderr).to.equal('intracom: ValidationError: no dead letter of calc has the id 0-1\n');
 
       explodes = false;
       const replay = await runCli([...global, 'dead-letters', 'replay', 'calc', ids[0]]);

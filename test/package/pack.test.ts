@@ -126,6 +126,34 @@ describe('the packed package, installed in a scratch project', function () {
     expect(stderr).to.include('"msg":"call answered"');
   });
 
+  it('ships declarations a strict program and the shipped examples compile against without skipLibCheck (module nodenext)', async () => {
+    mkdirSync(join(app, 'node_modules', '@types'), { recursive: true });
+    if (!existsSync(join(app, 'node_modules', '@types', 'node'))) symlinkSync(join(root, 'node_modules', '@types', 'node'), join(app, 'node_modules', '@types', 'node'));
+    writeFileSync(
+      join(app, 'consumer.ts'),
+      [
+        "import { RedisClient, RedisMutex, RedisRPCClient, defineFunctions, schema, type MutexLock } from 'intracom';",
+        "import { MemoryDeployment } from 'intracom/testing';",
+        "const Calc = defineFunctions({ service: 'calc' }, { add: { args: [schema.number(), schema.number()], result: schema.number() } });",
+        'export async function main(): Promise<number> {',
+        '  const deployment = new MemoryDeployment();',
+        "  const client = new RedisClient({ service: 'web', ...deployment.options });",
+        "  const rpc = new RedisRPCClient({ service: 'web', ...deployment.options });",
+        "  const mutex = new RedisMutex({ redis: 'redis://127.0.0.1:1' });",
+        "  const lock: MutexLock | null = await mutex.tryAcquire('m', { timeoutMs: 1000 });",
+        '  await client.close();',
+        "  return (await rpc.callService(Calc, 'add', 1, 2)) + (lock ? 1 : 0);",
+        '}',
+      ].join('\n'),
+    );
+    writeFileSync(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] }, files: ['consumer.ts', ...files.filter((file) => /^package\/docs\/examples\/.*\.ts$/.test(file)).map((file) => file.replace(/^package\//, 'node_modules/intracom/'))] }),
+    );
+    const result = await run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], app).catch((error: { stdout: string }) => error);
+    expect(result.stdout).to.equal('');
+  });
+
   it('runs the CLI from the installed bin', async () => {
     const { stdout } = await run(process.execPath, [join(app, 'node_modules', 'intracom', 'dist', 'src', 'cli', 'main.js'), 'catalogue'], app);
     expect(stdout).to.match(/^intracom built-in catalogue/);

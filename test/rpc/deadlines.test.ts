@@ -100,3 +100,57 @@ describe('Deadlines', () => {
     expect(expired).to.deep.equal([]);
   });
 });
+
+describe('Deadlines keep the process alive while items wait', () => {
+  const timers = (deadlines: Deadlines<Item>) => [...(deadlines as unknown as { lines: Map<number, { timer: NodeJS.Timeout | undefined }> }).lines.values()].map((line) => line.timer?.hasRef());
+
+  it("refs a line's timer while it holds items and unrefs it once emptied", () => {
+    const { deadlines } = recorder();
+    const a = item('a');
+    deadlines.add(a, 60_000);
+    expect(timers(deadlines)).to.deep.equal([true]);
+    deadlines.remove(a);
+    expect(timers(deadlines)).to.deep.equal([false]);
+    const b = item('b');
+    deadlines.add(b, 60_000);
+    expect(timers(deadlines)).to.deep.equal([true]);
+    deadlines.clear();
+  });
+
+  it('a call on the memory route to a handler that never settles times out with TimeoutError (the process does not exit first)', async function () {
+    this.timeout(60_000);
+    const { execFile } = await import('node:child_process');
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'intracom-deadline-'));
+    const script = join(dir, 'hang.ts');
+    writeFileSync(
+      script,
+      [
+        `import { RedisRPCClient } from ${JSON.stringify(join(__dirname, '..', '..', 'src', 'index'))};`,
+        'async function main() {',
+        "  const a = new RedisRPCClient({ service: 'sx' });",
+        "  await a.expose('f', () => new Promise(() => {}));",
+        '  await a.connect();',
+        "  const b = new RedisRPCClient({ service: 'c' });",
+        '  await b.connect();',
+        "  try { await b.with({ timeoutMs: 300 }).callService('sx', 'f'); } catch (error) { console.log('call ->', (error as Error).constructor.name); }",
+        '  await Promise.all([a.close(), b.close()]);',
+        "  console.log('done');",
+        '}',
+        'void main();',
+      ].join('\n'),
+    );
+    const env = { ...process.env };
+    delete env.REDIS_URL;
+    try {
+      const result = await new Promise<{ code: number | null; stdout: string }>((resolve) => {
+        const child = execFile(process.execPath, ['--import', require.resolve('tsx'), script], { env, timeout: 50_000 }, (_error, stdout) => resolve({ code: child.exitCode, stdout }));
+      });
+      expect(result).to.deep.equal({ code: 0, stdout: 'call -> TimeoutError\ndone\n' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -86,7 +86,7 @@ export function registerDeadLetters(program: Command, io: CliIO, done: (code: nu
         if (wanted) {
           const present = new Set((await rpc.deadLetters(service, 10_000)).map((l) => l.id));
           const missing = wanted.filter((id) => !present.has(id));
-          if (missing.length > 0) throw new CliError(`no dead letter of ${service} has the id${missing.length === 1 ? '' : 's'} ${missing.join(', ')}`, ExitCode.FAILED);
+          if (missing.length > 0) throw new CliError(`no dead letter of ${service} has the id${missing.length === 1 ? '' : 's'} ${missing.join(', ')}`, ExitCode.FAILED, 'ValidationError');
         }
         const replayed = await rpc.replayDeadLetters(service, wanted, progressReporter(io.stderr, 'replaying'));
         io.stdout.write(`replayed ${replayed} dead letter${replayed === 1 ? '' : 's'} of ${service}\n`);
