@@ -3,6 +3,7 @@ import type Redis from 'ioredis';
 import type { Cluster } from 'ioredis';
 import { ConnectionError } from '../errors/ConnectionError';
 import { IntracomError } from '../errors/IntracomError';
+import { NotConnectedError } from '../errors/NotConnectedError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { assertNotClusterNode, openConnection, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
 import { FramedRoute } from './FramedRoute';
@@ -223,6 +224,10 @@ export class RedisRoute extends FramedRoute implements Route {
     if (abandoned > 0) {
       this.options.logger.warn({ abandonedCommands: abandoned, closeTimeoutMs: timeoutMs, reachable }, 'closed with commands Redis never answered; they are rejected');
     }
+    // a connection that is reconnecting has no socket left to close, so ioredis would never reject what it holds
+    const outcome = new RedisUnavailableError('a command', `close() abandoned it before Redis answered${reachable ? '' : ' (Redis unreachable)'}; it may or may not have been applied`);
+    rejectQueued(this.subscriber, outcome);
+    if (this.ownsPublisher) rejectQueued(this.publisher, outcome);
     this.subscriber.disconnect();
     if (this.ownsPublisher) this.publisher.disconnect();
     for (const detach of this.detachers.splice(0)) detach();
@@ -246,29 +251,47 @@ export class RedisRoute extends FramedRoute implements Route {
     );
   }
 
-  get(key: string): Promise<Buffer | null> {
-    return this.publisher.getBuffer(key);
+  /**
+   * Runs a caller's command so that it always settles with our errors: while
+   * the connection is down it fails at once (ioredis would hold it until
+   * Redis is back, however long that takes), and a connection failure
+   * becomes RedisUnavailableError (the outcome is unknown). Redis's own error
+   * replies pass as they are.
+   */
+  private command<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    if (this.state === 'reconnecting' || this.state === 'closed') return Promise.reject(new NotConnectedError(operation, this.state));
+    return run().catch((error: unknown) => {
+      throw outage(operation, error);
+    });
   }
 
-  async set(key: string, value: Buffer | string, ttlMs?: number): Promise<void> {
-    if (ttlMs === undefined) await this.publisher.set(key, value);
-    else await this.publisher.set(key, value, 'PX', ttlMs);
+  get(key: string): Promise<Buffer | null> {
+    return this.command(`get ${key}`, () => this.publisher.getBuffer(key));
+  }
+
+  set(key: string, value: Buffer | string, ttlMs?: number): Promise<void> {
+    return this.command(`set ${key}`, async () => {
+      if (ttlMs === undefined) await this.publisher.set(key, value);
+      else await this.publisher.set(key, value, 'PX', ttlMs);
+    });
   }
 
   del(key: string): Promise<number> {
-    return this.publisher.del(key);
+    return this.command(`delete ${key}`, () => this.publisher.del(key));
   }
 
-  async incrBy(key: string, by: number, ttlMs?: number): Promise<number> {
-    if (ttlMs === undefined) return this.publisher.incrby(key, by);
-    const replies = await this.publisher.multi().incrby(key, by).pexpire(key, ttlMs).exec();
-    const [error, value] = replies?.[0] ?? [new Error('transaction aborted'), null];
-    if (error) throw error;
-    return Number(value);
+  incrBy(key: string, by: number, ttlMs?: number): Promise<number> {
+    return this.command(`increment ${key}`, async () => {
+      if (ttlMs === undefined) return this.publisher.incrby(key, by);
+      const replies = await this.publisher.multi().incrby(key, by).pexpire(key, ttlMs).exec();
+      const [error, value] = replies?.[0] ?? [new Error('transaction aborted'), null];
+      if (error) throw error;
+      return Number(value);
+    });
   }
 
   keys(pattern: string): Promise<string[]> {
-    return scanKeys(this.publisher, pattern);
+    return this.command(`scan ${pattern}`, () => scanKeys(this.publisher, pattern));
   }
 
   async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void> {
@@ -289,6 +312,8 @@ export class RedisRoute extends FramedRoute implements Route {
   // ---- durable queues (delegated to RedisStreamStore) ----
 
   streamAdd(stream: string, payload: Buffer): Promise<string> {
+    // not refused while reconnecting: a send waits through a short outage (ioredis gives up after maxRetriesPerRequest
+    // reconnect attempts, and close() rejects it), and it fails with RedisUnavailableError, safe to send again
     return this.streams.streamAdd(stream, payload);
   }
 
@@ -317,7 +342,7 @@ export class RedisRoute extends FramedRoute implements Route {
   }
 
   streamRange(stream: string, start: string, end: string, count: number): Promise<Array<{ id: string; payload: Buffer }>> {
-    return this.streams.streamRange(stream, start, end, count);
+    return this.command(`read ${stream}`, () => this.streams.streamRange(stream, start, end, count));
   }
 
   streamDelete(stream: string, ids: string[]): Promise<number> {
@@ -329,7 +354,7 @@ export class RedisRoute extends FramedRoute implements Route {
   }
 
   streamInfo(stream: string): Promise<StreamInfo> {
-    return this.streams.streamInfo(stream);
+    return this.command(`inspect ${stream}`, () => this.streams.streamInfo(stream));
   }
 
   claimQueries(doneKeys: string[], claimsKey: string, holder: string, ttlMs: number, entries: EntryQueries[]): Promise<ClaimState[]> {
@@ -440,6 +465,17 @@ async function disconnectFully(connection: RedisCommands): Promise<void> {
 function queuedCommands(connection: RedisCommands): number {
   const internals = connection as unknown as { commandQueue?: { length: number }; offlineQueue?: { length: number } };
   return (internals.commandQueue?.length ?? 0) + (internals.offlineQueue?.length ?? 0);
+}
+
+/** Rejects every command queued or sent on `connection` and not answered (a Cluster keeps its own queues). */
+function rejectQueued(connection: RedisCommands, error: Error): void {
+  (connection as unknown as { flushQueue?: (error: Error) => void }).flushQueue?.(error);
+}
+
+/** A connection failure as RedisUnavailableError; our errors and Redis's error replies pass as they are. */
+function outage(operation: string, error: unknown): unknown {
+  if (error instanceof IntracomError || (error instanceof Error && error.name === 'ReplyError')) return error;
+  return new RedisUnavailableError(operation, error instanceof Error ? error.message : String(error), { cause: error });
 }
 
 async function quietly(promise: Promise<unknown>): Promise<void> {

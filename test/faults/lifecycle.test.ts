@@ -10,7 +10,8 @@ import Redis from 'ioredis';
 import pino from 'pino';
 import { RedisClient } from '../../src/client/RedisClient';
 import { DEFAULT_CLIENT_OPTIONS } from '../../src/client/RedisClientOptions';
-import { ConnectionError, NotConnectedError } from '../../src/errors/index';
+import { ConnectionError, IntracomError, NotConnectedError, RedisUnavailableError } from '../../src/errors/index';
+import { defineVar } from '../../vars/define';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { rejection, until } from '../support/async';
@@ -194,6 +195,71 @@ describe('lifecycle under outages', function () {
       proxy.set('forward');
       await once(client, 'ready');
       expect(await client.publish('news', 1)).to.equal(0);
+    });
+  });
+
+  describe('every command issued during an outage settles with an intracom error', () => {
+    const Banner = defineVar({ name: 'OutageBanner', type: 'string', owner: 'outage', description: 'a variable written during outages' });
+    const settle = (work: Promise<unknown>) => work.then(() => 'resolved' as const, (error: unknown) => error);
+    /** The outcome of `work`, or 'pending' when it has not settled within `ms`. */
+    const within = async (work: Promise<unknown>, ms: number) => {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms)));
+      try {
+        return await Promise.race([work, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+
+    it('set, get and queueStatus while reconnecting fail at once with NotConnectedError', async () => {
+      const client = new RedisClient({ ...options('outage') });
+      const rpc = new RedisRPCClient({ ...options('outage-caller'), closeTimeoutMs: 300 });
+      cleanup.push(() => client.close(), () => rpc.close());
+      await Promise.all([client.connect(), rpc.connect()]);
+      proxy.set('down');
+      await until(() => client.status === 'reconnecting' && rpc.client.status === 'reconnecting', 5000, 'the clients to notice the outage');
+      const outcomes = await Promise.all(
+        [client.set(Banner, 'x'), client.get(Banner), rpc.queueStatus('outage')].map((work) => within(settle(work), 1000)),
+      );
+      for (const outcome of outcomes) {
+        expect(outcome).to.be.instanceOf(NotConnectedError);
+        expect((outcome as Error).message).to.match(/reconnecting by itself/);
+      }
+    });
+
+    it('writes caught by the drop and durable sends waiting through the outage reject at close() with RedisUnavailableError (outcome unknown)', async () => {
+      const client = new RedisClient({ ...options('outage-close'), closeTimeoutMs: 300 });
+      const rpc = new RedisRPCClient({ ...options('outage-close-caller'), closeTimeoutMs: 300, queues: { requireKnownDestination: false } });
+      await Promise.all([client.connect(), rpc.connect()]);
+      proxy.set('down');
+      // issued before ioredis sees the drop: they wait to be resent when Redis is back
+      const pending = [client.set(Banner, 'x'), client.get(Banner)].map(settle);
+      await until(() => client.status === 'reconnecting' && rpc.client.status === 'reconnecting', 5000, 'the clients to notice the outage');
+      // a durable send waits through a short outage instead of failing at once
+      pending.push(...[rpc.fireAndForget('outage', 'job', { a: 1 }), rpc.broadcast('outage', 'job', { a: 1 })].map(settle));
+      await Promise.all([client.close(), rpc.close()]);
+      const outcomes = await within(Promise.all(pending), 1000);
+      expect(outcomes, 'settled within 1 s of close()').to.not.equal('pending');
+      for (const outcome of outcomes as unknown[]) {
+        expect(outcome).to.be.instanceOf(RedisUnavailableError);
+        expect((outcome as Error).message).to.match(/outcome is unknown/);
+      }
+    });
+
+    it('writes Redis never answered (frozen) reject at close() with RedisUnavailableError, never a raw ioredis error', async () => {
+      const client = new RedisClient({ ...options('frozen'), closeTimeoutMs: 300 });
+      const rpc = new RedisRPCClient({ ...options('frozen-caller'), closeTimeoutMs: 300 });
+      await Promise.all([client.connect(), rpc.connect()]);
+      proxy.set('silent');
+      const pending = [client.set(Banner, 'x'), rpc.fireAndForget('frozen', 'job', { a: 1 })].map(settle);
+      await Promise.all([client.close(), rpc.close()]);
+      const outcomes = await within(Promise.all(pending), 1000);
+      expect(outcomes, 'settled within 1 s of close()').to.not.equal('pending');
+      for (const outcome of outcomes as unknown[]) {
+        expect(outcome).to.be.instanceOf(IntracomError);
+        expect((outcome as Error).message).to.match(/outcome is unknown/);
+      }
     });
   });
 
