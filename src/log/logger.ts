@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import { ValidationError } from '../../vars/ValidationError';
 
 /** The environment variable that sets the level of intracom's default logger. */
 export const LOG_LEVEL_VARIABLE = 'INTRACOM_LOG_LEVEL';
@@ -9,7 +10,10 @@ export const LOG_LEVEL_VARIABLE = 'INTRACOM_LOG_LEVEL';
  * Written synchronously, so the last lines before an exit are not lost.
  */
 export function defaultLogger(fallbackLevel = 'warn', name = 'intracom'): Logger {
-  return pino({ name, level: process.env[LOG_LEVEL_VARIABLE] ?? fallbackLevel }, pino.destination({ dest: 2, sync: true }));
+  const level = process.env[LOG_LEVEL_VARIABLE] ?? fallbackLevel;
+  const levels = [...Object.keys(pino.levels.values), 'silent'];
+  if (!levels.includes(level)) throw new ValidationError(`${LOG_LEVEL_VARIABLE} must be one of ${levels.join(', ')}; received ${JSON.stringify(level)}`);
+  return pino({ name, level }, pino.destination({ dest: 2, sync: true }));
 }
 
 /** Whether a logger writes `debug` lines: checked once, so that hot paths build no log fields otherwise. */

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { RedisClient } from '../../src/client/RedisClient';
+import { defaultLogger } from '../../src/log/logger';
+import { ValidationError } from '../../src/index';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { MemoryDeployment } from '../../src/testing/MemoryDeployment';
@@ -113,5 +115,18 @@ describe('logging', function () {
 
   it('refuses a logger that is not one, naming the option', () => {
     expect(() => new RedisClient({ service: 'x', route: 'memory', logger: 'stdout' as unknown as pino.Logger })).to.throw(/logger must be a pino logger.*received "stdout"/);
+  });
+});
+
+describe('INTRACOM_LOG_LEVEL', () => {
+  it('refuses a bad value with ValidationError naming the variable and the value', () => {
+    const saved = process.env.INTRACOM_LOG_LEVEL;
+    process.env.INTRACOM_LOG_LEVEL = 'loud';
+    try {
+      expect(() => defaultLogger()).to.throw(ValidationError, /INTRACOM_LOG_LEVEL must be one of .*; received "loud"/);
+    } finally {
+      if (saved === undefined) delete process.env.INTRACOM_LOG_LEVEL;
+      else process.env.INTRACOM_LOG_LEVEL = saved;
+    }
   });
 });
