@@ -206,6 +206,11 @@ export class Names {
     return serviceKey(this.namespace, service, 'seen', instanceId);
   }
 
+  /** Lease of the instance that maintains a service's streams (trims them, removes the groups of gone instances): its instance id. */
+  queueMaintainer(service: string): string {
+    return serviceKey(this.namespace, service, 'maintainer');
+  }
+
   // ---- channels ----
 
   /**

@@ -154,10 +154,9 @@ export class QueryQueues {
     this.broadcast = consumer(broadcastStream, instanceId);
     this.fireAndForget.start();
     this.broadcast.start();
-    const everyMs = Math.max(50, Math.min(1000, Math.floor(this.settings.broadcastRetentionMs / 3)));
     this.maintenance = setInterval(() => {
       this.maintain().catch((error: unknown) => this.logger.warn({ err: error }, 'queue maintenance failed; will retry'));
-    }, everyMs);
+    }, this.maintenanceEveryMs());
     this.maintenance.unref();
   }
 
@@ -294,23 +293,36 @@ export class QueryQueues {
   }
 
   /**
-   * Keeps this instance's BROADCAST group alive, removes the groups of
-   * long-gone instances, and trims from both streams what every group has
-   * processed.
+   * Keeps this instance's BROADCAST group alive and, on the one instance of
+   * the service that holds the maintenance lease, removes the groups of
+   * long-gone instances and trims from both streams what every group has
+   * processed. One instance doing it keeps a round's cost flat in the number
+   * of instances (each look covers every group); the lease lapses after three
+   * rounds without renewal, and another instance takes over. Two maintainers
+   * for a round (a stalled holder waking) do no harm: trimming keeps what any
+   * group needs, and a group is removed only when its instance is unseen.
    */
   private async maintain(): Promise<void> {
     const { route, names, service, instanceId } = this.client;
-    await route.set(names.broadcastSeen(service, instanceId), '1', this.settings.broadcastRetentionMs);
-    await this.trim(names.queryStream(service), false);
-    await this.trim(names.broadcastStream(service), true);
+    const leaseMs = 3 * this.maintenanceEveryMs();
+    const maintainer = await route.maintenanceLease(names.broadcastSeen(service, instanceId), this.settings.broadcastRetentionMs, names.queueMaintainer(service), instanceId, leaseMs);
+    if (!maintainer) return;
+    await Promise.all([this.trim(names.queryStream(service), false), this.trim(names.broadcastStream(service), true)]);
+  }
+
+  /** The period of maintenance rounds: a third of the retention, between 50 ms and 1 s. */
+  private maintenanceEveryMs(): number {
+    return Math.max(50, Math.min(1000, Math.floor(this.settings.broadcastRetentionMs / 3)));
   }
 
   private async trim(stream: string, perInstanceGroups: boolean): Promise<void> {
     const { route, names, service, instanceId } = this.client;
     const info = await route.streamInfo(stream);
+    // the liveness marks of every other group, read at once (one round trip)
+    const seen = await Promise.all(info.groups.map((group) => (perInstanceGroups && group.name !== instanceId ? route.get(names.broadcastSeen(service, group.name)) : Promise.resolve(null))));
     let minId: string | undefined;
-    for (const group of info.groups) {
-      if (perInstanceGroups && group.name !== instanceId && (await route.get(names.broadcastSeen(service, group.name))) === null) {
+    for (const [i, group] of info.groups.entries()) {
+      if (perInstanceGroups && group.name !== instanceId && seen[i] === null) {
         this.logger.info({ instanceId: group.name }, 'removing the broadcast group of an instance gone for longer than broadcastRetentionMs');
         await route.streamDestroyGroup(stream, group.name);
         continue;

@@ -218,6 +218,14 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
     }
   }
 
+  async maintenanceLease(seenKey: string, seenTtlMs: number, leaseKey: string, holder: string, leaseMs: number): Promise<boolean> {
+    this.bus.set(seenKey, Buffer.from('1'), seenTtlMs);
+    const current = this.bus.get(leaseKey);
+    if (current !== null && current.toString() !== holder) return false;
+    this.bus.set(leaseKey, Buffer.from(holder), leaseMs);
+    return true;
+  }
+
   // ---- MemoryEndpoint ----
 
   hasChannel(channel: string): boolean {

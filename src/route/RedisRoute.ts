@@ -369,6 +369,10 @@ export class RedisRoute extends FramedRoute implements Route {
     return this.streams.releaseClaims(claimsKey, queryIds, holder);
   }
 
+  maintenanceLease(seenKey: string, seenTtlMs: number, leaseKey: string, holder: string, leaseMs: number): Promise<boolean> {
+    return this.streams.maintenanceLease(seenKey, seenTtlMs, leaseKey, holder, leaseMs);
+  }
+
   private watchConnection(connection: RedisCommands, role: string): void {
     const logger = this.options.logger;
     const listeners: Record<string, (...args: any[]) => void> = {

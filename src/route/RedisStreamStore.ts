@@ -171,6 +171,24 @@ end
 return released`,
 );
 
+/**
+ * One instance per service trims its streams and removes the groups of gone
+ * instances (whoever holds the lease), so a maintenance round costs the
+ * other instances one call each instead of a look at every group.
+ */
+const maintenanceLeaseScript = new LuaScript<number>(
+  'queueMaintenanceLease',
+  2,
+  `-- KEYS[1] the instance's seen key, KEYS[2] the service's maintenance lease
+-- ARGV[1] seen ms, ARGV[2] holder (instance id), ARGV[3] lease ms
+-- marks the instance live, then takes the lease when free or renews it when held by ARGV[2]; returns 1 when ARGV[2] holds it
+redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return 1`,
+);
+
 const deadLetterScript = new LuaScript<string>(
   'streamDeadLetter',
   3,
@@ -391,6 +409,10 @@ export class RedisStreamStore implements StreamStore {
 
   async releaseClaims(claimsKey: string, queryIds: string[], holder: string): Promise<void> {
     if (queryIds.length > 0) await releaseScript.run(this.commands, [claimsKey], [holder, ...queryIds]);
+  }
+
+  async maintenanceLease(seenKey: string, seenTtlMs: number, leaseKey: string, holder: string, leaseMs: number): Promise<boolean> {
+    return (await maintenanceLeaseScript.run(this.commands, [seenKey, leaseKey], [seenTtlMs, holder, leaseMs])) === 1;
   }
 
   /** Ends the blocking connections (a read in progress rejects). */

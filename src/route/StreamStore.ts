@@ -145,4 +145,11 @@ export interface StreamStore {
   renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimsKey: string, queryIds: string[], ttlMs: number): Promise<RenewResult>;
   /** Deletes the claims that `holder` still holds (a failed query, to be retried from its entry). */
   releaseClaims(claimsKey: string, queryIds: string[], holder: string): Promise<void>;
+  /**
+   * One maintenance round's liveness mark and lease, in one step: sets
+   * `seenKey` for `seenTtlMs`, then takes `leaseKey` for `holder` for
+   * `leaseMs` when it is free, or renews it when `holder` has it; true when
+   * `holder` holds the lease afterwards.
+   */
+  maintenanceLease(seenKey: string, seenTtlMs: number, leaseKey: string, holder: string, leaseMs: number): Promise<boolean>;
 }

@@ -256,6 +256,33 @@ for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => 
       await until(async () => (await sender.queueStatus(service)).broadcast.length <= 1, 5000, 'the processed broadcasts to be trimmed');
     });
 
+    it('maintenance: one instance of a service looks at its streams per round, and another takes over when it leaves', async () => {
+      const retention = { ...fast, broadcastRetentionMs: 300 };
+      const instances = [await client(service, { queues: retention }), await client(service, { queues: retention }), await client(service, { queues: retention })];
+      // each stream look (XINFO GROUPS) of each instance, counted from now
+      const looks = new Map<RedisRPCClient, number>(instances.map((instance) => [instance, 0]));
+      for (const instance of instances) {
+        const route = instance.client.route;
+        const streamInfo = route.streamInfo.bind(route);
+        route.streamInfo = (stream) => {
+          looks.set(instance, (looks.get(instance) ?? 0) + 1);
+          return streamInfo(stream);
+        };
+      }
+      // rounds are 100 ms apart: after a dozen, one instance looked every round and the others never
+      await until(() => Math.max(...looks.values()) >= 24, 5000, 'a dozen maintenance rounds');
+      const lookers = instances.filter((instance) => (looks.get(instance) ?? 0) > 0);
+      expect(lookers, 'instances that looked at the streams').to.have.length(1);
+      const [maintainer] = lookers;
+      await maintainer.close();
+      const rest = instances.filter((instance) => instance !== maintainer);
+      for (const instance of rest) looks.set(instance, 0);
+      // the lease lapses (three rounds) and one of the others maintains from then on: it removes the gone instance's group
+      await until(() => rest.some((instance) => (looks.get(instance) ?? 0) >= 4), 5000, 'another instance to take over maintenance');
+      expect(rest.filter((instance) => (looks.get(instance) ?? 0) > 0)).to.have.length(1);
+      await until(async () => (await rest[0].queueStatus(service)).broadcast.instances.length === 2, 5000, 'the gone instance to be dropped');
+    });
+
     it('ASYNC: a handle that is the envelope, PENDING then DONE with result, response and response_ts', async () => {
       (await client(service)).handle('square', async (n: number) => n * n);
       const caller = await client('caller');
