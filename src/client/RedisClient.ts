@@ -5,9 +5,8 @@ import type { Logger } from 'pino';
 import { Names } from '../../vars/names';
 import type { VarDefinition, VarKeyArgs, VarValue } from '../../vars/types';
 import { MsgpackCodec, type Codec } from '../envelope/codec';
-import type { EventBatch, EventHeaders, EventMessage } from '../envelope/types';
+import type { EventHeaders, EventMessage } from '../envelope/types';
 import { checkName } from '../envelope/names';
-import { invalidEventReason } from '../envelope/validate';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
 import { ConnectionError } from '../errors/ConnectionError';
 import { NotConnectedError } from '../errors/NotConnectedError';
@@ -22,6 +21,7 @@ import { DEFAULT_DURABILITY } from '../route/RouteOptions';
 import { topologyOf } from '../route/connection';
 import type { Route, RouteStats, RouteStatus } from '../route/Route';
 import { withinMs } from '../route/withinMs';
+import { EventSubscription, type EventHost } from './EventSubscription';
 import { VERSION } from '../version';
 import { DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from './RedisClientOptions';
 import { decodeVariable, describeVariableValue, encodeVariable, fitsVariable, receivedVariableValue } from './variableCodec';
@@ -153,6 +153,8 @@ export class RedisClient extends EventEmitter {
   private readonly info: InstanceInfo;
   private announcement: Buffer;
   private readonly subscriptions = new Set<Unsubscribe>();
+  /** What every event subscription of this client shares (one object, not closures per subscription). */
+  private readonly eventHost: EventHost;
   private closing: Promise<void> | undefined;
   private connecting: Promise<void> | undefined;
   private invalidEvents = 0;
@@ -172,6 +174,20 @@ export class RedisClient extends EventEmitter {
     if (typeof shardedPubSub !== 'boolean') throw new ValidationError(`shardedPubSub must be a boolean; received ${describeValue(shardedPubSub)}`);
     const onCluster = (options.route ?? (options.redis !== undefined ? 'redis' : 'memory')) === 'redis' && topologyOf(options.redis) === 'cluster';
     this.names = checked('namespace', namespace, () => new Names(namespace, { shardChannels: onCluster && shardedPubSub }));
+    this.eventHost = {
+      names: this.names,
+      invalid: (received, reason) => {
+        this.invalidEvents += 1;
+        this.reportMalformed(new MalformedMessageError(received, reason));
+      },
+      shed: (received, maxInFlight) => {
+        this.shed += 1;
+        this.warnings.warn(`shed ${received}`, { channel: received, maxInFlight }, 'subscription at maxInFlight handlers; events shed');
+      },
+      running: (by) => void (this.handlersInFlight += by),
+      handlerFailed: (error, received) => this.reportHandlerError(error, received),
+      stopped: (unsubscribe) => void this.subscriptions.delete(unsubscribe),
+    };
     const maxPayloadBytes = positiveInteger('limits.maxPayloadBytes', options.limits?.maxPayloadBytes ?? DEFAULT_CLIENT_OPTIONS.limits.maxPayloadBytes);
     // a receiver refuses a frame over maxPayloadBytes, so frames are never built bigger: an explicit larger maxFrameBytes is refused, the default follows
     const maxFrameBytes =
@@ -447,53 +463,11 @@ export class RedisClient extends EventEmitter {
     if (this.closing) throw new NotConnectedError('subscribe', 'closed');
     if (typeof options !== 'object' || options === null) throw new ValidationError(`subscribe options must be an object; received ${describeValue(options)}`);
     const maxInFlight = options.maxInFlight === undefined ? this.maxInFlight : positiveInteger('maxInFlight (subscribe option)', options.maxInFlight);
-    let inFlight = 0;
-    const settled = (): void => {
-      inFlight -= 1;
-      this.handlersInFlight -= 1;
-    };
-    const deliver = (event: ReceivedEvent, received: string): void => {
-      if (inFlight >= maxInFlight) {
-        // pub/sub is at-most-once: shedding here, counted, beats a backlog that grows until Redis cuts the connection
-        this.shed += 1;
-        this.warnings.warn(`shed ${received}`, { channel: received, maxInFlight }, 'subscription at maxInFlight handlers; events shed');
-        return;
-      }
-      try {
-        const outcome = handler(event.payload, event);
-        if (outcome && typeof (outcome as Promise<void>).then === 'function') {
-          inFlight += 1;
-          this.handlersInFlight += 1;
-          (outcome as Promise<void>).then(settled, (error: unknown) => {
-            settled();
-            this.reportHandlerError(error, received);
-          });
-        }
-      } catch (error) {
-        this.reportHandlerError(error, received);
-      }
-    };
-    const onMessage = (message: unknown, received: string, matched?: string): void => {
-      const reason = invalidEventReason(message);
-      if (reason !== undefined) {
-        this.invalidEvents += 1;
-        this.reportMalformed(new MalformedMessageError(received, reason));
-        return;
-      }
-      const topic = this.names.topicOf(received);
-      const pattern = matched === undefined ? undefined : this.names.topicOf(matched);
-      const { headers, payloads } = message as EventBatch;
-      if (payloads === undefined) return deliver({ headers, payload: (message as EventMessage).payload, topic, pattern }, received);
-      for (const payload of payloads) deliver({ headers, payload, topic, pattern }, received);
-    };
-    const unsubscribeRoute = channel !== undefined ? await this.route.subscribe(channel, onMessage) : await this.route.psubscribe(pattern as string, onMessage);
-    const unsubscribe: Unsubscribe = async () => {
-      this.subscriptions.delete(unsubscribe);
-      await unsubscribeRoute();
-    };
-    this.subscriptions.add(unsubscribe);
-    this.logger.debug(channel !== undefined ? { channel } : { pattern }, 'subscribed');
-    return unsubscribe;
+    const subscription = new EventSubscription(this.eventHost, handler, maxInFlight);
+    subscription.routeUnsubscribe = channel !== undefined ? await this.route.subscribe(channel, subscription.receive) : await this.route.psubscribe(pattern as string, subscription.receive);
+    this.subscriptions.add(subscription.unsubscribe);
+    if (this.logger.isLevelEnabled('debug')) this.logger.debug(channel !== undefined ? { channel } : { pattern }, 'subscribed');
+    return subscription.unsubscribe;
   }
 
   /**

@@ -36,7 +36,8 @@ interface Entry<L> {
    * delivery walks the array it started with, without copying it.
    */
   listeners: ReadonlyArray<{ fn: L }>;
-  ready: Promise<void>;
+  /** The underlying subscription call, until it succeeded. */
+  ready: Promise<void> | undefined;
 }
 
 /**
@@ -64,11 +65,11 @@ export class SubscriptionTable {
   ) {}
 
   addChannel(channel: string, listener: MessageListener): Promise<Unsubscribe> {
-    return this.add(this.channels, channel, listener, (c) => this.enqueue('subscribe', c), (c) => this.enqueue('unsubscribe', c));
+    return this.add(this.channels, channel, listener, 'subscribe', 'unsubscribe');
   }
 
   addPattern(pattern: string, listener: PatternListener): Promise<Unsubscribe> {
-    return this.add(this.patterns, pattern, listener, (p) => this.enqueue('psubscribe', p), (p) => this.enqueue('punsubscribe', p));
+    return this.add(this.patterns, pattern, listener, 'psubscribe', 'punsubscribe');
   }
 
   /** Channels and patterns with at least one listener. */
@@ -146,40 +147,41 @@ export class SubscriptionTable {
     }
   };
 
-  private async add<L>(
-    table: Map<string, Entry<L>>,
-    name: string,
-    listener: L,
-    open: (name: string) => Promise<void>,
-    shut: (name: string) => Promise<void>,
-  ): Promise<Unsubscribe> {
+  private add<L>(table: Map<string, Entry<L>>, name: string, listener: L, open: Operation, shut: Operation): Promise<Unsubscribe> {
     let entry = table.get(name);
     if (entry === undefined) {
-      const created: Entry<L> = { listeners: [], ready: open(name) };
+      const ready = this.enqueue(open, name);
+      const created: Entry<L> = { listeners: [], ready };
       entry = created;
       table.set(name, created);
-      created.ready.catch(() => {
-        if (table.get(name) === created) table.delete(name);
-      });
+      ready.then(
+        // a subscribed channel holds no promise: later listeners of it wait for nothing
+        () => void (created.ready === ready && (created.ready = undefined)),
+        () => void (table.get(name) === created && table.delete(name)),
+      );
     }
     const token = { fn: listener };
-    entry.listeners = [...entry.listeners, token];
-    try {
-      await entry.ready;
-    } catch (error) {
-      entry.listeners = entry.listeners.filter((t) => t !== token);
-      throw error;
-    }
+    // sized to fit: a spread of an empty array reserves room for 16 more
+    entry.listeners = entry.listeners.length === 0 ? [token] : [...entry.listeners, token];
     const owner = entry;
-    let removed = false;
-    return async () => {
-      if (removed) return;
-      removed = true;
-      owner.listeners = owner.listeners.filter((t) => t !== token);
-      if (owner.listeners.length === 0 && table.get(name) === owner) {
-        table.delete(name);
-        await shut(name);
-      }
-    };
+    const remove = this.remove.bind(this, table, name, owner, token, shut) as Unsubscribe;
+    if (owner.ready === undefined) return Promise.resolve(remove);
+    return owner.ready.then(
+      () => remove,
+      (error: unknown) => {
+        owner.listeners = owner.listeners.filter((t) => t !== token);
+        throw error;
+      },
+    );
+  }
+
+  /** One listener's unsubscribe (bound per listener: no closure over the subscribe call's scope); a second call does nothing. */
+  private async remove<L>(table: Map<string, Entry<L>>, name: string, owner: Entry<L>, token: { fn: L }, shut: Operation): Promise<void> {
+    if (!owner.listeners.includes(token)) return;
+    owner.listeners = owner.listeners.filter((t) => t !== token);
+    if (owner.listeners.length === 0 && table.get(name) === owner) {
+      table.delete(name);
+      await this.enqueue(shut, name);
+    }
   }
 }
