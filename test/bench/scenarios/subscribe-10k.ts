@@ -3,7 +3,8 @@
  * process, intracom (RedisClient.subscribe per topic, all in one tick)
  * against one ioredis SUBSCRIBE of every channel, three rounds alternating,
  * each in fresh processes. `ops_per_s` is subscriptions per second; also
- * reported: the time to subscribe and to unsubscribe them all, and the
+ * reported: the time to subscribe and to unsubscribe them all, the CPU the
+ * subscriber used to subscribe (`subscribe_cpu_ms`), and the
  * memory each subscription costs: the subscriber's heap and RSS after a full
  * GC (`heap_b_per_sub`, `rss_b_per_sub`) and Redis's `used_memory`
  * (`redis_b_per_sub`), from before to after subscribing.
@@ -18,6 +19,7 @@ const ROUNDS = 3;
 
 interface Subscribed {
   subscribeMs: number;
+  subscribeCpuMs: number;
   heapBefore: number;
   heapAfter: number;
   rssBefore: number;
@@ -65,6 +67,7 @@ export const scenario: Scenario = {
         p99_ms: null,
         topics,
         subscribe_ms: round(subscribeMs),
+        subscribe_cpu_ms: round(median(runs.map((r) => r.subscribeCpuMs))),
         unsubscribe_ms: round(median(runs.map((r) => r.unsubscribeMs))),
         heap_b_per_sub: Math.round(median(runs.map((r) => (r.heapAfter - r.heapBefore) / topics))),
         rss_b_per_sub: Math.round(median(runs.map((r) => (r.rssAfter - r.rssBefore) / topics))),
