@@ -13,10 +13,11 @@ export interface SubscriptionBackend {
 
 type Operation = keyof SubscriptionBackend;
 
-/** One subscription call waiting for the flush. */
-interface Pending {
+/** Names queued for one backend call: their callers share one promise. */
+interface Batch {
   operation: Operation;
-  name: string;
+  names: string[];
+  done: Promise<void>;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -53,7 +54,7 @@ interface Entry<L> {
 export class SubscriptionTable {
   private readonly channels = new Map<string, Entry<MessageListener>>();
   private readonly patterns = new Map<string, Entry<PatternListener>>();
-  private queued: Pending[] = [];
+  private queued: Batch[] = [];
 
   constructor(
     private readonly backend: SubscriptionBackend,
@@ -111,54 +112,67 @@ export class SubscriptionTable {
     }
   }
 
-  /** Queues one subscription call for the flush at the end of the tick. */
+  /**
+   * Queues one subscription call for the flush at the end of the tick; the
+   * names of one backend call share its promise (one per call, not per name:
+   * subscribing thousands at once allocates little).
+   */
   private enqueue(operation: Operation, name: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+    let batch = this.queued[this.queued.length - 1];
+    if (batch === undefined || batch.operation !== operation || batch.names.length >= MAX_NAMES_PER_CALL) {
       if (this.queued.length === 0) queueMicrotask(this.flush);
-      this.queued.push({ operation, name, resolve, reject });
-    });
+      let resolve!: () => void;
+      let reject!: (error: unknown) => void;
+      const done = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      batch = { operation, names: [], done, resolve, reject };
+      this.queued.push(batch);
+    }
+    batch.names.push(name);
+    return batch.done;
   }
 
-  /** Sends the queued calls: each run of one kind as backend calls of up to MAX_NAMES_PER_CALL names. */
+  /** Sends the queued calls, in order; a subscribed entry then holds no promise, a failed one is forgotten. */
   private readonly flush = (): void => {
     const queued = this.queued;
     this.queued = [];
-    let start = 0;
-    while (start < queued.length) {
-      const operation = queued[start].operation;
-      let end = start + 1;
-      while (end < queued.length && end - start < MAX_NAMES_PER_CALL && queued[end].operation === operation) end++;
-      const batch = queued.slice(start, end);
+    for (const batch of queued) {
       let call: Promise<void>;
       try {
-        call = this.backend[operation](batch.map((pending) => pending.name));
+        call = this.backend[batch.operation](batch.names);
       } catch (error) {
         call = Promise.reject(error);
       }
+      const table: Map<string, Entry<unknown>> | undefined = batch.operation === 'subscribe' ? this.channels : batch.operation === 'psubscribe' ? this.patterns : undefined;
       call.then(
         () => {
-          for (const pending of batch) pending.resolve();
+          // later listeners of these wait for nothing
+          if (table !== undefined) for (const name of batch.names) this.settle(table, name, batch.done, false);
+          batch.resolve();
         },
         (error: unknown) => {
-          for (const pending of batch) pending.reject(error);
+          if (table !== undefined) for (const name of batch.names) this.settle(table, name, batch.done, true);
+          batch.reject(error);
         },
       );
-      start = end;
     }
   };
+
+  /** An entry whose subscription call (`done`) ended: subscribed (no promise kept), or failed (the entry goes). */
+  private settle(table: Map<string, Entry<unknown>>, name: string, done: Promise<void>, failed: boolean): void {
+    const entry = table.get(name);
+    if (entry?.ready !== done) return;
+    if (failed) table.delete(name);
+    else entry.ready = undefined;
+  }
 
   private add<L>(table: Map<string, Entry<L>>, name: string, listener: L, open: Operation, shut: Operation): Promise<Unsubscribe> {
     let entry = table.get(name);
     if (entry === undefined) {
-      const ready = this.enqueue(open, name);
-      const created: Entry<L> = { listeners: [], ready };
-      entry = created;
-      table.set(name, created);
-      ready.then(
-        // a subscribed channel holds no promise: later listeners of it wait for nothing
-        () => void (created.ready === ready && (created.ready = undefined)),
-        () => void (table.get(name) === created && table.delete(name)),
-      );
+      entry = { listeners: [], ready: this.enqueue(open, name) };
+      table.set(name, entry);
     }
     const token = { fn: listener };
     // sized to fit: a spread of an empty array reserves room for 16 more

@@ -15,6 +15,10 @@
  * BENCH_SERVICE); by default it hosts one instance. Each instance counts the
  * requests it answered.
  *
+ * BENCH_SLOW (intracom only) makes every instance of the process slow:
+ * `cpu:<ms>` spins the CPU that long per call (a CPU-bound handler),
+ * `wait:<ms>` resolves after that long (a handler awaiting I/O).
+ *
  * Commands (IPC): `{ cmd: 'cpu' }` answers `{ ev: 'cpu', ms }`, the CPU used
  * since ready; `{ cmd: 'counts' }` answers `{ ev: 'counts', counts }`, per
  * instance; `{ cmd: 'exit' }`.
@@ -30,6 +34,18 @@ const namespace = process.env.BENCH_NAMESPACE ?? '';
 const listed = process.env.BENCH_CHANNELS;
 const channels = listed === undefined ? [`${namespace}:bench.${system}.rpc`] : listed.split(',').filter(Boolean);
 const send = (message: unknown): void => void process.send?.(message);
+const [slowKind, slowMsText] = (process.env.BENCH_SLOW ?? '').split(':');
+const slowMs = Number(slowMsText ?? 0);
+
+/** The echo handler: at once, or slowed as BENCH_SLOW says. */
+function echo(value: unknown): unknown {
+  if (slowKind === 'wait') return new Promise((resolve) => setTimeout(resolve, slowMs, value));
+  if (slowKind === 'cpu') {
+    const until = performance.now() + slowMs;
+    while (performance.now() < until);
+  }
+  return value;
+}
 
 /** Starts one instance answering on `channel` (for intracom: one more instance of the service); `answered` counts its replies. */
 async function instance(channel: string, answered: () => void): Promise<void> {
@@ -37,7 +53,7 @@ async function instance(channel: string, answered: () => void): Promise<void> {
     const rpc = new RedisRPCClient({ service: process.env.BENCH_SERVICE ?? 'bench-rpc', redis: url, namespace });
     await rpc.expose('echo', (args) => {
       answered();
-      return args[0];
+      return echo(args[0]);
     });
     await rpc.connect();
   } else if (system === 'reference') {

@@ -17,6 +17,12 @@
  * mean count per instance, as a fraction of that mean;
  * `idle_cpu_ms_per_s`: the CPU the responder processes use per second with
  * no call made (what N idle instances cost).
+ *
+ * Then `rpc-instances-slow-*-n10`: the same with N = 10 where one instance,
+ * alone in a third responder process, is slow (`cpu1ms`: its handler spins
+ * the CPU 1 ms per call; `wait5ms`: it awaits 5 ms per call), for `burst`
+ * and `call` spreading: calls/s, p50, p99 and `slow_share`, the share of
+ * the calls the slow instance answered (`even_share` is 1/N).
  */
 import Redis from 'ioredis';
 import { spawnPeer, type Peer } from '../../support/processes';
@@ -48,14 +54,28 @@ interface Sample {
   maxDeviation: number;
   /** CPU the responder processes used per second while no call was made (ms/s), measured before the rounds. */
   idleCpuMsPerS: number;
+  /** Calls each instance answered during the round. */
+  perInstance: number[];
 }
 
-/** The instances' request channels (hand-written systems) split over the responder processes. */
-function layout(context: BenchContext, system: System, n: number): string[][] {
+/**
+ * The instances' request channels (hand-written systems) split over the
+ * responder processes; with a slow instance, it has a process of its own
+ * (first), so that its handler holds up no other instance.
+ */
+function layout(context: BenchContext, system: System, n: number, slow?: string): string[][] {
+  const channels = Array.from({ length: n }, (_, i) => `${context.namespace}:bench.${system}.n${n}${slow === undefined ? '' : `.slow-${slow}`}.${i}`);
   const perProcess: string[][] = Array.from({ length: RESPONDER_PROCESSES }, () => []);
-  for (let i = 0; i < n; i++) perProcess[i % RESPONDER_PROCESSES].push(`${context.namespace}:bench.${system}.n${n}.${i}`);
-  return perProcess;
+  const spread = slow === undefined ? channels : channels.slice(1);
+  spread.forEach((channel, i) => perProcess[i % RESPONDER_PROCESSES].push(channel));
+  return slow === undefined ? perProcess : [channels.slice(0, 1), ...perProcess];
 }
+
+/**
+ * One slow instance among N = 10, under `burst` and `call` spreading: its
+ * handler spins the CPU 1 ms per call, or awaits 5 ms per call.
+ */
+const SLOW = { instances: 10, kinds: ['cpu:1', 'wait:5'], systems: ['intracom', 'intracom-per-call'] as const };
 
 async function counts(responders: Peer[]): Promise<number[]> {
   const replies = await Promise.all(responders.map((peer) => peer.ask<{ counts: number[] }>({ cmd: 'counts' }, 'counts')));
@@ -73,7 +93,8 @@ function deviation(before: number[], after: number[]): number {
 async function measuredRound(caller: Peer, responders: Peer[], admin: Redis, roundMs: number): Promise<Sample> {
   const cpu = async () => (await Promise.all(responders.map((peer) => peer.ask<{ ms: number }>({ cmd: 'cpu' }, 'cpu')))).reduce((sum, r) => sum + r.ms, 0);
   const before = { responders: await cpu(), redis: await redisCpuMs(admin) };
-  let windowStart = await counts(responders);
+  const first = await counts(responders);
+  let windowStart = first;
   let maxDeviation = 0;
   const running = caller.ask<{ elapsedMs: number; calls: number; latencies: Float64Array; cpuMs: number }>({ cmd: 'run', calls: 200_000, inFlight: IN_FLIGHT, ms: roundMs }, 'ran', 120_000);
   let done = false;
@@ -87,8 +108,9 @@ async function measuredRound(caller: Peer, responders: Peer[], admin: Redis, rou
     windowStart = now;
   }
   const ran = await running;
+  const perInstance = (await counts(responders)).map((count, i) => count - first[i]);
   const cpuMs = { caller: ran.cpuMs, responders: (await cpu()) - before.responders, redis: (await redisCpuMs(admin)) - before.redis };
-  return { calls: ran.calls, elapsedMs: ran.elapsedMs, latencies: ran.latencies, cpuMs, maxDeviation, idleCpuMsPerS: 0 };
+  return { calls: ran.calls, elapsedMs: ran.elapsedMs, latencies: ran.latencies, cpuMs, maxDeviation, idleCpuMsPerS: 0, perInstance };
 }
 
 /**
@@ -98,25 +120,26 @@ async function measuredRound(caller: Peer, responders: Peer[], admin: Redis, rou
  * RedisRPCClient keeps a heartbeat and its durable consumers) do not load the
  * machine while another is measured.
  */
-async function measureGroup(context: BenchContext, n: number, group: readonly System[], callers: Record<System, Peer>, admin: Redis, samples: Record<System, Sample[]>): Promise<void> {
+async function measureGroup(context: BenchContext, n: number, group: readonly System[], callers: Record<System, Peer>, admin: Redis, samples: Record<System, Sample[]>, slow?: string): Promise<void> {
   const started: Peer[] = [];
   try {
     const responders = {} as Record<System, Peer[]>;
     for (const system of group) {
-      const service = `bench-${system}-n${n}`;
-      responders[system] = layout(context, system, n).map((channels) => {
+      const service = `bench-${system}-n${n}${slow === undefined ? '' : `-slow-${slow.replace(':', '')}`}`;
+      responders[system] = layout(context, system, n, slow).map((channels, p) => {
         const peer = spawnPeer('test/bench/peers/rpc-responder.ts', {
           BENCH_REDIS_URL: context.redisUrl,
           BENCH_NAMESPACE: context.namespace,
           BENCH_SYSTEM: system === 'baseline' ? 'baseline' : 'intracom',
           BENCH_SERVICE: service,
           BENCH_CHANNELS: channels.join(','),
+          ...(slow !== undefined && p === 0 ? { BENCH_SLOW: slow } : {}),
         });
         started.push(peer);
         return peer;
       });
       await Promise.all(responders[system].map((peer) => peer.next((m: { ev: string }) => m.ev === 'ready', 120_000)));
-      await callers[system].ask({ cmd: 'target', service, channels: layout(context, system, n).flat() }, 'target');
+      await callers[system].ask({ cmd: 'target', service, channels: layout(context, system, n, slow).flat() }, 'target');
     }
     // every instance announced itself before its process said ready, so the callers' first read of the registry finds all
     for (const system of group) await callers[system].ask({ cmd: 'warm', inFlight: IN_FLIGHT, ms: WARM_UP_MS * Math.max(context.scale, 0.5) }, 'warm', 120_000);
@@ -168,6 +191,26 @@ export const scenario: Scenario = {
           if (system === 'intracom' && n === 1) intracomN1 = line.ops_per_s;
           if (system === 'intracom') line.x_intracom_n1 = intracomN1 > 0 ? round(line.ops_per_s / intracomN1) : null;
           results.push(line);
+        }
+      }
+      for (const slow of SLOW.kinds) {
+        const samples: Record<System, Sample[]> = { baseline: [], 'intracom-per-call': [], intracom: [] };
+        await measureGroup(context, SLOW.instances, SLOW.systems, callers, admin, samples, slow);
+        for (const system of SLOW.systems) {
+          const runs = samples[system];
+          const total = runs.reduce((sum, r) => sum + r.calls, 0);
+          const elapsedMs = runs.reduce((sum, r) => sum + r.elapsedMs, 0);
+          const answered = runs.reduce((sum, r) => sum + r.perInstance.reduce((a, b) => a + b, 0), 0);
+          results.push(
+            result(`rpc-instances-slow-${slow.replace(':', '')}ms-n${SLOW.instances}`, system, total, elapsedMs, runs.flatMap((r) => Array.from(r.latencies)), {
+              instances: SLOW.instances,
+              slow,
+              // the slow instance is the first of the first process
+              slow_share: answered > 0 ? round(runs.reduce((sum, r) => sum + (r.perInstance[0] ?? 0), 0) / answered) : null,
+              even_share: round(1 / SLOW.instances),
+              spread_max_dev: round(Math.max(...runs.map((r) => r.maxDeviation))),
+            }),
+          );
         }
       }
       return results;
