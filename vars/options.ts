@@ -29,7 +29,7 @@ export function refuseUnknownOptions(what: string, options: object, known: Reado
     const documented = Object.keys(known).filter((option) => known[option] !== 'internal');
     const nearest = nearestName(name, documented);
     const hint = nearest === undefined ? `; the options are ${documented.map((option) => `${prefix}${option}`).join(', ')}` : `; did you mean "${prefix}${nearest}"?`;
-    throw new ValidationError(`unknown ${what} option "${prefix}${name}"${hint}`);
+    throw new ValidationError(`unknown ${what} option ${JSON.stringify(`${prefix}${name}`)}${hint}`);
   }
 }
 
