@@ -97,6 +97,8 @@ export interface ClientStats extends RouteStats {
   shed: number;
   /** Handlers running now, over every subscription. */
   handlersInFlight: number;
+  /** Events of {@link RedisClient.publishAndForget} that could not be sent (refused or their write failed); each is also logged and emitted as `error`. */
+  unsentEvents: number;
 }
 
 /** The payload of a variable change event; a secret variable's carries no `value` and `secret: true`. */
@@ -159,6 +161,14 @@ export class RedisClient extends EventEmitter {
   private handlerErrors = 0;
   private shed = 0;
   private handlersInFlight = 0;
+  private unsentEvents = 0;
+  /** publishAndForget's one outcome callback: no promise and no closure per event. */
+  private readonly forgotten = (topic: string, error: unknown): void => {
+    if (error === undefined) return;
+    this.unsentEvents += 1;
+    this.warnings.error(`unsent ${topic}`, { err: error, topic }, 'an event of publishAndForget could not be sent');
+    this.reportError(error instanceof Error ? error : new Error(String(error)));
+  };
   /** Per topic: its channel name and the headers shared by the events of the current millisecond. */
   private readonly topics = new Map<string, { channel: string; ms: number; headers: EventHeaders }>();
 
@@ -400,6 +410,29 @@ export class RedisClient extends EventEmitter {
   }
 
   /**
+   * Publishes an event exactly like {@link RedisClient.publish} (same frame,
+   * same order, at-most-once) but returns nothing: no promise per event,
+   * which at tens of thousands of events a second is most of the
+   * publisher's cost (its garbage collection). The receiver count is not
+   * reported. An event that cannot be sent (too large, not encodable, the
+   * write failed) is counted in `stats().unsentEvents`, logged, and emitted
+   * as the client's `error` event when that is listened to. Throws
+   * NotConnectedError when the client is not connected and ValidationError
+   * for a bad topic, before anything is queued.
+   *
+   * @example
+   * ```ts
+   * for (const reading of readings) client.publishAndForget('sensors.readings', reading);
+   * ```
+   */
+  publishAndForget<P>(topic: string, payload: P): void {
+    if (this.route.status !== 'ready') throw new NotConnectedError(`publish to "${topic}"`, this.route.status);
+    if (typeof topic !== 'string' || topic.length === 0) throw new ValidationError(`topic must be a non-empty string; received ${describeValue(topic)}`);
+    const cached = this.topicState(topic);
+    this.route.post(cached.channel, payload, cached.headers, topic, this.forgotten);
+  }
+
+  /**
    * Calls `handler` for every event on exactly `topic` (glob characters are
    * literal here). At most `maxInFlight` calls run at once; events past it
    * are shed and counted.
@@ -438,7 +471,7 @@ export class RedisClient extends EventEmitter {
 
   /** Counters: frames and messages sent and received, malformed frames, invalid events, handler errors. */
   stats(): ClientStats {
-    return { ...this.route.stats(), invalidEvents: this.invalidEvents, handlerErrors: this.handlerErrors, shed: this.shed, handlersInFlight: this.handlersInFlight };
+    return { ...this.route.stats(), invalidEvents: this.invalidEvents, handlerErrors: this.handlerErrors, shed: this.shed, handlersInFlight: this.handlersInFlight, unsentEvents: this.unsentEvents };
   }
 
   // ---- internals ----
