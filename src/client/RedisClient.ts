@@ -1,3 +1,6 @@
+import { resolveAuth } from '../envelope/AuthOptions';
+import { senderOf, type Sender } from '../envelope/sender';
+import type { AuthenticationError } from '../errors/AuthenticationError';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -35,6 +38,13 @@ export interface ReceivedEvent<P = unknown> extends EventMessage<P> {
   topic: string;
   /** The pattern that matched, for `psubscribe`. */
   pattern?: string;
+  /**
+   * Who published the event as this receiver knows it: with authentication
+   * on (docs/security.md), `verified` is true and `service` is the signer,
+   * which is never another service than `headers.serviceName` (a frame
+   * claiming otherwise is refused).
+   */
+  sender: Sender;
 }
 
 /** Handles one event; may be async (a rejection is logged, never thrown into delivery). */
@@ -64,7 +74,7 @@ export interface InstanceInfo {
   /** intracom version it runs. */
   version: string;
   /** Counters of overload, refreshed with every heartbeat: what an operator sees in `intracom status`. */
-  load?: { shed: number; malformed: number; handlersInFlight: number };
+  load?: { shed: number; malformed: number; handlersInFlight: number; authRefused?: number };
 }
 
 /** A change of a watched variable. */
@@ -79,6 +89,8 @@ export interface VariableChange<T = unknown> {
   deleted: boolean;
   /** The service that changed it. */
   changedBy: string;
+  /** Who published the change as this receiver knows it (`verified` with authentication on; see ReceivedEvent.sender). */
+  sender: Sender;
 }
 
 /** Options of `set`. */
@@ -205,7 +217,8 @@ export class RedisClient extends EventEmitter {
     const durability = { ...DEFAULT_DURABILITY, ...options.durability };
     if (!Number.isSafeInteger(durability.replicas) || durability.replicas < 0) throw new ValidationError(`durability.replicas must be an integer >= 0; received ${describeValue(durability.replicas)}`);
     positiveInteger('durability.timeoutMs', durability.timeoutMs);
-    const routeOptions = { codec: this.codec, limits, logger: this.moduleLogger('route'), names: this.names, connectTimeoutMs, durability };
+    const auth = resolveAuth(this.service, options.auth);
+    const routeOptions = { codec: this.codec, limits, logger: this.moduleLogger('route'), names: this.names, connectTimeoutMs, durability, auth };
     const routeChoice = options.route ?? (options.redis !== undefined ? 'redis' : 'memory');
     if (routeChoice === 'redis') {
       if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options, cluster seeds, or an ioredis Redis or Cluster); received undefined');
@@ -223,7 +236,7 @@ export class RedisClient extends EventEmitter {
     this.route.on('ready', () => this.emit('ready'));
     this.route.on('reconnecting', (info) => this.emit('reconnecting', info));
     this.route.on('error', (error: Error) => this.reportError(error));
-    this.route.on('malformed', (error: MalformedMessageError) => this.reportMalformed(error));
+    this.route.on('malformed', (error: MalformedMessageError | AuthenticationError) => this.reportMalformed(error));
 
     this.info = { service: this.service, instanceId: this.instanceId, host: hostname(), pid: process.pid, startedAt: Date.now(), version: VERSION };
     this.announcement = this.codec.encode(this.info);
@@ -380,6 +393,7 @@ export class RedisClient extends EventEmitter {
         secret: variable.secret === true,
         deleted: change.deleted,
         changedBy: event.headers.serviceName,
+        sender: event.sender,
       });
     });
   }
@@ -483,8 +497,9 @@ export class RedisClient extends EventEmitter {
       const topic = this.names.topicOf(received);
       const pattern = matched === undefined ? undefined : this.names.topicOf(matched);
       const { headers, payloads } = message as EventBatch;
-      if (payloads === undefined) return deliver({ headers, payload: (message as EventMessage).payload, topic, pattern }, received);
-      for (const payload of payloads) deliver({ headers, payload, topic, pattern }, received);
+      const sender = senderOf(message, headers.serviceName);
+      if (payloads === undefined) return deliver({ headers, payload: (message as EventMessage).payload, topic, pattern, sender }, received);
+      for (const payload of payloads) deliver({ headers, payload, topic, pattern, sender }, received);
     };
     const unsubscribeRoute = channel !== undefined ? await this.route.subscribe(channel, onMessage) : await this.route.psubscribe(pattern as string, onMessage);
     const unsubscribe: Unsubscribe = async () => {
@@ -542,18 +557,20 @@ export class RedisClient extends EventEmitter {
   }
 
   private async beat(): Promise<void> {
-    const { malformed } = this.route.stats();
+    const { malformed, authRefused } = this.route.stats();
     const load = this.info.load;
-    if (load === undefined || load.shed !== this.shed || load.malformed !== malformed || load.handlersInFlight !== this.handlersInFlight) {
+    if (load === undefined || load.shed !== this.shed || load.malformed !== malformed || load.handlersInFlight !== this.handlersInFlight || (load.authRefused ?? 0) !== authRefused) {
       // re-encoded only when a counter moved: an idle instance announces the same bytes
       this.info.load = { shed: this.shed, malformed, handlersInFlight: this.handlersInFlight };
+      if (authRefused > 0) this.info.load.authRefused = authRefused;
       this.announcement = this.codec.encode(this.info);
     }
     await this.route.announce(this.service, this.instanceId, this.announcement, this.instanceTtlMs);
   }
 
-  private reportMalformed(error: MalformedMessageError): void {
-    this.warnings.warn(`malformed ${error.source}`, { err: error }, 'malformed message skipped');
+  private reportMalformed(error: MalformedMessageError | AuthenticationError): void {
+    if (error.code === 'ERR_AUTHENTICATION') this.warnings.warn(`unauthenticated ${error.source}`, { err: error }, 'unauthenticated frame refused');
+    else this.warnings.warn(`malformed ${error.source}`, { err: error }, 'malformed message skipped');
     if (this.listenerCount('malformed') > 0) this.emit('malformed', error);
   }
 
