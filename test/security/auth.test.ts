@@ -10,7 +10,10 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import Redis from 'ioredis';
 import pino from 'pino';
-import { RedisClient, RedisRPCClient, ValidationError, type AuthOptions } from '../../src/index';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RedisRPCClient, ValidationError, type AuthOptions } from '../../src/index';
 import { resolveAuth } from '../../src/envelope/AuthOptions';
 import { FrameSealer } from '../../src/envelope/FrameSealer';
 import { MsgpackCodec, encodeFrame } from '../../src/envelope/codec';
@@ -23,7 +26,6 @@ function pair(): { privateKey: KeyObject; publicKey: KeyObject } {
 
 const keys = { billing: pair(), calc: pair(), evil: pair(), billing2: pair() };
 const trusted = { billing: { b1: keys.billing.publicKey }, calc: { c1: keys.calc.publicKey }, evil: { e1: keys.evil.publicKey } };
-const ENCRYPTION = { keyId: 'x1', keys: { x1: Buffer.alloc(32, 7) } };
 
 function authOf(service: 'billing' | 'calc' | 'evil', extra: Partial<AuthOptions> = {}): AuthOptions {
   const keyId = { billing: 'b1', calc: 'c1', evil: 'e1' }[service];
@@ -107,4 +109,275 @@ describe('security: authenticated sources', function () {
       for (const [, fields] of (await raw.xrangeBuffer(key, '-', '+')) as Array<[Buffer, Buffer[]]>) expect(fields[1].subarray(1, 4).toString('latin1')).to.equal('\xa2s1');
     }
   });
+
+  /** calc serving `add` and listening to `prices`, billing calling and publishing; what calc's handlers saw. */
+  async function pairUp(ns: string, calcAuth: AuthOptions = authOf('calc'), extra: object = {}) {
+    const calc = await rpc('calc', calcAuth, ns, extra);
+    const calls: unknown[] = [];
+    const events: unknown[] = [];
+    await calc.expose('add', ([a, b]: number[], context) => {
+      calls.push(context.sender);
+      return a + b;
+    });
+    await calc.client.subscribe('prices', (payload, event) => {
+      events.push({ payload, sender: event.sender });
+    });
+    await calc.client.subscribe('other', () => {
+      events.push('other');
+    });
+    return { calc, calls, events };
+  }
+
+  it('refuses replayed, altered, re-addressed and forged frames, counting each, and delivers the genuine one once', async () => {
+    const ns = `b${namespace}`;
+    const { calc, calls, events } = await pairUp(ns);
+    const billing = await rpc('billing', authOf('billing'), ns);
+    await billing.callService('calc', 'add', 1, 2);
+    await billing.client.publish('prices', { p: 1 });
+    await until(() => events.length === 1, 5000, 'the event');
+    const request = tap.frames.find((f) => f.channel.includes('rpc') && !f.channel.includes('reply')) as { channel: string; bytes: Buffer };
+    const event = tap.on('prices')[0];
+    const before = calc.client.stats();
+    // replayed: the same bytes again, on the same channel
+    await raw.publish(event.channel, event.bytes);
+    await raw.publish(request.channel, request.bytes);
+    // altered: one byte of the body flipped
+    const altered = Buffer.from(event.bytes);
+    altered[altered.length - 80] ^= 0x01;
+    await raw.publish(event.channel, altered);
+    // re-addressed: a genuine frame moved to another channel the receiver listens on
+    await raw.publish(event.channel.replace('prices', 'other'), event.bytes);
+    // unsigned: what a client without keys writes
+    await raw.publish(event.channel, encodeFrame(new MsgpackCodec(), [{ headers: { name: 'prices', createdAt: '', serviceName: 'billing' }, payload: { p: 666 } }]));
+    await until(() => calc.client.stats().authRefused - before.authRefused === 5, 5000, 'five refusals');
+    const after = calc.client.stats();
+    expect(after.authReplayed - before.authReplayed).to.equal(2);
+    expect(after.authForged - before.authForged).to.equal(2);
+    expect(after.authUnsigned - before.authUnsigned).to.equal(1);
+    expect(calls).to.have.length(1);
+    expect(events).to.have.length(1);
+  });
+
+  it('refuses a service that claims another name: a signer other than the claim, an untrusted key id, a key of another service', async () => {
+    const ns = `c${namespace}`;
+    const { calc, calls, events } = await pairUp(ns);
+    const before = calc.client.stats().authForged;
+    // evil signs with its own (trusted) key and claims to be billing inside the frame
+    const evil = new FrameSealer(resolveAuth('evil', authOf('evil')) as NonNullable<ReturnType<typeof resolveAuth>>);
+    const channel = `${ns}:prices`;
+    const eventChannel = (await raw.pubsub('CHANNELS', `*prices*`)) as string[];
+    expect(eventChannel).to.have.length(1);
+    const claim = encodeFrame(new MsgpackCodec(), [{ headers: { name: 'prices', createdAt: '', serviceName: 'billing' }, payload: { p: 'forged' } }]);
+    await raw.publish(eventChannel[0], evil.seal(claim, eventChannel[0]));
+    // evil calls itself billing, signing with its own key under billing's key id, and under a key id nobody has
+    for (const keyId of ['b1', 'nope']) {
+      const liar = new FrameSealer(resolveAuth('billing', { keyId, privateKey: keys.evil.privateKey }) as NonNullable<ReturnType<typeof resolveAuth>>);
+      await raw.publish(eventChannel[0], liar.seal(claim, eventChannel[0]));
+    }
+    // and as a whole client: service "billing", evil's key
+    const impostor = await rpc('billing', { keyId: 'b1', privateKey: keys.evil.privateKey, publicKeys: trusted }, ns);
+    await impostor.client.publish('prices', { p: 'impostor' });
+    await impostor.with({ timeoutMs: 300 }).callService('calc', 'add', 1, 1).catch(() => undefined);
+    await until(() => calc.client.stats().authForged - before === 5, 5000, `five forgeries (channel ${channel})`);
+    expect(calls).to.have.length(0);
+    expect(events).to.have.length(0);
+  });
+
+  it('refuses a frame outside the replay window either way, and one never seen before inside it', async () => {
+    const ns = `d${namespace}`;
+    const { calc, events } = await pairUp(ns, authOf('calc', { replayWindowMs: 5000 }));
+    const [channel] = (await raw.pubsub('CHANNELS', `*prices*`)) as string[];
+    const frame = encodeFrame(new MsgpackCodec(), [{ headers: { name: 'prices', createdAt: '', serviceName: 'billing' }, payload: { p: 1 } }]);
+    const settings = resolveAuth('billing', authOf('billing')) as NonNullable<ReturnType<typeof resolveAuth>>;
+    const at = (offset: number) => new FrameSealer(settings, undefined, () => Date.now() + offset).seal(frame, channel);
+    const before = calc.client.stats().authReplayed;
+    await raw.publish(channel, at(-6000));
+    await raw.publish(channel, at(+6000));
+    await raw.publish(channel, at(-4000));
+    await until(() => events.length === 1, 5000, 'the frame inside the window');
+    expect(calc.client.stats().authReplayed - before).to.equal(2);
+  });
+
+  it('accepts every key of a rotation, and refuses a retired one', async () => {
+    const ns = `e${namespace}`;
+    const rotating = { ...trusted, billing: { b1: keys.billing.publicKey, b2: keys.billing2.publicKey } };
+    const { calls } = await pairUp(ns, authOf('calc', { publicKeys: rotating }));
+    const old = await rpc('billing', authOf('billing'), ns);
+    const renewed = await rpc('billing', { keyId: 'b2', privateKey: keys.billing2.privateKey, publicKeys: rotating }, ns);
+    expect(await old.callService('calc', 'add', 1, 1)).to.equal(2);
+    expect(await renewed.callService('calc', 'add', 2, 2)).to.equal(4);
+    expect(calls).to.deep.equal([
+      { service: 'billing', verified: true, keyId: 'b1' },
+      { service: 'billing', verified: true, keyId: 'b2' },
+    ]);
+    // the rotation done: calc trusts b2 only
+    const retiredCalc = await rpc('calc', authOf('calc', { publicKeys: { ...trusted, billing: { b2: keys.billing2.publicKey } } }), `${ns}r`);
+    await retiredCalc.expose('add', ([a, b]: number[]) => a + b);
+    const oldR = await rpc('billing', authOf('billing'), `${ns}r`);
+    const renewedR = await rpc('billing', { keyId: 'b2', privateKey: keys.billing2.privateKey, publicKeys: rotating }, `${ns}r`);
+    expect(await renewedR.callService('calc', 'add', 3, 3)).to.equal(6);
+    const error = await oldR.with({ timeoutMs: 300 }).callService('calc', 'add', 1, 1).catch((e: Error) => e);
+    expect(error).to.be.an('error');
+    expect(retiredCalc.client.stats().authForged).to.be.greaterThan(0);
+  });
+
+  it('migration mode: unsigned frames are delivered unverified, signed ones still verified, bad ones still refused', async () => {
+    const ns = `f${namespace}`;
+    const { calc, calls } = await pairUp(ns, authOf('calc', { requireSigned: false }));
+    // a process of the migration's first step: it can open sealed frames (the replies) but has no key to sign
+    const plain = await rpc('billing', { publicKeys: trusted, requireSigned: false }, ns);
+    const signed = await rpc('billing', authOf('billing'), ns);
+    expect(await plain.callService('calc', 'add', 1, 1)).to.equal(2);
+    expect(await signed.callService('calc', 'add', 1, 1)).to.equal(2);
+    expect(calls).to.deep.equal([
+      { service: 'billing', verified: false },
+      { service: 'billing', verified: true, keyId: 'b1' },
+    ]);
+    const impostor = await rpc('billing', { keyId: 'b1', privateKey: keys.evil.privateKey, publicKeys: trusted }, ns);
+    await impostor.with({ timeoutMs: 300 }).callService('calc', 'add', 1, 1).catch(() => undefined);
+    expect(calls).to.have.length(2);
+    expect(calc.client.stats().authForged).to.equal(1);
+  });
+
+  it('a flood of bad signatures is counted, logged a bounded number of times, remembered nowhere, and crashes nothing', async () => {
+    const ns = `g${namespace}`;
+    const lines: string[] = [];
+    const logger = pino({ level: 'warn' }, new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) }));
+    const { calc, events } = await pairUp(ns, authOf('calc'), { logger });
+    const [channel] = (await raw.pubsub('CHANNELS', `*prices*`)) as string[];
+    const frame = encodeFrame(new MsgpackCodec(), [{ headers: { name: 'prices', createdAt: '', serviceName: 'billing' }, payload: { p: 1 } }]);
+    const sealer = new FrameSealer(resolveAuth('billing', authOf('billing')) as NonNullable<ReturnType<typeof resolveAuth>>);
+    const genuine = sealer.seal(frame, channel);
+    const flood = 5000;
+    const pipeline = raw.pipeline();
+    for (let i = 0; i < flood; i++) {
+      const bad = Buffer.from(genuine);
+      bad.writeUInt32BE(i, bad.length - 8); // a signature that does not verify
+      pipeline.publish(channel, bad);
+    }
+    await pipeline.exec();
+    await until(() => calc.client.stats().authForged === flood, 20_000, 'every forgery counted');
+    expect(events).to.have.length(0);
+    expect(lines.length).to.be.at.most(5);
+    expect(calc.client.route.sealer?.rememberedIds).to.equal(0);
+    // the receiver still works
+    await raw.publish(channel, genuine);
+    await until(() => events.length === 1, 5000, 'the genuine event after the flood');
+  });
+
+  it('survives hostile bytes in every field of a seal (property)', async () => {
+    const ns = `h${namespace}`;
+    const { calc, events } = await pairUp(ns);
+    const [channel] = (await raw.pubsub('CHANNELS', `*prices*`)) as string[];
+    const frame = encodeFrame(new MsgpackCodec(), [{ headers: { name: 'prices', createdAt: '', serviceName: 'billing' }, payload: { p: 1 } }]);
+    const sealer = new FrameSealer(resolveAuth('billing', authOf('billing')) as NonNullable<ReturnType<typeof resolveAuth>>);
+    const opener = new FrameSealer(resolveAuth('calc', authOf('calc')) as NonNullable<ReturnType<typeof resolveAuth>>);
+    let sent = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.nat(), fc.integer({ min: 1, max: 255 }), fc.uint8Array({ maxLength: 8 }), async (at, xor, tail) => {
+        const genuine = sealer.seal(frame, channel);
+        const bad = Buffer.from(genuine);
+        bad[at % bad.length] ^= xor;
+        // any changed byte is refused, by the opener in this process and by the receiver over Redis
+        expect(() => opener.open(bad, channel, true)).to.throw();
+        expect(() => opener.open(Buffer.concat([genuine, tail]), channel, true), 'bytes appended').to.satisfy((fn: () => unknown) => tail.length === 0 || throws(fn));
+        await raw.publish(channel, bad);
+        sent += 1;
+      }),
+      { numRuns: 300 },
+    );
+    await until(() => calc.client.stats().authRefused + calc.client.stats().malformed >= sent, 10_000, 'every hostile frame refused');
+    expect(events).to.have.length(0);
+  });
+
+  it('encryption: no plaintext of calls, replies, events or queries in pub/sub or streams; a receiver without the key refuses', async () => {
+    const ns = `i${namespace}`;
+    const encryption = { keyId: 'x1', keys: { x1: Buffer.alloc(32, 7) } };
+    const secret = 'PLAINTEXT-MARKER-4711';
+    const calc = await rpc('calc', authOf('calc', { encryption }), ns);
+    const billing = await rpc('billing', authOf('billing', { encryption }), ns);
+    const got: unknown[] = [];
+    await calc.expose('echo', ([text]: string[]) => `${text}!`);
+    calc.handle('q', (query) => {
+      got.push(query);
+      return query;
+    });
+    await calc.client.subscribe('prices', (payload) => {
+      got.push(payload);
+    });
+    expect(await billing.callService('calc', 'echo', secret)).to.equal(`${secret}!`);
+    expect(await billing.sendSync('calc', 'q', secret)).to.equal(secret);
+    await billing.fireAndForget('calc', 'q', secret);
+    await billing.broadcast('calc', 'q', secret);
+    await billing.client.publish('prices', secret);
+    await until(() => got.length === 4, 10_000, 'every message decrypted and handled');
+    expect(tap.frames.length).to.be.greaterThan(4);
+    for (const { bytes, channel } of tap.frames) expect(bytes.includes(secret), channel).to.equal(false);
+    const keysNow = await raw.keys(`${ns}:*`);
+    for (const key of keysNow) {
+      const type = await raw.type(key);
+      const dump = type === 'stream' ? JSON.stringify(await raw.xrange(key, '-', '+')) : type === 'string' ? String(await raw.getBuffer(key)) : '';
+      expect(dump.includes(secret), key).to.equal(false);
+    }
+    // a trusted signer, but a receiver without the key: refused, counted
+    const keyless = await rpc('calc', authOf('calc'), `${ns}k`);
+    const received: unknown[] = [];
+    await keyless.client.subscribe('prices', (payload) => {
+      received.push(payload);
+    });
+    const sender = await rpc('billing', authOf('billing', { encryption }), `${ns}k`);
+    await sender.client.publish('prices', secret);
+    await until(() => keyless.client.stats().authForged === 1, 5000, 'the undecryptable frame refused');
+    expect(received).to.have.length(0);
+  });
+
+  it('refuses bad auth options with a ValidationError naming the option, never printing key material', () => {
+    const pem = keys.billing.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const cases: Array<[AuthOptions, RegExp]> = [
+      [{ privateKey: pem }, /auth\.keyId is required/],
+      [{ keyId: 'k', privateKey: 'not a key' }, /auth\.privateKey must be an Ed25519 private key/],
+      [{ keyId: 'k', privateKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey }, /auth\.privateKey must be an Ed25519 private key; received a ec private key/],
+      [{ publicKeys: { billing: { b1: 'garbage' } } }, /auth\.publicKeys\.billing\.b1 must be an Ed25519 public key/],
+      [{ replayWindowMs: 0 }, /auth\.replayWindowMs must be a positive integer; received 0/],
+      [{ keyId: 'k', privateKey: pem, encryption: { keyId: 'x', keys: { x: Buffer.alloc(16) } } }, /auth\.encryption\.keys\.x must be 32 bytes .* received 16 bytes/],
+      [{ keyId: 'k', privateKey: pem, encryption: { keyId: 'y', keys: { x: Buffer.alloc(32) } } }, /auth\.encryption\.keyId must name one of auth\.encryption\.keys; received "y"/],
+      [{ encryption: { keyId: 'x', keys: { x: Buffer.alloc(32) } } }, /auth\.encryption\.frames needs a signing key/],
+    ];
+    for (const [options, message] of cases) {
+      let error: unknown;
+      try {
+        new RedisRPCClient({ service: 'billing', auth: options });
+      } catch (thrown) {
+        error = thrown;
+      }
+      expect(error, message.source).to.be.instanceOf(ValidationError);
+      expect((error as Error).message).to.match(message);
+      expect((error as Error).message).not.to.include('PRIVATE KEY');
+    }
+  });
+
+  it('reads keys from files through the environment when no auth option is given', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'intracom-keys-'));
+    writeFileSync(join(dir, 'billing.pem'), keys.billing.privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const trustedDir = join(dir, 'trusted');
+    mkdirSync(trustedDir);
+    writeFileSync(join(trustedDir, 'billing.b1.pem'), keys.billing.publicKey.export({ type: 'spki', format: 'pem' }));
+    const settings = resolveAuth('billing', undefined, { INTRACOM_AUTH_KEY_ID: 'b1', INTRACOM_AUTH_PRIVATE_KEY_FILE: join(dir, 'billing.pem'), INTRACOM_AUTH_PUBLIC_KEYS_DIR: trustedDir });
+    expect(settings?.keyId).to.equal('b1');
+    expect([...(settings?.publicKeys.get('billing')?.keys() ?? [])]).to.deep.equal(['b1']);
+    const sealer = new FrameSealer(settings as NonNullable<typeof settings>);
+    const opener = new FrameSealer(resolveAuth('calc', { publicKeysDir: trustedDir }) as NonNullable<typeof settings>);
+    expect(opener.open(sealer.seal(Buffer.from([0x92, 3, 1]), 'to'), 'to', true).sender).to.deep.equal({ service: 'billing', verified: true, keyId: 'b1' });
+    expect(resolveAuth('billing', undefined, {})).to.equal(undefined);
+    rmSync(dir, { recursive: true });
+  });
 });
+
+function throws(fn: () => unknown): boolean {
+  try {
+    fn();
+    return false;
+  } catch {
+    return true;
+  }
+}
