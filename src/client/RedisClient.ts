@@ -1,4 +1,5 @@
 import { resolveAuth } from '../envelope/AuthOptions';
+import type { FrameSealer } from '../envelope/FrameSealer';
 import { senderOf, type Sender } from '../envelope/sender';
 import type { AuthenticationError } from '../errors/AuthenticationError';
 import { EventEmitter } from 'node:events';
@@ -81,9 +82,9 @@ export interface InstanceInfo {
 export interface VariableChange<T = unknown> {
   /** The parameter of a keyed variable. */
   key?: string;
-  /** The new value; null when deleted, and always null for a secret variable (read it with `get`). */
+  /** The new value; null when deleted, and always null for a secret or confidential variable (read it with `get`). */
   value: T | null;
-  /** True for a secret variable: the change event carried no value. */
+  /** True for a secret or confidential variable: the change event carried no value. */
   secret: boolean;
   /** True when the variable was deleted. */
   deleted: boolean;
@@ -324,7 +325,10 @@ export class RedisClient extends EventEmitter {
   async get<V extends VarDefinition>(variable: V, ...key: NoInfer<VarKeyArgs<V>>): Promise<VarValue<V> | null> {
     const { redisKey } = this.resolveVariable('get', variable, key[0]);
     const bytes = await this.route.get(redisKey);
-    return bytes === null ? null : (decodeVariable(variable, redisKey, bytes, this.codec) as VarValue<V>);
+    if (bytes === null) return null;
+    // a stored value is read again and again: no replay window, but the signer, the key and the ciphertext are checked
+    const plain = variable.confidential ? this.confidentialSealer('get', variable, false).open(bytes, redisKey, false).inner : bytes;
+    return decodeVariable(variable, redisKey, plain, this.codec) as VarValue<V>;
   }
 
   /**
@@ -338,7 +342,8 @@ export class RedisClient extends EventEmitter {
     const options = (args[variable.keyed ? 2 : 1] ?? {}) as SetOptions;
     const { redisKey } = this.resolveVariable('set', variable, key);
     if (variable.internal) throw new ValidationError(`variable "${variable.name}" is managed by intracom and cannot be set`);
-    const stored = encodeVariable(variable, value, this.codec);
+    const encoded = encodeVariable(variable, value, this.codec);
+    const stored = variable.confidential ? this.confidentialSealer('set', variable, true).seal(Buffer.from(encoded), redisKey, true) : encoded;
     const ttlMs = options.ttlMs ?? variable.ttlMs;
     if (ttlMs !== undefined) positiveInteger(`ttlMs of set("${variable.name}")`, ttlMs);
     await this.route.set(redisKey, stored, ttlMs);
@@ -363,6 +368,7 @@ export class RedisClient extends EventEmitter {
     const by = (args[variable.keyed ? 1 : 0] ?? 1) as number;
     const { redisKey } = this.resolveVariable('increment', variable, key);
     if (variable.type !== 'integer') throw new ValidationError(`increment needs an integer variable; "${variable.name}" is ${variable.type}`);
+    if (variable.confidential) throw new ValidationError(`increment of "${variable.name}" is refused: the variable is confidential, and Redis cannot add to its ciphertext (get, then set)`);
     if (!Number.isSafeInteger(by)) throw new ValidationError(`increment of "${variable.name}" needs a safe integer step; received ${describeValue(by)}`);
     const value = await this.route.incrBy(redisKey, by, variable.ttlMs);
     await this.announceChange(variable, key, value, false);
@@ -380,7 +386,7 @@ export class RedisClient extends EventEmitter {
     return this.listen(channel, undefined, (payload, event) => {
       const change = payload as VariableChangeWire;
       const reason = variableChangeProblem(variable, change);
-      const value = reason === undefined && !change.deleted && !variable.secret ? receivedVariableValue(variable, change.value) : null;
+      const value = reason === undefined && !change.deleted && !valueless(variable) ? receivedVariableValue(variable, change.value) : null;
       if (reason !== undefined) {
         this.invalidEvents += 1;
         this.reportMalformed(new MalformedMessageError(channel, reason));
@@ -390,7 +396,7 @@ export class RedisClient extends EventEmitter {
       return handler({
         key: change.key ?? undefined,
         value: value as VarValue<V> | null,
-        secret: variable.secret === true,
+        secret: valueless(variable),
         deleted: change.deleted,
         changedBy: event.headers.serviceName,
         sender: event.sender,
@@ -549,8 +555,17 @@ export class RedisClient extends EventEmitter {
     return { redisKey: this.names.variable(variable.owner, variable.name, key) };
   }
 
+  /** The sealer of a confidential variable's value; a ValidationError when this client has no auth (or, to write, cannot encrypt). */
+  private confidentialSealer(operation: string, variable: VarDefinition, encrypt: boolean): FrameSealer {
+    const sealer = this.route.sealer;
+    if (sealer === undefined || (encrypt && !sealer.canEncrypt)) {
+      throw new ValidationError(`${operation} of "${variable.name}" needs the auth option, and to write auth.encryption with a signing key: the variable is confidential; received ${sealer === undefined ? 'no auth option' : 'auth without encryption or without a private key'}`);
+    }
+    return sealer;
+  }
+
   private async announceChange(variable: VarDefinition, key: string | undefined, value: unknown, deleted: boolean): Promise<void> {
-    const change: VariableChangeWire = variable.secret ? { key: key ?? null, deleted, secret: true } : { key: key ?? null, value, deleted };
+    const change: VariableChangeWire = valueless(variable) ? { key: key ?? null, deleted, secret: true } : { key: key ?? null, value, deleted };
     const channel = this.names.variableChanged(variable.owner, variable.name);
     const state = this.topicState(this.names.topicOf(channel), channel);
     await this.route.publish(state.channel, change, state.headers);
@@ -590,6 +605,11 @@ export class RedisClient extends EventEmitter {
  * not) and the value's type. A watcher is given only values its variable can
  * hold, whoever published on its channel.
  */
+/** True when a variable's change events carry no value: a secret's, and a confidential one's (its value must not travel in clear). */
+function valueless(variable: VarDefinition): boolean {
+  return variable.secret === true || variable.confidential === true;
+}
+
 function variableChangeProblem(variable: VarDefinition, change: VariableChangeWire): string | undefined {
   if (typeof change !== 'object' || change === null || typeof change.deleted !== 'boolean') return 'a variable change must be a map with a boolean "deleted"';
   if (variable.keyed ? typeof change.key !== 'string' : change.key !== null && change.key !== undefined) {
@@ -597,7 +617,7 @@ function variableChangeProblem(variable: VarDefinition, change: VariableChangeWi
       ? `a change of keyed variable "${variable.name}" needs a string key; received ${describeValue(change.key)}`
       : `a change of unkeyed variable "${variable.name}" must carry no key (a null or absent key); received ${describeValue(change.key)}`;
   }
-  if (change.deleted || variable.secret) return undefined;
+  if (change.deleted || valueless(variable)) return undefined;
   return fitsVariable(variable, receivedVariableValue(variable, change.value)) ? undefined : `a change of variable "${variable.name}" (${variable.type}) carried ${describeVariableValue(variable, change.value)}`;
 }
 

@@ -13,7 +13,8 @@ import pino from 'pino';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RedisRPCClient, ValidationError, type AuthOptions } from '../../src/index';
+import { RedisClient, RedisRPCClient, ValidationError, type AuthOptions } from '../../src/index';
+import { defineVar } from '../../vars/define';
 import { resolveAuth } from '../../src/envelope/AuthOptions';
 import { FrameSealer } from '../../src/envelope/FrameSealer';
 import { MsgpackCodec, encodeFrame } from '../../src/envelope/codec';
@@ -370,6 +371,50 @@ describe('security: authenticated sources', function () {
     expect(opener.open(sealer.seal(Buffer.from([0x92, 3, 1]), 'to'), 'to', true).sender).to.deep.equal({ service: 'billing', verified: true, keyId: 'b1' });
     expect(resolveAuth('billing', undefined, {})).to.equal(undefined);
     rmSync(dir, { recursive: true });
+  });
+
+  it('a confidential variable: stored encrypted and signed, read back, never in clear in Redis or in change events; tampering and moving refused', async () => {
+    const ns = `j${namespace}`;
+    const encryption = { keyId: 'x1', keys: { x1: Buffer.alloc(32, 3) } };
+    const Token = defineVar({ name: 'ApiToken', type: 'string', owner: 'billing', description: 'a confidential token', confidential: true });
+    const Other = defineVar({ name: 'OtherToken', type: 'string', owner: 'billing', description: 'another', confidential: true });
+    const Count = defineVar({ name: 'Count', type: 'integer', owner: 'billing', description: 'a count', confidential: true });
+    const writer = track(new RedisClient({ service: 'billing', redis: redis().url, namespace: ns, auth: authOf('billing', { encryption }) }));
+    const reader = track(new RedisClient({ service: 'calc', redis: redis().url, namespace: ns, auth: authOf('calc', { encryption }) }));
+    await Promise.all([writer.connect(), reader.connect()]);
+    const changes: unknown[] = [];
+    await reader.watch(Token, (change) => {
+      changes.push(change);
+    });
+    const secret = 'tok-PLAINTEXT-0042';
+    await writer.set(Token, secret);
+    expect(await reader.get(Token)).to.equal(secret);
+    await until(() => changes.length === 1, 5000, 'the change event');
+    expect(changes[0]).to.deep.include({ value: null, secret: true, deleted: false, changedBy: 'billing' });
+    const key = (await raw.keys(`${ns}:*ApiToken*`))[0];
+    const stored = (await raw.getBuffer(key)) as Buffer;
+    expect(stored.includes(secret)).to.equal(false);
+    for (const { bytes } of tap.frames) expect(bytes.includes(secret)).to.equal(false);
+    // moved to another variable's key: refused (it names the key it was written for)
+    await writer.set(Other, 'other');
+    await raw.set((await raw.keys(`${ns}:*OtherToken*`))[0], stored);
+    expect(await reader.get(Other).catch((error: Error) => error.name)).to.equal('AuthenticationError');
+    // altered: refused
+    const altered = Buffer.from(stored);
+    altered[altered.length - 70] ^= 1;
+    await raw.set(key, altered);
+    expect(await reader.get(Token).catch((error: Error) => error.name)).to.equal('AuthenticationError');
+    // plain bytes written by someone without keys: refused
+    await raw.set(key, secret);
+    expect(await reader.get(Token).catch((error: Error) => error.name)).to.equal('AuthenticationError');
+    expect(reader.stats().authRefused).to.equal(3);
+    const increment = await writer.increment(Count).catch((error: Error) => error);
+    expect(increment).to.be.instanceOf(ValidationError);
+    const keyless = track(new RedisClient({ service: 'calc', redis: redis().url, namespace: ns, auth: authOf('calc') }));
+    await keyless.connect();
+    expect(((await keyless.set(Token, 'x').catch((error: Error) => error)) as Error).message).to.match(/to write auth\.encryption/);
+    await writer.set(Token, secret);
+    expect(await keyless.get(Token).catch((error: Error) => error.name)).to.equal('AuthenticationError');
   });
 });
 
