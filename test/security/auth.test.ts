@@ -17,7 +17,7 @@ import { RedisClient, RedisRPCClient, ValidationError, type AuthOptions } from '
 import { defineVar } from '../../vars/define';
 import { resolveAuth } from '../../src/envelope/AuthOptions';
 import { FrameSealer } from '../../src/envelope/FrameSealer';
-import { MsgpackCodec, encodeFrame } from '../../src/envelope/codec';
+import { MsgpackCodec, decodeFrame, encodeFrame } from '../../src/envelope/codec';
 import { until } from '../support/async';
 import { useRedis } from '../support/redis-server';
 
@@ -415,6 +415,30 @@ describe('security: authenticated sources', function () {
     expect(((await keyless.set(Token, 'x').catch((error: Error) => error)) as Error).message).to.match(/to write auth\.encryption/);
     await writer.set(Token, secret);
     expect(await keyless.get(Token).catch((error: Error) => error.name)).to.equal('AuthenticationError');
+  });
+
+  it('a caller drops a reply signed by another service than the one it called (a fake instance answering)', async () => {
+    const ns = `k${namespace}`;
+    const calc = await rpc('calc', authOf('calc'), ns);
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await calc.expose('slow', async () => {
+      await released;
+      return 'genuine';
+    });
+    const billing = await rpc('billing', authOf('billing'), ns);
+    const answer = billing.callService('calc', 'slow');
+    await until(() => tap.frames.some((f) => f.channel.includes('service.calc.rpc.')), 5000, 'the request on the wire');
+    const request = tap.frames.find((f) => f.channel.includes('service.calc.rpc.')) as { channel: string; bytes: Buffer };
+    const opener = new FrameSealer(resolveAuth('calc', authOf('calc')) as NonNullable<ReturnType<typeof resolveAuth>>);
+    const [message] = decodeFrame(new MsgpackCodec(), opener.open(request.bytes, request.channel, false).inner, 1 << 20) as Array<{ headers?: { sourceInstance: string }; payloads?: Array<{ queryId: string }>; queryId?: string; sourceInstance?: string }>;
+    const queryId = message.payloads?.[0].queryId ?? (message.queryId as string);
+    const replyChannel = `${ns}:intracom.rpc.reply.billing.${message.headers?.sourceInstance ?? message.sourceInstance}`;
+    const evil = new FrameSealer(resolveAuth('evil', authOf('evil')) as NonNullable<ReturnType<typeof resolveAuth>>);
+    await raw.publish(replyChannel, evil.seal(encodeFrame(new MsgpackCodec(), [{ queryId, result: 'forged' }]), replyChannel));
+    await until(() => billing.stats().impostorReplies === 1, 5000, 'the impostor reply dropped');
+    release();
+    expect(await answer).to.equal('genuine');
   });
 });
 
