@@ -6,7 +6,7 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startRedis } from '../support/redis-server';
-import { renderTable, renderWorstFirst, type BenchResult, type Scenario } from './harness';
+import { renderAuthCost, renderTable, renderWorstFirst, type BenchResult, type Scenario } from './harness';
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   } finally {
     await redis.stop();
   }
-  process.stderr.write(`\n${renderTable(results)}\n\n${renderWorstFirst(results)}\n`);
+  process.stderr.write(`\n${renderTable(results)}\n\n${renderWorstFirst(results)}\n\n${renderAuthCost(results)}\n`);
 }
 
 main().catch((error: unknown) => {

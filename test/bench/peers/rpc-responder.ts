@@ -19,6 +19,7 @@
  * since ready; `{ cmd: 'counts' }` answers `{ ev: 'counts', counts }`, per
  * instance; `{ cmd: 'exit' }`.
  */
+import { benchAuth, isIntracom } from './benchAuth';
 import Redis from 'ioredis';
 import { Packr, Unpackr } from 'msgpackr';
 import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
@@ -33,8 +34,9 @@ const send = (message: unknown): void => void process.send?.(message);
 
 /** Starts one instance answering on `channel` (for intracom: one more instance of the service); `answered` counts its replies. */
 async function instance(channel: string, answered: () => void): Promise<void> {
-  if (system === 'intracom') {
-    const rpc = new RedisRPCClient({ service: process.env.BENCH_SERVICE ?? 'bench-rpc', redis: url, namespace });
+  if (isIntracom(system)) {
+    const service = process.env.BENCH_SERVICE ?? 'bench-rpc';
+    const rpc = new RedisRPCClient({ service, redis: url, namespace, auth: benchAuth(system, service) });
     await rpc.expose('echo', (args) => {
       answered();
       return args[0];

@@ -19,8 +19,8 @@ import { performance } from 'node:perf_hooks';
 import { spawnPeer, type Peer } from '../../support/processes';
 import { result, selectedSystems, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
-type System = 'baseline' | 'control' | 'autopipelining' | 'reference' | 'intracom';
-const SYSTEMS = selectedSystems<System>(['baseline', 'control', 'autopipelining', 'reference', 'intracom']);
+type System = 'baseline' | 'control' | 'autopipelining' | 'reference' | 'intracom' | 'intracom-signed' | 'intracom-sealed';
+const SYSTEMS = selectedSystems<System>(['baseline', 'control', 'autopipelining', 'reference', 'intracom', 'intracom-signed', 'intracom-sealed']);
 const ROUNDS = 3;
 const ROUND_MS = 1_000;
 
