@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ValidationError } from '../errors/ValidationError';
 import { describeValue } from '../../vars/describe';
+import { nestedOptions, refuseUnknownOptions, type OptionNames } from '../../vars/options';
 
 /** A key as configuration gives it: PEM text (string or bytes) or a node:crypto KeyObject. */
 export type KeyInput = string | Buffer | KeyObject;
@@ -61,6 +62,20 @@ export interface AuthOptions {
   encryption?: EncryptionOptions;
 }
 
+/** The names of the options of `auth` and `auth.encryption`. */
+export const AUTH_OPTION_NAMES: OptionNames<AuthOptions> = {
+  keyId: true,
+  privateKey: true,
+  privateKeyFile: true,
+  publicKeys: true,
+  publicKeysDir: true,
+  requireSigned: true,
+  replayWindowMs: true,
+  maxReplayIds: true,
+  encryption: true,
+};
+export const ENCRYPTION_OPTION_NAMES: OptionNames<EncryptionOptions> = { keyId: true, keys: true, frames: true };
+
 /** The defaults of {@link AuthOptions}. */
 export const DEFAULT_AUTH = { requireSigned: true, replayWindowMs: 30_000, maxReplayIds: 100_000, publicKeys: {}, encryptFrames: true } as const;
 
@@ -99,7 +114,9 @@ export const MAX_ID_BYTES = 256;
 export function resolveAuth(service: string, options: AuthOptions | undefined, env: NodeJS.ProcessEnv = process.env): AuthSettings | undefined {
   const given = options ?? fromEnvironment(env);
   if (given === undefined) return undefined;
-  if (typeof given !== 'object' || given === null) throw new ValidationError(`auth must be an object; received ${describeValue(given)}`);
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) throw new ValidationError(`auth must be an object; received ${describeValue(given)}`);
+  refuseUnknownOptions('RedisClient', given, AUTH_OPTION_NAMES, 'auth.');
+  if (given.encryption !== undefined) nestedOptions('RedisClient', 'auth.encryption', given.encryption, ENCRYPTION_OPTION_NAMES);
   const privateKey = given.privateKeyFile !== undefined ? readPrivate(readOption('auth.privateKeyFile', given.privateKeyFile)) : given.privateKey === undefined ? undefined : privateOf('auth.privateKey', given.privateKey);
   const keyId = given.keyId === undefined ? undefined : id('auth.keyId', given.keyId);
   if (privateKey !== undefined && keyId === undefined) throw new ValidationError('auth.keyId is required with a private key; received undefined');

@@ -343,6 +343,8 @@ describe('security: authenticated sources', function () {
       [{ keyId: 'k', privateKey: pem, encryption: { keyId: 'x', keys: { x: Buffer.alloc(16) } } }, /auth\.encryption\.keys\.x must be 32 bytes .* received 16 bytes/],
       [{ keyId: 'k', privateKey: pem, encryption: { keyId: 'y', keys: { x: Buffer.alloc(32) } } }, /auth\.encryption\.keyId must name one of auth\.encryption\.keys; received "y"/],
       [{ encryption: { keyId: 'x', keys: { x: Buffer.alloc(32) } } }, /auth\.encryption\.frames needs a signing key/],
+      [{ keyID: 'k' } as AuthOptions, /unknown RedisClient option "auth\.keyID"; did you mean "auth\.keyId"\?/],
+      [{ encryption: { keyId: 'x', keys: {}, frame: false } } as unknown as AuthOptions, /auth\.encryption\.frame/],
     ];
     for (const [options, message] of cases) {
       let error: unknown;
