@@ -392,7 +392,7 @@ describe('security: authenticated sources', function () {
     await writer.set(Token, secret);
     expect(await reader.get(Token)).to.equal(secret);
     await until(() => changes.length === 1, 5000, 'the change event');
-    expect(changes[0]).to.deep.include({ value: null, secret: true, deleted: false, changedBy: 'billing' });
+    expect(changes[0]).to.deep.include({ value: null, secret: true, deleted: false, changedBy: 'billing', sender: { service: 'billing', verified: true, keyId: 'b1' } });
     const key = (await raw.keys(`${ns}:*ApiToken*`))[0];
     const stored = (await raw.getBuffer(key)) as Buffer;
     expect(stored.includes(secret)).to.equal(false);
