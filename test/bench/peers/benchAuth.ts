@@ -8,7 +8,12 @@ import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'n
 import type { AuthOptions } from '../../../src/index';
 
 /** The services of the benchmark peers. */
-const SERVICES = ['bench-caller', 'bench-rpc', 'bench-publisher', 'bench-subscriber'];
+const SERVICES = ['bench-caller', 'bench-rpc', 'bench-rpc-signed', 'bench-rpc-sealed', 'bench-publisher', 'bench-subscriber'];
+
+/** The RPC service a system's responders serve: one per system, so that a caller never reaches another system's responder through the shared registry. */
+export function benchRpcService(system: string | undefined): string {
+  return system === 'intracom-signed' ? 'bench-rpc-signed' : system === 'intracom-sealed' ? 'bench-rpc-sealed' : 'bench-rpc';
+}
 /** DER of a PKCS#8 Ed25519 private key, up to its 32-byte seed (RFC 8410). */
 const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
 

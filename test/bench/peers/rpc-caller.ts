@@ -20,7 +20,7 @@
 import Redis from 'ioredis';
 import { Packr, Unpackr } from 'msgpackr';
 import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
-import { benchAuth, isIntracom } from './benchAuth';
+import { benchAuth, benchRpcService, isIntracom } from './benchAuth';
 import { coalescingPublisher } from './coalesce';
 
 const system = process.env.BENCH_SYSTEM;
@@ -37,7 +37,7 @@ type Call = (value: unknown) => Promise<unknown>;
  * service intracom calls (`spread` per `{ spread }`), the request channels
  * the hand-written callers go round-robin over (one per instance).
  */
-const target = { service: 'bench-rpc', channels: [`${namespace}:bench.${system}.rpc`], cursor: 0 };
+const target = { service: benchRpcService(system), channels: [`${namespace}:bench.${system}.rpc`], cursor: 0 };
 
 async function intracomCaller(spread: 'burst' | 'call'): Promise<Call> {
   const rpc = new RedisRPCClient({ service: 'bench-caller', redis: url, namespace, spread, auth: benchAuth(system, 'bench-caller') });
