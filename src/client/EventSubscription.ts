@@ -1,6 +1,7 @@
 import type { Names } from '../../vars/names';
 import type { EventBatch, EventMessage } from '../envelope/types';
 import { invalidEventReason } from '../envelope/validate';
+import { senderOf } from '../envelope/sender';
 import type { Unsubscribe as RouteUnsubscribe } from '../route/Route';
 import type { EventHandler, ReceivedEvent, Unsubscribe } from './RedisClient';
 
@@ -53,8 +54,9 @@ export class EventSubscription {
     const topic = names.topicOf(received);
     const pattern = matched === undefined ? undefined : names.topicOf(matched);
     const { headers, payloads } = message as EventBatch;
-    if (payloads === undefined) return this.deliver({ headers, payload: (message as EventMessage).payload, topic, pattern }, received);
-    for (const payload of payloads) this.deliver({ headers, payload, topic, pattern }, received);
+    const sender = senderOf(message, headers.serviceName);
+    if (payloads === undefined) return this.deliver({ headers, payload: (message as EventMessage).payload, topic, pattern, sender }, received);
+    for (const payload of payloads) this.deliver({ headers, payload, topic, pattern, sender }, received);
   }
 
   private deliver(event: ReceivedEvent, received: string): void {
