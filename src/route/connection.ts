@@ -131,6 +131,25 @@ export async function scanAll(commands: RedisCommands, pattern: string, count = 
   return [...keys];
 }
 
+/**
+ * How often a cluster subscriber rereads the slot map when nothing else makes
+ * it (ms), unless the user's `clusterOptions.slotsRefreshInterval` says
+ * otherwise. ioredis follows a slot that moves away from a subscriber's node
+ * by rereading the map at once; a node that answers before it has learnt the
+ * new owner leaves the subscription behind, and only a later reading brings it
+ * back (docs/operations.md: slot migrations).
+ */
+export const SUBSCRIBER_SLOTS_REFRESH_MS = 2000;
+
+/**
+ * A subscriber connection for a cluster: shard channels subscribed on the
+ * master of each slot (ioredis `shardedSubscribers`), re-subscribed when a
+ * slot moves or a master fails over.
+ */
+export function clusterSubscriber(cluster: Cluster): Cluster {
+  return cluster.duplicate([], { lazyConnect: true, shardedSubscribers: true, slotsRefreshInterval: cluster.options.slotsRefreshInterval ?? SUBSCRIBER_SLOTS_REFRESH_MS });
+}
+
 /** For messages: where a connection points. */
 export function describeConnection(commands: RedisCommands): string {
   return isCluster(commands) ? describeCluster(commands) : describeRedis(commands.options);
