@@ -120,11 +120,12 @@ export class RedisRoute extends FramedRoute implements Route {
   }
 
   private write(channel: string, frame: Buffer): Promise<number> {
-    if (this.topology !== 'cluster') return this.publisher.publish(channel, frame);
-    // During a failover ioredis gives up with its own errors (too many redirections, CLUSTERDOWN): ours instead.
+    // During a failover ioredis gives up with its own errors (a connection closed under the write, too many
+    // redirections, CLUSTERDOWN): ours instead.
     const typed = (error: unknown): never => {
-      throw new RedisUnavailableError(`publish to ${channel}`, error instanceof Error ? error.message : String(error), { cause: error });
+      throw outage(`publish to ${channel}`, error);
     };
+    if (this.topology !== 'cluster') return this.publisher.publish(channel, frame).catch(typed);
     if (this.sharded(channel)) return (this.publisher.spublish(channel, frame) as Promise<number>).catch(typed);
     // A keyless PUBLISH goes to a random node, and two nodes may deliver one channel's frames out of order.
     return classicPublishScript.run(this.publisher, [channel], [channel, frame]).catch(typed);

@@ -17,7 +17,7 @@ import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import type { RedisRPCClientOptions } from '../../src/rpc/RedisRPCClientOptions';
 import { serviceEvents } from '../../vars/names';
 import { until } from '../support/async';
-import { cluster, sentinel, topologiesAvailable, type TopologyNode } from '../support/redis-topologies';
+import { cluster, sentinel, topologiesAvailable, type TestSentinel, type TopologyNode } from '../support/redis-topologies';
 
 const describeTopologies = topologiesAvailable && process.env.INTRACOM_TEST_TOPOLOGIES !== '0' ? describe : describe.skip;
 const CALL_TIMEOUT_MS = 2500;
@@ -49,8 +49,8 @@ interface Outcome {
   lateEventsMissed: number;
 }
 
-/** Runs traffic for RUN_MS, disrupting at 500 ms, then counts. */
-async function underTraffic(url: string, namespace: string, extra: Partial<RedisRPCClientOptions>, disrupt: () => Promise<void>, checkReady?: (client: RedisRPCClient) => Promise<void>): Promise<Outcome> {
+/** Runs traffic for `runMs`, disrupting at 500 ms, then counts. */
+async function underTraffic(url: string, namespace: string, extra: Partial<RedisRPCClientOptions>, disrupt: () => Promise<void>, checkReady?: (client: RedisRPCClient) => Promise<void>, runMs = RUN_MS): Promise<Outcome> {
   const base = { redis: url, namespace, registry: { heartbeatMs: 200, ttlMs: 3000 }, queues: { visibilityTimeoutMs: 1500, blockMs: 100 }, timeoutMs: CALL_TIMEOUT_MS, ...extra } as RedisRPCClientOptions;
   const server = new RedisRPCClient({ ...base, service: 'calc' } as RedisRPCClientOptions);
   const caller = new RedisRPCClient({ ...base, service: 'front' } as RedisRPCClientOptions);
@@ -76,8 +76,8 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
   const inflight: Promise<void>[] = [];
   const started = Date.now();
   let disruption: Promise<void> | undefined;
-  const typed = (error: unknown) => {
-    if (!(error instanceof IntracomError)) outcome.untypedErrors.push(String(error));
+  const typed = (what: string) => (error: unknown) => {
+    if (!(error instanceof IntracomError)) outcome.untypedErrors.push(`${what}: ${String(error)}`);
   };
   for (let i = 0; ; i++) {
     const now = Date.now();
@@ -85,10 +85,10 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
       disruptedAt = now;
       disruption = disrupt();
     }
-    if (now - started > RUN_MS) break;
+    if (now - started > runMs) break;
     outcome.eventsSent += 1;
     sentAtOf.set(i, Date.now());
-    inflight.push(caller.client.publish(serviceEvents('calc'), { i }).then(() => undefined, typed));
+    inflight.push(caller.client.publish(serviceEvents('calc'), { i }).then(() => undefined, typed('publish')));
     const sentAt = Date.now();
     outcome.calls += 1;
     inflight.push(
@@ -100,7 +100,7 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
           outcome.callsFailed += 1;
           const reason = error instanceof Error ? `${error.name}: ${error.message.slice(0, 120)}` : String(error);
           outcome.callFailures[reason] = (outcome.callFailures[reason] ?? 0) + 1;
-          typed(error);
+          typed('call')(error);
         },
       ).finally(() => {
         const took = Date.now() - sentAt;
@@ -113,7 +113,7 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
         () => void accepted.add(i),
         (error: unknown) => {
           outcome.queriesRefused += 1;
-          typed(error);
+          typed('fireAndForget')(error);
         },
       ),
     );
@@ -127,7 +127,7 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
   outcome.queriesLost = [...accepted].filter((i) => !processed.has(i)).length;
   outcome.eventsReceived = received.length;
   const got = new Set(received);
-  outcome.lateEventsMissed = [...sentAtOf].filter(([i, at]) => at > started + RUN_MS - 2000 && !got.has(i)).length;
+  outcome.lateEventsMissed = [...sentAtOf].filter(([i, at]) => at > started + runMs - 2000 && !got.has(i)).length;
   outcome.callsBackAfterMs = callsBackAt - disruptedAt;
   outcome.eventsBackAfterMs = eventsBackAt - disruptedAt;
   await Promise.all([server.close(), caller.close()]);
@@ -144,6 +144,16 @@ function check(outcome: Outcome, durable: boolean): void {
 
 function report(label: string, outcome: Outcome): void {
   if (process.env.INTRACOM_FAILOVER_REPORT) console.log(JSON.stringify({ failover: label, ...outcome }));
+}
+
+/** At each `ready` of a client: is its subscriber on the master the sentinels name? Mismatches go to `wrong`. */
+function readyOnMaster(s: TestSentinel, wrong: string[]): (client: RedisRPCClient) => Promise<void> {
+  return async (client) => {
+    const route = client.client.route as RedisRoute;
+    const subscribedTo = (route.subscriber as Redis).stream?.remotePort;
+    const master = await s.master().catch(() => undefined);
+    if (master !== undefined && subscribedTo !== master.port) wrong.push(`ready with the subscriber on ${subscribedTo}, master ${master.port}`);
+  };
 }
 
 describeTopologies('failover under traffic', function () {
@@ -170,11 +180,19 @@ describeTopologies('failover under traffic', function () {
     it(`sentinel: the master SIGKILLed, the replica promoted; ${durable ? 'durability.replicas = 1 loses no durable query' : 'without durability the loss is measured'}`, async () => {
       const s = await sentinel();
       await s.heal();
-      const outcome = await underTraffic(s.url, s.namespace(), durable ? { durability: { replicas: 1, timeoutMs: 1000 } } : {}, async () => {
-        await (await s.master()).kill();
-      });
+      const wrongReady: string[] = [];
+      const outcome = await underTraffic(
+        s.url,
+        s.namespace(),
+        durable ? { durability: { replicas: 1, timeoutMs: 1000 } } : {},
+        async () => {
+          await (await s.master()).kill();
+        },
+        readyOnMaster(s, wrongReady),
+      );
       report(`sentinel kill${durable ? ' durable' : ''}`, outcome);
       check(outcome, durable);
+      expect(wrongReady, 'ready only once subscribed on the master the sentinels name').to.deep.equal([]);
       await s.heal();
     });
   }
@@ -186,9 +204,10 @@ describeTopologies('failover under traffic', function () {
       const namespace = c.namespace();
       const key = `${namespace}:ic:{calc}:queries`;
       let moved: { from: TopologyNode; to: TopologyNode } | undefined;
+      // a migration takes well under a second here; source first, the subscription may wait up to one 2 s slot-map reading
       const outcome = await underTraffic(c.url, namespace, {}, async () => {
         moved = await c.migrateSlot(key, { sourceFirst });
-      });
+      }, undefined, sourceFirst ? 6500 : 4500);
       report(`cluster slot migration${sourceFirst ? ' source first' : ''}`, outcome);
       expect((await c.masterOf(key)).port, 'the slot is on the target master').to.equal(moved?.to.port);
       check(outcome, true);
@@ -219,12 +238,7 @@ describeTopologies('failover under traffic', function () {
         await probe.call('SENTINEL', 'FAILOVER', s.name);
         probe.disconnect();
       },
-      async (client) => {
-        const route = client.client.route as RedisRoute;
-        const subscribedTo = (route.subscriber as Redis).stream?.remotePort;
-        const master = await s.master().catch(() => undefined);
-        if (master !== undefined && subscribedTo !== master.port) wrongReady.push(`ready with the subscriber on ${subscribedTo}, master ${master.port}`);
-      },
+      readyOnMaster(s, wrongReady),
     );
     report('sentinel manual', outcome);
     check(outcome, true);
