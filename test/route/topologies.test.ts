@@ -242,37 +242,6 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     }
   });
 
-  it('runs the CLI on Sentinel: status, call and watch reach the master the sentinels name', async () => {
-    const namespace = s.namespace();
-    const server = new RedisRPCClient({ service: 'calc', redis: s.url, namespace });
-    const mutex = new RedisMutex({ redis: s.url, namespace });
-    try {
-      await server.connect();
-      await server.expose<[number, number]>('add', ([a, b]) => a + b);
-      expect(await mutex.P('nightly', 'n1', 60_000)).to.equal(true);
-      const global = ['--redis', s.url, '--namespace', namespace];
-      const [status, call] = await Promise.all([runCli([...global, 'status', '--json']), runCli([...global, 'call', 'calc', 'add', '[2, 3]'])]);
-      expect(status.code, status.stderr).to.equal(0);
-      const report = JSON.parse(status.stdout) as StatusReport;
-      expect(report.services.find((x) => x.service === 'calc')?.instances.map((i) => i.instanceId)).to.deep.equal([server.instanceId]);
-      expect(report.mutexes.map((m) => m.mutexId)).to.deep.equal(['nightly']);
-      expect(call.code, call.stderr).to.equal(0);
-      expect(call.stdout.trim()).to.equal('5');
-      const watch = startCli([...global, 'watch', 'service.calc.*', '--count', '1', '--json']);
-      await watch.stderrIncludes('watching', 30_000);
-      const sender = new RedisClient({ service: 'front', redis: s.url, namespace });
-      await sender.connect();
-      await sender.publish(serviceEvents('calc'), { hello: 1 });
-      const { code, stdout, stderr } = await watch.result;
-      await sender.close();
-      expect(code, stderr).to.equal(0);
-      expect(JSON.parse(stdout.trim().split('\n')[0])).to.deep.include({ channel: 'service.calc.events', kind: 'event' });
-    } finally {
-      await mutex.close();
-      await server.close();
-    }
-  });
-
   it('the CLI refuses a plain URL to a cluster node with the TopologyError, and a bad cluster or Sentinel URL with a ValidationError', async () => {
     const results = await Promise.all([runCli(['--redis', c.seeds[0], 'status']), runCli(['--redis', 'redis+cluster://127.0.0.1:1/3', 'status']), runCli(['--redis', 'redis+sentinel://127.0.0.1:1', 'status'])]);
     const [node, clusterPath, sentinelName] = results;
@@ -284,16 +253,18 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     expect(sentinelName.stderr).to.match(/ValidationError/).and.to.match(/needs the master name/);
   });
 
-  it('runs the CLI on a cluster: status scans every master, call reaches an instance, watch finds shard channels', async () => {
-    const namespace = c.namespace();
-    const server = new RedisRPCClient({ service: 'calc', redis: c.url, namespace });
-    const mutex = new RedisMutex({ redis: c.url, namespace });
+  for (const kind of ['cluster', 'sentinel'] as const) {
+  it(`runs the CLI on ${kind === 'cluster' ? 'a cluster: status scans every master, call reaches an instance, watch finds shard channels' : 'Sentinel: status, call and watch reach the master the sentinels name'}`, async () => {
+    const deployment = kind === 'cluster' ? c : s;
+    const namespace = deployment.namespace();
+    const server = new RedisRPCClient({ service: 'calc', redis: deployment.url, namespace });
+    const mutex = new RedisMutex({ redis: deployment.url, namespace });
     try {
       await server.connect();
       await server.expose<[number, number]>('add', ([a, b]) => a + b);
       await server.client.subscribe(serviceEvents('calc'), () => undefined);
       expect(await mutex.P('nightly', 'n1', 60_000)).to.equal(true);
-      const global = ['--redis', c.url, '--namespace', namespace];
+      const global = ['--redis', deployment.url, '--namespace', namespace];
       const [status, call] = await Promise.all([runCli([...global, 'status', '--json']), runCli([...global, 'call', 'calc', 'add', '[2, 3]'])]);
       expect(status.code, status.stderr).to.equal(0);
       const report = JSON.parse(status.stdout) as StatusReport;
@@ -303,9 +274,9 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       expect(call.stdout.trim()).to.equal('5');
       const watch = startCli([...global, 'watch', 'service.calc.*', '--count', '1', '--json']);
       await watch.stderrIncludes('watching', 30_000);
-      const sender = new RedisClient({ service: 'front', redis: c.url, namespace });
+      const sender = new RedisClient({ service: 'front', redis: deployment.url, namespace });
       await sender.connect();
-      // until the watcher's next discovery round has subscribed the shard channel
+      // until the watcher has subscribed (on a cluster: its next discovery round, to the shard channel)
       await until(async () => (await sender.publish(serviceEvents('calc'), { hello: 1 })) === 2, 5000);
       const { code, stdout, stderr } = await watch.result;
       await sender.close();
@@ -316,4 +287,5 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       await server.close();
     }
   });
+  }
 });
