@@ -79,7 +79,10 @@ export function isRedis(value: unknown): value is Redis {
  */
 export function openConnection(connection: unknown, tuning: ConnectionTuning = {}, option = 'redis'): OpenedConnection {
   checkRedisConnection(option, connection);
-  if (isCluster(connection)) return { commands: connection, owned: false, topology: 'cluster', target: describeCluster(connection) };
+  if (isCluster(connection)) {
+    refuseClusterDb(connection.options.redisOptions?.db, `${option} (an ioredis Cluster) redisOptions.db`);
+    return { commands: connection, owned: false, topology: 'cluster', target: describeCluster(connection) };
+  }
   if (isRedis(connection)) {
     const topology = connection.options.sentinels ? 'sentinel' : 'standalone';
     return { commands: connection, owned: false, topology, target: describeRedis(connection.options) };
@@ -186,6 +189,7 @@ function openCluster(spec: ClusterConnectionOptions, tuning: ConnectionTuning, o
   });
   const clusterOptions = spec.clusterOptions ?? {};
   if (typeof clusterOptions !== 'object' || clusterOptions === null) throw new ValidationError(`${option}.clusterOptions must be ioredis Cluster options; received ${describe(clusterOptions)}`);
+  refuseClusterDb(clusterOptions.redisOptions?.db, `${option}.clusterOptions.redisOptions.db`);
   const tls = typeof seeds[0] === 'string' && seeds[0].startsWith('rediss://') ? { tls: {} } : {};
   const { enableOfflineQueue, ...perNode } = tuning;
   const commands = new Cluster(nodes, {
@@ -232,6 +236,11 @@ function openUrl(url: string, tuning: ConnectionTuning, option: string): OpenedC
   if (query !== undefined && /[?&]sentinelPassword=/.test(query)) options.sentinelPassword = decodeURIComponent(/[?&]sentinelPassword=([^&]*)/.exec(query)?.[1] ?? '');
   if (scheme === 'rediss') options.enableTLSForSentinelMode = true;
   return openRedis(options, tuning, option);
+}
+
+/** A cluster has database 0 only: any other (ioredis would send SELECT, which every node refuses) is refused here, by name. */
+function refuseClusterDb(db: unknown, what: string): void {
+  if (db !== undefined && db !== null && db !== 0) throw new ValidationError(`${what}: a Redis Cluster has one database (0); received ${describe(db)}`);
 }
 
 function parseHostList(list: string, defaultPort: number, what: string): Array<{ host: string; port: number }> {

@@ -45,6 +45,8 @@ interface Outcome {
   queriesAccepted: number;
   queriesRefused: number;
   queriesLost: number;
+  /** The serving client's route status once the wait for unprocessed queries ended (a loss with `reconnecting` here is a client that never recovered, not lost data). */
+  serverStatusAtEnd: string;
   /** Events sent in the last 2 s of the run (long after any disruption) that never arrived. */
   lateEventsMissed: number;
 }
@@ -71,7 +73,7 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
     received.push((payload as { i: number }).i);
     if (Date.now() > disruptedAt + 50 && eventsBackAt === Number.POSITIVE_INFINITY) eventsBackAt = Date.now();
   });
-  const outcome: Outcome = { calls: 0, callsFailed: 0, callFailures: {}, slowestCallMs: 0, lateCalls: 0, untypedErrors: [], callsBackAfterMs: 0, eventsSent: 0, eventsReceived: 0, eventsBackAfterMs: 0, queriesAccepted: 0, queriesRefused: 0, queriesLost: 0, lateEventsMissed: 0 };
+  const outcome: Outcome = { calls: 0, callsFailed: 0, callFailures: {}, slowestCallMs: 0, lateCalls: 0, untypedErrors: [], callsBackAfterMs: 0, eventsSent: 0, eventsReceived: 0, eventsBackAfterMs: 0, queriesAccepted: 0, queriesRefused: 0, queriesLost: 0, serverStatusAtEnd: '', lateEventsMissed: 0 };
   const accepted = new Set<number>();
   const inflight: Promise<void>[] = [];
   const started = Date.now();
@@ -123,6 +125,7 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
   await Promise.all(inflight);
   await until(() => [...accepted].every((i) => processed.has(i)), 15_000).catch(() => undefined);
   await Promise.all(readyChecks);
+  outcome.serverStatusAtEnd = server.client.route.status;
   outcome.queriesAccepted = accepted.size;
   outcome.queriesLost = [...accepted].filter((i) => !processed.has(i)).length;
   outcome.eventsReceived = received.length;

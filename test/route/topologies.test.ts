@@ -144,6 +144,8 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       [{ sentinels: [{ host: '127.0.0.1', port: 1 }] }, /redis\.name must name the master group/],
       ['redis+sentinel://127.0.0.1:1', /needs the master name/],
       ['redis+cluster://127.0.0.1:1/3', /takes no path/],
+      [{ cluster: ['redis://127.0.0.1:1'], clusterOptions: { redisOptions: { db: 3 } } }, /redis\.clusterOptions\.redisOptions\.db: a Redis Cluster has one database \(0\); received 3/],
+      [new Cluster(['redis://127.0.0.1:1'], { lazyConnect: true, redisOptions: { db: 2 } }), /redis \(an ioredis Cluster\) redisOptions\.db: a Redis Cluster has one database/],
       ['http://127.0.0.1:6379', /must be a URL starting redis:\/\//],
       [42, /received 42/],
     ];
