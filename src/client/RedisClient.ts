@@ -27,7 +27,7 @@ import { DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from './RedisClientOp
 import { decodeVariable, describeVariableValue, encodeVariable, fitsVariable, receivedVariableValue } from './variableCodec';
 import { describeValue } from '../../vars/describe';
 import { newUuid } from '../envelope/ids';
-import { defaultLogger } from '../log/logger';
+import { defaultLogger, silence } from '../log/logger';
 
 /** What an event handler receives beside the payload. */
 export interface ReceivedEvent<P = unknown> extends EventMessage<P> {
@@ -142,6 +142,8 @@ export class RedisClient extends EventEmitter {
   private readonly instanceLogger: Logger;
   /** Size limits in force. */
   readonly limits: Readonly<{ maxPayloadBytes: number; maxFrameBytes: number }>;
+  /** The route's logger, silenced with the client's own once close() has returned. */
+  private readonly routeLogger: Logger;
   /** Warnings that remote traffic or an outage can repeat: one line per window and key, with counts. */
   private readonly warnings: RateLimitedLog;
   private readonly heartbeatMs: number;
@@ -205,7 +207,8 @@ export class RedisClient extends EventEmitter {
     const durability = { ...DEFAULT_DURABILITY, ...options.durability };
     if (!Number.isSafeInteger(durability.replicas) || durability.replicas < 0) throw new ValidationError(`durability.replicas must be an integer >= 0; received ${describeValue(durability.replicas)}`);
     positiveInteger('durability.timeoutMs', durability.timeoutMs);
-    const routeOptions = { codec: this.codec, limits, logger: this.moduleLogger('route'), names: this.names, connectTimeoutMs, durability };
+    this.routeLogger = this.moduleLogger('route');
+    const routeOptions = { codec: this.codec, limits, logger: this.routeLogger, names: this.names, connectTimeoutMs, durability };
     const routeChoice = options.route ?? (options.redis !== undefined ? 'redis' : 'memory');
     if (routeChoice === 'redis') {
       if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options, cluster seeds, or an ioredis Redis or Cluster); received undefined');
@@ -261,7 +264,10 @@ export class RedisClient extends EventEmitter {
       if (this.closing) return;
       this.logger.debug({ route: this.route.kind, heartbeatMs: this.heartbeatMs }, 'connected; instance announced in the registry');
       this.heartbeat = setInterval(() => {
-        this.beat().catch((error: unknown) => this.warnings.warn('heartbeat', { err: error }, 'heartbeat failed; will retry'));
+        this.beat().catch((error: unknown) => {
+          // a beat cut short by close() is not retried: close()'s own warning covers the registry entry
+          if (!this.closing) this.warnings.warn('heartbeat', { err: error }, 'heartbeat failed; will retry');
+        });
       }, this.heartbeatMs);
       this.heartbeat.unref();
     })();
@@ -276,8 +282,17 @@ export class RedisClient extends EventEmitter {
    * Never rejects.
    */
   close(options: { timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs === undefined || !(options.timeoutMs >= 0) ? this.closeTimeoutMs : options.timeoutMs;
+    return this.closeWithin(timeoutMs, timeoutMs);
+  }
+
+  /**
+   * @internal close() with what is left of a caller's budget (`timeoutMs`),
+   * its warning naming the caller's whole limit (`limitMs`): a RedisRPCClient
+   * that closes its own client passes both.
+   */
+  closeWithin(timeoutMs: number, limitMs: number): Promise<void> {
     this.closing ??= (async () => {
-      const timeoutMs = options.timeoutMs === undefined || !(options.timeoutMs >= 0) ? this.closeTimeoutMs : options.timeoutMs;
       const deadline = performance.now() + timeoutMs;
       const left = () => Math.max(0, deadline - performance.now());
       if (this.heartbeat) clearInterval(this.heartbeat);
@@ -298,8 +313,10 @@ export class RedisClient extends EventEmitter {
       }
       this.subscriptions.clear();
       if (this.ownsRoute) await this.route.close(left());
-      if (abandoned.length > 0) this.logger.warn({ abandoned, closeTimeoutMs: timeoutMs }, 'closed without finishing everything');
+      if (abandoned.length > 0) this.logger.warn({ abandoned, closeTimeoutMs: limitMs }, 'closed without finishing everything');
       this.warnings.flush();
+      silence(this.logger);
+      silence(this.routeLogger);
       this.emit('close');
     })();
     return this.closing;

@@ -1,11 +1,11 @@
-import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type Redis from 'ioredis';
 import type { Cluster } from 'ioredis';
 import { ConnectionError } from '../errors/ConnectionError';
 import { IntracomError } from '../errors/IntracomError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
-import { assertNotClusterNode, openConnection, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
+import { assertNotClusterNode, cut, openConnection, stopped, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
 import { FramedRoute } from './FramedRoute';
 import { LuaScript } from './LuaScript';
 import { withSocketErrorGuard } from './socketErrorGuard';
@@ -181,9 +181,9 @@ export class RedisRoute extends FramedRoute implements Route {
         }),
       ]);
     } catch (error) {
-      // leave nothing retrying in the background: the caller decides whether to try again
-      // a retry may start at once: it needs connections that have ended, not ones still closing
-      await Promise.all([disconnectFully(this.subscriber), this.ownsPublisher ? disconnectFully(this.publisher) : undefined]);
+      // leave nothing retrying in the background: the caller decides whether to try again; a retry may start at
+      // once, so the connections are cut (not closed politely: a server that never answered may never close its side)
+      await Promise.all([cut(this.subscriber), this.ownsPublisher ? cut(this.publisher) : undefined]);
       if ((this.state as RouteStatus) !== 'closing' && (this.state as RouteStatus) !== 'closed') this.state = 'idle';
       if (error instanceof IntracomError) throw error; // a TopologyError says what to connect with instead
       const ours = error instanceof Error && /connectTimeoutMs|closed while/.test(error.message);
@@ -215,22 +215,24 @@ export class RedisRoute extends FramedRoute implements Route {
     this.table.clear();
     this.streams.close();
     const reachable = !wasConnecting && this.subscriber.status === 'ready' && (!this.ownsPublisher || this.publisher.status === 'ready');
-    if (reachable) {
-      // QUIT goes after what is queued, so a reachable Redis gets every frame already sent
-      const quitting = Promise.all([quietly(this.subscriber.quit()), this.ownsPublisher ? quietly(this.publisher.quit()) : undefined]);
-      await withinMs(quitting, timeoutMs);
-    }
+    const started = performance.now();
+    // QUIT goes after what is queued, so a reachable Redis gets every frame already sent
+    const quit = reachable && (await withinMs(Promise.all([quietly(this.subscriber.quit()), this.ownsPublisher ? quietly(this.publisher.quit()) : undefined]), timeoutMs));
     const abandoned = queuedCommands(this.subscriber) + (this.ownsPublisher ? queuedCommands(this.publisher) : 0);
     if (abandoned > 0) {
-      this.options.logger.warn({ abandonedCommands: abandoned, closeTimeoutMs: timeoutMs, reachable }, 'closed with commands Redis never answered; they are rejected');
+      const waitedMs = Math.round(performance.now() - started);
+      this.options.logger.warn({ abandonedCommands: abandoned, waitedMs, reachable }, 'closed with commands Redis never answered; they are rejected');
     }
     // a connection that is reconnecting has no socket left to close, so ioredis would never reject what it holds
     const outcome = new RedisUnavailableError('a command', `close() abandoned it before Redis answered${reachable ? '' : ' (Redis unreachable)'}; it may or may not have been applied`);
     rejectQueued(this.subscriber, outcome);
     if (this.ownsPublisher) rejectQueued(this.publisher, outcome);
-    this.subscriber.disconnect();
-    if (this.ownsPublisher) this.publisher.disconnect();
     for (const detach of this.detachers.splice(0)) detach();
+    // after a QUIT Redis closes the connections; otherwise they are cut, so that nothing outlives close()
+    if (quit) {
+      this.subscriber.disconnect();
+      if (this.ownsPublisher) this.publisher.disconnect();
+    } else await Promise.all([cut(this.subscriber), this.ownsPublisher ? cut(this.publisher) : undefined]);
     this.state = 'closed';
     this.warnings.flush();
     this.emit('close');
@@ -413,17 +415,6 @@ export class RedisRoute extends FramedRoute implements Route {
   }
 }
 
-/**
- * True when the connection is not trying to connect: never started, ended,
- * or left `reconnecting` by a disconnect() that cleared its retry timer
- * (ioredis then stays in that state with nothing scheduled).
- */
-function stopped(connection: RedisCommands): boolean {
-  const status = connection.status;
-  if (status === 'wait' || status === 'end') return true;
-  return status === 'reconnecting' && (connection as unknown as { reconnectTimeout?: unknown }).reconnectTimeout == null;
-}
-
 async function connectIfNeeded(connection: RedisCommands): Promise<void> {
   if (connection.status === 'ready') return;
   if (stopped(connection)) {
@@ -445,20 +436,6 @@ async function connectIfNeeded(connection: RedisCommands): Promise<void> {
     connection.once('ready', onReady);
     connection.once('end', onEnd);
   });
-}
-
-/**
- * Disconnects and resolves once the connection has ended (at most after about
- * a second). A disconnect() that lands while ioredis is still opening the
- * socket is not always final (the connection goes on to reconnect), so it is
- * repeated until the connection ends.
- */
-async function disconnectFully(connection: RedisCommands): Promise<void> {
-  for (let attempt = 0; attempt < 5 && !stopped(connection); attempt++) {
-    const ended = once(connection, 'end');
-    connection.disconnect();
-    if (await withinMs(ended, 200)) return;
-  }
 }
 
 /** Commands sent or queued on a connection and not yet answered. */

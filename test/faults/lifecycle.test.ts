@@ -14,6 +14,8 @@ import { ConnectionError, IntracomError, NotConnectedError, RedisUnavailableErro
 import { defineVar } from '../../vars/define';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
+import { CUT_WAIT_MS, stopped } from '../../src/route/connection';
+import type { RedisRoute } from '../../src/route/RedisRoute';
 import { rejection, until } from '../support/async';
 import { startProxy, type TestProxy } from '../support/proxy';
 import { startRedis, useRedis, type TestRedis } from '../support/redis-server';
@@ -121,19 +123,80 @@ describe('lifecycle under outages', function () {
     });
   });
 
+  describe('after close() returns, nothing logs and nothing reconnects', () => {
+    interface Timed extends Line {
+      closeTimeoutMs?: number;
+      /** ms after close() returned; undefined for lines written before. */
+      after?: number;
+    }
+    /** Every line at debug and above, stamped with its time relative to the end of close(). */
+    function stamped(): { logger: pino.Logger; lines: Timed[]; closed(): void } {
+      let closedAt: number | undefined;
+      const lines: Timed[] = [];
+      const write = (text: string) => void lines.push({ ...(JSON.parse(text) as Timed), after: closedAt === undefined ? undefined : performance.now() - closedAt });
+      return { logger: pino({ level: 'debug' }, { write }), lines, closed: () => (closedAt = performance.now()) };
+    }
+    // ioredis closes a socket politely and destroys it 2 s later (disconnectTimeout): a late failure, a late
+    // "will retry" or a reconnect would come within that window, so the test watches it whole (no event marks "never")
+    const WATCH_MS = 2500;
+
+    for (const mode of ['silent', 'down'] as const) {
+      it(`RedisRPCClient and RedisMutex closed while Redis is ${mode}: silent afterwards, no new connection, connections ended, the warning names closeTimeoutMs`, async function () {
+        this.timeout(15_000);
+        const { logger, lines, closed } = stamped();
+        const rpc = new RedisRPCClient({ ...options(`after-${mode}`), logger, closeTimeoutMs: 300, queryGraceMs: 0, queues: { blockMs: 100 } });
+        await rpc.expose('ping', () => 'pong');
+        rpc.handle('job', () => undefined);
+        await rpc.connect();
+        await rpc.client.subscribe('news', () => undefined);
+        const mutex = new RedisMutex({ redis: proxy.url, namespace: redis().namespace, logger, closeTimeoutMs: 300, commandTimeoutMs: 5000 });
+        cleanup.push(() => rpc.close(), () => mutex.close());
+        expect(await mutex.P(`after-close-${mode}`, 'node-1', 60_000)).to.equal(true);
+        proxy.set(mode);
+        if (mode === 'down') await until(() => rpc.client.status === 'reconnecting', 5000, 'the client to notice the outage');
+        else await new Promise((resolve) => setTimeout(resolve, 120)); // a few heartbeats (50 ms) now wait for a silent Redis
+        await Promise.all([rpc.close(), mutex.close()]);
+        closed();
+        const acceptedAtClose = proxy.accepted;
+        // Redis answers again: a connection that was still trying would now get through
+        proxy.set('forward');
+        await new Promise((resolve) => setTimeout(resolve, WATCH_MS));
+        const late = lines.filter((line) => line.after !== undefined);
+        expect(late.map((line) => `${Math.round(line.after ?? 0)} ms: ${line.msg}`)).to.deep.equal([]);
+        expect(proxy.accepted, 'connections opened after close()').to.equal(acceptedAtClose);
+        const route = rpc.client.route as RedisRoute;
+        // ended, or left `reconnecting` with no retry scheduled (a disconnect() while reconnecting)
+        expect([stopped(route.publisher), stopped(route.subscriber)], `${route.publisher.status}, ${route.subscriber.status}`).to.deep.equal([true, true]);
+        // the limit the caller set, not what was left of it when the client's own part began
+        const warnings = lines.filter((line) => /without finishing everything/.test(line.msg));
+        expect(warnings.length).to.be.greaterThan(0);
+        for (const line of warnings) expect(line.closeTimeoutMs, line.msg).to.equal(300);
+      });
+    }
+  });
+
   describe('connect()', () => {
-    it('rejects with ConnectionError within connectTimeoutMs against a server that accepts and never answers', async () => {
-      const silent = await startProxy();
-      cleanup.push(() => silent.close());
-      const client = new RedisClient({ service: 'hung', redis: silent.url, connectTimeoutMs: 300 });
-      const started = performance.now();
-      const error = await rejection(client.connect());
-      expect(performance.now() - started).to.be.below(300 + 1000);
-      expect(error).to.be.instanceOf(ConnectionError);
-      expect(error.message).to.match(/connectTimeoutMs/);
-      expect(silent.accepted).to.be.greaterThan(0);
-      await client.close();
-    });
+    for (const Kind of [RedisClient, RedisRPCClient]) {
+      it(`${Kind.name}: rejects with ConnectionError within connectTimeoutMs (+ ${CUT_WAIT_MS} ms) against a server that accepts and never answers, and leaves no socket open`, async () => {
+        // the server keeps its side open when the client closes its own: ioredis's polite close would wait 2 s for it
+        const silent = await startProxy();
+        cleanup.push(() => silent.close());
+        const client = new Kind({ service: 'hung', redis: silent.url, connectTimeoutMs: 300 });
+        const route = (client instanceof RedisRPCClient ? client.client : client).route as RedisRoute;
+        const started = performance.now();
+        const error = await rejection(client.connect());
+        const elapsed = performance.now() - started;
+        expect(error).to.be.instanceOf(ConnectionError);
+        expect(error.message).to.match(/connectTimeoutMs/);
+        expect(silent.accepted).to.equal(2);
+        // the documented margin, plus scheduling slack on a loaded machine (it used to take 1 s more: 5 polite closes of 200 ms)
+        expect(elapsed, `${Math.round(elapsed)} ms`).to.be.below(300 + CUT_WAIT_MS + 300);
+        // nothing left running: both connections ended, and the server saw both sockets go
+        expect([route.publisher.status, route.subscriber.status]).to.deep.equal(['end', 'end']);
+        await until(() => silent.open === 0, 200, 'the server to see both sockets closed');
+        await client.close();
+      });
+    }
 
     it('rejects within the documented default (10 s) when no timeout is given', async function () {
       this.timeout(20_000);

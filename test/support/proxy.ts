@@ -1,8 +1,9 @@
 /**
  * A TCP proxy in front of a test Redis, to stage outages without touching the
- * server: `forward` (a plain pipe), `silent` (accepts and never answers: a
- * hung server or a black-holed network), and `down` (refuses connections and
- * cuts the open ones: Redis unreachable). Only for tests.
+ * server: `forward` (a plain pipe), `silent` (accepts and never answers, not
+ * even the client's FIN: a hung server or a black-holed network), and `down`
+ * (refuses connections and cuts the open ones: Redis unreachable). Only for
+ * tests.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
@@ -16,6 +17,8 @@ export interface TestProxy {
   set(mode: ProxyMode): void;
   /** Connections accepted so far. */
   readonly accepted: number;
+  /** Client connections the client has not closed (its FIN or reset ends one, whether or not the proxy closed its side). */
+  readonly open: number;
   /** Stops listening and cuts everything. */
   close(): Promise<void>;
 }
@@ -26,7 +29,17 @@ export async function startProxy(target?: string, mode: ProxyMode = 'forward'): 
   const sockets = new Set<Socket>();
   let current: ProxyMode = target === undefined ? 'silent' : mode;
   let accepted = 0;
-  const server: Server = createServer((client) => {
+  let open = 0;
+  // half-open kept: a silent peer never closes its side when the client closes its own
+  const server: Server = createServer({ allowHalfOpen: true }, (client) => {
+    open += 1;
+    let gone = false;
+    const leave = () => {
+      if (!gone) open -= 1;
+      gone = true;
+    };
+    client.once('end', leave);
+    client.once('close', leave);
     accepted += 1;
     sockets.add(client);
     client.on('error', () => undefined);
@@ -42,6 +55,9 @@ export async function startProxy(target?: string, mode: ProxyMode = 'forward'): 
       client.destroy();
     });
     client.on('close', () => upstream.destroy());
+    // a FIN passes only while forwarding
+    client.on('end', () => current === 'forward' && upstream.end());
+    upstream.on('end', () => current === 'forward' && client.end());
     // bytes pass only while forwarding
     client.on('data', (chunk) => {
       if (current === 'forward') upstream.write(chunk);
@@ -58,6 +74,9 @@ export async function startProxy(target?: string, mode: ProxyMode = 'forward'): 
     port,
     get accepted() {
       return accepted;
+    },
+    get open() {
+      return open;
     },
     set(mode) {
       current = mode;
