@@ -16,6 +16,7 @@ import type { Route, RouteStatus } from './Route';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type RouteOptions } from './RouteOptions';
 import { MAX_NAMES_PER_CALL } from './SubscriptionTable';
 import { withinMs } from './withinMs';
+import { redisFailure } from './redisFailure';
 import { scanKeys } from './scanKeys';
 
 export type { RedisConnection } from './connection';
@@ -89,10 +90,10 @@ export class RedisRoute extends FramedRoute implements Route {
 
   constructor(connection: RedisConnection, options: RouteOptions) {
     super(options, (channel, frame) => this.write(channel, frame), {
-      subscribe: (channels) => this.split(channels, (plain) => this.subscriber.subscribe(...plain), (shard) => this.subscriber.ssubscribe(shard)),
-      unsubscribe: (channels) => this.split(channels, (plain) => this.subscriber.unsubscribe(...plain), (shard) => this.subscriber.sunsubscribe(shard)),
-      psubscribe: async (patterns) => void (await this.subscriber.psubscribe(...patterns)),
-      punsubscribe: async (patterns) => void (await this.subscriber.punsubscribe(...patterns)),
+      subscribe: (channels) => this.typed(`subscribe to ${listed(channels)}`, this.split(channels, (plain) => this.subscriber.subscribe(...plain), (shard) => this.subscriber.ssubscribe(shard))),
+      unsubscribe: (channels) => this.typed(`unsubscribe from ${listed(channels)}`, this.split(channels, (plain) => this.subscriber.unsubscribe(...plain), (shard) => this.subscriber.sunsubscribe(shard))),
+      psubscribe: (patterns) => this.typed(`psubscribe to ${listed(patterns)}`, this.subscriber.psubscribe(...patterns).then(() => undefined)),
+      punsubscribe: (patterns) => this.typed(`punsubscribe from ${listed(patterns)}`, this.subscriber.punsubscribe(...patterns).then(() => undefined)),
     });
     this.opened = openConnection(connection);
     this.publisher = this.opened.commands;
@@ -117,14 +118,19 @@ export class RedisRoute extends FramedRoute implements Route {
   }
 
   private write(channel: string, frame: Buffer): Promise<number> {
-    if (this.topology !== 'cluster') return this.publisher.publish(channel, frame);
-    // During a failover ioredis gives up with its own errors (too many redirections, CLUSTERDOWN): ours instead.
-    const typed = (error: unknown): never => {
-      throw new RedisUnavailableError(`publish to ${channel}`, error instanceof Error ? error.message : String(error), { cause: error });
-    };
-    if (this.sharded(channel)) return (this.publisher.spublish(channel, frame) as Promise<number>).catch(typed);
+    // an ACL refusal, a failover (too many redirections, CLUSTERDOWN) or an outage: ours, naming the channel
+    const operation = `publish to "${channel}"`;
+    if (this.topology !== 'cluster') return this.typed(operation, this.publisher.publish(channel, frame));
+    if (this.sharded(channel)) return this.typed(operation, this.publisher.spublish(channel, frame) as Promise<number>);
     // A keyless PUBLISH goes to a random node, and two nodes may deliver one channel's frames out of order.
-    return classicPublishScript.run(this.publisher, [channel], [channel, frame]).catch(typed);
+    return this.typed(operation, classicPublishScript.run(this.publisher, [channel], [channel, frame]));
+  }
+
+  /** `work`, failing with {@link redisFailure}'s typed errors instead of ioredis's. */
+  private typed<T>(operation: string, work: Promise<T>): Promise<T> {
+    return work.catch((error: unknown) => {
+      throw redisFailure(operation, error, this.opened.target);
+    });
   }
 
   /**
@@ -256,15 +262,12 @@ export class RedisRoute extends FramedRoute implements Route {
   /**
    * Runs a caller's command so that it always settles with our errors: while
    * the connection is down it fails at once (ioredis would hold it until
-   * Redis is back, however long that takes), and a connection failure
-   * becomes RedisUnavailableError (the outcome is unknown). Redis's own error
-   * replies pass as they are.
+   * Redis is back, however long that takes), and a failure becomes one of
+   * {@link redisFailure}'s typed errors.
    */
   private command<T>(operation: string, run: () => Promise<T>): Promise<T> {
     if (this.state === 'reconnecting' || this.state === 'closed') return Promise.reject(new NotConnectedError(operation, this.state));
-    return run().catch((error: unknown) => {
-      throw outage(operation, error);
-    });
+    return this.typed(operation, run());
   }
 
   get(key: string): Promise<Buffer | null> {
@@ -298,17 +301,17 @@ export class RedisRoute extends FramedRoute implements Route {
 
   async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void> {
     const { names } = this.options;
-    await announceScript.run(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], [instanceId, announcement, ttlMs]);
+    await this.typed(`announce ${service}`, announceScript.run(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], [instanceId, announcement, ttlMs]));
   }
 
   async withdraw(service: string, instanceId: string): Promise<void> {
     const { names } = this.options;
-    await withdrawScript.run(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], [instanceId]);
+    await this.typed(`withdraw ${service}`, withdrawScript.run(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], [instanceId]));
   }
 
   liveInstances(service: string): Promise<Buffer[]> {
     const { names } = this.options;
-    return liveInstancesScript.runBuffer(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], []);
+    return this.typed(`list the instances of ${service}`, liveInstancesScript.runBuffer(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], []));
   }
 
   // ---- durable queues (delegated to RedisStreamStore) ----
@@ -449,10 +452,10 @@ function rejectQueued(connection: RedisCommands, error: Error): void {
   (connection as unknown as { flushQueue?: (error: Error) => void }).flushQueue?.(error);
 }
 
-/** A connection failure as RedisUnavailableError; our errors and Redis's error replies pass as they are. */
-function outage(operation: string, error: unknown): unknown {
-  if (error instanceof IntracomError || (error instanceof Error && error.name === 'ReplyError')) return error;
-  return new RedisUnavailableError(operation, error instanceof Error ? error.message : String(error), { cause: error });
+/** Names for an operation's label: the first few, then how many more. */
+function listed(names: string[]): string {
+  const shown = names.slice(0, 3).map((name) => `"${name}"`).join(', ');
+  return names.length > 3 ? `${shown} and ${names.length - 3} more` : shown;
 }
 
 async function quietly(promise: Promise<unknown>): Promise<void> {

@@ -17,6 +17,7 @@ import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { CUT_WAIT_MS, stopped } from '../../src/route/connection';
 import type { RedisRoute } from '../../src/route/RedisRoute';
 import { rejection, until } from '../support/async';
+import { startFakeServer } from '../support/fake-redis';
 import { startProxy, type TestProxy } from '../support/proxy';
 import { startRedis, useRedis, type TestRedis } from '../support/redis-server';
 
@@ -393,33 +394,4 @@ describe('lifecycle under outages', function () {
 function urlOptions(url: string): { host: string; port: number } {
   const parsed = new URL(url);
   return { host: parsed.hostname, port: Number(parsed.port) };
-}
-
-/** A server that answers every command with `reply` (raw RESP), except the connection handshake. */
-async function startFakeServer(reply: string): Promise<{ url: string; close(): Promise<void> }> {
-  const { createServer } = await import('node:net');
-  const sockets = new Set<import('node:net').Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('data', (chunk) => {
-      // one reply per command (each starts with a RESP array header); INFO (the ready check) gets a plain answer
-      const info = 'redis_version:7.0.0\r\nloading:0\r\n';
-      const commands = chunk.toString('latin1').split(/(?=\*\d+\r\n)/);
-      for (const command of commands) {
-        if (!command.startsWith('*')) continue;
-        socket.write(/\binfo\b/i.test(command) ? `$${info.length}\r\n${info}\r\n` : reply);
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address() as { port: number };
-  return {
-    url: `redis://127.0.0.1:${address.port}`,
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
