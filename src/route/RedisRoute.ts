@@ -266,8 +266,13 @@ export class RedisRoute extends FramedRoute implements Route {
    * {@link redisFailure}'s typed errors.
    */
   private command<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    return this.refusedWhileDown(operation) ?? this.typed(operation, run());
+  }
+
+  /** A rejection with NotConnectedError while reconnecting or closed (nothing is sent); undefined otherwise. */
+  private refusedWhileDown(operation: string): Promise<never> | undefined {
     if (this.state === 'reconnecting' || this.state === 'closed') return Promise.reject(new NotConnectedError(operation, this.state));
-    return this.typed(operation, run());
+    return undefined;
   }
 
   get(key: string): Promise<Buffer | null> {
@@ -317,9 +322,10 @@ export class RedisRoute extends FramedRoute implements Route {
   // ---- durable queues (delegated to RedisStreamStore) ----
 
   streamAdd(stream: string, payload: Buffer): Promise<string> {
-    // not refused while reconnecting: a send waits through a short outage (ioredis gives up after maxRetriesPerRequest
-    // reconnect attempts, and close() rejects it), and it fails with RedisUnavailableError, safe to send again
-    return this.streams.streamAdd(stream, payload);
+    // refused at once while reconnecting, like every other command: ioredis would hold it for its maxRetriesPerRequest
+    // reconnect attempts (about 11 s, and without end if the caller's options say so) and might send it after the
+    // caller was told it failed; refused, nothing was sent and sending again after `ready` is safe
+    return this.refusedWhileDown(`append to ${stream}`) ?? this.streams.streamAdd(stream, payload);
   }
 
   streamEnsureGroup(stream: string, group: string, from: '0' | '$'): Promise<boolean> {
@@ -385,6 +391,7 @@ export class RedisRoute extends FramedRoute implements Route {
       reconnecting: (delayMs: number) => {
         // only a connection that was ready reconnects; a first connect that fails is connect()'s to report
         if (this.state !== 'ready' && this.state !== 'reconnecting') return;
+        giveUpLikeIoredis(connection);
         logger.info({ role, delayMs }, 'reconnecting to redis');
         this.state = 'reconnecting';
         this.emit('reconnecting', { role, delayMs });
@@ -441,15 +448,50 @@ async function connectIfNeeded(connection: RedisCommands): Promise<void> {
   });
 }
 
+/**
+ * ioredis's queues of a connection: sent and unanswered, not sent yet, and
+ * sent before a drop and kept to be sent again once ready (`prevCommandQueue`,
+ * which its own flushQueue() leaves out: a connection that reconnects to a
+ * socket that drops again before ready would hold those commands forever).
+ */
+interface Queues {
+  commandQueue?: { length: number };
+  offlineQueue?: { length: number };
+  prevCommandQueue?: { length: number; shift(): { command: { reject(error: Error): void } } | undefined } | null;
+  flushQueue?: (error: Error) => void;
+}
+
 /** Commands sent or queued on a connection and not yet answered. */
 function queuedCommands(connection: RedisCommands): number {
-  const internals = connection as unknown as { commandQueue?: { length: number }; offlineQueue?: { length: number } };
-  return (internals.commandQueue?.length ?? 0) + (internals.offlineQueue?.length ?? 0);
+  const queues = connection as unknown as Queues;
+  return (queues.commandQueue?.length ?? 0) + (queues.offlineQueue?.length ?? 0) + (queues.prevCommandQueue?.length ?? 0);
 }
 
 /** Rejects every command queued or sent on `connection` and not answered (a Cluster keeps its own queues). */
 function rejectQueued(connection: RedisCommands, error: Error): void {
-  (connection as unknown as { flushQueue?: (error: Error) => void }).flushQueue?.(error);
+  const queues = connection as unknown as Queues;
+  queues.flushQueue?.(error);
+  rejectHeldForResend(connection, error);
+}
+
+/**
+ * Every `maxRetriesPerRequest + 1` reconnect attempts ioredis rejects the
+ * commands it holds (MaxRetriesPerRequestError), except those kept to be
+ * sent again: they are rejected at the same moment here, so that a command
+ * caught by a drop settles as documented (about 11 s with the defaults)
+ * even when each new socket drops before it is ready.
+ */
+function giveUpLikeIoredis(connection: RedisCommands): void {
+  const { retryAttempts, options } = connection as unknown as { retryAttempts?: number; options?: { maxRetriesPerRequest?: number | null } };
+  const most = options?.maxRetriesPerRequest;
+  if (typeof most !== 'number' || most < 0 || retryAttempts === undefined || retryAttempts % (most + 1) !== 0) return;
+  rejectHeldForResend(connection, new RedisUnavailableError('a command', `the connection dropped before Redis answered, and it was not back after ${most} reconnect attempts (maxRetriesPerRequest); it may or may not have been applied`));
+}
+
+/** Rejects the commands a connection keeps to send again once ready. */
+function rejectHeldForResend(connection: RedisCommands, error: Error): void {
+  const held = (connection as unknown as Queues).prevCommandQueue;
+  for (let item = held?.shift(); item !== undefined; item = held?.shift()) item.command.reject(error);
 }
 
 /** Names for an operation's label: the first few, then how many more. */

@@ -292,23 +292,51 @@ describe('lifecycle under outages', function () {
       }
     });
 
-    it('writes caught by the drop and durable sends waiting through the outage reject at close() with RedisUnavailableError (outcome unknown)', async () => {
+    it('fireAndForget and broadcast while reconnecting fail at once with NotConnectedError, like every other command (they waited ~11 s for ioredis)', async () => {
+      const rpc = new RedisRPCClient({ ...options('outage-durable'), closeTimeoutMs: 300, queues: { requireKnownDestination: false } });
+      cleanup.push(() => rpc.close());
+      await rpc.connect();
+      proxy.set('down');
+      await until(() => rpc.client.status === 'reconnecting', 5000, 'the client to notice the outage');
+      const outcomes = await Promise.all([rpc.fireAndForget('outage', 'job', { a: 1 }), rpc.broadcast('outage', 'job', { a: 1 })].map((work) => within(settle(work), 1000)));
+      for (const outcome of outcomes) {
+        expect(outcome).to.be.instanceOf(NotConnectedError);
+        expect((outcome as Error).message).to.match(/append to .*nothing was sent/);
+      }
+      // back: the same query, sent again, is stored
+      proxy.set('forward');
+      await once(rpc.client, 'ready');
+      expect((await rpc.fireAndForget('outage', 'job', { a: 1 })).queryId).to.be.a('string');
+    });
+
+    it('writes caught by the drop reject at close() with RedisUnavailableError (outcome unknown)', async () => {
       const client = new RedisClient({ ...options('outage-close'), closeTimeoutMs: 300 });
       const rpc = new RedisRPCClient({ ...options('outage-close-caller'), closeTimeoutMs: 300, queues: { requireKnownDestination: false } });
       await Promise.all([client.connect(), rpc.connect()]);
       proxy.set('down');
       // issued before ioredis sees the drop: they wait to be resent when Redis is back
-      const pending = [client.set(Banner, 'x'), client.get(Banner)].map(settle);
+      const pending = [client.set(Banner, 'x'), client.get(Banner), rpc.fireAndForget('outage', 'job', { a: 1 }), rpc.broadcast('outage', 'job', { a: 1 })].map(settle);
       await until(() => client.status === 'reconnecting' && rpc.client.status === 'reconnecting', 5000, 'the clients to notice the outage');
-      // a durable send waits through a short outage instead of failing at once
-      pending.push(...[rpc.fireAndForget('outage', 'job', { a: 1 }), rpc.broadcast('outage', 'job', { a: 1 })].map(settle));
       await Promise.all([client.close(), rpc.close()]);
       const outcomes = await within(Promise.all(pending), 1000);
-      expect(outcomes, 'settled within 1 s of close()').to.not.equal('pending');
+      expect(outcomes, "settled within 1 s of close()").to.not.equal("pending");
       for (const outcome of outcomes as unknown[]) {
         expect(outcome).to.be.instanceOf(RedisUnavailableError);
         expect((outcome as Error).message).to.match(/outcome is unknown/);
       }
+    });
+
+    it('a write caught by the drop settles after maxRetriesPerRequest reconnect attempts, even when every new socket drops before it is ready', async () => {
+      // the proxy accepts and cuts: each attempt connects, so ioredis keeps the write aside to send again once
+      // ready, out of reach of its own give-up (MaxRetriesPerRequestError); it used to stay pending until close()
+      const client = new RedisClient({ ...options('held'), redis: { host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: 1 } });
+      cleanup.push(() => client.close());
+      await client.connect();
+      proxy.set('down');
+      const write = settle(client.set(Banner, 'x'));
+      const outcome = await within(write, 5000);
+      expect(outcome).to.be.instanceOf(RedisUnavailableError);
+      expect((outcome as Error).message).to.match(/1 reconnect attempts \(maxRetriesPerRequest\).*outcome is unknown/);
     });
 
     it('writes Redis never answered (frozen) reject at close() with RedisUnavailableError, never a raw ioredis error', async () => {
@@ -319,7 +347,7 @@ describe('lifecycle under outages', function () {
       const pending = [client.set(Banner, 'x'), rpc.fireAndForget('frozen', 'job', { a: 1 })].map(settle);
       await Promise.all([client.close(), rpc.close()]);
       const outcomes = await within(Promise.all(pending), 1000);
-      expect(outcomes, 'settled within 1 s of close()').to.not.equal('pending');
+      expect(outcomes, "settled within 1 s of close()").to.not.equal("pending");
       for (const outcome of outcomes as unknown[]) {
         expect(outcome).to.be.instanceOf(IntracomError);
         expect((outcome as Error).message).to.match(/outcome is unknown/);
