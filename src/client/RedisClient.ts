@@ -21,7 +21,7 @@ import { RedisRoute } from '../route/RedisRoute';
 import { DEFAULT_DURABILITY } from '../route/RouteOptions';
 import { topologyOf } from '../route/connection';
 import type { Route, RouteStats, RouteStatus } from '../route/Route';
-import { withinMs } from '../route/withinMs';
+import { beforeDeadline, withinMs } from '../route/withinMs';
 import { VERSION } from '../version';
 import { DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from './RedisClientOptions';
 import { decodeVariable, describeVariableValue, encodeVariable, fitsVariable, receivedVariableValue } from './variableCodec';
@@ -150,6 +150,8 @@ export class RedisClient extends EventEmitter {
   private readonly instanceTtlMs: number;
   private readonly ownsRoute: boolean;
   private readonly closeTimeoutMs: number;
+  /** @internal What connect() may take, in ms (a RedisRPCClient's connect keeps within it too). */
+  readonly connectTimeoutMs: number;
   private readonly maxInFlight: number;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly info: InstanceInfo;
@@ -190,6 +192,7 @@ export class RedisClient extends EventEmitter {
       throw new ValidationError(`registry.ttlMs must exceed registry.heartbeatMs (${this.heartbeatMs}); received ${this.instanceTtlMs}`);
     }
     const connectTimeoutMs = positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.connectTimeoutMs);
+    this.connectTimeoutMs = connectTimeoutMs;
     this.closeTimeoutMs = nonNegativeInteger('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.closeTimeoutMs);
     this.maxInFlight = positiveInteger('maxInFlight', options.maxInFlight ?? DEFAULT_CLIENT_OPTIONS.maxInFlight);
     if (options.codec !== undefined && (typeof options.codec?.encode !== 'function' || typeof options.codec?.decode !== 'function')) {
@@ -252,10 +255,12 @@ export class RedisClient extends EventEmitter {
   connect(): Promise<void> {
     if (this.closing) return Promise.reject(new NotConnectedError('connect', 'closed'));
     this.connecting ??= (async () => {
+      const deadline = performance.now() + this.connectTimeoutMs;
       try {
         await this.route.connect();
         if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
-        await this.beat();
+        // a Redis that stops answering after the handshake (paused, busy, frozen) must not hold connect() past its limit
+        await beforeDeadline(this.beat(), deadline, `${this.connectTimeoutMs} ms (connectTimeoutMs)`, 'announcing the instance');
       } catch (error) {
         this.connecting = undefined; // a failed connect can be retried
         throw connectionFailure(error, this.route);

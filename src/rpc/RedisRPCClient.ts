@@ -10,7 +10,7 @@ import { ConnectionError } from '../errors/ConnectionError';
 import { IntracomError } from '../errors/IntracomError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
-import { withinMs } from '../route/withinMs';
+import { beforeDeadline, withinMs } from '../route/withinMs';
 import { silence } from '../log/logger';
 import { createQuery } from '../envelope/query';
 import { hostLocally, localHost, stopHostingLocally } from './localServices';
@@ -173,15 +173,22 @@ export class RedisRPCClient implements RpcCalls {
     if (this.closing) return Promise.reject(new ValidationError('connect() after close(): create a new RedisRPCClient'));
     if (this.connecting !== undefined && this.queuesStarting !== undefined) return Promise.all([this.connecting, this.queuesStarting]).then(() => undefined);
     this.connecting ??= (async () => {
+      const { connectTimeoutMs } = this.client;
+      const deadline = performance.now() + connectTimeoutMs;
+      // each step waits for Redis at most until connectTimeoutMs has passed since connect() began
+      const step = <T>(work: Promise<T>, what: string): Promise<T> => beforeDeadline(work, deadline, `${connectTimeoutMs} ms (connectTimeoutMs)`, what);
       try {
         await this.client.connect();
         if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
-        await this.caller.start();
-        await this.server.expose('service', this.service, serviceRpc(this.service), QUERY_FUNCTION, (args, context) => this.requests.serve(args, context), undefined);
-        await this.server.start();
+        await step(this.caller.start(), 'subscribing to the reply channel');
+        await step(
+          this.server.expose('service', this.service, serviceRpc(this.service), QUERY_FUNCTION, (args, context) => this.requests.serve(args, context), undefined),
+          'serving the query function',
+        );
+        await step(this.server.start(), 'subscribing and announcing what it serves');
         if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
         // durable streams and groups only for a program that consumes (see queues.consume)
-        if (this.queues.startsAtConnect || this.queryHandlers.actions().length > 0) await this.startQueues();
+        if (this.queues.startsAtConnect || this.queryHandlers.actions().length > 0) await step(this.startQueues(), 'creating the durable queues');
       } catch (error) {
         this.connecting = undefined; // a failed connect can be retried
         if (error instanceof IntracomError) throw error;

@@ -199,6 +199,38 @@ describe('lifecycle under outages', function () {
       });
     }
 
+    it('stays within connectTimeoutMs when Redis stops answering after the handshake, and a retry succeeds once it answers again', async () => {
+      const bounded = async (connecting: Promise<void>) => {
+        const started = performance.now();
+        const outcome = await Promise.race([rejection(connecting), new Promise<string>((resolve) => setTimeout(() => resolve('still pending after 3 s'), 3000))]);
+        return { outcome, elapsed: performance.now() - started };
+      };
+      // RedisClient: Redis freezes when the instance is announced (a script: EVALSHA)
+      proxy.freezeOn(/EVALSHA/i);
+      const client = new RedisClient({ ...options('frozen-announce'), connectTimeoutMs: 400 });
+      cleanup.push(() => client.close());
+      let { outcome, elapsed } = await bounded(client.connect());
+      expect(outcome).to.be.instanceOf(ConnectionError);
+      expect((outcome as Error).message).to.match(/no answer within 400 ms \(connectTimeoutMs\) while announcing the instance/);
+      expect(elapsed).to.be.below(400 + 500);
+      proxy.set('forward');
+      await client.connect();
+      expect((await client.instances('frozen-announce')).map((i) => i.instanceId)).to.deep.equal([client.instanceId]);
+
+      // RedisRPCClient: Redis freezes when it subscribes to its reply channel
+      proxy.freezeOn(/intracom\.rpc\.reply/);
+      const rpc = new RedisRPCClient({ ...options('frozen-rpc'), connectTimeoutMs: 400 });
+      cleanup.push(() => rpc.close());
+      await rpc.expose('ping', () => 'pong');
+      ({ outcome, elapsed } = await bounded(rpc.connect()));
+      expect(outcome).to.be.instanceOf(ConnectionError);
+      expect((outcome as Error).message).to.match(/no answer within 400 ms \(connectTimeoutMs\) while subscribing to the reply channel/);
+      expect(elapsed).to.be.below(400 + 500);
+      proxy.set('forward');
+      await rpc.connect();
+      expect(await rpc.callService('frozen-rpc', 'ping')).to.equal('pong');
+    });
+
     it('rejects within the documented default (10 s) when no timeout is given', async function () {
       this.timeout(20_000);
       expect(DEFAULT_CLIENT_OPTIONS.connectTimeoutMs).to.equal(10_000);
