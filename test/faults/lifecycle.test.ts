@@ -10,7 +10,7 @@ import Redis from 'ioredis';
 import pino from 'pino';
 import { RedisClient } from '../../src/client/RedisClient';
 import { DEFAULT_CLIENT_OPTIONS } from '../../src/client/RedisClientOptions';
-import { ConnectionError, IntracomError, NotConnectedError, RedisUnavailableError } from '../../src/errors/index';
+import { ConnectionError, ConnectionLostError, IntracomError, NotConnectedError, RedisUnavailableError } from '../../src/errors/index';
 import { defineVar } from '../../vars/define';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
@@ -339,6 +339,25 @@ describe('lifecycle under outages', function () {
       proxy.set('forward');
       await once(rpc.client, 'ready');
       expect((await rpc.fireAndForget('outage', 'job', { a: 1 })).queryId).to.be.a('string');
+    });
+
+    it('calls, sendSync and sendAsync while reconnecting reject at once with ConnectionLostError (rpc.md), and work once Redis is back', async () => {
+      const rpc = new RedisRPCClient({ ...options('outage-calls'), timeoutMs: 10_000, closeTimeoutMs: 300 });
+      cleanup.push(() => rpc.close());
+      await rpc.expose('ping', () => 'pong');
+      rpc.handle('job', () => 'done');
+      await rpc.connect();
+      proxy.set('down');
+      await until(() => rpc.client.status === 'reconnecting', 5000, 'the client to notice the outage');
+      const handle = rpc.sendAsync('outage-calls', 'job', {});
+      const outcomes = await Promise.all([rpc.callService('outage-calls', 'ping'), rpc.sendSync('outage-calls', 'job', {})].map((work) => within(settle(work), 500)));
+      for (const outcome of outcomes) expect(outcome).to.be.instanceOf(ConnectionLostError);
+      // a handle's promise resolves when it settles, with the error on the handle
+      expect(await within(handle.promise.then(() => handle.state), 500)).to.equal('ERROR');
+      expect(handle.error).to.be.instanceOf(ConnectionLostError);
+      proxy.set('forward');
+      await once(rpc.client, 'ready');
+      expect(await rpc.callService('outage-calls', 'ping')).to.equal('pong');
     });
 
     it('writes caught by the drop reject at close() with RedisUnavailableError (outcome unknown)', async () => {
