@@ -6,7 +6,7 @@
  */
 export type { VarType, VarTypeMap, VarDefinition, VarValue, VarKeyArgs, TopicDefinition, Catalogue } from './types';
 export { defineVar, defineTopic, defineCatalogue, mergeCatalogues } from './define';
-export { Names, moduleEvents, moduleMessages, moduleRpc, serviceEvents, serviceMessages, serviceRpc, websocketEvents, type WebsocketKind } from './names';
+export { Names, type NamesOptions, moduleEvents, moduleMessages, moduleRpc, serviceEvents, serviceMessages, serviceRpc, websocketEvents, type WebsocketKind } from './names';
 export { aclRules, aclSetUserLine, ACL_CAPABILITIES, ACL_COMMANDS, type AclCapability, type AclOptions, type AclRules } from './acl';
 export { RedisVars, RedisTopics, builtinCatalogue } from './RedisVars';
 export {
@@ -18,6 +18,9 @@ export {
   type Infer,
   type InferArgs,
   type InferInput,
+  type InferSide,
+  type InferTuple,
+  type InferObject,
   type SchemaSide,
   type FunctionDefinition,
   type FunctionCatalogue,
