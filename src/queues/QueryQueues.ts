@@ -6,6 +6,7 @@ import { unencodableReason } from '../envelope/sendable';
 import { QueryRoute, QueryType, type Query } from '../envelope/types';
 import { NoServiceError } from '../errors/NoServiceError';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
+import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
 import type { QueryContext, QueryHandlers } from './QueryHandlers';
 import { DEFAULT_QUERY_QUEUE_OPTIONS, type QueryQueueOptions } from './QueryQueueOptions';
@@ -102,6 +103,7 @@ export class QueryQueues {
     for (const name of ['autoExtend', 'requireKnownDestination'] as const) {
       if (typeof merged[name] !== 'boolean') throw new ValidationError(`queues.${name} must be a boolean; received ${describeValue(merged[name])}`);
     }
+    if (!Number.isSafeInteger(merged.sendWaitMs) || merged.sendWaitMs < 0) throw new ValidationError(`queues.sendWaitMs must be a non-negative integer; received ${describeValue(merged.sendWaitMs)}`);
     if (typeof merged.consume !== 'boolean' && merged.consume !== 'when-handled') {
       throw new ValidationError(`queues.consume must be true, false or 'when-handled'; received ${describeValue(merged.consume)}`);
     }
@@ -115,6 +117,33 @@ export class QueryQueues {
    */
   private append(stream: string, query: unknown): Promise<string> {
     return this.client.route.streamAppend(stream, query, this.settings.batchSize);
+  }
+
+  /**
+   * Waits, at most `sendWaitMs`, for a client that is reconnecting by itself
+   * to be ready again: the send is held here rather than in ioredis's offline
+   * queue, so nothing is ever sent after the caller was told it failed.
+   */
+  private untilReady(operation: string): Promise<void> {
+    const { route } = this.client;
+    if (route.status !== 'reconnecting') return Promise.resolve();
+    const waitMs = this.settings.sendWaitMs;
+    return new Promise<void>((resolve, reject) => {
+      const done = (error?: Error): void => {
+        clearTimeout(timer);
+        route.off('ready', onReady);
+        route.off('close', onClose);
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const onReady = (): void => done();
+      const onClose = (): void => done(new NotConnectedError(operation, 'closed'));
+      const timer = setTimeout(() => {
+        done(new NotConnectedError(operation, 'reconnecting', `Redis was not back within ${waitMs} ms (queues.sendWaitMs); nothing was sent: send again after the client's 'ready' event`));
+      }, waitMs);
+      route.on('ready', onReady);
+      route.on('close', onClose);
+    });
   }
 
   /** Whether `start()` should run at connect, before any handler is registered. */
@@ -189,6 +218,7 @@ export class QueryQueues {
     const unsendable = unencodableReason(query, 'query');
     if (unsendable !== undefined) throw new ValidationError(`cannot send a ${type} query to "${destination}": ${unsendable}`);
     const { route, names, service, limits } = this.client;
+    await this.untilReady(`send a ${type} query to "${destination}"`);
     if (this.settings.requireKnownDestination && !this.known.has(destination)) await this.assertKnown(destination, action);
     const envelope = createQuery({
       serviceNameSource: service,

@@ -1,6 +1,6 @@
 import { IntracomError } from '../errors/IntracomError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
-import { describeConnection, isCluster, type RedisCommands } from './connection';
+import { cut, describeConnection, isCluster, type RedisCommands } from './connection';
 import { redisFailure } from './redisFailure';
 import type { DurabilityOptions } from './RouteOptions';
 import { LuaScript } from './LuaScript';
@@ -399,10 +399,11 @@ export class RedisStreamStore implements StreamStore {
     if (queryIds.length > 0) await releaseScript.run(this.commands, [claimsKey], [holder, ...queryIds]);
   }
 
-  /** Ends the blocking connections (a read in progress rejects). */
+  /** Ends the blocking connections (a read in progress rejects; what it was handed is redelivered after the visibility timeout). */
   close(): void {
     this.closed = true;
-    for (const connection of this.all) connection.disconnect();
+    // cut, not closed politely: a frozen Redis would keep each socket (and the process) alive 2 s more
+    for (const connection of this.all) void cut(connection);
     this.all.clear();
     this.idle.length = 0;
   }
