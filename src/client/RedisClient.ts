@@ -110,6 +110,7 @@ interface VariableChangeWire {
 }
 
 const SUBSCRIBE_OPTION_NAMES: OptionNames<SubscribeOptions> = { maxInFlight: true };
+const SET_OPTION_NAMES: OptionNames<SetOptions> = { ttlMs: true };
 
 /** Definitions already checked by {@link RedisClient.resolveVariable}, so that the hot path checks each one once. */
 const checkedVariables = new WeakSet<VarDefinition>();
@@ -355,6 +356,8 @@ export class RedisClient extends EventEmitter {
     const value = args[variable.keyed ? 1 : 0];
     const options = (args[variable.keyed ? 2 : 1] ?? {}) as SetOptions;
     const { redisKey } = this.resolveVariable('set', variable, key);
+    if (typeof options !== 'object' || options === null) throw new ValidationError(`set options must be an object; received ${describeValue(options)}`);
+    refuseUnknownOptions('set', options, SET_OPTION_NAMES);
     if (variable.internal) throw new ValidationError(`variable "${variable.name}" is managed by intracom and cannot be set`);
     const stored = encodeVariable(variable, value, this.codec);
     const ttlMs = options.ttlMs ?? variable.ttlMs;
