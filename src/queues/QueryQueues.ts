@@ -88,6 +88,8 @@ export class QueryQueues {
   private broadcast: QueueConsumer | undefined;
   private maintenance: NodeJS.Timeout | undefined;
   private readonly aborter = new AbortController();
+  /** Settles when a reconnecting client is ready again (or closed): what waiting sends await. */
+  private backOnline: Promise<'ready' | 'closed'> | undefined;
 
   constructor(
     private readonly client: RedisClient,
@@ -124,26 +126,29 @@ export class QueryQueues {
    * to be ready again: the send is held here rather than in ioredis's offline
    * queue, so nothing is ever sent after the caller was told it failed.
    */
-  private untilReady(operation: string): Promise<void> {
+  private async untilReady(operation: string): Promise<void> {
     const { route } = this.client;
-    if (route.status !== 'reconnecting') return Promise.resolve();
+    if (route.status !== 'reconnecting') return;
     const waitMs = this.settings.sendWaitMs;
-    return new Promise<void>((resolve, reject) => {
-      const done = (error?: Error): void => {
-        clearTimeout(timer);
+    // one pair of listeners for every send waiting, however many
+    this.backOnline ??= new Promise<'ready' | 'closed'>((resolve) => {
+      const onReady = (): void => settle('ready');
+      const onClose = (): void => settle('closed');
+      const settle = (how: 'ready' | 'closed'): void => {
         route.off('ready', onReady);
         route.off('close', onClose);
-        if (error === undefined) resolve();
-        else reject(error);
+        this.backOnline = undefined;
+        resolve(how);
       };
-      const onReady = (): void => done();
-      const onClose = (): void => done(new NotConnectedError(operation, 'closed'));
-      const timer = setTimeout(() => {
-        done(new NotConnectedError(operation, 'reconnecting', `Redis was not back within ${waitMs} ms (queues.sendWaitMs); nothing was sent: send again after the client's 'ready' event`));
-      }, waitMs);
       route.on('ready', onReady);
       route.on('close', onClose);
     });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), waitMs)));
+    const outcome = await Promise.race([this.backOnline, late]);
+    clearTimeout(timer);
+    if (outcome === 'closed') throw new NotConnectedError(operation, 'closed');
+    if (outcome === 'late') throw new NotConnectedError(operation, 'reconnecting', `Redis was not back within ${waitMs} ms (queues.sendWaitMs); nothing was sent: send again after the client's 'ready' event`);
   }
 
   /** Whether `start()` should run at connect, before any handler is registered. */
