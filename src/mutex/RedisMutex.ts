@@ -87,7 +87,7 @@ export class RedisMutex extends EventEmitter {
     this.logger = this.settings.logger;
     this.commands = new MutexCommands(this.connection, this.settings.commandTimeoutMs);
     this.keys = new LockKeys(this.names);
-    this.wakeups = new MutexWakeups(this.connection.store, this.names.mutexWake(this.keys.waiterId), (mutexId, value) => this.unclaimed(mutexId, value), this.logger);
+    this.wakeups = new MutexWakeups(this.connection.store, (mutexId) => this.names.mutexWake(this.keys.waiterId, mutexId), (mutexId, value) => this.unclaimed(mutexId, value), this.logger);
     this.connection.reportOutages(this.logger);
   }
 

@@ -5,7 +5,7 @@ import { ConnectionError } from '../errors/ConnectionError';
 import { IntracomError } from '../errors/IntracomError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
-import { assertNotClusterNode, cut, openConnection, stopped, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
+import { assertNotClusterNode, clusterSubscriber, cut, openConnection, stopped, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
 import { FramedRoute } from './FramedRoute';
 import { LuaScript } from './LuaScript';
 import { withSocketErrorGuard } from './socketErrorGuard';
@@ -45,6 +45,9 @@ async function numsub(connection: Redis, channels: string[]): Promise<number[]> 
  * frames always leave from one node, in order. The cluster bus then copies
  * the message to every node.
  */
+/** How long a shard channel must stay without subscribers before it counts as having none (ms; see channelSubscribers). */
+const SLOT_MOVE_GRACE_MS = 300;
+
 const classicPublishScript = new LuaScript<number>(
   'classicPublish',
   1,
@@ -101,7 +104,7 @@ export class RedisRoute extends FramedRoute implements Route {
     this.topology = this.opened.topology;
     if (this.topology === 'cluster') {
       // ioredis replays classic and sharded subscriptions per node and per shard after moves and failovers
-      this.subscriber = (this.publisher as Cluster).duplicate([], { lazyConnect: true, shardedSubscribers: true });
+      this.subscriber = clusterSubscriber(this.publisher as Cluster);
       this.subscriber.on('smessageBuffer', (channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), undefined, frame));
     } else {
       // We replay subscriptions ourselves, so that `ready` after a reconnect means "subscribed again".
@@ -251,7 +254,14 @@ export class RedisRoute extends FramedRoute implements Route {
     return Promise.all(
       channels.map(async (channel) => {
         // a shard channel's subscribers are on the master of its slot, which the script's key routes to
-        if (this.sharded(channel)) return Number((await shardSubscribersScript.run(cluster, [channel], [channel]))[1]);
+        if (this.sharded(channel)) {
+          const count = Number((await shardSubscribersScript.run(cluster, [channel], [channel]))[1]);
+          if (count > 0) return count;
+          // A slot that has just moved has no subscribers on its new master until theirs follow it
+          // (a slot-map reading and SSUBSCRIBE there): a 0 is believed only once it holds.
+          await new Promise((resolve) => setTimeout(resolve, SLOT_MOVE_GRACE_MS));
+          return Number((await shardSubscribersScript.run(cluster, [channel], [channel]))[1]);
+        }
         // classic subscribers sit on any node, each counted by its own node only
         const perNode = await Promise.all(cluster.nodes('all').map((node) => numsub(node, [channel]).catch(() => [0])));
         return perNode.reduce((sum, [count]) => sum + count, 0);

@@ -82,7 +82,10 @@ export function isRedis(value: unknown): value is Redis {
  */
 export function openConnection(connection: unknown, tuning: ConnectionTuning = {}, option = 'redis'): OpenedConnection {
   checkRedisConnection(option, connection);
-  if (isCluster(connection)) return { commands: connection, owned: false, topology: 'cluster', target: describeCluster(connection) };
+  if (isCluster(connection)) {
+    refuseClusterDb(connection.options.redisOptions?.db, `${option} (an ioredis Cluster) redisOptions.db`);
+    return { commands: connection, owned: false, topology: 'cluster', target: describeCluster(connection) };
+  }
   if (isRedis(connection)) {
     const topology = connection.options.sentinels ? 'sentinel' : 'standalone';
     return { commands: connection, owned: false, topology, target: describeRedis(connection.options) };
@@ -134,6 +137,25 @@ export async function scanAll(commands: RedisCommands, pattern: string, count = 
   return [...keys];
 }
 
+/**
+ * How often a cluster subscriber rereads the slot map when nothing else makes
+ * it (ms), unless the user's `clusterOptions.slotsRefreshInterval` says
+ * otherwise. ioredis follows a slot that moves away from a subscriber's node
+ * by rereading the map at once; a node that answers before it has learnt the
+ * new owner leaves the subscription behind, and only a later reading brings it
+ * back (docs/operations.md: slot migrations).
+ */
+export const SUBSCRIBER_SLOTS_REFRESH_MS = 2000;
+
+/**
+ * A subscriber connection for a cluster: shard channels subscribed on the
+ * master of each slot (ioredis `shardedSubscribers`), re-subscribed when a
+ * slot moves or a master fails over.
+ */
+export function clusterSubscriber(cluster: Cluster): Cluster {
+  return cluster.duplicate([], { lazyConnect: true, shardedSubscribers: true, slotsRefreshInterval: cluster.options.slotsRefreshInterval ?? SUBSCRIBER_SLOTS_REFRESH_MS });
+}
+
 /** For messages: where a connection points. */
 export function describeConnection(commands: RedisCommands): string {
   return isCluster(commands) ? describeCluster(commands) : describeRedis(commands.options);
@@ -170,6 +192,7 @@ function openCluster(spec: ClusterConnectionOptions, tuning: ConnectionTuning, o
   });
   const clusterOptions = spec.clusterOptions ?? {};
   if (typeof clusterOptions !== 'object' || clusterOptions === null) throw new ValidationError(`${option}.clusterOptions must be ioredis Cluster options; received ${describeValue(clusterOptions)}`);
+  refuseClusterDb(clusterOptions.redisOptions?.db, `${option}.clusterOptions.redisOptions.db`);
   const tls = typeof seeds[0] === 'string' && seeds[0].startsWith('rediss://') ? { tls: {} } : {};
   const { enableOfflineQueue, ...perNode } = tuning;
   const commands = new Cluster(nodes, {
@@ -216,6 +239,11 @@ function openUrl(url: string, tuning: ConnectionTuning, option: string): OpenedC
   if (query !== undefined && /[?&]sentinelPassword=/.test(query)) options.sentinelPassword = decodeURIComponent(/[?&]sentinelPassword=([^&]*)/.exec(query)?.[1] ?? '');
   if (scheme === 'rediss') options.enableTLSForSentinelMode = true;
   return openRedis(options, tuning, option);
+}
+
+/** A cluster has database 0 only: any other (ioredis would send SELECT, which every node refuses) is refused here, by name. */
+function refuseClusterDb(db: unknown, what: string): void {
+  if (db !== undefined && db !== null && db !== 0) throw new ValidationError(`${what}: a Redis Cluster has one database (0); received ${describeValue(db)}`);
 }
 
 function parseHostList(list: string, defaultPort: number, what: string): Array<{ host: string; port: number }> {
