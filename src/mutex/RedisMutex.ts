@@ -6,6 +6,8 @@ import { LockLostError } from '../errors/LockLostError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
 import { withinMs } from '../route/withinMs';
+import { cut } from '../route/connection';
+import { silence } from '../log/logger';
 import { HeldLocks } from './HeldLocks';
 import { releaseLateLock } from './lateReply';
 import { LockKeys } from './LockKeys';
@@ -291,9 +293,9 @@ export class RedisMutex extends EventEmitter {
       this.commands.close();
       this.locks.close();
       await withinMs(this.wakeups.close(), left());
-      await withinMs(this.connection.close(), left());
       // a QUIT Redis never answered: cut the connection (ours only)
-      if (this.connection.owned) this.connection.redis?.disconnect();
+      if (!(await withinMs(this.connection.close(), left())) && this.connection.owned && this.connection.redis !== undefined) await cut(this.connection.redis);
+      silence(this.logger);
     })();
     return this.closing;
   }

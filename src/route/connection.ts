@@ -1,9 +1,11 @@
+import type { Socket } from 'node:net';
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { TopologyError } from '../errors/TopologyError';
 import { ValidationError } from '../errors/ValidationError';
 import { describeValue } from '../../vars/describe';
 import { checkRedisConnection, redactUrl } from './checkRedisConnection';
 import { withSocketErrorGuard } from './socketErrorGuard';
+import { withinMs } from './withinMs';
 
 /** A node of a Redis Cluster, as a URL (`redis://host:port`) or an address. */
 export type ClusterSeed = string | { host: string; port: number };
@@ -278,4 +280,39 @@ export function topologyOf(connection: unknown): Topology {
     if ('sentinels' in connection && (connection as RedisOptions).sentinels) return 'sentinel';
   }
   return 'standalone';
+}
+
+/**
+ * True when the connection is not trying to connect: never started, ended,
+ * or left `reconnecting` by a disconnect() that cleared its retry timer
+ * (ioredis then stays in that state with nothing scheduled).
+ */
+export function stopped(connection: RedisCommands): boolean {
+  const status = connection.status;
+  if (status === 'wait' || status === 'end') return true;
+  return status === 'reconnecting' && (connection as unknown as { reconnectTimeout?: unknown }).reconnectTimeout == null;
+}
+
+/** How long {@link cut} waits for a cut connection to report its end: the margin connect() may take past connectTimeoutMs. */
+export const CUT_WAIT_MS = 100;
+
+/**
+ * Ends a connection now and resolves once it has stopped, after at most
+ * {@link CUT_WAIT_MS}. ioredis's disconnect() half-closes the socket and
+ * waits up to 2 s (its disconnectTimeout) for the server's side: a server
+ * that never answered is not waited for, so the sockets are destroyed.
+ */
+export async function cut(connection: RedisCommands): Promise<void> {
+  const nodes: unknown[] = isCluster(connection) ? connection.nodes('all') : [connection];
+  let onEnd = (): void => undefined;
+  const ended = new Promise<void>((resolve) => (onEnd = resolve));
+  connection.once('end', onEnd);
+  connection.disconnect();
+  for (const node of nodes) {
+    const { stream, connector } = node as { stream?: Socket; connector?: { stream?: Socket } };
+    stream?.destroy();
+    connector?.stream?.destroy();
+  }
+  if (!stopped(connection)) await withinMs(ended, CUT_WAIT_MS);
+  connection.off('end', onEnd);
 }
