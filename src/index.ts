@@ -67,6 +67,7 @@ export {
   TimeoutError,
   NoHandlerError,
   NoServiceError,
+  PermissionError,
   RemoteError,
   ConnectionLostError,
   CancelledError,

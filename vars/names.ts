@@ -245,14 +245,25 @@ export class Names {
    * Channel on which one instance takes the RPC requests of a target:
    * `<topic>.<instanceId>`, such as `service.calc.rpc.<instanceId>` (OpenTera's
    * topic, then the instance, so that each call reaches exactly one instance).
+   * With `caller`, the channel of that caller service alone:
+   * `<topic>.<instanceId>.from.<caller>`. Redis ACL channel rules cannot tell
+   * PUBLISH from SUBSCRIBE, so a caller granted `<topic>.*.from.<caller>`
+   * reads no other caller's requests, and the instance knows the sending
+   * service from the channel it arrived on (docs/security.md).
    */
-  rpcInstance(topic: string, instanceId: string): string {
-    return `${this.channel(topic)}.${instanceId}`;
+  rpcInstance(topic: string, instanceId: string, caller?: string): string {
+    return caller === undefined ? `${this.channel(topic)}.${instanceId}` : `${this.channel(topic)}.${instanceId}.from.${caller}`;
   }
 
-  /** Channel on which one instance receives the replies to the RPC calls it made. */
-  rpcReplies(service: string, instanceId: string): string {
-    return `${this.rpcRepliesPrefix()}${this.tag(service)}.${instanceId}`;
+  /**
+   * Channel on which one instance of `service` receives the replies of
+   * `callee` (the service or module it called) to its calls:
+   * `intracom.rpc.reply.<service>.<instanceId>.from.<callee>`. One channel per
+   * (caller, callee): a callee granted `intracom.rpc.reply.*.from.<callee>`
+   * reads no reply another callee sends.
+   */
+  rpcReplies(service: string, instanceId: string, callee: string): string {
+    return `${this.rpcRepliesPrefix()}${this.tag(service)}.${instanceId}.from.${callee}`;
   }
 
   /** Prefix of every RPC reply channel; a serving instance replies to no other address. */

@@ -7,6 +7,7 @@ import { NotConnectedError } from '../errors/NotConnectedError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { assertNotClusterNode, openConnection, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
 import { FramedRoute } from './FramedRoute';
+import { PermissionError } from '../errors/PermissionError';
 import { LuaScript } from './LuaScript';
 import { withSocketErrorGuard } from './socketErrorGuard';
 import { RedisStreamStore } from './RedisStreamStore';
@@ -89,9 +90,15 @@ export class RedisRoute extends FramedRoute implements Route {
 
   constructor(connection: RedisConnection, options: RouteOptions) {
     super(options, (channel, frame) => this.write(channel, frame), {
-      subscribe: (channels) => this.split(channels, (plain) => this.subscriber.subscribe(...plain), (shard) => this.subscriber.ssubscribe(shard)),
+      subscribe: (channels) =>
+        this.split(channels, (plain) => this.subscriber.subscribe(...plain), (shard) => this.subscriber.ssubscribe(shard)).catch((error: unknown) => {
+          throw PermissionError.from(`subscribe to ${channels.join(', ')}`, error);
+        }),
       unsubscribe: (channels) => this.split(channels, (plain) => this.subscriber.unsubscribe(...plain), (shard) => this.subscriber.sunsubscribe(shard)),
-      psubscribe: async (patterns) => void (await this.subscriber.psubscribe(...patterns)),
+      psubscribe: async (patterns) =>
+        void (await this.subscriber.psubscribe(...patterns).catch((error: unknown) => {
+          throw PermissionError.from(`psubscribe to ${patterns.join(', ')}`, error);
+        })),
       punsubscribe: async (patterns) => void (await this.subscriber.punsubscribe(...patterns)),
     });
     this.opened = openConnection(connection);
@@ -296,17 +303,24 @@ export class RedisRoute extends FramedRoute implements Route {
 
   async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void> {
     const { names } = this.options;
-    await announceScript.run(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], [instanceId, announcement, ttlMs]);
+    await announceScript.run(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], [instanceId, announcement, ttlMs]).catch((error: unknown) => {
+      throw PermissionError.from(`register an instance of ${service}`, error);
+    });
   }
 
   async withdraw(service: string, instanceId: string): Promise<void> {
     const { names } = this.options;
-    await withdrawScript.run(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], [instanceId]);
+    await withdrawScript.run(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], [instanceId]).catch((error: unknown) => {
+      throw PermissionError.from(`withdraw an instance of ${service}`, error);
+    });
   }
 
   liveInstances(service: string): Promise<Buffer[]> {
     const { names } = this.options;
-    return liveInstancesScript.runBuffer(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], []);
+    // read-only (EVALSHA_RO): a caller's ACL user reads the registry with %R~ and cannot write it
+    return liveInstancesScript.runBuffer(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], []).catch((error: unknown) => {
+      throw PermissionError.from(`read the instances of ${service}`, error);
+    });
   }
 
   // ---- durable queues (delegated to RedisStreamStore) ----
@@ -474,6 +488,7 @@ function rejectQueued(connection: RedisCommands, error: Error): void {
 
 /** A connection failure as RedisUnavailableError; our errors and Redis's error replies pass as they are. */
 function outage(operation: string, error: unknown): unknown {
+  if (PermissionError.isRefusal(error)) return PermissionError.from(operation, error);
   if (error instanceof IntracomError || (error instanceof Error && error.name === 'ReplyError')) return error;
   return new RedisUnavailableError(operation, error instanceof Error ? error.message : String(error), { cause: error });
 }

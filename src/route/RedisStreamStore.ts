@@ -2,6 +2,7 @@ import { IntracomError } from '../errors/IntracomError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { isCluster, type RedisCommands } from './connection';
 import type { DurabilityOptions } from './RouteOptions';
+import { PermissionError } from '../errors/PermissionError';
 import { LuaScript } from './LuaScript';
 import type { AckOptions, ClaimState, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore } from './StreamStore';
 
@@ -243,6 +244,7 @@ export class RedisStreamStore implements StreamStore {
     } catch (error) {
       // a send must fail with our error: the connection dropped, or a failover was under way (MOVED, CLUSTERDOWN)
       if (error instanceof IntracomError) throw error;
+      if (PermissionError.isRefusal(error)) throw PermissionError.from(`append to ${stream}`, error);
       const reason = error instanceof Error ? error.message : String(error);
       throw new RedisUnavailableError(`append to ${stream}`, `${reason}; sending again is safe (the queryId is deduplicated)`, { cause: error });
     }

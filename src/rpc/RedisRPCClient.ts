@@ -118,6 +118,9 @@ export class RedisRPCClient implements RpcCalls {
     const instanceCacheMs = nonNegativeInteger('instanceCacheMs', options.instanceCacheMs ?? DEFAULT_RPC_OPTIONS.instanceCacheMs);
     const sliceSize = positiveInteger('sliceSize', options.sliceSize ?? DEFAULT_RPC_OPTIONS.sliceSize);
     const spread = options.spread ?? DEFAULT_RPC_OPTIONS.spread;
+    const callers = options.callers === undefined ? undefined : [...new Set(options.callers)];
+    if (callers !== undefined && (!Array.isArray(options.callers) || callers.length === 0)) throw new ValidationError(`callers must be a non-empty array of service names; received ${describeValue(options.callers)}`);
+    for (const caller of callers ?? []) assertName('callers entry', caller);
     if (spread !== 'burst' && spread !== 'call') throw new ValidationError(`spread must be 'burst' or 'call'; received ${describeValue(spread)}`);
     const registry = { ...DEFAULT_CLIENT_OPTIONS.registry, ...(options.client === undefined ? options.registry : undefined) };
     // a standalone client was built with options.logger already; a shared one keeps its own unless one is given here
@@ -126,7 +129,7 @@ export class RedisRPCClient implements RpcCalls {
     this.logger = moduleLogger('rpc');
 
     const { route, names, codec } = this.client;
-    this.directory = new InstanceDirectory(route, names, codec, instanceCacheMs, this.logger);
+    this.directory = new InstanceDirectory(route, names, this.service, codec, instanceCacheMs, this.logger);
     this.caller = new RpcCaller(route, names, this.directory, { service: this.service, instanceId: this.instanceId, probeIntervalMs, sliceSize, spread }, this.logger);
     this.server = new RpcServer(
       route,
@@ -134,7 +137,7 @@ export class RedisRPCClient implements RpcCalls {
       codec,
       this.service,
       this.instanceId,
-      { concurrency, maxQueued, sliceSize, heartbeatMs: registry.heartbeatMs, registryTtlMs: registry.ttlMs },
+      { concurrency, maxQueued, sliceSize, heartbeatMs: registry.heartbeatMs, registryTtlMs: registry.ttlMs, callers },
       this.logger,
     );
     if (options.localShortcut !== undefined && typeof options.localShortcut !== 'boolean') {

@@ -178,7 +178,8 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     expect(sharded.channel('service.Tera.Users.events')).to.equal('ns:service.{Tera.Users}.events');
     expect(sharded.channel('module.users.rpc')).to.equal('ns:module.{users}.rpc');
     expect(sharded.rpcInstance('service.calc.rpc', 'i1')).to.equal('ns:service.{calc}.rpc.i1');
-    expect(sharded.rpcReplies('calc', 'i1')).to.equal('ns:intracom.rpc.reply.{calc}.i1');
+    expect(sharded.rpcReplies('calc', 'i1', 'web')).to.equal('ns:intracom.rpc.reply.{calc}.i1.from.web');
+    expect(sharded.rpcInstance('service.calc.rpc', 'i1', 'web')).to.equal('ns:service.{calc}.rpc.i1.from.web');
     expect(sharded.variableChanged('calc', 'load')).to.equal('ns:intracom.var.{calc}.load');
     expect(sharded.channel('websocket.user.abc.events')).to.equal('ns:websocket.user.{abc}.events');
     expect(sharded.channel('audit.login')).to.equal('ns:audit.login');
@@ -188,7 +189,7 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     }
     expect(sharded.topicOf(sharded.variableChanged('calc', 'load'))).to.equal('intracom.var.calc.load');
     expect(plain.channel('service.calc.events')).to.equal('ns:service.calc.events');
-    expect(plain.rpcReplies('calc', 'i1')).to.equal('ns:intracom.rpc.reply.calc.i1');
+    expect(plain.rpcReplies('calc', 'i1', 'web')).to.equal('ns:intracom.rpc.reply.calc.i1.from.web');
   });
 
   it('reports a RedisRoute on Sentinel as such, connected to the master the sentinels name', async () => {

@@ -136,7 +136,7 @@ export function rpcBehaviour(routeName: string, createHarness: () => Promise<Rpc
       const { names, route } = foreign.client;
       const replies: Array<Record<string, unknown>> = [];
       let wake: () => void = () => {};
-      await route.subscribe(names.rpcReplies('shell', 'i-1'), (message) => {
+      await route.subscribe(names.rpcReplies('shell', 'i-1', 'calc'), (message) => {
         replies.push(message as Record<string, unknown>);
         if (replies.length === 3) wake();
       });
@@ -206,7 +206,7 @@ export function rpcBehaviour(routeName: string, createHarness: () => Promise<Rpc
       // a foreign party floods the instance with requests naming 4,100 callers, the last one web's own instance id under its own service
       const intruder = await harness.make('intruder');
       const stolen: unknown[] = [];
-      await intruder.client.route.subscribe(intruder.client.names.rpcReplies('intruder', 'node-1'), (message) => void stolen.push(message));
+      await intruder.client.route.subscribe(intruder.client.names.rpcReplies('intruder', 'node-1', 'calc'), (message) => void stolen.push(message));
       const channel = intruder.client.names.rpcInstance(serviceRpc('calc'), server.instanceId);
       for (let i = 0; i <= 4100; i++) {
         const sourceInstance = i === 4100 ? 'node-1' : `x${i}`;
