@@ -33,7 +33,7 @@ export class MsgpackCodec implements Codec {
 }
 
 /** Version of the frame format; a receiver refuses frames of another version. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /**
  * A frame with no message yet: `[PROTOCOL_VERSION]`, to push the messages

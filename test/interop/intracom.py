@@ -12,7 +12,7 @@ import uuid
 import msgpack
 import redis
 
-VERSION = 3
+VERSION = 4
 
 
 # ---- MessagePack and frames (docs/protocol.md, "Frames" and "Types") ----
