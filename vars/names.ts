@@ -128,7 +128,17 @@ export class Names {
     return end === -1 ? undefined : key.slice(head.length, end);
   }
 
+  /** Pattern matching every key of one service (`ic:{<service>}:*`), for ACL key rules: no other service's key matches it. */
+  serviceKeyPattern(service: string): string {
+    return serviceKey(this.namespace, service, '*');
+  }
+
   // ---- mutexes ----
+
+  /** Pattern matching every key of one mutex (lock, fence, queue, waiters), for ACL key rules. */
+  mutexKeyPattern(mutexId: string): string {
+    return `${prefix(this.namespace)}ic:{mutex:${mutexId}}:*`;
+  }
 
   /** Key of a mutex record (`SET NX PX`). */
   mutex(mutexId: string): string {
@@ -170,6 +180,15 @@ export class Names {
   /** Stream of BROADCAST queries for one service (one consumer group per instance). */
   broadcastStream(service: string): string {
     return serviceKey(this.namespace, service, 'broadcast');
+  }
+
+  /**
+   * `1` once an instance of the service has consumed its FIRE_AND_FORGET
+   * queue: what a sender reads to refuse an unknown destination
+   * (`requireKnownDestination`), as its ACL user may write the stream but not read it.
+   */
+  queueConsumed(service: string): string {
+    return serviceKey(this.namespace, service, 'consumed');
   }
 
   /** Stream of queries that exhausted their attempts. */

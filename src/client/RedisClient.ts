@@ -11,6 +11,7 @@ import { invalidEventReason } from '../envelope/validate';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
 import { ConnectionError } from '../errors/ConnectionError';
 import { NotConnectedError } from '../errors/NotConnectedError';
+import { PermissionError } from '../errors/PermissionError';
 import { ValidationError } from '../errors/ValidationError';
 import { RateLimitedLog } from '../log/RateLimitedLog';
 import { checkRedisConnection } from '../route/checkRedisConnection';
@@ -608,7 +609,7 @@ function nonNegativeInteger(option: string, value: unknown): number {
  * ioredis error.
  */
 function connectionFailure(error: unknown, route: Route): unknown {
-  if (error instanceof ConnectionError || error instanceof NotConnectedError) return error;
+  if (error instanceof ConnectionError || error instanceof NotConnectedError || error instanceof PermissionError) return error;
   const target = (route as { target?: string }).target ?? `the ${route.kind} route`;
   const message = error instanceof Error ? error.message : String(error);
   const hint = /^MOVED|^ASK|CLUSTERDOWN/.test(message) ? ' (this is a Redis Cluster node: connect with an ioredis Cluster)' : '';

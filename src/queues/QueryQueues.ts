@@ -128,6 +128,8 @@ export class QueryQueues {
     const fireStream = names.queryStream(service);
     const broadcastStream = names.broadcastStream(service);
     await route.streamEnsureGroup(fireStream, WORKERS_GROUP, '0');
+    // what a sender checks (requireKnownDestination): a key it may read, where the stream it may only write to is not
+    await route.set(names.queueConsumed(service), '1');
     await route.set(names.broadcastSeen(service, instanceId), '1', this.settings.broadcastRetentionMs);
     await route.streamEnsureGroup(broadcastStream, instanceId, '$');
     const common = {
@@ -322,8 +324,10 @@ export class QueryQueues {
   }
 
   private async assertKnown(destination: string, action: number | string): Promise<void> {
-    const info = await this.client.route.streamInfo(this.client.names.queryStream(destination));
-    if (!info.groups.some((g) => g.name === WORKERS_GROUP)) {
+    const { route, names } = this.client;
+    // the marker, else (queues created before it existed) the stream's groups, which need read access to the stream
+    const known = (await route.get(names.queueConsumed(destination))) !== null || (await route.streamInfo(names.queryStream(destination))).groups.some((g) => g.name === WORKERS_GROUP);
+    if (!known) {
       throw new NoServiceError(destination, String(action), 'no instance of this service has ever consumed queries (set queues.requireKnownDestination: false to store them anyway)');
     }
     this.known.add(destination);

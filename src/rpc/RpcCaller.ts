@@ -169,7 +169,7 @@ export class RpcCaller {
             return;
           }
           created.unsubscribe = unsubscribe;
-          this.logger.debug({ channel }, 'subscribed to a reply channel');
+          this.logger.debug({ channel }, 'subscribed to the reply channel');
         },
         (error: unknown) => {
           // to be tried again by the next call
