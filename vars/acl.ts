@@ -176,6 +176,12 @@ export interface ServicePlan {
    * @default []
    */
   patterns?: readonly string[];
+  /**
+   * Discovery with SCAN (`RedisMutex.list`, the CLI's `status`). Redis does not filter SCAN by key rules:
+   * the user then sees the names (not the values) of every key of the server.
+   * @default false
+   */
+  inspect?: boolean;
 }
 
 /** A deployment: the catalogue and what each service does. */
@@ -249,6 +255,7 @@ export function serviceAcl(deployment: AclDeployment, service: string): AclRules
   // every client consumes its own durable queues unless told not to
   const capabilities = new Set<AclCapability>(['variables', 'registry', 'queues']);
   if (deployment.cluster === true) capabilities.add('cluster');
+  if (plan.inspect === true) capabilities.add('inspect');
 
   // its own keys (variables it owns, its instance registry, its queues, claims, dead letters) and RPC registry
   both(names.serviceKeyPattern(service));

@@ -5,6 +5,7 @@ import { createQuery } from '../envelope/query';
 import { QueryRoute, QueryType, type Query } from '../envelope/types';
 import { NoServiceError } from '../errors/NoServiceError';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
+import { PermissionError } from '../errors/PermissionError';
 import { ValidationError } from '../errors/ValidationError';
 import type { QueryContext, QueryHandlers } from './QueryHandlers';
 import { DEFAULT_QUERY_QUEUE_OPTIONS, type QueryQueueOptions } from './QueryQueueOptions';
@@ -325,8 +326,17 @@ export class QueryQueues {
 
   private async assertKnown(destination: string, action: number | string): Promise<void> {
     const { route, names } = this.client;
-    // the marker, else (queues created before it existed) the stream's groups, which need read access to the stream
-    const known = (await route.get(names.queueConsumed(destination))) !== null || (await route.streamInfo(names.queryStream(destination))).groups.some((g) => g.name === WORKERS_GROUP);
+    // the marker, else (queues created before it existed) the stream's groups, which need read access to the stream:
+    // a sender that may only write it (its ACL) cannot tell, and the marker's absence decides
+    const known =
+      (await route.get(names.queueConsumed(destination))) !== null ||
+      (await route.streamInfo(names.queryStream(destination)).then(
+        (info) => info.groups.some((g) => g.name === WORKERS_GROUP),
+        (error: unknown) => {
+          if (error instanceof PermissionError) return false;
+          throw error;
+        },
+      ));
     if (!known) {
       throw new NoServiceError(destination, String(action), 'no instance of this service has ever consumed queries (set queues.requireKnownDestination: false to store them anyway)');
     }

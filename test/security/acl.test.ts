@@ -21,7 +21,8 @@ import { NoHandlerError, PermissionError, PROTOCOL_VERSION, RedisMutex, RedisRPC
 import { runCli } from '../cli/run';
 import { Names } from '../../vars/names';
 import { until } from '../support/async';
-import { startRedis, type TestRedis } from '../support/redis-server';
+import type { TestRedis } from '../support/redis-server';
+import { startAclRedis, type AclRedis } from '../support/acl';
 
 const Price = defineVar({ name: 'price', type: 'number', owner: 'calc', description: 'A price' });
 const Ledger = defineVar({ name: 'ledger', type: 'string', owner: 'billing', description: "billing's own, read by nobody else" });
@@ -38,29 +39,26 @@ export const deployment = (namespace: string): AclDeployment => ({
 
 describe('security: the generated ACL runs the library', function () {
   this.timeout(60_000);
-  let redis: TestRedis;
+  let acl: AclRedis;
   let admin: Redis;
+  let redis: TestRedis;
   const namespace = 'aclns';
   const port = (): number => Number(new URL(redis.url).port);
-  const url = (user: string): string => `redis://${user}:${user}-pw@127.0.0.1:${port()}`;
+  const url = (user: string): string => acl.url(user);
 
   before(async () => {
-    redis = await startRedis({ private: true });
-    admin = new Redis(redis.url);
-    await admin.call('ACL', 'SETUSER', 'admin', 'on', '>admin-pw', '~*', '&*', '+@all');
-    await admin.call('AUTH', 'admin', 'admin-pw');
-    await admin.call('ACL', 'SETUSER', 'default', 'off');
+    acl = await startAclRedis();
+    ({ admin, redis } = acl);
     const lines = [
       serviceAclLine(deployment(namespace), 'calc', { password: 'calc-pw' }),
       serviceAclLine(deployment(namespace), 'web', { password: 'web-pw' }),
       serviceAclLine(deployment(namespace), 'billing', { password: 'billing-pw' }),
       aclSetUserLine('ops', { namespace, capabilities: ['variables', 'events', 'registry', 'rpc', 'queues', 'mutex', 'inspect'], password: 'ops-pw' }),
     ];
-    for (const line of lines) await admin.call(...(line.split(' ') as [string, ...string[]]));
+    for (const line of lines) await acl.setUser(line);
   });
   after(async () => {
-    admin?.disconnect();
-    await redis?.stop();
+    await acl?.stop();
   });
 
   it('grants exactly the rules it prints (ACL GETUSER reads them back)', async () => {
