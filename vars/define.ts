@@ -19,13 +19,20 @@ export const RESERVED_INSTANCE_IDS: readonly string[] = Object.freeze(['events',
 /**
  * Why `name` is not a valid dotted name (a service key, module name, variable
  * owner or websocket uuid), or undefined when it is: 1-200 characters, one or
- * more segments of letters, digits, `_` and `-` (not starting with `-`) joined
- * by single dots, such as OpenTera's `TeraServer.UserManagerModule`.
+ * more segments of letters, digits, `_` and `-` (not starting with `-`; none
+ * of them `from`) joined by single dots, such as OpenTera's `TeraServer.UserManagerModule`.
  */
 export function nameProblem(field: string, name: unknown): string | undefined {
-  if (typeof name === 'string' && name.length <= MAX_NAME_LENGTH && NAME_PATTERN.test(name)) return undefined;
-  return `${field} must be 1-${MAX_NAME_LENGTH} characters: segments of letters, digits, "_" and "-" (not starting with "-") joined by single dots; received ${describeValue(name)}`;
+  if (typeof name === 'string' && name.length <= MAX_NAME_LENGTH && NAME_PATTERN.test(name) && !name.split('.').includes(RESERVED_SEGMENT)) return undefined;
+  return `${field} must be 1-${MAX_NAME_LENGTH} characters: segments of letters, digits, "_" and "-" (not starting with "-"; none of them "${RESERVED_SEGMENT}") joined by single dots; received ${describeValue(name)}`;
 }
+
+/**
+ * The segment no dotted name may have: RPC channels end `.from.<service>`
+ * (`<topic>.<instanceId>.from.<caller>`, `intracom.rpc.reply.<service>.<instanceId>.from.<callee>`),
+ * and a name with a `from` segment would make two of them one channel.
+ */
+const RESERVED_SEGMENT = 'from';
 
 /**
  * Why `name` is not a valid single segment (a variable name), or undefined

@@ -310,7 +310,7 @@ describe('intracom CLI (a process against a real Redis)', function () {
       expect(code, stderr).to.equal(0);
       const [request, reply] = stdout.trim().split('\n');
       expect(request).to.match(/^\d\d:\d\d:\d\d\.\d{3} service\.calc\.rpc\.calc-[12] rpc-request queryId=\S+ from=web\/web-watched action=add query=\[20,22\] timeout_ms=\d+$/);
-      expect(reply).to.match(/^\d\d:\d\d:\d\d\.\d{3} intracom\.rpc\.reply\.web\.web-watched rpc-reply queryId=\S+ result=42$/);
+      expect(reply).to.match(/^\d\d:\d\d:\d\d\.\d{3} intracom\.rpc\.reply\.web\.web-watched\.from\.calc rpc-reply queryId=\S+ result=42$/);
     });
   });
 

@@ -146,7 +146,7 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       const onCalcShard = shards.get(calcMaster.port) ?? [];
       expect(onCalcShard).to.include.members([`${namespace}:service.{calc}.events`, `${namespace}:service.{calc}.rpc.${server.instanceId}`]);
       const frontMaster = await c.masterOf(`${namespace}:ic:{front}:queries`);
-      expect(shards.get(frontMaster.port) ?? []).to.include(`${namespace}:intracom.rpc.reply.{front}.${caller.instanceId}`);
+      expect(shards.get(frontMaster.port) ?? []).to.include(`${namespace}:intracom.rpc.reply.{front}.${caller.instanceId}.from.calc`);
       const everywhere = [...shards.values()].flat();
       expect(everywhere.filter((ch) => ch.includes('{calc}')).every((ch) => onCalcShard.includes(ch)), 'one service, one shard').to.equal(true);
       expect(everywhere.some((ch) => ch.includes('audit')), 'patterns and untagged topics are not sharded').to.equal(false);

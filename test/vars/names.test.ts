@@ -63,6 +63,11 @@ describe('names built in vars/', () => {
     );
   });
 
+  it('refuses a name with a `from` segment, which would split `.from.<service>` two ways', () => {
+    expect(nameProblem('service', 'legacy.from.x')).to.match(/none of them "from"/);
+    expect(nameProblem('service', 'fromage.x')).to.equal(undefined);
+  });
+
   it('splits a variable change channel back into its owner and name', () => {
     fc.assert(
       fc.property(name, segment, (owner, variable) => {
