@@ -31,6 +31,9 @@ export type {
   RpcHandler,
   FunctionInfo,
   TargetDescription,
+  RpcSpread,
+  RpcCallerStats,
+  RpcServerStats,
 } from './rpc/index';
 
 // ---- the durable query types (FIRE_AND_FORGET, BROADCAST, ASYNC, SYNC) ----
@@ -45,13 +48,14 @@ export type {
   QueryQueueStats,
   QueryQueueOptions,
   DeadLetter,
+  QueueConsumerStats,
 } from './queues/index';
 
 // ---- the mutex ----
 export { RedisMutex, MutexLock, DEFAULT_MUTEX_OPTIONS } from './mutex/index';
 export type { CriticalSection, RedisMutexOptions, AcquireOptions, MutexRecord } from './mutex/index';
 
-// ---- the envelope (seeds/000) ----
+// ---- the query envelope ----
 export { QueryType, QueryState, QueryRoute, MsgpackCodec, PROTOCOL_VERSION } from './envelope/index';
 export type { ActionResult, Query, EventHeaders, EventMessage, Codec } from './envelope/index';
 
@@ -120,12 +124,16 @@ export type {
   TopicDefinition,
   Catalogue,
   WebsocketKind,
+  NamesOptions,
   Schema,
   StandardSchemaV1,
   AnySchema,
   Infer,
   InferArgs,
   InferInput,
+  InferSide,
+  InferTuple,
+  InferObject,
   SchemaSide,
   FunctionDefinition,
   FunctionCatalogue,
@@ -141,7 +149,24 @@ export type {
 } from '../vars/index';
 
 // ---- for authors of routes (how bytes move); users pick `route: 'redis' | 'memory'` ----
-export type { Route, RouteStats, RouteStatus, MessageListener, PatternListener, WriteDone, StreamStore, StreamEntry, StreamInfo, StreamGroupInfo, AckOptions, DoneRecords, RouteMedium } from './route/index';
+export type {
+  Route,
+  RouteStats,
+  RouteStatus,
+  MessageListener,
+  PatternListener,
+  WriteDone,
+  StreamStore,
+  StreamEntry,
+  StreamInfo,
+  StreamGroupInfo,
+  AckOptions,
+  DoneRecords,
+  DeadLetterStore,
+  EntryQueries,
+  ClaimState,
+  RenewResult,
+} from './route/index';
 export type { RedisConnection, ClusterConnectionOptions, ClusterSeed, Topology, DurabilityOptions } from './route/index';
 
 export { VERSION } from './version';

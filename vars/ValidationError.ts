@@ -5,7 +5,7 @@ import { IntracomError } from './IntracomError';
  * variable set with a value of the wrong type, a bad id. Nothing was changed.
  */
 export class ValidationError extends IntracomError {
-  constructor(message: string) {
-    super('ERR_VALIDATION', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_VALIDATION', message, options);
   }
 }

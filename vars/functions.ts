@@ -81,9 +81,11 @@ export type InferInput<S> = S extends StandardSchemaV1<infer T, any> ? T : never
 
 /** Which side of a schema to type: `input` (what is passed in) or `output` (what the schema produces). */
 export type SchemaSide = 'input' | 'output';
-type InferSide<S, Side extends SchemaSide> = Side extends 'input' ? InferInput<S> : Infer<S>;
+/** The type of a schema on one side: {@link InferInput} or {@link Infer}. */
+export type InferSide<S, Side extends SchemaSide> = Side extends 'input' ? InferInput<S> : Infer<S>;
 
-type InferTuple<A extends readonly unknown[], Side extends SchemaSide> = { -readonly [I in keyof A]: InferSide<A[I], Side> };
+/** The types of a tuple of schemas, on one side. */
+export type InferTuple<A extends readonly unknown[], Side extends SchemaSide> = { -readonly [I in keyof A]: InferSide<A[I], Side> };
 
 /**
  * The argument tuple of a list of schemas: trailing arguments whose schema
@@ -122,11 +124,25 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-type ObjectOf<P extends Record<string, Schema<unknown>>> = {
+/** The type `schema.object(properties)` checks: properties whose schema accepts undefined are optional. */
+export type InferObject<P extends Record<string, Schema<unknown>>> = {
   [K in keyof P as undefined extends Infer<P[K]> ? never : K]: Infer<P[K]>;
 } & {
   [K in keyof P as undefined extends Infer<P[K]> ? K : never]?: Infer<P[K]>;
 };
+
+/**
+ * Checks, when a schema is defined, what a built-in composite is given: a
+ * built-in schema (its check runs synchronously inside the composite's), so
+ * that a mistake fails here rather than in every call the schema checks.
+ */
+function nested<T>(constructor: string, what: string, value: Schema<T>): Schema<T> {
+  const candidate: unknown = value;
+  if (isBuiltin(candidate)) return value;
+  const vendor = isSchema(candidate) ? candidate['~standard'].vendor : undefined;
+  const instead = vendor === undefined ? '' : ` (a ${vendor} schema: declare the whole value with ${vendor} instead)`;
+  throw new ValidationError(`schema.${constructor} needs, as ${what}, a schema made by \`schema\`; received ${describeValue(value)}${instead}`);
+}
 
 /**
  * A small built-in set of {@link Schema}s, for declarations that need no
@@ -147,10 +163,14 @@ export const schema = Object.freeze({
   /** `undefined` only (a function with no result). */
   void: (): Schema<undefined> => leaf('undefined', (v) => v === undefined || v === null),
   /** Exactly `value`. */
-  literal: <const V extends string | number | boolean | null>(value: V): Schema<V> => leaf(JSON.stringify(value), (v) => v === value),
+  literal: <const V extends string | number | boolean | null>(value: V): Schema<V> => {
+    const fits = value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value));
+    if (!fits) throw new ValidationError(`schema.literal needs a string, a finite number, a boolean or null; received ${describeValue(value)}`);
+    return leaf(JSON.stringify(value), (v) => v === value);
+  },
   /** An array whose items all fit `item`. */
   array: <T>(item: Schema<T>): Schema<T[]> =>
-    builtin(`${item.type}[]`, (value, path) => {
+    builtin(`${nested('array', 'its item schema', item).type}[]`, (value, path) => {
       if (!Array.isArray(value)) return `${path} must be ${item.type}[]; received ${describeValue(value)}`;
       for (let i = 0; i < value.length; i++) {
         const reason = item.check(value[i], `${path}[${i}]`);
@@ -159,8 +179,10 @@ export const schema = Object.freeze({
       return undefined;
     }),
   /** A plain object with these properties (extra properties are refused; a property whose schema accepts undefined may be absent). */
-  object: <P extends Record<string, Schema<unknown>>>(properties: P): Schema<ObjectOf<P>> => {
+  object: <P extends Record<string, Schema<unknown>>>(properties: P): Schema<InferObject<P>> => {
+    if (!isPlainObject(properties)) throw new ValidationError(`schema.object needs an object of property schemas; received ${describeValue(properties)}`);
     const entries = Object.entries(properties);
+    for (const [key, property] of entries) nested('object', `property ${JSON.stringify(key)}`, property);
     const type = `{ ${entries.map(([k, s]) => `${k}: ${s.type}`).join('; ')} }`;
     return builtin(type, (value, path) => {
       if (!isPlainObject(value)) return `${path} must be ${type}; received ${describeValue(value)}`;
@@ -176,9 +198,9 @@ export const schema = Object.freeze({
   },
   /** `inner` or undefined (an argument that may be left out at the end, or an optional property). */
   optional: <T>(inner: Schema<T>): Schema<T | undefined> =>
-    builtin(`${inner.type} | undefined`, (value, path) => (value === undefined ? undefined : inner.check(value, path))),
+    builtin(`${nested('optional', 'its schema', inner).type} | undefined`, (value, path) => (value === undefined ? undefined : inner.check(value, path))),
   /** `inner` or null. */
-  nullable: <T>(inner: Schema<T>): Schema<T | null> => builtin(`${inner.type} | null`, (value, path) => (value === null ? undefined : inner.check(value, path))),
+  nullable: <T>(inner: Schema<T>): Schema<T | null> => builtin(`${nested('nullable', 'its schema', inner).type} | null`, (value, path) => (value === null ? undefined : inner.check(value, path))),
 });
 
 /** The declaration of one function: its arguments in order, its result, and what it does. */
@@ -260,8 +282,9 @@ export function schemaType(schema: AnySchema): string {
   return isBuiltin(schema) ? schema.type : `${schema['~standard'].vendor} schema`;
 }
 
-function isBuiltin(schema: AnySchema): schema is Schema<unknown> {
-  return schema['~standard'].vendor === 'intracom' && typeof (schema as Schema<unknown>).check === 'function';
+function isBuiltin(schema: unknown): schema is Schema<unknown> {
+  const candidate = schema as Partial<Schema<unknown>> | null | undefined;
+  return typeof candidate?.check === 'function' && typeof candidate.type === 'string' && isSchema(candidate) && candidate['~standard'].vendor === 'intracom';
 }
 
 /** The outcome of a check: the value to use (a Standard Schema may transform it), or why it was refused. */
@@ -270,7 +293,12 @@ export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
 /** Checks one value; synchronous unless a Standard Schema validates asynchronously. */
 export function checkValue(schema: AnySchema, value: unknown, path: string): Checked<unknown> | Promise<Checked<unknown>> {
   if (isBuiltin(schema)) {
-    const reason = schema.check(value, path);
+    let reason: string | undefined;
+    try {
+      reason = schema.check(value, path);
+    } catch (error) {
+      reason = `${path} could not be checked: ${error instanceof Error ? error.message : String(error)}`;
+    }
     return reason === undefined ? { ok: true, value } : { ok: false, reason };
   }
   let result: StandardSchemaV1.Result<unknown> | Promise<StandardSchemaV1.Result<unknown>>;

@@ -6,7 +6,7 @@
  */
 export type { VarType, VarTypeMap, VarDefinition, VarValue, VarKeyArgs, TopicDefinition, Catalogue } from './types';
 export { defineVar, defineTopic, defineCatalogue, mergeCatalogues } from './define';
-export { Names, moduleEvents, moduleMessages, moduleRpc, serviceEvents, serviceMessages, serviceRpc, websocketEvents, type WebsocketKind } from './names';
+export { Names, type NamesOptions, moduleEvents, moduleMessages, moduleRpc, serviceEvents, serviceMessages, serviceRpc, websocketEvents, type WebsocketKind } from './names';
 export {
   aclRules,
   aclSetUserLine,
@@ -33,6 +33,9 @@ export {
   type Infer,
   type InferArgs,
   type InferInput,
+  type InferSide,
+  type InferTuple,
+  type InferObject,
   type SchemaSide,
   type FunctionDefinition,
   type FunctionCatalogue,

@@ -8,6 +8,7 @@ import { MsgpackCodec, type Codec } from '../envelope/codec';
 import type { EventBatch, EventHeaders, EventMessage } from '../envelope/types';
 import { checkName } from '../envelope/names';
 import { invalidEventReason } from '../envelope/validate';
+import { unencodableReason } from '../envelope/sendable';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
 import { ConnectionError } from '../errors/ConnectionError';
 import { NotConnectedError } from '../errors/NotConnectedError';
@@ -16,7 +17,7 @@ import { ValidationError } from '../errors/ValidationError';
 import { RateLimitedLog } from '../log/RateLimitedLog';
 import { checkRedisConnection } from '../route/checkRedisConnection';
 import { patternProblem } from '../route/glob';
-import { MemoryBus } from '../route/MemoryBus';
+import { MEMORY_BUS_OPTION, MemoryBus } from '../route/MemoryBus';
 import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
 import { DEFAULT_DURABILITY } from '../route/RouteOptions';
@@ -24,7 +25,8 @@ import { topologyOf } from '../route/connection';
 import type { Route, RouteStats, RouteStatus } from '../route/Route';
 import { withinMs } from '../route/withinMs';
 import { VERSION } from '../version';
-import { DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from './RedisClientOptions';
+import { CLIENT_OPTION_NAMES, DEFAULT_CLIENT_OPTIONS, DURABILITY_OPTION_NAMES, LIMIT_OPTION_NAMES, REGISTRY_OPTION_NAMES, type RedisClientOptions } from './RedisClientOptions';
+import { nestedOptions, refuseUnknownOptions, type OptionNames } from '../../vars/options';
 import { decodeVariable, describeVariableValue, encodeVariable, fitsVariable, receivedVariableValue } from './variableCodec';
 import { describeValue } from '../../vars/describe';
 import { newUuid } from '../envelope/ids';
@@ -108,6 +110,8 @@ interface VariableChangeWire {
   secret?: true;
 }
 
+const SUBSCRIBE_OPTION_NAMES: OptionNames<SubscribeOptions> = { maxInFlight: true };
+
 /** Definitions already checked by {@link RedisClient.resolveVariable}, so that the hot path checks each one once. */
 const checkedVariables = new WeakSet<VarDefinition>();
 
@@ -166,6 +170,10 @@ export class RedisClient extends EventEmitter {
   constructor(options: RedisClientOptions) {
     super();
     if (typeof options !== 'object' || options === null) throw new ValidationError(`options must be an object; received ${describeValue(options)}`);
+    refuseUnknownOptions('RedisClient', options, CLIENT_OPTION_NAMES);
+    const limitOptions = nestedOptions('RedisClient', 'limits', options.limits, LIMIT_OPTION_NAMES);
+    const registryOptions = nestedOptions('RedisClient', 'registry', options.registry, REGISTRY_OPTION_NAMES);
+    const durabilityOptions = nestedOptions('RedisClient', 'durability', options.durability, DURABILITY_OPTION_NAMES);
     this.service = checkName('service', options.service);
     this.instanceId = options.instanceId === undefined ? newUuid() : checkName('instanceId', options.instanceId, 'instanceId');
     const namespace = options.namespace ?? DEFAULT_CLIENT_OPTIONS.namespace;
@@ -173,16 +181,16 @@ export class RedisClient extends EventEmitter {
     if (typeof shardedPubSub !== 'boolean') throw new ValidationError(`shardedPubSub must be a boolean; received ${describeValue(shardedPubSub)}`);
     const onCluster = (options.route ?? (options.redis !== undefined ? 'redis' : 'memory')) === 'redis' && topologyOf(options.redis) === 'cluster';
     this.names = checked('namespace', namespace, () => new Names(namespace, { shardChannels: onCluster && shardedPubSub }));
-    const maxPayloadBytes = positiveInteger('limits.maxPayloadBytes', options.limits?.maxPayloadBytes ?? DEFAULT_CLIENT_OPTIONS.limits.maxPayloadBytes);
+    const maxPayloadBytes = positiveInteger('limits.maxPayloadBytes', limitOptions.maxPayloadBytes ?? DEFAULT_CLIENT_OPTIONS.limits.maxPayloadBytes);
     // a receiver refuses a frame over maxPayloadBytes, so frames are never built bigger: an explicit larger maxFrameBytes is refused, the default follows
     const maxFrameBytes =
-      options.limits?.maxFrameBytes === undefined ? Math.min(DEFAULT_CLIENT_OPTIONS.limits.maxFrameBytes, maxPayloadBytes) : positiveInteger('limits.maxFrameBytes', options.limits.maxFrameBytes);
+      limitOptions.maxFrameBytes === undefined ? Math.min(DEFAULT_CLIENT_OPTIONS.limits.maxFrameBytes, maxPayloadBytes) : positiveInteger('limits.maxFrameBytes', limitOptions.maxFrameBytes);
     if (maxFrameBytes > maxPayloadBytes) {
       throw new ValidationError(`limits.maxFrameBytes must not exceed limits.maxPayloadBytes (${maxPayloadBytes}), which is what a receiver accepts; received ${maxFrameBytes}`);
     }
     const limits = { maxPayloadBytes, maxFrameBytes };
     this.limits = Object.freeze(limits);
-    const registry = { ...DEFAULT_CLIENT_OPTIONS.registry, ...options.registry };
+    const registry = { ...DEFAULT_CLIENT_OPTIONS.registry, ...registryOptions };
     this.heartbeatMs = positiveInteger('registry.heartbeatMs', registry.heartbeatMs);
     this.instanceTtlMs = positiveInteger('registry.ttlMs', registry.ttlMs);
     if (this.instanceTtlMs <= this.heartbeatMs) {
@@ -203,7 +211,7 @@ export class RedisClient extends EventEmitter {
     this.logger = this.moduleLogger('client');
     this.warnings = new RateLimitedLog(this.logger);
 
-    const durability = { ...DEFAULT_DURABILITY, ...options.durability };
+    const durability = { ...DEFAULT_DURABILITY, ...durabilityOptions };
     if (!Number.isSafeInteger(durability.replicas) || durability.replicas < 0) throw new ValidationError(`durability.replicas must be an integer >= 0; received ${describeValue(durability.replicas)}`);
     positiveInteger('durability.timeoutMs', durability.timeoutMs);
     const routeOptions = { codec: this.codec, limits, logger: this.moduleLogger('route'), names: this.names, connectTimeoutMs, durability };
@@ -213,7 +221,8 @@ export class RedisClient extends EventEmitter {
       this.route = new RedisRoute(checkRedisConnection('redis', options.redis), routeOptions);
       this.ownsRoute = true;
     } else if (routeChoice === 'memory') {
-      this.route = new MemoryRoute(routeOptions, options.memoryBus ?? MemoryBus.shared, { snapshotFile: options.memorySnapshotFile });
+      const bus = (options as { [MEMORY_BUS_OPTION]?: MemoryBus })[MEMORY_BUS_OPTION] ?? options.memoryBus ?? MemoryBus.shared;
+      this.route = new MemoryRoute(routeOptions, bus, { snapshotFile: options.memorySnapshotFile });
       this.ownsRoute = true;
     } else if (typeof routeChoice === 'object' && routeChoice !== null && typeof routeChoice.publish === 'function') {
       this.route = routeChoice;
@@ -364,6 +373,7 @@ export class RedisClient extends EventEmitter {
    */
   async watch<V extends VarDefinition>(variable: V, handler: (change: VariableChange<VarValue<V>>) => void | Promise<void>, key?: string): Promise<Unsubscribe> {
     this.resolveVariable('watch', variable, variable.keyed ? (key ?? '*') : undefined);
+    if (typeof handler !== 'function') throw handlerError(`watch of "${variable.name}"`, handler);
     const channel = this.names.variableChanged(variable.owner, variable.name);
     return this.listen(channel, undefined, (payload, event) => {
       const change = payload as VariableChangeWire;
@@ -396,6 +406,8 @@ export class RedisClient extends EventEmitter {
   publish<P>(topic: string, payload: P): Promise<number> {
     if (this.route.status !== 'ready') return Promise.reject(new NotConnectedError(`publish to "${topic}"`, this.route.status));
     if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeValue(topic)}`));
+    const unsendable = unencodableReason(payload, 'payload');
+    if (unsendable !== undefined) return Promise.reject(new ValidationError(`cannot publish to "${topic}": ${unsendable}`));
     const cached = this.topicState(topic);
     return this.route.publish(cached.channel, payload, cached.headers);
   }
@@ -407,6 +419,7 @@ export class RedisClient extends EventEmitter {
    */
   subscribe<P = unknown>(topic: string, handler: EventHandler<P>, options?: SubscribeOptions): Promise<Unsubscribe> {
     if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeValue(topic)}`));
+    if (typeof handler !== 'function') return Promise.reject(handlerError(`subscribe to "${topic}"`, handler));
     return this.listen(this.names.channel(topic), undefined, handler as EventHandler, options);
   }
 
@@ -414,6 +427,7 @@ export class RedisClient extends EventEmitter {
   psubscribe<P = unknown>(pattern: string, handler: EventHandler<P>, options?: SubscribeOptions): Promise<Unsubscribe> {
     const problem = patternProblem(pattern);
     if (problem !== undefined) return Promise.reject(new ValidationError(problem));
+    if (typeof handler !== 'function') return Promise.reject(handlerError(`psubscribe to "${pattern}"`, handler));
     return this.listen(undefined, this.names.channel(pattern), handler as EventHandler, options);
   }
 
@@ -447,6 +461,7 @@ export class RedisClient extends EventEmitter {
   private async listen(channel: string | undefined, pattern: string | undefined, handler: EventHandler, options: SubscribeOptions = {}): Promise<Unsubscribe> {
     if (this.closing) throw new NotConnectedError('subscribe', 'closed');
     if (typeof options !== 'object' || options === null) throw new ValidationError(`subscribe options must be an object; received ${describeValue(options)}`);
+    refuseUnknownOptions('subscribe', options, SUBSCRIBE_OPTION_NAMES);
     const maxInFlight = options.maxInFlight === undefined ? this.maxInFlight : positiveInteger('maxInFlight (subscribe option)', options.maxInFlight);
     let inFlight = 0;
     const settled = (): void => {
@@ -583,6 +598,11 @@ function variableChangeProblem(variable: VarDefinition, change: VariableChangeWi
   }
   if (change.deleted || variable.secret) return undefined;
   return fitsVariable(variable, receivedVariableValue(variable, change.value)) ? undefined : `a change of variable "${variable.name}" (${variable.type}) carried ${describeVariableValue(variable, change.value)}`;
+}
+
+/** The error of a handler that is not a function, refused at the call that registers it (it would otherwise throw on every event). */
+function handlerError(registration: string, handler: unknown): ValidationError {
+  return new ValidationError(`the handler of ${registration} must be a function; received ${describeValue(handler)}`);
 }
 
 function checked<T>(option: string, value: unknown, check: () => T): T extends void ? string : T {

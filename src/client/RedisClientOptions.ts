@@ -5,6 +5,7 @@ import type { RedisConnection } from '../route/connection';
 import type { Route } from '../route/Route';
 import type { DurabilityOptions } from '../route/RouteOptions';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../route/RouteOptions';
+import type { OptionNames } from '../../vars/options';
 
 /** Size limits applied on send and on receive. */
 export interface LimitOptions {
@@ -80,7 +81,8 @@ export interface RedisClientOptions {
    */
   route?: 'redis' | 'memory' | Route;
   /**
-   * The bus of the memory route.
+   * @internal The bus of the memory route (the repository's tests); users
+   * get a bus of their own from `intracom/testing`'s MemoryDeployment.
    * @default MemoryBus.shared (every memory client of the process)
    */
   memoryBus?: MemoryBus;
@@ -141,6 +143,31 @@ export interface RedisClientOptions {
   /** Instance registry timing. */
   registry?: RegistryOptions;
 }
+
+/** The name of every option of RedisClient: any other is refused. */
+export const CLIENT_OPTION_NAMES: OptionNames<RedisClientOptions> = {
+  service: true,
+  instanceId: true,
+  redis: true,
+  shardedPubSub: true,
+  durability: true,
+  route: true,
+  memoryBus: 'internal',
+  memorySnapshotFile: true,
+  namespace: true,
+  logger: true,
+  codec: true,
+  limits: true,
+  connectTimeoutMs: true,
+  closeTimeoutMs: true,
+  maxInFlight: true,
+  registry: true,
+};
+
+/** The names of the options nested in `limits`, `registry` and `durability`. */
+export const LIMIT_OPTION_NAMES: OptionNames<LimitOptions> = { maxPayloadBytes: true, maxFrameBytes: true };
+export const REGISTRY_OPTION_NAMES: OptionNames<RegistryOptions> = { heartbeatMs: true, ttlMs: true };
+export const DURABILITY_OPTION_NAMES: OptionNames<DurabilityOptions> = { replicas: true, timeoutMs: true };
 
 /** The defaults of every optional option, in one place. */
 export const DEFAULT_CLIENT_OPTIONS = {

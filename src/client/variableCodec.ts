@@ -3,6 +3,7 @@ import type { Codec } from '../envelope/codec';
 import { ValidationError } from '../errors/ValidationError';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
 import { describeValue } from '../../vars/describe';
+import { unencodableReason } from '../envelope/sendable';
 
 function refuse(variable: VarDefinition, expected: string, value: unknown): never {
   throw new ValidationError(`variable "${variable.name}" expects ${expected}; received ${describeVariableValue(variable, value)}`);
@@ -40,8 +41,11 @@ function expectedOf(type: VarType, value: unknown): string | undefined {
       return Buffer.isBuffer(value) ? undefined : 'a Buffer';
     case 'json':
       return isJsonValue(value) ? undefined : 'a JSON value (plain objects, arrays, strings, finite numbers, booleans, null)';
-    case 'msgpack':
-      return value === undefined || typeof value === 'function' || typeof value === 'symbol' ? 'a msgpack-able value' : undefined;
+    case 'msgpack': {
+      if (value === undefined) return 'a msgpack-able value';
+      const unsendable = unencodableReason(value, 'value');
+      return unsendable === undefined ? undefined : `a msgpack-able value (${unsendable})`;
+    }
   }
 }
 

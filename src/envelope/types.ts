@@ -1,7 +1,7 @@
 /**
- * The query envelope of the integration layer (seeds/000) and the event shape
- * of seeds/004. Field names follow the seed; `timeout_ms` corrects the seed's
- * `timout_ms` typo (decoding accepts neither spelling silently: see validate.ts).
+ * The query envelope of OpenTera's integration layer and the shape of an
+ * event. Field names follow OpenTera's; `timeout_ms` corrects its `timout_ms`
+ * misspelling (decoding refuses `timout_ms` rather than guess: see validate.ts).
  */
 
 /** How a query is delivered and whether an answer is awaited. */
@@ -31,7 +31,7 @@ export enum QueryRoute {
   MQTT = 'mqtt',
 }
 
-/** The outcome of processing a query (the seed's `ActionResult`): success, or an error described as data. */
+/** The outcome of processing a query (OpenTera's `ActionResult`): success, or an error described as data. */
 export interface ActionResult {
   /** True when the handler succeeded. */
   ok: boolean;
@@ -73,13 +73,13 @@ export interface Query {
   response_ts: number;
   /** Creation wall time, ms since the epoch (what timeouts count from). */
   query_ms: number;
-  /** Time allowed, in ms (the seed's `timout_ms`, spelling corrected). */
+  /** Time allowed, in ms (OpenTera's `timout_ms`, spelling corrected). */
   timeout_ms: number;
   /** How many times processing was attempted. */
   processAttempts: number;
 }
 
-/** The headers of an event (seeds/004). */
+/** The headers of an event. */
 export interface EventHeaders {
   /** The event's name: its topic (`flow.starting`, `module.x.events`). */
   name: string;

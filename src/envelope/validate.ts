@@ -76,7 +76,7 @@ export function invalidQueryReason(value: unknown): string | undefined {
     if (number === undefined || number < 0) return `${field} is not a non-negative number`;
     q[field] = number;
   }
-  if ('timout_ms' in q) return 'timout_ms (the seed\'s typo) is not accepted: send timeout_ms';
+  if ('timout_ms' in q) return 'timout_ms (a misspelling of timeout_ms in OpenTera\'s envelope) is not accepted: send timeout_ms';
   return undefined;
 }
 

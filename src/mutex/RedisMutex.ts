@@ -14,7 +14,8 @@ import { MutexConnection } from './MutexConnection';
 import { MutexLock } from './MutexLock';
 import { parseAcquireOptions, parseMutexOptions, type MutexSettings, type ResolvedAcquire } from './mutexSettings';
 import { assertMutexId, assertTimeout, decodeValue, describe, encodeValue, freeRecord, type MutexRecord } from './record';
-import { DEFAULT_MUTEX_OPTIONS, type AcquireOptions, type RedisMutexOptions } from './RedisMutexOptions';
+import { DEFAULT_MUTEX_OPTIONS, MUTEX_OPTION_NAMES, type AcquireOptions, type RedisMutexOptions } from './RedisMutexOptions';
+import { refuseUnknownOptions } from '../../vars/options';
 import { Acquisition } from './Acquisition';
 import type { AttemptReply, MutexKeys, QueueAs } from './MutexStore';
 import { MutexWakeups } from './MutexWakeups';
@@ -23,7 +24,7 @@ import { MutexWakeups } from './MutexWakeups';
 export type CriticalSection<T> = (signal: AbortSignal, lock: MutexLock) => T | Promise<T>;
 
 /**
- * The shared mutex of seeds/001 on Redis `SET NX PX`: a lock that only one
+ * A shared mutex on Redis `SET NX PX` (OpenTera's P/V, and more): a lock that only one
  * node holds at a time, released by its holder (`V`) or by Redis after its
  * timeout.
  *
@@ -35,7 +36,7 @@ export type CriticalSection<T> = (signal: AbortSignal, lock: MutexLock) => T | P
  *   {@link MutexLock} with a fencing token; `withMutex` runs a function under
  *   the lock, refreshes it, hands the function a signal that fires if the lock
  *   is lost, and releases it in every case.
- * - `inspect` and `list` read the seed's record.
+ * - `inspect` and `list` read the mutex record ({@link MutexRecord}).
  * - When Redis cannot be reached the calls reject with RedisUnavailableError:
  *   never a guessed "taken" or "free".
  *
@@ -72,6 +73,7 @@ export class RedisMutex extends EventEmitter {
   constructor(options: RedisMutexOptions) {
     super();
     if (typeof options !== 'object' || options === null) throw new ValidationError(`options must be an object; received ${describe(options)}`);
+    refuseUnknownOptions('RedisMutex', options, MUTEX_OPTION_NAMES);
     this.connection = new MutexConnection(options.redis);
     try {
       this.names = new Names(options.namespace ?? this.connection.namespace ?? DEFAULT_MUTEX_OPTIONS.namespace);
@@ -87,7 +89,7 @@ export class RedisMutex extends EventEmitter {
     this.connection.reportOutages(this.logger);
   }
 
-  // ---- the seed's API ----
+  // ---- P and V, as OpenTera has them ----
 
   /**
    * Tries once to take `mutexId` for `timeoutMs` ms, recording `nodeId` as
@@ -98,7 +100,7 @@ export class RedisMutex extends EventEmitter {
    * when Redis does not answer.
    */
   P(mutexId: string, nodeId: string, timeoutMs: number): Promise<boolean> {
-    // Not async, and the key cached per id: the seed's API is the fast path, one SET NX PX, no script, no fence.
+    // Not async, and the key cached per id: P is the fast path, one SET NX PX, no script, no fence.
     let keys: MutexKeys;
     try {
       keys = this.keys.of(mutexId);
@@ -141,7 +143,7 @@ export class RedisMutex extends EventEmitter {
     return lock === undefined ? Promise.resolve(false) : this.releaseLock(lock);
   }
 
-  // ---- beyond the seed ----
+  // ---- beyond P and V ----
 
   /**
    * Tries once, like `P`, and returns the {@link MutexLock} (with its fencing
@@ -233,7 +235,7 @@ export class RedisMutex extends EventEmitter {
     return this.locks.get(mutexId);
   }
 
-  /** The seed's record of one mutex, read from Redis (taken or free). */
+  /** The record of one mutex, read from Redis (taken or free). */
   async inspect(mutexId: string): Promise<MutexRecord> {
     assertMutexId(mutexId);
     this.assertOpen('inspect');

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { RedisClient } from '../client/RedisClient';
 import type { RedisConnection } from '../route/connection';
+import type { OptionNames } from '../../vars/options';
 
 /** Options of {@link RedisMutex}. */
 export interface RedisMutexOptions {
@@ -22,7 +23,7 @@ export interface RedisMutexOptions {
   /**
    * The node id recorded as `takenBy` by `acquire`, `tryAcquire` and
    * `withMutex` when their `nodeId` option is not given (`P` takes it as an
-   * argument, as in the seed).
+   * argument, as in OpenTera's P/V).
    * @default `<service>:<instanceId>` of the RedisClient, else `<hostname>:<pid>`
    */
   nodeId?: string;
@@ -129,6 +130,22 @@ export interface AcquireOptions {
    */
   autoRefresh?: boolean;
 }
+
+/** The name of every option of RedisMutex, and of one acquire: any other is refused. */
+export const MUTEX_OPTION_NAMES: OptionNames<RedisMutexOptions> = {
+  redis: true,
+  namespace: true,
+  nodeId: true,
+  logger: true,
+  commandTimeoutMs: true,
+  closeTimeoutMs: true,
+  defaultTimeoutMs: true,
+  waitMs: true,
+  retryDelayMs: true,
+  retryJitterMs: true,
+  refreshRatio: true,
+};
+export const ACQUIRE_OPTION_NAMES: OptionNames<AcquireOptions> = { nodeId: true, timeoutMs: true, waitMs: true, retryDelayMs: true, retryJitterMs: true, signal: true, autoRefresh: true };
 
 /** The defaults of every optional option, in one place. */
 export const DEFAULT_MUTEX_OPTIONS = {

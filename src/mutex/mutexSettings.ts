@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import { ValidationError } from '../errors/ValidationError';
 import { assertNodeId, assertTimeout, describe } from './record';
-import { DEFAULT_MUTEX_OPTIONS, type AcquireOptions, type RedisMutexOptions } from './RedisMutexOptions';
+import { ACQUIRE_OPTION_NAMES, DEFAULT_MUTEX_OPTIONS, type AcquireOptions, type RedisMutexOptions } from './RedisMutexOptions';
+import { refuseUnknownOptions } from '../../vars/options';
 import { defaultLogger } from '../log/logger';
 import { RedisClient } from '../client/RedisClient';
 
@@ -64,6 +65,7 @@ export function parseMutexOptions(options: RedisMutexOptions, defaultNodeId: str
 /** Checks one call's options; `autoRefresh` defaults to true for `withMutex` only. */
 export function parseAcquireOptions(options: AcquireOptions, settings: MutexSettings, withMutex: boolean): ResolvedAcquire {
   if (typeof options !== 'object' || options === null) throw new ValidationError(`options must be an object; received ${describe(options)}`);
+  refuseUnknownOptions(withMutex ? 'withMutex' : 'acquire', options, ACQUIRE_OPTION_NAMES);
   const nodeId = options.nodeId ?? settings.nodeId;
   assertNodeId(nodeId, 'nodeId option');
   const timeoutMs = options.timeoutMs ?? settings.defaultTimeoutMs;

@@ -1,12 +1,12 @@
 /**
- * The mutex record (seeds/001): what a lock's value holds, how it is written
+ * The mutex record: what a lock's value holds, how it is written
  * and read, and the checks of ids, node ids and timeouts.
  */
 import { ValidationError } from '../errors/ValidationError';
 import { describeValue } from '../../vars/describe';
 
 /**
- * The state of one mutex, as seeds/001 defines it (`mutexId`, `taken`,
+ * The state of one mutex, as OpenTera's shared mutex records it (`mutexId`, `taken`,
  * `takenAt`, `takenBy`, `timeout`), plus the fencing token and the time left.
  * The fields other than `mutexId` and `taken` are null when the mutex is free.
  */

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { assertName } from '../../vars/define';
 import type { RedisClient } from '../client/RedisClient';
 import { createQuery } from '../envelope/query';
+import { unencodableReason } from '../envelope/sendable';
 import { QueryRoute, QueryType, type Query } from '../envelope/types';
 import { NoServiceError } from '../errors/NoServiceError';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
@@ -188,6 +189,8 @@ export class QueryQueues {
     }
     const timeoutMs = options.timeoutMs ?? 0;
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) throw new ValidationError(`timeoutMs must be a non-negative integer; received ${describeValue(timeoutMs)}`);
+    const unsendable = unencodableReason(query, 'query');
+    if (unsendable !== undefined) throw new ValidationError(`cannot send a ${type} query to "${destination}": ${unsendable}`);
     const { route, names, service, limits } = this.client;
     if (this.settings.requireKnownDestination && !this.known.has(destination)) await this.assertKnown(destination, action);
     const envelope = createQuery({

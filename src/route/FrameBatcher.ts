@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
+import { ValidationError } from '../errors/ValidationError';
 import { newFrame, type Codec } from '../envelope/codec';
 
 /** Writes one encoded frame to a channel (or stream) and resolves with what the write returned (a receiver count, an entry id). */
@@ -124,7 +125,7 @@ export class FrameBatcher<T = number> {
     try {
       frame = this.codec.encode(wireFrame(entries));
     } catch (error) {
-      if (entries.length === 1) return this.tell(entries[0], error ?? new Error('the message could not be encoded'), undefined);
+      if (entries.length === 1) return this.tell(entries[0], notEncodable(channel, error), undefined);
       return this.writeHalves(channel, entries);
     }
     if (entries.length > 1 && (frame.length > this.limits.maxFrameBytes || frame.length > this.limits.maxPayloadBytes)) {
@@ -180,4 +181,15 @@ function wireFrame<T>(entries: Array<Entry<T>>): unknown[] {
     }
   }
   return messages;
+}
+
+/**
+ * What a message the codec cannot encode is refused with: a ValidationError
+ * (nothing was sent), with the codec's own error as its cause. The callers
+ * check the values msgpack cannot carry first and name where they are; this
+ * catches what a custom codec refuses.
+ */
+function notEncodable(channel: string, error: unknown): ValidationError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new ValidationError(`a message to "${channel}" cannot be encoded: ${reason}`, { cause: error });
 }

@@ -11,6 +11,13 @@ import { globBytes, globMatchBytes, type GlobBytes } from './glob';
 import { MemoryStreams } from './MemoryStreams';
 import { newUuid } from '../envelope/ids';
 
+/**
+ * The key under which a MemoryDeployment's options carry its bus: a symbol,
+ * so that spreading the options passes the bus on while no public name
+ * leads to it (`deployment.options.memoryBus` is undefined).
+ */
+export const MEMORY_BUS_OPTION: unique symbol = Symbol('intracom.memoryBus');
+
 /** One connected memory route, as the bus sees it. */
 export interface MemoryEndpoint {
   hasChannel(channel: string): boolean;

@@ -104,10 +104,11 @@ export interface Route extends EventEmitter, StreamStore {
   /** Every key matching a glob pattern (SCAN on Redis: never blocks it). */
   keys(pattern: string): Promise<string[]>;
   /**
-   * What stores built over this route run on (RedisMutex's lock store): the
-   * route's command connection to Redis, or its memory bus. Named by the
-   * contract, so that no layer above tests for a route class or reaches into
-   * one.
+   * @internal What stores built over this route run on (RedisMutex's lock
+   * store): the route's command connection to Redis, or its memory bus.
+   * Named by the contract, so that no layer above tests for a route class or
+   * reaches into one; a custom route has none (RedisMutex then needs its own
+   * connection).
    */
   readonly medium: RouteMedium;
 

@@ -4,7 +4,7 @@ import { assertName } from '../../vars/define';
 import type { FunctionArgs, FunctionCatalogue, FunctionDefinition, FunctionName, FunctionResult, HandlerArgs, HandlerResult, RpcScope } from '../../vars/functions';
 import { moduleRpc, serviceRpc } from '../../vars/names';
 import { RedisClient } from '../client/RedisClient';
-import { DEFAULT_CLIENT_OPTIONS } from '../client/RedisClientOptions';
+import { CLIENT_OPTION_NAMES, DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from '../client/RedisClientOptions';
 import { QueryRoute, QueryType, type Query } from '../envelope/types';
 import { ConnectionError } from '../errors/ConnectionError';
 import { IntracomError } from '../errors/IntracomError';
@@ -19,7 +19,9 @@ import { QueryRequests, type LocalService, type QueryHandle, type QueryRequestOp
 import type { DeadLetter } from '../queues/QueueConsumer';
 import type { CallContext } from './CallContext';
 import { InstanceDirectory, type RpcTarget } from './InstanceDirectory';
-import { DEFAULT_RPC_OPTIONS, type CallOptions, type RedisRPCClientOptions } from './RedisRPCClientOptions';
+import { DEFAULT_RPC_OPTIONS, RPC_OPTION_NAMES, type CallOptions, type RedisRPCClientOptions, type SharedRpcOptions, type StandaloneRpcOptions } from './RedisRPCClientOptions';
+import { nestedOptions, refuseUnknownOptions, type OptionNames } from '../../vars/options';
+import { DEFAULT_QUERY_QUEUE_OPTIONS } from '../queues/QueryQueueOptions';
 import { RpcCaller, type QueryRequestBody, type RpcCallerStats } from './RpcCaller';
 import type { RpcCalls } from './RpcCalls';
 import { RpcServer, type RpcHandler, type RpcServerStats, type TargetDescription } from './RpcServer';
@@ -97,17 +99,23 @@ export class RedisRPCClient implements RpcCalls {
   private readonly localShortcut: boolean;
   private readonly queryGraceMs: number;
   private readonly local: LocalService;
+  /** Set by the first handle(): settles once the service's query function is served (see serveQueries). */
+  private queriesServed: Promise<void> | undefined;
 
   constructor(options: RedisRPCClientOptions) {
     if (typeof options !== 'object' || options === null) throw new ValidationError(`options must be an object; received ${describeValue(options)}`);
     if (options.client !== undefined) {
       if (!(options.client instanceof RedisClient)) throw new ValidationError(`client must be a RedisClient; received ${describeValue(options.client)}`);
+      refuseClientOptionsBeside(options);
+      refuseUnknownOptions('RedisRPCClient', options, SHARED_OPTION_NAMES);
       this.client = options.client;
       this.ownsClient = false;
     } else {
-      this.client = new RedisClient(options);
+      refuseUnknownOptions('RedisRPCClient', options, STANDALONE_OPTION_NAMES);
+      this.client = new RedisClient(clientOptionsOf(options));
       this.ownsClient = true;
     }
+    nestedOptions('RedisRPCClient', 'queues', options.queues, DEFAULT_QUERY_QUEUE_OPTIONS);
     this.service = this.client.service;
     this.instanceId = this.client.instanceId;
     this.timeoutMs = positiveInteger('timeoutMs', options.timeoutMs ?? DEFAULT_RPC_OPTIONS.timeoutMs);
@@ -145,9 +153,6 @@ export class RedisRPCClient implements RpcCalls {
     }
     this.localShortcut = options.localShortcut ?? DEFAULT_RPC_OPTIONS.localShortcut;
     this.queryGraceMs = nonNegativeInteger('queryGraceMs', options.queryGraceMs ?? DEFAULT_RPC_OPTIONS.queryGraceMs);
-    if (options.queues !== undefined && (typeof options.queues !== 'object' || options.queues === null)) {
-      throw new ValidationError(`queues must be an object; received ${describeValue(options.queues)}`);
-    }
     this.queues = new QueryQueues(this.client, this.queryHandlers, options.queues ?? {}, moduleLogger('queues'));
     this.local = { handlers: this.queryHandlers };
     this.requests = new QueryRequests(
@@ -167,13 +172,14 @@ export class RedisRPCClient implements RpcCalls {
    */
   connect(): Promise<void> {
     if (this.closing) return Promise.reject(new ValidationError('connect() after close(): create a new RedisRPCClient'));
-    if (this.connecting !== undefined && this.queuesStarting !== undefined) return Promise.all([this.connecting, this.queuesStarting]).then(() => undefined);
+    if (this.connecting !== undefined && (this.queuesStarting !== undefined || this.queriesServed !== undefined)) {
+      return Promise.all([this.connecting, this.queuesStarting, this.queriesServed]).then(() => undefined);
+    }
     this.connecting ??= (async () => {
       try {
         await this.client.connect();
         if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
         await this.caller.start();
-        await this.server.expose('service', this.service, serviceRpc(this.service), QUERY_FUNCTION, (args, context) => this.requests.serve(args, context), undefined);
         await this.server.start();
         if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
         // durable streams and groups only for a program that consumes (see queues.consume)
@@ -187,6 +193,19 @@ export class RedisRPCClient implements RpcCalls {
       if (this.localShortcut) hostLocally(this.client.names.namespace, this.service, this.local);
     })();
     return this.connecting;
+  }
+
+  /**
+   * From the first handle() on, this instance answers SYNC and ASYNC queries
+   * to its service: only then does it join the service's RPC registry (an
+   * instance that only calls is no RPC target, and creates no key there).
+   * Once connected, connect() resolves when it has joined.
+   */
+  private serveQueries(): void {
+    this.queriesServed ??= this.server.expose('service', this.service, serviceRpc(this.service), QUERY_FUNCTION, (args, context) => this.requests.serve(args, context), undefined).catch((error: unknown) => {
+      this.queriesServed = undefined;
+      this.logger.warn({ err: error }, 'could not start answering SYNC and ASYNC queries; will retry on the next handle()');
+    });
   }
 
   /** Starts the durable consumers once (a failed start can be retried). */
@@ -253,6 +272,7 @@ export class RedisRPCClient implements RpcCalls {
    */
   with(options: CallOptions): RpcCalls {
     if (typeof options !== 'object' || options === null) throw new ValidationError(`call options must be an object; received ${describeValue(options)}`);
+    refuseUnknownOptions('call', options, CALL_OPTION_NAMES);
     if (options.timeoutMs !== undefined) positiveInteger('timeoutMs (call option)', options.timeoutMs);
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ValidationError(`signal (call option) must be an AbortSignal; received ${describeValue(options.signal)}`);
     const invoke = this.invoke.bind(this);
@@ -288,6 +308,12 @@ export class RedisRPCClient implements RpcCalls {
     if (typeof fn !== 'string' || fn.length === 0 || RESERVED.test(fn)) return Promise.reject(new ValidationError(`function name must be a non-empty string not starting with "$"; received ${describeValue(fn)}`));
     if (typeof handler !== 'function') return Promise.reject(new ValidationError(`handler of "${fn}" must be a function; received ${describeValue(handler)}`));
     if (this.closing) return Promise.reject(new ValidationError(`cannot expose "${fn}": the RPC client is closing`));
+    if (typeof options !== 'object' || options === null) return Promise.reject(new ValidationError(`expose options must be an object; received ${describeValue(options)}`));
+    try {
+      refuseUnknownOptions('expose', options, EXPOSE_OPTION_NAMES);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     let scope: RpcScope = 'service';
     let name = this.service;
     if (options.module !== undefined) {
@@ -312,6 +338,7 @@ export class RedisRPCClient implements RpcCalls {
     if (typeof declaration !== 'object' || declaration === null || typeof declaration.topic !== 'string') {
       throw new ValidationError(`implement needs a declaration from defineFunctions; received ${describeValue(declaration)}`);
     }
+    if (typeof handlers !== 'object' || handlers === null) throw new ValidationError(`implement of ${declaration.scope} "${declaration.name}" needs an object of handlers; received ${describeValue(handlers)}`);
     const missing = Object.keys(declaration.functions).filter((fn) => typeof (handlers as Record<string, unknown>)[fn] !== 'function');
     if (missing.length > 0) throw new ValidationError(`implement of ${declaration.scope} "${declaration.name}" has no handler for ${missing.map((fn) => `"${fn}"`).join(', ')}`);
     await Promise.all(
@@ -326,7 +353,7 @@ export class RedisRPCClient implements RpcCalls {
     return this.server.unexpose(options.module === undefined ? serviceRpc(this.service) : moduleRpc(options.module), fn);
   }
 
-  // ---- the query types of the integration layer (seeds/000) ----
+  // ---- the four query types of the envelope (docs/protocol.md) ----
 
   /**
    * Handles the queries of one action, whatever their type. The handler gets
@@ -344,6 +371,7 @@ export class RedisRPCClient implements RpcCalls {
     }
     if (typeof handler !== 'function') throw new ValidationError(`handler of action ${JSON.stringify(action)} must be a function; received ${describeValue(handler)}`);
     this.queryHandlers.set(action, handler as QueryHandler);
+    this.serveQueries();
     if (this.connecting !== undefined && this.closing === undefined && this.queuesStarting === undefined) {
       // connected (or connecting) before the first handler: consumption starts now; connect() resolves once it has
       this.startQueues(this.connecting).catch((error: unknown) => this.logger.warn({ err: error }, 'could not start consuming the durable queues; will retry on the next handle() or connect()'));
@@ -521,4 +549,27 @@ function positiveInteger(option: string, value: unknown): number {
 function nonNegativeInteger(option: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new ValidationError(`${option} must be a non-negative integer; received ${describeValue(value)}`);
   return value;
+}
+
+const EXPOSE_OPTION_NAMES: OptionNames<ExposeOptions> = { module: true, definition: true };
+const CALL_OPTION_NAMES: OptionNames<CallOptions> = { timeoutMs: true, signal: true, idempotent: true };
+const SHARED_OPTION_NAMES: Readonly<Record<string, true | 'internal'>> = { ...RPC_OPTION_NAMES, client: true };
+const STANDALONE_OPTION_NAMES: Readonly<Record<string, true | 'internal'>> = { ...CLIENT_OPTION_NAMES, ...RPC_OPTION_NAMES, client: true };
+
+/** The options of the RedisClient a standalone RedisRPCClient creates: its own names (and a MemoryDeployment's bus, keyed by a symbol), not the RPC ones. */
+function clientOptionsOf(options: StandaloneRpcOptions): RedisClientOptions {
+  const picked: Record<string | symbol, unknown> = {};
+  for (const key of Reflect.ownKeys(options)) {
+    if (typeof key === 'symbol' || Object.hasOwn(CLIENT_OPTION_NAMES, key)) picked[key] = (options as unknown as Record<string | symbol, unknown>)[key];
+  }
+  return picked as unknown as RedisClientOptions;
+}
+
+/** With `client` given, a connection option here would be ignored: it belongs to that client. */
+function refuseClientOptionsBeside(options: SharedRpcOptions): void {
+  for (const key of Object.keys(options)) {
+    if (Object.hasOwn(CLIENT_OPTION_NAMES, key) && !Object.hasOwn(RPC_OPTION_NAMES, key)) {
+      throw new ValidationError(`RedisRPCClient option "${key}" cannot be given with \`client\`: it is an option of that RedisClient, set it where the client is created`);
+    }
+  }
 }

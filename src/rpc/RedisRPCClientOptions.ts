@@ -3,6 +3,7 @@ import type { RedisClient } from '../client/RedisClient';
 import type { RedisClientOptions } from '../client/RedisClientOptions';
 import type { QueryQueueOptions } from '../queues/QueryQueueOptions';
 import type { RpcSpread } from './RpcCaller';
+import type { OptionNames } from '../../vars/options';
 
 /** The RPC settings, common to both ways of creating a {@link RedisRPCClient}. */
 export interface RpcOptions {
@@ -147,6 +148,23 @@ export interface CallOptions {
    */
   idempotent?: boolean;
 }
+
+/** The name of every RPC option: with `client`, these and `client` are all a RedisRPCClient takes; without, the RedisClient's options too. */
+export const RPC_OPTION_NAMES: OptionNames<RpcOptions> = {
+  timeoutMs: true,
+  concurrency: true,
+  maxQueued: true,
+  closeTimeoutMs: true,
+  probeIntervalMs: true,
+  sliceSize: true,
+  spread: true,
+  instanceCacheMs: true,
+  logger: true,
+  queues: true,
+  localShortcut: true,
+  queryGraceMs: true,
+  callers: true,
+};
 
 /** The defaults of every optional RPC option, in one place. */
 export const DEFAULT_RPC_OPTIONS = {

@@ -17,7 +17,8 @@ import { RateLimitedLog } from '../log/RateLimitedLog';
 import type { Route, Unsubscribe } from '../route/Route';
 import { Deadlines, type Timed } from './Deadlines';
 import type { InstanceDirectory, RpcTarget } from './InstanceDirectory';
-import { invalidReplyReason, unencodableReason, type RpcErrorReply, type RpcQueryBody, type RpcRequestBody, type RpcRequestHeaders } from './wire';
+import { unencodableReason } from '../envelope/sendable';
+import { invalidReplyReason, type RpcErrorReply, type RpcQueryBody, type RpcRequestBody, type RpcRequestHeaders } from './wire';
 import { ShortIds } from '../envelope/ids';
 import { debugEnabled } from '../log/logger';
 

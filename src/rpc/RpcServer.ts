@@ -17,7 +17,6 @@ import {
   invalidRequestBodyReason,
   invalidRequestHeadersReason,
   invalidRequestReason,
-  unencodableReason,
   type Fault,
   type RpcErrorReply,
   type RpcRequest,
@@ -27,6 +26,7 @@ import {
   type RpcRequestHeaders,
   type RpcResultReply,
 } from './wire';
+import { unencodableReason } from '../envelope/sendable';
 
 /** Handles one function: receives the argument list and the call's context; may be async. */
 export type RpcHandler<A extends unknown[] = any[], R = unknown> = (args: A, context: CallContext) => R | Promise<R>;

@@ -1,8 +1,8 @@
 /**
  * What RPC puts on the wire, and the checks applied on receipt.
  *
- * A call is the SYNC query of seeds/000 made lean: the request carries the
- * envelope fields a call needs, under the seed's names, and nothing that the
+ * A call is the SYNC query of the query envelope made lean: the request carries
+ * the envelope fields a call needs, under the envelope's names, and nothing that the
  * transport already knows (every field costs encoding and decoding on every
  * call).
  *
@@ -24,6 +24,7 @@
  */
 import type { ActionResult } from '../envelope/types';
 import { asNumber } from '../envelope/validate';
+import { unencodableReason } from '../envelope/sendable';
 
 /**
  * The internal name under which a service's query handler (SYNC and ASYNC)
@@ -53,7 +54,7 @@ export interface RpcRequestBody {
 }
 
 /**
- * The call's own half of a SYNC or ASYNC query (seeds/000's envelope made
+ * The call's own half of a SYNC or ASYNC query (the query envelope made
  * lean): `type` says it is a query, handled by the destination's query
  * handler for `action`, with `query` as its parameters.
  */
@@ -155,52 +156,6 @@ export function invalidReplyReason(value: unknown): string | undefined {
   if (typeof reply.error !== 'object' || reply.error === null || typeof reply.error.ok !== 'boolean') return 'reply.error is not an ActionResult { ok, errorName, message }';
   if (typeof reply.instanceId !== 'string') return 'reply.instanceId is not a string';
   return undefined;
-}
-
-/**
- * Returns a description of the first value msgpack would not carry faithfully
- * (a function or a symbol, which it would drop or refuse), or undefined.
- * Checked before sending so that nothing is silently dropped.
- */
-export function unencodableReason(value: unknown, path: string): string | undefined {
-  if (findUnencodable(value, undefined, 0) === undefined) return undefined;
-  // found: walk again, this time noting where (the common case allocates nothing)
-  const where: string[] = [];
-  const kind = findUnencodable(value, where, 0);
-  return `${path}${where.reverse().join('')} is a ${kind}, which cannot be sent`;
-}
-
-/** The kind of the first value that cannot be sent; with `where`, its path is pushed onto it, innermost first. */
-function findUnencodable(value: unknown, where: string[] | undefined, depth: number): string | undefined {
-  switch (typeof value) {
-    case 'function':
-    case 'symbol':
-      return typeof value;
-    case 'object': {
-      if (value === null || depth > 32) return undefined;
-      if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) {
-          const kind = findUnencodable(value[i], where, depth + 1);
-          if (kind !== undefined) {
-            where?.push(`[${i}]`);
-            return kind;
-          }
-        }
-        return undefined;
-      }
-      if (ArrayBuffer.isView(value) || value instanceof Date) return undefined;
-      for (const key in value) {
-        const kind = findUnencodable((value as Record<string, unknown>)[key], where, depth + 1);
-        if (kind !== undefined) {
-          where?.push(`.${key}`);
-          return kind;
-        }
-      }
-      return undefined;
-    }
-    default:
-      return undefined;
-  }
 }
 
 /** Turns anything thrown by a handler into the error half of a reply. */

@@ -1,4 +1,4 @@
-import { MemoryBus } from '../route/MemoryBus';
+import { MEMORY_BUS_OPTION, MemoryBus } from '../route/MemoryBus';
 
 /**
  * An in-process deployment for tests of your own services: every client
@@ -14,10 +14,15 @@ import { MemoryBus } from '../route/MemoryBus';
  * const web = new RedisRPCClient({ service: 'web', ...deployment.options });
  */
 export class MemoryDeployment {
-  /** Spread into the options of RedisClient, RedisRPCClient or a RedisClient given to RedisMutex. */
-  readonly options: { readonly route: 'memory'; readonly memoryBus: MemoryBus };
+  /**
+   * Spread into the options of RedisClient or RedisRPCClient (or of the
+   * RedisClient given to RedisMutex): `route: 'memory'` plus this
+   * deployment's bus, which the spread carries under a key of its own and
+   * nothing else exposes.
+   */
+  readonly options: { readonly route: 'memory' };
 
   constructor() {
-    this.options = Object.freeze({ route: 'memory' as const, memoryBus: new MemoryBus() });
+    this.options = Object.freeze({ route: 'memory' as const, [MEMORY_BUS_OPTION]: new MemoryBus() });
   }
 }

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import * as intracom from '../../src/index';
 import * as vars from '../../vars/index';
-import { REPORT_FILE, renderApiReport } from './api-report';
+import { publicDeclarationText, REPORT_FILE, renderApiReport, unexportedReachableTypes } from './api-report';
 
 describe('public API', function () {
   this.timeout(120_000);
@@ -22,6 +22,17 @@ describe('public API', function () {
       expect(intracom, name).to.not.have.property(name);
       expect(vars, name).to.not.have.property(name);
     }
+  });
+
+  it('exports every type of the package that a public declaration reaches (none a user meets but cannot name)', () => {
+    expect(unexportedReachableTypes()).to.deep.equal([]);
+  });
+
+  it("keeps the repository's internal design documents out of the TSDoc users read", () => {
+    const mentions = publicDeclarationText()
+      .split('\n')
+      .filter((line) => /seeds\/\d|\bthe seed\b(?! node)|seed's/i.test(line));
+    expect(mentions).to.deep.equal([]);
   });
 
   it('lists every runtime export of the entry points in the report', () => {

@@ -9,7 +9,7 @@
  *   npx tsx test/package/api-report.ts          # rewrites docs/api-report.md
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
@@ -155,7 +155,74 @@ export function renderApiReport(): string {
   }
 }
 
-if (require.main === module) {
+/** Every top-level declaration of every emitted declaration file, by name (a name declared in two files keeps both). */
+function allDeclarations(dir: string, cache: Map<string, Module>): Map<string, string[]> {
+  const found = new Map<string, string[]>();
+  for (const entry of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    if (!entry.endsWith('.d.ts')) continue;
+    for (const [name, declaration] of load(join(dir, entry), cache).declared) found.set(name, [...(found.get(name) ?? []), declaration]);
+  }
+  return found;
+}
+
+/** The names a declaration refers to (string literals left out, so that `'redis'` is not taken for a name). */
+function referencedNames(declaration: string): Set<string> {
+  return new Set(declaration.replace(/'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|`(?:[^`\\]|\\.)*`/g, '').match(/[A-Za-z_$][\w$]*/g) ?? []);
+}
+
+/**
+ * Types of the package that the public declarations reach but no entry
+ * point exports, each with the exported name through which it is reached: a
+ * user can meet them (in an error, an editor's hover, a declaration they
+ * must write) but cannot name them. Followed transitively through the
+ * unexported ones. Empty when the surface is closed.
+ */
+export function unexportedReachableTypes(): Array<{ name: string; reachedFrom: string }> {
+  const out = emitDeclarations();
+  try {
+    const cache = new Map<string, Module>();
+    const exported = new Set<string>();
+    const queue: Array<[string, string]> = [];
+    for (const [, source] of ENTRY_POINTS) {
+      const file = join(out, source.replace(/\.ts$/, '.d.ts'));
+      for (const name of exportedNames(file, cache)) {
+        exported.add(name);
+        const declaration = resolveName(file, name, cache);
+        if (declaration !== undefined) queue.push([name, declaration]);
+      }
+    }
+    const declared = allDeclarations(out, cache);
+    const found = new Map<string, string>();
+    while (queue.length > 0) {
+      const [from, declaration] = queue.shift() as [string, string];
+      for (const name of referencedNames(declaration)) {
+        if (exported.has(name) || found.has(name) || !declared.has(name)) continue;
+        found.set(name, from);
+        for (const text of declared.get(name) ?? []) queue.push([name, text]);
+      }
+    }
+    return [...found].map(([name, reachedFrom]) => ({ name, reachedFrom })).sort((a, b) => a.name.localeCompare(b.name));
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+/** The text of every emitted declaration file of the entry points (what a user's editor shows, TSDoc included). */
+export function publicDeclarationText(): string {
+  const out = emitDeclarations();
+  try {
+    return readdirSync(out, { recursive: true, encoding: 'utf8' })
+      .filter((entry) => entry.endsWith('.d.ts'))
+      .map((entry) => readFileSync(join(out, entry), 'utf8'))
+      .join('\n');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module && process.argv[2] === '--reachable') {
+  process.stdout.write(`${JSON.stringify(unexportedReachableTypes(), null, 1)}\n`);
+} else if (require.main === module) {
   writeFileSync(REPORT_FILE, renderApiReport());
   process.stdout.write(`wrote ${REPORT_FILE}\n`);
 }

@@ -133,6 +133,10 @@ describe('the packed package, installed in a scratch project', function () {
       join(app, 'consumer.ts'),
       [
         "import { RedisClient, RedisMutex, RedisRPCClient, defineFunctions, schema, type MutexLock } from 'intracom';",
+        // types that public declarations reach (StreamStore's, RpcStats', the schema helpers'): each nameable by a consumer
+        "import type { DeadLetterStore, EntryQueries, ClaimState, RenewResult, RpcCallerStats, RpcServerStats, RpcSpread, QueueConsumerStats, NamesOptions, InferSide, InferTuple, InferObject, StreamStore } from 'intracom';",
+        'export type Named = [DeadLetterStore, EntryQueries, ClaimState, RenewResult, RpcCallerStats, RpcServerStats, RpcSpread, QueueConsumerStats, NamesOptions, InferSide<unknown, "input">, InferTuple<[], "output">, InferObject<{}>];',
+        "export const claim: Parameters<StreamStore['claimQueries']>[4][number] | ClaimState = 'claimed';",
         "import { MemoryDeployment } from 'intracom/testing';",
         "const Calc = defineFunctions({ service: 'calc' }, { add: { args: [schema.number(), schema.number()], result: schema.number() } });",
         'export async function main(): Promise<number> {',

@@ -21,6 +21,7 @@ onEachRoute('ASYNC/SYNC abort listeners', (clientOptions) => {
     try {
       await Promise.all([worker.connect(), caller.connect()]);
       worker.handle('echo', (value: unknown) => value);
+      await worker.connect(); // resolves once the worker answers queries (it joins its service's registry at its first handle())
       const controller = new AbortController();
       for (let i = 0; i < 50; i++) expect(await caller.sendSync('signals-worker', 'echo', i, { signal: controller.signal })).to.equal(i);
       expect(getEventListeners(controller.signal, 'abort')).to.have.length(0);
@@ -42,6 +43,7 @@ onEachRoute('ASYNC/SYNC abort listeners', (clientOptions) => {
     try {
       await Promise.all([worker.connect(), caller.connect()]);
       worker.handle('forever', () => new Promise(() => undefined));
+      await worker.connect(); // resolves once the worker answers queries (it joins its service's registry at its first handle())
       const controller = new AbortController();
       const handles = [1, 2, 3].map((i) => caller.sendAsync('signals-worker2', 'forever', i, { signal: controller.signal, timeoutMs: 10_000 }));
       controller.abort(new Error('caller gave up'));

@@ -1,0 +1,88 @@
+/**
+ * What may be sent: the check made on a payload, an argument list, a query or
+ * a msgpack variable before it is encoded, so that nothing is silently
+ * dropped (msgpack leaves functions out) and no encoder's raw error reaches
+ * the caller (msgpackr throws `Unknown type: symbol`, or overflows the stack
+ * on a value that refers to itself).
+ */
+import { describeValue } from '../../vars/describe';
+import { MAX_DEPTH } from './msgpack';
+
+/**
+ * How deep arrays, maps and sets of a value may nest: a receiver refuses
+ * frames nested deeper than {@link MAX_DEPTH}, and a frame wraps a value in
+ * a few levels of its own (the frame, a batch, an argument list).
+ */
+export const MAX_VALUE_DEPTH = MAX_DEPTH - 8;
+
+/**
+ * Returns why `value` cannot be sent faithfully, naming where in it
+ * (`payload.user.notify is a function, which cannot be sent`), or undefined
+ * when it can: a function or a symbol anywhere (in objects, arrays, Map keys
+ * and values, Set items), nesting deeper than {@link MAX_VALUE_DEPTH} (which
+ * is also what a value that refers to itself does), or a property whose
+ * getter throws. `path` names the value itself (`payload`, `arguments`).
+ */
+export function unencodableReason(value: unknown, path: string): string | undefined {
+  if (findUnencodable(value, undefined, 0) === undefined) return undefined;
+  // found: walk again, this time noting where (the common case allocates nothing)
+  const where: string[] = [];
+  const kind = findUnencodable(value, where, 0) as string;
+  where.reverse();
+  // a value that refers to itself would repeat its path hundreds of times
+  const shown = where.length > 8 ? `${where.slice(0, 6).join('')}...${where.slice(-1).join('')}` : where.join('');
+  return `${path}${shown} ${kind}`;
+}
+
+/** What is wrong with the first value that cannot be sent; with `where`, its path is pushed onto it, innermost first. */
+function findUnencodable(value: unknown, where: string[] | undefined, depth: number): string | undefined {
+  switch (typeof value) {
+    case 'function':
+    case 'symbol':
+      return `is a ${typeof value}, which cannot be sent`;
+    case 'object': {
+      if (value === null || ArrayBuffer.isView(value) || value instanceof Date) return undefined;
+      if (depth >= MAX_VALUE_DEPTH) return `nests deeper than ${MAX_VALUE_DEPTH} levels (or refers to itself), which a receiver refuses`;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const kind = findUnencodable(value[i], where, depth + 1);
+          if (kind !== undefined) {
+            where?.push(`[${i}]`);
+            return kind;
+          }
+        }
+        return undefined;
+      }
+      if (value instanceof Map || value instanceof Set) return findInCollection(value, where, depth);
+      let key: string | undefined;
+      try {
+        for (key in value) {
+          const kind = findUnencodable((value as Record<string, unknown>)[key], where, depth + 1);
+          if (kind !== undefined) {
+            where?.push(`.${key}`);
+            return kind;
+          }
+        }
+      } catch (error) {
+        if (key !== undefined) where?.push(`.${key}`);
+        return `could not be read (${error instanceof Error ? error.message : String(error)})`;
+      }
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+function findInCollection(collection: Map<unknown, unknown> | Set<unknown>, where: string[] | undefined, depth: number): string | undefined {
+  let index = 0;
+  for (const [key, item] of collection.entries()) {
+    const kind = findUnencodable(key, where, depth + 1) ?? (collection instanceof Map ? findUnencodable(item, where, depth + 1) : undefined);
+    if (kind !== undefined) {
+      where?.push(collection instanceof Map ? `.get(${describeValue(key)})` : ` (Set item ${index})`);
+      return kind;
+    }
+    index += 1;
+  }
+  return undefined;
+}
