@@ -20,7 +20,8 @@ import { defineVar } from '../../vars/define';
 import { NoHandlerError, PermissionError, PROTOCOL_VERSION, RedisMutex, RedisRPCClient, RemoteError } from '../../src/index';
 import { runCli } from '../cli/run';
 import { Names } from '../../vars/names';
-import { until } from '../support/async';
+import { rejection, until } from '../support/async';
+import { cluster, topologiesAvailable, type TestCluster } from '../support/redis-topologies';
 import type { TestRedis } from '../support/redis-server';
 import { startAclRedis, type AclRedis } from '../support/acl';
 
@@ -300,6 +301,58 @@ describe('security: the generated ACL runs the library', function () {
         await typed(() => outsider.callService('calc', 'who'));
       } finally {
         await outsider.close();
+      }
+    });
+  });
+
+  describe('on a Redis Cluster (3 masters, 3 replicas), with the cluster rules (`cluster: true`)', function () {
+    this.timeout(60_000);
+    let c: TestCluster;
+    let clusterNamespace: string;
+    const clusterUrl = (user: string): string => c.url.replace('redis+cluster://', `redis+cluster://${user}:${user}-pw@`);
+
+    before(async function () {
+      if (!topologiesAvailable || process.env.INTRACOM_TEST_TOPOLOGIES === '0') this.skip();
+      c = await cluster();
+      clusterNamespace = c.namespace();
+      const plan = { ...deployment(clusterNamespace), cluster: true };
+      // ACL users are per node: every node gets the same generated lines
+      for (const seed of c.seeds) {
+        const node = new Redis(seed);
+        try {
+          for (const service of ['calc', 'web']) await node.call(...(serviceAclLine(plan, service, { password: `${service}-pw` }).split(' ') as [string, ...string[]]));
+        } finally {
+          node.disconnect();
+        }
+      }
+    });
+
+    it('runs RPC (the caller known from its shard channel), the query types and the mutex under the generated users', async () => {
+      const callers = callersOf(deployment(clusterNamespace), 'calc');
+      const calc = new RedisRPCClient({ service: 'calc', redis: clusterUrl('calc'), namespace: clusterNamespace, callers, queues: { blockMs: 50 } });
+      const web = new RedisRPCClient({ service: 'web', redis: clusterUrl('web'), namespace: clusterNamespace, timeoutMs: 10_000, queues: { blockMs: 50 } });
+      const mutex = new RedisMutex({ redis: clusterUrl('web'), namespace: clusterNamespace, nodeId: 'web-1' });
+      const notes: unknown[] = [];
+      try {
+        await calc.expose('who', (_args: [], context) => context.callerService);
+        calc.handle('double', (n: number) => n * 2);
+        calc.handle('note', (query) => void notes.push(query));
+        await calc.connect();
+        await web.connect();
+        await calc.client.set(Price, 2);
+        expect(await web.client.get(Price)).to.equal(2);
+        expect(await web.callService('calc', 'who')).to.equal('web');
+        expect(await web.sendSync('calc', 'double', 4)).to.equal(8);
+        await web.fireAndForget('calc', 'note', { n: 1 });
+        await until(() => notes.length === 1, 10_000, 'the FIRE_AND_FORGET query');
+        const lock = await mutex.acquire('acl-lock', { timeoutMs: 5000 });
+        expect(lock.fence).to.be.a('number');
+        await lock.release();
+        expect(await rejection(web.client.get(Ledger))).to.be.instanceOf(PermissionError);
+      } finally {
+        await mutex.close();
+        await web.close();
+        await calc.close();
       }
     });
   });
