@@ -33,19 +33,31 @@ export function refuseUnknownOptions(what: string, options: object, known: Reado
   }
 }
 
-/** The known name closest to `name` (case aside, then edit distance at most a third of its length, at least 1), or undefined. */
+/**
+ * The known name closest to `name`, or undefined: the same name in another
+ * case, then one that it begins or that begins it (`ttl` for `ttlMs`), then
+ * one within an edit distance of a third of its length (at least 1), its
+ * beginning counted as one edit (`timout` for `timeoutMs`).
+ */
 function nearestName(name: string, known: string[]): string | undefined {
   const lower = name.toLowerCase();
   let best: string | undefined;
   let bestDistance = Math.max(1, Math.floor(name.length / 3)) + 1;
   for (const candidate of known) {
-    const distance = candidate.toLowerCase() === lower ? 0 : editDistance(lower, candidate.toLowerCase());
+    const known = candidate.toLowerCase();
+    const distance = known === lower ? 0 : lower.length >= 3 && (known.startsWith(lower) || lower.startsWith(known)) ? 1 : Math.min(editDistance(lower, known), beginningDistance(lower, known));
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
     }
   }
   return best;
+}
+
+/** One more than the edit distance from `name` to the beginning of `known` (a misspelt name whose unit was left off). */
+function beginningDistance(name: string, known: string): number {
+  if (known.length <= name.length + 1) return Infinity;
+  return editDistance(name, known.slice(0, name.length + 1)) + 1;
 }
 
 /** Levenshtein distance, with one row of memory. */

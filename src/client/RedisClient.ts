@@ -100,6 +100,8 @@ export interface ClientStats extends RouteStats {
   shed: number;
   /** Handlers running now, over every subscription. */
   handlersInFlight: number;
+  /** Events of {@link RedisClient.publishAndForget} that could not be sent (refused or their write failed); each is also logged and emitted as `error`. */
+  unsentEvents: number;
 }
 
 /** The payload of a variable change event; a secret variable's carries no `value` and `secret: true`. */
@@ -111,6 +113,7 @@ interface VariableChangeWire {
 }
 
 const SUBSCRIBE_OPTION_NAMES: OptionNames<SubscribeOptions> = { maxInFlight: true };
+const SET_OPTION_NAMES: OptionNames<SetOptions> = { ttlMs: true };
 
 /** Definitions already checked by {@link RedisClient.resolveVariable}, so that the hot path checks each one once. */
 const checkedVariables = new WeakSet<VarDefinition>();
@@ -164,6 +167,14 @@ export class RedisClient extends EventEmitter {
   private handlerErrors = 0;
   private shed = 0;
   private handlersInFlight = 0;
+  private unsentEvents = 0;
+  /** publishAndForget's one outcome callback: no promise and no closure per event. */
+  private readonly forgotten = (topic: string, error: unknown): void => {
+    if (error === undefined) return;
+    this.unsentEvents += 1;
+    this.warnings.error(`unsent ${topic}`, { err: error, topic }, 'an event of publishAndForget could not be sent');
+    this.reportError(error instanceof Error ? error : new Error(String(error)));
+  };
   /** Per topic: its channel name and the headers shared by the events of the current millisecond. */
   private readonly topics = new Map<string, { channel: string; ms: number; headers: EventHeaders }>();
 
@@ -334,6 +345,8 @@ export class RedisClient extends EventEmitter {
     const value = args[variable.keyed ? 1 : 0];
     const options = (args[variable.keyed ? 2 : 1] ?? {}) as SetOptions;
     const { redisKey } = this.resolveVariable('set', variable, key);
+    if (typeof options !== 'object' || options === null) throw new ValidationError(`set options must be an object; received ${describeValue(options)}`);
+    refuseUnknownOptions('set', options, SET_OPTION_NAMES);
     if (variable.internal) throw new ValidationError(`variable "${variable.name}" is managed by intracom and cannot be set`);
     const stored = encodeVariable(variable, value, this.codec);
     const ttlMs = options.ttlMs ?? variable.ttlMs;
@@ -404,12 +417,35 @@ export class RedisClient extends EventEmitter {
    * within one tick leave as one frame per topic, in order.
    */
   publish<P>(topic: string, payload: P): Promise<number> {
-    if (this.route.status !== 'ready') return Promise.reject(new NotConnectedError(`publish to "${topic}"`, this.route.status));
-    if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeValue(topic)}`));
-    const unsendable = unencodableReason(payload, 'payload');
-    if (unsendable !== undefined) return Promise.reject(new ValidationError(`cannot publish to "${topic}": ${unsendable}`));
-    const cached = this.topicState(topic);
-    return this.route.publish(cached.channel, payload, cached.headers);
+    let target: { channel: string; headers: EventHeaders };
+    try {
+      target = this.eventTarget(topic, payload);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.route.publish(target.channel, payload, target.headers);
+  }
+
+  /**
+   * Publishes an event exactly like {@link RedisClient.publish} (same frame,
+   * same order, at-most-once) but returns nothing: no promise per event,
+   * which at tens of thousands of events a second is most of the
+   * publisher's cost (its garbage collection). The receiver count is not
+   * reported. An event that cannot be sent (too large, not encodable, the
+   * write failed) is counted in `stats().unsentEvents`, logged, and emitted
+   * as the client's `error` event when that is listened to. Throws
+   * NotConnectedError when the client is not connected, and ValidationError
+   * for a bad topic or a payload that `publish` refuses, before anything is
+   * queued.
+   *
+   * @example
+   * ```ts
+   * for (const reading of readings) client.publishAndForget('sensors.readings', reading);
+   * ```
+   */
+  publishAndForget<P>(topic: string, payload: P): void {
+    const target = this.eventTarget(topic, payload);
+    this.route.post(target.channel, payload, target.headers, topic, this.forgotten);
   }
 
   /**
@@ -453,7 +489,7 @@ export class RedisClient extends EventEmitter {
 
   /** Counters: frames and messages sent and received, malformed frames, invalid events, handler errors. */
   stats(): ClientStats {
-    return { ...this.route.stats(), invalidEvents: this.invalidEvents, handlerErrors: this.handlerErrors, shed: this.shed, handlersInFlight: this.handlersInFlight };
+    return { ...this.route.stats(), invalidEvents: this.invalidEvents, handlerErrors: this.handlerErrors, shed: this.shed, handlersInFlight: this.handlersInFlight, unsentEvents: this.unsentEvents };
   }
 
   // ---- internals ----
@@ -510,6 +546,15 @@ export class RedisClient extends EventEmitter {
     this.subscriptions.add(unsubscribe);
     this.logger.debug(channel !== undefined ? { channel } : { pattern }, 'subscribed');
     return unsubscribe;
+  }
+
+  /** The checks of publish and publishAndForget (throws NotConnectedError, ValidationError), then {@link topicState}. */
+  private eventTarget(topic: string, payload: unknown): { channel: string; headers: EventHeaders } {
+    if (this.route.status !== 'ready') throw new NotConnectedError(`publish to "${topic}"`, this.route.status);
+    if (typeof topic !== 'string' || topic.length === 0) throw new ValidationError(`topic must be a non-empty string; received ${describeValue(topic)}`);
+    const unsendable = unencodableReason(payload, 'payload');
+    if (unsendable !== undefined) throw new ValidationError(`cannot publish to "${topic}": ${unsendable}`);
+    return this.topicState(topic);
   }
 
   /**

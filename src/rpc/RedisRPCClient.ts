@@ -308,12 +308,8 @@ export class RedisRPCClient implements RpcCalls {
     if (typeof fn !== 'string' || fn.length === 0 || RESERVED.test(fn)) return Promise.reject(new ValidationError(`function name must be a non-empty string not starting with "$"; received ${describeValue(fn)}`));
     if (typeof handler !== 'function') return Promise.reject(new ValidationError(`handler of "${fn}" must be a function; received ${describeValue(handler)}`));
     if (this.closing) return Promise.reject(new ValidationError(`cannot expose "${fn}": the RPC client is closing`));
-    if (typeof options !== 'object' || options === null) return Promise.reject(new ValidationError(`expose options must be an object; received ${describeValue(options)}`));
-    try {
-      refuseUnknownOptions('expose', options, EXPOSE_OPTION_NAMES);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    const refused = optionsProblem('expose', options, EXPOSE_OPTION_NAMES);
+    if (refused !== undefined) return Promise.reject(refused);
     let scope: RpcScope = 'service';
     let name = this.service;
     if (options.module !== undefined) {
@@ -390,6 +386,8 @@ export class RedisRPCClient implements RpcCalls {
    * restarts and crashes (redelivered after `queues.visibilityTimeoutMs`).
    */
   fireAndForget(destination: string, action: number | string, query?: unknown, options?: DurableSendOptions): Promise<Query> {
+    const refused = optionsProblem('fireAndForget', options, DURABLE_OPTION_NAMES);
+    if (refused !== undefined) return Promise.reject(refused);
     const local = this.localTarget(destination);
     if (local !== undefined) return this.fireLocally(local, destination, action, query, options);
     return this.queues.send(QueryType.FIRE_AND_FORGET, destination, action, query ?? null, options);
@@ -400,6 +398,8 @@ export class RedisRPCClient implements RpcCalls {
    * `destination` processes it once, and it is kept until all of them did.
    */
   broadcast(destination: string, action: number | string, query?: unknown, options?: DurableSendOptions): Promise<Query> {
+    const refused = optionsProblem('broadcast', options, DURABLE_OPTION_NAMES);
+    if (refused !== undefined) return Promise.reject(refused);
     return this.queues.send(QueryType.BROADCAST, destination, action, query ?? null, options);
   }
 
@@ -410,12 +410,16 @@ export class RedisRPCClient implements RpcCalls {
    */
   sendAsync<R = unknown>(destination: string, action: number | string, query?: unknown, options?: QueryRequestOptions): QueryHandle<R> {
     this.assertOpen('sendAsync');
+    const refused = optionsProblem('sendAsync', options, REQUEST_OPTION_NAMES);
+    if (refused !== undefined) throw refused;
     return this.requests.sendAsync<R>(destination, action, query ?? null, options);
   }
 
   /** SYNC: resolves with the result, or rejects with the typed errors of RPC (TimeoutError, NoHandlerError, RemoteError, ...). */
   sendSync<R = unknown>(destination: string, action: number | string, query?: unknown, options?: QueryRequestOptions): Promise<R> {
     this.assertOpen('sendSync');
+    const refused = optionsProblem('sendSync', options, REQUEST_OPTION_NAMES);
+    if (refused !== undefined) return Promise.reject(refused);
     return this.requests.sendSync<R>(destination, action, query ?? null, options);
   }
 
@@ -425,16 +429,21 @@ export class RedisRPCClient implements RpcCalls {
    * (ASYNC), or when done (SYNC, which rejects with a typed error).
    */
   async send(type: QueryType, destination: string, action: number | string, query?: unknown, options: DurableSendOptions & QueryRequestOptions = {}): Promise<Query> {
+    const refused = optionsProblem('send', options, SEND_OPTION_NAMES);
+    if (refused !== undefined) throw refused;
+    // each type takes its own options; the others (a signal for a durable send) mean nothing to it
+    const durable = { timeoutMs: options.timeoutMs, queryId: options.queryId };
+    const request = { timeoutMs: options.timeoutMs, signal: options.signal };
     switch (type) {
       case QueryType.FIRE_AND_FORGET:
-        return this.fireAndForget(destination, action, query, options);
+        return this.fireAndForget(destination, action, query, durable);
       case QueryType.BROADCAST:
-        return this.broadcast(destination, action, query, options);
+        return this.broadcast(destination, action, query, durable);
       case QueryType.ASYNC:
-        return this.sendAsync(destination, action, query, options);
+        return this.sendAsync(destination, action, query, request);
       case QueryType.SYNC: {
         this.assertOpen('send');
-        const handle = this.requests.request(QueryType.SYNC, destination, action, query ?? null, options);
+        const handle = this.requests.request(QueryType.SYNC, destination, action, query ?? null, request);
         await handle.wait();
         return handle;
       }
@@ -553,6 +562,22 @@ function nonNegativeInteger(option: string, value: unknown): number {
 
 const EXPOSE_OPTION_NAMES: OptionNames<ExposeOptions> = { module: true, definition: true };
 const CALL_OPTION_NAMES: OptionNames<CallOptions> = { timeoutMs: true, signal: true, idempotent: true };
+const DURABLE_OPTION_NAMES: OptionNames<DurableSendOptions> = { timeoutMs: true, queryId: true };
+const REQUEST_OPTION_NAMES: OptionNames<QueryRequestOptions> = { timeoutMs: true, signal: true };
+const SEND_OPTION_NAMES: Readonly<Record<string, unknown>> = { ...DURABLE_OPTION_NAMES, ...REQUEST_OPTION_NAMES };
+
+/** The ValidationError of per-call options that are not an object or name an unknown option, or undefined. */
+function optionsProblem(call: string, options: unknown, known: Readonly<Record<string, unknown>>): ValidationError | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) return new ValidationError(`${call} options must be an object; received ${describeValue(options)}`);
+  try {
+    refuseUnknownOptions(call, options, known);
+  } catch (error) {
+    return error as ValidationError;
+  }
+  return undefined;
+}
+
 const SHARED_OPTION_NAMES: Readonly<Record<string, true | 'internal'>> = { ...RPC_OPTION_NAMES, client: true };
 const STANDALONE_OPTION_NAMES: Readonly<Record<string, true | 'internal'>> = { ...CLIENT_OPTION_NAMES, ...RPC_OPTION_NAMES, client: true };
 

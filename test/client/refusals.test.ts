@@ -14,6 +14,7 @@ import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { MemoryDeployment } from '../../src/testing/index';
 import { defineVar } from '../../vars/define';
 import { MsgpackCodec } from '../../src/envelope/codec';
+import { QueryType } from '../../src/envelope/types';
 import { onEachRoute } from '../support/routes';
 import { rejection, until } from '../support/async';
 
@@ -210,17 +211,25 @@ describe('option names nobody declared', () => {
     expect(() => new RedisRPCClient({ service: 's', ...deployment.options, timeoutMs: 5, queues: { maxAttempts: 2 }, limits: { maxPayloadBytes: 2048 }, registry: { ttlMs: 9000 } })).not.to.throw();
   });
 
-  it('per-call options: call, expose, subscribe and acquire refuse a misspelt name', async () => {
+  it('per-call options: call, expose, subscribe, set, the query sends and acquire refuse a misspelt name', async () => {
     const deployment = new MemoryDeployment();
     const client = new RedisClient({ service: 'calls', ...deployment.options });
     const rpc = new RedisRPCClient({ client });
     const mutex = new RedisMutex({ redis: client });
-    await Promise.all([client.connect()]);
+    await rpc.connect();
     try {
       expect(thrown(() => rpc.with({ timeout: 5 } as never)).message).to.match(/unknown call option "timeout"; did you mean "timeoutMs"\?/);
       expect((await rejection(rpc.expose('f', () => 1, { modul: 'm' } as never))).message).to.match(/unknown expose option "modul"; did you mean "module"\?/);
       expect((await rejection(client.subscribe('t', () => undefined, { maxInflight: 2 } as never))).message).to.match(/unknown subscribe option "maxInflight"; did you mean "maxInFlight"\?/);
       expect((await rejection(mutex.acquire('m', { timeout: 5 } as never))).message).to.match(/unknown acquire option "timeout"; did you mean "timeoutMs"\?/);
+      const Flag = defineVar({ name: 'refusalTtl', type: 'boolean', owner: 'calls', description: 'a flag' });
+      expect((await rejection(client.set(Flag, true, { ttl: 5 } as never))).message).to.match(/unknown set option "ttl"; did you mean "ttlMs"\?/);
+      expect(await client.get(Flag)).to.equal(null);
+      expect((await rejection(rpc.fireAndForget('calls', 'a', null, { queryID: 'q' } as never))).message).to.match(/unknown fireAndForget option "queryID"; did you mean "queryId"\?/);
+      expect((await rejection(rpc.broadcast('calls', 'a', null, { signal: AbortSignal.timeout(10) } as never))).message).to.match(/unknown broadcast option "signal"/);
+      expect((await rejection(rpc.sendSync('calls', 'a', null, { timout: 5 } as never))).message).to.match(/unknown sendSync option "timout"; did you mean "timeoutMs"\?/);
+      expect(thrown(() => rpc.sendAsync('calls', 'a', null, { timeoutMS: 5 } as never)).message).to.match(/unknown sendAsync option "timeoutMS"; did you mean "timeoutMs"\?/);
+      expect((await rejection(rpc.send(QueryType.SYNC, 'calls', 'a', null, { sginal: 1 } as never))).message).to.match(/unknown send option "sginal"; did you mean "signal"\?/);
     } finally {
       await mutex.close();
       await rpc.close();

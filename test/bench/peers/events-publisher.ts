@@ -1,7 +1,8 @@
 /**
  * The publishing side of the `events` benchmark, in a process of its own
- * (one per system). BENCH_SYSTEM=intracom publishes with RedisClient.publish
- * on BENCH_TOPIC; `baseline` (and `control`, the same code again) sends one
+ * (one per system). BENCH_SYSTEM=intracom publishes with
+ * RedisClient.publishAndForget on BENCH_TOPIC, `intracom-publish` with
+ * RedisClient.publish (a promise per event, not awaited); `baseline` (and `control`, the same code again) sends one
  * ioredis PUBLISH of a msgpackr message per event; `autopipelining` is the
  * same with ioredis `enableAutoPipelining`; `reference` is the issue's
  * hand-written coalescing design, one msgpackr-records array frame per tick
@@ -33,10 +34,11 @@ const name = 'x'.repeat(Number(process.env.BENCH_PAYLOAD_BYTES ?? 100));
 const send = (message: unknown): void => void process.send?.(message);
 
 async function publisher(): Promise<(i: number) => unknown> {
-  if (system === 'intracom') {
+  if (system === 'intracom' || system === 'intracom-publish') {
     const client = new RedisClient({ service: 'bench-publisher', redis: url, namespace });
     await client.connect();
-    return (i) => client.publish(topic, { i, t: performance.timeOrigin + performance.now(), name });
+    if (system === 'intracom-publish') return (i) => client.publish(topic, { i, t: performance.timeOrigin + performance.now(), name });
+    return (i) => client.publishAndForget(topic, { i, t: performance.timeOrigin + performance.now(), name });
   }
   if (system === 'reference') {
     const publish = coalescingPublisher(new Redis(url), new Packr({ useRecords: true }));

@@ -1,6 +1,6 @@
 /**
  * The receiving side of the `events` benchmark, in a process of its own.
- * BENCH_SYSTEM=intracom uses RedisClient.subscribe on BENCH_TOPIC;
+ * BENCH_SYSTEM=intracom (and intracom-publish) uses RedisClient.subscribe on BENCH_TOPIC;
  * `baseline`, `control` and `autopipelining` are the minimal hand-written
  * ioredis subscriber (one msgpackr message per PUBLISH); `reference` reads
  * the coalescing design's msgpackr-records array frames. With
@@ -51,7 +51,7 @@ function finish(): void {
 }
 
 async function main(): Promise<void> {
-  if (system === 'intracom') {
+  if (system?.startsWith('intracom')) {
     const client = new RedisClient({ service: 'bench-subscriber', redis: url, namespace });
     await client.connect();
     await Promise.all(extraTopics.map((name) => client.subscribe(name, () => undefined)));

@@ -5,8 +5,9 @@
  * event), `control` (the baseline's code again, in processes of its own: how
  * far ratios move by noise alone), `autopipelining` (the baseline with ioredis
  * `enableAutoPipelining`), `reference` (the issue's hand-written coalescing
- * design: one msgpackr-records array frame per channel and tick) and
- * `intracom` (RedisClient.publish/subscribe). Every system runs under the
+ * design: one msgpackr-records array frame per channel and tick),
+ * `intracom` (RedisClient.publishAndForget/subscribe) and `intracom-publish`
+ * (RedisClient.publish, a promise per event, not awaited). Every system runs under the
  * same credit flow control (at most 20,000 events sent and not yet
  * received), so nothing is dropped: `lost` = sent - received must be 0.
  *
@@ -19,8 +20,8 @@ import { performance } from 'node:perf_hooks';
 import { spawnPeer, type Peer } from '../../support/processes';
 import { result, selectedSystems, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
-type System = 'baseline' | 'control' | 'autopipelining' | 'reference' | 'intracom';
-const SYSTEMS = selectedSystems<System>(['baseline', 'control', 'autopipelining', 'reference', 'intracom']);
+type System = 'baseline' | 'control' | 'autopipelining' | 'reference' | 'intracom' | 'intracom-publish';
+const SYSTEMS = selectedSystems<System>(['baseline', 'control', 'autopipelining', 'reference', 'intracom', 'intracom-publish']);
 const ROUNDS = 3;
 const ROUND_MS = 1_000;
 
