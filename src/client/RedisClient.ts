@@ -414,7 +414,9 @@ export class RedisClient extends EventEmitter {
    * Publishes an event `{ headers: { name, createdAt, serviceName }, payload }`
    * on `topic` and resolves with the number of subscribers that received it
    * (pub/sub is at-most-once: 0 means nobody was listening). Events published
-   * within one tick leave as one frame per topic, in order.
+   * within one tick leave as one frame per topic, in order. A payload that
+   * MessagePack cannot carry (a function or a symbol anywhere, a value that
+   * refers to itself) is refused with ValidationError naming where in it.
    */
   publish<P>(topic: string, payload: P): Promise<number> {
     let target: { channel: string; headers: EventHeaders };
@@ -451,7 +453,8 @@ export class RedisClient extends EventEmitter {
   /**
    * Calls `handler` for every event on exactly `topic` (glob characters are
    * literal here). At most `maxInFlight` calls run at once; events past it
-   * are shed and counted.
+   * are shed and counted. A `handler` that is not a function is refused with
+   * ValidationError.
    */
   subscribe<P = unknown>(topic: string, handler: EventHandler<P>, options?: SubscribeOptions): Promise<Unsubscribe> {
     if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeValue(topic)}`));

@@ -42,7 +42,7 @@ export interface RegistryOptions {
   ttlMs?: number;
 }
 
-/** Options of {@link RedisClient}. */
+/** Options of {@link RedisClient}; any other name is refused with ValidationError, naming it. */
 export interface RedisClientOptions {
   /** The service key of this instance (`users`, `TeraServer.UserManagerModule`). Required. */
   service: string;

@@ -82,7 +82,13 @@ export function encodeVariable(variable: VarDefinition, value: unknown, codec: C
     case 'json':
       return JSON.stringify(value);
     case 'msgpack':
-      return codec.encode(value);
+      try {
+        return codec.encode(value);
+      } catch (error) {
+        // a custom codec's refusal, as the checks above would have put it
+        const reason = variable.secret ? '' : `: ${error instanceof Error ? error.message : String(error)}`;
+        throw new ValidationError(`variable "${variable.name}" expects a value its codec can encode; the codec refused ${describeVariableValue(variable, value)}${reason}`, { cause: error });
+      }
   }
 }
 

@@ -3,7 +3,7 @@ import type { RedisClient } from '../client/RedisClient';
 import type { RedisConnection } from '../route/connection';
 import type { OptionNames } from '../../vars/options';
 
-/** Options of {@link RedisMutex}. */
+/** Options of {@link RedisMutex}; any other name is refused with ValidationError, naming it. */
 export interface RedisMutexOptions {
   /**
    * Redis to use: a URL, ioredis options, an existing ioredis instance, or a

@@ -1,6 +1,7 @@
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { TopologyError } from '../errors/TopologyError';
 import { ValidationError } from '../errors/ValidationError';
+import { describeValue } from '../../vars/describe';
 import { checkRedisConnection, redactUrl } from './checkRedisConnection';
 import { withSocketErrorGuard } from './socketErrorGuard';
 
@@ -87,11 +88,11 @@ export function openConnection(connection: unknown, tuning: ConnectionTuning = {
   if (typeof connection === 'string') return openUrl(connection, tuning, option);
   if (Array.isArray(connection)) return openCluster({ cluster: connection }, tuning, option);
   if (typeof connection !== 'object' || connection === null) {
-    throw new ValidationError(`${option} must be a URL, ioredis options, cluster seeds, or an ioredis Redis or Cluster; received ${describe(connection)}`);
+    throw new ValidationError(`${option} must be a URL, ioredis options, cluster seeds, or an ioredis Redis or Cluster; received ${describeValue(connection)}`);
   }
   const prototype = Object.getPrototypeOf(connection);
   if (prototype !== Object.prototype && prototype !== null) {
-    throw new ValidationError(`${option} must be a URL, ioredis options, cluster seeds, or an ioredis Redis or Cluster; received ${describe(connection)}, which is none of them`);
+    throw new ValidationError(`${option} must be a URL, ioredis options, cluster seeds, or an ioredis Redis or Cluster; received ${describeValue(connection)}, which is none of them`);
   }
   if ('cluster' in connection) return openCluster(connection as ClusterConnectionOptions, tuning, option);
   return openRedis(connection as RedisOptions, tuning, option);
@@ -139,9 +140,9 @@ export function describeConnection(commands: RedisCommands): string {
 function openRedis(options: RedisOptions, tuning: ConnectionTuning, option: string): OpenedConnection {
   const sentinels = options.sentinels;
   if (sentinels !== undefined && sentinels !== null) {
-    if (!Array.isArray(sentinels) || sentinels.length === 0) throw new ValidationError(`${option}.sentinels must be a non-empty array of { host, port }; received ${describe(sentinels)}`);
+    if (!Array.isArray(sentinels) || sentinels.length === 0) throw new ValidationError(`${option}.sentinels must be a non-empty array of { host, port }; received ${describeValue(sentinels)}`);
     if (typeof options.name !== 'string' || options.name.length === 0) {
-      throw new ValidationError(`${option}.name must name the master group the sentinels monitor when ${option}.sentinels is given; received ${describe(options.name)}`);
+      throw new ValidationError(`${option}.name must name the master group the sentinels monitor when ${option}.sentinels is given; received ${describeValue(options.name)}`);
     }
     // Drop the connection as soon as a sentinel announces a new master, instead of waiting for the old one to go.
     const commands = new Redis(withSocketErrorGuard({ ...tuning, failoverDetector: true, ...options, lazyConnect: true }));
@@ -153,7 +154,7 @@ function openRedis(options: RedisOptions, tuning: ConnectionTuning, option: stri
 
 function openCluster(spec: ClusterConnectionOptions, tuning: ConnectionTuning, option: string): OpenedConnection {
   const seeds = spec.cluster;
-  if (!Array.isArray(seeds) || seeds.length === 0) throw new ValidationError(`${option}.cluster must be a non-empty array of seed nodes; received ${describe(seeds)}`);
+  if (!Array.isArray(seeds) || seeds.length === 0) throw new ValidationError(`${option}.cluster must be a non-empty array of seed nodes; received ${describeValue(seeds)}`);
   const nodes = seeds.map((seed, i) => {
     if (typeof seed === 'string') {
       const parsed = parseHostList(seed.replace(/^rediss?:\/\//, '').replace(/\/.*$/, ''), 6379, `${option}.cluster[${i}]`);
@@ -161,12 +162,12 @@ function openCluster(spec: ClusterConnectionOptions, tuning: ConnectionTuning, o
       return parsed[0];
     }
     if (typeof seed !== 'object' || seed === null || typeof seed.host !== 'string' || !validPort(seed.port)) {
-      throw new ValidationError(`${option}.cluster[${i}] must be a URL or { host, port }; received ${describe(seed)}`);
+      throw new ValidationError(`${option}.cluster[${i}] must be a URL or { host, port }; received ${describeValue(seed)}`);
     }
     return { host: seed.host, port: seed.port };
   });
   const clusterOptions = spec.clusterOptions ?? {};
-  if (typeof clusterOptions !== 'object' || clusterOptions === null) throw new ValidationError(`${option}.clusterOptions must be ioredis Cluster options; received ${describe(clusterOptions)}`);
+  if (typeof clusterOptions !== 'object' || clusterOptions === null) throw new ValidationError(`${option}.clusterOptions must be ioredis Cluster options; received ${describeValue(clusterOptions)}`);
   const tls = typeof seeds[0] === 'string' && seeds[0].startsWith('rediss://') ? { tls: {} } : {};
   const { enableOfflineQueue, ...perNode } = tuning;
   const commands = new Cluster(nodes, {
@@ -237,12 +238,6 @@ function describeRedis(options: RedisOptions): string {
 function describeCluster(cluster: Cluster): string {
   const seeds = (cluster as unknown as { startupNodes?: Array<{ host?: string; port?: number } | string> }).startupNodes ?? [];
   return `cluster ${seeds.map((s) => (typeof s === 'string' ? s : `${s.host ?? '127.0.0.1'}:${s.port ?? 6379}`)).join(',')}`;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (value === null || value === undefined || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : `an object (${value.constructor?.name ?? 'Object'})`;
 }
 
 /** The topology a connection describes, without connecting (a plain URL counts as one server until connected). */

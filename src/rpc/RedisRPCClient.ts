@@ -356,7 +356,9 @@ export class RedisRPCClient implements RpcCalls {
    * the query's parameters and a {@link QueryContext} (`queryId`,
    * `processAttempts`: what a handler needs to be idempotent). Its result is
    * the result of ASYNC and SYNC queries. A durable query whose handler
-   * throws is redelivered, up to `queues.maxAttempts`.
+   * throws is redelivered, up to `queues.maxAttempts`. The first handle()
+   * makes this instance a target of its service's SYNC and ASYNC queries;
+   * on a connected client, `await rpc.connect()` resolves once it is.
    *
    * @example
    * rpc.handle('resync', async ({ userId }: { userId: string }, { queryId }) => cache.refresh(userId, queryId));

@@ -128,7 +128,8 @@ export interface SharedRpcOptions extends RpcOptions {
 /**
  * Options of {@link RedisRPCClient}: the same connection options as
  * RedisClient (`service`, `redis`, `route`, `namespace`, ...), or `client`,
- * an existing RedisClient; plus the RPC settings of {@link RpcOptions}.
+ * an existing RedisClient; plus the RPC settings of {@link RpcOptions}. Any
+ * other name is refused with ValidationError, naming it.
  */
 export type RedisRPCClientOptions = StandaloneRpcOptions | SharedRpcOptions;
 

@@ -161,6 +161,11 @@ describe('a custom codec that cannot encode a message', () => {
       expect(error).to.be.instanceOf(ValidationError);
       expect(error.message).to.match(/cannot be encoded: refuse-me is not encodable here/);
       expect(error.cause).to.be.instanceOf(RangeError);
+      const Note = defineVar({ name: 'codecNote', type: 'msgpack', owner: 'codec', description: 'a note' });
+      const refusedSet = await rejection(client.set(Note, { text: 'refuse-me' }));
+      expect(refusedSet).to.be.instanceOf(ValidationError);
+      expect(refusedSet.message).to.match(/variable "codecNote" expects a value its codec can encode; the codec refused an object: refuse-me is not encodable here/);
+      expect(await client.get(Note)).to.equal(null);
     } finally {
       await client.close();
     }
