@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { assertName } from '../../vars/define';
 import type { FunctionArgs, FunctionCatalogue, FunctionDefinition, FunctionName, FunctionResult, HandlerArgs, HandlerResult, RpcScope } from '../../vars/functions';
+import { assertFunctionDefinition } from '../../vars/functions';
 import { moduleRpc, serviceRpc } from '../../vars/names';
 import { RedisClient } from '../client/RedisClient';
 import { CLIENT_OPTION_NAMES, DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from '../client/RedisClientOptions';
@@ -318,6 +319,13 @@ export class RedisRPCClient implements RpcCalls {
       topic = scope === 'service' ? serviceRpc(name) : moduleRpc(name);
     } catch (error) {
       return Promise.reject(new ValidationError(`option module: ${(error as Error).message}`));
+    }
+    if (options.definition !== undefined) {
+      try {
+        assertFunctionDefinition(`function "${fn}"`, options.definition);
+      } catch (error) {
+        return Promise.reject(error);
+      }
     }
     return this.server.expose(scope, name, topic, fn, handler as RpcHandler, options.definition);
   }

@@ -400,9 +400,30 @@ export class RpcServer {
     const { request } = job;
     const definition = (job.exposed as Exposed).definition;
     if (definition === undefined) return this.invoke(served, job, request.query);
-    const checked = checkArguments(definition, request.action, request.query);
-    if (checked instanceof Promise) void checked.then((outcome) => this.invokeChecked(served, job, outcome));
-    else this.invokeChecked(served, job, checked);
+    let checked: ReturnType<typeof checkArguments>;
+    try {
+      checked = checkArguments(definition, request.action, request.query);
+    } catch (error) {
+      return this.checkFailed(served, job, error);
+    }
+    if (checked instanceof Promise) {
+      checked.then(
+        (outcome) => this.invokeChecked(served, job, outcome),
+        (error: unknown) => this.checkFailed(served, job, error),
+      );
+    } else this.invokeChecked(served, job, checked);
+  }
+
+  /**
+   * The declaration itself failed while checking (not the caller's
+   * arguments): the caller gets a RemoteError at once rather than waiting
+   * out its timeout, and the handler slot is released.
+   */
+  private checkFailed(served: Served, job: Job, error: unknown): void {
+    this.counters.handlerErrors += 1;
+    this.logger.error({ err: error, fn: job.request.action }, 'checking the arguments against the declaration threw');
+    this.replyError(job, { ok: false, errorName: 'Error', message: `the declaration of ${job.request.action} failed while checking its arguments: ${error instanceof Error ? error.message : String(error)}` });
+    this.finish(served, job);
   }
 
   private invokeChecked(served: Served, job: Job, checked: Checked<unknown[]>): void {
