@@ -25,7 +25,9 @@ export interface DurableSendOptions {
 
 /** What inspection reports for one destination service. */
 export interface QueueInspection {
+  /** The destination service whose queues these are. */
   service: string;
+  /** Its FIRE_AND_FORGET queue (one delivery per query, to any instance). */
   fireAndForget: {
     /** Queries stored and not yet delivered. */
     depth: number;
@@ -34,6 +36,7 @@ export interface QueueInspection {
     /** Age of the oldest query still in the queue, in ms (0 when empty). */
     oldestAgeMs: number;
   };
+  /** Its BROADCAST queue (every live instance processes each query). */
   broadcast: {
     /** Entries kept (not yet processed by every live instance). */
     length: number;
@@ -48,7 +51,9 @@ export interface QueueInspection {
 
 /** Counters of this instance's consumers. */
 export interface QueryQueueStats {
+  /** The FIRE_AND_FORGET consumer's. */
   fireAndForget: QueueConsumerStats;
+  /** The BROADCAST consumer's. */
   broadcast: QueueConsumerStats;
 }
 

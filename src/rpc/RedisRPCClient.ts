@@ -249,13 +249,17 @@ export class RedisRPCClient implements RpcCalls {
 
   // ---- calling ----
 
+  /** Calls `fn` of a declared module (`module.<name>.rpc`) on one live instance serving it, typed by its declaration; see {@link RpcCalls}. */
   call<D extends FunctionCatalogue<any, 'module'>, K extends FunctionName<D>>(module: D, fn: K, ...args: FunctionArgs<D, K>): Promise<FunctionResult<D, K>>;
+  /** Calls `fn` of module `moduleName` (`module.<moduleName>.rpc`) on one live instance serving it, as OpenTera's `call`. */
   call<R = unknown>(moduleName: string, fn: string, ...args: unknown[]): Promise<R>;
   call(module: string | FunctionCatalogue, fn: string, ...args: unknown[]): Promise<unknown> {
     return this.invoke('module', module, fn, args, undefined);
   }
 
+  /** Calls `fn` of a declared service (`service.<key>.rpc`) on one live instance, typed by its declaration; see {@link RpcCalls}. */
   callService<D extends FunctionCatalogue<any, 'service'>, K extends FunctionName<D>>(service: D, fn: K, ...args: FunctionArgs<D, K>): Promise<FunctionResult<D, K>>;
+  /** Calls `fn` of service `serviceKey` (`service.<serviceKey>.rpc`) on one live instance, as OpenTera's `call_service`. */
   callService<R = unknown>(serviceKey: string, fn: string, ...args: unknown[]): Promise<R>;
   callService(service: string | FunctionCatalogue, fn: string, ...args: unknown[]): Promise<unknown> {
     return this.invoke('service', service, fn, args, undefined);
@@ -340,8 +344,18 @@ export class RedisRPCClient implements RpcCalls {
       throw new ValidationError(`implement needs a declaration from defineFunctions; received ${describeValue(declaration)}`);
     }
     if (typeof handlers !== 'object' || handlers === null) throw new ValidationError(`implement of ${declaration.scope} "${declaration.name}" needs an object of handlers; received ${describeValue(handlers)}`);
-    const missing = Object.keys(declaration.functions).filter((fn) => typeof (handlers as Record<string, unknown>)[fn] !== 'function');
-    if (missing.length > 0) throw new ValidationError(`implement of ${declaration.scope} "${declaration.name}" has no handler for ${missing.map((fn) => `"${fn}"`).join(', ')}`);
+    const what = `implement of ${declaration.scope} "${declaration.name}"`;
+    if (declaration.scope === 'service' && declaration.name !== this.service) {
+      throw new ValidationError(`${what}: this client is service "${this.service}"; a service declaration is implemented by that service's instances (declare a module to serve it from any service)`);
+    }
+    // a handler under a name the declaration lacks (a typo) would never be called
+    refuseUnknownOptions(`${what} handler`, handlers, declaration.functions);
+    const missing = Object.keys(declaration.functions).filter((fn) => (handlers as Record<string, unknown>)[fn] === undefined);
+    if (missing.length > 0) throw new ValidationError(`${what} has no handler for ${missing.map((fn) => `"${fn}"`).join(', ')}`);
+    for (const fn of Object.keys(declaration.functions)) {
+      const handler = (handlers as Record<string, unknown>)[fn];
+      if (typeof handler !== 'function') throw new ValidationError(`${what}: the handler of "${fn}" must be a function; received ${describeValue(handler)}`);
+    }
     await Promise.all(
       Object.entries(declaration.functions).map(([fn, definition]) =>
         this.server.expose(declaration.scope, declaration.name, declaration.topic, fn, (handlers as unknown as Record<string, RpcHandler>)[fn], definition),

@@ -33,17 +33,21 @@ export type RpcHandler<A extends unknown[] = any[], R = unknown> = (args: A, con
 
 /** What `describe` reports about one exposed function. */
 export interface FunctionInfo {
+  /** The function's name. */
   name: string;
+  /** What it does, when its declaration says. */
   description?: string;
   /** Argument types, when the function was declared. */
   args?: string[];
   /** Result type, when the function was declared. */
   result?: string;
+  /** Whether its declaration marks it idempotent (retried on another instance when one dies mid-call), when declared. */
   idempotent?: boolean;
 }
 
 /** What `describe` reports about a served service or module. */
 export interface TargetDescription {
+  /** `service` or `module`. */
   scope: RpcScope;
   /** Service key or module name. */
   name: string;
@@ -51,6 +55,7 @@ export interface TargetDescription {
   instanceId: string;
   /** The service of that instance. */
   service: string;
+  /** The functions it serves, sorted by name (intracom's own `$` functions left out). */
   functions: FunctionInfo[];
 }
 
