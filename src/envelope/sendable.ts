@@ -15,12 +15,19 @@ import { MAX_DEPTH } from './msgpack';
  */
 export const MAX_VALUE_DEPTH = MAX_DEPTH - 8;
 
+/*
+ * Symbol-keyed properties are left out, as JSON.stringify leaves them out
+ * (they are metadata by convention): refusing them meant listing every
+ * object's symbols, which cost half of a MessagePack encode
+ * (docs/benchmarks.md).
+ */
+
 /**
  * Returns why `value` cannot be sent faithfully, naming where in it
  * (`payload.user.notify is a function, which cannot be sent`), or undefined
  * when it can: a function or a symbol anywhere (in objects, arrays, Map keys
  * and values, Set items), a Promise, an Error, a WeakMap, WeakSet, WeakRef
- * or RegExp, a symbol-keyed property, an instance of a class that defines
+ * or RegExp, an instance of a class that defines
  * getters (their values would be lost), nesting deeper than
  * {@link MAX_VALUE_DEPTH} (which is also what a value that refers to itself
  * does), or a property whose getter throws. `path` names the value itself (`payload`, `arguments`).
@@ -61,7 +68,6 @@ function findUnencodable(value: unknown, where: string[] | undefined, depth: num
         const kind = instanceProblem(value, prototype as object);
         if (kind !== undefined) return kind;
       }
-      if (Object.getOwnPropertySymbols(value).length > 0) return 'has a symbol-keyed property, which cannot be sent';
       let key: string | undefined;
       try {
         for (key in value) {
