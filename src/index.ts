@@ -58,6 +58,9 @@ export type { CriticalSection, RedisMutexOptions, AcquireOptions, MutexRecord } 
 // ---- the query envelope ----
 export { QueryType, QueryState, QueryRoute, MsgpackCodec, PROTOCOL_VERSION } from './envelope/index';
 export type { ActionResult, Query, EventHeaders, EventMessage, Codec } from './envelope/index';
+export { AUTH_ENVIRONMENT } from './envelope/AuthOptions';
+export type { AuthOptions, EncryptionOptions, KeyInput } from './envelope/AuthOptions';
+export type { Sender } from './envelope/sender';
 
 // ---- errors: one class per failure, all extending IntracomError ----
 export {
@@ -80,6 +83,7 @@ export {
   AcquireAbortedError,
   RedisUnavailableError,
   SnapshotError,
+  AuthenticationError,
 } from './errors/index';
 export type { RemoteErrorInfo } from './errors/index';
 

@@ -86,6 +86,9 @@ export function defineVar<const T extends VarType, const K extends boolean = fal
   if (definition.secret !== undefined && typeof definition.secret !== 'boolean') {
     throw new ValidationError(`secret of variable "${definition.name}" must be a boolean; received ${describeValue(definition.secret)}`);
   }
+  if (definition.confidential !== undefined && typeof definition.confidential !== 'boolean') {
+    throw new ValidationError(`confidential of variable "${definition.name}" must be a boolean; received ${describeValue(definition.confidential)}`);
+  }
   if (typeof definition.description !== 'string' || definition.description.length === 0) {
     throw new ValidationError(`description of variable "${definition.name}" must be a non-empty string`);
   }

@@ -52,6 +52,13 @@ export interface VarDefinition<T extends VarType = VarType, K extends boolean = 
    * library and the CLI never print its value.
    */
   readonly secret?: boolean;
+  /**
+   * True for a confidential variable: its stored value is encrypted and
+   * signed with the writer's keys (the client's `auth.encryption`), so a
+   * reader of Redis sees no plaintext, and its change events carry no value,
+   * like a secret's. `increment` is refused (Redis cannot add to ciphertext).
+   */
+  readonly confidential?: boolean;
   /** True for keys the library itself manages; applications do not `set` them. */
   readonly internal?: boolean;
 }

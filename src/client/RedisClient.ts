@@ -1,3 +1,7 @@
+import { resolveAuth } from '../envelope/AuthOptions';
+import type { FrameSealer } from '../envelope/FrameSealer';
+import { senderOf, type Sender } from '../envelope/sender';
+import type { AuthenticationError } from '../errors/AuthenticationError';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -37,6 +41,13 @@ export interface ReceivedEvent<P = unknown> extends EventMessage<P> {
   topic: string;
   /** The pattern that matched, for `psubscribe`. */
   pattern?: string;
+  /**
+   * Who published the event as this receiver knows it: with authentication
+   * on (docs/security.md), `verified` is true and `service` is the signer,
+   * which is never another service than `headers.serviceName` (a frame
+   * claiming otherwise is refused).
+   */
+  sender: Sender;
 }
 
 /** Handles one event; may be async (a rejection is logged, never thrown into delivery). */
@@ -70,21 +81,23 @@ export interface InstanceInfo {
   /** intracom version it runs. */
   version: string;
   /** Counters of overload, refreshed with every heartbeat: what an operator sees in `intracom status`. */
-  load?: { shed: number; malformed: number; handlersInFlight: number };
+  load?: { shed: number; malformed: number; handlersInFlight: number; authRefused?: number };
 }
 
 /** A change of a watched variable. */
 export interface VariableChange<T = unknown> {
   /** The parameter of a keyed variable. */
   key?: string;
-  /** The new value; null when deleted, and always null for a secret variable (read it with `get`). */
+  /** The new value; null when deleted, and always null for a secret or confidential variable (read it with `get`). */
   value: T | null;
-  /** True for a secret variable: the change event carried no value. */
+  /** True for a secret or confidential variable: the change event carried no value. */
   secret: boolean;
   /** True when the variable was deleted. */
   deleted: boolean;
   /** The service that changed it. */
   changedBy: string;
+  /** Who published the change as this receiver knows it (`verified` with authentication on; see ReceivedEvent.sender). */
+  sender: Sender;
 }
 
 /** Options of `set`. */
@@ -228,7 +241,8 @@ export class RedisClient extends EventEmitter {
     const durability = { ...DEFAULT_DURABILITY, ...durabilityOptions };
     if (!Number.isSafeInteger(durability.replicas) || durability.replicas < 0) throw new ValidationError(`durability.replicas must be an integer >= 0; received ${describeValue(durability.replicas)}`);
     positiveInteger('durability.timeoutMs', durability.timeoutMs);
-    const routeOptions = { codec: this.codec, limits, logger: this.moduleLogger('route'), names: this.names, connectTimeoutMs, durability };
+    const auth = resolveAuth(this.service, options.auth);
+    const routeOptions = { codec: this.codec, limits, logger: this.moduleLogger('route'), names: this.names, connectTimeoutMs, durability, auth };
     const routeChoice = options.route ?? (options.redis !== undefined ? 'redis' : 'memory');
     if (routeChoice === 'redis') {
       if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options, cluster seeds, or an ioredis Redis or Cluster); received undefined');
@@ -239,6 +253,7 @@ export class RedisClient extends EventEmitter {
       this.route = new MemoryRoute(routeOptions, bus, { snapshotFile: options.memorySnapshotFile });
       this.ownsRoute = true;
     } else if (typeof routeChoice === 'object' && routeChoice !== null && typeof routeChoice.publish === 'function') {
+      if (auth !== undefined) throw new ValidationError('auth needs a route intracom builds ("redis" or "memory"): a custom route neither seals nor opens frames; received a custom route');
       this.route = routeChoice;
       this.ownsRoute = false;
     } else {
@@ -247,7 +262,7 @@ export class RedisClient extends EventEmitter {
     this.route.on('ready', () => this.emit('ready'));
     this.route.on('reconnecting', (info) => this.emit('reconnecting', info));
     this.route.on('error', (error: Error) => this.reportError(error));
-    this.route.on('malformed', (error: MalformedMessageError) => this.reportMalformed(error));
+    this.route.on('malformed', (error: MalformedMessageError | AuthenticationError) => this.reportMalformed(error));
 
     this.info = { service: this.service, instanceId: this.instanceId, host: hostname(), pid: process.pid, startedAt: Date.now(), version: VERSION };
     this.announcement = this.codec.encode(this.info);
@@ -335,7 +350,10 @@ export class RedisClient extends EventEmitter {
   async get<V extends VarDefinition>(variable: V, ...key: NoInfer<VarKeyArgs<V>>): Promise<VarValue<V> | null> {
     const { redisKey } = this.resolveVariable('get', variable, key[0]);
     const bytes = await this.route.get(redisKey);
-    return bytes === null ? null : (decodeVariable(variable, redisKey, bytes, this.codec) as VarValue<V>);
+    if (bytes === null) return null;
+    // a stored value is read again and again: no replay window, but the signer, the key and the ciphertext are checked
+    const plain = variable.confidential ? this.confidentialSealer('get', variable, false).open(bytes, redisKey, false).inner : bytes;
+    return decodeVariable(variable, redisKey, plain, this.codec) as VarValue<V>;
   }
 
   /**
@@ -352,7 +370,8 @@ export class RedisClient extends EventEmitter {
     if (typeof options !== 'object' || options === null) throw new ValidationError(`set options must be an object; received ${describeValue(options)}`);
     refuseUnknownOptions('set', options, SET_OPTION_NAMES);
     if (variable.internal) throw new ValidationError(`variable "${variable.name}" is managed by intracom and cannot be set`);
-    const stored = encodeVariable(variable, value, this.codec);
+    const encoded = encodeVariable(variable, value, this.codec);
+    const stored = variable.confidential ? this.confidentialSealer('set', variable, true).seal(Buffer.from(encoded), redisKey, true) : encoded;
     const ttlMs = options.ttlMs ?? variable.ttlMs;
     if (ttlMs !== undefined) positiveInteger(`ttlMs of set("${variable.name}")`, ttlMs);
     await this.route.set(redisKey, stored, ttlMs);
@@ -378,6 +397,7 @@ export class RedisClient extends EventEmitter {
     const by = (args[variable.keyed ? 1 : 0] ?? 1) as number;
     const { redisKey } = this.resolveVariable('increment', variable, key);
     if (variable.type !== 'integer') throw new ValidationError(`increment needs an integer variable; "${variable.name}" is ${variable.type}`);
+    if (variable.confidential) throw new ValidationError(`increment of "${variable.name}" is refused: the variable is confidential, and Redis cannot add to its ciphertext (get, then set)`);
     if (!Number.isSafeInteger(by)) throw new ValidationError(`increment of "${variable.name}" needs a safe integer step; received ${describeValue(by)}`);
     const value = await this.route.incrBy(redisKey, by, variable.ttlMs);
     await this.announceChange(variable, key, value, false);
@@ -397,7 +417,7 @@ export class RedisClient extends EventEmitter {
     return this.listen(channel, undefined, (payload, event) => {
       const change = payload as VariableChangeWire;
       const reason = variableChangeProblem(variable, change);
-      const value = reason === undefined && !change.deleted && !variable.secret ? receivedVariableValue(variable, change.value) : null;
+      const value = reason === undefined && !change.deleted && !valueless(variable) ? receivedVariableValue(variable, change.value) : null;
       if (reason !== undefined) {
         this.invalidEvents += 1;
         this.reportMalformed(new MalformedMessageError(channel, reason));
@@ -407,9 +427,10 @@ export class RedisClient extends EventEmitter {
       return handler({
         key: change.key ?? undefined,
         value: value as VarValue<V> | null,
-        secret: variable.secret === true,
+        secret: valueless(variable),
         deleted: change.deleted,
         changedBy: event.headers.serviceName,
+        sender: event.sender,
       });
     });
   }
@@ -544,8 +565,9 @@ export class RedisClient extends EventEmitter {
       const topic = this.names.topicOf(received);
       const pattern = matched === undefined ? undefined : this.names.topicOf(matched);
       const { headers, payloads } = message as EventBatch;
-      if (payloads === undefined) return deliver({ headers, payload: (message as EventMessage).payload, topic, pattern }, received);
-      for (const payload of payloads) deliver({ headers, payload, topic, pattern }, received);
+      const sender = senderOf(message, headers.serviceName);
+      if (payloads === undefined) return deliver({ headers, payload: (message as EventMessage).payload, topic, pattern, sender }, received);
+      for (const payload of payloads) deliver({ headers, payload, topic, pattern, sender }, received);
     };
     const unsubscribeRoute = channel !== undefined ? await this.route.subscribe(channel, onMessage) : await this.route.psubscribe(pattern as string, onMessage);
     const unsubscribe: Unsubscribe = async () => {
@@ -609,26 +631,37 @@ export class RedisClient extends EventEmitter {
     return { redisKey: this.names.variable(variable.owner, variable.name, key) };
   }
 
+  /** The sealer of a confidential variable's value; a ValidationError when this client has no auth (or, to write, cannot encrypt). */
+  private confidentialSealer(operation: string, variable: VarDefinition, encrypt: boolean): FrameSealer {
+    const sealer = this.route.sealer;
+    if (sealer === undefined || (encrypt && !sealer.canEncrypt)) {
+      throw new ValidationError(`${operation} of "${variable.name}" needs the auth option, and to write auth.encryption with a signing key: the variable is confidential; received ${sealer === undefined ? 'no auth option' : 'auth without encryption or without a private key'}`);
+    }
+    return sealer;
+  }
+
   private async announceChange(variable: VarDefinition, key: string | undefined, value: unknown, deleted: boolean): Promise<void> {
-    const change: VariableChangeWire = variable.secret ? { key: key ?? null, deleted, secret: true } : { key: key ?? null, value, deleted };
+    const change: VariableChangeWire = valueless(variable) ? { key: key ?? null, deleted, secret: true } : { key: key ?? null, value, deleted };
     const channel = this.names.variableChanged(variable.owner, variable.name);
     const state = this.topicState(this.names.topicOf(channel), channel);
     await this.route.publish(state.channel, change, state.headers);
   }
 
   private async beat(): Promise<void> {
-    const { malformed } = this.route.stats();
+    const { malformed, authRefused } = this.route.stats();
     const load = this.info.load;
-    if (load === undefined || load.shed !== this.shed || load.malformed !== malformed || load.handlersInFlight !== this.handlersInFlight) {
+    if (load === undefined || load.shed !== this.shed || load.malformed !== malformed || load.handlersInFlight !== this.handlersInFlight || (load.authRefused ?? 0) !== authRefused) {
       // re-encoded only when a counter moved: an idle instance announces the same bytes
       this.info.load = { shed: this.shed, malformed, handlersInFlight: this.handlersInFlight };
+      if (authRefused > 0) this.info.load.authRefused = authRefused;
       this.announcement = this.codec.encode(this.info);
     }
     await this.route.announce(this.service, this.instanceId, this.announcement, this.instanceTtlMs);
   }
 
-  private reportMalformed(error: MalformedMessageError): void {
-    this.warnings.warn(`malformed ${error.source}`, { err: error }, 'malformed message skipped');
+  private reportMalformed(error: MalformedMessageError | AuthenticationError): void {
+    if (error.code === 'ERR_AUTHENTICATION') this.warnings.warn(`unauthenticated ${error.source}`, { err: error }, 'unauthenticated frame refused');
+    else this.warnings.warn(`malformed ${error.source}`, { err: error }, 'malformed message skipped');
     if (this.listenerCount('malformed') > 0) this.emit('malformed', error);
   }
 
@@ -648,6 +681,11 @@ export class RedisClient extends EventEmitter {
  * not) and the value's type. A watcher is given only values its variable can
  * hold, whoever published on its channel.
  */
+/** True when a variable's change events carry no value: a secret's, and a confidential one's (its value must not travel in clear). */
+function valueless(variable: VarDefinition): boolean {
+  return variable.secret === true || variable.confidential === true;
+}
+
 function variableChangeProblem(variable: VarDefinition, change: VariableChangeWire): string | undefined {
   if (typeof change !== 'object' || change === null || typeof change.deleted !== 'boolean') return 'a variable change must be a map with a boolean "deleted"';
   if (variable.keyed ? typeof change.key !== 'string' : change.key !== null && change.key !== undefined) {
@@ -655,7 +693,7 @@ function variableChangeProblem(variable: VarDefinition, change: VariableChangeWi
       ? `a change of keyed variable "${variable.name}" needs a string key; received ${describeValue(change.key)}`
       : `a change of unkeyed variable "${variable.name}" must carry no key (a null or absent key); received ${describeValue(change.key)}`;
   }
-  if (change.deleted || variable.secret) return undefined;
+  if (change.deleted || valueless(variable)) return undefined;
   return fitsVariable(variable, receivedVariableValue(variable, change.value)) ? undefined : `a change of variable "${variable.name}" (${variable.type}) carried ${describeVariableValue(variable, change.value)}`;
 }
 

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AuthOptions } from '../envelope/AuthOptions';
 import type { Codec } from '../envelope/codec';
 import type { MemoryBus } from '../route/MemoryBus';
 import type { RedisConnection } from '../route/connection';
@@ -116,6 +117,15 @@ export interface RedisClientOptions {
   /** Size limits. */
   limits?: LimitOptions;
   /**
+   * Authenticated sources and payload encryption (docs/security.md): this
+   * service's Ed25519 signing key, the public keys it trusts, the replay
+   * window, AES-256-GCM keys. Keys come from here, or from files, or from
+   * the `INTRACOM_AUTH_*` environment variables when this option is absent;
+   * never from Redis.
+   * @default none (frames are neither signed nor verified), unless the environment sets them
+   */
+  auth?: AuthOptions;
+  /**
    * How long `connect()` may take, in ms: past it (a server that accepts
    * connections and never answers, a black-holed network) it rejects with
    * ConnectionError and leaves nothing retrying.
@@ -162,6 +172,7 @@ export const CLIENT_OPTION_NAMES: OptionNames<RedisClientOptions> = {
   closeTimeoutMs: true,
   maxInFlight: true,
   registry: true,
+  auth: true,
 };
 
 /** The names of the options nested in `limits`, `registry` and `durability`. */

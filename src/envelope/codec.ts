@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import { isSealed } from './FrameSealer';
 import { decodeMsgpack } from './msgpack';
 
 /**
@@ -62,6 +63,7 @@ export function encodeFrame(codec: Codec, messages: readonly unknown[]): Buffer 
 export function decodeFrame(codec: Codec, bytes: Buffer, maxBytes: number): unknown[] {
   if (bytes.length > maxBytes) throw new Error(`frame of ${bytes.length} bytes exceeds the limit of ${maxBytes}`);
   if (codec instanceof MsgpackCodec) refuseOtherVersion(bytes);
+  if (isSealed(bytes)) throw new Error('a sealed (signed) frame, and this receiver has no auth option to open it (docs/security.md)');
   return frameMessages(codec.decode(bytes));
 }
 

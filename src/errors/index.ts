@@ -17,3 +17,4 @@ export { AcquireTimeoutError } from './AcquireTimeoutError';
 export { AcquireAbortedError } from './AcquireAbortedError';
 export { RedisUnavailableError } from './RedisUnavailableError';
 export { SnapshotError } from './SnapshotError';
+export { AuthenticationError } from './AuthenticationError';

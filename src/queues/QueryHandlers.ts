@@ -1,3 +1,4 @@
+import type { Sender } from '../envelope/sender';
 import type { Query, QueryType } from '../envelope/types';
 
 /** What a query handler receives beside the query's parameters. */
@@ -8,8 +9,16 @@ export interface QueryContext {
   type: QueryType;
   /** The action asked for. */
   action: number | string;
-  /** The sending service. */
+  /** The sending service, as the envelope claims it (see `sender` for whether it was verified). */
   serviceNameSource: string;
+  /**
+   * Who sent the query as this receiver knows it: with authentication on
+   * (docs/security.md), `verified` is true and `service` is the signer of the
+   * frame (never another service than `serviceNameSource`: a frame claiming
+   * otherwise is refused before any handler runs). The local shortcut, which
+   * never leaves the process, is verified too.
+   */
+  sender: Sender;
   /** Which attempt this is (1 on the first delivery; more after a crash or a failure). */
   processAttempts: number;
   /** The whole envelope, as received. */

@@ -1,3 +1,4 @@
+import { senderOf } from '../envelope/sender';
 import type { Logger } from 'pino';
 import { assertName } from '../../vars/define';
 import type { RedisClient } from '../client/RedisClient';
@@ -152,6 +153,7 @@ export class QueryQueues {
       new QueueConsumer(
         route,
         codec,
+        route.sealer,
         { ...common, stream, group, consumer: instanceId, doneBucketKey: (bucket) => names.processed(service, group, bucket), claimsKey: names.queryClaims(service, group) },
         (delivery) => this.process(delivery),
         this.logger,
@@ -292,6 +294,7 @@ export class QueryQueues {
       type: query.type,
       action: query.action,
       serviceNameSource: query.serviceNameSource,
+      sender: senderOf(query, query.serviceNameSource),
       processAttempts: entry.deliveries,
       envelope: query,
       signal: this.aborter.signal,

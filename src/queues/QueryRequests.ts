@@ -1,3 +1,4 @@
+import type { Sender } from '../envelope/sender';
 import { createQuery, monotonicNs } from '../envelope/query';
 import { QueryRoute, QueryState, QueryType, type ActionResult, type Query } from '../envelope/types';
 import { CancelledError } from '../errors/CancelledError';
@@ -127,7 +128,7 @@ export class QueryRequests {
    * the request, checked by the RPC server): rebuilds its envelope and runs
    * the action's handler.
    */
-  async serve(args: unknown[], context: { readonly callerService: string; readonly signal: AbortSignal }): Promise<unknown> {
+  async serve(args: unknown[], context: { readonly callerService: string; readonly signal: AbortSignal; readonly sender: Sender }): Promise<unknown> {
     const request = args[0] as QueryRequest;
     const envelope = createQuery({
       queryId: request.queryId,
@@ -140,7 +141,7 @@ export class QueryRequests {
       timeout_ms: request.timeout_ms,
     });
     envelope.processAttempts = 1;
-    return this.runHandler(envelope, context.signal);
+    return this.runHandler(envelope, context.signal, context.sender);
   }
 
   /** Queries of this client still pending. */
@@ -219,25 +220,26 @@ export class QueryRequests {
       signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      return await Promise.race([this.invokeHandler(handler, envelope, signal), expired, aborted]);
+      return await Promise.race([this.invokeHandler(handler, envelope, signal, { service: envelope.serviceNameSource, verified: true }), expired, aborted]);
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
     }
   }
 
-  private async runHandler(query: Query, signal: AbortSignal): Promise<unknown> {
+  private async runHandler(query: Query, signal: AbortSignal, sender: Sender): Promise<unknown> {
     const handler = this.handlers.get(query.action);
     if (handler === undefined) throw new NoHandlerError(query.serviceNameDest, String(query.action), this.handlers.actions(), 'action');
-    return this.invokeHandler(handler, query, signal);
+    return this.invokeHandler(handler, query, signal, sender);
   }
 
-  private invokeHandler(handler: NonNullable<ReturnType<QueryHandlers['get']>>, query: Query, signal: AbortSignal): Promise<unknown> {
+  private invokeHandler(handler: NonNullable<ReturnType<QueryHandlers['get']>>, query: Query, signal: AbortSignal, sender: Sender): Promise<unknown> {
     const context: QueryContext = {
       queryId: query.queryId,
       type: query.type,
       action: query.action,
       serviceNameSource: query.serviceNameSource,
+      sender,
       processAttempts: 1,
       envelope: query,
       signal,

@@ -1,3 +1,6 @@
+import type { FrameSealer } from '../envelope/FrameSealer';
+import { attest } from '../envelope/sender';
+import { AuthenticationError } from '../errors/AuthenticationError';
 import type { Logger } from 'pino';
 import { RateLimitedLog } from '../log/RateLimitedLog';
 import { frameMessages, type Codec } from '../envelope/codec';
@@ -11,7 +14,7 @@ export interface DeadLetter {
   /** Id of the dead-letter entry (for replay). */
   id: string;
   /** Why it was given up: `max-attempts`, `malformed`, `no-handler`, `expired`. */
-  reason: 'max-attempts' | 'malformed' | 'no-handler' | 'expired';
+  reason: 'max-attempts' | 'malformed' | 'no-handler' | 'expired' | 'unauthenticated';
   /** Human-readable detail. */
   detail: string;
   /** The query, when it decoded. */
@@ -198,6 +201,8 @@ export class QueueConsumer {
   constructor(
     private readonly store: StreamStore,
     private readonly codec: Codec,
+    /** Opens sealed entries (verifies, decrypts); none when authentication is off. */
+    private readonly sealer: FrameSealer | undefined,
     private readonly settings: QueueConsumerSettings,
     private readonly process: ProcessQuery,
     private readonly logger: Logger,
@@ -350,10 +355,16 @@ export class QueueConsumer {
   private decode(entry: StreamEntry): DecodedEntry {
     const s = this.settings;
     try {
-      if (entry.payload.length > s.maxPayloadBytes + 1024) throw new Error(`entry of ${entry.payload.length} bytes exceeds limits.maxPayloadBytes (${s.maxPayloadBytes})`);
-      const decoded = this.codec.decode(entry.payload);
+      if (entry.payload.length > s.maxPayloadBytes + (this.sealer === undefined ? 1024 : 4096)) throw new Error(`entry of ${entry.payload.length} bytes exceeds limits.maxPayloadBytes (${s.maxPayloadBytes})`);
+      // an entry is read again after a crash or a visibility timeout, by design: no replay window here (duplicates are caught by queryId)
+      const opened = this.sealer?.open(entry.payload, s.stream, false);
+      const decoded = this.codec.decode(opened?.inner ?? entry.payload);
       // a foreign writer may append a lone envelope instead of a frame
       const messages = Array.isArray(decoded) ? frameMessages(decoded) : [decoded];
+      if (opened?.sender.verified) {
+        const forged = attest(messages, opened.sender);
+        if (forged !== undefined) throw (this.sealer as FrameSealer).refuseClaim(s.stream, forged);
+      }
       return {
         entry,
         messages: messages.map((message) => {
@@ -389,7 +400,7 @@ export class QueueConsumer {
     };
     for (const { entry, messages } of entries) {
       if (messages instanceof Error) {
-        await this.deadLetterEntry(entry, messages.message);
+        await this.deadLetterEntry(entry, messages.message, messages instanceof AuthenticationError ? 'unauthenticated' : 'malformed');
         this.heldEntries.delete(entry.id);
         continue;
       }
@@ -578,11 +589,13 @@ export class QueueConsumer {
   }
 
   /** An entry that is no frame at all: dead-lettered whole and acknowledged in one step. */
-  private async deadLetterEntry(entry: StreamEntry, detail: string): Promise<void> {
+  private async deadLetterEntry(entry: StreamEntry, detail: string, reason: 'malformed' | 'unauthenticated'): Promise<void> {
     const s = this.settings;
     this.counters.deadLettered += 1;
-    this.warnings.warn('dead letter entry', { reason: 'malformed', detail, entryId: entry.id, stream: s.stream }, 'entry moved to the dead-letter store');
-    const letter = this.letter(entry, 'malformed', detail, null, null, entry.payload);
+    this.warnings.warn(`dead letter entry ${reason}`, { reason, detail, entryId: entry.id, stream: s.stream }, 'entry moved to the dead-letter store');
+    // an unauthenticated entry keeps only its size: its bytes are a forger's (or ciphertext), evidence enough in the detail
+    const letter = this.letter(entry, reason, detail, null, null, reason === 'malformed' ? entry.payload : null);
+    if (reason === 'unauthenticated') letter.rawBytes = entry.payload.length;
     await this.store.streamDeadLetter(s.stream, s.group, entry.id, s.dead, this.codec.encode(letter), false);
   }
 

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
 import { ValidationError } from '../errors/ValidationError';
 import { newFrame, type Codec } from '../envelope/codec';
+import type { FrameSealer } from '../envelope/FrameSealer';
 
 /** Writes one encoded frame to a channel (or stream) and resolves with what the write returned (a receiver count, an entry id). */
 export type FrameSink<T> = (channel: string, frame: Buffer) => Promise<T>;
@@ -73,6 +74,8 @@ export class FrameBatcher<T = number> {
     private readonly counters: FrameCounters,
     /** Where a `done` callback that throws is reported (the others are still told, and nothing is left as an unhandled rejection). */
     private readonly logger: Logger,
+    /** Signs (and encrypts) each frame once, whatever the number of messages it carries. */
+    private readonly sealer?: FrameSealer,
   ) {}
 
   /** Queues a message; the promise settles when its frame is written. */
@@ -135,6 +138,7 @@ export class FrameBatcher<T = number> {
     if (frame.length > this.limits.maxPayloadBytes) {
       return this.tell(entries[0], new PayloadTooLargeError(`a message to "${channel}"`, frame.length, this.limits.maxPayloadBytes), undefined);
     }
+    if (this.sealer !== undefined) frame = this.sealer.seal(frame, channel);
     this.counters.framesSent += 1;
     this.counters.messagesSent += entries.length;
     this.sink(channel, frame).then(

@@ -2,6 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { MalformedMessageError } from '../errors/MalformedMessageError';
 import { ValidationError } from '../errors/ValidationError';
 import { RateLimitedLog } from '../log/RateLimitedLog';
+import { FrameSealer } from '../envelope/FrameSealer';
+import type { AuthenticationError } from '../errors/AuthenticationError';
 import { FrameBatcher, type FrameSink, type WriteDone } from './FrameBatcher';
 import { patternProblem } from './glob';
 import type { MessageListener, PatternListener, RouteStats, Unsubscribe } from './Route';
@@ -23,6 +25,7 @@ export abstract class FramedRoute extends EventEmitter {
   private readonly appended = { framesSent: 0, messagesSent: 0 };
   /** Warnings a remote party or an outage can repeat (bad frames, connection errors): one line per window, with counts. */
   protected readonly warnings: RateLimitedLog;
+  readonly sealer: FrameSealer | undefined;
 
   constructor(
     protected readonly options: RouteOptions,
@@ -32,9 +35,10 @@ export abstract class FramedRoute extends EventEmitter {
   ) {
     super();
     this.warnings = new RateLimitedLog(options.logger);
-    this.batcher = new FrameBatcher(options.codec, options.limits, write, this.counters, options.logger);
+    this.sealer = options.auth === undefined ? undefined : new FrameSealer(options.auth, this.counters);
+    this.batcher = new FrameBatcher(options.codec, options.limits, write, this.counters, options.logger, this.sealer);
     const receiveLimit = () => options.limits.maxPayloadBytes + 1024;
-    this.table = new SubscriptionTable(backend, options.codec, receiveLimit, this.counters, this.warnings, (error) => this.reportMalformed(error));
+    this.table = new SubscriptionTable(backend, options.codec, receiveLimit, this.counters, this.warnings, (error) => this.reportMalformed(error), this.sealer);
   }
 
   publish(channel: string, message: unknown, group?: object): Promise<number> {
@@ -49,7 +53,7 @@ export abstract class FramedRoute extends EventEmitter {
     let appender = this.appenders.get(perEntry);
     if (appender === undefined) {
       const limits = { ...this.options.limits, maxFrameMessages: perEntry };
-      appender = new FrameBatcher<string>(this.options.codec, limits, (key, frame) => this.streamAdd(key, frame), this.appended, this.options.logger);
+      appender = new FrameBatcher<string>(this.options.codec, limits, (key, frame) => this.streamAdd(key, frame), this.appended, this.options.logger, this.sealer);
       this.appenders.set(perEntry, appender);
     }
     return appender.send(stream, message);
@@ -79,9 +83,9 @@ export abstract class FramedRoute extends EventEmitter {
     return { ...this.counters };
   }
 
-  private reportMalformed(error: MalformedMessageError): void {
+  private reportMalformed(error: MalformedMessageError | AuthenticationError): void {
     // the owner (a RedisClient) logs what it is told; log here only when nobody listens
     if (this.listenerCount('malformed') > 0) this.emit('malformed', error);
-    else this.warnings.warn(`malformed ${error.source}`, { err: error }, 'malformed frame skipped');
+    else this.warnings.warn(`malformed ${error.source}`, { err: error }, error.code === 'ERR_AUTHENTICATION' ? 'unauthenticated frame refused' : 'malformed frame skipped');
   }
 }

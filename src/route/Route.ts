@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { FrameSealer } from '../envelope/FrameSealer';
 import type { WriteDone } from './FrameBatcher';
 import type { StreamStore } from './StreamStore';
 import type { RedisCommands } from './connection';
@@ -23,6 +24,14 @@ export interface RouteStats {
   messagesReceived: number;
   /** Frames that could not be decoded (counted, logged, skipped). */
   malformed: number;
+  /** Frames and stream entries refused by authentication (counted, logged rate-limited, dropped): the sum of the three below. */
+  authRefused: number;
+  /** Of those: unsigned while signing is required. */
+  authUnsigned: number;
+  /** Of those: a signature that does not verify, an untrusted sender or key id, a claim other than the signer, a bad seal, a ciphertext that does not decrypt. */
+  authForged: number;
+  /** Of those: a timestamp outside the replay window or a frame id seen before. */
+  authReplayed: number;
 }
 
 /** See {@link Route.medium}. */
@@ -121,4 +130,10 @@ export interface Route extends EventEmitter, StreamStore {
 
   /** Counters since creation. */
   stats(): RouteStats;
+  /**
+   * @internal Seals what this route writes and opens what it reads, when
+   * authentication is configured (docs/security.md). A custom route has
+   * none, so a client refuses the `auth` option with one.
+   */
+  readonly sealer?: FrameSealer;
 }

@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import type { Names } from '../../vars/names';
+import type { AuthSettings } from '../envelope/AuthOptions';
 import type { Codec } from '../envelope/codec';
 import type { FrameLimits } from './FrameBatcher';
+import { emptyAuthCounters } from '../envelope/FrameSealer';
 
 /** How durable an appended query must be before its send resolves (the redis route). */
 export interface DurabilityOptions {
@@ -43,6 +45,8 @@ export interface RouteOptions {
   durability?: Required<DurabilityOptions>;
   /** How long `connect()` may take before it rejects with ConnectionError, in ms. @default DEFAULT_CONNECT_TIMEOUT_MS */
   connectTimeoutMs?: number;
+  /** Signing, verification and encryption of frames (docs/security.md); none when undefined. */
+  auth?: AuthSettings;
 }
 
 /** How long a route's `connect()` waits for Redis to answer by default, in ms. */
@@ -50,5 +54,5 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** Counters at zero. */
 export function emptyStats() {
-  return { framesSent: 0, messagesSent: 0, framesReceived: 0, messagesReceived: 0, malformed: 0 };
+  return { framesSent: 0, messagesSent: 0, framesReceived: 0, messagesReceived: 0, malformed: 0, ...emptyAuthCounters() };
 }

@@ -1,4 +1,7 @@
 import { decodeFrame, type Codec } from '../envelope/codec';
+import type { FrameSealer } from '../envelope/FrameSealer';
+import { attest } from '../envelope/sender';
+import { AuthenticationError } from '../errors/AuthenticationError';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
 import type { RateLimitedLog } from '../log/RateLimitedLog';
 import type { MessageListener, PatternListener, RouteStats, Unsubscribe } from './Route';
@@ -28,6 +31,9 @@ interface Pending {
  * long.
  */
 export const MAX_NAMES_PER_CALL = 1024;
+
+/** What a seal may add to a frame: its header (ids of at most 256 bytes, the channel name), the signature, an IV and a tag. */
+const SEAL_ALLOWANCE = 4096;
 
 interface Entry<L> {
   /**
@@ -60,7 +66,9 @@ export class SubscriptionTable {
     private readonly maxFrameBytes: () => number,
     private readonly counters: RouteStats,
     private readonly warnings: RateLimitedLog,
-    private readonly onMalformed: (error: MalformedMessageError) => void,
+    private readonly onMalformed: (error: MalformedMessageError | AuthenticationError) => void,
+    /** Opens sealed frames (verifies, checks the replay window, decrypts); none when authentication is off. */
+    private readonly sealer?: FrameSealer,
   ) {}
 
   addChannel(channel: string, listener: MessageListener): Promise<Unsubscribe> {
@@ -87,14 +95,40 @@ export class SubscriptionTable {
     const entry = pattern === undefined ? this.channels.get(channel) : this.patterns.get(pattern);
     if (entry === undefined) return; // unsubscribed while the frame was in flight
     let messages: unknown[];
+    if (this.sealer !== undefined) {
+      try {
+        if (frame.length > this.maxFrameBytes() + SEAL_ALLOWANCE) throw new MalformedMessageError(channel, `sealed frame of ${frame.length} bytes exceeds the limit of ${this.maxFrameBytes()} and the seal's allowance`);
+        // each subscription sees a frame once: an exact and a pattern subscription of one connection both receive it
+        const opened = this.sealer.open(frame, channel, true, pattern);
+        frame = opened.inner;
+        if (opened.sender.verified) {
+          messages = decodeFrame(this.codec, frame, this.maxFrameBytes());
+          const forged = attest(messages, opened.sender);
+          if (forged !== undefined) throw this.sealer.refuseClaim(channel, forged);
+          return this.dispatch(entry, channel, pattern, messages);
+        }
+      } catch (cause) {
+        if (!(cause instanceof AuthenticationError)) return this.malformedFrame(channel, cause);
+        this.onMalformed(cause);
+        return;
+      }
+    }
     try {
       messages = decodeFrame(this.codec, frame, this.maxFrameBytes());
     } catch (cause) {
-      this.counters.malformed += 1;
-      const reason = cause instanceof Error ? cause.message : String(cause);
-      this.onMalformed(new MalformedMessageError(channel, reason, { cause }));
-      return;
+      return this.malformedFrame(channel, cause);
     }
+    this.dispatch(entry, channel, pattern, messages);
+  }
+
+  private malformedFrame(channel: string, cause: unknown): void {
+    this.counters.malformed += 1;
+    if (cause instanceof MalformedMessageError) return this.onMalformed(cause);
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    this.onMalformed(new MalformedMessageError(channel, reason, { cause }));
+  }
+
+  private dispatch(entry: Entry<MessageListener> | Entry<PatternListener>, channel: string, pattern: string | undefined, messages: unknown[]): void {
     this.counters.framesReceived += 1;
     this.counters.messagesReceived += messages.length;
     const listeners = entry.listeners;

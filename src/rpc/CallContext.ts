@@ -1,10 +1,18 @@
 import { CancelledError } from '../errors/CancelledError';
+import type { Sender } from '../envelope/sender';
 import { TimeoutError } from '../errors/TimeoutError';
 
 /** What a handler receives beside its arguments. */
 export interface CallContext {
-  /** Service key of the caller. */
+  /** Service key of the caller, as the request claims it (see `sender` for whether it was verified). */
   readonly callerService: string;
+  /**
+   * Who sent the request as this receiver knows it: with authentication on
+   * (docs/security.md), `verified` is true and `service` is the signer of the
+   * frame, which is never another service than `callerService` (a frame
+   * claiming otherwise is refused before any handler runs).
+   */
+  readonly sender: Sender;
   /** Instance id of the caller. */
   readonly callerInstance: string;
   /** Id of this request (the envelope's `queryId`). */
@@ -41,6 +49,7 @@ export class RequestContext implements CallContext {
     readonly target: string,
     readonly deadline: number,
     private readonly timeoutMs: number,
+    readonly sender: Sender,
   ) {}
 
   get signal(): AbortSignal {

@@ -523,6 +523,7 @@ export class RedisRPCClient implements RpcCalls {
       type: envelope.type,
       action,
       serviceNameSource: this.service,
+      sender: { service: this.service, verified: true }, // the local shortcut never leaves this process
       processAttempts: 1,
       envelope,
       signal: new AbortController().signal,

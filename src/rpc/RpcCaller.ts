@@ -1,3 +1,4 @@
+import { verifiedSenderOf } from '../envelope/sender';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Names } from '../../vars/names';
@@ -78,6 +79,8 @@ export interface RpcCallerStats {
   lateReplies: number;
   /** Replies that did not decode as replies (logged and skipped). */
   malformedReplies: number;
+  /** Replies to a call of a service signed by another service (authentication on): dropped, as a fake instance's would be. */
+  impostorReplies: number;
 }
 
 /** Settings of the calling side. */
@@ -119,7 +122,7 @@ export class RpcCaller {
   private readonly ids = new ShortIds(6, ID_COUNTER_LIMIT);
   /** Debug lines per call only when the logger writes them: no fields are built otherwise. */
   private readonly debug: boolean;
-  private readonly counters: RpcCallerStats = { calls: 0, succeeded: 0, failed: 0, timedOut: 0, rerouted: 0, lateReplies: 0, malformedReplies: 0 };
+  private readonly counters: RpcCallerStats = { calls: 0, succeeded: 0, failed: 0, timedOut: 0, rerouted: 0, lateReplies: 0, malformedReplies: 0, impostorReplies: 0 };
   /** Calls one instance may take in one tick's burst (1: spread per call). */
   private readonly burstSize: number;
 
@@ -358,6 +361,13 @@ export class RpcCaller {
     const call = this.pending.get((message as { queryId: string }).queryId);
     if (call === undefined) {
       this.counters.lateReplies += 1;
+      return;
+    }
+    const signer = verifiedSenderOf(message);
+    if (signer !== undefined && call.target.scope === 'service' && signer.service !== call.target.name) {
+      // a service's instances sign as that service; anyone else answering (a fake instance in its registry) is ignored
+      this.counters.impostorReplies += 1;
+      this.warnings.warn(`impostor reply ${call.target.name}`, { target: call.target.name, signer: signer.service }, 'reply signed by another service than the one called; dropped');
       return;
     }
     if (call.channel !== undefined) this.heardFrom(call.channel);

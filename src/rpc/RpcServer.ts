@@ -1,3 +1,4 @@
+import { senderOf } from '../envelope/sender';
 import { performance } from 'node:perf_hooks';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -345,7 +346,7 @@ export class RpcServer {
       );
       return;
     }
-    const context = new RequestContext(caller.serviceNameSource, caller.sourceInstance, request.queryId, fn, served.name, Date.now() + request.timeout_ms, request.timeout_ms);
+    const context = new RequestContext(caller.serviceNameSource, caller.sourceInstance, request.queryId, fn, served.name, Date.now() + request.timeout_ms, request.timeout_ms, senderOf(caller, caller.serviceNameSource));
     job.context = context;
     this.inProgress += 1;
     this.track(job);

@@ -14,7 +14,7 @@ export interface BenchResult {
    * whose ratio to the baseline shows how far the scenario's ratios move by
    * noise alone (the mutex scenario).
    */
-  system: 'intracom' | 'baseline' | 'reference' | 'control' | 'autopipelining' | 'intracom-per-call' | 'intracom-publish';
+  system: 'intracom' | 'baseline' | 'reference' | 'control' | 'autopipelining' | 'intracom-per-call' | 'intracom-publish' | 'intracom-signed' | 'intracom-sealed';
   ops_per_s: number;
   p50_ms: number | null;
   p99_ms: number | null;
@@ -106,6 +106,32 @@ export async function stopPeers(peers: Array<{ send(message: unknown): void; exi
       await peer.kill();
     }),
   );
+}
+
+/**
+ * What authentication costs in every arrangement that ran it: calls (or
+ * events) per second and p50 of `intracom-signed` (every frame signed and
+ * verified) and `intracom-sealed` (also encrypted) against plain `intracom`,
+ * in the same run.
+ */
+export function renderAuthCost(results: BenchResult[]): string {
+  const rows: string[][] = [['arrangement', 'signed x intracom', 'sealed x intracom', 'p50 signed x intracom', 'p50 sealed x intracom']];
+  for (const scenario of [...new Set(results.map((r) => r.scenario))]) {
+    const of = (system: string) => results.find((r) => r.scenario === scenario && r.system === system);
+    const plain = of('intracom');
+    if (plain === undefined || (of('intracom-signed') === undefined && of('intracom-sealed') === undefined)) continue;
+    const ops = (system: string) => {
+      const other = of(system);
+      return other && plain.ops_per_s > 0 ? `${(other.ops_per_s / plain.ops_per_s).toFixed(2)}x` : '';
+    };
+    const p50 = (system: string) => {
+      const other = of(system);
+      return other?.p50_ms != null && plain.p50_ms ? `${(other.p50_ms / plain.p50_ms).toFixed(2)}x` : '';
+    };
+    rows.push([scenario, ops('intracom-signed'), ops('intracom-sealed'), p50('intracom-signed'), p50('intracom-sealed')]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ')).join('\n');
 }
 
 /**

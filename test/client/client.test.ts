@@ -218,9 +218,9 @@ for (const setup of [memoryRoute, redisRoute]) {
       await writer.delete(RedisVars.UserLoginAttempts, 'user-1');
       await three;
       expect(changes).to.deep.equal([
-        { key: 'user-1', value: 1, secret: false, deleted: false, changedBy: 'auth' },
-        { key: 'user-1', value: 5, secret: false, deleted: false, changedBy: 'auth' },
-        { key: 'user-1', value: null, secret: false, deleted: true, changedBy: 'auth' },
+        { key: 'user-1', value: 1, secret: false, deleted: false, changedBy: 'auth', sender: { service: 'auth', verified: false } },
+        { key: 'user-1', value: 5, secret: false, deleted: false, changedBy: 'auth', sender: { service: 'auth', verified: false } },
+        { key: 'user-1', value: null, secret: false, deleted: true, changedBy: 'auth', sender: { service: 'auth', verified: false } },
       ]);
     });
 

@@ -206,8 +206,8 @@ for (const [routeName, setup] of [
       await auth.delete(RedisVars.UserTokenAPIKey);
       await until(() => changes.length === 2 && raw.length === 2, 5000, 'two changes');
       expect(changes).to.deep.equal([
-        { key: undefined, value: null, secret: true, deleted: false, changedBy: 'auth' },
-        { key: undefined, value: null, secret: true, deleted: true, changedBy: 'auth' },
+        { key: undefined, value: null, secret: true, deleted: false, changedBy: 'auth', sender: { service: 'auth', verified: false } },
+        { key: undefined, value: null, secret: true, deleted: true, changedBy: 'auth', sender: { service: 'auth', verified: false } },
       ]);
       expect(raw).to.deep.equal([
         { key: null, deleted: false, secret: true },

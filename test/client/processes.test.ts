@@ -73,7 +73,7 @@ describe('RedisClient across processes', function () {
 
     await local.increment(RedisVars.UserLoginAttempts, 'u-7');
     const change = await remote.next<Message>((m) => m.ev === 'change');
-    expect(change.change).to.deep.equal({ key: 'u-7', value: 1, secret: false, deleted: false, changedBy: 'users' });
+    expect(change.change).to.deep.equal({ key: 'u-7', value: 1, secret: false, deleted: false, changedBy: 'users', sender: { service: 'users', verified: false } });
 
     remote.send({ cmd: 'setServiceInfo', key: 'audit', value: { port: 8080 } });
     await remote.next<Message>((m) => m.ev === 'set');

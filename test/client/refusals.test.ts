@@ -216,7 +216,7 @@ describe('option names nobody declared', () => {
     ['RedisClient limits', () => new RedisClient({ service: 's', limits: { maxPayloadByte: 10 } } as never), /unknown RedisClient option "limits\.maxPayloadByte"; did you mean "limits\.maxPayloadBytes"\?/],
     ['RedisClient registry', () => new RedisClient({ service: 's', registry: { heartbeat: 10 } } as never), /unknown RedisClient option "registry\.heartbeat"; did you mean "registry\.heartbeatMs"\?/],
     ['RedisClient durability (not an object)', () => new RedisClient({ service: 's', durability: 2 } as never), /RedisClient option durability must be an object; received 2/],
-    ['RedisClient (nothing near)', () => new RedisClient({ service: 's', colour: 'red' } as never), /unknown RedisClient option "colour"; the options are service, instanceId, redis, .*registry$/],
+    ['RedisClient (nothing near)', () => new RedisClient({ service: 's', colour: 'red' } as never), /unknown RedisClient option "colour"; the options are service, instanceId, redis, .*registry, auth$/],
     ['RedisRPCClient', () => new RedisRPCClient({ service: 's', timeoutMS: 5 } as never), /unknown RedisRPCClient option "timeoutMS"; did you mean "timeoutMs"\?/],
     ['RedisRPCClient queues', () => new RedisRPCClient({ service: 's', queues: { maxAttempt: 2 } } as never), /unknown RedisRPCClient option "queues\.maxAttempt"; did you mean "queues\.maxAttempts"\?/],
     [

@@ -46,10 +46,25 @@ class Agent:
         self.client = Client(url, service, namespace)
         self.url, self.namespace = url, namespace
         self.collections = {}
+        self.senders = []
         self.stop_serving = None
 
     def run(self, command):
         name = command['cmd']
+        if name == 'auth':
+            from intracom import Sealer
+            import base64
+            encryption = command.get('encryption')
+            if encryption is not None:
+                encryption = {'keyId': encryption['keyId'], 'keys': {kid: base64.b64decode(key) for kid, key in encryption['keys'].items()}}
+            self.client.sealer = Sealer(self.client.service, command['keyId'], command['privatePem'], command['publicKeys'], encryption, command.get('requireSigned', True))
+            return {'sealing': True}
+        if name == 'refused':
+            return {'refused': self.client.refused}
+        if name == 'last-sender':
+            return {'sender': self.client.last_sender}
+        if name == 'seal':
+            return {'hex': self.client.sealer.seal(bytes.fromhex(command['innerHex']), command['to']).hex()}
         if name == 'publish':
             return {'receivers': self.client.publish(command['topic'], *from_json(command['payloads']))}
         if name == 'publish-raw':
@@ -112,10 +127,15 @@ class Agent:
             message = pubsub.get_message(timeout=0.1)
             if message is None or message['type'] != 'message':
                 continue
-            from intracom import messages
-            for event in messages(message['data']):
+            from intracom import Refused
+            try:
+                events, sender = self.client.read(message['data'], self.client.names.channel(topic))
+            except Refused:
+                continue
+            self.senders.append(sender)
+            for event in events:
                 received.extend(self.client.payloads(event))
-        return {'payloads': to_json(received)}
+        return {'payloads': to_json(received), 'senders': self.senders}
 
     def serve(self):
         stop = threading.Event()
@@ -128,7 +148,7 @@ class Agent:
             time.sleep(ms / 1000.0)
             return 'late'
 
-        functions = {'add': lambda a, b: a + b, 'fail': fail, 'slow': slow, 'echo': lambda value: value}
+        functions = {'whoami': lambda: self.client.last_sender, 'add': lambda a, b: a + b, 'fail': fail, 'slow': slow, 'echo': lambda value: value}
         actions = {'measure': lambda query: {'size': len(query['image'])}, 7: lambda query: 'seven'}
         threading.Thread(target=self.client.serve, args=(functions, actions, stop), daemon=True).start()
         topic = 'service.%s.rpc' % self.client.service

@@ -5,13 +5,18 @@
  * exists.
  */
 import { expect } from 'chai';
+import Redis from 'ioredis';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { RedisClient } from '../../src/client/RedisClient';
+import type { AuthOptions } from '../../src/envelope/AuthOptions';
+import { MsgpackCodec, encodeFrame } from '../../src/envelope/codec';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { defineVar } from '../../vars/define';
+import { until } from '../support/async';
 import { startRedis, type TestRedis } from '../support/redis-server';
 
 /** The first interpreter that imports redis and msgpack: Debian's first (a pyenv shim may not see its packages). */
@@ -269,5 +274,138 @@ describe('interoperability with the Python reference client (docs/protocol.md)',
     await lock.release();
     const third = (await agent.ask({ cmd: 'acquire', mutexId: 'interop', nodeId: 'py-node', timeoutMs: 5000 })).held;
     expect(third.fence).to.equal(first.fence + 2);
+  });
+
+  describe('sealed frames (docs/protocol.md "Sealed frames"): signed and encrypted both ways', () => {
+    const py = generateKeyPairSync('ed25519');
+    const js = generateKeyPairSync('ed25519');
+    const pem = (key: KeyObject, type: 'pkcs8' | 'spki') => key.export({ type, format: 'pem' }) as string;
+    const encryptionKey = Buffer.alloc(32, 9);
+    const publicKeys = { py: { p1: py.publicKey }, js: { j1: js.publicKey }, web: { j1: js.publicKey } };
+    const jsAuth = (encrypt: boolean): AuthOptions => ({ keyId: 'j1', privateKey: js.privateKey, publicKeys, ...(encrypt ? { encryption: { keyId: 'x1', keys: { x1: encryptionKey } } } : {}) });
+
+    async function pythonSeals(encrypt: boolean): Promise<void> {
+      await agent.ask({
+        cmd: 'auth',
+        keyId: 'p1',
+        privatePem: pem(py.privateKey, 'pkcs8'),
+        publicKeys: { js: { j1: pem(js.publicKey, 'spki') }, web: { j1: pem(js.publicKey, 'spki') } },
+        encryption: encrypt ? { keyId: 'x1', keys: { x1: encryptionKey.toString('base64') } } : null,
+      });
+    }
+
+    for (const encrypt of [false, true]) {
+      it(`events both ways${encrypt ? ', encrypted' : ''}: each side verifies the other's signature`, async () => {
+        await pythonSeals(encrypt);
+        const client = new RedisClient({ service: 'js', redis: redis.url, namespace, auth: jsAuth(encrypt) });
+        made.push(client);
+        await client.connect();
+        const senders: unknown[] = [];
+        let got: () => void = () => undefined;
+        const arrived = new Promise<void>((resolve) => (got = resolve));
+        await client.subscribe('module.interop.events', (payload, event) => {
+          senders.push({ payload, sender: event.sender });
+          got();
+        });
+        await agent.ask({ cmd: 'publish', topic: 'module.interop.events', payloads: [{ n: 64 }] });
+        await arrived;
+        expect(senders).to.deep.equal([{ payload: { n: 64 }, sender: { service: 'py', verified: true, keyId: 'p1' } }]);
+        expect(client.stats().authRefused).to.equal(0);
+
+        await agent.ask({ cmd: 'subscribe', topic: 'module.interop.events' });
+        await client.publish('module.interop.events', { from: 'js', big: 2n ** 62n });
+        const collected = await agent.ask({ cmd: 'collected', topic: 'module.interop.events', count: 1 });
+        expect(collected.payloads).to.deep.equal([{ from: 'js', big: big(2n ** 62n) }]);
+        expect(collected.senders).to.deep.equal([{ service: 'js', verified: true, keyId: 'j1' }]);
+        expect((await agent.ask({ cmd: 'refused' })).refused).to.deep.equal([]);
+      });
+    }
+
+    it('RPC both ways, signed and encrypted: Python verifies the request and intracom the reply, and the other way', async () => {
+      await pythonSeals(true);
+      const server = new RedisRPCClient({ service: 'calc', redis: redis.url, namespace, auth: { ...jsAuth(true), keyId: 'c1', publicKeys: { ...publicKeys, calc: { c1: js.publicKey } } } });
+      made.push(server);
+      let seen: unknown;
+      await server.expose('add', ([a, b]: number[], context) => {
+        seen = context.sender;
+        return a + b;
+      });
+      await server.connect();
+      await agent.ask({ cmd: 'auth', keyId: 'p1', privatePem: pem(py.privateKey, 'pkcs8'), publicKeys: { calc: { c1: pem(js.publicKey, 'spki') }, web: { j1: pem(js.publicKey, 'spki') } }, encryption: { keyId: 'x1', keys: { x1: encryptionKey.toString('base64') } } });
+      expect(await agent.ask({ cmd: 'call', service: 'calc', fn: 'add', args: [1, 2] })).to.include({ result: 3 });
+      expect(seen).to.deep.equal({ service: 'py', verified: true, keyId: 'p1' });
+      expect((await agent.ask({ cmd: 'last-sender' })).sender).to.deep.equal({ service: 'calc', verified: true, keyId: 'c1' });
+
+      const caller = new RedisRPCClient({ service: 'web', redis: redis.url, namespace, auth: jsAuth(true) });
+      made.push(caller);
+      await caller.connect();
+      await agent.ask({ cmd: 'serve' });
+      expect(await caller.callService('py', 'add', 2, 3)).to.equal(5);
+      expect(await caller.callService('py', 'whoami')).to.deep.equal({ service: 'web', verified: true, keyId: 'j1' });
+      expect(caller.client.stats().authRefused).to.equal(0);
+      await agent.ask({ cmd: 'stop-serving' });
+    });
+
+    it('FIRE_AND_FORGET and BROADCAST produced sealed by Python, and the other way', async () => {
+      await pythonSeals(true);
+      const worker = new RedisRPCClient({ service: 'jobs', redis: redis.url, namespace, queues: { blockMs: 100 }, auth: { ...jsAuth(true), keyId: 'k1', publicKeys: { ...publicKeys, jobs: { k1: js.publicKey } } } });
+      made.push(worker);
+      const handled: unknown[] = [];
+      let arrived: () => void = () => undefined;
+      const both = new Promise<void>((resolve) => (arrived = resolve));
+      worker.handle('job', (query, context) => {
+        handled.push({ query, type: context.type, sender: context.sender });
+        if (handled.length === 2) arrived();
+      });
+      await worker.connect();
+      await agent.ask({ cmd: 'produce', type: 'FIRE_AND_FORGET', service: 'jobs', action: 'job', query: { n: 1 } });
+      await agent.ask({ cmd: 'produce', type: 'BROADCAST', service: 'jobs', action: 'job', query: { n: 2 } });
+      await both;
+      const sender = { service: 'py', verified: true, keyId: 'p1' };
+      expect(handled).to.deep.include({ query: { n: 1 }, type: 'FIRE_AND_FORGET', sender });
+      expect(handled).to.deep.include({ query: { n: 2 }, type: 'BROADCAST', sender });
+
+      await agent.ask({ cmd: 'auth', keyId: 'p1', privatePem: pem(py.privateKey, 'pkcs8'), publicKeys: { jobs: { k1: pem(js.publicKey, 'spki') } }, encryption: { keyId: 'x1', keys: { x1: encryptionKey.toString('base64') } } });
+      await agent.ask({ cmd: 'join-queues' });
+      await worker.fireAndForget('py', 'job', { n: 3 });
+      const [fire] = (await agent.ask({ cmd: 'consume', broadcast: false, count: 1 })).queries;
+      expect(fire).to.deep.include({ type: 'FIRE_AND_FORGET', query: { n: 3 }, serviceNameSource: 'jobs' });
+      expect((await agent.ask({ cmd: 'last-sender' })).sender).to.deep.equal({ service: 'jobs', verified: true, keyId: 'k1' });
+    });
+
+    it('intracom refuses what Python forges: another service\'s name, altered bytes, a replay; Python refuses intracom\'s altered frames', async () => {
+      await pythonSeals(false);
+      const client = new RedisClient({ service: 'js', redis: redis.url, namespace, auth: jsAuth(false) });
+      made.push(client);
+      await client.connect();
+      const received: unknown[] = [];
+      await client.subscribe('module.interop.events', (payload) => {
+        received.push(payload);
+      });
+      const channel = `${namespace}:module.interop.events`;
+      const claimJs = encodeFrame(new MsgpackCodec(), [{ headers: { name: 'module.interop.events', createdAt: '', serviceName: 'js' }, payload: 'forged' }]);
+      const forged = (await agent.ask({ cmd: 'seal', innerHex: claimJs.toString('hex'), to: channel })).hex as string;
+      await agent.ask({ cmd: 'publish-raw', topic: 'module.interop.events', hex: forged });
+      const genuine = Buffer.from((await agent.ask({ cmd: 'seal', innerHex: encodeFrame(new MsgpackCodec(), [{ headers: { name: 'module.interop.events', createdAt: '', serviceName: 'py' }, payload: 'real' }]).toString('hex'), to: channel })).hex, 'hex');
+      const altered = Buffer.from(genuine);
+      altered[altered.length - 70] ^= 1;
+      await agent.ask({ cmd: 'publish-raw', topic: 'module.interop.events', hex: altered.toString('hex') });
+      await agent.ask({ cmd: 'publish-raw', topic: 'module.interop.events', hex: genuine.toString('hex') });
+      await agent.ask({ cmd: 'publish-raw', topic: 'module.interop.events', hex: genuine.toString('hex') });
+      await until(() => client.stats().authRefused === 3, 5000, 'three refusals');
+      expect(received).to.deep.equal(['real']);
+      expect(client.stats()).to.include({ authForged: 2, authReplayed: 1 });
+
+      await agent.ask({ cmd: 'subscribe', topic: 'module.interop.events' });
+      const sealer = client.route.sealer!;
+      const mine = sealer.seal(encodeFrame(new MsgpackCodec(), [{ headers: { name: 'module.interop.events', createdAt: '', serviceName: 'js' }, payload: 'x' }]), channel);
+      mine[mine.length - 1] ^= 1;
+      const raw = new Redis(redis.url);
+      await raw.publish(channel, mine);
+      raw.disconnect();
+      await client.publish('module.interop.events', 'after');
+      expect((await agent.ask({ cmd: 'collected', topic: 'module.interop.events', count: 1 })).payloads).to.deep.equal(['after']);
+      expect((await agent.ask({ cmd: 'refused' })).refused).to.deep.equal(['bad signature']);
+    });
   });
 });

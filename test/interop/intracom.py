@@ -1,7 +1,8 @@
 """A reference client of intracom's wire protocol, written from docs/protocol.md.
 
-Only redis-py and msgpack (Debian's python3-redis and python3-msgpack). It is
-what the interoperability tests drive; it is not a library to ship.
+Only redis-py and msgpack (Debian's python3-redis and python3-msgpack), and
+for sealed frames python3-cryptography (Ed25519, AES-256-GCM). It is what the
+interoperability tests drive; it is not a library to ship.
 """
 import os
 import socket
@@ -48,6 +49,86 @@ def messages(data):
 
 def now_iso():
     return time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime()) + '.000Z'
+
+
+# ---- sealed frames (docs/protocol.md, "Sealed frames") ----
+
+class Refused(Exception):
+    """A sealed frame that fails a check; the reason names which."""
+
+
+class Sealer:
+    """Signs and encrypts what this client writes, verifies and decrypts what it reads."""
+
+    def __init__(self, service, key_id, private_pem, public_keys, encryption=None, require_signed=True, window_ms=30000):
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+        self.service, self.key_id = service, key_id
+        self.private_key = load_pem_private_key(private_pem.encode(), password=None)
+        # service -> key id -> Ed25519PublicKey
+        self.public_keys = {svc: {kid: load_pem_public_key(pem.encode()) for kid, pem in ids.items()} for svc, ids in public_keys.items()}
+        self.encryption = encryption  # {'keyId': str, 'keys': {kid: 32 bytes}} or None
+        self.require_signed = require_signed
+        self.window_ms = window_ms
+        self.seen = {}
+
+    def seal(self, inner, to):
+        enc_key_id, body = None, inner
+        if self.encryption is not None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            enc_key_id = self.encryption['keyId']
+            iv = os.urandom(12)
+            body = iv + AESGCM(self.encryption['keys'][enc_key_id]).encrypt(iv, inner, None)  # ciphertext || tag
+        head = bytearray(pack(['s1', self.service, self.key_id, int(time.time() * 1000), os.urandom(16), to, enc_key_id, body]))
+        head[0] = 0x99  # 9 elements: the signature follows the signed bytes
+        signature = self.private_key.sign(bytes(head))
+        return bytes(head) + b'\xc4\x40' + signature
+
+    def open(self, data, to, fresh=True):
+        """Returns (inner frame bytes, sender dict) or raises Refused."""
+        from cryptography.exceptions import InvalidSignature, InvalidTag
+        if data[:4] != b'\x99\xa2s1':
+            if self.require_signed:
+                raise Refused('unsigned')
+            return data, {'service': None, 'verified': False}
+        fields = unpack(data)
+        if not isinstance(fields, list) or len(fields) != 9 or data[-66:-64] != b'\xc4\x40':
+            raise Refused('not a seal')
+        _, service, key_id, ts, frame_id, target, enc_key_id, body, signature = fields
+        key = self.public_keys.get(service, {}).get(key_id)
+        if key is None:
+            raise Refused('untrusted key %r of %r' % (key_id, service))
+        try:
+            key.verify(signature, data[:-66])
+        except InvalidSignature:
+            raise Refused('bad signature')
+        if target != to:
+            raise Refused('signed for another destination')
+        if fresh:
+            now = time.time() * 1000
+            if abs(now - ts) > self.window_ms:
+                raise Refused('outside the replay window')
+            self.seen = {k: v for k, v in self.seen.items() if v >= now - self.window_ms}
+            if (service, frame_id) in self.seen:
+                raise Refused('replayed')
+            self.seen[(service, frame_id)] = ts
+        inner = body
+        if enc_key_id is not None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            secret = (self.encryption or {}).get('keys', {}).get(enc_key_id)
+            if secret is None:
+                raise Refused('no key %r' % enc_key_id)
+            try:
+                inner = AESGCM(secret).decrypt(body[:12], body[12:], None)
+            except InvalidTag:
+                raise Refused('does not decrypt')
+        for message in messages(inner):
+            claim = message.get('serviceNameSource') if isinstance(message, dict) else None
+            headers = message.get('headers') if isinstance(message, dict) else None
+            if claim is None and isinstance(headers, dict):
+                claim = headers.get('serviceNameSource', headers.get('serviceName'))
+            if claim is not None and claim != service:
+                raise Refused('claims %r, signed by %r' % (claim, service))
+        return inner, {'service': service, 'verified': True, 'keyId': key_id}
 
 
 class Names:
@@ -123,9 +204,26 @@ class Client:
         self.names = Names(namespace)
         self.service = service
         self.instance_id = instance_id or 'py-' + uuid.uuid4().hex[:8]
+        self.sealer = None  # a Sealer: every frame written is sealed, every frame read is opened
+        self.refused = []
+        self.last_sender = None
         self.announce = self.redis.register_script(ANNOUNCE)
         self.live = self.redis.register_script(LIVE)
         self._counter = 0
+
+    def out(self, inner, to):
+        return inner if self.sealer is None else self.sealer.seal(inner, to)
+
+    def read(self, data, at, fresh=True):
+        """The messages of a frame read at `at` and who sent it; raises Refused (recorded) when the seal fails."""
+        sender = {'service': None, 'verified': False}
+        if self.sealer is not None:
+            try:
+                data, sender = self.sealer.open(data, at, fresh)
+            except Refused as refusal:
+                self.refused.append(str(refusal))
+                raise
+        return messages(data), sender
 
     def next_id(self):
         self._counter += 1
@@ -136,7 +234,8 @@ class Client:
     def publish(self, topic, *payloads):
         headers = {'name': topic, 'createdAt': now_iso(), 'serviceName': self.service}
         message = {'headers': headers, 'payload': payloads[0]} if len(payloads) == 1 else {'headers': headers, 'payloads': list(payloads)}
-        return self.redis.publish(self.names.channel(topic), frame(message))
+        channel = self.names.channel(topic)
+        return self.redis.publish(channel, self.out(frame(message), channel))
 
     @staticmethod
     def payloads(message):
@@ -168,20 +267,21 @@ class Client:
         if not instances:
             raise RemoteFailure('NoServiceError', {})
         pubsub = self.redis.pubsub()
-        pubsub.subscribe(self.names.rpc_replies(self.service, self.instance_id))
+        replies = self.names.rpc_replies(self.service, self.instance_id)
+        pubsub.subscribe(replies)
         pubsub.get_message(timeout=1)  # the subscribe confirmation
         query_id = self.next_id()
         request = dict(body, queryId=query_id, serviceNameSource=self.service, sourceInstance=self.instance_id, timeout_ms=timeout_ms)
         instance = instances[0]
         channel = self.names.rpc_instance(topic, instance)
         try:
-            if self.redis.publish(channel, frame(request)) == 0:
+            if self.redis.publish(channel, self.out(frame(request), channel)) == 0:
                 raise RemoteFailure('NoServiceError', {})
             deadline = time.time() + timeout_ms / 1000.0
             cancel_at = None if cancel_after_ms is None else time.time() + cancel_after_ms / 1000.0
             while True:
                 if cancel_at is not None and time.time() >= cancel_at:
-                    self.redis.publish(channel, frame({'cancel': query_id}))
+                    self.redis.publish(channel, self.out(frame({'cancel': query_id}), channel))
                     raise RemoteFailure('CancelledError', {})
                 left = deadline - time.time()
                 if left <= 0:
@@ -189,7 +289,11 @@ class Client:
                 message = pubsub.get_message(timeout=min(left, 0.05))
                 if message is None or message['type'] != 'message':
                     continue
-                for reply in messages(message['data']):
+                try:
+                    received, self.last_sender = self.read(message['data'], replies)
+                except Refused:
+                    continue
+                for reply in received:
                     if reply.get('queryId') != query_id:
                         continue
                     if 'error' not in reply:
@@ -210,7 +314,8 @@ class Client:
         """Serves `functions` (name -> fn(*args)) and query `actions` (action -> fn(query)) until `stop` is set."""
         topic = 'service.' + self.service + '.rpc'
         pubsub = self.redis.pubsub()
-        pubsub.subscribe(self.names.rpc_instance(topic, self.instance_id))
+        own = self.names.rpc_instance(topic, self.instance_id)
+        pubsub.subscribe(own)
         pubsub.get_message(timeout=1)
         self.register(topic)
 
@@ -225,8 +330,8 @@ class Client:
                 if message is None or message['type'] != 'message':
                     continue
                 try:
-                    received = messages(message['data'])
-                except ValueError:
+                    received, self.last_sender = self.read(message['data'], own)
+                except (ValueError, Refused):
                     continue
                 for item in received:
                     if 'payloads' in item:
@@ -255,7 +360,7 @@ class Client:
             except Exception as failure:  # the handler's failure goes back as data
                 error = {'ok': False, 'errorName': type(failure).__name__, 'message': str(failure), 'code': 'E_PY'}
                 reply = {'queryId': request['queryId'], 'instanceId': self.instance_id, 'error': error}
-        self.redis.publish(reply_to, frame(reply))
+        self.redis.publish(reply_to, self.out(frame(reply), reply_to))
 
     # ---- durable queries ----
 
@@ -271,7 +376,7 @@ class Client:
     def produce(self, query_type, destination, action, query, query_id=None):
         stream = self.names.key(destination, 'broadcast' if query_type == 'BROADCAST' else 'queries')
         envelope = self.envelope(query_type, destination, action, query, query_id)
-        self.redis.xadd(stream, {'m': frame(envelope)})
+        self.redis.xadd(stream, {'m': self.out(frame(envelope), stream)})
         return envelope
 
     def join_queues(self):
@@ -295,8 +400,7 @@ class Client:
             reply = self.redis.xreadgroup(group, self.instance_id, {stream: '>'}, count=10, block=100)
             for _, entries in reply or []:
                 for entry_id, fields in entries:
-                    decoded = unpack(fields[b'm'])
-                    envelopes = decoded[1:] if isinstance(decoded, list) else [decoded]
+                    envelopes, self.last_sender = self.read(fields[b'm'], stream, fresh=False)
                     bucket = int(time.time() * 1000) // ttl_ms
                     done_key = self.names.key(self.service, 'done', group, str(bucket))
                     previous = self.names.key(self.service, 'done', group, str(bucket - 1))

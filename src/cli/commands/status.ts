@@ -20,8 +20,8 @@ export interface StatusReport {
   /** Services with a registry, by key, sorted. */
   services: Array<{
     service: string;
-    /** `shed`: events dropped at a subscription's maxInFlight; `malformed`: frames that did not decode (since the instance started). */
-    instances: Array<{ instanceId: string; host: string; pid: number; startedAt: string; version: string; shed: number; malformed: number }>;
+    /** `shed`: events dropped at a subscription's maxInFlight; `malformed`: frames that did not decode; `authRefused`: frames refused by authentication (since the instance started). */
+    instances: Array<{ instanceId: string; host: string; pid: number; startedAt: string; version: string; shed: number; malformed: number; authRefused: number }>;
     /** The durable queues of the service; null when it has none. */
     queues: QueueInspection | null;
   }>;
@@ -63,7 +63,7 @@ export async function readStatus(client: RedisClient, rpc: RedisRPCClient): Prom
     if (name === CLI_SERVICE && !kinds.has('queries') && !kinds.has('broadcast') && !kinds.has('dead')) continue;
     const instances = (await client.instances(name))
       .filter((i) => !(i.service === CLI_SERVICE && i.instanceId === client.instanceId))
-      .map((i) => ({ instanceId: i.instanceId, host: i.host, pid: i.pid, startedAt: new Date(i.startedAt).toISOString(), version: i.version, shed: i.load?.shed ?? 0, malformed: i.load?.malformed ?? 0 }))
+      .map((i) => ({ instanceId: i.instanceId, host: i.host, pid: i.pid, startedAt: new Date(i.startedAt).toISOString(), version: i.version, shed: i.load?.shed ?? 0, malformed: i.load?.malformed ?? 0, authRefused: i.load?.authRefused ?? 0 }))
       .sort((a, b) => (a.instanceId < b.instanceId ? -1 : 1));
     const queues = kinds.has('queries') || kinds.has('broadcast') || kinds.has('dead') ? await rpc.queueStatus(name) : null;
     services.push({ service: name, instances, queues });
@@ -105,7 +105,7 @@ export function formatStatus(report: StatusReport): string {
   }
   lines.push('', 'instances');
   const instanceRows = report.services.flatMap(({ service, instances }) =>
-    instances.map((i) => [service, i.instanceId, `${i.host}:${i.pid}`, `since ${i.startedAt}`, `v${i.version}`, `shed ${i.shed}`, `malformed ${i.malformed}`]),
+    instances.map((i) => [service, i.instanceId, `${i.host}:${i.pid}`, `since ${i.startedAt}`, `v${i.version}`, `shed ${i.shed}`, `malformed ${i.malformed}`, `unauthenticated ${i.authRefused}`]),
   );
   lines.push(...(instanceRows.length > 0 ? table(instanceRows) : ['  (none live)']));
   lines.push('', 'rpc targets');

@@ -16,6 +16,7 @@
  * 'ran', sent, elapsedMs, cpuMs }` (`sent` counts from the process start);
  * `{ cmd: 'exit' }`.
  */
+import { benchAuth, isIntracom } from './benchAuth';
 import Redis from 'ioredis';
 import { Packr } from 'msgpackr';
 import { performance } from 'node:perf_hooks';
@@ -34,8 +35,8 @@ const name = 'x'.repeat(Number(process.env.BENCH_PAYLOAD_BYTES ?? 100));
 const send = (message: unknown): void => void process.send?.(message);
 
 async function publisher(): Promise<(i: number) => unknown> {
-  if (system === 'intracom' || system === 'intracom-publish') {
-    const client = new RedisClient({ service: 'bench-publisher', redis: url, namespace });
+  if (isIntracom(system) || system === 'intracom-publish') {
+    const client = new RedisClient({ service: 'bench-publisher', redis: url, namespace, auth: benchAuth(system, 'bench-publisher') });
     await client.connect();
     if (system === 'intracom-publish') return (i) => client.publish(topic, { i, t: performance.timeOrigin + performance.now(), name });
     return (i) => client.publishAndForget(topic, { i, t: performance.timeOrigin + performance.now(), name });

@@ -14,6 +14,7 @@
  * without reaching it: the difference is lost), with the latency samples
  * (every 64th event) and the CPU used since the previous answer.
  */
+import { benchAuth } from './benchAuth';
 import Redis from 'ioredis';
 import { Unpackr } from 'msgpackr';
 import { performance } from 'node:perf_hooks';
@@ -52,7 +53,7 @@ function finish(): void {
 
 async function main(): Promise<void> {
   if (system?.startsWith('intracom')) {
-    const client = new RedisClient({ service: 'bench-subscriber', redis: url, namespace });
+    const client = new RedisClient({ service: 'bench-subscriber', redis: url, namespace, auth: benchAuth(system, 'bench-subscriber') });
     await client.connect();
     await Promise.all(extraTopics.map((name) => client.subscribe(name, () => undefined)));
     await client.subscribe<{ i: number; t: number }>(topic, (payload) => onEvent(payload));

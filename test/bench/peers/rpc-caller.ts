@@ -20,6 +20,7 @@
 import Redis from 'ioredis';
 import { Packr, Unpackr } from 'msgpackr';
 import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
+import { benchAuth, benchRpcService, isIntracom } from './benchAuth';
 import { coalescingPublisher } from './coalesce';
 
 const system = process.env.BENCH_SYSTEM;
@@ -36,10 +37,10 @@ type Call = (value: unknown) => Promise<unknown>;
  * service intracom calls (`spread` per `{ spread }`), the request channels
  * the hand-written callers go round-robin over (one per instance).
  */
-const target = { service: 'bench-rpc', channels: [`${namespace}:bench.${system}.rpc`], cursor: 0 };
+const target = { service: benchRpcService(system), channels: [`${namespace}:bench.${system}.rpc`], cursor: 0 };
 
 async function intracomCaller(spread: 'burst' | 'call'): Promise<Call> {
-  const rpc = new RedisRPCClient({ service: 'bench-caller', redis: url, namespace, spread });
+  const rpc = new RedisRPCClient({ service: 'bench-caller', redis: url, namespace, spread, auth: benchAuth(system, 'bench-caller') });
   await rpc.connect();
   return (value) => rpc.callService(target.service, 'echo', value);
 }
@@ -138,8 +139,8 @@ async function run(call: Call, calls: number, inFlight: number, forMs?: number):
 
 async function main(): Promise<void> {
   const call =
-    system === 'intracom' || system === 'intracom-per-call'
-      ? await intracomCaller(system === 'intracom' ? 'burst' : 'call')
+    isIntracom(system) || system === 'intracom-per-call'
+      ? await intracomCaller(system === 'intracom-per-call' ? 'call' : 'burst')
       : system === 'reference'
         ? await referenceCaller()
         : await baselineCaller(system === 'autopipelining');

@@ -1,7 +1,8 @@
 /**
  * The responding side of the `rpc-*` benchmarks, in a process of its own.
  * BENCH_SYSTEM=intracom serves `echo` with RedisRPCClient (service
- * BENCH_SERVICE, default `bench-rpc`); BENCH_SYSTEM=baseline is the minimal
+ * BENCH_SERVICE, default `bench-rpc`, or `bench-rpc-signed` / `bench-rpc-sealed`
+ * for the systems with authentication); BENCH_SYSTEM=baseline is the minimal
  * hand-written ioredis responder of the issue: requests arrive as msgpackr
  * `{ id, replyTo, args }`, one PUBLISH per reply to the caller's channel,
  * ioredis defaults (`autopipelining`: the same with ioredis
@@ -19,6 +20,7 @@
  * since ready; `{ cmd: 'counts' }` answers `{ ev: 'counts', counts }`, per
  * instance; `{ cmd: 'exit' }`.
  */
+import { benchAuth, benchRpcService, isIntracom } from './benchAuth';
 import Redis from 'ioredis';
 import { Packr, Unpackr } from 'msgpackr';
 import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
@@ -33,8 +35,9 @@ const send = (message: unknown): void => void process.send?.(message);
 
 /** Starts one instance answering on `channel` (for intracom: one more instance of the service); `answered` counts its replies. */
 async function instance(channel: string, answered: () => void): Promise<void> {
-  if (system === 'intracom') {
-    const rpc = new RedisRPCClient({ service: process.env.BENCH_SERVICE ?? 'bench-rpc', redis: url, namespace });
+  if (isIntracom(system)) {
+    const service = process.env.BENCH_SERVICE ?? benchRpcService(system);
+    const rpc = new RedisRPCClient({ service, redis: url, namespace, auth: benchAuth(system, service) });
     await rpc.expose('echo', (args) => {
       answered();
       return args[0];

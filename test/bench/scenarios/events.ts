@@ -20,8 +20,8 @@ import { performance } from 'node:perf_hooks';
 import { spawnPeer, type Peer } from '../../support/processes';
 import { result, selectedSystems, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
-type System = 'baseline' | 'control' | 'autopipelining' | 'reference' | 'intracom' | 'intracom-publish';
-const SYSTEMS = selectedSystems<System>(['baseline', 'control', 'autopipelining', 'reference', 'intracom', 'intracom-publish']);
+type System = 'baseline' | 'control' | 'autopipelining' | 'reference' | 'intracom' | 'intracom-publish' | 'intracom-signed' | 'intracom-sealed';
+const SYSTEMS = selectedSystems<System>(['baseline', 'control', 'autopipelining', 'reference', 'intracom', 'intracom-publish', 'intracom-signed', 'intracom-sealed']);
 const ROUNDS = 3;
 const ROUND_MS = 1_000;
 

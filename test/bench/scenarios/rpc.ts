@@ -37,8 +37,8 @@ import Redis from 'ioredis';
 import { spawnPeer, type Peer } from '../../support/processes';
 import { redisCpuMs, result, selectedSystems, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
-type System = 'baseline' | 'control' | 'autopipelining' | 'reference' | 'intracom';
-const SYSTEMS = selectedSystems<System>(['baseline', 'control', 'autopipelining', 'reference', 'intracom']);
+type System = 'baseline' | 'control' | 'autopipelining' | 'reference' | 'intracom' | 'intracom-signed' | 'intracom-sealed';
+const SYSTEMS = selectedSystems<System>(['baseline', 'control', 'autopipelining', 'reference', 'intracom', 'intracom-signed', 'intracom-sealed']);
 const ROUNDS = 3;
 
 interface Arrangement {
