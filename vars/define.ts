@@ -61,7 +61,7 @@ export function assertSegment(field: string, name: unknown): asserts name is str
   if (problem !== undefined) throw new ValidationError(problem);
 }
 
-const VAR_FIELDS: OptionNames<VarDefinition> = { name: true, type: true, description: true, owner: true, ttlMs: true, keyed: true, keyDescription: true, secret: true, internal: 'internal' };
+const VAR_FIELDS: OptionNames<VarDefinition> = { name: true, type: true, description: true, owner: true, ttlMs: true, keyed: true, keyDescription: true, secret: true, confidential: true, internal: 'internal' };
 const TOPIC_FIELDS: OptionNames<TopicDefinition> = { name: true, payload: true, publishers: true, subscribers: true, description: true };
 
 /** Declares one variable; the returned object is what `RedisClient.get`/`set` take. */
