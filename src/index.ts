@@ -74,6 +74,7 @@ export {
   TimeoutError,
   NoHandlerError,
   NoServiceError,
+  PermissionError,
   RemoteError,
   ConnectionLostError,
   CancelledError,

@@ -26,14 +26,14 @@ import { RedisRoute } from '../route/RedisRoute';
 import { DEFAULT_DURABILITY } from '../route/RouteOptions';
 import { topologyOf } from '../route/connection';
 import type { Route, RouteStats, RouteStatus } from '../route/Route';
-import { withinMs } from '../route/withinMs';
+import { beforeDeadline, withinMs } from '../route/withinMs';
 import { VERSION } from '../version';
 import { CLIENT_OPTION_NAMES, DEFAULT_CLIENT_OPTIONS, DURABILITY_OPTION_NAMES, LIMIT_OPTION_NAMES, REGISTRY_OPTION_NAMES, type RedisClientOptions } from './RedisClientOptions';
 import { nestedOptions, refuseUnknownOptions, type OptionNames } from '../../vars/options';
 import { decodeVariable, describeVariableValue, encodeVariable, fitsVariable, receivedVariableValue } from './variableCodec';
 import { describeValue } from '../../vars/describe';
 import { newUuid } from '../envelope/ids';
-import { defaultLogger } from '../log/logger';
+import { defaultLogger, silence } from '../log/logger';
 
 /** What an event handler receives beside the payload. */
 export interface ReceivedEvent<P = unknown> extends EventMessage<P> {
@@ -166,12 +166,16 @@ export class RedisClient extends EventEmitter {
   private readonly instanceLogger: Logger;
   /** Size limits in force. */
   readonly limits: Readonly<{ maxPayloadBytes: number; maxFrameBytes: number }>;
+  /** The route's logger, silenced with the client's own once close() has returned. */
+  private readonly routeLogger: Logger;
   /** Warnings that remote traffic or an outage can repeat: one line per window and key, with counts. */
   private readonly warnings: RateLimitedLog;
   private readonly heartbeatMs: number;
   private readonly instanceTtlMs: number;
   private readonly ownsRoute: boolean;
   private readonly closeTimeoutMs: number;
+  /** @internal What connect() may take, in ms (a RedisRPCClient's connect keeps within it too). */
+  readonly connectTimeoutMs: number;
   private readonly maxInFlight: number;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly info: InstanceInfo;
@@ -224,6 +228,7 @@ export class RedisClient extends EventEmitter {
       throw new ValidationError(`registry.ttlMs must exceed registry.heartbeatMs (${this.heartbeatMs}); received ${this.instanceTtlMs}`);
     }
     const connectTimeoutMs = positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.connectTimeoutMs);
+    this.connectTimeoutMs = connectTimeoutMs;
     this.closeTimeoutMs = nonNegativeInteger('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.closeTimeoutMs);
     this.maxInFlight = positiveInteger('maxInFlight', options.maxInFlight ?? DEFAULT_CLIENT_OPTIONS.maxInFlight);
     if (options.codec !== undefined && (typeof options.codec?.encode !== 'function' || typeof options.codec?.decode !== 'function')) {
@@ -242,7 +247,8 @@ export class RedisClient extends EventEmitter {
     if (!Number.isSafeInteger(durability.replicas) || durability.replicas < 0) throw new ValidationError(`durability.replicas must be an integer >= 0; received ${describeValue(durability.replicas)}`);
     positiveInteger('durability.timeoutMs', durability.timeoutMs);
     const auth = resolveAuth(this.service, options.auth);
-    const routeOptions = { codec: this.codec, limits, logger: this.moduleLogger('route'), names: this.names, connectTimeoutMs, durability, auth };
+    this.routeLogger = this.moduleLogger('route');
+    const routeOptions = { codec: this.codec, limits, logger: this.routeLogger, names: this.names, connectTimeoutMs, durability, auth };
     const routeChoice = options.route ?? (options.redis !== undefined ? 'redis' : 'memory');
     if (routeChoice === 'redis') {
       if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options, cluster seeds, or an ioredis Redis or Cluster); received undefined');
@@ -288,10 +294,12 @@ export class RedisClient extends EventEmitter {
   connect(): Promise<void> {
     if (this.closing) return Promise.reject(new NotConnectedError('connect', 'closed'));
     this.connecting ??= (async () => {
+      const deadline = performance.now() + this.connectTimeoutMs;
       try {
         await this.route.connect();
         if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
-        await this.beat();
+        // a Redis that stops answering after the handshake (paused, busy, frozen) must not hold connect() past its limit
+        await beforeDeadline(this.beat(), deadline, `${this.connectTimeoutMs} ms (connectTimeoutMs)`, 'announcing the instance');
       } catch (error) {
         this.connecting = undefined; // a failed connect can be retried
         throw connectionFailure(error, this.route);
@@ -300,7 +308,10 @@ export class RedisClient extends EventEmitter {
       if (this.closing) return;
       this.logger.debug({ route: this.route.kind, heartbeatMs: this.heartbeatMs }, 'connected; instance announced in the registry');
       this.heartbeat = setInterval(() => {
-        this.beat().catch((error: unknown) => this.warnings.warn('heartbeat', { err: error }, 'heartbeat failed; will retry'));
+        this.beat().catch((error: unknown) => {
+          // a beat cut short by close() is not retried: close()'s own warning covers the registry entry
+          if (!this.closing) this.warnings.warn('heartbeat', { err: error }, 'heartbeat failed; will retry');
+        });
       }, this.heartbeatMs);
       this.heartbeat.unref();
     })();
@@ -315,8 +326,17 @@ export class RedisClient extends EventEmitter {
    * Never rejects.
    */
   close(options: { timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs === undefined || !(options.timeoutMs >= 0) ? this.closeTimeoutMs : options.timeoutMs;
+    return this.closeWithin(timeoutMs, timeoutMs);
+  }
+
+  /**
+   * @internal close() with what is left of a caller's budget (`timeoutMs`),
+   * its warning naming the caller's whole limit (`limitMs`): a RedisRPCClient
+   * that closes its own client passes both.
+   */
+  closeWithin(timeoutMs: number, limitMs: number): Promise<void> {
     this.closing ??= (async () => {
-      const timeoutMs = options.timeoutMs === undefined || !(options.timeoutMs >= 0) ? this.closeTimeoutMs : options.timeoutMs;
       const deadline = performance.now() + timeoutMs;
       const left = () => Math.max(0, deadline - performance.now());
       if (this.heartbeat) clearInterval(this.heartbeat);
@@ -337,8 +357,10 @@ export class RedisClient extends EventEmitter {
       }
       this.subscriptions.clear();
       if (this.ownsRoute) await this.route.close(left());
-      if (abandoned.length > 0) this.logger.warn({ abandoned, closeTimeoutMs: timeoutMs }, 'closed without finishing everything');
+      if (abandoned.length > 0) this.logger.warn({ abandoned, closeTimeoutMs: limitMs }, 'closed without finishing everything');
       this.warnings.flush();
+      silence(this.logger);
+      silence(this.routeLogger);
       this.emit('close');
     })();
     return this.closing;

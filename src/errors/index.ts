@@ -8,6 +8,7 @@ export { TopologyError } from './TopologyError';
 export { TimeoutError } from './TimeoutError';
 export { NoHandlerError } from './NoHandlerError';
 export { NoServiceError } from './NoServiceError';
+export { PermissionError } from './PermissionError';
 export { RemoteError, type RemoteErrorInfo } from './RemoteError';
 export { ConnectionLostError } from './ConnectionLostError';
 export { CancelledError } from './CancelledError';

@@ -18,6 +18,21 @@ export function defaultLogger(fallbackLevel = 'warn', name = 'intracom'): Logger
   return pino({ name, level, serializers: { err: (error: unknown) => pino.stdSerializers.err(redactCredentials(error) as Error) } }, pino.destination({ dest: 2, sync: true }));
 }
 
+/**
+ * Makes a logger of ours write nothing more: once an instance's close() has
+ * returned, what it abandoned was listed in its last warning, and the late
+ * failures of that abandoned work would only repeat it (or, worse, promise a
+ * retry that will never come). A logger without a settable level is left as
+ * it is.
+ */
+export function silence(logger: Logger): void {
+  try {
+    logger.level = 'silent';
+  } catch {
+    // not a pino logger: it keeps its own level
+  }
+}
+
 /** Whether a logger writes `debug` lines: checked once, so that hot paths build no log fields otherwise. */
 export function debugEnabled(logger: Logger): boolean {
   return typeof logger.isLevelEnabled === 'function' ? logger.isLevelEnabled('debug') : false;

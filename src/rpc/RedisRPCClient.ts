@@ -11,7 +11,8 @@ import { ConnectionError } from '../errors/ConnectionError';
 import { IntracomError } from '../errors/IntracomError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
-import { withinMs } from '../route/withinMs';
+import { beforeDeadline, withinMs } from '../route/withinMs';
+import { silence } from '../log/logger';
 import { createQuery } from '../envelope/query';
 import { hostLocally, localHost, stopHostingLocally } from './localServices';
 import { QueryHandlers, type QueryContext, type QueryHandler } from '../queues/QueryHandlers';
@@ -83,6 +84,8 @@ export class RedisRPCClient implements RpcCalls {
   /** The default timeout of a call, in ms. */
   readonly timeoutMs: number;
   private readonly logger: Logger;
+  /** Every module logger this client made, silenced once close() has returned. */
+  private readonly loggers: Logger[] = [];
   private readonly ownsClient: boolean;
   private readonly directory: InstanceDirectory;
   private readonly caller: RpcCaller;
@@ -131,7 +134,11 @@ export class RedisRPCClient implements RpcCalls {
     const registry = { ...DEFAULT_CLIENT_OPTIONS.registry, ...(options.client === undefined ? options.registry : undefined) };
     // a standalone client was built with options.logger already; a shared one keeps its own unless one is given here
     const own = options.client !== undefined && options.logger !== undefined ? options.logger.child({ service: this.service, instanceId: this.instanceId }) : undefined;
-    const moduleLogger = (module: string): Logger => (own !== undefined ? own.child({ module }) : this.client.moduleLogger(module));
+    const moduleLogger = (module: string): Logger => {
+      const logger = own !== undefined ? own.child({ module }) : this.client.moduleLogger(module);
+      this.loggers.push(logger);
+      return logger;
+    };
     this.logger = moduleLogger('rpc');
 
     const { route, names, codec } = this.client;
@@ -174,14 +181,18 @@ export class RedisRPCClient implements RpcCalls {
       return Promise.all([this.connecting, this.queuesStarting, this.queriesServed]).then(() => undefined);
     }
     this.connecting ??= (async () => {
+      const { connectTimeoutMs } = this.client;
+      const deadline = performance.now() + connectTimeoutMs;
+      // each step waits for Redis at most until connectTimeoutMs has passed since connect() began
+      const step = <T>(work: Promise<T>, what: string): Promise<T> => beforeDeadline(work, deadline, `${connectTimeoutMs} ms (connectTimeoutMs)`, what);
       try {
         await this.client.connect();
         if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
-        await this.caller.start();
-        await this.server.start();
+        await step(this.caller.start(), 'subscribing to the reply channel');
+        await step(this.server.start(), 'subscribing and announcing what it serves');
         if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
         // durable streams and groups only for a program that consumes (see queues.consume)
-        if (this.queues.startsAtConnect || this.queryHandlers.actions().length > 0) await this.startQueues();
+        if (this.queues.startsAtConnect || this.queryHandlers.actions().length > 0) await step(this.startQueues(), 'creating the durable queues');
       } catch (error) {
         this.connecting = undefined; // a failed connect can be retried
         if (error instanceof IntracomError) throw error;
@@ -242,7 +253,8 @@ export class RedisRPCClient implements RpcCalls {
       if (!(await withinMs(this.caller.close(), left()))) abandoned.push('unsubscribing the reply channel');
       if (!(await withinMs(this.server.close(left()), left()))) abandoned.push('leaving the RPC registry (the entries expire within registry.ttlMs)');
       if (abandoned.length > 0) this.logger.warn({ abandoned, closeTimeoutMs: this.closeTimeoutMs, connected }, 'RPC client closed without finishing everything');
-      if (this.ownsClient) await this.client.close({ timeoutMs: left() });
+      if (this.ownsClient) await this.client.closeWithin(left(), this.closeTimeoutMs);
+      for (const logger of this.loggers) silence(logger);
     })();
     return this.closing;
   }

@@ -270,7 +270,10 @@ export class RpcServer {
       if (served.listening === undefined) continue;
       this.route
         .announce(served.topic, this.instanceId, this.announcement, this.settings.registryTtlMs)
-        .catch((error: unknown) => this.warnings.warn(`heartbeat ${served.topic}`, { err: error, target: served.topic }, 'RPC heartbeat failed; will retry'));
+        .catch((error: unknown) => {
+          // a beat cut short by close() is not retried: close() lists what it abandoned
+          if (!this.closing) this.warnings.warn(`heartbeat ${served.topic}`, { err: error, target: served.topic }, 'RPC heartbeat failed; will retry');
+        });
     }
   }
 
