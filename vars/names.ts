@@ -160,9 +160,13 @@ export class Names {
     return `${prefix(this.namespace)}ic:{mutex:${mutexId}}:waiters`;
   }
 
-  /** Channel on which one RedisMutex is told that a mutex was handed over to one of its waiting acquirers. */
-  mutexWake(waiterId: string): string {
-    return this.channel(`intracom.mutex.wake.${waiterId}`);
+  /**
+   * Channel on which one RedisMutex is told that a mutex was handed over to one of its waiting acquirers.
+   * With `mutexId` (on a cluster), one channel per mutex, in the slot of its lock (its hash tag), so that
+   * the hand-over script can SPUBLISH to it and count its subscribers exactly with PUBSUB SHARDNUMSUB.
+   */
+  mutexWake(waiterId: string, mutexId?: string): string {
+    return this.channel(mutexId === undefined ? `intracom.mutex.wake.${waiterId}` : `intracom.mutex.wake.{mutex:${mutexId}}.${waiterId}`);
   }
 
   /** Pattern matching every mutex record of this namespace (for inspection with SCAN). */

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { RedisClient } from '../client/RedisClient';
 import { CancelledError } from '../errors/CancelledError';
 import { ConnectionError } from '../errors/ConnectionError';
+import { TopologyError } from '../errors/TopologyError';
 import { ConnectionLostError } from '../errors/ConnectionLostError';
 import { NoHandlerError } from '../errors/NoHandlerError';
 import { NoServiceError } from '../errors/NoServiceError';
@@ -167,6 +168,8 @@ export async function connect(options: GlobalOptions, { rpc: withRpc }: { rpc: b
   } catch (error) {
     void rpc.close().catch(() => undefined);
     if (error instanceof CliError) throw error;
+    // Redis answered, but is not the deployment the URL names (a cluster node behind redis://): say so, not "unreachable"
+    if (error instanceof TopologyError) throw new CliError(`Redis at ${displayUrl(options.redis)}: ${error.message.replace(/^could not connect to Redis at [^:]+:\d+: /, '')}`, ExitCode.UNREACHABLE, 'TopologyError');
     const reason = error instanceof ConnectionError ? error.message.replace(/^could not connect to Redis at [^:]+:\d+: /, '') : describeError(error);
     throw new CliError(`cannot reach Redis at ${displayUrl(options.redis)}: ${reason}`, ExitCode.UNREACHABLE);
   } finally {
@@ -192,7 +195,7 @@ export function parseJsonArgument(name: string, text: string | undefined, fallba
   }
 }
 
-/** JSON text of any value msgpack can carry: bigint as `"<n>n"`, Buffer as `{ type: 'Buffer', base64 }`. */
+/** JSON text of any value msgpack can carry: bigint as `"<n>n"`, Buffer as `{ type: 'Buffer', base64 }`, undefined as `null` (JSON has no undefined). */
 export function toJson(value: unknown, indent?: number): string {
   return JSON.stringify(
     value,
@@ -203,7 +206,7 @@ export function toJson(value: unknown, indent?: number): string {
       return item;
     },
     indent,
-  ) ?? 'undefined';
+  ) ?? 'null';
 }
 
 /** Resolves on the first SIGINT or SIGTERM (and stops listening for them). */

@@ -27,14 +27,14 @@ import { RedisRoute } from '../route/RedisRoute';
 import { DEFAULT_DURABILITY } from '../route/RouteOptions';
 import { topologyOf } from '../route/connection';
 import type { Route, RouteStats, RouteStatus } from '../route/Route';
-import { withinMs } from '../route/withinMs';
+import { beforeDeadline, withinMs } from '../route/withinMs';
 import { VERSION } from '../version';
 import { CLIENT_OPTION_NAMES, DEFAULT_CLIENT_OPTIONS, DURABILITY_OPTION_NAMES, LIMIT_OPTION_NAMES, REGISTRY_OPTION_NAMES, type RedisClientOptions } from './RedisClientOptions';
 import { nestedOptions, refuseUnknownOptions, type OptionNames } from '../../vars/options';
 import { decodeVariable, describeVariableValue, encodeVariable, fitsVariable, receivedVariableValue } from './variableCodec';
 import { describeValue } from '../../vars/describe';
 import { newUuid } from '../envelope/ids';
-import { defaultLogger } from '../log/logger';
+import { defaultLogger, silence } from '../log/logger';
 
 /** What an event handler receives beside the payload. */
 export interface ReceivedEvent<P = unknown> extends EventMessage<P> {
@@ -69,9 +69,13 @@ export type Unsubscribe = () => Promise<void>;
 
 /** One live instance of a service, as it announced itself. */
 export interface InstanceInfo {
+  /** The service key it runs as. */
   service: string;
+  /** Its instance id (unique per process by default). */
   instanceId: string;
+  /** The host name of its machine. */
   host: string;
+  /** Its process id on that host. */
   pid: number;
   /** Start time, ms since the epoch. */
   startedAt: number;
@@ -163,12 +167,16 @@ export class RedisClient extends EventEmitter {
   private readonly instanceLogger: Logger;
   /** Size limits in force. */
   readonly limits: Readonly<{ maxPayloadBytes: number; maxFrameBytes: number }>;
+  /** The route's logger, silenced with the client's own once close() has returned. */
+  private readonly routeLogger: Logger;
   /** Warnings that remote traffic or an outage can repeat: one line per window and key, with counts. */
   private readonly warnings: RateLimitedLog;
   private readonly heartbeatMs: number;
   private readonly instanceTtlMs: number;
   private readonly ownsRoute: boolean;
   private readonly closeTimeoutMs: number;
+  /** @internal What connect() may take, in ms (a RedisRPCClient's connect keeps within it too). */
+  readonly connectTimeoutMs: number;
   private readonly maxInFlight: number;
   private heartbeat: NodeJS.Timeout | undefined;
   private readonly info: InstanceInfo;
@@ -221,6 +229,7 @@ export class RedisClient extends EventEmitter {
       throw new ValidationError(`registry.ttlMs must exceed registry.heartbeatMs (${this.heartbeatMs}); received ${this.instanceTtlMs}`);
     }
     const connectTimeoutMs = positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.connectTimeoutMs);
+    this.connectTimeoutMs = connectTimeoutMs;
     this.closeTimeoutMs = nonNegativeInteger('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.closeTimeoutMs);
     this.maxInFlight = positiveInteger('maxInFlight', options.maxInFlight ?? DEFAULT_CLIENT_OPTIONS.maxInFlight);
     if (options.codec !== undefined && (typeof options.codec?.encode !== 'function' || typeof options.codec?.decode !== 'function')) {
@@ -239,7 +248,8 @@ export class RedisClient extends EventEmitter {
     if (!Number.isSafeInteger(durability.replicas) || durability.replicas < 0) throw new ValidationError(`durability.replicas must be an integer >= 0; received ${describeValue(durability.replicas)}`);
     positiveInteger('durability.timeoutMs', durability.timeoutMs);
     const auth = resolveAuth(this.service, options.auth);
-    const routeOptions = { codec: this.codec, limits, logger: this.moduleLogger('route'), names: this.names, connectTimeoutMs, durability, auth };
+    this.routeLogger = this.moduleLogger('route');
+    const routeOptions = { codec: this.codec, limits, logger: this.routeLogger, names: this.names, connectTimeoutMs, durability, auth };
     const routeChoice = options.route ?? (options.redis !== undefined ? 'redis' : 'memory');
     if (routeChoice === 'redis') {
       if (options.redis === undefined) throw new ValidationError('route "redis" needs the redis option (a URL, ioredis options, cluster seeds, or an ioredis Redis or Cluster); received undefined');
@@ -285,10 +295,12 @@ export class RedisClient extends EventEmitter {
   connect(): Promise<void> {
     if (this.closing) return Promise.reject(new NotConnectedError('connect', 'closed'));
     this.connecting ??= (async () => {
+      const deadline = performance.now() + this.connectTimeoutMs;
       try {
         await this.route.connect();
         if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
-        await this.beat();
+        // a Redis that stops answering after the handshake (paused, busy, frozen) must not hold connect() past its limit
+        await beforeDeadline(this.beat(), deadline, `${this.connectTimeoutMs} ms (connectTimeoutMs)`, 'announcing the instance');
       } catch (error) {
         this.connecting = undefined; // a failed connect can be retried
         throw connectionFailure(error, this.route);
@@ -297,7 +309,10 @@ export class RedisClient extends EventEmitter {
       if (this.closing) return;
       this.logger.debug({ route: this.route.kind, heartbeatMs: this.heartbeatMs }, 'connected; instance announced in the registry');
       this.heartbeat = setInterval(() => {
-        this.beat().catch((error: unknown) => this.warnings.warn('heartbeat', { err: error }, 'heartbeat failed; will retry'));
+        this.beat().catch((error: unknown) => {
+          // a beat cut short by close() is not retried: close()'s own warning covers the registry entry
+          if (!this.closing) this.warnings.warn('heartbeat', { err: error }, 'heartbeat failed; will retry');
+        });
       }, this.heartbeatMs);
       this.heartbeat.unref();
     })();
@@ -312,8 +327,17 @@ export class RedisClient extends EventEmitter {
    * Never rejects.
    */
   close(options: { timeoutMs?: number } = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs === undefined || !(options.timeoutMs >= 0) ? this.closeTimeoutMs : options.timeoutMs;
+    return this.closeWithin(timeoutMs, timeoutMs);
+  }
+
+  /**
+   * @internal close() with what is left of a caller's budget (`timeoutMs`),
+   * its warning naming the caller's whole limit (`limitMs`): a RedisRPCClient
+   * that closes its own client passes both.
+   */
+  closeWithin(timeoutMs: number, limitMs: number): Promise<void> {
     this.closing ??= (async () => {
-      const timeoutMs = options.timeoutMs === undefined || !(options.timeoutMs >= 0) ? this.closeTimeoutMs : options.timeoutMs;
       const deadline = performance.now() + timeoutMs;
       const left = () => Math.max(0, deadline - performance.now());
       if (this.heartbeat) clearInterval(this.heartbeat);
@@ -334,8 +358,10 @@ export class RedisClient extends EventEmitter {
       }
       this.subscriptions.clear();
       if (this.ownsRoute) await this.route.close(left());
-      if (abandoned.length > 0) this.logger.warn({ abandoned, closeTimeoutMs: timeoutMs }, 'closed without finishing everything');
+      if (abandoned.length > 0) this.logger.warn({ abandoned, closeTimeoutMs: limitMs }, 'closed without finishing everything');
       this.warnings.flush();
+      silence(this.logger);
+      silence(this.routeLogger);
       this.emit('close');
     })();
     return this.closing;
@@ -359,6 +385,7 @@ export class RedisClient extends EventEmitter {
    * after the variable: `set(RedisVars.ServiceInfo, 'users', info)`.
    */
   async set<V extends VarDefinition>(variable: V, ...args: NoInfer<[...VarKeyArgs<V>, VarValue<V>, SetOptions?]>): Promise<void> {
+    this.assertVariable('set', variable);
     const key = variable.keyed ? (args[0] as string) : undefined;
     const value = args[variable.keyed ? 1 : 0];
     const options = (args[variable.keyed ? 2 : 1] ?? {}) as SetOptions;
@@ -388,6 +415,7 @@ export class RedisClient extends EventEmitter {
    * the variable's TTL when it has one.
    */
   async increment<V extends VarDefinition<'integer'>>(variable: V, ...args: NoInfer<[...VarKeyArgs<V>, by?: number]>): Promise<number> {
+    this.assertVariable('increment', variable);
     const key = variable.keyed ? (args[0] as string) : undefined;
     const by = (args[variable.keyed ? 1 : 0] ?? 1) as number;
     const { redisKey } = this.resolveVariable('increment', variable, key);
@@ -405,6 +433,7 @@ export class RedisClient extends EventEmitter {
    * key; without it every key is watched. Resolves once the watch is active.
    */
   async watch<V extends VarDefinition>(variable: V, handler: (change: VariableChange<VarValue<V>>) => void | Promise<void>, key?: string): Promise<Unsubscribe> {
+    this.assertVariable('watch', variable);
     this.resolveVariable('watch', variable, variable.keyed ? (key ?? '*') : undefined);
     if (typeof handler !== 'function') throw handlerError(`watch of "${variable.name}"`, handler);
     const channel = this.names.variableChanged(variable.owner, variable.name);
@@ -602,7 +631,8 @@ export class RedisClient extends EventEmitter {
     return state;
   }
 
-  private resolveVariable(operation: string, variable: VarDefinition, key: string | undefined): { redisKey: string } {
+  /** Throws a ValidationError unless `variable` is a variable definition (checked before any of its fields is read). */
+  private assertVariable(operation: string, variable: VarDefinition): void {
     if (typeof variable !== 'object' || variable === null || typeof variable.name !== 'string') {
       throw new ValidationError(`${operation} needs a variable declared with defineVar; received ${describeValue(variable)}`);
     }
@@ -612,6 +642,10 @@ export class RedisClient extends EventEmitter {
       if (!variable.internal) checkName(`owner of variable "${variable.name}"`, variable.owner);
       checkedVariables.add(variable);
     }
+  }
+
+  private resolveVariable(operation: string, variable: VarDefinition, key: string | undefined): { redisKey: string } {
+    this.assertVariable(operation, variable);
     if (variable.keyed) {
       if (typeof key !== 'string' || key.length === 0) throw new ValidationError(`variable "${variable.name}" is keyed by ${variable.keyDescription ?? 'a key'}; ${operation} received ${describeValue(key)}`);
     } else if (key !== undefined) {

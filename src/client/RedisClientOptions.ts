@@ -126,9 +126,12 @@ export interface RedisClientOptions {
    */
   auth?: AuthOptions;
   /**
-   * How long `connect()` may take, in ms: past it (a server that accepts
-   * connections and never answers, a black-holed network) it rejects with
-   * ConnectionError and leaves nothing retrying.
+   * How long `connect()` may take, in ms, whatever step Redis stops
+   * answering at (a RedisRPCClient's connect included): past it (a server that
+   * accepts connections and never answers, a black-holed network, a Redis
+   * frozen after the handshake) it rejects with
+   * ConnectionError and leaves nothing retrying. The connections are then
+   * cut rather than closed politely, which takes at most 100 ms more.
    * @default 10000
    */
   connectTimeoutMs?: number;

@@ -48,10 +48,19 @@ export class Acquisition {
 
   /** Resolves with the lock; rejects with AcquireTimeoutError, AcquireAbortedError, or the error of a failed attempt. */
   async run(): Promise<MutexLock> {
-    const { signal, waitMs } = this.settings;
+    const { waitMs } = this.settings;
     const deadline = Date.now() + waitMs;
-    const notified = await this.host.wakeups.ready();
-    const queue = notified ? { channel: this.host.wakeups.channel, aliveMs: 1000 + 2 * (this.settings.retryDelayMs + this.settings.retryJitterMs) } : null;
+    const notified = await this.host.wakeups.ready(this.mutexId);
+    try {
+      return await this.wait(notified, deadline);
+    } finally {
+      if (notified) this.host.wakeups.done(this.mutexId);
+    }
+  }
+
+  private async wait(notified: boolean, deadline: number): Promise<MutexLock> {
+    const { signal, waitMs } = this.settings;
+    const queue = notified ? { channel: this.host.wakeups.channel(this.mutexId), aliveMs: 1000 + 2 * (this.settings.retryDelayMs + this.settings.retryJitterMs) } : null;
     if (notified) this.host.wakeups.expect(this.token, (value, mutexId) => mutexId === this.mutexId && this.handed(value));
     try {
       for (let attempt = 1; ; attempt++) {

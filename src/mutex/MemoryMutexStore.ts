@@ -26,7 +26,8 @@ const shared = new WeakMap<MemoryBus, SharedWaits>();
  */
 export class MemoryMutexStore implements MutexStore {
   private readonly waits: SharedWaits;
-  private listening: string | undefined;
+  readonly wakePerMutex = false;
+  private readonly listening = new Set<string>();
 
   constructor(private readonly bus: MemoryBus) {
     let waits = shared.get(bus);
@@ -93,13 +94,17 @@ export class MemoryMutexStore implements MutexStore {
   }
 
   async listen(channel: string, onMessage: (message: string) => void): Promise<void> {
-    this.listening = channel;
+    this.listening.add(channel);
     this.waits.listeners.set(channel, onMessage);
   }
 
+  async unlisten(channel: string): Promise<void> {
+    if (this.listening.delete(channel)) this.waits.listeners.delete(channel);
+  }
+
   async close(): Promise<void> {
-    if (this.listening !== undefined) this.waits.listeners.delete(this.listening);
-    this.listening = undefined;
+    for (const channel of this.listening) this.waits.listeners.delete(channel);
+    this.listening.clear();
   }
 
   private enqueue(queueKey: string, entry: string, queue: QueueAs): void {

@@ -1,7 +1,6 @@
-import { ReplyError } from 'ioredis';
-import { IntracomError } from '../errors/IntracomError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
+import { notSent, redisFailure } from '../route/redisFailure';
 import type { MutexConnection } from './MutexConnection';
 import type { MutexStore } from './MutexStore';
 import { Sweep } from './Sweep';
@@ -49,7 +48,7 @@ export class MutexCommands {
       return this.connection.connect(label(operation, mutexId), this.commandTimeoutMs).then(
         () => this.run(operation, mutexId, command, onLate, finish),
         (error: unknown) => {
-          throw failure(label(operation, mutexId), error);
+          throw this.failure(label(operation, mutexId), error);
         },
       );
     }
@@ -57,7 +56,7 @@ export class MutexCommands {
     try {
       pending = command(this.connection.store);
     } catch (error) {
-      return Promise.reject(failure(label(operation, mutexId), error));
+      return Promise.reject(this.failure(label(operation, mutexId), error));
     }
     return new Promise<R>((resolve, reject) => {
       const call: InflightCommand = { deadline: Date.now() + this.commandTimeoutMs, settled: false, reject, operation, mutexId };
@@ -82,10 +81,21 @@ export class MutexCommands {
           if (this.inflight[0] === call) this.inflight.shift();
           if (call.settled) return;
           call.settled = true;
-          reject(failure(label(operation, mutexId), error));
+          reject(this.failure(label(operation, mutexId), error));
         },
       );
     });
+  }
+
+  /**
+   * A failed command as one of {@link redisFailure}'s typed errors. A
+   * command refused because the connection is down names why it is down
+   * (a WRONGPASS on reconnecting, say) as its cause.
+   */
+  private failure(operation: string, error: unknown): unknown {
+    const why = this.connection.lastError;
+    if (why !== undefined && notSent(error)) return new RedisUnavailableError(operation, `the connection is down (${why.message}); the command was not sent`, { cause: why, applied: false });
+    return redisFailure(operation, error, this.connection.target);
   }
 
   /** Refuses later commands and stops the sweep (commands in flight still settle by their replies). */
@@ -116,9 +126,4 @@ export function label(operation: string, mutexId: string | undefined): string {
   return mutexId === undefined ? operation : `${operation} "${mutexId}"`;
 }
 
-/** An outage becomes RedisUnavailableError; Redis's own error replies and intracom's errors pass as they are. */
-function failure(operation: string, error: unknown): Error {
-  if (error instanceof IntracomError) return error;
-  if (error instanceof ReplyError) return error as Error; // Redis answered, with an error: not an outage
-  return new RedisUnavailableError(operation, error instanceof Error ? error.message : String(error), { cause: error });
-}
+

@@ -1,9 +1,12 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { RedisClient } from '../client/RedisClient';
+import { ConnectionError } from '../errors/ConnectionError';
+import { redisFailure } from '../route/redisFailure';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ValidationError } from '../errors/ValidationError';
-import { assertNotClusterNode, openConnection, type OpenedConnection, type RedisCommands } from '../route/connection';
+import { redactCredentials } from '../log/redact';
+import { assertNotClusterNode, describeConnection, openConnection, type OpenedConnection, type RedisCommands } from '../route/connection';
 import { MemoryMutexStore } from './MemoryMutexStore';
 import type { MutexStore } from './MutexStore';
 import { RedisMutexStore } from './RedisMutexStore';
@@ -26,6 +29,10 @@ export class MutexConnection {
   readonly defaultNodeId: string;
   /** The connection made from a URL or options, checked once connected. */
   private readonly opened: OpenedConnection | undefined;
+  /** Where Redis is, for errors. */
+  readonly target: string;
+  /** Why a connection created here is down: its last error since it was last ready. */
+  lastError: Error | undefined;
   private connecting: Promise<void> | undefined;
   private outageReported = false;
 
@@ -59,6 +66,12 @@ export class MutexConnection {
       this.opened = opened.owned ? opened : undefined;
     }
     this.defaultNodeId = defaultNodeId;
+    this.target = this.redis === undefined ? 'memory' : describeConnection(this.redis);
+    if (this.owned && this.redis !== undefined) {
+      // a handshake refused (WRONGPASS, NOPERM) is reported here; connect() and later commands only see "closed"
+      this.redis.on('error', (error: Error) => (this.lastError = error));
+      this.redis.on('ready', () => (this.lastError = undefined));
+    }
   }
 
   /** Logs the first error of a connection created here, once per outage. */
@@ -66,6 +79,7 @@ export class MutexConnection {
     const redis = this.redis;
     if (!this.owned || redis === undefined) return;
     redis.on('error', (error: Error) => {
+      redactCredentials(error);
       if (this.outageReported) return;
       this.outageReported = true;
       logger.warn({ err: error }, 'redis connection error; mutex calls fail until it is back');
@@ -85,7 +99,15 @@ export class MutexConnection {
     const redis = this.redis as RedisCommands; // only called when the mutexes live in Redis
     const opened = this.opened;
     this.connecting ??= (async () => {
-      await redis.connect();
+      try {
+        await redis.connect();
+      } catch (error) {
+        // Redis answered the handshake with a refusal (WRONGPASS, NOAUTH, an ACL denial): not an outage
+        const refusal = this.lastError?.name === 'ReplyError' ? this.lastError : error instanceof Error && error.name === 'ReplyError' ? error : undefined;
+        if (refusal !== undefined && /^(MOVED|ASK) /.test(refusal.message)) throw redisFailure('connect', refusal, this.target);
+        if (refusal !== undefined) throw new ConnectionError(this.target, refusal.message, { cause: refusal });
+        throw error;
+      }
       if (opened === undefined) return;
       try {
         await assertNotClusterNode(opened);

@@ -3,7 +3,9 @@ import type { MutexStore } from './MutexStore';
 
 /**
  * The hand-over notices of one RedisMutex: one wake channel, subscribed on
- * the first wait, on which a release (by any process) tells a waiting
+ * the first wait (on a cluster, one per mutex waited for, subscribed while
+ * an acquire of that mutex waits: the hand-over script publishes from the
+ * lock's slot, and sharded pub/sub reaches only that slot's channels), on which a release (by any process) tells a waiting
  * acquire of this RedisMutex that the mutex is now its own. A notice is
  * `<mutexId>|<lock value>`; it is matched to the waiting acquire by the
  * token that starts the value. A notice no acquire waits for (it gave up, or
@@ -20,32 +22,64 @@ export class MutexWakeups {
    * costs a release that finds nothing to release.
    */
   private readonly resolved = new Set<string>();
-  private subscribed: Promise<boolean> | undefined;
+  /** Each wake channel subscribed, and how many acquires wait on it. */
+  private readonly channels = new Map<string, { subscribed: Promise<boolean>; waits: number }>();
   private closed = false;
 
   constructor(
     private readonly store: MutexStore,
-    /** The wake channel. */
-    readonly channel: string,
+    /** The wake channel, or (when the store wants one per mutex) that of `mutexId`. */
+    private readonly channelOf: (mutexId?: string) => string,
     private readonly unclaimed: (mutexId: string, value: string) => void,
     private readonly logger: Logger,
   ) {}
 
+  /** The wake channel on which an acquire of `mutexId` is told of its hand-over. */
+  channel(mutexId: string): string {
+    return this.store.wakePerMutex ? this.channelOf(mutexId) : this.channelOf();
+  }
+
   /**
-   * Subscribes once (again after a failure); resolves false when notices
-   * cannot be received, and the waits then rely on their periodic attempts.
+   * Subscribes once (again after a failure) and counts an acquire of
+   * `mutexId` as waiting; resolves false when notices cannot be received, and
+   * the wait then relies on its periodic attempts. A true answer is to be
+   * matched by one {@link done}.
    */
-  ready(): Promise<boolean> {
+  ready(mutexId: string): Promise<boolean> {
     if (this.closed) return Promise.resolve(false);
-    this.subscribed ??= this.store.listen(this.channel, (message) => this.deliver(message)).then(
-      () => true,
-      (error: unknown) => {
-        this.subscribed = undefined;
-        this.logger.warn({ err: error }, 'could not subscribe to hand-over notices; waiting acquires retry on their own');
-        return false;
-      },
-    );
-    return this.subscribed;
+    const channel = this.channel(mutexId);
+    let entry = this.channels.get(channel);
+    if (entry === undefined) {
+      const created: { subscribed: Promise<boolean>; waits: number } = { waits: 0, subscribed: Promise.resolve(false) };
+      created.subscribed = this.store.listen(channel, (message) => this.deliver(message)).then(
+        () => true,
+        (error: unknown) => {
+          if (this.channels.get(channel) === created) this.channels.delete(channel);
+          this.logger.warn({ err: error }, 'could not subscribe to hand-over notices; waiting acquires retry on their own');
+          return false;
+        },
+      );
+      entry = created;
+      this.channels.set(channel, entry);
+    }
+    entry.waits += 1;
+    return entry.subscribed;
+  }
+
+  /**
+   * An acquire of `mutexId` that {@link ready} answered true no longer waits
+   * (it has the lock, or has left the queue). On a channel per mutex, the
+   * last one unsubscribes: the hand-over script counts subscribers, so a
+   * mutex nobody here waits for is never handed here.
+   */
+  done(mutexId: string): void {
+    const channel = this.channel(mutexId);
+    const entry = this.channels.get(channel);
+    if (entry === undefined) return;
+    entry.waits -= 1;
+    if (entry.waits > 0 || !this.store.wakePerMutex) return;
+    this.channels.delete(channel);
+    this.store.unlisten(channel).catch((error: unknown) => this.logger.debug({ err: error }, 'could not unsubscribe a wake channel'));
   }
 
   /** Calls `handed` with the lock value and the mutex id when a notice for `token` arrives. */
@@ -64,6 +98,7 @@ export class MutexWakeups {
   async close(): Promise<void> {
     this.closed = true;
     this.waiting.clear();
+    this.channels.clear();
     await this.store.close();
   }
 

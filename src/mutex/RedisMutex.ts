@@ -6,6 +6,8 @@ import { LockLostError } from '../errors/LockLostError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
 import { withinMs } from '../route/withinMs';
+import { cut } from '../route/connection';
+import { silence } from '../log/logger';
 import { HeldLocks } from './HeldLocks';
 import { releaseLateLock } from './lateReply';
 import { LockKeys } from './LockKeys';
@@ -85,7 +87,7 @@ export class RedisMutex extends EventEmitter {
     this.logger = this.settings.logger;
     this.commands = new MutexCommands(this.connection, this.settings.commandTimeoutMs);
     this.keys = new LockKeys(this.names);
-    this.wakeups = new MutexWakeups(this.connection.store, this.names.mutexWake(this.keys.waiterId), (mutexId, value) => this.unclaimed(mutexId, value), this.logger);
+    this.wakeups = new MutexWakeups(this.connection.store, (mutexId) => this.names.mutexWake(this.keys.waiterId, mutexId), (mutexId, value) => this.unclaimed(mutexId, value), this.logger);
     this.connection.reportOutages(this.logger);
   }
 
@@ -291,9 +293,9 @@ export class RedisMutex extends EventEmitter {
       this.commands.close();
       this.locks.close();
       await withinMs(this.wakeups.close(), left());
-      await withinMs(this.connection.close(), left());
       // a QUIT Redis never answered: cut the connection (ours only)
-      if (this.connection.owned) this.connection.redis?.disconnect();
+      if (!(await withinMs(this.connection.close(), left())) && this.connection.owned && this.connection.redis !== undefined) await cut(this.connection.redis);
+      silence(this.logger);
     })();
     return this.closing;
   }

@@ -1,13 +1,21 @@
-import { isCluster, scanAll, type RedisCommands } from '../route/connection';
+import type { Cluster } from 'ioredis';
+import { clusterSubscriber, isCluster, scanAll, type RedisCommands } from '../route/connection';
 import { queueEntry, type AttemptReply, type MutexKeys, type MutexStore, type QueueAs } from './MutexStore';
 import { acquireScript, extendScript, inspectScript, leaveScript, releaseScript } from './scripts';
 
-/** {@link MutexStore} on Redis: `SET NX PX` for `P`, Lua scripts for every compare-then-act step, pub/sub for hand-over notices. */
+/**
+ * {@link MutexStore} on Redis: `SET NX PX` for `P`, Lua scripts for every compare-then-act step, pub/sub for
+ * hand-over notices (on a cluster, sharded pub/sub on one channel per mutex, in its lock's slot).
+ */
 export class RedisMutexStore implements MutexStore {
+  readonly wakePerMutex: boolean;
   /** The connection that receives hand-over notices, made on the first wait. */
-  private subscriber: RedisCommands | undefined;
+  private subscriber: Promise<RedisCommands> | undefined;
+  private readonly handlers = new Map<string, (message: string) => void>();
 
-  constructor(private readonly redis: RedisCommands) {}
+  constructor(private readonly redis: RedisCommands) {
+    this.wakePerMutex = isCluster(redis);
+  }
 
   // The two of P/V are not async: each async layer costs the serial P+V cycle a promise and a turn of the microtask queue.
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
@@ -41,29 +49,52 @@ export class RedisMutexStore implements MutexStore {
   }
 
   async listen(channel: string, onMessage: (message: string) => void): Promise<void> {
-    // A connection of its own (a subscribed connection takes no other command); ioredis
-    // resubscribes it after a reconnection, and notices missed meanwhile are made up for by
-    // the waiters' periodic attempts.
-    const redis = this.redis;
-    const subscriber: RedisCommands = isCluster(redis) ? redis.duplicate([], { lazyConnect: true }) : redis.duplicate({ lazyConnect: true });
-    this.subscriber = subscriber;
-    subscriber.on('error', () => undefined); // its outages show on the command connection, which every attempt uses
-    subscriber.on('message', (received: string, message: string) => {
-      if (received === channel) onMessage(message);
-    });
+    const subscriber = await this.connectSubscriber();
+    this.handlers.set(channel, onMessage);
     try {
-      await subscriber.connect();
-      await subscriber.subscribe(channel);
+      await (this.wakePerMutex ? subscriber.ssubscribe(channel) : subscriber.subscribe(channel));
     } catch (error) {
-      subscriber.disconnect();
-      if (this.subscriber === subscriber) this.subscriber = undefined;
+      this.handlers.delete(channel);
       throw error;
     }
   }
 
+  async unlisten(channel: string): Promise<void> {
+    if (!this.handlers.delete(channel)) return;
+    const subscriber = await this.subscriber;
+    if (subscriber === undefined) return;
+    await (this.wakePerMutex ? subscriber.sunsubscribe(channel) : subscriber.unsubscribe(channel));
+  }
+
   async close(): Promise<void> {
-    this.subscriber?.disconnect();
+    const subscriber = this.subscriber;
     this.subscriber = undefined;
+    this.handlers.clear();
+    (await subscriber?.catch(() => undefined))?.disconnect();
+  }
+
+  /**
+   * A connection of its own (a subscribed connection takes no other command); ioredis
+   * resubscribes it after a reconnection (on a cluster, after a slot moves or a master fails
+   * over), and notices missed meanwhile are made up for by the waiters' periodic attempts.
+   */
+  private connectSubscriber(): Promise<RedisCommands> {
+    if (this.subscriber !== undefined) return this.subscriber;
+    const redis = this.redis;
+    const subscriber: RedisCommands = isCluster(redis) ? clusterSubscriber(redis as Cluster) : redis.duplicate({ lazyConnect: true });
+    subscriber.on('error', () => undefined); // its outages show on the command connection, which every attempt uses
+    const deliver = (received: string, message: string) => this.handlers.get(received)?.(message);
+    subscriber.on(this.wakePerMutex ? 'smessage' : 'message', deliver);
+    const connecting = subscriber.connect().then(
+      () => subscriber,
+      (error: unknown) => {
+        subscriber.disconnect();
+        if (this.subscriber === connecting) this.subscriber = undefined;
+        throw error;
+      },
+    );
+    this.subscriber = connecting;
+    return connecting;
   }
 }
 

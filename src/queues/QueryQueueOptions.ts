@@ -75,6 +75,15 @@ export interface QueryQueueOptions {
    * @default 'when-handled'
    */
   consume?: boolean | 'when-handled';
+  /**
+   * How long `fireAndForget` and `broadcast` wait, in ms, for a client that
+   * is reconnecting by itself to be ready again before they give up with
+   * NotConnectedError (nothing was sent). A short outage (a Redis restart, a
+   * failover) is ridden out; a long one fails in bounded time. 0 fails at
+   * once, like the other commands.
+   * @default 10000
+   */
+  sendWaitMs?: number;
 }
 
 /** The defaults of {@link QueryQueueOptions}. */
@@ -90,4 +99,5 @@ export const DEFAULT_QUERY_QUEUE_OPTIONS: Required<QueryQueueOptions> = {
   blockMs: 1000,
   requireKnownDestination: true,
   consume: 'when-handled',
+  sendWaitMs: 10_000,
 };

@@ -8,6 +8,7 @@ import { QueryRoute, QueryType, type Query } from '../envelope/types';
 import { NoServiceError } from '../errors/NoServiceError';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
 import { PermissionError } from '../errors/PermissionError';
+import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
 import type { QueryContext, QueryHandlers } from './QueryHandlers';
 import { DEFAULT_QUERY_QUEUE_OPTIONS, type QueryQueueOptions } from './QueryQueueOptions';
@@ -27,7 +28,9 @@ export interface DurableSendOptions {
 
 /** What inspection reports for one destination service. */
 export interface QueueInspection {
+  /** The destination service whose queues these are. */
   service: string;
+  /** Its FIRE_AND_FORGET queue (one delivery per query, to any instance). */
   fireAndForget: {
     /** Queries stored and not yet delivered. */
     depth: number;
@@ -36,6 +39,7 @@ export interface QueueInspection {
     /** Age of the oldest query still in the queue, in ms (0 when empty). */
     oldestAgeMs: number;
   };
+  /** Its BROADCAST queue (every live instance processes each query). */
   broadcast: {
     /** Entries kept (not yet processed by every live instance). */
     length: number;
@@ -50,7 +54,9 @@ export interface QueueInspection {
 
 /** Counters of this instance's consumers. */
 export interface QueryQueueStats {
+  /** The FIRE_AND_FORGET consumer's. */
   fireAndForget: QueueConsumerStats;
+  /** The BROADCAST consumer's. */
   broadcast: QueueConsumerStats;
 }
 
@@ -89,6 +95,8 @@ export class QueryQueues {
   private broadcast: QueueConsumer | undefined;
   private maintenance: NodeJS.Timeout | undefined;
   private readonly aborter = new AbortController();
+  /** Settles when a reconnecting client is ready again (or closed): what waiting sends await. */
+  private backOnline: Promise<'ready' | 'closed'> | undefined;
 
   constructor(
     private readonly client: RedisClient,
@@ -104,6 +112,7 @@ export class QueryQueues {
     for (const name of ['autoExtend', 'requireKnownDestination'] as const) {
       if (typeof merged[name] !== 'boolean') throw new ValidationError(`queues.${name} must be a boolean; received ${describeValue(merged[name])}`);
     }
+    if (!Number.isSafeInteger(merged.sendWaitMs) || merged.sendWaitMs < 0) throw new ValidationError(`queues.sendWaitMs must be a non-negative integer; received ${describeValue(merged.sendWaitMs)}`);
     if (typeof merged.consume !== 'boolean' && merged.consume !== 'when-handled') {
       throw new ValidationError(`queues.consume must be true, false or 'when-handled'; received ${describeValue(merged.consume)}`);
     }
@@ -117,6 +126,36 @@ export class QueryQueues {
    */
   private append(stream: string, query: unknown): Promise<string> {
     return this.client.route.streamAppend(stream, query, this.settings.batchSize);
+  }
+
+  /**
+   * Waits, at most `sendWaitMs`, for a client that is reconnecting by itself
+   * to be ready again: the send is held here rather than in ioredis's offline
+   * queue, so nothing is ever sent after the caller was told it failed.
+   */
+  private async untilReady(operation: string): Promise<void> {
+    const { route } = this.client;
+    if (route.status !== 'reconnecting') return;
+    const waitMs = this.settings.sendWaitMs;
+    // one pair of listeners for every send waiting, however many
+    this.backOnline ??= new Promise<'ready' | 'closed'>((resolve) => {
+      const onReady = (): void => settle('ready');
+      const onClose = (): void => settle('closed');
+      const settle = (how: 'ready' | 'closed'): void => {
+        route.off('ready', onReady);
+        route.off('close', onClose);
+        this.backOnline = undefined;
+        resolve(how);
+      };
+      route.on('ready', onReady);
+      route.on('close', onClose);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), waitMs)));
+    const outcome = await Promise.race([this.backOnline, late]);
+    clearTimeout(timer);
+    if (outcome === 'closed') throw new NotConnectedError(operation, 'closed');
+    if (outcome === 'late') throw new NotConnectedError(operation, 'reconnecting', `Redis was not back within ${waitMs} ms (queues.sendWaitMs); nothing was sent: send again after the client's 'ready' event`);
   }
 
   /** Whether `start()` should run at connect, before any handler is registered. */
@@ -194,6 +233,7 @@ export class QueryQueues {
     const unsendable = unencodableReason(query, 'query');
     if (unsendable !== undefined) throw new ValidationError(`cannot send a ${type} query to "${destination}": ${unsendable}`);
     const { route, names, service, limits } = this.client;
+    await this.untilReady(`send a ${type} query to "${destination}"`);
     if (this.settings.requireKnownDestination && !this.known.has(destination)) await this.assertKnown(destination, action);
     const envelope = createQuery({
       serviceNameSource: service,

@@ -1,13 +1,13 @@
-import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type Redis from 'ioredis';
 import type { Cluster } from 'ioredis';
 import { ConnectionError } from '../errors/ConnectionError';
 import { IntracomError } from '../errors/IntracomError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
-import { assertNotClusterNode, openConnection, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
+import { redactCredentials } from '../log/redact';
+import { assertNotClusterNode, clusterSubscriber, cut, openConnection, stopped, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
 import { FramedRoute } from './FramedRoute';
-import { PermissionError } from '../errors/PermissionError';
 import { LuaScript } from './LuaScript';
 import { withSocketErrorGuard } from './socketErrorGuard';
 import { RedisStreamStore } from './RedisStreamStore';
@@ -17,6 +17,7 @@ import type { Route, RouteStatus } from './Route';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type RouteOptions } from './RouteOptions';
 import { MAX_NAMES_PER_CALL } from './SubscriptionTable';
 import { withinMs } from './withinMs';
+import { redisFailure } from './redisFailure';
 import { scanKeys } from './scanKeys';
 
 export type { RedisConnection } from './connection';
@@ -45,6 +46,9 @@ async function numsub(connection: Redis, channels: string[]): Promise<number[]> 
  * frames always leave from one node, in order. The cluster bus then copies
  * the message to every node.
  */
+/** How long a shard channel must stay without subscribers before it counts as having none (ms; see channelSubscribers). */
+const SLOT_MOVE_GRACE_MS = 300;
+
 const classicPublishScript = new LuaScript<number>(
   'classicPublish',
   1,
@@ -90,16 +94,10 @@ export class RedisRoute extends FramedRoute implements Route {
 
   constructor(connection: RedisConnection, options: RouteOptions) {
     super(options, (channel, frame) => this.write(channel, frame), {
-      subscribe: (channels) =>
-        this.split(channels, (plain) => this.subscriber.subscribe(...plain), (shard) => this.subscriber.ssubscribe(shard)).catch((error: unknown) => {
-          throw PermissionError.from(`subscribe to ${channels.join(', ')}`, error);
-        }),
-      unsubscribe: (channels) => this.split(channels, (plain) => this.subscriber.unsubscribe(...plain), (shard) => this.subscriber.sunsubscribe(shard)),
-      psubscribe: async (patterns) =>
-        void (await this.subscriber.psubscribe(...patterns).catch((error: unknown) => {
-          throw PermissionError.from(`psubscribe to ${patterns.join(', ')}`, error);
-        })),
-      punsubscribe: async (patterns) => void (await this.subscriber.punsubscribe(...patterns)),
+      subscribe: (channels) => this.typed(`subscribe to ${listed(channels)}`, this.split(channels, (plain) => this.subscriber.subscribe(...plain), (shard) => this.subscriber.ssubscribe(shard))),
+      unsubscribe: (channels) => this.typed(`unsubscribe from ${listed(channels)}`, this.split(channels, (plain) => this.subscriber.unsubscribe(...plain), (shard) => this.subscriber.sunsubscribe(shard))),
+      psubscribe: (patterns) => this.typed(`psubscribe to ${listed(patterns)}`, this.subscriber.psubscribe(...patterns).then(() => undefined)),
+      punsubscribe: (patterns) => this.typed(`punsubscribe from ${listed(patterns)}`, this.subscriber.punsubscribe(...patterns).then(() => undefined)),
     });
     this.opened = openConnection(connection);
     this.publisher = this.opened.commands;
@@ -107,7 +105,7 @@ export class RedisRoute extends FramedRoute implements Route {
     this.topology = this.opened.topology;
     if (this.topology === 'cluster') {
       // ioredis replays classic and sharded subscriptions per node and per shard after moves and failovers
-      this.subscriber = (this.publisher as Cluster).duplicate([], { lazyConnect: true, shardedSubscribers: true });
+      this.subscriber = clusterSubscriber(this.publisher as Cluster);
       this.subscriber.on('smessageBuffer', (channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), undefined, frame));
     } else {
       // We replay subscriptions ourselves, so that `ready` after a reconnect means "subscribed again".
@@ -124,14 +122,19 @@ export class RedisRoute extends FramedRoute implements Route {
   }
 
   private write(channel: string, frame: Buffer): Promise<number> {
-    if (this.topology !== 'cluster') return this.publisher.publish(channel, frame);
-    // During a failover ioredis gives up with its own errors (too many redirections, CLUSTERDOWN): ours instead.
-    const typed = (error: unknown): never => {
-      throw new RedisUnavailableError(`publish to ${channel}`, error instanceof Error ? error.message : String(error), { cause: error });
-    };
-    if (this.sharded(channel)) return (this.publisher.spublish(channel, frame) as Promise<number>).catch(typed);
+    // an ACL refusal, a failover (too many redirections, CLUSTERDOWN) or an outage: ours, naming the channel
+    const operation = `publish to "${channel}"`;
+    if (this.topology !== 'cluster') return this.typed(operation, this.publisher.publish(channel, frame));
+    if (this.sharded(channel)) return this.typed(operation, this.publisher.spublish(channel, frame) as Promise<number>);
     // A keyless PUBLISH goes to a random node, and two nodes may deliver one channel's frames out of order.
-    return classicPublishScript.run(this.publisher, [channel], [channel, frame]).catch(typed);
+    return this.typed(operation, classicPublishScript.run(this.publisher, [channel], [channel, frame]));
+  }
+
+  /** `work`, failing with {@link redisFailure}'s typed errors instead of ioredis's. */
+  private typed<T>(operation: string, work: Promise<T>): Promise<T> {
+    return work.catch((error: unknown) => {
+      throw redisFailure(operation, error, this.opened.target);
+    });
   }
 
   /**
@@ -173,7 +176,7 @@ export class RedisRoute extends FramedRoute implements Route {
     this.state = 'connecting';
     this.options.logger.debug({ target: this.opened.target }, 'connecting to redis');
     let lastError: Error | undefined;
-    const remember = (error: Error) => (lastError = error);
+    const remember = (error: Error) => (lastError = redactCredentials(error));
     this.publisher.on('error', remember);
     this.subscriber.on('error', remember);
     let timer: NodeJS.Timeout | undefined;
@@ -188,9 +191,9 @@ export class RedisRoute extends FramedRoute implements Route {
         }),
       ]);
     } catch (error) {
-      // leave nothing retrying in the background: the caller decides whether to try again
-      // a retry may start at once: it needs connections that have ended, not ones still closing
-      await Promise.all([disconnectFully(this.subscriber), this.ownsPublisher ? disconnectFully(this.publisher) : undefined]);
+      // leave nothing retrying in the background: the caller decides whether to try again; a retry may start at
+      // once, so the connections are cut (not closed politely: a server that never answered may never close its side)
+      await Promise.all([cut(this.subscriber), this.ownsPublisher ? cut(this.publisher) : undefined]);
       if ((this.state as RouteStatus) !== 'closing' && (this.state as RouteStatus) !== 'closed') this.state = 'idle';
       if (error instanceof IntracomError) throw error; // a TopologyError says what to connect with instead
       const ours = error instanceof Error && /connectTimeoutMs|closed while/.test(error.message);
@@ -222,22 +225,24 @@ export class RedisRoute extends FramedRoute implements Route {
     this.table.clear();
     this.streams.close();
     const reachable = !wasConnecting && this.subscriber.status === 'ready' && (!this.ownsPublisher || this.publisher.status === 'ready');
-    if (reachable) {
-      // QUIT goes after what is queued, so a reachable Redis gets every frame already sent
-      const quitting = Promise.all([quietly(this.subscriber.quit()), this.ownsPublisher ? quietly(this.publisher.quit()) : undefined]);
-      await withinMs(quitting, timeoutMs);
-    }
+    const started = performance.now();
+    // QUIT goes after what is queued, so a reachable Redis gets every frame already sent
+    const quit = reachable && (await withinMs(Promise.all([quietly(this.subscriber.quit()), this.ownsPublisher ? quietly(this.publisher.quit()) : undefined]), timeoutMs));
     const abandoned = queuedCommands(this.subscriber) + (this.ownsPublisher ? queuedCommands(this.publisher) : 0);
     if (abandoned > 0) {
-      this.options.logger.warn({ abandonedCommands: abandoned, closeTimeoutMs: timeoutMs, reachable }, 'closed with commands Redis never answered; they are rejected');
+      const waitedMs = Math.round(performance.now() - started);
+      this.options.logger.warn({ abandonedCommands: abandoned, waitedMs, reachable }, 'closed with commands Redis never answered; they are rejected');
     }
     // a connection that is reconnecting has no socket left to close, so ioredis would never reject what it holds
     const outcome = new RedisUnavailableError('a command', `close() abandoned it before Redis answered${reachable ? '' : ' (Redis unreachable)'}; it may or may not have been applied`);
     rejectQueued(this.subscriber, outcome);
     if (this.ownsPublisher) rejectQueued(this.publisher, outcome);
-    this.subscriber.disconnect();
-    if (this.ownsPublisher) this.publisher.disconnect();
     for (const detach of this.detachers.splice(0)) detach();
+    // after a QUIT Redis closes the connections; otherwise they are cut, so that nothing outlives close()
+    if (quit) {
+      this.subscriber.disconnect();
+      if (this.ownsPublisher) this.publisher.disconnect();
+    } else await Promise.all([cut(this.subscriber), this.ownsPublisher ? cut(this.publisher) : undefined]);
     this.state = 'closed';
     this.warnings.flush();
     this.emit('close');
@@ -250,7 +255,14 @@ export class RedisRoute extends FramedRoute implements Route {
     return Promise.all(
       channels.map(async (channel) => {
         // a shard channel's subscribers are on the master of its slot, which the script's key routes to
-        if (this.sharded(channel)) return Number((await shardSubscribersScript.run(cluster, [channel], [channel]))[1]);
+        if (this.sharded(channel)) {
+          const count = Number((await shardSubscribersScript.run(cluster, [channel], [channel]))[1]);
+          if (count > 0) return count;
+          // A slot that has just moved has no subscribers on its new master until theirs follow it
+          // (a slot-map reading and SSUBSCRIBE there): a 0 is believed only once it holds.
+          await new Promise((resolve) => setTimeout(resolve, SLOT_MOVE_GRACE_MS));
+          return Number((await shardSubscribersScript.run(cluster, [channel], [channel]))[1]);
+        }
         // classic subscribers sit on any node, each counted by its own node only
         const perNode = await Promise.all(cluster.nodes('all').map((node) => numsub(node, [channel]).catch(() => [0])));
         return perNode.reduce((sum, [count]) => sum + count, 0);
@@ -261,15 +273,17 @@ export class RedisRoute extends FramedRoute implements Route {
   /**
    * Runs a caller's command so that it always settles with our errors: while
    * the connection is down it fails at once (ioredis would hold it until
-   * Redis is back, however long that takes), and a connection failure
-   * becomes RedisUnavailableError (the outcome is unknown). Redis's own error
-   * replies pass as they are.
+   * Redis is back, however long that takes), and a failure becomes one of
+   * {@link redisFailure}'s typed errors.
    */
   private command<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    return this.refusedWhileDown(operation) ?? this.typed(operation, run());
+  }
+
+  /** A rejection with NotConnectedError while reconnecting or closed (nothing is sent); undefined otherwise. */
+  private refusedWhileDown(operation: string): Promise<never> | undefined {
     if (this.state === 'reconnecting' || this.state === 'closed') return Promise.reject(new NotConnectedError(operation, this.state));
-    return run().catch((error: unknown) => {
-      throw outage(operation, error);
-    });
+    return undefined;
   }
 
   get(key: string): Promise<Buffer | null> {
@@ -303,32 +317,27 @@ export class RedisRoute extends FramedRoute implements Route {
 
   async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void> {
     const { names } = this.options;
-    await announceScript.run(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], [instanceId, announcement, ttlMs]).catch((error: unknown) => {
-      throw PermissionError.from(`register an instance of ${service}`, error);
-    });
+    await this.typed(`announce ${service}`, announceScript.run(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], [instanceId, announcement, ttlMs]));
   }
 
   async withdraw(service: string, instanceId: string): Promise<void> {
     const { names } = this.options;
-    await withdrawScript.run(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], [instanceId]).catch((error: unknown) => {
-      throw PermissionError.from(`withdraw an instance of ${service}`, error);
-    });
+    await this.typed(`withdraw ${service}`, withdrawScript.run(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], [instanceId]));
   }
 
   liveInstances(service: string): Promise<Buffer[]> {
     const { names } = this.options;
     // read-only (EVALSHA_RO): a caller's ACL user reads the registry with %R~ and cannot write it
-    return liveInstancesScript.runBuffer(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], []).catch((error: unknown) => {
-      throw PermissionError.from(`read the instances of ${service}`, error);
-    });
+    return this.typed(`list the instances of ${service}`, liveInstancesScript.runBuffer(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], []));
   }
 
   // ---- durable queues (delegated to RedisStreamStore) ----
 
   streamAdd(stream: string, payload: Buffer): Promise<string> {
-    // not refused while reconnecting: a send waits through a short outage (ioredis gives up after maxRetriesPerRequest
-    // reconnect attempts, and close() rejects it), and it fails with RedisUnavailableError, safe to send again
-    return this.streams.streamAdd(stream, payload);
+    // refused at once while reconnecting, like every other command: ioredis would hold it for its maxRetriesPerRequest
+    // reconnect attempts (about 11 s, and without end if the caller's options say so) and might send it after the
+    // caller was told it failed; refused, nothing was sent and sending again after `ready` is safe
+    return this.refusedWhileDown(`append to ${stream}`) ?? this.streams.streamAdd(stream, payload);
   }
 
   streamEnsureGroup(stream: string, group: string, from: '0' | '$'): Promise<boolean> {
@@ -387,6 +396,7 @@ export class RedisRoute extends FramedRoute implements Route {
     const logger = this.options.logger;
     const listeners: Record<string, (...args: any[]) => void> = {
       error: (error: Error) => {
+        redactCredentials(error);
         // an outage repeats this on every reconnect attempt
         this.warnings.warn(`connection ${role}`, { err: error, role }, 'redis connection error');
         if (this.listenerCount('error') > 0) this.emit('error', error);
@@ -394,6 +404,7 @@ export class RedisRoute extends FramedRoute implements Route {
       reconnecting: (delayMs: number) => {
         // only a connection that was ready reconnects; a first connect that fails is connect()'s to report
         if (this.state !== 'ready' && this.state !== 'reconnecting') return;
+        giveUpLikeIoredis(connection);
         logger.info({ role, delayMs }, 'reconnecting to redis');
         this.state = 'reconnecting';
         this.emit('reconnecting', { role, delayMs });
@@ -427,17 +438,6 @@ export class RedisRoute extends FramedRoute implements Route {
   }
 }
 
-/**
- * True when the connection is not trying to connect: never started, ended,
- * or left `reconnecting` by a disconnect() that cleared its retry timer
- * (ioredis then stays in that state with nothing scheduled).
- */
-function stopped(connection: RedisCommands): boolean {
-  const status = connection.status;
-  if (status === 'wait' || status === 'end') return true;
-  return status === 'reconnecting' && (connection as unknown as { reconnectTimeout?: unknown }).reconnectTimeout == null;
-}
-
 async function connectIfNeeded(connection: RedisCommands): Promise<void> {
   if (connection.status === 'ready') return;
   if (stopped(connection)) {
@@ -462,35 +462,55 @@ async function connectIfNeeded(connection: RedisCommands): Promise<void> {
 }
 
 /**
- * Disconnects and resolves once the connection has ended (at most after about
- * a second). A disconnect() that lands while ioredis is still opening the
- * socket is not always final (the connection goes on to reconnect), so it is
- * repeated until the connection ends.
+ * ioredis's queues of a connection: sent and unanswered, not sent yet, and
+ * sent before a drop and kept to be sent again once ready (`prevCommandQueue`,
+ * which its own flushQueue() leaves out: a connection that reconnects to a
+ * socket that drops again before ready would hold those commands forever).
  */
-async function disconnectFully(connection: RedisCommands): Promise<void> {
-  for (let attempt = 0; attempt < 5 && !stopped(connection); attempt++) {
-    const ended = once(connection, 'end');
-    connection.disconnect();
-    if (await withinMs(ended, 200)) return;
-  }
+interface Queues {
+  commandQueue?: { length: number };
+  offlineQueue?: { length: number };
+  prevCommandQueue?: { length: number; shift(): { command: { reject(error: Error): void } } | undefined } | null;
+  flushQueue?: (error: Error) => void;
 }
 
 /** Commands sent or queued on a connection and not yet answered. */
 function queuedCommands(connection: RedisCommands): number {
-  const internals = connection as unknown as { commandQueue?: { length: number }; offlineQueue?: { length: number } };
-  return (internals.commandQueue?.length ?? 0) + (internals.offlineQueue?.length ?? 0);
+  const queues = connection as unknown as Queues;
+  return (queues.commandQueue?.length ?? 0) + (queues.offlineQueue?.length ?? 0) + (queues.prevCommandQueue?.length ?? 0);
 }
 
 /** Rejects every command queued or sent on `connection` and not answered (a Cluster keeps its own queues). */
 function rejectQueued(connection: RedisCommands, error: Error): void {
-  (connection as unknown as { flushQueue?: (error: Error) => void }).flushQueue?.(error);
+  const queues = connection as unknown as Queues;
+  queues.flushQueue?.(error);
+  rejectHeldForResend(connection, error);
 }
 
-/** A connection failure as RedisUnavailableError; our errors and Redis's error replies pass as they are. */
-function outage(operation: string, error: unknown): unknown {
-  if (PermissionError.isRefusal(error)) return PermissionError.from(operation, error);
-  if (error instanceof IntracomError || (error instanceof Error && error.name === 'ReplyError')) return error;
-  return new RedisUnavailableError(operation, error instanceof Error ? error.message : String(error), { cause: error });
+/**
+ * Every `maxRetriesPerRequest + 1` reconnect attempts ioredis rejects the
+ * commands it holds (MaxRetriesPerRequestError), except those kept to be
+ * sent again: they are rejected at the same moment here, so that a command
+ * caught by a drop settles as documented (about 11 s with the defaults)
+ * even when each new socket drops before it is ready.
+ */
+function giveUpLikeIoredis(connection: RedisCommands): void {
+  const { retryAttempts, options } = connection as unknown as { retryAttempts?: number; options?: { maxRetriesPerRequest?: number | null } };
+  const most = options?.maxRetriesPerRequest;
+  if (typeof most !== 'number' || most < 0 || retryAttempts === undefined || retryAttempts % (most + 1) !== 0) return;
+  rejectHeldForResend(connection, new RedisUnavailableError('a command', `the connection dropped before Redis answered, and it was not back after ${most} reconnect attempts (maxRetriesPerRequest); it may or may not have been applied`));
+}
+
+/** Rejects the commands a connection keeps to send again once ready. */
+function rejectHeldForResend(connection: RedisCommands, error: Error): void {
+  const held = (connection as unknown as Queues).prevCommandQueue;
+  for (let item = held?.shift(); item !== undefined; item = held?.shift()) item.command.reject(error);
+}
+
+/** Names for an operation's label: the first few, then how many more. */
+function listed(names: string[]): string {
+  const shown = names.slice(0, 3).map((name) => `"${name}"`).join(', ');
+  return names.length > 3 ? `${shown} and ${names.length - 3} more` : shown;
 }
 
 async function quietly(promise: Promise<unknown>): Promise<void> {

@@ -1,8 +1,8 @@
 import { IntracomError } from '../errors/IntracomError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
-import { isCluster, type RedisCommands } from './connection';
+import { cut, describeConnection, isCluster, type RedisCommands } from './connection';
+import { redisFailure } from './redisFailure';
 import type { DurabilityOptions } from './RouteOptions';
-import { PermissionError } from '../errors/PermissionError';
 import { LuaScript } from './LuaScript';
 import type { AckOptions, ClaimState, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore } from './StreamStore';
 
@@ -236,15 +236,19 @@ export class RedisStreamStore implements StreamStore {
   constructor(
     private readonly commands: RedisCommands,
     private readonly durability: Required<DurabilityOptions> = { replicas: 0, timeoutMs: 1000 },
+    /** Where Redis is, for errors. */
+    private readonly target = describeConnection(commands),
   ) {}
 
   async streamAdd(stream: string, payload: Buffer): Promise<string> {
     try {
       return await this.append(stream, payload);
     } catch (error) {
-      // a send must fail with our error: the connection dropped, or a failover was under way (MOVED, CLUSTERDOWN)
+      // a send must fail with our error: an ACL refusal, the connection dropped, or a failover was under way (MOVED, CLUSTERDOWN)
       if (error instanceof IntracomError) throw error;
-      if (PermissionError.isRefusal(error)) throw PermissionError.from(`append to ${stream}`, error);
+      const typed = redisFailure(`append to ${stream}`, error, this.target);
+      // a refusal (ACL, topology, "not now") is known not applied; otherwise say that sending again is safe
+      if (typed instanceof IntracomError && !(typed instanceof RedisUnavailableError && typed.applied === undefined)) throw typed;
       const reason = error instanceof Error ? error.message : String(error);
       throw new RedisUnavailableError(`append to ${stream}`, `${reason}; sending again is safe (the queryId is deduplicated)`, { cause: error });
     }
@@ -395,10 +399,11 @@ export class RedisStreamStore implements StreamStore {
     if (queryIds.length > 0) await releaseScript.run(this.commands, [claimsKey], [holder, ...queryIds]);
   }
 
-  /** Ends the blocking connections (a read in progress rejects). */
+  /** Ends the blocking connections (a read in progress rejects; what it was handed is redelivered after the visibility timeout). */
   close(): void {
     this.closed = true;
-    for (const connection of this.all) connection.disconnect();
+    // cut, not closed politely: a frozen Redis would keep each socket (and the process) alive 2 s more
+    for (const connection of this.all) void cut(connection);
     this.all.clear();
     this.idle.length = 0;
   }

@@ -1,9 +1,11 @@
+import type { Socket } from 'node:net';
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { TopologyError } from '../errors/TopologyError';
 import { ValidationError } from '../errors/ValidationError';
 import { describeValue } from '../../vars/describe';
 import { checkRedisConnection, redactUrl } from './checkRedisConnection';
 import { withSocketErrorGuard } from './socketErrorGuard';
+import { withinMs } from './withinMs';
 
 /** A node of a Redis Cluster, as a URL (`redis://host:port`) or an address. */
 export type ClusterSeed = string | { host: string; port: number };
@@ -80,7 +82,10 @@ export function isRedis(value: unknown): value is Redis {
  */
 export function openConnection(connection: unknown, tuning: ConnectionTuning = {}, option = 'redis'): OpenedConnection {
   checkRedisConnection(option, connection);
-  if (isCluster(connection)) return { commands: connection, owned: false, topology: 'cluster', target: describeCluster(connection) };
+  if (isCluster(connection)) {
+    refuseClusterDb(connection.options.redisOptions?.db, `${option} (an ioredis Cluster) redisOptions.db`);
+    return { commands: connection, owned: false, topology: 'cluster', target: describeCluster(connection) };
+  }
   if (isRedis(connection)) {
     const topology = connection.options.sentinels ? 'sentinel' : 'standalone';
     return { commands: connection, owned: false, topology, target: describeRedis(connection.options) };
@@ -132,6 +137,25 @@ export async function scanAll(commands: RedisCommands, pattern: string, count = 
   return [...keys];
 }
 
+/**
+ * How often a cluster subscriber rereads the slot map when nothing else makes
+ * it (ms), unless the user's `clusterOptions.slotsRefreshInterval` says
+ * otherwise. ioredis follows a slot that moves away from a subscriber's node
+ * by rereading the map at once; a node that answers before it has learnt the
+ * new owner leaves the subscription behind, and only a later reading brings it
+ * back (docs/operations.md: slot migrations).
+ */
+export const SUBSCRIBER_SLOTS_REFRESH_MS = 2000;
+
+/**
+ * A subscriber connection for a cluster: shard channels subscribed on the
+ * master of each slot (ioredis `shardedSubscribers`), re-subscribed when a
+ * slot moves or a master fails over.
+ */
+export function clusterSubscriber(cluster: Cluster): Cluster {
+  return cluster.duplicate([], { lazyConnect: true, shardedSubscribers: true, slotsRefreshInterval: cluster.options.slotsRefreshInterval ?? SUBSCRIBER_SLOTS_REFRESH_MS });
+}
+
 /** For messages: where a connection points. */
 export function describeConnection(commands: RedisCommands): string {
   return isCluster(commands) ? describeCluster(commands) : describeRedis(commands.options);
@@ -168,6 +192,7 @@ function openCluster(spec: ClusterConnectionOptions, tuning: ConnectionTuning, o
   });
   const clusterOptions = spec.clusterOptions ?? {};
   if (typeof clusterOptions !== 'object' || clusterOptions === null) throw new ValidationError(`${option}.clusterOptions must be ioredis Cluster options; received ${describeValue(clusterOptions)}`);
+  refuseClusterDb(clusterOptions.redisOptions?.db, `${option}.clusterOptions.redisOptions.db`);
   const tls = typeof seeds[0] === 'string' && seeds[0].startsWith('rediss://') ? { tls: {} } : {};
   const { enableOfflineQueue, ...perNode } = tuning;
   const commands = new Cluster(nodes, {
@@ -216,6 +241,11 @@ function openUrl(url: string, tuning: ConnectionTuning, option: string): OpenedC
   return openRedis(options, tuning, option);
 }
 
+/** A cluster has database 0 only: any other (ioredis would send SELECT, which every node refuses) is refused here, by name. */
+function refuseClusterDb(db: unknown, what: string): void {
+  if (db !== undefined && db !== null && db !== 0) throw new ValidationError(`${what}: a Redis Cluster has one database (0); received ${describeValue(db)}`);
+}
+
 function parseHostList(list: string, defaultPort: number, what: string): Array<{ host: string; port: number }> {
   if (list === '') throw new ValidationError(`${what} names no host`);
   return list.split(',').map((part) => {
@@ -250,4 +280,39 @@ export function topologyOf(connection: unknown): Topology {
     if ('sentinels' in connection && (connection as RedisOptions).sentinels) return 'sentinel';
   }
   return 'standalone';
+}
+
+/**
+ * True when the connection is not trying to connect: never started, ended,
+ * or left `reconnecting` by a disconnect() that cleared its retry timer
+ * (ioredis then stays in that state with nothing scheduled).
+ */
+export function stopped(connection: RedisCommands): boolean {
+  const status = connection.status;
+  if (status === 'wait' || status === 'end') return true;
+  return status === 'reconnecting' && (connection as unknown as { reconnectTimeout?: unknown }).reconnectTimeout == null;
+}
+
+/** How long {@link cut} waits for a cut connection to report its end: the margin connect() may take past connectTimeoutMs. */
+export const CUT_WAIT_MS = 100;
+
+/**
+ * Ends a connection now and resolves once it has stopped, after at most
+ * {@link CUT_WAIT_MS}. ioredis's disconnect() half-closes the socket and
+ * waits up to 2 s (its disconnectTimeout) for the server's side: a server
+ * that never answered is not waited for, so the sockets are destroyed.
+ */
+export async function cut(connection: RedisCommands): Promise<void> {
+  const nodes: unknown[] = isCluster(connection) ? connection.nodes('all') : [connection];
+  let onEnd = (): void => undefined;
+  const ended = new Promise<void>((resolve) => (onEnd = resolve));
+  connection.once('end', onEnd);
+  connection.disconnect();
+  for (const node of nodes) {
+    const { stream, connector } = node as { stream?: Socket; connector?: { stream?: Socket } };
+    stream?.destroy();
+    connector?.stream?.destroy();
+  }
+  if (!stopped(connection)) await withinMs(ended, CUT_WAIT_MS);
+  connection.off('end', onEnd);
 }

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { assertName } from '../../vars/define';
 import type { FunctionArgs, FunctionCatalogue, FunctionDefinition, FunctionName, FunctionResult, HandlerArgs, HandlerResult, RpcScope } from '../../vars/functions';
+import { assertFunctionDefinition } from '../../vars/functions';
 import { moduleRpc, serviceRpc } from '../../vars/names';
 import { RedisClient } from '../client/RedisClient';
 import { CLIENT_OPTION_NAMES, DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from '../client/RedisClientOptions';
@@ -10,7 +11,8 @@ import { ConnectionError } from '../errors/ConnectionError';
 import { IntracomError } from '../errors/IntracomError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
-import { withinMs } from '../route/withinMs';
+import { beforeDeadline, withinMs } from '../route/withinMs';
+import { silence } from '../log/logger';
 import { createQuery } from '../envelope/query';
 import { hostLocally, localHost, stopHostingLocally } from './localServices';
 import { QueryHandlers, type QueryContext, type QueryHandler } from '../queues/QueryHandlers';
@@ -82,6 +84,8 @@ export class RedisRPCClient implements RpcCalls {
   /** The default timeout of a call, in ms. */
   readonly timeoutMs: number;
   private readonly logger: Logger;
+  /** Every module logger this client made, silenced once close() has returned. */
+  private readonly loggers: Logger[] = [];
   private readonly ownsClient: boolean;
   private readonly directory: InstanceDirectory;
   private readonly caller: RpcCaller;
@@ -133,7 +137,11 @@ export class RedisRPCClient implements RpcCalls {
     const registry = { ...DEFAULT_CLIENT_OPTIONS.registry, ...(options.client === undefined ? options.registry : undefined) };
     // a standalone client was built with options.logger already; a shared one keeps its own unless one is given here
     const own = options.client !== undefined && options.logger !== undefined ? options.logger.child({ service: this.service, instanceId: this.instanceId }) : undefined;
-    const moduleLogger = (module: string): Logger => (own !== undefined ? own.child({ module }) : this.client.moduleLogger(module));
+    const moduleLogger = (module: string): Logger => {
+      const logger = own !== undefined ? own.child({ module }) : this.client.moduleLogger(module);
+      this.loggers.push(logger);
+      return logger;
+    };
     this.logger = moduleLogger('rpc');
 
     const { route, names, codec } = this.client;
@@ -176,14 +184,18 @@ export class RedisRPCClient implements RpcCalls {
       return Promise.all([this.connecting, this.queuesStarting, this.queriesServed]).then(() => undefined);
     }
     this.connecting ??= (async () => {
+      const { connectTimeoutMs } = this.client;
+      const deadline = performance.now() + connectTimeoutMs;
+      // each step waits for Redis at most until connectTimeoutMs has passed since connect() began
+      const step = <T>(work: Promise<T>, what: string): Promise<T> => beforeDeadline(work, deadline, `${connectTimeoutMs} ms (connectTimeoutMs)`, what);
       try {
         await this.client.connect();
         if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
-        await this.caller.start();
-        await this.server.start();
+        await step(this.caller.start(), 'subscribing to the reply channel');
+        await step(this.server.start(), 'subscribing and announcing what it serves');
         if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
         // durable streams and groups only for a program that consumes (see queues.consume)
-        if (this.queues.startsAtConnect || this.queryHandlers.actions().length > 0) await this.startQueues();
+        if (this.queues.startsAtConnect || this.queryHandlers.actions().length > 0) await step(this.startQueues(), 'creating the durable queues');
       } catch (error) {
         this.connecting = undefined; // a failed connect can be retried
         if (error instanceof IntracomError) throw error;
@@ -244,20 +256,25 @@ export class RedisRPCClient implements RpcCalls {
       if (!(await withinMs(this.caller.close(), left()))) abandoned.push('unsubscribing the reply channel');
       if (!(await withinMs(this.server.close(left()), left()))) abandoned.push('leaving the RPC registry (the entries expire within registry.ttlMs)');
       if (abandoned.length > 0) this.logger.warn({ abandoned, closeTimeoutMs: this.closeTimeoutMs, connected }, 'RPC client closed without finishing everything');
-      if (this.ownsClient) await this.client.close({ timeoutMs: left() });
+      if (this.ownsClient) await this.client.closeWithin(left(), this.closeTimeoutMs);
+      for (const logger of this.loggers) silence(logger);
     })();
     return this.closing;
   }
 
   // ---- calling ----
 
+  /** Calls `fn` of a declared module (`module.<name>.rpc`) on one live instance serving it, typed by its declaration; see {@link RpcCalls}. */
   call<D extends FunctionCatalogue<any, 'module'>, K extends FunctionName<D>>(module: D, fn: K, ...args: FunctionArgs<D, K>): Promise<FunctionResult<D, K>>;
+  /** Calls `fn` of module `moduleName` (`module.<moduleName>.rpc`) on one live instance serving it, as OpenTera's `call`. */
   call<R = unknown>(moduleName: string, fn: string, ...args: unknown[]): Promise<R>;
   call(module: string | FunctionCatalogue, fn: string, ...args: unknown[]): Promise<unknown> {
     return this.invoke('module', module, fn, args, undefined);
   }
 
+  /** Calls `fn` of a declared service (`service.<key>.rpc`) on one live instance, typed by its declaration; see {@link RpcCalls}. */
   callService<D extends FunctionCatalogue<any, 'service'>, K extends FunctionName<D>>(service: D, fn: K, ...args: FunctionArgs<D, K>): Promise<FunctionResult<D, K>>;
+  /** Calls `fn` of service `serviceKey` (`service.<serviceKey>.rpc`) on one live instance, as OpenTera's `call_service`. */
   callService<R = unknown>(serviceKey: string, fn: string, ...args: unknown[]): Promise<R>;
   callService(service: string | FunctionCatalogue, fn: string, ...args: unknown[]): Promise<unknown> {
     return this.invoke('service', service, fn, args, undefined);
@@ -322,6 +339,13 @@ export class RedisRPCClient implements RpcCalls {
     } catch (error) {
       return Promise.reject(new ValidationError(`option module: ${(error as Error).message}`));
     }
+    if (options.definition !== undefined) {
+      try {
+        assertFunctionDefinition(`function "${fn}"`, options.definition);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     return this.server.expose(scope, name, topic, fn, handler as RpcHandler, options.definition);
   }
 
@@ -335,8 +359,18 @@ export class RedisRPCClient implements RpcCalls {
       throw new ValidationError(`implement needs a declaration from defineFunctions; received ${describeValue(declaration)}`);
     }
     if (typeof handlers !== 'object' || handlers === null) throw new ValidationError(`implement of ${declaration.scope} "${declaration.name}" needs an object of handlers; received ${describeValue(handlers)}`);
-    const missing = Object.keys(declaration.functions).filter((fn) => typeof (handlers as Record<string, unknown>)[fn] !== 'function');
-    if (missing.length > 0) throw new ValidationError(`implement of ${declaration.scope} "${declaration.name}" has no handler for ${missing.map((fn) => `"${fn}"`).join(', ')}`);
+    const what = `implement of ${declaration.scope} "${declaration.name}"`;
+    if (declaration.scope === 'service' && declaration.name !== this.service) {
+      throw new ValidationError(`${what}: this client is service "${this.service}"; a service declaration is implemented by that service's instances (declare a module to serve it from any service)`);
+    }
+    // a handler under a name the declaration lacks (a typo) would never be called
+    refuseUnknownOptions(`${what} handler`, handlers, declaration.functions);
+    const missing = Object.keys(declaration.functions).filter((fn) => (handlers as Record<string, unknown>)[fn] === undefined);
+    if (missing.length > 0) throw new ValidationError(`${what} has no handler for ${missing.map((fn) => `"${fn}"`).join(', ')}`);
+    for (const fn of Object.keys(declaration.functions)) {
+      const handler = (handlers as Record<string, unknown>)[fn];
+      if (typeof handler !== 'function') throw new ValidationError(`${what}: the handler of "${fn}" must be a function; received ${describeValue(handler)}`);
+    }
     await Promise.all(
       Object.entries(declaration.functions).map(([fn, definition]) =>
         this.server.expose(declaration.scope, declaration.name, declaration.topic, fn, (handlers as unknown as Record<string, RpcHandler>)[fn], definition),

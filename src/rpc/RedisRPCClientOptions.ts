@@ -116,6 +116,7 @@ export interface RpcOptions {
 
 /** Options of a {@link RedisRPCClient} that creates (and owns) its own {@link RedisClient}. */
 export interface StandaloneRpcOptions extends RedisClientOptions, RpcOptions {
+  /** Absent: the RPC client creates its own RedisClient from the other options, and closes it. */
   client?: undefined;
 }
 

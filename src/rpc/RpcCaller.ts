@@ -365,11 +365,20 @@ export class RpcCaller {
       return this.fail(call, new ValidationError(`cannot send the call to "${call.target.name}" function "${call.fn}": ${error instanceof Error ? error.message : String(error)}`));
     }
     if (receivers !== 0) return;
-    // nobody listens on that instance's channel: it is gone, and the request reached no one, so another instance may take it
+    // The request reached no one, so it may go again: to the same instance if it is listening after all (on a cluster, the
+    // slot of its channel may have just moved, and its subscription follows within channelSubscribers' grace), else elsewhere.
     const instanceId = call.instanceId as string;
-    this.heard.delete(call.channel as string);
-    this.directory.suspect(call.target, instanceId);
-    this.reroute(call, instanceId);
+    const channel = call.channel as string;
+    this.heard.delete(channel);
+    const gone = (): void => {
+      if (this.pending.get(call.id) !== call || call.request !== request) return;
+      this.directory.suspect(call.target, instanceId);
+      this.reroute(call, instanceId);
+    };
+    this.listening(channel).then((count) => {
+      if (count === 0) return gone();
+      if (this.pending.get(call.id) === call && call.request === request) this.send(call, performance.now());
+    }, gone);
   };
 
   private subscribeThenDispatch(call: PendingCall, subscribing: Promise<void>): void {

@@ -34,17 +34,21 @@ export type RpcHandler<A extends unknown[] = any[], R = unknown> = (args: A, con
 
 /** What `describe` reports about one exposed function. */
 export interface FunctionInfo {
+  /** The function's name. */
   name: string;
+  /** What it does, when its declaration says. */
   description?: string;
   /** Argument types, when the function was declared. */
   args?: string[];
   /** Result type, when the function was declared. */
   result?: string;
+  /** Whether its declaration marks it idempotent (retried on another instance when one dies mid-call), when declared. */
   idempotent?: boolean;
 }
 
 /** What `describe` reports about a served service or module. */
 export interface TargetDescription {
+  /** `service` or `module`. */
   scope: RpcScope;
   /** Service key or module name. */
   name: string;
@@ -52,6 +56,7 @@ export interface TargetDescription {
   instanceId: string;
   /** The service of that instance. */
   service: string;
+  /** The functions it serves, sorted by name (intracom's own `$` functions left out). */
   functions: FunctionInfo[];
 }
 
@@ -287,7 +292,10 @@ export class RpcServer {
       if (served.listening === undefined) continue;
       this.route
         .announce(served.topic, this.instanceId, this.announcement, this.settings.registryTtlMs)
-        .catch((error: unknown) => this.warnings.warn(`heartbeat ${served.topic}`, { err: error, target: served.topic }, 'RPC heartbeat failed; will retry'));
+        .catch((error: unknown) => {
+          // a beat cut short by close() is not retried: close() lists what it abandoned
+          if (!this.closing) this.warnings.warn(`heartbeat ${served.topic}`, { err: error, target: served.topic }, 'RPC heartbeat failed; will retry');
+        });
     }
   }
 
@@ -428,9 +436,30 @@ export class RpcServer {
     const { request } = job;
     const definition = (job.exposed as Exposed).definition;
     if (definition === undefined) return this.invoke(served, job, request.query);
-    const checked = checkArguments(definition, request.action, request.query);
-    if (checked instanceof Promise) void checked.then((outcome) => this.invokeChecked(served, job, outcome));
-    else this.invokeChecked(served, job, checked);
+    let checked: ReturnType<typeof checkArguments>;
+    try {
+      checked = checkArguments(definition, request.action, request.query);
+    } catch (error) {
+      return this.checkFailed(served, job, error);
+    }
+    if (checked instanceof Promise) {
+      checked.then(
+        (outcome) => this.invokeChecked(served, job, outcome),
+        (error: unknown) => this.checkFailed(served, job, error),
+      );
+    } else this.invokeChecked(served, job, checked);
+  }
+
+  /**
+   * The declaration itself failed while checking (not the caller's
+   * arguments): the caller gets a RemoteError at once rather than waiting
+   * out its timeout, and the handler slot is released.
+   */
+  private checkFailed(served: Served, job: Job, error: unknown): void {
+    this.counters.handlerErrors += 1;
+    this.logger.error({ err: error, fn: job.request.action }, 'checking the arguments against the declaration threw');
+    this.replyError(job, { ok: false, errorName: 'Error', message: `the declaration of ${job.request.action} failed while checking its arguments: ${error instanceof Error ? error.message : String(error)}` });
+    this.finish(served, job);
   }
 
   private invokeChecked(served: Served, job: Job, checked: Checked<unknown[]>): void {

@@ -21,6 +21,8 @@ import { MUTATIONS, mutate, random } from './fuzz';
 
 interface Options {
   short: boolean;
+  /** A directory for each instance's heap snapshot after warm-up and at the end (`--heap-snapshots DIR`). */
+  heapSnapshots: string | undefined;
   services: number;
   instances: number;
   seed: number;
@@ -32,7 +34,8 @@ function parseArgs(argv: string[]): Options {
     const index = argv.indexOf(flag);
     return index === -1 ? fallback : Number(argv[index + 1]);
   };
-  return { short, services: value('--services', short ? 2 : 3), instances: value('--instances', 2), seed: value('--seed', Date.now() % 100_000) };
+  const snapshots = argv.indexOf('--heap-snapshots');
+  return { short, services: value('--services', short ? 2 : 3), instances: value('--instances', 2), seed: value('--seed', Date.now() % 100_000), heapSnapshots: snapshots === -1 ? undefined : argv[snapshots + 1] };
 }
 
 const RPC_TIMEOUT_MS = 2000;
@@ -197,6 +200,11 @@ async function main(): Promise<number> {
     const reply = await slot.peer.ask<{ heapUsed: number }>({ cmd: 'memory' }, 'memory', 30_000).catch(() => undefined);
     if (reply !== undefined) slot.startMemory = reply.heapUsed;
   }));
+  const snapshot = (when: string): Promise<unknown> =>
+    options.heapSnapshots === undefined
+      ? Promise.resolve()
+      : Promise.all(slots.map((slot) => slot.peer.ask({ cmd: 'snapshot', file: `${options.heapSnapshots}/${slot.instanceId}-${when}.heapsnapshot` }, 'snapshot', 120_000).catch(() => undefined)));
+  await snapshot('start');
 
   await fault('fuzz', async () => {
     fuzzing = true;
@@ -302,6 +310,7 @@ async function main(): Promise<number> {
   const heapStart = slots.reduce((n, s) => n + s.startMemory, 0);
   const heapEnd = slots.reduce((n, s) => n + (s.last?.memory.heapUsed ?? 0), 0);
   const deadLetters = await Promise.all(services.map((s) => admin.xlen(names.deadLetters(s))));
+  await snapshot('end');
 
   // ---- close ----
   await Promise.all(slots.map(async (slot) => {

@@ -61,6 +61,7 @@ describe('intracom CLI (a process against a real Redis)', function () {
       await rpc.expose('fail', () => {
         throw new RangeError('the abacus is broken');
       });
+      await rpc.expose('nothing', () => undefined);
       await rpc.expose('slow', async ([ms]: [number], context) => {
         notify(slowStarted);
         await new Promise((resolve) => {
@@ -137,6 +138,12 @@ describe('intracom CLI (a process against a real Redis)', function () {
       expect(stderr).to.equal('');
       expect(code).to.equal(0);
       expect(JSON.parse(stdout)).to.equal(5);
+    });
+
+    it('prints null (valid JSON) for a function that returns nothing', async () => {
+      const { code, stdout } = await runCli([...global, 'call', 'calc', 'nothing']);
+      expect(code).to.equal(0);
+      expect(JSON.parse(stdout)).to.equal(null);
     });
 
     it('tells the story of a call on stderr with INTRACOM_LOG_LEVEL=debug (stdout keeps only the result)', async () => {

@@ -10,11 +10,14 @@ import Redis from 'ioredis';
 import pino from 'pino';
 import { RedisClient } from '../../src/client/RedisClient';
 import { DEFAULT_CLIENT_OPTIONS } from '../../src/client/RedisClientOptions';
-import { ConnectionError, IntracomError, NotConnectedError, PermissionError, RedisUnavailableError } from '../../src/errors/index';
+import { ConnectionError, ConnectionLostError, IntracomError, NotConnectedError, PermissionError, RedisUnavailableError } from '../../src/errors/index';
 import { defineVar } from '../../vars/define';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
+import { CUT_WAIT_MS, stopped } from '../../src/route/connection';
+import type { RedisRoute } from '../../src/route/RedisRoute';
 import { rejection, until } from '../support/async';
+import { startFakeServer } from '../support/fake-redis';
 import { startProxy, type TestProxy } from '../support/proxy';
 import { startRedis, useRedis, type TestRedis } from '../support/redis-server';
 
@@ -121,18 +124,111 @@ describe('lifecycle under outages', function () {
     });
   });
 
+  describe('after close() returns, nothing logs and nothing reconnects', () => {
+    interface Timed extends Line {
+      closeTimeoutMs?: number;
+      /** ms after close() returned; undefined for lines written before. */
+      after?: number;
+    }
+    /** Every line at debug and above, stamped with its time relative to the end of close(). */
+    function stamped(): { logger: pino.Logger; lines: Timed[]; closed(): void } {
+      let closedAt: number | undefined;
+      const lines: Timed[] = [];
+      const write = (text: string) => void lines.push({ ...(JSON.parse(text) as Timed), after: closedAt === undefined ? undefined : performance.now() - closedAt });
+      return { logger: pino({ level: 'debug' }, { write }), lines, closed: () => (closedAt = performance.now()) };
+    }
+    // ioredis closes a socket politely and destroys it 2 s later (disconnectTimeout): a late failure, a late
+    // "will retry" or a reconnect would come within that window, so the test watches it whole (no event marks "never")
+    const WATCH_MS = 2500;
+
+    for (const mode of ['silent', 'down'] as const) {
+      it(`RedisRPCClient and RedisMutex closed while Redis is ${mode}: silent afterwards, no new connection, connections ended, the warning names closeTimeoutMs`, async function () {
+        this.timeout(15_000);
+        const { logger, lines, closed } = stamped();
+        const rpc = new RedisRPCClient({ ...options(`after-${mode}`), logger, closeTimeoutMs: 300, queryGraceMs: 0, queues: { blockMs: 100 } });
+        await rpc.expose('ping', () => 'pong');
+        rpc.handle('job', () => undefined);
+        await rpc.connect();
+        await rpc.client.subscribe('news', () => undefined);
+        const mutex = new RedisMutex({ redis: proxy.url, namespace: redis().namespace, logger, closeTimeoutMs: 300, commandTimeoutMs: 5000 });
+        cleanup.push(() => rpc.close(), () => mutex.close());
+        expect(await mutex.P(`after-close-${mode}`, 'node-1', 60_000)).to.equal(true);
+        proxy.set(mode);
+        if (mode === 'down') await until(() => rpc.client.status === 'reconnecting', 5000, 'the client to notice the outage');
+        else await new Promise((resolve) => setTimeout(resolve, 120)); // a few heartbeats (50 ms) now wait for a silent Redis
+        await Promise.all([rpc.close(), mutex.close()]);
+        closed();
+        const acceptedAtClose = proxy.accepted;
+        // Redis answers again: a connection that was still trying would now get through
+        proxy.set('forward');
+        await new Promise((resolve) => setTimeout(resolve, WATCH_MS));
+        const late = lines.filter((line) => line.after !== undefined);
+        expect(late.map((line) => `${Math.round(line.after ?? 0)} ms: ${line.msg}`)).to.deep.equal([]);
+        expect(proxy.accepted, 'connections opened after close()').to.equal(acceptedAtClose);
+        const route = rpc.client.route as RedisRoute;
+        // ended, or left `reconnecting` with no retry scheduled (a disconnect() while reconnecting)
+        expect([stopped(route.publisher), stopped(route.subscriber)], `${route.publisher.status}, ${route.subscriber.status}`).to.deep.equal([true, true]);
+        // the limit the caller set, not what was left of it when the client's own part began
+        const warnings = lines.filter((line) => /without finishing everything/.test(line.msg));
+        expect(warnings.length).to.be.greaterThan(0);
+        for (const line of warnings) expect(line.closeTimeoutMs, line.msg).to.equal(300);
+      });
+    }
+  });
+
   describe('connect()', () => {
-    it('rejects with ConnectionError within connectTimeoutMs against a server that accepts and never answers', async () => {
-      const silent = await startProxy();
-      cleanup.push(() => silent.close());
-      const client = new RedisClient({ service: 'hung', redis: silent.url, connectTimeoutMs: 300 });
-      const started = performance.now();
-      const error = await rejection(client.connect());
-      expect(performance.now() - started).to.be.below(300 + 1000);
-      expect(error).to.be.instanceOf(ConnectionError);
-      expect(error.message).to.match(/connectTimeoutMs/);
-      expect(silent.accepted).to.be.greaterThan(0);
-      await client.close();
+    for (const Kind of [RedisClient, RedisRPCClient]) {
+      it(`${Kind.name}: rejects with ConnectionError within connectTimeoutMs (+ ${CUT_WAIT_MS} ms) against a server that accepts and never answers, and leaves no socket open`, async () => {
+        // the server keeps its side open when the client closes its own: ioredis's polite close would wait 2 s for it
+        const silent = await startProxy();
+        cleanup.push(() => silent.close());
+        const client = new Kind({ service: 'hung', redis: silent.url, connectTimeoutMs: 300 });
+        const route = (client instanceof RedisRPCClient ? client.client : client).route as RedisRoute;
+        const started = performance.now();
+        const error = await rejection(client.connect());
+        const elapsed = performance.now() - started;
+        expect(error).to.be.instanceOf(ConnectionError);
+        expect(error.message).to.match(/connectTimeoutMs/);
+        expect(silent.accepted).to.equal(2);
+        // the documented margin, plus scheduling slack on a loaded machine (it used to take 1 s more: 5 polite closes of 200 ms)
+        expect(elapsed, `${Math.round(elapsed)} ms`).to.be.below(300 + CUT_WAIT_MS + 300);
+        // nothing left running: both connections ended, and the server saw both sockets go
+        expect([route.publisher.status, route.subscriber.status]).to.deep.equal(['end', 'end']);
+        await until(() => silent.open === 0, 200, 'the server to see both sockets closed');
+        await client.close();
+      });
+    }
+
+    it('stays within connectTimeoutMs when Redis stops answering after the handshake, and a retry succeeds once it answers again', async () => {
+      const bounded = async (connecting: Promise<void>) => {
+        const started = performance.now();
+        const outcome = await Promise.race([rejection(connecting), new Promise<string>((resolve) => setTimeout(() => resolve('still pending after 3 s'), 3000))]);
+        return { outcome, elapsed: performance.now() - started };
+      };
+      // RedisClient: Redis freezes when the instance is announced (a script: EVALSHA)
+      proxy.freezeOn(/EVALSHA/i);
+      const client = new RedisClient({ ...options('frozen-announce'), connectTimeoutMs: 400 });
+      cleanup.push(() => client.close());
+      let { outcome, elapsed } = await bounded(client.connect());
+      expect(outcome).to.be.instanceOf(ConnectionError);
+      expect((outcome as Error).message).to.match(/no answer within 400 ms \(connectTimeoutMs\) while announcing the instance/);
+      expect(elapsed).to.be.below(400 + 500);
+      proxy.set('forward');
+      await client.connect();
+      expect((await client.instances('frozen-announce')).map((i) => i.instanceId)).to.deep.equal([client.instanceId]);
+
+      // RedisRPCClient: Redis freezes when it subscribes to its reply channel
+      proxy.freezeOn(/intracom\.rpc\.reply/);
+      const rpc = new RedisRPCClient({ ...options('frozen-rpc'), connectTimeoutMs: 400 });
+      cleanup.push(() => rpc.close());
+      await rpc.expose('ping', () => 'pong');
+      ({ outcome, elapsed } = await bounded(rpc.connect()));
+      expect(outcome).to.be.instanceOf(ConnectionError);
+      expect((outcome as Error).message).to.match(/no answer within 400 ms \(connectTimeoutMs\) while subscribing to the reply channel/);
+      expect(elapsed).to.be.below(400 + 500);
+      proxy.set('forward');
+      await rpc.connect();
+      expect(await rpc.callService('frozen-rpc', 'ping')).to.equal('pong');
     });
 
     it('rejects within the documented default (10 s) when no timeout is given', async function () {
@@ -228,23 +324,94 @@ describe('lifecycle under outages', function () {
       }
     });
 
-    it('writes caught by the drop and durable sends waiting through the outage reject at close() with RedisUnavailableError (outcome unknown)', async () => {
+    it('fireAndForget and broadcast while reconnecting wait at most queues.sendWaitMs, then fail with NotConnectedError; what gave up is never stored later', async () => {
+      const rpc = new RedisRPCClient({ ...options('outage-durable'), closeTimeoutMs: 300, queues: { requireKnownDestination: false, sendWaitMs: 300 } });
+      cleanup.push(() => rpc.close());
+      await rpc.connect();
+      proxy.set('down');
+      await until(() => rpc.client.status === 'reconnecting', 5000, 'the client to notice the outage');
+      const started = performance.now();
+      const listening = rpc.client.route.listenerCount('ready');
+      // without a bound of its own, a send waited for ioredis's maxRetriesPerRequest (about 11 s)
+      const sends = [rpc.fireAndForget('outage', 'job', { a: 1 }), rpc.broadcast('outage', 'job', { a: 1 })];
+      // many sends waiting at once share one listener (no MaxListenersExceededWarning, nothing to leak)
+      const more = Array.from({ length: 50 }, (_, i) => settle(rpc.fireAndForget('outage', 'job', { i })));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(rpc.client.route.listenerCount('ready') - listening).to.equal(1);
+      const outcomes = await Promise.all(sends.map((work) => within(settle(work), 2000)));
+      await Promise.all(more);
+      expect(performance.now() - started).to.be.within(250, 300 + 1000);
+      for (const outcome of outcomes) {
+        expect(outcome).to.be.instanceOf(NotConnectedError);
+        expect((outcome as Error).message).to.match(/within 300 ms \(queues.sendWaitMs\); nothing was sent/);
+      }
+      proxy.set('forward');
+      await once(rpc.client, 'ready');
+      const status = await rpc.queueStatus('outage');
+      expect([status.fireAndForget.depth, status.broadcast.length], 'nothing stored after the caller was told it failed').to.deep.equal([0, 0]);
+    });
+
+    it('fireAndForget during a short outage rides it out: stored once Redis is back', async () => {
+      const rpc = new RedisRPCClient({ ...options('outage-short'), closeTimeoutMs: 300, queues: { requireKnownDestination: false } });
+      cleanup.push(() => rpc.close());
+      await rpc.connect();
+      proxy.set('down');
+      await until(() => rpc.client.status === 'reconnecting', 5000, 'the client to notice the outage');
+      const sending = rpc.fireAndForget('outage-short', 'job', { a: 1 });
+      proxy.set('forward');
+      const query = await sending;
+      const status = await rpc.queueStatus('outage-short');
+      expect(status.fireAndForget.depth).to.equal(1);
+      expect(query.queryId).to.be.a('string');
+    });
+
+    it('calls, sendSync and sendAsync while reconnecting reject at once with ConnectionLostError (rpc.md), and work once Redis is back', async () => {
+      const rpc = new RedisRPCClient({ ...options('outage-calls'), timeoutMs: 10_000, closeTimeoutMs: 300 });
+      cleanup.push(() => rpc.close());
+      await rpc.expose('ping', () => 'pong');
+      rpc.handle('job', () => 'done');
+      await rpc.connect();
+      proxy.set('down');
+      await until(() => rpc.client.status === 'reconnecting', 5000, 'the client to notice the outage');
+      const handle = rpc.sendAsync('outage-calls', 'job', {});
+      const outcomes = await Promise.all([rpc.callService('outage-calls', 'ping'), rpc.sendSync('outage-calls', 'job', {})].map((work) => within(settle(work), 500)));
+      for (const outcome of outcomes) expect(outcome).to.be.instanceOf(ConnectionLostError);
+      // a handle's promise resolves when it settles, with the error on the handle
+      expect(await within(handle.promise.then(() => handle.state), 500)).to.equal('ERROR');
+      expect(handle.error).to.be.instanceOf(ConnectionLostError);
+      proxy.set('forward');
+      await once(rpc.client, 'ready');
+      expect(await rpc.callService('outage-calls', 'ping')).to.equal('pong');
+    });
+
+    it('writes caught by the drop reject at close() with RedisUnavailableError (outcome unknown)', async () => {
       const client = new RedisClient({ ...options('outage-close'), closeTimeoutMs: 300 });
       const rpc = new RedisRPCClient({ ...options('outage-close-caller'), closeTimeoutMs: 300, queues: { requireKnownDestination: false } });
       await Promise.all([client.connect(), rpc.connect()]);
       proxy.set('down');
       // issued before ioredis sees the drop: they wait to be resent when Redis is back
-      const pending = [client.set(Banner, 'x'), client.get(Banner)].map(settle);
+      const pending = [client.set(Banner, 'x'), client.get(Banner), rpc.fireAndForget('outage', 'job', { a: 1 }), rpc.broadcast('outage', 'job', { a: 1 })].map(settle);
       await until(() => client.status === 'reconnecting' && rpc.client.status === 'reconnecting', 5000, 'the clients to notice the outage');
-      // a durable send waits through a short outage instead of failing at once
-      pending.push(...[rpc.fireAndForget('outage', 'job', { a: 1 }), rpc.broadcast('outage', 'job', { a: 1 })].map(settle));
       await Promise.all([client.close(), rpc.close()]);
       const outcomes = await within(Promise.all(pending), 1000);
-      expect(outcomes, 'settled within 1 s of close()').to.not.equal('pending');
+      expect(outcomes, "settled within 1 s of close()").to.not.equal("pending");
       for (const outcome of outcomes as unknown[]) {
         expect(outcome).to.be.instanceOf(RedisUnavailableError);
         expect((outcome as Error).message).to.match(/outcome is unknown/);
       }
+    });
+
+    it('a write caught by the drop settles after maxRetriesPerRequest reconnect attempts, even when every new socket drops before it is ready', async () => {
+      // the proxy accepts and cuts: each attempt connects, so ioredis keeps the write aside to send again once
+      // ready, out of reach of its own give-up (MaxRetriesPerRequestError); it used to stay pending until close()
+      const client = new RedisClient({ ...options('held'), redis: { host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: 1 } });
+      cleanup.push(() => client.close());
+      await client.connect();
+      proxy.set('down');
+      const write = settle(client.set(Banner, 'x'));
+      const outcome = await within(write, 5000);
+      expect(outcome).to.be.instanceOf(RedisUnavailableError);
+      expect((outcome as Error).message).to.match(/1 reconnect attempts \(maxRetriesPerRequest\).*outcome is unknown/);
     });
 
     it('writes Redis never answered (frozen) reject at close() with RedisUnavailableError, never a raw ioredis error', async () => {
@@ -255,7 +422,7 @@ describe('lifecycle under outages', function () {
       const pending = [client.set(Banner, 'x'), rpc.fireAndForget('frozen', 'job', { a: 1 })].map(settle);
       await Promise.all([client.close(), rpc.close()]);
       const outcomes = await within(Promise.all(pending), 1000);
-      expect(outcomes, 'settled within 1 s of close()').to.not.equal('pending');
+      expect(outcomes, "settled within 1 s of close()").to.not.equal("pending");
       for (const outcome of outcomes as unknown[]) {
         expect(outcome).to.be.instanceOf(IntracomError);
         expect((outcome as Error).message).to.match(/outcome is unknown/);
@@ -331,33 +498,4 @@ describe('lifecycle under outages', function () {
 function urlOptions(url: string): { host: string; port: number } {
   const parsed = new URL(url);
   return { host: parsed.hostname, port: Number(parsed.port) };
-}
-
-/** A server that answers every command with `reply` (raw RESP), except the connection handshake. */
-async function startFakeServer(reply: string): Promise<{ url: string; close(): Promise<void> }> {
-  const { createServer } = await import('node:net');
-  const sockets = new Set<import('node:net').Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('data', (chunk) => {
-      // one reply per command (each starts with a RESP array header); INFO (the ready check) gets a plain answer
-      const info = 'redis_version:7.0.0\r\nloading:0\r\n';
-      const commands = chunk.toString('latin1').split(/(?=\*\d+\r\n)/);
-      for (const command of commands) {
-        if (!command.startsWith('*')) continue;
-        socket.write(/\binfo\b/i.test(command) ? `$${info.length}\r\n${info}\r\n` : reply);
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address() as { port: number };
-  return {
-    url: `redis://127.0.0.1:${address.port}`,
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }

@@ -4,10 +4,11 @@
  * waiter that gave up or crashed never blocks the others; and a hand-over
  * whose notice was lost is found by the waiter's next attempt. Every waiter
  * here retries only every few seconds, so that anything faster than that is
- * the hand-over itself.
+ * the hand-over itself. The Redis part runs on one server, on a cluster (where
+ * the wake channel is a shard channel per mutex) and on Sentinel.
  */
 import { expect } from 'chai';
-import Redis from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { RedisClient } from '../../src/client/RedisClient';
 import { AcquireAbortedError } from '../../src/errors/AcquireAbortedError';
 import { AcquireTimeoutError } from '../../src/errors/AcquireTimeoutError';
@@ -17,21 +18,22 @@ import { MemoryBus } from '../../src/route/MemoryBus';
 import { Names } from '../../vars/names';
 import { rejection, until } from '../support/async';
 import { spawnPeer, type Peer } from '../support/processes';
-import { startRedis, type TestRedis } from '../support/redis-server';
+import type { RedisCommands } from '../../src/route/connection';
+import { testTargets, type TestTarget } from '../support/redis-targets';
 
 /** Waiters' own attempts come this rarely: a hand-over faster than this was not found by polling. */
 const SLOW_RETRY = { retryDelayMs: 4000, retryJitterMs: 0, waitMs: 20_000 };
 
-describe('RedisMutex hand-over', function () {
+for (const kind of testTargets()) describe(`RedisMutex hand-over${kind.suffix}`, function () {
   this.timeout(30_000);
-  let redis: TestRedis;
-  let raw: Redis;
+  let redis: TestTarget;
+  let raw: RedisCommands;
   let names: Names;
   const closers: Array<() => Promise<void>> = [];
 
   before(async () => {
-    redis = await startRedis();
-    raw = new Redis(redis.url);
+    redis = await kind.start();
+    raw = redis.open();
     names = new Names(redis.namespace);
   });
   afterEach(async () => {
@@ -79,7 +81,8 @@ describe('RedisMutex hand-over', function () {
     },
   ];
 
-  for (const { route, instances } of routes) {
+  // the memory route does not depend on the deployment: once is enough
+  for (const { route, instances } of routes.filter((r) => r.route === 'redis' || kind.kind === 'redis')) {
     describe(`on the ${route} route`, () => {
       it('hands the mutex to a waiter as soon as it is released, with the seed record and a greater fence', async () => {
         const { mutexes: [a, b], queued } = await instances(2);
@@ -195,13 +198,17 @@ describe('RedisMutex hand-over', function () {
       await until(async () => (await raw.zcard(names.mutexQueue('forged'))) === 1, 5000, 'the waiter to queue');
       const [entry] = await raw.zrange(names.mutexQueue('forged'), '0', '0');
       const [token] = entry.split('|');
-      const channel = names.mutexWake(token.slice(0, 12));
+      // on a cluster, one shard channel per mutex (in the lock's slot); elsewhere one classic channel per RedisMutex
+      const sharded = kind.kind === 'cluster';
+      const channel = sharded ? names.mutexWake(token.slice(0, 12), 'forged') : names.mutexWake(token.slice(0, 12));
       let settled = false;
       void waiting.then(() => (settled = true), () => (settled = true));
+      const sent: string[] = [];
       for (const message of ['', '|', 'x', 'forged|', `forged|${token}`, `forged|${token}|1|2|5000|waiter|`, `forged|${token}|NaN|1|5000|waiter`, `forged|${token}|7|1|9999|waiter`, `forged|${token}|7|1|5000|someone-else`, `../..|${token}|7|1|5000|waiter`, `forged-other|${token}|7|1|5000|waiter`, `forged|other-token|7|1|5000|waiter`]) {
-        await raw.publish(channel, message);
+        sent.push(message);
+        expect(await (sharded ? (raw as Cluster).spublish(channel, message) : raw.publish(channel, message)), 'the waiter listens on the channel').to.equal(1);
       }
-      await raw.ping(); // the notices above were delivered before this reply
+      await raw.get(names.mutex('forged')); // on the lock's master: the notices above were delivered before this reply
       await new Promise((resolve) => setImmediate(resolve));
       expect(settled, 'no forged notice was taken for the lock').to.equal(false);
       await held.release();

@@ -17,7 +17,7 @@ import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import type { RedisRPCClientOptions } from '../../src/rpc/RedisRPCClientOptions';
 import { serviceEvents } from '../../vars/names';
 import { until } from '../support/async';
-import { cluster, sentinel, topologiesAvailable, type TopologyNode } from '../support/redis-topologies';
+import { cluster, sentinel, topologiesAvailable, type TestSentinel, type TopologyNode } from '../support/redis-topologies';
 
 const describeTopologies = topologiesAvailable && process.env.INTRACOM_TEST_TOPOLOGIES !== '0' ? describe : describe.skip;
 const CALL_TIMEOUT_MS = 2500;
@@ -28,6 +28,8 @@ const RUN_MS = 9000;
 interface Outcome {
   calls: number;
   callsFailed: number;
+  /** How the failed calls failed: error name and message, with counts. */
+  callFailures: Record<string, number>;
   /** Longest time a call took to settle, ms. */
   slowestCallMs: number;
   /** Calls that settled after their timeout (must be 0). */
@@ -43,10 +45,14 @@ interface Outcome {
   queriesAccepted: number;
   queriesRefused: number;
   queriesLost: number;
+  /** The serving client's route status once the wait for unprocessed queries ended (a loss with `reconnecting` here is a client that never recovered, not lost data). */
+  serverStatusAtEnd: string;
+  /** Events sent in the last 2 s of the run (long after any disruption) that never arrived. */
+  lateEventsMissed: number;
 }
 
-/** Runs traffic for RUN_MS, disrupting at 500 ms, then counts. */
-async function underTraffic(url: string, namespace: string, extra: Partial<RedisRPCClientOptions>, disrupt: () => Promise<void>, checkReady?: (client: RedisRPCClient) => Promise<void>): Promise<Outcome> {
+/** Runs traffic for `runMs`, disrupting at 500 ms, then counts. */
+async function underTraffic(url: string, namespace: string, extra: Partial<RedisRPCClientOptions>, disrupt: () => Promise<void>, checkReady?: (client: RedisRPCClient) => Promise<void>, runMs = RUN_MS): Promise<Outcome> {
   const base = { redis: url, namespace, registry: { heartbeatMs: 200, ttlMs: 3000 }, queues: { visibilityTimeoutMs: 1500, blockMs: 100 }, timeoutMs: CALL_TIMEOUT_MS, ...extra } as RedisRPCClientOptions;
   const server = new RedisRPCClient({ ...base, service: 'calc' } as RedisRPCClientOptions);
   const caller = new RedisRPCClient({ ...base, service: 'front' } as RedisRPCClientOptions);
@@ -59,6 +65,7 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
   server.handle('note', ({ i }: { i: number }) => void processed.add(i));
   await server.expose<[number]>('inc', ([n]) => n + 1);
   const received: number[] = [];
+  const sentAtOf = new Map<number, number>();
   let disruptedAt = Number.POSITIVE_INFINITY;
   let eventsBackAt = Number.POSITIVE_INFINITY;
   let callsBackAt = Number.POSITIVE_INFINITY;
@@ -66,13 +73,13 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
     received.push((payload as { i: number }).i);
     if (Date.now() > disruptedAt + 50 && eventsBackAt === Number.POSITIVE_INFINITY) eventsBackAt = Date.now();
   });
-  const outcome: Outcome = { calls: 0, callsFailed: 0, slowestCallMs: 0, lateCalls: 0, untypedErrors: [], callsBackAfterMs: 0, eventsSent: 0, eventsReceived: 0, eventsBackAfterMs: 0, queriesAccepted: 0, queriesRefused: 0, queriesLost: 0 };
+  const outcome: Outcome = { calls: 0, callsFailed: 0, callFailures: {}, slowestCallMs: 0, lateCalls: 0, untypedErrors: [], callsBackAfterMs: 0, eventsSent: 0, eventsReceived: 0, eventsBackAfterMs: 0, queriesAccepted: 0, queriesRefused: 0, queriesLost: 0, serverStatusAtEnd: '', lateEventsMissed: 0 };
   const accepted = new Set<number>();
   const inflight: Promise<void>[] = [];
   const started = Date.now();
   let disruption: Promise<void> | undefined;
-  const typed = (error: unknown) => {
-    if (!(error instanceof IntracomError)) outcome.untypedErrors.push(String(error));
+  const typed = (what: string) => (error: unknown) => {
+    if (!(error instanceof IntracomError)) outcome.untypedErrors.push(`${what}: ${String(error)}`);
   };
   for (let i = 0; ; i++) {
     const now = Date.now();
@@ -80,9 +87,10 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
       disruptedAt = now;
       disruption = disrupt();
     }
-    if (now - started > RUN_MS) break;
+    if (now - started > runMs) break;
     outcome.eventsSent += 1;
-    inflight.push(caller.client.publish(serviceEvents('calc'), { i }).then(() => undefined, typed));
+    sentAtOf.set(i, Date.now());
+    inflight.push(caller.client.publish(serviceEvents('calc'), { i }).then(() => undefined, typed('publish')));
     const sentAt = Date.now();
     outcome.calls += 1;
     inflight.push(
@@ -92,7 +100,9 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
         },
         (error: unknown) => {
           outcome.callsFailed += 1;
-          typed(error);
+          const reason = error instanceof Error ? `${error.name}: ${error.message.slice(0, 120)}` : String(error);
+          outcome.callFailures[reason] = (outcome.callFailures[reason] ?? 0) + 1;
+          typed('call')(error);
         },
       ).finally(() => {
         const took = Date.now() - sentAt;
@@ -105,7 +115,7 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
         () => void accepted.add(i),
         (error: unknown) => {
           outcome.queriesRefused += 1;
-          typed(error);
+          typed('fireAndForget')(error);
         },
       ),
     );
@@ -115,9 +125,12 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
   await Promise.all(inflight);
   await until(() => [...accepted].every((i) => processed.has(i)), 15_000).catch(() => undefined);
   await Promise.all(readyChecks);
+  outcome.serverStatusAtEnd = server.client.route.status;
   outcome.queriesAccepted = accepted.size;
   outcome.queriesLost = [...accepted].filter((i) => !processed.has(i)).length;
   outcome.eventsReceived = received.length;
+  const got = new Set(received);
+  outcome.lateEventsMissed = [...sentAtOf].filter(([i, at]) => at > started + runMs - 2000 && !got.has(i)).length;
   outcome.callsBackAfterMs = callsBackAt - disruptedAt;
   outcome.eventsBackAfterMs = eventsBackAt - disruptedAt;
   await Promise.all([server.close(), caller.close()]);
@@ -134,6 +147,16 @@ function check(outcome: Outcome, durable: boolean): void {
 
 function report(label: string, outcome: Outcome): void {
   if (process.env.INTRACOM_FAILOVER_REPORT) console.log(JSON.stringify({ failover: label, ...outcome }));
+}
+
+/** At each `ready` of a client: is its subscriber on the master the sentinels name? Mismatches go to `wrong`. */
+function readyOnMaster(s: TestSentinel, wrong: string[]): (client: RedisRPCClient) => Promise<void> {
+  return async (client) => {
+    const route = client.client.route as RedisRoute;
+    const subscribedTo = (route.subscriber as Redis).stream?.remotePort;
+    const master = await s.master().catch(() => undefined);
+    if (master !== undefined && subscribedTo !== master.port) wrong.push(`ready with the subscriber on ${subscribedTo}, master ${master.port}`);
+  };
 }
 
 describeTopologies('failover under traffic', function () {
@@ -160,12 +183,49 @@ describeTopologies('failover under traffic', function () {
     it(`sentinel: the master SIGKILLed, the replica promoted; ${durable ? 'durability.replicas = 1 loses no durable query' : 'without durability the loss is measured'}`, async () => {
       const s = await sentinel();
       await s.heal();
-      const outcome = await underTraffic(s.url, s.namespace(), durable ? { durability: { replicas: 1, timeoutMs: 1000 } } : {}, async () => {
-        await (await s.master()).kill();
-      });
+      const wrongReady: string[] = [];
+      const outcome = await underTraffic(
+        s.url,
+        s.namespace(),
+        durable ? { durability: { replicas: 1, timeoutMs: 1000 } } : {},
+        async () => {
+          await (await s.master()).kill();
+        },
+        readyOnMaster(s, wrongReady),
+      );
       report(`sentinel kill${durable ? ' durable' : ''}`, outcome);
       check(outcome, durable);
+      expect(wrongReady, 'ready only once subscribed on the master the sentinels name').to.deep.equal([]);
       await s.heal();
+    });
+  }
+
+  // `true` (the source gives the slot up 300 ms before the target claims it) is left out of the suite: in 1 of 4 runs the
+  // shard subscription never came back (docs/operations.md, Slot migrations: open). INTRACOM_TEST_SOURCE_FIRST=1 runs it.
+  for (const sourceFirst of process.env.INTRACOM_TEST_SOURCE_FIRST === '1' ? [false, true] : [false]) {
+    it(`cluster: the slot of the service (its shard channels, streams and keys) migrated to another master mid-traffic${sourceFirst ? ', given up by the source before the target claims it' : ''}; subscriptions follow, nothing durable is lost, ${sourceFirst ? 'every call settles' : 'every call succeeds'}`, async () => {
+      const c = await cluster();
+      await c.heal();
+      const namespace = c.namespace();
+      const key = `${namespace}:ic:{calc}:queries`;
+      let moved: { from: TopologyNode; to: TopologyNode } | undefined;
+      // a migration takes well under a second here; source first, the subscription may wait up to one 2 s slot-map reading
+      const outcome = await underTraffic(c.url, namespace, {}, async () => {
+        moved = await c.migrateSlot(key, { sourceFirst });
+      }, undefined, sourceFirst ? 6500 : 4500);
+      report(`cluster slot migration${sourceFirst ? ' source first' : ''}`, outcome);
+      expect((await c.masterOf(key)).port, 'the slot is on the target master').to.equal(moved?.to.port);
+      check(outcome, true);
+      if (sourceFirst) {
+        // While nobody owns the slot (300 ms) commands bounce between the two masters, then the
+        // subscriber's periodic slot-map reading is what finds the new owner: failures there are typed (checked above).
+        expect(outcome.callsBackAfterMs, 'calls come back').to.be.below(RUN_MS);
+      } else {
+        expect(outcome.callFailures, 'no call fails: a migration is no outage').to.deep.equal({});
+        expect(outcome.queriesRefused, 'no query is refused').to.equal(0);
+      }
+      expect(outcome.lateEventsMissed, 'events sent after the migration all arrive: the shard subscription followed the slot').to.equal(0);
+      await c.migrateSlot(key, { to: moved?.from });
     });
   }
 
@@ -183,12 +243,7 @@ describeTopologies('failover under traffic', function () {
         await probe.call('SENTINEL', 'FAILOVER', s.name);
         probe.disconnect();
       },
-      async (client) => {
-        const route = client.client.route as RedisRoute;
-        const subscribedTo = (route.subscriber as Redis).stream?.remotePort;
-        const master = await s.master().catch(() => undefined);
-        if (master !== undefined && subscribedTo !== master.port) wrongReady.push(`ready with the subscriber on ${subscribedTo}, master ${master.port}`);
-      },
+      readyOnMaster(s, wrongReady),
     );
     report('sentinel manual', outcome);
     check(outcome, true);

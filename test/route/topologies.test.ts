@@ -83,6 +83,45 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     }
   });
 
+  it('takes every cluster and Sentinel form in a RedisMutex and a RedisRPCClient too, and writes to that deployment', async () => {
+    const givenCluster = new Cluster(c.seeds);
+    const givenSentinel = new Redis({ sentinels: s.sentinels, name: s.name });
+    const clusterProbe = new Cluster(c.seeds);
+    const sentinelProbe = new Redis({ sentinels: s.sentinels, name: s.name });
+    const forms: Array<[string, unknown, Redis | Cluster]> = [
+      ['{ cluster }', { cluster: c.seeds.slice(0, 1) }, clusterProbe],
+      ['seed array', c.seeds.slice(1, 3), clusterProbe],
+      ['redis+cluster://', c.url, clusterProbe],
+      ['an ioredis Cluster', givenCluster, clusterProbe],
+      ['Sentinel options', { sentinels: s.sentinels, name: s.name }, sentinelProbe],
+      ['redis+sentinel://', s.url, sentinelProbe],
+      ['an ioredis Redis on Sentinel', givenSentinel, sentinelProbe],
+    ];
+    try {
+      for (const [label, redis, probe] of forms) {
+        const namespace = c.namespace();
+        const names = new Names(namespace);
+        const mutex = new RedisMutex({ redis: redis as string, namespace });
+        const server = new RedisRPCClient({ service: 'calc', redis: redis as string, namespace });
+        const caller = new RedisRPCClient({ service: 'front', redis: redis as string, namespace });
+        try {
+          const lock = await mutex.acquire('job', { timeoutMs: 10_000 });
+          expect(await probe.get(names.mutex('job')), `${label}: the lock is in the deployment`).to.match(/\|/);
+          await lock.release();
+          await Promise.all([server.connect(), caller.connect()]);
+          await server.expose<[number]>('inc', ([n]) => n + 1);
+          expect(await caller.callService<number>('calc', 'inc', 41), label).to.equal(42);
+          expect(await probe.exists(names.instanceSet('calc')), `${label}: the registry is in the deployment`).to.equal(1);
+        } finally {
+          await Promise.all([mutex.close(), server.close(), caller.close()]);
+        }
+      }
+      expect([givenCluster.status, givenSentinel.status], 'what the caller passed stays open').to.deep.equal(['ready', 'ready']);
+    } finally {
+      for (const connection of [givenCluster, givenSentinel, clusterProbe, sentinelProbe]) connection.disconnect();
+    }
+  });
+
   it('refuses a plain URL that lands on a cluster node with a TopologyError, not a raw MOVED error, in the client and the mutex', async () => {
     const client = new RedisClient({ service: 'lost', redis: c.seeds[0] });
     const error = await rejection(client.connect());
@@ -105,6 +144,8 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       [{ sentinels: [{ host: '127.0.0.1', port: 1 }] }, /redis\.name must name the master group/],
       ['redis+sentinel://127.0.0.1:1', /needs the master name/],
       ['redis+cluster://127.0.0.1:1/3', /takes no path/],
+      [{ cluster: ['redis://127.0.0.1:1'], clusterOptions: { redisOptions: { db: 3 } } }, /redis\.clusterOptions\.redisOptions\.db: a Redis Cluster has one database \(0\); received 3/],
+      [new Cluster(['redis://127.0.0.1:1'], { lazyConnect: true, redisOptions: { db: 2 } }), /redis \(an ioredis Cluster\) redisOptions\.db: a Redis Cluster has one database/],
       ['http://127.0.0.1:6379', /must be a URL starting redis:\/\//],
       [42, /received 42/],
     ];
@@ -204,16 +245,29 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     }
   });
 
-  it('runs the CLI on a cluster: status scans every master, call reaches an instance, watch finds shard channels', async () => {
-    const namespace = c.namespace();
-    const server = new RedisRPCClient({ service: 'calc', redis: c.url, namespace });
-    const mutex = new RedisMutex({ redis: c.url, namespace });
+  it('the CLI refuses a plain URL to a cluster node with the TopologyError, and a bad cluster or Sentinel URL with a ValidationError', async () => {
+    const results = await Promise.all([runCli(['--redis', c.seeds[0], 'status']), runCli(['--redis', 'redis+cluster://127.0.0.1:1/3', 'status']), runCli(['--redis', 'redis+sentinel://127.0.0.1:1', 'status'])]);
+    const [node, clusterPath, sentinelName] = results;
+    expect(node.code, 'exit 3').to.equal(3);
+    expect(node.stderr).to.match(/^intracom: TopologyError: Redis at redis:\/\/127.0.0.1:\d+: it runs in cluster mode: connect with redis\+cluster:\/\//);
+    expect(clusterPath.code, 'exit 2').to.equal(2);
+    expect(clusterPath.stderr).to.match(/ValidationError/).and.to.match(/takes no path/);
+    expect(sentinelName.code, 'exit 2').to.equal(2);
+    expect(sentinelName.stderr).to.match(/ValidationError/).and.to.match(/needs the master name/);
+  });
+
+  for (const kind of ['cluster', 'sentinel'] as const) {
+  it(`runs the CLI on ${kind === 'cluster' ? 'a cluster: status scans every master, call reaches an instance, watch finds shard channels' : 'Sentinel: status, call and watch reach the master the sentinels name'}`, async () => {
+    const deployment = kind === 'cluster' ? c : s;
+    const namespace = deployment.namespace();
+    const server = new RedisRPCClient({ service: 'calc', redis: deployment.url, namespace });
+    const mutex = new RedisMutex({ redis: deployment.url, namespace });
     try {
       await server.connect();
       await server.expose<[number, number]>('add', ([a, b]) => a + b);
       await server.client.subscribe(serviceEvents('calc'), () => undefined);
       expect(await mutex.P('nightly', 'n1', 60_000)).to.equal(true);
-      const global = ['--redis', c.url, '--namespace', namespace];
+      const global = ['--redis', deployment.url, '--namespace', namespace];
       const [status, call] = await Promise.all([runCli([...global, 'status', '--json']), runCli([...global, 'call', 'calc', 'add', '[2, 3]'])]);
       expect(status.code, status.stderr).to.equal(0);
       const report = JSON.parse(status.stdout) as StatusReport;
@@ -223,9 +277,9 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       expect(call.stdout.trim()).to.equal('5');
       const watch = startCli([...global, 'watch', 'service.calc.*', '--count', '1', '--json']);
       await watch.stderrIncludes('watching', 30_000);
-      const sender = new RedisClient({ service: 'front', redis: c.url, namespace });
+      const sender = new RedisClient({ service: 'front', redis: deployment.url, namespace });
       await sender.connect();
-      // until the watcher's next discovery round has subscribed the shard channel
+      // until the watcher has subscribed (on a cluster: its next discovery round, to the shard channel)
       await until(async () => (await sender.publish(serviceEvents('calc'), { hello: 1 })) === 2, 5000);
       const { code, stdout, stderr } = await watch.result;
       await sender.close();
@@ -236,4 +290,5 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       await server.close();
     }
   });
+  }
 });

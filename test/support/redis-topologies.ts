@@ -43,6 +43,16 @@ export interface TestCluster {
   masterOf(key: string): Promise<TopologyNode>;
   /** Resolves once every slot is served and every node agrees (`cluster_state:ok`), each killed node revived and attached as a replica. */
   heal(): Promise<void>;
+  /**
+   * Moves the slot of `key` to another master (`to`, or the next one) the way
+   * `redis-cli --cluster reshard` does, while traffic may flow: IMPORTING and
+   * MIGRATING, MIGRATE of every key of the slot in batches, then
+   * `SETSLOT NODE` on the target, the source and the other masters. Resolves
+   * with the source and the target. `sourceFirst` gives the slot up on the
+   * source 300 ms before the target claims it: a client refreshing its slot map
+   * in that window still reads the old owner everywhere.
+   */
+  migrateSlot(key: string, options?: { to?: TopologyNode; sourceFirst?: boolean }): Promise<{ from: TopologyNode; to: TopologyNode }>;
 }
 
 export interface TestSentinel {
@@ -206,6 +216,38 @@ export async function startCluster(masters = 3, replicasPerMaster = 1): Promise<
       const range = slots.find(([from, to]) => slot >= from && slot <= to);
       if (range === undefined) throw new Error(`slot ${slot} is not served`);
       return nodes.find((n) => n.port === Number(range[2][1])) as Node;
+    },
+    async migrateSlot(key: string, { to, sourceFirst = false }: { to?: TopologyNode; sourceFirst?: boolean } = {}) {
+      const from = await cluster.masterOf(key);
+      const slot = Number(await ask(from.port, 'CLUSTER', 'KEYSLOT', key));
+      const masters: TopologyNode[] = [];
+      for (const node of nodes.filter((n) => n.alive)) if (info(await ask(node.port, 'INFO', 'replication'), 'role') === 'master') masters.push(node);
+      const target = to ?? masters.find((n) => n !== from);
+      if (target === undefined || target === from) throw new Error(`no other master to move slot ${slot} to`);
+      const idOf = async (node: TopologyNode) => String(await ask(node.port, 'CLUSTER', 'MYID'));
+      const [fromId, toId] = [await idOf(from), await idOf(target)];
+      await ask(target.port, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', fromId);
+      await ask(from.port, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', toId);
+      for (;;) {
+        const keys = (await ask(from.port, 'CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+        if (keys.length === 0) break;
+        await ask(from.port, 'MIGRATE', '127.0.0.1', target.port, '', 0, 5000, 'REPLACE', 'KEYS', ...keys);
+      }
+      const others = masters.filter((n) => n !== from && n !== target);
+      if (sourceFirst) {
+        await ask(from.port, 'CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      for (const node of sourceFirst ? [target, ...others] : [target, from, ...others]) await ask(node.port, 'CLUSTER', 'SETSLOT', slot, 'NODE', toId);
+      await until(`every node sees slot ${slot} on ${target.port}`, async () => {
+        for (const node of nodes.filter((n) => n.alive)) {
+          const slots = (await ask(node.port, 'CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
+          const range = slots.find(([first, last]) => slot >= first && slot <= last);
+          if (range === undefined || Number(range[2][1]) !== target.port) return undefined;
+        }
+        return true;
+      });
+      return { from, to: target };
     },
     async heal() {
       for (const node of nodes) await node.revive();

@@ -10,6 +10,7 @@
  * SERVICES (comma-separated), RPC_TIMEOUT_MS, TICK_MS.
  */
 import { performance } from 'node:perf_hooks';
+import { writeHeapSnapshot } from 'node:v8';
 import Redis from 'ioredis';
 import { RedisMutex } from '../../../src/mutex/RedisMutex';
 import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
@@ -134,6 +135,10 @@ async function main(): Promise<void> {
   process.on('message', (message: { cmd: string; phase?: string }) => {
     if (message.cmd === 'phase') phase = message.phase as string;
     else if (message.cmd === 'memory') process.send?.({ ev: 'memory', heapUsed: liveMemory().heapUsed });
+    else if (message.cmd === 'snapshot') {
+      liveMemory();
+      process.send?.({ ev: 'snapshot', file: writeHeapSnapshot((message as { file?: string }).file) });
+    }
     else if (message.cmd === 'load') {
       loading = true;
       tick ??= setInterval(loadOnce, tickMs);
