@@ -109,10 +109,17 @@ export {
   websocketEvents,
   aclRules,
   aclSetUserLine,
+  serviceAcl,
+  serviceAclLine,
+  callersOf,
   ACL_CAPABILITIES,
   ACL_COMMANDS,
 } from '../vars/index';
 export type {
+  AclDeployment,
+  ServicePlan,
+  VarRef,
+  TargetRef,
   VarType,
   VarTypeMap,
   VarDefinition,

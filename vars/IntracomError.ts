@@ -14,6 +14,7 @@ export class IntracomError extends Error {
     Error.captureStackTrace?.(this, new.target);
   }
 
+  /** The class's name (`TimeoutError`, `ValidationError`), so that logs and `String(error)` say which it is. */
   override get name(): string {
     return this.constructor.name;
   }

@@ -1,4 +1,5 @@
 import { describeValue } from './describe';
+import { refuseUnknownOptions, type OptionNames } from './options';
 import { ValidationError } from './ValidationError';
 import type { Catalogue, TopicDefinition, VarDefinition, VarType } from './types';
 
@@ -19,13 +20,20 @@ export const RESERVED_INSTANCE_IDS: readonly string[] = Object.freeze(['events',
 /**
  * Why `name` is not a valid dotted name (a service key, module name, variable
  * owner or websocket uuid), or undefined when it is: 1-200 characters, one or
- * more segments of letters, digits, `_` and `-` (not starting with `-`) joined
- * by single dots, such as OpenTera's `TeraServer.UserManagerModule`.
+ * more segments of letters, digits, `_` and `-` (not starting with `-`; none
+ * of them `from`) joined by single dots, such as OpenTera's `TeraServer.UserManagerModule`.
  */
 export function nameProblem(field: string, name: unknown): string | undefined {
-  if (typeof name === 'string' && name.length <= MAX_NAME_LENGTH && NAME_PATTERN.test(name)) return undefined;
-  return `${field} must be 1-${MAX_NAME_LENGTH} characters: segments of letters, digits, "_" and "-" (not starting with "-") joined by single dots; received ${describeValue(name)}`;
+  if (typeof name === 'string' && name.length <= MAX_NAME_LENGTH && NAME_PATTERN.test(name) && !name.split('.').includes(RESERVED_SEGMENT)) return undefined;
+  return `${field} must be 1-${MAX_NAME_LENGTH} characters: segments of letters, digits, "_" and "-" (not starting with "-"; none of them "${RESERVED_SEGMENT}") joined by single dots; received ${describeValue(name)}`;
 }
+
+/**
+ * The segment no dotted name may have: RPC channels end `.from.<service>`
+ * (`<topic>.<instanceId>.from.<caller>`, `intracom.rpc.reply.<service>.<instanceId>.from.<callee>`),
+ * and a name with a `from` segment would make two of them one channel.
+ */
+const RESERVED_SEGMENT = 'from';
 
 /**
  * Why `name` is not a valid single segment (a variable name), or undefined
@@ -60,11 +68,17 @@ export function assertSegment(field: string, name: unknown): asserts name is str
   if (problem !== undefined) throw new ValidationError(problem);
 }
 
+const VAR_FIELDS: OptionNames<VarDefinition> = { name: true, type: true, description: true, owner: true, ttlMs: true, keyed: true, keyDescription: true, secret: true, confidential: true, internal: 'internal' };
+const TOPIC_FIELDS: OptionNames<TopicDefinition> = { name: true, payload: true, publishers: true, subscribers: true, description: true };
+
 /** Declares one variable; the returned object is what `RedisClient.get`/`set` take. */
 export function defineVar<const T extends VarType, const K extends boolean = false>(
   definition: Omit<VarDefinition<T, K>, 'keyed'> & { keyed?: K },
 ): VarDefinition<T, K> {
+  if (typeof definition !== 'object' || definition === null) throw new ValidationError(`defineVar needs an object; received ${describeValue(definition)}`);
   assertSegment('variable name', definition.name);
+  // a misspelt field (`secert`, `ttlMS`) would be ignored: the variable not secret, its value out on the channel
+  refuseUnknownOptions(`defineVar("${definition.name}")`, definition, VAR_FIELDS);
   // Internal entries document key families whose owner is a placeholder such as `<service>`.
   if (!definition.internal) assertName(`owner of variable "${definition.name}"`, definition.owner);
   if (!VAR_TYPES.includes(definition.type)) {
@@ -72,6 +86,9 @@ export function defineVar<const T extends VarType, const K extends boolean = fal
   }
   if (definition.ttlMs !== undefined && (!Number.isSafeInteger(definition.ttlMs) || definition.ttlMs <= 0)) {
     throw new ValidationError(`ttlMs of variable "${definition.name}" must be a positive integer; received ${describeValue(definition.ttlMs)}`);
+  }
+  if (definition.keyed !== undefined && typeof definition.keyed !== 'boolean') {
+    throw new ValidationError(`keyed of variable "${definition.name}" must be a boolean; received ${describeValue(definition.keyed)}`);
   }
   if (definition.secret !== undefined && typeof definition.secret !== 'boolean') {
     throw new ValidationError(`secret of variable "${definition.name}" must be a boolean; received ${describeValue(definition.secret)}`);
@@ -87,6 +104,8 @@ export function defineVar<const T extends VarType, const K extends boolean = fal
 
 /** Declares one topic (or a family, with `<param>` placeholders). */
 export function defineTopic(definition: TopicDefinition): TopicDefinition {
+  if (typeof definition !== 'object' || definition === null) throw new ValidationError(`defineTopic needs an object; received ${describeValue(definition)}`);
+  refuseUnknownOptions(`defineTopic(${describeValue(definition.name)})`, definition, TOPIC_FIELDS);
   if (typeof definition.name !== 'string' || definition.name.length === 0) {
     throw new ValidationError(`topic name must be a non-empty string; received ${describeValue(definition.name)}`);
   }

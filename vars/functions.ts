@@ -15,6 +15,7 @@ import { ValidationError } from './ValidationError';
 import { assertName } from './define';
 import { describeValue } from './describe';
 import { moduleRpc, serviceRpc } from './names';
+import { refuseUnknownOptions, type OptionNames } from './options';
 
 /**
  * The Standard Schema interface (https://standardschema.dev), version 1,
@@ -263,13 +264,29 @@ export function defineFunctions<const F extends Record<string, FunctionDefinitio
   if (typeof functions !== 'object' || functions === null) throw new ValidationError(`functions of ${scope} "${name}" must be an object; received ${describeValue(functions)}`);
   for (const [fn, definition] of Object.entries(functions)) {
     if (fn.length === 0 || RESERVED.test(fn)) throw new ValidationError(`function name must be non-empty and not start with "$"; received ${JSON.stringify(fn)} in ${scope} "${name}"`);
-    if (!Array.isArray(definition?.args) || !definition.args.every(isSchema)) {
-      throw new ValidationError(`args of ${scope} "${name}" function "${fn}" must be an array of schemas (intracom's or Standard Schemas); received ${describeValue(definition?.args)}`);
-    }
-    if (!isSchema(definition.result)) throw new ValidationError(`result of ${scope} "${name}" function "${fn}" must be a schema (intracom's or a Standard Schema); received ${describeValue(definition.result)}`);
+    assertFunctionDefinition(`${scope} "${name}" function "${fn}"`, definition);
   }
   const topic = scope === 'service' ? serviceRpc(name) : moduleRpc(name);
   return Object.freeze({ scope, name, topic, functions: Object.freeze({ ...functions }) });
+}
+
+const DEFINITION_FIELDS: OptionNames<FunctionDefinition> = { args: true, result: true, description: true, idempotent: true };
+
+/**
+ * Throws a ValidationError naming `where` and the field unless `definition`
+ * is a {@link FunctionDefinition}: an object with `args` (an array of
+ * schemas), `result` (a schema), an optional string `description`, an
+ * optional boolean `idempotent`, and no other field (a misspelt
+ * `idempotant` would otherwise be ignored).
+ */
+export function assertFunctionDefinition(where: string, definition: unknown): asserts definition is FunctionDefinition {
+  if (typeof definition !== 'object' || definition === null || Array.isArray(definition)) throw new ValidationError(`the definition of ${where} must be an object with args and result; received ${describeValue(definition)}`);
+  refuseUnknownOptions(`definition (${where})`, definition, DEFINITION_FIELDS);
+  const { args, result, description, idempotent } = definition as Partial<FunctionDefinition>;
+  if (!Array.isArray(args) || !args.every(isSchema)) throw new ValidationError(`args of ${where} must be an array of schemas (intracom's or Standard Schemas); received ${describeValue(args)}`);
+  if (!isSchema(result)) throw new ValidationError(`result of ${where} must be a schema (intracom's or a Standard Schema); received ${describeValue(result)}`);
+  if (description !== undefined && typeof description !== 'string') throw new ValidationError(`description of ${where} must be a string; received ${describeValue(description)}`);
+  if (idempotent !== undefined && typeof idempotent !== 'boolean') throw new ValidationError(`idempotent of ${where} must be a boolean; received ${describeValue(idempotent)}`);
 }
 
 function isSchema(value: unknown): value is AnySchema {

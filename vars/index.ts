@@ -7,7 +7,22 @@
 export type { VarType, VarTypeMap, VarDefinition, VarValue, VarKeyArgs, TopicDefinition, Catalogue } from './types';
 export { defineVar, defineTopic, defineCatalogue, mergeCatalogues } from './define';
 export { Names, type NamesOptions, moduleEvents, moduleMessages, moduleRpc, serviceEvents, serviceMessages, serviceRpc, websocketEvents, type WebsocketKind } from './names';
-export { aclRules, aclSetUserLine, ACL_CAPABILITIES, ACL_COMMANDS, type AclCapability, type AclOptions, type AclRules } from './acl';
+export {
+  aclRules,
+  aclSetUserLine,
+  serviceAcl,
+  serviceAclLine,
+  callersOf,
+  ACL_CAPABILITIES,
+  ACL_COMMANDS,
+  type AclCapability,
+  type AclOptions,
+  type AclRules,
+  type AclDeployment,
+  type ServicePlan,
+  type VarRef,
+  type TargetRef,
+} from './acl';
 export { RedisVars, RedisTopics, builtinCatalogue } from './RedisVars';
 export {
   schema,

@@ -128,7 +128,17 @@ export class Names {
     return end === -1 ? undefined : key.slice(head.length, end);
   }
 
+  /** Pattern matching every key of one service (`ic:{<service>}:*`), for ACL key rules: no other service's key matches it. */
+  serviceKeyPattern(service: string): string {
+    return serviceKey(this.namespace, service, '*');
+  }
+
   // ---- mutexes ----
+
+  /** Pattern matching every key of one mutex (lock, fence, queue, waiters), for ACL key rules. */
+  mutexKeyPattern(mutexId: string): string {
+    return `${prefix(this.namespace)}ic:{mutex:${mutexId}}:*`;
+  }
 
   /** Key of a mutex record (`SET NX PX`). */
   mutex(mutexId: string): string {
@@ -174,6 +184,15 @@ export class Names {
   /** Stream of BROADCAST queries for one service (one consumer group per instance). */
   broadcastStream(service: string): string {
     return serviceKey(this.namespace, service, 'broadcast');
+  }
+
+  /**
+   * `1` once an instance of the service has consumed its FIRE_AND_FORGET
+   * queue: what a sender reads to refuse an unknown destination
+   * (`requireKnownDestination`), as its ACL user may write the stream but not read it.
+   */
+  queueConsumed(service: string): string {
+    return serviceKey(this.namespace, service, 'consumed');
   }
 
   /** Stream of queries that exhausted their attempts. */
@@ -254,14 +273,25 @@ export class Names {
    * Channel on which one instance takes the RPC requests of a target:
    * `<topic>.<instanceId>`, such as `service.calc.rpc.<instanceId>` (OpenTera's
    * topic, then the instance, so that each call reaches exactly one instance).
+   * With `caller`, the channel of that caller service alone:
+   * `<topic>.<instanceId>.from.<caller>`. Redis ACL channel rules cannot tell
+   * PUBLISH from SUBSCRIBE, so a caller granted `<topic>.*.from.<caller>`
+   * reads no other caller's requests, and the instance knows the sending
+   * service from the channel it arrived on (docs/security.md).
    */
-  rpcInstance(topic: string, instanceId: string): string {
-    return `${this.channel(topic)}.${instanceId}`;
+  rpcInstance(topic: string, instanceId: string, caller?: string): string {
+    return caller === undefined ? `${this.channel(topic)}.${instanceId}` : `${this.channel(topic)}.${instanceId}.from.${caller}`;
   }
 
-  /** Channel on which one instance receives the replies to the RPC calls it made. */
-  rpcReplies(service: string, instanceId: string): string {
-    return `${this.rpcRepliesPrefix()}${this.tag(service)}.${instanceId}`;
+  /**
+   * Channel on which one instance of `service` receives the replies of
+   * `callee` (the service or module it called) to its calls:
+   * `intracom.rpc.reply.<service>.<instanceId>.from.<callee>`. One channel per
+   * (caller, callee): a callee granted `intracom.rpc.reply.*.from.<callee>`
+   * reads no reply another callee sends.
+   */
+  rpcReplies(service: string, instanceId: string, callee: string): string {
+    return `${this.rpcRepliesPrefix()}${this.tag(service)}.${instanceId}.from.${callee}`;
   }
 
   /** Prefix of every RPC reply channel; a serving instance replies to no other address. */

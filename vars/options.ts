@@ -16,15 +16,16 @@ import { ValidationError } from './ValidationError';
 export type OptionNames<Options> = Readonly<Record<keyof Options & string, true | 'internal'>>;
 
 /**
- * Throws a ValidationError naming the first own key of `options` (symbols
- * aside) that `known` does not list, with the nearest known name when one is
+ * Throws a ValidationError naming the first enumerable key of `options`,
+ * own or inherited (symbols aside), that `known` does not list, with the nearest known name when one is
  * close. `known` has one key per option (its values do not matter: an
  * {@link OptionNames} object or a complete defaults object); `prefix` names a
  * nested object (`limits.`); `what` says whose options they are
  * (`RedisClient`).
  */
 export function refuseUnknownOptions(what: string, options: object, known: Readonly<Record<string, unknown>>, prefix = ''): void {
-  for (const name of Object.keys(options)) {
+  // for..in, not Object.keys: an option inherited through a prototype is read like an own one, so it is checked like one
+  for (const name in options) {
     if (Object.hasOwn(known, name)) continue;
     const documented = Object.keys(known).filter((option) => known[option] !== 'internal');
     const nearest = nearestName(name, documented);

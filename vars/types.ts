@@ -88,7 +88,10 @@ export interface Catalogue<
   V extends Record<string, VarDefinition> = Record<string, VarDefinition>,
   T extends Record<string, TopicDefinition> = Record<string, TopicDefinition>,
 > {
+  /** What the catalogue is about (`intracom`, `shop`): the title of its rendered documentation. */
   readonly title: string;
+  /** Its variables, by the name code uses (`Shop.vars.CartItems`), each declared with `defineVar`. */
   readonly vars: V;
+  /** Its topics, by the name code uses, each declared with `defineTopic`. */
   readonly topics: T;
 }

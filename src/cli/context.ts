@@ -195,7 +195,7 @@ export function parseJsonArgument(name: string, text: string | undefined, fallba
   }
 }
 
-/** JSON text of any value msgpack can carry: bigint as `"<n>n"`, Buffer as `{ type: 'Buffer', base64 }`. */
+/** JSON text of any value msgpack can carry: bigint as `"<n>n"`, Buffer as `{ type: 'Buffer', base64 }`, undefined as `null` (JSON has no undefined). */
 export function toJson(value: unknown, indent?: number): string {
   return JSON.stringify(
     value,
@@ -206,7 +206,7 @@ export function toJson(value: unknown, indent?: number): string {
       return item;
     },
     indent,
-  ) ?? 'undefined';
+  ) ?? 'null';
 }
 
 /** Resolves on the first SIGINT or SIGTERM (and stops listening for them). */

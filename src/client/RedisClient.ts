@@ -15,6 +15,7 @@ import { unencodableReason } from '../envelope/sendable';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
 import { ConnectionError } from '../errors/ConnectionError';
 import { NotConnectedError } from '../errors/NotConnectedError';
+import { PermissionError } from '../errors/PermissionError';
 import { ValidationError } from '../errors/ValidationError';
 import { RateLimitedLog } from '../log/RateLimitedLog';
 import { checkRedisConnection } from '../route/checkRedisConnection';
@@ -68,9 +69,13 @@ export type Unsubscribe = () => Promise<void>;
 
 /** One live instance of a service, as it announced itself. */
 export interface InstanceInfo {
+  /** The service key it runs as. */
   service: string;
+  /** Its instance id (unique per process by default). */
   instanceId: string;
+  /** The host name of its machine. */
   host: string;
+  /** Its process id on that host. */
   pid: number;
   /** Start time, ms since the epoch. */
   startedAt: number;
@@ -396,6 +401,7 @@ export class RedisClient extends EventEmitter {
    * after the variable: `set(RedisVars.ServiceInfo, 'users', info)`.
    */
   async set<V extends VarDefinition>(variable: V, ...args: NoInfer<[...VarKeyArgs<V>, VarValue<V>, SetOptions?]>): Promise<void> {
+    this.assertVariable('set', variable);
     const key = variable.keyed ? (args[0] as string) : undefined;
     const value = args[variable.keyed ? 1 : 0];
     const options = (args[variable.keyed ? 2 : 1] ?? {}) as SetOptions;
@@ -425,6 +431,7 @@ export class RedisClient extends EventEmitter {
    * the variable's TTL when it has one.
    */
   async increment<V extends VarDefinition<'integer'>>(variable: V, ...args: NoInfer<[...VarKeyArgs<V>, by?: number]>): Promise<number> {
+    this.assertVariable('increment', variable);
     const key = variable.keyed ? (args[0] as string) : undefined;
     const by = (args[variable.keyed ? 1 : 0] ?? 1) as number;
     const { redisKey } = this.resolveVariable('increment', variable, key);
@@ -442,6 +449,7 @@ export class RedisClient extends EventEmitter {
    * key; without it every key is watched. Resolves once the watch is active.
    */
   async watch<V extends VarDefinition>(variable: V, handler: (change: VariableChange<VarValue<V>>) => void | Promise<void>, key?: string): Promise<Unsubscribe> {
+    this.assertVariable('watch', variable);
     this.resolveVariable('watch', variable, variable.keyed ? (key ?? '*') : undefined);
     if (typeof handler !== 'function') throw handlerError(`watch of "${variable.name}"`, handler);
     const channel = this.names.variableChanged(variable.owner, variable.name);
@@ -596,7 +604,8 @@ export class RedisClient extends EventEmitter {
     return state;
   }
 
-  private resolveVariable(operation: string, variable: VarDefinition, key: string | undefined): { redisKey: string } {
+  /** Throws a ValidationError unless `variable` is a variable definition (checked before any of its fields is read). */
+  private assertVariable(operation: string, variable: VarDefinition): void {
     if (typeof variable !== 'object' || variable === null || typeof variable.name !== 'string') {
       throw new ValidationError(`${operation} needs a variable declared with defineVar; received ${describeValue(variable)}`);
     }
@@ -606,6 +615,10 @@ export class RedisClient extends EventEmitter {
       if (!variable.internal) checkName(`owner of variable "${variable.name}"`, variable.owner);
       checkedVariables.add(variable);
     }
+  }
+
+  private resolveVariable(operation: string, variable: VarDefinition, key: string | undefined): { redisKey: string } {
+    this.assertVariable(operation, variable);
     if (variable.keyed) {
       if (typeof key !== 'string' || key.length === 0) throw new ValidationError(`variable "${variable.name}" is keyed by ${variable.keyDescription ?? 'a key'}; ${operation} received ${describeValue(key)}`);
     } else if (key !== undefined) {
@@ -709,7 +722,7 @@ function nonNegativeInteger(option: string, value: unknown): number {
  * ioredis error.
  */
 function connectionFailure(error: unknown, route: Route): unknown {
-  if (error instanceof ConnectionError || error instanceof NotConnectedError) return error;
+  if (error instanceof ConnectionError || error instanceof NotConnectedError || error instanceof PermissionError) return error;
   const target = (route as { target?: string }).target ?? `the ${route.kind} route`;
   const message = error instanceof Error ? error.message : String(error);
   const hint = /^MOVED|^ASK|CLUSTERDOWN/.test(message) ? ' (this is a Redis Cluster node: connect with an ioredis Cluster)' : '';

@@ -8,7 +8,9 @@ import { decodeMsgpack } from './msgpack';
  * only safe between processes that all use it.
  */
 export interface Codec {
+  /** The bytes of one value; throwing refuses it (the send or `set` rejects with ValidationError, this error as its cause). */
   encode(value: unknown): Buffer;
+  /** The value of bytes `encode` (or a peer's encoder) wrote; throwing marks them malformed (counted and skipped). */
   decode(bytes: Buffer): unknown;
 }
 
@@ -24,17 +26,19 @@ export interface Codec {
 export class MsgpackCodec implements Codec {
   private readonly packr = new Packr({ useRecords: false, useBigIntExtension: true, moreTypes: false });
 
+  /** Plain MessagePack (bigints of any size through msgpackr's bigint extension). */
   encode(value: unknown): Buffer {
     return this.packr.pack(value);
   }
 
+  /** Plain MessagePack, with the nesting and size limits a receiver enforces; throws on bytes that are not one whole value. */
   decode(bytes: Buffer): unknown {
     return decodeMsgpack(bytes);
   }
 }
 
 /** Version of the frame format; a receiver refuses frames of another version. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /**
  * A frame with no message yet: `[PROTOCOL_VERSION]`, to push the messages

@@ -15,13 +15,22 @@ import { MAX_DEPTH } from './msgpack';
  */
 export const MAX_VALUE_DEPTH = MAX_DEPTH - 8;
 
+/*
+ * Symbol-keyed properties are left out, as JSON.stringify leaves them out
+ * (they are metadata by convention): refusing them meant listing every
+ * object's symbols, which cost half of a MessagePack encode
+ * (docs/benchmarks.md).
+ */
+
 /**
  * Returns why `value` cannot be sent faithfully, naming where in it
  * (`payload.user.notify is a function, which cannot be sent`), or undefined
  * when it can: a function or a symbol anywhere (in objects, arrays, Map keys
- * and values, Set items), nesting deeper than {@link MAX_VALUE_DEPTH} (which
- * is also what a value that refers to itself does), or a property whose
- * getter throws. `path` names the value itself (`payload`, `arguments`).
+ * and values, Set items), a Promise, an Error, a WeakMap, WeakSet, WeakRef
+ * or RegExp, an instance of a class that defines
+ * getters (their values would be lost), nesting deeper than
+ * {@link MAX_VALUE_DEPTH} (which is also what a value that refers to itself
+ * does), or a property whose getter throws. `path` names the value itself (`payload`, `arguments`).
  */
 export function unencodableReason(value: unknown, path: string): string | undefined {
   if (findUnencodable(value, undefined, 0) === undefined) return undefined;
@@ -54,6 +63,11 @@ function findUnencodable(value: unknown, where: string[] | undefined, depth: num
         return undefined;
       }
       if (value instanceof Map || value instanceof Set) return findInCollection(value, where, depth);
+      const prototype: unknown = Object.getPrototypeOf(value);
+      if (prototype !== Object.prototype && prototype !== null) {
+        const kind = instanceProblem(value, prototype as object);
+        if (kind !== undefined) return kind;
+      }
       let key: string | undefined;
       try {
         for (key in value) {
@@ -72,6 +86,32 @@ function findUnencodable(value: unknown, where: string[] | undefined, depth: num
     default:
       return undefined;
   }
+}
+
+/** Why an object that is not plain (a class instance, a built-in) would arrive changed, or undefined when it arrives as its own enumerable properties. */
+function instanceProblem(value: object, prototype: object): string | undefined {
+  if (typeof (value as { then?: unknown }).then === 'function') return 'is a Promise (or thenable), which cannot be sent: await it first';
+  if (value instanceof Error) return `is an Error (${value.name}), which cannot be sent: send its message or a plain object`;
+  for (const type of UNSENDABLE_TYPES) if (value instanceof type) return `is a ${type.name}, which cannot be sent`;
+  let getters = prototypesWithGetters.get(prototype);
+  if (getters === undefined) {
+    getters = hasGetters(prototype);
+    prototypesWithGetters.set(prototype, getters);
+  }
+  const name = (prototype as { constructor?: { name?: unknown } }).constructor?.name;
+  return getters ? `is a ${typeof name === 'string' && name !== '' ? name : 'class instance'} with getters, whose values would not be sent: send a plain object` : undefined;
+}
+
+/** Built-ins that MessagePack turns into something else (an empty object, an array). */
+const UNSENDABLE_TYPES: ReadonlyArray<abstract new (...args: never[]) => object> = [WeakMap, WeakSet, WeakRef, RegExp];
+const prototypesWithGetters = new WeakMap<object, boolean>();
+
+/** Whether a prototype chain (below Object.prototype) defines an accessor. */
+function hasGetters(prototype: object | null): boolean {
+  for (let at = prototype; at !== null && at !== Object.prototype; at = Object.getPrototypeOf(at) as object | null) {
+    for (const descriptor of Object.values(Object.getOwnPropertyDescriptors(at))) if (descriptor.get !== undefined) return true;
+  }
+  return false;
 }
 
 function findInCollection(collection: Map<unknown, unknown> | Set<unknown>, where: string[] | undefined, depth: number): string | undefined {

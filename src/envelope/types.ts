@@ -91,7 +91,9 @@ export interface EventHeaders {
 
 /** An event as it crosses the wire: headers beside an arbitrary payload. */
 export interface EventMessage<P = unknown> {
+  /** Who published it and when: `name` (the topic), `createdAt`, `serviceName`. */
   headers: EventHeaders;
+  /** What the publisher passed to `publish`. */
   payload: P;
 }
 

@@ -1,19 +1,21 @@
 import pino, { type Logger } from 'pino';
 import { ValidationError } from '../../vars/ValidationError';
+import { redactCredentials } from './redact';
 
 /** The environment variable that sets the level of intracom's default logger. */
 export const LOG_LEVEL_VARIABLE = 'INTRACOM_LOG_LEVEL';
 
 /**
  * intracom's logger when the user gives none: pino on stderr (never mixed
- * into a program's stdout), at `INTRACOM_LOG_LEVEL`, else `fallbackLevel`.
+ * into a program's stdout), at `INTRACOM_LOG_LEVEL` (unset or empty:
+ * `fallbackLevel`), with credentials masked in logged errors.
  * Written synchronously, so the last lines before an exit are not lost.
  */
 export function defaultLogger(fallbackLevel = 'warn', name = 'intracom'): Logger {
-  const level = process.env[LOG_LEVEL_VARIABLE] ?? fallbackLevel;
+  const level = process.env[LOG_LEVEL_VARIABLE] || fallbackLevel;
   const levels = [...Object.keys(pino.levels.values), 'silent'];
   if (!levels.includes(level)) throw new ValidationError(`${LOG_LEVEL_VARIABLE} must be one of ${levels.join(', ')}; received ${JSON.stringify(level)}`);
-  return pino({ name, level }, pino.destination({ dest: 2, sync: true }));
+  return pino({ name, level, serializers: { err: (error: unknown) => pino.stdSerializers.err(redactCredentials(error) as Error) } }, pino.destination({ dest: 2, sync: true }));
 }
 
 /**

@@ -5,6 +5,7 @@ import { ConnectionError } from '../errors/ConnectionError';
 import { redisFailure } from '../route/redisFailure';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ValidationError } from '../errors/ValidationError';
+import { redactCredentials } from '../log/redact';
 import { assertNotClusterNode, describeConnection, openConnection, type OpenedConnection, type RedisCommands } from '../route/connection';
 import { MemoryMutexStore } from './MemoryMutexStore';
 import type { MutexStore } from './MutexStore';
@@ -78,6 +79,7 @@ export class MutexConnection {
     const redis = this.redis;
     if (!this.owned || redis === undefined) return;
     redis.on('error', (error: Error) => {
+      redactCredentials(error);
       if (this.outageReported) return;
       this.outageReported = true;
       logger.warn({ err: error }, 'redis connection error; mutex calls fail until it is back');

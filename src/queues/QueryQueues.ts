@@ -7,6 +7,7 @@ import { unencodableReason } from '../envelope/sendable';
 import { QueryRoute, QueryType, type Query } from '../envelope/types';
 import { NoServiceError } from '../errors/NoServiceError';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
+import { PermissionError } from '../errors/PermissionError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { ValidationError } from '../errors/ValidationError';
 import type { QueryContext, QueryHandlers } from './QueryHandlers';
@@ -27,7 +28,9 @@ export interface DurableSendOptions {
 
 /** What inspection reports for one destination service. */
 export interface QueueInspection {
+  /** The destination service whose queues these are. */
   service: string;
+  /** Its FIRE_AND_FORGET queue (one delivery per query, to any instance). */
   fireAndForget: {
     /** Queries stored and not yet delivered. */
     depth: number;
@@ -36,6 +39,7 @@ export interface QueueInspection {
     /** Age of the oldest query still in the queue, in ms (0 when empty). */
     oldestAgeMs: number;
   };
+  /** Its BROADCAST queue (every live instance processes each query). */
   broadcast: {
     /** Entries kept (not yet processed by every live instance). */
     length: number;
@@ -50,7 +54,9 @@ export interface QueueInspection {
 
 /** Counters of this instance's consumers. */
 export interface QueryQueueStats {
+  /** The FIRE_AND_FORGET consumer's. */
   fireAndForget: QueueConsumerStats;
+  /** The BROADCAST consumer's. */
   broadcast: QueueConsumerStats;
 }
 
@@ -164,6 +170,8 @@ export class QueryQueues {
     const fireStream = names.queryStream(service);
     const broadcastStream = names.broadcastStream(service);
     await route.streamEnsureGroup(fireStream, WORKERS_GROUP, '0');
+    // what a sender checks (requireKnownDestination): a key it may read, where the stream it may only write to is not
+    await route.set(names.queueConsumed(service), '1');
     await route.set(names.broadcastSeen(service, instanceId), '1', this.settings.broadcastRetentionMs);
     await route.streamEnsureGroup(broadcastStream, instanceId, '$');
     const common = {
@@ -375,8 +383,19 @@ export class QueryQueues {
   }
 
   private async assertKnown(destination: string, action: number | string): Promise<void> {
-    const info = await this.client.route.streamInfo(this.client.names.queryStream(destination));
-    if (!info.groups.some((g) => g.name === WORKERS_GROUP)) {
+    const { route, names } = this.client;
+    // the marker, else (queues created before it existed) the stream's groups, which need read access to the stream:
+    // a sender that may only write it (its ACL) cannot tell, and the marker's absence decides
+    const known =
+      (await route.get(names.queueConsumed(destination))) !== null ||
+      (await route.streamInfo(names.queryStream(destination)).then(
+        (info) => info.groups.some((g) => g.name === WORKERS_GROUP),
+        (error: unknown) => {
+          if (error instanceof PermissionError) return false;
+          throw error;
+        },
+      ));
+    if (!known) {
       throw new NoServiceError(destination, String(action), 'no instance of this service has ever consumed queries (set queues.requireKnownDestination: false to store them anyway)');
     }
     this.known.add(destination);

@@ -29,8 +29,9 @@ export interface DeadLetter {
   raw: Buffer | null;
   /** Present whenever `raw` is not null: the length of the bytes it was taken from (more than `raw` holds when it was cut). */
   rawBytes?: number;
-  /** Stream and entry it came from. */
+  /** The stream it came from. */
   stream: string;
+  /** The id of the entry it came from in that stream. */
   entryId: string;
   /** Delivery attempts made. */
   attempts: number;
@@ -78,10 +79,15 @@ export interface QueueConsumerSettings {
 
 /** Counters of one consumer. */
 export interface QueueConsumerStats {
+  /** Queries whose handler finished (their completion was acknowledged). */
   processed: number;
+  /** Handler runs that threw or rejected (each is redelivered until `queues.maxAttempts`). */
   failed: number;
+  /** Queries given up and moved to the dead-letter store (attempts exhausted, malformed, no handler, expired). */
   deadLettered: number;
+  /** Copies of a query already done or held by another consumer, skipped (never run twice). */
   duplicatesSuppressed: number;
+  /** Queries delivered again: after a failure, or taken over from a consumer whose claim lapsed. */
   redelivered: number;
   /** Non-empty batches of entries taken from the stream. */
   batches: number;

@@ -18,6 +18,12 @@ export class LuaScript<R = unknown> {
     readonly numberOfKeys: number,
     /** The script text, starting with a header comment naming KEYS and ARGV. */
     readonly source: string,
+    /**
+     * Run with EVALSHA_RO/EVAL_RO: the script only reads, and Redis 7 then
+     * checks its KEYS for read access alone (an ACL user with `%R~` on them
+     * may run it; EVALSHA needs read and write on every key it declares).
+     */
+    readonly readOnly = false,
   ) {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
@@ -31,9 +37,10 @@ export class LuaScript<R = unknown> {
   run<M>(connection: Redis | Cluster, keys: readonly string[], args: readonly Arg[], map: (reply: R) => M): Promise<M>;
   run<M>(connection: Redis | Cluster, keys: readonly string[], args: readonly Arg[], map?: (reply: R) => M): Promise<R | M> {
     if (this.numberOfKeys !== -1 && keys.length !== this.numberOfKeys) return Promise.reject(new Error(`script ${this.name} takes ${this.numberOfKeys} keys, got ${keys.length}`));
-    return (connection.evalsha(this.sha, keys.length, ...keys, ...args) as Promise<R>).then(map, (error: unknown) => {
+    const sent = this.readOnly ? connection.evalsha_ro(this.sha, keys.length, ...keys, ...args) : connection.evalsha(this.sha, keys.length, ...keys, ...args);
+    return (sent as Promise<R>).then(map, (error: unknown) => {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      const loaded = connection.eval(this.source, keys.length, ...keys, ...args) as Promise<R>;
+      const loaded = (this.readOnly ? connection.eval_ro(this.source, keys.length, ...keys, ...args) : connection.eval(this.source, keys.length, ...keys, ...args)) as Promise<R>;
       return map === undefined ? loaded : loaded.then(map);
     });
   }
@@ -41,10 +48,10 @@ export class LuaScript<R = unknown> {
   /** Like {@link run}, with bulk replies as Buffers (for binary values). */
   async runBuffer(connection: Redis | Cluster, keys: readonly string[], args: readonly Arg[]): Promise<R> {
     try {
-      return (await connection.callBuffer('EVALSHA', this.sha, keys.length, ...keys, ...args)) as R;
+      return (await connection.callBuffer(this.readOnly ? 'EVALSHA_RO' : 'EVALSHA', this.sha, keys.length, ...keys, ...args)) as R;
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return (await connection.callBuffer('EVAL', this.source, keys.length, ...keys, ...args)) as R;
+      return (await connection.callBuffer(this.readOnly ? 'EVAL_RO' : 'EVAL', this.source, keys.length, ...keys, ...args)) as R;
     }
   }
 }

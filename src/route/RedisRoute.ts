@@ -5,6 +5,7 @@ import { ConnectionError } from '../errors/ConnectionError';
 import { IntracomError } from '../errors/IntracomError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
+import { redactCredentials } from '../log/redact';
 import { assertNotClusterNode, clusterSubscriber, cut, openConnection, stopped, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
 import { FramedRoute } from './FramedRoute';
 import { LuaScript } from './LuaScript';
@@ -175,7 +176,7 @@ export class RedisRoute extends FramedRoute implements Route {
     this.state = 'connecting';
     this.options.logger.debug({ target: this.opened.target }, 'connecting to redis');
     let lastError: Error | undefined;
-    const remember = (error: Error) => (lastError = error);
+    const remember = (error: Error) => (lastError = redactCredentials(error));
     this.publisher.on('error', remember);
     this.subscriber.on('error', remember);
     let timer: NodeJS.Timeout | undefined;
@@ -326,6 +327,7 @@ export class RedisRoute extends FramedRoute implements Route {
 
   liveInstances(service: string): Promise<Buffer[]> {
     const { names } = this.options;
+    // read-only (EVALSHA_RO): a caller's ACL user reads the registry with %R~ and cannot write it
     return this.typed(`list the instances of ${service}`, liveInstancesScript.runBuffer(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], []));
   }
 
@@ -398,6 +400,7 @@ export class RedisRoute extends FramedRoute implements Route {
     const logger = this.options.logger;
     const listeners: Record<string, (...args: any[]) => void> = {
       error: (error: Error) => {
+        redactCredentials(error);
         // an outage repeats this on every reconnect attempt
         this.warnings.warn(`connection ${role}`, { err: error, role }, 'redis connection error');
         if (this.listenerCount('error') > 0) this.emit('error', error);

@@ -18,6 +18,7 @@ export interface StreamEntry {
 
 /** A consumer group, as inspection sees it. */
 export interface StreamGroupInfo {
+  /** The group's name (`workers`, or a BROADCAST instance's id). */
   name: string;
   /** Delivered and not acknowledged. */
   pending: number;
@@ -35,6 +36,7 @@ export interface StreamInfo {
   length: number;
   /** Id of the oldest entry, when any. */
   firstId: string | null;
+  /** Its consumer groups. */
   groups: StreamGroupInfo[];
 }
 
@@ -44,8 +46,11 @@ export interface StreamInfo {
  * between one and two bucket lengths without a key per query.
  */
 export interface DoneRecords {
+  /** The bucket's key. */
   key: string;
+  /** The query ids completed. */
   ids: string[];
+  /** How long the key lives from this write, in ms. */
   ttlMs: number;
 }
 
@@ -71,7 +76,9 @@ export interface AckOptions {
 
 /** The queries of one entry that a consumer wants to process. */
 export interface EntryQueries {
+  /** The stream entry. */
   entryId: string;
+  /** The ids of its queries to claim. */
   queryIds: string[];
 }
 
@@ -86,7 +93,9 @@ export type ClaimState = 'claimed' | 'done' | 'held-elsewhere' | 'held-here';
 
 /** Which of the entries and claims a renewal still found held by the renewing consumer. */
 export interface RenewResult {
+  /** Per entry asked for, in order: whether it was still pending for this consumer (and its idle time was reset). */
   entries: boolean[];
+  /** Per query claim asked for, in order: whether this consumer still held it (and its lifetime was extended). */
   claims: boolean[];
   /** The group was gone (NOGROUP) when the entries were renewed: the claims were renewed all the same. */
   groupGone: boolean;

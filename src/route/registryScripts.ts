@@ -44,4 +44,5 @@ for i = 1, #found do
   if found[i] then live[#live + 1] = found[i] end
 end
 return live`,
+  true,
 );

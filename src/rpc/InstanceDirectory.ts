@@ -16,6 +16,8 @@ export interface RpcAnnouncement {
   pid: number;
   /** ms since the epoch. */
   startedAt: number;
+  /** The services the instance takes calls from, each on its own channel; absent: any, on the open channel. */
+  callers?: string[];
 }
 
 /** One callable target (a service or a module) as the caller sees it. */
@@ -39,8 +41,10 @@ export interface RpcTarget {
   burstLeft: number;
   /** Instances whose channel reached nobody, until when (`performance.now()`, ms) they are avoided. */
   suspects: Map<string, number>;
-  /** Request channel per instance id. */
-  channels: Map<string, string>;
+  /** Request channel per instance id; null for an instance that takes no calls from this service. */
+  channels: Map<string, string | null>;
+  /** The callers each instance that names them accepts (absent: the open channel). */
+  callers: Map<string, readonly string[]>;
 }
 
 const NEVER_READ = -1;
@@ -70,6 +74,8 @@ export class InstanceDirectory {
   constructor(
     private readonly route: Route,
     private readonly names: Names,
+    /** The service this client calls as. */
+    private readonly service: string,
     private readonly codec: Codec,
     private readonly cacheMs: number,
     logger: Logger,
@@ -81,7 +87,7 @@ export class InstanceDirectory {
   target(scope: RpcScope, name: string, topic: string): RpcTarget {
     let target = this.targets.get(topic);
     if (target === undefined) {
-      target = { scope, name, topic, instances: [], fetchedAt: NEVER_READ, refreshing: undefined, cursor: 0, burst: undefined, burstLeft: 0, suspects: new Map(), channels: new Map() };
+      target = { scope, name, topic, instances: [], fetchedAt: NEVER_READ, refreshing: undefined, cursor: 0, burst: undefined, burstLeft: 0, suspects: new Map(), channels: new Map(), callers: new Map() };
       this.targets.set(topic, target);
     }
     return target;
@@ -146,15 +152,20 @@ export class InstanceDirectory {
       try {
         const announcements = await this.route.liveInstances(target.topic);
         const ids: string[] = [];
+        const callers = new Map<string, readonly string[]>();
         for (const bytes of announcements) {
           try {
             const announcement = this.codec.decode(bytes) as RpcAnnouncement;
-            if (typeof announcement?.instanceId === 'string') ids.push(announcement.instanceId);
+            if (typeof announcement?.instanceId !== 'string') continue;
+            ids.push(announcement.instanceId);
+            if (Array.isArray(announcement.callers)) callers.set(announcement.instanceId, announcement.callers.filter((caller): caller is string => typeof caller === 'string'));
           } catch (error) {
             this.warnings.warn(`announcement ${target.topic}`, { err: error, target: target.topic }, 'an RPC announcement does not decode; skipped');
           }
         }
         ids.sort();
+        if (!sameCallers(target.callers, callers)) target.channels.clear();
+        target.callers = callers;
         target.instances = ids;
         target.fetchedAt = performance.now();
       } finally {
@@ -188,14 +199,34 @@ export class InstanceDirectory {
     for (const target of ended) target.burst = undefined;
   };
 
-  /** The request channel of an instance for a target. */
-  channel(target: RpcTarget, instanceId: string): string {
+  /**
+   * The request channel of an instance for a target: this service's own one
+   * when the instance names its callers, the open one otherwise; null when
+   * the instance takes no calls from this service.
+   */
+  channel(target: RpcTarget, instanceId: string): string | null {
     let channel = target.channels.get(instanceId);
     if (channel === undefined) {
       if (target.channels.size > 1024) target.channels.clear();
-      channel = this.names.rpcInstance(target.topic, instanceId);
+      const callers = target.callers.get(instanceId);
+      if (callers === undefined) channel = this.names.rpcInstance(target.topic, instanceId);
+      else channel = callers.includes(this.service) ? this.names.rpcInstance(target.topic, instanceId, this.service) : null;
       target.channels.set(instanceId, channel);
     }
     return channel;
   }
+
+  /** The callers the instances of a target accept, when they name them (for the error that says this service is not among them). */
+  acceptedCallers(target: RpcTarget, instanceId: string): readonly string[] | undefined {
+    return target.callers.get(instanceId);
+  }
+}
+
+function sameCallers(a: Map<string, readonly string[]>, b: Map<string, readonly string[]>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [id, callers] of a) {
+    const other = b.get(id);
+    if (other === undefined || other.join('\u0000') !== callers.join('\u0000')) return false;
+  }
+  return true;
 }

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { assertName } from '../../vars/define';
 import type { FunctionArgs, FunctionCatalogue, FunctionDefinition, FunctionName, FunctionResult, HandlerArgs, HandlerResult, RpcScope } from '../../vars/functions';
+import { assertFunctionDefinition } from '../../vars/functions';
 import { moduleRpc, serviceRpc } from '../../vars/names';
 import { RedisClient } from '../client/RedisClient';
 import { CLIENT_OPTION_NAMES, DEFAULT_CLIENT_OPTIONS, type RedisClientOptions } from '../client/RedisClientOptions';
@@ -129,6 +130,9 @@ export class RedisRPCClient implements RpcCalls {
     const instanceCacheMs = nonNegativeInteger('instanceCacheMs', options.instanceCacheMs ?? DEFAULT_RPC_OPTIONS.instanceCacheMs);
     const sliceSize = positiveInteger('sliceSize', options.sliceSize ?? DEFAULT_RPC_OPTIONS.sliceSize);
     const spread = options.spread ?? DEFAULT_RPC_OPTIONS.spread;
+    const callers = options.callers === undefined ? undefined : [...new Set(options.callers)];
+    if (callers !== undefined && (!Array.isArray(options.callers) || callers.length === 0)) throw new ValidationError(`callers must be a non-empty array of service names; received ${describeValue(options.callers)}`);
+    for (const caller of callers ?? []) assertName('callers entry', caller);
     if (spread !== 'burst' && spread !== 'call') throw new ValidationError(`spread must be 'burst' or 'call'; received ${describeValue(spread)}`);
     const registry = { ...DEFAULT_CLIENT_OPTIONS.registry, ...(options.client === undefined ? options.registry : undefined) };
     // a standalone client was built with options.logger already; a shared one keeps its own unless one is given here
@@ -141,7 +145,7 @@ export class RedisRPCClient implements RpcCalls {
     this.logger = moduleLogger('rpc');
 
     const { route, names, codec } = this.client;
-    this.directory = new InstanceDirectory(route, names, codec, instanceCacheMs, this.logger);
+    this.directory = new InstanceDirectory(route, names, this.service, codec, instanceCacheMs, this.logger);
     this.caller = new RpcCaller(route, names, this.directory, { service: this.service, instanceId: this.instanceId, probeIntervalMs, sliceSize, spread }, this.logger);
     this.server = new RpcServer(
       route,
@@ -149,7 +153,7 @@ export class RedisRPCClient implements RpcCalls {
       codec,
       this.service,
       this.instanceId,
-      { concurrency, maxQueued, sliceSize, heartbeatMs: registry.heartbeatMs, registryTtlMs: registry.ttlMs },
+      { concurrency, maxQueued, sliceSize, heartbeatMs: registry.heartbeatMs, registryTtlMs: registry.ttlMs, callers },
       this.logger,
     );
     if (options.localShortcut !== undefined && typeof options.localShortcut !== 'boolean') {
@@ -260,13 +264,17 @@ export class RedisRPCClient implements RpcCalls {
 
   // ---- calling ----
 
+  /** Calls `fn` of a declared module (`module.<name>.rpc`) on one live instance serving it, typed by its declaration; see {@link RpcCalls}. */
   call<D extends FunctionCatalogue<any, 'module'>, K extends FunctionName<D>>(module: D, fn: K, ...args: FunctionArgs<D, K>): Promise<FunctionResult<D, K>>;
+  /** Calls `fn` of module `moduleName` (`module.<moduleName>.rpc`) on one live instance serving it, as OpenTera's `call`. */
   call<R = unknown>(moduleName: string, fn: string, ...args: unknown[]): Promise<R>;
   call(module: string | FunctionCatalogue, fn: string, ...args: unknown[]): Promise<unknown> {
     return this.invoke('module', module, fn, args, undefined);
   }
 
+  /** Calls `fn` of a declared service (`service.<key>.rpc`) on one live instance, typed by its declaration; see {@link RpcCalls}. */
   callService<D extends FunctionCatalogue<any, 'service'>, K extends FunctionName<D>>(service: D, fn: K, ...args: FunctionArgs<D, K>): Promise<FunctionResult<D, K>>;
+  /** Calls `fn` of service `serviceKey` (`service.<serviceKey>.rpc`) on one live instance, as OpenTera's `call_service`. */
   callService<R = unknown>(serviceKey: string, fn: string, ...args: unknown[]): Promise<R>;
   callService(service: string | FunctionCatalogue, fn: string, ...args: unknown[]): Promise<unknown> {
     return this.invoke('service', service, fn, args, undefined);
@@ -331,6 +339,13 @@ export class RedisRPCClient implements RpcCalls {
     } catch (error) {
       return Promise.reject(new ValidationError(`option module: ${(error as Error).message}`));
     }
+    if (options.definition !== undefined) {
+      try {
+        assertFunctionDefinition(`function "${fn}"`, options.definition);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
     return this.server.expose(scope, name, topic, fn, handler as RpcHandler, options.definition);
   }
 
@@ -344,8 +359,18 @@ export class RedisRPCClient implements RpcCalls {
       throw new ValidationError(`implement needs a declaration from defineFunctions; received ${describeValue(declaration)}`);
     }
     if (typeof handlers !== 'object' || handlers === null) throw new ValidationError(`implement of ${declaration.scope} "${declaration.name}" needs an object of handlers; received ${describeValue(handlers)}`);
-    const missing = Object.keys(declaration.functions).filter((fn) => typeof (handlers as Record<string, unknown>)[fn] !== 'function');
-    if (missing.length > 0) throw new ValidationError(`implement of ${declaration.scope} "${declaration.name}" has no handler for ${missing.map((fn) => `"${fn}"`).join(', ')}`);
+    const what = `implement of ${declaration.scope} "${declaration.name}"`;
+    if (declaration.scope === 'service' && declaration.name !== this.service) {
+      throw new ValidationError(`${what}: this client is service "${this.service}"; a service declaration is implemented by that service's instances (declare a module to serve it from any service)`);
+    }
+    // a handler under a name the declaration lacks (a typo) would never be called
+    refuseUnknownOptions(`${what} handler`, handlers, declaration.functions);
+    const missing = Object.keys(declaration.functions).filter((fn) => (handlers as Record<string, unknown>)[fn] === undefined);
+    if (missing.length > 0) throw new ValidationError(`${what} has no handler for ${missing.map((fn) => `"${fn}"`).join(', ')}`);
+    for (const fn of Object.keys(declaration.functions)) {
+      const handler = (handlers as Record<string, unknown>)[fn];
+      if (typeof handler !== 'function') throw new ValidationError(`${what}: the handler of "${fn}" must be a function; received ${describeValue(handler)}`);
+    }
     await Promise.all(
       Object.entries(declaration.functions).map(([fn, definition]) =>
         this.server.expose(declaration.scope, declaration.name, declaration.topic, fn, (handlers as unknown as Record<string, RpcHandler>)[fn], definition),

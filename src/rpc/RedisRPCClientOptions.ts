@@ -87,6 +87,18 @@ export interface RpcOptions {
   /** Settings of the durable query types (FIRE_AND_FORGET, BROADCAST). */
   queues?: QueryQueueOptions;
   /**
+   * The services allowed to call the functions (and send the SYNC and ASYNC
+   * queries) this instance serves. Each gets its own request channel
+   * (`<topic>.<instanceId>.from.<caller>`), announced in the registry, so the
+   * generated ACLs ({@link aclFor}) let a caller publish only on its own one:
+   * it reads no other caller's requests, and the sending service a handler
+   * sees (`context.callerService`) is known from the channel, not claimed.
+   * Another service's call fails at once with PermissionError. Undefined:
+   * one open channel that any service may call on (its name is then its claim).
+   * @default undefined
+   */
+  callers?: readonly string[];
+  /**
    * Take the `local` shortcut: queries (FIRE_AND_FORGET, ASYNC, SYNC) to a
    * service hosted in this process by a client that also set this are direct
    * calls, with no encoding and no Redis. A FIRE_AND_FORGET taken this way is
@@ -104,6 +116,7 @@ export interface RpcOptions {
 
 /** Options of a {@link RedisRPCClient} that creates (and owns) its own {@link RedisClient}. */
 export interface StandaloneRpcOptions extends RedisClientOptions, RpcOptions {
+  /** Absent: the RPC client creates its own RedisClient from the other options, and closes it. */
   client?: undefined;
 }
 
@@ -152,6 +165,7 @@ export const RPC_OPTION_NAMES: OptionNames<RpcOptions> = {
   queues: true,
   localShortcut: true,
   queryGraceMs: true,
+  callers: true,
 };
 
 /** The defaults of every optional RPC option, in one place. */

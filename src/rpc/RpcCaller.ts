@@ -9,6 +9,7 @@ import { MalformedMessageError } from '../errors/MalformedMessageError';
 import { NoHandlerError } from '../errors/NoHandlerError';
 import { NoServiceError } from '../errors/NoServiceError';
 import { NotConnectedError } from '../errors/NotConnectedError';
+import { PermissionError } from '../errors/PermissionError';
 import { RemoteError } from '../errors/RemoteError';
 import { ServiceBusyError } from '../errors/ServiceBusyError';
 import { TimeoutError } from '../errors/TimeoutError';
@@ -51,6 +52,14 @@ interface PendingCall extends Timed {
 
 /** What a SYNC or ASYNC query request carries besides its id and timeout. */
 export type QueryRequestBody = Pick<RpcQueryBody, 'type' | 'action' | 'query'>;
+
+/** The reply channel of one callee: subscribed on the first call to it, before that call's request leaves. */
+interface ReplyPath {
+  readonly channel: string;
+  unsubscribe: Unsubscribe | undefined;
+  /** The subscription in progress, when any. */
+  subscribing: Promise<void> | undefined;
+}
 
 /** Counter values that fit in 4 base-36 digits. */
 const ID_COUNTER_LIMIT = 36 ** 4;
@@ -106,10 +115,11 @@ export type RpcSpread = 'burst' | 'call';
 export class RpcCaller {
   private readonly pending = new Map<string, PendingCall>();
   private readonly deadlines = new Deadlines<PendingCall>((call) => this.onTimeout(call));
-  private readonly replyChannel: string;
+  /** Reply channels by callee (service key or module name): one per (this instance, callee), so that a callee reads no reply another sends. */
+  private readonly replies = new Map<string, ReplyPath>();
   /** The caller's half of every request, sent once per frame. */
   private readonly headers: RpcRequestHeaders;
-  private unsubscribe: Unsubscribe | undefined;
+  private started = false;
   /** Instance channel -> when its listener was last proven there (`performance.now()`): a reply from it, or an exact subscriber count. */
   private readonly heard = new Map<string, number>();
   /** Exact subscriber counts being read, by channel. */
@@ -128,13 +138,12 @@ export class RpcCaller {
 
   constructor(
     private readonly route: Route,
-    names: Names,
+    private readonly names: Names,
     private readonly directory: InstanceDirectory,
     private readonly settings: RpcCallerSettings,
     private readonly logger: Logger,
   ) {
     this.debug = debugEnabled(logger);
-    this.replyChannel = names.rpcReplies(settings.service, settings.instanceId);
     this.warnings = new RateLimitedLog(logger);
     this.headers = { serviceNameSource: settings.service, sourceInstance: settings.instanceId };
     this.burstSize = settings.spread === 'burst' ? settings.sliceSize : 1;
@@ -142,13 +151,40 @@ export class RpcCaller {
     route.on('ready', this.onReady);
   }
 
-  /** Subscribes the reply channel and starts the liveness probe. */
+  /** Starts the liveness probe; each callee's reply channel is subscribed on the first call to it. */
   async start(): Promise<void> {
-    if (this.unsubscribe !== undefined) return;
-    this.unsubscribe = await this.route.subscribe(this.replyChannel, this.onReply);
-    this.logger.debug({ channel: this.replyChannel }, 'subscribed to the reply channel');
+    if (this.started) return;
+    this.started = true;
     this.probeTimer = setInterval(this.probe, this.settings.probeIntervalMs);
     this.probeTimer.unref();
+  }
+
+  /** The reply path of a callee, its subscription started when new. */
+  private replyPath(callee: string): ReplyPath {
+    let path = this.replies.get(callee);
+    if (path === undefined) {
+      const channel = this.names.rpcReplies(this.settings.service, this.settings.instanceId, callee);
+      const created: ReplyPath = { channel, unsubscribe: undefined, subscribing: undefined };
+      created.subscribing = this.route.subscribe(channel, (message) => this.onReply(message, callee)).then(
+        (unsubscribe) => {
+          created.subscribing = undefined;
+          if (this.closed) {
+            unsubscribe().catch(() => undefined);
+            return;
+          }
+          created.unsubscribe = unsubscribe;
+          this.logger.debug({ channel }, 'subscribed to the reply channel');
+        },
+        (error: unknown) => {
+          // to be tried again by the next call
+          if (this.replies.get(callee) === created) this.replies.delete(callee);
+          throw PermissionError.from(`subscribe to the replies of "${callee}"`, error);
+        },
+      );
+      path = created;
+      this.replies.set(callee, path);
+    }
+    return path;
   }
 
   /** Calls in flight. */
@@ -163,7 +199,7 @@ export class RpcCaller {
   /** Starts a call. */
   call(target: RpcTarget, fn: string, args: unknown[], timeoutMs: number, signal: AbortSignal | undefined, idempotent: boolean, query?: QueryRequestBody): Promise<unknown> {
     this.counters.calls += 1;
-    if (this.closed || this.unsubscribe === undefined) {
+    if (this.closed || !this.started) {
       this.counters.failed += 1;
       return Promise.reject(new NotConnectedError(`call "${target.name}" function "${fn}"`, this.closed ? 'closed' : 'not connected'));
     }
@@ -225,7 +261,9 @@ export class RpcCaller {
     this.deadlines.clear();
     this.route.off('connectionLost', this.onConnectionLost);
     this.route.off('ready', this.onReady);
-    await this.unsubscribe?.().catch((error: unknown) => this.logger.warn({ err: error }, 'could not unsubscribe the reply channel'));
+    const paths = [...this.replies.values()];
+    this.replies.clear();
+    await Promise.all(paths.map((path) => path.unsubscribe?.().catch((error: unknown) => this.logger.warn({ err: error }, 'could not unsubscribe a reply channel'))));
     this.warnings.flush();
   }
 
@@ -242,6 +280,8 @@ export class RpcCaller {
 
   private dispatch(call: PendingCall): void {
     const target = call.target;
+    const replies = this.replyPath(target.name);
+    if (replies.subscribing !== undefined) return this.subscribeThenDispatch(call, replies.subscribing);
     if (this.directory.needsRead(target)) return this.readThenDispatch(call);
     // a first attempt that waited for nothing leaves as the call starts: the reading its deadline was counted from serves
     const now = call.attempts === 0 && !call.refreshed ? call.deadline - call.timeoutMs : performance.now();
@@ -253,6 +293,10 @@ export class RpcCaller {
       return this.fail(call, new NoServiceError(target.name, call.fn, detail));
     }
     const channel = this.directory.channel(target, instanceId);
+    if (channel === null) {
+      const accepted = this.directory.acceptedCallers(target, instanceId) ?? [];
+      return this.fail(call, new PermissionError(`call "${target.name}" function "${call.fn}"`, `instance ${instanceId} takes calls only from ${accepted.map((caller) => JSON.stringify(caller)).join(', ') || 'no service'}, not from "${this.settings.service}"`));
+    }
     call.instanceId = instanceId;
     call.channel = channel;
     call.request = undefined;
@@ -317,6 +361,7 @@ export class RpcCaller {
     if (call === undefined || call.request !== request) return; // settled, or already sent again elsewhere
     if (error !== undefined) {
       if (error instanceof IntracomError) return this.fail(call, error);
+      if (PermissionError.isRefusal(error)) return this.fail(call, PermissionError.from(`call "${call.target.name}" function "${call.fn}"`, error));
       return this.fail(call, new ValidationError(`cannot send the call to "${call.target.name}" function "${call.fn}": ${error instanceof Error ? error.message : String(error)}`));
     }
     if (receivers !== 0) return;
@@ -335,6 +380,18 @@ export class RpcCaller {
       if (this.pending.get(call.id) === call && call.request === request) this.send(call, performance.now());
     }, gone);
   };
+
+  private subscribeThenDispatch(call: PendingCall, subscribing: Promise<void>): void {
+    subscribing.then(
+      () => {
+        if (this.pending.get(call.id) === call) this.dispatch(call);
+      },
+      (error: unknown) => {
+        if (this.pending.get(call.id) !== call) return;
+        this.fail(call, error instanceof IntracomError ? error : new ConnectionLostError(`call to "${call.target.name}" function "${call.fn}" could not subscribe its reply channel: ${error instanceof Error ? error.message : String(error)}`));
+      },
+    );
+  }
 
   private readThenDispatch(call: PendingCall): void {
     call.refreshed = true;
@@ -360,15 +417,16 @@ export class RpcCaller {
 
   // ---- receiving ----
 
-  private readonly onReply = (message: unknown): void => {
+  /** A reply on the channel of `callee`: only a call to that callee takes it. */
+  private onReply(message: unknown, callee: string): void {
     const reason = invalidReplyReason(message);
     if (reason !== undefined) {
       this.counters.malformedReplies += 1;
-      this.warnings.warn('malformed reply', { err: new MalformedMessageError(this.replyChannel, reason) }, 'malformed RPC reply skipped');
+      this.warnings.warn('malformed reply', { err: new MalformedMessageError(this.replies.get(callee)?.channel ?? callee, reason) }, 'malformed RPC reply skipped');
       return;
     }
     const call = this.pending.get((message as { queryId: string }).queryId);
-    if (call === undefined) {
+    if (call === undefined || call.target.name !== callee) {
       this.counters.lateReplies += 1;
       return;
     }
@@ -412,7 +470,7 @@ export class RpcCaller {
           }),
         );
     }
-  };
+  }
 
   // ---- endings ----
 

@@ -34,17 +34,21 @@ export type RpcHandler<A extends unknown[] = any[], R = unknown> = (args: A, con
 
 /** What `describe` reports about one exposed function. */
 export interface FunctionInfo {
+  /** The function's name. */
   name: string;
+  /** What it does, when its declaration says. */
   description?: string;
   /** Argument types, when the function was declared. */
   args?: string[];
   /** Result type, when the function was declared. */
   result?: string;
+  /** Whether its declaration marks it idempotent (retried on another instance when one dies mid-call), when declared. */
   idempotent?: boolean;
 }
 
 /** What `describe` reports about a served service or module. */
 export interface TargetDescription {
+  /** `service` or `module`. */
   scope: RpcScope;
   /** Service key or module name. */
   name: string;
@@ -52,6 +56,7 @@ export interface TargetDescription {
   instanceId: string;
   /** The service of that instance. */
   service: string;
+  /** The functions it serves, sorted by name (intracom's own `$` functions left out). */
   functions: FunctionInfo[];
 }
 
@@ -77,7 +82,8 @@ interface Served {
   scope: RpcScope;
   name: string;
   topic: string;
-  channel: string;
+  /** The request channels of this instance, each with the caller service it alone carries (undefined: the open channel, any caller). */
+  channels: ReadonlyArray<readonly [channel: string, caller: string | undefined]>;
   functions: Map<string, Exposed>;
   running: number;
   queue: Job[];
@@ -93,6 +99,12 @@ export interface RpcServerSettings {
   sliceSize: number;
   heartbeatMs: number;
   registryTtlMs: number;
+  /**
+   * The services allowed to call this instance, each on its own channel
+   * (`<topic>.<id>.from.<caller>`), the sending service then known from the
+   * channel; undefined for the open channel, where the caller's name is its claim.
+   */
+  callers: readonly string[] | undefined;
 }
 
 /** Counters of the serving side. */
@@ -147,6 +159,8 @@ export class RpcServer {
   ) {
     this.warnings = new RateLimitedLog(logger);
     const info: RpcAnnouncement = { instanceId, service, host: hostname(), pid: process.pid, startedAt: Date.now() };
+    // callers read it to choose their channel: their own one when the instance names its callers
+    if (settings.callers !== undefined) info.callers = [...settings.callers];
     this.announcement = codec.encode(info);
   }
 
@@ -154,7 +168,12 @@ export class RpcServer {
   expose(scope: RpcScope, name: string, topic: string, fn: string, handler: RpcHandler, definition: FunctionDefinition | undefined): Promise<void> {
     let served = this.served.get(topic);
     if (served === undefined) {
-      served = { scope, name, topic, channel: this.names.rpcInstance(topic, this.instanceId), functions: new Map(), running: 0, queue: [], listening: undefined, unsubscribe: undefined };
+      const callers = this.settings.callers;
+      const channels =
+        callers === undefined
+          ? [[this.names.rpcInstance(topic, this.instanceId), undefined] as const]
+          : callers.map((caller) => [this.names.rpcInstance(topic, this.instanceId, caller), caller] as const);
+      served = { scope, name, topic, channels, functions: new Map(), running: 0, queue: [], listening: undefined, unsubscribe: undefined };
       this.served.set(topic, served);
     }
     served.functions.set(fn, { handler, definition });
@@ -249,14 +268,22 @@ export class RpcServer {
 
   private listen(served: Served): Promise<void> {
     const listening = (served.listening ??= (async () => {
-      served.unsubscribe ??= await this.route.subscribe(served.channel, (message) => this.receive(served, message));
+      served.unsubscribe ??= await this.subscribeAll(served);
       await this.route.announce(served.topic, this.instanceId, this.announcement, this.settings.registryTtlMs);
-      this.logger.debug({ target: served.name, channel: served.channel }, 'serving: subscribed and announced');
+      this.logger.debug({ target: served.name, channels: served.channels.length }, 'serving: subscribed and announced');
     })());
     listening.catch(() => {
       if (served.listening === listening) served.listening = undefined; // to be tried again
     });
     return listening;
+  }
+
+  /** Subscribes every request channel of a target; one unsubscribe for all. */
+  private async subscribeAll(served: Served): Promise<Unsubscribe> {
+    const unsubscribes = await Promise.all(served.channels.map(([channel, caller]) => this.route.subscribe(channel, (message) => this.receive(served, message, caller))));
+    return async () => {
+      await Promise.all(unsubscribes.map((unsubscribe) => unsubscribe()));
+    };
   }
 
   private beat(): void {
@@ -272,10 +299,11 @@ export class RpcServer {
     }
   }
 
-  private receive(served: Served, message: unknown): void {
+  /** `from`: the caller service the channel carries (known, not claimed), undefined on the open channel. */
+  private receive(served: Served, message: unknown, from: string | undefined): void {
     if (typeof message === 'object' && message !== null) {
       const control = message as { cancel?: unknown; probe?: unknown; payloads?: unknown; headers?: unknown };
-      if (control.payloads !== undefined) return this.receiveBatch(served, control.headers, control.payloads);
+      if (control.payloads !== undefined) return this.receiveBatch(served, control.headers, control.payloads, from);
       if (control.probe !== undefined) return;
       if (typeof control.cancel === 'string') {
         for (let job = this.newestActive; job !== undefined; job = job.older) {
@@ -286,10 +314,10 @@ export class RpcServer {
         return;
       }
     }
-    const reason = invalidRequestReason(message);
-    if (reason !== undefined) return this.malformed(served, reason, undefined, message);
+    const reason = invalidRequestReason(message) ?? forgedReason(message as RpcRequest, from);
+    if (reason !== undefined) return this.malformed(served, reason, undefined, message, from);
     const request = message as RpcRequest;
-    this.admitAny(served, request, this.replyChannel(request.serviceNameSource, request.sourceInstance), request);
+    this.admitAny(served, request, this.replyChannel(request.serviceNameSource, request.sourceInstance, served.name), request);
   }
 
   /**
@@ -306,15 +334,15 @@ export class RpcServer {
   }
 
   /** Requests sharing their caller's half: `{ headers, payloads }`. */
-  private receiveBatch(served: Served, headers: unknown, payloads: unknown): void {
-    const reason = invalidRequestHeadersReason(headers) ?? (Array.isArray(payloads) ? undefined : 'payloads is not an array');
-    if (reason !== undefined) return this.malformed(served, reason, undefined, undefined);
+  private receiveBatch(served: Served, headers: unknown, payloads: unknown, from: string | undefined): void {
+    const reason = invalidRequestHeadersReason(headers) ?? forgedReason(headers as RpcRequestHeaders, from) ?? (Array.isArray(payloads) ? undefined : 'payloads is not an array');
+    if (reason !== undefined) return this.malformed(served, reason, undefined, undefined, from);
     const caller = headers as RpcRequestHeaders;
-    const replyTo = this.replyChannel(caller.serviceNameSource, caller.sourceInstance);
+    const replyTo = this.replyChannel(caller.serviceNameSource, caller.sourceInstance, served.name);
     for (const body of payloads as unknown[]) {
       const invalid = invalidRequestBodyReason(body);
       if (invalid === undefined) this.admitAny(served, caller, replyTo, body as RpcRequestBody | RpcQueryBody);
-      else this.malformed(served, invalid, caller, body);
+      else this.malformed(served, invalid, caller, body, from);
     }
   }
 
@@ -367,33 +395,37 @@ export class RpcServer {
   }
 
   /** Logs a request that is not one; answers it when it says who asked. */
-  private malformed(served: Served, reason: string, caller: RpcRequestHeaders | undefined, message: unknown): void {
+  private malformed(served: Served, reason: string, caller: RpcRequestHeaders | undefined, message: unknown, from: string | undefined): void {
     this.counters.malformedRequests += 1;
-    this.warnings.warn(`malformed ${served.channel}`, { channel: served.channel, reason }, 'malformed RPC request skipped');
+    this.warnings.warn(`malformed ${served.topic}`, { target: served.topic, from, reason }, 'malformed RPC request skipped');
     const partial = message as Partial<RpcRequest> | null | undefined;
     const queryId = partial?.queryId;
-    const service = caller?.serviceNameSource ?? partial?.serviceNameSource;
+    // on a caller's own channel the answer goes to that caller, whatever the request claims
+    const service = from ?? caller?.serviceNameSource ?? partial?.serviceNameSource;
     const instance = caller?.sourceInstance ?? partial?.sourceInstance;
     if (typeof queryId !== 'string' || typeof service !== 'string' || typeof instance !== 'string') return;
     // the action is only echoed when it is a string: String() of a hostile map (a non-callable toString) throws
     const request = { queryId, action: typeof partial?.action === 'string' ? partial.action : '', query: [], timeout_ms: 1 };
-    const job: Job = { request, replyTo: this.replyChannel(service, instance), context: undefined, exposed: undefined, newer: undefined, older: undefined };
+    const job: Job = { request, replyTo: this.replyChannel(service, instance, served.name), context: undefined, exposed: undefined, newer: undefined, older: undefined };
     this.replyError(job, { ok: false, errorName: 'MalformedMessageError', message: `malformed RPC request: ${reason}` }, 'malformed');
   }
 
-  /** The reply channel of a caller (cached: a busy instance answers the same few callers again and again). */
-  /** The reply channel a request names (its caller's service and instance, both), built once per caller. */
-  private replyChannel(service: string, instanceId: string): string {
-    let ofService = this.replyChannels.get(service);
+  /**
+   * The reply channel a request names (its caller's service and instance, both, and the
+   * target it called), built once per caller: a busy instance answers the same few callers again and again.
+   */
+  private replyChannel(service: string, instanceId: string, callee: string): string {
+    const cacheKey = callee === this.service ? service : `${service}\u0000${callee}`;
+    let ofService = this.replyChannels.get(cacheKey);
     if (ofService === undefined) {
       if (this.replyChannels.size >= 1024) this.replyChannels.clear();
       ofService = new Map();
-      this.replyChannels.set(service, ofService);
+      this.replyChannels.set(cacheKey, ofService);
     }
     let channel = ofService.get(instanceId);
     if (channel === undefined) {
       if (ofService.size >= 4096) ofService.clear();
-      channel = this.names.rpcReplies(service, instanceId);
+      channel = this.names.rpcReplies(service, instanceId, callee);
       ofService.set(instanceId, channel);
     }
     return channel;
@@ -404,9 +436,30 @@ export class RpcServer {
     const { request } = job;
     const definition = (job.exposed as Exposed).definition;
     if (definition === undefined) return this.invoke(served, job, request.query);
-    const checked = checkArguments(definition, request.action, request.query);
-    if (checked instanceof Promise) void checked.then((outcome) => this.invokeChecked(served, job, outcome));
-    else this.invokeChecked(served, job, checked);
+    let checked: ReturnType<typeof checkArguments>;
+    try {
+      checked = checkArguments(definition, request.action, request.query);
+    } catch (error) {
+      return this.checkFailed(served, job, error);
+    }
+    if (checked instanceof Promise) {
+      checked.then(
+        (outcome) => this.invokeChecked(served, job, outcome),
+        (error: unknown) => this.checkFailed(served, job, error),
+      );
+    } else this.invokeChecked(served, job, checked);
+  }
+
+  /**
+   * The declaration itself failed while checking (not the caller's
+   * arguments): the caller gets a RemoteError at once rather than waiting
+   * out its timeout, and the handler slot is released.
+   */
+  private checkFailed(served: Served, job: Job, error: unknown): void {
+    this.counters.handlerErrors += 1;
+    this.logger.error({ err: error, fn: job.request.action }, 'checking the arguments against the declaration threw');
+    this.replyError(job, { ok: false, errorName: 'Error', message: `the declaration of ${job.request.action} failed while checking its arguments: ${error instanceof Error ? error.message : String(error)}` });
+    this.finish(served, job);
   }
 
   private invokeChecked(served: Served, job: Job, checked: Checked<unknown[]>): void {
@@ -542,4 +595,10 @@ export class RpcServer {
     functions.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return { scope: served.scope, name: served.name, instanceId: this.instanceId, service: this.service, functions };
   }
+}
+
+/** Why a request on a caller's own channel is refused: it claims another caller (a forged source), or undefined. */
+function forgedReason(claim: { serviceNameSource?: unknown } | undefined, from: string | undefined): string | undefined {
+  if (from === undefined || claim?.serviceNameSource === from) return undefined;
+  return `serviceNameSource ${JSON.stringify(claim?.serviceNameSource)} differs from the caller its channel carries (${JSON.stringify(from)}): a forged source`;
 }

@@ -145,7 +145,7 @@ async function main(): Promise<number> {
     { kind: 'channel', name: names.channel('chaos.events') },
     ...slots.flatMap((slot) => [
       { kind: 'channel' as const, name: names.rpcInstance(serviceRpc(slot.service), slot.instanceId) },
-      { kind: 'channel' as const, name: names.rpcReplies(slot.service, slot.instanceId) },
+      { kind: 'channel' as const, name: names.rpcReplies(slot.service, slot.instanceId, slot.service) },
     ]),
     ...services.flatMap((service) => [
       { kind: 'stream' as const, name: names.queryStream(service) },

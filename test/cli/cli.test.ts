@@ -61,6 +61,7 @@ describe('intracom CLI (a process against a real Redis)', function () {
       await rpc.expose('fail', () => {
         throw new RangeError('the abacus is broken');
       });
+      await rpc.expose('nothing', () => undefined);
       await rpc.expose('slow', async ([ms]: [number], context) => {
         notify(slowStarted);
         await new Promise((resolve) => {
@@ -137,6 +138,12 @@ describe('intracom CLI (a process against a real Redis)', function () {
       expect(stderr).to.equal('');
       expect(code).to.equal(0);
       expect(JSON.parse(stdout)).to.equal(5);
+    });
+
+    it('prints null (valid JSON) for a function that returns nothing', async () => {
+      const { code, stdout } = await runCli([...global, 'call', 'calc', 'nothing']);
+      expect(code).to.equal(0);
+      expect(JSON.parse(stdout)).to.equal(null);
     });
 
     it('tells the story of a call on stderr with INTRACOM_LOG_LEVEL=debug (stdout keeps only the result)', async () => {
@@ -310,7 +317,7 @@ describe('intracom CLI (a process against a real Redis)', function () {
       expect(code, stderr).to.equal(0);
       const [request, reply] = stdout.trim().split('\n');
       expect(request).to.match(/^\d\d:\d\d:\d\d\.\d{3} service\.calc\.rpc\.calc-[12] rpc-request queryId=\S+ from=web\/web-watched action=add query=\[20,22\] timeout_ms=\d+$/);
-      expect(reply).to.match(/^\d\d:\d\d:\d\d\.\d{3} intracom\.rpc\.reply\.web\.web-watched rpc-reply queryId=\S+ result=42$/);
+      expect(reply).to.match(/^\d\d:\d\d:\d\d\.\d{3} intracom\.rpc\.reply\.web\.web-watched\.from\.calc rpc-reply queryId=\S+ result=42$/);
     });
   });
 

@@ -8,7 +8,7 @@ import Redis from 'ioredis';
 import { RedisClient, type VariableChange } from '../../src/client/RedisClient';
 import type { RedisClientOptions } from '../../src/client/RedisClientOptions';
 import { MalformedMessageError, ValidationError } from '../../src/errors/index';
-import { encodeFrame, MsgpackCodec } from '../../src/envelope/codec';
+import { encodeFrame, MsgpackCodec, PROTOCOL_VERSION } from '../../src/envelope/codec';
 import { MemoryBus } from '../../src/route/MemoryBus';
 import { classify } from '../../src/cli/commands/watch';
 import { defineVar } from '../../vars/define';
@@ -54,13 +54,13 @@ function mpStr(text: string): Buffer {
 }
 
 /**
- * A variable change frame `[3, {headers, payload: {key: nil, value, deleted: false}}]`
+ * A variable change frame `[4, {headers, payload: {key: nil, value, deleted: false}}]`
  * built byte by byte per docs/protocol.md, with `value` already encoded (as a
  * foreign encoder writes it), so no intracom encoder picks the integer format.
  */
 function foreignChangeFrame(topic: string, value: Buffer): Buffer {
   return Buffer.concat([
-    Buffer.from([0x92, 0x03, 0x82]),
+    Buffer.from([0x92, PROTOCOL_VERSION, 0x82]),
     mpStr('headers'),
     Buffer.from([0x83]),
     mpStr('name'),

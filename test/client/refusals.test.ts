@@ -43,6 +43,24 @@ const UNSENDABLE: Array<[string, () => unknown, RegExp]> = [
   ['a symbol as a Map key', () => new Map([[Symbol('k'), 1]]), /payload\.get\(a symbol\) is a symbol/],
   ['a function in a Set', () => new Set([1, () => 2]), /payload \(Set item 1\) is a function/],
   ['a value that refers to itself', selfReferring, /payload\.self\.self.*nests deeper than \d+ levels \(or refers to itself\)/],
+  ['an un-awaited Promise', () => ({ user: Promise.resolve({ id: 1 }) }), /payload\.user is a Promise \(or thenable\), which cannot be sent: await it first/],
+  ['a WeakMap', () => ({ cache: new WeakMap() }), /payload\.cache is a WeakMap/],
+  ['a WeakSet', () => [new WeakSet()], /payload\[0\] is a WeakSet/],
+  ['an Error', () => ({ failure: new TypeError('bad input') }), /payload\.failure is an Error \(TypeError\)/],
+  ['a RegExp', () => ({ pattern: /a+/g }), /payload\.pattern is a RegExp/],
+  [
+    'an instance whose data is in getters',
+    () => {
+      class Point {
+        readonly #x = 1;
+        get x(): number {
+          return this.#x;
+        }
+      }
+      return { at: new Point() };
+    },
+    /payload\.at is a Point with getters/,
+  ],
   [
     'a getter that throws',
     () => ({
@@ -81,11 +99,16 @@ onEachRoute('values that cannot be sent', (options) => {
     });
   }
 
-  it('publishes what msgpack does carry: bigints of any size, Dates, Buffers, Maps and Sets of plain values, undefined properties', async () => {
+  it('publishes what msgpack does carry: bigints of any size, Dates, Buffers, Maps and Sets of plain values, undefined properties, null-prototype objects, class instances without getters', async () => {
     const before = received.length;
-    await client.publish('refusals.t', { big: 2n ** 200n, negative: -(2n ** 64n), at: new Date(0), bytes: Buffer.from([1]), map: new Map([['a', 1]]), set: new Set([1]), gone: undefined });
+    class Reading {
+      constructor(readonly value: number) {}
+    }
+    await client.publish('refusals.t', { big: 2n ** 200n, negative: -(2n ** 64n), at: new Date(0), bytes: Buffer.from([1]), map: new Map([['a', 1]]), set: new Set([1]), gone: undefined, bare: Object.assign(Object.create(null), { a: 1 }), reading: new Reading(3) });
     await until(() => received.length === before + 1);
     expect((received.at(-1) as { big: bigint }).big).to.equal(2n ** 200n);
+    // a class instance without getters arrives as its own enumerable properties
+    expect((received.at(-1) as { reading: unknown }).reading).to.deep.equal({ value: 3 });
   });
 
   it('set of a msgpack variable refuses a value holding a function (msgpack would drop it), naming the variable and the place', async () => {

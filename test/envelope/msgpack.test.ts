@@ -22,7 +22,7 @@ describe('the wire codec: plain MessagePack, read strictly', () => {
 
   it('decodes every integer a plain writer may send as that integer: 0-255 (0x40-0x7f are fixints, never records) and the 64-bit edges', () => {
     for (let i = 0; i < 256; i++) {
-      const bytes = i < 0x80 ? [0x92, 0x03, i] : [0x92, 0x03, 0xcc, i];
+      const bytes = i < 0x80 ? [0x92, PROTOCOL_VERSION, i] : [0x92, PROTOCOL_VERSION, 0xcc, i];
       expect(decodeFrame(codec, Buffer.from(bytes), 100), `integer ${i}`).to.deep.equal([i]);
     }
     const cases: Array<[string, unknown]> = [
@@ -46,7 +46,7 @@ describe('the wire codec: plain MessagePack, read strictly', () => {
     const poison = Buffer.from('9202d47243' + '92a178a179' + '0102', 'hex');
     expect(() => decodeFrame(codec, poison, 100)).to.throw(/unsupported frame version 2 \(an older intracom/);
     expect(() => decodeMsgpack(poison)).to.throw(/extension type 114/);
-    expect(decodeFrame(codec, Buffer.from([0x94, 0x03, 0x43, 0x40, 0x47]), 100)).to.deep.equal([0x43, 0x40, 0x47]);
+    expect(decodeFrame(codec, Buffer.from([0x94, PROTOCOL_VERSION, 0x43, 0x40, 0x47]), 100)).to.deep.equal([0x43, 0x40, 0x47]);
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (noise) => {
         try {
@@ -54,7 +54,7 @@ describe('the wire codec: plain MessagePack, read strictly', () => {
         } catch {
           // refused or not: what follows must read the same
         }
-        expect(decodeFrame(codec, Buffer.from([0x94, 0x03, 0x43, 0x40, 0x81, 0xa1, 0x61, 0x47]), 100)).to.deep.equal([0x43, 0x40, { a: 0x47 }]);
+        expect(decodeFrame(codec, Buffer.from([0x94, PROTOCOL_VERSION, 0x43, 0x40, 0x81, 0xa1, 0x61, 0x47]), 100)).to.deep.equal([0x43, 0x40, { a: 0x47 }]);
       }),
       { numRuns: 2000 },
     );

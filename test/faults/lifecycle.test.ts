@@ -10,7 +10,7 @@ import Redis from 'ioredis';
 import pino from 'pino';
 import { RedisClient } from '../../src/client/RedisClient';
 import { DEFAULT_CLIENT_OPTIONS } from '../../src/client/RedisClientOptions';
-import { ConnectionError, ConnectionLostError, IntracomError, NotConnectedError, RedisUnavailableError } from '../../src/errors/index';
+import { ConnectionError, ConnectionLostError, IntracomError, NotConnectedError, PermissionError, RedisUnavailableError } from '../../src/errors/index';
 import { defineVar } from '../../vars/define';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
@@ -472,12 +472,13 @@ describe('lifecycle under outages', function () {
     it('an ACL denial', async () => {
       const client = new RedisClient({ service: 'limited', redis: { ...urlOptions(secured.url), username: 'nobody', password: 'pw' }, connectTimeoutMs: 3000 });
       const error = await rejection(client.connect());
-      expect(error).to.be.instanceOf(ConnectionError);
-      expect(String((error.cause as Error)?.message)).to.match(/NOPERM/);
+      // not a connection problem: the server answered, and refused (docs/security.md)
+      expect(error).to.be.instanceOf(PermissionError);
+      expect(String((error.cause as Error)?.message)).to.match(/NOPERM|no permissions/);
       await client.close();
       const rpc = new RedisRPCClient({ service: 'limited', redis: { ...urlOptions(secured.url), username: 'nobody', password: 'pw' }, connectTimeoutMs: 3000 });
       const rpcError = await rejection(rpc.connect());
-      expect(rpcError).to.be.instanceOf(ConnectionError);
+      expect(rpcError).to.be.instanceOf(PermissionError);
       await rpc.close();
     });
 

@@ -84,6 +84,7 @@ class Agent:
             except RemoteFailure as failure:
                 return {'error': failure.kind, 'reply': to_json(failure.reply)}
         if name == 'serve':
+            self.client.callers = command.get('callers')
             return self.serve()
         if name == 'announce':
             self.client.register(self.client.service)

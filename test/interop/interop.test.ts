@@ -15,6 +15,7 @@ import type { AuthOptions } from '../../src/envelope/AuthOptions';
 import { MsgpackCodec, encodeFrame } from '../../src/envelope/codec';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
+import { PermissionError } from '../../src/errors/PermissionError';
 import { defineVar } from '../../vars/define';
 import { until } from '../support/async';
 import { startRedis, type TestRedis } from '../support/redis-server';
@@ -193,6 +194,24 @@ describe('interoperability with the Python reference client (docs/protocol.md)',
     expect(instance).to.include({ instanceId: serving, service: 'py', pid: instance.pid });
     expect(typeof instance.startedAt).to.equal('number');
     expect(instance.startedAt).to.be.closeTo(Date.now(), 60_000);
+  });
+
+  it('RPC with named callers, both ways: the sender known from its own channel, other callers refused (PermissionError)', async () => {
+    const web = rpc('web');
+    const other = rpc('other');
+    await Promise.all([web.connect(), other.connect()]);
+    await agent.ask({ cmd: 'serve', callers: ['web'] });
+    expect(await web.callService('py', 'add', 1, 2)).to.equal(3);
+    expect(await other.callService('py', 'add', 1, 2).catch((error: unknown) => error)).to.be.instanceOf(PermissionError);
+    await agent.ask({ cmd: 'stop-serving' });
+    const open = new RedisRPCClient({ service: 'forpy', redis: redis.url, namespace, callers: ['py'] });
+    const closed = new RedisRPCClient({ service: 'notforpy', redis: redis.url, namespace, callers: ['web'] });
+    made.push(open, closed);
+    await open.expose('who', (_args: [], context) => context.callerService);
+    await closed.expose('who', (_args: [], context) => context.callerService);
+    await Promise.all([open.connect(), closed.connect()]);
+    expect((await agent.ask({ cmd: 'call', service: 'forpy', fn: 'who', args: [] })).result).to.equal('py');
+    expect((await agent.ask({ cmd: 'call', service: 'notforpy', fn: 'who', args: [] })).error).to.equal('PermissionError');
   });
 
   it('SYNC and ASYNC, Python to intracom: result, remote error and no handler', async () => {

@@ -13,7 +13,7 @@ import uuid
 import msgpack
 import redis
 
-VERSION = 3
+VERSION = 4
 
 
 # ---- MessagePack and frames (docs/protocol.md, "Frames" and "Types") ----
@@ -143,11 +143,14 @@ class Names:
     def key(self, tag, *parts):
         return self.prefix + 'ic:{' + tag + '}:' + ':'.join(parts)
 
-    def rpc_instance(self, topic, instance_id):
-        return self.channel(topic + '.' + instance_id)
+    def rpc_instance(self, topic, instance_id, caller=None):
+        """The open request channel of an instance, or the one of `caller` alone when the instance names its callers."""
+        suffix = '' if caller is None else '.from.' + caller
+        return self.channel(topic + '.' + instance_id + suffix)
 
-    def rpc_replies(self, service, instance_id):
-        return self.channel('intracom.rpc.reply.' + service + '.' + instance_id)
+    def rpc_replies(self, service, instance_id, callee):
+        """Where `callee` sends its replies to one instance of `service`: one channel per (caller, callee)."""
+        return self.channel('intracom.rpc.reply.' + service + '.' + instance_id + '.from.' + callee)
 
 
 class RemoteFailure(Exception):
@@ -199,8 +202,9 @@ return 0
 class Client:
     """One instance of a service, speaking intracom's wire."""
 
-    def __init__(self, url, service, namespace='', instance_id=None):
+    def __init__(self, url, service, namespace='', instance_id=None, callers=None):
         self.redis = redis.Redis.from_url(url)
+        self.callers = None if callers is None else list(callers)
         self.names = Names(namespace)
         self.service = service
         self.instance_id = instance_id or 'py-' + uuid.uuid4().hex[:8]
@@ -208,7 +212,6 @@ class Client:
         self.refused = []
         self.last_sender = None
         self.announce = self.redis.register_script(ANNOUNCE)
-        self.live = self.redis.register_script(LIVE)
         self._counter = 0
 
     def out(self, inner, to):
@@ -246,7 +249,10 @@ class Client:
     # ---- registry ----
 
     def announcement(self):
-        return pack({'instanceId': self.instance_id, 'service': self.service, 'host': socket.gethostname(), 'pid': os.getpid(), 'startedAt': int(time.time() * 1000)})
+        info = {'instanceId': self.instance_id, 'service': self.service, 'host': socket.gethostname(), 'pid': os.getpid(), 'startedAt': int(time.time() * 1000)}
+        if self.callers is not None:
+            info['callers'] = self.callers
+        return pack(info)
 
     def register(self, tag, ttl_ms=5000):
         self.announce(keys=[self.names.key(tag, 'instances'), self.names.key(tag, 'announcements')], args=[self.instance_id, self.announcement(), ttl_ms])
@@ -255,25 +261,33 @@ class Client:
         self.redis.hdel(self.names.key(tag, 'announcements'), self.instance_id)
         self.redis.zrem(self.names.key(tag, 'instances'), self.instance_id)
 
+    def live_announcements(self, tag):
+        """The announcements of the live instances, read with EVAL_RO (a caller's ACL user reads the registry only)."""
+        keys = [self.names.key(tag, 'instances'), self.names.key(tag, 'announcements')]
+        return [unpack(raw) for raw in self.redis.execute_command('EVAL_RO', LIVE, 2, *keys)]
+
     def live_instances(self, tag):
-        return [unpack(raw)['instanceId'] for raw in self.live(keys=[self.names.key(tag, 'instances'), self.names.key(tag, 'announcements')])]
+        return [announcement['instanceId'] for announcement in self.live_announcements(tag)]
 
     # ---- calls (RPC, SYNC, ASYNC) ----
 
     def request(self, service, body, timeout_ms=2000, cancel_after_ms=None):
         """Sends one request to a live instance of `service` and returns the result, or raises RemoteFailure."""
         topic = 'service.' + service + '.rpc'
-        instances = self.live_instances(topic)
+        instances = self.live_announcements(topic)
         if not instances:
             raise RemoteFailure('NoServiceError', {})
+        announcement = instances[0]
+        callers = announcement.get('callers')
+        if callers is not None and self.service not in callers:
+            raise RemoteFailure('PermissionError', {})
         pubsub = self.redis.pubsub()
-        replies = self.names.rpc_replies(self.service, self.instance_id)
+        replies = self.names.rpc_replies(self.service, self.instance_id, service)
         pubsub.subscribe(replies)
         pubsub.get_message(timeout=1)  # the subscribe confirmation
         query_id = self.next_id()
         request = dict(body, queryId=query_id, serviceNameSource=self.service, sourceInstance=self.instance_id, timeout_ms=timeout_ms)
-        instance = instances[0]
-        channel = self.names.rpc_instance(topic, instance)
+        channel = self.names.rpc_instance(topic, announcement['instanceId'], None if callers is None else self.service)
         try:
             if self.redis.publish(channel, self.out(frame(request), channel)) == 0:
                 raise RemoteFailure('NoServiceError', {})
@@ -314,9 +328,11 @@ class Client:
         """Serves `functions` (name -> fn(*args)) and query `actions` (action -> fn(query)) until `stop` is set."""
         topic = 'service.' + self.service + '.rpc'
         pubsub = self.redis.pubsub()
-        own = self.names.rpc_instance(topic, self.instance_id)
-        pubsub.subscribe(own)
-        pubsub.get_message(timeout=1)
+        # one channel per declared caller, the sender then known from the channel; else the open one
+        by_channel = {self.names.rpc_instance(topic, self.instance_id, caller): caller for caller in (self.callers or [None])}
+        pubsub.subscribe(*by_channel)
+        for _ in by_channel:
+            pubsub.get_message(timeout=1)
         self.register(topic)
 
         def heartbeat():
@@ -330,10 +346,14 @@ class Client:
                 if message is None or message['type'] != 'message':
                     continue
                 try:
-                    received, self.last_sender = self.read(message['data'], own)
+                    received, self.last_sender = self.read(message['data'], message['channel'].decode())
                 except (ValueError, Refused):
                     continue
+                sender = by_channel.get(message['channel'].decode())
                 for item in received:
+                    claim = item.get('headers', item)
+                    if sender is not None and claim.get('serviceNameSource') != sender:
+                        continue  # a forged source on a caller's own channel
                     if 'payloads' in item:
                         for body in item['payloads']:
                             self._answer(dict(body, **item['headers']), functions, actions)
@@ -344,7 +364,7 @@ class Client:
             pubsub.close()
 
     def _answer(self, request, functions, actions):
-        reply_to = self.names.rpc_replies(request['serviceNameSource'], request['sourceInstance'])
+        reply_to = self.names.rpc_replies(request['serviceNameSource'], request['sourceInstance'], self.service)
         if 'type' in request:
             handler = actions.get(request['action'])
             call = (lambda: handler(request['query'])) if handler else None

@@ -7,13 +7,17 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import * as intracom from '../../src/index';
 import * as vars from '../../vars/index';
-import { publicDeclarationText, REPORT_FILE, renderApiReport, unexportedReachableTypes } from './api-report';
+import { publicDeclarationText, REPORT_FILE, renderApiReport, undocumentedPublicNames, unexportedReachableTypes } from './api-report';
 
 describe('public API', function () {
   this.timeout(120_000);
 
   it('matches docs/api-report.md (regenerate with `npx tsx test/package/api-report.ts` and review the diff)', () => {
     expect(renderApiReport()).to.equal(readFileSync(REPORT_FILE, 'utf8'));
+  });
+
+  it('documents every exported name and every public member of its classes and interfaces (TSDoc shown in editors)', () => {
+    expect(undocumentedPublicNames()).to.deep.equal([]);
   });
 
   it('leaves the internals out of the package entry points', () => {

@@ -220,7 +220,106 @@ export function publicDeclarationText(): string {
   }
 }
 
-if (require.main === module && process.argv[2] === '--reachable') {
+
+/** Where an exported name is declared: [declaration file, local name], or undefined. */
+function declarationSite(file: string, name: string, cache: Map<string, Module>): [string, string] | undefined {
+  const module = load(file, cache);
+  const link = module.exported.get(name);
+  if (link !== undefined) {
+    const [where, local] = link;
+    if (where === file) return module.declared.has(local) ? [file, local] : undefined;
+    return declarationSite(where, local, cache) ?? (load(where, cache).declared.has(local) ? [where, local] : undefined);
+  }
+  for (const source of module.star) {
+    const found = declarationSite(source, name, cache);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+const MEMBER = /^\s*(?:readonly |static |abstract |get |set |async )*([A-Za-z_$][\w$]*)\??\s*[(:<]/;
+
+/**
+ * Which top-level declarations of a declaration file, and which members of
+ * its classes and interfaces (`Name.member`), carry a TSDoc comment: true
+ * when one of its declarations (overloads, a getter and its setter) does.
+ */
+function docCoverage(file: string): Map<string, boolean> {
+  const coverage = new Map<string, boolean>();
+  const note = (key: string, documented: boolean) => coverage.set(key, (coverage.get(key) ?? false) || documented);
+  let inComment = false;
+  let docComment = false;
+  let pendingDoc = false;
+  let depth = 0;
+  let owner: string | undefined;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const trimmed = line.trim();
+    if (inComment) {
+      if (trimmed.includes('*/')) {
+        inComment = false;
+        pendingDoc = docComment;
+      }
+      continue;
+    }
+    if (trimmed.startsWith('/*')) {
+      docComment = trimmed.startsWith('/**');
+      if (trimmed.includes('*/')) pendingDoc = docComment;
+      else inComment = true;
+      continue;
+    }
+    if (trimmed === '' || trimmed.startsWith('//')) continue;
+    if (depth === 0) {
+      const declared = DECLARATION.exec(trimmed);
+      if (declared) {
+        note(declared[1], pendingDoc);
+        owner = /^(?:export )?(?:declare )?(?:abstract )?(?:class|interface) /.test(trimmed) ? declared[1] : undefined;
+      }
+    } else if (depth === 1 && owner !== undefined && !/^(private|#private|protected)\b/.test(trimmed) && !trimmed.startsWith('constructor(')) {
+      const member = MEMBER.exec(line);
+      if (member && !member[1].startsWith('__')) note(`${owner}.${member[1]}`, pendingDoc);
+    }
+    pendingDoc = false;
+    for (const char of line) {
+      if (char === '{' || char === '(' || char === '[') depth += 1;
+      else if (char === '}' || char === ')' || char === ']') depth -= 1;
+    }
+  }
+  return coverage;
+}
+
+/**
+ * Exported names, and public members of exported classes and interfaces
+ * (`Name.member`), that have no TSDoc in the emitted declarations: what an
+ * editor shows a user is empty for them. Members tagged `@internal` are not
+ * emitted, so not counted.
+ */
+export function undocumentedPublicNames(): string[] {
+  const out = emitDeclarations();
+  try {
+    const cache = new Map<string, Module>();
+    const coverage = new Map<string, Map<string, boolean>>();
+    const missing = new Set<string>();
+    for (const [, source] of ENTRY_POINTS) {
+      const file = join(out, source.replace(/\.ts$/, '.d.ts'));
+      for (const name of exportedNames(file, cache)) {
+        const site = declarationSite(file, name, cache);
+        if (site === undefined) continue;
+        const [where, local] = site;
+        let documented = coverage.get(where);
+        if (documented === undefined) coverage.set(where, (documented = docCoverage(where)));
+        if (documented.get(local) === false) missing.add(name);
+        for (const [key, has] of documented) if (!has && key.startsWith(`${local}.`)) missing.add(`${name}${key.slice(local.length)}`);
+      }
+    }
+    return [...missing].sort((a, b) => a.localeCompare(b));
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module && process.argv[2] === '--undocumented') {
+  process.stdout.write(`${undocumentedPublicNames().join('\n')}\n`);
+} else if (require.main === module && process.argv[2] === '--reachable') {
   process.stdout.write(`${JSON.stringify(unexportedReachableTypes(), null, 1)}\n`);
 } else if (require.main === module) {
   writeFileSync(REPORT_FILE, renderApiReport());

@@ -26,6 +26,11 @@ describe('built package', function () {
     expect(out).to.equal('function,object,function');
   });
 
+  it("lets tools read its package.json (require('intracom/package.json'))", () => {
+    const out = execFileSync(process.execPath, ['-e', "console.log(require('intracom/package.json').name)"], { cwd: root }).toString().trim();
+    expect(out).to.equal('intracom');
+  });
+
   it('ships type declarations', () => {
     expect(existsSync(join(root, 'dist', 'src', 'index.d.ts'))).to.equal(true);
     expect(existsSync(join(root, 'dist', 'vars', 'index.d.ts'))).to.equal(true);

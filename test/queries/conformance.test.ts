@@ -13,12 +13,19 @@ import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import type { RedisRPCClientOptions } from '../../src/rpc/RedisRPCClientOptions';
 import { rejection, until } from '../support/async';
 import { testTargets, type TargetKind, type TestTarget } from '../support/redis-targets';
+import { startAclRedis } from '../support/acl';
+import { ACL_CAPABILITIES, aclSetUserLine, callersOf, serviceAclLine, type AclDeployment, type ServicePlan } from '../../vars/acl';
 
 interface Setup {
   name: string;
   options(service: string, extra?: Partial<RedisRPCClientOptions>): RedisRPCClientOptions;
   dispose(): Promise<void>;
+  /** Before each test, with the services it may create (their ACL users, where clients run under generated ones). */
+  begin?(services: string[]): Promise<void>;
 }
+
+/** The operator's client: dead letters, queue status and raw inspection of any service go through it (under ACLs: the namespace-wide user with `inspect`). */
+export const OPERATOR = 'ops';
 
 async function memory(): Promise<Setup> {
   const bus = new MemoryBus();
@@ -40,10 +47,34 @@ function onRedis(kind: TargetKind): () => Promise<Setup> {
   };
 }
 
+/** Every client under its service's generated least-privilege ACL user; the operator under the namespace-wide rules with `inspect`. */
+async function underAcl(): Promise<Setup> {
+  const acl = await startAclRedis();
+  const namespace = 'aclq';
+  let deployment: AclDeployment = { namespace, services: {} };
+  return {
+    name: 'redis under generated ACLs',
+    options: (service, extra = {}) => {
+      const callers = service === OPERATOR ? {} : { callers: callersOf(deployment, service) };
+      return { service, redis: acl.url(service), namespace, registry: { heartbeatMs: 50, ttlMs: 400 }, ...callers, ...extra } as RedisRPCClientOptions;
+    },
+    async begin(services) {
+      // each may call (SYNC, ASYNC) and send to (FIRE_AND_FORGET, BROADCAST) every other
+      // the unknown destinations some tests address are declared too: they must meet NoServiceError, not the ACL
+      const targets = [...services, 'nobody-ever-ran-this', 'no-such-service'];
+      const plan: ServicePlan = { calls: targets, sends: targets };
+      deployment = { namespace, services: Object.fromEntries(services.map((service) => [service, plan])) };
+      for (const service of services) await acl.setUser(serviceAclLine(deployment, service, { password: `${service}-pw` }));
+      await acl.setUser(aclSetUserLine(OPERATOR, { namespace, capabilities: ACL_CAPABILITIES.filter((c) => c !== 'cluster'), password: `${OPERATOR}-pw` }));
+    },
+    dispose: () => acl.stop(),
+  };
+}
+
 // consumers from connect() on: these tests register handlers after connecting and send at once
 const fast = { visibilityTimeoutMs: 300, blockMs: 50, maxAttempts: 3, consume: true };
 
-for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => [`redis${kind.suffix}`, onRedis(kind)] as const)] as const) {
+for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => [`redis${kind.suffix}`, onRedis(kind)] as const), ['redis under generated ACLs', underAcl]] as const) {
   describe(`query types on the ${label} route`, function () {
     this.timeout(30_000);
     let setup: Setup;
@@ -62,9 +93,13 @@ for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => 
     after(async () => {
       await setup.dispose();
     });
-    beforeEach(() => {
+    let operator: Promise<RedisRPCClient> | undefined;
+    const inspector = (): Promise<RedisRPCClient> => (operator ??= client(OPERATOR));
+    beforeEach(async () => {
       clients = [];
+      operator = undefined;
       service = `svc${Math.random().toString(36).slice(2, 8)}`;
+      await setup.begin?.([service, `${service}solo`, `${service}-lazy`, `${service}-caller`, 'sender', 'caller', 'plain']);
     });
     afterEach(async () => {
       await Promise.all(clients.map((c) => c.close()));
@@ -95,7 +130,8 @@ for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => 
 
     it('a caller-only client creates no stream, group or key for the queues; consumption starts with its first handler', async () => {
       const lazy = await client(`${service}-lazy`, { queues: { ...fast, consume: 'when-handled' } });
-      const { route, names } = lazy.client;
+      const { names } = lazy.client;
+      const { route } = (await inspector()).client;
       const durableKeys = async () => (await Promise.all([names.queryStream(lazy.service), names.broadcastStream(lazy.service), names.broadcastSeen(lazy.service, lazy.instanceId)].map((key) => route.keys(key)))).flat();
       const caller = await client(`${service}-caller`);
       await caller.fireAndForget(service, 'nobody-handles', {}).catch(() => undefined); // refused: no consumer ever ran for it
@@ -124,21 +160,21 @@ for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => 
       });
       const sender = await client('sender');
       const sent = await sender.fireAndForget(service, 'flaky', { order: 7 });
-      await until(async () => (await sender.deadLetters(service)).length === 1, 10_000);
+      await until(async () => (await (await inspector()).deadLetters(service)).length === 1, 10_000);
       expect(attempts).to.deep.equal([1, 2, 3]);
-      const [letter] = await sender.deadLetters(service);
+      const [letter] = await (await inspector()).deadLetters(service);
       expect(letter).to.include({ reason: 'max-attempts', attempts: 3 });
       expect(letter.query?.queryId).to.equal(sent.queryId);
       expect(letter.lastError).to.deep.equal({ ok: false, errorName: 'Error', message: 'downstream unavailable', code: 'E_DOWNSTREAM' });
-      expect((await sender.queueStatus(service)).deadLetters).to.equal(1);
+      expect((await (await inspector()).queueStatus(service)).deadLetters).to.equal(1);
 
       healthy = true;
       const progress: number[] = [];
-      expect(await sender.replayDeadLetters(service, undefined, (done) => progress.push(done))).to.equal(1);
+      expect(await (await inspector()).replayDeadLetters(service, undefined, (done) => progress.push(done))).to.equal(1);
       expect(progress).to.deep.equal([1]);
       await until(() => attempts.length === 4);
       expect(attempts[3]).to.equal(1);
-      expect(await sender.deadLetters(service)).to.deep.equal([]);
+      expect(await (await inspector()).deadLetters(service)).to.deep.equal([]);
     });
 
     it('FIRE_AND_FORGET: the same queryId sent twice is processed once', async () => {
@@ -162,18 +198,18 @@ for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => 
       await sender.fireAndForget(service, 'note', 1);
       await sender.fireAndForget(service, 'note', 2);
       await new Promise((resolve) => setTimeout(resolve, 30));
-      const waiting = await sender.queueStatus(service);
+      const waiting = await (await inspector()).queueStatus(service);
       expect(waiting.fireAndForget).to.include({ depth: 2, pending: 0 });
       expect(waiting.fireAndForget.oldestAgeMs).to.be.at.least(25);
       const seen: unknown[] = [];
       (await client(service)).handle('note', (query) => void seen.push(query));
       await until(() => seen.length === 2);
       await until(async () => {
-        const status = await sender.queueStatus(service);
+        const status = await (await inspector()).queueStatus(service);
         return status.fireAndForget.depth === 0 && status.fireAndForget.pending === 0 && status.fireAndForget.oldestAgeMs === 0;
       }, 5000, 'the queue to drain');
       const stream = sender.client.names.queryStream(service);
-      await until(async () => (await sender.client.route.streamInfo(stream)).length <= 1, 5000, 'the processed entries to be trimmed');
+      await until(async () => (await (await inspector()).client.route.streamInfo(stream)).length <= 1, 5000, 'the processed entries to be trimmed');
       expect(seen).to.deep.equal([1, 2]);
     });
 
@@ -207,13 +243,13 @@ for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => 
       await sender.fireAndForget(service, 'ok', 'after the bad ones');
       await until(() => processed.length === 1);
       expect(processed).to.deep.equal(['after the bad ones']);
-      await until(async () => (await sender.deadLetters(service)).length === 3);
-      const reasons = (await sender.deadLetters(service)).map((l) => l.reason);
+      await until(async () => (await (await inspector()).deadLetters(service)).length === 3);
+      const reasons = (await (await inspector()).deadLetters(service)).map((l) => l.reason);
       expect(reasons).to.deep.equal(['malformed', 'malformed', 'no-handler']);
-      const status = await sender.queueStatus(service);
+      const status = await (await inspector()).queueStatus(service);
       expect(status.fireAndForget).to.deep.include({ depth: 0, pending: 0 });
       // nothing to replay for entries that never decoded; the no-handler one goes back
-      expect(await sender.replayDeadLetters(service)).to.equal(1);
+      expect(await (await inspector()).replayDeadLetters(service)).to.equal(1);
     });
 
     it('BROADCAST: every live instance processes each query once; a later instance starts from new ones', async () => {
@@ -235,7 +271,7 @@ for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => 
       expect(seen.get(a.instanceId)).to.deep.equal([{ v: 1 }, { v: 2 }]);
       expect(seen.get(b.instanceId)).to.deep.equal([{ v: 1 }, { v: 2 }]);
       expect(seen.get(c.instanceId)).to.deep.equal([{ v: 2 }]);
-      const status = await sender.queueStatus(service);
+      const status = await (await inspector()).queueStatus(service);
       expect(status.broadcast.instances.map((i) => i.instanceId).sort()).to.deep.equal([a.instanceId, b.instanceId, c.instanceId].sort());
     });
 
@@ -251,9 +287,9 @@ for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => 
       for (let v = 0; v < 20; v++) await sender.broadcast(service, 'reload', { v });
       await until(() => seen.length === 20, 5000, 'the live instance to process every broadcast');
       // the gone instance's group is removed once its last heartbeat is older than the retention, then the stream is trimmed
-      await until(async () => (await sender.queueStatus(service)).broadcast.instances.length === 1, 5000, 'the gone instance to be dropped');
-      expect((await sender.queueStatus(service)).broadcast.instances.map((i) => i.instanceId)).to.deep.equal([stays.instanceId]);
-      await until(async () => (await sender.queueStatus(service)).broadcast.length <= 1, 5000, 'the processed broadcasts to be trimmed');
+      await until(async () => (await (await inspector()).queueStatus(service)).broadcast.instances.length === 1, 5000, 'the gone instance to be dropped');
+      expect((await (await inspector()).queueStatus(service)).broadcast.instances.map((i) => i.instanceId)).to.deep.equal([stays.instanceId]);
+      await until(async () => (await (await inspector()).queueStatus(service)).broadcast.length <= 1, 5000, 'the processed broadcasts to be trimmed');
     });
 
     it('maintenance: one instance of a service looks at its streams per round, and another takes over when it leaves', async () => {

@@ -4,6 +4,7 @@
  */
 import { expect } from 'chai';
 import { once } from 'node:events';
+import { PROTOCOL_VERSION } from '../../src/envelope/codec';
 import { MalformedMessageError, PayloadTooLargeError } from '../../src/errors/index';
 import type { Route } from '../../src/route/Route';
 import { MAX_NAMES_PER_CALL } from '../../src/route/SubscriptionTable';
@@ -392,8 +393,8 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       const subscriber = await make();
       const got = collector(1);
       await subscriber.subscribe(ch('foreign'), got.listener);
-      // msgpack of [3, {"a": 1}] as any msgpack library would write it
-      await harness().injectRaw(ch('foreign'), Buffer.from([0x92, 0x03, 0x81, 0xa1, 0x61, 0x01]));
+      // msgpack of [4, {"a": 1}] as any msgpack library would write it
+      await harness().injectRaw(ch('foreign'), Buffer.from([0x92, PROTOCOL_VERSION, 0x81, 0xa1, 0x61, 0x01]));
       await got.arrived;
       expect(got.messages).to.deep.equal([{ a: 1 }]);
     });
@@ -407,9 +408,9 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       await harness().injectRaw(ch('plain'), Buffer.from('9202d47243' + '92a178a179' + '0102', 'hex'));
       const [error] = (await reported) as [MalformedMessageError];
       expect(error.message).to.match(/version 2/);
-      // [3, 0, 1, ..., 255] as a plain writer encodes it: 0x40-0x7f are positive fixints, 128-255 are 0xcc nn
+      // [4, 0, 1, ..., 255] as a plain writer encodes it: 0x40-0x7f are positive fixints, 128-255 are 0xcc nn
       const integers = Array.from({ length: 256 }, (_, i) => i);
-      const bytes = [0xdc, 0x01, 0x01, 0x03, ...integers.flatMap((i) => (i < 0x80 ? [i] : [0xcc, i]))];
+      const bytes = [0xdc, 0x01, 0x01, PROTOCOL_VERSION, ...integers.flatMap((i) => (i < 0x80 ? [i] : [0xcc, i]))];
       await harness().injectRaw(ch('plain'), Buffer.from(bytes));
       await publisher.publish(ch('plain'), { after: 'the foreign frames' });
       await got.arrived;

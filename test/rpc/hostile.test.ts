@@ -140,7 +140,7 @@ describe('hostile bytes at a subscriber, an RPC server and a queue consumer (red
           if (replies.length >= 2) resolve();
         }),
       );
-      await listener.subscribe(names.rpcReplies('py', 'p1'));
+      await listener.subscribe(names.rpcReplies('py', 'p1', 'hostile'));
       const frame = codec.encode([
         PROTOCOL_VERSION,
         {
@@ -180,7 +180,7 @@ describe('hostile bytes at a subscriber, an RPC server and a queue consumer (red
         for (const reply of decodeFrame(codec, frame, 1 << 20)) replies.set((reply as { queryId: string }).queryId, reply);
         if (replies.size >= 4) arrived();
       });
-      await listener.subscribe(names.rpcReplies('py', 'p1'));
+      await listener.subscribe(names.rpcReplies('py', 'p1', 'worker'));
       const all = new Promise<void>((resolve) => (arrived = resolve));
       const head = { serviceNameSource: 'py', sourceInstance: 'p1' };
       await raw.publish(

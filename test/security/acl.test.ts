@@ -1,6 +1,7 @@
 /**
  * The generated ACL runs the library: a private Redis 7 with the `default`
- * user off, every service under a user made from `aclSetUserLine` exactly,
+ * user off, every service under a user made from `serviceAclLine` exactly
+ * (least privilege from a deployment), the CLI under `aclSetUserLine`'s,
  * and each capability exercised: variables and watch, events and a declared
  * pattern, the registry, RPC (result and typed errors), the four query types
  * with dead letters and replay, the mutex with fencing, and the CLI's status.
@@ -14,57 +15,69 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import Redis from 'ioredis';
-import { aclRules, aclSetUserLine } from '../../vars/acl';
+import { aclSetUserLine, callersOf, serviceAcl, serviceAclLine, type AclDeployment } from '../../vars/acl';
 import { defineVar } from '../../vars/define';
-import { NoHandlerError, RedisMutex, RedisRPCClient, RemoteError } from '../../src/index';
+import { NoHandlerError, PermissionError, PROTOCOL_VERSION, RedisMutex, RedisRPCClient, RemoteError } from '../../src/index';
 import { runCli } from '../cli/run';
 import { Names } from '../../vars/names';
-import { until } from '../support/async';
-import { startRedis, type TestRedis } from '../support/redis-server';
+import { rejection, until } from '../support/async';
+import { cluster, topologiesAvailable, type TestCluster } from '../support/redis-topologies';
+import type { TestRedis } from '../support/redis-server';
+import { startAclRedis, type AclRedis } from '../support/acl';
 
 const Price = defineVar({ name: 'price', type: 'number', owner: 'calc', description: 'A price' });
+const Ledger = defineVar({ name: 'ledger', type: 'string', owner: 'billing', description: "billing's own, read by nobody else" });
+
+/** The deployment of these tests: calc serves and owns `price`; web reads it, calls and sends to calc, psubscribes `audit.*`, takes a mutex. */
+export const deployment = (namespace: string): AclDeployment => ({
+  namespace,
+  services: {
+    calc: { publishes: ['audit.login'], mutexes: ['acl-lock'] },
+    web: { reads: [Price], calls: ['calc'], sends: ['calc'], patterns: ['audit.*'], mutexes: ['acl-lock'] },
+    billing: { reads: [Price], calls: ['calc'] },
+  },
+});
 
 describe('security: the generated ACL runs the library', function () {
   this.timeout(60_000);
-  let redis: TestRedis;
+  let acl: AclRedis;
   let admin: Redis;
+  let redis: TestRedis;
   const namespace = 'aclns';
   const port = (): number => Number(new URL(redis.url).port);
-  const url = (user: string): string => `redis://${user}:${user}-pw@127.0.0.1:${port()}`;
+  const url = (user: string): string => acl.url(user);
 
   before(async () => {
-    redis = await startRedis({ private: true });
-    admin = new Redis(redis.url);
-    await admin.call('ACL', 'SETUSER', 'admin', 'on', '>admin-pw', '~*', '&*', '+@all');
-    await admin.call('AUTH', 'admin', 'admin-pw');
-    await admin.call('ACL', 'SETUSER', 'default', 'off');
-    for (const [user, options] of [
-      ['calc', { namespace }],
-      ['web', { namespace, patterns: ['audit.*'] }],
-      ['ops', { namespace, capabilities: ['variables', 'events', 'registry', 'rpc', 'queues', 'mutex', 'inspect'] as const }],
-    ] as const) {
-      const line = aclSetUserLine(user, { ...options, password: `${user}-pw` });
-      await admin.call(...(line.split(' ') as [string, ...string[]]));
-    }
+    acl = await startAclRedis();
+    ({ admin, redis } = acl);
+    const lines = [
+      serviceAclLine(deployment(namespace), 'calc', { password: 'calc-pw' }),
+      serviceAclLine(deployment(namespace), 'web', { password: 'web-pw' }),
+      serviceAclLine(deployment(namespace), 'billing', { password: 'billing-pw' }),
+      aclSetUserLine('ops', { namespace, capabilities: ['variables', 'events', 'registry', 'rpc', 'queues', 'mutex', 'inspect'], password: 'ops-pw' }),
+    ];
+    for (const line of lines) await acl.setUser(line);
   });
   after(async () => {
-    admin?.disconnect();
-    await redis?.stop();
+    await acl?.stop();
   });
 
   it('grants exactly the rules it prints (ACL GETUSER reads them back)', async () => {
     const described = (await admin.call('ACL', 'GETUSER', 'web')) as unknown[];
     const fields = new Map<string, unknown>();
     for (let i = 0; i < described.length; i += 2) fields.set(String(described[i]), described[i + 1]);
-    const rules = aclRules({ namespace, patterns: ['audit.*'] });
+    const rules = serviceAcl(deployment(namespace), 'web');
     expect(String(fields.get('keys'))).to.equal(rules.keys.join(' '));
+    expect(rules.keys).to.include(`%R~${namespace}:ic:{calc}:var:price`).and.include(`%W~${namespace}:ic:{calc}:queries`);
     expect(String(fields.get('channels'))).to.equal(rules.channels.join(' '));
     expect(String(fields.get('commands'))).to.match(/^-@all /);
     expect(String(fields.get('commands'))).not.to.include('+@all');
   });
 
   it('runs variables, events, the registry, RPC, the query types and the mutex', async () => {
-    const calc = new RedisRPCClient({ service: 'calc', redis: url('calc'), namespace, registry: { heartbeatMs: 100, ttlMs: 1000 }, queues: { maxAttempts: 2, visibilityTimeoutMs: 500, blockMs: 50 } });
+    const callers = callersOf(deployment(namespace), 'calc');
+    expect(callers).to.deep.equal(['billing', 'web']);
+    const calc = new RedisRPCClient({ service: 'calc', redis: url('calc'), namespace, callers, registry: { heartbeatMs: 100, ttlMs: 1000 }, queues: { maxAttempts: 2, visibilityTimeoutMs: 500, blockMs: 50 } });
     const web = new RedisRPCClient({ service: 'web', redis: url('web'), namespace, timeoutMs: 5000, queues: { blockMs: 50 } });
     const mutex = new RedisMutex({ redis: url('web'), namespace, nodeId: 'web-1' });
     const processed: unknown[] = [];
@@ -73,6 +86,7 @@ describe('security: the generated ACL runs the library', function () {
       await calc.expose('fail', () => {
         throw new Error('no');
       });
+      await calc.expose('who', (_args: [], context) => context.callerService);
       calc.handle('note', (query) => void processed.push(query));
       calc.handle('double', (query: number) => query * 2);
       calc.handle('poison', () => {
@@ -97,6 +111,7 @@ describe('security: the generated ACL runs the library', function () {
       // registry and RPC
       expect((await web.client.instances('calc')).length).to.equal(1);
       expect(await web.callService('calc', 'add', 2, 3)).to.equal(5);
+      expect(await web.callService('calc', 'who')).to.equal('web');
       expect(await web.callService('calc', 'nothing').catch((e: unknown) => e)).to.be.instanceOf(NoHandlerError);
       expect(await web.callService('calc', 'fail').catch((e: unknown) => e)).to.be.instanceOf(RemoteError);
 
@@ -109,9 +124,9 @@ describe('security: the generated ACL runs the library', function () {
       expect(handle.result).to.equal(10);
       await until(() => processed.length === 2, 10_000, 'the durable queries');
       await web.fireAndForget('calc', 'poison', null);
-      await until(async () => (await web.deadLetters('calc')).length === 1, 15_000, 'the dead letter');
+      await until(async () => (await calc.deadLetters('calc')).length === 1, 15_000, 'the dead letter');
       calc.handle('poison', () => undefined);
-      expect(await web.replayDeadLetters('calc')).to.equal(1);
+      expect(await calc.replayDeadLetters('calc')).to.equal(1);
 
       // the mutex, fenced
       const lock = await mutex.acquire('acl-lock', { timeoutMs: 5000 });
@@ -138,9 +153,14 @@ describe('security: the generated ACL runs the library', function () {
     expect(result.code, result.stderr).to.equal(0);
   });
 
-  it('docs/operations.md shows the generated rules, not hand-written ones', () => {
+  it('docs/operations.md and docs/security.md show the generated rules, not hand-written ones', () => {
     const page = readFileSync(join(__dirname, '..', '..', 'docs', 'operations.md'), 'utf8');
     expect(page).to.include(aclSetUserLine('users', { namespace: 'prod', patterns: ['audit.*'] }));
+    const security = readFileSync(join(__dirname, '..', '..', 'docs', 'security.md'), 'utf8');
+    const plan = JSON.parse(/```json\n([\s\S]*?)```/.exec(security)?.[1] ?? 'null') as AclDeployment;
+    expect(plan, 'the deployment of security.md').to.not.equal(null);
+    const shown = [...security.matchAll(/^ACL SETUSER .*$/gm)].map((match) => match[0]);
+    expect(shown).to.deep.equal(['calc', 'web'].map((service) => serviceAclLine({ ...plan, namespace: 'prod' }, service)));
   });
 
   it('refuses what the rules leave out: an undeclared pattern, another namespace, another command', async () => {
@@ -164,5 +184,176 @@ describe('security: the generated ACL runs the library', function () {
       probe.disconnect();
       calc.disconnect();
     }
+  });
+
+  describe('the denial matrix: each forbidden action refused, through the public API (PermissionError) and raw ioredis (NOPERM)', () => {
+    let calc: RedisRPCClient;
+    let billing: RedisRPCClient;
+    let raw: Redis;
+    const names = new Names(namespace);
+    const refusal = async (run: () => Promise<unknown>): Promise<unknown> => {
+      try {
+        await run();
+        return 'allowed';
+      } catch (error) {
+        return error;
+      }
+    };
+    const noperm = async (run: () => Promise<unknown>): Promise<void> => {
+      const error = await refusal(run);
+      expect(String((error as Error).message ?? error)).to.match(/NOPERM|no permissions/);
+    };
+    /** A raw connection of one user, disconnected after `run`. */
+    const as = async (user: string, run: (connection: Redis) => Promise<unknown>): Promise<unknown> => {
+      const connection = new Redis(url(user));
+      try {
+        return await run(connection);
+      } finally {
+        connection.disconnect();
+      }
+    };
+    const typed = async (run: () => Promise<unknown>): Promise<void> => {
+      const error = await refusal(run);
+      expect(error, String(error)).to.be.instanceOf(PermissionError);
+      expect((error as PermissionError).code).to.equal('ERR_PERMISSION');
+    };
+
+    before(async () => {
+      calc = new RedisRPCClient({ service: 'calc', redis: url('calc'), namespace, callers: callersOf(deployment(namespace), 'calc'), queues: { blockMs: 50 } });
+      await calc.expose('who', (_args: [], context) => context.callerService);
+      calc.handle('note', () => undefined);
+      await calc.connect();
+      billing = new RedisRPCClient({ service: 'billing', redis: url('billing'), namespace, timeoutMs: 3000 });
+      await billing.connect();
+      await billing.client.set(Ledger, 'private');
+      expect(await billing.callService('calc', 'who')).to.equal('billing');
+      raw = new Redis(url('web'));
+    });
+    after(async () => {
+      raw?.disconnect();
+      await billing?.close();
+      await calc?.close();
+    });
+
+    const asWeb = async <T>(service: string, run: (client: RedisRPCClient) => Promise<T>, options: Record<string, unknown> = {}): Promise<T> => {
+      const client = new RedisRPCClient({ service, redis: url('web'), namespace, timeoutMs: 3000, queues: { consume: false }, ...options });
+      try {
+        await client.connect();
+        return await run(client);
+      } finally {
+        await client.close().catch(() => undefined);
+      }
+    };
+
+    it("reading another service's variable it does not declare", async () => {
+      await typed(() => asWeb('web', (web) => web.client.get(Ledger)));
+      await noperm(() => raw.get(names.variable('billing', 'ledger')));
+    });
+
+    it("subscribing to another service's private channel (the change events of a variable it does not read)", async () => {
+      await typed(() => asWeb('web', (web) => web.client.watch(Ledger, () => undefined)));
+      await noperm(() => as('web', (connection) => connection.subscribe(names.variableChanged('billing', 'ledger'))));
+    });
+
+    it('reading the replies meant for another caller', async () => {
+      const [instance] = await calc.client.instances('calc');
+      const theirs = names.rpcReplies('billing', 'b-1', 'calc');
+      await typed(() => asWeb('web', (web) => web.client.subscribe(theirs.slice(namespace.length + 1), () => undefined)));
+      await noperm(() => as('web', (connection) => connection.subscribe(theirs)));
+      // the callee cannot read what another callee answers either
+      await noperm(() => as('calc', (connection) => connection.subscribe(names.rpcReplies('web', instance.instanceId, 'other'))));
+    });
+
+    it("reading other callers' requests", async () => {
+      const theirs = names.rpcInstance('service.calc.rpc', calc.instanceId, 'billing');
+      await typed(() => asWeb('web', (web) => web.client.subscribe(theirs.slice(namespace.length + 1), () => undefined)));
+      await noperm(() => as('web', (connection) => connection.subscribe(theirs)));
+      await noperm(() => as('web', (connection) => connection.subscribe(names.rpcInstance('service.calc.rpc', calc.instanceId))));
+    });
+
+    it("registering as an instance of another service", async () => {
+      await typed(() => asWeb('calc', async (fake) => fake.expose('who', () => 'fake')));
+      await noperm(() => raw.zadd(names.instanceSet('service.calc.rpc'), Date.now() + 60_000, 'fake'));
+      await noperm(() => raw.hset(names.instanceAnnouncements('service.calc.rpc'), 'fake', 'x'));
+      expect((await calc.client.instances('calc')).map((i) => i.instanceId)).to.not.include('fake');
+    });
+
+    it("consuming another service's queue (it may only add to it)", async () => {
+      await typed(() => asWeb('calc', async (fake) => fake.handle('note', () => undefined), { queues: { consume: true, blockMs: 50 } }));
+      await noperm(() => raw.xreadgroup('GROUP', 'workers', 'thief', 'COUNT', 10, 'STREAMS', names.queryStream('calc'), '>'));
+      await noperm(() => raw.xrange(names.queryStream('calc'), '-', '+'));
+      expect(await raw.xadd(names.queryStream('calc'), '*', 'm', 'x')).to.be.a('string');
+    });
+
+    it('forging the sending service', async () => {
+      // through the API: a client that names itself billing on web's credentials gets no reply channel and no request channel
+      await typed(() => asWeb('billing', (forger) => forger.callService('calc', 'who')));
+      await noperm(() => raw.publish(names.rpcInstance('service.calc.rpc', calc.instanceId, 'billing'), 'x'));
+      // on its own channel, a request claiming billing is refused as a forged source, and its handler never runs
+      const before = calc.stats().malformedRequests;
+      const frame = calc.client.codec.encode([PROTOCOL_VERSION, { headers: { serviceNameSource: 'billing', sourceInstance: 'b-1' }, payloads: [{ queryId: 'f-1', action: 'who', query: [], timeout_ms: 1000 }] }]);
+      expect(await raw.publish(names.rpcInstance('service.calc.rpc', calc.instanceId, 'web'), frame)).to.equal(1);
+      await until(() => calc.stats().malformedRequests === before + 1, 5000, 'the forged request to be refused');
+      // and a caller calc does not name is refused before anything is sent
+      const outsider = new RedisRPCClient({ service: 'outsider', redis: redis.url.replace('redis://', 'redis://admin:admin-pw@'), namespace, timeoutMs: 3000 });
+      try {
+        await outsider.connect();
+        await typed(() => outsider.callService('calc', 'who'));
+      } finally {
+        await outsider.close();
+      }
+    });
+  });
+
+  describe('on a Redis Cluster (3 masters, 3 replicas), with the cluster rules (`cluster: true`)', function () {
+    this.timeout(60_000);
+    let c: TestCluster;
+    let clusterNamespace: string;
+    const clusterUrl = (user: string): string => c.url.replace('redis+cluster://', `redis+cluster://${user}:${user}-pw@`);
+
+    before(async function () {
+      if (!topologiesAvailable || process.env.INTRACOM_TEST_TOPOLOGIES === '0') this.skip();
+      c = await cluster();
+      clusterNamespace = c.namespace();
+      const plan = { ...deployment(clusterNamespace), cluster: true };
+      // ACL users are per node: every node gets the same generated lines
+      for (const seed of c.seeds) {
+        const node = new Redis(seed);
+        try {
+          for (const service of ['calc', 'web']) await node.call(...(serviceAclLine(plan, service, { password: `${service}-pw` }).split(' ') as [string, ...string[]]));
+        } finally {
+          node.disconnect();
+        }
+      }
+    });
+
+    it('runs RPC (the caller known from its shard channel), the query types and the mutex under the generated users', async () => {
+      const callers = callersOf(deployment(clusterNamespace), 'calc');
+      const calc = new RedisRPCClient({ service: 'calc', redis: clusterUrl('calc'), namespace: clusterNamespace, callers, queues: { blockMs: 50 } });
+      const web = new RedisRPCClient({ service: 'web', redis: clusterUrl('web'), namespace: clusterNamespace, timeoutMs: 10_000, queues: { blockMs: 50 } });
+      const mutex = new RedisMutex({ redis: clusterUrl('web'), namespace: clusterNamespace, nodeId: 'web-1' });
+      const notes: unknown[] = [];
+      try {
+        await calc.expose('who', (_args: [], context) => context.callerService);
+        calc.handle('double', (n: number) => n * 2);
+        calc.handle('note', (query) => void notes.push(query));
+        await calc.connect();
+        await web.connect();
+        await calc.client.set(Price, 2);
+        expect(await web.client.get(Price)).to.equal(2);
+        expect(await web.callService('calc', 'who')).to.equal('web');
+        expect(await web.sendSync('calc', 'double', 4)).to.equal(8);
+        await web.fireAndForget('calc', 'note', { n: 1 });
+        await until(() => notes.length === 1, 10_000, 'the FIRE_AND_FORGET query');
+        const lock = await mutex.acquire('acl-lock', { timeoutMs: 5000 });
+        expect(lock.fence).to.be.a('number');
+        await lock.release();
+        expect(await rejection(web.client.get(Ledger))).to.be.instanceOf(PermissionError);
+      } finally {
+        await mutex.close();
+        await web.close();
+        await calc.close();
+      }
+    });
   });
 });

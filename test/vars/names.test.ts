@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { defineVar, instanceIdProblem, nameProblem, segmentProblem } from '../../vars/define';
 import { moduleEvents, moduleMessages, moduleRpc, Names, serviceEvents, serviceMessages, serviceRpc, websocketEvents } from '../../vars/names';
 
-const word = fc.constantFrom('a', 'b', 'rpc', 'events', 'messages', 'workers', 'var', 'intracom', 'reply', 'x-1', '_');
+const word = fc.constantFrom('a', 'b', 'rpc', 'from', 'events', 'messages', 'workers', 'var', 'intracom', 'reply', 'x-1', '_');
 const dotted = fc.array(word, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('.'));
 const name = dotted.filter((n) => nameProblem('n', n) === undefined);
 const segment = word.filter((n) => segmentProblem('n', n) === undefined);
@@ -22,7 +22,8 @@ function channelsOf(names: Names, service: string, owner: string, variable: stri
     [names.variableChanged(owner, variable), ['variableChanged', owner, variable]],
     [names.rpcInstance(serviceRpc(service), instance), ['rpcInstance', 'service', service, instance]],
     [names.rpcInstance(moduleRpc(service), instance), ['rpcInstance', 'module', service, instance]],
-    [names.rpcReplies(service, instance), ['rpcReplies', service, instance]],
+    [names.rpcInstance(serviceRpc(service), instance, owner), ['rpcInstance', 'service', service, instance, 'from', owner]],
+    [names.rpcReplies(service, instance, owner), ['rpcReplies', service, instance, owner]],
     [names.channel(serviceEvents(service)), ['serviceEvents', service]],
     [names.channel(serviceMessages(service)), ['serviceMessages', service]],
     [names.channel(moduleEvents(service)), ['moduleEvents', service]],
@@ -60,6 +61,11 @@ describe('names built in vars/', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('refuses a name with a `from` segment, which would split `.from.<service>` two ways', () => {
+    expect(nameProblem('service', 'legacy.from.x')).to.match(/none of them "from"/);
+    expect(nameProblem('service', 'fromage.x')).to.equal(undefined);
   });
 
   it('splits a variable change channel back into its owner and name', () => {

@@ -1,0 +1,53 @@
+/**
+ * The conformance suites run with every service under its generated
+ * least-privilege ACL user (serviceAclLine) on a private Redis 7 with the
+ * `default` user off: the same suites as on the plain redis route, through
+ * the same harness interface, with users instead of the superuser.
+ */
+import { callersOf, serviceAclLine, type AclDeployment, type ServicePlan } from '../../vars/acl';
+import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
+import { rpcBehaviour } from '../rpc/behaviour';
+import { startAclRedis, type AclRedis } from '../support/acl';
+
+/** The services the RPC suite creates; each may call every one of them (the module included). */
+const RPC_SERVICES = ['TeraServer', 'admin', 'burst', 'calc', 'foreign', 'intruder', 'other', 'percall', 'shop', 'spread', 'watcher', 'web', 'nobody-home'];
+const MODULE = 'TeraServer.UserManagerModule';
+
+function rpcDeployment(namespace: string): AclDeployment {
+  const module = (name: string) => ({ scope: 'module' as const, name, topic: `module.${name}.rpc`, functions: {} });
+  const plan: ServicePlan = { calls: [...RPC_SERVICES, module(MODULE), module('TeraServer.Other')], sends: RPC_SERVICES, publishes: ['module.test.events'], subscribes: ['module.test.events'] };
+  const services: Record<string, ServicePlan> = {};
+  for (const service of RPC_SERVICES) services[service] = service === 'TeraServer' ? { ...plan, modules: [MODULE] } : plan;
+  return { namespace, services };
+}
+
+describe('the conformance suites under generated least-privilege ACL users', () => {
+  let acl: AclRedis;
+  before(async () => {
+    acl = await startAclRedis();
+  });
+  after(async () => {
+    await acl?.stop();
+  });
+
+  let run = 0;
+  rpcBehaviour('redis under generated ACLs', async () => {
+    const namespace = `aclr${run++}`;
+    const deployment = rpcDeployment(namespace);
+    // one user per service and run: the rules of this run's namespace
+    for (const service of RPC_SERVICES) await acl.setUser(serviceAclLine(deployment, service, { user: `${service}-${namespace}`, password: `${service}-${namespace}-pw` }));
+    const made: RedisRPCClient[] = [];
+    return {
+      restricted: true,
+      async make(service, options = {}) {
+        const client = new RedisRPCClient({ service, redis: acl.url(`${service}-${namespace}`), namespace, callers: callersOf(deployment, service), ...options });
+        made.push(client);
+        await client.connect();
+        return client;
+      },
+      async cleanup() {
+        await Promise.all(made.map((client) => client.close()));
+      },
+    };
+  });
+});
