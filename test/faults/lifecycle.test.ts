@@ -217,14 +217,14 @@ describe('lifecycle under outages', function () {
       await client.connect();
       expect((await client.instances('frozen-announce')).map((i) => i.instanceId)).to.deep.equal([client.instanceId]);
 
-      // RedisRPCClient: Redis freezes when it subscribes to its reply channel
-      proxy.freezeOn(/intracom\.rpc\.reply/);
+      // RedisRPCClient: Redis freezes when it subscribes to the channel it serves on (reply channels are subscribed per callee, at the first call)
+      proxy.freezeOn(/SUBSCRIBE/i);
       const rpc = new RedisRPCClient({ ...options('frozen-rpc'), connectTimeoutMs: 400 });
       cleanup.push(() => rpc.close());
       await rpc.expose('ping', () => 'pong');
       ({ outcome, elapsed } = await bounded(rpc.connect()));
       expect(outcome).to.be.instanceOf(ConnectionError);
-      expect((outcome as Error).message).to.match(/no answer within 400 ms \(connectTimeoutMs\) while subscribing to the reply channel/);
+      expect((outcome as Error).message).to.match(/no answer within 400 ms \(connectTimeoutMs\) while subscribing and announcing what it serves/);
       expect(elapsed).to.be.below(400 + 500);
       proxy.set('forward');
       await rpc.connect();
