@@ -16,16 +16,7 @@ import { defineVar } from '../../vars/define';
 import { MsgpackCodec } from '../../src/envelope/codec';
 import { QueryType } from '../../src/envelope/types';
 import { onEachRoute } from '../support/routes';
-import { rejection, until } from '../support/async';
-
-function thrown(action: () => unknown): Error {
-  try {
-    action();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a throw');
-}
+import { rejection, thrown, until } from '../support/async';
 
 const selfReferring = (): unknown => {
   const value: Record<string, unknown> = { a: 1 };

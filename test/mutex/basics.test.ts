@@ -17,18 +17,9 @@ import { Names } from '../../vars/names';
 import { testTargets, type TestTarget } from '../support/redis-targets';
 import { aclTarget } from '../support/acl';
 import type { RedisCommands } from '../../src/route/connection';
-import { rejection } from '../support/async';
+import { rejection, thrown } from '../support/async';
 import { nextLoss } from './nextLoss';
 
-
-function thrown(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a throw');
-}
 
 // and once as a service under its generated least-privilege ACL user, which declares the mutexes it takes (`m*`: the ids below)
 const underAcl = aclTarget('billing', () => ({ services: { billing: { mutexes: ['m*'], inspect: true } } }));

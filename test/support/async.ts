@@ -10,6 +10,16 @@ export async function rejection(promise: Promise<unknown>): Promise<Error> {
   throw new Error('expected a rejection, got a result');
 }
 
+/** Returns the error `action` throws synchronously; fails the test when it returns. */
+export function thrown(action: () => unknown): Error {
+  try {
+    action();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a throw');
+}
+
 /** Polls `condition` every 10 ms until it holds; fails after `timeoutMs` naming `what`. */
 export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'a condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -11,16 +11,7 @@ import { ValidationError } from '../../src/errors/index';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { MemoryDeployment } from '../../src/testing/index';
 import { defineFunctions, schema, type Schema } from '../../vars/functions';
-import { rejection } from '../support/async';
-
-function thrown(action: () => unknown): Error {
-  try {
-    action();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a throw');
-}
+import { rejection, thrown } from '../support/async';
 
 describe('built-in schema constructors', () => {
   const notSchemas: unknown[] = ['number', 42, null, undefined, {}, () => true, { type: 'number' }, { check: () => undefined }];
