@@ -49,12 +49,12 @@ export const ACL_COMMANDS: Readonly<Record<AclCapability | 'connection', readonl
   ],
   /**
    * P/V, waiting acquire and hand-over, extension, fencing: SET NX PX, and scripts with GET, DEL, EXISTS,
-   * PTTL, PEXPIRE, INCR, TIME, the wait queue (ZADD, ZRANGE, ZREM, HSET, HGET, HDEL) and the hand-over
+   * PTTL, PEXPIRE, INCR, TIME, the wait queue (ZADD, ZPOPMIN, ZREM, HSET, HGET, HDEL) and the hand-over
    * notice (PUBSUB NUMSUB, PUBLISH); waiters SUBSCRIBE to their wake channel (on a cluster: PUBSUB
    * SHARDNUMSUB, SPUBLISH, SSUBSCRIBE and SUNSUBSCRIBE, one channel per mutex in its lock's slot).
    */
   mutex: [
-    'set', 'get', 'del', 'exists', 'pttl', 'pexpire', 'incr', 'time', 'zadd', 'zrange', 'zrem', 'hset', 'hget', 'hdel',
+    'set', 'get', 'del', 'exists', 'pttl', 'pexpire', 'incr', 'time', 'zadd', 'zpopmin', 'zrem', 'hset', 'hget', 'hdel',
     'evalsha', 'eval', 'publish', 'pubsub|numsub', 'subscribe', 'unsubscribe',
     'spublish', 'pubsub|shardnumsub', 'ssubscribe', 'sunsubscribe',
   ],

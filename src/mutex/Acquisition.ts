@@ -61,7 +61,7 @@ export class Acquisition {
   private async wait(notified: boolean, deadline: number): Promise<MutexLock> {
     const { signal, waitMs } = this.settings;
     const queue = notified ? { channel: this.host.wakeups.channel(this.mutexId), aliveMs: 1000 + 2 * (this.settings.retryDelayMs + this.settings.retryJitterMs) } : null;
-    if (notified) this.host.wakeups.expect(this.token, (value, mutexId) => mutexId === this.mutexId && this.handed(value));
+    if (notified) this.host.wakeups.expect(this.token, this.mutexId, (value, mutexId) => mutexId === this.mutexId && this.handed(value));
     try {
       for (let attempt = 1; ; attempt++) {
         if (this.cancelled) throw this.cancelled;

@@ -1,19 +1,16 @@
 import type { MutexLock } from './MutexLock';
-import { Sweep } from './Sweep';
-
-/** How often the lease sweep runs, in ms: the precision of lease expiry for locks without a signal or refresh. */
-const LEASE_SWEEP_MS = 25;
+import { DeadlineTimer } from './DeadlineTimer';
 
 /**
- * The locks a RedisMutex holds, by mutex id, and the sweep that finds their
+ * The locks a RedisMutex holds, by mutex id, and the timer that finds their
  * leases run out. A lock with a signal or automatic refresh has a timer of
  * its own at its exact expiry; the others (a plain `P`) are checked here, by
- * one interval for all of them rather than a timer per lock (a timer per
- * call costs the P/V fast path).
+ * one {@link DeadlineTimer} at the earliest expiry rather than a timer per
+ * lock (a timer per call costs the P/V fast path).
  */
 export class HeldLocks {
   private readonly locks = new Map<string, MutexLock>();
-  private readonly sweep = new Sweep(LEASE_SWEEP_MS, (now) => this.checkLeases(now));
+  private readonly leases = new DeadlineTimer((now) => this.checkLeases(now));
 
   get(mutexId: string): MutexLock | undefined {
     return this.locks.get(mutexId);
@@ -24,7 +21,7 @@ export class HeldLocks {
     const previous = this.locks.get(lock.mutexId);
     if (previous !== undefined && !previous.lost) previous.leaseRanOut('it expired, and this RedisMutex has taken the mutex again');
     this.locks.set(lock.mutexId, lock);
-    this.sweep.start();
+    this.leases.ensure(lock.expiresAt);
   }
 
   /** Forgets `lock` (not a newer lock of the same id): released, or lost. */
@@ -37,14 +34,18 @@ export class HeldLocks {
     return [...this.locks.values()];
   }
 
-  /** Stops the sweep for good. */
+  /** Stops the timer for good. */
   close(): void {
-    this.sweep.close();
+    this.leases.close();
   }
 
-  /** Marks lost every lock whose lease ran out; answers whether the sweep is still needed. */
-  private checkLeases(now: number): boolean {
-    for (const lock of this.locks.values()) lock.checkLease(now);
-    return this.locks.size > 0;
+  /** Marks lost every lock whose lease ran out; answers the earliest expiry of those still held (an extension only moves one later). */
+  private checkLeases(now: number): number | undefined {
+    let next: number | undefined;
+    for (const lock of this.locks.values()) {
+      lock.checkLease(now);
+      if (!lock.lost && (next === undefined || lock.expiresAt < next)) next = lock.expiresAt;
+    }
+    return next;
   }
 }

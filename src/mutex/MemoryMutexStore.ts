@@ -53,7 +53,7 @@ export class MemoryMutexStore implements MutexStore {
     if (this.waits.queues.has(keys.queue)) {
       if (queue) this.enqueue(keys.queue, entry, queue);
       const handed = this.handOver(keys, mutexId, entry);
-      if (handed === entry) return [2, (this.bus.get(keys.lock) as Buffer).toString()];
+      if (handed?.entry === entry) return [2, handed.value];
       if (handed !== undefined) return [0, this.bus.pttl(keys.lock)];
       this.dequeue(keys.queue, entry);
     }
@@ -62,11 +62,11 @@ export class MemoryMutexStore implements MutexStore {
     return [1, fence];
   }
 
-  async releaseIfHeld(keys: MutexKeys, mutexId: string, value: string): Promise<boolean> {
+  async releaseIfHeld(keys: MutexKeys, mutexId: string, value: string, own?: string): Promise<boolean | string> {
     if (this.bus.get(keys.lock)?.toString() !== value) return false;
     this.bus.del(keys.lock);
-    this.handOver(keys, mutexId, undefined);
-    return true;
+    const handed = this.handOver(keys, mutexId, undefined, own);
+    return handed?.quiet ? handed.value : true;
   }
 
   async leave(keys: MutexKeys, mutexId: string, token: string, timeoutMs: number, nodeId: string): Promise<boolean> {
@@ -126,21 +126,25 @@ export class MemoryMutexStore implements MutexStore {
     if (waiters.size === 0) this.waits.queues.delete(queueKey);
   }
 
-  /** The hand-over of the Redis scripts: the free lock goes to the first live waiter (`skip` is not notified). */
-  private handOver(keys: MutexKeys, mutexId: string, skip: string | undefined): string | undefined {
+  /**
+   * The hand-over of the Redis scripts: the free lock goes to the first live waiter; `skip` (the caller)
+   * and a waiter listening on `own` (the caller's channel) are not notified (`quiet`).
+   */
+  private handOver(keys: MutexKeys, mutexId: string, skip: string | undefined, own?: string): { entry: string; value: string; quiet: boolean } | undefined {
     const waiters = this.waits.queues.get(keys.queue);
     if (waiters === undefined) return undefined;
     const now = Date.now();
     for (const [entry, waiter] of waiters) {
       this.dequeue(keys.queue, entry);
       const listener = this.waits.listeners.get(waiter.channel);
-      if (waiter.aliveUntil < now || (entry !== skip && listener === undefined)) continue;
+      const quiet = entry === skip || waiter.channel === own;
+      if (waiter.aliveUntil < now || (!quiet && listener === undefined)) continue;
       const [token, timeout, ...node] = entry.split('|');
       const fence = this.bus.incrBy(keys.fence, 1);
       const value = encodeValue(token, fence, now, Number(timeout), node.join('|'));
       this.bus.set(keys.lock, Buffer.from(value), Number(timeout));
-      if (entry !== skip && listener) setImmediate(listener, `${mutexId}|${value}`);
-      return entry;
+      if (!quiet && listener) setImmediate(listener, `${mutexId}|${value}`);
+      return { entry, value, quiet };
     }
     return undefined;
   }

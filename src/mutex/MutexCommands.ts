@@ -3,10 +3,7 @@ import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { notSent, redisFailure } from '../route/redisFailure';
 import type { MutexConnection } from './MutexConnection';
 import type { MutexStore } from './MutexStore';
-import { Sweep } from './Sweep';
-
-/** How often the deadline sweep runs at most, in ms: the precision of command deadlines. */
-const SWEEP_MAX_MS = 25;
+import { DeadlineTimer } from './DeadlineTimer';
 
 interface InflightCommand {
   deadline: number;
@@ -19,21 +16,19 @@ interface InflightCommand {
 /**
  * Runs the store's commands under the command deadline (`commandTimeoutMs`),
  * turning connection failures into RedisUnavailableError. The deadlines are
- * enforced by one sweep interval, running only while a command is in flight,
- * rather than a timer per call: a timer per call costs the P/V fast path.
+ * enforced by one {@link DeadlineTimer} at the oldest call's deadline rather
+ * than a timer per call: a timer per call costs the P/V fast path.
  */
 export class MutexCommands {
-  /** Calls awaiting a reply, oldest first; settled ones are dropped by the sweep. */
+  /** Calls awaiting a reply, oldest first; settled ones are dropped when the deadline timer fires. */
   private inflight: InflightCommand[] = [];
-  private readonly sweep: Sweep;
+  private readonly deadlines = new DeadlineTimer((now) => this.failOverdue(now));
   private closed = false;
 
   constructor(
     private readonly connection: MutexConnection,
     private readonly commandTimeoutMs: number,
-  ) {
-    this.sweep = new Sweep(Math.min(SWEEP_MAX_MS, Math.max(1, Math.floor(commandTimeoutMs / 10))), (now) => this.failOverdue(now));
-  }
+  ) {}
 
   /**
    * Runs one command. `onLate` gets a reply that came after the call was
@@ -61,15 +56,16 @@ export class MutexCommands {
     return new Promise<R>((resolve, reject) => {
       const call: InflightCommand = { deadline: Date.now() + this.commandTimeoutMs, settled: false, reject, operation, mutexId };
       this.inflight.push(call);
-      if (!this.sweep.running) this.sweep.start();
+      this.deadlines.ensure(call.deadline);
       pending.then(
         (value) => {
-          if (this.inflight[0] === call) this.inflight.shift(); // replies come in order: usually the oldest
-          if (call.settled) {
+          const late = call.settled;
+          call.settled = true;
+          this.dropAnswered();
+          if (late) {
             onLate?.(value);
             return;
           }
-          call.settled = true;
           if (finish === undefined) return resolve(value as unknown as R);
           try {
             resolve(finish(value));
@@ -78,9 +74,10 @@ export class MutexCommands {
           }
         },
         (error: unknown) => {
-          if (this.inflight[0] === call) this.inflight.shift();
-          if (call.settled) return;
+          const late = call.settled;
           call.settled = true;
+          this.dropAnswered();
+          if (late) return;
           reject(this.failure(label(operation, mutexId), error));
         },
       );
@@ -98,26 +95,33 @@ export class MutexCommands {
     return redisFailure(operation, error, this.connection.target);
   }
 
-  /** Refuses later commands and stops the sweep (commands in flight still settle by their replies). */
+  /** Refuses later commands and stops the deadline timer (commands in flight still settle by their replies). */
   close(): void {
     this.closed = true;
-    this.sweep.close();
+    this.deadlines.close();
   }
 
-  /** Fails every call past its deadline; answers whether any call is still in flight. */
-  private failOverdue(now: number): boolean {
+  /** Drops the settled calls at the head: replies come in order on one connection, so usually just the oldest (on a cluster, out of order across masters). */
+  private dropAnswered(): void {
+    while (this.inflight.length > 0 && this.inflight[0].settled) this.inflight.shift();
+  }
+
+  /** Fails every call past its deadline; answers the oldest deadline of the calls still in flight. */
+  private failOverdue(now: number): number | undefined {
     const waiting: InflightCommand[] = [];
+    let next: number | undefined;
     for (const call of this.inflight) {
       if (call.settled) continue;
       if (now < call.deadline) {
         waiting.push(call);
+        if (next === undefined || call.deadline < next) next = call.deadline;
         continue;
       }
       call.settled = true;
       call.reject(new RedisUnavailableError(label(call.operation, call.mutexId), `no reply within ${this.commandTimeoutMs} ms (commandTimeoutMs)`));
     }
     this.inflight = waiting;
-    return waiting.length > 0;
+    return next;
   }
 }
 

@@ -152,9 +152,9 @@ export class MutexLock {
   }
 
   /**
-   * @internal Checks the lease against `now` (RedisMutex's sweep does this for
-   * every held lock; a lock with a signal or automatic refresh also has a
-   * timer of its own, at its exact expiry).
+   * @internal Checks the lease against `now` (RedisMutex's lease timer does
+   * this for every held lock at the earliest expiry; a lock with a signal or
+   * automatic refresh also has a timer of its own, at its exact expiry).
    */
   checkLease(now: number): void {
     if (this.state === 'held' && now >= this.expiry) this.leaseRanOut('its timeout passed with no confirmed extension');
@@ -230,7 +230,7 @@ export class MutexLock {
     this.markLost(reason, true, !this.refreshed);
   }
 
-  /** Gives the lease a timer at its exact expiry, so that the signal fires on time (not only at the next sweep). */
+  /** Gives the lease a timer at its exact expiry, so that the signal fires on time. */
   private watchPrecisely(): void {
     if (this.precise || this.state !== 'held') return;
     this.precise = true;

@@ -38,8 +38,12 @@ export interface MutexStore {
    * renews its place and liveness).
    */
   takeFenced(keys: MutexKeys, mutexId: string, token: string, takenAt: number, timeoutMs: number, nodeId: string, queue: QueueAs | null): Promise<AttemptReply>;
-  /** Deletes the lock only if it still holds `value`, and hands it to the first live waiter: true when released. */
-  releaseIfHeld(keys: MutexKeys, mutexId: string, value: string): Promise<boolean>;
+  /**
+   * Deletes the lock only if it still holds `value`, and hands it to the first live waiter: false when not
+   * held, true when released. With `own` (the caller's wake channel), a waiter listening there is handed
+   * the lock without a notice, and the answer is the lock value written for it: the caller tells it.
+   */
+  releaseIfHeld(keys: MutexKeys, mutexId: string, value: string, own?: string): Promise<boolean | string>;
   /** Takes a waiter out of the queue; a lock handed to it meanwhile is passed on. True when it had been handed the lock. */
   leave(keys: MutexKeys, mutexId: string, token: string, timeoutMs: number, nodeId: string): Promise<boolean>;
   /** Moves the lock's expiry only if it still holds `value` (never re-creates it): true when extended. */

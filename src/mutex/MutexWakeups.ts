@@ -14,7 +14,10 @@ import type { MutexStore } from './MutexStore';
  * others until its timeout.
  */
 export class MutexWakeups {
-  private readonly waiting = new Map<string, (value: string, mutexId: string) => void>();
+  /** The waiting acquires by token: their mutex, and what to call when handed the lock. */
+  private readonly waiting = new Map<string, { mutexId: string; handed: (value: string, mutexId: string) => void }>();
+  /** How many acquires wait (queued, with notices) per mutex id: a release of one of those mutexes hands locally. */
+  private readonly waitsPerMutex = new Map<string, number>();
   /**
    * Tokens of acquires that found their hand-over by an attempt's reply: the
    * notice may still come, and is then expected, not unclaimed. Bounded:
@@ -82,22 +85,45 @@ export class MutexWakeups {
     this.store.unlisten(channel).catch((error: unknown) => this.logger.debug({ err: error }, 'could not unsubscribe a wake channel'));
   }
 
-  /** Calls `handed` with the lock value and the mutex id when a notice for `token` arrives. */
-  expect(token: string, handed: (value: string, mutexId: string) => void): void {
-    this.waiting.set(token, handed);
+  /** Calls `handed` with the lock value and the mutex id when a notice for `token`, an acquire of `mutexId`, arrives. */
+  expect(token: string, mutexId: string, handed: (value: string, mutexId: string) => void): void {
+    this.waiting.set(token, { mutexId, handed });
+    this.waitsPerMutex.set(mutexId, (this.waitsPerMutex.get(mutexId) ?? 0) + 1);
   }
 
   /** Stops waiting for `token`'s notice; `noticeMayCome`: the acquire got the lock another way, and its notice is no surprise. */
   forget(token: string, noticeMayCome = false): void {
-    this.waiting.delete(token);
+    const waiting = this.waiting.get(token);
+    if (waiting !== undefined) {
+      this.waiting.delete(token);
+      const waits = (this.waitsPerMutex.get(waiting.mutexId) ?? 1) - 1;
+      if (waits > 0) this.waitsPerMutex.set(waiting.mutexId, waits);
+      else this.waitsPerMutex.delete(waiting.mutexId);
+    }
     if (!noticeMayCome) return;
     if (this.resolved.size >= 256) this.resolved.clear();
     this.resolved.add(token);
   }
 
+  /**
+   * The wake channel to name in a release of `mutexId` when an acquire here
+   * waits for it (the release script then hands such a waiter the lock in
+   * its reply, without a notice); undefined otherwise, so that a release
+   * nobody here waits for sends no more than a plain one.
+   */
+  ownChannel(mutexId: string): string | undefined {
+    return this.waitsPerMutex.has(mutexId) ? this.channel(mutexId) : undefined;
+  }
+
+  /** A release made here handed `mutexId` to a waiter listening here: the notice it did not send, delivered now. */
+  handedHere(mutexId: string, value: string): void {
+    this.claim(mutexId, value);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.waiting.clear();
+    this.waitsPerMutex.clear();
     this.channels.clear();
     await this.store.close();
   }
@@ -106,10 +132,16 @@ export class MutexWakeups {
     const bar = message.indexOf('|');
     const end = message.indexOf('|', bar + 1);
     if (bar <= 0 || end === -1) return; // not a notice: nothing to act on
-    const value = message.slice(bar + 1);
-    const token = value.slice(0, end - bar - 1);
-    const handed = this.waiting.get(token);
-    if (handed !== undefined) handed(value, message.slice(0, bar));
-    else if (!this.resolved.delete(token)) this.unclaimed(message.slice(0, bar), value);
+    this.claim(message.slice(0, bar), message.slice(bar + 1));
+  }
+
+  /** The lock `value` of `mutexId` was handed to the acquire whose token starts it (or to one that gave up). */
+  private claim(mutexId: string, value: string): void {
+    const bar = value.indexOf('|');
+    if (bar <= 0) return;
+    const token = value.slice(0, bar);
+    const waiting = this.waiting.get(token);
+    if (waiting !== undefined) waiting.handed(value, mutexId);
+    else if (!this.resolved.delete(token)) this.unclaimed(mutexId, value);
   }
 }

@@ -312,12 +312,25 @@ export class RedisMutex extends EventEmitter {
   releaseLock(lock: MutexLock): Promise<boolean> {
     if (!lock.claimRelease()) return Promise.resolve(false);
     this.locks.delete(lock);
-    return this.commands.run('V', lock.mutexId, (store) => store.releaseIfHeld(lock.keys, lock.mutexId, lock.value));
+    const { mutexId } = lock;
+    // an acquire here waiting for this mutex: if it is next, the release hands it the lock in its reply (no notice)
+    const own = this.wakeups.ownChannel(mutexId);
+    return this.commands.run(
+      'V',
+      mutexId,
+      (store) => store.releaseIfHeld(lock.keys, mutexId, lock.value, own),
+      (late) => typeof late === 'string' && this.wakeups.handedHere(mutexId, late),
+      (released) => {
+        if (typeof released !== 'string') return released;
+        this.wakeups.handedHere(mutexId, released);
+        return true;
+      },
+    );
   }
 
   /** @internal */
   reportLost(lock: MutexLock, error: LockLostError, expired: boolean): void {
-    // A lost lock is forgotten: it can never be held again, and what is forgotten stops the lease sweep.
+    // A lost lock is forgotten: it can never be held again, and the lease timer no longer wakes for it.
     this.locks.delete(lock);
     const fields = { mutexId: lock.mutexId, fence: lock.fence, reason: error.message };
     if (expired) this.logger.debug(fields, 'mutex lease ran out');

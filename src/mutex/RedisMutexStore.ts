@@ -26,8 +26,9 @@ export class RedisMutexStore implements MutexStore {
     return acquireScript.run(this.redis, [keys.lock, keys.fence, keys.queue, keys.waiters], [token, takenAt, timeoutMs, nodeId, mutexId, queue?.channel ?? '', queue?.aliveMs ?? 0], attemptReply);
   }
 
-  releaseIfHeld(keys: MutexKeys, mutexId: string, value: string): Promise<boolean> {
-    return releaseScript.run(this.redis, [keys.lock, keys.fence, keys.queue, keys.waiters], [value, mutexId], isOne);
+  releaseIfHeld(keys: MutexKeys, mutexId: string, value: string, own?: string): Promise<boolean | string> {
+    // without `own`, exactly the two arguments of a plain release: the uncontended V sends nothing more
+    return releaseScript.run(this.redis, [keys.lock, keys.fence, keys.queue, keys.waiters], own === undefined ? [value, mutexId] : [value, mutexId, own], releaseReply);
   }
 
   leave(keys: MutexKeys, mutexId: string, token: string, timeoutMs: number, nodeId: string): Promise<boolean> {
@@ -104,6 +105,10 @@ function isOk(reply: string | null): boolean {
 
 function isOne(reply: unknown): boolean {
   return reply === 1;
+}
+
+function releaseReply(reply: number | string | Buffer): boolean | string {
+  return typeof reply === 'number' ? reply === 1 : String(reply);
 }
 
 function attemptReply(reply: [number, number | string]): AttemptReply {

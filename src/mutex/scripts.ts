@@ -15,7 +15,9 @@
  * waiter that leaves while it was handed the lock, or an attempt that finds
  * an expired lock) hands it at once to the first live waiter: the lock is set
  * to that waiter's value, with a fresh fence, and the value is PUBLISHed as
- * `<mutexId>|<value>` on the waiter's wake channel. A waiter is live while
+ * `<mutexId>|<value>` on the waiter's wake channel (a release answers a
+ * waiter on the releasing RedisMutex's own channel in its reply instead: no
+ * notice, the releaser tells it). A waiter is live while
  * its `aliveUntil` (renewed by each of its attempts) has not passed and its
  * wake channel has a subscriber (PUBSUB NUMSUB: a crashed process's
  * connection is gone, so it is skipped at once). On a cluster the wake channel
@@ -29,27 +31,33 @@ import { LuaScript } from '../route/LuaScript';
 /** Lua shared by the scripts that can free a lock: hands it to the first live waiter. */
 const HAND_OVER = `
 -- Hands the free lock KEYS[1] to the first live waiter of KEYS[3]/KEYS[4], drawing a fence from KEYS[2].
--- skip: an entry not to notify (the caller itself). Returns the entry handed to, or false.
-local function handOver(mutexId, skip)
-  local now = redis.call('TIME')
-  local nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+-- skip: an entry not to notify (the caller itself); own: the caller's wake channel ('' for none), whose
+-- waiter the caller tells itself. Returns the entry handed to (false for none) and, when it was not
+-- notified, the lock value written.
+local function handOver(mutexId, skip, own)
+  local nowMs
   for _ = 1, 32 do
-    local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+    local head = redis.call('ZPOPMIN', KEYS[3])[1]
     if not head then return false end
+    if not nowMs then
+      local now = redis.call('TIME')
+      nowMs = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+    end
     local info = redis.call('HGET', KEYS[4], head)
-    redis.call('ZREM', KEYS[3], head)
     redis.call('HDEL', KEYS[4], head)
     if info then
       local bar = string.find(info, '|', 1, true)
       local channel = string.sub(info, bar + 1)
       local sharded = string.find(channel, '{mutex:', 1, true) ~= nil
-      if tonumber(string.sub(info, 1, bar - 1)) >= nowMs and (head == skip or redis.call('PUBSUB', sharded and 'SHARDNUMSUB' or 'NUMSUB', channel)[2] > 0) then
+      local quiet = head == skip or channel == own
+      if tonumber(string.sub(info, 1, bar - 1)) >= nowMs and (quiet or redis.call('PUBSUB', sharded and 'SHARDNUMSUB' or 'NUMSUB', channel)[2] > 0) then
         local first = string.find(head, '|', 1, true)
         local second = string.find(head, '|', first + 1, true)
         local fence = redis.call('INCR', KEYS[2])
         local value = string.sub(head, 1, first - 1) .. '|' .. string.format('%d', fence) .. '|' .. string.format('%d', nowMs) .. '|' .. string.sub(head, first + 1)
         redis.call('SET', KEYS[1], value, 'PX', string.sub(head, first + 1, second - 1))
-        if head ~= skip then redis.call(sharded and 'SPUBLISH' or 'PUBLISH', channel, mutexId .. '|' .. value) end
+        if quiet then return head, value end
+        redis.call(sharded and 'SPUBLISH' or 'PUBLISH', channel, mutexId .. '|' .. value)
         return head
       end
     end
@@ -91,8 +99,8 @@ if value then
 end
 if redis.call('EXISTS', KEYS[3]) == 1 then
   enqueue()
-  local handed = handOver(ARGV[5], entry)
-  if handed == entry then return {2, redis.call('GET', KEYS[1])} end
+  local handed, mine = handOver(ARGV[5], entry, '')
+  if handed == entry then return {2, mine} end
   if handed then return {0, redis.call('PTTL', KEYS[1])} end
   redis.call('ZREM', KEYS[3], entry)
   redis.call('HDEL', KEYS[4], entry)
@@ -102,18 +110,24 @@ redis.call('SET', KEYS[1], token .. '|' .. string.format('%d', fence) .. '|' .. 
 return {1, fence}`,
 );
 
-/** Deletes the lock only when it still holds the caller's value, hence token (V), and hands it to the first live waiter. */
-export const releaseScript = new LuaScript<number>(
+/**
+ * Deletes the lock only when it still holds the caller's value, hence token
+ * (V), and hands it to the first live waiter; a waiter of the caller's own
+ * RedisMutex is answered in the reply rather than notified.
+ */
+export const releaseScript = new LuaScript<number | string>(
   'mutexRelease',
   4,
   `-- KEYS[1] lock key, KEYS[2] fence counter, KEYS[3] queue, KEYS[4] waiters
--- ARGV[1] the holder's lock value (starts with its unique token), ARGV[2] mutexId
--- Returns 1 when released, 0 when the lock is free or held by someone else
+-- ARGV[1] the holder's lock value (starts with its unique token), ARGV[2] mutexId,
+-- ARGV[3] (optional) the caller's wake channel: a waiter listening there is not notified
+-- Returns 0 when the lock is free or held by someone else; when released, 1, or the lock value
+-- written for a waiter on ARGV[3] (handed to it, and for the caller to tell)
 ${HAND_OVER}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
-if redis.call('EXISTS', KEYS[3]) == 1 then handOver(ARGV[2], false) end
-return 1`,
+local handed, value = handOver(ARGV[2], false, ARGV[3] or '')
+if not handed then redis.call('DEL', KEYS[1]) end
+return value or 1`,
 );
 
 /** A waiter gives up: leaves the queue, and passes the lock on if it was handed to it meanwhile. */
@@ -128,8 +142,7 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[4], ARGV[1])
 local value = redis.call('GET', KEYS[1])
 if not value or string.sub(value, 1, #ARGV[2] + 1) ~= ARGV[2] .. '|' then return 0 end
-redis.call('DEL', KEYS[1])
-if redis.call('EXISTS', KEYS[3]) == 1 then handOver(ARGV[3], false) end
+if not handOver(ARGV[3], false, '') then redis.call('DEL', KEYS[1]) end
 return 1`,
 );
 

@@ -32,26 +32,32 @@ function capturedLogger(): { logger: pino.Logger; lines: Array<{ level: number; 
   return { logger: pino({ level: 'debug' }, stream), lines };
 }
 
-/** Records the intervals created and cleared while `fn` runs (the sweeps are intervals). */
-async function watchIntervals<T>(fn: (created: NodeJS.Timeout[], cleared: Set<unknown>) => Promise<T>): Promise<T> {
+/**
+ * Records the timers created while `fn` runs (the mutex's deadline and lease
+ * timers are timeouts), and which of them were cleared or have fired.
+ */
+async function watchTimers<T>(fn: (pending: () => NodeJS.Timeout[], created: NodeJS.Timeout[]) => Promise<T>): Promise<T> {
   const created: NodeJS.Timeout[] = [];
-  const cleared = new Set<unknown>();
-  const originalSet = globalThis.setInterval;
-  const originalClear = globalThis.clearInterval;
-  globalThis.setInterval = ((handler: () => void, ms?: number) => {
-    const timer = originalSet(handler, ms);
+  const over = new Set<unknown>();
+  const originalSet = globalThis.setTimeout;
+  const originalClear = globalThis.clearTimeout;
+  globalThis.setTimeout = ((handler: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const timer: NodeJS.Timeout = originalSet((...passed: unknown[]) => {
+      over.add(timer);
+      handler(...passed);
+    }, ms, ...args);
     created.push(timer);
     return timer;
-  }) as typeof setInterval;
-  globalThis.clearInterval = ((timer?: NodeJS.Timeout | string | number) => {
-    cleared.add(timer);
+  }) as typeof setTimeout;
+  globalThis.clearTimeout = ((timer?: NodeJS.Timeout | string | number) => {
+    over.add(timer);
     originalClear(timer);
-  }) as typeof clearInterval;
+  }) as typeof clearTimeout;
   try {
-    return await fn(created, cleared);
+    return await fn(() => created.filter((timer) => !over.has(timer)), created);
   } finally {
-    globalThis.setInterval = originalSet;
-    globalThis.clearInterval = originalClear;
+    globalThis.setTimeout = originalSet;
+    globalThis.clearTimeout = originalClear;
   }
 }
 
@@ -73,21 +79,21 @@ describe('RedisMutex cleans up after itself', function () {
     await redis.stop();
   });
 
-  const routes: Array<{ route: string; make: (logger?: pino.Logger) => Promise<RedisMutex> }> = [
+  const routes: Array<{ route: string; make: (logger?: pino.Logger, commandTimeoutMs?: number) => Promise<RedisMutex> }> = [
     {
       route: 'redis',
-      make: async (logger) => {
-        const mutex = new RedisMutex({ redis: redis.url, namespace: redis.namespace, logger });
+      make: async (logger, commandTimeoutMs) => {
+        const mutex = new RedisMutex({ redis: redis.url, namespace: redis.namespace, logger, commandTimeoutMs });
         closers.push(() => mutex.close());
         return mutex;
       },
     },
     {
       route: 'memory',
-      make: async (logger) => {
+      make: async (logger, commandTimeoutMs) => {
         const client = new RedisClient({ service: 'cleanup', route: 'memory', memoryBus: new MemoryBus() });
         await client.connect();
-        const mutex = new RedisMutex({ redis: client, logger });
+        const mutex = new RedisMutex({ redis: client, logger, commandTimeoutMs });
         closers.push(() => client.close());
         closers.push(() => mutex.close());
         return mutex;
@@ -97,19 +103,49 @@ describe('RedisMutex cleans up after itself', function () {
 
   for (const { route, make } of routes) {
     describe(`on the ${route} route`, () => {
-      it('forgets a lost lock, and its sweeps stop once nothing is held or in flight', async () => {
-        const mutex = await make(); // before watching: a client's own intervals (heartbeats) are not the mutex's
-        await watchIntervals(async (created, cleared) => {
+      it('forgets a lost lock, and its timers stop once nothing is held or in flight', async () => {
+        const mutex = await make(undefined, 200); // before watching: a client's own timers (heartbeats) are not the mutex's
+        await watchTimers(async (pending, created) => {
           const ids = ['gone-1', 'gone-2', 'gone-3'];
           const losses = ids.map((id) => nextLoss(mutex, id));
           for (const id of ids) expect(await mutex.P(id, 'node', 60)).to.equal(true);
           await Promise.all(losses);
           for (const id of ids) expect(mutex.heldLock(id), `${id} is forgotten`).to.equal(undefined);
-          // the sweeps run at most every 25 ms: give them a few turns to see there is nothing left
-          await new Promise((done) => setTimeout(done, 150));
-          expect(created.length, 'a sweep ran').to.be.greaterThan(0);
-          for (const timer of created) expect(cleared.has(timer), 'every sweep interval was stopped').to.equal(true);
+          expect(created.length, 'the losses were found by a timer').to.be.greaterThan(0);
+          // the command deadline timer fires at most once more, by the last command's deadline (commandTimeoutMs 200)
+          await new Promise((done) => setTimeout(done, 300));
+          expect(pending(), 'no timer of the mutex is still armed').to.deep.equal([]);
         });
+      });
+
+      it('arms no timer per call and wakes no timer while P/V cycles run (one deadline timer, one lease timer)', async () => {
+        const mutex = await make();
+        expect(await mutex.P('warm', 'node', 10_000)).to.equal(true); // connects outside the watch
+        expect(await mutex.V('warm')).to.equal(true);
+        const intervals: unknown[] = [];
+        const originalInterval = globalThis.setInterval;
+        globalThis.setInterval = ((...args: Parameters<typeof setInterval>) => {
+          const timer = originalInterval(...args);
+          intervals.push(timer);
+          return timer;
+        }) as typeof setInterval;
+        try {
+          await watchTimers(async (pending, created) => {
+            let cycles = 0;
+            const until = Date.now() + 300;
+            while (Date.now() < until) {
+              expect(await mutex.P('busy', 'node', 10_000)).to.equal(true);
+              expect(await mutex.V('busy')).to.equal(true);
+              cycles++;
+            }
+            expect(cycles).to.be.greaterThan(10);
+            expect(intervals, 'no interval').to.deep.equal([]);
+            expect(created.length, `timers armed over ${cycles} cycles`).to.be.at.most(2);
+            expect(created.length - pending().length, 'none of them fired').to.equal(0);
+          });
+        } finally {
+          globalThis.setInterval = originalInterval;
+        }
       });
 
       it('logs a lease that ran out at debug, and a lock lost while it was refreshed at warn', async () => {

@@ -8,12 +8,13 @@
  * the wake channel is a shard channel per mutex) and on Sentinel.
  */
 import { expect } from 'chai';
-import type { Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { RedisClient } from '../../src/client/RedisClient';
 import { AcquireAbortedError } from '../../src/errors/AcquireAbortedError';
 import { AcquireTimeoutError } from '../../src/errors/AcquireTimeoutError';
 import type { MutexLock } from '../../src/mutex/MutexLock';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
+import type { AcquireOptions } from '../../src/mutex/RedisMutexOptions';
 import { MemoryBus } from '../../src/route/MemoryBus';
 import { Names } from '../../vars/names';
 import { rejection, until } from '../support/async';
@@ -142,6 +143,82 @@ for (const kind of testTargets()) describe(`RedisMutex hand-over${kind.suffix}`,
         expect(await c.P('leave', 'node-2', 1000)).to.equal(true);
       });
 
+      it('a release hands the mutex to an acquire waiting in the same RedisMutex by its reply, without a notice, in arrival order', async () => {
+        const { mutexes: [local, remote], queued } = await instances(2);
+        const held = await local.acquire('local');
+        const order: string[] = [];
+        const remoteFirst = remote.acquire('local', SLOW_RETRY).then(async (lock) => {
+          order.push('remote');
+          await lock.release();
+        });
+        await until(async () => (await queued('local')) >= 1, 5000, 'the remote waiter to queue');
+        const localNext = local.acquire('local', SLOW_RETRY);
+        await until(async () => (await queued('local')) >= 2, 5000, 'the local waiter to queue');
+        await held.release(); // the remote waiter arrived first: it is told by its notice
+        await remoteFirst;
+        const lock = await localNext;
+        order.push('local');
+        expect(order, 'arrival order across processes and within one').to.deep.equal(['remote', 'local']);
+
+        // now with the local waiter first: the release's own reply hands it over
+        const again = local.acquire('local', SLOW_RETRY);
+        await until(async () => (await queued('local')) >= 1, 5000, 'the local waiter to queue again');
+        const notices: string[] = [];
+        const listener = route === 'redis' && kind.kind !== 'cluster' ? (redis.open() as Redis) : undefined;
+        try {
+          if (listener) {
+            const [entry] = await raw.zrange(names.mutexQueue('local'), '0', '0');
+            listener.on('message', (_channel: string, message: string) => notices.push(message));
+            await listener.subscribe(names.mutexWake(entry.slice(0, 12)));
+          }
+          const releasedAt = Date.now();
+          expect(await lock.release()).to.equal(true);
+          const next = await again;
+          expect(Date.now() - releasedAt, 'handed over, not found by a retry').to.be.below(1000);
+          expect(next.fence).to.be.greaterThan(lock.fence as number);
+          expect((await local.inspect('local')).fence).to.equal(next.fence);
+          if (listener) {
+            await listener.ping(); // on the same server: a notice published before this reply has arrived
+            expect(notices, 'no notice for a waiter of the releasing RedisMutex').to.deep.equal([]);
+          }
+          expect(await next.release()).to.equal(true);
+          expect((await local.inspect('local')).taken).to.equal(false);
+        } finally {
+          listener?.disconnect();
+        }
+      });
+
+      it('a waiter of the releasing RedisMutex that gives up at the moment it is handed the mutex passes it on at once', async () => {
+        const { mutexes: [local, remote], queued } = await instances(2);
+        for (let round = 0; round < 3; round++) {
+          const id = `local-quit-${round}`;
+          const held = await local.acquire(id);
+          const controller = new AbortController();
+          const quitting = local.acquire(id, { ...SLOW_RETRY, signal: controller.signal });
+          await until(async () => (await queued(id)) >= 1, 5000, 'the local waiter to queue');
+          const next = remote.acquire(id, SLOW_RETRY);
+          await until(async () => (await queued(id)) >= 2, 5000, 'the remote waiter to queue');
+          const releasedAt = Date.now();
+          const released = held.release();
+          if (round === 0) controller.abort(new Error('gave up')); // before the reply hands it over
+          await released;
+          if (round === 1) controller.abort(new Error('gave up')); // the reply has handed it over: too late to give up
+          if (round === 2) queueMicrotask(() => controller.abort(new Error('gave up')));
+          const outcome = await quitting.then(
+            async (lock) => {
+              await lock.release();
+              return 'held';
+            },
+            (error: unknown) => (error as Error).name,
+          );
+          expect(['held', 'AcquireAbortedError'], `round ${round}`).to.include(outcome);
+          const lock = await next;
+          expect(Date.now() - releasedAt, `round ${round}: passed on at once, not at a retry or the timeout`).to.be.below(1500);
+          expect(lock.nodeId).to.equal('node-1');
+          expect(await lock.release()).to.equal(true);
+        }
+      });
+
       it('a waiter whose RedisMutex closes leaves the queue and rejects at once', async () => {
         const { mutexes: [a, b, c], queued } = await instances(3);
         const held = await a.acquire('closing');
@@ -168,24 +245,48 @@ for (const kind of testTargets()) describe(`RedisMutex hand-over${kind.suffix}`,
       await Promise.all(peers.splice(0).map((peer) => peer.kill()));
     });
 
-    it('skips a waiter whose process crashed: the next live waiter gets the mutex at once', async () => {
+    /** A holder of `id`, a peer process queued first (node `doomed`, lease `timeoutMs`), and a survivor queued behind it. */
+    async function doomedQueue(id: string, timeoutMs: number, survivorOptions: AcquireOptions) {
       const peer = spawnPeer('test/mutex/peers/holder.ts', { REDIS_URL: redis.url, NAMESPACE: redis.namespace });
       peers.push(peer);
       await peer.next((m: { type: string }) => m.type === 'ready', 30_000);
       const holder = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'holder' });
       const survivor = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'survivor' });
       closers.push(() => holder.close(), () => survivor.close());
-      const held = await holder.acquire('crash');
-      peer.send({ op: 'acquire', id: 'crash', nodeId: 'doomed', timeoutMs: 10_000, waitMs: 20_000, retryDelayMs: 4000 });
-      await until(async () => (await raw.zcard(names.mutexQueue('crash'))) === 1, 10_000, 'the peer to queue');
-      const waiting = survivor.acquire('crash', SLOW_RETRY);
-      await until(async () => (await raw.zcard(names.mutexQueue('crash'))) === 2, 5000, 'the survivor to queue');
+      const held = await holder.acquire(id);
+      peer.send({ op: 'acquire', id, nodeId: 'doomed', timeoutMs, waitMs: 20_000, retryDelayMs: 4000 });
+      await until(async () => (await raw.zcard(names.mutexQueue(id))) === 1, 10_000, 'the peer to queue');
+      const waiting = survivor.acquire(id, survivorOptions);
+      await until(async () => (await raw.zcard(names.mutexQueue(id))) === 2, 5000, 'the survivor to queue');
+      return { peer, holder, survivor, held, waiting };
+    }
+
+    it('skips a waiter whose process crashed: the next live waiter gets the mutex at once', async () => {
+      const { peer, survivor, held, waiting } = await doomedQueue('crash', 10_000, SLOW_RETRY);
       await peer.kill();
       const releasedAt = Date.now();
       await held.release();
       const lock = await waiting;
       expect(Date.now() - releasedAt, 'not blocked by the dead waiter until its timeout').to.be.below(1000);
       expect((await survivor.inspect('crash')).takenBy).to.equal('survivor');
+      await lock.release();
+    });
+
+    it('a waiter handed the mutex whose process then crashed blocks the others only until its timeout', async () => {
+      const { peer, holder, survivor, held, waiting } = await doomedQueue('frozen', 1500, { retryDelayMs: 300, retryJitterMs: 0, waitMs: 20_000 });
+      // frozen: its connection is open and its place live, so the hand-over goes to it; it dies before reading the notice
+      peer.child.kill('SIGSTOP');
+      await held.release();
+      const handed = await holder.inspect('frozen');
+      expect(handed.takenBy, 'handed to the frozen waiter').to.equal('doomed');
+      await peer.kill();
+      const killedAt = Date.now();
+      const lock = await waiting;
+      const waited = Date.now() - killedAt;
+      expect(waited, 'not before the dead holder\'s timeout').to.be.at.least(handed.expiresInMs === null ? 0 : handed.expiresInMs - 200);
+      expect(waited, 'found by the survivor\'s own attempt right after the timeout').to.be.below(1500 + 300 + 1500);
+      expect(lock.fence).to.be.greaterThan(handed.fence as number);
+      expect((await survivor.inspect('frozen')).takenBy).to.equal('survivor');
       await lock.release();
     });
 
