@@ -435,7 +435,7 @@ describe('security: authenticated sources', function () {
     const opener = new FrameSealer(resolveAuth('calc', authOf('calc')) as NonNullable<ReturnType<typeof resolveAuth>>);
     const [message] = decodeFrame(new MsgpackCodec(), opener.open(request.bytes, request.channel, false).inner, 1 << 20) as Array<{ headers?: { sourceInstance: string }; payloads?: Array<{ queryId: string }>; queryId?: string; sourceInstance?: string }>;
     const queryId = message.payloads?.[0].queryId ?? (message.queryId as string);
-    const replyChannel = `${ns}:intracom.rpc.reply.billing.${message.headers?.sourceInstance ?? message.sourceInstance}.from.calc`;
+    const replyChannel = `${ns}:intracom.rpc.reply.{billing}.${message.headers?.sourceInstance ?? message.sourceInstance}.from.{calc}`;
     const evil = new FrameSealer(resolveAuth('evil', authOf('evil')) as NonNullable<ReturnType<typeof resolveAuth>>);
     await raw.publish(replyChannel, evil.seal(encodeFrame(new MsgpackCodec(), [{ queryId, result: 'forged' }]), replyChannel));
     await until(() => billing.stats().impostorReplies === 1, 5000, 'the impostor reply dropped');
