@@ -64,6 +64,8 @@ export interface NamesOptions {
 
 /** Per-service topics of OpenTera's convention; the name between scope and suffix may hold dots. */
 const SERVICE_TOPIC = /^(service|module)\.([^{}]+)\.(events|messages|rpc)$/;
+/** A per-instance RPC request channel, namespace-free: `service.{<key>}.rpc.<instanceId>[.from.{<caller>}]`. */
+const RPC_CHANNEL = /^(service|module)\.\{[^{}]+\}\.rpc\.[^.{}]+(\.from\.\{[^{}]+\})?$/;
 const WEBSOCKET_TOPIC = /^(websocket\.(?:user|participant|device))\.([^.{}]+)\.events$/;
 
 /** Builds the names of one deployment (one namespace). */
@@ -269,7 +271,7 @@ export class Names {
     const p = prefix(this.namespace);
     const topic = p !== '' && channel.startsWith(p) ? channel.slice(p.length) : channel;
     // the library's own channels always carry braces around names, which hold none
-    if (topic.startsWith('intracom.')) return topic.replace(/[{}]/g, '');
+    if (topic.startsWith('intracom.') || RPC_CHANNEL.test(topic)) return topic.replace(/[{}]/g, '');
     if (!this.shardChannels) return topic;
     const open = topic.indexOf('{');
     const close = topic.indexOf('}', open + 1);

@@ -20,11 +20,15 @@ import { rejection, until } from '../support/async';
 import { spawnPeer, type Peer } from '../support/processes';
 import type { RedisCommands } from '../../src/route/connection';
 import { testTargets, type TestTarget } from '../support/redis-targets';
+import { aclTarget } from '../support/acl';
 
 /** Waiters' own attempts come this rarely: a hand-over faster than this was not found by polling. */
 const SLOW_RETRY = { retryDelayMs: 4000, retryJitterMs: 0, waitMs: 20_000 };
 
-for (const kind of testTargets()) describe(`RedisMutex hand-over${kind.suffix}`, function () {
+// and under a service's generated least-privilege ACL user, which declares the mutexes it takes (the ids below)
+const underAcl = aclTarget('billing', () => ({ services: { billing: { mutexes: ['closing', 'crash', 'fifo', 'forged', 'job', 'leave', 'lost-notice'] } } }));
+
+for (const kind of [...testTargets(), underAcl]) describe(`RedisMutex hand-over${kind.suffix}`, function () {
   this.timeout(30_000);
   let redis: TestTarget;
   let raw: RedisCommands;

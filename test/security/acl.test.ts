@@ -242,8 +242,9 @@ describe('security: the generated ACL runs the library', function () {
       await calc?.close();
     });
 
-    const asWeb = async <T>(service: string, run: (client: RedisRPCClient) => Promise<T>, options: Record<string, unknown> = {}): Promise<T> => {
-      const client = new RedisRPCClient({ service, redis: url('web'), namespace, timeoutMs: 3000, queues: { consume: false }, ...options });
+    /** A client of `service` on the credentials of `user`, closed after `run`. */
+    const on = async <T>(user: string, service: string, run: (client: RedisRPCClient) => Promise<T>, options: Record<string, unknown> = {}): Promise<T> => {
+      const client = new RedisRPCClient({ service, redis: url(user), namespace, timeoutMs: 3000, queues: { consume: false }, ...options });
       try {
         await client.connect();
         return await run(client);
@@ -251,6 +252,7 @@ describe('security: the generated ACL runs the library', function () {
         await client.close().catch(() => undefined);
       }
     };
+    const asWeb = <T>(service: string, run: (client: RedisRPCClient) => Promise<T>, options: Record<string, unknown> = {}): Promise<T> => on('web', service, run, options);
 
     it("reading another service's variable it does not declare", async () => {
       await typed(() => asWeb('web', (web) => web.client.get(Ledger)));
@@ -312,17 +314,6 @@ describe('security: the generated ACL runs the library', function () {
     });
 
     describe('dotted names: a service whose name is a prefix or an extension of another reaches none of its channels or keys', () => {
-      /** A client of `service` on the credentials of `user`, closed after `run`. */
-      const on = async <T>(user: string, service: string, run: (client: RedisRPCClient) => Promise<T>, options: Record<string, unknown> = {}): Promise<T> => {
-        const client = new RedisRPCClient({ service, redis: url(user), namespace, timeoutMs: 3000, queues: { consume: false }, ...options });
-        try {
-          await client.connect();
-          return await run(client);
-        } finally {
-          await client.close().catch(() => undefined);
-        }
-      };
-
       it("calc (which reads service.{calc}.rpc.*) neither reads nor forges the requests to a service named calc.rpc.admin", async () => {
         const admin = new RedisRPCClient({ service: 'calc.rpc.admin', redis: url('calc.rpc.admin'), namespace, callers: callersOf(deployment(namespace), 'calc.rpc.admin') });
         try {
