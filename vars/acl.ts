@@ -15,7 +15,7 @@
  *   away from the other services of that namespace (tools such as the CLI).
  */
 import { assertNamespace, Names } from './names';
-import { assertName } from './define';
+import { assertName, assertSegment } from './define';
 import type { Catalogue, VarDefinition } from './types';
 import type { FunctionCatalogue } from './functions';
 import { describeValue } from './describe';
@@ -211,8 +211,16 @@ function targetTopic(target: TargetRef): { name: string; topic: string } {
     assertName('calls entry', target);
     return { name: target, topic: `service.${target}.rpc` };
   }
+  // a hand-made declaration is checked as defineFunctions would: its name and the topic it implies
+  assertName('calls entry name', target?.name);
+  if (target.topic !== `service.${target.name}.rpc` && target.topic !== `module.${target.name}.rpc`) {
+    throw new ValidationError(`calls entry topic must be service.<name>.rpc or module.<name>.rpc of its name ${JSON.stringify(target.name)}; received ${describeValue(target.topic)}`);
+  }
   return { name: target.name, topic: target.topic };
 }
+
+/** A mutex id, or a glob of them (`m*`): no brace, which would end the `{mutex:<id>}` tag of its keys and channels early. */
+const MUTEX_PATTERN = /^[A-Za-z0-9_.:*?[\]^\\-]{1,200}$/;
 
 /** The services a target (a service key or module name) must accept as callers: its `callers` option under the generated ACLs. */
 export function callersOf(deployment: AclDeployment, target: string): string[] {
@@ -302,6 +310,7 @@ export function serviceAcl(deployment: AclDeployment, service: string): AclRules
     read.add(names.instanceAnnouncements(destination));
   }
   for (const mutexId of plan.mutexes ?? []) {
+    if (typeof mutexId !== 'string' || !MUTEX_PATTERN.test(mutexId)) throw new ValidationError(`mutexes entry must be a mutex id or a glob of them (1-200 of letters, digits, "_", ".", ":", "-" and the glob characters "*?[]^\\"); received ${describeValue(mutexId)}`);
     capabilities.add('mutex');
     both(names.mutexKeyPattern(mutexId));
     channels.add(names.mutexWake('*', mutexId));
@@ -369,7 +378,12 @@ function mayEndWithBrace(pattern: string): boolean {
 function splitVarRef(ref: string): { owner: string; name: string; keyed: undefined } {
   const slash = ref.lastIndexOf('/');
   if (slash <= 0 || slash === ref.length - 1) throw new ValidationError(`reads entry must be a variable declaration or "owner/name"; received ${describeValue(ref)}`);
-  return { owner: ref.slice(0, slash), name: ref.slice(slash + 1), keyed: undefined };
+  const owner = ref.slice(0, slash);
+  const name = ref.slice(slash + 1);
+  // a glob in either part would reach other variables (`web.*/x` matches web.evil's)
+  assertName('reads entry owner', owner);
+  assertSegment('reads entry name', name);
+  return { owner, name, keyed: undefined };
 }
 
 /** One `ACL SETUSER` line for the user of `service` in a deployment (named after the service unless `user` is given). */

@@ -156,6 +156,11 @@ describe('security: generated ACLs isolate services whose names nest (property, 
       expect(thrown(() => new RedisRPCClient({ service: bad, redis: 'redis://127.0.0.1:1' })), bad).to.be.instanceOf(ValidationError).and.have.property('message').that.include(JSON.stringify(bad));
       expect(thrown(() => new RedisRPCClient({ service: 'web', callers: [bad], redis: 'redis://127.0.0.1:1' })), bad).to.be.instanceOf(ValidationError).and.have.property('message').that.include('callers entry');
       expect(thrown(() => new RedisRPCClient({ service: 'web', instanceId: bad, redis: 'redis://127.0.0.1:1' })), bad).to.be.instanceOf(ValidationError).and.have.property('message').that.include('instanceId');
+      expect(thrown(() => serviceAcl({ services: { web: { reads: [`${bad}/v`] } } }, 'web')), bad).to.be.instanceOf(ValidationError).and.have.property('message').that.include('reads entry owner');
+      expect(thrown(() => serviceAcl({ services: { web: { reads: [`web/${bad}`] } } }, 'web')), bad).to.be.instanceOf(ValidationError).and.have.property('message').that.include('reads entry name');
     }
+    // a mutex glob is allowed (the mutexes a service takes), a brace is not: it would end the {mutex:<id>} tag early
+    expect(serviceAcl({ services: { web: { mutexes: ['m*'] } } }, 'web').keys).to.include('~ic:{mutex:m*}:*');
+    for (const bad of ['x}', '{y', 'a}:*']) expect(thrown(() => serviceAcl({ services: { web: { mutexes: [bad] } } }, 'web')), bad).to.be.instanceOf(ValidationError).and.have.property('message').that.include('mutexes entry');
   });
 });
