@@ -3,6 +3,7 @@ import type { FrameSealer } from '../envelope/FrameSealer';
 import { attest } from '../envelope/sender';
 import { AuthenticationError } from '../errors/AuthenticationError';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
+import { PermissionError } from '../errors/PermissionError';
 import type { RateLimitedLog } from '../log/RateLimitedLog';
 import type { MessageListener, PatternListener, RouteStats, Unsubscribe } from './Route';
 
@@ -16,12 +17,15 @@ export interface SubscriptionBackend {
 
 type Operation = keyof SubscriptionBackend;
 
+/** The names of a batch Redis refused one by one (an ACL leaves them out), with each one's PermissionError; undefined when none was. */
+type Refused = Map<string, unknown> | undefined;
+
 /** Names queued for one backend call: their callers share one promise. */
 interface Batch {
   operation: Operation;
   names: string[];
-  done: Promise<void>;
-  resolve: () => void;
+  done: Promise<Refused>;
+  resolve: (refused: Refused) => void;
   reject: (error: unknown) => void;
 }
 
@@ -44,7 +48,7 @@ interface Entry<L> {
    */
   listeners: ReadonlyArray<{ fn: L }>;
   /** The underlying subscription call, until it succeeded. */
-  ready: Promise<void> | undefined;
+  ready: Promise<Refused> | undefined;
 }
 
 /**
@@ -54,6 +58,10 @@ interface Entry<L> {
  * calls of one kind (subscribe, unsubscribe, ...) go to the backend as one
  * call of up to MAX_NAMES_PER_CALL names, in the order they were made, so
  * subscribing K channels at once costs about one SUBSCRIBE of K channels.
+ * Redis refuses a whole command when its ACL leaves out one of the names:
+ * such a call is tried again by halves, down to the refused names alone, so
+ * that the others still subscribe and only the refused ones reject (with
+ * their PermissionError).
  * A frame that does not decode is counted, reported and skipped; a listener
  * that throws is logged; neither can stop delivery of what follows.
  */
@@ -151,13 +159,13 @@ export class SubscriptionTable {
    * names of one backend call share its promise (one per call, not per name:
    * subscribing thousands at once allocates little).
    */
-  private enqueue(operation: Operation, name: string): Promise<void> {
+  private enqueue(operation: Operation, name: string): Promise<Refused> {
     let batch = this.queued[this.queued.length - 1];
     if (batch === undefined || batch.operation !== operation || batch.names.length >= MAX_NAMES_PER_CALL) {
       if (this.queued.length === 0) queueMicrotask(this.flush);
-      let resolve!: () => void;
+      let resolve!: (refused: Refused) => void;
       let reject!: (error: unknown) => void;
-      const done = new Promise<void>((res, rej) => {
+      const done = new Promise<Refused>((res, rej) => {
         resolve = res;
         reject = rej;
       });
@@ -172,30 +180,48 @@ export class SubscriptionTable {
   private readonly flush = (): void => {
     const queued = this.queued;
     this.queued = [];
-    for (const batch of queued) {
-      let call: Promise<void>;
-      try {
-        call = this.backend[batch.operation](batch.names);
-      } catch (error) {
-        call = Promise.reject(error);
-      }
-      const table: Map<string, Entry<unknown>> | undefined = batch.operation === 'subscribe' ? this.channels : batch.operation === 'psubscribe' ? this.patterns : undefined;
-      call.then(
-        () => {
-          // later listeners of these wait for nothing
-          if (table !== undefined) for (const name of batch.names) this.settle(table, name, batch.done, false);
-          batch.resolve();
-        },
-        (error: unknown) => {
-          if (table !== undefined) for (const name of batch.names) this.settle(table, name, batch.done, true);
-          batch.reject(error);
-        },
-      );
-    }
+    for (const batch of queued) void this.send(batch);
   };
 
+  /** One batch's call (narrowed down when some names are refused), then every name of it settled. */
+  private async send(batch: Batch): Promise<void> {
+    const table: Map<string, Entry<unknown>> | undefined = batch.operation === 'subscribe' ? this.channels : batch.operation === 'psubscribe' ? this.patterns : undefined;
+    const refused = new Map<string, unknown>();
+    try {
+      await this.call(batch.operation, batch.names, refused);
+    } catch (error) {
+      if (table !== undefined) for (const name of batch.names) this.settle(table, name, batch.done, true);
+      batch.reject(error);
+      return;
+    }
+    // later listeners of the subscribed names wait for nothing
+    if (table !== undefined) for (const name of batch.names) this.settle(table, name, batch.done, refused.has(name));
+    batch.resolve(refused.size === 0 ? undefined : refused);
+  }
+
+  /**
+   * The backend call for `names`. Redis refuses the whole command when its
+   * ACL leaves out any one of them: a refused call of several names is made
+   * again by halves, each name refused alone recorded in `refused` (a
+   * deployment that refuses k of n names costs about 2k log2(n / k) more
+   * calls, and only when a refusal happens). Any other failure fails them all.
+   */
+  private async call(operation: Operation, names: string[], refused: Map<string, unknown>): Promise<void> {
+    try {
+      await this.backend[operation](names);
+    } catch (error) {
+      if (!(error instanceof PermissionError)) throw error;
+      if (names.length === 1) {
+        refused.set(names[0], error);
+        return;
+      }
+      const middle = names.length >> 1;
+      await Promise.all([this.call(operation, names.slice(0, middle), refused), this.call(operation, names.slice(middle), refused)]);
+    }
+  }
+
   /** An entry whose subscription call (`done`) ended: subscribed (no promise kept), or failed (the entry goes). */
-  private settle(table: Map<string, Entry<unknown>>, name: string, done: Promise<void>, failed: boolean): void {
+  private settle(table: Map<string, Entry<unknown>>, name: string, done: Promise<Refused>, failed: boolean): void {
     const entry = table.get(name);
     if (entry?.ready !== done) return;
     if (failed) table.delete(name);
@@ -214,13 +240,14 @@ export class SubscriptionTable {
     const owner = entry;
     const remove = this.remove.bind(this, table, name, owner, token, shut) as Unsubscribe;
     if (owner.ready === undefined) return Promise.resolve(remove);
-    return owner.ready.then(
-      () => remove,
-      (error: unknown) => {
-        owner.listeners = owner.listeners.filter((t) => t !== token);
-        throw error;
-      },
-    );
+    const forget = (error: unknown): never => {
+      owner.listeners = owner.listeners.filter((t) => t !== token);
+      throw error;
+    };
+    return owner.ready.then((refused) => {
+      const error = refused?.get(name);
+      return error === undefined ? remove : forget(error);
+    }, forget);
   }
 
   /** One listener's unsubscribe (bound per listener: no closure over the subscribe call's scope); a second call does nothing. */
@@ -229,7 +256,8 @@ export class SubscriptionTable {
     owner.listeners = owner.listeners.filter((t) => t !== token);
     if (owner.listeners.length === 0 && table.get(name) === owner) {
       table.delete(name);
-      await this.enqueue(shut, name);
+      const error = (await this.enqueue(shut, name))?.get(name);
+      if (error !== undefined) throw error;
     }
   }
 }
