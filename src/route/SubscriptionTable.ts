@@ -17,17 +17,38 @@ export interface SubscriptionBackend {
 
 type Operation = keyof SubscriptionBackend;
 
-/** The names of a batch Redis refused one by one (an ACL leaves them out), with each one's PermissionError; undefined when none was. */
-type Refused = Map<string, unknown> | undefined;
+/** One caller waiting for a batch: told once the names of the batch are (un)subscribed or refused. */
+interface Waiter {
+  name: string;
+  /** What the caller's promise resolves with (the listener's unsubscribe; nothing for an unsubscribe). */
+  value: unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  /** For a subscription: its entry and listener token, the token taken out again when the name is refused. */
+  owner: Entry<unknown> | undefined;
+  token: { fn: unknown } | undefined;
+}
 
-/** Names queued for one backend call: their callers share one promise. */
+/**
+ * Names queued for one backend call, and the callers waiting for it: a
+ * record each, settled in one loop (no promise chain or closure per name).
+ */
 interface Batch {
   operation: Operation;
   names: string[];
-  done: Promise<Refused>;
-  resolve: (refused: Refused) => void;
-  reject: (error: unknown) => void;
+  waiters: Waiter[];
 }
+
+// A promise's settlers, taken by a shared executor instead of a closure per call (the executor runs synchronously).
+let capturedResolve: (value: unknown) => void = () => undefined;
+let capturedReject: (error: unknown) => void = () => undefined;
+function captureSettlers(resolve: (value: any) => void, reject: (error: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+/** A listener array with none (shared: an entry that loses its last listener allocates nothing). */
+const NO_LISTENERS: ReadonlyArray<never> = Object.freeze([]);
 
 /**
  * Channels (or patterns) one backend call carries at the most: far below
@@ -47,8 +68,8 @@ interface Entry<L> {
    * delivery walks the array it started with, without copying it.
    */
   listeners: ReadonlyArray<{ fn: L }>;
-  /** The underlying subscription call, until it succeeded. */
-  ready: Promise<Refused> | undefined;
+  /** The batch of the underlying subscription call, until it succeeded. */
+  batch: Batch | undefined;
 }
 
 /**
@@ -155,48 +176,56 @@ export class SubscriptionTable {
   }
 
   /**
-   * Queues one subscription call for the flush at the end of the tick; the
-   * names of one backend call share its promise (one per call, not per name:
-   * subscribing thousands at once allocates little).
+   * Queues one subscription call for the flush at the end of the tick, in
+   * the batch of up to MAX_NAMES_PER_CALL names it joins (returned).
    */
-  private enqueue(operation: Operation, name: string): Promise<Refused> {
+  private enqueue(operation: Operation, name: string): Batch {
     let batch = this.queued[this.queued.length - 1];
     if (batch === undefined || batch.operation !== operation || batch.names.length >= MAX_NAMES_PER_CALL) {
       if (this.queued.length === 0) queueMicrotask(this.flush);
-      let resolve!: (refused: Refused) => void;
-      let reject!: (error: unknown) => void;
-      const done = new Promise<Refused>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      batch = { operation, names: [], done, resolve, reject };
+      batch = { operation, names: [], waiters: [] };
       this.queued.push(batch);
     }
     batch.names.push(name);
-    return batch.done;
+    return batch;
   }
 
-  /** Sends the queued calls, in order; a subscribed entry then holds no promise, a failed one is forgotten. */
+  /** A promise of `value` settled with `batch` (rejected when `name` is refused or the batch fails). */
+  private wait<T>(batch: Batch, name: string, value: T, owner?: Entry<unknown>, token?: { fn: unknown }): Promise<T> {
+    const promise = new Promise<T>(captureSettlers);
+    batch.waiters.push({ name, value, resolve: capturedResolve, reject: capturedReject, owner, token });
+    return promise;
+  }
+
+  /** Sends the queued calls, in order; a subscribed entry then holds no batch, a failed one is forgotten. */
   private readonly flush = (): void => {
     const queued = this.queued;
     this.queued = [];
     for (const batch of queued) void this.send(batch);
   };
 
-  /** One batch's call (narrowed down when some names are refused), then every name of it settled. */
+  /** One batch's call (narrowed down when some names are refused), then every name and waiter of it settled. */
   private async send(batch: Batch): Promise<void> {
     const table: Map<string, Entry<unknown>> | undefined = batch.operation === 'subscribe' ? this.channels : batch.operation === 'psubscribe' ? this.patterns : undefined;
     const refused = new Map<string, unknown>();
+    let failure: unknown;
     try {
       await this.call(batch.operation, batch.names, refused);
     } catch (error) {
-      if (table !== undefined) for (const name of batch.names) this.settle(table, name, batch.done, true);
-      batch.reject(error);
-      return;
+      failure = error ?? new Error(`${batch.operation} failed`);
     }
     // later listeners of the subscribed names wait for nothing
-    if (table !== undefined) for (const name of batch.names) this.settle(table, name, batch.done, refused.has(name));
-    batch.resolve(refused.size === 0 ? undefined : refused);
+    if (table !== undefined) for (const name of batch.names) this.settle(table, name, batch, failure !== undefined || (refused.size > 0 && refused.has(name)));
+    for (const waiter of batch.waiters) {
+      const error = failure ?? (refused.size === 0 ? undefined : refused.get(waiter.name));
+      if (error === undefined) {
+        waiter.resolve(waiter.value);
+        continue;
+      }
+      const owner = waiter.owner;
+      if (owner !== undefined) owner.listeners = owner.listeners.filter((t) => t !== waiter.token);
+      waiter.reject(error);
+    }
   }
 
   /**
@@ -220,44 +249,34 @@ export class SubscriptionTable {
     }
   }
 
-  /** An entry whose subscription call (`done`) ended: subscribed (no promise kept), or failed (the entry goes). */
-  private settle(table: Map<string, Entry<unknown>>, name: string, done: Promise<Refused>, failed: boolean): void {
+  /** An entry whose subscription call (`batch`) ended: subscribed (no batch kept), or failed (the entry goes). */
+  private settle(table: Map<string, Entry<unknown>>, name: string, batch: Batch, failed: boolean): void {
     const entry = table.get(name);
-    if (entry?.ready !== done) return;
+    if (entry?.batch !== batch) return;
     if (failed) table.delete(name);
-    else entry.ready = undefined;
+    else entry.batch = undefined;
   }
 
   private add<L>(table: Map<string, Entry<L>>, name: string, listener: L, open: Operation, shut: Operation): Promise<Unsubscribe> {
     let entry = table.get(name);
     if (entry === undefined) {
-      entry = { listeners: [], ready: this.enqueue(open, name) };
+      entry = { listeners: NO_LISTENERS, batch: this.enqueue(open, name) };
       table.set(name, entry);
     }
     const token = { fn: listener };
     // sized to fit: a spread of an empty array reserves room for 16 more
     entry.listeners = entry.listeners.length === 0 ? [token] : [...entry.listeners, token];
-    const owner = entry;
-    const remove = this.remove.bind(this, table, name, owner, token, shut) as Unsubscribe;
-    if (owner.ready === undefined) return Promise.resolve(remove);
-    const forget = (error: unknown): never => {
-      owner.listeners = owner.listeners.filter((t) => t !== token);
-      throw error;
-    };
-    return owner.ready.then((refused) => {
-      const error = refused?.get(name);
-      return error === undefined ? remove : forget(error);
-    }, forget);
+    const remove = this.remove.bind(this, table, name, entry, token, shut) as Unsubscribe;
+    if (entry.batch === undefined) return Promise.resolve(remove);
+    return this.wait(entry.batch, name, remove, entry as Entry<unknown>, token);
   }
 
   /** One listener's unsubscribe (bound per listener: no closure over the subscribe call's scope); a second call does nothing. */
-  private async remove<L>(table: Map<string, Entry<L>>, name: string, owner: Entry<L>, token: { fn: L }, shut: Operation): Promise<void> {
-    if (!owner.listeners.includes(token)) return;
-    owner.listeners = owner.listeners.filter((t) => t !== token);
-    if (owner.listeners.length === 0 && table.get(name) === owner) {
-      table.delete(name);
-      const error = (await this.enqueue(shut, name))?.get(name);
-      if (error !== undefined) throw error;
-    }
+  private remove<L>(table: Map<string, Entry<L>>, name: string, owner: Entry<L>, token: { fn: L }, shut: Operation): Promise<void> {
+    if (!owner.listeners.includes(token)) return Promise.resolve();
+    owner.listeners = owner.listeners.length === 1 ? NO_LISTENERS : owner.listeners.filter((t) => t !== token);
+    if (owner.listeners.length > 0 || table.get(name) !== owner) return Promise.resolve();
+    table.delete(name);
+    return this.wait(this.enqueue(shut, name), name, undefined);
   }
 }
