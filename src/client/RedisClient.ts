@@ -520,7 +520,11 @@ export class RedisClient extends EventEmitter {
    * Calls `handler` for every event on exactly `topic` (glob characters are
    * literal here). At most `maxInFlight` calls run at once; events past it
    * are shed and counted. A `handler` that is not a function is refused with
-   * ValidationError.
+   * ValidationError. The subscriptions of one tick reach Redis as one
+   * SUBSCRIBE per 1,024 channels; a channel the ACL refuses rejects with
+   * PermissionError alone, the others of its tick still subscribe. What a
+   * subscription costs in heap and CPU is in docs/benchmarks.md
+   * (`subscribe-10k`).
    */
   subscribe<P = unknown>(topic: string, handler: EventHandler<P>, options?: SubscribeOptions): Promise<Unsubscribe> {
     if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeValue(topic)}`));

@@ -27,11 +27,12 @@
  */
 import Redis from 'ioredis';
 import { spawnPeer, type Peer } from '../../support/processes';
-import { redisCpuMs, result, round, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
+import { redisCpuMs, result, round, selectedSystems, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
 type System = 'baseline' | 'intracom-per-call' | 'intracom';
 const SYSTEMS: readonly System[] = ['baseline', 'intracom-per-call', 'intracom'];
-const INSTANCES = [1, 10, 50];
+/** The instance counts measured: BENCH_INSTANCES (comma-separated, such as `1,2` to see what a second busy process costs), else 1, 10 and 50. */
+const INSTANCES = process.env.BENCH_INSTANCES?.split(',').filter(Boolean).map(Number) ?? [1, 10, 50];
 const IN_FLIGHT = 64;
 const RESPONDER_PROCESSES = 2;
 const ROUNDS = 3;
@@ -44,7 +45,7 @@ const WARM_UP_MS = 3_000;
  * consumers' blocking reads) loaded the 2-core machine enough to cut the
  * other's calls/s by several times when both were alive at once.
  */
-const GROUPS: ReadonlyArray<readonly System[]> = [['baseline'], ['intracom'], ['intracom-per-call']];
+const GROUPS: ReadonlyArray<readonly System[]> = selectedSystems(SYSTEMS).map((system) => [system]);
 
 interface Sample {
   calls: number;
@@ -191,7 +192,7 @@ export const scenario: Scenario = {
     const admin = new Redis(context.redisUrl);
     const callers = {} as Record<System, Peer>;
     try {
-      for (const system of SYSTEMS) {
+      for (const system of selectedSystems(SYSTEMS)) {
         callers[system] = spawnPeer('test/bench/peers/rpc-caller.ts', { BENCH_REDIS_URL: context.redisUrl, BENCH_NAMESPACE: context.namespace, BENCH_SYSTEM: system });
         await callers[system].next((m: { ev: string }) => m.ev === 'ready');
       }
@@ -200,7 +201,7 @@ export const scenario: Scenario = {
       for (const n of INSTANCES) {
         const samples: Record<System, Sample[]> = { baseline: [], 'intracom-per-call': [], intracom: [] };
         for (const group of GROUPS) await measureGroup(context, n, group, callers, admin, samples);
-        for (const system of SYSTEMS) {
+        for (const system of selectedSystems(SYSTEMS)) {
           const runs = samples[system];
           const total = runs.reduce((sum, r) => sum + r.calls, 0);
           const elapsedMs = runs.reduce((sum, r) => sum + r.elapsedMs, 0);
@@ -225,8 +226,10 @@ export const scenario: Scenario = {
       }
       for (const slow of SLOW.kinds) {
         const samples: Record<System, Sample[]> = { baseline: [], 'intracom-per-call': [], intracom: [] };
-        await measureGroup(context, SLOW.instances, SLOW.systems, callers, admin, samples, slow);
-        for (const system of SLOW.systems) {
+        const systems = SLOW.systems.filter((system) => selectedSystems(SYSTEMS).includes(system));
+        if (systems.length === 0) continue;
+        await measureGroup(context, SLOW.instances, systems, callers, admin, samples, slow);
+        for (const system of systems) {
           const runs = samples[system];
           const total = runs.reduce((sum, r) => sum + r.calls, 0);
           const elapsedMs = runs.reduce((sum, r) => sum + r.elapsedMs, 0);
