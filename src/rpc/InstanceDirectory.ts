@@ -51,6 +51,8 @@ export interface RpcTarget {
   burstLeft: number;
   /** Calls given to the instances of this target and not yet settled or sent elsewhere (the sum of their `outstanding`). */
   outstanding: number;
+  /** The load of every instance seen, listed now or not: one missing from a registry read keeps its counts when it is back. */
+  loads: Map<string, InstanceLoad>;
   /** Instances whose channel reached nobody, until when (`performance.now()`, ms) they are avoided. */
   suspects: Map<string, number>;
   /** Request channel per instance id; null for an instance that takes no calls from this service. */
@@ -110,7 +112,7 @@ export class InstanceDirectory {
   target(scope: RpcScope, name: string, topic: string): RpcTarget {
     let target = this.targets.get(topic);
     if (target === undefined) {
-      target = { scope, name, topic, instances: [], fetchedAt: NEVER_READ, refreshing: undefined, cursor: 0, burst: undefined, burstLeft: 0, outstanding: 0, suspects: new Map(), channels: new Map(), callers: new Map() };
+      target = { scope, name, topic, instances: [], fetchedAt: NEVER_READ, refreshing: undefined, cursor: 0, burst: undefined, burstLeft: 0, outstanding: 0, loads: new Map(), suspects: new Map(), channels: new Map(), callers: new Map() };
       this.targets.set(topic, target);
     }
     return target;
@@ -263,19 +265,24 @@ export class InstanceDirectory {
   }
 
   /**
-   * The loads of a new list of instance ids: an instance still listed keeps
-   * its counts, a new one starts level with the least-given (it gets its
-   * share at once, not a flood).
+   * The loads of a new list of instance ids: an instance seen before keeps
+   * its counts (also one a registry read missed for a while), a new one
+   * starts level with the least-given listed one (it gets its share at once,
+   * not a flood).
    */
   private loadsOf(target: RpcTarget, ids: string[]): InstanceLoad[] {
-    const known = new Map<string, InstanceLoad>();
     let least = Infinity;
-    for (const load of target.instances) {
-      known.set(load.id, load);
-      if (load.given < least) least = load.given;
-    }
+    for (const load of target.instances) if (load.given < least) least = load.given;
     if (least === Infinity) least = 0;
-    return ids.map((id) => known.get(id) ?? { id, given: least, outstanding: 0 });
+    if (target.loads.size > 4096) target.loads.clear();
+    return ids.map((id) => {
+      let load = target.loads.get(id);
+      if (load === undefined) {
+        load = { id, given: least, outstanding: 0 };
+        target.loads.set(id, load);
+      }
+      return load;
+    });
   }
 
   /** Marks an instance as gone (a request to it reached nobody): avoided until the registry drops it. */
