@@ -4,6 +4,7 @@ import { TopologyError } from '../errors/TopologyError';
 import { ValidationError } from '../errors/ValidationError';
 import { describeValue } from '../../vars/describe';
 import { checkRedisConnection, redactUrl } from './checkRedisConnection';
+import { ShardSubscriptionKeeper } from './ShardSubscriptionKeeper';
 import { withSocketErrorGuard } from './socketErrorGuard';
 import { withinMs } from './withinMs';
 
@@ -150,10 +151,15 @@ export const SUBSCRIBER_SLOTS_REFRESH_MS = 2000;
 /**
  * A subscriber connection for a cluster: shard channels subscribed on the
  * master of each slot (ioredis `shardedSubscribers`), re-subscribed when a
- * slot moves or a master fails over.
+ * slot moves or a master fails over, and kept there by a
+ * {@link ShardSubscriptionKeeper} while the connection is up.
  */
 export function clusterSubscriber(cluster: Cluster): Cluster {
-  return cluster.duplicate([], { lazyConnect: true, shardedSubscribers: true, slotsRefreshInterval: cluster.options.slotsRefreshInterval ?? SUBSCRIBER_SLOTS_REFRESH_MS });
+  const subscriber = cluster.duplicate([], { lazyConnect: true, shardedSubscribers: true, slotsRefreshInterval: cluster.options.slotsRefreshInterval ?? SUBSCRIBER_SLOTS_REFRESH_MS });
+  const keeper = new ShardSubscriptionKeeper(subscriber);
+  subscriber.on('ready', () => keeper.start());
+  subscriber.on('end', () => keeper.stop());
+  return subscriber;
 }
 
 /** For messages: where a connection points. */

@@ -1,28 +1,31 @@
 /**
- * RedisMutex across separate processes, against a real Redis: contention with
- * a non-atomic counter, a holder killed with SIGKILL, V by a non-owner, and
- * fencing tokens across holders.
+ * RedisMutex across separate processes, against a real Redis (one server, a
+ * cluster and Sentinel): contention with a non-atomic counter, a hand-over
+ * to a waiter in another process, a holder killed with SIGKILL, V by a
+ * non-owner, and fencing tokens across holders.
  */
 import { expect } from 'chai';
-import Redis from 'ioredis';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
+import { Names } from '../../vars/names';
+import type { RedisCommands } from '../../src/route/connection';
 import { spawnPeer, type Peer } from '../support/processes';
-import { startRedis, type TestRedis } from '../support/redis-server';
+import { testTargets, type TestTarget } from '../support/redis-targets';
 
 interface Section {
   fence: number;
   read: number;
 }
 
-describe('RedisMutex across processes', function () {
+for (const kind of testTargets()) describe(`RedisMutex across processes${kind.suffix}`, function () {
   this.timeout(40_000);
-  let redis: TestRedis;
-  let raw: Redis;
+  let redis: TestTarget;
+  let raw: RedisCommands;
   const peers: Peer[] = [];
 
-  before(async () => {
-    redis = await startRedis();
-    raw = new Redis(redis.url);
+  before(async function () {
+    this.timeout(120_000);
+    redis = await kind.start();
+    raw = redis.open();
   });
 
   after(async () => {
@@ -66,6 +69,34 @@ describe('RedisMutex across processes', function () {
     const byFence = [...all].sort((a, b) => a.fence - b.fence);
     expect(new Set(all.map((s) => s.fence)).size).to.equal(all.length);
     expect(byFence.map((s) => s.read)).to.deep.equal(byFence.map((_, i) => i));
+  });
+
+  it('hands the mutex to a waiter in another process as soon as it is released, with a greater fence', async () => {
+    const waiter = spawn('holder.ts');
+    await waiter.next((m: { type: string }) => m.type === 'ready', 30_000);
+    const local = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'local' });
+    try {
+      const held = await local.acquire('handed', { timeoutMs: 10_000 });
+      // the waiter's own attempts come every 4 s: anything faster is the hand-over
+      const reply = waiter.next<{ type: string; op: string; result?: { fence: number }; error?: string }>((m) => m.type === 'reply' && m.op === 'acquire', 20_000);
+      waiter.send({ op: 'acquire', id: 'handed', nodeId: 'remote', timeoutMs: 10_000, waitMs: 20_000, retryDelayMs: 4000 });
+      const queue = new Names(redis.namespace).mutexQueue('handed');
+      const deadline = Date.now() + 10_000;
+      while ((await raw.zcard(queue)) !== 1) {
+        if (Date.now() > deadline) throw new Error('the remote waiter never queued');
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const releasedAt = Date.now();
+      expect(await held.release()).to.equal(true);
+      const answer = await reply;
+      expect(answer.error).to.equal(undefined);
+      expect(Date.now() - releasedAt, 'handed over, not found by a retry').to.be.below(1000);
+      expect(answer.result?.fence).to.be.greaterThan(held.fence as number);
+      expect(await local.inspect('handed')).to.include({ taken: true, takenBy: 'remote' });
+    } finally {
+      await local.close();
+      await waiter.kill();
+    }
   });
 
   it('lets another node take over from a SIGKILLed holder after its timeout, and not before', async () => {
