@@ -299,6 +299,48 @@ export function stopped(connection: RedisCommands): boolean {
   return status === 'reconnecting' && (connection as unknown as { reconnectTimeout?: unknown }).reconnectTimeout == null;
 }
 
+/** First pause before reconnecting a connection ioredis ended on its own (ms); doubled at each failure, up to 2 s. */
+export const REVIVE_BASE_MS = 50;
+
+/**
+ * Reconnects `connection` whenever ioredis ends it on its own while `wanted()`
+ * holds, after a pause that doubles at each failure (50 ms to 2 s), and
+ * returns a function that stops doing so.
+ *
+ * ioredis gives up on a Sentinel connection for good (status `end`) when a
+ * sentinel's `+switch-master` reaches its `failoverDetector` while it is
+ * reconnecting: the detector stops the connector in the middle of its
+ * `connect()`, which then fails with "Connection is closed." and ends the
+ * connection instead of retrying. Found under load in Sentinel failovers: a
+ * route stuck `reconnecting` with its command connection ended, its consumer
+ * never processing the queries it held.
+ */
+export function reviveWhenEnded(connection: RedisCommands, wanted: () => boolean): () => void {
+  let failures = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const onEnd = (): void => {
+    if (!wanted() || timer !== undefined) return;
+    const pause = Math.min(REVIVE_BASE_MS * 2 ** failures, 2000);
+    failures += 1;
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (wanted() && connection.status === 'end') connection.connect().catch(() => undefined);
+    }, pause);
+    timer.unref();
+  };
+  const onReady = (): void => {
+    failures = 0;
+  };
+  connection.on('end', onEnd);
+  connection.on('ready', onReady);
+  return () => {
+    clearTimeout(timer);
+    timer = undefined;
+    connection.off('end', onEnd);
+    connection.off('ready', onReady);
+  };
+}
+
 /** How long {@link cut} waits for a cut connection to report its end: the margin connect() may take past connectTimeoutMs. */
 export const CUT_WAIT_MS = 100;
 

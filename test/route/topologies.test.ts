@@ -245,6 +245,32 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     }
   });
 
+  it('connects again a Sentinel connection that ioredis ended on its own (its failover detector fired during a reconnect), in a route and in a mutex', async () => {
+    const namespace = s.namespace();
+    const client = new RedisClient({ service: 'revived', redis: s.url, namespace });
+    const mutex = new RedisMutex({ redis: s.url, namespace });
+    try {
+      await client.connect();
+      expect(await mutex.P('revived', 'n1', 10_000)).to.equal(true);
+      const route = client.route as RedisRoute;
+      const mutexConnection = (mutex as unknown as { connection: { redis: Redis } }).connection.redis;
+      for (const connection of [route.publisher as Redis, mutexConnection]) {
+        // what a +switch-master does when it reaches the detector of a connection that is reconnecting
+        const ended = new Promise((resolve) => connection.once('end', resolve));
+        connection.once('connecting', () => (connection as unknown as { connector: { disconnect(): void } }).connector.disconnect());
+        connection.stream.destroy();
+        await ended;
+        await until(() => connection.status === 'ready', 5000, 'the ended connection to be connected again');
+      }
+      await until(() => route.status === 'ready', 5000, 'the route to be ready again');
+      expect((await client.instances()).map((i) => i.instanceId)).to.deep.equal([client.instanceId]);
+      expect(await mutex.V('revived')).to.equal(true);
+    } finally {
+      await mutex.close();
+      await client.close();
+    }
+  });
+
   it('the CLI refuses a plain URL to a cluster node with the TopologyError, and a bad cluster or Sentinel URL with a ValidationError', async () => {
     const results = await Promise.all([runCli(['--redis', c.seeds[0], 'status']), runCli(['--redis', 'redis+cluster://127.0.0.1:1/3', 'status']), runCli(['--redis', 'redis+sentinel://127.0.0.1:1', 'status'])]);
     const [node, clusterPath, sentinelName] = results;
