@@ -6,7 +6,7 @@ import { redisFailure } from '../route/redisFailure';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ValidationError } from '../errors/ValidationError';
 import { redactCredentials } from '../log/redact';
-import { assertNotClusterNode, describeConnection, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands } from '../route/connection';
+import { assertNotClusterNode, describeConnection, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands } from '../route/connection';
 import { MemoryMutexStore } from './MemoryMutexStore';
 import type { MutexStore } from './MutexStore';
 import { RedisMutexStore } from './RedisMutexStore';
@@ -109,6 +109,8 @@ export class MutexConnection {
       try {
         await redis.connect();
       } catch (error) {
+        const notACluster = opened === undefined ? undefined : notAClusterError(opened, this.lastError ?? error);
+        if (notACluster !== undefined) throw notACluster;
         // Redis answered the handshake with a refusal (WRONGPASS, NOAUTH, an ACL denial): not an outage
         const refusal = this.lastError?.name === 'ReplyError' ? this.lastError : error instanceof Error && error.name === 'ReplyError' ? error : undefined;
         if (refusal !== undefined && /^(MOVED|ASK) /.test(refusal.message)) throw redisFailure('connect', refusal, this.target);

@@ -6,7 +6,7 @@ import { IntracomError } from '../errors/IntracomError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { redactCredentials } from '../log/redact';
-import { assertNotClusterNode, clusterSubscriber, cut, openConnection, reviveWhenEnded, stopped, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
+import { assertNotClusterNode, clusterSubscriber, cut, notAClusterError, openConnection, reviveWhenEnded, stopped, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
 import { FramedRoute } from './FramedRoute';
 import { LuaScript } from './LuaScript';
 import { withSocketErrorGuard } from './socketErrorGuard';
@@ -206,6 +206,8 @@ export class RedisRoute extends FramedRoute implements Route {
       await Promise.all([cut(this.subscriber), this.ownsPublisher ? cut(this.publisher) : undefined]);
       if ((this.state as RouteStatus) !== 'closing' && (this.state as RouteStatus) !== 'closed') this.state = 'idle';
       if (error instanceof IntracomError) throw error; // a TopologyError says what to connect with instead
+      const notACluster = notAClusterError(this.opened, lastError ?? error);
+      if (notACluster !== undefined) throw notACluster;
       const ours = error instanceof Error && /connectTimeoutMs|closed while/.test(error.message);
       const cause = ours ? error : (lastError ?? error);
       throw new ConnectionError(this.opened.target, cause instanceof Error ? cause.message : String(cause), { cause });

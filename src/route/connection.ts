@@ -85,9 +85,11 @@ export function openConnection(connection: unknown, tuning: ConnectionTuning = {
   checkRedisConnection(option, connection);
   if (isCluster(connection)) {
     refuseClusterDb(connection.options.redisOptions?.db, `${option} (an ioredis Cluster) redisOptions.db`);
+    refuseClusterOptions(connection.options, `${option} (an ioredis Cluster)`);
     return { commands: connection, owned: false, topology: 'cluster', target: describeCluster(connection) };
   }
   if (isRedis(connection)) {
+    refuseRedisOptions(connection.options, `${option} (an ioredis Redis)`);
     const topology = connection.options.sentinels ? 'sentinel' : 'standalone';
     return { commands: connection, owned: false, topology, target: describeRedis(connection.options) };
   }
@@ -118,6 +120,19 @@ export async function assertNotClusterNode(opened: OpenedConnection): Promise<vo
       'it runs in cluster mode: connect with redis+cluster://<host>:<port>[,<host>:<port>...], { cluster: [seeds] } or an ioredis Cluster',
     );
   }
+}
+
+/**
+ * The TopologyError for cluster seeds that reached a server without cluster
+ * mode (ioredis reports only "Failed to refresh slots cache"), when `error`
+ * says so; undefined otherwise.
+ */
+export function notAClusterError(opened: OpenedConnection, error: unknown): TopologyError | undefined {
+  if (opened.topology !== 'cluster') return undefined;
+  const nodeError = (error as { lastNodeError?: unknown } | undefined)?.lastNodeError;
+  const message = nodeError instanceof Error ? nodeError.message : error instanceof Error ? error.message : '';
+  if (!/cluster support disabled/i.test(message)) return undefined;
+  return new TopologyError(opened.target, 'it does not run in cluster mode: connect with redis://<host>:<port> (or Sentinel options) instead of cluster seeds', { cause: error });
 }
 
 /**
@@ -168,6 +183,7 @@ export function describeConnection(commands: RedisCommands): string {
 }
 
 function openRedis(options: RedisOptions, tuning: ConnectionTuning, option: string): OpenedConnection {
+  refuseRedisOptions(options, option);
   const sentinels = options.sentinels;
   if (sentinels !== undefined && sentinels !== null) {
     if (!Array.isArray(sentinels) || sentinels.length === 0) throw new ValidationError(`${option}.sentinels must be a non-empty array of { host, port }; received ${describeValue(sentinels)}`);
@@ -199,6 +215,7 @@ function openCluster(spec: ClusterConnectionOptions, tuning: ConnectionTuning, o
   const clusterOptions = spec.clusterOptions ?? {};
   if (typeof clusterOptions !== 'object' || clusterOptions === null) throw new ValidationError(`${option}.clusterOptions must be ioredis Cluster options; received ${describeValue(clusterOptions)}`);
   refuseClusterDb(clusterOptions.redisOptions?.db, `${option}.clusterOptions.redisOptions.db`);
+  refuseClusterOptions(clusterOptions, `${option}.clusterOptions`);
   const tls = typeof seeds[0] === 'string' && seeds[0].startsWith('rediss://') ? { tls: {} } : {};
   const { enableOfflineQueue, ...perNode } = tuning;
   const commands = new Cluster(nodes, {
@@ -231,7 +248,7 @@ function openUrl(url: string, tuning: ConnectionTuning, option: string): OpenedC
   const tls = scheme === 'rediss' ? { tls: {} } : {};
   if (kind === 'cluster') {
     const nodes = parseHostList(hosts, 6379, `${option} URL`);
-    if (path !== undefined && path !== '' && path !== '/') throw new ValidationError(`${option} URL: a cluster has one database, so redis+cluster:// takes no path; received ${JSON.stringify(redactUrl(url))}`);
+    if (path !== undefined && path !== '' && path !== '/' && path !== '/0') throw new ValidationError(`${option} URL: a cluster has one database, so redis+cluster:// takes no path (or /0); received ${JSON.stringify(redactUrl(url))}`);
     return openCluster({ cluster: nodes, clusterOptions: { redisOptions: { ...tls, ...credentials } } }, tuning, option);
   }
   const sentinels = parseHostList(hosts, 26379, `${option} URL`);
@@ -245,6 +262,34 @@ function openUrl(url: string, tuning: ConnectionTuning, option: string): OpenedC
   if (query !== undefined && /[?&]sentinelPassword=/.test(query)) options.sentinelPassword = decodeURIComponent(/[?&]sentinelPassword=([^&]*)/.exec(query)?.[1] ?? '');
   if (scheme === 'rediss') options.enableTLSForSentinelMode = true;
   return openRedis(options, tuning, option);
+}
+
+/**
+ * ioredis options that would make intracom work silently wrong, refused by
+ * name: a `keyPrefix` (ioredis adds it to some keys and not to others: the
+ * names inside scripts, the scan patterns and the channels stay unprefixed,
+ * so calls and queries reach nobody; `namespace` is the supported way to
+ * share a Redis), and a Sentinel `role: 'slave'` (a replica refuses every
+ * write).
+ */
+function refuseRedisOptions(options: RedisOptions | undefined, what: string): void {
+  const keyPrefix = options?.keyPrefix;
+  if (keyPrefix !== undefined && keyPrefix !== null && keyPrefix !== '') {
+    throw new ValidationError(`${what} keyPrefix: intracom names every key and channel itself, and a prefix would reach only some of them (use the namespace option to share one Redis); received ${describeValue(keyPrefix)}`);
+  }
+  if (options?.sentinels && options.role !== undefined && options.role !== 'master') {
+    throw new ValidationError(`${what} role: intracom writes, so it needs the master the sentinels name (role 'master'); received ${describeValue(options.role)}`);
+  }
+}
+
+/** {@link refuseRedisOptions} for a cluster, and reads from replicas (`scaleReads`), which would read behind intracom's own writes. */
+function refuseClusterOptions(options: ClusterOptions | undefined, what: string): void {
+  refuseRedisOptions({ keyPrefix: options?.keyPrefix }, what);
+  refuseRedisOptions({ keyPrefix: options?.redisOptions?.keyPrefix }, `${what} redisOptions`);
+  const scaleReads = options?.scaleReads;
+  if (scaleReads !== undefined && scaleReads !== 'master') {
+    throw new ValidationError(`${what} scaleReads: intracom reads what it has just written (variables, the instance registry, locks), so it reads from masters only ('master'); received ${describeValue(scaleReads)}`);
+  }
 }
 
 /** A cluster has database 0 only: any other (ioredis would send SELECT, which every node refuses) is refused here, by name. */
