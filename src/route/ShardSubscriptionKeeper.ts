@@ -44,8 +44,9 @@ interface ShardConnection {
  * those the owner's connection has confirmed (a server confirms `SSUBSCRIBE`
  * only for a slot it owns, and announces with `SUNSUBSCRIBE` the channels of a
  * slot it gives up) and subscribes what is still missing at the next check,
- * again after each refusal with a doubling pause, rereading the slot map then. The check reads memory
- * only; nothing is sent while every channel is where it should be.
+ * again after each refusal with a doubling pause, rereading the slot map
+ * then. The check reads memory only; nothing is sent while every channel is
+ * where it should be.
  */
 export class ShardSubscriptionKeeper {
   private timer: NodeJS.Timeout | undefined;
@@ -55,8 +56,6 @@ export class ShardSubscriptionKeeper {
   private readonly pending = new Set<number>();
   /** Slots found missing a channel at the last check: acted on if still so at the next (a subscription may be on its way). */
   private readonly suspect = new Set<number>();
-  /** SSUBSCRIBEs the keeper had to send (for tests and diagnostics). */
-  repairs = 0;
 
   constructor(private readonly subscriber: Cluster) {}
 
@@ -104,7 +103,6 @@ export class ShardSubscriptionKeeper {
 
   private subscribe(group: SubscriberGroup, slot: number, connection: ShardConnection, channels: string[]): void {
     this.pending.add(slot);
-    this.repairs += 1;
     connection.ssubscribe(...channels).then(
       () => {
         this.pending.delete(slot);
