@@ -1,8 +1,9 @@
 /**
- * RedisMutex across separate processes, against a real Redis (one server, a
- * cluster and Sentinel): contention with a non-atomic counter, a hand-over
- * to a waiter in another process, a holder killed with SIGKILL, V by a
- * non-owner, and fencing tokens across holders.
+ * RedisMutex across separate processes, against a real Redis: contention with
+ * a non-atomic counter, a hand-over to a waiter in another process, a holder
+ * killed with SIGKILL, V by a non-owner, and fencing tokens across holders.
+ * On one server, a cluster and Sentinel, and with every process under a
+ * service's generated least-privilege ACL user.
  */
 import { expect } from 'chai';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
@@ -10,22 +11,28 @@ import { Names } from '../../vars/names';
 import type { RedisCommands } from '../../src/route/connection';
 import { spawnPeer, type Peer } from '../support/processes';
 import { testTargets, type TestTarget } from '../support/redis-targets';
+import { aclTarget } from '../support/acl';
 
 interface Section {
   fence: number;
   read: number;
 }
 
-for (const kind of testTargets()) describe(`RedisMutex across processes${kind.suffix}`, function () {
+// the user declares the mutexes it takes; the contenders' counter sits among the keys of their mutex, which it may write
+const underAcl = aclTarget('billing', () => ({ services: { billing: { mutexes: ['counter', 'job', 'shared', 'fenced', 'handed'] } } }));
+
+for (const kind of [...testTargets(), underAcl]) describe(`RedisMutex across processes${kind.suffix}`, function () {
   this.timeout(40_000);
   let redis: TestTarget;
   let raw: RedisCommands;
+  let counterKey: string;
   const peers: Peer[] = [];
 
   before(async function () {
     this.timeout(120_000);
     redis = await kind.start();
     raw = redis.open();
+    counterKey = `${redis.namespace}:ic:{mutex:counter}:count`;
   });
 
   after(async () => {
@@ -35,7 +42,7 @@ for (const kind of testTargets()) describe(`RedisMutex across processes${kind.su
   });
 
   function spawn(file: string, env: Record<string, string> = {}): Peer {
-    const peer = spawnPeer(`test/mutex/peers/${file}`, { REDIS_URL: redis.url, NAMESPACE: redis.namespace, ...env });
+    const peer = spawnPeer(`test/mutex/peers/${file}`, { REDIS_URL: redis.url, NAMESPACE: redis.namespace, COUNTER_KEY: counterKey, ...env });
     peers.push(peer);
     return peer;
   }
@@ -59,7 +66,7 @@ for (const kind of testTargets()) describe(`RedisMutex across processes${kind.su
 
     const perPeer = reports.map((r) => r.sections as Section[]);
     const all = perPeer.flat();
-    const counter = Number(await raw.get(`${redis.namespace}:test:counter`));
+    const counter = Number(await raw.get(counterKey));
     expect(all.length).to.be.greaterThan(40);
     for (const sections of perPeer) expect(sections.length, 'every process got the mutex').to.be.greaterThan(0);
     expect(counter).to.equal(all.length);
