@@ -26,7 +26,7 @@ import { aclTarget } from '../support/acl';
 const SLOW_RETRY = { retryDelayMs: 4000, retryJitterMs: 0, waitMs: 20_000 };
 
 // and under a service's generated least-privilege ACL user, which declares the mutexes it takes (the ids below)
-const underAcl = aclTarget('billing', () => ({ services: { billing: { mutexes: ['closing', 'crash', 'fifo', 'forged', 'job', 'leave', 'lost-notice'] } } }));
+const underAcl = aclTarget('billing', () => ({ services: { billing: { mutexes: ['closing', 'crash', 'cut-wake', 'fifo', 'forged', 'job', 'leave', 'lost-notice'] } } }));
 
 for (const kind of [...testTargets(), underAcl]) describe(`RedisMutex hand-over${kind.suffix}`, function () {
   this.timeout(30_000);

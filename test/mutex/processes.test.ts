@@ -126,7 +126,8 @@ for (const kind of [...testTargets(), underAcl]) describe(`RedisMutex across pro
       // and acquiredAt after the takeover was answered, so the gap bounds the lock's life.
       const gap = acquiredAt - held.takenAt;
       expect(gap, 'took over no earlier than the timeout').to.be.at.least(timeoutMs);
-      expect(gap, 'took over soon after the timeout').to.be.below(timeoutMs + 1000);
+      // soon: one retry (5-10 ms) after the expiry, plus what a loaded machine adds (2.6 s seen on a cluster at load average 28)
+      expect(gap, 'took over soon after the timeout').to.be.below(timeoutMs + 2000);
       expect(lock.fence).to.be.greaterThan(held.fence);
       expect((await mutex.inspect('job')).takenBy).to.equal('survivor');
       expect(await lock.release()).to.equal(true);
