@@ -534,8 +534,7 @@ export class QueueConsumer {
           unfinished += 1;
           continue;
         }
-        const mark = `${entry.id} ${queryId}`;
-        const pending = this.deadLettered.has(mark) ? 'dead-lettered' : this.handleOne(entry, query);
+        const pending = this.deadLettered.size > 0 && this.deadLettered.has(`${entry.id} ${queryId}`) ? 'dead-lettered' : this.handleOne(entry, query);
         // a synchronous outcome is used as is: no promise turn per query on the fast path
         const outcome = typeof pending === 'string' ? pending : await pending;
         if (outcome === 'completed') {
@@ -547,7 +546,7 @@ export class QueueConsumer {
           unfinished += 1;
         } else {
           if (this.deadLettered.size > 10_000) this.deadLettered.clear();
-          this.deadLettered.add(mark);
+          this.deadLettered.add(`${entry.id} ${queryId}`);
         }
       }
       if (unfinished === 0) finished.push(entry.id);

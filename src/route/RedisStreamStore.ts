@@ -58,12 +58,17 @@ const LUA_CLAIM = `local function claimQueries(doneKeys, claims, holder, ttl, fr
   if #ids == 0 then return {} end
   local states = {}
   for k = 1, #doneKeys do
-    local found = hmget(doneKeys[k], ids)
-    for j = 1, #ids do if found[j] then states[j] = 1 end end
+    -- a bucket not written yet (the one before, mostly) costs one EXISTS, not a field each
+    if redis.call('EXISTS', doneKeys[k]) == 1 then
+      local found = hmget(doneKeys[k], ids)
+      for j = 1, #ids do if found[j] then states[j] = 1 end end
+    end
   end
   local current = hmget(claims, ids)
   local now = nowMs()
   local expires = string.format('%.0f', now + tonumber(ttl))
+  -- one claim value per entry, shared by its queries
+  local values, suffix = {}, ' ' .. holder
   local seen, sets = {}, {}
   for j = 1, #ids do
     local queryId = ids[j]
@@ -79,7 +84,12 @@ const LUA_CLAIM = `local function claimQueries(doneKeys, claims, holder, ttl, fr
     end
     if state == 0 then
       sets[#sets + 1] = queryId
-      sets[#sets + 1] = expires .. ' ' .. entryOf[j] .. ' ' .. holder
+      local value = values[entryOf[j]]
+      if not value then
+        value = expires .. ' ' .. entryOf[j] .. suffix
+        values[entryOf[j]] = value
+      end
+      sets[#sets + 1] = value
     end
     seen[queryId] = true
     states[j] = state
