@@ -96,7 +96,9 @@ export type ClaimState = 'claimed' | 'done' | 'held-elsewhere' | 'held-here';
  * what it processed, what it read before, and how much to read next.
  */
 export interface ConsumeStep {
+  /** The stream read. */
   stream: string;
+  /** The consumer group. */
   group: string;
   /** The consumer, and the holder of the claims it takes. */
   consumer: string;
