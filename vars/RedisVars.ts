@@ -89,7 +89,7 @@ export const RedisVars = {
     type: 'buffer',
     owner: '<service>',
     internal: true,
-    description: 'Sorted set of the live instance ids of a service (and, with the RPC topic as owner, of the instances serving that topic), scored by heartbeat expiry (Redis server time, ms).',
+    description: 'Sorted set of the live instance ids of a service (and, with `rpc:<RPC topic>` as owner, such as `ic:{rpc:service.calc.rpc}:instances`, of the instances serving that topic), scored by heartbeat expiry (Redis server time, ms).',
   }),
   InstanceAnnouncements: defineVar({
     name: 'announcements',
@@ -166,10 +166,10 @@ export const RedisVars = {
 export const RedisTopics = {
   ModuleEvents: defineTopic({ name: 'module.<name>.events', payload: 'event', publishers: ['<name>'], subscribers: ['*'], description: 'Events raised by a module.' }),
   ModuleMessages: defineTopic({ name: 'module.<name>.messages', payload: 'event', publishers: ['*'], subscribers: ['<name>'], description: 'Messages addressed to a module.' }),
-  ModuleRpc: defineTopic({ name: 'module.<name>.rpc', payload: 'query frame', publishers: ['*'], subscribers: ['<name>'], description: 'Calls to a module: the topic callers name; each request travels on `<topic>.<instanceId>` (RpcInstance).' }),
+  ModuleRpc: defineTopic({ name: 'module.<name>.rpc', payload: 'query frame', publishers: ['*'], subscribers: ['<name>'], description: 'Calls to a module: the topic callers name; each request travels on `module.{<name>}.rpc.<instanceId>[.from.{<caller>}]` (RpcInstance).' }),
   ServiceEvents: defineTopic({ name: 'service.<key>.events', payload: 'event', publishers: ['<key>'], subscribers: ['*'], description: 'Events raised by a service.' }),
   ServiceMessages: defineTopic({ name: 'service.<key>.messages', payload: 'event', publishers: ['*'], subscribers: ['<key>'], description: 'Messages addressed to a service.' }),
-  ServiceRpc: defineTopic({ name: 'service.<key>.rpc', payload: 'query frame', publishers: ['*'], subscribers: ['<key>'], description: 'Calls to a service: the topic callers name; each request travels on `<topic>.<instanceId>` (RpcInstance).' }),
+  ServiceRpc: defineTopic({ name: 'service.<key>.rpc', payload: 'query frame', publishers: ['*'], subscribers: ['<key>'], description: 'Calls to a service: the topic callers name; each request travels on `service.{<key>}.rpc.<instanceId>[.from.{<caller>}]` (RpcInstance).' }),
   WebsocketUserEvents: defineTopic({ name: 'websocket.user.<uuid>.events', payload: 'event', publishers: ['*'], subscribers: ['websocket'], description: 'Events for one connected user.' }),
   WebsocketParticipantEvents: defineTopic({
     name: 'websocket.participant.<uuid>.events',
@@ -180,25 +180,25 @@ export const RedisTopics = {
   }),
   WebsocketDeviceEvents: defineTopic({ name: 'websocket.device.<uuid>.events', payload: 'event', publishers: ['*'], subscribers: ['websocket'], description: 'Events for one connected device.' }),
   VariableChanged: defineTopic({
-    name: 'intracom.var.<owner>.<name>',
+    name: 'intracom.var.{<owner>}.<name>',
     payload: 'event: { key: string | null, value (null when deleted), deleted: boolean }; for a secret variable { key, deleted, secret: true } with no value (docs/protocol.md)',
     publishers: ['*'],
     subscribers: ['*'],
-    description: 'A variable was set, incremented or deleted through intracom (what `watch` listens to). `<name>` has no dot, so the channel names one variable.',
+    description: 'A variable was set, incremented or deleted through intracom (what `watch` listens to; the event\'s topic is `intracom.var.<owner>.<name>`, without the braces). `<name>` has no dot, so the channel names one variable; the braces keep an ACL rule `intracom.var.{<owner>}.*` off the variables of an owner whose name extends it.',
   }),
   RpcInstance: defineTopic({
-    name: '<module|service rpc topic>.<instanceId>',
+    name: '<service|module>.{<name>}.rpc.<instanceId>[.from.{<caller>}]',
     payload: 'frame of RPC requests (and cancels, probes)',
-    publishers: ['*'],
+    publishers: ['<caller>'],
     subscribers: ['<instanceId>'],
-    description: 'Where one instance takes the calls to a module or service it serves, such as `service.calc.rpc.<instanceId>`: each call reaches exactly one instance.',
+    description: 'Where one instance takes the calls to a module or service it serves, such as `service.{calc}.rpc.<instanceId>.from.{web}`: each call reaches exactly one instance; with `.from.{<caller>}` (the instance names its callers), the calls of one caller service alone.',
   }),
   RpcReplies: defineTopic({
-    name: 'intracom.rpc.reply.<service>.<instanceId>',
+    name: 'intracom.rpc.reply.{<service>}.<instanceId>.from.{<callee>}',
     payload: 'frame of RPC replies',
-    publishers: ['*'],
+    publishers: ['<callee>'],
     subscribers: ['<instanceId>'],
-    description: 'Replies to the calls one instance made, matched by request id.',
+    description: 'Replies of one callee (service or module) to the calls one instance made, matched by request id.',
   }),
 } as const;
 

@@ -15,7 +15,7 @@
  *   away from the other services of that namespace (tools such as the CLI).
  */
 import { assertNamespace, Names } from './names';
-import { assertName } from './define';
+import { assertName, assertSegment } from './define';
 import type { Catalogue, VarDefinition } from './types';
 import type { FunctionCatalogue } from './functions';
 import { describeValue } from './describe';
@@ -50,13 +50,12 @@ export const ACL_COMMANDS: Readonly<Record<AclCapability | 'connection', readonl
   /**
    * P/V, waiting acquire and hand-over, extension, fencing: SET NX PX, and scripts with GET, DEL, EXISTS,
    * PTTL, PEXPIRE, INCR, TIME, the wait queue (ZADD, ZRANGE, ZREM, HSET, HGET, HDEL) and the hand-over
-   * notice (PUBSUB NUMSUB, PUBLISH); waiters SUBSCRIBE to their wake channel (on a cluster: PUBSUB
-   * SHARDNUMSUB, SPUBLISH, SSUBSCRIBE and SUNSUBSCRIBE, one channel per mutex in its lock's slot).
+   * notice (PUBSUB SHARDNUMSUB, SPUBLISH); waiters SSUBSCRIBE and SUNSUBSCRIBE to their wake channel
+   * (sharded pub/sub, one channel per mutex in its lock's slot, on one server as on a cluster).
    */
   mutex: [
     'set', 'get', 'del', 'exists', 'pttl', 'pexpire', 'incr', 'time', 'zadd', 'zrange', 'zrem', 'hset', 'hget', 'hdel',
-    'evalsha', 'eval', 'publish', 'pubsub|numsub', 'subscribe', 'unsubscribe',
-    'spublish', 'pubsub|shardnumsub', 'ssubscribe', 'sunsubscribe',
+    'evalsha', 'eval', 'spublish', 'pubsub|shardnumsub', 'ssubscribe', 'sunsubscribe',
   ],
   /** The CLI's `status` and `dead-letters`: discovery with SCAN. */
   inspect: ['scan', 'pttl'],
@@ -142,8 +141,8 @@ export interface ServicePlan {
   reads?: readonly VarRef[];
   /**
    * Services and modules it calls with `call`/`callService`/`sendSync`/`sendAsync`: it reads their
-   * registry (`%R~`), publishes on its own request channel `<topic>.*.from.<service>` and reads its own
-   * reply channel `intracom.rpc.reply.<service>.*.from.<target>`. Each target must name it among its
+   * registry (`%R~`), publishes on its own request channel `service.{<target>}.rpc.*.from.{<service>}` and reads its own
+   * reply channel `intracom.rpc.reply.{<service>}.*.from.{<target>}`. Each target must name it among its
    * callers ({@link callersOf} gives the `callers` option).
    * @default []
    */
@@ -212,8 +211,16 @@ function targetTopic(target: TargetRef): { name: string; topic: string } {
     assertName('calls entry', target);
     return { name: target, topic: `service.${target}.rpc` };
   }
+  // a hand-made declaration is checked as defineFunctions would: its name and the topic it implies
+  assertName('calls entry name', target?.name);
+  if (target.topic !== `service.${target.name}.rpc` && target.topic !== `module.${target.name}.rpc`) {
+    throw new ValidationError(`calls entry topic must be service.<name>.rpc or module.<name>.rpc of its name ${JSON.stringify(target.name)}; received ${describeValue(target.topic)}`);
+  }
   return { name: target.name, topic: target.topic };
 }
+
+/** A mutex id, or a glob of them (`m*`): no brace, which would end the `{mutex:<id>}` tag of its keys and channels early. */
+const MUTEX_PATTERN = /^[A-Za-z0-9_.:*?[\]^\\-]{1,200}$/;
 
 /** The services a target (a service key or module name) must accept as callers: its `callers` option under the generated ACLs. */
 export function callersOf(deployment: AclDeployment, target: string): string[] {
@@ -263,10 +270,15 @@ export function serviceAcl(deployment: AclDeployment, service: string): AclRules
   both(names.serviceKeyPattern(service));
   // what it serves (its service: every RedisRPCClient takes SYNC and ASYNC queries there; its modules):
   // RPC registry, its own request channels (any caller), the replies it sends
-  const served: Array<[name: string, topic: string]> = [[service, `service.${service}.rpc`], ...(plan.modules ?? []).map((module): [string, string] => (assertName('modules entry', module), [module, `module.${module}.rpc`]))];
+  const served: Array<[name: string, topic: string]> = [[service, `service.${service}.rpc`], ...(plan.modules ?? []).map((module): [string, string] => {
+    assertName('modules entry', module);
+    // replies name their callee by name alone (`...from.{<callee>}`): a module named after a service would read that service's replies
+    if (module in deployment.services) throw new ValidationError(`modules entry of "${service}" must not be the key of a service of the deployment (their replies would share channels); received ${describeValue(module)}`);
+    return [module, `module.${module}.rpc`];
+  })];
   for (const [name, topic] of served) {
     capabilities.add('rpc');
-    both(names.serviceKeyPattern(topic));
+    both(names.serviceKeyPattern(Names.rpcRegistry(topic)));
     channels.add(names.rpcInstance(topic, '*'));
     channels.add(names.rpcReplies('*', '*', name));
   }
@@ -282,8 +294,8 @@ export function serviceAcl(deployment: AclDeployment, service: string): AclRules
   for (const called of plan.calls ?? []) {
     const { name, topic } = targetTopic(called);
     capabilities.add('rpc');
-    read.add(names.instanceSet(topic));
-    read.add(names.instanceAnnouncements(topic));
+    read.add(names.instanceSet(Names.rpcRegistry(topic)));
+    read.add(names.instanceAnnouncements(Names.rpcRegistry(topic)));
     channels.add(names.rpcInstance(topic, '*', service));
     channels.add(names.rpcReplies(service, '*', name));
   }
@@ -298,20 +310,29 @@ export function serviceAcl(deployment: AclDeployment, service: string): AclRules
     read.add(names.instanceAnnouncements(destination));
   }
   for (const mutexId of plan.mutexes ?? []) {
+    if (typeof mutexId !== 'string' || !MUTEX_PATTERN.test(mutexId)) throw new ValidationError(`mutexes entry must be a mutex id or a glob of them (1-200 of letters, digits, "_", ".", ":", "-" and the glob characters "*?[]^\\"); received ${describeValue(mutexId)}`);
     capabilities.add('mutex');
     both(names.mutexKeyPattern(mutexId));
-    channels.add(names.mutexWake('*'));
+    channels.add(names.mutexWake('*', mutexId));
   }
   // topics: the catalogue's, and the plan's own
-  const topics = new Set<string>([...(plan.publishes ?? []), ...(plan.subscribes ?? [])]);
+  const topics = new Map<string, string>();
+  for (const topic of plan.publishes ?? []) topics.set(topic, 'publishes entry');
+  for (const topic of plan.subscribes ?? []) topics.set(topic, 'subscribes entry');
   for (const topic of Object.values(deployment.catalogue?.topics ?? {})) {
+    // the library's own channels (the built-in catalogue describes them) are granted from the plan above
+    if (topic.name.startsWith('intracom.') || topic.name.startsWith('<')) continue;
     const involved = (list: readonly string[]): boolean => list.includes(service) || list.includes('*');
-    if (involved(topic.publishers) || involved(topic.subscribers)) topics.add(topicPattern(topic.name));
+    if (involved(topic.publishers) || involved(topic.subscribers)) topics.set(topicPattern(topic.name), `catalogue topic ${JSON.stringify(topic.name)}`);
   }
-  for (const topic of topics) channels.add(names.channel(topic));
-  if (topics.size > 0 || (plan.patterns ?? []).length > 0) capabilities.add('events');
   // A PSUBSCRIBE pattern is matched against `&` rules literally: each pattern the service uses needs its own rule.
-  for (const pattern of plan.patterns ?? []) channels.add(names.channel(pattern));
+  for (const pattern of plan.patterns ?? []) topics.set(pattern, 'patterns entry');
+  for (const [topic, field] of topics) {
+    const channel = names.channel(topic);
+    assertNotLibraryChannel(names, field, topic, channel);
+    channels.add(channel);
+  }
+  if (topics.size > 0) capabilities.add('events');
 
   const keys: string[] = [];
   for (const key of [...new Set([...read, ...write])].sort()) {
@@ -321,10 +342,48 @@ export function serviceAcl(deployment: AclDeployment, service: string): AclRules
   return rulesOf(commandsOf(ACL_CAPABILITIES.filter((capability) => capabilities.has(capability))), keys, [...channels].sort().map((channel) => `&${channel}`));
 }
 
+/**
+ * Throws a ValidationError when a topic or pattern granted from the catalogue
+ * or the plan (an `&` rule, which Redis matches as a glob) could match one of
+ * the library's own channels of any service: anything under `intracom.` (replies,
+ * variable changes, mutex notices) and the per-caller request channels
+ * (`service.{<name>}.rpc.<instanceId>.from.{<caller>}`, `module.{...}`), which
+ * end with `}`. Conservative: a glob that might match is refused.
+ */
+function assertNotLibraryChannel(names: Names, field: string, topic: string, channel: string): void {
+  const head = names.namespace === '' ? '' : `${names.namespace}:`;
+  const reaches = mayStartWith(channel, `${head}intracom.`) || ((mayStartWith(channel, `${head}service.{`) || mayStartWith(channel, `${head}module.{`)) && mayEndWithBrace(channel));
+  if (reaches) throw new ValidationError(`${field} must not match the library's own channels (intracom.*, and RPC requests service.{<name>}.rpc.<instance>.from.{<caller>}); received ${describeValue(topic)}`);
+}
+
+/** Whether some string starting with `prefix` may match the glob `pattern` (conservative: past a character class, anything may). */
+function mayStartWith(pattern: string, prefix: string): boolean {
+  let p = 0;
+  for (let i = 0; i < prefix.length; i++, p++) {
+    if (p >= pattern.length) return false;
+    const c = pattern[p];
+    if (c === '*' || c === '[') return true;
+    if (c === '\\' && p + 1 < pattern.length) p += 1;
+    else if (c === '?') continue;
+    if (pattern[p] !== prefix[i]) return false;
+  }
+  return true;
+}
+
+/** Whether the glob `pattern` may match a string ending with `}` (conservative: unless it ends with another plain character). */
+function mayEndWithBrace(pattern: string): boolean {
+  return /[}*?\]]$/.test(pattern);
+}
+
 function splitVarRef(ref: string): { owner: string; name: string; keyed: undefined } {
   const slash = ref.lastIndexOf('/');
   if (slash <= 0 || slash === ref.length - 1) throw new ValidationError(`reads entry must be a variable declaration or "owner/name"; received ${describeValue(ref)}`);
-  return { owner: ref.slice(0, slash), name: ref.slice(slash + 1), keyed: undefined };
+  const owner = ref.slice(0, slash);
+  const name = ref.slice(slash + 1);
+  // a glob in either part would reach other variables (`web.*/x` matches web.evil's)
+  assertName('reads entry owner', owner);
+  assertSegment('reads entry name', name);
+  return { owner, name, keyed: undefined };
 }
 
 /** One `ACL SETUSER` line for the user of `service` in a deployment (named after the service unless `user` is given). */

@@ -10,11 +10,21 @@
  * (`module.<name>.events`, `service.<key>.rpc`, ...). Pub/sub ignores Redis's
  * `db`, so the namespace is what keeps two deployments on one server apart.
  *
- * With `shardChannels` (a Redis Cluster), per-service and per-instance
- * channels carry the service's hash tag: `service.{calc}.events`,
- * `module.{users}.rpc.<instanceId>`, `intracom.rpc.reply.{calc}.<instanceId>`,
- * `intracom.var.{calc}.<name>`, `websocket.user.{<uuid>}.events`. A tagged
- * channel hashes to the slot of the service's keys (`ic:{calc}:...`), so one
+ * The library's own channels, those a generated ACL grants with a glob (RPC
+ * requests and replies, variable changes, mutex hand-over notices), always
+ * put every service (and caller, callee, mutex) name in braces:
+ * `service.{calc}.rpc.<instanceId>.from.{web}`,
+ * `intracom.rpc.reply.{web}.<instanceId>.from.{calc}`, `intracom.var.{calc}.<name>`,
+ * `intracom.mutex.wake.{mutex:<id>}.<waiterId>`. No name holds a brace, so a
+ * rule such as `service.{calc}.rpc.*` matches no channel of a service
+ * `calc.rpc.admin` (`service.{calc.rpc.admin}.rpc...`): without the braces, a
+ * glob's `*` (which matches dots) would reach every service whose name
+ * extends another's (docs/security.md).
+ *
+ * With `shardChannels` (a Redis Cluster), the topics of the convention carry
+ * the service's hash tag too: `service.{calc}.events`,
+ * `websocket.user.{<uuid>}.events`. A tagged channel hashes to the slot of the
+ * service's keys (`ic:{calc}:...`; the first brace pair is the tag), so one
  * service's channels and streams live on one shard, and the route sends it
  * with sharded pub/sub. Other topics stay untagged (classic pub/sub, seen by
  * patterns).
@@ -54,6 +64,8 @@ export interface NamesOptions {
 
 /** Per-service topics of OpenTera's convention; the name between scope and suffix may hold dots. */
 const SERVICE_TOPIC = /^(service|module)\.([^{}]+)\.(events|messages|rpc)$/;
+/** A per-instance RPC request channel, namespace-free: `service.{<key>}.rpc.<instanceId>[.from.{<caller>}]`. */
+const RPC_CHANNEL = /^(service|module)\.\{[^{}]+\}\.rpc\.[^.{}]+(\.from\.\{[^{}]+\})?$/;
 const WEBSOCKET_TOPIC = /^(websocket\.(?:user|participant|device))\.([^.{}]+)\.events$/;
 
 /** Builds the names of one deployment (one namespace). */
@@ -69,10 +81,6 @@ export class Names {
     this.shardChannels = options.shardChannels === true;
   }
 
-  /** A tag around `name` in sharded mode, the name itself otherwise. */
-  private tag(name: string): string {
-    return this.shardChannels ? `{${name}}` : name;
-  }
 
   // ---- variables ----
 
@@ -83,23 +91,34 @@ export class Names {
 
   /** Channel on which changes of one variable are announced to watchers. */
   variableChanged(owner: string, name: string): string {
-    return this.channel(`intracom.var.${this.tag(owner)}.${name}`);
+    return `${prefix(this.namespace)}intracom.var.{${owner}}.${name}`;
   }
 
   /**
-   * The owner and name of the variable whose changes a topic (namespace-free)
-   * announces, or undefined for another topic. A variable name has no dot, so
-   * the name is what follows the last dot.
+   * The owner and name of the variable whose changes a topic (namespace-free,
+   * with or without the owner's braces) announces, or undefined for another
+   * topic. A variable name has no dot, so the name is what follows the last dot.
    */
   static variableOfTopic(topic: string): { owner: string; name: string } | undefined {
     const head = 'intracom.var.';
     if (!topic.startsWith(head)) return undefined;
     const dot = topic.lastIndexOf('.');
     if (dot <= head.length) return undefined;
-    return { owner: topic.slice(head.length, dot), name: topic.slice(dot + 1) };
+    const owner = topic.slice(head.length, dot);
+    return { owner: owner.startsWith('{') && owner.endsWith('}') ? owner.slice(1, -1) : owner, name: topic.slice(dot + 1) };
   }
 
   // ---- instance registry ----
+
+  /**
+   * The registry owner of the instances serving an RPC target (`rpc:<topic>`,
+   * such as `rpc:service.calc.rpc`), for {@link instanceSet} and
+   * {@link instanceAnnouncements}: a name holds no `:`, so no service's own
+   * keys (`ic:{service.calc.rpc}:...`, of a service so named) are the registry of a target.
+   */
+  static rpcRegistry(topic: string): string {
+    return `rpc:${topic}`;
+  }
 
   /** Sorted set of a service's instance ids, scored by heartbeat expiry (server time, ms). */
   instanceSet(service: string): string {
@@ -161,12 +180,14 @@ export class Names {
   }
 
   /**
-   * Channel on which one RedisMutex is told that a mutex was handed over to one of its waiting acquirers.
-   * With `mutexId` (on a cluster), one channel per mutex, in the slot of its lock (its hash tag), so that
-   * the hand-over script can SPUBLISH to it and count its subscribers exactly with PUBSUB SHARDNUMSUB.
+   * Channel on which one RedisMutex is told that a mutex it waits for was handed over to one of its
+   * acquirers: one channel per (mutex, RedisMutex), in the slot of the lock (its hash tag), so that the
+   * hand-over script can SPUBLISH to it and count its subscribers exactly with PUBSUB SHARDNUMSUB, and
+   * so that an ACL grants the notices of the mutexes a service takes and no other
+   * (`intracom.mutex.wake.{mutex:<id>}.*`).
    */
-  mutexWake(waiterId: string, mutexId?: string): string {
-    return this.channel(mutexId === undefined ? `intracom.mutex.wake.${waiterId}` : `intracom.mutex.wake.{mutex:${mutexId}}.${waiterId}`);
+  mutexWake(waiterId: string, mutexId: string): string {
+    return `${prefix(this.namespace)}intracom.mutex.wake.{mutex:${mutexId}}.${waiterId}`;
   }
 
   /** Pattern matching every mutex record of this namespace (for inspection with SCAN). */
@@ -249,13 +270,15 @@ export class Names {
   topicOf(channel: string): string {
     const p = prefix(this.namespace);
     const topic = p !== '' && channel.startsWith(p) ? channel.slice(p.length) : channel;
+    // the library's own channels always carry braces around names, which hold none
+    if (topic.startsWith('intracom.') || RPC_CHANNEL.test(topic)) return topic.replace(/[{}]/g, '');
     if (!this.shardChannels) return topic;
     const open = topic.indexOf('{');
     const close = topic.indexOf('}', open + 1);
     if (open === -1 || close === -1) return topic;
     const plain = topic.slice(0, open) + topic.slice(open + 1, close) + topic.slice(close + 1);
     // only the tags this class adds come off: a user's own tag is part of the topic
-    return plain.startsWith('intracom.') || this.tagTopic(plain) === topic ? plain : topic;
+    return this.tagTopic(plain) === topic ? plain : topic;
   }
 
   private tagTopic(topic: string): string {
@@ -271,32 +294,43 @@ export class Names {
 
   /**
    * Channel on which one instance takes the RPC requests of a target:
-   * `<topic>.<instanceId>`, such as `service.calc.rpc.<instanceId>` (OpenTera's
-   * topic, then the instance, so that each call reaches exactly one instance).
-   * With `caller`, the channel of that caller service alone:
-   * `<topic>.<instanceId>.from.<caller>`. Redis ACL channel rules cannot tell
-   * PUBLISH from SUBSCRIBE, so a caller granted `<topic>.*.from.<caller>`
-   * reads no other caller's requests, and the instance knows the sending
-   * service from the channel it arrived on (docs/security.md).
+   * `<topic>.<instanceId>` with the target's name in braces, such as
+   * `service.{calc}.rpc.<instanceId>` (OpenTera's topic, then the instance, so
+   * that each call reaches exactly one instance). With `caller`, the channel
+   * of that caller service alone: `service.{calc}.rpc.<instanceId>.from.{web}`.
+   * Redis ACL channel rules cannot tell PUBLISH from SUBSCRIBE, so a caller
+   * granted `service.{calc}.rpc.*.from.{web}` reads no other caller's
+   * requests, and the instance knows the sending service from the channel it
+   * arrived on (docs/security.md). The braces keep a server's
+   * `service.{calc}.rpc.*` off the channels of a service `calc.rpc.admin`.
    */
   rpcInstance(topic: string, instanceId: string, caller?: string): string {
-    return caller === undefined ? `${this.channel(topic)}.${instanceId}` : `${this.channel(topic)}.${instanceId}.from.${caller}`;
+    const channel = `${prefix(this.namespace)}${Names.braceTopic(topic)}.${instanceId}`;
+    return caller === undefined ? channel : `${channel}.from.{${caller}}`;
+  }
+
+  /** `service.<key>.rpc` as `service.{<key>}.rpc` (and so for modules); any other topic as it is. */
+  private static braceTopic(topic: string): string {
+    const rpc = SERVICE_TOPIC.exec(topic);
+    return rpc === null ? topic : `${rpc[1]}.{${rpc[2]}}.${rpc[3]}`;
   }
 
   /**
    * Channel on which one instance of `service` receives the replies of
    * `callee` (the service or module it called) to its calls:
-   * `intracom.rpc.reply.<service>.<instanceId>.from.<callee>`. One channel per
-   * (caller, callee): a callee granted `intracom.rpc.reply.*.from.<callee>`
-   * reads no reply another callee sends.
+   * `intracom.rpc.reply.{<service>}.<instanceId>.from.{<callee>}`. One
+   * channel per (caller, callee): a callee granted
+   * `intracom.rpc.reply.*.from.{<callee>}` reads no reply another callee
+   * sends, and a caller granted `intracom.rpc.reply.{web}.*.from.{calc}` none
+   * meant for a service `web.evil`.
    */
   rpcReplies(service: string, instanceId: string, callee: string): string {
-    return `${this.rpcRepliesPrefix()}${this.tag(service)}.${instanceId}.from.${callee}`;
+    return `${this.rpcRepliesPrefix()}{${service}}.${instanceId}.from.{${callee}}`;
   }
 
   /** Prefix of every RPC reply channel; a serving instance replies to no other address. */
   rpcRepliesPrefix(): string {
-    return this.channel('intracom.rpc.reply.');
+    return `${prefix(this.namespace)}intracom.rpc.reply.`;
   }
 }
 

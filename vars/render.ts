@@ -26,7 +26,7 @@ export function renderCatalogueMarkdown(catalogue: Catalogue = builtinCatalogue)
     '',
     'Key layout: `[<namespace>:]ic:{<owner>}:var:<name>[:<key>]`.',
     '',
-    'Names: an owner (like a service key or module name) is one or more segments of letters, digits, `_` and `-` (not starting with `-`) joined by single dots, such as `TeraServer.UserManagerModule`; a variable name is one such segment, with no dot. So `intracom.var.<owner>.<name>` splits one way: the name is what follows the last dot.',
+    'Names: an owner (like a service key or module name) is one or more segments of letters, digits, `_` and `-` (not starting with `-`) joined by single dots, such as `TeraServer.UserManagerModule`; a variable name is one such segment, with no dot. So `intracom.var.{<owner>}.<name>` splits one way: the name is what follows the last dot; and no name holds a brace, so the braces end the owner.',
     '',
     'A secret variable\'s change events carry no value, and the library and the CLI never print its value.',
     '',

@@ -391,7 +391,7 @@ export class RedisClient extends EventEmitter {
     const bytes = await this.route.get(redisKey);
     if (bytes === null) return null;
     // a stored value is read again and again: no replay window, but the signer, the key and the ciphertext are checked
-    const plain = variable.confidential ? this.confidentialSealer('get', variable, false).open(bytes, redisKey, false).inner : bytes;
+    const plain = variable.confidential ? this.openConfidential(variable, bytes, redisKey) : bytes;
     return decodeVariable(variable, redisKey, plain, this.codec) as VarValue<V>;
   }
 
@@ -634,6 +634,17 @@ export class RedisClient extends EventEmitter {
       throw new ValidationError(`${operation} of "${variable.name}" needs the auth option, and to write auth.encryption with a signing key: the variable is confidential; received ${sealer === undefined ? 'no auth option' : 'auth without encryption or without a private key'}`);
     }
     return sealer;
+  }
+
+  /**
+   * The value of a confidential variable, opened: it must be encrypted (a value in clear, unsigned or signed,
+   * is a downgrade) and signed by the variable's owner (another trusted service's value is not the owner's).
+   */
+  private openConfidential(variable: VarDefinition, bytes: Buffer, redisKey: string): Buffer {
+    const sealer = this.confidentialSealer('get', variable, false);
+    const opened = sealer.open(bytes, redisKey, false, '', true);
+    if (opened.sender.service !== variable.owner) throw sealer.refuseClaim(redisKey, `value of confidential "${variable.name}" signed by "${opened.sender.service}", not by its owner "${variable.owner}"`);
+    return opened.inner;
   }
 
   private async announceChange(variable: VarDefinition, key: string | undefined, value: unknown, deleted: boolean): Promise<void> {

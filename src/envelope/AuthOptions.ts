@@ -24,6 +24,15 @@ export interface EncryptionOptions {
    * @default true
    */
   frames?: boolean;
+  /**
+   * Refuse every frame and stream entry whose body is not encrypted (unsigned,
+   * or signed in clear), counted `authUnencrypted`: a peer with a valid
+   * signing key cannot downgrade what this process receives to clear text.
+   * Set false while encryption is rolled out service by service. The values
+   * of confidential variables are always required encrypted.
+   * @default the value of `frames`
+   */
+  requireEncrypted?: boolean;
 }
 
 /**
@@ -74,7 +83,7 @@ export const AUTH_OPTION_NAMES: OptionNames<AuthOptions> = {
   maxReplayIds: true,
   encryption: true,
 };
-export const ENCRYPTION_OPTION_NAMES: OptionNames<EncryptionOptions> = { keyId: true, keys: true, frames: true };
+export const ENCRYPTION_OPTION_NAMES: OptionNames<EncryptionOptions> = { keyId: true, keys: true, frames: true, requireEncrypted: true };
 
 /** The defaults of {@link AuthOptions}. */
 export const DEFAULT_AUTH = { requireSigned: true, replayWindowMs: 30_000, maxReplayIds: 100_000, publicKeys: {}, encryptFrames: true } as const;
@@ -101,6 +110,8 @@ export interface AuthSettings {
   encryptKeyId: string | undefined;
   encryptionKeys: Map<string, Buffer>;
   encryptFrames: boolean;
+  /** Refuse frames whose body is not encrypted. */
+  requireEncrypted: boolean;
 }
 
 /** Longest service key, key id or frame id a sealed frame may carry, in bytes. */
@@ -148,6 +159,7 @@ export function resolveAuth(service: string, options: AuthOptions | undefined, e
   const encryptionKeys = new Map<string, Buffer>();
   let encryptKeyId: string | undefined;
   let encryptFrames = false;
+  let requireEncrypted = false;
   if (given.encryption !== undefined) {
     const encryption = given.encryption;
     if (typeof encryption !== 'object' || encryption === null) throw new ValidationError(`auth.encryption must be an object; received ${describeValue(encryption)}`);
@@ -156,9 +168,10 @@ export function resolveAuth(service: string, options: AuthOptions | undefined, e
     encryptKeyId = id('auth.encryption.keyId', encryption.keyId);
     if (!encryptionKeys.has(encryptKeyId)) throw new ValidationError(`auth.encryption.keyId must name one of auth.encryption.keys; received ${describeValue(encryptKeyId)}`);
     encryptFrames = flag('auth.encryption.frames', encryption.frames ?? DEFAULT_AUTH.encryptFrames);
+    requireEncrypted = flag('auth.encryption.requireEncrypted', encryption.requireEncrypted ?? encryptFrames);
     if (encryptFrames && privateKey === undefined) throw new ValidationError('auth.encryption.frames needs a signing key (auth.privateKey or auth.privateKeyFile): encrypted frames travel sealed; received none');
   }
-  return { service, keyId, privateKey, publicKeys, requireSigned, replayWindowMs, maxReplayIds, encryptKeyId, encryptionKeys, encryptFrames };
+  return { service, keyId, privateKey, publicKeys, requireSigned, replayWindowMs, maxReplayIds, encryptKeyId, encryptionKeys, encryptFrames, requireEncrypted };
 }
 
 function fromEnvironment(env: NodeJS.ProcessEnv): AuthOptions | undefined {

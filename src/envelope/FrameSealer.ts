@@ -33,11 +33,13 @@ export interface AuthCounters {
   authForged: number;
   /** Of those: outside the replay window or a frame id seen before. */
   authReplayed: number;
+  /** Of those: a body in clear (unsigned, or signed unencrypted) where encryption is required (`encryption.requireEncrypted`, a confidential variable's value). */
+  authUnencrypted: number;
 }
 
 /** Counters at zero. */
 export function emptyAuthCounters(): AuthCounters {
-  return { authRefused: 0, authUnsigned: 0, authForged: 0, authReplayed: 0 };
+  return { authRefused: 0, authUnsigned: 0, authForged: 0, authReplayed: 0, authUnencrypted: 0 };
 }
 
 /**
@@ -51,7 +53,11 @@ export function emptyAuthCounters(): AuthCounters {
  */
 export class FrameSealer {
   private readonly packr = new Packr({ useRecords: false, moreTypes: false });
-  private readonly replay: ReplayWindow;
+  /**
+   * One replay window per signing service: a service whose key is stolen can fill its own window (and
+   * raise its own floor with timestamps ahead of this clock), never another service's.
+   */
+  private readonly replays = new Map<string, ReplayWindow>();
 
   constructor(
     readonly settings: AuthSettings,
@@ -59,7 +65,6 @@ export class FrameSealer {
     /** The clock frames are stamped and checked with (tests move it). */
     private readonly now: () => number = Date.now,
   ) {
-    this.replay = new ReplayWindow(settings.replayWindowMs, settings.maxReplayIds);
   }
 
   /** True when this process signs what it sends. */
@@ -99,12 +104,14 @@ export class FrameSealer {
    * `fresh`, the timestamp must be within the replay window and the frame id
    * new (pub/sub frames; not stream entries, which are redelivered by
    * design, nor stored values); `scope` separates receivers that each see
-   * the frame once (an exact and a pattern subscription). Counts and throws
-   * AuthenticationError.
+   * the frame once (an exact and a pattern subscription); with `encrypted`
+   * (by default `encryption.requireEncrypted`), a body in clear is refused,
+   * however well signed. Counts and throws AuthenticationError.
    */
-  open(bytes: Buffer, to: string, fresh: boolean, scope = ''): Opened {
+  open(bytes: Buffer, to: string, fresh: boolean, scope = '', encrypted = this.settings.requireEncrypted): Opened {
     if (!isSealed(bytes)) {
       if (this.settings.requireSigned) throw this.refuse('authUnsigned', to, 'unsigned frame; this receiver requires signed frames');
+      if (encrypted) throw this.refuse('authUnencrypted', to, 'unsigned frame in clear; this receiver requires encrypted frames');
       return { inner: bytes, sender: UNVERIFIED };
     }
     let fields: unknown;
@@ -124,9 +131,17 @@ export class FrameSealer {
     if (!verify(null, bytes.subarray(0, bytes.length - SIGNATURE_TAIL), key, signature)) throw this.refuse('authForged', to, `signature of "${clip(service)}" key "${clip(keyId)}" does not verify`);
     if (target !== to) throw this.refuse('authForged', to, `frame signed for "${clip(target)}" arrived on another name`);
     if (fresh) {
-      const reason = this.replay.admit(service, `${scope}\u0000${frameId.toString('base64')}`, Number(ts), this.now());
+      let replay = this.replays.get(service);
+      if (replay === undefined) {
+        // only a trusted service gets here (its signature verified), so the windows are bounded by the keys configured
+        replay = new ReplayWindow(this.settings.replayWindowMs, this.settings.maxReplayIds);
+        this.replays.set(service, replay);
+      }
+      const reason = replay.admit(service, `${scope}\u0000${frameId.toString('base64')}`, Number(ts), this.now());
       if (reason !== undefined) throw this.refuse('authReplayed', to, reason);
     }
+    // after the signature and replay checks, so that a forged or replayed frame is counted as such
+    if (encKeyId === null && encrypted) throw this.refuse('authUnencrypted', to, `frame of "${clip(service)}" in clear; this receiver requires encrypted frames`);
     let inner = body;
     if (encKeyId !== null) {
       const secret = this.settings.encryptionKeys.get(encKeyId);
@@ -148,9 +163,11 @@ export class FrameSealer {
     return this.refuse('authForged', to, reason);
   }
 
-  /** How many frame ids the replay window holds now. */
+  /** How many frame ids the replay windows hold now. */
   get rememberedIds(): number {
-    return this.replay.size;
+    let size = 0;
+    for (const replay of this.replays.values()) size += replay.size;
+    return size;
   }
 
   private refuse(kind: Exclude<keyof AuthCounters, 'authRefused'>, to: string, reason: string): AuthenticationError {

@@ -38,7 +38,7 @@ export class MsgpackCodec implements Codec {
 }
 
 /** Version of the frame format; a receiver refuses frames of another version. */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /**
  * A frame with no message yet: `[PROTOCOL_VERSION]`, to push the messages

@@ -26,7 +26,6 @@ const shared = new WeakMap<MemoryBus, SharedWaits>();
  */
 export class MemoryMutexStore implements MutexStore {
   private readonly waits: SharedWaits;
-  readonly wakePerMutex = false;
   private readonly listening = new Set<string>();
 
   constructor(private readonly bus: MemoryBus) {

@@ -48,11 +48,6 @@ export interface MutexStore {
   read(key: string): Promise<[string, number] | null>;
   /** Every lock key matching a glob pattern. */
   keys(pattern: string): Promise<string[]>;
-  /**
-   * True when each mutex needs a wake channel of its own (a cluster: sharded pub/sub in the lock's
-   * slot); false when one channel serves every mutex of a RedisMutex.
-   */
-  readonly wakePerMutex: boolean;
   /** Receives the hand-over notices of `channel`; resolves once they are being received. */
   listen(channel: string, onMessage: (message: string) => void): Promise<void>;
   /** Stops receiving the notices of `channel`. */

@@ -2,10 +2,10 @@ import type { Logger } from 'pino';
 import type { MutexStore } from './MutexStore';
 
 /**
- * The hand-over notices of one RedisMutex: one wake channel, subscribed on
- * the first wait (on a cluster, one per mutex waited for, subscribed while
- * an acquire of that mutex waits: the hand-over script publishes from the
- * lock's slot, and sharded pub/sub reaches only that slot's channels), on which a release (by any process) tells a waiting
+ * The hand-over notices of one RedisMutex: one wake channel per mutex waited
+ * for, subscribed while an acquire of that mutex waits (the hand-over script
+ * publishes from the lock's slot, and an ACL grants a service the channels of
+ * its own mutexes only), on which a release (by any process) tells a waiting
  * acquire of this RedisMutex that the mutex is now its own. A notice is
  * `<mutexId>|<lock value>`; it is matched to the waiting acquire by the
  * token that starts the value. A notice no acquire waits for (it gave up, or
@@ -28,15 +28,15 @@ export class MutexWakeups {
 
   constructor(
     private readonly store: MutexStore,
-    /** The wake channel, or (when the store wants one per mutex) that of `mutexId`. */
-    private readonly channelOf: (mutexId?: string) => string,
+    /** The wake channel of `mutexId`. */
+    private readonly channelOf: (mutexId: string) => string,
     private readonly unclaimed: (mutexId: string, value: string) => void,
     private readonly logger: Logger,
   ) {}
 
   /** The wake channel on which an acquire of `mutexId` is told of its hand-over. */
   channel(mutexId: string): string {
-    return this.store.wakePerMutex ? this.channelOf(mutexId) : this.channelOf();
+    return this.channelOf(mutexId);
   }
 
   /**
@@ -68,8 +68,7 @@ export class MutexWakeups {
 
   /**
    * An acquire of `mutexId` that {@link ready} answered true no longer waits
-   * (it has the lock, or has left the queue). On a channel per mutex, the
-   * last one unsubscribes: the hand-over script counts subscribers, so a
+   * (it has the lock, or has left the queue). The last one unsubscribes: the hand-over script counts subscribers, so a
    * mutex nobody here waits for is never handed here.
    */
   done(mutexId: string): void {
@@ -77,7 +76,7 @@ export class MutexWakeups {
     const entry = this.channels.get(channel);
     if (entry === undefined) return;
     entry.waits -= 1;
-    if (entry.waits > 0 || !this.store.wakePerMutex) return;
+    if (entry.waits > 0) return;
     this.channels.delete(channel);
     this.store.unlisten(channel).catch((error: unknown) => this.logger.debug({ err: error }, 'could not unsubscribe a wake channel'));
   }

@@ -4,18 +4,16 @@ import { queueEntry, type AttemptReply, type MutexKeys, type MutexStore, type Qu
 import { acquireScript, extendScript, inspectScript, leaveScript, releaseScript } from './scripts';
 
 /**
- * {@link MutexStore} on Redis: `SET NX PX` for `P`, Lua scripts for every compare-then-act step, pub/sub for
- * hand-over notices (on a cluster, sharded pub/sub on one channel per mutex, in its lock's slot).
+ * {@link MutexStore} on Redis: `SET NX PX` for `P`, Lua scripts for every compare-then-act step, sharded
+ * pub/sub for hand-over notices, on one channel per (mutex, RedisMutex) in its lock's slot (Redis 7 serves
+ * sharded pub/sub on one server too; on a cluster, only it reaches the lock's shard exactly).
  */
 export class RedisMutexStore implements MutexStore {
-  readonly wakePerMutex: boolean;
   /** The connection that receives hand-over notices, made on the first wait. */
   private subscriber: Promise<RedisCommands> | undefined;
   private readonly handlers = new Map<string, (message: string) => void>();
 
-  constructor(private readonly redis: RedisCommands) {
-    this.wakePerMutex = isCluster(redis);
-  }
+  constructor(private readonly redis: RedisCommands) {}
 
   // The two of P/V are not async: each async layer costs the serial P+V cycle a promise and a turn of the microtask queue.
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
@@ -52,7 +50,7 @@ export class RedisMutexStore implements MutexStore {
     const subscriber = await this.connectSubscriber();
     this.handlers.set(channel, onMessage);
     try {
-      await (this.wakePerMutex ? subscriber.ssubscribe(channel) : subscriber.subscribe(channel));
+      await subscriber.ssubscribe(channel);
     } catch (error) {
       this.handlers.delete(channel);
       throw error;
@@ -63,7 +61,7 @@ export class RedisMutexStore implements MutexStore {
     if (!this.handlers.delete(channel)) return;
     const subscriber = await this.subscriber;
     if (subscriber === undefined) return;
-    await (this.wakePerMutex ? subscriber.sunsubscribe(channel) : subscriber.unsubscribe(channel));
+    await subscriber.sunsubscribe(channel);
   }
 
   async close(): Promise<void> {
@@ -84,7 +82,7 @@ export class RedisMutexStore implements MutexStore {
     const subscriber: RedisCommands = isCluster(redis) ? clusterSubscriber(redis as Cluster) : redis.duplicate({ lazyConnect: true });
     subscriber.on('error', () => undefined); // its outages show on the command connection, which every attempt uses
     const deliver = (received: string, message: string) => this.handlers.get(received)?.(message);
-    subscriber.on(this.wakePerMutex ? 'smessage' : 'message', deliver);
+    subscriber.on('smessage', deliver);
     const connecting = subscriber.connect().then(
       () => subscriber,
       (error: unknown) => {

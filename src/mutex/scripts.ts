@@ -17,12 +17,12 @@
  * to that waiter's value, with a fresh fence, and the value is PUBLISHed as
  * `<mutexId>|<value>` on the waiter's wake channel. A waiter is live while
  * its `aliveUntil` (renewed by each of its attempts) has not passed and its
- * wake channel has a subscriber (PUBSUB NUMSUB: a crashed process's
- * connection is gone, so it is skipped at once). On a cluster the wake channel
- * carries the lock's hash tag (`...wake.{mutex:<id>}.<waiter>`, see
- * vars/names.ts): it is a shard channel of the lock's slot, counted with
- * PUBSUB SHARDNUMSUB (exact: its subscribers sit on this master) and told
- * with SPUBLISH (a classic count there would see this node's subscribers only).
+ * wake channel has a subscriber (a crashed process's connection is gone, so
+ * it is skipped at once). The wake channel carries the lock's hash tag
+ * (`...wake.{mutex:<id>}.<waiter>`, see vars/names.ts): it is a shard channel
+ * of the lock's slot, counted with PUBSUB SHARDNUMSUB (on a cluster exact:
+ * its subscribers sit on this master; a classic count there would see this
+ * node's subscribers only) and told with SPUBLISH, on one server as on a cluster.
  */
 import { LuaScript } from '../route/LuaScript';
 
@@ -42,14 +42,13 @@ local function handOver(mutexId, skip)
     if info then
       local bar = string.find(info, '|', 1, true)
       local channel = string.sub(info, bar + 1)
-      local sharded = string.find(channel, '{mutex:', 1, true) ~= nil
-      if tonumber(string.sub(info, 1, bar - 1)) >= nowMs and (head == skip or redis.call('PUBSUB', sharded and 'SHARDNUMSUB' or 'NUMSUB', channel)[2] > 0) then
+      if tonumber(string.sub(info, 1, bar - 1)) >= nowMs and (head == skip or redis.call('PUBSUB', 'SHARDNUMSUB', channel)[2] > 0) then
         local first = string.find(head, '|', 1, true)
         local second = string.find(head, '|', first + 1, true)
         local fence = redis.call('INCR', KEYS[2])
         local value = string.sub(head, 1, first - 1) .. '|' .. string.format('%d', fence) .. '|' .. string.format('%d', nowMs) .. '|' .. string.sub(head, first + 1)
         redis.call('SET', KEYS[1], value, 'PX', string.sub(head, first + 1, second - 1))
-        if head ~= skip then redis.call(sharded and 'SPUBLISH' or 'PUBLISH', channel, mutexId .. '|' .. value) end
+        if head ~= skip then redis.call('SPUBLISH', channel, mutexId .. '|' .. value) end
         return head
       end
     end

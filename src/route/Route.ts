@@ -24,7 +24,7 @@ export interface RouteStats {
   messagesReceived: number;
   /** Frames that could not be decoded (counted, logged, skipped). */
   malformed: number;
-  /** Frames and stream entries refused by authentication (counted, logged rate-limited, dropped): the sum of the three below. */
+  /** Frames and stream entries refused by authentication (counted, logged rate-limited, dropped): the sum of the four below. */
   authRefused: number;
   /** Of those: unsigned while signing is required. */
   authUnsigned: number;
@@ -32,6 +32,8 @@ export interface RouteStats {
   authForged: number;
   /** Of those: a timestamp outside the replay window or a frame id seen before. */
   authReplayed: number;
+  /** Of those: a body in clear where this receiver requires encryption (`auth.encryption.requireEncrypted`). */
+  authUnencrypted: number;
 }
 
 /** See {@link Route.medium}. */

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { RateLimitedLog } from '../log/RateLimitedLog';
-import type { Names } from '../../vars/names';
+import { Names } from '../../vars/names';
 import type { RpcScope } from '../../vars/functions';
 import type { Codec } from '../envelope/codec';
 import type { Route } from '../route/Route';
@@ -150,7 +150,7 @@ export class InstanceDirectory {
   refresh(target: RpcTarget): Promise<void> {
     target.refreshing ??= (async () => {
       try {
-        const announcements = await this.route.liveInstances(target.topic);
+        const announcements = await this.route.liveInstances(Names.rpcRegistry(target.topic));
         const ids: string[] = [];
         const callers = new Map<string, readonly string[]>();
         for (const bytes of announcements) {

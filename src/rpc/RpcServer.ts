@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { RateLimitedLog } from '../log/RateLimitedLog';
 import { withinMs } from '../route/withinMs';
 import { checkArguments, checkValue, schemaType, type Checked, type FunctionDefinition, type RpcScope } from '../../vars/functions';
-import type { Names } from '../../vars/names';
+import { Names } from '../../vars/names';
 import type { Codec } from '../envelope/codec';
 import type { ActionResult } from '../envelope/types';
 import { CancelledError } from '../errors/CancelledError';
@@ -232,7 +232,7 @@ export class RpcServer {
         served.listening
           .then(async () => {
             await served.unsubscribe?.();
-            if (this.route.status === 'ready') await this.route.withdraw(served.topic, this.instanceId);
+            if (this.route.status === 'ready') await this.route.withdraw(Names.rpcRegistry(served.topic), this.instanceId);
           })
           .catch((error: unknown) => this.logger.warn({ err: error, target: served.topic }, 'could not leave the RPC registry cleanly')),
       );
@@ -269,7 +269,7 @@ export class RpcServer {
   private listen(served: Served): Promise<void> {
     const listening = (served.listening ??= (async () => {
       served.unsubscribe ??= await this.subscribeAll(served);
-      await this.route.announce(served.topic, this.instanceId, this.announcement, this.settings.registryTtlMs);
+      await this.route.announce(Names.rpcRegistry(served.topic), this.instanceId, this.announcement, this.settings.registryTtlMs);
       this.logger.debug({ target: served.name, channels: served.channels.length }, 'serving: subscribed and announced');
     })());
     listening.catch(() => {
@@ -291,7 +291,7 @@ export class RpcServer {
     for (const served of this.served.values()) {
       if (served.listening === undefined) continue;
       this.route
-        .announce(served.topic, this.instanceId, this.announcement, this.settings.registryTtlMs)
+        .announce(Names.rpcRegistry(served.topic), this.instanceId, this.announcement, this.settings.registryTtlMs)
         .catch((error: unknown) => {
           // a beat cut short by close() is not retried: close() lists what it abandoned
           if (!this.closing) this.warnings.warn(`heartbeat ${served.topic}`, { err: error, target: served.topic }, 'RPC heartbeat failed; will retry');

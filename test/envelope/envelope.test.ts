@@ -82,7 +82,7 @@ describe('envelope', () => {
     expect(decodeFrame(codec, frame, 1000)).to.deep.equal([{ a: 1 }, { a: 2 }]);
     expect(() => decodeFrame(codec, frame, 3)).to.throw(/exceeds the limit of 3/);
     expect(() => decodeFrame(codec, codec.encode({ a: 1 }), 1000)).to.throw(/not a frame/);
-    expect(() => decodeFrame(codec, codec.encode([PROTOCOL_VERSION + 1, 'x']), 1000)).to.throw(/unsupported frame version 5/);
+    expect(() => decodeFrame(codec, codec.encode([PROTOCOL_VERSION + 1, 'x']), 1000)).to.throw(new RegExp(`unsupported frame version ${PROTOCOL_VERSION + 1}`));
     expect(() => decodeFrame(codec, Buffer.from([0xc1]), 1000)).to.throw();
   });
 

@@ -95,7 +95,7 @@ describe('commands an ACL refuses after connect: PermissionError naming the comm
 
   it('RedisRPCClient.callService and the SYNC and ASYNC queries: refused (their request is a publish to the service)', async () => {
     const rpc = await limitedRpc();
-    const channel = new RegExp(`^publish to "${ns}:service\\.vault\\.rpc`);
+    const channel = new RegExp(`^publish to "${ns}:service\\.\\{vault\\}\\.rpc`);
     refused(await rejection(rpc.callService('vault', 'open')), channel);
     refused(await rejection(rpc.sendSync('vault', 'job', {})), channel);
     const handle = rpc.sendAsync('vault', 'job', {});

@@ -154,7 +154,7 @@ class Agent:
         threading.Thread(target=self.client.serve, args=(functions, actions, stop), daemon=True).start()
         topic = 'service.%s.rpc' % self.client.service
         deadline = time.time() + 5
-        while self.client.instance_id not in self.client.live_instances(topic) and time.time() < deadline:
+        while self.client.instance_id not in self.client.live_instances(self.client.names.rpc_registry(topic)) and time.time() < deadline:
             time.sleep(0.02)
         return {'serving': self.client.instance_id}
 

@@ -269,9 +269,9 @@ describe('interoperability with the Python reference client (docs/protocol.md)',
     await agent.ask({ cmd: 'set-variable', owner: 'interop', name: 'InteropSettings', storedHex: '40', value: 64 }); // msgpack of 64: one byte, 0x40
     expect(await client.get(Settings)).to.equal(64);
 
-    await agent.ask({ cmd: 'subscribe', topic: 'intracom.var.interop.InteropCount' });
+    await agent.ask({ cmd: 'subscribe', topic: 'intracom.var.{interop}.InteropCount' });
     await client.set(Count, 42);
-    expect((await agent.ask({ cmd: 'collected', topic: 'intracom.var.interop.InteropCount', count: 1 })).payloads).to.deep.equal([{ key: null, value: 42, deleted: false }]);
+    expect((await agent.ask({ cmd: 'collected', topic: 'intracom.var.{interop}.InteropCount', count: 1 })).payloads).to.deep.equal([{ key: null, value: 42, deleted: false }]);
     expect(Buffer.from((await agent.ask({ cmd: 'get-variable', owner: 'interop', name: 'InteropCount' })).stored, 'hex').toString()).to.equal('42');
     await client.set(Settings, { list: [64, 65], when: 'now' });
     const stored = (await agent.ask({ cmd: 'get-variable', owner: 'interop', name: 'InteropSettings' })).stored as string;

@@ -13,7 +13,7 @@ import uuid
 import msgpack
 import redis
 
-VERSION = 4
+VERSION = 5
 
 
 # ---- MessagePack and frames (docs/protocol.md, "Frames" and "Types") ----
@@ -143,14 +143,25 @@ class Names:
     def key(self, tag, *parts):
         return self.prefix + 'ic:{' + tag + '}:' + ':'.join(parts)
 
+    @staticmethod
+    def rpc_registry(topic):
+        """The registry owner (hash tag) of the instances serving an RPC target: `rpc:<topic>`."""
+        return 'rpc:' + topic
+
     def rpc_instance(self, topic, instance_id, caller=None):
-        """The open request channel of an instance, or the one of `caller` alone when the instance names its callers."""
-        suffix = '' if caller is None else '.from.' + caller
-        return self.channel(topic + '.' + instance_id + suffix)
+        """The open request channel of an instance, or the one of `caller` alone when the instance names its callers; names in braces."""
+        scope, _, rest = topic.partition('.')
+        braced = scope + '.{' + rest[:-len('.rpc')] + '}.rpc'
+        suffix = '' if caller is None else '.from.{' + caller + '}'
+        return self.channel(braced + '.' + instance_id + suffix)
 
     def rpc_replies(self, service, instance_id, callee):
         """Where `callee` sends its replies to one instance of `service`: one channel per (caller, callee)."""
-        return self.channel('intracom.rpc.reply.' + service + '.' + instance_id + '.from.' + callee)
+        return self.channel('intracom.rpc.reply.{' + service + '}.' + instance_id + '.from.{' + callee + '}')
+
+    def variable_changed(self, owner, name):
+        """Where the changes of a variable are announced."""
+        return self.channel('intracom.var.{' + owner + '}.' + name)
 
 
 class RemoteFailure(Exception):
@@ -274,7 +285,7 @@ class Client:
     def request(self, service, body, timeout_ms=2000, cancel_after_ms=None):
         """Sends one request to a live instance of `service` and returns the result, or raises RemoteFailure."""
         topic = 'service.' + service + '.rpc'
-        instances = self.live_announcements(topic)
+        instances = self.live_announcements(Names.rpc_registry(topic))
         if not instances:
             raise RemoteFailure('NoServiceError', {})
         announcement = instances[0]
@@ -333,11 +344,11 @@ class Client:
         pubsub.subscribe(*by_channel)
         for _ in by_channel:
             pubsub.get_message(timeout=1)
-        self.register(topic)
+        self.register(Names.rpc_registry(topic))
 
         def heartbeat():
             while not stop.wait(1.0):
-                self.register(topic)
+                self.register(Names.rpc_registry(topic))
 
         threading.Thread(target=heartbeat, daemon=True).start()
         try:
@@ -360,7 +371,7 @@ class Client:
                     elif 'queryId' in item:
                         self._answer(item, functions, actions)
         finally:
-            self.withdraw(topic)
+            self.withdraw(Names.rpc_registry(topic))
             pubsub.close()
 
     def _answer(self, request, functions, actions):
@@ -439,7 +450,7 @@ class Client:
     def set_variable(self, owner, name, stored, value, key=None):
         redis_key = self.names.key(owner, 'var', name) if key is None else self.names.key(owner, 'var', name, key)
         self.redis.set(redis_key, stored)
-        self.publish('intracom.var.%s.%s' % (owner, name), {'key': key, 'value': value, 'deleted': False})
+        self.publish('intracom.var.{%s}.%s' % (owner, name), {'key': key, 'value': value, 'deleted': False})
 
     def get_variable(self, owner, name, key=None):
         return self.redis.get(self.names.key(owner, 'var', name) if key is None else self.names.key(owner, 'var', name, key))

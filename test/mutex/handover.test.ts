@@ -20,11 +20,15 @@ import { rejection, until } from '../support/async';
 import { spawnPeer, type Peer } from '../support/processes';
 import type { RedisCommands } from '../../src/route/connection';
 import { testTargets, type TestTarget } from '../support/redis-targets';
+import { aclTarget } from '../support/acl';
 
 /** Waiters' own attempts come this rarely: a hand-over faster than this was not found by polling. */
 const SLOW_RETRY = { retryDelayMs: 4000, retryJitterMs: 0, waitMs: 20_000 };
 
-for (const kind of testTargets()) describe(`RedisMutex hand-over${kind.suffix}`, function () {
+// and under a service's generated least-privilege ACL user, which declares the mutexes it takes (the ids below)
+const underAcl = aclTarget('billing', () => ({ services: { billing: { mutexes: ['closing', 'crash', 'fifo', 'forged', 'job', 'leave', 'lost-notice'] } } }));
+
+for (const kind of [...testTargets(), underAcl]) describe(`RedisMutex hand-over${kind.suffix}`, function () {
   this.timeout(30_000);
   let redis: TestTarget;
   let raw: RedisCommands;
@@ -198,15 +202,14 @@ for (const kind of testTargets()) describe(`RedisMutex hand-over${kind.suffix}`,
       await until(async () => (await raw.zcard(names.mutexQueue('forged'))) === 1, 5000, 'the waiter to queue');
       const [entry] = await raw.zrange(names.mutexQueue('forged'), '0', '0');
       const [token] = entry.split('|');
-      // on a cluster, one shard channel per mutex (in the lock's slot); elsewhere one classic channel per RedisMutex
-      const sharded = kind.kind === 'cluster';
-      const channel = sharded ? names.mutexWake(token.slice(0, 12), 'forged') : names.mutexWake(token.slice(0, 12));
+      // one shard channel per mutex (in the lock's slot), on one server as on a cluster
+      const channel = names.mutexWake(token.slice(0, 12), 'forged');
       let settled = false;
       void waiting.then(() => (settled = true), () => (settled = true));
       const sent: string[] = [];
       for (const message of ['', '|', 'x', 'forged|', `forged|${token}`, `forged|${token}|1|2|5000|waiter|`, `forged|${token}|NaN|1|5000|waiter`, `forged|${token}|7|1|9999|waiter`, `forged|${token}|7|1|5000|someone-else`, `../..|${token}|7|1|5000|waiter`, `forged-other|${token}|7|1|5000|waiter`, `forged|other-token|7|1|5000|waiter`]) {
         sent.push(message);
-        expect(await (sharded ? (raw as Cluster).spublish(channel, message) : raw.publish(channel, message)), 'the waiter listens on the channel').to.equal(1);
+        expect(await (raw as Cluster).spublish(channel, message), 'the waiter listens on the channel').to.equal(1);
       }
       await raw.get(names.mutex('forged')); // on the lock's master: the notices above were delivered before this reply
       await new Promise((resolve) => setImmediate(resolve));

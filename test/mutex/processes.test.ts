@@ -1,28 +1,35 @@
 /**
  * RedisMutex across separate processes, against a real Redis: contention with
  * a non-atomic counter, a holder killed with SIGKILL, V by a non-owner, and
- * fencing tokens across holders.
+ * fencing tokens across holders. On one server, and with every process
+ * under a service's generated least-privilege ACL user.
  */
 import { expect } from 'chai';
-import Redis from 'ioredis';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
+import type { RedisCommands } from '../../src/route/connection';
 import { spawnPeer, type Peer } from '../support/processes';
-import { startRedis, type TestRedis } from '../support/redis-server';
+import { testTargets, type TestTarget } from '../support/redis-targets';
+import { aclTarget } from '../support/acl';
 
 interface Section {
   fence: number;
   read: number;
 }
 
-describe('RedisMutex across processes', function () {
+// the user declares the mutexes it takes; the contenders' counter sits among the keys of their mutex, which it may write
+const underAcl = aclTarget('billing', () => ({ services: { billing: { mutexes: ['counter', 'job', 'shared', 'fenced'] } } }));
+
+for (const kind of [testTargets()[0], underAcl]) describe(`RedisMutex across processes${kind.suffix}`, function () {
   this.timeout(40_000);
-  let redis: TestRedis;
-  let raw: Redis;
+  let redis: TestTarget;
+  let raw: RedisCommands;
+  let counterKey: string;
   const peers: Peer[] = [];
 
   before(async () => {
-    redis = await startRedis();
-    raw = new Redis(redis.url);
+    redis = await kind.start();
+    raw = redis.open();
+    counterKey = `${redis.namespace}:ic:{mutex:counter}:count`;
   });
 
   after(async () => {
@@ -32,7 +39,7 @@ describe('RedisMutex across processes', function () {
   });
 
   function spawn(file: string, env: Record<string, string> = {}): Peer {
-    const peer = spawnPeer(`test/mutex/peers/${file}`, { REDIS_URL: redis.url, NAMESPACE: redis.namespace, ...env });
+    const peer = spawnPeer(`test/mutex/peers/${file}`, { REDIS_URL: redis.url, NAMESPACE: redis.namespace, COUNTER_KEY: counterKey, ...env });
     peers.push(peer);
     return peer;
   }
@@ -56,7 +63,7 @@ describe('RedisMutex across processes', function () {
 
     const perPeer = reports.map((r) => r.sections as Section[]);
     const all = perPeer.flat();
-    const counter = Number(await raw.get(`${redis.namespace}:test:counter`));
+    const counter = Number(await raw.get(counterKey));
     expect(all.length).to.be.greaterThan(40);
     for (const sections of perPeer) expect(sections.length, 'every process got the mutex').to.be.greaterThan(0);
     expect(counter).to.equal(all.length);

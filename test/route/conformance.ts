@@ -24,6 +24,14 @@ export interface RouteHarness {
    * lower bound: the subscribers of the one node that took the PUBLISH.
    */
   classic?: { prefix: string };
+  /**
+   * Under a service's generated ACL user: declares in the service's plan the
+   * psubscribe patterns a test is about to use, and regenerates the user
+   * (Redis 7 matches a PSUBSCRIBE pattern against `&` rules literally).
+   */
+  declarePatterns?(patterns: string[]): Promise<void>;
+  /** Under a service's generated ACL user: the registry it may announce in, its own service's. */
+  registryOwner?: string;
   /** Tears down what the harness started. */
   dispose(): Promise<void>;
 }
@@ -105,6 +113,7 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
 
     it('counts exact subscribers of channels, never pattern subscribers (unlike the receivers of publish)', async () => {
       const [watcher, owner, asker] = [await make(), await make(), await make()];
+      await harness().declarePatterns?.([`${ch('')}*`]);
       await watcher.psubscribe(`${ch('')}*`, () => undefined);
       // on a cluster `owned` is a shard channel, which no pattern receives
       expect(await asker.publish(ch('owned'), { hello: 1 })).to.equal(harness().classic === undefined ? 1 : 0);
@@ -209,6 +218,7 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       let done: () => void = () => undefined;
       const arrived = new Promise<void>((resolve) => (done = resolve));
       const pattern = plain('audit.*');
+      await harness().declarePatterns?.([pattern]);
       await subscriber.psubscribe(pattern, (message, channel, matched) => {
         received.push([message, channel, matched]);
         if (received.length === 2) done();
@@ -238,6 +248,7 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       const exact = collector(1);
       const viaPattern = collector(1);
       await subscriber.subscribe(plain('both.x'), exact.listener);
+      await harness().declarePatterns?.([plain('both.*')]);
       await subscriber.psubscribe(plain('both.*'), viaPattern.listener);
       counted(await publisher.publish(plain('both.x'), 'm'), 2);
       await Promise.all([exact.arrived, viaPattern.arrived]);
@@ -512,7 +523,7 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
 
     it('lists announced instances, forgets a withdrawn one at once and an expired one after its TTL', async () => {
       const [a, b] = [await make(), await make()];
-      const service = ch('svc').replace(/[^A-Za-z0-9_.-]/g, '_');
+      const service = harness().registryOwner ?? ch('svc').replace(/[^A-Za-z0-9_.-]/g, '_');
       await a.announce(service, 'i1', Buffer.from('one'), 10_000);
       await b.announce(service, 'i2', Buffer.from('two'), 60);
       const listed = (await a.liveInstances(service)).map(String).sort();

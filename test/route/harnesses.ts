@@ -6,6 +6,8 @@ import { MemoryRoute } from '../../src/route/MemoryRoute';
 import { RedisRoute } from '../../src/route/RedisRoute';
 import type { RouteOptions } from '../../src/route/RouteOptions';
 import { testTargets, type TargetKind } from '../support/redis-targets';
+import { startAclRedis } from '../support/acl';
+import { serviceAclLine } from '../../vars/acl';
 import type { RouteHarness } from './conformance';
 
 /** The options every test route is built with. */
@@ -62,5 +64,40 @@ export async function targetHarness(kind: TargetKind): Promise<RouteHarness> {
       raw.disconnect();
       await redis.stop();
     },
+  };
+}
+
+/**
+ * Redis routes under one service's generated least-privilege ACL user
+ * (`serviceAclLine`), on a private Redis 7 with the `default` user off: every
+ * channel and key of the suite lies in the service's own space
+ * (`<ns>:ic:{routes}:...`, its keys, and declared as a topic of its plan),
+ * its registry is its own service's, and each psubscribe pattern is declared
+ * in its plan before the test uses it.
+ */
+export async function aclHarness(): Promise<RouteHarness> {
+  const acl = await startAclRedis();
+  const namespace = 'aclrt';
+  const service = 'routes';
+  const own = `ic:{${service}}:`;
+  const patterns = new Set<string>();
+  const grant = () => acl.setUser(serviceAclLine({ namespace, services: { [service]: { subscribes: [`${own}*`], patterns: [...patterns], inspect: true } } }, service, { password: `${service}-pw` }));
+  await grant();
+  return {
+    prefix: `${namespace}:${own}`,
+    registryOwner: service,
+    async create() {
+      const route = new RedisRoute(acl.url(service), { ...routeOptions(), names: new Names(namespace) });
+      await route.connect();
+      return route;
+    },
+    async declarePatterns(list) {
+      for (const pattern of list) patterns.add(pattern.slice(namespace.length + 1));
+      await grant();
+    },
+    async injectRaw(channel, bytes) {
+      await acl.admin.publish(channel, bytes);
+    },
+    dispose: () => acl.stop(),
   };
 }

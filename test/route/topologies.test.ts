@@ -187,9 +187,10 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       const onCalcShard = shards.get(calcMaster.port) ?? [];
       expect(onCalcShard).to.include.members([`${namespace}:service.{calc}.events`, `${namespace}:service.{calc}.rpc.${server.instanceId}`]);
       const frontMaster = await c.masterOf(`${namespace}:ic:{front}:queries`);
-      expect(shards.get(frontMaster.port) ?? []).to.include(`${namespace}:intracom.rpc.reply.{front}.${caller.instanceId}.from.calc`);
+      expect(shards.get(frontMaster.port) ?? []).to.include(`${namespace}:intracom.rpc.reply.{front}.${caller.instanceId}.from.{calc}`);
       const everywhere = [...shards.values()].flat();
-      expect(everywhere.filter((ch) => ch.includes('{calc}')).every((ch) => onCalcShard.includes(ch)), 'one service, one shard').to.equal(true);
+      // the hash tag is the first brace pair: a reply channel of front's from calc (`...{front}...from.{calc}`) is front's
+      expect(everywhere.filter((ch) => /^[^{]*\{calc\}/.test(ch)).every((ch) => onCalcShard.includes(ch)), 'one service, one shard').to.equal(true);
       expect(everywhere.some((ch) => ch.includes('audit')), 'patterns and untagged topics are not sharded').to.equal(false);
     } finally {
       await Promise.all([server.close(), caller.close(), watcher.close()]);
@@ -213,14 +214,14 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     }
   });
 
-  it('names channels with the service hash tag only in sharded mode, and reads the topic back without it', () => {
+  it('names topics with the service hash tag only in sharded mode (the library\'s own channels always), and reads the topic back without it', () => {
     const sharded = new Names('ns', { shardChannels: true });
     const plain = new Names('ns');
     expect(sharded.channel('service.Tera.Users.events')).to.equal('ns:service.{Tera.Users}.events');
     expect(sharded.channel('module.users.rpc')).to.equal('ns:module.{users}.rpc');
     expect(sharded.rpcInstance('service.calc.rpc', 'i1')).to.equal('ns:service.{calc}.rpc.i1');
-    expect(sharded.rpcReplies('calc', 'i1', 'web')).to.equal('ns:intracom.rpc.reply.{calc}.i1.from.web');
-    expect(sharded.rpcInstance('service.calc.rpc', 'i1', 'web')).to.equal('ns:service.{calc}.rpc.i1.from.web');
+    expect(sharded.rpcReplies('calc', 'i1', 'web')).to.equal('ns:intracom.rpc.reply.{calc}.i1.from.{web}');
+    expect(sharded.rpcInstance('service.calc.rpc', 'i1', 'web')).to.equal('ns:service.{calc}.rpc.i1.from.{web}');
     expect(sharded.variableChanged('calc', 'load')).to.equal('ns:intracom.var.{calc}.load');
     expect(sharded.channel('websocket.user.abc.events')).to.equal('ns:websocket.user.{abc}.events');
     expect(sharded.channel('audit.login')).to.equal('ns:audit.login');
@@ -230,7 +231,10 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     }
     expect(sharded.topicOf(sharded.variableChanged('calc', 'load'))).to.equal('intracom.var.calc.load');
     expect(plain.channel('service.calc.events')).to.equal('ns:service.calc.events');
-    expect(plain.rpcReplies('calc', 'i1', 'web')).to.equal('ns:intracom.rpc.reply.calc.i1.from.web');
+    expect(plain.rpcReplies('calc', 'i1', 'web')).to.equal('ns:intracom.rpc.reply.{calc}.i1.from.{web}');
+    expect(plain.rpcInstance('module.users.rpc', 'i1', 'web')).to.equal('ns:module.{users}.rpc.i1.from.{web}');
+    expect(plain.variableChanged('calc', 'load')).to.equal('ns:intracom.var.{calc}.load');
+    expect(plain.topicOf(plain.variableChanged('calc', 'load'))).to.equal('intracom.var.calc.load');
   });
 
   it('reports a RedisRoute on Sentinel as such, connected to the master the sentinels name', async () => {

@@ -18,7 +18,7 @@ import type { CallContext } from '../../src/rpc/CallContext';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import type { RpcOptions } from '../../src/rpc/RedisRPCClientOptions';
 import { rejection, until } from '../support/async';
-import { serviceRpc } from '../../vars/names';
+import { Names, serviceRpc } from '../../vars/names';
 
 /** Builds clients on one route; `cleanup` closes whatever it built. */
 export interface RpcHarness {
@@ -182,7 +182,7 @@ export function rpcBehaviour(routeName: string, createHarness: () => Promise<Rpc
       await watcher.client.psubscribe('*', () => undefined);
       // a crashed instance: still in the registry, listening nowhere
       const ghost = { instanceId: 'ghost', service: 'calc', host: 'gone', pid: 1, startedAt: 0 };
-      await watcher.client.route.announce(serviceRpc('calc'), 'ghost', watcher.client.codec.encode(ghost), 60_000);
+      await watcher.client.route.announce(Names.rpcRegistry(serviceRpc('calc')), 'ghost', watcher.client.codec.encode(ghost), 60_000);
       const caller = await harness.make('web', { timeoutMs: 5000 });
       let started = Date.now();
       expect(await rejection(caller.callService('calc', 'sum', 1, 2))).to.be.instanceOf(NoServiceError);

@@ -11,6 +11,7 @@ import { RedisClient } from '../../src/client/RedisClient';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { onEachRoute } from '../support/routes';
 import { rejection } from '../support/async';
+import { Names } from '../../vars/names';
 
 onEachRoute('RPC registration', (options, route) => {
   let observer: RedisClient;
@@ -28,7 +29,7 @@ onEachRoute('RPC registration', (options, route) => {
 
   /** The instances registered as serving `service.<service>.rpc`, and on Redis the registry keys of that target. */
   async function registryKeysOf(service: string): Promise<string[]> {
-    const live = await observer.route.liveInstances(`service.${service}.rpc`);
+    const live = await observer.route.liveInstances(Names.rpcRegistry(`service.${service}.rpc`));
     const keys = route === 'redis' ? (await observer.route.keys(observer.names.serviceScanPattern('instances'))).filter((key) => key.includes(`service.${service}.rpc`)) : [];
     return [...live.map(() => 'live instance'), ...keys];
   }
@@ -41,7 +42,7 @@ onEachRoute('RPC registration', (options, route) => {
       await server.expose('add', ([a, b]: [number, number]) => a + b);
       expect(await caller.callService('regcalc', 'add', 2, 3)).to.equal(5);
       expect(await registryKeysOf('regweb')).to.deep.equal([]);
-      expect(await observer.route.liveInstances('service.regweb.rpc')).to.deep.equal([]);
+      expect(await observer.route.liveInstances(Names.rpcRegistry('service.regweb.rpc'))).to.deep.equal([]);
       if (route === 'redis') {
         const status = await readStatus(observer, observerRpc);
         expect(status.rpcTargets.map((t) => t.target)).to.include('service.regcalc.rpc').and.not.include('service.regweb.rpc');

@@ -2,11 +2,19 @@
  * The conformance suites run with every service under its generated
  * least-privilege ACL user (serviceAclLine) on a private Redis 7 with the
  * `default` user off: the same suites as on the plain redis route, through
- * the same harness interface, with users instead of the superuser.
+ * the same harness interface, with users instead of the superuser. Here: the
+ * route and stream suites and the RPC suite. The query-type suite
+ * (test/queries/conformance.test.ts) and the mutex suites
+ * (test/mutex/basics.test.ts, handover.test.ts, processes.test.ts, the
+ * hand-over between processes included) add the same ACL target to the
+ * deployments they run on.
  */
 import { callersOf, serviceAclLine, type AclDeployment, type ServicePlan } from '../../vars/acl';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { rpcBehaviour } from '../rpc/behaviour';
+import { routeConformance } from '../route/conformance';
+import { streamConformance } from '../route/stream-conformance';
+import { aclHarness } from '../route/harnesses';
 import { startAclRedis, type AclRedis } from '../support/acl';
 
 /** The services the RPC suite creates; each may call every one of them (the module included). */
@@ -20,6 +28,10 @@ function rpcDeployment(namespace: string): AclDeployment {
   for (const service of RPC_SERVICES) services[service] = service === 'TeraServer' ? { ...plan, modules: [MODULE] } : plan;
   return { namespace, services };
 }
+
+// the route suites, under the generated user of one service whose plan declares the suite's channels and patterns
+routeConformance('redis under a generated ACL user', aclHarness);
+streamConformance('redis under a generated ACL user', aclHarness);
 
 describe('the conformance suites under generated least-privilege ACL users', () => {
   let acl: AclRedis;

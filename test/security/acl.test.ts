@@ -27,16 +27,25 @@ import { startAclRedis, type AclRedis } from '../support/acl';
 
 const Price = defineVar({ name: 'price', type: 'number', owner: 'calc', description: 'A price' });
 const Ledger = defineVar({ name: 'ledger', type: 'string', owner: 'billing', description: "billing's own, read by nobody else" });
+const EvilSecret = defineVar({ name: 'secret', type: 'string', owner: 'web.evil', description: "web.evil's own: web's name is a dotted prefix of its owner's" });
 
-/** The deployment of these tests: calc serves and owns `price`; web reads it, calls and sends to calc, psubscribes `audit.*`, takes a mutex. */
+/**
+ * The deployment of these tests: calc serves and owns `price`; web reads it, calls and sends to calc, psubscribes `audit.*`, takes a mutex.
+ * Three services whose names extend another's, for the dotted-name attacks: `web.evil` (calls calc, owns a variable),
+ * `calc.rpc.admin` (called by billing alone), and a service named `service.calc.rpc` (calc's RPC topic).
+ */
 export const deployment = (namespace: string): AclDeployment => ({
   namespace,
   services: {
     calc: { publishes: ['audit.login'], mutexes: ['acl-lock'] },
     web: { reads: [Price], calls: ['calc'], sends: ['calc'], patterns: ['audit.*'], mutexes: ['acl-lock'] },
-    billing: { reads: [Price], calls: ['calc'] },
+    billing: { reads: [Price], calls: ['calc', 'calc.rpc.admin'], mutexes: ['billing-lock'] },
+    'web.evil': { calls: ['calc'] },
+    'calc.rpc.admin': {},
+    'service.calc.rpc': {},
   },
 });
+const SERVICES = ['calc', 'web', 'billing', 'web.evil', 'calc.rpc.admin', 'service.calc.rpc'];
 
 describe('security: the generated ACL runs the library', function () {
   this.timeout(60_000);
@@ -51,9 +60,7 @@ describe('security: the generated ACL runs the library', function () {
     acl = await startAclRedis();
     ({ admin, redis } = acl);
     const lines = [
-      serviceAclLine(deployment(namespace), 'calc', { password: 'calc-pw' }),
-      serviceAclLine(deployment(namespace), 'web', { password: 'web-pw' }),
-      serviceAclLine(deployment(namespace), 'billing', { password: 'billing-pw' }),
+      ...SERVICES.map((service) => serviceAclLine(deployment(namespace), service, { password: `${service}-pw` })),
       aclSetUserLine('ops', { namespace, capabilities: ['variables', 'events', 'registry', 'rpc', 'queues', 'mutex', 'inspect'], password: 'ops-pw' }),
     ];
     for (const line of lines) await acl.setUser(line);
@@ -76,7 +83,7 @@ describe('security: the generated ACL runs the library', function () {
 
   it('runs variables, events, the registry, RPC, the query types and the mutex', async () => {
     const callers = callersOf(deployment(namespace), 'calc');
-    expect(callers).to.deep.equal(['billing', 'web']);
+    expect(callers).to.deep.equal(['billing', 'web', 'web.evil']);
     const calc = new RedisRPCClient({ service: 'calc', redis: url('calc'), namespace, callers, registry: { heartbeatMs: 100, ttlMs: 1000 }, queues: { maxAttempts: 2, visibilityTimeoutMs: 500, blockMs: 50 } });
     const web = new RedisRPCClient({ service: 'web', redis: url('web'), namespace, timeoutMs: 5000, queues: { blockMs: 50 } });
     const mutex = new RedisMutex({ redis: url('web'), namespace, nodeId: 'web-1' });
@@ -235,8 +242,9 @@ describe('security: the generated ACL runs the library', function () {
       await calc?.close();
     });
 
-    const asWeb = async <T>(service: string, run: (client: RedisRPCClient) => Promise<T>, options: Record<string, unknown> = {}): Promise<T> => {
-      const client = new RedisRPCClient({ service, redis: url('web'), namespace, timeoutMs: 3000, queues: { consume: false }, ...options });
+    /** A client of `service` on the credentials of `user`, closed after `run`. */
+    const on = async <T>(user: string, service: string, run: (client: RedisRPCClient) => Promise<T>, options: Record<string, unknown> = {}): Promise<T> => {
+      const client = new RedisRPCClient({ service, redis: url(user), namespace, timeoutMs: 3000, queues: { consume: false }, ...options });
       try {
         await client.connect();
         return await run(client);
@@ -244,6 +252,7 @@ describe('security: the generated ACL runs the library', function () {
         await client.close().catch(() => undefined);
       }
     };
+    const asWeb = <T>(service: string, run: (client: RedisRPCClient) => Promise<T>, options: Record<string, unknown> = {}): Promise<T> => on('web', service, run, options);
 
     it("reading another service's variable it does not declare", async () => {
       await typed(() => asWeb('web', (web) => web.client.get(Ledger)));
@@ -273,8 +282,8 @@ describe('security: the generated ACL runs the library', function () {
 
     it("registering as an instance of another service", async () => {
       await typed(() => asWeb('calc', async (fake) => fake.expose('who', () => 'fake')));
-      await noperm(() => raw.zadd(names.instanceSet('service.calc.rpc'), Date.now() + 60_000, 'fake'));
-      await noperm(() => raw.hset(names.instanceAnnouncements('service.calc.rpc'), 'fake', 'x'));
+      await noperm(() => raw.zadd(names.instanceSet(Names.rpcRegistry('service.calc.rpc')), Date.now() + 60_000, 'fake'));
+      await noperm(() => raw.hset(names.instanceAnnouncements(Names.rpcRegistry('service.calc.rpc')), 'fake', 'x'));
       expect((await calc.client.instances('calc')).map((i) => i.instanceId)).to.not.include('fake');
     });
 
@@ -302,6 +311,69 @@ describe('security: the generated ACL runs the library', function () {
       } finally {
         await outsider.close();
       }
+    });
+
+    describe('dotted names: a service whose name is a prefix or an extension of another reaches none of its channels or keys', () => {
+      it("calc (which reads service.{calc}.rpc.*) neither reads nor forges the requests to a service named calc.rpc.admin", async () => {
+        const admin = new RedisRPCClient({ service: 'calc.rpc.admin', redis: url('calc.rpc.admin'), namespace, callers: callersOf(deployment(namespace), 'calc.rpc.admin') });
+        try {
+          await admin.expose('who', (_args: [], context) => context.callerService);
+          await admin.connect();
+          expect(await billing.callService('calc.rpc.admin', 'who')).to.equal('billing');
+          const theirs = names.rpcInstance('service.calc.rpc.admin.rpc', admin.instanceId, 'billing');
+          await noperm(() => as('calc', (connection) => connection.subscribe(theirs)));
+          await noperm(() => as('calc', (connection) => connection.publish(theirs, 'x')));
+          // through the API: calc's credentials can neither serve calc.rpc.admin nor call it as billing
+          await typed(() => on('calc', 'calc.rpc.admin', async (fake) => fake.expose('who', () => 'fake')));
+          await typed(() => on('calc', 'billing', (forger) => forger.callService('calc.rpc.admin', 'who')));
+        } finally {
+          await admin.close();
+        }
+      });
+
+      it('web (which reads intracom.rpc.reply.{web}.*.from.{calc}) reads no reply meant for web.evil', async () => {
+        const evil = new RedisRPCClient({ service: 'web.evil', redis: url('web.evil'), namespace, timeoutMs: 3000, queues: { consume: false } });
+        try {
+          await evil.connect();
+          expect(await evil.callService('calc', 'who')).to.equal('web.evil');
+          const theirs = names.rpcReplies('web.evil', evil.instanceId, 'calc');
+          await noperm(() => as('web', (connection) => connection.subscribe(theirs)));
+          await noperm(() => as('web', (connection) => connection.publish(theirs, 'x')));
+          await typed(() => on('web', 'web.evil', (forger) => forger.callService('calc', 'who')));
+        } finally {
+          await evil.close();
+        }
+      });
+
+      it("web (which owns intracom.var.{web}.*) neither watches nor injects the change events of web.evil's variables, nor reads them", async () => {
+        await typed(() => on('web', 'web', (web) => web.client.watch(EvilSecret, () => undefined)));
+        await typed(() => on('web', 'web', (web) => web.client.get(EvilSecret)));
+        await typed(() => on('web', 'web.evil', (forger) => forger.client.set(EvilSecret, 'injected')));
+        await noperm(() => as('web', (connection) => connection.subscribe(names.variableChanged('web.evil', 'secret'))));
+        await noperm(() => as('web', (connection) => connection.publish(names.variableChanged('web.evil', 'secret'), 'x')));
+        await noperm(() => as('web', (connection) => connection.get(names.variable('web.evil', 'secret'))));
+      });
+
+      it("a service named service.calc.rpc (calc's RPC topic) cannot register as an instance of calc", async () => {
+        await typed(() => on('service.calc.rpc', 'calc', async (fake) => fake.expose('who', () => 'fake')));
+        await noperm(() => as('service.calc.rpc', (connection) => connection.zadd(names.instanceSet(Names.rpcRegistry('service.calc.rpc')), Date.now() + 60_000, 'fake')));
+        // what it owns is its own: its keys and its registry
+        expect(await as('service.calc.rpc', (connection) => connection.set(names.variable('service.calc.rpc', 'x'), '1'))).to.equal('OK');
+        expect((await calc.client.instances('calc')).map((i) => i.instanceId)).to.not.include('fake');
+      });
+
+      it("web's mutex rule reaches no other mutex's hand-over notices", async () => {
+        const wake = names.mutexWake('w-1', 'billing-lock');
+        await noperm(() => as('web', (connection) => connection.ssubscribe(wake)));
+        await noperm(() => as('web', (connection) => connection.spublish(wake, 'billing-lock|x')));
+        await noperm(() => as('web', (connection) => connection.get(names.mutex('billing-lock'))));
+        const mutex = new RedisMutex({ redis: url('web'), namespace, nodeId: 'w' });
+        try {
+          await typed(() => mutex.acquire('billing-lock', { timeoutMs: 1000 }));
+        } finally {
+          await mutex.close();
+        }
+      });
     });
   });
 

@@ -266,6 +266,81 @@ describe('security: authenticated sources', function () {
     await until(() => events.length === 1, 5000, 'the genuine event after the flood');
   });
 
+  it('a flood of forged, replayed and unsigned frames, and of valid frames of another signer stamped ahead, changes nothing for later legitimate traffic', async () => {
+    const ns = `m${namespace}`;
+    // a small replay window, so that the other signer's flood overflows it many times over
+    const { calc, calls, events } = await pairUp(ns, authOf('calc', { maxReplayIds: 50 }));
+    const billing = await rpc('billing', authOf('billing'), ns);
+    expect(await billing.callService('calc', 'add', 1, 1)).to.equal(2);
+    await billing.client.publish('prices', { p: 0 });
+    await until(() => events.length === 1, 5000, 'the first event');
+    const request = tap.frames.find((f) => f.channel.includes('service.{calc}.rpc.')) as { channel: string; bytes: Buffer };
+    const event = tap.on('prices')[0];
+    const before = calc.client.stats();
+    // evil holds a trusted key: its frames verify, stamped 25 s ahead of this clock (within the 30 s window)
+    const ahead = new FrameSealer(resolveAuth('evil', authOf('evil')) as NonNullable<ReturnType<typeof resolveAuth>>, undefined, () => Date.now() + 25_000);
+    const otherChannel = event.channel.replace('prices', 'other');
+    const pipeline = raw.pipeline();
+    for (let i = 0; i < 500; i++) {
+      const forged = Buffer.from(event.bytes);
+      forged.writeUInt32BE(i, forged.length - 8);
+      pipeline.publish(event.channel, forged);
+      pipeline.publish(request.channel, request.bytes); // replayed
+      pipeline.publish(event.channel, event.bytes); // replayed
+      pipeline.publish(event.channel, encodeFrame(new MsgpackCodec(), [{ headers: { name: 'prices', createdAt: '', serviceName: 'billing' }, payload: { p: 666 } }]));
+      pipeline.publish(otherChannel, ahead.seal(encodeFrame(new MsgpackCodec(), [{ headers: { name: 'other', createdAt: '', serviceName: 'evil' }, payload: i }]), otherChannel));
+    }
+    await pipeline.exec();
+    await until(() => calc.client.stats().authRefused - before.authRefused === 2000, 20_000, 'every forged, replayed and unsigned frame refused');
+    const flooded = calc.client.stats();
+    expect(flooded.authForged - before.authForged).to.equal(500);
+    expect(flooded.authReplayed - before.authReplayed).to.equal(1000);
+    expect(flooded.authUnsigned - before.authUnsigned).to.equal(500);
+    expect(calc.client.route.sealer?.rememberedIds, 'bounded: each signer its own window').to.be.at.most(2 * 50);
+    // later legitimate traffic: every call and event of billing taken, verified, once, and nothing of it refused
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => billing.callService('calc', 'add', i, 1)));
+    expect(results).to.deep.equal(Array.from({ length: 20 }, (_, i) => i + 1));
+    for (let i = 1; i <= 20; i++) await billing.client.publish('prices', { p: i });
+    await until(() => events.filter((e) => e !== 'other').length === 21, 5000, 'the events after the flood');
+    expect(calc.client.stats().authRefused - flooded.authRefused, 'no legitimate frame refused').to.equal(0);
+    expect(calls.slice(-20)).to.deep.equal(Array.from({ length: 20 }, () => ({ service: 'billing', verified: true, keyId: 'b1' })));
+  });
+
+  it('refuses a downgrade to clear text: frames signed in clear, a confidential value signed in clear, and one sealed by a trusted service other than its owner, each counted', async () => {
+    const ns = `n${namespace}`;
+    const encryption = { keyId: 'x1', keys: { x1: Buffer.alloc(32, 5) } };
+    const { calc, calls, events } = await pairUp(ns, authOf('calc', { encryption }));
+    // billing holds a valid signing key and the encryption key, and sends in clear
+    const downgraded = await rpc('billing', authOf('billing', { encryption: { ...encryption, frames: false } }), ns, { timeoutMs: 1500 });
+    const before = calc.client.stats();
+    await downgraded.client.publish('prices', { p: 1 });
+    expect(await downgraded.callService('calc', 'add', 1, 2).catch((error: Error) => error)).to.be.instanceOf(Error);
+    await until(() => calc.client.stats().authUnencrypted - before.authUnencrypted >= 2, 5000, 'the clear event and request refused');
+    expect(calls).to.have.length(0);
+    expect(events).to.have.length(0);
+    // the same service encrypting is served
+    const genuine = await rpc('billing', authOf('billing', { encryption }), ns);
+    expect(await genuine.callService('calc', 'add', 1, 2)).to.equal(3);
+
+    const Token = defineVar({ name: 'Token', type: 'string', owner: 'billing', description: 'a confidential token', confidential: true });
+    const owner = track(new RedisClient({ service: 'billing', redis: redis().url, namespace: ns, auth: authOf('billing', { encryption }) }));
+    const reader = track(new RedisClient({ service: 'calc', redis: redis().url, namespace: ns, auth: authOf('calc', { encryption }) }));
+    await Promise.all([owner.connect(), reader.connect()]);
+    await owner.set(Token, 'genuine');
+    expect(await reader.get(Token)).to.equal('genuine');
+    const key = (await raw.keys(`${ns}:*Token*`))[0];
+    const counted = reader.stats();
+    // signed with the owner's key, in clear
+    const signer = new FrameSealer(resolveAuth('billing', authOf('billing')) as NonNullable<ReturnType<typeof resolveAuth>>);
+    await raw.set(key, signer.seal(Buffer.from('downgraded'), key, false));
+    expect(await reader.get(Token).catch((error: Error) => error.name)).to.equal('AuthenticationError');
+    expect(reader.stats().authUnencrypted - counted.authUnencrypted).to.equal(1);
+    // sealed and encrypted by calc, trusted but not the owner
+    await reader.set(Token, 'not-the-owner');
+    expect(await owner.get(Token).catch((error: Error) => error.message)).to.match(/signed by "calc", not by its owner "billing"/);
+    expect(owner.stats().authForged).to.equal(1);
+  });
+
   it('survives hostile bytes in every field of a seal (property)', async () => {
     const ns = `h${namespace}`;
     const { calc, events } = await pairUp(ns);
@@ -430,12 +505,12 @@ describe('security: authenticated sources', function () {
     });
     const billing = await rpc('billing', authOf('billing'), ns);
     const answer = billing.callService('calc', 'slow');
-    await until(() => tap.frames.some((f) => f.channel.includes('service.calc.rpc.')), 5000, 'the request on the wire');
-    const request = tap.frames.find((f) => f.channel.includes('service.calc.rpc.')) as { channel: string; bytes: Buffer };
+    await until(() => tap.frames.some((f) => f.channel.includes('service.{calc}.rpc.')), 5000, 'the request on the wire');
+    const request = tap.frames.find((f) => f.channel.includes('service.{calc}.rpc.')) as { channel: string; bytes: Buffer };
     const opener = new FrameSealer(resolveAuth('calc', authOf('calc')) as NonNullable<ReturnType<typeof resolveAuth>>);
     const [message] = decodeFrame(new MsgpackCodec(), opener.open(request.bytes, request.channel, false).inner, 1 << 20) as Array<{ headers?: { sourceInstance: string }; payloads?: Array<{ queryId: string }>; queryId?: string; sourceInstance?: string }>;
     const queryId = message.payloads?.[0].queryId ?? (message.queryId as string);
-    const replyChannel = `${ns}:intracom.rpc.reply.billing.${message.headers?.sourceInstance ?? message.sourceInstance}.from.calc`;
+    const replyChannel = `${ns}:intracom.rpc.reply.{billing}.${message.headers?.sourceInstance ?? message.sourceInstance}.from.{calc}`;
     const evil = new FrameSealer(resolveAuth('evil', authOf('evil')) as NonNullable<ReturnType<typeof resolveAuth>>);
     await raw.publish(replyChannel, evil.seal(encodeFrame(new MsgpackCodec(), [{ queryId, result: 'forged' }]), replyChannel));
     await until(() => billing.stats().impostorReplies === 1, 5000, 'the impostor reply dropped');

@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { defineVar, instanceIdProblem, nameProblem, segmentProblem } from '../../vars/define';
 import { moduleEvents, moduleMessages, moduleRpc, Names, serviceEvents, serviceMessages, serviceRpc, websocketEvents } from '../../vars/names';
 
-const word = fc.constantFrom('a', 'b', 'rpc', 'from', 'events', 'messages', 'workers', 'var', 'intracom', 'reply', 'x-1', '_');
+const word = fc.constantFrom('a', 'b', 'service', 'module', 'rpc', 'from', 'events', 'messages', 'workers', 'var', 'intracom', 'reply', 'x-1', '_');
 const dotted = fc.array(word, { minLength: 1, maxLength: 4 }).map((parts) => parts.join('.'));
 const name = dotted.filter((n) => nameProblem('n', n) === undefined);
 const segment = word.filter((n) => segmentProblem('n', n) === undefined);
@@ -37,6 +37,8 @@ function keysOf(names: Names, service: string, variable: string, instance: strin
     [names.variable(service, variable), ['variable', service, variable]],
     [names.variable(service, variable, param), ['variable', service, variable, param]],
     [names.instanceSet(service), ['instanceSet', service]],
+    [names.instanceSet(Names.rpcRegistry(serviceRpc(service))), ['rpcRegistry', 'service', service]],
+    [names.instanceSet(Names.rpcRegistry(moduleRpc(service))), ['rpcRegistry', 'module', service]],
     [names.queryStream(service), ['queryStream', service]],
     [names.broadcastStream(service), ['broadcastStream', service]],
     [names.deadLetters(service), ['deadLetters', service]],
@@ -77,7 +79,7 @@ describe('names built in vars/', () => {
   });
 
   it("refuses the issue's colliding pair: owner TeraServer with the variable UserManagerModule.price", () => {
-    expect(new Names().variableChanged('TeraServer.UserManagerModule', 'price')).to.equal('intracom.var.TeraServer.UserManagerModule.price');
+    expect(new Names().variableChanged('TeraServer.UserManagerModule', 'price')).to.equal('intracom.var.{TeraServer.UserManagerModule}.price');
     expect(() => defineVar({ name: 'UserManagerModule.price', type: 'number', owner: 'TeraServer', description: 'd' })).to.throw(/no dot.*"UserManagerModule.price"/);
     expect(segmentProblem('variable name', 'UserManagerModule.price')).to.match(/variable name must be/);
     expect(nameProblem('service', 'TeraServer.UserManagerModule')).to.equal(undefined);

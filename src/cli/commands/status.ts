@@ -31,7 +31,8 @@ export interface StatusReport {
   mutexes: MutexRecord[];
 }
 
-const RPC_TARGET = /^(service|module)\..+\.rpc$/;
+/** The registry owner of an RPC target (`Names.rpcRegistry`): `rpc:<topic>`. */
+const RPC_TARGET = /^rpc:((?:service|module)\..+\.rpc)$/;
 
 async function scanServices(client: RedisClient, kinds: string[]): Promise<Map<string, Set<string>>> {
   const found = new Map<string, Set<string>>();
@@ -55,8 +56,9 @@ export async function readStatus(client: RedisClient, rpc: RedisRPCClient): Prom
   const rpcTargets: StatusReport['rpcTargets'] = [];
   for (const name of names) {
     const kinds = found.get(name) as Set<string>;
-    if (RPC_TARGET.test(name)) {
-      rpcTargets.push({ target: name, instances: (await client.route.liveInstances(name)).length });
+    const rpcTarget = RPC_TARGET.exec(name);
+    if (rpcTarget !== null) {
+      rpcTargets.push({ target: rpcTarget[1], instances: (await client.route.liveInstances(name)).length });
       continue;
     }
     // CLI processes (this one, or a `watch` in another terminal) are tools, not services: listed only if something queued work for them

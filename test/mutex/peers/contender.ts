@@ -9,7 +9,7 @@ import Redis from 'ioredis';
 import { RedisMutex } from '../../../src/mutex/RedisMutex';
 
 const { REDIS_URL = '', NAMESPACE = '', DURATION_MS = '8000', MODE = 'acquire', PEER = 'peer' } = process.env;
-const counterKey = `${NAMESPACE}:test:counter`;
+const counterKey = process.env.COUNTER_KEY ?? `${NAMESPACE}:test:counter`;
 
 async function main(): Promise<void> {
   const mutex = new RedisMutex({ redis: REDIS_URL, namespace: NAMESPACE, nodeId: PEER });
