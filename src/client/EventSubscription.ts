@@ -86,8 +86,8 @@ export class EventSubscription {
     this.host.running(-1);
   }
 
-  private async stop(): Promise<void> {
+  private stop(): Promise<void> {
     this.host.stopped(this.unsubscribe);
-    await this.routeUnsubscribe?.();
+    return this.routeUnsubscribe === undefined ? Promise.resolve() : this.routeUnsubscribe();
   }
 }

@@ -25,7 +25,7 @@ import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
 import { DEFAULT_DURABILITY } from '../route/RouteOptions';
 import { topologyOf } from '../route/connection';
-import type { Route, RouteStats, RouteStatus } from '../route/Route';
+import type { Route, RouteStats, RouteStatus, Unsubscribe as RouteUnsubscribe } from '../route/Route';
 import { beforeDeadline, withinMs } from '../route/withinMs';
 import { EventSubscription, type EventHost } from './EventSubscription';
 import { VERSION } from '../version';
@@ -520,7 +520,11 @@ export class RedisClient extends EventEmitter {
    * Calls `handler` for every event on exactly `topic` (glob characters are
    * literal here). At most `maxInFlight` calls run at once; events past it
    * are shed and counted. A `handler` that is not a function is refused with
-   * ValidationError.
+   * ValidationError. The subscriptions of one tick reach Redis as one
+   * SUBSCRIBE per 1,024 channels; a channel the ACL refuses rejects with
+   * PermissionError alone, the others of its tick still subscribe. What a
+   * subscription costs in heap and CPU is in docs/benchmarks.md
+   * (`subscribe-10k`).
    */
   subscribe<P = unknown>(topic: string, handler: EventHandler<P>, options?: SubscribeOptions): Promise<Unsubscribe> {
     if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeValue(topic)}`));
@@ -563,16 +567,34 @@ export class RedisClient extends EventEmitter {
 
   // ---- internals ----
 
-  private async listen(channel: string | undefined, pattern: string | undefined, handler: EventHandler, options: SubscribeOptions = {}): Promise<Unsubscribe> {
-    if (this.closing) throw new NotConnectedError('subscribe', 'closed');
+  /**
+   * Not async, and no options object when none is given: subscribing
+   * thousands of topics at once costs, per topic, the subscription object
+   * and one promise chain step, little more than the route's own work.
+   */
+  private listen(channel: string | undefined, pattern: string | undefined, handler: EventHandler, options?: SubscribeOptions): Promise<Unsubscribe> {
+    let subscribing: Promise<RouteUnsubscribe>;
+    let subscription: EventSubscription;
+    try {
+      if (this.closing) throw new NotConnectedError('subscribe', 'closed');
+      subscription = new EventSubscription(this.eventHost, handler, options === undefined ? this.maxInFlight : this.subscriptionLimit(options));
+      subscribing = channel !== undefined ? this.route.subscribe(channel, subscription.receive) : this.route.psubscribe(pattern as string, subscription.receive);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return subscribing.then((routeUnsubscribe) => {
+      subscription.routeUnsubscribe = routeUnsubscribe;
+      this.subscriptions.add(subscription.unsubscribe);
+      if (this.logger.isLevelEnabled('debug')) this.logger.debug(channel !== undefined ? { channel } : { pattern }, 'subscribed');
+      return subscription.unsubscribe;
+    });
+  }
+
+  /** The `maxInFlight` of a subscription's options (checked: ValidationError naming what is wrong). */
+  private subscriptionLimit(options: SubscribeOptions): number {
     if (typeof options !== 'object' || options === null) throw new ValidationError(`subscribe options must be an object; received ${describeValue(options)}`);
     refuseUnknownOptions('subscribe', options, SUBSCRIBE_OPTION_NAMES);
-    const maxInFlight = options.maxInFlight === undefined ? this.maxInFlight : positiveInteger('maxInFlight (subscribe option)', options.maxInFlight);
-    const subscription = new EventSubscription(this.eventHost, handler, maxInFlight);
-    subscription.routeUnsubscribe = channel !== undefined ? await this.route.subscribe(channel, subscription.receive) : await this.route.psubscribe(pattern as string, subscription.receive);
-    this.subscriptions.add(subscription.unsubscribe);
-    if (this.logger.isLevelEnabled('debug')) this.logger.debug(channel !== undefined ? { channel } : { pattern }, 'subscribed');
-    return subscription.unsubscribe;
+    return options.maxInFlight === undefined ? this.maxInFlight : positiveInteger('maxInFlight (subscribe option)', options.maxInFlight);
   }
 
   /** The checks of publish and publishAndForget (throws NotConnectedError, ValidationError), then {@link topicState}. */

@@ -3,6 +3,7 @@ import type { FrameSealer } from '../envelope/FrameSealer';
 import { attest } from '../envelope/sender';
 import { AuthenticationError } from '../errors/AuthenticationError';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
+import { PermissionError } from '../errors/PermissionError';
 import type { RateLimitedLog } from '../log/RateLimitedLog';
 import type { MessageListener, PatternListener, RouteStats, Unsubscribe } from './Route';
 
@@ -16,14 +17,38 @@ export interface SubscriptionBackend {
 
 type Operation = keyof SubscriptionBackend;
 
-/** Names queued for one backend call: their callers share one promise. */
+/** One caller waiting for a batch: told once the names of the batch are (un)subscribed or refused. */
+interface Waiter {
+  name: string;
+  /** What the caller's promise resolves with (the listener's unsubscribe; nothing for an unsubscribe). */
+  value: unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  /** For a subscription: its entry and listener token, the token taken out again when the name is refused. */
+  owner: Entry<unknown> | undefined;
+  token: { fn: unknown } | undefined;
+}
+
+/**
+ * Names queued for one backend call, and the callers waiting for it: a
+ * record each, settled in one loop (no promise chain or closure per name).
+ */
 interface Batch {
   operation: Operation;
   names: string[];
-  done: Promise<void>;
-  resolve: () => void;
-  reject: (error: unknown) => void;
+  waiters: Waiter[];
 }
+
+// A promise's settlers, taken by a shared executor instead of a closure per call (the executor runs synchronously).
+let capturedResolve: (value: unknown) => void = () => undefined;
+let capturedReject: (error: unknown) => void = () => undefined;
+function captureSettlers(resolve: (value: any) => void, reject: (error: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+/** A listener array with none (shared: an entry that loses its last listener allocates nothing). */
+const NO_LISTENERS: ReadonlyArray<never> = Object.freeze([]);
 
 /**
  * Channels (or patterns) one backend call carries at the most: far below
@@ -43,8 +68,8 @@ interface Entry<L> {
    * delivery walks the array it started with, without copying it.
    */
   listeners: ReadonlyArray<{ fn: L }>;
-  /** The underlying subscription call, until it succeeded. */
-  ready: Promise<void> | undefined;
+  /** The batch of the underlying subscription call, until it succeeded. */
+  batch: Batch | undefined;
 }
 
 /**
@@ -54,6 +79,10 @@ interface Entry<L> {
  * calls of one kind (subscribe, unsubscribe, ...) go to the backend as one
  * call of up to MAX_NAMES_PER_CALL names, in the order they were made, so
  * subscribing K channels at once costs about one SUBSCRIBE of K channels.
+ * Redis refuses a whole command when its ACL leaves out one of the names:
+ * such a call is tried again by halves, down to the refused names alone, so
+ * that the others still subscribe and only the refused ones reject (with
+ * their PermissionError).
  * A frame that does not decode is counted, reported and skipped; a listener
  * that throws is logged; neither can stop delivery of what follows.
  */
@@ -147,89 +176,107 @@ export class SubscriptionTable {
   }
 
   /**
-   * Queues one subscription call for the flush at the end of the tick; the
-   * names of one backend call share its promise (one per call, not per name:
-   * subscribing thousands at once allocates little).
+   * Queues one subscription call for the flush at the end of the tick, in
+   * the batch of up to MAX_NAMES_PER_CALL names it joins (returned).
    */
-  private enqueue(operation: Operation, name: string): Promise<void> {
+  private enqueue(operation: Operation, name: string): Batch {
     let batch = this.queued[this.queued.length - 1];
     if (batch === undefined || batch.operation !== operation || batch.names.length >= MAX_NAMES_PER_CALL) {
       if (this.queued.length === 0) queueMicrotask(this.flush);
-      let resolve!: () => void;
-      let reject!: (error: unknown) => void;
-      const done = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      batch = { operation, names: [], done, resolve, reject };
+      batch = { operation, names: [], waiters: [] };
       this.queued.push(batch);
     }
     batch.names.push(name);
-    return batch.done;
+    return batch;
   }
 
-  /** Sends the queued calls, in order; a subscribed entry then holds no promise, a failed one is forgotten. */
+  /** A promise of `value` settled with `batch` (rejected when `name` is refused or the batch fails). */
+  private wait<T>(batch: Batch, name: string, value: T, owner?: Entry<unknown>, token?: { fn: unknown }): Promise<T> {
+    const promise = new Promise<T>(captureSettlers);
+    batch.waiters.push({ name, value, resolve: capturedResolve, reject: capturedReject, owner, token });
+    return promise;
+  }
+
+  /** Sends the queued calls, in order; a subscribed entry then holds no batch, a failed one is forgotten. */
   private readonly flush = (): void => {
     const queued = this.queued;
     this.queued = [];
-    for (const batch of queued) {
-      let call: Promise<void>;
-      try {
-        call = this.backend[batch.operation](batch.names);
-      } catch (error) {
-        call = Promise.reject(error);
-      }
-      const table: Map<string, Entry<unknown>> | undefined = batch.operation === 'subscribe' ? this.channels : batch.operation === 'psubscribe' ? this.patterns : undefined;
-      call.then(
-        () => {
-          // later listeners of these wait for nothing
-          if (table !== undefined) for (const name of batch.names) this.settle(table, name, batch.done, false);
-          batch.resolve();
-        },
-        (error: unknown) => {
-          if (table !== undefined) for (const name of batch.names) this.settle(table, name, batch.done, true);
-          batch.reject(error);
-        },
-      );
-    }
+    for (const batch of queued) void this.send(batch);
   };
 
-  /** An entry whose subscription call (`done`) ended: subscribed (no promise kept), or failed (the entry goes). */
-  private settle(table: Map<string, Entry<unknown>>, name: string, done: Promise<void>, failed: boolean): void {
+  /** One batch's call (narrowed down when some names are refused), then every name and waiter of it settled. */
+  private async send(batch: Batch): Promise<void> {
+    const table: Map<string, Entry<unknown>> | undefined = batch.operation === 'subscribe' ? this.channels : batch.operation === 'psubscribe' ? this.patterns : undefined;
+    const refused = new Map<string, unknown>();
+    let failure: unknown;
+    try {
+      await this.call(batch.operation, batch.names, refused);
+    } catch (error) {
+      failure = error ?? new Error(`${batch.operation} failed`);
+    }
+    // later listeners of the subscribed names wait for nothing
+    if (table !== undefined) for (const name of batch.names) this.settle(table, name, batch, failure !== undefined || (refused.size > 0 && refused.has(name)));
+    for (const waiter of batch.waiters) {
+      const error = failure ?? (refused.size === 0 ? undefined : refused.get(waiter.name));
+      if (error === undefined) {
+        waiter.resolve(waiter.value);
+        continue;
+      }
+      const owner = waiter.owner;
+      if (owner !== undefined) owner.listeners = owner.listeners.filter((t) => t !== waiter.token);
+      waiter.reject(error);
+    }
+  }
+
+  /**
+   * The backend call for `names`. Redis refuses the whole command when its
+   * ACL leaves out any one of them: a refused call of several names is made
+   * again by halves, each name refused alone recorded in `refused` (a
+   * deployment that refuses k of n names costs about 2k log2(n / k) more
+   * calls, and only when a refusal happens). Any other failure fails them all.
+   */
+  private async call(operation: Operation, names: string[], refused: Map<string, unknown>): Promise<void> {
+    try {
+      await this.backend[operation](names);
+    } catch (error) {
+      if (!(error instanceof PermissionError)) throw error;
+      if (names.length === 1) {
+        refused.set(names[0], error);
+        return;
+      }
+      const middle = names.length >> 1;
+      await Promise.all([this.call(operation, names.slice(0, middle), refused), this.call(operation, names.slice(middle), refused)]);
+    }
+  }
+
+  /** An entry whose subscription call (`batch`) ended: subscribed (no batch kept), or failed (the entry goes). */
+  private settle(table: Map<string, Entry<unknown>>, name: string, batch: Batch, failed: boolean): void {
     const entry = table.get(name);
-    if (entry?.ready !== done) return;
+    if (entry?.batch !== batch) return;
     if (failed) table.delete(name);
-    else entry.ready = undefined;
+    else entry.batch = undefined;
   }
 
   private add<L>(table: Map<string, Entry<L>>, name: string, listener: L, open: Operation, shut: Operation): Promise<Unsubscribe> {
     let entry = table.get(name);
     if (entry === undefined) {
-      entry = { listeners: [], ready: this.enqueue(open, name) };
+      entry = { listeners: NO_LISTENERS, batch: this.enqueue(open, name) };
       table.set(name, entry);
     }
     const token = { fn: listener };
     // sized to fit: a spread of an empty array reserves room for 16 more
     entry.listeners = entry.listeners.length === 0 ? [token] : [...entry.listeners, token];
-    const owner = entry;
-    const remove = this.remove.bind(this, table, name, owner, token, shut) as Unsubscribe;
-    if (owner.ready === undefined) return Promise.resolve(remove);
-    return owner.ready.then(
-      () => remove,
-      (error: unknown) => {
-        owner.listeners = owner.listeners.filter((t) => t !== token);
-        throw error;
-      },
-    );
+    const remove = this.remove.bind(this, table, name, entry, token, shut) as Unsubscribe;
+    if (entry.batch === undefined) return Promise.resolve(remove);
+    return this.wait(entry.batch, name, remove, entry as Entry<unknown>, token);
   }
 
   /** One listener's unsubscribe (bound per listener: no closure over the subscribe call's scope); a second call does nothing. */
-  private async remove<L>(table: Map<string, Entry<L>>, name: string, owner: Entry<L>, token: { fn: L }, shut: Operation): Promise<void> {
-    if (!owner.listeners.includes(token)) return;
-    owner.listeners = owner.listeners.filter((t) => t !== token);
-    if (owner.listeners.length === 0 && table.get(name) === owner) {
-      table.delete(name);
-      await this.enqueue(shut, name);
-    }
+  private remove<L>(table: Map<string, Entry<L>>, name: string, owner: Entry<L>, token: { fn: L }, shut: Operation): Promise<void> {
+    if (!owner.listeners.includes(token)) return Promise.resolve();
+    owner.listeners = owner.listeners.length === 1 ? NO_LISTENERS : owner.listeners.filter((t) => t !== token);
+    if (owner.listeners.length > 0 || table.get(name) !== owner) return Promise.resolve();
+    table.delete(name);
+    return this.wait(this.enqueue(shut, name), name, undefined);
   }
 }

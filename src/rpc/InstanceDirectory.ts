@@ -20,6 +20,16 @@ export interface RpcAnnouncement {
   callers?: string[];
 }
 
+/** What this caller has given one instance of a target, for the choice of the instance of each burst. */
+export interface InstanceLoad {
+  /** Instance id. */
+  readonly id: string;
+  /** Calls given to it so far; lifted to within BALANCE_LAG_BURSTS bursts of the most-given instance when it lags (see `pick`). */
+  given: number;
+  /** Calls given to it and not yet settled or sent elsewhere. */
+  outstanding: number;
+}
+
 /** One callable target (a service or a module) as the caller sees it. */
 export interface RpcTarget {
   readonly scope: RpcScope;
@@ -27,8 +37,8 @@ export interface RpcTarget {
   readonly name: string;
   /** `service.<key>.rpc` or `module.<name>.rpc`; also the registry name of its serving instances. */
   readonly topic: string;
-  /** Live instance ids, as last read from the registry. */
-  instances: string[];
+  /** The live instances, as last read from the registry, sorted by id. */
+  instances: InstanceLoad[];
   /** When `instances` was read (`performance.now()`, ms); NEVER_READ before the first read. */
   fetchedAt: number;
   /** The read in progress, when any. */
@@ -36,9 +46,13 @@ export interface RpcTarget {
   /** Round-robin position. */
   cursor: number;
   /** The instance this tick's burst of calls goes to (undefined between bursts). */
-  burst: string | undefined;
+  burst: InstanceLoad | undefined;
   /** Calls the current burst may still take. */
   burstLeft: number;
+  /** Calls given to the instances of this target and not yet settled or sent elsewhere (the sum of their `outstanding`). */
+  outstanding: number;
+  /** The load of every instance seen, listed now or not: one missing from a registry read keeps its counts when it is back. */
+  loads: Map<string, InstanceLoad>;
   /** Instances whose channel reached nobody, until when (`performance.now()`, ms) they are avoided. */
   suspects: Map<string, number>;
   /** Request channel per instance id; null for an instance that takes no calls from this service. */
@@ -53,14 +67,25 @@ const NEVER_READ = -1;
 const SUSPECT_MS = 10_000;
 
 /**
+ * How far, in bursts, an instance's calls given may lag the most-given
+ * instance's before they are lifted: an instance that was full or suspect
+ * for a while catches up by at most this many bursts, not by everything it
+ * missed.
+ */
+const BALANCE_LAG_BURSTS = 2;
+
+/**
  * The caller's view of who serves what: the live instances of each target,
  * read from the RPC registry (one sorted set per target, refreshed by each
  * serving instance's heartbeat), cached for `cacheMs`, refreshed in the
  * background when stale and at once when nothing is left to try. Instances
- * are chosen round-robin, so load spreads: per call, or per burst (every
- * call to one target within one tick goes to one instance, up to `burstSize`
- * calls, and the next burst to the next instance), so that a burst leaves as
- * one frame however many instances serve the target.
+ * are chosen so that load spreads: per call (round-robin), or per burst
+ * (every call to one target within one tick goes to one instance, up to
+ * `burstSize` calls), so that a burst leaves as one frame however many
+ * instances serve the target. Each burst goes to the instance this caller
+ * has given the fewest calls, so that bursts of uneven sizes still even out
+ * the calls, skipping an instance that holds a burst more unanswered calls
+ * than another: a slow or stuck instance is given no more than it answers.
  */
 export class InstanceDirectory {
   private readonly targets = new Map<string, RpcTarget>();
@@ -87,7 +112,7 @@ export class InstanceDirectory {
   target(scope: RpcScope, name: string, topic: string): RpcTarget {
     let target = this.targets.get(topic);
     if (target === undefined) {
-      target = { scope, name, topic, instances: [], fetchedAt: NEVER_READ, refreshing: undefined, cursor: 0, burst: undefined, burstLeft: 0, suspects: new Map(), channels: new Map(), callers: new Map() };
+      target = { scope, name, topic, instances: [], fetchedAt: NEVER_READ, refreshing: undefined, cursor: 0, burst: undefined, burstLeft: 0, outstanding: 0, loads: new Map(), suspects: new Map(), channels: new Map(), callers: new Map() };
       this.targets.set(topic, target);
     }
     return target;
@@ -99,14 +124,21 @@ export class InstanceDirectory {
   }
 
   /**
-   * Chooses an instance not in `exclude`, round-robin, avoiding suspects
-   * while others remain; undefined when none is left. Starts a background
-   * refresh when the list is stale. With `burstSize` above 1, a first
-   * attempt (no `exclude`) joins the burst open in this tick for the target,
-   * if it has room, instead of moving on: the burst ends with the tick or
-   * after `burstSize` calls.
+   * Chooses an instance not in `exclude`, avoiding suspects while others
+   * remain; undefined when none is left. Starts a background refresh when
+   * the list is stale. With `burstSize` 1 (or an `exclude`: a retry), the
+   * next instance round-robin. With `burstSize` above 1, a first attempt
+   * joins the burst open in this tick for the target, if it has room; else
+   * it opens a burst at the instance given the fewest calls among those not
+   * full, ties round-robin. An instance is full when it holds a burst (or
+   * the mean per instance, when more) more unanswered calls than the
+   * instance holding the fewest: one that answers slower than the others
+   * keeps calls only up to that, and gets calls again as it answers. The
+   * burst ends with the tick, after `burstSize` calls, or when its instance
+   * is full. The caller counts each call it gives the chosen instance with
+   * {@link take} and {@link release}.
    */
-  pick(target: RpcTarget, exclude: Set<string> | undefined, now = performance.now(), burstSize = 1): string | undefined {
+  pick(target: RpcTarget, exclude: Set<string> | undefined, now = performance.now(), burstSize = 1): InstanceLoad | undefined {
     if (now - target.fetchedAt > this.cacheMs && target.refreshing === undefined) {
       this.refresh(target).catch((error: unknown) => this.warnings.warn(`refresh ${target.topic}`, { err: error, target: target.topic }, 'could not refresh the live instances'));
     }
@@ -115,35 +147,92 @@ export class InstanceDirectory {
         target.burstLeft -= 1;
         return target.burst;
       }
-      const id = this.next(target, undefined, now);
-      if (id !== undefined && (target.suspects.size === 0 || !target.suspects.has(id))) this.openBurst(target, id, burstSize - 1);
-      return id;
+      return this.openBurst(target, now, burstSize);
     }
     return this.next(target, exclude, now);
   }
 
+  /** A call is given to `load` (an instance of `target`): counted until {@link release}. */
+  take(target: RpcTarget, load: InstanceLoad): void {
+    load.given += 1;
+    load.outstanding += 1;
+    target.outstanding += 1;
+  }
+
+  /** A call given to `load` is settled or sent elsewhere. */
+  release(target: RpcTarget, load: InstanceLoad): void {
+    load.outstanding -= 1;
+    target.outstanding -= 1;
+  }
+
+  /** Whether an instance is avoided now (its channel reached nobody lately); forgets a suspicion that ran out. */
+  private suspected(target: RpcTarget, id: string, now: number): boolean {
+    if (target.suspects.size === 0) return false;
+    const until = target.suspects.get(id);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    target.suspects.delete(id);
+    return false;
+  }
+
   /** The next instance round-robin, as `pick` describes. */
-  private next(target: RpcTarget, exclude: Set<string> | undefined, now: number): string | undefined {
+  private next(target: RpcTarget, exclude: Set<string> | undefined, now: number): InstanceLoad | undefined {
     const list = target.instances;
     const count = list.length;
-    let fallback: string | undefined;
+    let fallback: InstanceLoad | undefined;
     for (let i = 0; i < count; i++) {
-      const id = list[(target.cursor + i) % count];
-      if (exclude !== undefined && exclude.has(id)) continue;
-      if (target.suspects.size > 0) {
-        const until = target.suspects.get(id);
-        if (until !== undefined) {
-          if (until > now) {
-            fallback ??= id;
-            continue;
-          }
-          target.suspects.delete(id);
-        }
+      const load = list[(target.cursor + i) % count];
+      if (exclude !== undefined && exclude.has(load.id)) continue;
+      if (this.suspected(target, load.id, now)) {
+        fallback ??= load;
+        continue;
       }
       target.cursor = (target.cursor + i + 1) % count;
-      return id;
+      return load;
     }
     return fallback;
+  }
+
+  /** Opens a burst at the instance `pick` describes (two passes over the instances) and returns it. */
+  private openBurst(target: RpcTarget, now: number, burstSize: number): InstanceLoad | undefined {
+    const list = target.instances;
+    const count = list.length;
+    let least = Infinity;
+    let most = -Infinity;
+    let fallback: InstanceLoad | undefined;
+    for (let i = 0; i < count; i++) {
+      const load = list[i];
+      if (load.given > most) most = load.given;
+      if (this.suspected(target, load.id, now)) fallback ??= load;
+      else if (load.outstanding < least) least = load.outstanding;
+    }
+    if (least === Infinity) return fallback;
+    const full = least + Math.max(burstSize, Math.ceil(target.outstanding / count));
+    let chosen: InstanceLoad | undefined;
+    let chosenAt = 0;
+    for (let i = 0; i < count; i++) {
+      const at = (target.cursor + i) % count;
+      const load = list[at];
+      if (load.outstanding >= full || (target.suspects.size > 0 && target.suspects.has(load.id))) continue;
+      if (chosen === undefined || load.given < chosen.given) {
+        chosen = load;
+        chosenAt = at;
+      }
+    }
+    // the least-holding instance is never full, so one is chosen
+    const burst = chosen as InstanceLoad;
+    target.cursor = (chosenAt + 1) % count;
+    const floor = most - BALANCE_LAG_BURSTS * burstSize;
+    if (burst.given < floor) burst.given = floor;
+    if (target.burst === undefined) this.bursting.push(target);
+    target.burst = burst;
+    target.burstLeft = Math.min(burstSize, full - burst.outstanding) - 1;
+    if (!this.burstEndScheduled) {
+      this.burstEndScheduled = true;
+      // queued behind the continuations already waiting in this tick, as the frame batcher's flush is: a burst is what one frame carries
+      queueMicrotask(this.endBursts);
+    }
+    return burst;
   }
 
   /** Reads the live instances of a target from the registry (one read at a time per target). */
@@ -166,7 +255,7 @@ export class InstanceDirectory {
         ids.sort();
         if (!sameCallers(target.callers, callers)) target.channels.clear();
         target.callers = callers;
-        target.instances = ids;
+        target.instances = this.loadsOf(target, ids);
         target.fetchedAt = performance.now();
       } finally {
         target.refreshing = undefined;
@@ -175,21 +264,31 @@ export class InstanceDirectory {
     return target.refreshing;
   }
 
+  /**
+   * The loads of a new list of instance ids: an instance seen before keeps
+   * its counts (also one a registry read missed for a while), a new one
+   * starts level with the least-given listed one (it gets its share at once,
+   * not a flood).
+   */
+  private loadsOf(target: RpcTarget, ids: string[]): InstanceLoad[] {
+    let least = Infinity;
+    for (const load of target.instances) if (load.given < least) least = load.given;
+    if (least === Infinity) least = 0;
+    if (target.loads.size > 4096) target.loads.clear();
+    return ids.map((id) => {
+      let load = target.loads.get(id);
+      if (load === undefined) {
+        load = { id, given: least, outstanding: 0 };
+        target.loads.set(id, load);
+      }
+      return load;
+    });
+  }
+
   /** Marks an instance as gone (a request to it reached nobody): avoided until the registry drops it. */
   suspect(target: RpcTarget, instanceId: string): void {
     target.suspects.set(instanceId, performance.now() + SUSPECT_MS);
-    if (target.burst === instanceId) target.burst = undefined;
-  }
-
-  private openBurst(target: RpcTarget, instanceId: string, room: number): void {
-    if (target.burst === undefined) this.bursting.push(target);
-    target.burst = instanceId;
-    target.burstLeft = room;
-    if (!this.burstEndScheduled) {
-      this.burstEndScheduled = true;
-      // queued behind the continuations already waiting in this tick, as the frame batcher's flush is: a burst is what one frame carries
-      queueMicrotask(this.endBursts);
-    }
+    if (target.burst?.id === instanceId) target.burst = undefined;
   }
 
   private readonly endBursts = (): void => {

@@ -62,8 +62,8 @@ const RESERVED = /^\$/;
  * function, no instance, a remote exception, a lost connection and a cancel
  * are each their own error class.
  *
- * A request goes to one instance chosen round-robin from the RPC registry,
- * on that instance's own channel (`service.<key>.rpc.<instanceId>`); the
+ * A request goes to one instance chosen from the RPC registry (see the
+ * `spread` option), on that instance's own channel (`service.<key>.rpc.<instanceId>`); the
  * reply comes back on this instance's reply channel, matched by request id.
  * Requests and replies leaving in one tick share one frame per channel.
  *

@@ -56,19 +56,21 @@ export interface RpcOptions {
   sliceSize?: number;
   /**
    * How calls are spread over the instances of the service (or module) they
-   * go to, round-robin either way:
+   * go to:
    * - `'burst'`: the calls this client makes to one target within one tick
-   *   go to one instance, up to `sliceSize` of them, and the next burst goes
-   *   to the next instance. A burst then leaves as one frame however many
-   *   instances serve the target, so the cost per call stays flat as the
-   *   service scales out. A lone call per tick is a burst of one, spread as
-   *   per call. Load evens out over many bursts, not within one: under
-   *   handlers of uneven duration, a burst waits on its instance's slowest
-   *   handler and on that instance's `concurrency`, which raises the tail
-   *   latency (see docs/rpc.md).
-   * - `'call'`: each call goes to the next instance. Every instance gets
-   *   every n-th call, even within a tick, at one frame per instance and tick
-   *   (the cost per call rises with the number of instances).
+   *   go to one instance, up to `sliceSize` of them: a burst, which leaves as
+   *   one frame however many instances serve the target, so the cost per
+   *   call stays flat as the service scales out. Each burst goes to the
+   *   instance this client has given the fewest calls, skipping one that
+   *   holds a burst more unanswered calls than another (a slow or stuck
+   *   instance gets calls as it answers them, not an equal share of the
+   *   calls in flight). Instances stay within a burst of each other in calls
+   *   received while they keep up. A lone call per tick is a burst of one,
+   *   spread as per call (see docs/rpc.md for fairness and tail latency).
+   * - `'call'`: each call goes to the next instance, round-robin, even
+   *   within a tick and whatever the instances hold, at one frame per
+   *   instance and tick (the cost per call rises with the number of
+   *   instances).
    * @default 'burst'
    */
   spread?: RpcSpread;

@@ -17,7 +17,7 @@ import { ValidationError } from '../errors/ValidationError';
 import { RateLimitedLog } from '../log/RateLimitedLog';
 import type { Route, Unsubscribe } from '../route/Route';
 import { Deadlines, type Timed } from './Deadlines';
-import type { InstanceDirectory, RpcTarget } from './InstanceDirectory';
+import type { InstanceDirectory, InstanceLoad, RpcTarget } from './InstanceDirectory';
 import { unencodableReason } from '../envelope/sendable';
 import { invalidReplyReason, type RpcErrorReply, type RpcQueryBody, type RpcRequestBody, type RpcRequestHeaders } from './wire';
 import { ShortIds } from '../envelope/ids';
@@ -36,6 +36,8 @@ interface PendingCall extends Timed {
   onAbort: (() => void) | undefined;
   /** Instance the current attempt went to. */
   instanceId: string | undefined;
+  /** What the directory counts for that instance while the attempt is unanswered. */
+  load: InstanceLoad | undefined;
   channel: string | undefined;
   /** When the current attempt was sent (`performance.now()`, ms). */
   sentAt: number;
@@ -99,7 +101,7 @@ export interface RpcCallerSettings {
   probeIntervalMs: number;
   /** Requests to one instance leave as a frame once this many are queued. */
   sliceSize: number;
-  /** `burst`: a tick's calls to one target go to one instance (up to `sliceSize`); `call`: each call to the next instance. */
+  /** `burst`: a tick's calls to one target go to one instance (up to `sliceSize`), the least-given one not full; `call`: each call to the next instance. */
   spread: RpcSpread;
 }
 
@@ -108,7 +110,7 @@ export type RpcSpread = 'burst' | 'call';
 
 /**
  * The calling side of RPC: sends each request to one live instance of the
- * target (round-robin from the registry, per burst or per call), matches replies by request id on
+ * target (from the registry, per burst or per call: see InstanceDirectory.pick), matches replies by request id on
  * this instance's own reply channel, and turns every way a call can end into
  * its own error class.
  */
@@ -233,6 +235,7 @@ export class RpcCaller {
       signal,
       onAbort: undefined,
       instanceId: undefined,
+      load: undefined,
       channel: undefined,
       sentAt: 0,
       attempts: 0,
@@ -285,13 +288,14 @@ export class RpcCaller {
     if (this.directory.needsRead(target)) return this.readThenDispatch(call);
     // a first attempt that waited for nothing leaves as the call starts: the reading its deadline was counted from serves
     const now = call.attempts === 0 && !call.refreshed ? call.deadline - call.timeoutMs : performance.now();
-    const instanceId = this.directory.pick(target, call.tried, now, this.burstSize);
-    if (instanceId === undefined) {
+    const load = this.directory.pick(target, call.tried, now, this.burstSize);
+    if (load === undefined) {
       if (!call.refreshed) return this.readThenDispatch(call);
       if (call.busy > 0) return this.fail(call, new ServiceBusyError(target.name, call.fn, call.tried?.size ?? call.busy));
       const detail = call.tried === undefined ? 'no live instance is registered' : `none of the ${call.tried.size} registered instance(s) is listening any more`;
       return this.fail(call, new NoServiceError(target.name, call.fn, detail));
     }
+    const instanceId = load.id;
     const channel = this.directory.channel(target, instanceId);
     if (channel === null) {
       const accepted = this.directory.acceptedCallers(target, instanceId) ?? [];
@@ -300,6 +304,8 @@ export class RpcCaller {
     call.instanceId = instanceId;
     call.channel = channel;
     call.request = undefined;
+    call.load = load;
+    this.directory.take(target, load);
     // PUBLISH's receiver count includes pattern subscribers (a watcher of `*`): only an exact count proves the instance listens
     if (now - (this.heard.get(channel) ?? -Infinity) <= this.settings.probeIntervalMs) return this.send(call, now);
     this.listening(channel).then(
@@ -407,6 +413,7 @@ export class RpcCaller {
   }
 
   private reroute(call: PendingCall, from: string): void {
+    this.unload(call);
     (call.tried ??= new Set()).add(from);
     call.instanceId = undefined;
     call.channel = undefined;
@@ -503,7 +510,15 @@ export class RpcCaller {
     call.reject(error);
   }
 
+  /** The current attempt no longer counts against its instance (answered, failed, or sent elsewhere). */
+  private unload(call: PendingCall): void {
+    if (call.load === undefined) return;
+    this.directory.release(call.target, call.load);
+    call.load = undefined;
+  }
+
   private settle(call: PendingCall): void {
+    this.unload(call);
     this.pending.delete(call.id);
     this.deadlines.remove(call);
     if (call.onAbort !== undefined) call.signal?.removeEventListener('abort', call.onAbort);

@@ -4,6 +4,7 @@
  * builds its clients through the harness it is given.
  */
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { z } from 'zod';
 import { defineFunctions, schema } from '../../vars/functions';
 import { CancelledError } from '../../src/errors/CancelledError';
@@ -391,6 +392,55 @@ export function rpcBehaviour(routeName: string, createHarness: () => Promise<Rpc
       const perInstance = new Map<string, number>();
       for (const id of handledBy.values()) perInstance.set(id, (perInstance.get(id) ?? 0) + 1);
       expect([...perInstance.values()]).to.deep.equal([2, 2, 2]);
+    });
+
+    it("spread 'burst': bursts of any sizes give every instance the same number of calls, within one burst (fast-check)", async () => {
+      const counts = new Map<string, number>();
+      for (let i = 0; i < 3; i++) {
+        const server = await harness.make('even');
+        await server.expose('who', () => void counts.set(server.instanceId, (counts.get(server.instanceId) ?? 0) + 1));
+      }
+      const caller = await harness.make('web', { sliceSize: 8 });
+      await caller.callService('even', 'who'); // reads the registry
+      // round-robin per burst gave an instance the short burst of every tick: ticks of 20 calls were 8, 8 and 4 per instance
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 20 }), { minLength: 1, maxLength: 12 }), async (ticks) => {
+          for (const calls of ticks) await Promise.all(Array.from({ length: calls }, () => caller.callService('even', 'who')));
+          const handled = [...counts.values()];
+          expect(handled).to.have.length(3);
+          expect(Math.max(...handled) - Math.min(...handled), JSON.stringify(handled)).to.be.at.most(8);
+        }),
+        { numRuns: 25 },
+      );
+    });
+
+    it("spread 'burst': an instance that does not answer holds about a burst of the calls in flight, and the others take the rest", async () => {
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let held = 0;
+      let answered = 0;
+      for (let i = 0; i < 3; i++) {
+        const server = await harness.make('stuck');
+        const stuck = i === 0;
+        await server.expose('ping', () => 'pong');
+        await server.expose('work', async () => {
+          if (!stuck) return void (answered += 1);
+          held += 1;
+          await gate;
+        });
+      }
+      const caller = await harness.make('web', { sliceSize: 8, timeoutMs: 30_000 });
+      await caller.callService('stuck', 'ping'); // reads the registry
+      // 40 loops of calls: round-robin per burst sent every loop to the stuck instance in turn, until all 40 waited there
+      const stop = { at: 1_000 };
+      const loops = Array.from({ length: 40 }, async () => {
+        while (answered < stop.at) await caller.callService('stuck', 'work');
+      });
+      await until(() => answered >= stop.at, 15_000, `1,000 calls answered by the two instances that answer (answered ${answered}, held ${held})`);
+      // full: a burst (8), or the mean in flight per instance (40 / 3), more than the least-holding instance holds
+      expect(held).to.be.at.most(8 + Math.ceil(40 / 3));
+      release();
+      await Promise.all(loops);
     });
 
     it("spread 'call': each call of a tick goes to the next instance", async () => {

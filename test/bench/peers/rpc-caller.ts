@@ -15,7 +15,7 @@
  * Commands (IPC): `{ cmd: 'target', service?, channels? }` (answers
  * `target`); `{ cmd: 'warm', inFlight, ms }` runs untimed for `ms`;
  * `{ cmd: 'run', calls, inFlight, ms? }` answers `{ ev: 'ran', elapsedMs,
- * calls, latencies, cpuMs }`; `{ cmd: 'exit' }`.
+ * calls, latencies, cpuMs, frames }` (`frames`: sent and received by an intracom caller); `{ cmd: 'exit' }`.
  */
 import Redis from 'ioredis';
 import { Packr, Unpackr } from 'msgpackr';
@@ -39,9 +39,16 @@ type Call = (value: unknown) => Promise<unknown>;
  */
 const target = { service: benchRpcService(system), channels: [`${namespace}:bench.${system}.rpc`], cursor: 0 };
 
+/** Frames the intracom caller sent and received so far (none for the hand-written systems). */
+let frames = (): { sent: number; received: number } => ({ sent: 0, received: 0 });
+
 async function intracomCaller(spread: 'burst' | 'call'): Promise<Call> {
   const rpc = new RedisRPCClient({ service: 'bench-caller', redis: url, namespace, spread, auth: benchAuth(system, 'bench-caller') });
   await rpc.connect();
+  frames = () => {
+    const stats = rpc.client.stats();
+    return { sent: stats.framesSent, received: stats.framesReceived };
+  };
   return (value) => rpc.callService(target.service, 'echo', value);
 }
 
@@ -154,9 +161,11 @@ async function main(): Promise<void> {
     if (message.cmd === 'warm') void warm(call, message.inFlight, message.ms).then(() => send({ ev: 'warm' }));
     if (message.cmd === 'run') {
       const cpuBefore = process.cpuUsage();
+      const framesBefore = frames();
       void run(call, message.calls, message.inFlight, message.ms).then((ran) => {
         const cpu = process.cpuUsage(cpuBefore);
-        send({ ev: 'ran', ...ran, cpuMs: (cpu.user + cpu.system) / 1000 });
+        const framesAfter = frames();
+        send({ ev: 'ran', ...ran, cpuMs: (cpu.user + cpu.system) / 1000, frames: { sent: framesAfter.sent - framesBefore.sent, received: framesAfter.received - framesBefore.received } });
       });
     }
     if (message.cmd === 'exit') process.exit(0); // a clean exit (CPU profiles are written on exit)

@@ -20,8 +20,8 @@
  * `cpu:<ms>` spins the CPU that long per call (a CPU-bound handler),
  * `wait:<ms>` resolves after that long (a handler awaiting I/O).
  *
- * Commands (IPC): `{ cmd: 'cpu' }` answers `{ ev: 'cpu', ms }`, the CPU used
- * since ready; `{ cmd: 'counts' }` answers `{ ev: 'counts', counts }`, per
+ * Commands (IPC): `{ cmd: 'cpu' }` answers `{ ev: 'cpu', ms, frames }`, the CPU used
+ * since ready and the frames its intracom instances sent and received; `{ cmd: 'counts' }` answers `{ ev: 'counts', counts }`, per
  * instance; `{ cmd: 'exit' }`.
  */
 import { benchAuth, benchRpcService, isIntracom } from './benchAuth';
@@ -49,11 +49,15 @@ function echo(value: unknown): unknown {
   return value;
 }
 
+/** The intracom instances of this process (for their frame counters). */
+const clients: RedisRPCClient[] = [];
+
 /** Starts one instance answering on `channel` (for intracom: one more instance of the service); `answered` counts its replies. */
 async function instance(channel: string, answered: () => void): Promise<void> {
   if (isIntracom(system)) {
     const service = process.env.BENCH_SERVICE ?? benchRpcService(system);
     const rpc = new RedisRPCClient({ service, redis: url, namespace, auth: benchAuth(system, service) });
+    clients.push(rpc);
     await rpc.expose('echo', (args) => {
       answered();
       return echo(args[0]);
@@ -92,7 +96,13 @@ async function main(): Promise<void> {
   process.on('message', (message: { cmd: string }) => {
     if (message.cmd === 'cpu') {
       const cpu = process.cpuUsage(cpuAtReady);
-      send({ ev: 'cpu', ms: (cpu.user + cpu.system) / 1000 });
+      const frames = { sent: 0, received: 0 };
+      for (const rpc of clients) {
+        const stats = rpc.client.stats();
+        frames.sent += stats.framesSent;
+        frames.received += stats.framesReceived;
+      }
+      send({ ev: 'cpu', ms: (cpu.user + cpu.system) / 1000, frames });
     }
     if (message.cmd === 'counts') send({ ev: 'counts', counts: [...counts] });
     if (message.cmd === 'exit') process.exit(0); // a clean exit (CPU profiles are written on exit)

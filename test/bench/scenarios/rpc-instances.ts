@@ -13,8 +13,9 @@
  * Reported per N and system: calls/s, p50, p99, CPU per call of the caller,
  * the responders and Redis, `x_intracom_n1` (calls/s against intracom's own
  * N = 1 figure of the run) and `spread_max_dev`: over every 1 s window of the
- * measured rounds, the largest distance of one instance's count from the
- * mean count per instance, as a fraction of that mean;
+ * measured rounds (the counts read every 100 ms, a window starting at any
+ * reading), the largest distance of one instance's count from the mean
+ * count per instance, as a fraction of that mean;
  * `idle_cpu_ms_per_s`: the CPU the responder processes use per second with
  * no call made (what N idle instances cost).
  *
@@ -26,11 +27,12 @@
  */
 import Redis from 'ioredis';
 import { spawnPeer, type Peer } from '../../support/processes';
-import { redisCpuMs, result, round, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
+import { redisCpuMs, result, round, selectedSystems, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
 type System = 'baseline' | 'intracom-per-call' | 'intracom';
 const SYSTEMS: readonly System[] = ['baseline', 'intracom-per-call', 'intracom'];
-const INSTANCES = [1, 10, 50];
+/** The instance counts measured: BENCH_INSTANCES (comma-separated, such as `1,2` to see what a second busy process costs), else 1, 10 and 50. */
+const INSTANCES = process.env.BENCH_INSTANCES?.split(',').filter(Boolean).map(Number) ?? [1, 10, 50];
 const IN_FLIGHT = 64;
 const RESPONDER_PROCESSES = 2;
 const ROUNDS = 3;
@@ -43,13 +45,15 @@ const WARM_UP_MS = 3_000;
  * consumers' blocking reads) loaded the 2-core machine enough to cut the
  * other's calls/s by several times when both were alive at once.
  */
-const GROUPS: ReadonlyArray<readonly System[]> = [['baseline'], ['intracom'], ['intracom-per-call']];
+const GROUPS: ReadonlyArray<readonly System[]> = selectedSystems(SYSTEMS).map((system) => [system]);
 
 interface Sample {
   calls: number;
   elapsedMs: number;
   latencies: Float64Array;
   cpuMs: { caller: number; responders: number; redis: number };
+  /** Frames (PUBLISHes) sent by the caller and by the responders (intracom only). */
+  frames: { caller: number; responders: number };
   /** Largest relative distance from the mean per instance, over the round's windows. */
   maxDeviation: number;
   /** CPU the responder processes used per second while no call was made (ms/s), measured before the rounds. */
@@ -89,28 +93,52 @@ function deviation(before: number[], after: number[]): number {
   return Math.max(...deltas.map((d) => Math.abs(d - mean) / mean));
 }
 
-/** Runs one measured round, reading the per-instance counts every second for the spread. */
+/** How often the per-instance counts are read during a round, for the spread over every 1 s window (ms). */
+const SPREAD_SAMPLE_MS = 100;
+const SPREAD_WINDOW_MS = 1_000;
+
+/**
+ * The largest deviation over every window of at least SPREAD_WINDOW_MS
+ * between two readings (sliding by one reading, so that a window may start
+ * at any reading, not only at whole seconds of the round).
+ */
+function worstWindow(readings: Array<{ at: number; counts: number[] }>): number {
+  let worst = 0;
+  let end = 0;
+  for (let start = 0; start < readings.length; start++) {
+    while (end < readings.length && readings[end].at - readings[start].at < SPREAD_WINDOW_MS) end++;
+    if (end === readings.length) break;
+    worst = Math.max(worst, deviation(readings[start].counts, readings[end].counts));
+  }
+  return worst;
+}
+
+/** Runs one measured round, reading the per-instance counts every SPREAD_SAMPLE_MS for the spread. */
 async function measuredRound(caller: Peer, responders: Peer[], admin: Redis, roundMs: number): Promise<Sample> {
-  const cpu = async () => (await Promise.all(responders.map((peer) => peer.ask<{ ms: number }>({ cmd: 'cpu' }, 'cpu')))).reduce((sum, r) => sum + r.ms, 0);
-  const before = { responders: await cpu(), redis: await redisCpuMs(admin) };
+  const usage = async () => {
+    const replies = await Promise.all(responders.map((peer) => peer.ask<{ ms: number; frames?: { sent: number } }>({ cmd: 'cpu' }, 'cpu')));
+    return { ms: replies.reduce((sum, r) => sum + r.ms, 0), frames: replies.reduce((sum, r) => sum + (r.frames?.sent ?? 0), 0) };
+  };
+  const before = { responders: await usage(), redis: await redisCpuMs(admin) };
   const first = await counts(responders);
-  let windowStart = first;
-  let maxDeviation = 0;
-  const running = caller.ask<{ elapsedMs: number; calls: number; latencies: Float64Array; cpuMs: number }>({ cmd: 'run', calls: 200_000, inFlight: IN_FLIGHT, ms: roundMs }, 'ran', 120_000);
+  const readings = [{ at: performance.now(), counts: first }];
+  const running = caller.ask<{ elapsedMs: number; calls: number; latencies: Float64Array; cpuMs: number; frames: { sent: number } }>({ cmd: 'run', calls: 200_000, inFlight: IN_FLIGHT, ms: roundMs }, 'ran', 120_000);
   let done = false;
   const finished = running.finally(() => (done = true));
-  const windowMs = Math.min(1000, roundMs);
   while (!done) {
-    await Promise.race([finished, new Promise((resolve) => setTimeout(resolve, windowMs))]);
+    await Promise.race([finished, new Promise((resolve) => setTimeout(resolve, SPREAD_SAMPLE_MS))]);
     if (done) break;
-    const now = await counts(responders);
-    maxDeviation = Math.max(maxDeviation, deviation(windowStart, now));
-    windowStart = now;
+    readings.push({ at: performance.now(), counts: await counts(responders) });
   }
   const ran = await running;
-  const perInstance = (await counts(responders)).map((count, i) => count - first[i]);
-  const cpuMs = { caller: ran.cpuMs, responders: (await cpu()) - before.responders, redis: (await redisCpuMs(admin)) - before.redis };
-  return { calls: ran.calls, elapsedMs: ran.elapsedMs, latencies: ran.latencies, cpuMs, maxDeviation, idleCpuMsPerS: 0, perInstance };
+  const last = await counts(responders);
+  const perInstance = last.map((count, i) => count - first[i]);
+  // a round shorter than a window (BENCH_QUICK) is one window
+  const maxDeviation = readings[readings.length - 1].at - readings[0].at < SPREAD_WINDOW_MS ? deviation(first, last) : worstWindow(readings);
+  const after = await usage();
+  const cpuMs = { caller: ran.cpuMs, responders: after.ms - before.responders.ms, redis: (await redisCpuMs(admin)) - before.redis };
+  const frames = { caller: ran.frames.sent, responders: after.frames - before.responders.frames };
+  return { calls: ran.calls, elapsedMs: ran.elapsedMs, latencies: ran.latencies, cpuMs, frames, maxDeviation, idleCpuMsPerS: 0, perInstance };
 }
 
 /**
@@ -164,7 +192,7 @@ export const scenario: Scenario = {
     const admin = new Redis(context.redisUrl);
     const callers = {} as Record<System, Peer>;
     try {
-      for (const system of SYSTEMS) {
+      for (const system of selectedSystems(SYSTEMS)) {
         callers[system] = spawnPeer('test/bench/peers/rpc-caller.ts', { BENCH_REDIS_URL: context.redisUrl, BENCH_NAMESPACE: context.namespace, BENCH_SYSTEM: system });
         await callers[system].next((m: { ev: string }) => m.ev === 'ready');
       }
@@ -173,7 +201,7 @@ export const scenario: Scenario = {
       for (const n of INSTANCES) {
         const samples: Record<System, Sample[]> = { baseline: [], 'intracom-per-call': [], intracom: [] };
         for (const group of GROUPS) await measureGroup(context, n, group, callers, admin, samples);
-        for (const system of SYSTEMS) {
+        for (const system of selectedSystems(SYSTEMS)) {
           const runs = samples[system];
           const total = runs.reduce((sum, r) => sum + r.calls, 0);
           const elapsedMs = runs.reduce((sum, r) => sum + r.elapsedMs, 0);
@@ -187,6 +215,9 @@ export const scenario: Scenario = {
             cpu_us_caller: perCall('caller'),
             cpu_us_responders: perCall('responders'),
             cpu_us_redis: perCall('redis'),
+            // intracom's frames per call (a PUBLISH each): requests from the caller, replies from the responders
+            frames_per_call_caller: round(runs.reduce((sum, r) => sum + r.frames.caller, 0) / total),
+            frames_per_call_responders: round(runs.reduce((sum, r) => sum + r.frames.responders, 0) / total),
           });
           if (system === 'intracom' && n === 1) intracomN1 = line.ops_per_s;
           if (system === 'intracom') line.x_intracom_n1 = intracomN1 > 0 ? round(line.ops_per_s / intracomN1) : null;
@@ -195,8 +226,10 @@ export const scenario: Scenario = {
       }
       for (const slow of SLOW.kinds) {
         const samples: Record<System, Sample[]> = { baseline: [], 'intracom-per-call': [], intracom: [] };
-        await measureGroup(context, SLOW.instances, SLOW.systems, callers, admin, samples, slow);
-        for (const system of SLOW.systems) {
+        const systems = SLOW.systems.filter((system) => selectedSystems(SYSTEMS).includes(system));
+        if (systems.length === 0) continue;
+        await measureGroup(context, SLOW.instances, systems, callers, admin, samples, slow);
+        for (const system of systems) {
           const runs = samples[system];
           const total = runs.reduce((sum, r) => sum + r.calls, 0);
           const elapsedMs = runs.reduce((sum, r) => sum + r.elapsedMs, 0);
