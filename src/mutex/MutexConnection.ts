@@ -6,7 +6,7 @@ import { redisFailure } from '../route/redisFailure';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ValidationError } from '../errors/ValidationError';
 import { redactCredentials } from '../log/redact';
-import { assertNotClusterNode, describeConnection, openConnection, type OpenedConnection, type RedisCommands } from '../route/connection';
+import { assertNotClusterNode, describeConnection, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands } from '../route/connection';
 import { MemoryMutexStore } from './MemoryMutexStore';
 import type { MutexStore } from './MutexStore';
 import { RedisMutexStore } from './RedisMutexStore';
@@ -35,6 +35,10 @@ export class MutexConnection {
   lastError: Error | undefined;
   private connecting: Promise<void> | undefined;
   private outageReported = false;
+  /** The connection created here has been ready once: an end after that is ioredis giving up, not a failed first connect. */
+  private wasReady = false;
+  private closed = false;
+  private stopReviving: (() => void) | undefined;
 
   constructor(redis: unknown) {
     let defaultNodeId = `${hostname()}:${process.pid}`;
@@ -71,6 +75,9 @@ export class MutexConnection {
       // a handshake refused (WRONGPASS, NOPERM) is reported here; connect() and later commands only see "closed"
       this.redis.on('error', (error: Error) => (this.lastError = error));
       this.redis.on('ready', () => (this.lastError = undefined));
+      // once connected, a connection ioredis ends on its own (not by close()) is connected again
+      this.stopReviving = reviveWhenEnded(this.redis, () => this.wasReady && !this.closed);
+      this.redis.once('ready', () => (this.wasReady = true));
     }
   }
 
@@ -102,6 +109,8 @@ export class MutexConnection {
       try {
         await redis.connect();
       } catch (error) {
+        const notACluster = opened === undefined ? undefined : notAClusterError(opened, this.lastError ?? error);
+        if (notACluster !== undefined) throw notACluster;
         // Redis answered the handshake with a refusal (WRONGPASS, NOAUTH, an ACL denial): not an outage
         const refusal = this.lastError?.name === 'ReplyError' ? this.lastError : error instanceof Error && error.name === 'ReplyError' ? error : undefined;
         if (refusal !== undefined && /^(MOVED|ASK) /.test(refusal.message)) throw redisFailure('connect', refusal, this.target);
@@ -140,6 +149,8 @@ export class MutexConnection {
 
   /** Closes the connection if it was created here; a lent one stays its owner's. */
   async close(): Promise<void> {
+    this.closed = true;
+    this.stopReviving?.();
     if (!this.owned || this.redis === undefined) return;
     if (this.redis.status === 'ready') {
       try {

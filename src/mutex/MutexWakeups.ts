@@ -2,6 +2,13 @@ import type { Logger } from 'pino';
 import type { MutexStore } from './MutexStore';
 
 /**
+ * Wake channels kept subscribed after their last wait, so that the next acquire of the same mutex
+ * pays no SSUBSCRIBE round trip before its first attempt; beyond this many, the longest idle is
+ * unsubscribed.
+ */
+const MAX_IDLE_CHANNELS = 64;
+
+/**
  * The hand-over notices of one RedisMutex: one wake channel per mutex waited
  * for, subscribed while an acquire of that mutex waits (the hand-over script
  * publishes from the lock's slot, and an ACL grants a service the channels of
@@ -24,6 +31,8 @@ export class MutexWakeups {
   private readonly resolved = new Set<string>();
   /** Each wake channel subscribed, and how many acquires wait on it. */
   private readonly channels = new Map<string, { subscribed: Promise<boolean>; waits: number }>();
+  /** The subscribed channels no acquire waits on now, longest idle first. */
+  private readonly idle = new Set<string>();
   private closed = false;
 
   constructor(
@@ -62,14 +71,18 @@ export class MutexWakeups {
       entry = created;
       this.channels.set(channel, entry);
     }
+    this.idle.delete(channel);
     entry.waits += 1;
     return entry.subscribed;
   }
 
   /**
    * An acquire of `mutexId` that {@link ready} answered true no longer waits
-   * (it has the lock, or has left the queue). The last one unsubscribes: the hand-over script counts subscribers, so a
-   * mutex nobody here waits for is never handed here.
+   * (it has the lock, or has left the queue). The channel stays subscribed
+   * while it is among the {@link MAX_IDLE_CHANNELS} most recently idle: a
+   * hand-over reaches only queued acquires, so an idle subscription is handed
+   * nothing (a queue entry whose acquire vanished without leaving is handed
+   * back as unclaimed).
    */
   done(mutexId: string): void {
     const channel = this.channel(mutexId);
@@ -77,8 +90,12 @@ export class MutexWakeups {
     if (entry === undefined) return;
     entry.waits -= 1;
     if (entry.waits > 0) return;
-    this.channels.delete(channel);
-    this.store.unlisten(channel).catch((error: unknown) => this.logger.debug({ err: error }, 'could not unsubscribe a wake channel'));
+    this.idle.add(channel);
+    if (this.idle.size <= MAX_IDLE_CHANNELS) return;
+    const oldest = this.idle.values().next().value as string;
+    this.idle.delete(oldest);
+    this.channels.delete(oldest);
+    this.store.unlisten(oldest).catch((error: unknown) => this.logger.debug({ err: error }, 'could not unsubscribe a wake channel'));
   }
 
   /** Calls `handed` with the lock value and the mutex id when a notice for `token` arrives. */
@@ -98,6 +115,7 @@ export class MutexWakeups {
     this.closed = true;
     this.waiting.clear();
     this.channels.clear();
+    this.idle.clear();
     await this.store.close();
   }
 

@@ -1,5 +1,5 @@
 import type { Cluster } from 'ioredis';
-import { clusterSubscriber, isCluster, scanAll, type RedisCommands } from '../route/connection';
+import { clusterSubscriber, isCluster, reviveWhenEnded, scanAll, type RedisCommands } from '../route/connection';
 import { queueEntry, type AttemptReply, type MutexKeys, type MutexStore, type QueueAs } from './MutexStore';
 import { acquireScript, extendScript, inspectScript, leaveScript, releaseScript } from './scripts';
 
@@ -81,6 +81,7 @@ export class RedisMutexStore implements MutexStore {
     const redis = this.redis;
     const subscriber: RedisCommands = isCluster(redis) ? clusterSubscriber(redis as Cluster) : redis.duplicate({ lazyConnect: true });
     subscriber.on('error', () => undefined); // its outages show on the command connection, which every attempt uses
+    subscriber.once('ready', () => reviveWhenEnded(subscriber, () => this.subscriber === connecting));
     const deliver = (received: string, message: string) => this.handlers.get(received)?.(message);
     subscriber.on('smessage', deliver);
     const connecting = subscriber.connect().then(

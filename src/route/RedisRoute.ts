@@ -6,7 +6,7 @@ import { IntracomError } from '../errors/IntracomError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { redactCredentials } from '../log/redact';
-import { assertNotClusterNode, clusterSubscriber, cut, openConnection, stopped, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
+import { assertNotClusterNode, clusterSubscriber, cut, notAClusterError, openConnection, reviveWhenEnded, stopped, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
 import { FramedRoute } from './FramedRoute';
 import { LuaScript } from './LuaScript';
 import { withSocketErrorGuard } from './socketErrorGuard';
@@ -41,14 +41,20 @@ async function numsub(connection: Redis, channels: string[]): Promise<number[]> 
 }
 
 /**
+ * Pauses between the counts of a shard channel found without subscribers
+ * (ms; 700 ms in all, see channelSubscribers): the subscription of a slot
+ * that has just moved reaches the new master in tens of ms on an idle
+ * machine, and took more than 300 ms at load average 20-30. A crashed
+ * instance's channel is believed empty that much later.
+ */
+const SLOT_MOVE_RECOUNTS_MS = [100, 200, 400];
+
+/**
  * Classic PUBLISH on a cluster, sent to the node of the channel's slot (the
  * channel is passed as the key only to route the call), so that one channel's
  * frames always leave from one node, in order. The cluster bus then copies
  * the message to every node.
  */
-/** How long a shard channel must stay without subscribers before it counts as having none (ms; see channelSubscribers). */
-const SLOT_MOVE_GRACE_MS = 300;
-
 const classicPublishScript = new LuaScript<number>(
   'classicPublish',
   1,
@@ -116,6 +122,10 @@ export class RedisRoute extends FramedRoute implements Route {
     this.medium = { kind: 'redis', connection: this.publisher };
     this.watchConnection(this.publisher, 'publisher');
     this.watchConnection(this.subscriber, 'subscriber');
+    // a connection ioredis ended on its own (not closed by us) would leave the route reconnecting for ever
+    const connected = () => this.state === 'ready' || this.state === 'reconnecting';
+    if (this.ownsPublisher) this.detachers.push(reviveWhenEnded(this.publisher, connected));
+    this.detachers.push(reviveWhenEnded(this.subscriber, connected));
 
     this.subscriber.on('messageBuffer', (channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), undefined, frame));
     this.subscriber.on('pmessageBuffer', (pattern: string, channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), pattern, frame));
@@ -196,6 +206,8 @@ export class RedisRoute extends FramedRoute implements Route {
       await Promise.all([cut(this.subscriber), this.ownsPublisher ? cut(this.publisher) : undefined]);
       if ((this.state as RouteStatus) !== 'closing' && (this.state as RouteStatus) !== 'closed') this.state = 'idle';
       if (error instanceof IntracomError) throw error; // a TopologyError says what to connect with instead
+      const notACluster = notAClusterError(this.opened, lastError ?? error);
+      if (notACluster !== undefined) throw notACluster;
       const ours = error instanceof Error && /connectTimeoutMs|closed while/.test(error.message);
       const cause = ours ? error : (lastError ?? error);
       throw new ConnectionError(this.opened.target, cause instanceof Error ? cause.message : String(cause), { cause });
@@ -256,12 +268,15 @@ export class RedisRoute extends FramedRoute implements Route {
       channels.map(async (channel) => {
         // a shard channel's subscribers are on the master of its slot, which the script's key routes to
         if (this.sharded(channel)) {
-          const count = Number((await shardSubscribersScript.run(cluster, [channel], [channel]))[1]);
-          if (count > 0) return count;
           // A slot that has just moved has no subscribers on its new master until theirs follow it
-          // (a slot-map reading and SSUBSCRIBE there): a 0 is believed only once it holds.
-          await new Promise((resolve) => setTimeout(resolve, SLOT_MOVE_GRACE_MS));
-          return Number((await shardSubscribersScript.run(cluster, [channel], [channel]))[1]);
+          // (a slot-map reading and SSUBSCRIBE there): a 0 is believed only once it has held for 700 ms.
+          let count = Number((await shardSubscribersScript.run(cluster, [channel], [channel]))[1]);
+          for (const pauseMs of SLOT_MOVE_RECOUNTS_MS) {
+            if (count > 0) break;
+            await new Promise((resolve) => setTimeout(resolve, pauseMs));
+            count = Number((await shardSubscribersScript.run(cluster, [channel], [channel]))[1]);
+          }
+          return count;
         }
         // classic subscribers sit on any node, each counted by its own node only
         const perNode = await Promise.all(cluster.nodes('all').map((node) => numsub(node, [channel]).catch(() => [0])));

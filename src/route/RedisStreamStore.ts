@@ -437,8 +437,11 @@ export class RedisStreamStore implements StreamStore {
 
   private borrow(): RedisCommands {
     if (this.closed) throw new Error('the route is closed');
-    const reused = this.idle.pop();
-    if (reused !== undefined) return reused;
+    // a connection ioredis ended on its own (see reviveWhenEnded) is left behind: a new one takes its place
+    for (let reused = this.idle.pop(); reused !== undefined; reused = this.idle.pop()) {
+      if (reused.status !== 'end') return reused;
+      this.all.delete(reused);
+    }
     const commands = this.commands;
     const created: RedisCommands = isCluster(commands) ? commands.duplicate() : commands.duplicate();
     created.on('error', () => undefined); // reported through the command connection; a blocked read rejects on its own

@@ -4,6 +4,7 @@ import { TopologyError } from '../errors/TopologyError';
 import { ValidationError } from '../errors/ValidationError';
 import { describeValue } from '../../vars/describe';
 import { checkRedisConnection, redactUrl } from './checkRedisConnection';
+import { ShardSubscriptionKeeper } from './ShardSubscriptionKeeper';
 import { withSocketErrorGuard } from './socketErrorGuard';
 import { withinMs } from './withinMs';
 
@@ -84,9 +85,11 @@ export function openConnection(connection: unknown, tuning: ConnectionTuning = {
   checkRedisConnection(option, connection);
   if (isCluster(connection)) {
     refuseClusterDb(connection.options.redisOptions?.db, `${option} (an ioredis Cluster) redisOptions.db`);
+    refuseClusterOptions(connection.options, `${option} (an ioredis Cluster)`);
     return { commands: connection, owned: false, topology: 'cluster', target: describeCluster(connection) };
   }
   if (isRedis(connection)) {
+    refuseRedisOptions(connection.options, `${option} (an ioredis Redis)`);
     const topology = connection.options.sentinels ? 'sentinel' : 'standalone';
     return { commands: connection, owned: false, topology, target: describeRedis(connection.options) };
   }
@@ -120,6 +123,19 @@ export async function assertNotClusterNode(opened: OpenedConnection): Promise<vo
 }
 
 /**
+ * The TopologyError for cluster seeds that reached a server without cluster
+ * mode (ioredis reports only "Failed to refresh slots cache"), when `error`
+ * says so; undefined otherwise.
+ */
+export function notAClusterError(opened: OpenedConnection, error: unknown): TopologyError | undefined {
+  if (opened.topology !== 'cluster') return undefined;
+  const nodeError = (error as { lastNodeError?: unknown } | undefined)?.lastNodeError;
+  const message = nodeError instanceof Error ? nodeError.message : error instanceof Error ? error.message : '';
+  if (!/cluster support disabled/i.test(message)) return undefined;
+  return new TopologyError(opened.target, 'it does not run in cluster mode: connect with redis://<host>:<port> (or Sentinel options) instead of cluster seeds', { cause: error });
+}
+
+/**
  * SCAN with MATCH over every key of the deployment: on a cluster, over every
  * master (a SCAN reaches one node only). Never blocks Redis.
  */
@@ -150,10 +166,15 @@ export const SUBSCRIBER_SLOTS_REFRESH_MS = 2000;
 /**
  * A subscriber connection for a cluster: shard channels subscribed on the
  * master of each slot (ioredis `shardedSubscribers`), re-subscribed when a
- * slot moves or a master fails over.
+ * slot moves or a master fails over, and kept there by a
+ * {@link ShardSubscriptionKeeper} while the connection is up.
  */
 export function clusterSubscriber(cluster: Cluster): Cluster {
-  return cluster.duplicate([], { lazyConnect: true, shardedSubscribers: true, slotsRefreshInterval: cluster.options.slotsRefreshInterval ?? SUBSCRIBER_SLOTS_REFRESH_MS });
+  const subscriber = cluster.duplicate([], { lazyConnect: true, shardedSubscribers: true, slotsRefreshInterval: cluster.options.slotsRefreshInterval ?? SUBSCRIBER_SLOTS_REFRESH_MS });
+  const keeper = new ShardSubscriptionKeeper(subscriber);
+  subscriber.on('ready', () => keeper.start());
+  subscriber.on('end', () => keeper.stop());
+  return subscriber;
 }
 
 /** For messages: where a connection points. */
@@ -162,6 +183,7 @@ export function describeConnection(commands: RedisCommands): string {
 }
 
 function openRedis(options: RedisOptions, tuning: ConnectionTuning, option: string): OpenedConnection {
+  refuseRedisOptions(options, option);
   const sentinels = options.sentinels;
   if (sentinels !== undefined && sentinels !== null) {
     if (!Array.isArray(sentinels) || sentinels.length === 0) throw new ValidationError(`${option}.sentinels must be a non-empty array of { host, port }; received ${describeValue(sentinels)}`);
@@ -193,6 +215,7 @@ function openCluster(spec: ClusterConnectionOptions, tuning: ConnectionTuning, o
   const clusterOptions = spec.clusterOptions ?? {};
   if (typeof clusterOptions !== 'object' || clusterOptions === null) throw new ValidationError(`${option}.clusterOptions must be ioredis Cluster options; received ${describeValue(clusterOptions)}`);
   refuseClusterDb(clusterOptions.redisOptions?.db, `${option}.clusterOptions.redisOptions.db`);
+  refuseClusterOptions(clusterOptions, `${option}.clusterOptions`);
   const tls = typeof seeds[0] === 'string' && seeds[0].startsWith('rediss://') ? { tls: {} } : {};
   const { enableOfflineQueue, ...perNode } = tuning;
   const commands = new Cluster(nodes, {
@@ -225,7 +248,7 @@ function openUrl(url: string, tuning: ConnectionTuning, option: string): OpenedC
   const tls = scheme === 'rediss' ? { tls: {} } : {};
   if (kind === 'cluster') {
     const nodes = parseHostList(hosts, 6379, `${option} URL`);
-    if (path !== undefined && path !== '' && path !== '/') throw new ValidationError(`${option} URL: a cluster has one database, so redis+cluster:// takes no path; received ${JSON.stringify(redactUrl(url))}`);
+    if (path !== undefined && path !== '' && path !== '/' && path !== '/0') throw new ValidationError(`${option} URL: a cluster has one database, so redis+cluster:// takes no path (or /0); received ${JSON.stringify(redactUrl(url))}`);
     return openCluster({ cluster: nodes, clusterOptions: { redisOptions: { ...tls, ...credentials } } }, tuning, option);
   }
   const sentinels = parseHostList(hosts, 26379, `${option} URL`);
@@ -239,6 +262,34 @@ function openUrl(url: string, tuning: ConnectionTuning, option: string): OpenedC
   if (query !== undefined && /[?&]sentinelPassword=/.test(query)) options.sentinelPassword = decodeURIComponent(/[?&]sentinelPassword=([^&]*)/.exec(query)?.[1] ?? '');
   if (scheme === 'rediss') options.enableTLSForSentinelMode = true;
   return openRedis(options, tuning, option);
+}
+
+/**
+ * ioredis options that would make intracom work silently wrong, refused by
+ * name: a `keyPrefix` (ioredis adds it to some keys and not to others: the
+ * names inside scripts, the scan patterns and the channels stay unprefixed,
+ * so calls and queries reach nobody; `namespace` is the supported way to
+ * share a Redis), and a Sentinel `role: 'slave'` (a replica refuses every
+ * write).
+ */
+function refuseRedisOptions(options: RedisOptions | undefined, what: string): void {
+  const keyPrefix = options?.keyPrefix;
+  if (keyPrefix !== undefined && keyPrefix !== null && keyPrefix !== '') {
+    throw new ValidationError(`${what} keyPrefix: intracom names every key and channel itself, and a prefix would reach only some of them (use the namespace option to share one Redis); received ${describeValue(keyPrefix)}`);
+  }
+  if (options?.sentinels && options.role !== undefined && options.role !== 'master') {
+    throw new ValidationError(`${what} role: intracom writes, so it needs the master the sentinels name (role 'master'); received ${describeValue(options.role)}`);
+  }
+}
+
+/** {@link refuseRedisOptions} for a cluster, and reads from replicas (`scaleReads`), which would read behind intracom's own writes. */
+function refuseClusterOptions(options: ClusterOptions | undefined, what: string): void {
+  refuseRedisOptions({ keyPrefix: options?.keyPrefix }, what);
+  refuseRedisOptions({ keyPrefix: options?.redisOptions?.keyPrefix }, `${what} redisOptions`);
+  const scaleReads = options?.scaleReads;
+  if (scaleReads !== undefined && scaleReads !== 'master') {
+    throw new ValidationError(`${what} scaleReads: intracom reads what it has just written (variables, the instance registry, locks), so it reads from masters only ('master'); received ${describeValue(scaleReads)}`);
+  }
 }
 
 /** A cluster has database 0 only: any other (ioredis would send SELECT, which every node refuses) is refused here, by name. */
@@ -291,6 +342,48 @@ export function stopped(connection: RedisCommands): boolean {
   const status = connection.status;
   if (status === 'wait' || status === 'end') return true;
   return status === 'reconnecting' && (connection as unknown as { reconnectTimeout?: unknown }).reconnectTimeout == null;
+}
+
+/** First pause before reconnecting a connection ioredis ended on its own (ms); doubled at each failure, up to 2 s. */
+export const REVIVE_BASE_MS = 50;
+
+/**
+ * Reconnects `connection` whenever ioredis ends it on its own while `wanted()`
+ * holds, after a pause that doubles at each failure (50 ms to 2 s), and
+ * returns a function that stops doing so.
+ *
+ * ioredis gives up on a Sentinel connection for good (status `end`) when a
+ * sentinel's `+switch-master` reaches its `failoverDetector` while it is
+ * reconnecting: the detector stops the connector in the middle of its
+ * `connect()`, which then fails with "Connection is closed." and ends the
+ * connection instead of retrying. Found under load in Sentinel failovers: a
+ * route stuck `reconnecting` with its command connection ended, its consumer
+ * never processing the queries it held.
+ */
+export function reviveWhenEnded(connection: RedisCommands, wanted: () => boolean): () => void {
+  let failures = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const onEnd = (): void => {
+    if (!wanted() || timer !== undefined) return;
+    const pause = Math.min(REVIVE_BASE_MS * 2 ** failures, 2000);
+    failures += 1;
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (wanted() && connection.status === 'end') connection.connect().catch(() => undefined);
+    }, pause);
+    timer.unref();
+  };
+  const onReady = (): void => {
+    failures = 0;
+  };
+  connection.on('end', onEnd);
+  connection.on('ready', onReady);
+  return () => {
+    clearTimeout(timer);
+    timer = undefined;
+    connection.off('end', onEnd);
+    connection.off('ready', onReady);
+  };
 }
 
 /** How long {@link cut} waits for a cut connection to report its end: the margin connect() may take past connectTimeoutMs. */

@@ -26,7 +26,7 @@ import { aclTarget } from '../support/acl';
 const SLOW_RETRY = { retryDelayMs: 4000, retryJitterMs: 0, waitMs: 20_000 };
 
 // and under a service's generated least-privilege ACL user, which declares the mutexes it takes (the ids below)
-const underAcl = aclTarget('billing', () => ({ services: { billing: { mutexes: ['closing', 'crash', 'fifo', 'forged', 'job', 'leave', 'lost-notice'] } } }));
+const underAcl = aclTarget('billing', () => ({ services: { billing: { mutexes: ['closing', 'crash', 'cut-wake', 'fifo', 'forged', 'job', 'leave', 'lost-notice'] } } }));
 
 for (const kind of [...testTargets(), underAcl]) describe(`RedisMutex hand-over${kind.suffix}`, function () {
   this.timeout(30_000);
@@ -220,6 +220,28 @@ for (const kind of [...testTargets(), underAcl]) describe(`RedisMutex hand-over$
       expect(await lock.release()).to.equal(true);
     });
 
+    it('a waiter whose wake subscription is cut while it waits still gets the mutex after the release, within its retryDelayMs + retryJitterMs (1 s here) plus 500 ms', async () => {
+      const holder = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'holder' });
+      const waiter = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'waiter' });
+      closers.push(() => holder.close(), () => waiter.close());
+      for (let round = 0; round < 3; round++) {
+        const held = await holder.acquire('cut-wake');
+        const waiting = waiter.acquire('cut-wake', { retryDelayMs: 1000, retryJitterMs: 0, waitMs: 20_000, timeoutMs: 5000 });
+        await until(async () => (await raw.zcard(names.mutexQueue('cut-wake'))) === 1, 5000, 'the waiter to queue');
+        const cut = await cutWakeSubscription(waiter);
+        expect(cut, 'a wake connection was cut').to.be.greaterThan(0);
+        // round 0 releases at once (the subscription is still gone: the hand-over skips the waiter, its next attempt
+        // takes the free mutex), later rounds once the connection may be back (the hand-over reaches it)
+        if (round > 0) await new Promise((resolve) => setTimeout(resolve, 300 * round));
+        const releasedAt = Date.now();
+        expect(await held.release()).to.equal(true);
+        const lock = await waiting;
+        expect(Date.now() - releasedAt, `round ${round}: within retryDelayMs + 500 ms`).to.be.below(1500);
+        expect((await waiter.inspect('cut-wake')).takenBy).to.equal('waiter');
+        expect(await lock.release()).to.equal(true);
+      }
+    });
+
     it('a hand-over whose notice was lost is found by the waiter\'s next attempt', async () => {
       const holder = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'holder' });
       const waiter = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'waiter' });
@@ -239,3 +261,22 @@ for (const kind of [...testTargets(), underAcl]) describe(`RedisMutex hand-over$
     });
   });
 });
+
+/**
+ * Destroys the sockets of a RedisMutex's wake subscriber (on a cluster, those
+ * of every shard subscriber), as a network cut would; resolves with how many.
+ */
+async function cutWakeSubscription(mutex: RedisMutex): Promise<number> {
+  const store = (mutex as unknown as { connection: { store: { subscriber?: Promise<RedisCommands> } } }).connection.store;
+  const subscriber = await store.subscriber;
+  if (subscriber === undefined) return 0;
+  const group = (subscriber as unknown as { shardedSubscribers?: { shardedSubscribers: Map<string, { getInstance(): { stream?: { destroy(): void } } | null }> } }).shardedSubscribers;
+  const sockets = group ? [...group.shardedSubscribers.values()].map((s) => s.getInstance()?.stream) : [(subscriber as unknown as { stream?: { destroy(): void } }).stream];
+  let cut = 0;
+  for (const socket of sockets) {
+    if (socket === undefined) continue;
+    socket.destroy();
+    cut += 1;
+  }
+  return cut;
+}

@@ -16,6 +16,7 @@ import { Names, serviceEvents } from '../../vars/names';
 import { rejection, until } from '../support/async';
 import { cluster, sentinel, topologiesAvailable, type TestCluster, type TestSentinel } from '../support/redis-topologies';
 import { routeOptions } from './harnesses';
+import { startRedis } from '../support/redis-server';
 import { runCli, startCli } from '../cli/run';
 import type { StatusReport } from '../../src/cli/commands/status';
 
@@ -67,11 +68,12 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     }
   });
 
-  it('takes cluster seeds as { cluster }, as an array and as redis+cluster://, and Sentinel as options and as redis+sentinel://', async () => {
+  it('takes cluster seeds as { cluster }, as an array and as redis+cluster:// (with /0 too), and Sentinel as options and as redis+sentinel://', async () => {
     const connections = [
       { cluster: c.seeds.slice(0, 2) },
       c.seeds.slice(2, 3),
       c.url,
+      `${c.url}/0`,
       { sentinels: s.sentinels, name: s.name },
       s.url,
     ];
@@ -122,6 +124,24 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     }
   });
 
+  it('refuses cluster seeds that reach a server without cluster mode with a TopologyError, in the client and the mutex', async () => {
+    const single = await startRedis();
+    const seeds = single.url.replace('redis://', 'redis+cluster://');
+    try {
+      const client = new RedisClient({ service: 'lost', redis: seeds, namespace: single.namespace });
+      const error = await rejection(client.connect());
+      expect(error, String(error)).to.be.instanceOf(TopologyError);
+      expect(error.message).to.match(/does not run in cluster mode: connect with redis:\/\//);
+      await client.close();
+      const mutex = new RedisMutex({ redis: seeds, namespace: single.namespace });
+      const refused = await rejection(mutex.P('x', 'n', 1000));
+      expect(refused, String(refused)).to.be.instanceOf(TopologyError);
+      await mutex.close();
+    } finally {
+      await single.stop();
+    }
+  });
+
   it('refuses a plain URL that lands on a cluster node with a TopologyError, not a raw MOVED error, in the client and the mutex', async () => {
     const client = new RedisClient({ service: 'lost', redis: c.seeds[0] });
     const error = await rejection(client.connect());
@@ -133,7 +153,7 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     await mutex.close();
   });
 
-  it('refuses what is not a connection with a ValidationError naming it', () => {
+  it('refuses what is not a connection, and options that would make intracom silently wrong, with a ValidationError naming them', () => {
     class Elsewhere {
       host = '10.0.0.1';
     }
@@ -146,6 +166,14 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       ['redis+cluster://127.0.0.1:1/3', /takes no path/],
       [{ cluster: ['redis://127.0.0.1:1'], clusterOptions: { redisOptions: { db: 3 } } }, /redis\.clusterOptions\.redisOptions\.db: a Redis Cluster has one database \(0\); received 3/],
       [new Cluster(['redis://127.0.0.1:1'], { lazyConnect: true, redisOptions: { db: 2 } }), /redis \(an ioredis Cluster\) redisOptions\.db: a Redis Cluster has one database/],
+      // options that would make intracom silently wrong: a prefix on some keys only, reads behind writes, writes to a replica
+      [new Redis({ lazyConnect: true, keyPrefix: 'app:' }), /redis \(an ioredis Redis\) keyPrefix: .*use the namespace option.*received "app:"/],
+      [{ host: '127.0.0.1', keyPrefix: 'app:' }, /redis keyPrefix: /],
+      [new Cluster(['redis://127.0.0.1:1'], { lazyConnect: true, keyPrefix: 'app:' }), /redis \(an ioredis Cluster\) keyPrefix: /],
+      [{ cluster: ['redis://127.0.0.1:1'], clusterOptions: { redisOptions: { keyPrefix: 'app:' } } }, /redis\.clusterOptions redisOptions keyPrefix: /],
+      [new Cluster(['redis://127.0.0.1:1'], { lazyConnect: true, scaleReads: 'slave' }), /redis \(an ioredis Cluster\) scaleReads: .*masters only.*received "slave"/],
+      [{ cluster: ['redis://127.0.0.1:1'], clusterOptions: { scaleReads: 'all' } }, /redis\.clusterOptions scaleReads: /],
+      [{ sentinels: [{ host: '127.0.0.1', port: 1 }], name: 'm', role: 'slave' }, /redis role: .*received "slave"/],
       ['http://127.0.0.1:6379', /must be a URL starting redis:\/\//],
       [42, /received 42/],
     ];
@@ -246,6 +274,32 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       expect((route.publisher as Redis).stream.remotePort).to.equal(master.port);
     } finally {
       await route.close();
+    }
+  });
+
+  it('connects again a Sentinel connection that ioredis ended on its own (its failover detector fired during a reconnect), in a route and in a mutex', async () => {
+    const namespace = s.namespace();
+    const client = new RedisClient({ service: 'revived', redis: s.url, namespace });
+    const mutex = new RedisMutex({ redis: s.url, namespace });
+    try {
+      await client.connect();
+      expect(await mutex.P('revived', 'n1', 10_000)).to.equal(true);
+      const route = client.route as RedisRoute;
+      const mutexConnection = (mutex as unknown as { connection: { redis: Redis } }).connection.redis;
+      for (const connection of [route.publisher as Redis, mutexConnection]) {
+        // what a +switch-master does when it reaches the detector of a connection that is reconnecting
+        const ended = new Promise((resolve) => connection.once('end', resolve));
+        connection.once('connecting', () => (connection as unknown as { connector: { disconnect(): void } }).connector.disconnect());
+        connection.stream.destroy();
+        await ended;
+        await until(() => connection.status === 'ready', 5000, 'the ended connection to be connected again');
+      }
+      await until(() => route.status === 'ready', 5000, 'the route to be ready again');
+      expect((await client.instances()).map((i) => i.instanceId)).to.deep.equal([client.instanceId]);
+      expect(await mutex.V('revived')).to.equal(true);
+    } finally {
+      await mutex.close();
+      await client.close();
     }
   });
 

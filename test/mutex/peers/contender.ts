@@ -5,16 +5,17 @@
  * section it completed with the fencing token it held and the value it read.
  * MODE=withMutex uses withMutex; MODE=acquire uses acquire/release.
  */
-import Redis from 'ioredis';
 import { RedisMutex } from '../../../src/mutex/RedisMutex';
+import { openConnection } from '../../../src/route/connection';
 
 const { REDIS_URL = '', NAMESPACE = '', DURATION_MS = '8000', MODE = 'acquire', PEER = 'peer' } = process.env;
 const counterKey = process.env.COUNTER_KEY ?? `${NAMESPACE}:test:counter`;
 
 async function main(): Promise<void> {
   const mutex = new RedisMutex({ redis: REDIS_URL, namespace: NAMESPACE, nodeId: PEER });
-  const raw = new Redis(REDIS_URL);
-  await raw.ping();
+  // any form the tests run on: one server, redis+cluster://, redis+sentinel://
+  const raw = openConnection(REDIS_URL).commands;
+  await raw.connect();
   process.send?.({ type: 'ready' });
   await new Promise<void>((resolve) => process.once('message', () => resolve()));
   const sections: Array<{ fence: number; read: number }> = [];
