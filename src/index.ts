@@ -169,6 +169,8 @@ export type {
   DeadLetterStore,
   EntryQueries,
   ClaimState,
+  ConsumeStep,
+  ConsumeStepResult,
   RenewResult,
 } from './route/index';
 export type { RedisConnection, ClusterConnectionOptions, ClusterSeed, Topology, DurabilityOptions } from './route/index';

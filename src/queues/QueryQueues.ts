@@ -91,6 +91,8 @@ function compareIds(a: string, b: string): number {
 export class QueryQueues {
   private readonly settings: Required<QueryQueueOptions>;
   private readonly known = new Set<string>();
+  /** Destinations already checked, with their two streams' keys: a send to a known one checks and builds nothing. */
+  private readonly destinations = new Map<string, { queries: string; broadcast: string }>();
   private fireAndForget: QueueConsumer | undefined;
   private broadcast: QueueConsumer | undefined;
   private maintenance: NodeJS.Timeout | undefined;
@@ -223,7 +225,7 @@ export class QueryQueues {
    * resolves with its envelope once it is durably stored.
    */
   async send(type: QueryType.FIRE_AND_FORGET | QueryType.BROADCAST, destination: string, action: number | string, query: unknown, options: DurableSendOptions = {}): Promise<Query> {
-    assertDestination(destination);
+    const streams = this.streamsOf(destination);
     if (typeof action !== 'string' && (typeof action !== 'number' || !Number.isFinite(action))) {
       throw new ValidationError(`action must be a string or a finite number; received ${describeValue(action)}`);
     }
@@ -231,8 +233,9 @@ export class QueryQueues {
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) throw new ValidationError(`timeoutMs must be a non-negative integer; received ${describeValue(timeoutMs)}`);
     const unsendable = unencodableReason(query, 'query');
     if (unsendable !== undefined) throw new ValidationError(`cannot send a ${type} query to "${destination}": ${unsendable}`);
-    const { route, names, service, limits } = this.client;
-    await this.untilReady(`send a ${type} query to "${destination}"`);
+    const { route, service, limits } = this.client;
+    // a promise turn (and the operation's name) only when Redis is away
+    if (route.status === 'reconnecting') await this.untilReady(`send a ${type} query to "${destination}"`);
     if (this.settings.requireKnownDestination && !this.known.has(destination)) await this.assertKnown(destination, action);
     const envelope = createQuery({
       serviceNameSource: service,
@@ -244,7 +247,7 @@ export class QueryQueues {
       route: route.kind === 'memory' ? QueryRoute.MEMORY : QueryRoute.REDIS,
       queryId: options.queryId,
     });
-    const stream = type === QueryType.BROADCAST ? names.broadcastStream(destination) : names.queryStream(destination);
+    const stream = type === QueryType.BROADCAST ? streams.broadcast : streams.queries;
     try {
       await this.append(stream, envelope);
     } catch (error) {
@@ -253,6 +256,18 @@ export class QueryQueues {
       throw error;
     }
     return envelope;
+  }
+
+  /** The stream keys of a destination service, whose name is checked the first time. */
+  private streamsOf(destination: unknown): { queries: string; broadcast: string } {
+    const known = typeof destination === 'string' ? this.destinations.get(destination) : undefined;
+    if (known !== undefined) return known;
+    assertDestination(destination);
+    const { names } = this.client;
+    const streams = { queries: names.queryStream(destination), broadcast: names.broadcastStream(destination) };
+    // bounded: a caller sending to ever new names is checked every time
+    if (this.destinations.size < 1000) this.destinations.set(destination, streams);
+    return streams;
   }
 
   /** Queue depth, pending count, age of the oldest, per-instance BROADCAST lag and dead letters of a service. */

@@ -120,6 +120,21 @@ interface Batch {
   asked: number;
 }
 
+/** A batch read and decoded, its queries not yet claimed. */
+interface Unclaimed extends Batch {
+  /** The queries to claim, entry by entry. */
+  requests: EntryQueries[];
+  /** The messages that are queries, in the order of `requests`: each gets its claim state. */
+  queries: Array<{ query: Query; claim: ClaimState }>;
+}
+
+/** What one consumer step brought: the batch it claimed, and the entries it read next (not yet claimed). */
+interface Stepped {
+  batch: Batch;
+  next: Unclaimed;
+  groupGone: boolean;
+}
+
 /** Something this consumer holds in Redis: a pending entry or a query's claim. */
 interface Held {
   /** Local time until which it is surely still held: when the last successful renewal (or the read) was sent, plus the visibility timeout. */
@@ -181,8 +196,14 @@ export class QueueConsumer {
    * no completion record: a replay must process them.
    */
   private readonly deadLettered = new Set<string>();
-  /** The last record write of the previous batch, still in flight while the next batch is read and processed. */
+  /** The last record write, still in flight while the next batch is read and processed. */
   private recording: Promise<void> = Promise.resolve();
+  /**
+   * Processed and not yet written: entries to acknowledge and queries to
+   * record. Written by the next consumer step, or on their own (the stream
+   * ran dry, `batchSize` queries completed within one batch, stop).
+   */
+  private readonly unwritten: { ids: string[]; queryIds: string[] } = { ids: [], queryIds: [] };
   /** Mean queries per entry (moving average): entries are read `batchSize` queries' worth at a time. */
   private queriesPerEntry = 1;
   /** Entries read (or claimed) and not yet acknowledged or given up, by id. */
@@ -242,7 +263,8 @@ export class QueueConsumer {
     let backoffMs = 50;
     // what this consumer held when it stopped (same consumer name after a restart) comes first
     let ownPendingDone = false;
-    let prefetched: Promise<Batch> | undefined;
+    // under load, one step per batch: it writes what the last batch did, claims the batch read before, and reads the next
+    let stepping: Promise<Stepped> | undefined;
     while (this.running) {
       try {
         if (!ownPendingDone) {
@@ -263,14 +285,23 @@ export class QueueConsumer {
           await this.handle(await this.prepare(claimed, asked, readAt));
           if (claimed.length === asked) this.lastClaimAt = 0;
         }
-        const fresh = await (prefetched ?? this.readFresh());
-        // a full batch means more are waiting: fetch (and claim) the next while this one is processed
-        prefetched = fresh.entries.length === fresh.asked && this.running ? this.readFresh() : undefined;
-        prefetched?.catch(() => undefined); // its failure surfaces when awaited
-        await this.handle(fresh);
+        if (stepping === undefined) {
+          // the stream ran dry: what was processed is written while the next read waits
+          this.writeUnwritten();
+          const fresh = await this.readFresh();
+          if (fresh.entries.length === 0) continue;
+          stepping = this.step(fresh);
+        }
+        const { batch, next, groupGone } = await stepping;
+        // entries were read: claim them (and read more when the read was full) while this batch is processed
+        stepping = next.entries.length > 0 ? this.step(next) : undefined;
+        stepping?.catch(() => undefined); // its failure surfaces when awaited
+        if (stepping === undefined) this.writeUnwritten();
+        if (groupGone) await this.recreateGroup();
+        await this.handle(batch);
         backoffMs = 50;
       } catch (error) {
-        prefetched = undefined;
+        stepping = undefined;
         // what was read and not processed is left to lapse (redelivered after the visibility timeout), not renewed forever
         this.heldEntries.clear();
         this.heldClaims.clear();
@@ -281,10 +312,17 @@ export class QueueConsumer {
         backoffMs = Math.min(backoffMs * 2, 2000);
       }
     }
-    // entries fetched ahead are ours already: process them rather than leave them to the visibility timeout
-    if (prefetched) {
-      await prefetched.then((batch) => this.handle(batch)).catch((error: unknown) => this.logger.warn({ err: error }, 'could not finish the last batch'));
+    // entries read ahead are ours already: process them rather than leave them to the visibility timeout (steps read no more now)
+    try {
+      while (stepping !== undefined) {
+        const { batch, next } = await stepping;
+        stepping = next.entries.length > 0 ? this.step(next) : undefined;
+        await this.handle(batch);
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'could not finish the last batch');
     }
+    this.writeUnwritten();
     await this.recording;
   }
 
@@ -309,12 +347,13 @@ export class QueueConsumer {
     }
   }
 
-  private async readFresh(): Promise<Batch> {
+  /** A blocking read of new entries, decoded (their queries not claimed yet). */
+  private async readFresh(): Promise<Unclaimed> {
     const s = this.settings;
     const blockMs = Math.max(1, Math.min(s.blockMs, s.visibilityTimeoutMs / 2));
     const asked = this.entriesPerRead();
     const readAt = Date.now();
-    return this.prepare(await this.store.streamRead(s.stream, s.group, s.consumer, '>', asked, blockMs), asked, readAt);
+    return this.unclaimed(await this.store.streamRead(s.stream, s.group, s.consumer, '>', asked, blockMs), asked, readAt);
   }
 
   /** Entries holding about `batchSize` queries. */
@@ -322,34 +361,110 @@ export class QueueConsumer {
     return Math.max(1, Math.min(this.settings.batchSize, Math.round(this.settings.batchSize / this.queriesPerEntry)));
   }
 
+  /** The two completion-record buckets a query's record may be in now: the current one (written) and the one before. */
+  private doneKeys(): [string, string] {
+    const s = this.settings;
+    const bucket = Math.floor(Date.now() / s.doneTtlMs);
+    return [s.doneBucketKey(bucket), s.doneBucketKey(bucket - 1)];
+  }
+
   /** Decodes a batch and claims its queries (one round trip for the batch). */
   private async prepare(entries: StreamEntry[], asked: number, readAt: number): Promise<Batch> {
     if (entries.length === 0) return { entries: [], asked };
     const s = this.settings;
+    const read = this.unclaimed(entries, asked, readAt);
+    const claimAt = Date.now();
+    return this.claimed(read, await this.store.claimQueries(this.doneKeys(), s.claimsKey, s.consumer, s.visibilityTimeoutMs, read.requests), claimAt);
+  }
+
+  /**
+   * One consumer step ({@link StreamStore.consumeStep}): writes what was
+   * processed, claims `read`'s queries and, when `read` was a full answer
+   * and the consumer runs on, reads the next entries.
+   */
+  private async step(read: Unclaimed): Promise<Stepped> {
+    const s = this.settings;
+    const { ids, queryIds } = this.takeUnwritten();
+    const asked = read.entries.length === read.asked && this.running ? this.entriesPerRead() : 0;
+    const sentAt = Date.now();
+    try {
+      const result = await this.store.consumeStep({
+        stream: s.stream,
+        group: s.group,
+        consumer: s.consumer,
+        doneKeys: this.doneKeys(),
+        doneTtlMs: 2 * s.doneTtlMs,
+        claimsKey: s.claimsKey,
+        claimTtlMs: s.visibilityTimeoutMs,
+        ack: ids,
+        completed: queryIds,
+        claim: read.requests,
+        read: asked,
+      });
+      return { batch: this.claimed(read, result.states, sentAt), next: this.unclaimed(result.entries, asked, sentAt), groupGone: result.groupGone };
+    } finally {
+      this.written(ids, queryIds);
+    }
+  }
+
+  /** Decodes entries just read; their queries are yet to be claimed. */
+  private unclaimed(entries: StreamEntry[], asked: number, readAt: number): Unclaimed {
+    const s = this.settings;
     for (const entry of entries) this.heldEntries.set(entry.id, { until: readAt + s.visibilityTimeoutMs });
     const decoded = entries.map((entry) => this.decode(entry));
     const requests: EntryQueries[] = [];
-    const claimed: Array<{ query: Query; claim: ClaimState }> = [];
+    const queries: Array<{ query: Query; claim: ClaimState }> = [];
     for (const { entry, messages } of decoded) {
       if (messages instanceof Error) continue;
       const queryIds: string[] = [];
       for (const m of messages) {
         if (!('query' in m)) continue;
         queryIds.push(m.query.queryId);
-        claimed.push(m);
+        queries.push(m);
       }
       requests.push({ entryId: entry.id, queryIds });
     }
-    this.queriesPerEntry = 0.8 * this.queriesPerEntry + 0.2 * Math.max(1, claimed.length / entries.length);
-    // a record lives one to two bucket lengths: check the current bucket and the one before
-    const bucket = Math.floor(Date.now() / s.doneTtlMs);
-    const claimAt = Date.now();
-    const states = await this.store.claimQueries([s.doneBucketKey(bucket), s.doneBucketKey(bucket - 1)], s.claimsKey, s.consumer, s.visibilityTimeoutMs, requests);
+    if (entries.length > 0) this.queriesPerEntry = 0.8 * this.queriesPerEntry + 0.2 * Math.max(1, queries.length / entries.length);
+    return { entries: decoded, asked, requests, queries };
+  }
+
+  /** Gives each query of `read` its claim state (in the order of its requests); the claimed ones are held from `claimAt`. */
+  private claimed(read: Unclaimed, states: ClaimState[], claimAt: number): Batch {
+    const until = claimAt + this.settings.visibilityTimeoutMs;
     states.forEach((state, i) => {
-      claimed[i].claim = state;
-      if (state === 'claimed') this.heldClaims.set(claimed[i].query.queryId, { until: claimAt + s.visibilityTimeoutMs });
+      const message = read.queries[i];
+      message.claim = state;
+      if (state === 'claimed') this.heldClaims.set(message.query.queryId, { until });
     });
-    return { entries: decoded, asked };
+    return { entries: read.entries, asked: read.asked };
+  }
+
+  /** Takes what was processed and not yet written. */
+  private takeUnwritten(): { ids: string[]; queryIds: string[] } {
+    return { ids: this.unwritten.ids.splice(0), queryIds: this.unwritten.queryIds.splice(0) };
+  }
+
+  /** Written, or left to the visibility timeout (redelivered, the completions not recorded): no longer renewed. */
+  private written(ids: string[], queryIds: string[]): void {
+    for (const id of ids) this.heldEntries.delete(id);
+    for (const queryId of queryIds) this.heldClaims.delete(queryId);
+  }
+
+  /** Writes what was processed on its own (acknowledges entries, records completions, deletes their claims), after the writes before it. */
+  private writeUnwritten(): Promise<void> {
+    if (this.unwritten.ids.length === 0 && this.unwritten.queryIds.length === 0) return this.recording;
+    const s = this.settings;
+    const { ids, queryIds } = this.takeUnwritten();
+    const previous = this.recording;
+    const write = async (): Promise<void> => {
+      await previous; // writes stay in order, and at most one is in flight
+      try {
+        await this.store.streamAck(s.stream, s.group, ids, { delete: false, done: { key: this.doneKeys()[0], ids: queryIds, ttlMs: 2 * s.doneTtlMs }, releaseClaims: { key: s.claimsKey, queryIds } });
+      } finally {
+        this.written(ids, queryIds);
+      }
+    };
+    return (this.recording = write().catch((error: unknown) => void this.warnings.warn('record failed', { err: error, stream: s.stream }, 'could not record completions; the entries will be redelivered')));
   }
 
   private decode(entry: StreamEntry): DecodedEntry {
@@ -377,27 +492,16 @@ export class QueueConsumer {
     }
   }
 
-  /** Processes a batch in stream order; records completions and acknowledges entries as it goes. */
+  /**
+   * Processes a batch in stream order. Completions and entries to
+   * acknowledge are left to the next write (the next step, or a write of
+   * their own), or written at once every `batchSize` completions.
+   */
   private async handle({ entries }: Batch): Promise<void> {
     if (entries.length === 0) return;
     this.counters.batches += 1;
     const s = this.settings;
-    const completed: string[] = [];
-    const finished: string[] = [];
-    const record = async (): Promise<void> => {
-      if (completed.length === 0 && finished.length === 0) return;
-      const ids = finished.splice(0);
-      const queryIds = completed.splice(0);
-      const bucket = Math.floor(Date.now() / s.doneTtlMs);
-      await this.recording; // writes stay in order, and at most one is in flight
-      try {
-        await this.store.streamAck(s.stream, s.group, ids, { delete: false, done: { key: s.doneBucketKey(bucket), ids: queryIds, ttlMs: 2 * s.doneTtlMs }, releaseClaims: { key: s.claimsKey, queryIds } });
-      } finally {
-        // written, or left to the visibility timeout (redelivered, the completions not recorded)
-        for (const id of ids) this.heldEntries.delete(id);
-        for (const queryId of queryIds) this.heldClaims.delete(queryId);
-      }
-    };
+    const { ids: finished, queryIds: completed } = this.unwritten;
     for (const { entry, messages } of entries) {
       if (messages instanceof Error) {
         await this.deadLetterEntry(entry, messages.message, messages instanceof AuthenticationError ? 'unauthenticated' : 'malformed');
@@ -407,6 +511,8 @@ export class QueueConsumer {
       let unfinished = 0;
       let lost = false;
       for (const message of messages) {
+        // more than batchSize completions in one batch: written now, so that no more wait unwritten
+        if (completed.length >= s.batchSize) await this.writeUnwritten();
         if ('invalid' in message) {
           await this.deadLetter(entry, 'malformed', message.invalid, null, null, message.raw);
           continue;
@@ -428,13 +534,11 @@ export class QueueConsumer {
           unfinished += 1;
           continue;
         }
-        const mark = `${entry.id} ${queryId}`;
-        const pending = this.deadLettered.has(mark) ? 'dead-lettered' : this.handleOne(entry, query);
+        const pending = this.deadLettered.size > 0 && this.deadLettered.has(`${entry.id} ${queryId}`) ? 'dead-lettered' : this.handleOne(entry, query);
         // a synchronous outcome is used as is: no promise turn per query on the fast path
         const outcome = typeof pending === 'string' ? pending : await pending;
         if (outcome === 'completed') {
           completed.push(queryId);
-          if (completed.length >= s.batchSize) await record();
           continue;
         }
         await this.release(queryId);
@@ -442,14 +546,12 @@ export class QueueConsumer {
           unfinished += 1;
         } else {
           if (this.deadLettered.size > 10_000) this.deadLettered.clear();
-          this.deadLettered.add(mark);
+          this.deadLettered.add(`${entry.id} ${queryId}`);
         }
       }
       if (unfinished === 0) finished.push(entry.id);
       else this.heldEntries.delete(entry.id); // no longer renewed: redelivered after the visibility timeout
     }
-    // the batch's last write overlaps the next read; a failure leaves its entries pending, to be redelivered
-    this.recording = record().catch((error: unknown) => void this.warnings.warn('record failed', { err: error, stream: s.stream }, 'could not record completions; the entries will be redelivered'));
   }
 
   /** Gives up a query's claim at once (it failed, or went to the dead letters): another delivery may claim it. */

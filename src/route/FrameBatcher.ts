@@ -66,6 +66,12 @@ export class FrameBatcher<T = number> {
   /** The other map: the two take turns, so a flush allocates no map. */
   private spare = new Map<string, Array<Entry<T>>>();
   private scheduled = false;
+  /**
+   * Bytes per message of the last large frame of each channel (bounded):
+   * a burst that will not fit is split before it is encoded, instead of
+   * being encoded whole, found too large and encoded again in halves.
+   */
+  private readonly bytesPerMessage = new Map<string, number>();
 
   constructor(
     private readonly codec: Codec,
@@ -124,6 +130,16 @@ export class FrameBatcher<T = number> {
   };
 
   private write(channel: string, entries: Array<Entry<T>>): void {
+    const limit = Math.min(this.limits.maxFrameBytes, this.limits.maxPayloadBytes);
+    const perMessage = entries.length > 1 ? this.bytesPerMessage.get(channel) : undefined;
+    if (perMessage !== undefined) {
+      // a margin for messages larger than the last frame's average; a piece that still does not fit is halved below
+      const fitting = Math.max(1, Math.floor((limit * 0.8) / perMessage));
+      if (entries.length > fitting) {
+        for (let i = 0; i < entries.length; i += fitting) this.write(channel, entries.slice(i, i + fitting));
+        return;
+      }
+    }
     let frame: Buffer;
     try {
       frame = this.codec.encode(wireFrame(entries));
@@ -131,7 +147,11 @@ export class FrameBatcher<T = number> {
       if (entries.length === 1) return this.tell(entries[0], notEncodable(channel, error), undefined);
       return this.writeHalves(channel, entries);
     }
-    if (entries.length > 1 && (frame.length > this.limits.maxFrameBytes || frame.length > this.limits.maxPayloadBytes)) {
+    if (entries.length > 1 && (perMessage !== undefined || frame.length >= limit / 4)) {
+      if (this.bytesPerMessage.size >= 1024 && perMessage === undefined) this.bytesPerMessage.clear();
+      this.bytesPerMessage.set(channel, frame.length / entries.length);
+    }
+    if (entries.length > 1 && frame.length > limit) {
       // a receiver refuses a frame over maxPayloadBytes whatever maxFrameBytes says, so a frame never exceeds either once it can be split
       return this.writeHalves(channel, entries);
     }

@@ -3,7 +3,7 @@ import { FramedRoute } from './FramedRoute';
 import { MemoryBus, type MemoryBusOptions, type MemoryEndpoint } from './MemoryBus';
 import type { Route, RouteStatus } from './Route';
 import type { RouteOptions } from './RouteOptions';
-import type { AckOptions, ClaimState, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
+import type { AckOptions, ClaimState, ConsumeStep, ConsumeStepResult, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
 
 /** Options of the memory route beyond those every route takes. */
 export interface MemoryRouteOptions {
@@ -145,6 +145,10 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
   }
 
   async streamAck(stream: string, group: string, ids: string[], options: AckOptions): Promise<void> {
+    this.ack(stream, group, ids, options);
+  }
+
+  private ack(stream: string, group: string, ids: string[], options: AckOptions): void {
     for (const id of ids) this.bus.streams.ack(stream, group, id, options.delete);
     const done = options.done;
     if (done !== undefined) for (const id of done.ids) this.bus.recordDone(doneField(done.key, id), done.ttlMs);
@@ -176,6 +180,18 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
 
   // one synchronous step each, as the Lua scripts of the redis route are; a claim is a key per query with a TTL where Redis keeps a hash field
   async claimQueries(doneKeys: string[], claimsKey: string, holder: string, ttlMs: number, entries: EntryQueries[]): Promise<ClaimState[]> {
+    return this.claim(doneKeys, claimsKey, holder, ttlMs, entries);
+  }
+
+  async consumeStep(step: ConsumeStep): Promise<ConsumeStepResult> {
+    const [current, previous] = step.doneKeys;
+    this.ack(step.stream, step.group, step.ack, { delete: false, done: { key: current, ids: step.completed, ttlMs: step.doneTtlMs }, releaseClaims: { key: step.claimsKey, queryIds: step.completed } });
+    const states = this.claim([current, previous], step.claimsKey, step.consumer, step.claimTtlMs, step.claim);
+    const entries = step.read > 0 ? this.bus.streams.readNow(step.stream, step.group, step.consumer, step.read) : [];
+    return { states, entries: entries ?? [], groupGone: entries === undefined };
+  }
+
+  private claim(doneKeys: string[], claimsKey: string, holder: string, ttlMs: number, entries: EntryQueries[]): ClaimState[] {
     const seen = new Set<string>();
     const states: ClaimState[] = [];
     for (const { entryId, queryIds } of entries) {

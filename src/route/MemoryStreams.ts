@@ -183,6 +183,13 @@ export class MemoryStreams {
     });
   }
 
+  /** XREADGROUP `>` without BLOCK: the new entries there are now (none: an empty list); undefined when the group (or the stream) is gone. */
+  readNow(name: string, group: string, consumer: string, count: number): StreamEntry[] | undefined {
+    const stream = this.streams.get(name);
+    if (stream === undefined || !stream.groups.has(group)) return undefined;
+    return this.deliverNew(stream, group, consumer, count);
+  }
+
   /**
    * XPENDING (IDLE) + XCLAIM: moves to `consumer` up to `count` entries
    * pending for at least `minIdleMs` (only `holder`'s when given), counting a

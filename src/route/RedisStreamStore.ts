@@ -4,20 +4,13 @@ import { cut, describeConnection, isCluster, type RedisCommands } from './connec
 import { redisFailure } from './redisFailure';
 import type { DurabilityOptions } from './RouteOptions';
 import { LuaScript } from './LuaScript';
-import type { AckOptions, ClaimState, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore } from './StreamStore';
+import type { AckOptions, ClaimState, ConsumeStep, ConsumeStepResult, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamGroupInfo, StreamInfo, StreamStore } from './StreamStore';
 
 /** The single field every entry carries. */
 const FIELD = 'm';
 
 const CLAIM_STATES: readonly ClaimState[] = ['claimed', 'done', 'held-elsewhere', 'held-here'];
 
-/**
- * Per-query claims: one step for a batch, so two consumers (or two copies of
- * one query in different entries) cannot both take a query. Claims live in
- * one hash per consumer scope (field: query id; value: `<expires ms> <entry
- * id> <holder>`, by Redis's clock) rather than a key each: a field costs
- * Redis less than a key with a TTL.
- */
 /**
  * HMGET and HSET over a whole batch in a few calls (each `redis.call` costs
  * about as much as the work of one field), in chunks that `unpack` can take.
@@ -38,6 +31,75 @@ local function nowMs()
   return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end`;
 
+/**
+ * Per-query claims: one step for a batch, so two consumers (or two copies of
+ * one query in different entries) cannot both take a query. Claims live in
+ * one hash per consumer scope (field: query id; value: `<expires ms> <entry
+ * id> <holder>`, by Redis's clock) rather than a key each: a field costs
+ * Redis less than a key with a TTL.
+ *
+ * Shared by {@link claimQueriesScript} and {@link consumeStepScript}: claims the queries listed in ARGV from index `from` on (per entry: entry
+ * id, n, n query ids) for `holder`, unless a completion record under
+ * `doneKeys` or a live claim in `claims` holds them. Returns per query
+ * 0 claimed, 1 done, 2 held from another entry (or twice in this call),
+ * 3 held by another consumer from this entry.
+ */
+const LUA_CLAIM = `local function claimQueries(doneKeys, claims, holder, ttl, from)
+  local ids, entryOf = {}, {}
+  local i = from
+  while i <= #ARGV do
+    local last = i + 1 + tonumber(ARGV[i + 1])
+    for q = i + 2, last do
+      ids[#ids + 1] = ARGV[q]
+      entryOf[#ids] = ARGV[i]
+    end
+    i = last + 1
+  end
+  if #ids == 0 then return {} end
+  local states = {}
+  for k = 1, #doneKeys do
+    -- a bucket not written yet (the one before, mostly) costs one EXISTS, not a field each
+    if redis.call('EXISTS', doneKeys[k]) == 1 then
+      local found = hmget(doneKeys[k], ids)
+      for j = 1, #ids do if found[j] then states[j] = 1 end end
+    end
+  end
+  local current = hmget(claims, ids)
+  local now = nowMs()
+  local expires = string.format('%.0f', now + tonumber(ttl))
+  -- one claim value per entry, shared by its queries
+  local values, suffix = {}, ' ' .. holder
+  local seen, sets = {}, {}
+  for j = 1, #ids do
+    local queryId = ids[j]
+    local state = states[j] or 0
+    if state == 0 and seen[queryId] then state = 2 end
+    local claim = current[j]
+    if state == 0 and claim then
+      local a = string.find(claim, ' ', 1, true)
+      local b = string.find(claim, ' ', a + 1, true)
+      if tonumber(string.sub(claim, 1, a - 1)) > now then
+        if string.sub(claim, a + 1, b - 1) ~= entryOf[j] then state = 2 elseif string.sub(claim, b + 1) ~= holder then state = 3 end
+      end
+    end
+    if state == 0 then
+      sets[#sets + 1] = queryId
+      local value = values[entryOf[j]]
+      if not value then
+        value = expires .. ' ' .. entryOf[j] .. suffix
+        values[entryOf[j]] = value
+      end
+      sets[#sets + 1] = value
+    end
+    seen[queryId] = true
+    states[j] = state
+  end
+  hset(claims, sets)
+  -- the hash outlives its last claim by 2 ttl: fields a crashed holder left do not stay for good
+  if #sets > 0 then redis.call('PEXPIRE', claims, 2 * tonumber(ttl)) end
+  return states
+end`;
+
 const claimQueriesScript = new LuaScript<number[]>(
   'claimQueries',
   -1,
@@ -45,51 +107,54 @@ const claimQueriesScript = new LuaScript<number[]>(
 -- ARGV[1] d, ARGV[2] holder, ARGV[3] ttl ms, then per entry: entry id, n, n query ids
 -- returns per query: 0 claimed, 1 done, 2 held from another entry (or twice in this call), 3 held by another consumer from this entry
 ${LUA_BATCH_HELPERS}
+${LUA_CLAIM}
 local d = tonumber(ARGV[1])
-local claims = KEYS[d + 1]
-local holder = ARGV[2]
-local ids, entryOf = {}, {}
-local i = 4
-while i <= #ARGV do
-  local last = i + 1 + tonumber(ARGV[i + 1])
-  for q = i + 2, last do
-    ids[#ids + 1] = ARGV[q]
-    entryOf[#ids] = ARGV[i]
+local doneKeys = {}
+for k = 1, d do doneKeys[k] = KEYS[k] end
+return claimQueries(doneKeys, KEYS[d + 1], ARGV[2], ARGV[3], 4)`,
+);
+
+/**
+ * A consumer's whole round trip under load, in one step: acknowledges the
+ * entries of the last batch and records its completions (deleting their
+ * claims, as {@link RedisStreamStore.streamAck} does), claims the queries of
+ * the entries read by the previous step, and reads the next entries without
+ * blocking. A group found gone by the read does not undo the rest.
+ */
+const consumeStepScript = new LuaScript<[number[], Array<[Buffer, Buffer[]]> | number, number]>(
+  'consumeStep',
+  4,
+  `-- KEYS[1] stream, KEYS[2] claims hash, KEYS[3] completion records of the current bucket (written, checked), KEYS[4] of the previous bucket (checked)
+-- ARGV[1] group, ARGV[2] consumer (the claims' holder), ARGV[3] claim ttl ms, ARGV[4] records' ttl ms, ARGV[5] entries to read (0: none),
+-- ARGV[6] a, ARGV[7] c, ARGV[8..7+a] entry ids to acknowledge, then c completed query ids, then the queries to claim: per entry, entry id, n, n query ids
+-- returns { per query to claim 0 claimed, 1 done, 2 held from another entry, 3 held by another consumer from this entry; the entries read; 1 when the group is gone }
+${LUA_BATCH_HELPERS}
+${LUA_CLAIM}
+local a, c = tonumber(ARGV[6]), tonumber(ARGV[7])
+for s = 8, 7 + a, 1000 do redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, s, math.min(s + 999, 7 + a))) end
+if c > 0 then
+  local fields = {}
+  for i = 8 + a, 7 + a + c do
+    fields[#fields + 1] = ARGV[i]
+    fields[#fields + 1] = '1'
   end
-  i = last + 1
+  hset(KEYS[3], fields)
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+  -- the records above now answer for these queries
+  for s = 8 + a, 7 + a + c, 1000 do redis.call('HDEL', KEYS[2], unpack(ARGV, s, math.min(s + 999, 7 + a + c))) end
 end
-local states = {}
-for k = 1, d do
-  local found = hmget(KEYS[k], ids)
-  for j = 1, #ids do if found[j] then states[j] = 1 end end
-end
-local current = hmget(claims, ids)
-local now = nowMs()
-local expires = string.format('%.0f', now + tonumber(ARGV[3]))
-local seen, sets = {}, {}
-for j = 1, #ids do
-  local queryId = ids[j]
-  local state = states[j] or 0
-  if state == 0 and seen[queryId] then state = 2 end
-  local claim = current[j]
-  if state == 0 and claim then
-    local a = string.find(claim, ' ', 1, true)
-    local b = string.find(claim, ' ', a + 1, true)
-    if tonumber(string.sub(claim, 1, a - 1)) > now then
-      if string.sub(claim, a + 1, b - 1) ~= entryOf[j] then state = 2 elseif string.sub(claim, b + 1) ~= holder then state = 3 end
-    end
+local states = claimQueries({ KEYS[3], KEYS[4] }, KEYS[2], ARGV[2], ARGV[3], 8 + a + c)
+local entries, gone = {}, 0
+if tonumber(ARGV[5]) > 0 then
+  local read = redis.pcall('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[5], 'STREAMS', KEYS[1], '>')
+  if type(read) == 'table' and read.err then
+    if not string.find(read.err, 'NOGROUP', 1, true) then return redis.error_reply(read.err) end
+    gone = 1
+  elseif read then
+    entries = read[1][2]
   end
-  if state == 0 then
-    sets[#sets + 1] = queryId
-    sets[#sets + 1] = expires .. ' ' .. entryOf[j] .. ' ' .. holder
-  end
-  seen[queryId] = true
-  states[j] = state
 end
-hset(claims, sets)
--- the hash outlives its last claim by 2 ttl: fields a crashed holder left do not stay for good
-if #sets > 0 then redis.call('PEXPIRE', claims, 2 * tonumber(ARGV[3])) end
-return states`,
+return { states, entries, gone }`,
 );
 
 /**
@@ -233,6 +298,18 @@ return claimed`,
 function fieldValue(fields: Buffer[]): Buffer {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i].toString() === FIELD) return fields[i + 1];
   return Buffer.alloc(0); // an entry written by someone else without our field: the layer above dead-letters it
+}
+
+/** Appends the claim list of the claim scripts (per entry: entry id, n, n query ids) to `args`; returns how many queries. */
+function appendClaims(args: Array<string | number>, entries: EntryQueries[]): number {
+  let queries = 0;
+  for (const { entryId, queryIds } of entries) {
+    if (queryIds.length === 0) continue;
+    args.push(entryId, queryIds.length);
+    for (const queryId of queryIds) args.push(queryId);
+    queries += queryIds.length;
+  }
+  return queries;
 }
 
 function pairs(flat: unknown[]): Record<string, unknown> {
@@ -397,14 +474,22 @@ export class RedisStreamStore implements StreamStore {
 
   async claimQueries(doneKeys: string[], claimsKey: string, holder: string, ttlMs: number, entries: EntryQueries[]): Promise<ClaimState[]> {
     const args: Array<string | number> = [doneKeys.length, holder, ttlMs];
-    for (const { entryId, queryIds } of entries) {
-      if (queryIds.length === 0) continue;
-      args.push(entryId, queryIds.length);
-      for (const queryId of queryIds) args.push(queryId);
-    }
-    if (args.length === 3) return [];
+    if (appendClaims(args, entries) === 0) return [];
     const states = await claimQueriesScript.run(this.commands, [...doneKeys, claimsKey], args);
     return states.map((state) => CLAIM_STATES[state]);
+  }
+
+  async consumeStep(step: ConsumeStep): Promise<ConsumeStepResult> {
+    const args: Array<string | number> = [step.group, step.consumer, step.claimTtlMs, step.doneTtlMs, step.read, step.ack.length, step.completed.length];
+    for (const id of step.ack) args.push(id);
+    for (const queryId of step.completed) args.push(queryId);
+    appendClaims(args, step.claim);
+    const [states, read, gone] = await consumeStepScript.runBuffer(this.commands, [step.stream, step.claimsKey, ...step.doneKeys], args);
+    return {
+      states: states.map((state) => CLAIM_STATES[state]),
+      entries: Array.isArray(read) ? read.map(([id, fields]) => ({ id: id.toString(), payload: fieldValue(fields), deliveries: 1 })) : [],
+      groupGone: gone === 1,
+    };
   }
 
   async renewClaims(stream: string, group: string, holder: string, entryIds: string[], claimsKey: string, queryIds: string[], ttlMs: number): Promise<RenewResult> {

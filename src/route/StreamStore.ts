@@ -91,6 +91,45 @@ export interface EntryQueries {
  */
 export type ClaimState = 'claimed' | 'done' | 'held-elsewhere' | 'held-here';
 
+/**
+ * One step of a consumer under load (see {@link StreamStore.consumeStep}):
+ * what it processed, what it read before, and how much to read next.
+ */
+export interface ConsumeStep {
+  /** The stream read. */
+  stream: string;
+  /** The consumer group. */
+  group: string;
+  /** The consumer, and the holder of the claims it takes. */
+  consumer: string;
+  /** Completion records of the current time bucket (written and checked) and of the one before (checked). */
+  doneKeys: [current: string, previous: string];
+  /** How long the current bucket's key lives from this write, in ms. */
+  doneTtlMs: number;
+  /** The claims of the group (a hash by query id). */
+  claimsKey: string;
+  /** How long a claim taken lives, in ms. */
+  claimTtlMs: number;
+  /** Entries to acknowledge (every query of theirs completed, dead-lettered or a duplicate). */
+  ack: string[];
+  /** Queries completed: recorded under the current bucket, their claims deleted. */
+  completed: string[];
+  /** Queries to claim, as {@link StreamStore.claimQueries} does. */
+  claim: EntryQueries[];
+  /** New entries to read at most (0: none); the step never blocks. */
+  read: number;
+}
+
+/** What a {@link ConsumeStep} found. */
+export interface ConsumeStepResult {
+  /** Per query of `claim`, in order. */
+  states: ClaimState[];
+  /** The entries read (`'>'`, first delivery). */
+  entries: StreamEntry[];
+  /** The group was gone (NOGROUP) when the entries were to be read: nothing was read; the records and claims were written all the same. */
+  groupGone: boolean;
+}
+
 /** Which of the entries and claims a renewal still found held by the renewing consumer. */
 export interface RenewResult {
   /** Per entry asked for, in order: whether it was still pending for this consumer (and its idle time was reset). */
@@ -142,6 +181,14 @@ export interface StreamStore {
    * it is claimed for `holder`, from its entry, for `ttlMs`.
    */
   claimQueries(doneKeys: string[], claimsKey: string, holder: string, ttlMs: number, entries: EntryQueries[]): Promise<ClaimState[]>;
+  /**
+   * A consumer's round trip under load, as one atomic step: acknowledges
+   * `ack` and records `completed` (deleting their claims), as
+   * {@link streamAck} with `done` and `releaseClaims`; then claims `claim`'s
+   * queries, as {@link claimQueries}; then reads up to `read` new entries
+   * for `consumer` without blocking.
+   */
+  consumeStep(step: ConsumeStep): Promise<ConsumeStepResult>;
   /**
    * Renews, for `holder` only, pending entries of `group` (their idle time
    * goes back to 0, no delivery counted) and claims of `claimsKey` (they

@@ -48,10 +48,10 @@ export interface RpcOptions {
    * Requests bound for one instance, and replies bound for one caller, leave
    * as a frame as soon as this many are queued, instead of all at the end of
    * the tick: the other side starts on the first slice while this side
-   * prepares the next, so both work at once. Smaller slices cost more writes;
-   * larger ones keep the other side waiting (docs/benchmarks.md has the
-   * measurements).
-   * @default 32
+   * prepares the next, so both work at once. Smaller slices cost more writes,
+   * wake-ups and parses per call; larger ones keep the other side waiting
+   * (docs/benchmarks.md has the measurements).
+   * @default 64
    */
   sliceSize?: number;
   /**
@@ -178,7 +178,7 @@ export const DEFAULT_RPC_OPTIONS = {
   closeTimeoutMs: 5_000,
   probeIntervalMs: 1_000,
   instanceCacheMs: 1_000,
-  sliceSize: 32,
+  sliceSize: 64,
   spread: 'burst',
   localShortcut: false,
   queryGraceMs: 5_000,

@@ -1,4 +1,4 @@
-import { senderOf } from '../envelope/sender';
+import { senderOf, type Sender } from '../envelope/sender';
 import { performance } from 'node:perf_hooks';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -317,7 +317,7 @@ export class RpcServer {
     const reason = invalidRequestReason(message) ?? forgedReason(message as RpcRequest, from);
     if (reason !== undefined) return this.malformed(served, reason, undefined, message, from);
     const request = message as RpcRequest;
-    this.admitAny(served, request, this.replyChannel(request.serviceNameSource, request.sourceInstance, served.name), request);
+    this.admitAny(served, request, this.replyChannel(request.serviceNameSource, request.sourceInstance, served.name), request, senderOf(request, request.serviceNameSource));
   }
 
   /**
@@ -325,12 +325,12 @@ export class RpcServer {
    * handler, the library's own {@link QUERY_FUNCTION}, which no function
    * call can name; anything else is a function call.
    */
-  private admitAny(served: Served, caller: RpcRequestHeaders, replyTo: string, request: RpcRequestBody | RpcQueryBody): void {
+  private admitAny(served: Served, caller: RpcRequestHeaders, replyTo: string, request: RpcRequestBody | RpcQueryBody, sender: Sender): void {
     if ('type' in request && request.type !== undefined) {
       const { queryId, timeout_ms } = request;
-      return this.admit(served, caller, replyTo, { queryId, action: QUERY_FUNCTION, query: [request], timeout_ms }, true);
+      return this.admit(served, caller, replyTo, { queryId, action: QUERY_FUNCTION, query: [request], timeout_ms }, true, sender);
     }
-    this.admit(served, caller, replyTo, request as RpcRequestBody, false);
+    this.admit(served, caller, replyTo, request as RpcRequestBody, false, sender);
   }
 
   /** Requests sharing their caller's half: `{ headers, payloads }`. */
@@ -339,15 +339,17 @@ export class RpcServer {
     if (reason !== undefined) return this.malformed(served, reason, undefined, undefined, from);
     const caller = headers as RpcRequestHeaders;
     const replyTo = this.replyChannel(caller.serviceNameSource, caller.sourceInstance, served.name);
+    // the requests of a batch share their caller's half, and so its sender
+    const sender = senderOf(caller, caller.serviceNameSource);
     for (const body of payloads as unknown[]) {
       const invalid = invalidRequestBodyReason(body);
-      if (invalid === undefined) this.admitAny(served, caller, replyTo, body as RpcRequestBody | RpcQueryBody);
+      if (invalid === undefined) this.admitAny(served, caller, replyTo, body as RpcRequestBody | RpcQueryBody, sender);
       else this.malformed(served, invalid, caller, body, from);
     }
   }
 
   /** Answers a well-formed request at once (no such function, closing, busy) or runs or queues it. */
-  private admit(served: Served, caller: RpcRequestHeaders, replyTo: string, request: RpcRequestBody, isQuery: boolean): void {
+  private admit(served: Served, caller: RpcRequestHeaders, replyTo: string, request: RpcRequestBody, isQuery: boolean, sender: Sender): void {
     const fn = request.action;
     const exposed = isQuery || fn !== QUERY_FUNCTION ? served.functions.get(fn) : undefined;
     if (exposed === undefined) {
@@ -372,7 +374,7 @@ export class RpcServer {
       );
       return;
     }
-    const context = new RequestContext(caller.serviceNameSource, caller.sourceInstance, request.queryId, fn, served.name, Date.now() + request.timeout_ms, request.timeout_ms, senderOf(caller, caller.serviceNameSource));
+    const context = new RequestContext(caller.serviceNameSource, caller.sourceInstance, request.queryId, fn, served.name, Date.now() + request.timeout_ms, request.timeout_ms, sender);
     job.context = context;
     this.inProgress += 1;
     this.track(job);

@@ -37,6 +37,26 @@ describe('FrameBatcher limits', () => {
     expect(frames.every((f) => f.length <= 1000)).to.equal(true);
   });
 
+  it('splits a burst that will not fit before encoding it, once one frame of the channel showed its message size; order and limits kept', async () => {
+    const codec = new MsgpackCodec();
+    const encoded: number[] = [];
+    const counting = { encode: (value: unknown) => { const bytes = codec.encode(value); encoded.push(bytes.length); return bytes; }, decode: (bytes: Buffer) => codec.decode(bytes) };
+    const frames: Buffer[] = [];
+    const limits = { maxPayloadBytes: 100_000, maxFrameBytes: 10_000 };
+    const batcher = new FrameBatcher<number>(counting, limits, async (_c, frame) => (frames.push(frame), 1), { framesSent: 0, messagesSent: 0 }, pino({ level: 'silent' }));
+    const burst = async (from: number) => settledWithin(Array.from({ length: 100 }, (_, i) => batcher.send('ch', { i: from + i, pad: 'x'.repeat(200) })), 2000);
+    await burst(0); // about 21 KB: encoded whole once, found too large, then in pieces
+    encoded.length = 0;
+    const outcomes = await burst(100);
+    expect(outcomes.every((o) => o.status === 'fulfilled')).to.equal(true);
+    // every encode of the second burst was a frame that was sent: nothing encoded whole and thrown away
+    expect(encoded.every((size) => size <= limits.maxFrameBytes)).to.equal(true);
+    expect(encoded.length).to.be.at.least(3);
+    const received = frames.flatMap((frame) => (codec.decode(frame) as unknown[]).slice(1) as Array<{ i: number }>).map((m) => m.i);
+    expect(received).to.deep.equal(Array.from({ length: 200 }, (_, i) => i));
+    expect(frames.every((f) => f.length <= limits.maxFrameBytes)).to.equal(true);
+  });
+
   it('refuses each oversized message alone and writes the others of its tick', async () => {
     const batcher = new FrameBatcher<number>(new MsgpackCodec(), { maxPayloadBytes: 1000, maxFrameBytes: 1000 }, async () => 1, { framesSent: 0, messagesSent: 0 }, pino({ level: 'silent' }));
     const sent = ['small', 'x'.repeat(2000), 'small', 'y'.repeat(3000)].map((m) => batcher.send('ch', m));

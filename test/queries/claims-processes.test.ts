@@ -21,7 +21,7 @@ describe('durable query claims across instance processes (redis)', function () {
   let peers: Peer[];
   let sender: RedisRPCClient;
 
-  const spawnWorker = async (service: string, id: string, visibilityMs: number, slowMs: number): Promise<Peer> => {
+  const spawnWorker = async (service: string, id: string, visibilityMs: number, slowMs: number, batchSize = 100): Promise<Peer> => {
     const peer = spawnPeer('test/queries/peers/query-worker.ts', {
       TEST_REDIS_URL: redis.url,
       TEST_NAMESPACE: redis.namespace,
@@ -30,6 +30,7 @@ describe('durable query claims across instance processes (redis)', function () {
       TEST_LEDGER: `ledger:${service}`,
       TEST_VISIBILITY_MS: String(visibilityMs),
       TEST_SLOW_MS: String(slowMs),
+      TEST_BATCH_SIZE: String(batchSize),
     });
     peers.push(peer);
     await peer.next<Message>((m) => m.ev === 'ready', 30_000);
@@ -88,6 +89,31 @@ describe('durable query claims across instance processes (redis)', function () {
     const ledger = await admin.hgetall('ledger:dups');
     expect(Object.keys(ledger).sort()).to.deep.equal(ids.map((id) => `FIRE_AND_FORGET:${id}`).sort());
     expect(Object.values(ledger)).to.deep.equal(Array(12).fill('1'));
+  });
+
+  it('an instance killed with a backlog in hand (a batch running, the next claimed, entries read ahead by its one-step reads): the other runs all of it, at most 2 x batchSize twice', async () => {
+    const total = 200;
+    const batchSize = 5;
+    const doomed = await spawnWorker('ahead', 'ahead-1', 1000, 20, batchSize);
+    // ticks of 5: entries of 5 queries, one entry per read
+    const sends: Array<Promise<unknown>> = [];
+    for (let i = 0; i < total; i += batchSize) {
+      for (let k = 0; k < batchSize; k++) sends.push(sender.fireAndForget('ahead', 'record', { i: i + k }));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(sends);
+    const processed = async (): Promise<string[]> => Object.values(await admin.hgetall('ledger:ahead'));
+    await until(async () => (await processed()).length >= 50, 30_000, 'a first share processed');
+    // the consumer holds more than the batch it runs: what its steps claimed and read ahead
+    const stream = new Names(redis.namespace).queryStream('ahead');
+    const held = (await admin.xpending(stream, 'workers', '-', '+', 100)) as Array<[string, string, number, number]>;
+    expect(held.length, 'entries pending for the consumer when it dies').to.be.at.least(2);
+    await doomed.kill();
+    await spawnWorker('ahead', 'ahead-2', 1000, 0, batchSize);
+    await drained('ahead');
+    const counts = (await processed()).map(Number);
+    expect(counts).to.have.length(total);
+    expect(counts.reduce((a, b) => a + b, 0) - total, 'processed twice').to.be.at.most(2 * batchSize);
   });
 
   it('an instance killed in the middle of a handler: its query is redelivered to the other after the visibility timeout', async () => {

@@ -92,6 +92,13 @@ for (const make of [memory, redis]) {
       await Promise.all(clients.map((c) => c.close()));
     });
 
+    /** Opens when the test says: a handler held in place (while the group is destroyed, while a backlog builds). */
+    const gate = (): { wait: Promise<void>; open: () => void } => {
+      let open = (): void => undefined;
+      const wait = new Promise<void>((resolve) => (open = resolve));
+      return { wait, open };
+    };
+
     it('10 queries of 100 ms in one entry, visibilityTimeoutMs 400, two instances: each processed exactly once', async () => {
       const runs = new Map<number, number>();
       const queues = { visibilityTimeoutMs: 400, blockMs: 50 };
@@ -186,6 +193,37 @@ for (const make of [memory, redis]) {
       expect([...runs.values()]).to.deep.equal(Array(12).fill(1));
     });
 
+    it('copies of one queryId in consecutive entries of a backlog, claimed while the one before runs: processed once (FIRE_AND_FORGET and BROADCAST)', async () => {
+      const runs = new Map<string, number>();
+      const worker = await client(service, { queues: { visibilityTimeoutMs: 2000, blockMs: 20, batchSize: 2 } });
+      const first = gate();
+      worker.handle('hold', () => first.wait);
+      worker.handle('copy', async (_query, context) => {
+        const key = `${context.type}:${context.queryId}`;
+        runs.set(key, (runs.get(key) ?? 0) + 1);
+        await sleep(1);
+      });
+      const sender = await client('sender', { queues: { consume: false } });
+      await sender.fireAndForget(service, 'hold', null);
+      await sender.broadcast(service, 'hold', null);
+      // while both consumers wait: entries [c0, c1], [c1, c2], ... so each entry shares an id with the next
+      const ids = Array.from({ length: 11 }, (_, i) => `copy-${service}-${i}`);
+      for (let i = 0; i + 1 < ids.length; i++) {
+        const tick: Array<Promise<unknown>> = [];
+        for (const queryId of [ids[i], ids[i + 1]]) {
+          tick.push(sender.fireAndForget(service, 'copy', null, { queryId }), sender.broadcast(service, 'copy', null, { queryId }));
+        }
+        await Promise.all(tick);
+      }
+      first.open();
+      await until(() => runs.size === 2 * ids.length, 10_000, 'every id run by both consumers');
+      await drained(sender, 'every copy acknowledged');
+      await sleep(50);
+      expect([...runs.values()], JSON.stringify([...runs])).to.deep.equal(Array(2 * ids.length).fill(1));
+      const stats = worker.queryStats();
+      expect([stats.fireAndForget.duplicatesSuppressed, stats.broadcast.duplicatesSuppressed]).to.deep.equal([ids.length - 2, ids.length - 2]);
+    });
+
     it('property: any interleaving of sends with repeated ids, from several senders, is processed once per id', async () => {
       const runs = new Map<string, number>();
       for (let i = 0; i < 3; i++) {
@@ -238,12 +276,6 @@ for (const make of [memory, redis]) {
       expect(lines.filter((line) => line.includes('queue read failed')), 'no warning per retry').to.have.length(0);
     });
 
-    /** Opens when the test says: a handler held in place while the group is destroyed. */
-    const gate = (): { wait: Promise<void>; open: () => void } => {
-      let open = (): void => undefined;
-      const wait = new Promise<void>((resolve) => (open = resolve));
-      return { wait, open };
-    };
     const recreated = (instances: RedisRPCClient[]): number => instances.reduce((sum, i) => sum + i.queryStats().fireAndForget.groupsRecreated, 0);
 
     it('the group destroyed while both instances run a query: recreated at once, and neither query runs twice', async () => {

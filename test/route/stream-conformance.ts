@@ -407,6 +407,50 @@ export function streamConformance(name: string, setup: () => Promise<RouteHarnes
         expect(own.map((e) => [e.id, e.deliveries])).to.deep.equal([[entry, 2]]);
       });
 
+      it('one consumer step: acknowledges and records the last batch (deleting its claims), then claims, then reads without blocking; a group gone loses no write', async () => {
+        const [a, b] = [await make(), await make()];
+        await a.streamEnsureGroup(key('step'), 'g', '0');
+        const added = await filled(a, key('step'), 5);
+        const step = (route: Route, consumer: string, options: { ack?: string[]; completed?: string[]; claim?: Array<[string, string[]]>; read?: number }) =>
+          route.consumeStep({
+            stream: key('step'),
+            group: 'g',
+            consumer,
+            doneKeys: [key('step-d1'), key('step-d0')],
+            doneTtlMs: 5000,
+            claimsKey: key('step-claims'),
+            claimTtlMs: 5000,
+            ack: options.ack ?? [],
+            completed: options.completed ?? [],
+            claim: (options.claim ?? []).map(([entryId, queryIds]) => ({ entryId, queryIds })),
+            read: options.read ?? 0,
+          });
+        // nothing to write or claim: a read of 2, never blocking (an empty answer when nothing is new)
+        const first = await step(a, 'ca', { read: 2 });
+        expect(first.states).to.deep.equal([]);
+        expect(first.entries.map((e) => [e.id, e.payload.toString(), e.deliveries])).to.deep.equal([[added[0], 'e0', 1], [added[1], 'e1', 1]]);
+        expect(first.groupGone).to.equal(false);
+        // claims the two entries read (a copy of q1 in the second one is held-elsewhere), reads the next 2
+        const second = await step(a, 'ca', { claim: [[added[0], ['q0', 'q1']], [added[1], ['q1', 'q2']]], read: 2 });
+        expect(second.states).to.deep.equal(['claimed', 'claimed', 'held-elsewhere', 'claimed']);
+        expect(ids(second.entries)).to.deep.equal([added[2], added[3]]);
+        // b sees a's claims
+        expect(await b.claimQueries([key('step-d1')], key('step-claims'), 'cb', 5000, [{ entryId: added[0], queryIds: ['q0'] }])).to.deep.equal(['held-here']);
+        // writes the first two entries' outcome: acknowledged, q0..q2 recorded and their claims deleted; a copy of q2 is now done
+        const third = await step(a, 'ca', { ack: [added[0], added[1]], completed: ['q0', 'q1', 'q2'], claim: [[added[2], ['q2', 'q3']]], read: 10 });
+        expect(third.states).to.deep.equal(['done', 'claimed']);
+        expect(ids(third.entries)).to.deep.equal([added[4]]);
+        const info = await a.streamInfo(key('step'));
+        expect(info.groups[0].pending).to.equal(3);
+        expect(await b.claimQueries([key('step-d0')], key('step-claims'), 'cb', 5000, [{ entryId: added[0], queryIds: ['q0'] }])).to.deep.equal(['claimed']);
+        expect(await step(b, 'cb', { read: 10 })).to.deep.equal({ states: [], entries: [], groupGone: false });
+        // the group gone: the records and claims are written, nothing is read, and the step says so
+        await a.streamDestroyGroup(key('step'), 'g');
+        const gone = await step(a, 'ca', { ack: [added[2]], completed: ['q3'], claim: [[added[4], ['q4']]], read: 10 });
+        expect(gone).to.deep.equal({ states: ['claimed'], entries: [], groupGone: true });
+        expect(await b.claimQueries([key('step-d1')], key('step-claims'), 'cb', 5000, [{ entryId: added[2], queryIds: ['q3'] }, { entryId: added[4], queryIds: ['q4'] }])).to.deep.equal(['done', 'held-here']);
+      });
+
       it('releases only the claims the releasing consumer holds', async () => {
         const [a, b] = [await make(), await make()];
         await claim(a, 'ca', 5000, ['1-1', ['q1', 'q2']]);

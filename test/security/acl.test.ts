@@ -84,8 +84,8 @@ describe('security: the generated ACL runs the library', function () {
   it('runs variables, events, the registry, RPC, the query types and the mutex', async () => {
     const callers = callersOf(deployment(namespace), 'calc');
     expect(callers).to.deep.equal(['billing', 'web', 'web.evil']);
-    const calc = new RedisRPCClient({ service: 'calc', redis: url('calc'), namespace, callers, registry: { heartbeatMs: 100, ttlMs: 1000 }, queues: { maxAttempts: 2, visibilityTimeoutMs: 500, blockMs: 50 } });
-    const web = new RedisRPCClient({ service: 'web', redis: url('web'), namespace, timeoutMs: 5000, queues: { blockMs: 50 } });
+    const calc = new RedisRPCClient({ service: 'calc', redis: url('calc'), namespace, callers, registry: { heartbeatMs: 100, ttlMs: 1000 }, queues: { maxAttempts: 2, visibilityTimeoutMs: 500, blockMs: 50, batchSize: 1 } });
+    const web = new RedisRPCClient({ service: 'web', redis: url('web'), namespace, timeoutMs: 5000, queues: { blockMs: 50, batchSize: 1 } });
     const mutex = new RedisMutex({ redis: url('web'), namespace, nodeId: 'web-1' });
     const processed: unknown[] = [];
     try {
@@ -130,6 +130,11 @@ describe('security: the generated ACL runs the library', function () {
       await handle.promise;
       expect(handle.result).to.equal(10);
       await until(() => processed.length === 2, 10_000, 'the durable queries');
+      // a backlog (batchSize 1 on both sides: an entry a query, a read an entry): the consumers' one-step reads, XREADGROUP inside their script, under the generated user
+      const batchesBefore = calc.queryStats().fireAndForget.batches;
+      await Promise.all(Array.from({ length: 20 }, (_, n) => [web.fireAndForget('calc', 'note', { n }), web.broadcast('calc', 'note', { n })]).flat());
+      await until(() => processed.length === 42, 10_000, 'the backlog');
+      expect(calc.queryStats().fireAndForget.batches - batchesBefore).to.equal(20);
       await web.fireAndForget('calc', 'poison', null);
       await until(async () => (await calc.deadLetters('calc')).length === 1, 15_000, 'the dead letter');
       calc.handle('poison', () => undefined);

@@ -23,7 +23,7 @@ import { Packr } from 'msgpackr';
 import { performance } from 'node:perf_hooks';
 import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
 import { spawnPeer, type Peer } from '../../support/processes';
-import { result, type BenchContext, type BenchResult, type Scenario } from '../harness';
+import { result, selectedSystems, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
 const WINDOW = 5_000;
 const CHUNK = 200;
@@ -104,6 +104,13 @@ async function measure(kind: Kind, system: System, context: BenchContext, durati
     const field = (name: string) => Number(/^name:([\d.]+)/m.exec(info.replace(name, 'name'))?.[1] ?? 0);
     return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
   };
+  // BENCH_DEBUG: Redis's time per command (INFO commandstats), what each system's round trips cost the server
+  const commandStats = async (): Promise<Map<string, { calls: number; usec: number }>> => {
+    const stats = new Map<string, { calls: number; usec: number }>();
+    for (const [, name, calls, usec] of (await admin.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) stats.set(name, { calls: Number(calls), usec: Number(usec) });
+    return stats;
+  };
+  const statsBefore = process.env.BENCH_DEBUG ? await commandStats() : undefined;
   const redisCpuBefore = await redisCpu();
   const producerCpuBefore = process.cpuUsage();
   const acknowledged = peers.map(() => 0);
@@ -125,6 +132,13 @@ async function measure(kind: Kind, system: System, context: BenchContext, durati
   const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
   const producerCpu = process.cpuUsage(producerCpuBefore);
   const redisCpuMs = (await redisCpu()) - redisCpuBefore;
+  const commands: Record<string, string> = {};
+  if (statsBefore !== undefined) {
+    for (const [name, after] of await commandStats()) {
+      const before = statsBefore.get(name) ?? { calls: 0, usec: 0 };
+      if (after.calls > before.calls) commands[name] = `${after.calls - before.calls} calls, ${after.usec - before.usec} us`;
+    }
+  }
   admin.disconnect();
   const deliveries = finished.reduce((sum, f) => sum + f.received, 0);
   // CPU per delivery, in µs, by process: where the time goes on a machine whose cores all three share
@@ -136,7 +150,7 @@ async function measure(kind: Kind, system: System, context: BenchContext, durati
     cpu_us_producer: perDelivery((producerCpu.user + producerCpu.system) / 1000),
     cpu_us_consumers: perDelivery(finished.reduce((sum, f) => sum + f.cpuMs, 0)),
     cpu_us_redis: perDelivery(redisCpuMs),
-    ...(process.env.BENCH_DEBUG ? { consumer_stats: finished.map((f) => (f as { stats?: unknown }).stats) } : {}),
+    ...(process.env.BENCH_DEBUG ? { consumer_stats: finished.map((f) => (f as { stats?: unknown }).stats), commandstats: commands } : {}),
   });
 
   // paced phases: every query timed, at half the baseline's saturated rate and alone
@@ -174,11 +188,10 @@ export const scenario: Scenario = {
     const results: BenchResult[] = [];
     for (const kind of ['fire-and-forget', 'broadcast'] as const) {
       // half the baseline's saturated rate (queries/s; a broadcast delivery counts once per consumer)
+      // (BENCH_SYSTEMS=intracom alone paces at half its own rate)
       let halfLoad = 0;
-      const baseline = await measure(kind, 'baseline', context, durationMs, (saturated) => (halfLoad = saturated.ops_per_s / (2 * Number(saturated.consumers))));
-      results.push(...baseline);
-      results.push(...(await measure(kind, 'reference', context, durationMs, () => halfLoad)));
-      results.push(...(await measure(kind, 'intracom', context, durationMs, () => halfLoad)));
+      const pace = (saturated: BenchResult): number => (halfLoad ||= saturated.ops_per_s / (2 * Number(saturated.consumers)));
+      for (const system of selectedSystems(['baseline', 'reference', 'intracom'] as const)) results.push(...(await measure(kind, system, context, durationMs, pace)));
     }
     // saturated lines first, then the paced phases of each kind
     return [...results.filter((r) => !r.scenario.includes('@')), ...results.filter((r) => r.scenario.includes('@'))];

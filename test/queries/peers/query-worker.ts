@@ -3,7 +3,7 @@
  * own. Every processing is recorded in Redis itself (HINCRBY on a ledger hash,
  * by query id) before the handler returns, so a SIGKILL cannot hide one.
  * Environment: TEST_REDIS_URL, TEST_NAMESPACE, TEST_SERVICE, TEST_INSTANCE_ID,
- * TEST_LEDGER (hash key), TEST_VISIBILITY_MS, TEST_SLOW_MS.
+ * TEST_LEDGER (hash key), TEST_VISIBILITY_MS, TEST_SLOW_MS, TEST_BATCH_SIZE.
  */
 import Redis from 'ioredis';
 import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
@@ -21,7 +21,7 @@ async function main(): Promise<void> {
     redis: process.env.TEST_REDIS_URL,
     namespace: process.env.TEST_NAMESPACE,
     registry: { heartbeatMs: 200, ttlMs: 1000 },
-    queues: { visibilityTimeoutMs: Number(process.env.TEST_VISIBILITY_MS ?? 2000), blockMs: 200, broadcastRetentionMs: 60_000 },
+    queues: { visibilityTimeoutMs: Number(process.env.TEST_VISIBILITY_MS ?? 2000), blockMs: 200, broadcastRetentionMs: 60_000, batchSize: Number(process.env.TEST_BATCH_SIZE ?? 100) },
   });
   rpc.handle('record', async (_query, context) => {
     if (slowMs > 0) await new Promise((resolve) => setTimeout(resolve, slowMs));
