@@ -95,7 +95,13 @@ export interface AclRules {
   readonly keys: readonly string[];
   /** `&pattern` channel rules. */
   readonly channels: readonly string[];
-  /** Every rule, in `ACL SETUSER` order: `resetkeys resetchannels -@all`, then commands, keys and channels. */
+  /**
+   * Redis 7 selectors, such as `(%W~ic:{calc}:queries %W~ic:{calc}:broadcast +xadd)`: commands allowed on
+   * these keys only. A sender may append to another service's streams and do nothing else there (write
+   * access alone would also allow DEL, XACK, XCLAIM, XGROUP DESTROY).
+   */
+  readonly selectors: readonly string[];
+  /** Every rule, in `ACL SETUSER` order: `resetkeys resetchannels -@all`, then commands, keys, channels and selectors. */
   readonly all: readonly string[];
 }
 
@@ -121,8 +127,8 @@ function commandsOf(capabilities: Iterable<AclCapability>): string[] {
   return [...commands].sort().map((command) => `+${command}`);
 }
 
-function rulesOf(commands: string[], keys: string[], channels: string[]): AclRules {
-  return Object.freeze({ commands, keys, channels, all: ['resetkeys', 'resetchannels', '-@all', ...commands, ...keys, ...channels] });
+function rulesOf(commands: string[], keys: string[], channels: string[], selectors: string[] = []): AclRules {
+  return Object.freeze({ commands, keys, channels, selectors, all: ['resetkeys', 'resetchannels', '-@all', ...commands, ...keys, ...channels, ...selectors] });
 }
 
 // ---- least privilege, per service ----
@@ -299,12 +305,13 @@ export function serviceAcl(deployment: AclDeployment, service: string): AclRules
     channels.add(names.rpcInstance(topic, '*', service));
     channels.add(names.rpcReplies(service, '*', name));
   }
-  // durable sends: write-only streams; the destination's consumed marker and registry are read to refuse an unknown one
+  // durable sends: XADD alone on the destination's streams (a selector); its consumed marker and registry are read to refuse an unknown one
+  const appendOnly = new Set<string>();
   for (const destination of plan.sends ?? []) {
     assertName('sends entry', destination);
     capabilities.add('queues');
-    write.add(names.queryStream(destination));
-    write.add(names.broadcastStream(destination));
+    appendOnly.add(names.queryStream(destination));
+    appendOnly.add(names.broadcastStream(destination));
     read.add(names.queueConsumed(destination));
     read.add(names.instanceSet(destination));
     read.add(names.instanceAnnouncements(destination));
@@ -339,7 +346,10 @@ export function serviceAcl(deployment: AclDeployment, service: string): AclRules
     if (read.has(key) && write.has(key)) keys.push(`~${key}`);
     else keys.push(read.has(key) ? `%R~${key}` : `%W~${key}`);
   }
-  return rulesOf(commandsOf(ACL_CAPABILITIES.filter((capability) => capabilities.has(capability))), keys, [...channels].sort().map((channel) => `&${channel}`));
+  const ownKeys = names.serviceKeyPattern(service);
+  const streams = [...appendOnly].filter((key) => !key.startsWith(ownKeys.slice(0, -1))).sort();
+  const selectors = streams.length === 0 ? [] : [`(${streams.map((key) => `%W~${key}`).join(' ')} +xadd)`];
+  return rulesOf(commandsOf(ACL_CAPABILITIES.filter((capability) => capabilities.has(capability))), keys, [...channels].sort().map((channel) => `&${channel}`), selectors);
 }
 
 /**
@@ -393,6 +403,8 @@ export function serviceAclLine(deployment: AclDeployment, service: string, optio
 
 function setUserLine(user: string, password: string | undefined, rules: AclRules): string {
   if (!/^[A-Za-z0-9_.@-]{1,128}$/.test(user)) throw new ValidationError(`user must be 1-128 of letters, digits, "_", ".", "@" and "-"; received ${describeValue(user)}`);
+  // a space would end the password and start another rule (`x nopass` would make the user accept any password)
+  if (password !== undefined && password !== '' && !/^[\x21-\x7e]{1,512}$/.test(password)) throw new ValidationError(`password must be 1-512 printable ASCII characters without spaces; received a value of ${typeof password === 'string' ? `${password.length} characters` : typeof password}`);
   const secret = password === undefined || password === '' ? '<password>' : password;
   return ['ACL', 'SETUSER', user, 'reset', 'on', `>${secret}`, ...rules.all].join(' ');
 }

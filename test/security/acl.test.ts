@@ -17,7 +17,7 @@ import { expect } from 'chai';
 import Redis from 'ioredis';
 import { aclSetUserLine, callersOf, serviceAcl, serviceAclLine, type AclDeployment } from '../../vars/acl';
 import { defineVar } from '../../vars/define';
-import { NoHandlerError, PermissionError, PROTOCOL_VERSION, RedisMutex, RedisRPCClient, RemoteError } from '../../src/index';
+import { NoHandlerError, PermissionError, PROTOCOL_VERSION, RedisMutex, RedisRPCClient, RemoteError, ValidationError } from '../../src/index';
 import { runCli } from '../cli/run';
 import { Names } from '../../vars/names';
 import { rejection, until } from '../support/async';
@@ -75,7 +75,10 @@ describe('security: the generated ACL runs the library', function () {
     for (let i = 0; i < described.length; i += 2) fields.set(String(described[i]), described[i + 1]);
     const rules = serviceAcl(deployment(namespace), 'web');
     expect(String(fields.get('keys'))).to.equal(rules.keys.join(' '));
-    expect(rules.keys).to.include(`%R~${namespace}:ic:{calc}:var:price`).and.include(`%W~${namespace}:ic:{calc}:queries`);
+    expect(rules.keys).to.include(`%R~${namespace}:ic:{calc}:var:price`);
+    expect(rules.keys.join(' ')).not.to.include(`${namespace}:ic:{calc}:queries`);
+    expect(rules.selectors).to.deep.equal([`(%W~${namespace}:ic:{calc}:broadcast %W~${namespace}:ic:{calc}:queries +xadd)`]);
+    expect(JSON.stringify(fields.get('selectors'))).to.include(`%W~${namespace}:ic:{calc}:queries`);
     expect(String(fields.get('channels'))).to.equal(rules.channels.join(' '));
     expect(String(fields.get('commands'))).to.match(/^-@all /);
     expect(String(fields.get('commands'))).not.to.include('+@all');
@@ -163,6 +166,13 @@ describe('security: the generated ACL runs the library', function () {
   it('the CLI status runs under a user with the inspect capability', async () => {
     const result = await runCli(['--redis', `redis://127.0.0.1:${port()}`, '--user', 'ops', '--namespace', namespace, 'status', '--json'], { INTRACOM_REDIS_PASSWORD: 'ops-pw' });
     expect(result.code, result.stderr).to.equal(0);
+  });
+
+  it('refuses a password that would end its rule and start another (`x nopass`), or hold a control character', () => {
+    for (const password of ['x nopass', 'p w', 'tab\there', 'nl\nx']) {
+      expect(() => serviceAclLine(deployment(namespace), 'web', { password }), JSON.stringify(password)).to.throw(ValidationError, /password/);
+      expect(() => aclSetUserLine('ops', { namespace, password }), JSON.stringify(password)).to.throw(ValidationError, /password/);
+    }
   });
 
   it('docs/operations.md and docs/security.md show the generated rules, not hand-written ones', () => {
@@ -297,6 +307,20 @@ describe('security: the generated ACL runs the library', function () {
       await noperm(() => raw.xreadgroup('GROUP', 'workers', 'thief', 'COUNT', 10, 'STREAMS', names.queryStream('calc'), '>'));
       await noperm(() => raw.xrange(names.queryStream('calc'), '-', '+'));
       expect(await raw.xadd(names.queryStream('calc'), '*', 'm', 'x')).to.be.a('string');
+    });
+
+    it("stealing, acknowledging or destroying another service's queue it sends to (XADD alone is granted there)", async () => {
+      for (const stream of [names.queryStream('calc'), names.broadcastStream('calc')]) {
+        const id = await raw.xadd(stream, '*', 'm', 'x');
+        await noperm(() => raw.xclaim(stream, 'workers', 'thief', 0, id as string));
+        await noperm(() => raw.xack(stream, 'workers', id as string));
+        await noperm(() => raw.xdel(stream, id as string));
+        await noperm(() => raw.xtrim(stream, 'MAXLEN', 0));
+        await noperm(() => raw.call('XGROUP', 'DESTROY', stream, 'workers'));
+        await noperm(() => raw.del(stream));
+        await noperm(() => raw.set(stream, 'x'));
+        await noperm(() => raw.pexpire(stream, 1));
+      }
     });
 
     it('forging the sending service', async () => {
