@@ -326,7 +326,10 @@ export function serviceAcl(deployment: AclDeployment, service: string): AclRules
   const topics = new Map<string, string>();
   for (const topic of plan.publishes ?? []) topics.set(topic, 'publishes entry');
   for (const topic of plan.subscribes ?? []) topics.set(topic, 'subscribes entry');
-  for (const topic of Object.values(deployment.catalogue?.topics ?? {})) {
+  for (const [key, topic] of Object.entries(deployment.catalogue?.topics ?? {})) {
+    if (typeof topic?.name !== 'string' || !Array.isArray(topic.publishers) || !Array.isArray(topic.subscribers)) {
+      throw new ValidationError(`catalogue.topics.${key} must be a topic definition (defineTopic: name, publishers, subscribers); received ${describeValue(topic)}`);
+    }
     // the library's own channels (the built-in catalogue describes them) are granted from the plan above
     if (topic.name.startsWith('intracom.') || topic.name.startsWith('<')) continue;
     const involved = (list: readonly string[]): boolean => list.includes(service) || list.includes('*');

@@ -175,6 +175,11 @@ describe('security: the generated ACL runs the library', function () {
     }
   });
 
+  it('refuses a catalogue topic in the wrong shape with a ValidationError naming it', () => {
+    const wrong = { ...deployment(namespace), catalogue: { topics: { 's*': { publishers: ['calc'] } } } } as unknown as AclDeployment;
+    expect(() => serviceAclLine(wrong, 'calc')).to.throw(ValidationError, /catalogue\.topics\.s\*/);
+  });
+
   it('docs/operations.md and docs/security.md show the generated rules, not hand-written ones', () => {
     const page = readFileSync(join(__dirname, '..', '..', 'docs', 'operations.md'), 'utf8');
     expect(page).to.include(aclSetUserLine('users', { namespace: 'prod', patterns: ['audit.*'] }));
