@@ -169,6 +169,22 @@ describe('RedisMutex cleans up after itself', function () {
     });
   }
 
+  it('keeps the wake channels of the 64 most recently idle mutexes subscribed, and no more (docs/mutex.md)', async () => {
+    const mutex = new RedisMutex({ redis: redis.url, namespace: redis.namespace });
+    closers.push(() => mutex.close());
+    const names = new Names(redis.namespace);
+    const ids = Array.from({ length: 70 }, (_, i) => `idle-${i}`);
+    for (const id of ids) await (await mutex.acquire(id, { timeoutMs: 10_000 })).release();
+    const subscribed = new Set((await raw.call('PUBSUB', 'SHARDCHANNELS', names.mutexWake('*', '*').replace('{mutex:*}', '{mutex:idle-*}'))) as string[]);
+    const channelOf = (id: string): string => [...subscribed].find((channel) => channel.includes(`{mutex:${id}}`)) ?? '';
+    expect(subscribed.size, [...subscribed].join(' ')).to.equal(64);
+    for (const id of ids.slice(6)) expect(channelOf(id), `${id} (among the 64 most recently idle) stays subscribed`).to.not.equal('');
+    for (const id of ids.slice(0, 6)) expect(channelOf(id), `${id} (idle longest) was unsubscribed`).to.equal('');
+    // taken again, a recently idle one needs no new subscription
+    await (await mutex.acquire('idle-69', { timeoutMs: 10_000 })).release();
+    expect(((await raw.call('PUBSUB', 'SHARDCHANNELS', names.mutexWake('*', 'idle-69'))) as string[]).length).to.equal(1);
+  });
+
   it('on the memory route, a process whose only work is a waiting acquire stays alive until it gets the lock', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', resolve(__dirname, 'peers/memory-waiter.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
     let output = '';
