@@ -203,7 +203,9 @@ function openCluster(spec: ClusterConnectionOptions, tuning: ConnectionTuning, o
   if (!Array.isArray(seeds) || seeds.length === 0) throw new ValidationError(`${option}.cluster must be a non-empty array of seed nodes; received ${describeValue(seeds)}`);
   const nodes = seeds.map((seed, i) => {
     if (typeof seed === 'string') {
-      const parsed = parseHostList(seed.replace(/^rediss?:\/\//, '').replace(/\/.*$/, ''), 6379, `${option}.cluster[${i}]`);
+      const [, hostPart, path, query] = /^(?:rediss?:\/\/)?([^/?#]*)(\/[^?#]*)?(\?[^#]*)?/.exec(seed) ?? [];
+      refuseUrlDb(path, query, `${option}.cluster[${i}]`, redactUrl(seed));
+      const parsed = parseHostList(hostPart ?? '', 6379, `${option}.cluster[${i}]`);
       if (parsed.length !== 1) throw new ValidationError(`${option}.cluster[${i}] must be one node; received ${JSON.stringify(seed)}`);
       return parsed[0];
     }
@@ -248,7 +250,7 @@ function openUrl(url: string, tuning: ConnectionTuning, option: string): OpenedC
   const tls = scheme === 'rediss' ? { tls: {} } : {};
   if (kind === 'cluster') {
     const nodes = parseHostList(hosts, 6379, `${option} URL`);
-    if (path !== undefined && path !== '' && path !== '/' && path !== '/0') throw new ValidationError(`${option} URL: a cluster has one database, so redis+cluster:// takes no path (or /0); received ${JSON.stringify(redactUrl(url))}`);
+    refuseUrlDb(path, query, `${option} URL`, redactUrl(url));
     return openCluster({ cluster: nodes, clusterOptions: { redisOptions: { ...tls, ...credentials } } }, tuning, option);
   }
   const sentinels = parseHostList(hosts, 26379, `${option} URL`);
@@ -289,6 +291,18 @@ function refuseClusterOptions(options: ClusterOptions | undefined, what: string)
   const scaleReads = options?.scaleReads;
   if (scaleReads !== undefined && scaleReads !== 'master') {
     throw new ValidationError(`${what} scaleReads: intracom reads what it has just written (variables, the instance registry, locks), so it reads from masters only ('master'); received ${describeValue(scaleReads)}`);
+  }
+}
+
+/**
+ * The database a cluster URL or seed URL names, as its path (`/N`) or its
+ * query (`?db=N`): refused unless none or 0, never dropped silently.
+ */
+function refuseUrlDb(path: string | undefined, query: string | undefined, what: string, shown: string): void {
+  const fromPath = path === undefined || path === '' || path === '/' ? undefined : path.slice(1);
+  const fromQuery = query === undefined ? undefined : /[?&]db=([^&]*)/.exec(query)?.[1];
+  for (const db of [fromPath, fromQuery]) {
+    if (db !== undefined && db !== '0') throw new ValidationError(`${what}: a Redis Cluster has one database (0), so its URL takes no path but /0 and no db but 0; received ${JSON.stringify(shown)}`);
   }
 }
 

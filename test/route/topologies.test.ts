@@ -164,6 +164,11 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       [{ sentinels: [{ host: '127.0.0.1', port: 1 }] }, /redis\.name must name the master group/],
       ['redis+sentinel://127.0.0.1:1', /needs the master name/],
       ['redis+cluster://127.0.0.1:1/3', /takes no path/],
+      // a database given any other way is refused too, never turned into 0 (RedisClient and RedisMutex alike)
+      ['redis+cluster://127.0.0.1:1?db=3', /redis URL: a Redis Cluster has one database \(0\).*takes no path but \/0 and no db but 0/],
+      [{ cluster: ['redis://127.0.0.1:1/5'] }, /redis\.cluster\[0\]: a Redis Cluster has one database/],
+      [{ cluster: ['redis://127.0.0.1:1', 'redis://127.0.0.1:2?db=4'] }, /redis\.cluster\[1\]: a Redis Cluster has one database/],
+      [['redis://127.0.0.1:1/4'], /cluster\[0\]: a Redis Cluster has one database/],
       [{ cluster: ['redis://127.0.0.1:1'], clusterOptions: { redisOptions: { db: 3 } } }, /redis\.clusterOptions\.redisOptions\.db: a Redis Cluster has one database \(0\); received 3/],
       [new Cluster(['redis://127.0.0.1:1'], { lazyConnect: true, redisOptions: { db: 2 } }), /redis \(an ioredis Cluster\) redisOptions\.db: a Redis Cluster has one database/],
       // options that would make intracom silently wrong: a prefix on some keys only, reads behind writes, writes to a replica
