@@ -131,11 +131,6 @@ export class MutexWakeups {
     return this.waitsPerMutex.has(mutexId) ? this.channel(mutexId) : undefined;
   }
 
-  /** A release made here handed `mutexId` to a waiter listening here: the notice it did not send, delivered now. */
-  handedHere(mutexId: string, value: string): void {
-    this.claim(mutexId, value);
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     this.waiting.clear();
@@ -149,11 +144,15 @@ export class MutexWakeups {
     const bar = message.indexOf('|');
     const end = message.indexOf('|', bar + 1);
     if (bar <= 0 || end === -1) return; // not a notice: nothing to act on
-    this.claim(message.slice(0, bar), message.slice(bar + 1));
+    this.handedHere(message.slice(0, bar), message.slice(bar + 1));
   }
 
-  /** The lock `value` of `mutexId` was handed to the acquire whose token starts it (or to one that gave up). */
-  private claim(mutexId: string, value: string): void {
+  /**
+   * The lock `value` of `mutexId` was handed to the acquire here whose token
+   * starts it (or to one that gave up): told by a notice, or by a release made
+   * here, whose reply carries the notice it did not send.
+   */
+  handedHere(mutexId: string, value: string): void {
     const bar = value.indexOf('|');
     if (bar <= 0) return;
     const token = value.slice(0, bar);
