@@ -1,6 +1,6 @@
 import { IntracomError } from '../errors/IntracomError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
-import { cut, describeConnection, isCluster, type RedisCommands } from './connection';
+import { cut, describeConnection, endableCluster, isCluster, type RedisCommands } from './connection';
 import { redisFailure } from './redisFailure';
 import type { DurabilityOptions } from './RouteOptions';
 import { LuaScript } from './LuaScript';
@@ -528,7 +528,7 @@ export class RedisStreamStore implements StreamStore {
       this.all.delete(reused);
     }
     const commands = this.commands;
-    const created: RedisCommands = isCluster(commands) ? commands.duplicate() : commands.duplicate();
+    const created: RedisCommands = isCluster(commands) ? endableCluster(commands.duplicate()) : commands.duplicate();
     created.on('error', () => undefined); // reported through the command connection; a blocked read rejects on its own
     this.all.add(created);
     return created;

@@ -170,11 +170,33 @@ export const SUBSCRIBER_SLOTS_REFRESH_MS = 2000;
  * {@link ShardSubscriptionKeeper} while the connection is up.
  */
 export function clusterSubscriber(cluster: Cluster): Cluster {
-  const subscriber = cluster.duplicate([], { lazyConnect: true, shardedSubscribers: true, slotsRefreshInterval: cluster.options.slotsRefreshInterval ?? SUBSCRIBER_SLOTS_REFRESH_MS });
+  const subscriber = endableCluster(cluster.duplicate([], { lazyConnect: true, shardedSubscribers: true, slotsRefreshInterval: cluster.options.slotsRefreshInterval ?? SUBSCRIBER_SLOTS_REFRESH_MS }));
   const keeper = new ShardSubscriptionKeeper(subscriber);
   subscriber.on('ready', () => keeper.start());
   subscriber.on('end', () => keeper.stop());
   return subscriber;
+}
+
+/**
+ * `cluster`, made to stop its periodic slot-map reading for good once it has
+ * ended. ioredis 6 arms that reading's next round when the one in flight
+ * ends, even when `disconnect()` came meanwhile: the ref'd timer then reads
+ * the slot map of nobody every `slotsRefreshInterval`, and the process
+ * never exits after `close()`. A connection started again (see
+ * {@link reviveWhenEnded}) arms it again in its `connect()`.
+ */
+export function endableCluster(cluster: Cluster): Cluster {
+  const internals = cluster as unknown as { refreshSlotsCache(callback?: (error?: Error | null) => void): void; clearNodesRefreshInterval(): void; manuallyClosing: boolean };
+  const refresh = internals.refreshSlotsCache.bind(cluster);
+  internals.refreshSlotsCache = (callback) =>
+    refresh((error) => {
+      callback?.(error);
+      // set by disconnect() and quit(), cleared by connect()
+      if (internals.manuallyClosing || cluster.status === 'end') internals.clearNodesRefreshInterval();
+    });
+  // a round armed between disconnect() and the end
+  cluster.on('end', () => internals.clearNodesRefreshInterval());
+  return cluster;
 }
 
 /** For messages: where a connection points. */
@@ -220,12 +242,14 @@ function openCluster(spec: ClusterConnectionOptions, tuning: ConnectionTuning, o
   refuseClusterOptions(clusterOptions, `${option}.clusterOptions`);
   const tls = typeof seeds[0] === 'string' && seeds[0].startsWith('rediss://') ? { tls: {} } : {};
   const { enableOfflineQueue, ...perNode } = tuning;
-  const commands = new Cluster(nodes, {
-    ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
-    ...clusterOptions,
-    lazyConnect: true,
-    redisOptions: { ...tls, ...perNode, ...clusterOptions.redisOptions },
-  });
+  const commands = endableCluster(
+    new Cluster(nodes, {
+      ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+      ...clusterOptions,
+      lazyConnect: true,
+      redisOptions: { ...tls, ...perNode, ...clusterOptions.redisOptions },
+    }),
+  );
   return { commands, owned: true, topology: 'cluster', target: describeCluster(commands) };
 }
 

@@ -28,6 +28,7 @@ import {
   type RpcResultReply,
 } from './wire';
 import { unencodableReason } from '../envelope/sendable';
+import { redisWasAway, ReplyResender, type Resendable } from './ReplyResender';
 
 /** Handles one function: receives the argument list and the call's context; may be async. */
 export type RpcHandler<A extends unknown[] = any[], R = unknown> = (args: A, context: CallContext) => R | Promise<R>;
@@ -66,7 +67,7 @@ interface Exposed {
 }
 
 /** One request on this instance, from its arrival to its reply. */
-interface Job {
+interface Job extends Resendable {
   request: RpcRequestBody;
   replyTo: string;
   /** Set once the request is accepted to run. */
@@ -119,6 +120,12 @@ export interface RpcServerStats {
   malformedRequests: number;
   /** Requests dropped because their deadline passed while queued. */
   expiredInQueue: number;
+  /**
+   * Replies published again because no subscriber received them or Redis
+   * could not take them (the caller's reply channel moving between shards,
+   * a failover, an outage), until the caller's deadline.
+   */
+  repliesResent: number;
 }
 
 const DESCRIBE = '$describe';
@@ -143,7 +150,8 @@ export class RpcServer {
   private closing = false;
   private inProgress = 0;
   private idleWaiters: Array<() => void> = [];
-  private readonly counters: RpcServerStats = { handled: 0, handlerErrors: 0, refusedBusy: 0, malformedRequests: 0, expiredInQueue: 0 };
+  private readonly counters: RpcServerStats = { handled: 0, handlerErrors: 0, refusedBusy: 0, malformedRequests: 0, expiredInQueue: 0, repliesResent: 0 };
+  private readonly resender = new ReplyResender<Job>((job) => this.postReply(job), this.counters);
 
   /** Warnings that remote traffic or an outage can repeat: one line per window and key, with counts. */
   private readonly warnings: RateLimitedLog;
@@ -264,6 +272,8 @@ export class RpcServer {
         }
       }
     }
+    const unsent = this.resender.close();
+    if (unsent > 0) this.logger.warn({ replies: unsent }, 'replies waiting to be published again (no subscriber received them, or Redis could not take them) given up at close');
   }
 
   private listen(served: Served): Promise<void> {
@@ -353,14 +363,14 @@ export class RpcServer {
     const fn = request.action;
     const exposed = isQuery || fn !== QUERY_FUNCTION ? served.functions.get(fn) : undefined;
     if (exposed === undefined) {
-      const job: Job = { request, replyTo, context: undefined, exposed: undefined, newer: undefined, older: undefined };
+      const job = newJob(request, replyTo, undefined);
       if (fn === DESCRIBE) return this.succeed(job, this.describe(served));
       const available = [...served.functions.keys()].filter((name) => !name.startsWith('$'));
       const message = isQuery ? `${served.name} takes no queries (only a service does)` : `no function "${fn}"`;
       this.replyError(job, { ok: false, errorName: 'NoHandlerError', message, data: { available } }, 'no-handler');
       return;
     }
-    const job: Job = { request, replyTo, context: undefined, exposed, newer: undefined, older: undefined };
+    const job = newJob(request, replyTo, exposed);
     if (this.closing) {
       this.replyClosing(job);
       return;
@@ -408,7 +418,7 @@ export class RpcServer {
     if (typeof queryId !== 'string' || typeof service !== 'string' || typeof instance !== 'string') return;
     // the action is only echoed when it is a string: String() of a hostile map (a non-callable toString) throws
     const request = { queryId, action: typeof partial?.action === 'string' ? partial.action : '', query: [], timeout_ms: 1 };
-    const job: Job = { request, replyTo: this.replyChannel(service, instance, served.name), context: undefined, exposed: undefined, newer: undefined, older: undefined };
+    const job = newJob(request, this.replyChannel(service, instance, served.name), undefined);
     this.replyError(job, { ok: false, errorName: 'MalformedMessageError', message: `malformed RPC request: ${reason}` }, 'malformed');
   }
 
@@ -541,18 +551,37 @@ export class RpcServer {
       return;
     }
     const reply: RpcResultReply = { queryId: job.request.queryId, result };
-    this.route.post(job.replyTo, reply, undefined, job, this.resultWritten, this.settings.sliceSize);
+    this.startReply(job, reply);
   }
 
-  /** The result could not be encoded or is too large: say so instead of leaving the caller to time out. */
-  private readonly resultWritten = (job: Job, error: unknown): void => {
-    if (error === undefined) return;
+  /** The first publish of a reply: until the caller's deadline it may be published again ({@link ReplyResender}). */
+  private startReply(job: Job, reply: RpcResultReply | RpcErrorReply): void {
+    job.reply = reply;
+    job.replyUntil = job.context?.deadline ?? Date.now() + job.request.timeout_ms;
+    this.postReply(job);
+  }
+
+  private postReply(job: Job): void {
+    const done = 'result' in (job.reply as RpcResultReply | RpcErrorReply) ? this.resultWritten : this.errorWritten;
+    this.route.post(job.replyTo, job.reply, undefined, job, done, this.settings.sliceSize);
+  }
+
+  /**
+   * The result could not be encoded or is too large: say so instead of
+   * leaving the caller to time out. Redis away is not the result's fault:
+   * the reply is published again, and the caller never told of a failure
+   * that is not its call's.
+   */
+  private readonly resultWritten = (job: Job, error: unknown, receivers: number | undefined): void => {
+    if (this.resender.retry(job, error, receivers) || error === undefined) return;
+    if (redisWasAway(error)) return this.errorWritten(job, error, receivers);
     const response = describeThrown(error);
     response.code ??= 'ERR_RESULT_NOT_SENDABLE';
     this.replyError(job, response);
   };
 
-  private readonly errorWritten = (job: Job, error: unknown): void => {
+  private readonly errorWritten = (job: Job, error: unknown, receivers: number | undefined): void => {
+    if (this.resender.retry(job, error, receivers)) return;
     if (error !== undefined) this.warnings.warn('reply not sent', { err: error, fn: job.request.action }, 'could not send an RPC reply');
   };
 
@@ -574,7 +603,7 @@ export class RpcServer {
   /** An error reply: the handler's (no `fault`), or intracom's own with the `fault` that says why. */
   private replyError(job: Job, error: ActionResult, fault?: Fault): void {
     const reply: RpcErrorReply = fault === undefined ? { queryId: job.request.queryId, instanceId: this.instanceId, error } : { queryId: job.request.queryId, instanceId: this.instanceId, error, fault };
-    this.route.post(job.replyTo, reply, undefined, job, this.errorWritten, this.settings.sliceSize);
+    this.startReply(job, reply);
   }
 
   private replyClosing(job: Job): void {
@@ -597,6 +626,10 @@ export class RpcServer {
     functions.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return { scope: served.scope, name: served.name, instanceId: this.instanceId, service: this.service, functions };
   }
+}
+
+function newJob(request: RpcRequestBody, replyTo: string, exposed: Exposed | undefined): Job {
+  return { request, replyTo, context: undefined, exposed, newer: undefined, older: undefined, reply: undefined, replyAttempts: 0, replyUntil: 0, replyTimer: undefined };
 }
 
 /** Why a request on a caller's own channel is refused: it claims another caller (a forged source), or undefined. */

@@ -71,6 +71,8 @@ interface Outcome {
   slowestCallMs: number;
   /** Calls that settled after their timeout (must be 0). */
   lateCalls: number;
+  /** Calls that failed although their handler ran, with the error (a reply lost, or a failure to publish it told as the call's). */
+  failedAfterHandled: Record<string, number>;
   /** Errors that were not IntracomErrors (must be 0). */
   untypedErrors: string[];
   /** From the disruption to the first call answered after it, ms. */
@@ -108,6 +110,7 @@ function timerLag(): { worstSince(at: number): number; stop(): void } {
 /** Runs traffic for `runMs`, disrupting at 500 ms, then counts. */
 async function underTraffic(url: string, namespace: string, extra: Partial<RedisRPCClientOptions>, disrupt: () => Promise<void>, checkReady?: (client: RedisRPCClient) => Promise<void>, runMs = RUN_MS): Promise<Outcome> {
   const base = { redis: url, namespace, registry: { heartbeatMs: 200, ttlMs: 3000 }, queues: { visibilityTimeoutMs: 1500, blockMs: 100 }, timeoutMs: CALL_TIMEOUT_MS, ...extra } as RedisRPCClientOptions;
+  const callTimeoutMs = base.timeoutMs ?? CALL_TIMEOUT_MS;
   const server = new RedisRPCClient({ ...base, service: 'calc' } as RedisRPCClientOptions);
   const caller = new RedisRPCClient({ ...base, service: 'front' } as RedisRPCClientOptions);
   server.client.on('error', () => undefined);
@@ -117,7 +120,11 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
   await Promise.all([server.connect(), caller.connect()]);
   const processed = new Set<number>();
   server.handle('note', ({ i }: { i: number }) => void processed.add(i));
-  await server.expose<[number]>('inc', ([n]) => n + 1);
+  const handled = new Set<number>();
+  await server.expose<[number]>('inc', ([n]) => {
+    handled.add(n);
+    return n + 1;
+  });
   const received: number[] = [];
   const sentAtOf = new Map<number, number>();
   let disruptedAt = Number.POSITIVE_INFINITY;
@@ -127,7 +134,7 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
     received.push((payload as { i: number }).i);
     if (Date.now() > disruptedAt + 50 && eventsBackAt === Number.POSITIVE_INFINITY) eventsBackAt = Date.now();
   });
-  const outcome: Outcome = { calls: 0, callsFailed: 0, callFailures: {}, slowestCallMs: 0, lateCalls: 0, untypedErrors: [], callsBackAfterMs: 0, eventsSent: 0, eventsReceived: 0, eventsBackAfterMs: 0, queriesAccepted: 0, queriesRefused: 0, queriesLost: 0, serverStatusAtEnd: '', lateEventsMissed: 0 };
+  const outcome: Outcome = { calls: 0, callsFailed: 0, callFailures: {}, slowestCallMs: 0, lateCalls: 0, failedAfterHandled: {}, untypedErrors: [], callsBackAfterMs: 0, eventsSent: 0, eventsReceived: 0, eventsBackAfterMs: 0, queriesAccepted: 0, queriesRefused: 0, queriesLost: 0, serverStatusAtEnd: '', lateEventsMissed: 0 };
   const accepted = new Set<number>();
   const inflight: Promise<void>[] = [];
   const lag = timerLag();
@@ -157,6 +164,7 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
           outcome.callsFailed += 1;
           const reason = error instanceof Error ? `${error.name}: ${error.message.slice(0, 120)}` : String(error);
           outcome.callFailures[reason] = (outcome.callFailures[reason] ?? 0) + 1;
+          if (handled.has(i)) outcome.failedAfterHandled[reason] = (outcome.failedAfterHandled[reason] ?? 0) + 1;
           typed('call')(error);
         },
       ).finally(() => {
@@ -164,7 +172,7 @@ async function underTraffic(url: string, namespace: string, extra: Partial<Redis
         outcome.slowestCallMs = Math.max(outcome.slowestCallMs, took);
         // late beyond the timeout by more than 500 ms and more than this process's timers ran late meanwhile
         // (at load average 20-30, 18 of the 450 ticks of a run came, 2 s late: the timeout's timer too)
-        if (took > CALL_TIMEOUT_MS + 500 + lag.worstSince(sentAt)) outcome.lateCalls += 1;
+        if (took > callTimeoutMs + 500 + lag.worstSince(sentAt)) outcome.lateCalls += 1;
       }),
     );
     inflight.push(
@@ -298,6 +306,32 @@ describeTopologies('failover under traffic', function () {
       }
       expect(outcome.lateEventsMissed, 'events sent after the migration all arrive: the shard subscription followed the slot').to.equal(0);
       await c.migrateSlot(key, { to: moved?.from });
+    });
+  }
+
+  // The reply channel of the calling service (`intracom.rpc.reply.{front}.…`) lives in the slot of {front}: when it
+  // moves or its master dies, the replies of calls whose handlers ran find nobody subscribed, or Redis refuses them.
+  for (const disruption of ['migrated source first', 'master SIGKILLed'] as const) {
+    it(`cluster: the slot of the CALLING service (its reply channel) ${disruption} mid-traffic; every call whose handler ran gets its result (the reply is published again until the caller hears it)`, async () => {
+      const c = await cluster();
+      await c.heal();
+      const namespace = c.namespace();
+      const key = `${namespace}:ic:{front}:queries`;
+      let moved: { from: TopologyNode; to: TopologyNode } | undefined;
+      let victim: TopologyNode | undefined;
+      // the timeout outlasts a failover here (1-3 s), so that a reply published again in time is the only way to succeed
+      const outcome = await underTraffic(c.url, namespace, { timeoutMs: 8000 }, async () => {
+        if (disruption === 'migrated source first') moved = await c.migrateSlot(key, { sourceFirst: true });
+        else {
+          victim = await c.masterOf(key);
+          await victim.kill();
+        }
+      }, undefined, 5000);
+      report(`cluster caller's slot ${disruption}`, outcome);
+      check(outcome, false);
+      expect(outcome.failedAfterHandled, 'no call whose handler ran fails').to.deep.equal({});
+      if (moved !== undefined) await c.migrateSlot(key, { to: moved.from });
+      else await c.heal();
     });
   }
 

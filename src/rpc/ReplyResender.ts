@@ -1,0 +1,87 @@
+import { ConnectionLostError } from '../errors/ConnectionLostError';
+import { NotConnectedError } from '../errors/NotConnectedError';
+import { RedisUnavailableError } from '../errors/RedisUnavailableError';
+
+/** A reply that may have to be published again: its state lives in the request's own job. */
+export interface Resendable {
+  /** The reply last posted, to post again. */
+  reply: object | undefined;
+  /** Publishes made of it so far. */
+  replyAttempts: number;
+  /** Until when (ms since the epoch) its caller waits: no publish is tried after it. */
+  replyUntil: number;
+  replyTimer: NodeJS.Timeout | undefined;
+}
+
+/** First pause before a reply is published again; each later pause doubles, up to {@link LONGEST_PAUSE_MS}. */
+const FIRST_PAUSE_MS = 25;
+const LONGEST_PAUSE_MS = 1000;
+
+/**
+ * Publishes a reply again when no subscriber received it or Redis could not
+ * take the publish, until its caller stops waiting.
+ *
+ * A reply is the only copy of a call's outcome: the handler ran, and sending
+ * the request again would run it twice. It reaches nobody while the caller's
+ * reply channel has no subscriber: its shard's slot being moved (the channel
+ * belongs to nobody until the target claims it, and the caller's
+ * subscription is dropped by the source and made again on the target), its
+ * shard's master failing over, its subscriber reconnecting. And Redis
+ * refuses the publish itself during a failover (`CLUSTERDOWN`, a cluster
+ * that keeps redirecting) or an outage. Both last from milliseconds to a
+ * few seconds, so the publish is tried again with growing pauses. The
+ * caller takes the first copy that arrives and ignores the others; a
+ * reply whose caller left (it timed out, closed or died) costs a few
+ * publishes until the call's deadline.
+ */
+export class ReplyResender<J extends Resendable> {
+  private readonly waiting = new Set<J>();
+  private closed = false;
+
+  constructor(
+    /** Posts the job's reply again; its outcome comes back through {@link retry}. */
+    private readonly post: (job: J) => void,
+    private readonly counters: { repliesResent: number },
+  ) {}
+
+  /**
+   * Called with the outcome of publishing `job`'s reply: true when it will be
+   * published again (it reached no subscriber, or Redis could not take it,
+   * and its caller still waits); false when the outcome is final.
+   */
+  retry(job: J, error: unknown, receivers: number | undefined): boolean {
+    if (this.closed || (error === undefined ? receivers !== 0 : !redisWasAway(error))) return false;
+    const pause = Math.min(LONGEST_PAUSE_MS, FIRST_PAUSE_MS * 2 ** job.replyAttempts);
+    if (Date.now() + pause >= job.replyUntil || job.reply === undefined) return false;
+    job.replyAttempts += 1;
+    this.waiting.add(job);
+    job.replyTimer = setTimeout(() => {
+      job.replyTimer = undefined;
+      this.waiting.delete(job);
+      this.counters.repliesResent += 1;
+      this.post(job);
+    }, pause);
+    // the route's connections keep a serving process alive: a reply waiting for its caller must not
+    job.replyTimer.unref();
+    return true;
+  }
+
+  /** Replies waiting to be published again. */
+  get size(): number {
+    return this.waiting.size;
+  }
+
+  /** Gives up every reply waiting to be published again, and those that would; returns how many waited. */
+  close(): number {
+    this.closed = true;
+    const dropped = this.waiting.size;
+    for (const job of this.waiting) clearTimeout(job.replyTimer);
+    this.waiting.clear();
+    return dropped;
+  }
+}
+
+/** A failure that says nothing about the message itself (its size, its encoding, an ACL): Redis was not there to take it. */
+export function redisWasAway(error: unknown): boolean {
+  return error instanceof RedisUnavailableError || error instanceof NotConnectedError || error instanceof ConnectionLostError;
+}

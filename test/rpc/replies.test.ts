@@ -1,0 +1,129 @@
+/**
+ * A reply is the only copy of a call's outcome: the handler ran, and sending
+ * the request again would run it twice. These tests take the caller's reply
+ * subscription away at the moment its reply is published, on one real
+ * Redis (the same on a cluster, where the caller's slot moves or its master
+ * fails over: test/route/failover.test.ts), and check that the reply is
+ * published again until the caller hears it, and no longer than its
+ * deadline.
+ */
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
+import { TimeoutError } from '../../src/errors/index';
+import { rejection, until } from '../support/async';
+import { useRedis } from '../support/redis-server';
+
+describe('RPC replies published again until their caller hears them', function () {
+  this.timeout(20_000);
+  const redis = useRedis({ private: true });
+  let admin: Redis;
+  const open: RedisRPCClient[] = [];
+
+  beforeEach(async () => {
+    admin = new Redis(redis().url, { lazyConnect: true });
+    await admin.connect();
+  });
+
+  afterEach(async () => {
+    await Promise.all(spinning.splice(0));
+    await Promise.all(open.splice(0).map((client) => client.close()));
+    await admin.config('SET', 'busy-reply-threshold', '5000');
+    admin.disconnect();
+  });
+
+  async function pair(callerTimeoutMs: number): Promise<{ server: RedisRPCClient; caller: RedisRPCClient }> {
+    const { url, namespace } = redis();
+    const server = new RedisRPCClient({ service: 'calc', redis: url, namespace });
+    const caller = new RedisRPCClient({ service: 'front', redis: url, namespace, timeoutMs: callerTimeoutMs });
+    open.push(server, caller);
+    await Promise.all([server.connect(), caller.connect()]);
+    return { server, caller };
+  }
+
+  /**
+   * Makes Redis answer BUSY to every other command for about `ms`: a script
+   * spins past `busy-reply-threshold`. Resolves once a PING is refused.
+   */
+  async function busyFor(ms: number): Promise<void> {
+    await admin.config('SET', 'busy-reply-threshold', '20');
+    const spinner = new Redis(redis().url, { lazyConnect: true });
+    await spinner.connect();
+    const spin = spinner.eval(`local t = redis.call('TIME'); local stop = t[1] * 1000000 + t[2] + ${ms * 1000}; repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] >= stop; return 1`, 0);
+    void spin.finally(() => spinner.disconnect());
+    spinning.push(spin);
+    await until(async () => (await admin.ping().catch((error: Error) => error.message)).startsWith('BUSY'), 5000, 'Redis to answer BUSY');
+  }
+  const spinning: Promise<unknown>[] = [];
+
+  it('a result whose publish Redis refuses for a while (BUSY) is published again once it takes it: the handler runs once, the call succeeds (it was told as a RemoteError ERR_REDIS_UNAVAILABLE)', async () => {
+    const { server, caller } = await pair(5000);
+    let runs = 0;
+    await server.expose<[number]>('inc', async ([n]) => {
+      runs += 1;
+      await busyFor(400); // the reply's publish is refused (BUSY) for the next 400 ms
+      return n + 1;
+    });
+    expect(await caller.callService<number>('calc', 'inc', 41)).to.equal(42);
+    expect(runs).to.equal(1);
+    expect(server.stats().repliesResent, 'published again at least once').to.be.at.least(1);
+  });
+
+  it('an error reply is published again the same way: the caller gets the handler’s error, not ERR_REDIS_UNAVAILABLE', async () => {
+    const { server, caller } = await pair(5000);
+    await server.expose('fail', async () => {
+      await busyFor(400);
+      throw new Error('refused by the handler');
+    });
+    const error = await rejection(caller.callService('calc', 'fail'));
+    expect(error.name).to.equal('RemoteError');
+    expect(error.message).to.contain('refused by the handler');
+    expect(server.stats().repliesResent).to.be.at.least(1);
+  });
+
+  it('a reply whose caller left is published again only until the call’s deadline, then given up', async () => {
+    const { server, caller } = await pair(400);
+    let release: () => void = () => undefined;
+    const callerGone = new Promise<void>((resolve) => (release = resolve));
+    let handledAt = 0;
+    await server.expose('slow', async () => {
+      await callerGone;
+      handledAt = Date.now();
+      return 'late';
+    });
+    const call = caller.callService('calc', 'slow');
+    expect(await rejection(call)).to.be.instanceOf(TimeoutError);
+    await caller.close();
+    release();
+    await until(() => handledAt > 0, 5000, 'the handler to return');
+    // the deadline (400 ms from the request's arrival) has passed already: at most one publish, none again
+    const resentAtDeadline = server.stats().repliesResent;
+    expect(resentAtDeadline).to.be.at.most(1);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // what must not happen has no event to await: longer than two pauses
+    expect(server.stats().repliesResent, 'nothing published after the deadline').to.equal(resentAtDeadline);
+  });
+
+  it('a reply to a caller that left within its deadline is published a bounded number of times (pauses doubling), then given up', async () => {
+    const { server, caller } = await pair(1500);
+    let release: () => void = () => undefined;
+    const callerGone = new Promise<void>((resolve) => (release = resolve));
+    let started: () => void = () => undefined;
+    const handling = new Promise<void>((resolve) => (started = resolve));
+    await server.expose('slow', async () => {
+      started();
+      await callerGone;
+      return 'unheard';
+    });
+    const call = caller.callService('calc', 'slow').catch((error: unknown) => error);
+    await handling;
+    await caller.close(); // its pending call is rejected; its reply channel unsubscribed
+    await call;
+    const closedAt = Date.now();
+    release();
+    // 25, 50, 100, 200, 400 ms pauses fit in the ~1.5 s left; the next (800 ms) would pass the deadline. What must
+    // not happen (more publishes) has no event to await: wait past the deadline.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1700 - (Date.now() - closedAt))));
+    const resent = server.stats().repliesResent;
+    expect(resent, 'published again while the caller could still be listening').to.be.within(3, 6);
+  });
+});
