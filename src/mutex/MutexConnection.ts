@@ -3,10 +3,12 @@ import type { Logger } from 'pino';
 import { RedisClient } from '../client/RedisClient';
 import { ConnectionError } from '../errors/ConnectionError';
 import { redisFailure } from '../route/redisFailure';
+import { watchTopologyRefusal } from '../route/topologyRefusals';
+import { TopologyError } from '../errors/TopologyError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ValidationError } from '../errors/ValidationError';
 import { redactCredentials } from '../log/redact';
-import { assertNotClusterNode, describeConnection, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands } from '../route/connection';
+import { assertLentConnectionOpen, assertNotClusterNode, connectIfNeeded, describeConnection, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands } from '../route/connection';
 import { MemoryMutexStore } from './MemoryMutexStore';
 import type { MutexStore } from './MutexStore';
 import { RedisMutexStore } from './RedisMutexStore';
@@ -27,8 +29,10 @@ export class MutexConnection {
   readonly namespace: string | undefined;
   /** `<service>:<instanceId>` of the RedisClient, else `<hostname>:<pid>`. */
   readonly defaultNodeId: string;
-  /** The connection made from a URL or options, checked once connected. */
+  /** The connection made from a URL or options, or lent as an ioredis instance: checked once connected. */
   private readonly opened: OpenedConnection | undefined;
+  /** A lent connection not yet checked (open, and not one node of a cluster): the first call checks it. */
+  private lentUnchecked = false;
   /** Where Redis is, for errors. */
   readonly target: string;
   /** Why a connection created here is down: its last error since it was last ready. */
@@ -67,7 +71,8 @@ export class MutexConnection {
       this.redis = opened.commands;
       this.store = new RedisMutexStore(this.redis);
       this.owned = opened.owned;
-      this.opened = opened.owned ? opened : undefined;
+      this.opened = opened;
+      this.lentUnchecked = !opened.owned;
     }
     this.defaultNodeId = defaultNodeId;
     this.target = this.redis === undefined ? 'memory' : describeConnection(this.redis);
@@ -98,32 +103,31 @@ export class MutexConnection {
 
   /** True until a connection created lazily has connected: calls must wait for {@link connect} first. */
   get mustConnect(): boolean {
-    return this.redis !== undefined && (this.connecting !== undefined || this.redis.status === 'wait');
+    return this.redis !== undefined && (this.connecting !== undefined || this.redis.status === 'wait' || this.lentUnchecked);
   }
 
-  /** Connects a lazy connection once; every caller meanwhile waits for the same attempt, each at most `timeoutMs`. */
+  /**
+   * Connects a lazy connection once, and checks a connection (created or
+   * lent) the way a RedisClient's connect() does: a lent one closed by its
+   * owner, cluster seeds that reach no cluster, a Sentinel master name no
+   * sentinel knows, and a one-server connection to a cluster node are
+   * refused. Every caller meanwhile waits for the same attempt, each at
+   * most `timeoutMs`.
+   */
   async connect(operation: string, timeoutMs: number): Promise<void> {
     const redis = this.redis as RedisCommands; // only called when the mutexes live in Redis
     const opened = this.opened;
     this.connecting ??= (async () => {
-      try {
-        await redis.connect();
-      } catch (error) {
-        const notACluster = opened === undefined ? undefined : notAClusterError(opened, this.lastError ?? error);
-        if (notACluster !== undefined) throw notACluster;
-        // Redis answered the handshake with a refusal (WRONGPASS, NOAUTH, an ACL denial): not an outage
-        const refusal = this.lastError?.name === 'ReplyError' ? this.lastError : error instanceof Error && error.name === 'ReplyError' ? error : undefined;
-        if (refusal !== undefined && /^(MOVED|ASK) /.test(refusal.message)) throw redisFailure('connect', refusal, this.target);
-        if (refusal !== undefined) throw new ConnectionError(this.target, refusal.message, { cause: refusal });
-        throw error;
-      }
+      if (opened !== undefined) assertLentConnectionOpen(opened);
+      if (redis.status !== 'ready') await this.open(redis, opened);
       if (opened === undefined) return;
       try {
         await assertNotClusterNode(opened);
       } catch (error) {
-        redis.disconnect();
+        if (opened.owned) redis.disconnect();
         throw error;
       }
+      this.lentUnchecked = false;
     })().finally(() => {
       this.connecting = undefined;
     });
@@ -139,6 +143,32 @@ export class MutexConnection {
       ]);
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /** Connects a lazy connection (or waits for a lent one to be ready), its failures typed; one that can never succeed is refused at once. */
+  private async open(redis: RedisCommands, opened: OpenedConnection | undefined): Promise<void> {
+    let stopWatching = (): void => undefined;
+    try {
+      // seeds that reach no cluster, or a master name no sentinel knows: ioredis would retry for ever
+      const refused = new Promise<never>((_, reject) => {
+        if (opened !== undefined) stopWatching = watchTopologyRefusal(opened, reject);
+      });
+      await Promise.race([connectIfNeeded(redis), refused]);
+    } catch (error) {
+      if (error instanceof TopologyError) {
+        if (opened?.owned === true) redis.disconnect();
+        throw error;
+      }
+      const notACluster = opened === undefined ? undefined : notAClusterError(opened, this.lastError ?? error);
+      if (notACluster !== undefined) throw notACluster;
+      // Redis answered the handshake with a refusal (WRONGPASS, NOAUTH, an ACL denial): not an outage
+      const refusal = this.lastError?.name === 'ReplyError' ? this.lastError : error instanceof Error && error.name === 'ReplyError' ? error : undefined;
+      if (refusal !== undefined && /^(MOVED|ASK) /.test(refusal.message)) throw redisFailure('connect', refusal, this.target);
+      if (refusal !== undefined) throw new ConnectionError(this.target, refusal.message, { cause: refusal });
+      throw error;
+    } finally {
+      stopWatching();
     }
   }
 

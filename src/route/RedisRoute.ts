@@ -6,9 +6,10 @@ import { IntracomError } from '../errors/IntracomError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { redactCredentials } from '../log/redact';
-import { assertNotClusterNode, clusterSubscriber, cut, notAClusterError, openConnection, reviveWhenEnded, stopped, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
+import { assertLentConnectionOpen, assertNotClusterNode, clusterSubscriber, connectIfNeeded, cut, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
 import { FramedRoute } from './FramedRoute';
 import { LuaScript } from './LuaScript';
+import { watchTopologyRefusal } from './topologyRefusals';
 import { withSocketErrorGuard } from './socketErrorGuard';
 import { RedisStreamStore } from './RedisStreamStore';
 import type { AckOptions, ClaimState, ConsumeStep, ConsumeStepResult, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
@@ -183,6 +184,7 @@ export class RedisRoute extends FramedRoute implements Route {
   async connect(): Promise<void> {
     if (this.state === 'ready') return;
     if (this.state === 'closing' || this.state === 'closed') throw new ConnectionError(this.opened.target, 'the route is closed');
+    assertLentConnectionOpen(this.opened);
     this.state = 'connecting';
     this.options.logger.debug({ target: this.opened.target }, 'connecting to redis');
     let lastError: Error | undefined;
@@ -190,6 +192,7 @@ export class RedisRoute extends FramedRoute implements Route {
     this.publisher.on('error', remember);
     this.subscriber.on('error', remember);
     let timer: NodeJS.Timeout | undefined;
+    let stopWatching = (): void => undefined;
     const timeoutMs = this.connectTimeoutMs;
     try {
       await Promise.race([
@@ -198,6 +201,8 @@ export class RedisRoute extends FramedRoute implements Route {
           // ioredis's own connectTimeout covers the TCP handshake only: a server that accepts and never answers would hang here
           timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms (connectTimeoutMs)`)), timeoutMs);
           this.abortConnect = reject;
+          // seeds that reach no cluster, or a master name no sentinel knows: ioredis would retry until the timeout
+          stopWatching = watchTopologyRefusal(this.opened, reject);
         }),
       ]);
     } catch (error) {
@@ -213,6 +218,7 @@ export class RedisRoute extends FramedRoute implements Route {
       throw new ConnectionError(this.opened.target, cause instanceof Error ? cause.message : String(cause), { cause });
     } finally {
       clearTimeout(timer);
+      stopWatching();
       this.abortConnect = undefined;
       this.publisher.off('error', remember);
       this.subscriber.off('error', remember);
@@ -459,29 +465,6 @@ export class RedisRoute extends FramedRoute implements Route {
     this.options.logger.info({ channels: channels.length, patterns: patterns.length }, 'reconnected to redis, subscriptions restored');
     this.emit('ready');
   }
-}
-
-async function connectIfNeeded(connection: RedisCommands): Promise<void> {
-  if (connection.status === 'ready') return;
-  if (stopped(connection)) {
-    // a disconnect() that met a `reconnecting` connection leaves ioredis's manual-close flag set, and with it
-    // set the next dropped connection would end instead of reconnecting: this connect is not a manual close
-    if (connection.status === 'reconnecting') (connection as unknown as { manuallyClosing: boolean }).manuallyClosing = false;
-    await connection.connect();
-    return;
-  }
-  await new Promise<void>((resolve, reject) => {
-    const onReady = () => {
-      connection.off('end', onEnd);
-      resolve();
-    };
-    const onEnd = () => {
-      connection.off('ready', onReady);
-      reject(new Error('connection ended before it was ready'));
-    };
-    connection.once('ready', onReady);
-    connection.once('end', onEnd);
-  });
 }
 
 /**

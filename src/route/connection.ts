@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { ConnectionError } from '../errors/ConnectionError';
 import { TopologyError } from '../errors/TopologyError';
 import { ValidationError } from '../errors/ValidationError';
 import { describeValue } from '../../vars/describe';
@@ -124,15 +125,56 @@ export async function assertNotClusterNode(opened: OpenedConnection): Promise<vo
 
 /**
  * The TopologyError for cluster seeds that reached a server without cluster
- * mode (ioredis reports only "Failed to refresh slots cache"), when `error`
- * says so; undefined otherwise.
+ * mode or a Sentinel (ioredis reports only "Failed to refresh slots cache"),
+ * when `error` says so; undefined otherwise.
  */
 export function notAClusterError(opened: OpenedConnection, error: unknown): TopologyError | undefined {
   if (opened.topology !== 'cluster') return undefined;
   const nodeError = (error as { lastNodeError?: unknown } | undefined)?.lastNodeError;
   const message = nodeError instanceof Error ? nodeError.message : error instanceof Error ? error.message : '';
-  if (!/cluster support disabled/i.test(message)) return undefined;
-  return new TopologyError(opened.target, 'it does not run in cluster mode: connect with redis://<host>:<port> (or Sentinel options) instead of cluster seeds', { cause: error });
+  if (/cluster support disabled/i.test(message)) {
+    return new TopologyError(opened.target, 'it does not run in cluster mode: connect with redis://<host>:<port> (or Sentinel options) instead of cluster seeds', { cause: error });
+  }
+  // A data node always knows CLUSTER (and says "cluster support disabled" without cluster mode); a Sentinel does not.
+  if (/unknown command [`']cluster[`']/i.test(message)) {
+    return new TopologyError(
+      opened.target,
+      'a seed is a Redis Sentinel, not a cluster node (it answered CLUSTER SLOTS with "unknown command"): connect with redis+sentinel://<host>:<port>/<master name> or { sentinels, name } instead of cluster seeds',
+      { cause: error },
+    );
+  }
+  return undefined;
+}
+
+/**
+ * True when a connection lent to intracom was closed by its owner
+ * (`disconnect()` or `quit()`), or ended by ioredis for good: status `end`,
+ * or, on a Cluster (which goes back to `close` after its `end`) and on a
+ * connection disconnected while reconnecting, a manual close not followed by
+ * a connect.
+ */
+export function closedByOwner(connection: RedisCommands): boolean {
+  const status = connection.status;
+  if (status === 'end') return true;
+  const { manuallyClosing, stream } = connection as unknown as { manuallyClosing?: boolean; stream?: { writable?: boolean } };
+  if (manuallyClosing !== true) return false;
+  if (status === 'close' || status === 'disconnecting' || status === 'reconnecting') return true;
+  // a Redis just disconnect()ed keeps its old status until its socket has closed
+  return !isCluster(connection) && stream?.writable === false;
+}
+
+/**
+ * Fails at once with a ConnectionError when the connection lent to intracom
+ * is closed ({@link closedByOwner}): intracom never reopens a connection that
+ * is not its own, and waiting for it would only end in a timeout.
+ */
+export function assertLentConnectionOpen(opened: OpenedConnection): void {
+  if (opened.owned || !closedByOwner(opened.commands)) return;
+  const kind = isCluster(opened.commands) ? 'Cluster' : 'Redis';
+  throw new ConnectionError(
+    opened.target,
+    `the ioredis ${kind} passed in was closed by its owner (status "${opened.commands.status}"), and intracom does not reopen a connection it was lent: connect() it again, or pass an open one`,
+  );
 }
 
 /**
@@ -380,6 +422,33 @@ export function stopped(connection: RedisCommands): boolean {
   const status = connection.status;
   if (status === 'wait' || status === 'end') return true;
   return status === 'reconnecting' && (connection as unknown as { reconnectTimeout?: unknown }).reconnectTimeout == null;
+}
+
+/**
+ * Connects a connection that is not connected and not trying to ({@link stopped}),
+ * or waits for one that is trying to be ready; rejects when it ends first.
+ */
+export async function connectIfNeeded(connection: RedisCommands): Promise<void> {
+  if (connection.status === 'ready') return;
+  if (stopped(connection)) {
+    // a disconnect() that met a `reconnecting` connection leaves ioredis's manual-close flag set, and with it
+    // set the next dropped connection would end instead of reconnecting: this connect is not a manual close
+    if (connection.status === 'reconnecting') (connection as unknown as { manuallyClosing: boolean }).manuallyClosing = false;
+    await connection.connect();
+    return;
+  }
+  await new Promise<void>((resolve, reject) => {
+    const onReady = () => {
+      connection.off('end', onEnd);
+      resolve();
+    };
+    const onEnd = () => {
+      connection.off('ready', onReady);
+      reject(new Error('connection ended before it was ready'));
+    };
+    connection.once('ready', onReady);
+    connection.once('end', onEnd);
+  });
 }
 
 /** First pause before reconnecting a connection ioredis ended on its own (ms); doubled at each failure, up to 2 s. */

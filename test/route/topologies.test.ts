@@ -7,6 +7,7 @@
 import { expect } from 'chai';
 import Redis, { Cluster } from 'ioredis';
 import { RedisClient } from '../../src/client/RedisClient';
+import { ConnectionError } from '../../src/errors/ConnectionError';
 import { TopologyError } from '../../src/errors/TopologyError';
 import { ValidationError } from '../../src/errors/ValidationError';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
@@ -16,7 +17,7 @@ import { Names, serviceEvents } from '../../vars/names';
 import { rejection, until } from '../support/async';
 import { cluster, sentinel, topologiesAvailable, type TestCluster, type TestSentinel } from '../support/redis-topologies';
 import { routeOptions } from './harnesses';
-import { startRedis } from '../support/redis-server';
+import { freePort, startRedis } from '../support/redis-server';
 import { runCli, startCli } from '../cli/run';
 import type { StatusReport } from '../../src/cli/commands/status';
 
@@ -36,6 +37,25 @@ async function shardChannels(c: TestCluster, pattern: string): Promise<Map<numbe
     probe.disconnect();
   }
   return found;
+}
+
+/**
+ * Connects a RedisClient and calls a RedisMutex on each connection form, and
+ * hands `check` each error: both must come well before their 10 s timeouts.
+ */
+async function refusedAtOnce(forms: Array<[string, unknown]>, check: (error: Error, label: string) => void): Promise<void> {
+  for (const [label, redis] of forms) {
+    const client = new RedisClient({ service: 'lost', redis: redis as string, connectTimeoutMs: 10_000 });
+    const mutex = new RedisMutex({ redis: redis as string, commandTimeoutMs: 10_000 });
+    try {
+      const begun = performance.now();
+      const errors = [await rejection(client.connect()), await rejection(mutex.P('x', 'n', 1000))];
+      expect(performance.now() - begun, `${label}: refused at once, not at a timeout`).to.be.below(5000);
+      for (const error of errors) check(error, label);
+    } finally {
+      await Promise.all([client.close(), mutex.close()]);
+    }
+  }
 }
 
 describeTopologies('connections to a cluster and to Sentinel', function () {
@@ -137,6 +157,130 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       const refused = await rejection(mutex.P('x', 'n', 1000));
       expect(refused, String(refused)).to.be.instanceOf(TopologyError);
       await mutex.close();
+    } finally {
+      await single.stop();
+    }
+  });
+
+  it('refuses cluster seeds that reach a Sentinel with a TopologyError saying so, at once, in the client and the mutex', async () => {
+    const seed = `127.0.0.1:${s.sentinels[0].port}`;
+    const lazy = new Cluster([`redis://${seed}`], { lazyConnect: true });
+    lazy.on('error', () => undefined);
+    const started = new Cluster([`redis://${seed}`]);
+    started.on('error', () => undefined);
+    const forms: Array<[string, unknown]> = [
+      ['redis+cluster://', `redis+cluster://${seed}`],
+      ['{ cluster }', { cluster: [`redis://${seed}`] }],
+      ['an ioredis Cluster, lazy', lazy],
+      ['an ioredis Cluster, connecting', started],
+    ];
+    try {
+      // the refusal comes from the first reading of the slot map
+      await refusedAtOnce(forms, (error, label) => {
+        expect(error, `${label}: ${String(error)}`).to.be.instanceOf(TopologyError);
+        expect(error.message, label).to.match(/a seed is a Redis Sentinel, not a cluster node .*connect with redis\+sentinel:\/\//);
+      });
+    } finally {
+      lazy.disconnect();
+      started.disconnect();
+    }
+  });
+
+  it('refuses a Sentinel master name that no sentinel monitors with a TopologyError naming it and the sentinels, at once; unreachable sentinels stay a ConnectionError', async () => {
+    const hosts = s.sentinels.map((x) => `127.0.0.1:${x.port}`);
+    const lent = new Redis({ sentinels: s.sentinels, name: 'nosuchmaster', lazyConnect: true });
+    const forms: Array<[string, unknown]> = [
+      ['Sentinel options', { sentinels: s.sentinels, name: 'nosuchmaster' }],
+      ['redis+sentinel://', `redis+sentinel://${hosts.join(',')}/nosuchmaster`],
+      ['an ioredis Redis on Sentinel', lent],
+    ];
+    try {
+      // after one round of the sentinels, not at the timeout
+      await refusedAtOnce(forms, (error, label) => {
+        expect(error, `${label}: ${String(error)}`).to.be.instanceOf(TopologyError);
+        expect(error.message, label).to.match(/no sentinel monitors a master named "nosuchmaster": .*answered SENTINEL GET-MASTER-ADDR-BY-NAME that they know no such master/);
+        for (const host of hosts) expect(error.message, `${label} names ${host}`).to.include(host);
+      });
+    } finally {
+      lent.disconnect();
+    }
+    // one sentinel down: the others' null answers still settle it, and the message says who could not be asked
+    const down = await freePort();
+    const partial = new RedisClient({ service: 'lost', redis: { sentinels: [{ host: '127.0.0.1', port: down }, ...s.sentinels], name: 'nosuchmaster' }, connectTimeoutMs: 10_000 });
+    const error = await rejection(partial.connect());
+    await partial.close();
+    expect(error, String(error)).to.be.instanceOf(TopologyError);
+    expect(error.message).to.include(`(127.0.0.1:${down} could not be asked)`);
+    // no sentinel reachable: an outage, not a wrong name
+    const unreachable = new RedisClient({ service: 'lost', redis: { sentinels: [{ host: '127.0.0.1', port: down }], name: s.name }, connectTimeoutMs: 1000 });
+    const outage = await rejection(unreachable.connect());
+    await unreachable.close();
+    expect(outage, String(outage)).to.be.instanceOf(ConnectionError);
+    expect(outage).not.to.be.instanceOf(TopologyError);
+  });
+
+  it('refuses an ioredis Redis on one cluster node in the mutex at its first call, with the TopologyError of the client, even for a mutex whose slot that node serves', async () => {
+    const namespace = c.namespace();
+    const names = new Names(namespace);
+    const node = await c.masterOf(names.mutex('m0'));
+    const served: string[] = [];
+    const elsewhere: string[] = [];
+    for (let i = 0; served.length === 0 || elsewhere.length === 0; i++) ((await c.masterOf(names.mutex(`m${i}`))) === node ? served : elsewhere).push(`m${i}`);
+    const given = new Redis({ port: node.port });
+    await new Promise((resolve) => given.once('ready', resolve));
+    const client = new RedisClient({ service: 'lost', redis: given, namespace });
+    const mutex = new RedisMutex({ redis: given, namespace });
+    try {
+      const refused = await rejection(client.connect());
+      expect(refused, String(refused)).to.be.instanceOf(TopologyError);
+      for (const mutexId of [served[0], elsewhere[0]]) {
+        for (const call of [() => mutex.P(mutexId, 'n', 1000), () => mutex.inspect(mutexId)]) {
+          const error = await rejection(call());
+          expect(error, `${mutexId}: ${String(error)}`).to.be.instanceOf(TopologyError);
+          expect(error.message, 'one check, one error').to.equal(refused.message);
+        }
+      }
+      expect(await given.exists(names.mutex(served[0])), 'nothing was written').to.equal(0);
+    } finally {
+      await Promise.all([client.close(), mutex.close()]);
+      expect(given.status, 'the caller keeps its connection').to.equal('ready');
+      given.disconnect();
+    }
+  });
+
+  it('refuses an ioredis Redis or Cluster that its owner closed, at once, with a ConnectionError saying so, in the client and the mutex', async () => {
+    const single = await startRedis();
+    const forms: Array<[string, () => Redis | Cluster, boolean]> = [
+      ['a Redis, ended', () => new Redis(single.url), true],
+      ['a Redis, just disconnected', () => new Redis(single.url), false],
+      ['a Cluster, ended', () => new Cluster(c.seeds), true],
+      ['a Cluster, just disconnected', () => new Cluster(c.seeds), false],
+    ];
+    try {
+      for (const [label, make, waitForEnd] of forms) {
+        const given = make();
+        await new Promise((resolve) => given.once('ready', resolve));
+        const ended = new Promise((resolve) => given.once('end', resolve));
+        given.disconnect();
+        if (waitForEnd) await ended;
+        // a timeout would take 10 s
+        const client = new RedisClient({ service: 'lent', redis: given as Redis, namespace: single.namespace, connectTimeoutMs: 10_000 });
+        const mutex = new RedisMutex({ redis: given as Redis, namespace: single.namespace, commandTimeoutMs: 10_000 });
+        try {
+          const begun = performance.now();
+          const errors = [await rejection(client.connect()), await rejection(mutex.P('x', 'n', 1000)), await rejection(mutex.P('x', 'n', 1000))];
+          expect(performance.now() - begun, `${label}: at once`).to.be.below(1000);
+          for (const error of errors) {
+            expect(error, `${label}: ${String(error)}`).to.be.instanceOf(ConnectionError);
+            expect(error).not.to.be.instanceOf(TopologyError);
+            expect(error.message, label).to.match(/the ioredis (Redis|Cluster) passed in was closed by its owner \(status "\w+"\), and intracom does not reopen a connection it was lent/);
+          }
+        } finally {
+          await Promise.all([client.close(), mutex.close()]);
+        }
+        await ended;
+        expect(['end', 'close'], `${label}: not reopened`).to.include(given.status);
+      }
     } finally {
       await single.stop();
     }
