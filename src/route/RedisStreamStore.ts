@@ -319,14 +319,37 @@ function pairs(flat: unknown[]): Record<string, unknown> {
 }
 
 /**
+ * How many appends may wait for replica acknowledgements (`WAIT`, with
+ * `durability.replicas`) at once, each on a pooled connection of its own
+ * (on a cluster a whole Cluster, on Sentinel three sentinel connections
+ * more). Further appends wait for one of them to finish, at most
+ * `durability.timeoutMs`, and then fail unsent: while a replica is gone every
+ * WAIT lasts its whole timeout, and a pool that grew with each send would
+ * grow with the send rate for as long as the outage lasts.
+ */
+export const MAX_ACKNOWLEDGED_APPENDS = 8;
+
+/** An append waiting for one of the {@link MAX_ACKNOWLEDGED_APPENDS} places. */
+interface AppendWaiter {
+  admit(): void;
+  fail(error: Error): void;
+}
+
+/**
  * The Redis side of {@link StreamStore}. Commands go through the route's
  * command connection; blocking reads each take a connection of their own from
- * a small pool, so a read waiting for entries never delays other commands.
+ * a small pool, so a read waiting for entries never delays other commands,
+ * and so do appends that wait for replicas, {@link MAX_ACKNOWLEDGED_APPENDS}
+ * at a time.
  */
 export class RedisStreamStore implements StreamStore {
   private readonly idle: RedisCommands[] = [];
   private readonly all = new Set<RedisCommands>();
   private closed = false;
+  /** Appends holding a pooled connection for their WAIT. */
+  private acknowledgedAppends = 0;
+  /** Appends waiting for a place, oldest first. */
+  private readonly appendWaiters: AppendWaiter[] = [];
 
   constructor(
     private readonly commands: RedisCommands,
@@ -354,7 +377,14 @@ export class RedisStreamStore implements StreamStore {
     if (replicas === 0) return (await this.commands.xadd(stream, '*', FIELD, payload)) as string;
     // WAIT holds its connection until the replicas answer: on a connection of the pool, not the shared one.
     // In one pipeline, so that on a cluster it reaches the node that took the XADD.
-    const connection = this.borrow();
+    await this.placeForAppend(stream);
+    let connection: RedisCommands;
+    try {
+      connection = this.borrow();
+    } catch (error) {
+      this.leaveAppend();
+      throw error;
+    }
     try {
       const replies = (await connection.pipeline().xadd(stream, '*', FIELD, payload).call('WAIT', replicas, timeoutMs).exec()) ?? [];
       const [[addError, id] = [new Error('no reply')], [waitError, acknowledged] = [new Error('no reply')]] = replies;
@@ -369,7 +399,43 @@ export class RedisStreamStore implements StreamStore {
       return id as string;
     } finally {
       this.giveBack(connection);
+      this.leaveAppend();
     }
+  }
+
+  /** Resolves once this append may hold a pooled connection; fails it, unsent, after `durability.timeoutMs` without one. */
+  private placeForAppend(stream: string): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the route is closed'));
+    if (this.acknowledgedAppends < MAX_ACKNOWLEDGED_APPENDS) {
+      this.acknowledgedAppends += 1;
+      return Promise.resolve();
+    }
+    const { replicas, timeoutMs } = this.durability;
+    return new Promise<void>((resolve, reject) => {
+      const waiter: AppendWaiter = {
+        admit: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        fail: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.appendWaiters.splice(this.appendWaiters.indexOf(waiter), 1);
+        const reason = `${MAX_ACKNOWLEDGED_APPENDS} appends were waiting for ${replicas} replica(s) to acknowledge (durability.replicas) and none ended within ${timeoutMs} ms (durability.timeoutMs); this one was not sent`;
+        reject(new RedisUnavailableError(`append to ${stream}`, reason, { applied: false }));
+      }, timeoutMs);
+      this.appendWaiters.push(waiter);
+    });
+  }
+
+  /** Hands the place of an append that ended to the oldest waiting one. */
+  private leaveAppend(): void {
+    const next = this.appendWaiters.shift();
+    if (next !== undefined) next.admit();
+    else this.acknowledgedAppends -= 1;
   }
 
   async streamEnsureGroup(stream: string, group: string, from: '0' | '$'): Promise<boolean> {
@@ -509,6 +575,7 @@ export class RedisStreamStore implements StreamStore {
   /** Ends the blocking connections (a read in progress rejects; what it was handed is redelivered after the visibility timeout). */
   close(): void {
     this.closed = true;
+    for (const waiter of this.appendWaiters.splice(0)) waiter.fail(new Error('the route is closed'));
     // cut, not closed politely: a frozen Redis would keep each socket (and the process) alive 2 s more
     for (const connection of this.all) void cut(connection);
     this.all.clear();

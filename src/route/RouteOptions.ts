@@ -22,7 +22,9 @@ export interface DurabilityOptions {
    * How long to wait for those replicas, in ms. Fewer acknowledgements in
    * time reject the send with RedisUnavailableError: the entry may exist or
    * not after a failover, and sending again is safe (queries are
-   * deduplicated by queryId).
+   * deduplicated by queryId). At most 8 appends wait for replicas at once;
+   * one that finds no place within this time fails unsent
+   * (RedisUnavailableError, `applied: false`).
    * @default 1000
    */
   timeoutMs?: number;
