@@ -192,7 +192,7 @@ export class RedisRoute extends FramedRoute implements Route {
     this.publisher.on('error', remember);
     this.subscriber.on('error', remember);
     let timer: NodeJS.Timeout | undefined;
-    let stopWatching = (): void => undefined;
+    const stopWatching: Array<() => void> = [];
     const timeoutMs = this.connectTimeoutMs;
     try {
       await Promise.race([
@@ -202,7 +202,8 @@ export class RedisRoute extends FramedRoute implements Route {
           timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms (connectTimeoutMs)`)), timeoutMs);
           this.abortConnect = reject;
           // seeds that reach no cluster, or a master name no sentinel knows: ioredis would retry until the timeout
-          stopWatching = watchTopologyRefusal(this.opened, reject);
+          // (on both connections: the first to fail may be either)
+          for (const connection of [this.publisher, this.subscriber]) stopWatching.push(watchTopologyRefusal(this.opened, reject, connection));
         }),
       ]);
     } catch (error) {
@@ -218,7 +219,7 @@ export class RedisRoute extends FramedRoute implements Route {
       throw new ConnectionError(this.opened.target, cause instanceof Error ? cause.message : String(cause), { cause });
     } finally {
       clearTimeout(timer);
-      stopWatching();
+      for (const stop of stopWatching) stop();
       this.abortConnect = undefined;
       this.publisher.off('error', remember);
       this.subscriber.off('error', remember);

@@ -126,9 +126,10 @@ export async function assertNotClusterNode(opened: OpenedConnection): Promise<vo
 /**
  * The TopologyError for cluster seeds that reached a server without cluster
  * mode or a Sentinel (ioredis reports only "Failed to refresh slots cache"),
- * when `error` says so; undefined otherwise.
+ * when `error` says so; undefined otherwise. `seeds`, when known, are the
+ * seeds that answered so.
  */
-export function notAClusterError(opened: OpenedConnection, error: unknown): TopologyError | undefined {
+export function notAClusterError(opened: OpenedConnection, error: unknown, seeds: readonly string[] = []): TopologyError | undefined {
   if (opened.topology !== 'cluster') return undefined;
   const nodeError = (error as { lastNodeError?: unknown } | undefined)?.lastNodeError;
   const message = nodeError instanceof Error ? nodeError.message : error instanceof Error ? error.message : '';
@@ -139,7 +140,7 @@ export function notAClusterError(opened: OpenedConnection, error: unknown): Topo
   if (/unknown command [`']cluster[`']/i.test(message)) {
     return new TopologyError(
       opened.target,
-      'a seed is a Redis Sentinel, not a cluster node (it answered CLUSTER SLOTS with "unknown command"): connect with redis+sentinel://<host>:<port>/<master name> or { sentinels, name } instead of cluster seeds',
+      `${seeds.length === 0 ? 'a seed is' : `seed ${seeds.join(', ')} ${seeds.length === 1 ? 'is' : 'are'}`} a Redis Sentinel, not a cluster node (it answers CLUSTER SLOTS with "unknown command"): connect with redis+sentinel://<host>:<port>/<master name> or { sentinels, name } instead of cluster seeds`,
       { cause: error },
     );
   }

@@ -1,6 +1,6 @@
 import type Redis from 'ioredis';
 import { TopologyError } from '../errors/TopologyError';
-import { notAClusterError, type OpenedConnection } from './connection';
+import { notAClusterError, type OpenedConnection, type RedisCommands } from './connection';
 import { redisFailure } from './redisFailure';
 
 /**
@@ -19,7 +19,8 @@ const ROUND_FAILED = /^All sentinels are unreachable/;
  * shows it can never succeed, instead of letting ioredis retry until
  * `connectTimeoutMs` ("no answer"):
  * - cluster seeds that reached a server without cluster mode, or a Sentinel
- *   ({@link notAClusterError}), at the first failed reading of the slot map;
+ *   ({@link notAClusterError}), at the first failed reading of the slot map
+ *   (no seed gave one, and one or more answered so; the others unreachable);
  * - a one-server connection whose handshake a cluster node answered with
  *   MOVED (ioredis would reconnect and get it again, for ever);
  * - Sentinel options whose master name no sentinel monitors: at the end of
@@ -27,12 +28,17 @@ const ROUND_FAILED = /^All sentinels are unreachable/;
  *   said it knows no such master (ioredis would go on asking them for ever). Sentinels that
  *   could not be asked at all leave it a ConnectionError (an outage).
  *
- * Returns a function that stops watching.
+ * Watches `connection`: the one opened, or another made from it (a
+ * subscriber). Returns a function that stops watching.
  */
-export function watchTopologyRefusal(opened: OpenedConnection, refuse: (error: TopologyError) => void): () => void {
-  const connection = opened.commands;
+export function watchTopologyRefusal(opened: OpenedConnection, refuse: (error: TopologyError) => void, connection: RedisCommands = opened.commands): () => void {
   const answeredNull = new Set<string>();
   const notAsked = new Set<string>();
+  /** The seeds whose answer to CLUSTER SLOTS says they are no cluster node, and that answer. */
+  const notClusterNodes = new Map<string, Error>();
+  const onNodeError = (error: Error, seed: string): void => {
+    if (notAClusterError(opened, error) !== undefined) notClusterNodes.set(seed, error);
+  };
   const onSentinelError = (error: Error): void => {
     const address = NO_SUCH_MASTER.map((pattern) => pattern.exec(error.message)?.[1]).find((found) => found !== undefined);
     if (address !== undefined) {
@@ -44,7 +50,10 @@ export function watchTopologyRefusal(opened: OpenedConnection, refuse: (error: T
   };
   const onError = (error: Error): void => {
     if (opened.topology === 'cluster') {
-      const refusal = notAClusterError(opened, error);
+      // ioredis's error names the last seed's answer only: a Sentinel seed tried before an unreachable one counts too
+      const [answer] = notClusterNodes.values();
+      const refusal = notAClusterError(opened, error, [...notClusterNodes.keys()]) ?? (answer === undefined ? undefined : notAClusterError(opened, answer, [...notClusterNodes.keys()]));
+      notClusterNodes.clear();
       if (refusal !== undefined) refuse(refusal);
       return;
     }
@@ -59,9 +68,11 @@ export function watchTopologyRefusal(opened: OpenedConnection, refuse: (error: T
     notAsked.clear();
   };
   connection.on('sentinelError', onSentinelError);
+  connection.on('node error', onNodeError);
   connection.on('error', onError);
   return () => {
     connection.off('sentinelError', onSentinelError);
+    connection.off('node error', onNodeError);
     connection.off('error', onError);
   };
 }

@@ -168,9 +168,12 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     lazy.on('error', () => undefined);
     const started = new Cluster([`redis://${seed}`]);
     started.on('error', () => undefined);
+    const down = await freePort();
     const forms: Array<[string, unknown]> = [
       ['redis+cluster://', `redis+cluster://${seed}`],
       ['{ cluster }', { cluster: [`redis://${seed}`] }],
+      // ioredis's error names the last seed tried only, in random order
+      ['a Sentinel seed and an unreachable one', [`redis://127.0.0.1:${down}`, `redis://${seed}`]],
       ['an ioredis Cluster, lazy', lazy],
       ['an ioredis Cluster, connecting', started],
     ];
@@ -178,7 +181,10 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       // the refusal comes from the first reading of the slot map
       await refusedAtOnce(forms, (error, label) => {
         expect(error, `${label}: ${String(error)}`).to.be.instanceOf(TopologyError);
-        expect(error.message, label).to.match(/a seed is a Redis Sentinel, not a cluster node .*connect with redis\+sentinel:\/\//);
+        expect(error.message, label).to.match(/is a Redis Sentinel, not a cluster node/);
+        // a Cluster already connecting may have tried its seeds before anyone listened: then "a seed is"
+        if (!label.endsWith('connecting')) expect(error.message, label).to.include(`seed ${seed} is a Redis Sentinel`);
+        expect(error.message, label).to.match(/connect with redis\+sentinel:\/\//);
       });
     } finally {
       lazy.disconnect();
@@ -189,10 +195,13 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
   it('refuses a Sentinel master name that no sentinel monitors with a TopologyError naming it and the sentinels, at once; unreachable sentinels stay a ConnectionError', async () => {
     const hosts = s.sentinels.map((x) => `127.0.0.1:${x.port}`);
     const lent = new Redis({ sentinels: s.sentinels, name: 'nosuchmaster', lazyConnect: true });
+    lent.on('error', () => undefined); // it goes on asking the sentinels once refused: its owner's to hear
     const forms: Array<[string, unknown]> = [
       ['Sentinel options', { sentinels: s.sentinels, name: 'nosuchmaster' }],
       ['redis+sentinel://', `redis+sentinel://${hosts.join(',')}/nosuchmaster`],
       ['an ioredis Redis on Sentinel', lent],
+      // without updateSentinels, ioredis reports the null answer itself
+      ['Sentinel options, updateSentinels off', { sentinels: s.sentinels, name: 'nosuchmaster', updateSentinels: false }],
     ];
     try {
       // after one round of the sentinels, not at the timeout
@@ -453,8 +462,21 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
   });
 
   it('the CLI refuses a plain URL to a cluster node with the TopologyError, and a bad cluster or Sentinel URL with a ValidationError', async () => {
-    const results = await Promise.all([runCli(['--redis', c.seeds[0], 'status']), runCli(['--redis', 'redis+cluster://127.0.0.1:1/3', 'status']), runCli(['--redis', 'redis+sentinel://127.0.0.1:1', 'status'])]);
-    const [node, clusterPath, sentinelName] = results;
+    const results = await Promise.all([
+      runCli(['--redis', c.seeds[0], 'status']),
+      runCli(['--redis', 'redis+cluster://127.0.0.1:1/3', 'status']),
+      runCli(['--redis', 'redis+sentinel://127.0.0.1:1', 'status']),
+      runCli(['--redis', `redis+cluster://127.0.0.1:${s.sentinels[0].port}`, 'status']),
+      runCli(['--redis', s.url.replace(/\/[^/]+$/, '/nosuchmaster'), 'status']),
+    ]);
+    const [node, clusterPath, sentinelName, seedOnSentinel, unknownMaster] = results;
+    for (const [result, message] of [
+      [seedOnSentinel, /^intracom: TopologyError: .*is a Redis Sentinel, not a cluster node/],
+      [unknownMaster, /^intracom: TopologyError: .*no sentinel monitors a master named "nosuchmaster"/],
+    ] as const) {
+      expect(result.code, `exit 3: ${result.stderr}`).to.equal(3);
+      expect(result.stderr).to.match(message);
+    }
     expect(node.code, 'exit 3').to.equal(3);
     expect(node.stderr).to.match(/^intracom: TopologyError: Redis at redis:\/\/127.0.0.1:\d+: it runs in cluster mode: connect with redis\+cluster:\/\//);
     expect(clusterPath.code, 'exit 2').to.equal(2);
