@@ -8,7 +8,7 @@ import { TopologyError } from '../errors/TopologyError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ValidationError } from '../errors/ValidationError';
 import { redactCredentials } from '../log/redact';
-import { assertLentConnectionOpen, assertNotClusterNode, connectIfNeeded, describeConnection, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands } from '../route/connection';
+import { assertLentConnectionOpen, assertNotClusterNode, connectIfNeeded, describeConnection, topologyOf, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands } from '../route/connection';
 import { MemoryMutexStore } from './MemoryMutexStore';
 import type { MutexStore } from './MutexStore';
 import { RedisMutexStore } from './RedisMutexStore';
@@ -33,6 +33,8 @@ export class MutexConnection {
   private readonly opened: OpenedConnection | undefined;
   /** A lent connection not yet checked (open, and not one node of a cluster): the first call checks it. */
   private lentUnchecked = false;
+  /** The connection is a RedisClient's: its client connects it and closes it, so it is only checked once ready. */
+  private readonly fromClient: boolean;
   /** Where Redis is, for errors. */
   readonly target: string;
   /** Why a connection created here is down: its last error since it was last ready. */
@@ -56,10 +58,14 @@ export class MutexConnection {
       } else if (medium?.kind === 'redis') {
         this.redis = medium.connection;
         this.store = new RedisMutexStore(this.redis);
+        // the client refuses a one-server connection to a cluster node at its connect(), which the mutex does not wait for
+        this.opened = { commands: this.redis, owned: false, topology: topologyOf(this.redis), target: describeConnection(this.redis) };
+        this.lentUnchecked = true;
       } else {
         throw new ValidationError(`redis must be a RedisClient on a route with a redis or memory medium (or a URL, ioredis options or an ioredis instance); received a RedisClient on a custom route`);
       }
       this.owned = false;
+      this.fromClient = true;
       this.namespace = redis.names.namespace;
       defaultNodeId = `${redis.service}:${redis.instanceId}`;
     } else {
@@ -71,6 +77,7 @@ export class MutexConnection {
       this.redis = opened.commands;
       this.store = new RedisMutexStore(this.redis);
       this.owned = opened.owned;
+      this.fromClient = false;
       this.opened = opened;
       this.lentUnchecked = !opened.owned;
     }
@@ -118,9 +125,10 @@ export class MutexConnection {
     const redis = this.redis as RedisCommands; // only called when the mutexes live in Redis
     const opened = this.opened;
     this.connecting ??= (async () => {
-      if (opened !== undefined) assertLentConnectionOpen(opened);
-      if (redis.status !== 'ready') await this.open(redis, opened);
-      if (opened === undefined) return;
+      if (opened !== undefined && !this.fromClient) assertLentConnectionOpen(opened);
+      // a RedisClient's connection is connected here only when nothing connected it yet (never reopened once closed)
+      if (this.fromClient ? redis.status === 'wait' : redis.status !== 'ready') await this.open(redis, opened);
+      if (opened === undefined || (this.fromClient && redis.status !== 'ready')) return; // a RedisClient's, not up: checked at a later call
       try {
         await assertNotClusterNode(opened);
       } catch (error) {

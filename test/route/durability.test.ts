@@ -3,22 +3,30 @@
  * (`WAIT`), each on a pooled connection of its own: at most
  * MAX_ACKNOWLEDGED_APPENDS at a time. While a replica is gone every WAIT
  * lasts its whole timeout, and before the bound every send of an outage
- * opened one more connection (a Cluster on a cluster).
+ * opened one more connection (a whole Cluster on a cluster).
  */
 import { expect } from 'chai';
-import Redis from 'ioredis';
+import Redis, { Cluster } from 'ioredis';
 import { RedisUnavailableError } from '../../src/errors/RedisUnavailableError';
 import { MAX_ACKNOWLEDGED_APPENDS, RedisStreamStore } from '../../src/route/RedisStreamStore';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { until } from '../support/async';
+import { cluster, topologiesAvailable } from '../support/redis-topologies';
 
-/** The connections a server has, sampled while `work` runs: the most seen. */
-async function peakClients(admin: Redis, work: Promise<unknown>): Promise<number> {
+/** The connections the servers of `admins` have, in all. */
+async function clients(...admins: Redis[]): Promise<number> {
+  const counts = await Promise.all(admins.map(async (admin) => Number(/^connected_clients:(\d+)/m.exec(await admin.info('clients'))?.[1])));
+  return counts.reduce((sum, count) => sum + count, 0);
+}
+
+/** The connections the servers of `admins` have in all, sampled while `work` runs: the most seen. */
+async function peakClients(admins: Redis | Redis[], work: Promise<unknown>): Promise<number> {
+  const servers = Array.isArray(admins) ? admins : [admins];
   let done = false;
   const finished = work.finally(() => (done = true)).catch(() => undefined);
   let peak = 0;
   while (!done) {
-    peak = Math.max(peak, Number(/^connected_clients:(\d+)/m.exec(await admin.info('clients'))?.[1]));
+    peak = Math.max(peak, await clients(...servers));
     await Promise.race([finished, new Promise((resolve) => setTimeout(resolve, 20))]);
   }
   return peak;
@@ -48,7 +56,7 @@ describe('durable appends waiting for replicas (durability.replicas)', function 
       await until(async () => /^master_link_status:up/m.test(await replicaAdmin.info('replication')), 10_000, 'the replica to be in sync');
       replicaAdmin.disconnect();
       await commands.ping();
-      const base = Number(/^connected_clients:(\d+)/m.exec(await admin.info('clients'))?.[1]);
+      const base = await clients(admin);
       const count = 5 * MAX_ACKNOWLEDGED_APPENDS;
       const sends = Promise.all(Array.from({ length: count }, (_, i) => store.streamAdd(`${master.namespace}:ok:${i}`, Buffer.from('x'))));
       const peak = await peakClients(admin, sends);
@@ -70,7 +78,7 @@ describe('durable appends waiting for replicas (durability.replicas)', function 
       await replica.stop();
       await until(async () => /^connected_slaves:0/m.test(await admin.info('replication')), 10_000, 'the replica to be gone');
       await commands.ping();
-      const base = Number(/^connected_clients:(\d+)/m.exec(await admin.info('clients'))?.[1]);
+      const base = await clients(admin);
       const count = 6 * MAX_ACKNOWLEDGED_APPENDS;
       const begun = performance.now();
       const outcomes = Promise.all(Array.from({ length: count }, (_, i) => store.streamAdd(`${master.namespace}:gone:${i}`, Buffer.from('x')).then(() => undefined, (error: Error) => error)));
@@ -89,6 +97,31 @@ describe('durable appends waiting for replicas (durability.replicas)', function 
     } finally {
       store.close();
       admin.disconnect();
+      commands.disconnect();
+    }
+  });
+
+  it('on a cluster: at most 8 pooled Clusters while the replicas cannot acknowledge, every send failing typed', async function () {
+    if (!topologiesAvailable || process.env.INTRACOM_TEST_TOPOLOGIES === '0') this.skip();
+    this.timeout(120_000);
+    const c = await cluster();
+    const admins = c.nodes.map((node) => new Redis({ port: node.port }));
+    const commands = new Cluster(c.seeds);
+    // two replicas asked of masters that have one: every WAIT lasts its whole timeout, as in an outage
+    const store = new RedisStreamStore(commands, { replicas: 2, timeoutMs: 300 });
+    try {
+      await commands.ping();
+      const base = await clients(...admins);
+      const count = 12 * MAX_ACKNOWLEDGED_APPENDS;
+      const namespace = c.namespace();
+      const outcomes = Promise.all(Array.from({ length: count }, (_, i) => store.streamAdd(`${namespace}:gone:${i}`, Buffer.from('x')).then(() => undefined, (error: Error) => error)));
+      const peak = await peakClients(admins, outcomes);
+      for (const error of await outcomes) expect(error, String(error)).to.be.instanceOf(RedisUnavailableError);
+      // a pooled Cluster connects to the nodes it uses, every node at most (measured with 48 sends: 12 connections, and 82 before the bound)
+      expect(peak - base, 'connections opened for the appends').to.be.at.most(MAX_ACKNOWLEDGED_APPENDS * c.nodes.length);
+    } finally {
+      store.close();
+      for (const admin of admins) admin.disconnect();
       commands.disconnect();
     }
   });

@@ -239,19 +239,23 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     await new Promise((resolve) => given.once('ready', resolve));
     const client = new RedisClient({ service: 'lost', redis: given, namespace });
     const mutex = new RedisMutex({ redis: given, namespace });
+    // and through a RedisClient (the mutex does not wait for the client's connect())
+    const viaClient = new RedisMutex({ redis: new RedisClient({ service: 'lost', redis: given, namespace }) });
     try {
       const refused = await rejection(client.connect());
       expect(refused, String(refused)).to.be.instanceOf(TopologyError);
-      for (const mutexId of [served[0], elsewhere[0]]) {
-        for (const call of [() => mutex.P(mutexId, 'n', 1000), () => mutex.inspect(mutexId)]) {
-          const error = await rejection(call());
-          expect(error, `${mutexId}: ${String(error)}`).to.be.instanceOf(TopologyError);
-          expect(error.message, 'one check, one error').to.equal(refused.message);
+      for (const [label, m] of [['lent Redis', mutex], ['RedisClient', viaClient]] as const) {
+        for (const mutexId of [served[0], elsewhere[0]]) {
+          for (const call of [() => m.P(mutexId, 'n', 1000), () => m.inspect(mutexId)]) {
+            const error = await rejection(call());
+            expect(error, `${label}, ${mutexId}: ${String(error)}`).to.be.instanceOf(TopologyError);
+            expect(error.message, 'one check, one error').to.equal(refused.message);
+          }
         }
       }
       expect(await given.exists(names.mutex(served[0])), 'nothing was written').to.equal(0);
     } finally {
-      await Promise.all([client.close(), mutex.close()]);
+      await Promise.all([client.close(), mutex.close(), viaClient.close()]);
       expect(given.status, 'the caller keeps its connection').to.equal('ready');
       given.disconnect();
     }
