@@ -24,8 +24,9 @@ const ROUND_FAILED = /^All sentinels are unreachable/;
  * - a one-server connection whose handshake a cluster node answered with
  *   MOVED (ioredis would reconnect and get it again, for ever);
  * - Sentinel options whose master name no sentinel monitors: at the end of
- *   the first round of sentinels in which every sentinel that could be asked
- *   said it knows no such master (ioredis would go on asking them for ever). Sentinels that
+ *   the first whole round of sentinels in which every sentinel that could be
+ *   asked said it knows no such master (ioredis would go on asking them for
+ *   ever). Sentinels that
  *   could not be asked at all leave it a ConnectionError (an outage).
  *
  * Watches `connection`: the one opened, or another made from it (a
@@ -62,8 +63,10 @@ export function watchTopologyRefusal(opened: OpenedConnection, refuse: (error: T
       return;
     }
     if (opened.topology !== 'sentinel' || !ROUND_FAILED.test(error.message)) return;
-    // no sentinel named a master in this round (one that did would have ended it with a connection)
-    if (answeredNull.size > 0) refuse(unknownMasterError(opened, [...answeredNull], [...notAsked], error));
+    // No sentinel named a master in this round (one that did would have ended it with a connection). A round
+    // already under way when the watch began is not judged: it would name only the sentinels heard since.
+    const sentinels = (connection as Redis).options.sentinels?.length ?? 0;
+    if (answeredNull.size > 0 && answeredNull.size + notAsked.size >= sentinels) refuse(unknownMasterError(opened, [...answeredNull], [...notAsked], error));
     answeredNull.clear();
     notAsked.clear();
   };

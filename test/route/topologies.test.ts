@@ -196,10 +196,13 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     const hosts = s.sentinels.map((x) => `127.0.0.1:${x.port}`);
     const lent = new Redis({ sentinels: s.sentinels, name: 'nosuchmaster', lazyConnect: true });
     lent.on('error', () => undefined); // it goes on asking the sentinels once refused: its owner's to hear
+    const started = new Redis({ sentinels: s.sentinels, name: 'nosuchmaster' });
+    started.on('error', () => undefined);
     const forms: Array<[string, unknown]> = [
       ['Sentinel options', { sentinels: s.sentinels, name: 'nosuchmaster' }],
       ['redis+sentinel://', `redis+sentinel://${hosts.join(',')}/nosuchmaster`],
       ['an ioredis Redis on Sentinel', lent],
+      ['an ioredis Redis on Sentinel, connecting', started],
       // without updateSentinels, ioredis reports the null answer itself
       ['Sentinel options, updateSentinels off', { sentinels: s.sentinels, name: 'nosuchmaster', updateSentinels: false }],
     ];
@@ -212,6 +215,7 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
       });
     } finally {
       lent.disconnect();
+      started.disconnect();
     }
     // one sentinel down: the others' null answers still settle it, and the message says who could not be asked
     const down = await freePort();
