@@ -26,8 +26,8 @@ const ROUND_FAILED = /^All sentinels are unreachable/;
  * - Sentinel options whose master name no sentinel monitors: at the end of
  *   the first whole round of sentinels in which every sentinel that could be
  *   asked said it knows no such master (ioredis would go on asking them for
- *   ever). Sentinels that
- *   could not be asked at all leave it a ConnectionError (an outage).
+ *   ever). Sentinels that could not be asked at all leave it a
+ *   ConnectionError (an outage).
  *
  * Watches `connection`: the one opened, or another made from it (a
  * subscriber). Returns a function that stops watching.
