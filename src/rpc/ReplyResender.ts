@@ -6,16 +6,33 @@ import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 export interface Resendable {
   /** The reply last posted, to post again. */
   reply: object | undefined;
-  /** Publishes made of it so far. */
+  /** Publishes made of it again so far. */
   replyAttempts: number;
-  /** Until when (ms since the epoch) its caller waits: no publish is tried after it. */
+  /** Until when (ms since the epoch) it may be published again: its caller's deadline, within {@link ResendLimits.windowMs}. */
   replyUntil: number;
   replyTimer: NodeJS.Timeout | undefined;
 }
 
-/** First pause before a reply is published again; each later pause doubles, up to {@link LONGEST_PAUSE_MS}. */
-const FIRST_PAUSE_MS = 25;
-const LONGEST_PAUSE_MS = 1000;
+/** How far a reply is published again. */
+export interface ResendLimits {
+  /** First pause (ms); each later one doubles, up to `longestPauseMs`. */
+  firstPauseMs: number;
+  longestPauseMs: number;
+  /**
+   * How long after its first publish a reply may be published again, whatever
+   * the deadline its request states (a request may state any; a forged one
+   * names a caller that never listens).
+   */
+  windowMs: number;
+  /** Replies waiting to be published again at most; one more is given up at once. */
+  maxWaiting: number;
+}
+
+/**
+ * The pauses cover a failover of the caller's shard with Redis Cluster's
+ * default `cluster-node-timeout` (15 s) in about 20 publishes at most.
+ */
+export const RESEND_LIMITS: ResendLimits = { firstPauseMs: 25, longestPauseMs: 2000, windowMs: 30_000, maxWaiting: 10_000 };
 
 /**
  * Publishes a reply again when no subscriber received it or Redis could not
@@ -28,11 +45,11 @@ const LONGEST_PAUSE_MS = 1000;
  * subscription is dropped by the source and made again on the target), its
  * shard's master failing over, its subscriber reconnecting. And Redis
  * refuses the publish itself during a failover (`CLUSTERDOWN`, a cluster
- * that keeps redirecting) or an outage. Both last from milliseconds to a
- * few seconds, so the publish is tried again with growing pauses. The
- * caller takes the first copy that arrives and ignores the others; a
- * reply whose caller left (it timed out, closed or died) costs a few
- * publishes until the call's deadline.
+ * that keeps redirecting) or an outage. Both last from milliseconds to
+ * seconds, so the publish is tried again with growing pauses. The caller
+ * takes the first copy that arrives and ignores the others; a reply whose
+ * caller left (it timed out, closed or died) costs a few publishes until
+ * the call's deadline, and never more than {@link ResendLimits} allow.
  */
 export class ReplyResender<J extends Resendable> {
   private readonly waiting = new Set<J>();
@@ -42,7 +59,14 @@ export class ReplyResender<J extends Resendable> {
     /** Posts the job's reply again; its outcome comes back through {@link retry}. */
     private readonly post: (job: J) => void,
     private readonly counters: { repliesResent: number },
+    private readonly limits: ResendLimits = RESEND_LIMITS,
   ) {}
+
+  /** Prepares `job` for its first publish: it may be published again until `callDeadline` (ms since the epoch), within the window. */
+  start(job: J, reply: object, callDeadline: number): void {
+    job.reply = reply;
+    job.replyUntil = Math.min(callDeadline, Date.now() + this.limits.windowMs);
+  }
 
   /**
    * Called with the outcome of publishing `job`'s reply: true when it will be
@@ -51,8 +75,8 @@ export class ReplyResender<J extends Resendable> {
    */
   retry(job: J, error: unknown, receivers: number | undefined): boolean {
     if (this.closed || (error === undefined ? receivers !== 0 : !redisWasAway(error))) return false;
-    const pause = Math.min(LONGEST_PAUSE_MS, FIRST_PAUSE_MS * 2 ** job.replyAttempts);
-    if (Date.now() + pause >= job.replyUntil || job.reply === undefined) return false;
+    const pause = Math.min(this.limits.longestPauseMs, this.limits.firstPauseMs * 2 ** job.replyAttempts);
+    if (Date.now() + pause >= job.replyUntil || job.reply === undefined || this.waiting.size >= this.limits.maxWaiting) return false;
     job.replyAttempts += 1;
     this.waiting.add(job);
     job.replyTimer = setTimeout(() => {

@@ -556,8 +556,7 @@ export class RpcServer {
 
   /** The first publish of a reply: until the caller's deadline it may be published again ({@link ReplyResender}). */
   private startReply(job: Job, reply: RpcResultReply | RpcErrorReply): void {
-    job.reply = reply;
-    job.replyUntil = job.context?.deadline ?? Date.now() + job.request.timeout_ms;
+    this.resender.start(job, reply, job.context?.deadline ?? Date.now() + job.request.timeout_ms);
     this.postReply(job);
   }
 

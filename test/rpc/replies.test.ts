@@ -10,7 +10,8 @@
 import { expect } from 'chai';
 import Redis from 'ioredis';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
-import { TimeoutError } from '../../src/errors/index';
+import { PayloadTooLargeError, PermissionError, RedisUnavailableError, TimeoutError } from '../../src/errors/index';
+import { ReplyResender, type Resendable } from '../../src/rpc/ReplyResender';
 import { rejection, until } from '../support/async';
 import { useRedis } from '../support/redis-server';
 
@@ -125,5 +126,63 @@ describe('RPC replies published again until their caller hears them', function (
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1700 - (Date.now() - closedAt))));
     const resent = server.stats().repliesResent;
     expect(resent, 'published again while the caller could still be listening').to.be.within(3, 6);
+  });
+});
+
+describe('ReplyResender: how far a reply is published again', () => {
+  interface Job extends Resendable {
+    name: string;
+  }
+  const job = (name: string): Job => ({ name, reply: { queryId: name }, replyAttempts: 0, replyUntil: 0, replyTimer: undefined });
+  const limits = { firstPauseMs: 5, longestPauseMs: 20, windowMs: 150, maxWaiting: 2 };
+
+  /** A resender whose every publish reaches nobody; `posts` counts them per job. */
+  function toNobody(): { resender: ReplyResender<Job>; posts: Map<string, number>; counters: { repliesResent: number } } {
+    const posts = new Map<string, number>();
+    const counters = { repliesResent: 0 };
+    const resender: ReplyResender<Job> = new ReplyResender<Job>(
+      (again) => {
+        posts.set(again.name, (posts.get(again.name) ?? 0) + 1);
+        setImmediate(() => resender.retry(again, undefined, 0));
+      },
+      counters,
+      limits,
+    );
+    return { resender, posts, counters };
+  }
+
+  it('a request that states a deadline a year away (a forged one, a caller that never listens): published again only within the window, pauses doubling', async () => {
+    const { resender, posts, counters } = toNobody();
+    const forged = job('forged');
+    resender.start(forged, forged.reply as object, Date.now() + 365 * 24 * 3600_000);
+    const startedAt = Date.now();
+    expect(resender.retry(forged, undefined, 0)).to.equal(true);
+    await until(() => resender.size === 0, 2000, 'the window to close');
+    expect(Date.now() - startedAt, 'given up once the window (150 ms) is over').to.be.below(400);
+    // pauses 5, 10, 20, 20, ... within 150 ms: at most 2 + 150 / 20 publishes
+    expect(posts.get('forged')).to.be.within(3, 10);
+    expect(counters.repliesResent).to.equal(posts.get('forged'));
+    await new Promise((resolve) => setTimeout(resolve, 60)); // nothing left to await: three pauses' time
+    expect(counters.repliesResent, 'nothing after the window').to.equal(posts.get('forged'));
+  });
+
+  it('at most maxWaiting replies wait at once; one more is given up at once', () => {
+    const { resender } = toNobody();
+    const jobs = ['a', 'b', 'c'].map(job);
+    for (const j of jobs) resender.start(j, j.reply as object, Date.now() + 10_000);
+    expect(jobs.map((j) => resender.retry(j, undefined, 0))).to.deep.equal([true, true, false]);
+    expect(resender.close()).to.equal(2);
+  });
+
+  it('only an outage or a reply to nobody is published again: a delivered reply, a refusal by the ACL or a too-large reply are final; nothing after close()', () => {
+    const { resender } = toNobody();
+    const j = job('x');
+    resender.start(j, j.reply as object, Date.now() + 10_000);
+    expect(resender.retry(j, undefined, 1), 'delivered').to.equal(false);
+    expect(resender.retry(j, new PermissionError('publish to "x"', 'NOPERM'), undefined), 'refused by the ACL').to.equal(false);
+    expect(resender.retry(j, new PayloadTooLargeError('reply', 2_000_000, 1_000_000), undefined), 'too large').to.equal(false);
+    expect(resender.retry(j, new RedisUnavailableError('publish to "x"', 'CLUSTERDOWN', { applied: false }), undefined), 'Redis away').to.equal(true);
+    expect(resender.close()).to.equal(1);
+    expect(resender.retry(j, undefined, 0), 'after close').to.equal(false);
   });
 });
