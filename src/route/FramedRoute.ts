@@ -72,6 +72,10 @@ export abstract class FramedRoute extends EventEmitter {
     return this.table.addChannel(channel, listener);
   }
 
+  subscribeMany(channels: readonly string[], listener: MessageListener): Promise<Unsubscribe> {
+    return this.table.addChannels(channels, listener);
+  }
+
   /** Refuses a pattern that could not reach Redis unchanged ({@link patternProblem}) with a ValidationError, before anything is subscribed. */
   psubscribe(pattern: string, listener: PatternListener): Promise<Unsubscribe> {
     const problem = patternProblem(pattern);

@@ -101,6 +101,15 @@ export interface Route extends EventEmitter, StreamStore {
   channelSubscribers(channels: string[]): Promise<number[]>;
   /** Adds a listener for an exact channel; glob characters have no special meaning. */
   subscribe(channel: string, listener: MessageListener): Promise<Unsubscribe>;
+  /**
+   * Adds one listener for every channel of `channels`, with one unsubscribe
+   * for all of them; a channel listed twice counts once. All or nothing:
+   * when one channel is refused (PermissionError) or its subscription
+   * fails, those that subscribed are unsubscribed again and the promise
+   * rejects with the first channel's error. The route keeps the array: the
+   * caller must not change it afterwards.
+   */
+  subscribeMany(channels: readonly string[], listener: MessageListener): Promise<Unsubscribe>;
   /** Adds a listener for a glob pattern (`audit.*`). */
   psubscribe(pattern: string, listener: PatternListener): Promise<Unsubscribe>;
 

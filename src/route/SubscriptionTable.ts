@@ -17,15 +17,21 @@ export interface SubscriptionBackend {
 
 type Operation = keyof SubscriptionBackend;
 
-/** One caller waiting for a batch: told once the names of the batch are (un)subscribed or refused. */
+/** One caller waiting for one or more batches: told once every batch of its names is (un)subscribed or refused. */
 interface Waiter {
-  name: string;
+  /** The name (or, for one call of many names, the names) whose refusal rejects the caller. */
+  names: string | readonly string[];
   /** What the caller's promise resolves with (the listener's unsubscribe; nothing for an unsubscribe). */
   value: unknown;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
-  /** For a subscription: its entry and listener token, the token taken out again when the name is refused. */
+  /** Batches still to end before the caller is told. */
+  pending: number;
+  /** The first failure or refusal among its names, kept until its last batch ended. */
+  error: unknown;
+  /** For one subscription: its entry, whose listener token is taken out again when the name is refused. */
   owner: Entry<unknown> | undefined;
+  /** For a subscription: its listener token (for many names, the one token of all of them, taken out of every name when one fails). */
   token: { fn: unknown } | undefined;
 }
 
@@ -104,6 +110,11 @@ export class SubscriptionTable {
 
   addChannel(channel: string, listener: MessageListener): Promise<Unsubscribe> {
     return this.add(this.channels, channel, listener, 'subscribe', 'unsubscribe');
+  }
+
+  /** One listener for every channel of `channels` (see {@link addMany}); the table keeps the array, which the caller must not change. */
+  addChannels(channels: readonly string[], listener: MessageListener): Promise<Unsubscribe> {
+    return this.addMany(this.channels, channels, listener, 'subscribe', 'unsubscribe');
   }
 
   addPattern(pattern: string, listener: PatternListener): Promise<Unsubscribe> {
@@ -193,7 +204,23 @@ export class SubscriptionTable {
   /** A promise of `value` settled with `batch` (rejected when `name` is refused or the batch fails). */
   private wait<T>(batch: Batch, name: string, value: T, owner?: Entry<unknown>, token?: { fn: unknown }): Promise<T> {
     const promise = new Promise<T>(captureSettlers);
-    batch.waiters.push({ name, value, resolve: capturedResolve, reject: capturedReject, owner, token });
+    batch.waiters.push({ names: name, value, resolve: capturedResolve, reject: capturedReject, pending: 1, error: undefined, owner, token });
+    return promise;
+  }
+
+  /** Makes `waiter` wait for `batch` too, once however many of its names the batch carries. */
+  private join(batch: Batch | undefined, waiter: Waiter): void {
+    if (batch === undefined || batch.waiters[batch.waiters.length - 1] === waiter) return;
+    batch.waiters.push(waiter);
+    waiter.pending += 1;
+  }
+
+  /** A promise of `waiter.value` once every batch it joined ended (at once when it joined none). */
+  private waitAll<T>(waiter: Waiter): Promise<T> {
+    if (waiter.pending === 0) return Promise.resolve(waiter.value as T);
+    const promise = new Promise<T>(captureSettlers);
+    waiter.resolve = capturedResolve;
+    waiter.reject = capturedReject;
     return promise;
   }
 
@@ -217,14 +244,22 @@ export class SubscriptionTable {
     // later listeners of the subscribed names wait for nothing
     if (table !== undefined) for (const name of batch.names) this.settle(table, name, batch, failure !== undefined || (refused.size > 0 && refused.has(name)));
     for (const waiter of batch.waiters) {
-      const error = failure ?? (refused.size === 0 ? undefined : refused.get(waiter.name));
-      if (error === undefined) {
+      const error = failure ?? (refused.size === 0 ? undefined : refusalOf(waiter.names, refused));
+      if (waiter.error === undefined) waiter.error = error;
+      if (--waiter.pending > 0) continue;
+      if (waiter.error === undefined) {
         waiter.resolve(waiter.value);
         continue;
       }
       const owner = waiter.owner;
       if (owner !== undefined) owner.listeners = owner.listeners.filter((t) => t !== waiter.token);
-      waiter.reject(error);
+      else if (waiter.token !== undefined && table !== undefined) {
+        // all or nothing: the names of the call that did subscribe are unsubscribed again before the caller hears of it
+        const rejected = waiter.reject.bind(undefined, waiter.error);
+        void this.removeMany(table, waiter.names as readonly string[], waiter.token, batch.operation === 'subscribe' ? 'unsubscribe' : 'punsubscribe').then(rejected, rejected);
+        continue;
+      }
+      waiter.reject(waiter.error);
     }
   }
 
@@ -258,25 +293,81 @@ export class SubscriptionTable {
   }
 
   private add<L>(table: Map<string, Entry<L>>, name: string, listener: L, open: Operation, shut: Operation): Promise<Unsubscribe> {
-    let entry = table.get(name);
-    if (entry === undefined) {
-      entry = { listeners: NO_LISTENERS, batch: this.enqueue(open, name) };
-      table.set(name, entry);
-    }
     const token = { fn: listener };
-    // sized to fit: a spread of an empty array reserves room for 16 more
-    entry.listeners = entry.listeners.length === 0 ? [token] : [...entry.listeners, token];
+    const entry = this.attach(table, name, token, open) as Entry<L>;
     const remove = this.remove.bind(this, table, name, entry, token, shut) as Unsubscribe;
     if (entry.batch === undefined) return Promise.resolve(remove);
     return this.wait(entry.batch, name, remove, entry as Entry<unknown>, token);
   }
 
+  /**
+   * One listener for many names: one token, one listener array, one waiter
+   * and one unsubscribe for all of them, so that a name costs its entry
+   * alone. A name listed
+   * twice counts once. All or nothing: when one name is refused or its
+   * call fails, the others are unsubscribed again and the promise rejects
+   * with the error of the first such name.
+   */
+  private addMany<L>(table: Map<string, Entry<L>>, names: readonly string[], listener: L, open: Operation, shut: Operation): Promise<Unsubscribe> {
+    const token = { fn: listener };
+    const waiter: Waiter = { names, value: undefined, resolve: ignore, reject: ignore, pending: 0, error: undefined, owner: undefined, token };
+    // the listener array of every name the call alone listens to: one array for all (arrays are replaced, never changed)
+    const alone = [token];
+    for (const name of names) this.join(this.attach(table, name, token, open, alone)?.batch, waiter);
+    waiter.value = this.removeMany.bind(this, table, names, token, shut) as Unsubscribe;
+    return this.waitAll(waiter);
+  }
+
+  /**
+   * Adds `token` to the entry of `name`, made (and its subscription queued)
+   * when there is none; undefined when the entry's last listener is already
+   * `token` (a name listed twice in one call).
+   */
+  private attach<L>(table: Map<string, Entry<L>>, name: string, token: { fn: L }, open: Operation, alone?: ReadonlyArray<{ fn: L }>): Entry<L> | undefined {
+    let entry = table.get(name);
+    if (entry === undefined) {
+      entry = { listeners: NO_LISTENERS, batch: this.enqueue(open, name) };
+      table.set(name, entry);
+    } else if (entry.listeners[entry.listeners.length - 1] === token) return undefined;
+    // sized to fit: a spread of an empty array reserves room for 16 more
+    entry.listeners = entry.listeners.length === 0 ? (alone ?? [token]) : [...entry.listeners, token];
+    return entry;
+  }
+
+  /** Takes `token` out of `owner` (the entry of `name`); the batch of the unsubscription when that was its last listener. */
+  private detach<L>(table: Map<string, Entry<L>>, name: string, owner: Entry<L>, token: { fn: L }, shut: Operation): Batch | undefined {
+    owner.listeners = owner.listeners.length === 1 ? NO_LISTENERS : owner.listeners.filter((t) => t !== token);
+    if (owner.listeners.length > 0 || table.get(name) !== owner) return undefined;
+    table.delete(name);
+    return this.enqueue(shut, name);
+  }
+
   /** One listener's unsubscribe (bound per listener: no closure over the subscribe call's scope); a second call does nothing. */
   private remove<L>(table: Map<string, Entry<L>>, name: string, owner: Entry<L>, token: { fn: L }, shut: Operation): Promise<void> {
     if (!owner.listeners.includes(token)) return Promise.resolve();
-    owner.listeners = owner.listeners.length === 1 ? NO_LISTENERS : owner.listeners.filter((t) => t !== token);
-    if (owner.listeners.length > 0 || table.get(name) !== owner) return Promise.resolve();
-    table.delete(name);
-    return this.wait(this.enqueue(shut, name), name, undefined);
+    const batch = this.detach(table, name, owner, token, shut);
+    return batch === undefined ? Promise.resolve() : this.wait(batch, name, undefined);
   }
+
+  /** The unsubscribe of {@link addMany}: `token` out of every name that still has it; a second call does nothing. */
+  private removeMany<L>(table: Map<string, Entry<L>>, names: readonly string[], token: { fn: L }, shut: Operation): Promise<void> {
+    const waiter: Waiter = { names, value: undefined, resolve: ignore, reject: ignore, pending: 0, error: undefined, owner: undefined, token: undefined };
+    for (const name of names) {
+      const entry = table.get(name);
+      if (entry !== undefined && entry.listeners.includes(token)) this.join(this.detach(table, name, entry, token, shut), waiter);
+    }
+    return this.waitAll(waiter);
+  }
+}
+
+function ignore(): void {}
+
+/** The refusal of the first of `names` that `refused` holds. */
+function refusalOf(names: string | readonly string[], refused: Map<string, unknown>): unknown {
+  if (typeof names === 'string') return refused.get(names);
+  for (const name of names) {
+    const error = refused.get(name);
+    if (error !== undefined) return error;
+  }
+  return undefined;
 }

@@ -14,7 +14,7 @@ export interface BenchResult {
    * whose ratio to the baseline shows how far the scenario's ratios move by
    * noise alone (the mutex scenario).
    */
-  system: 'intracom' | 'baseline' | 'reference' | 'control' | 'autopipelining' | 'intracom-per-call' | 'intracom-publish' | 'intracom-signed' | 'intracom-sealed';
+  system: 'intracom' | 'baseline' | 'reference' | 'control' | 'autopipelining' | 'intracom-per-call' | 'intracom-publish' | 'intracom-signed' | 'intracom-sealed' | 'intracom-many';
   ops_per_s: number;
   p50_ms: number | null;
   p99_ms: number | null;

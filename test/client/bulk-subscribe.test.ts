@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import Redis from 'ioredis';
 import pino from 'pino';
 import { RedisClient } from '../../src/client/RedisClient';
-import { PermissionError } from '../../src/errors/index';
+import { PermissionError, ValidationError } from '../../src/errors/index';
 import { MAX_NAMES_PER_CALL } from '../../src/route/SubscriptionTable';
 import { until } from '../support/async';
 import { startRedis, type TestRedis } from '../support/redis-server';
@@ -116,5 +116,89 @@ describe('subscribing many topics at once', function () {
     const numsub = (await admin.call('PUBSUB', 'NUMSUB', ...topics.map((topic) => `${ns}:${topic}`))) as Array<string | number>;
     const subscribed = topics.filter((_, i) => Number(numsub[2 * i + 1]) === 1).length;
     expect(subscribed).to.equal(topics.length - refusedTopics.size);
+  });
+
+  describe('subscribeMany', () => {
+    it('one call of K topics leaves as ceil(K / limit) SUBSCRIBEs, delivers every topic to the one handler with its topic, and one unsubscribe ends them all', async () => {
+      const subscriber = await client();
+      const publisher = await client();
+      const count = 2 * MAX_NAMES_PER_CALL + 452;
+      const topics = Array.from({ length: count }, (_, i) => `allowed.many.${i}`);
+      const heard = new Map<string, unknown>();
+      const subscribesBefore = await calls(admin, 'subscribe');
+      const stop = await subscriber.subscribeMany([...topics, topics[5]], (payload, event) => void heard.set(event.topic, payload));
+      expect((await calls(admin, 'subscribe')) - subscribesBefore).to.equal(Math.ceil(count / MAX_NAMES_PER_CALL));
+      const numsub = (await admin.call('PUBSUB', 'NUMSUB', ...topics.map((topic) => `${ns}:${topic}`))) as Array<string | number>;
+      expect(numsub.filter((_, i) => i % 2 === 1).every((n) => Number(n) === 1)).to.equal(true);
+      const probes = [0, 5, MAX_NAMES_PER_CALL - 1, MAX_NAMES_PER_CALL, count - 1];
+      for (const i of probes) expect(await publisher.publish(topics[i], { i })).to.equal(1);
+      await until(() => probes.every((i) => heard.has(topics[i])), 5000, 'the probes');
+      for (const i of probes) expect(heard.get(topics[i])).to.deep.equal({ i });
+      expect(heard.size).to.equal(probes.length);
+      const unsubscribesBefore = await calls(admin, 'unsubscribe');
+      await stop();
+      expect((await calls(admin, 'unsubscribe')) - unsubscribesBefore).to.equal(Math.ceil(count / MAX_NAMES_PER_CALL));
+      expect(await publisher.publish(topics[0], { late: true })).to.equal(0);
+    });
+
+    it('one topic refused by the ACL: all or nothing, the call rejects with PermissionError naming that channel and none of its topics is still subscribed when it does', async () => {
+      const url = new URL(redis.url);
+      const subscriber = await client(`redis://partial:pw@${url.host}`);
+      const topics = Array.from({ length: 1500 }, (_, i) => (i === 1100 ? 'secret.many' : `allowed.undone.${i}`));
+      // a topic subscribed before by `subscribe` stays: only what the call added is undone
+      const kept = await subscriber.subscribe(topics[0], () => undefined);
+      const error = await subscriber.subscribeMany(topics, () => undefined).then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
+      expect(error, String(error)).to.be.instanceOf(PermissionError);
+      expect((error as PermissionError).operation).to.equal(`subscribe to "${ns}:secret.many"`);
+      expect(((error as Error).cause as Error).message).to.match(/^NOPERM/);
+      const channels = topics.map((topic) => `${ns}:${topic}`);
+      const numsub = (await admin.call('PUBSUB', 'NUMSUB', ...channels)) as Array<string | number>;
+      expect(numsub.filter((_, i) => i % 2 === 1).reduce<number>((sum, n) => sum + Number(n), 0)).to.equal(1);
+      expect(Number(((await admin.call('PUBSUB', 'NUMSUB', channels[0])) as Array<string | number>)[1])).to.equal(1);
+      // the allowed topics subscribe again in a later call
+      const stop = await subscriber.subscribeMany(topics.filter((_, i) => i !== 1100), () => undefined);
+      await stop();
+      await kept();
+    });
+
+    it('refuses a bad topic list or handler with ValidationError naming it, before anything is subscribed', async () => {
+      const subscriber = await client();
+      const subscribesBefore = await calls(admin, 'subscribe');
+      const refusals = await Promise.allSettled([
+        subscriber.subscribeMany('allowed.one' as unknown as string[], () => undefined),
+        subscriber.subscribeMany(['allowed.a', '', 'allowed.b'], () => undefined),
+        subscriber.subscribeMany(['allowed.a', 7 as unknown as string], () => undefined),
+        subscriber.subscribeMany(['allowed.a'], 'handler' as unknown as () => void),
+        subscriber.subscribeMany(['allowed.a'], () => undefined, { maxInFlight: 0 }),
+      ]);
+      const messages = refusals.map((outcome) => {
+        expect(outcome.status).to.equal('rejected');
+        const reason = (outcome as PromiseRejectedResult).reason as Error;
+        expect(reason).to.be.instanceOf(ValidationError);
+        return reason.message;
+      });
+      expect(messages[0]).to.match(/^topics must be an array of non-empty strings; received/);
+      expect(messages[1]).to.match(/^topics\[1\] must be a non-empty string; received/);
+      expect(messages[2]).to.match(/^topics\[1\] must be a non-empty string; received/);
+      expect(messages[3]).to.match(/^the handler of subscribeMany of 1 topics must be a function/);
+      expect(messages[4]).to.match(/maxInFlight/);
+      expect((await calls(admin, 'subscribe')) - subscribesBefore).to.equal(0);
+    });
+
+    it('bounds the handlers of all its topics together by maxInFlight (one subscription)', async () => {
+      const subscriber = await client();
+      const publisher = await client();
+      const release: Array<() => void> = [];
+      const stop = await subscriber.subscribeMany(['allowed.bound.a', 'allowed.bound.b'], () => new Promise<void>((resolve) => release.push(resolve)), { maxInFlight: 1 });
+      await publisher.publish('allowed.bound.a', 1);
+      await until(() => release.length === 1, 5000, 'the first handler');
+      await publisher.publish('allowed.bound.b', 2);
+      await until(() => subscriber.stats().shed === 1, 5000, 'the second event shed');
+      for (const settle of release) settle();
+      await stop();
+    });
   });
 });

@@ -212,6 +212,38 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       expect(await publisher.publish(names[0], 'first')).to.equal(1);
     });
 
+    it('subscribes many channels with one listener and one unsubscribe (a channel listed twice counts once), beside single listeners of the same channels', async () => {
+      const [publisher, subscriber] = [await make(), await make()];
+      const count = MAX_NAMES_PER_CALL + 10;
+      const names = Array.from({ length: count }, (_, i) => ch(`many.${i}`));
+      const single = collector(1);
+      const stopSingle = await subscriber.subscribe(names[1], single.listener);
+      const heard = new Map<string, unknown>();
+      let done: () => void = () => undefined;
+      const arrived = new Promise<void>((resolve) => (done = resolve));
+      const stop = await subscriber.subscribeMany([...names, names[0], names[count - 1]], (message, channel) => {
+        expect(heard.has(channel), `a second message on ${channel}`).to.equal(false);
+        heard.set(channel, message);
+        if (heard.size === 4) done();
+      });
+      for (const i of [0, MAX_NAMES_PER_CALL, count - 1]) counted(await publisher.publish(names[i], i), 1);
+      counted(await publisher.publish(names[1], 'both'), 1); // one connection, two listeners
+      await Promise.all([single.arrived, arrived]);
+      expect([...heard].sort()).to.deep.equal([
+        [names[0], 0],
+        [names[1], 'both'],
+        [names[MAX_NAMES_PER_CALL], MAX_NAMES_PER_CALL],
+        [names[count - 1], count - 1],
+      ].sort());
+      await stop();
+      await stop(); // a second call does nothing
+      expect(await publisher.publish(names[0], 'late')).to.equal(0);
+      // the single listener of a channel of the call keeps its subscription
+      counted(await publisher.publish(names[1], 'single'), 1);
+      await stopSingle();
+      expect(await subscriber.subscribeMany([], () => undefined).then((unsubscribe) => unsubscribe())).to.equal(undefined);
+    });
+
     it('matches patterns with Redis glob rules and names the pattern', async () => {
       const [publisher, subscriber] = [await make(), await make()];
       const received: Array<[unknown, string, string]> = [];

@@ -1,7 +1,8 @@
 /**
  * The subscribing side of the `subscribe-10k` benchmark, in a fresh process
  * per measurement. BENCH_SYSTEM=intracom subscribes BENCH_TOPICS topics with
- * RedisClient.subscribe, all in one tick; BENCH_SYSTEM=baseline sends one
+ * RedisClient.subscribe, all in one tick; BENCH_SYSTEM=intracom-many with one
+ * RedisClient.subscribeMany of them all; BENCH_SYSTEM=baseline sends one
  * ioredis SUBSCRIBE of every channel. Then it unsubscribes them all the same
  * way. Reports the time each took, the CPU subscribing used (on a loaded
  * machine, the figure that waiting for a core does not inflate), and the heap
@@ -45,6 +46,10 @@ async function main(): Promise<void> {
       const stops = await Promise.all(topics.map((topic) => client.subscribe(topic, ignore)));
       return () => Promise.all(stops.map((stop) => stop()));
     };
+  } else if (system === 'intracom-many') {
+    const client = new RedisClient({ service: 'bench-bulk', redis: url, namespace });
+    await client.connect();
+    subscribe = () => client.subscribeMany(topics, ignore);
   } else {
     const subscriber = new Redis(url);
     subscriber.on('messageBuffer', () => undefined);

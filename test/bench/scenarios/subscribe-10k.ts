@@ -1,7 +1,8 @@
 /**
  * Scenario `subscribe-10k`: 10,000 topics subscribed at once by a fresh
- * process, intracom (RedisClient.subscribe per topic, all in one tick)
- * against one ioredis SUBSCRIBE of every channel, three rounds alternating,
+ * process, intracom (RedisClient.subscribe per topic, all in one tick),
+ * intracom-many (one RedisClient.subscribeMany of every topic) and one
+ * ioredis SUBSCRIBE of every channel, three rounds alternating,
  * each in fresh processes. `ops_per_s` is subscriptions per second; also
  * reported: the time to subscribe and to unsubscribe them all, the CPU the
  * subscriber used to subscribe (`subscribe_cpu_ms`), and the
@@ -13,8 +14,8 @@ import Redis from 'ioredis';
 import { spawnPeer } from '../../support/processes';
 import { round, type BenchResult, type Scenario } from '../harness';
 
-type System = 'baseline' | 'intracom';
-const SYSTEMS: readonly System[] = ['baseline', 'intracom'];
+type System = 'baseline' | 'intracom' | 'intracom-many';
+const SYSTEMS: readonly System[] = ['baseline', 'intracom', 'intracom-many'];
 const ROUNDS = 3;
 
 interface Subscribed {
@@ -37,7 +38,7 @@ export const scenario: Scenario = {
   async run(context) {
     const topics = Math.max(1000, Math.round(10_000 * Math.min(1, context.scale * 10)));
     const admin = new Redis(context.redisUrl);
-    const samples: Record<System, Array<Subscribed & { unsubscribeMs: number; redisBytes: number }>> = { baseline: [], intracom: [] };
+    const samples: Record<System, Array<Subscribed & { unsubscribeMs: number; redisBytes: number }>> = { baseline: [], intracom: [], 'intracom-many': [] };
     try {
       for (let r = 0; r < ROUNDS; r++) {
         for (const system of SYSTEMS) {
