@@ -149,10 +149,11 @@ export function notAClusterError(opened: OpenedConnection, error: unknown, seeds
 
 /**
  * True when a connection lent to intracom was closed by its owner
- * (`disconnect()` or `quit()`), or ended by ioredis for good: status `end`,
- * or, on a Cluster (which goes back to `close` after its `end`) and on a
- * connection disconnected while reconnecting, a manual close not followed by
- * a connect.
+ * (`disconnect()` or `quit()`, awaited or not, before or after it was
+ * ready), or ended by ioredis for good: status `end`, or a manual close not
+ * followed by a connect (on a Redis whatever its status until its socket has
+ * closed; on a Cluster, which goes back to `close` after its `end`, once it
+ * is closing).
  */
 export function closedByOwner(connection: RedisCommands): boolean {
   const status = connection.status;
@@ -160,8 +161,10 @@ export function closedByOwner(connection: RedisCommands): boolean {
   const { manuallyClosing, stream } = connection as unknown as { manuallyClosing?: boolean; stream?: { writable?: boolean } };
   if (manuallyClosing !== true) return false;
   if (status === 'close' || status === 'disconnecting' || status === 'reconnecting') return true;
-  // a Redis just disconnect()ed keeps its old status until its socket has closed
-  return !isCluster(connection) && stream?.writable === false;
+  // A Redis keeps its old status until its socket has closed: `ready` after `await quit()` (the server closes
+  // once it has answered), `connecting` after a quit() or disconnect() before it was ready. Its flag is cleared
+  // only when that close comes, so while it is set the connection is on its way to `end`.
+  return !isCluster(connection);
 }
 
 /**

@@ -267,19 +267,27 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
 
   it('refuses an ioredis Redis or Cluster that its owner closed, at once, with a ConnectionError saying so, in the client and the mutex', async () => {
     const single = await startRedis();
-    const forms: Array<[string, () => Redis | Cluster, boolean]> = [
-      ['a Redis, ended', () => new Redis(single.url), true],
-      ['a Redis, just disconnected', () => new Redis(single.url), false],
-      ['a Cluster, ended', () => new Cluster(c.seeds), true],
-      ['a Cluster, just disconnected', () => new Cluster(c.seeds), false],
+    /** How the owner closes it: after it was ready or not, and whether the end is awaited. */
+    type Closing = 'disconnect, ended' | 'disconnect' | 'await quit()' | 'await quit() before ready';
+    const forms: Array<[string, () => Redis | Cluster, Closing]> = [
+      ['a Redis, ended', () => new Redis(single.url), 'disconnect, ended'],
+      ['a Redis, just disconnected', () => new Redis(single.url), 'disconnect'],
+      // quit() resolves on the server's OK, before its socket closes: the status is still "ready"
+      ['a Redis, quit', () => new Redis(single.url), 'await quit()'],
+      ['a Redis, quit while connecting', () => new Redis(single.url), 'await quit() before ready'],
+      ['a lazy Redis, quit before it connected', () => new Redis(single.url, { lazyConnect: true }), 'await quit() before ready'],
+      ['a Cluster, ended', () => new Cluster(c.seeds), 'disconnect, ended'],
+      ['a Cluster, just disconnected', () => new Cluster(c.seeds), 'disconnect'],
+      ['a Cluster, quit', () => new Cluster(c.seeds), 'await quit()'],
     ];
     try {
-      for (const [label, make, waitForEnd] of forms) {
+      for (const [label, make, closing] of forms) {
         const given = make();
-        await new Promise((resolve) => given.once('ready', resolve));
+        if (!closing.includes('before')) await new Promise((resolve) => given.once('ready', resolve));
         const ended = new Promise((resolve) => given.once('end', resolve));
-        given.disconnect();
-        if (waitForEnd) await ended;
+        if (closing.startsWith('disconnect')) given.disconnect();
+        else await given.quit();
+        if (closing === 'disconnect, ended') await ended;
         // a timeout would take 10 s
         const client = new RedisClient({ service: 'lent', redis: given as Redis, namespace: single.namespace, connectTimeoutMs: 10_000 });
         const mutex = new RedisMutex({ redis: given as Redis, namespace: single.namespace, commandTimeoutMs: 10_000 });
