@@ -158,7 +158,7 @@ export function notAClusterError(opened: OpenedConnection, error: unknown, seeds
 export function closedByOwner(connection: RedisCommands): boolean {
   const status = connection.status;
   if (status === 'end') return true;
-  const { manuallyClosing, stream } = connection as unknown as { manuallyClosing?: boolean; stream?: { writable?: boolean } };
+  const { manuallyClosing } = connection as unknown as { manuallyClosing?: boolean };
   if (manuallyClosing !== true) return false;
   if (status === 'close' || status === 'disconnecting' || status === 'reconnecting') return true;
   // A Redis keeps its old status until its socket has closed: `ready` after `await quit()` (the server closes
