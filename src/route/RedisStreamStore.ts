@@ -1,3 +1,4 @@
+import type { Cluster } from 'ioredis';
 import { IntracomError } from '../errors/IntracomError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { cut, describeConnection, endableCluster, isCluster, type RedisCommands } from './connection';
@@ -364,6 +365,10 @@ export class RedisStreamStore implements StreamStore {
     } catch (error) {
       // a send must fail with our error: an ACL refusal, the connection dropped, or a failover was under way (MOVED, CLUSTERDOWN)
       if (error instanceof IntracomError) throw error;
+      if (isCluster(this.commands) && error instanceof Error && /^(MOVED|ASK) /.test(error.message)) {
+        // on a cluster a redirection is a slot on the move, not a wrong kind of server
+        throw new RedisUnavailableError(`append to ${stream}`, `its slot is moving (${error.message}) and did not settle within ${this.durability.timeoutMs} ms (durability.timeoutMs)`, { cause: error, applied: false });
+      }
       const typed = redisFailure(`append to ${stream}`, error, this.target);
       // a refusal (ACL, topology, "not now") is known not applied; otherwise say that sending again is safe
       if (typed instanceof IntracomError && !(typed instanceof RedisUnavailableError && typed.applied === undefined)) throw typed;
@@ -386,8 +391,7 @@ export class RedisStreamStore implements StreamStore {
       throw error;
     }
     try {
-      const replies = (await connection.pipeline().xadd(stream, '*', FIELD, payload).call('WAIT', replicas, timeoutMs).exec()) ?? [];
-      const [[addError, id] = [new Error('no reply')], [waitError, acknowledged] = [new Error('no reply')]] = replies;
+      const [[addError, id], [waitError, acknowledged]] = await this.appendAndWait(connection, stream, payload);
       if (addError) throw addError;
       if (waitError) throw waitError;
       if (Number(acknowledged) < replicas) {
@@ -400,6 +404,29 @@ export class RedisStreamStore implements StreamStore {
     } finally {
       this.giveBack(connection);
       this.leaveAppend();
+    }
+  }
+
+  /**
+   * XADD then WAIT, in one pipeline so that on a cluster both reach the node
+   * that takes the entry. ioredis follows no redirection in such a pipeline
+   * (WAIT is not read-only), and a pooled Cluster learns the slot map only
+   * from what it follows: after a slot of the stream moved, every append
+   * would be refused with MOVED for good. So a `MOVED` makes it read the slot
+   * map again, and a `MOVED` or `ASK` (the entry's slot in the middle of a
+   * migration) is tried again with growing pauses within
+   * `durability.timeoutMs`: the refused XADD added nothing.
+   */
+  private async appendAndWait(connection: RedisCommands, stream: string, payload: Buffer): Promise<[[Error | null, unknown], [Error | null, unknown]]> {
+    const { replicas, timeoutMs } = this.durability;
+    const giveUpAt = Date.now() + timeoutMs;
+    for (let pause = 10; ; pause *= 2) {
+      const replies = (await connection.pipeline().xadd(stream, '*', FIELD, payload).call('WAIT', replicas, timeoutMs).exec()) ?? [];
+      const [added = [new Error('no reply'), undefined], waited = [new Error('no reply'), undefined]] = replies;
+      const redirection = isCluster(connection) && added[0] !== null ? /^(MOVED|ASK) /.exec(added[0].message)?.[1] : undefined;
+      if (redirection === undefined || Date.now() + pause >= giveUpAt) return [added, waited];
+      if (redirection === 'MOVED') await readSlotMap(connection as Cluster);
+      await new Promise((resolve) => setTimeout(resolve, pause));
     }
   }
 
@@ -605,4 +632,9 @@ export class RedisStreamStore implements StreamStore {
     if (this.closed) connection.disconnect();
     else this.idle.push(connection);
   }
+}
+
+/** Reads the cluster's slot map again; resolves either way (a failed reading leaves the old map, and the append is refused again). */
+function readSlotMap(cluster: Cluster): Promise<void> {
+  return new Promise((resolve) => cluster.refreshSlotsCache(() => resolve()));
 }

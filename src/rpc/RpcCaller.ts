@@ -11,6 +11,7 @@ import { NoServiceError } from '../errors/NoServiceError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { PermissionError } from '../errors/PermissionError';
 import { RemoteError } from '../errors/RemoteError';
+import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ServiceBusyError } from '../errors/ServiceBusyError';
 import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
@@ -22,6 +23,10 @@ import { unencodableReason } from '../envelope/sendable';
 import { invalidReplyReason, type RpcErrorReply, type RpcQueryBody, type RpcRequestBody, type RpcRequestHeaders } from './wire';
 import { ShortIds } from '../envelope/ids';
 import { debugEnabled } from '../log/logger';
+
+/** Pauses before a request Redis refused unrun is sent again: the first, and the longest as they double. */
+const FIRST_RESEND_PAUSE_MS = 25;
+const MAX_RESEND_PAUSE_MS = 1000;
 
 interface PendingCall extends Timed {
   readonly id: string;
@@ -366,6 +371,7 @@ export class RpcCaller {
     const call = this.pending.get(request.queryId);
     if (call === undefined || call.request !== request) return; // settled, or already sent again elsewhere
     if (error !== undefined) {
+      if (error instanceof RedisUnavailableError && error.applied === false && this.sendAgainLater(call, request)) return;
       if (error instanceof IntracomError) return this.fail(call, error);
       if (PermissionError.isRefusal(error)) return this.fail(call, PermissionError.from(`call "${call.target.name}" function "${call.fn}"`, error));
       return this.fail(call, new ValidationError(`cannot send the call to "${call.target.name}" function "${call.fn}": ${error instanceof Error ? error.message : String(error)}`));
@@ -386,6 +392,22 @@ export class RpcCaller {
       if (this.pending.get(call.id) === call && call.request === request) this.send(call, performance.now());
     }, gone);
   };
+
+  /**
+   * Redis refused the request before running it (its channel's slot on the
+   * move, MOVED while nobody owns it; CLUSTERDOWN; BUSY): nothing left for
+   * the instance, so it is sent again after a pause, the pauses doubling,
+   * while the call's deadline allows. False when it does not.
+   */
+  private sendAgainLater(call: PendingCall, request: RpcRequestBody | RpcQueryBody): boolean {
+    const pause = Math.min(MAX_RESEND_PAUSE_MS, FIRST_RESEND_PAUSE_MS * 2 ** Math.min(call.attempts - 1, 10));
+    if (performance.now() + pause >= call.deadline) return false;
+    const timer = setTimeout(() => {
+      if (this.pending.get(call.id) === call && call.request === request) this.send(call, performance.now());
+    }, pause);
+    timer.unref(); // the call's own deadline holds the process while it waits
+    return true;
+  }
 
   private subscribeThenDispatch(call: PendingCall, subscribing: Promise<void>): void {
     subscribing.then(

@@ -82,6 +82,19 @@ describe('RPC replies published again until their caller hears them', function (
     expect(server.stats().repliesResent).to.be.at.least(1);
   });
 
+  it('a request Redis refuses before running it (BUSY) is sent again while the deadline allows: the call succeeds once Redis takes it, its handler run once', async () => {
+    const { server, caller } = await pair(5000);
+    let runs = 0;
+    await server.expose<[number]>('inc', ([n]) => {
+      runs += 1;
+      return n + 1;
+    });
+    expect(await caller.callService<number>('calc', 'inc', 1), 'a first call: the instance known and heard from').to.equal(2);
+    await busyFor(300);
+    expect(await caller.callService<number>('calc', 'inc', 41)).to.equal(42);
+    expect(runs).to.equal(2);
+  });
+
   it('a reply whose caller left is published again only until the call’s deadline, then given up', async () => {
     const { server, caller } = await pair(400);
     let release: () => void = () => undefined;
