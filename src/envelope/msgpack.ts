@@ -261,8 +261,9 @@ function readShortKey(length: number): string {
 }
 
 const fromCharCode = String.fromCharCode;
-// Buffer's Latin-1 decoding, a fast builtin that is exact for ASCII (present in every Node.js, absent from its typings)
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice: (this: Buffer, start: number, end: number) => string }).latin1Slice;
+// Buffer's UTF-8 decoding called directly (present in every Node.js, absent from its typings): toString('utf8', start, end)
+// ends in it after checking its arguments and looking up the encoding, on every string; its ASCII path needs no scan for high bits first
+const utf8Slice = (Buffer.prototype as unknown as { utf8Slice: (this: Buffer, start: number, end: number) => string }).utf8Slice;
 
 function readString(length: number): string {
   need(length);
@@ -272,18 +273,13 @@ function readString(length: number): string {
     // the shortest strings (ids, enums) without leaving JavaScript
     if (length === 0) return '';
     const a = src[start];
-    if (length === 1) return a < 0x80 ? fromCharCode(a) : src.toString('utf8', start, pos);
+    if (length === 1) return a < 0x80 ? fromCharCode(a) : utf8Slice.call(src, start, pos);
     const b = src[start + 1];
-    if (length === 2) return (a | b) < 0x80 ? fromCharCode(a, b) : src.toString('utf8', start, pos);
+    if (length === 2) return (a | b) < 0x80 ? fromCharCode(a, b) : utf8Slice.call(src, start, pos);
     const c = src[start + 2];
-    return (a | b | c) < 0x80 ? fromCharCode(a, b, c) : src.toString('utf8', start, pos);
+    return (a | b | c) < 0x80 ? fromCharCode(a, b, c) : utf8Slice.call(src, start, pos);
   }
-  if (length < 64) {
-    let high = 0;
-    for (let i = start; i < pos; i++) high |= src[i];
-    if (high < 0x80) return latin1Slice.call(src, start, pos);
-  }
-  return src.toString('utf8', start, pos);
+  return utf8Slice.call(src, start, pos);
 }
 
 function readBin(length: number): Buffer {

@@ -32,6 +32,8 @@
  *
  * `cpu_us_*` is the CPU time per call of the callers, the responder and
  * Redis (user + system, so the kernel's share of every write is in it).
+ * `calls_per_frame` (intracom systems only) is how many calls the callers'
+ * frames carried, `sent` and `received`: how far batching coalesced.
  */
 import Redis from 'ioredis';
 import { spawnPeer, type Peer } from '../../support/processes';
@@ -75,6 +77,8 @@ interface Sample {
   elapsedMs: number;
   latencies: Float64Array[];
   cpuMs: { callers: number; responder: number; redis: number };
+  /** Frames the callers sent and received (intracom only; 0 for the hand-written systems). */
+  frames: { sent: number; received: number };
 }
 
 async function startRig(context: BenchContext, system: System, arrangement: Arrangement, started: Peer[]): Promise<Rig> {
@@ -103,13 +107,14 @@ async function round(rig: Rig, arrangement: Arrangement, ms: number, admin: Redi
   const before = { responder: await responderCpu(), redis: await redisCpuMs(admin) };
   const ran = await Promise.all(
     rig.callers.map((caller) =>
-      caller.ask<{ elapsedMs: number; calls: number; latencies: Float64Array; cpuMs: number }>({ cmd: 'run', calls: 100_000, inFlight: inFlightOf(arrangement, rig), ms }, 'ran', 120_000),
+      caller.ask<{ elapsedMs: number; calls: number; latencies: Float64Array; cpuMs: number; frames: { sent: number; received: number } }>({ cmd: 'run', calls: 100_000, inFlight: inFlightOf(arrangement, rig), ms }, 'ran', 120_000),
     ),
   );
   return {
     calls: ran.reduce((sum, r) => sum + r.calls, 0),
     elapsedMs: Math.max(...ran.map((r) => r.elapsedMs)),
     latencies: ran.map((r) => r.latencies),
+    frames: { sent: ran.reduce((sum, r) => sum + r.frames.sent, 0), received: ran.reduce((sum, r) => sum + r.frames.received, 0) },
     cpuMs: { callers: ran.reduce((sum, r) => sum + r.cpuMs, 0), responder: (await responderCpu()) - before.responder, redis: (await redisCpuMs(admin)) - before.redis },
   };
 }
@@ -159,9 +164,15 @@ async function measure(context: BenchContext, arrangement: Arrangement, admin: R
         cpu_us_callers: perCall('callers'),
         cpu_us_responder: perCall('responder'),
         cpu_us_redis: perCall('redis'),
+        ...(system.startsWith('intracom') ? { calls_per_frame: { sent: perFrame(runs, total, 'sent'), received: perFrame(runs, total, 'received') } } : {}),
       },
     );
   });
+}
+
+/** Calls per frame the callers sent or received over some rounds. */
+function perFrame(runs: Sample[], calls: number, way: keyof Sample['frames']): number {
+  return Math.round((calls * 10) / Math.max(1, runs.reduce((sum, r) => sum + r.frames[way], 0))) / 10;
 }
 
 /** `npm run bench rpc`: every arrangement (BENCH_QUICK=1: the quick ones); BENCH_RPC=serial or concurrent runs one mode only. */
