@@ -2,10 +2,10 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { RedisClient } from '../client/RedisClient';
 import { ConnectionError } from '../errors/ConnectionError';
+import { IntracomError } from '../errors/IntracomError';
 import { redisFailure } from '../route/redisFailure';
 import { watchTopologyRefusal } from '../route/topologyRefusals';
 import { TopologyError } from '../errors/TopologyError';
-import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { ValidationError } from '../errors/ValidationError';
 import { redactCredentials } from '../log/redact';
 import { assertLentConnectionOpen, assertNotClusterNode, connectIfNeeded, describeConnection, topologyOf, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands } from '../route/connection';
@@ -145,7 +145,8 @@ export class MutexConnection {
       await Promise.race([
         connecting,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new RedisUnavailableError(operation, `could not connect within ${timeoutMs} ms (commandTimeoutMs)`)), timeoutMs);
+          // nothing was sent: the call's command waits for this connection
+          timer = setTimeout(() => reject(new ConnectionError(this.target, `no answer within ${timeoutMs} ms (commandTimeoutMs) while connecting for ${operation}`)), timeoutMs);
           timer.unref();
         }),
       ]);
@@ -174,7 +175,10 @@ export class MutexConnection {
       const refusal = this.lastError?.name === 'ReplyError' ? this.lastError : error instanceof Error && error.name === 'ReplyError' ? error : undefined;
       if (refusal !== undefined && /^(MOVED|ASK) /.test(refusal.message)) throw redisFailure('connect', refusal, this.target);
       if (refusal !== undefined) throw new ConnectionError(this.target, refusal.message, { cause: refusal });
-      throw error;
+      // the call's command was never sent: the error a RedisClient's connect() gives, not an outcome unknown
+      if (error instanceof IntracomError) throw error;
+      const cause = this.lastError ?? error;
+      throw new ConnectionError(this.target, cause instanceof Error ? cause.message : String(cause), { cause });
     } finally {
       stopWatching();
     }

@@ -4,6 +4,7 @@
  * with a typed error, and on a cluster per-service and per-instance channels
  * are shard channels, on the one shard of the service's slot.
  */
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { expect } from 'chai';
 import Redis, { Cluster } from 'ioredis';
 import { RedisClient } from '../../src/client/RedisClient';
@@ -230,6 +231,64 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     await unreachable.close();
     expect(outage, String(outage)).to.be.instanceOf(ConnectionError);
     expect(outage).not.to.be.instanceOf(TopologyError);
+  });
+
+  it('refuses a plain server or a cluster node given as a sentinel with a TopologyError saying which, at once, in the client and the mutex', async () => {
+    const single = await startRedis();
+    const plain = `127.0.0.1:${new URL(single.url).port}`;
+    const node = `127.0.0.1:${new URL(c.seeds[0]).port}`;
+    const lent = new Redis({ sentinels: [{ host: '127.0.0.1', port: Number(new URL(single.url).port) }], name: s.name, lazyConnect: true });
+    lent.on('error', () => undefined); // it goes on asking once refused: its owner's to hear
+    const forms: Array<[string, unknown, string, string]> = [
+      ['redis+sentinel:// to a plain server', `redis+sentinel://${plain}/${s.name}`, plain, 'a plain server'],
+      ['redis+sentinel:// to a cluster node', `redis+sentinel://${node}/${s.name}`, node, 'a cluster node'],
+      ['Sentinel options naming a cluster node', { sentinels: [{ host: '127.0.0.1', port: Number(new URL(c.seeds[0]).port) }], name: s.name }, node, 'a cluster node'],
+      ['an ioredis Redis on a plain server as its sentinel', lent, plain, 'a plain server'],
+    ];
+    try {
+      // both answer SENTINEL at once: nothing to wait for
+      for (const [label, redis, address, kind] of forms) {
+        await refusedAtOnce([[label, redis]], (error) => {
+          expect(error, `${label}: ${String(error)}`).to.be.instanceOf(TopologyError);
+          expect(error.message, label).to.include(`${address} (${kind}) is not a Sentinel: it answers SENTINEL GET-MASTER-ADDR-BY-NAME with "unknown command"`);
+        });
+      }
+      // a real sentinel among them names the master: nothing refused
+      const mixed = new RedisClient({ service: 'mixed', redis: { sentinels: [{ host: '127.0.0.1', port: Number(new URL(single.url).port) }, ...s.sentinels], name: s.name }, connectTimeoutMs: 10_000 });
+      await mixed.connect();
+      await mixed.close();
+    } finally {
+      lent.disconnect();
+      await single.stop();
+    }
+  });
+
+  it('fails the mutex\'s first connect with the ConnectionError of the client when nothing answers (nothing was sent)', async () => {
+    const down = await freePort();
+    await refusedAtOnce(
+      [
+        ['cluster seed on a dead port', `redis+cluster://127.0.0.1:${down}`],
+        ['redis:// on a dead port', `redis://127.0.0.1:${down}`],
+      ],
+      (error, label) => {
+        expect(error, `${label}: ${String(error)}`).to.be.instanceOf(ConnectionError);
+        expect(error.message, label).to.match(/^could not connect to Redis at /);
+      },
+    );
+    // a server that accepts and never answers: the mutex's wait for the connection ends the same way
+    const accepted: Socket[] = [];
+    const silent = createServer((socket) => accepted.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const mutex = new RedisMutex({ redis: `redis://127.0.0.1:${(silent.address() as AddressInfo).port}`, commandTimeoutMs: 300, closeTimeoutMs: 500 }); // close() would wait for the connect attempt in flight
+    try {
+      const error = await rejection(mutex.tryAcquire('x'));
+      expect(error, String(error)).to.be.instanceOf(ConnectionError);
+      expect(error.message).to.match(/no answer within 300 ms \(commandTimeoutMs\) while connecting for tryAcquire "x"/);
+    } finally {
+      await mutex.close();
+      for (const socket of accepted) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
   });
 
   it('refuses an ioredis Redis on one cluster node in the mutex at its first call, with the TopologyError of the client, even for a mutex whose slot that node serves', async () => {
