@@ -24,13 +24,36 @@ const SCHEMES = Object.keys(REDIS_URL_SCHEMES)
 /** `scheme://[userinfo@]host[:port][/db][?query]`: the authority is read here because the WHATWG parser rejects a bad port without saying so. */
 const AUTHORITY = /^([A-Za-z][A-Za-z0-9+.-]*:)\/\/(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)(?::([^/?#]*))?([^?#]*)/;
 
-/** The URL as it may be shown: the password of its user info replaced by `***`. */
+/** The URL as it may be shown: the password of its user info, and of its query (`password`, `sentinelPassword`), replaced by `***`. */
 export function redactUrl(url: string): string {
-  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^:@/?#]*:)[^@/?#]*@/, '$1***@');
+  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^:@/?#]*:)[^@/?#]*@/, '$1***@').replace(/([?&](?:sentinelP|p)assword=)[^&#]*/g, '$1***');
 }
 
 function refuse(option: string, why: string, shown: string): never {
   throw new ValidationError(`${option} ${why}; received ${shown}`);
+}
+
+/**
+ * The query parameters of a `redis://` or `rediss://` URL that ioredis reads
+ * as what they say: every key of the query becomes an ioredis option, with a
+ * string value (so `enableOfflineQueue=false` would be true), and an unknown
+ * one is dropped without a word; only these are taken.
+ */
+export const PLAIN_URL_QUERY: readonly string[] = Object.freeze(['db', 'family', 'username', 'password', 'connectionName']);
+
+/**
+ * Throws a ValidationError naming `what`, the first query parameter of `query`
+ * (`?a=1&b=2`, or undefined) not in `accepted`, and the accepted ones: a
+ * parameter is never dropped silently.
+ */
+export function refuseUrlQuery(query: string | undefined, accepted: readonly string[], what: string, shown: string): void {
+  if (query === undefined || query === '' || query === '?') return;
+  for (const key of new URLSearchParams(query.slice(1)).keys()) {
+    if (!accepted.includes(key)) {
+      const takes = accepted.length === 0 ? 'takes no query parameter' : `takes only ${accepted.map((name) => `?${name}=`).join(', ')}`;
+      throw new ValidationError(`${what}: query parameter ${JSON.stringify(key)} is not supported (this URL ${takes}); received ${shown}`);
+    }
+  }
 }
 
 function checkUrl(option: string, url: string): void {
@@ -45,6 +68,15 @@ function checkUrl(option: string, url: string): void {
     refuse(option, `must name a port from 1 to 65535 (port ${JSON.stringify(port)})`, shown);
   }
   if (path !== '' && path !== '/' && !/^\/\d+$/.test(path)) refuse(option, `may only end with a database number such as /0 (path ${JSON.stringify(path)})`, shown);
+  const query = /^[^?#]*(\?[^#]*)?/.exec(url)?.[1];
+  refuseUrlQuery(query, PLAIN_URL_QUERY, option, shown);
+  const params = new URLSearchParams(query?.slice(1) ?? '');
+  const db = params.get('db');
+  if (db !== null && !/^\d+$/.test(db)) refuse(option, `must give ?db= a database number (db ${JSON.stringify(db)})`, shown);
+  // ioredis takes the path's database over the query's, silently
+  if (db !== null && path.length > 1 && Number(path.slice(1)) !== Number(db)) refuse(option, `names two databases (path ${JSON.stringify(path)}, db ${JSON.stringify(db)})`, shown);
+  const family = params.get('family');
+  if (family !== null && family !== '4' && family !== '6') refuse(option, `must give ?family= 4 or 6 (family ${JSON.stringify(family)})`, shown);
   try {
     new URL(url);
   } catch {
@@ -65,7 +97,7 @@ function checkOptions(option: string, options: Record<string, unknown>): void {
 /**
  * Returns `connection` when it can reach a Redis: a `redis://` or `rediss://`
  * URL (user and password, host, a port from 1 to 65535, an optional database
- * number), ioredis options (with a valid port, host, path and db when given),
+ * number, only the query parameters of {@link PLAIN_URL_QUERY}), ioredis options (with a valid port, host, path and db when given),
  * or an ioredis instance. Otherwise throws a ValidationError naming `option`
  * and the value (a URL's password shown as `***`) before any connection is
  * made: ioredis would throw a raw TypeError for a bad port and read an

@@ -4,7 +4,7 @@ import { ConnectionError } from '../errors/ConnectionError';
 import { TopologyError } from '../errors/TopologyError';
 import { ValidationError } from '../errors/ValidationError';
 import { describeValue } from '../../vars/describe';
-import { checkRedisConnection, redactUrl } from './checkRedisConnection';
+import { checkRedisConnection, redactUrl, refuseUrlQuery } from './checkRedisConnection';
 import { ShardSubscriptionKeeper } from './ShardSubscriptionKeeper';
 import { withSocketErrorGuard } from './socketErrorGuard';
 import { withinMs } from './withinMs';
@@ -272,6 +272,7 @@ function openCluster(spec: ClusterConnectionOptions, tuning: ConnectionTuning, o
   const nodes = seeds.map((seed, i) => {
     if (typeof seed === 'string') {
       const [, hostPart, path, query] = /^(?:rediss?:\/\/)?([^/?#]*)(\/[^?#]*)?(\?[^#]*)?/.exec(seed) ?? [];
+      refuseUrlQuery(query, ['db'], `${option}.cluster[${i}]`, JSON.stringify(redactUrl(seed)));
       refuseUrlDb(path, query, `${option}.cluster[${i}]`, redactUrl(seed));
       const parsed = parseHostList(hostPart ?? '', 6379, `${option}.cluster[${i}]`);
       if (parsed.length !== 1) throw new ValidationError(`${option}.cluster[${i}] must be one node; received ${JSON.stringify(seed)}`);
@@ -320,9 +321,12 @@ function openUrl(url: string, tuning: ConnectionTuning, option: string): OpenedC
   const tls = scheme === 'rediss' ? { tls: {} } : {};
   if (kind === 'cluster') {
     const nodes = parseHostList(hosts, 6379, `${option} URL`);
+    refuseUrlQuery(query, ['db'], `${option} URL`, JSON.stringify(redactUrl(url)));
     refuseUrlDb(path, query, `${option} URL`, redactUrl(url));
     return openCluster({ cluster: nodes, clusterOptions: { redisOptions: { ...tls, ...credentials } } }, tuning, option);
   }
+  // a role, a db or anything else in the query would be dropped: the master is written to, the db is in the path
+  refuseUrlQuery(query, ['sentinelPassword'], `${option} URL`, JSON.stringify(redactUrl(url)));
   const sentinels = parseHostList(hosts, 26379, `${option} URL`);
   const [name, db] = (path ?? '').slice(1).split('/');
   if (name === undefined || name === '') throw new ValidationError(`${option} URL: redis+sentinel:// needs the master name as its path (redis+sentinel://host:26379/mymaster); received ${JSON.stringify(redactUrl(url))}`);

@@ -26,9 +26,21 @@ const refused: Array<[unknown, RegExp]> = [
   [{ host: 42 }, /^redis.host must be a string; received 42$/],
   [{ db: -1 }, /^redis.db must be a non-negative integer; received -1$/],
   [6379, /^redis must be a URL.*ioredis options.*received 6379$/],
+  // ioredis would make every query key an option with a string value, and drop those it does not know
+  ['redis://127.0.0.1:6390?foo=bar', /^redis: query parameter "foo" is not supported \(this URL takes only \?db=, \?family=, \?username=, \?password=, \?connectionName=\); received "redis:\/\/127.0.0.1:6390\?foo=bar"$/],
+  ['redis://127.0.0.1:6390?enableOfflineQueue=false', /query parameter "enableOfflineQueue" is not supported/],
+  ['redis://127.0.0.1:6390?keyPrefix=app:', /query parameter "keyPrefix" is not supported/],
+  ['redis://127.0.0.1:6390?password=s3cret&role=slave', /query parameter "role" is not supported.*received "redis:\/\/127.0.0.1:6390\?password=\*\*\*&role=slave"$/],
+  ['redis://127.0.0.1:6390?db=x', /must give \?db= a database number \(db "x"\)/],
+  ['redis://127.0.0.1:6390/1?db=2', /names two databases \(path "\/1", db "2"\)/],
+  ['redis://127.0.0.1:6390?family=5', /must give \?family= 4 or 6/],
+  ['redis+cluster://127.0.0.1:6390?foo=bar', /^redis URL: query parameter "foo" is not supported \(this URL takes only \?db=\); received "redis\+cluster:\/\/127.0.0.1:6390\?foo=bar"$/],
+  [{ cluster: ['redis://127.0.0.1:6390?foo=bar'] }, /^redis\.cluster\[0\]: query parameter "foo" is not supported/],
+  ['redis+sentinel://127.0.0.1:26379/mymaster?role=slave', /^redis URL: query parameter "role" is not supported \(this URL takes only \?sentinelPassword=\)/],
+  ['redis+sentinel://127.0.0.1:26379/mymaster?sentinelPassword=s3cret&db=2', /query parameter "db" is not supported.*sentinelPassword=\*\*\*&db=2"$/],
 ];
 
-const accepted: unknown[] = ['redis://127.0.0.1:6390', 'rediss://users-svc:secret@redis.internal:6380', 'redis://127.0.0.1', 'redis://[::1]:6390/2', 'REDIS://127.0.0.1:6390/', { host: '127.0.0.1', port: 6390, db: 1 }];
+const accepted: unknown[] = ['redis://127.0.0.1:6390', 'rediss://users-svc:secret@redis.internal:6380', 'redis://127.0.0.1', 'redis://[::1]:6390/2', 'REDIS://127.0.0.1:6390/', 'redis://127.0.0.1:6390/2?db=2&family=4&connectionName=app', 'redis://127.0.0.1:6390?username=u&password=p', 'redis+cluster://127.0.0.1:6390?db=0', 'redis+sentinel://127.0.0.1:26379/mymaster/1?sentinelPassword=p', { host: '127.0.0.1', port: 6390, db: 1 }];
 
 describe('Redis connection options', () => {
   for (const [value, message] of refused) {

@@ -370,6 +370,38 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     }
   });
 
+  it('refuses query parameters a URL would drop (a Sentinel ?role=slave, a cluster ?foo=) with a ValidationError naming them, in the client, the mutex and the CLI; takes ?db= on a plain URL', async () => {
+    const single = await startRedis({ private: true });
+    const refusedUrls: Array<[string, RegExp]> = [
+      // before, it connected to the master and wrote there
+      [`${s.url}?role=slave`, /redis URL: query parameter "role" is not supported \(this URL takes only \?sentinelPassword=\)/],
+      [`redis+cluster://${c.seeds[0].replace('redis://', '')}?foo=bar`, /redis URL: query parameter "foo" is not supported \(this URL takes only \?db=\)/],
+      [`${single.url}?foo=bar`, /redis: query parameter "foo" is not supported \(this URL takes only \?db=, \?family=, \?username=, \?password=, \?connectionName=\)/],
+    ];
+    try {
+      for (const [url, message] of refusedUrls) {
+        for (const make of [() => new RedisClient({ service: 'lost', redis: url }), () => new RedisMutex({ redis: url })]) {
+          expect(make, url).to.throw(ValidationError).with.property('message').that.matches(message);
+        }
+        const cli = await runCli(['--redis', url, 'status']);
+        expect(cli.code, `${url}: exit 2: ${cli.stderr}`).to.equal(2);
+        expect(cli.stderr, url).to.match(/ValidationError/).and.to.match(message);
+      }
+      // a query parameter taken is honoured: the mutex's keys land in database 3
+      const mutex = new RedisMutex({ redis: `${single.url}?db=3`, namespace: single.namespace });
+      const admin = new Redis(`${single.url}/3`);
+      try {
+        expect(await mutex.P('in-db-3', 'n', 60_000)).to.equal(true);
+        expect(await admin.exists(new Names(single.namespace).mutex('in-db-3'))).to.equal(1);
+      } finally {
+        await mutex.close();
+        admin.disconnect();
+      }
+    } finally {
+      await single.stop();
+    }
+  });
+
   it('refuses a plain URL that lands on a cluster node with a TopologyError, not a raw MOVED error, in the client and the mutex', async () => {
     const client = new RedisClient({ service: 'lost', redis: c.seeds[0] });
     const error = await rejection(client.connect());
