@@ -15,6 +15,16 @@ export type FrameSink<T> = (channel: string, frame: Buffer) => Promise<T>;
  */
 export type WriteDone<T, C> = (context: C, error: unknown, written: T | undefined) => void;
 
+/**
+ * Runs `writes` (calls of the sink made synchronously) so that the frames
+ * they write may leave together: a route whose connection can hold its
+ * writes back until `writes` returns (a corked socket) sends them in one
+ * system call instead of one each.
+ */
+export type WriteGrouping = (writes: () => void) => void;
+
+const ungrouped: WriteGrouping = (writes) => writes();
+
 /** One message waiting for the flush. */
 interface Entry<T> {
   message: unknown;
@@ -82,6 +92,8 @@ export class FrameBatcher<T = number> {
     private readonly logger: Logger,
     /** Signs (and encrypts) each frame once, whatever the number of messages it carries. */
     private readonly sealer?: FrameSealer,
+    /** How the frames of one flush (several channels, or a burst split in pieces) are written together. */
+    private readonly together: WriteGrouping = ungrouped,
   ) {}
 
   /** Queues a message; the promise settles when its frame is written. */
@@ -120,14 +132,18 @@ export class FrameBatcher<T = number> {
     const batches = this.pending;
     if (batches.size === 0) return;
     this.pending = this.spare;
+    this.together(() => this.writeAll(batches));
+    batches.clear();
+    this.spare = batches;
+  };
+
+  private writeAll(batches: Map<string, Array<Entry<T>>>): void {
     const most = this.limits.maxFrameMessages ?? Infinity;
     for (const [channel, entries] of batches) {
       if (entries.length <= most) this.write(channel, entries);
       else for (let i = 0; i < entries.length; i += most) this.write(channel, entries.slice(i, i + most));
     }
-    batches.clear();
-    this.spare = batches;
-  };
+  }
 
   private write(channel: string, entries: Array<Entry<T>>): void {
     const limit = Math.min(this.limits.maxFrameBytes, this.limits.maxPayloadBytes);

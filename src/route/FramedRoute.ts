@@ -36,7 +36,7 @@ export abstract class FramedRoute extends EventEmitter {
     super();
     this.warnings = new RateLimitedLog(options.logger);
     this.sealer = options.auth === undefined ? undefined : new FrameSealer(options.auth, this.counters);
-    this.batcher = new FrameBatcher(options.codec, options.limits, write, this.counters, options.logger, this.sealer);
+    this.batcher = new FrameBatcher(options.codec, options.limits, write, this.counters, options.logger, this.sealer, (writes) => this.writeTogether(writes));
     const receiveLimit = () => options.limits.maxPayloadBytes + 1024;
     this.table = new SubscriptionTable(backend, options.codec, receiveLimit, this.counters, this.warnings, (error) => this.reportMalformed(error), this.sealer);
   }
@@ -57,6 +57,11 @@ export abstract class FramedRoute extends EventEmitter {
       this.appenders.set(perEntry, appender);
     }
     return appender.send(stream, message);
+  }
+
+  /** Runs the writes of one flush; a route whose connection can send them in one system call overrides it. */
+  protected writeTogether(writes: () => void): void {
+    writes();
   }
 
   /** Sends at once what waits for the end of the tick: publishes and stream appends. */

@@ -132,6 +132,23 @@ export class RedisRoute extends FramedRoute implements Route {
     this.subscriber.on('pmessageBuffer', (pattern: string, channel: Buffer, frame: Buffer) => this.table.deliver(channel.toString(), pattern, frame));
   }
 
+  /**
+   * The frames of one flush (a burst split in pieces, or several channels)
+   * leave in one writev: the publisher's socket is corked while they are
+   * written, since ioredis writes each command on its own otherwise. On a
+   * cluster the commands go to several nodes, so they are written as they come.
+   */
+  protected override writeTogether(writes: () => void): void {
+    const stream = this.topology === 'cluster' ? undefined : (this.publisher as Redis).stream;
+    if (stream === undefined || stream === null) return writes();
+    stream.cork();
+    try {
+      writes();
+    } finally {
+      stream.uncork();
+    }
+  }
+
   private write(channel: string, frame: Buffer): Promise<number> {
     // an ACL refusal, a failover (too many redirections, CLUSTERDOWN) or an outage: ours, naming the channel
     const operation = `publish to "${channel}"`;

@@ -8,8 +8,10 @@ import pino from 'pino';
 import { RedisClient } from '../../src/client/RedisClient';
 import { MsgpackCodec } from '../../src/envelope/codec';
 import { PayloadTooLargeError, ValidationError } from '../../src/errors/index';
+import type Redis from 'ioredis';
 import { FrameBatcher } from '../../src/route/FrameBatcher';
-import { onEachRoute } from '../support/routes';
+import type { RedisRoute } from '../../src/route/RedisRoute';
+import { onEachRoute, type RouteOptionsOf } from '../support/routes';
 import { until } from '../support/async';
 
 /** Resolves with how each promise settled, or rejects naming the ones still pending after `ms`. */
@@ -78,22 +80,57 @@ describe('RedisClient size limits', () => {
 
 });
 
-onEachRoute('RedisClient size limits', (options) => {
+/** A sender limited to 1000-byte payloads, a receiver of its events, and ten 200-byte payloads (more than one frame holds). */
+async function withSmallSender(options: RouteOptionsOf, service: string, body: (sender: RedisClient, received: unknown[], payloads: string[]) => Promise<void>): Promise<void> {
+  const sender = new RedisClient({ ...options(service), limits: { maxPayloadBytes: 1000 } });
+  const receiver = new RedisClient(options('listener'));
+  try {
+    await Promise.all([sender.connect(), receiver.connect()]);
+    const received: unknown[] = [];
+    await receiver.subscribe(`service.${service}.events`, (payload) => void received.push(payload));
+    await body(sender, received, Array.from({ length: 10 }, (_, i) => `${i}`.padEnd(200, '.')));
+    expect(receiver.stats().malformed).to.equal(0);
+  } finally {
+    await Promise.all([sender.close(), receiver.close()]);
+  }
+}
+
+onEachRoute('RedisClient size limits', (options, route) => {
+  if (route === 'redis') {
+    it('writes the frames of a burst split by maxFrameBytes in one socket write (writev), all arriving in order', async () => {
+      await withSmallSender(options, 'splitting', async (sender, received, payloads) => {
+        // the socket's own write calls: one writev of every piece, where each piece was a write of its own
+        const stream = ((sender.route as RedisRoute).publisher as Redis).stream;
+        const writes: number[] = [];
+        const original = { write: stream._write, writev: stream._writev };
+        stream._write = function (this: typeof stream, ...args: Parameters<typeof stream._write>) {
+          writes.push(1);
+          return original.write.apply(this, args);
+        };
+        stream._writev = function (this: typeof stream, ...args: Parameters<NonNullable<typeof stream._writev>>) {
+          writes.push(args[0].length);
+          return original.writev?.apply(this, args);
+        };
+        try {
+          await Promise.all(payloads.map((p) => sender.publish('service.splitting.events', p)));
+          expect(sender.stats().framesSent).to.be.greaterThan(1);
+          expect(writes).to.deep.equal([sender.stats().framesSent]);
+          await until(() => received.length === 10, 5000, 'ten events');
+          expect(received).to.deep.equal(payloads);
+        } finally {
+          stream._write = original.write;
+          stream._writev = original.writev;
+        }
+      });
+    });
+  }
+
   it('with maxPayloadBytes 1000, ten 200-byte events sent in one tick all resolve and all arrive (the issue: 1 error, 9 never settled)', async () => {
-    const sender = new RedisClient({ ...options('small'), limits: { maxPayloadBytes: 1000 } });
-    const receiver = new RedisClient(options('listener'));
-    try {
-      await Promise.all([sender.connect(), receiver.connect()]);
-      const received: unknown[] = [];
-      await receiver.subscribe('service.small.events', (payload) => void received.push(payload));
-      const payloads = Array.from({ length: 10 }, (_, i) => `${i}`.padEnd(200, '.'));
+    await withSmallSender(options, 'small', async (sender, received, payloads) => {
       const outcomes = await settledWithin(payloads.map((p) => sender.publish('service.small.events', p)), 5000);
       expect(outcomes.map((o) => o.status)).to.deep.equal(Array(10).fill('fulfilled'));
       await until(() => received.length === 10, 5000, 'ten events');
       expect(received).to.deep.equal(payloads);
-      expect(receiver.stats().malformed).to.equal(0);
-    } finally {
-      await Promise.all([sender.close(), receiver.close()]);
-    }
+    });
   });
 });
