@@ -20,6 +20,9 @@ function isFiniteNumber(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value);
 }
 
+/** The longest wait a Node.js timer takes (2^31 - 1 ms): a longer one fires after 1 ms, again and again. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /**
  * The number a foreign writer meant: any MessagePack integer or float. A
  * 64-bit integer beyond 2^53 decodes as a bigint; in an envelope's numeric

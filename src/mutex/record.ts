@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from '../envelope/validate';
 /**
  * The mutex record: what a lock's value holds, how it is written
  * and read, and the checks of ids, node ids and timeouts.
@@ -61,7 +62,7 @@ const MUTEX_ID = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}$/;
 const NODE_ID = /^[^\u0000-\u001f\u007f]{1,200}$/;
 
 /** Largest timeout: Node's timers (used for expiry notice and refresh) cannot wait longer. */
-export const MAX_TIMEOUT_MS = 2_147_483_647;
+export const MAX_TIMEOUT_MS = MAX_TIMER_MS;
 
 /** Renders a received value for an error message (the one helper every layer uses). */
 export const describe = describeValue;

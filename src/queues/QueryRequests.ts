@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from '../envelope/validate';
 import type { Sender } from '../envelope/sender';
 import { createQuery, monotonicNs } from '../envelope/query';
 import { QueryRoute, QueryState, QueryType, type ActionResult, type Query } from '../envelope/types';
@@ -268,7 +269,9 @@ export class QueryRequests {
 
   private timeout(timeoutMs: number | undefined): number {
     const value = timeoutMs ?? this.defaultTimeoutMs;
-    if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`timeoutMs must be a positive integer; received ${describeValue(value)}`);
+    if (!Number.isSafeInteger(value) || value <= 0 || value > MAX_TIMER_MS) {
+      throw new ValidationError(`timeoutMs must be a positive integer number of milliseconds (at most ${MAX_TIMER_MS}, the longest Node.js timer); received ${describeValue(value)}`);
+    }
     return value;
   }
 }

@@ -28,6 +28,7 @@ import { RpcCaller, type QueryRequestBody, type RpcCallerStats } from './RpcCall
 import type { RpcCalls } from './RpcCalls';
 import { RpcServer, type RpcHandler, type RpcServerStats, type TargetDescription } from './RpcServer';
 import { describeValue } from '../../vars/describe';
+import { MAX_TIMER_MS } from '../envelope/validate';
 import { QUERY_FUNCTION } from './wire';
 
 /** Options of `expose`. */
@@ -122,7 +123,7 @@ export class RedisRPCClient implements RpcCalls {
     nestedOptions('RedisRPCClient', 'queues', options.queues, DEFAULT_QUERY_QUEUE_OPTIONS);
     this.service = this.client.service;
     this.instanceId = this.client.instanceId;
-    this.timeoutMs = positiveInteger('timeoutMs', options.timeoutMs ?? DEFAULT_RPC_OPTIONS.timeoutMs);
+    this.timeoutMs = callTimeout('timeoutMs', options.timeoutMs ?? DEFAULT_RPC_OPTIONS.timeoutMs);
     const concurrency = positiveInteger('concurrency', options.concurrency ?? DEFAULT_RPC_OPTIONS.concurrency);
     const maxQueued = nonNegativeInteger('maxQueued', options.maxQueued ?? DEFAULT_RPC_OPTIONS.maxQueued);
     this.closeTimeoutMs = nonNegativeInteger('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_RPC_OPTIONS.closeTimeoutMs);
@@ -290,7 +291,7 @@ export class RedisRPCClient implements RpcCalls {
   with(options: CallOptions): RpcCalls {
     if (typeof options !== 'object' || options === null) throw new ValidationError(`call options must be an object; received ${describeValue(options)}`);
     refuseUnknownOptions('call', options, CALL_OPTION_NAMES);
-    if (options.timeoutMs !== undefined) positiveInteger('timeoutMs (call option)', options.timeoutMs);
+    if (options.timeoutMs !== undefined) callTimeout('timeoutMs (call option)', options.timeoutMs);
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ValidationError(`signal (call option) must be an AbortSignal; received ${describeValue(options.signal)}`);
     const invoke = this.invoke.bind(this);
     return {
@@ -589,6 +590,14 @@ export class RedisRPCClient implements RpcCalls {
 
 function positiveInteger(option: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`${option} must be a positive integer; received ${describeValue(value)}`);
+  return value;
+}
+
+/** A call's timeout: a positive integer no longer than the longest Node.js timer (a longer one would fire every millisecond). */
+function callTimeout(option: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0 || value > MAX_TIMER_MS) {
+    throw new ValidationError(`${option} must be a positive integer number of milliseconds (at most ${MAX_TIMER_MS}, the longest Node.js timer); received ${describeValue(value)}`);
+  }
   return value;
 }
 

@@ -23,7 +23,7 @@
  *   count, unlike PUBLISH's, leaves out pattern subscribers.
  */
 import type { ActionResult } from '../envelope/types';
-import { asNumber } from '../envelope/validate';
+import { asNumber, MAX_TIMER_MS } from '../envelope/validate';
 import { unencodableReason } from '../envelope/sendable';
 
 /**
@@ -138,7 +138,8 @@ export function invalidRequestBodyReason(value: unknown): string | undefined {
   }
   const timeout = asNumber(request.timeout_ms);
   if (timeout === undefined || !(timeout > 0)) return 'timeout_ms is not a positive number';
-  request.timeout_ms = timeout;
+  // any sender may state any deadline; none is kept longer than a Node.js timer waits
+  request.timeout_ms = timeout > MAX_TIMER_MS ? MAX_TIMER_MS : timeout;
   return undefined;
 }
 

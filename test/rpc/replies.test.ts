@@ -10,7 +10,8 @@
 import { expect } from 'chai';
 import Redis from 'ioredis';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
-import { PayloadTooLargeError, PermissionError, RedisUnavailableError, TimeoutError } from '../../src/errors/index';
+import { PayloadTooLargeError, PermissionError, RedisUnavailableError, TimeoutError, ValidationError } from '../../src/errors/index';
+import { MsgpackCodec, PROTOCOL_VERSION } from '../../src/envelope/codec';
 import { ReplyResender, type Resendable } from '../../src/rpc/ReplyResender';
 import { rejection, until } from '../support/async';
 import { useRedis } from '../support/redis-server';
@@ -197,5 +198,48 @@ describe('ReplyResender: how far a reply is published again', () => {
     expect(resender.retry(j, new RedisUnavailableError('publish to "x"', 'CLUSTERDOWN', { applied: false }), undefined), 'Redis away').to.equal(true);
     expect(resender.close()).to.equal(1);
     expect(resender.retry(j, undefined, 0), 'after close').to.equal(false);
+  });
+});
+
+describe('call timeouts no Node.js timer can wait', function () {
+  this.timeout(20_000);
+  const redis = useRedis();
+
+  it('a timeoutMs above 2147483647 ms is refused with a ValidationError naming it, as an option and per call; a request stating one is kept at that bound, with no timer firing every millisecond', async () => {
+    const { url, namespace } = redis();
+    expect(() => new RedisRPCClient({ service: 'front', redis: url, namespace, timeoutMs: 2 ** 31 })).to.throw(ValidationError, /timeoutMs must be a positive integer number of milliseconds \(at most 2147483647/);
+    const server = new RedisRPCClient({ service: 'calc', redis: url, namespace });
+    const caller = new RedisRPCClient({ service: 'front', redis: url, namespace });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      await Promise.all([server.connect(), caller.connect()]);
+      let remaining = 0;
+      await server.expose('slow', async (_args, context) => {
+        remaining = context.deadline - Date.now();
+        void context.signal; // arms the handler's deadline timer
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        return 'done';
+      });
+      expect(() => caller.with({ timeoutMs: 1e12 })).to.throw(ValidationError, /timeoutMs \(call option\) must be a positive integer number of milliseconds/);
+      // a foreign caller states 1e12 ms: the server keeps the longest timer's wait
+      const names = server.client.names;
+      const raw = new Redis(url, { lazyConnect: true });
+      const listener = new Redis(url, { lazyConnect: true });
+      await Promise.all([raw.connect(), listener.connect()]);
+      const answered = new Promise<void>((resolve) => listener.on('messageBuffer', () => resolve()));
+      await listener.subscribe(names.rpcReplies('py', 'p1', 'calc'));
+      const request = { queryId: 'q1', serviceNameSource: 'py', sourceInstance: 'p1', action: 'slow', query: [], timeout_ms: 1e12 };
+      await raw.publish(names.rpcInstance('service.calc.rpc', server.instanceId), new MsgpackCodec().encode([PROTOCOL_VERSION, request]));
+      await answered;
+      raw.disconnect();
+      listener.disconnect();
+      expect(remaining, 'the deadline kept').to.be.at.most(2_147_483_647).and.above(2_147_000_000);
+      expect(warnings, 'no TimeoutOverflowWarning').to.not.include('TimeoutOverflowWarning');
+    } finally {
+      process.off('warning', onWarning);
+      await Promise.all([server.close(), caller.close()]);
+    }
   });
 });
