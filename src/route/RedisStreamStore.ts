@@ -349,6 +349,8 @@ export class RedisStreamStore implements StreamStore {
   private closed = false;
   /** Appends holding a pooled connection for their WAIT. */
   private acknowledgedAppends = 0;
+  /** Rejects the appends in flight when the store closes (undefined once closed). */
+  private abandon: Set<() => void> | undefined = new Set();
   /** Appends waiting for a place, oldest first. */
   private readonly appendWaiters: AppendWaiter[] = [];
 
@@ -421,13 +423,37 @@ export class RedisStreamStore implements StreamStore {
     const { replicas, timeoutMs } = this.durability;
     const giveUpAt = Date.now() + timeoutMs;
     for (let pause = 10; ; pause *= 2) {
-      const replies = (await connection.pipeline().xadd(stream, '*', FIELD, payload).call('WAIT', replicas, timeoutMs).exec()) ?? [];
+      const replies = (await this.unlessClosed(connection.pipeline().xadd(stream, '*', FIELD, payload).call('WAIT', replicas, timeoutMs).exec(), stream)) ?? [];
       const [added = [new Error('no reply'), undefined], waited = [new Error('no reply'), undefined]] = replies;
       const redirection = isCluster(connection) && added[0] !== null ? /^(MOVED|ASK) /.exec(added[0].message)?.[1] : undefined;
       if (redirection === undefined || Date.now() + pause >= giveUpAt) return [added, waited];
       if (redirection === 'MOVED') await readSlotMap(connection as Cluster);
       await new Promise((resolve) => setTimeout(resolve, pause));
     }
+  }
+
+  /**
+   * `work`, or a rejection once the store is closed: a pooled Cluster cut in
+   * the middle of a failover leaves the commands it held for a retry
+   * (ioredis's failover delay queue) unanswered for good, and a send must
+   * never stay pending.
+   */
+  private unlessClosed<T>(work: Promise<T>, stream: string): Promise<T> {
+    if (this.abandon === undefined) return work;
+    return new Promise<T>((resolve, reject) => {
+      const abandoned = (): void => reject(new RedisUnavailableError(`append to ${stream}`, 'the route closed while the append waited for Redis and its replicas; sending again is safe (the queryId is deduplicated)'));
+      this.abandon?.add(abandoned);
+      work.then(
+        (value) => {
+          this.abandon?.delete(abandoned);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.abandon?.delete(abandoned);
+          reject(error);
+        },
+      );
+    });
   }
 
   /** Resolves once this append may hold a pooled connection; fails it, unsent, after `durability.timeoutMs` without one. */
@@ -603,6 +629,9 @@ export class RedisStreamStore implements StreamStore {
   close(): void {
     this.closed = true;
     for (const waiter of this.appendWaiters.splice(0)) waiter.fail(new Error('the route is closed'));
+    const inFlight = this.abandon;
+    this.abandon = undefined;
+    for (const abandoned of inFlight ?? []) abandoned();
     // cut, not closed politely: a frozen Redis would keep each socket (and the process) alive 2 s more
     for (const connection of this.all) void cut(connection);
     this.all.clear();

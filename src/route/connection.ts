@@ -523,4 +523,19 @@ export async function cut(connection: RedisCommands): Promise<void> {
   }
   if (!stopped(connection)) await withinMs(ended, CUT_WAIT_MS);
   connection.off('end', onEnd);
+  if (isCluster(connection) && connection.status === 'disconnecting') endCluster(connection);
+}
+
+/**
+ * Ends a Cluster left `disconnecting`. ioredis 6 ends a disconnecting Cluster
+ * when its last node connection ends; a node connection that was
+ * reconnecting (its master killed, a failover under way) never ends, so the
+ * Cluster stayed `disconnecting` for good: the commands in its offline queue
+ * and those its failover delay re-sends there were never answered, and the
+ * sends waiting on them stayed pending. Ended, it rejects them all.
+ */
+function endCluster(cluster: Cluster): void {
+  const internals = cluster as unknown as { setStatus(status: string): void; handleCloseEvent(): void };
+  internals.setStatus('close');
+  internals.handleCloseEvent();
 }

@@ -310,6 +310,46 @@ describeTopologies('failover under traffic', function () {
     });
   }
 
+  for (const kind of ['cluster', 'sentinel'] as const) {
+    it(`${kind}: close() 400 ms into a failover, durable sends (durability.replicas = 1) in flight: every send settles, none stays pending`, async () => {
+      const deployment = kind === 'cluster' ? await cluster() : await sentinel();
+      await deployment.heal();
+      const namespace = deployment.namespace();
+      const server = new RedisRPCClient({ service: 'calc', redis: deployment.url, namespace } as RedisRPCClientOptions);
+      const sender = new RedisRPCClient({ service: 'front', redis: deployment.url, namespace, durability: { replicas: 1, timeoutMs: 1000 }, queues: { consume: false } } as RedisRPCClientOptions);
+      server.client.on('error', () => undefined);
+      sender.client.on('error', () => undefined);
+      server.handle('note', () => undefined);
+      await Promise.all([server.connect(), sender.connect()]);
+      let sent = 0;
+      let settled = 0;
+      const victim = deployment.kind === 'cluster' ? await deployment.masterOf(`${namespace}:ic:{calc}:queries`) : await deployment.master();
+      let killedAt = Number.POSITIVE_INFINITY;
+      const startedAt = Date.now();
+      let killing: Promise<void> | undefined;
+      while (Date.now() < killedAt + 400) {
+        if (killing === undefined && Date.now() - startedAt > 300) {
+          killedAt = Date.now();
+          killing = victim.kill();
+        }
+        sent += 1;
+        void sender.fireAndForget('calc', 'note', { n: sent }).then(
+          () => void (settled += 1),
+          () => void (settled += 1),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await killing;
+      await sender.close();
+      void server.close();
+      await until(() => settled === sent, 5000, `every send to settle after close() (${sent} sent)`).catch((error: Error) => {
+        throw new Error(`${error.message}: ${sent - settled} still pending`);
+      });
+      await server.close();
+      await deployment.heal();
+    });
+  }
+
   // The reply channel of the calling service (`intracom.rpc.reply.{front}.…`) lives in the slot of {front}: when it
   // moves or its master dies, the replies of calls whose handlers ran find nobody subscribed, or Redis refuses them.
   for (const disruption of ['migrated source first', 'master SIGKILLed'] as const) {
