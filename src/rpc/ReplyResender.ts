@@ -4,6 +4,8 @@ import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 
 /** A reply that may have to be published again: its state lives in the request's own job. */
 export interface Resendable {
+  /** The caller's reply channel: one caller's replies are bounded apart from the others'. */
+  readonly replyTo: string;
   /** The reply last posted, to post again. */
   reply: object | undefined;
   /** Publishes made of it again so far. */
@@ -24,15 +26,17 @@ export interface ResendLimits {
    * names a caller that never listens).
    */
   windowMs: number;
-  /** Replies waiting to be published again at most; one more is given up at once. */
+  /** Replies waiting to be published again at most; one more gives up the one that has waited longest. */
   maxWaiting: number;
+  /** Replies to one caller (one reply channel) waiting at most; one more is given up at once. */
+  maxPerCaller: number;
 }
 
 /**
  * The pauses cover a failover of the caller's shard with Redis Cluster's
  * default `cluster-node-timeout` (15 s) in about 20 publishes at most.
  */
-export const RESEND_LIMITS: ResendLimits = { firstPauseMs: 25, longestPauseMs: 2000, windowMs: 30_000, maxWaiting: 10_000 };
+export const RESEND_LIMITS: ResendLimits = { firstPauseMs: 25, longestPauseMs: 2000, windowMs: 30_000, maxWaiting: 10_000, maxPerCaller: 1000 };
 
 /**
  * Publishes a reply again when no subscriber received it or Redis could not
@@ -52,7 +56,10 @@ export const RESEND_LIMITS: ResendLimits = { firstPauseMs: 25, longestPauseMs: 2
  * the call's deadline, and never more than {@link ResendLimits} allow.
  */
 export class ReplyResender<J extends Resendable> {
+  /** In the order they began to wait: the first is given up when the set is full. */
   private readonly waiting = new Set<J>();
+  /** Replies waiting per reply channel. */
+  private readonly perCaller = new Map<string, number>();
   private closed = false;
 
   constructor(
@@ -76,12 +83,18 @@ export class ReplyResender<J extends Resendable> {
   retry(job: J, error: unknown, receivers: number | undefined): boolean {
     if (this.closed || (error === undefined ? receivers !== 0 : !redisWasAway(error))) return false;
     const pause = Math.min(this.limits.longestPauseMs, this.limits.firstPauseMs * 2 ** job.replyAttempts);
-    if (Date.now() + pause >= job.replyUntil || job.reply === undefined || this.waiting.size >= this.limits.maxWaiting) return false;
+    if (Date.now() + pause >= job.replyUntil || job.reply === undefined) return false;
+    const ofCaller = this.perCaller.get(job.replyTo) ?? 0;
+    // one caller that left with many calls pending (or a flood of requests naming one) cannot crowd out the others
+    if (ofCaller >= this.limits.maxPerCaller) return false;
+    // nor can many such callers: the reply that has waited longest, the least likely to be heard, makes room
+    if (this.waiting.size >= this.limits.maxWaiting) this.giveUp(this.waiting.values().next().value as J);
     job.replyAttempts += 1;
     this.waiting.add(job);
+    this.perCaller.set(job.replyTo, ofCaller + 1);
     job.replyTimer = setTimeout(() => {
       job.replyTimer = undefined;
-      this.waiting.delete(job);
+      this.forget(job);
       this.counters.repliesResent += 1;
       this.post(job);
     }, pause);
@@ -101,7 +114,21 @@ export class ReplyResender<J extends Resendable> {
     const dropped = this.waiting.size;
     for (const job of this.waiting) clearTimeout(job.replyTimer);
     this.waiting.clear();
+    this.perCaller.clear();
     return dropped;
+  }
+
+  private giveUp(job: J): void {
+    clearTimeout(job.replyTimer);
+    job.replyTimer = undefined;
+    this.forget(job);
+  }
+
+  private forget(job: J): void {
+    this.waiting.delete(job);
+    const left = (this.perCaller.get(job.replyTo) ?? 1) - 1;
+    if (left > 0) this.perCaller.set(job.replyTo, left);
+    else this.perCaller.delete(job.replyTo);
   }
 }
 

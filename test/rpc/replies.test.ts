@@ -147,8 +147,8 @@ describe('ReplyResender: how far a reply is published again', () => {
   interface Job extends Resendable {
     name: string;
   }
-  const job = (name: string): Job => ({ name, reply: { queryId: name }, replyAttempts: 0, replyUntil: 0, replyTimer: undefined });
-  const limits = { firstPauseMs: 5, longestPauseMs: 20, windowMs: 150, maxWaiting: 2 };
+  const job = (name: string, replyTo = `reply.${name}`): Job => ({ name, replyTo, reply: { queryId: name }, replyAttempts: 0, replyUntil: 0, replyTimer: undefined });
+  const limits = { firstPauseMs: 5, longestPauseMs: 20, windowMs: 150, maxWaiting: 2, maxPerCaller: 2 };
 
   /** A resender whose every publish reaches nobody; `posts` counts them per job. */
   function toNobody(): { resender: ReplyResender<Job>; posts: Map<string, number>; counters: { repliesResent: number } } {
@@ -180,12 +180,25 @@ describe('ReplyResender: how far a reply is published again', () => {
     expect(counters.repliesResent, 'nothing after the window').to.equal(posts.get('forged'));
   });
 
-  it('at most maxWaiting replies wait at once; one more is given up at once', () => {
-    const { resender } = toNobody();
-    const jobs = ['a', 'b', 'c'].map(job);
+  it('at most maxWaiting replies wait at once: one more gives up the one that waited longest, so that a flood of replies to callers that never listen cannot shut out a caller that comes back', async () => {
+    const { resender, posts } = toNobody();
+    const jobs = ['flood-1', 'flood-2', 'real'].map((name) => job(name));
     for (const j of jobs) resender.start(j, j.reply as object, Date.now() + 10_000);
-    expect(jobs.map((j) => resender.retry(j, undefined, 0))).to.deep.equal([true, true, false]);
-    expect(resender.close()).to.equal(2);
+    expect(jobs.map((j) => resender.retry(j, undefined, 0))).to.deep.equal([true, true, true]);
+    expect(resender.size).to.equal(2);
+    await until(() => (posts.get('real') ?? 0) > 0, 2000, 'the newest reply published again');
+    expect(posts.get('flood-1'), 'the oldest given up').to.equal(undefined);
+    resender.close();
+  });
+
+  it('at most maxPerCaller replies to one caller wait at once; one more to that caller is given up, not another caller\'s', () => {
+    const { resender } = toNobody();
+    const jobs = [job('a', 'reply.gone'), job('b', 'reply.gone'), job('c', 'reply.gone'), job('d', 'reply.back')];
+    for (const j of jobs) resender.start(j, j.reply as object, Date.now() + 10_000);
+    const limited = new ReplyResender<Job>(() => undefined, { repliesResent: 0 }, { ...limits, maxWaiting: 10 });
+    expect(jobs.map((j) => limited.retry(j, undefined, 0))).to.deep.equal([true, true, false, true]);
+    expect(limited.close()).to.equal(3);
+    resender.close();
   });
 
   it('only an outage or a reply to nobody is published again: a delivered reply, a refusal by the ACL or a too-large reply are final; nothing after close()', () => {
