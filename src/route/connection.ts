@@ -311,6 +311,10 @@ function openUrl(url: string, tuning: ConnectionTuning, option: string): OpenedC
   const scheme = schemeAsWritten.toLowerCase();
   const kind = kindAsWritten.toLowerCase();
   const credentials: RedisOptions = {};
+  if (userinfo?.includes(',')) {
+    // `h1,user:pass@h2`: the part before @ would be read as the credentials
+    throw new ValidationError(`${option} has credentials after its first host (${JSON.stringify(redactUrl(url))}): write them once, before the hosts (${scheme}+${kind}://user:password@host1:port1,host2:port2)`);
+  }
   if (userinfo !== undefined && userinfo !== '') {
     const colon = userinfo.indexOf(':');
     const username = decodeURIComponent(colon === -1 ? '' : userinfo.slice(0, colon));

@@ -38,6 +38,8 @@ const refused: Array<[unknown, RegExp]> = [
   [{ cluster: ['redis://127.0.0.1:6390?foo=bar'] }, /^redis\.cluster\[0\]: query parameter "foo" is not supported/],
   ['redis+sentinel://127.0.0.1:26379/mymaster?role=slave', /^redis URL: query parameter "role" is not supported \(this URL takes only \?sentinelPassword=\)/],
   ['redis+sentinel://127.0.0.1:26379/mymaster?sentinelPassword=s3cret&db=2', /query parameter "db" is not supported.*sentinelPassword=\*\*\*&db=2"$/],
+  // credentials after the first host would be read as `h1,u` and `s3cret`
+  ['redis+cluster://127.0.0.1:6390,u:s3cret@127.0.0.1:6391', /^redis has credentials after its first host .*: write them once, before the hosts \(redis\+cluster:\/\/user:password@host1:port1,host2:port2\)$/],
 ];
 
 const accepted: unknown[] = ['redis://127.0.0.1:6390', 'rediss://users-svc:secret@redis.internal:6380', 'redis://127.0.0.1', 'redis://[::1]:6390/2', 'REDIS://127.0.0.1:6390/', 'redis://127.0.0.1:6390/2?db=2&family=4&connectionName=app', 'redis://127.0.0.1:6390?username=u&password=p', 'redis+cluster://127.0.0.1:6390?db=0', 'redis+sentinel://127.0.0.1:26379/mymaster/1?sentinelPassword=p', { host: '127.0.0.1', port: 6390, db: 1 }];
