@@ -19,7 +19,7 @@ import { PermissionError } from '../errors/PermissionError';
 import { ValidationError } from '../errors/ValidationError';
 import { RateLimitedLog } from '../log/RateLimitedLog';
 import { checkRedisConnection } from '../route/checkRedisConnection';
-import { patternProblem } from '../route/glob';
+import { patternProblem, topicProblem } from '../route/glob';
 import { MEMORY_BUS_OPTION, MemoryBus } from '../route/MemoryBus';
 import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
@@ -528,7 +528,8 @@ export class RedisClient extends EventEmitter {
    * {@link subscribeMany} costs less of both.
    */
   subscribe<P = unknown>(topic: string, handler: EventHandler<P>, options?: SubscribeOptions): Promise<Unsubscribe> {
-    if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topic must be a non-empty string; received ${describeValue(topic)}`));
+    const problem = topicProblem(topic, 'topic', describeValue);
+    if (problem !== undefined) return Promise.reject(new ValidationError(problem));
     if (typeof handler !== 'function') return Promise.reject(handlerError(`subscribe to "${topic}"`, handler));
     return this.listen(this.names.channel(topic), undefined, handler as EventHandler, options);
   }
@@ -562,8 +563,9 @@ export class RedisClient extends EventEmitter {
     const channels = new Array<string>(topics.length);
     for (let i = 0; i < topics.length; i++) {
       const topic: unknown = topics[i];
-      if (typeof topic !== 'string' || topic.length === 0) return Promise.reject(new ValidationError(`topics[${i}] must be a non-empty string; received ${describeValue(topic)}`));
-      channels[i] = this.names.channel(topic);
+      const problem = topicProblem(topic, `topics[${i}]`, describeValue);
+      if (problem !== undefined) return Promise.reject(new ValidationError(problem));
+      channels[i] = this.names.channel(topic as string);
     }
     if (typeof handler !== 'function') return Promise.reject(handlerError(`subscribeMany of ${topics.length} topics`, handler));
     return this.listen(channels, undefined, handler as EventHandler, options);
@@ -639,7 +641,8 @@ export class RedisClient extends EventEmitter {
   /** The checks of publish and publishAndForget (throws NotConnectedError, ValidationError), then {@link topicState}. */
   private eventTarget(topic: string, payload: unknown): { channel: string; headers: EventHeaders } {
     if (this.route.status !== 'ready') throw new NotConnectedError(`publish to "${topic}"`, this.route.status);
-    if (typeof topic !== 'string' || topic.length === 0) throw new ValidationError(`topic must be a non-empty string; received ${describeValue(topic)}`);
+    const problem = topicProblem(topic, 'topic', describeValue);
+    if (problem !== undefined) throw new ValidationError(problem);
     const unsendable = unencodableReason(payload, 'payload');
     if (unsendable !== undefined) throw new ValidationError(`cannot publish to "${topic}": ${unsendable}`);
     return this.topicState(topic);

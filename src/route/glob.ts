@@ -163,3 +163,15 @@ export function patternProblem(pattern: unknown): string | undefined {
   if (LONE_SURROGATE.test(pattern)) return `pattern must be well-formed Unicode (no lone surrogate); received ${JSON.stringify(pattern)}`;
   return undefined;
 }
+
+/**
+ * Why `name` (a topic, or `topics[3]`) cannot name a channel, or undefined:
+ * it must be a non-empty string that UTF-8 carries unchanged. A lone
+ * surrogate reaches Redis as U+FFFD: two such topics would subscribe one
+ * channel, and its events would never match the topic asked for.
+ */
+export function topicProblem(topic: unknown, name: string, describe: (value: unknown) => string): string | undefined {
+  if (typeof topic !== 'string' || topic.length === 0) return `${name} must be a non-empty string; received ${describe(topic)}`;
+  if (LONE_SURROGATE.test(topic)) return `${name} must be well-formed Unicode (no lone surrogate: Redis would receive U+FFFD instead); received ${JSON.stringify(topic)}`;
+  return undefined;
+}

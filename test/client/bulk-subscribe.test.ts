@@ -12,7 +12,7 @@ import pino from 'pino';
 import { RedisClient } from '../../src/client/RedisClient';
 import { PermissionError, ValidationError } from '../../src/errors/index';
 import { MAX_NAMES_PER_CALL } from '../../src/route/SubscriptionTable';
-import { until } from '../support/async';
+import { rejection, until } from '../support/async';
 import { startRedis, type TestRedis } from '../support/redis-server';
 
 const quiet = pino({ level: 'silent' });
@@ -200,5 +200,23 @@ describe('subscribing many topics at once', function () {
       for (const settle of release) settle();
       await stop();
     });
+  });
+
+  it('a topic with a lone surrogate (Redis would receive U+FFFD: two topics one channel, events never delivered) is refused with a ValidationError by subscribe, subscribeMany (naming the element, nothing subscribed) and publish', async () => {
+    const c = await client();
+    const before = ((await admin.call('PUBSUB', 'NUMSUB', `${ns}:s.\ufffd`)) as [string, number])[1];
+    const handler = (): void => undefined;
+    expect(await rejection(c.subscribe('s.\ud800', handler))).to.be.instanceOf(ValidationError).with.property('message').that.matches(/^topic must be well-formed Unicode \(no lone surrogate/);
+    const many = await rejection(c.subscribeMany(['s.ok', 's.\udc00'], handler));
+    expect(many).to.be.instanceOf(ValidationError);
+    expect(many.message).to.match(/^topics\[1\] must be well-formed Unicode/);
+    expect(() => c.publishAndForget('s.\ud800', 1)).to.throw(ValidationError, /well-formed Unicode/);
+    expect(await rejection(c.publish('s.\udc00x', 1))).to.be.instanceOf(ValidationError);
+    expect(((await admin.call('PUBSUB', 'NUMSUB', `${ns}:s.\ufffd`, `${ns}:s.ok`)) as [string, number, string, number]).filter((_, i) => i % 2 === 1), 'nothing subscribed').to.deep.equal([before, 0]);
+    // a well-formed pair (an emoji) still names its channel
+    const got: unknown[] = [];
+    await c.subscribe('s.\ud83d\ude00', (payload) => void got.push(payload));
+    await c.publish('s.\ud83d\ude00', 'smile');
+    await until(() => got.length === 1, 5000, 'the event on a topic with an emoji');
   });
 });
