@@ -269,9 +269,8 @@ export class QueryRequests {
 
   private timeout(timeoutMs: number | undefined): number {
     const value = timeoutMs ?? this.defaultTimeoutMs;
-    if (!Number.isSafeInteger(value) || value <= 0 || value > MAX_TIMER_MS) {
-      throw new ValidationError(`timeoutMs must be a positive integer number of milliseconds (at most ${MAX_TIMER_MS}, the longest Node.js timer); received ${describeValue(value)}`);
-    }
+    if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`timeoutMs must be a positive integer; received ${describeValue(value)}`);
+    if (value > MAX_TIMER_MS) throw new ValidationError(`timeoutMs must be at most ${MAX_TIMER_MS} ms (the longest Node.js timer); received ${describeValue(value)}`);
     return value;
   }
 }

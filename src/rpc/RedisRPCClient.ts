@@ -595,10 +595,9 @@ function positiveInteger(option: string, value: unknown): number {
 
 /** A call's timeout: a positive integer no longer than the longest Node.js timer (a longer one would fire every millisecond). */
 function callTimeout(option: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0 || value > MAX_TIMER_MS) {
-    throw new ValidationError(`${option} must be a positive integer number of milliseconds (at most ${MAX_TIMER_MS}, the longest Node.js timer); received ${describeValue(value)}`);
-  }
-  return value;
+  const ms = positiveInteger(option, value);
+  if (ms > MAX_TIMER_MS) throw new ValidationError(`${option} must be at most ${MAX_TIMER_MS} ms (the longest Node.js timer); received ${ms}`);
+  return ms;
 }
 
 function nonNegativeInteger(option: string, value: unknown): number {
