@@ -82,7 +82,7 @@ export class ReplyResender<J extends Resendable> {
    */
   retry(job: J, error: unknown, receivers: number | undefined): boolean {
     if (this.closed || (error === undefined ? receivers !== 0 : !redisWasAway(error))) return false;
-    const pause = Math.min(this.limits.longestPauseMs, this.limits.firstPauseMs * 2 ** job.replyAttempts);
+    const pause = doublingPause(this.limits.firstPauseMs, this.limits.longestPauseMs, job.replyAttempts);
     if (Date.now() + pause >= job.replyUntil || job.reply === undefined) return false;
     const ofCaller = this.perCaller.get(job.replyTo) ?? 0;
     // one caller that left with many calls pending (or a flood of requests naming one) cannot crowd out the others
@@ -135,4 +135,9 @@ export class ReplyResender<J extends Resendable> {
 /** A failure that says nothing about the message itself (its size, its encoding, an ACL): Redis was not there to take it. */
 export function redisWasAway(error: unknown): boolean {
   return error instanceof RedisUnavailableError || error instanceof NotConnectedError || error instanceof ConnectionLostError;
+}
+
+/** The pause before try `done + 1` of something tried again: `firstMs`, doubling with each try, at most `longestMs`. */
+export function doublingPause(firstMs: number, longestMs: number, done: number): number {
+  return Math.min(longestMs, firstMs * 2 ** Math.min(done, 16));
 }

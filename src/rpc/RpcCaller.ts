@@ -12,6 +12,7 @@ import { NotConnectedError } from '../errors/NotConnectedError';
 import { PermissionError } from '../errors/PermissionError';
 import { RemoteError } from '../errors/RemoteError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
+import { doublingPause } from './ReplyResender';
 import { ServiceBusyError } from '../errors/ServiceBusyError';
 import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
@@ -400,7 +401,7 @@ export class RpcCaller {
    * while the call's deadline allows. False when it does not.
    */
   private sendAgainLater(call: PendingCall, request: RpcRequestBody | RpcQueryBody): boolean {
-    const pause = Math.min(MAX_RESEND_PAUSE_MS, FIRST_RESEND_PAUSE_MS * 2 ** Math.min(call.attempts - 1, 10));
+    const pause = doublingPause(FIRST_RESEND_PAUSE_MS, MAX_RESEND_PAUSE_MS, call.attempts - 1);
     if (performance.now() + pause >= call.deadline) return false;
     const timer = setTimeout(() => {
       if (this.pending.get(call.id) === call && call.request === request) this.send(call, performance.now());
