@@ -35,6 +35,8 @@ export class EventSubscription {
   /** Removes the route's listener; set once the route subscribed. */
   routeUnsubscribe: RouteUnsubscribe | undefined;
   private inFlight = 0;
+  /** Set by `unsubscribe`: frames Redis sent before it confirmed the unsubscription reach the route's listener, not the handler. */
+  private stopped = false;
   /** Made on the first handler that returns a promise. */
   private settle: (() => void) | undefined;
 
@@ -48,6 +50,7 @@ export class EventSubscription {
   }
 
   private onMessage(message: unknown, received: string, matched?: string): void {
+    if (this.stopped) return;
     const reason = invalidEventReason(message);
     if (reason !== undefined) return this.host.invalid(received, reason);
     const names = this.host.names;
@@ -87,6 +90,7 @@ export class EventSubscription {
   }
 
   private stop(): Promise<void> {
+    this.stopped = true;
     this.host.stopped(this.unsubscribe);
     return this.routeUnsubscribe === undefined ? Promise.resolve() : this.routeUnsubscribe();
   }

@@ -65,6 +65,8 @@ export class MemoryBus {
   private lastSubject: { text: string; bytes: GlobBytes } = { text: '', bytes: globBytes('') };
   private deliveries: Array<{ endpoint: MemoryEndpoint; channel: string; pattern: string | undefined; frame: Buffer }> = [];
   private delivering: NodeJS.Immediate | undefined;
+  /** Callers of {@link delivered} waiting for the queued deliveries. */
+  private deliveryWaiters: Array<() => void> = [];
   private file: string | undefined;
   /** The one restore of this bus (undefined until a route connects, or again after a failed one). */
   private restoring: Promise<void> | undefined;
@@ -192,12 +194,6 @@ export class MemoryBus {
     return globMatchBytes(compiled, this.lastSubject.bytes);
   }
 
-  /**
-   * Delivers asynchronously, in order, on a later turn of the event loop (as
-   * a network would: delivering from the microtask queue would let a
-   * request/reply loop between two clients starve every timer and all I/O of
-   * the process); returns the receiver count as Redis counts it.
-   */
   /** How many routes subscribe to `channel` exactly (patterns not counted). */
   channelSubscribers(channel: string): number {
     let count = 0;
@@ -205,6 +201,12 @@ export class MemoryBus {
     return count;
   }
 
+  /**
+   * Delivers asynchronously, in order, on a later turn of the event loop (as
+   * a network would: delivering from the microtask queue would let a
+   * request/reply loop between two clients starve every timer and all I/O of
+   * the process); returns the receiver count as Redis counts it.
+   */
   publish(channel: string, frame: Buffer): number {
     let receivers = 0;
     for (const endpoint of this.endpoints) {
@@ -226,8 +228,22 @@ export class MemoryBus {
     this.delivering = undefined;
     const due = this.deliveries;
     this.deliveries = [];
+    const waiting = this.deliveryWaiters;
+    this.deliveryWaiters = [];
     for (const { endpoint, channel, pattern, frame } of due) endpoint.deliver(channel, pattern, frame);
+    for (const resolve of waiting) resolve();
   };
+
+  /**
+   * Resolves once every frame published so far has been handed over: an
+   * unsubscription confirmed after that, as Redis confirms one after the
+   * frames it sent before it, so that a receiver counted by a publisher
+   * receives.
+   */
+  delivered(): Promise<void> {
+    if (this.delivering === undefined) return Promise.resolve();
+    return new Promise((resolve) => this.deliveryWaiters.push(resolve));
+  }
 
   get(key: string): Buffer | null {
     const stored = this.store.get(key);

@@ -38,9 +38,15 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
   ) {
     super(options, async (channel, frame) => this.bus.publish(channel, frame), {
       subscribe: async (channels) => channels.forEach((c) => this.subscribedChannels.add(c)),
-      unsubscribe: async (channels) => channels.forEach((c) => this.subscribedChannels.delete(c)),
+      unsubscribe: async (channels) => {
+        channels.forEach((c) => this.subscribedChannels.delete(c));
+        await this.bus.delivered();
+      },
       psubscribe: async (patterns) => patterns.forEach((p) => this.subscribedPatterns.add(p)),
-      punsubscribe: async (patterns) => patterns.forEach((p) => this.subscribedPatterns.delete(p)),
+      punsubscribe: async (patterns) => {
+        patterns.forEach((p) => this.subscribedPatterns.delete(p));
+        await this.bus.delivered();
+      },
     });
     this.medium = { kind: 'memory', bus };
   }

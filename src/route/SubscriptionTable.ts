@@ -95,6 +95,14 @@ interface Entry<L> {
 export class SubscriptionTable {
   private readonly channels = new Map<string, Entry<MessageListener>>();
   private readonly patterns = new Map<string, Entry<PatternListener>>();
+  /**
+   * Entries whose last listener left, until Redis confirmed their
+   * unsubscription: Redis sends what was published before it processed the
+   * UNSUBSCRIBE ahead of its reply, and a publisher counted this connection
+   * among the receivers of those frames, so they still reach the listener.
+   */
+  private readonly drainingChannels = new Map<string, Entry<MessageListener>>();
+  private readonly drainingPatterns = new Map<string, Entry<PatternListener>>();
   private queued: Batch[] = [];
 
   constructor(
@@ -130,12 +138,14 @@ export class SubscriptionTable {
   clear(): void {
     this.channels.clear();
     this.patterns.clear();
+    this.drainingChannels.clear();
+    this.drainingPatterns.clear();
   }
 
   /** Decodes a frame received on `channel` (through `pattern`, when given) and hands each message to the listeners. */
   deliver(channel: string, pattern: string | undefined, frame: Buffer): void {
-    const entry = pattern === undefined ? this.channels.get(channel) : this.patterns.get(pattern);
-    if (entry === undefined) return; // unsubscribed while the frame was in flight
+    const entry = pattern === undefined ? (this.channels.get(channel) ?? this.drainingChannels.get(channel)) : (this.patterns.get(pattern) ?? this.drainingPatterns.get(pattern));
+    if (entry === undefined) return; // unsubscribed (and confirmed) while the frame was in flight
     let messages: unknown[];
     if (this.sealer !== undefined) {
       try {
@@ -243,6 +253,10 @@ export class SubscriptionTable {
     }
     // later listeners of the subscribed names wait for nothing
     if (table !== undefined) for (const name of batch.names) this.settle(table, name, batch, failure !== undefined || (refused.size > 0 && refused.has(name)));
+    else {
+      const draining: Map<string, Entry<unknown>> = batch.operation === 'unsubscribe' ? this.drainingChannels : this.drainingPatterns;
+      for (const name of batch.names) if (draining.get(name)?.batch === batch) draining.delete(name);
+    }
     for (const waiter of batch.waiters) {
       const error = failure ?? (refused.size === 0 ? undefined : refusalOf(waiter.names, refused));
       if (waiter.error === undefined) waiter.error = error;
@@ -334,17 +348,25 @@ export class SubscriptionTable {
     return entry;
   }
 
-  /** Takes `token` out of `owner` (the entry of `name`); the batch of the unsubscription when that was its last listener. */
+  /**
+   * Takes `token` out of `owner` (the entry of `name`); the batch of the
+   * unsubscription when that was its last listener, which keeps receiving
+   * until Redis confirms it (see `drainingChannels`).
+   */
   private detach<L>(table: Map<string, Entry<L>>, name: string, owner: Entry<L>, token: { fn: L }, shut: Operation): Batch | undefined {
-    owner.listeners = owner.listeners.length === 1 ? NO_LISTENERS : owner.listeners.filter((t) => t !== token);
-    if (owner.listeners.length > 0 || table.get(name) !== owner) return undefined;
+    if (owner.listeners.length > 1 || table.get(name) !== owner) {
+      owner.listeners = owner.listeners.filter((t) => t !== token);
+      return undefined;
+    }
     table.delete(name);
-    return this.enqueue(shut, name);
+    owner.batch = this.enqueue(shut, name);
+    (shut === 'unsubscribe' ? this.drainingChannels : this.drainingPatterns).set(name, owner as Entry<never>);
+    return owner.batch;
   }
 
   /** One listener's unsubscribe (bound per listener: no closure over the subscribe call's scope); a second call does nothing. */
   private remove<L>(table: Map<string, Entry<L>>, name: string, owner: Entry<L>, token: { fn: L }, shut: Operation): Promise<void> {
-    if (!owner.listeners.includes(token)) return Promise.resolve();
+    if (table.get(name) !== owner || !owner.listeners.includes(token)) return Promise.resolve();
     const batch = this.detach(table, name, owner, token, shut);
     return batch === undefined ? Promise.resolve() : this.wait(batch, name, undefined);
   }

@@ -28,6 +28,8 @@ export interface InstanceLoad {
   given: number;
   /** Calls given to it and not yet settled or sent elsewhere. */
   outstanding: number;
+  /** A call it was given timed out, and it has answered nothing since: it is given one call at a time, and none while it holds one. */
+  silent: boolean;
 }
 
 /** One callable target (a service or a module) as the caller sees it. */
@@ -49,6 +51,12 @@ export interface RpcTarget {
   burst: InstanceLoad | undefined;
   /** Calls the current burst may still take. */
   burstLeft: number;
+  /** Instances not suspected when the current burst opened: with two or more, none may hold more than half the calls in flight (see `belowHalf`). */
+  usable: number;
+  /** The most calls this caller had in flight to the target lately (halved every PEAK_HALF_LIFE_MS without a new peak). */
+  peak: number;
+  /** When `peak` was last set or halved (`performance.now()`, ms). */
+  peakAt: number;
   /** Calls given to the instances of this target and not yet settled or sent elsewhere (the sum of their `outstanding`). */
   outstanding: number;
   /** The load of every instance seen, listed now or not: one missing from a registry read keeps its counts when it is back. */
@@ -62,6 +70,15 @@ export interface RpcTarget {
 }
 
 const NEVER_READ = -1;
+
+/**
+ * How often the peak of calls in flight halves when not reached again: a
+ * client's usual number in flight bounds what one instance may hold, also
+ * in a tick that starts with none in flight (bursts of its usual size, not
+ * of one, two, four...), and a client that calls less often soon has its
+ * bound shrink with it.
+ */
+const PEAK_HALF_LIFE_MS = 1_000;
 
 /** How long an instance whose channel reached nobody is avoided when others exist. */
 const SUSPECT_MS = 10_000;
@@ -112,7 +129,7 @@ export class InstanceDirectory {
   target(scope: RpcScope, name: string, topic: string): RpcTarget {
     let target = this.targets.get(topic);
     if (target === undefined) {
-      target = { scope, name, topic, instances: [], fetchedAt: NEVER_READ, refreshing: undefined, cursor: 0, burst: undefined, burstLeft: 0, outstanding: 0, loads: new Map(), suspects: new Map(), channels: new Map(), callers: new Map() };
+      target = { scope, name, topic, instances: [], fetchedAt: NEVER_READ, refreshing: undefined, cursor: 0, burst: undefined, burstLeft: 0, usable: 0, peak: 0, peakAt: 0, outstanding: 0, loads: new Map(), suspects: new Map(), channels: new Map(), callers: new Map() };
       this.targets.set(topic, target);
     }
     return target;
@@ -133,17 +150,22 @@ export class InstanceDirectory {
    * full, ties round-robin. An instance is full when it holds a burst (or
    * the mean per instance, when more) more unanswered calls than the
    * instance holding the fewest: one that answers slower than the others
-   * keeps calls only up to that, and gets calls again as it answers. The
-   * burst ends with the tick, after `burstSize` calls, or when its instance
-   * is full. The caller counts each call it gives the chosen instance with
-   * {@link take} and {@link release}.
+   * keeps calls only up to that, and gets calls again as it answers. With
+   * two or more instances, none holds more than half the calls in flight
+   * (one call always: the least-holding instance can always take one), so
+   * that one that never answers cannot hold every call of a client with
+   * few in flight; and one whose call timed out ({@link unanswered}) gets
+   * one call at a time, none while it holds one, until it answers again.
+   * The burst ends with the tick, after `burstSize` calls, or when its
+   * instance is full. The caller counts each call it gives the chosen
+   * instance with {@link take} and {@link release}.
    */
   pick(target: RpcTarget, exclude: Set<string> | undefined, now = performance.now(), burstSize = 1): InstanceLoad | undefined {
     if (now - target.fetchedAt > this.cacheMs && target.refreshing === undefined) {
       this.refresh(target).catch((error: unknown) => this.warnings.warn(`refresh ${target.topic}`, { err: error, target: target.topic }, 'could not refresh the live instances'));
     }
     if (burstSize > 1 && exclude === undefined) {
-      if (target.burst !== undefined && target.burstLeft > 0) {
+      if (target.burst !== undefined && target.burstLeft > 0 && belowHalf(target, target.burst)) {
         target.burstLeft -= 1;
         return target.burst;
       }
@@ -156,13 +178,19 @@ export class InstanceDirectory {
   take(target: RpcTarget, load: InstanceLoad): void {
     load.given += 1;
     load.outstanding += 1;
-    target.outstanding += 1;
+    if (++target.outstanding > target.peak) target.peak = target.outstanding;
   }
 
   /** A call given to `load` is settled or sent elsewhere. */
   release(target: RpcTarget, load: InstanceLoad): void {
     load.outstanding -= 1;
     target.outstanding -= 1;
+  }
+
+  /** A call given to `load` timed out unanswered: it is given one call at a time until it answers (see `pick`). */
+  unanswered(target: RpcTarget, load: InstanceLoad): void {
+    load.silent = true;
+    if (target.burst === load) target.burstLeft = 0;
   }
 
   /** Whether an instance is avoided now (its channel reached nobody lately); forgets a suspicion that ran out. */
@@ -198,35 +226,52 @@ export class InstanceDirectory {
     const list = target.instances;
     const count = list.length;
     let least = Infinity;
+    let leastAt = 0;
     let most = -Infinity;
+    let usable = 0;
     let fallback: InstanceLoad | undefined;
     for (let i = 0; i < count; i++) {
       const load = list[i];
       if (load.given > most) most = load.given;
       if (this.suspected(target, load.id, now)) fallback ??= load;
-      else if (load.outstanding < least) least = load.outstanding;
+      else {
+        usable += 1;
+        if (load.outstanding < least) {
+          least = load.outstanding;
+          leastAt = i;
+        }
+      }
     }
     if (least === Infinity) return fallback;
+    target.usable = usable;
+    if (now - target.peakAt >= PEAK_HALF_LIFE_MS) {
+      target.peak = Math.max(target.outstanding, target.peak >> 1);
+      target.peakAt = now;
+    }
     const full = least + Math.max(burstSize, Math.ceil(target.outstanding / count));
     let chosen: InstanceLoad | undefined;
     let chosenAt = 0;
     for (let i = 0; i < count; i++) {
       const at = (target.cursor + i) % count;
       const load = list[at];
-      if (load.outstanding >= full || (target.suspects.size > 0 && target.suspects.has(load.id))) continue;
+      if (load.outstanding >= full || (load.silent && load.outstanding > 0) || !belowHalf(target, load) || (target.suspects.size > 0 && target.suspects.has(load.id))) continue;
       if (chosen === undefined || load.given < chosen.given) {
         chosen = load;
         chosenAt = at;
       }
     }
-    // the least-holding instance is never full, so one is chosen
-    const burst = chosen as InstanceLoad;
+    if (chosen === undefined) {
+      // every instance not suspected holds a silent one's call or half of those in flight: the least-holding one takes it
+      chosen = list[leastAt];
+      chosenAt = leastAt;
+    }
+    const burst = chosen;
     target.cursor = (chosenAt + 1) % count;
     const floor = most - BALANCE_LAG_BURSTS * burstSize;
     if (burst.given < floor) burst.given = floor;
     if (target.burst === undefined) this.bursting.push(target);
     target.burst = burst;
-    target.burstLeft = Math.min(burstSize, full - burst.outstanding) - 1;
+    target.burstLeft = burst.silent ? 0 : Math.min(burstSize, full - burst.outstanding) - 1;
     if (!this.burstEndScheduled) {
       this.burstEndScheduled = true;
       // queued behind the continuations already waiting in this tick, as the frame batcher's flush is: a burst is what one frame carries
@@ -278,7 +323,7 @@ export class InstanceDirectory {
     return ids.map((id) => {
       let load = target.loads.get(id);
       if (load === undefined) {
-        load = { id, given: least, outstanding: 0 };
+        load = { id, given: least, outstanding: 0, silent: false };
         target.loads.set(id, load);
       }
       return load;
@@ -319,6 +364,17 @@ export class InstanceDirectory {
   acceptedCallers(target: RpcTarget, instanceId: string): readonly string[] | undefined {
     return target.callers.get(instanceId);
   }
+}
+
+/**
+ * Whether `load` may take one more call and hold at most half of the calls
+ * in flight to `target`, counted as their recent peak when that is more
+ * (always when it holds none, or with fewer than two instances to choose
+ * from): the least-holding of two or more instances always may, so that a
+ * burst can always open.
+ */
+function belowHalf(target: RpcTarget, load: InstanceLoad): boolean {
+  return load.outstanding === 0 || target.usable < 2 || 2 * (load.outstanding + 1) <= Math.max(target.outstanding + 1, target.peak) + 1;
 }
 
 function sameCallers(a: Map<string, readonly string[]>, b: Map<string, readonly string[]>): boolean {

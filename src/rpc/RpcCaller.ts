@@ -468,6 +468,7 @@ export class RpcCaller {
       return;
     }
     if (call.channel !== undefined) this.heardFrom(call.channel);
+    if (call.load?.silent === true) call.load.silent = false;
     const failure = message as Partial<RpcErrorReply> & { result?: unknown };
     if (failure.error === undefined) return this.succeed(call, failure.result);
     const reply = failure as RpcErrorReply;
@@ -507,6 +508,7 @@ export class RpcCaller {
   private readonly onTimeout = (call: PendingCall): void => {
     if (this.pending.get(call.id) !== call) return;
     this.counters.timedOut += 1;
+    if (call.load !== undefined && call.request !== undefined) this.directory.unanswered(call.target, call.load);
     this.fail(call, new TimeoutError(call.target.name, call.fn, call.timeoutMs));
   };
 

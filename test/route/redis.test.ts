@@ -8,6 +8,7 @@ import { routeConformance } from './conformance';
 import { targetHarness } from './harnesses';
 import { streamConformance } from './stream-conformance';
 import { testTargets } from '../support/redis-targets';
+import { startProxy } from '../support/proxy';
 
 for (const kind of testTargets()) {
   routeConformance(`redis${kind.suffix}`, () => targetHarness(kind));
@@ -33,6 +34,35 @@ describe('redis route subscriptions', function () {
     } finally {
       admin.disconnect();
       await route.close();
+      await redis.stop();
+    }
+  });
+
+  it('a last listener unsubscribing still receives the frames Redis sent before it processed the UNSUBSCRIBE (their publishers counted it as a receiver)', async () => {
+    const redis = await startRedis();
+    // the subscriber's connection goes through a proxy that can hold its bytes: Redis has sent the frames, the client has not read them yet
+    const proxy = await startProxy(redis.url);
+    const subscriber = new RedisRoute(proxy.url, routeOptions());
+    const publisher = new RedisRoute(redis.url, routeOptions());
+    const channel = `${redis.namespace}.draining`;
+    try {
+      await Promise.all([subscriber.connect(), publisher.connect()]);
+      const received: unknown[] = [];
+      const stop = await subscriber.subscribe(channel, (message) => received.push(message));
+      proxy.set('frozen');
+      const counts = await Promise.all([1, 2, 3, 4, 5].map((n) => publisher.publish(channel, { n })));
+      expect(counts).to.deep.equal([1, 1, 1, 1, 1]);
+      const stopped = stop();
+      proxy.set('forward');
+      await stopped;
+      expect(received).to.deep.equal([{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }, { n: 5 }]);
+      // once Redis confirmed the unsubscription, nothing reaches it, and a second unsubscribe does nothing
+      expect(await publisher.publish(channel, { n: 6 })).to.equal(0);
+      await stop();
+      expect(received).to.have.length(5);
+    } finally {
+      await Promise.all([subscriber.close(), publisher.close()]);
+      await proxy.close();
       await redis.stop();
     }
   });

@@ -380,18 +380,33 @@ export function rpcBehaviour(routeName: string, createHarness: () => Promise<Rpc
       }
       const caller = await harness.make('web', { sliceSize: 8 });
       await caller.callService('burst', 'who', -1); // reads the registry
-      handledBy.clear();
-      // one tick: 24 calls are three bursts of 8, one per instance, each burst in call order
-      await Promise.all(Array.from({ length: 24 }, (_, n) => caller.callService('burst', 'who', n)));
-      const bursts = [0, 8, 16].map((start) => new Set(Array.from({ length: 8 }, (_, k) => handledBy.get(start + k))));
-      for (const burst of bursts) expect(burst.size).to.equal(1);
-      expect(new Set(bursts.map((burst) => [...burst][0])).size).to.equal(3);
-      // one call per tick is a burst of one: calls rotate as they would per call
+      // one call per tick is a burst of one: calls rotate as they would per call (the first to the two not given the one above)
       handledBy.clear();
       for (let n = 0; n < 6; n++) await caller.callService('burst', 'who', n);
       const perInstance = new Map<string, number>();
       for (const id of handledBy.values()) perInstance.set(id, (perInstance.get(id) ?? 0) + 1);
       expect([...perInstance.values()]).to.deep.equal([2, 2, 2]);
+      handledBy.clear();
+      // one tick with 24 calls (none in flight before): bursts in call order, each of at most sliceSize calls and at most
+      // half the calls in flight once it is given its call (one call always), so that no one instance takes them all
+      await Promise.all(Array.from({ length: 24 }, (_, n) => caller.callService('burst', 'who', n)));
+      const runs: Array<{ by: string; size: number; after: number }> = [];
+      for (let n = 0; n < 24; n++) {
+        const by = handledBy.get(n) as string;
+        const last = runs[runs.length - 1];
+        if (last?.by === by) last.size += 1;
+        else runs.push({ by, size: 1, after: n });
+      }
+      const given = new Map<string, number>();
+      for (const run of runs) {
+        expect(run.size).to.be.at.most(8);
+        const holds = (given.get(run.by) ?? 0) + run.size;
+        given.set(run.by, holds);
+        if (holds > 1) expect(2 * holds, JSON.stringify(runs)).to.be.at.most(run.after + run.size + 1);
+      }
+      // far fewer bursts than calls: 1, 2, 4, 8, then sliceSize-capped ones
+      expect(runs.length, JSON.stringify(runs)).to.be.at.most(7);
+      expect(given.size).to.equal(3);
     });
 
     it("spread 'burst': bursts of any sizes give every instance the same number of calls, within one burst (fast-check)", async () => {
@@ -441,6 +456,42 @@ export function rpcBehaviour(routeName: string, createHarness: () => Promise<Rpc
       await until(() => answered >= stop.at, 15_000, `1,000 calls answered by the two instances that answer (answered ${answered}, held ${held})`);
       // full: a burst (8), or the mean in flight per instance (40 / 3), more than the least-holding instance holds
       expect(held).to.be.at.most(8 + Math.ceil(40 / 3));
+      release();
+      await Promise.all(loops);
+    });
+
+    it("spread 'burst', few calls in flight (64, sliceSize 64): an instance that never answers holds at most half of them, then one at a time once they timed out", async function () {
+      this.timeout(30_000);
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let held = 0;
+      let answered = 0;
+      for (let i = 0; i < 10; i++) {
+        const server = await harness.make('mute');
+        const stuck = i === 0;
+        await server.expose('work', async () => {
+          if (!stuck) return void (answered += 1);
+          held += 1;
+          await gate;
+        });
+      }
+      const caller = await harness.make('web', { timeoutMs: 400 });
+      // reads the registry, and (one call per tick, rotating) finds the stuck instance: that call times out
+      const firstTimeouts = (await Promise.allSettled(Array.from({ length: 10 }, async () => caller.callService('mute', 'work')))).filter((outcome) => outcome.status === 'rejected');
+      expect(firstTimeouts.length).to.be.at.most(5);
+      const heldBefore = held;
+      const started = performance.now();
+      const failures: unknown[] = [];
+      const stop = { at: answered + 5_000 };
+      // 64 calls put in flight in one tick, each loop calling again as its call ends
+      const loops = Array.from({ length: 64 }, async () => {
+        while (answered < stop.at) await caller.callService('mute', 'work').catch((error: unknown) => void failures.push(error));
+      });
+      await until(() => answered >= stop.at, 20_000, `5,000 calls answered by the nine instances that answer (answered ${answered}, held ${held})`);
+      const windows = Math.ceil((performance.now() - started) / 400) + 1;
+      for (const failure of failures) expect(failure).to.be.instanceOf(TimeoutError);
+      // without the half rule a burst of 64 took every call in flight; without the one-at-a-time rule each timeout let it take a burst again
+      expect(held - heldBefore, `held ${held - heldBefore} in ${windows} timeout windows`).to.be.at.most(32 + windows);
       release();
       await Promise.all(loops);
     });
