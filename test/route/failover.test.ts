@@ -417,7 +417,8 @@ describeTopologies('failover under traffic', function () {
       const holder = new RedisMutex({ redis: deployment.url, namespace, nodeId: 'holder' });
       const waiter = new RedisMutex({ redis: deployment.url, namespace, nodeId: 'waiter' });
       try {
-        const held = await holder.acquire('failover', { timeoutMs: 30_000 });
+        // held long enough to outlast a failover on a loaded machine: what is tested is the hand-over, not the expiry
+        const held = await holder.acquire('failover', { timeoutMs: 120_000 });
         // no attempt of its own during the run (an attempt that meets the outage would end the wait with its error):
         // only the hand-over notice, on the wake channel of the new master, can give it the lock in time
         const waiting = waiter.acquire('failover', { retryDelayMs: 45_000, retryJitterMs: 0, waitMs: 60_000, timeoutMs: 10_000 });
