@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr';
 import { isSealed } from './FrameSealer';
 import { decodeMsgpack } from './msgpack';
+import { PlainEncoder } from './PlainEncoder';
 
 /**
  * Turns values into bytes and back. The default is {@link MsgpackCodec}; a
@@ -17,18 +18,19 @@ export interface Codec {
 /**
  * The default codec: plain MessagePack, so that any MessagePack library can
  * read what it writes and write what it reads (docs/protocol.md gives the
- * type mapping). Encoding is msgpackr's with records off; decoding is the
+ * type mapping). Encoding is {@link PlainEncoder}'s (msgpackr's for what it
+ * does not write itself), records off; decoding is the
  * strict decoder of `msgpack.ts`, which reads every byte as the
  * specification says, keeps no state from one input to the next, and builds
  * a tree no larger than the input (no references, no records, no classes
  * beyond Date and Buffer).
  */
 export class MsgpackCodec implements Codec {
-  private readonly packr = new Packr({ useRecords: false, useBigIntExtension: true, moreTypes: false });
+  private readonly encoder = new PlainEncoder(new Packr({ useRecords: false, useBigIntExtension: true, moreTypes: false }));
 
   /** Plain MessagePack (bigints of any size through msgpackr's bigint extension). */
   encode(value: unknown): Buffer {
-    return this.packr.pack(value);
+    return this.encoder.encode(value);
   }
 
   /** Plain MessagePack, with the nesting and size limits a receiver enforces; throws on bytes that are not one whole value. */

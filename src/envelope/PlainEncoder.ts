@@ -1,0 +1,228 @@
+import type { Packr } from 'msgpackr';
+
+/** Node's UTF-8 writer without the argument checks of `Buffer#write` (msgpackr uses it too). */
+const utf8Write = (Buffer.prototype as unknown as { utf8Write: (this: Buffer, text: string, offset: number, length: number) => number }).utf8Write;
+
+/** Keys longer than this are encoded each time instead of remembered. */
+const MAX_REMEMBERED_KEY_LENGTH = 64;
+/** How many encoded keys are remembered; past it the memory starts again empty (keys come from the application's own types). */
+const MAX_REMEMBERED_KEYS = 4096;
+/** The size of a fresh slab the encoded values are cut from. */
+const SLAB_BYTES = 64 * 1024;
+
+/**
+ * Plain MessagePack for the values intracom sends most: plain objects,
+ * arrays, strings, numbers, booleans and null, written in one walk into a
+ * shared slab, with the encoded bytes of each map key remembered (a
+ * message's keys repeat from one message to the next), and maps and arrays
+ * given their smallest header. Anything else (a Buffer, a Date, a bigint,
+ * undefined, a Map, a class instance...) is written by msgpackr, so every
+ * value decodes exactly as msgpackr's own encoding of it would; only the
+ * bytes of map headers (msgpackr writes map16 for every object) and of
+ * strings with a lone surrogate (written as U+FFFD, which every UTF-8
+ * decoder reads, where msgpackr writes bytes that are not UTF-8) differ.
+ * Each call returns a view of the slab that stays valid: the next value is
+ * written past it.
+ */
+export class PlainEncoder {
+  private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  private view = new DataView(this.slab.buffer, this.slab.byteOffset, this.slab.byteLength);
+  private start = 0;
+  private pos = 0;
+  private readonly keys = new Map<string, Buffer>();
+
+  constructor(
+    /** Writes what the fast path does not (with msgpackr's own options). */
+    private readonly fallback: Packr,
+  ) {}
+
+  /** The MessagePack bytes of `value`. */
+  encode(value: unknown): Buffer {
+    this.pos = this.start;
+    if (this.slab.length - this.start < 1024) this.renew(0);
+    try {
+      this.write(value);
+    } catch (error) {
+      this.pos = this.start;
+      throw error;
+    }
+    const bytes = this.slab.subarray(this.start, this.pos);
+    this.start = (this.pos + 7) & ~7;
+    return bytes;
+  }
+
+  /** A fresh slab for the value being written, with its `keep` bytes written so far carried over. */
+  private renew(need: number): void {
+    const keep = this.pos - this.start;
+    const fresh = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, 2 * (keep + need)));
+    if (keep > 0) this.slab.copy(fresh, 0, this.start, this.pos);
+    this.slab = fresh;
+    this.view = new DataView(fresh.buffer, fresh.byteOffset, fresh.byteLength);
+    this.start = 0;
+    this.pos = keep;
+  }
+
+  private room(bytes: number): void {
+    if (this.pos + bytes > this.slab.length) this.renew(bytes);
+  }
+
+  private write(value: unknown): void {
+    switch (typeof value) {
+      case 'string':
+        return this.writeString(value);
+      case 'number':
+        return this.writeNumber(value);
+      case 'boolean':
+        this.room(1);
+        this.slab[this.pos++] = value ? 0xc3 : 0xc2;
+        return;
+      case 'object':
+        if (value === null) {
+          this.room(1);
+          this.slab[this.pos++] = 0xc0;
+          return;
+        }
+        if ((value as object).constructor === Object) return this.writeMap(value as Record<string, unknown>);
+        if ((value as object).constructor === Array) return this.writeArray(value as unknown[]);
+        return this.writeOther(value);
+      default:
+        return this.writeOther(value);
+    }
+  }
+
+  private writeOther(value: unknown): void {
+    const bytes = this.fallback.pack(value);
+    this.room(bytes.length);
+    this.slab.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  private writeHeader(length: number, fix: number, short: number): void {
+    this.room(5);
+    const slab = this.slab;
+    if (length < 16) slab[this.pos++] = fix | length;
+    else if (length < 0x10000) {
+      slab[this.pos++] = short;
+      slab[this.pos++] = length >> 8;
+      slab[this.pos++] = length & 0xff;
+    } else {
+      slab[this.pos++] = short + 1;
+      this.view.setUint32(this.pos, length);
+      this.pos += 4;
+    }
+  }
+
+  private writeArray(array: unknown[]): void {
+    const length = array.length;
+    this.writeHeader(length, 0x90, 0xdc);
+    for (let i = 0; i < length; i++) this.write(array[i]);
+  }
+
+  private writeMap(object: Record<string, unknown>): void {
+    const keys = Object.keys(object);
+    const length = keys.length;
+    this.writeHeader(length, 0x80, 0xde);
+    for (let i = 0; i < length; i++) {
+      const key = keys[i];
+      this.writeKey(key);
+      this.write(object[key]);
+    }
+  }
+
+  private writeKey(key: string): void {
+    let bytes = this.keys.get(key);
+    if (bytes === undefined) {
+      if (key.length > MAX_REMEMBERED_KEY_LENGTH) return this.writeString(key);
+      const at = this.pos;
+      this.writeString(key);
+      bytes = Buffer.from(this.slab.subarray(at, this.pos));
+      if (this.keys.size >= MAX_REMEMBERED_KEYS) this.keys.clear();
+      this.keys.set(key, bytes);
+      return;
+    }
+    const length = bytes.length;
+    this.room(length);
+    const slab = this.slab;
+    let pos = this.pos;
+    for (let i = 0; i < length; i++) slab[pos++] = bytes[i];
+    this.pos = pos;
+  }
+
+  private writeString(text: string): void {
+    const length = text.length;
+    if (length < 32) {
+      this.room(1 + length);
+      const slab = this.slab;
+      const at = this.pos + 1;
+      let i = 0;
+      for (; i < length; i++) {
+        const code = text.charCodeAt(i);
+        if (code >= 0x80) break;
+        slab[at + i] = code;
+      }
+      if (i === length) {
+        slab[this.pos] = 0xa0 | length;
+        this.pos = at + length;
+        return;
+      }
+    }
+    const most = length * 3;
+    const header = most < 32 ? 1 : most < 0x100 ? 2 : most < 0x10000 ? 3 : 5;
+    this.room(header + most);
+    const slab = this.slab;
+    const at = this.pos;
+    const written = utf8Write.call(slab, text, at + header, most);
+    if (header === 1) slab[at] = 0xa0 | written;
+    else if (header === 2) {
+      slab[at] = 0xd9;
+      slab[at + 1] = written;
+    } else if (header === 3) {
+      slab[at] = 0xda;
+      slab[at + 1] = written >> 8;
+      slab[at + 2] = written & 0xff;
+    } else {
+      slab[at] = 0xdb;
+      this.view.setUint32(at + 1, written);
+    }
+    this.pos = at + header + written;
+  }
+
+  /** As msgpackr writes numbers with records off: integers of 32 bits in the smallest integer format, others as float64. */
+  private writeNumber(value: number): void {
+    this.room(9);
+    const slab = this.slab;
+    if (value >>> 0 === value) {
+      if (value < 0x80) slab[this.pos++] = value;
+      else if (value < 0x100) {
+        slab[this.pos++] = 0xcc;
+        slab[this.pos++] = value;
+      } else if (value < 0x10000) {
+        slab[this.pos++] = 0xcd;
+        slab[this.pos++] = value >> 8;
+        slab[this.pos++] = value & 0xff;
+      } else {
+        slab[this.pos++] = 0xce;
+        this.view.setUint32(this.pos, value);
+        this.pos += 4;
+      }
+    } else if (value >> 0 === value) {
+      if (value >= -0x20) slab[this.pos++] = 0x100 + value;
+      else if (value >= -0x80) {
+        slab[this.pos++] = 0xd0;
+        slab[this.pos++] = value + 0x100;
+      } else if (value >= -0x8000) {
+        slab[this.pos++] = 0xd1;
+        this.view.setInt16(this.pos, value);
+        this.pos += 2;
+      } else {
+        slab[this.pos++] = 0xd2;
+        this.view.setInt32(this.pos, value);
+        this.pos += 4;
+      }
+    } else {
+      slab[this.pos++] = 0xcb;
+      this.view.setFloat64(this.pos, value);
+      this.pos += 8;
+    }
+  }
+}
