@@ -642,13 +642,14 @@ export class RedisClient extends EventEmitter {
   private eventTarget(topic: string, payload: unknown): { channel: string; headers: EventHeaders } {
     if (this.route.status !== 'ready') throw new NotConnectedError(`publish to "${topic}"`, this.route.status);
     // a topic published before was checked then (every topic of the map is well-formed)
-    if (!this.topics.has(topic)) {
+    const known = this.topics.get(topic);
+    if (known === undefined) {
       const problem = topicProblem(topic, 'topic', describeValue);
       if (problem !== undefined) throw new ValidationError(problem);
     }
     const unsendable = unencodableReason(payload, 'payload');
     if (unsendable !== undefined) throw new ValidationError(`cannot publish to "${topic}": ${unsendable}`);
-    return this.topicState(topic);
+    return this.topicState(topic, undefined, known);
   }
 
   /**
@@ -656,9 +657,9 @@ export class RedisClient extends EventEmitter {
    * within one millisecond shares one headers object, which the route uses to
    * send the burst's headers once.
    */
-  private topicState(topic: string, channel?: string): { channel: string; headers: EventHeaders } {
+  private topicState(topic: string, channel?: string, known = this.topics.get(topic)): { channel: string; headers: EventHeaders } {
     const now = Date.now();
-    let state = this.topics.get(topic);
+    let state = known;
     if (state === undefined) {
       if (this.topics.size >= 10_000) this.topics.clear();
       state = { channel: channel ?? this.names.channel(topic), ms: -1, headers: { name: topic, createdAt: '', serviceName: this.service } };
