@@ -50,8 +50,12 @@ function findUnencodable(value: unknown, where: string[] | undefined, depth: num
     case 'symbol':
       return `is a ${typeof value}, which cannot be sent`;
     case 'object': {
-      if (value === null || ArrayBuffer.isView(value) || value instanceof Date) return undefined;
+      if (value === null) return undefined;
+      // a plain object (what nearly every message is) is none of the kinds below: straight to its properties
+      const plain = Object.getPrototypeOf(value) === Object.prototype;
+      if (!plain && (ArrayBuffer.isView(value) || value instanceof Date)) return undefined;
       if (depth >= MAX_VALUE_DEPTH) return `nests deeper than ${MAX_VALUE_DEPTH} levels (or refers to itself), which a receiver refuses`;
+      if (plain) return findInProperties(value as Record<string, unknown>, where, depth);
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
           const kind = findUnencodable(value[i], where, depth + 1);
@@ -68,24 +72,29 @@ function findUnencodable(value: unknown, where: string[] | undefined, depth: num
         const kind = instanceProblem(value, prototype as object);
         if (kind !== undefined) return kind;
       }
-      let key: string | undefined;
-      try {
-        for (key in value) {
-          const kind = findUnencodable((value as Record<string, unknown>)[key], where, depth + 1);
-          if (kind !== undefined) {
-            where?.push(`.${key}`);
-            return kind;
-          }
-        }
-      } catch (error) {
-        if (key !== undefined) where?.push(`.${key}`);
-        return `could not be read (${error instanceof Error ? error.message : String(error)})`;
-      }
-      return undefined;
+      return findInProperties(value as Record<string, unknown>, where, depth);
     }
     default:
       return undefined;
   }
+}
+
+/** What msgpack cannot carry among the enumerable properties of an object, as {@link findUnencodable} tells it. */
+function findInProperties(value: Record<string, unknown>, where: string[] | undefined, depth: number): string | undefined {
+  let key: string | undefined;
+  try {
+    for (key in value) {
+      const kind = findUnencodable(value[key], where, depth + 1);
+      if (kind !== undefined) {
+        where?.push(`.${key}`);
+        return kind;
+      }
+    }
+  } catch (error) {
+    if (key !== undefined) where?.push(`.${key}`);
+    return `could not be read (${error instanceof Error ? error.message : String(error)})`;
+  }
+  return undefined;
 }
 
 /** Why an object that is not plain (a class instance, a built-in) would arrive changed, or undefined when it arrives as its own enumerable properties. */
