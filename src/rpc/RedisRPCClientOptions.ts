@@ -64,8 +64,11 @@ export interface RpcOptions {
    *   instance this client has given the fewest calls, skipping one that
    *   holds a burst more unanswered calls than another (a slow or stuck
    *   instance gets calls as it answers them, not an equal share of the
-   *   calls in flight). Instances stay within a burst of each other in calls
-   *   received while they keep up. A lone call per tick is a burst of one,
+   *   calls in flight), and with two or more instances giving none more
+   *   than half of this client's calls in flight; one whose call timed out
+   *   gets one call at a time until it answers. Instances stay within
+   *   about a burst of each other in calls received while they keep up. A
+   *   lone call per tick is a burst of one,
    *   spread as per call (see docs/rpc.md for fairness and tail latency).
    * - `'call'`: each call goes to the next instance, round-robin, even
    *   within a tick and whatever the instances hold, at one frame per
