@@ -251,19 +251,27 @@ export class InstanceDirectory {
     const full = least + Math.max(burstSize, Math.ceil(target.outstanding / count));
     let chosen: InstanceLoad | undefined;
     let chosenAt = 0;
+    // when every instance is full: the least-holding one not silent, else the least-holding one
+    let answering: InstanceLoad | undefined;
+    let answeringAt = leastAt;
     for (let i = 0; i < count; i++) {
       const at = (target.cursor + i) % count;
       const load = list[at];
-      if (load.outstanding >= full || (load.silent && load.outstanding > 0) || !belowHalf(target, load) || (target.suspects.size > 0 && target.suspects.has(load.id))) continue;
+      if (target.suspects.size > 0 && target.suspects.has(load.id)) continue;
+      const silent = load.silent && load.outstanding > 0;
+      if (!silent && (answering === undefined || load.outstanding < answering.outstanding)) {
+        answering = load;
+        answeringAt = at;
+      }
+      if (load.outstanding >= full || silent || !belowHalf(target, load)) continue;
       if (chosen === undefined || load.given < chosen.given) {
         chosen = load;
         chosenAt = at;
       }
     }
     if (chosen === undefined) {
-      // every instance not suspected holds a silent one's call or half of those in flight: the least-holding one takes it
-      chosen = list[leastAt];
-      chosenAt = leastAt;
+      chosen = answering ?? list[leastAt];
+      chosenAt = answeringAt;
     }
     const burst = chosen;
     target.cursor = (chosenAt + 1) % count;

@@ -298,7 +298,7 @@ export class RpcCaller {
     if (load === undefined) {
       if (!call.refreshed) return this.readThenDispatch(call);
       if (call.busy > 0) return this.fail(call, new ServiceBusyError(target.name, call.fn, call.tried?.size ?? call.busy));
-      const detail = call.tried === undefined ? 'no live instance is registered' : `none of the ${call.tried.size} registered instance(s) is listening any more`;
+      const detail = call.tried === undefined ? 'no live instance is registered' : `none of the ${call.tried.size} registered instance(s) takes calls any more (gone, or closing)`;
       return this.fail(call, new NoServiceError(target.name, call.fn, detail));
     }
     const instanceId = load.id;
@@ -487,8 +487,12 @@ export class RpcCaller {
       case 'invalid-arguments':
         return this.fail(call, new ValidationError(`"${name}" refused the arguments of "${call.fn}": ${response.message ?? 'invalid arguments'}`));
       case 'busy':
-      case 'closing':
         call.busy += 1;
+        return this.reroute(call, reply.instanceId);
+      case 'closing':
+        // the instance is leaving the registry: avoided by every call, and the list this call chose from may be read again
+        this.directory.suspect(call.target, reply.instanceId);
+        call.refreshed = false;
         return this.reroute(call, reply.instanceId);
       default:
         return this.fail(

@@ -18,7 +18,7 @@ import { aclHarness } from '../route/harnesses';
 import { startAclRedis, type AclRedis } from '../support/acl';
 
 /** The services the RPC suite creates; each may call every one of them (the module included). */
-const RPC_SERVICES = ['TeraServer', 'admin', 'burst', 'calc', 'even', 'foreign', 'intruder', 'mute', 'other', 'percall', 'shop', 'spread', 'stuck', 'watcher', 'web', 'nobody-home'];
+const RPC_SERVICES = ['TeraServer', 'admin', 'burst', 'calc', 'even', 'foreign', 'intruder', 'mute', 'mute2', 'other', 'percall', 'shop', 'spread', 'stuck', 'watcher', 'web', 'nobody-home'];
 const MODULE = 'TeraServer.UserManagerModule';
 
 function rpcDeployment(namespace: string): AclDeployment {
