@@ -467,7 +467,8 @@ export class RpcCaller {
       this.warnings.warn(`impostor reply ${call.target.name}`, { target: call.target.name, signer: signer.service }, 'reply signed by another service than the one called; dropped');
       return;
     }
-    if (call.channel !== undefined) this.heardFrom(call.channel);
+    // the instance listened when the request reached it, after it was sent: no clock read per reply
+    if (call.channel !== undefined) this.heardFrom(call.channel, call.sentAt);
     if (call.load?.silent === true) call.load.silent = false;
     const failure = message as Partial<RpcErrorReply> & { result?: unknown };
     if (failure.error === undefined) return this.succeed(call, failure.result);

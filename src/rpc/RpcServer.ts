@@ -327,7 +327,7 @@ export class RpcServer {
     const reason = invalidRequestReason(message) ?? forgedReason(message as RpcRequest, from);
     if (reason !== undefined) return this.malformed(served, reason, undefined, message, from);
     const request = message as RpcRequest;
-    this.admitAny(served, request, this.replyChannel(request.serviceNameSource, request.sourceInstance, served.name), request, senderOf(request, request.serviceNameSource));
+    this.admitAny(served, request, this.replyChannel(request.serviceNameSource, request.sourceInstance, served.name), request, senderOf(request, request.serviceNameSource), Date.now());
   }
 
   /**
@@ -335,12 +335,12 @@ export class RpcServer {
    * handler, the library's own {@link QUERY_FUNCTION}, which no function
    * call can name; anything else is a function call.
    */
-  private admitAny(served: Served, caller: RpcRequestHeaders, replyTo: string, request: RpcRequestBody | RpcQueryBody, sender: Sender): void {
+  private admitAny(served: Served, caller: RpcRequestHeaders, replyTo: string, request: RpcRequestBody | RpcQueryBody, sender: Sender, receivedAt: number): void {
     if ('type' in request && request.type !== undefined) {
       const { queryId, timeout_ms } = request;
-      return this.admit(served, caller, replyTo, { queryId, action: QUERY_FUNCTION, query: [request], timeout_ms }, true, sender);
+      return this.admit(served, caller, replyTo, { queryId, action: QUERY_FUNCTION, query: [request], timeout_ms }, true, sender, receivedAt);
     }
-    this.admit(served, caller, replyTo, request as RpcRequestBody, false, sender);
+    this.admit(served, caller, replyTo, request as RpcRequestBody, false, sender, receivedAt);
   }
 
   /** Requests sharing their caller's half: `{ headers, payloads }`. */
@@ -351,15 +351,17 @@ export class RpcServer {
     const replyTo = this.replyChannel(caller.serviceNameSource, caller.sourceInstance, served.name);
     // the requests of a batch share their caller's half, and so its sender
     const sender = senderOf(caller, caller.serviceNameSource);
+    // and arrived together: one clock reading dates them all
+    const receivedAt = Date.now();
     for (const body of payloads as unknown[]) {
       const invalid = invalidRequestBodyReason(body);
-      if (invalid === undefined) this.admitAny(served, caller, replyTo, body as RpcRequestBody | RpcQueryBody, sender);
+      if (invalid === undefined) this.admitAny(served, caller, replyTo, body as RpcRequestBody | RpcQueryBody, sender, receivedAt);
       else this.malformed(served, invalid, caller, body, from);
     }
   }
 
   /** Answers a well-formed request at once (no such function, closing, busy) or runs or queues it. */
-  private admit(served: Served, caller: RpcRequestHeaders, replyTo: string, request: RpcRequestBody, isQuery: boolean, sender: Sender): void {
+  private admit(served: Served, caller: RpcRequestHeaders, replyTo: string, request: RpcRequestBody, isQuery: boolean, sender: Sender, receivedAt: number): void {
     const fn = request.action;
     const exposed = isQuery || fn !== QUERY_FUNCTION ? served.functions.get(fn) : undefined;
     if (exposed === undefined) {
@@ -384,7 +386,7 @@ export class RpcServer {
       );
       return;
     }
-    const context = new RequestContext(caller.serviceNameSource, caller.sourceInstance, request.queryId, fn, served.name, Date.now() + request.timeout_ms, request.timeout_ms, sender);
+    const context = new RequestContext(caller.serviceNameSource, caller.sourceInstance, request.queryId, fn, served.name, receivedAt + request.timeout_ms, request.timeout_ms, sender);
     job.context = context;
     this.inProgress += 1;
     this.track(job);

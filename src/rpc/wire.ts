@@ -153,7 +153,8 @@ export function invalidReplyReason(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return 'reply is not an object';
   const reply = value as Partial<RpcErrorReply> & { result?: unknown };
   if (typeof reply.queryId !== 'string') return 'reply.queryId is not a string';
-  if (reply.error === undefined) return 'result' in reply ? undefined : 'reply has neither result nor error';
+  // a result is rarely undefined: the key is looked for only then
+  if (reply.error === undefined) return reply.result !== undefined || 'result' in reply ? undefined : 'reply has neither result nor error';
   if (typeof reply.error !== 'object' || reply.error === null || typeof reply.error.ok !== 'boolean') return 'reply.error is not an ActionResult { ok, errorName, message }';
   if (typeof reply.instanceId !== 'string') return 'reply.instanceId is not a string';
   return undefined;
