@@ -33,11 +33,12 @@ interface PendingCall extends Timed {
   readonly id: string;
   readonly target: RpcTarget;
   readonly fn: string;
-  readonly args: unknown[];
+  /** Emptied once settled, as are the other fields that reach the call's values ({@link RpcCaller.settle} says why). */
+  args: unknown[];
   readonly timeoutMs: number;
   readonly idempotent: boolean;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (error: unknown) => void;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
   /** Instance the current attempt went to. */
@@ -55,7 +56,7 @@ interface PendingCall extends Timed {
   /** The request of the current attempt (a write's outcome is matched to its attempt by identity). */
   request: RpcRequestBody | RpcQueryBody | undefined;
   /** Set for a SYNC or ASYNC query: what its request carries instead of a function and arguments. */
-  readonly query: QueryRequestBody | undefined;
+  query: QueryRequestBody | undefined;
 }
 
 /** What a SYNC or ASYNC query request carries besides its id and timeout. */
@@ -79,6 +80,10 @@ function captureSettlers(resolve: (value: unknown) => void, reject: (error: unkn
   capturedResolve = resolve;
   capturedReject = reject;
 }
+
+/** What a settled call's settlers and arguments become. */
+const settledAlready = (): void => undefined;
+const NO_ARGS: unknown[] = [];
 
 /** Counters of the calling side. */
 export interface RpcCallerStats {
@@ -527,17 +532,19 @@ export class RpcCaller {
   }
 
   private succeed(call: PendingCall, value: unknown): void {
+    const resolve = call.resolve;
     this.settle(call);
     if (this.debug) this.logger.debug({ target: call.target.name, fn: call.fn, requestId: call.id, ms: Math.round(performance.now() - call.sentAt) }, 'call answered');
     this.counters.succeeded += 1;
-    call.resolve(value);
+    resolve(value);
   }
 
   private fail(call: PendingCall, error: unknown): void {
+    const reject = call.reject;
     this.settle(call);
     if (this.debug) this.logger.debug({ target: call.target.name, fn: call.fn, requestId: call.id, error: error instanceof Error ? error.name : String(error) }, 'call failed');
     this.counters.failed += 1;
-    call.reject(error);
+    reject(error);
   }
 
   /** The current attempt no longer counts against its instance (answered, failed, or sent elsewhere). */
@@ -547,11 +554,27 @@ export class RpcCaller {
     call.load = undefined;
   }
 
+  /**
+   * Ends a call's bookkeeping and lets go of everything it reached. With
+   * many calls in flight, V8 may allocate the calls directly in the old
+   * generation (they outlive a young collection often enough); a settled
+   * call there still counts as alive for every young collection until the
+   * next full one, and so would everything it points to: its promise, its
+   * request, its arguments and its result, all promoted in turn.
+   */
   private settle(call: PendingCall): void {
     this.unload(call);
     this.pending.delete(call.id);
     this.deadlines.remove(call);
     if (call.onAbort !== undefined) call.signal?.removeEventListener('abort', call.onAbort);
+    call.resolve = settledAlready;
+    call.reject = settledAlready;
+    call.args = NO_ARGS;
+    call.query = undefined;
+    call.request = undefined;
+    call.signal = undefined;
+    call.onAbort = undefined;
+    call.tried = undefined;
   }
 
   // ---- connection and liveness ----
