@@ -69,10 +69,10 @@ export class ReplyResender<J extends Resendable> {
     private readonly limits: ResendLimits = RESEND_LIMITS,
   ) {}
 
-  /** Prepares `job` for its first publish: it may be published again until `callDeadline` (ms since the epoch), within the window. */
-  start(job: J, reply: object, callDeadline: number): void {
+  /** Prepares `job` for its first publish at `now`: it may be published again until `callDeadline` (ms since the epoch), within the window. */
+  start(job: J, reply: object, callDeadline: number, now = Date.now()): void {
     job.reply = reply;
-    job.replyUntil = Math.min(callDeadline, Date.now() + this.limits.windowMs);
+    job.replyUntil = Math.min(callDeadline, now + this.limits.windowMs);
   }
 
   /**

@@ -374,6 +374,7 @@ export class RpcCaller {
 
   /** How the write of a request ended (one shared callback: no closure or promise per call). */
   private readonly onSent = (request: RpcRequestBody | RpcQueryBody, error: unknown, receivers: number | undefined): void => {
+    if (error === undefined && receivers !== 0) return; // written and heard: nothing to do, whatever became of the call
     const call = this.pending.get(request.queryId);
     if (call === undefined || call.request !== request) return; // settled, or already sent again elsewhere
     if (error !== undefined) {
@@ -382,7 +383,6 @@ export class RpcCaller {
       if (PermissionError.isRefusal(error)) return this.fail(call, PermissionError.from(`call "${call.target.name}" function "${call.fn}"`, error));
       return this.fail(call, new ValidationError(`cannot send the call to "${call.target.name}" function "${call.fn}": ${error instanceof Error ? error.message : String(error)}`));
     }
-    if (receivers !== 0) return;
     // The request reached no one, so it may go again: to the same instance if it is listening after all (on a cluster, the
     // slot of its channel may have just moved, and its subscription follows within channelSubscribers' grace), else elsewhere.
     const instanceId = call.instanceId as string;

@@ -149,6 +149,8 @@ export class RpcServer {
   private started = false;
   private closing = false;
   private inProgress = 0;
+  /** While the requests of a batch are admitted: when it arrived, which also dates the replies its handlers return at once. */
+  private batchReceivedAt: number | undefined;
   private idleWaiters: Array<() => void> = [];
   private readonly counters: RpcServerStats = { handled: 0, handlerErrors: 0, refusedBusy: 0, malformedRequests: 0, expiredInQueue: 0, repliesResent: 0 };
   private readonly resender = new ReplyResender<Job>((job) => this.postReply(job), this.counters);
@@ -351,12 +353,17 @@ export class RpcServer {
     const replyTo = this.replyChannel(caller.serviceNameSource, caller.sourceInstance, served.name);
     // the requests of a batch share their caller's half, and so its sender
     const sender = senderOf(caller, caller.serviceNameSource);
-    // and arrived together: one clock reading dates them all
+    // and arrived together: one clock reading dates them all, and the replies their handlers return at once
     const receivedAt = Date.now();
-    for (const body of payloads as unknown[]) {
-      const invalid = invalidRequestBodyReason(body);
-      if (invalid === undefined) this.admitAny(served, caller, replyTo, body as RpcRequestBody | RpcQueryBody, sender, receivedAt);
-      else this.malformed(served, invalid, caller, body, from);
+    this.batchReceivedAt = receivedAt;
+    try {
+      for (const body of payloads as unknown[]) {
+        const invalid = invalidRequestBodyReason(body);
+        if (invalid === undefined) this.admitAny(served, caller, replyTo, body as RpcRequestBody | RpcQueryBody, sender, receivedAt);
+        else this.malformed(served, invalid, caller, body, from);
+      }
+    } finally {
+      this.batchReceivedAt = undefined;
     }
   }
 
@@ -558,7 +565,8 @@ export class RpcServer {
 
   /** The first publish of a reply: until the caller's deadline it may be published again ({@link ReplyResender}). */
   private startReply(job: Job, reply: RpcResultReply | RpcErrorReply): void {
-    this.resender.start(job, reply, job.context?.deadline ?? Date.now() + job.request.timeout_ms);
+    const now = this.batchReceivedAt ?? Date.now();
+    this.resender.start(job, reply, job.context?.deadline ?? now + job.request.timeout_ms, now);
     this.postReply(job);
   }
 
