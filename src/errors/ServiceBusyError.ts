@@ -11,8 +11,14 @@ export class ServiceBusyError extends IntracomError {
   /** The called function. */
   readonly functionName: string;
 
-  constructor(target: string, functionName: string, instances: number) {
-    super('ERR_SERVICE_BUSY', `"${target}" refused function "${functionName}": all ${instances} instance(s) tried were at their concurrency limit with a full queue (concurrency, maxQueued)`);
+  /**
+   * @param instances The instances that refused the call busy.
+   * @param elsewhere The other instances tried, which were gone or closing.
+   */
+  constructor(target: string, functionName: string, instances: number, elsewhere = 0) {
+    const busy = elsewhere === 0 ? `all ${instances} instance(s) tried were` : `${instances} of the ${instances + elsewhere} instance(s) tried were`;
+    const rest = elsewhere === 0 ? '' : `, the other ${elsewhere} gone or closing`;
+    super('ERR_SERVICE_BUSY', `"${target}" refused function "${functionName}": ${busy} at their concurrency limit with a full queue (concurrency, maxQueued)${rest}`);
     this.service = target;
     this.functionName = functionName;
   }

@@ -20,10 +20,18 @@ export interface RpcAnnouncement {
   callers?: string[];
 }
 
-/** What this caller has given one instance of a target, for the choice of the instance of each burst. */
+/**
+ * What this caller has given one instance of a target, for the choice of
+ * the instance of each burst. One per incarnation: an instance that restarts
+ * under the same id (a new `startedAt` in the registry) gets a new one, so
+ * that what the old process did (it closed, went silent, was tried by a
+ * call) is not held against the new one.
+ */
 export interface InstanceLoad {
   /** Instance id. */
   readonly id: string;
+  /** When this incarnation started, as announced (ms since the epoch; 0 when not announced). */
+  readonly startedAt: number;
   /** Calls given to it so far; lifted to within BALANCE_LAG_BURSTS bursts of the most-given instance when it lags (see `pick`). */
   given: number;
   /** Calls given to it and not yet settled or sent elsewhere. */
@@ -62,7 +70,7 @@ export interface RpcTarget {
   /** The load of every instance seen, listed now or not: one missing from a registry read keeps its counts when it is back. */
   loads: Map<string, InstanceLoad>;
   /** Instances whose channel reached nobody, until when (`performance.now()`, ms) they are avoided. */
-  suspects: Map<string, number>;
+  suspects: Map<InstanceLoad, number>;
   /** Request channel per instance id; null for an instance that takes no calls from this service. */
   channels: Map<string, string | null>;
   /** The callers each instance that names them accepts (absent: the open channel). */
@@ -160,7 +168,7 @@ export class InstanceDirectory {
    * instance is full. The caller counts each call it gives the chosen
    * instance with {@link take} and {@link release}.
    */
-  pick(target: RpcTarget, exclude: Set<string> | undefined, now = performance.now(), burstSize = 1): InstanceLoad | undefined {
+  pick(target: RpcTarget, exclude: Set<InstanceLoad> | undefined, now = performance.now(), burstSize = 1): InstanceLoad | undefined {
     if (now - target.fetchedAt > this.cacheMs && target.refreshing === undefined) {
       this.refresh(target).catch((error: unknown) => this.warnings.warn(`refresh ${target.topic}`, { err: error, target: target.topic }, 'could not refresh the live instances'));
     }
@@ -187,6 +195,12 @@ export class InstanceDirectory {
     target.outstanding -= 1;
   }
 
+  /** `load` answered a call: not silent, and not suspected any more (its id may serve in a new process, on the same channel). */
+  answered(target: RpcTarget, load: InstanceLoad): void {
+    load.silent = false;
+    if (target.suspects.size > 0) target.suspects.delete(load);
+  }
+
   /** A call given to `load` timed out unanswered: it is given one call at a time until it answers (see `pick`). */
   unanswered(target: RpcTarget, load: InstanceLoad): void {
     load.silent = true;
@@ -194,25 +208,32 @@ export class InstanceDirectory {
   }
 
   /** Whether an instance is avoided now (its channel reached nobody lately); forgets a suspicion that ran out. */
-  private suspected(target: RpcTarget, id: string, now: number): boolean {
+  private suspected(target: RpcTarget, load: InstanceLoad, now: number): boolean {
     if (target.suspects.size === 0) return false;
-    const until = target.suspects.get(id);
+    const until = target.suspects.get(load);
     if (until === undefined) return false;
     if (until > now) return true;
-    target.suspects.delete(id);
+    target.suspects.delete(load);
     return false;
   }
 
   /** The next instance round-robin, as `pick` describes. */
-  private next(target: RpcTarget, exclude: Set<string> | undefined, now: number): InstanceLoad | undefined {
+  private next(target: RpcTarget, exclude: Set<InstanceLoad> | undefined, now: number): InstanceLoad | undefined {
     const list = target.instances;
     const count = list.length;
+    // when only suspected or silent ones are left: the least-holding of them, a silent one holding a call last
     let fallback: InstanceLoad | undefined;
+    let fallbackRank = Infinity;
     for (let i = 0; i < count; i++) {
       const load = list[(target.cursor + i) % count];
-      if (exclude !== undefined && exclude.has(load.id)) continue;
-      if (this.suspected(target, load.id, now)) {
-        fallback ??= load;
+      if (exclude !== undefined && exclude.has(load)) continue;
+      const silent = load.silent && load.outstanding > 0;
+      if (silent || this.suspected(target, load, now)) {
+        const rank = (silent ? 1_000_000_000 : 0) + load.outstanding;
+        if (rank < fallbackRank) {
+          fallback = load;
+          fallbackRank = rank;
+        }
         continue;
       }
       target.cursor = (target.cursor + i + 1) % count;
@@ -229,12 +250,10 @@ export class InstanceDirectory {
     let leastAt = 0;
     let most = -Infinity;
     let usable = 0;
-    let fallback: InstanceLoad | undefined;
     for (let i = 0; i < count; i++) {
       const load = list[i];
       if (load.given > most) most = load.given;
-      if (this.suspected(target, load.id, now)) fallback ??= load;
-      else {
+      if (!this.suspected(target, load, now)) {
         usable += 1;
         if (load.outstanding < least) {
           least = load.outstanding;
@@ -242,7 +261,19 @@ export class InstanceDirectory {
         }
       }
     }
-    if (least === Infinity) return fallback;
+    // suspected ones are avoided while others remain: when none remains, every one is chosen from as if none were
+    // (before sending, the check that it listens tells; the same id may serve again in a new process)
+    const avoid = usable > 0 && target.suspects.size > 0;
+    if (usable === 0) {
+      if (count === 0) return undefined;
+      for (let i = 0; i < count; i++) {
+        if (list[i].outstanding < least) {
+          least = list[i].outstanding;
+          leastAt = i;
+        }
+      }
+      usable = count;
+    }
     target.usable = usable;
     if (now - target.peakAt >= PEAK_HALF_LIFE_MS) {
       target.peak = Math.max(target.outstanding, target.peak >> 1);
@@ -251,14 +282,23 @@ export class InstanceDirectory {
     const full = least + Math.max(burstSize, Math.ceil(target.outstanding / count));
     let chosen: InstanceLoad | undefined;
     let chosenAt = 0;
-    // when every instance is full: the least-holding one not silent, else the least-holding one
+    // when every instance is full: the least-holding one not silent, else a suspected one not silent (the check that it
+    // listens, before sending, tells: the same id may serve again in a new process), else the least-holding one
     let answering: InstanceLoad | undefined;
     let answeringAt = leastAt;
+    let suspected: InstanceLoad | undefined;
+    let suspectedAt = leastAt;
     for (let i = 0; i < count; i++) {
       const at = (target.cursor + i) % count;
       const load = list[at];
-      if (target.suspects.size > 0 && target.suspects.has(load.id)) continue;
       const silent = load.silent && load.outstanding > 0;
+      if (avoid && target.suspects.has(load)) {
+        if (!silent && (suspected === undefined || load.outstanding < suspected.outstanding)) {
+          suspected = load;
+          suspectedAt = at;
+        }
+        continue;
+      }
       if (!silent && (answering === undefined || load.outstanding < answering.outstanding)) {
         answering = load;
         answeringAt = at;
@@ -270,8 +310,16 @@ export class InstanceDirectory {
       }
     }
     if (chosen === undefined) {
-      chosen = answering ?? list[leastAt];
-      chosenAt = answeringAt;
+      if (answering !== undefined) {
+        chosen = answering;
+        chosenAt = answeringAt;
+      } else if (suspected !== undefined) {
+        chosen = suspected;
+        chosenAt = suspectedAt;
+      } else {
+        chosen = list[leastAt];
+        chosenAt = leastAt;
+      }
     }
     const burst = chosen;
     target.cursor = (chosenAt + 1) % count;
@@ -294,12 +342,14 @@ export class InstanceDirectory {
       try {
         const announcements = await this.route.liveInstances(Names.rpcRegistry(target.topic));
         const ids: string[] = [];
+        const started = new Map<string, number>();
         const callers = new Map<string, readonly string[]>();
         for (const bytes of announcements) {
           try {
             const announcement = this.codec.decode(bytes) as RpcAnnouncement;
             if (typeof announcement?.instanceId !== 'string') continue;
             ids.push(announcement.instanceId);
+            if (typeof announcement.startedAt === 'number') started.set(announcement.instanceId, announcement.startedAt);
             if (Array.isArray(announcement.callers)) callers.set(announcement.instanceId, announcement.callers.filter((caller): caller is string => typeof caller === 'string'));
           } catch (error) {
             this.warnings.warn(`announcement ${target.topic}`, { err: error, target: target.topic }, 'an RPC announcement does not decode; skipped');
@@ -308,7 +358,7 @@ export class InstanceDirectory {
         ids.sort();
         if (!sameCallers(target.callers, callers)) target.channels.clear();
         target.callers = callers;
-        target.instances = this.loadsOf(target, ids);
+        target.instances = this.loadsOf(target, ids, started);
         target.fetchedAt = performance.now();
       } finally {
         target.refreshing = undefined;
@@ -321,27 +371,42 @@ export class InstanceDirectory {
    * The loads of a new list of instance ids: an instance seen before keeps
    * its counts (also one a registry read missed for a while), a new one
    * starts level with the least-given listed one (it gets its share at once,
-   * not a flood).
+   * not a flood). An instance restarted under its id (another `startedAt`)
+   * is a new incarnation: a new load, not suspected, not silent, given as
+   * many as before (the calls still held by the old one are released from
+   * the old load).
    */
-  private loadsOf(target: RpcTarget, ids: string[]): InstanceLoad[] {
+  private loadsOf(target: RpcTarget, ids: string[], started: Map<string, number>): InstanceLoad[] {
     let least = Infinity;
     for (const load of target.instances) if (load.given < least) least = load.given;
     if (least === Infinity) least = 0;
     if (target.loads.size > 4096) target.loads.clear();
-    return ids.map((id) => {
+    const loads = ids.map((id) => {
       let load = target.loads.get(id);
-      if (load === undefined) {
-        load = { id, given: least, outstanding: 0, silent: false };
+      const startedAt = started.get(id) ?? 0;
+      if (load === undefined || load.startedAt !== startedAt) {
+        if (load !== undefined) target.suspects.delete(load);
+        load = { id, startedAt, given: load?.given ?? least, outstanding: 0, silent: false };
         target.loads.set(id, load);
       }
       return load;
     });
+    if (target.suspects.size > 0) {
+      const listed = new Set(loads);
+      for (const suspect of target.suspects.keys()) if (!listed.has(suspect)) target.suspects.delete(suspect);
+    }
+    return loads;
   }
 
-  /** Marks an instance as gone (a request to it reached nobody): avoided until the registry drops it. */
-  suspect(target: RpcTarget, instanceId: string): void {
-    target.suspects.set(instanceId, performance.now() + SUSPECT_MS);
-    if (target.burst?.id === instanceId) target.burst = undefined;
+  /**
+   * Marks an incarnation as gone or leaving (a request to it reached nobody,
+   * or it answered with the closing fault): avoided for SUSPECT_MS while
+   * others remain, or until the registry no longer lists it; the same id
+   * started again is another incarnation, not avoided.
+   */
+  suspect(target: RpcTarget, load: InstanceLoad): void {
+    target.suspects.set(load, performance.now() + SUSPECT_MS);
+    if (target.burst === load) target.burst = undefined;
   }
 
   private readonly endBursts = (): void => {

@@ -49,8 +49,8 @@ interface PendingCall extends Timed {
   /** When the current attempt was sent (`performance.now()`, ms). */
   sentAt: number;
   attempts: number;
-  /** Instances that refused or were gone, not to be tried again for this call. */
-  tried: Set<string> | undefined;
+  /** Instances (incarnations) that refused or were gone, not to be tried again for this call. */
+  tried: Set<InstanceLoad> | undefined;
   busy: number;
   refreshed: boolean;
   /** The request of the current attempt (a write's outcome is matched to its attempt by identity). */
@@ -302,7 +302,7 @@ export class RpcCaller {
     const load = this.directory.pick(target, call.tried, now, this.burstSize);
     if (load === undefined) {
       if (!call.refreshed) return this.readThenDispatch(call);
-      if (call.busy > 0) return this.fail(call, new ServiceBusyError(target.name, call.fn, call.tried?.size ?? call.busy));
+      if (call.busy > 0) return this.fail(call, new ServiceBusyError(target.name, call.fn, call.busy, Math.max(0, (call.tried?.size ?? call.busy) - call.busy)));
       const detail = call.tried === undefined ? 'no live instance is registered' : `none of the ${call.tried.size} registered instance(s) takes calls any more (gone, or closing)`;
       return this.fail(call, new NoServiceError(target.name, call.fn, detail));
     }
@@ -324,7 +324,7 @@ export class RpcCaller {
         if (this.pending.get(call.id) !== call || call.channel !== channel || call.request !== undefined) return;
         if (count > 0) return this.send(call, performance.now());
         // registered but not listening (crashed): the request never left, so another instance may take it
-        this.directory.suspect(call.target, instanceId);
+        this.directory.suspect(call.target, load);
         this.reroute(call, instanceId);
       },
       (error: unknown) => {
@@ -390,7 +390,7 @@ export class RpcCaller {
     this.heard.delete(channel);
     const gone = (): void => {
       if (this.pending.get(call.id) !== call || call.request !== request) return;
-      this.directory.suspect(call.target, instanceId);
+      if (call.load !== undefined) this.directory.suspect(call.target, call.load);
       this.reroute(call, instanceId);
     };
     this.listening(channel).then((count) => {
@@ -441,8 +441,10 @@ export class RpcCaller {
   }
 
   private reroute(call: PendingCall, from: string): void {
+    const load = call.load;
     this.unload(call);
-    (call.tried ??= new Set()).add(from);
+    if (load !== undefined) (call.tried ??= new Set()).add(load);
+    else this.logger.debug({ fn: call.fn, instanceId: from }, 'rerouted a call not given to an instance');
     call.instanceId = undefined;
     call.channel = undefined;
     call.request = undefined;
@@ -474,7 +476,7 @@ export class RpcCaller {
     }
     // the instance listened when the request reached it, after it was sent: no clock read per reply
     if (call.channel !== undefined) this.heardFrom(call.channel, call.sentAt);
-    if (call.load?.silent === true) call.load.silent = false;
+    if (call.load !== undefined && (call.load.silent || call.target.suspects.size > 0)) this.directory.answered(call.target, call.load);
     const failure = message as Partial<RpcErrorReply> & { result?: unknown };
     if (failure.error === undefined) return this.succeed(call, failure.result);
     const reply = failure as RpcErrorReply;
@@ -497,7 +499,7 @@ export class RpcCaller {
         return this.reroute(call, reply.instanceId);
       case 'closing':
         // the instance is leaving the registry: avoided by every call, and the list this call chose from may be read again
-        this.directory.suspect(call.target, reply.instanceId);
+        if (call.load !== undefined) this.directory.suspect(call.target, call.load);
         call.refreshed = false;
         return this.reroute(call, reply.instanceId);
       default:
@@ -623,7 +625,7 @@ export class RpcCaller {
     this.heard.delete(channel);
     for (const call of [...this.pending.values()]) {
       if (call.channel !== channel || call.request === undefined) continue;
-      this.directory.suspect(call.target, instanceId);
+      if (call.load !== undefined) this.directory.suspect(call.target, call.load);
       if (call.idempotent) {
         this.logger.info({ fn: call.fn, instanceId }, 'instance lost mid-call; retrying the idempotent call on another instance');
         this.reroute(call, instanceId);

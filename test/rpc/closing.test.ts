@@ -6,20 +6,25 @@
  * idempotent all succeed and each runs once.
  */
 import { expect } from 'chai';
+import { TimeoutError } from '../../src/errors/TimeoutError';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
+import { until } from '../support/async';
 import { onEachRoute } from '../support/routes';
 
 onEachRoute('RPC instances closing under traffic', (options) => {
-  for (const { title, concurrency, handlerMs, minimumAnswered } of [
-    { title: 'quick handlers', concurrency: undefined, handlerMs: 0, minimumAnswered: 1_000 },
+  for (const { title, concurrency, handlerMs, minimumAnswered, sameIds } of [
+    { title: 'quick handlers', concurrency: undefined, handlerMs: 0, minimumAnswered: 1_000, sameIds: false },
     // requests queue at each instance (2 run at once, 20 ms each): a closing instance refuses its queue with the closing fault
-    { title: 'requests queued at the instances (concurrency 2, 20 ms handlers)', concurrency: 2, handlerMs: 20, minimumAnswered: 300 },
+    { title: 'requests queued at the instances (concurrency 2, 20 ms handlers)', concurrency: 2, handlerMs: 20, minimumAnswered: 300, sameIds: false },
+    // each instance comes back under its own id (docs/client.md: keep the id across restarts): what the closing one did is not held against it
+    { title: 'each restarted under its own instance id, requests queued', concurrency: 2, handlerMs: 20, minimumAnswered: 300, sameIds: true },
   ]) {
     it(`64 calls in flight while instances close and start, ${title}: every call succeeds and its handler ran exactly once`, async function () {
       this.timeout(60_000);
       const runs = new Map<number, number>();
-      const start = async (): Promise<RedisRPCClient> => {
-        const instance = new RedisRPCClient({ ...options('churned'), closeTimeoutMs: 2_000, ...(concurrency === undefined ? {} : { concurrency }) });
+      let started = 0;
+      const start = async (instanceId = `churned-${started++}`): Promise<RedisRPCClient> => {
+        const instance = new RedisRPCClient({ ...options('churned'), instanceId, closeTimeoutMs: 2_000, ...(concurrency === undefined ? {} : { concurrency }) });
         await instance.connect();
         await instance.expose('record', async ([n]: [number]) => {
           runs.set(n, (runs.get(n) ?? 0) + 1);
@@ -54,8 +59,13 @@ onEachRoute('RPC instances closing under traffic', (options) => {
         for (let round = 0; round < 30 && failures.length === 0; round++) {
           await new Promise<void>((resolve) => setTimeout(resolve, 100));
           const [leaving] = instances.splice(Math.floor(Math.random() * instances.length), 1);
-          closing.push(leaving.close());
-          instances.push(await start());
+          if (sameIds) {
+            await leaving.close();
+            instances.push(await start(leaving.instanceId));
+          } else {
+            closing.push(leaving.close());
+            instances.push(await start());
+          }
         }
         expect(answered).to.be.greaterThan(minimumAnswered);
       } finally {
@@ -72,4 +82,62 @@ onEachRoute('RPC instances closing under traffic', (options) => {
       expect(runs.size).to.equal(next);
     });
   }
+});
+
+onEachRoute('RPC instances restarted under their own ids', (options) => {
+  it('after a rolling restart under the same ids, an instance that gets stuck holds at most half the calls, then one at a time, and the others serve the rest', async function () {
+    this.timeout(60_000);
+    const stuck = new Set<string>();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let held = 0;
+    let answered = 0;
+    const start = async (instanceId: string): Promise<RedisRPCClient> => {
+      const instance = new RedisRPCClient({ ...options('rolled'), instanceId });
+      await instance.connect();
+      await instance.expose('work', async () => {
+        if (!stuck.has(instanceId)) {
+          answered += 1;
+          return;
+        }
+        held += 1;
+        await gate;
+      });
+      return instance;
+    };
+    const instances = [await start('rolled-a'), await start('rolled-b'), await start('rolled-c')];
+    const caller = new RedisRPCClient({ ...options('roller'), timeoutMs: 300 });
+    await caller.connect();
+    let running = true;
+    const failures: unknown[] = [];
+    const loops = Array.from({ length: 16 }, async () => {
+      while (running) await caller.callService('rolled', 'work').catch((error: unknown) => void failures.push(error));
+    });
+    try {
+      // every instance closes and comes back under its id, under traffic
+      for (let i = 0; i < instances.length; i++) {
+        const before = answered;
+        while (answered < before + 50) await new Promise<void>((resolve) => setTimeout(resolve, 5));
+        await instances[i].close();
+        instances[i] = await start(instances[i].instanceId);
+      }
+      expect(failures.map(String)).to.deep.equal([]);
+      stuck.add('rolled-a');
+      const heldBefore = held;
+      const answeredBefore = answered;
+      const started = performance.now();
+      await until(() => performance.now() - started >= 1_500, 10_000, 'time to pass');
+      const windows = Math.ceil((performance.now() - started) / 300) + 1;
+      for (const failure of failures) expect(failure).to.be.instanceOf(TimeoutError);
+      // half of the peak (16) per incarnation the client knows of the stuck process: the one it had before reading the registry
+      // again (the restart's channel is the same) and the one it reads, then one call per timeout
+      expect(held - heldBefore, `held ${held - heldBefore} in ${windows} timeout windows`).to.be.at.most(2 * 8 + windows);
+      expect(answered - answeredBefore, 'calls answered by the two instances that answer').to.be.greaterThan(500);
+    } finally {
+      running = false;
+      release();
+      await Promise.all(loops);
+      await Promise.all([...instances.map((instance) => instance.close()), caller.close()]);
+    }
+  });
 });
