@@ -169,9 +169,7 @@ export class InstanceDirectory {
    * instance with {@link take} and {@link release}.
    */
   pick(target: RpcTarget, exclude: Set<InstanceLoad> | undefined, now = performance.now(), burstSize = 1): InstanceLoad | undefined {
-    if (now - target.fetchedAt > this.cacheMs && target.refreshing === undefined) {
-      this.refresh(target).catch((error: unknown) => this.warnings.warn(`refresh ${target.topic}`, { err: error, target: target.topic }, 'could not refresh the live instances'));
-    }
+    this.refreshIfStale(target, now);
     if (burstSize > 1 && exclude === undefined) {
       if (target.burst !== undefined && target.burstLeft > 0 && belowHalf(target, target.burst)) {
         target.burstLeft -= 1;
@@ -180,6 +178,13 @@ export class InstanceDirectory {
       return this.openBurst(target, now, burstSize);
     }
     return this.next(target, exclude, now);
+  }
+
+  /** Starts reading the live instances of `target` in the background when the list is older than `cacheMs`. */
+  refreshIfStale(target: RpcTarget, now = performance.now()): void {
+    if (now - target.fetchedAt > this.cacheMs && target.refreshing === undefined) {
+      this.refresh(target).catch((error: unknown) => this.warnings.warn(`refresh ${target.topic}`, { err: error, target: target.topic }, 'could not refresh the live instances'));
+    }
   }
 
   /** A call is given to `load` (an instance of `target`): counted until {@link release}. */
@@ -193,6 +198,15 @@ export class InstanceDirectory {
   release(target: RpcTarget, load: InstanceLoad): void {
     load.outstanding -= 1;
     target.outstanding -= 1;
+  }
+
+  /**
+   * Whether the registry now lists another incarnation of `load`'s instance
+   * (its id restarted, so the process `load` stands for has stopped).
+   */
+  replaced(target: RpcTarget, load: InstanceLoad): boolean {
+    const current = target.loads.get(load.id);
+    return current !== undefined && current !== load;
   }
 
   /** `load` answered a call: not silent, and not suspected any more (its id may serve in a new process, on the same channel). */

@@ -606,9 +606,18 @@ export class RpcCaller {
     if (this.pending.size === 0 || this.connectionDown || this.route.status !== 'ready') return;
     const threshold = performance.now() - this.settings.probeIntervalMs;
     const channels = new Map<string, string>();
+    let restarted: PendingCall[] | undefined;
     for (const call of this.pending.values()) {
-      if (call.channel !== undefined && call.instanceId !== undefined && call.request !== undefined && call.sentAt <= threshold) channels.set(call.channel, call.instanceId);
+      if (call.channel === undefined || call.instanceId === undefined || call.request === undefined || call.sentAt > threshold) continue;
+      // a new process under the same id listens on the same channel: the counts below cannot tell that this call's one stopped
+      if (call.load !== undefined && this.directory.replaced(call.target, call.load)) (restarted ??= []).push(call);
+      else {
+        channels.set(call.channel, call.instanceId);
+        // the registry read that would show a restart under the same id, when no new call made one
+        this.directory.refreshIfStale(call.target);
+      }
     }
+    if (restarted !== undefined) for (const call of restarted) this.lost(call, call.instanceId as string, 'it restarted (another process registered under its id)');
     if (channels.size === 0) return;
     const probed = [...channels];
     this.route.channelSubscribers(probed.map(([channel]) => channel)).then(
@@ -625,13 +634,19 @@ export class RpcCaller {
     this.heard.delete(channel);
     for (const call of [...this.pending.values()]) {
       if (call.channel !== channel || call.request === undefined) continue;
-      if (call.load !== undefined) this.directory.suspect(call.target, call.load);
-      if (call.idempotent) {
-        this.logger.info({ fn: call.fn, instanceId }, 'instance lost mid-call; retrying the idempotent call on another instance');
-        this.reroute(call, instanceId);
-      } else {
-        this.fail(call, new ConnectionLostError(`call to "${call.target.name}" function "${call.fn}" lost its instance ${instanceId}: it stopped listening (crashed or disconnected) before answering; the call may or may not have run`, instanceId));
-      }
+      this.lost(call, instanceId, 'it stopped listening (crashed or disconnected)');
+    }
+  }
+
+  /** A call whose instance stopped before answering: sent elsewhere when idempotent, else ConnectionLostError. */
+  private lost(call: PendingCall, instanceId: string, why: string): void {
+    if (this.pending.get(call.id) !== call) return;
+    if (call.load !== undefined) this.directory.suspect(call.target, call.load);
+    if (call.idempotent) {
+      this.logger.info({ fn: call.fn, instanceId }, 'instance lost mid-call; retrying the idempotent call on another instance');
+      this.reroute(call, instanceId);
+    } else {
+      this.fail(call, new ConnectionLostError(`call to "${call.target.name}" function "${call.fn}" lost its instance ${instanceId}: ${why} before answering; the call may or may not have run`, instanceId));
     }
   }
 }

@@ -6,6 +6,7 @@
  * idempotent all succeed and each runs once.
  */
 import { expect } from 'chai';
+import { ConnectionLostError } from '../../src/errors/ConnectionLostError';
 import { TimeoutError } from '../../src/errors/TimeoutError';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { until } from '../support/async';
@@ -138,6 +139,53 @@ onEachRoute('RPC instances restarted under their own ids', (options) => {
       release();
       await Promise.all(loops);
       await Promise.all([...instances.map((instance) => instance.close()), caller.close()]);
+    }
+  });
+});
+
+onEachRoute('RPC instance crashed and started again under its id', (options) => {
+  it('calls in flight to the crashed process fail with ConnectionLostError within about two probe intervals, although the new process listens on the same channel; idempotent ones are answered', async function () {
+    this.timeout(30_000);
+    const gate = new Promise<void>(() => undefined);
+    const start = async (instanceId: string, answers: boolean): Promise<RedisRPCClient> => {
+      const instance = new RedisRPCClient({ ...options('phoenix'), instanceId, closeTimeoutMs: 100 });
+      await instance.connect();
+      await instance.expose('work', async () => {
+        if (!answers) await gate;
+        return instanceId;
+      });
+      return instance;
+    };
+    const crashing = await start('phoenix-a', false);
+    const steady = await start('phoenix-b', true);
+    const caller = new RedisRPCClient({ ...options('web'), timeoutMs: 20_000, probeIntervalMs: 300, instanceCacheMs: 100 });
+    await caller.connect();
+    const lostAt: number[] = [];
+    const calls = Array.from({ length: 8 }, () =>
+      caller.callService('phoenix', 'work').catch((error: unknown) => {
+        lostAt.push(performance.now());
+        throw error;
+      }),
+    );
+    const idempotent = Array.from({ length: 8 }, () => caller.with({ idempotent: true }).callService('phoenix', 'work'));
+    await until(() => caller.stats().calls >= 16, 5_000, 'the calls to be made');
+    await new Promise<void>((resolve) => setTimeout(resolve, 50));
+    // a crash: its connections drop without a word to the callers; then a new process under the same id, on the same channel
+    const crashedAt = performance.now();
+    await crashing.client.route.close();
+    const restarted = await start('phoenix-a', true);
+    try {
+      const outcomes = await Promise.allSettled(calls);
+      const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason as ConnectionLostError);
+      expect(lost.length, 'calls given to the crashed process').to.be.greaterThan(0);
+      for (const error of lost) {
+        expect(error).to.be.instanceOf(ConnectionLostError);
+        expect(error.instanceId).to.equal('phoenix-a');
+      }
+      for (const at of lostAt) expect(at - crashedAt, 'within a few probe intervals, far from the 20 s timeout').to.be.below(3_000);
+      expect(await Promise.all(idempotent)).to.have.length(8);
+    } finally {
+      await Promise.all([restarted.close(), steady.close(), caller.close(), crashing.close().catch(() => undefined)]);
     }
   });
 });
