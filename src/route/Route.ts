@@ -9,7 +9,12 @@ import type { MemoryBus } from './MemoryBus';
 export type MessageListener = (message: unknown, channel: string) => void;
 /** Receives every message of a pattern subscription. */
 export type PatternListener = (message: unknown, channel: string, pattern: string) => void;
-/** Removes one listener; the Redis subscription goes when its last listener does. */
+/**
+ * Removes one listener; the Redis subscription goes when its last listener
+ * does. That last listener still receives what the server sent before it
+ * confirmed the unsubscription (a publisher counted it as a receiver), until
+ * the promise resolves.
+ */
 export type Unsubscribe = () => Promise<void>;
 
 /** Counters a route keeps; read them with `route.stats()`. */
