@@ -604,7 +604,8 @@ export class RpcCaller {
    */
   private readonly probe = (): void => {
     if (this.pending.size === 0 || this.connectionDown || this.route.status !== 'ready') return;
-    const threshold = performance.now() - this.settings.probeIntervalMs;
+    const now = performance.now();
+    const threshold = now - this.settings.probeIntervalMs;
     const channels = new Map<string, string>();
     let restarted: PendingCall[] | undefined;
     for (const call of this.pending.values()) {
@@ -614,7 +615,7 @@ export class RpcCaller {
       else {
         channels.set(call.channel, call.instanceId);
         // the registry read that would show a restart under the same id, when no new call made one
-        this.directory.refreshIfStale(call.target);
+        this.directory.refreshIfStale(call.target, now);
       }
     }
     if (restarted !== undefined) for (const call of restarted) this.lost(call, call.instanceId as string, 'it restarted (another process registered under its id)');
