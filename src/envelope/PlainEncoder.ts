@@ -3,6 +3,8 @@ import type { Packr } from 'msgpackr';
 /** Node's UTF-8 writer without the argument checks of `Buffer#write` (msgpackr uses it too). */
 const utf8Write = (Buffer.prototype as unknown as { utf8Write: (this: Buffer, text: string, offset: number, length: number) => number }).utf8Write;
 
+const hasOwnProperty = Object.prototype.hasOwnProperty;
+
 /** Keys longer than this are encoded each time instead of remembered. */
 const MAX_REMEMBERED_KEY_LENGTH = 64;
 /** How many encoded keys are remembered; past it the memory starts again empty (keys come from the application's own types). */
@@ -119,13 +121,33 @@ export class PlainEncoder {
   }
 
   private writeMap(object: Record<string, unknown>): void {
-    const keys = Object.keys(object);
-    const length = keys.length;
-    this.writeHeader(length, 0x80, 0xde);
-    for (let i = 0; i < length; i++) {
-      const key = keys[i];
+    this.room(1);
+    // relative to the value's start: a nested write may move the value to a fresh slab
+    const header = this.pos++ - this.start;
+    let length = 0;
+    for (const key in object) {
+      if (!hasOwnProperty.call(object, key)) continue;
       this.writeKey(key);
       this.write(object[key]);
+      length++;
+    }
+    if (length < 16) {
+      this.slab[this.start + header] = 0x80 | length;
+      return;
+    }
+    const extra = length < 0x10000 ? 2 : 4;
+    this.room(extra);
+    const slab = this.slab;
+    const at = this.start + header;
+    slab.copyWithin(at + 1 + extra, at + 1, this.pos);
+    this.pos += extra;
+    if (extra === 2) {
+      slab[at] = 0xde;
+      slab[at + 1] = length >> 8;
+      slab[at + 2] = length & 0xff;
+    } else {
+      slab[at] = 0xdf;
+      this.view.setUint32(at + 1, length);
     }
   }
 

@@ -76,6 +76,44 @@ describe('PlainEncoder (the default codec encoder)', () => {
     for (let round = 0; round < 3; round++) expect(decodeMsgpack(encoder.encode(many))).to.deep.equal(many);
   });
 
+  it('writes the header of a map after its entries: 15, 16, 65,535 and 65,536 keys, and a map that moves to a fresh slab while written', () => {
+    const encoder = new PlainEncoder(packr);
+    const withKeys = (count: number, value: (i: number) => unknown = (i) => i): Record<string, unknown> => {
+      const object: Record<string, unknown> = {};
+      for (let i = 0; i < count; i++) object[`k${i}`] = value(i);
+      return object;
+    };
+    const heads: Array<[number, number[]]> = [
+      [15, [0x8f]],
+      [16, [0xde, 0x00, 0x10]],
+      [65_535, [0xde, 0xff, 0xff]],
+      [65_536, [0xdf, 0x00, 0x01, 0x00, 0x00]],
+    ];
+    for (const [count, head] of heads) {
+      const object = withKeys(count);
+      const bytes = encoder.encode({ before: 1, inner: object, after: 'x' });
+      expect(decodeMsgpack(bytes)).to.deep.equal({ before: 1, inner: object, after: 'x' });
+      const at = bytes.indexOf(Buffer.from('inner')) + 5;
+      expect([...bytes.subarray(at, at + head.length)], `${count} keys`).to.deep.equal(head);
+    }
+    // 20 keys of 8 KiB strings: the slab (64 KiB) is renewed in the middle of the map, after its header was reserved
+    for (let round = 0; round < 4; round++) {
+      const big = withKeys(20, (i) => String.fromCharCode(97 + i).repeat(8192));
+      expect(decodeMsgpack(encoder.encode([round, big]))).to.deep.equal([round, big]);
+    }
+  });
+
+  it('sends own properties only, as before: an enumerable property added to Object.prototype is not sent', () => {
+    const encoder = new PlainEncoder(packr);
+    const prototype = Object.prototype as Record<string, unknown>;
+    prototype.polluted = 'inherited';
+    try {
+      expect(decodeMsgpack(encoder.encode({ a: 1, b: { c: 2 } }))).to.deep.equal({ a: 1, b: { c: 2 } });
+    } finally {
+      delete prototype.polluted;
+    }
+  });
+
   it('writes a lone surrogate as U+FFFD (valid UTF-8 for every reader), keys and values alike', () => {
     const encoder = new PlainEncoder(packr);
     const lone = 'a\uD800b';
