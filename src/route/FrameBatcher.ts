@@ -132,7 +132,10 @@ export class FrameBatcher<T = number> {
     const batches = this.pending;
     if (batches.size === 0) return;
     this.pending = this.spare;
-    this.together(() => this.writeAll(batches));
+    const lone = batches.size === 1 ? (batches.values().next().value as Array<Entry<T>>) : undefined;
+    // a lone message makes one frame: nothing to write together, so no corking of the socket (a lone call or reply, each way)
+    if (lone !== undefined && lone.length === 1) this.write(batches.keys().next().value as string, lone);
+    else this.together(() => this.writeAll(batches));
     batches.clear();
     this.spare = batches;
   };
