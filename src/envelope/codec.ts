@@ -21,7 +21,7 @@ export interface Codec {
  * type mapping). Encoding is {@link PlainEncoder}'s (msgpackr's for what it
  * does not write itself), records off; decoding is the
  * strict decoder of `msgpack.ts`, which reads every byte as the
- * specification says, keeps no state from one input to the next, and builds
+ * specification says, lets nothing in one input change how the next decodes, and builds
  * a tree no larger than the input (no references, no records, no classes
  * beyond Date and Buffer).
  */

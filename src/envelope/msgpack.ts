@@ -3,8 +3,9 @@
  *
  * It reads exactly what the MessagePack specification says and nothing more:
  * every positive fixint (0x00-0x7f) is an integer, whatever came before it;
- * nothing in one input changes how another decodes (there is no state kept
- * between calls); nothing decoded refers to something else decoded, so the
+ * nothing in one input changes how another decodes (what is kept between
+ * calls, the cache of map keys and the map shapes below, changes only how
+ * fast, never what); nothing decoded refers to something else decoded, so the
  * result is a tree with at most one node per byte received and decoding is
  * linear in the input's length. Three extension types are understood, all
  * other extension types are refused:
@@ -38,6 +39,7 @@ export function decodeMsgpack(bytes: Uint8Array): unknown {
   view = new DataView(src.buffer, src.byteOffset, src.byteLength);
   pos = 0;
   end = src.length;
+  top = 0;
   try {
     if (end === 0) throw new Error('no data');
     const value = read(0);
@@ -46,6 +48,10 @@ export function decodeMsgpack(bytes: Uint8Array): unknown {
   } finally {
     src = EMPTY;
     view = EMPTY_VIEW;
+    if (scratchUsed > 0) {
+      scratchValues.fill(undefined, 0, scratchUsed);
+      scratchUsed = 0;
+    }
   }
 }
 
@@ -203,16 +209,255 @@ function readArray(length: number, depth: number): unknown[] {
   return array;
 }
 
+// Map shapes: key orders seen often, each with its keys' bytes and a function that creates its objects. The generic path
+// decodes every key (a key cache lookup and a byte comparison) and stores each entry with `object[key] = value`, one
+// call site for every key of every map, which V8 can only run generically, growing the object one property at a time.
+// A map whose bytes carry a shape's keys in its order is read by comparing those bytes, four at a time, with the values
+// put aside, then created by an object literal of the shape's keys (generated code: the only way to have a literal per
+// key order), which allocates the object with its final layout. Shapes change only speed: the literal defines the same
+// properties in the same order as the generic path's stores (key orders it would not, below, are never compiled), and a
+// map whose keys differ from every shape of its set at some entry continues on the generic path from there.
+//
+// What a sender can make this cost is bounded: at most SHAPE_SETS * SHAPE_WAYS shapes of SHAPE_MAX_KEYS keys of at most 16 bytes
+// are held, a key order is compiled only after SHAPE_COMPILE_AFTER maps of it, and at most once per SHAPE_COMPILE_COST
+// maps read generically; a map on the generic path pays a hash of its keys (already looked up) on top.
+
+/** Most entries a map may have for its key order to be cached (larger maps are rare on the wire, and cost more to compile). */
+const SHAPE_MAX_KEYS = 16;
+/** Sets of shapes (a power of two), chosen by a map's entry count and the first bytes of its first key. */
+const SHAPE_SETS = 64;
+const SHAPE_SET_SHIFT = 32 - Math.log2(SHAPE_SETS);
+/** Shapes per set: key orders that share an entry count and a first key (two event payloads `{id, ...}`) each keep theirs. */
+const SHAPE_WAYS = 4;
+/** Key orders counted towards compilation (a power of two), by a hash of their keys. */
+const PENDING_SLOTS = 1024;
+const PENDING_SHIFT = 32 - Math.log2(PENDING_SLOTS);
+/** Times a key order must be seen (without another taking its counter) before it is compiled: one-off maps never are. */
+const SHAPE_COMPILE_AFTER = 4;
+/**
+ * What a compilation costs, in maps read generically: each such map earns one token, a compilation spends this many. A
+ * sender of endless new key orders makes the decoder compile at most once per this many maps it sends (beyond the
+ * first SHAPE_COMPILE_BURST), so compiling (tens of microseconds) stays a bounded share of decoding whatever arrives.
+ */
+const SHAPE_COMPILE_COST = 4096;
+/** Compilations that may run at once before tokens run out: a new process compiles its first key orders without waiting. */
+const SHAPE_COMPILE_BURST = 16;
+/** What `keySlot` holds after a key that the key cache does not hold (long, or not a string): its map is not cached. */
+const UNCACHEABLE_KEY = -1;
+
+interface Shape {
+  /** The key order, `__proto__` already renamed. */
+  readonly keys: string[];
+  /** Each key's slot in the key cache, as `keySlot` reports it: the hash of a key order is made of them. */
+  readonly keySlots: Int32Array;
+  /** Every key as it arrives (fixstr header and UTF-8), one after the other; key `i` is `keyBytes[ends[i - 1] .. ends[i])`. */
+  readonly keyBytes: Uint8Array;
+  readonly ends: Int32Array;
+  /** The same bytes as little-endian 32-bit words, each key starting a word; key `i` is `words[wordEnds[i - 1] .. wordEnds[i])`. */
+  readonly words: Int32Array;
+  /** Per word, the bits that belong to the key (a key's last word may be partial). */
+  readonly masks: Int32Array;
+  readonly wordEnds: Int32Array;
+  /** Creates the object from `values[base]` to `values[base + keys.length - 1]`. */
+  readonly build: (values: unknown[], base: number) => Record<string, unknown>;
+  /** `mapCount` when a map last matched it: the least recently used of a full set makes room. */
+  used: number;
+}
+
+const shapes: Array<Shape | undefined> = new Array<Shape | undefined>(SHAPE_SETS * SHAPE_WAYS).fill(undefined);
+/** Per pending slot, the hash of the key order counted there, and how many maps of it came since it took the slot. */
+const pendingHash = new Int32Array(PENDING_SLOTS);
+const pendingHits = new Uint8Array(PENDING_SLOTS);
+let mapCount = 0;
+let compileTokens = SHAPE_COMPILE_COST * SHAPE_COMPILE_BURST;
+let compilations = 0;
+/** False once code generation failed (`--disallow-code-generation-from-strings`, a CSP): every map takes the generic path. */
+let shapesOn = true;
+/** The key cache slot of the key `readKey` returned last, or UNCACHEABLE_KEY. */
+let keySlot = 0;
+// The entries of the maps being read, innermost last: at most SHAPE_MAX_KEYS per level of nesting.
+const scratchKeys: string[] = new Array<string>(SHAPE_MAX_KEYS * (MAX_DEPTH + 1)).fill('');
+const scratchValues: unknown[] = new Array<unknown>(SHAPE_MAX_KEYS * (MAX_DEPTH + 1)).fill(undefined);
+let top = 0;
+/** How far this input has used `scratchValues`: cleared after it, so that no decoded value outlives its input there. */
+let scratchUsed = 0;
+
+/** @internal For tests: the key orders held compiled now (at most SHAPE_SETS * SHAPE_WAYS), compilations since the process started, and whether maps may use them. */
+export function mapShapeStats(): { held: number; compilations: number; enabled: boolean } {
+  return { held: shapes.filter((shape) => shape !== undefined).length, compilations, enabled: shapesOn };
+}
+
+/** @internal For tests: forgets every shape and count, as in a new process (compilations go on counting). */
+export function resetMapShapes(): void {
+  shapes.fill(undefined);
+  pendingHash.fill(0);
+  pendingHits.fill(0);
+  compileTokens = SHAPE_COMPILE_COST * SHAPE_COMPILE_BURST;
+}
+
+/** @internal For tests: `false` reads every map generically (as when code generation is refused), `true` uses the shapes again. */
+export function setMapShapes(on: boolean): void {
+  shapesOn = on;
+}
+
 function readMap(size: number, depth: number): Record<string, unknown> {
   if (size * 2 > end - pos) throw new Error(`map of ${size} entries in ${end - pos} bytes`);
   if (depth >= MAX_DEPTH) throw new Error(`nested deeper than ${MAX_DEPTH} levels`);
+  if (size > SHAPE_MAX_KEYS || size === 0 || !shapesOn) return readEntries({}, 0, size, depth);
+  const base = top;
+  top += size;
+  if (top > scratchUsed) scratchUsed = top;
+  mapCount++;
+  // the set: the entry count and the first key's first bytes (two bytes at least remain, four with two entries: checked above)
+  const set = (Math.imul(size ^ (src[pos] << 4) ^ (src[pos + 1] << 12) ^ (size > 1 ? src[pos + 2] << 20 : 0), 0x9e3779b1) >>> SHAPE_SET_SHIFT) * SHAPE_WAYS;
+  // each shape of the set whose keys begin as those already read continues from there
+  let matched = 0;
+  let prefix: Shape | undefined;
+  for (let way = set; way < set + SHAPE_WAYS; way++) {
+    const shape = shapes[way];
+    if (shape === undefined || shape.keys.length !== size || (prefix !== undefined && !samePrefix(shape, prefix, matched))) continue;
+    matched = readShapeEntries(shape, matched, base, depth);
+    if (matched === size) {
+      top = base;
+      shape.used = mapCount;
+      return shape.build(scratchValues, base);
+    }
+    if (matched > 0) prefix = shape;
+  }
+  // no shape of this key order: the entries read so far, then the rest as any map; the key order is hashed and counted
   const object: Record<string, unknown> = {};
-  for (let i = 0; i < size; i++) {
+  let hash = size;
+  if (prefix !== undefined) {
+    const { keys, keySlots } = prefix;
+    for (let i = 0; i < matched; i++) {
+      hash = Math.imul(hash ^ keySlots[i], 0x9e3779b1);
+      scratchKeys[base + i] = keys[i];
+      object[keys[i]] = scratchValues[base + i];
+    }
+  }
+  let cacheable = true;
+  for (let i = matched; i < size; i++) {
+    let key = readKey(depth + 1);
+    if (key === '__proto__') key = '__proto_';
+    if (keySlot === UNCACHEABLE_KEY) cacheable = false;
+    hash = Math.imul(hash ^ keySlot, 0x9e3779b1);
+    scratchKeys[base + i] = key;
+    object[key] = read(depth + 1);
+  }
+  top = base;
+  if (compileTokens < SHAPE_COMPILE_COST * SHAPE_COMPILE_BURST) compileTokens++;
+  if (!cacheable) return object;
+  const counter = hash >>> PENDING_SHIFT;
+  if (pendingHash[counter] !== hash) {
+    pendingHash[counter] = hash;
+    pendingHits[counter] = 1;
+  } else if (++pendingHits[counter] >= SHAPE_COMPILE_AFTER && compileTokens >= SHAPE_COMPILE_COST) {
+    pendingHits[counter] = 0;
+    compileTokens -= SHAPE_COMPILE_COST;
+    compileShape(set, scratchKeys.slice(base, base + size));
+  }
+  return object;
+}
+
+function samePrefix(shape: Shape, other: Shape, count: number): boolean {
+  for (let i = 0; i < count; i++) if (shape.keys[i] !== other.keys[i]) return false;
+  return true;
+}
+
+/**
+ * Reads the entries of a map from entry `first` while its keys are the shape's, each value onto the scratch stack from
+ * `base`; returns how many entries are read then (the shape's key count when all matched). The next key is unread.
+ */
+function readShapeEntries(shape: Shape, first: number, base: number, depth: number): number {
+  const { keyBytes, ends, words, masks, wordEnds } = shape;
+  const size = ends.length;
+  let from = first === 0 ? 0 : ends[first - 1];
+  let w = first === 0 ? 0 : wordEnds[first - 1];
+  for (let i = first; i < size; i++) {
+    const to = ends[i];
+    const length = to - from;
+    const wordEnd = wordEnds[i];
+    if (pos + ((wordEnd - w) << 2) <= end) {
+      // four bytes at a time, the bytes past the key masked off
+      for (let at = pos; w < wordEnd; w++, at += 4) if ((view.getInt32(at, true) & masks[w]) !== words[w]) return i;
+    } else {
+      // the last bytes of the input: byte by byte
+      if (length > end - pos) return i;
+      for (let j = 0; j < length; j++) if (keyBytes[from + j] !== src[pos + j]) return i;
+      w = wordEnd;
+    }
+    pos += length;
+    from = to;
+    scratchValues[base + i] = read(depth + 1);
+  }
+  return size;
+}
+
+function readEntries(object: Record<string, unknown>, from: number, size: number, depth: number): Record<string, unknown> {
+  for (let i = from; i < size; i++) {
     let key = readKey(depth + 1);
     if (key === '__proto__') key = '__proto_';
     object[key] = read(depth + 1);
   }
   return object;
+}
+
+function compileShape(set: number, keys: string[]): void {
+  // a key Object.prototype holds would be assigned through the prototype chain by the generic path (a setter, a frozen
+  // property) but defined by a literal; `__proto__` in a literal would set the prototype: such orders stay generic
+  for (const key of keys) if (key in Object.prototype) return;
+  const encoded = keys.map((key) => Buffer.from(key, 'utf8'));
+  // matching compares bytes with each key's fixstr encoding: it must be one (the key arrived as a fixstr, up to 16 bytes;
+  // a key decoded from invalid UTF-8 re-encodes longer, and never matches, as it is not what arrives)
+  if (encoded.some((bytes) => bytes.length > 31)) return;
+  const ends = new Int32Array(keys.length);
+  let total = 0;
+  for (let i = 0; i < keys.length; i++) ends[i] = total += 1 + encoded[i].length;
+  const keyBytes = new Uint8Array(total);
+  for (let i = 0, at = 0; i < keys.length; i++) {
+    keyBytes[at] = 0xa0 | encoded[i].length;
+    keyBytes.set(encoded[i], at + 1);
+    at = ends[i];
+  }
+  const words: number[] = [];
+  const masks: number[] = [];
+  const wordEnds = new Int32Array(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    const bytes = keyBytes.subarray(i === 0 ? 0 : ends[i - 1], ends[i]);
+    for (let k = 0; k < bytes.length; k += 4) {
+      let word = 0;
+      let mask = 0;
+      for (let b = 0; b < 4 && k + b < bytes.length; b++) {
+        word |= bytes[k + b] << (8 * b);
+        mask |= 0xff << (8 * b);
+      }
+      words.push(word);
+      masks.push(mask);
+    }
+    wordEnds[i] = words.length;
+  }
+  // keys as JSON string literals: any text is a valid, inert JavaScript string literal
+  const body = `return {${keys.map((key, i) => `${JSON.stringify(key)}: v[b + ${i}]`).join(', ')}};`;
+  let build: Shape['build'];
+  try {
+    build = new Function('v', 'b', body) as Shape['build'];
+  } catch {
+    shapesOn = false;
+    return;
+  }
+  compilations++;
+  // an empty way of the set, or the one least recently used
+  let way = set;
+  for (let candidate = set; candidate < set + SHAPE_WAYS; candidate++) {
+    const held = shapes[candidate];
+    if (held === undefined) {
+      way = candidate;
+      break;
+    }
+    if (held.used < (shapes[way] as Shape).used) way = candidate;
+  }
+  const keySlots = Int32Array.from(encoded, (bytes) => keyCacheSlot(bytes, 0, bytes.length));
+  shapes[way] = { keys, keySlots, keyBytes, ends, words: Int32Array.from(words), masks: Int32Array.from(masks), wordEnds, build, used: mapCount };
 }
 
 function readKey(depth: number): string {
@@ -222,6 +467,7 @@ function readKey(depth: number): string {
     pos++;
     return readShortKey(token - 0xa0);
   }
+  keySlot = UNCACHEABLE_KEY;
   const key = read(depth);
   switch (typeof key) {
     case 'string':
@@ -240,10 +486,19 @@ function readKey(depth: number): string {
 const KEY_CACHE_SIZE = 4096;
 const keyCache: Array<{ bytes: Uint8Array; key: string } | undefined> = new Array(KEY_CACHE_SIZE);
 
+/** Where the key of `length` bytes at `at` is looked up in the key cache: by its length and first two bytes. */
+function keyCacheSlot(bytes: Uint8Array, at: number, length: number): number {
+  return ((length << 5) ^ (length > 1 ? (bytes[at] << 8) | bytes[at + 1] : length > 0 ? bytes[at] : 0)) & (KEY_CACHE_SIZE - 1);
+}
+
 function readShortKey(length: number): string {
-  if (length > 16) return readString(length);
+  if (length > 16) {
+    keySlot = UNCACHEABLE_KEY;
+    return readString(length);
+  }
   need(length);
-  const slot = ((length << 5) ^ (length > 1 ? (src[pos] << 8) | src[pos + 1] : length > 0 ? src[pos] : 0)) & (KEY_CACHE_SIZE - 1);
+  const slot = keyCacheSlot(src, pos, length);
+  keySlot = slot;
   const cached = keyCache[slot];
   if (cached !== undefined && cached.bytes.length === length) {
     const bytes = cached.bytes;
@@ -279,7 +534,45 @@ function readString(length: number): string {
     const c = src[start + 2];
     return (a | b | c) < 0x80 ? fromCharCode(a, b, c) : utf8Slice.call(src, start, pos);
   }
+  if (length <= SHORT_STRING_MAX) return readShortString(start, length);
   return utf8Slice.call(src, start, pos);
+}
+
+/** Longest string read in JavaScript: `utf8Slice` costs a fixed call into C++ that one `fromCharCode` of this many bytes undercuts. */
+const SHORT_STRING_MAX = 15;
+
+function readShortString(s: number, length: number): string {
+  const b = src;
+  let bits = 0;
+  for (let i = s; i < s + length; i++) bits |= b[i];
+  if (bits >= 0x80) return utf8Slice.call(b, s, s + length);
+  // one call of fixed arity per length: a loop or `apply` builds the string slower than the C++ call
+  switch (length) {
+    case 4:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3]);
+    case 5:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4]);
+    case 6:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5]);
+    case 7:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6]);
+    case 8:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7]);
+    case 9:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8]);
+    case 10:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9]);
+    case 11:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10]);
+    case 12:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11]);
+    case 13:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12]);
+    case 14:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13]);
+    default:
+      return fromCharCode(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14]);
+  }
 }
 
 function readBin(length: number): Buffer {
