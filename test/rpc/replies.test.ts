@@ -173,8 +173,9 @@ describe('ReplyResender: how far a reply is published again', () => {
     expect(resender.retry(forged, undefined, 0)).to.equal(true);
     await until(() => resender.size === 0, 2000, 'the window to close');
     expect(Date.now() - startedAt, 'given up once the window (150 ms) is over').to.be.below(400);
-    // pauses 5, 10, 20, 20, ... within 150 ms: at most 2 + 150 / 20 publishes
-    expect(posts.get('forged')).to.be.within(3, 10);
+    // pauses 5, 10, 20, 20, ... within 150 ms: at most 2 + 150 / 20 publishes; at least two (published again after
+    // the first), fewer than the pauses allow when a loaded machine runs the timers late
+    expect(posts.get('forged')).to.be.within(2, 10);
     expect(counters.repliesResent).to.equal(posts.get('forged'));
     await new Promise((resolve) => setTimeout(resolve, 60)); // nothing left to await: three pauses' time
     expect(counters.repliesResent, 'nothing after the window').to.equal(posts.get('forged'));
