@@ -435,10 +435,17 @@ describeTopologies('failover under traffic', function () {
           const masterNow = async () => (kind === 'cluster' ? (await (deployment as TestCluster).masterOf(names.mutex('failover'))).port : (await (deployment as TestSentinel).master()).port);
           await until(async () => (await masterNow().catch(() => victim.port)) !== victim.port, 30_000, 'the replica promoted');
           await deployment.heal();
-          // the release may meet the last moments of the failover: retried until the new master answers
+          // the release may meet the last moments of the failover: retried until the new master answers. An attempt whose
+          // reply was lost may have run (and handed the lock over), so that the next finds the lock the waiter's: then only
+          // the hand-over below shows that the lock survived
           let released: boolean | undefined;
-          await until(async () => (released = await held.release().catch(() => undefined)) !== undefined, 20_000, 'the release');
-          expect(released, 'the lock survived the failover').to.equal(true);
+          let lostReplies = 0;
+          await until(
+            async () => (released = await held.release().catch(() => void (lostReplies += 1))) !== undefined,
+            20_000,
+            'the release',
+          );
+          expect(released === true || lostReplies > 0, 'the lock survived the failover').to.equal(true);
           const releasedAt = Date.now();
           const lock = await waiting;
           expect(Date.now() - releasedAt, 'handed over, not found by an attempt').to.be.below(1000);
