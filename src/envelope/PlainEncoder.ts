@@ -101,17 +101,25 @@ export class PlainEncoder {
 
   private writeHeader(length: number, fix: number, short: number): void {
     this.room(5);
+    this.pos = this.headerAt(this.pos, length, fix, short);
+  }
+
+  /** Writes the header of a map or array of `length` at `at` (room checked by the caller); returns where its entries start. */
+  private headerAt(at: number, length: number, fix: number, short: number): number {
     const slab = this.slab;
-    if (length < 16) slab[this.pos++] = fix | length;
-    else if (length < 0x10000) {
-      slab[this.pos++] = short;
-      slab[this.pos++] = length >> 8;
-      slab[this.pos++] = length & 0xff;
-    } else {
-      slab[this.pos++] = short + 1;
-      this.view.setUint32(this.pos, length);
-      this.pos += 4;
+    if (length < 16) {
+      slab[at] = fix | length;
+      return at + 1;
     }
+    if (length < 0x10000) {
+      slab[at] = short;
+      slab[at + 1] = length >> 8;
+      slab[at + 2] = length & 0xff;
+      return at + 3;
+    }
+    slab[at] = short + 1;
+    this.view.setUint32(at + 1, length);
+    return at + 5;
   }
 
   private writeArray(array: unknown[]): void {
@@ -131,24 +139,15 @@ export class PlainEncoder {
       this.write(object[key]);
       length++;
     }
-    if (length < 16) {
-      this.slab[this.start + header] = 0x80 | length;
-      return;
+    if (length >= 16) {
+      // the one byte reserved is too few: the entries move up by the header's other bytes (after room(), which may move the value)
+      const extra = length < 0x10000 ? 2 : 4;
+      this.room(extra);
+      const entries = this.start + header + 1;
+      this.slab.copyWithin(entries + extra, entries, this.pos);
+      this.pos += extra;
     }
-    const extra = length < 0x10000 ? 2 : 4;
-    this.room(extra);
-    const slab = this.slab;
-    const at = this.start + header;
-    slab.copyWithin(at + 1 + extra, at + 1, this.pos);
-    this.pos += extra;
-    if (extra === 2) {
-      slab[at] = 0xde;
-      slab[at + 1] = length >> 8;
-      slab[at + 2] = length & 0xff;
-    } else {
-      slab[at] = 0xdf;
-      this.view.setUint32(at + 1, length);
-    }
+    this.headerAt(this.start + header, length, 0x80, 0xde);
   }
 
   private writeKey(key: string): void {

@@ -132,13 +132,21 @@ export class FrameBatcher<T = number> {
     const batches = this.pending;
     if (batches.size === 0) return;
     this.pending = this.spare;
-    const lone = batches.size === 1 ? (batches.values().next().value as Array<Entry<T>>) : undefined;
     // a lone message makes one frame: nothing to write together, so no corking of the socket (a lone call or reply, each way)
-    if (lone !== undefined && lone.length === 1) this.write(batches.keys().next().value as string, lone);
-    else this.together(() => this.writeAll(batches));
+    const written = batches.size === 1 && this.writeLone(batches);
+    if (!written) this.together(() => this.writeAll(batches));
     batches.clear();
     this.spare = batches;
   };
+
+  /** Writes the batch of one channel when it holds one message; false (nothing written) otherwise. */
+  private writeLone(batches: Map<string, Array<Entry<T>>>): boolean {
+    for (const [channel, entries] of batches) {
+      if (entries.length !== 1) return false;
+      this.write(channel, entries);
+    }
+    return true;
+  }
 
   private writeAll(batches: Map<string, Array<Entry<T>>>): void {
     const most = this.limits.maxFrameMessages ?? Infinity;

@@ -46,6 +46,20 @@ describe('BurstClock (the date of events)', () => {
 });
 
 onEachRoute('RedisClient: createdAt of a burst', (options) => {
+  it('reads the clock for a burst of 100 publishAndForget in one turn at most 4 times (once per 32 events), not once per event', async () => {
+    const sender = new RedisClient(options('clock-counter'));
+    await sender.connect();
+    try {
+      const readings = readingsDuring(() => {
+        for (let i = 0; i < 100; i++) sender.publishAndForget('service.clock.count', { i });
+      });
+      expect(readings).to.be.at.most(4);
+    } finally {
+      await sender.close();
+    }
+  });
+
+
   it('dates a burst of 300 events in one turn in order, within the time the burst took, and the next turn later', async () => {
     const sender = new RedisClient(options('clock-sender'));
     const receiver = new RedisClient(options('clock-receiver'));
