@@ -5,6 +5,14 @@ const utf8Write = (Buffer.prototype as unknown as { utf8Write: (this: Buffer, te
 
 const hasOwnProperty = Object.prototype.hasOwnProperty;
 
+/**
+ * Read through `call`, not as `text.charCodeAt`: strings reach the encoder in
+ * many representations (flat, cons, sliced, internalized...), and with more
+ * of them than an inline cache holds, the optimised loop looked the method up
+ * through V8's generic load for every character.
+ */
+const charCodeAt = String.prototype.charCodeAt;
+
 /** Keys longer than this are encoded each time instead of remembered. */
 const MAX_REMEMBERED_KEY_LENGTH = 64;
 /** How many encoded keys are remembered; past it the memory starts again empty (keys come from the application's own types). */
@@ -177,7 +185,7 @@ export class PlainEncoder {
       const at = this.pos + 1;
       let i = 0;
       for (; i < length; i++) {
-        const code = text.charCodeAt(i);
+        const code = charCodeAt.call(text, i);
         if (code >= 0x80) break;
         slab[at + i] = code;
       }
