@@ -17,8 +17,15 @@ const charCodeAt = String.prototype.charCodeAt;
 const MAX_REMEMBERED_KEY_LENGTH = 64;
 /** How many encoded keys are remembered; past it the memory starts again empty (keys come from the application's own types). */
 const MAX_REMEMBERED_KEYS = 4096;
-/** The size of a fresh slab the encoded values are cut from. */
+/** The size of a fresh slab the encoded values are cut from, at first. */
 const SLAB_BYTES = 64 * 1024;
+/**
+ * The most a fresh slab grows to: a value that did not fit makes the next
+ * slabs four times its size up to this, so that frames of tens of kilobytes
+ * (64 calls of 1 KB) share a slab instead of each taking one or two, copied
+ * from a slab it outgrew.
+ */
+const MAX_SLAB_BYTES = 1024 * 1024;
 
 /**
  * Plain MessagePack for the values intracom sends most: plain objects,
@@ -39,6 +46,8 @@ export class PlainEncoder {
   private view = new DataView(this.slab.buffer, this.slab.byteOffset, this.slab.byteLength);
   private start = 0;
   private pos = 0;
+  /** The size of the next fresh slab (grows with the values written, see MAX_SLAB_BYTES). */
+  private slabBytes = SLAB_BYTES;
   private readonly keys = new Map<string, Buffer>();
 
   constructor(
@@ -64,7 +73,8 @@ export class PlainEncoder {
   /** A fresh slab for the value being written, with its `keep` bytes written so far carried over. */
   private renew(need: number): void {
     const keep = this.pos - this.start;
-    const fresh = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, 2 * (keep + need)));
+    if (need > 0) this.slabBytes = Math.max(this.slabBytes, Math.min(MAX_SLAB_BYTES, 4 * (keep + need)));
+    const fresh = Buffer.allocUnsafeSlow(Math.max(this.slabBytes, 2 * (keep + need)));
     if (keep > 0) this.slab.copy(fresh, 0, this.start, this.pos);
     this.slab = fresh;
     this.view = new DataView(fresh.buffer, fresh.byteOffset, fresh.byteLength);

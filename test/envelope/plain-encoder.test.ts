@@ -96,11 +96,23 @@ describe('PlainEncoder (the default codec encoder)', () => {
       const at = bytes.indexOf(Buffer.from('inner')) + 5;
       expect([...bytes.subarray(at, at + head.length)], `${count} keys`).to.deep.equal(head);
     }
-    // 20 keys of 8 KiB strings: the slab (64 KiB) is renewed in the middle of the map, after its header was reserved
+    // 20 keys of 8 KiB strings: the slab (64 KiB, a fresh encoder's) is renewed in the middle of the map, after its header was reserved
+    const fresh = new PlainEncoder(packr);
     for (let round = 0; round < 4; round++) {
       const big = withKeys(20, (i) => String.fromCharCode(97 + i).repeat(8192));
-      expect(decodeMsgpack(encoder.encode([round, big]))).to.deep.equal([round, big]);
+      expect(decodeMsgpack(fresh.encode([round, big]))).to.deep.equal([round, big]);
     }
+  });
+
+  it('lets values larger than its first slab share the slabs that follow, every earlier value left intact', () => {
+    const encoder = new PlainEncoder(packr);
+    // about 70 KB each, as a frame of 64 calls of 1 KB: the first outgrows the 64 KiB slab
+    const values = Array.from({ length: 8 }, (_, round) => Array.from({ length: 64 }, (_, i) => ({ round, i, name: String.fromCharCode(97 + ((round + i) % 26)).repeat(1000) })));
+    const encoded = values.map((value) => encoder.encode(value));
+    const slabs = new Set(encoded.map((bytes) => bytes.buffer));
+    // eight values in at most four slabs (with slabs only twice the value that outgrew one, each took its own)
+    expect(slabs.size).to.be.at.most(4);
+    encoded.forEach((bytes, i) => expect(decodeMsgpack(bytes)).to.deep.equal(values[i]));
   });
 
   it('sends own properties only, as before: an enumerable property added to Object.prototype is not sent', () => {

@@ -175,7 +175,7 @@ function perFrame(runs: Sample[], calls: number, way: keyof Sample['frames']): n
   return Math.round((calls * 10) / Math.max(1, runs.reduce((sum, r) => sum + r.frames[way], 0))) / 10;
 }
 
-/** `npm run bench rpc`: every arrangement (BENCH_QUICK=1: the quick ones); BENCH_RPC=serial or concurrent runs one mode only. */
+/** `npm run bench rpc`: every arrangement (BENCH_QUICK=1: the quick ones); BENCH_RPC=serial or concurrent runs one mode only; BENCH_ARRANGEMENT=text runs the arrangements whose label contains it (`1KB`, `paired`). */
 export const scenario: Scenario = {
   name: 'rpc',
   async run(context) {
@@ -185,6 +185,7 @@ export const scenario: Scenario = {
       for (const arrangement of ARRANGEMENTS) {
         if (process.env.BENCH_RPC !== undefined && process.env.BENCH_RPC !== arrangement.mode) continue;
         if (context.scale < 1 && !arrangement.quick) continue;
+        if (process.env.BENCH_ARRANGEMENT !== undefined && !label(arrangement).includes(process.env.BENCH_ARRANGEMENT)) continue;
         results.push(...(await measure(context, arrangement, admin)));
       }
       return results;
