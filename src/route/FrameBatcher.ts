@@ -72,9 +72,14 @@ export interface FrameLimits {
  * kept: frames of one channel are written in order on one connection.
  */
 export class FrameBatcher<T = number> {
+  /**
+   * The batches waiting, by channel: a new Map each flush. A Map cleared and
+   * used again is given a new hash table by V8 all the same, and the
+   * replaced table keeps its batches and a link to its successor: once one
+   * had reached the old generation, every later batch, and every message in
+   * it, was kept through each scavenge until a mark-compact.
+   */
   private pending = new Map<string, Array<Entry<T>>>();
-  /** The other map: the two take turns, so a flush allocates no map. */
-  private spare = new Map<string, Array<Entry<T>>>();
   private scheduled = false;
   /**
    * Bytes per message of the last large frame of each channel (bounded):
@@ -131,12 +136,10 @@ export class FrameBatcher<T = number> {
     this.scheduled = false;
     const batches = this.pending;
     if (batches.size === 0) return;
-    this.pending = this.spare;
+    this.pending = new Map();
     // a lone message makes one frame: nothing to write together, so no corking of the socket (a lone call or reply, each way)
     const written = batches.size === 1 && this.writeLone(batches);
     if (!written) this.together(() => this.writeAll(batches));
-    batches.clear();
-    this.spare = batches;
   };
 
   /** Writes the batch of one channel when it holds one message; false (nothing written) otherwise. */

@@ -5,46 +5,8 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { CallTable } from '../../src/rpc/CallTable';
-
-interface Table {
-  set(key: string, value: object): void;
-  delete(key: string): boolean;
-}
-
-/**
- * How many bytes the old generation gains per entry while `table` takes
- * 20,000 entries, 64 at a time, with a scavenge every 2,000 (a full
- * collection in the middle could only lower the figure).
- */
-function promotedBytesPerEntry(table: Table): number {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
-  const oldSpace = () => getHeapSpaceStatistics().find((space) => space.space_name === 'old_space')?.space_used_size ?? 0;
-  const live: string[] = [];
-  let next = 0;
-  const churn = (count: number) => {
-    for (let i = 0; i < count; i++) {
-      const key = `call-${next++}`;
-      table.set(key, { next, a: 1, b: 2, c: 3, d: 4, e: 5 });
-      live.push(key);
-      if (live.length > 64) table.delete(live.shift() as string);
-    }
-  };
-  gc();
-  churn(64);
-  // the table's storage as it is now reaches the old generation, as a long-lived caller's does
-  gc({ type: 'minor' });
-  gc({ type: 'minor' });
-  const before = oldSpace();
-  for (let round = 0; round < 10; round++) {
-    churn(2_000);
-    gc({ type: 'minor' });
-  }
-  return (oldSpace() - before) / 20_000;
-}
+import { promotedBytesPerItem } from '../support/promotion';
 
 describe('CallTable', () => {
   it('gets, sets and deletes by id, and counts its entries', () => {
@@ -98,9 +60,20 @@ describe('CallTable', () => {
     );
   });
 
-  it('lets entries deleted from it die young (a Map of the same churn promoted nearly every entry: about 150 bytes each)', function () {
+  it('lets entries deleted from it die young (a Map of the same churn promoted nearly every entry: about 150 bytes each)', async function () {
     this.timeout(20_000);
-    const promoted = promotedBytesPerEntry(new CallTable<object>());
+    const table = new CallTable<object>();
+    const live: string[] = [];
+    let next = 0;
+    const churn = (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const key = `call-${next++}`;
+        table.set(key, { next, a: 1, b: 2, c: 3, d: 4, e: 5 });
+        live.push(key);
+        if (live.length > 64) table.delete(live.shift() as string);
+      }
+    };
+    const promoted = await promotedBytesPerItem(() => churn(64), churn);
     // measured: about 25 bytes per entry, most of them this test's own list of keys; a Map never rebuilt read about 150, an object's dictionary about 40
     expect(promoted, `${promoted.toFixed(0)} bytes per entry reached the old generation`).to.be.below(70);
   });
