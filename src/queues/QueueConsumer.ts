@@ -8,6 +8,7 @@ import type { ActionResult, Query } from '../envelope/types';
 import { invalidQueryReason } from '../envelope/validate';
 import { ValidationError } from '../errors/ValidationError';
 import type { ClaimState, DeadLetterStore, EntryQueries, StreamEntry, StreamStore } from '../route/StreamStore';
+import { TransientMap } from '../route/TransientMap';
 
 /** Why a query went to the dead-letter store, and what it was. */
 export interface DeadLetter {
@@ -207,11 +208,12 @@ export class QueueConsumer {
   /** Mean queries per entry (moving average): entries are read `batchSize` queries' worth at a time. */
   private queriesPerEntry = 1;
   /** Entries read (or claimed) and not yet acknowledged or given up, by id. */
-  private readonly heldEntries = new Map<string, Held>();
+  // TransientMaps, not Maps: entries come and go with every message (see TransientMap why)
+  private readonly heldEntries = new TransientMap<string, Held>();
   /** Claims of queries not yet recorded or given up, by query id. */
-  private readonly heldClaims = new Map<string, Held>();
+  private readonly heldClaims = new TransientMap<string, Held>();
   /** Handlers running now, by query id. */
-  private readonly runningNow = new Map<string, Running>();
+  private readonly runningNow = new TransientMap<string, Running>();
   private renewTimer: NodeJS.Timeout | undefined;
   private renewal: Promise<void> | undefined;
   readonly counters: QueueConsumerStats = { processed: 0, failed: 0, deadLettered: 0, duplicatesSuppressed: 0, redelivered: 0, batches: 0, claimsLost: 0, groupsRecreated: 0 };

@@ -19,7 +19,7 @@ import { ValidationError } from '../errors/ValidationError';
 import { RateLimitedLog } from '../log/RateLimitedLog';
 import type { Route, Unsubscribe } from '../route/Route';
 import { Deadlines, type Timed } from './Deadlines';
-import { CallTable } from './CallTable';
+import { TransientMap } from '../route/TransientMap';
 import type { InstanceDirectory, InstanceLoad, RpcTarget } from './InstanceDirectory';
 import { unencodableReason } from '../envelope/sendable';
 import { invalidReplyReason, type RpcErrorReply, type RpcQueryBody, type RpcRequestBody, type RpcRequestHeaders } from './wire';
@@ -127,8 +127,8 @@ export type RpcSpread = 'burst' | 'call';
  * its own error class.
  */
 export class RpcCaller {
-  /** The calls in flight by id (a CallTable, not a Map: see there why). */
-  private readonly pending = new CallTable<PendingCall>();
+  /** The calls in flight by id (a TransientMap, not a Map: see there why). */
+  private readonly pending = new TransientMap<string, PendingCall>();
   private readonly deadlines = new Deadlines<PendingCall>((call) => this.onTimeout(call));
   /** Reply channels by callee (service key or module name): one per (this instance, callee), so that a callee reads no reply another sends. */
   private readonly replies = new Map<string, ReplyPath>();
