@@ -191,14 +191,19 @@ export class FrameBatcher<T = number> {
     if (this.sealer !== undefined) frame = this.sealer.seal(frame, channel);
     this.counters.framesSent += 1;
     this.counters.messagesSent += entries.length;
+    const first = entries[0];
+    const count = entries.length;
+    const each = released(entries) ? undefined : entries;
     this.sink(channel, frame).then(
-      (written) => {
-        for (const entry of entries) this.tell(entry, undefined, written);
-      },
-      (error: unknown) => {
-        for (const entry of entries) this.tell(entry, error ?? new Error('the write failed'), undefined);
-      },
+      (written) => this.tellAll(first, each, count, undefined, written),
+      (error: unknown) => this.tellAll(first, each, count, error ?? new Error('the write failed'), undefined),
     );
+  }
+
+  /** Tells every message of a written frame: each of `entries`, or `count` times `first` when they all share its `context` and `done`. */
+  private tellAll(first: Entry<T>, entries: Array<Entry<T>> | undefined, count: number, error: unknown, written: T | undefined): void {
+    if (entries === undefined) for (let i = 0; i < count; i++) this.tell(first, error, written);
+    else for (const entry of entries) this.tell(entry, error, written);
   }
 
   private tell(entry: Entry<T>, error: unknown, written: T | undefined): void {
@@ -235,6 +240,25 @@ function wireFrame<T>(entries: Array<Entry<T>>): unknown[] {
     }
   }
   return messages;
+}
+
+/**
+ * Lets go of the messages of entries whose frame is encoded, and tells
+ * whether they all share the first one's `context` and `done` (a burst of
+ * events published with `publishAndForget`), in which case the first entry
+ * alone can tell them all. A frame's write ends when Redis answers: until
+ * then the messages (an event's payload, its strings) would outlive young
+ * collections and be copied, then promoted, for nothing.
+ */
+function released<T>(entries: Array<Entry<T>>): boolean {
+  const { context, done } = entries[0];
+  let shared = true;
+  for (const entry of entries) {
+    entry.message = undefined;
+    entry.group = undefined;
+    if (entry.context !== context || entry.done !== done) shared = false;
+  }
+  return shared;
 }
 
 /**
