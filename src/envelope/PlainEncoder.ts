@@ -66,6 +66,8 @@ export class PlainEncoder {
       throw error;
     }
     const bytes = this.slab.subarray(this.start, this.pos);
+    // a value that outgrew its slab grew the next ones by what it had written then: by its whole size once written
+    if (4 * bytes.length > this.slabBytes && this.slabBytes < MAX_SLAB_BYTES) this.slabBytes = Math.min(MAX_SLAB_BYTES, 4 * bytes.length);
     this.start = (this.pos + 7) & ~7;
     return bytes;
   }

@@ -68,6 +68,27 @@ describe('PlainEncoder (the default codec encoder)', () => {
     );
   });
 
+  it('writes a run of large values (bursts of 1 KB events) into slabs of several values each, not a slab or more per value', () => {
+    const encoder = new PlainEncoder(packr);
+    const burst = (k: number) => [5, { headers: { name: 'events' }, payloads: Array.from({ length: 200 }, (_, i) => ({ i: k * 200 + i, name: 'x'.repeat(1000) })) }];
+    encoder.encode(burst(0));
+    const allocate = Buffer.allocUnsafeSlow;
+    let slabs = 0;
+    Buffer.allocUnsafeSlow = (size: number) => {
+      slabs += 1;
+      return allocate(size);
+    };
+    let written: Buffer[];
+    try {
+      written = Array.from({ length: 40 }, (_, k) => encoder.encode(burst(k + 1)));
+    } finally {
+      Buffer.allocUnsafeSlow = allocate;
+    }
+    // about 205 KB each: 40 values took 40 slabs when slabs grew only by what a value had written when it outgrew one, 88 before slabs grew
+    expect(slabs).to.be.at.most(15);
+    written.forEach((bytes, k) => expect(decodeMsgpack(bytes)).to.deep.equal(burst(k + 1)));
+  });
+
   it('uses the smallest headers (fixmap, fixarray, fixstr) and remembers no more than 4,096 keys', () => {
     const encoder = new PlainEncoder(packr);
     expect([...encoder.encode({ a: [1, 'x'] })]).to.deep.equal([0x81, 0xa1, 0x61, 0x92, 0x01, 0xa1, 0x78]);
