@@ -84,7 +84,10 @@ function findInProperties(value: Record<string, unknown>, where: string[] | unde
   let key: string | undefined;
   try {
     for (key in value) {
-      const kind = findUnencodable(value[key], where, depth + 1);
+      const item = value[key];
+      // strings, numbers, booleans, undefined and bigints hold nothing to find (most of a payload's values): no call
+      if (typeof item !== 'object' && typeof item !== 'function' && typeof item !== 'symbol') continue;
+      const kind = findUnencodable(item, where, depth + 1);
       if (kind !== undefined) {
         where?.push(`.${key}`);
         return kind;
