@@ -20,12 +20,14 @@ const MAX_REMEMBERED_KEYS = 4096;
 /** The size of a fresh slab the encoded values are cut from, at first. */
 const SLAB_BYTES = 64 * 1024;
 /**
- * The most a fresh slab grows to: a value that did not fit makes the next
- * slabs four times its size up to this, so that frames of tens of kilobytes
- * (64 calls of 1 KB) share a slab instead of each taking one or two, copied
- * from a slab it outgrew.
+ * The most a fresh slab grows to: once a value is written, the next slabs
+ * hold four values of its size, up to this, so that frames of tens or
+ * hundreds of kilobytes (64 calls of 1 KB, bursts of 1 KB events) share a
+ * slab instead of each taking one or two, copied from a slab it outgrew.
  */
 const MAX_SLAB_BYTES = 1024 * 1024;
+/** What a slab holds beyond four values of the largest size: their alignment, and the least room a value starts a slab with. */
+const SLAB_SLACK = 4096;
 
 /**
  * Plain MessagePack for the values intracom sends most: plain objects,
@@ -46,7 +48,7 @@ export class PlainEncoder {
   private view = new DataView(this.slab.buffer, this.slab.byteOffset, this.slab.byteLength);
   private start = 0;
   private pos = 0;
-  /** The size of the next fresh slab (grows with the values written, see MAX_SLAB_BYTES). */
+  /** The size of the next fresh slab: four times the largest value written and SLAB_SLACK, at least SLAB_BYTES, at most MAX_SLAB_BYTES. */
   private slabBytes = SLAB_BYTES;
   private readonly keys = new Map<string, Buffer>();
 
@@ -66,8 +68,8 @@ export class PlainEncoder {
       throw error;
     }
     const bytes = this.slab.subarray(this.start, this.pos);
-    // a value that outgrew its slab grew the next ones by what it had written then: by its whole size once written
-    if (4 * bytes.length > this.slabBytes && this.slabBytes < MAX_SLAB_BYTES) this.slabBytes = Math.min(MAX_SLAB_BYTES, 4 * bytes.length);
+    const wanted = 4 * bytes.length + SLAB_SLACK;
+    if (wanted > this.slabBytes) this.slabBytes = Math.min(MAX_SLAB_BYTES, wanted);
     this.start = (this.pos + 7) & ~7;
     return bytes;
   }
@@ -75,7 +77,6 @@ export class PlainEncoder {
   /** A fresh slab for the value being written, with its `keep` bytes written so far carried over. */
   private renew(need: number): void {
     const keep = this.pos - this.start;
-    if (need > 0) this.slabBytes = Math.max(this.slabBytes, Math.min(MAX_SLAB_BYTES, 4 * (keep + need)));
     const fresh = Buffer.allocUnsafeSlow(Math.max(this.slabBytes, 2 * (keep + need)));
     if (keep > 0) this.slab.copy(fresh, 0, this.start, this.pos);
     this.slab = fresh;

@@ -207,8 +207,7 @@ export class QueueConsumer {
   private readonly unwritten: { ids: string[]; queryIds: string[] } = { ids: [], queryIds: [] };
   /** Mean queries per entry (moving average): entries are read `batchSize` queries' worth at a time. */
   private queriesPerEntry = 1;
-  /** Entries read (or claimed) and not yet acknowledged or given up, by id. */
-  // TransientMaps, not Maps: entries come and go with every message (see TransientMap why)
+  /** Entries read (or claimed) and not yet acknowledged or given up, by id (this and the two below: TransientMaps, as entries come and go with every message; see there why). */
   private readonly heldEntries = new TransientMap<string, Held>();
   /** Claims of queries not yet recorded or given up, by query id. */
   private readonly heldClaims = new TransientMap<string, Held>();

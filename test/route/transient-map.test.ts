@@ -36,6 +36,26 @@ describe('TransientMap', () => {
     expect(Object.getPrototypeOf({})).to.equal(Object.prototype);
   });
 
+  it('hands out snapshots: keys, values and entries may be walked while the map changes, and a rebuild leaves them as they were', () => {
+    const table = new TransientMap<string, number>();
+    for (let i = 0; i < 8; i++) table.set(`k${i}`, i);
+    const seen: number[] = [];
+    for (const value of table.values()) {
+      seen.push(value);
+      table.delete(`k${value}`);
+      table.set(`late${value}`, 100 + value);
+    }
+    expect(seen).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7]);
+    const entries = table.entries();
+    // enough deletions to rebuild the map underneath
+    for (let i = 0; i < 2_000; i++) {
+      table.set('churn', i);
+      table.delete('churn');
+    }
+    expect(entries).to.deep.equal(Array.from({ length: 8 }, (_, i) => [`late${i}`, 100 + i]));
+    expect(table.entries()).to.deep.equal(entries);
+  });
+
   it('behaves as a Map of the same operations, across its rebuilds (property)', () => {
     // mostly a few keys, so that deletions succeed often enough to rebuild the Map (every 1,024) within a run
     const key = fc.oneof({ arbitrary: fc.constantFrom('k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7'), weight: 8 }, fc.string({ maxLength: 6 }), fc.constantFrom('__proto__', 'constructor', '0', '1', 'toString'));

@@ -223,3 +223,46 @@ describe('hostile bytes at a subscriber, an RPC server and a queue consumer (red
     }
   });
 });
+
+describe('hostile replies at a caller (memory)', () => {
+  it('matches replies by id only: ids named like Object.prototype members, repeated and forged replies leave every call its own result', async () => {
+    const bus = new MemoryBus();
+    const server = new RedisRPCClient({ service: 'calc', route: 'memory', memoryBus: bus });
+    const caller = new RedisRPCClient({ service: 'web', route: 'memory', memoryBus: bus });
+    const ids: string[] = [];
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    server.expose('slow', async ([value], context) => {
+      ids.push(context.requestId);
+      await gate;
+      return value;
+    });
+    await server.connect();
+    await caller.connect();
+    try {
+      const calls = Array.from({ length: 5 }, (_, i) => caller.callService('calc', 'slow', `answer ${i}`));
+      while (ids.length < 5) await new Promise((resolve) => setImmediate(resolve));
+      const codec = new MsgpackCodec();
+      const channel = caller.client.names.rpcReplies('web', caller.instanceId, 'calc');
+      const before = caller.stats();
+      const forged = [
+        ...['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', '0', ''].map((queryId) => ({ queryId, result: 'forged' })),
+        { queryId: '__proto__', error: { ok: false, errorName: 'Error', message: 'forged' }, instanceId: server.instanceId },
+      ];
+      bus.publish(channel, codec.encode([PROTOCOL_VERSION, ...forged]));
+      // a second copy of each, and two replies for one call still running: the first one settles it, the other is late
+      bus.publish(channel, codec.encode([PROTOCOL_VERSION, ...forged, { queryId: ids[0], result: 'first' }, { queryId: ids[0], result: 'second' }]));
+      open();
+      const results = await Promise.all(calls);
+      expect(results).to.deep.equal(['first', 'answer 1', 'answer 2', 'answer 3', 'answer 4']);
+      const after = caller.stats();
+      // 16 forged replies and the second reply to ids[0] found no call, and so did the server's own reply to it
+      expect(after.lateReplies - before.lateReplies).to.equal(2 * forged.length + 2);
+      expect(after.inFlight).to.equal(0);
+      expect(await caller.callService('calc', 'slow', 'after')).to.equal('after');
+    } finally {
+      await caller.close();
+      await server.close();
+    }
+  });
+});

@@ -10,12 +10,19 @@ type Collect = (options?: { type: 'minor' | 'major' }) => void;
 
 let collect: Collect | undefined;
 
-function gc(): Collect {
+/** V8's `gc()` (exposed at run time: the test process is started without `--expose-gc`). */
+export function gc(): Collect {
   if (collect === undefined) {
     setFlagsFromString('--expose-gc');
     collect = runInNewContext('gc') as Collect;
   }
   return collect;
+}
+
+/** Ends the current job (WeakRef targets stay alive until then), then makes a full collection. */
+export async function collectAfterThisJob(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  gc()();
 }
 
 const oldSpace = (): number => getHeapSpaceStatistics().find((space) => space.space_name === 'old_space')?.space_used_size ?? 0;
