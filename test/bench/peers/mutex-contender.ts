@@ -8,20 +8,27 @@
  *   `SET key <uuid> PX NX`, retried every 1 ms until it succeeds, then EVALSHA
  *   of a GET-compare-DEL script.
  * - `redis-semaphore`: its `Mutex` with default options (retry every 10 ms).
+ * - `fair-floor`: the least a fair hand-over can cost on Redis, for scale
+ *   and not a usable lock: one token in a list, taken with `BLPOP` (Redis
+ *   serves blocked clients in the order they blocked) and given back with
+ *   `LPUSH`. Two wake-ups per section (the `BLPOP` reply that hands the
+ *   mutex over, the `LPUSH` reply), and no expiry, fencing, record or crash
+ *   safety: a holder that dies keeps the token for ever.
  *
  * Commands (IPC): `{ cmd: 'run', system, startAt, endAt }` (times on the
  * shared wall clock, `performance.timeOrigin + performance.now()`) loops from
  * `startAt` to `endAt` and answers `{ ev: 'ran', acquired, released, waits,
- * failures, cpuMs }`: per critical section, when it was entered and left,
- * and how long its acquire waited; and the CPU time (user + system) the
- * process used meanwhile.
+ * failures, cpuMs, wakeups }`: per critical section, when it was entered and left,
+ * and how long its acquire waited; the CPU time (user + system) the
+ * process used meanwhile, and how often it slept and was woken (voluntary
+ * context switches).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { Mutex } from 'redis-semaphore';
 import { RedisMutex } from '../../../src/mutex/RedisMutex';
 
-type System = 'intracom' | 'baseline' | 'control' | 'redis-semaphore';
+type System = 'intracom' | 'baseline' | 'control' | 'redis-semaphore' | 'fair-floor';
 
 const url = process.env.BENCH_REDIS_URL as string;
 const namespace = process.env.BENCH_NAMESPACE ?? '';
@@ -47,11 +54,25 @@ function rawLoop(redis: Redis, key: string): Enter {
   };
 }
 
+/** How long one `BLPOP` of the fair floor blocks, in s, so that a loop sees its end time. */
+const FLOOR_POLL_S = 0.05;
+
+function fairFloor(redis: Redis, key: string, endAt: () => number): Enter {
+  return async () => {
+    // a null reply is the poll's timeout: give up at the round's end, as the other loops stop there
+    while ((await redis.blpop(key, FLOOR_POLL_S)) === null) if (now() >= endAt()) throw new Error('round over');
+    return async () => void (await redis.lpush(key, 't'));
+  };
+}
+
 async function main(): Promise<void> {
   const redis = new Redis(url);
   await redis.script('LOAD', RELEASE);
   const mutex = new RedisMutex({ redis: url, namespace });
   const semaphore = new Mutex(new Redis(url), `${namespace}:bench:contended-semaphore`);
+  /** The fair floor's one token; the scenario puts it there before the first round. */
+  const floorKey = `${namespace}:bench:contended-floor`;
+  let roundEnd = 0;
   const systems: Record<System, Enter> = {
     intracom: async () => {
       const lock = await mutex.acquire('bench-contended');
@@ -65,22 +86,26 @@ async function main(): Promise<void> {
       await semaphore.acquire();
       return () => semaphore.release();
     },
+    'fair-floor': fairFloor(redis, floorKey, () => roundEnd),
   };
 
   async function run(system: System, startAt: number, endAt: number) {
     const enter = systems[system];
+    roundEnd = endAt;
     const acquired: number[] = [];
     const released: number[] = [];
     const waits: number[] = [];
     let failures = 0;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, startAt - now())));
     const cpu = process.cpuUsage();
+    const slept = process.resourceUsage().voluntaryContextSwitches;
     while (now() < endAt) {
       const asked = now();
       let leave: () => Promise<void>;
       try {
         leave = await enter();
       } catch {
+        if (now() >= endAt) break; // the fair floor's wait ended with the round
         failures++; // an acquire that gave up (redis-semaphore's acquireTimeout)
         continue;
       }
@@ -92,7 +117,7 @@ async function main(): Promise<void> {
       waits.push(entered - asked);
     }
     const used = process.cpuUsage(cpu);
-    return { acquired: Float64Array.from(acquired), released: Float64Array.from(released), waits: Float64Array.from(waits), failures, cpuMs: (used.user + used.system) / 1000 };
+    return { acquired: Float64Array.from(acquired), released: Float64Array.from(released), waits: Float64Array.from(waits), failures, cpuMs: (used.user + used.system) / 1000, wakeups: process.resourceUsage().voluntaryContextSwitches - slept };
   }
 
   process.on('message', (message: { cmd: string; system: System; startAt: number; endAt: number }) => {

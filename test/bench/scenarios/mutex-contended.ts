@@ -7,7 +7,10 @@
  *   compare-and-delete;
  * - `control`: the baseline's code again, on a key of its own: its ratio to
  *   the baseline is the noise of the run;
- * - `reference`: redis-semaphore's `Mutex` with its default options.
+ * - `reference`: redis-semaphore's `Mutex` with its default options;
+ * - `fair-floor`: the least a fair hand-over costs on Redis (one token passed
+ *   by `LPUSH` to the client that has waited longest in `BLPOP`; no expiry,
+ *   fencing or crash safety): what any fair design can reach here.
  * Every process serves every system (test/bench/peers/mutex-contender.ts);
  * each system first runs 1 s untimed, then the systems run in alternating
  * rounds (the order turns every round), all N processes at once from a
@@ -20,15 +23,16 @@
  * share of sections whose previous holder was another process (1 means every
  * release handed over; the raw loop's releaser mostly takes the mutex again
  * itself); `ratio_median` the median over rounds of the ratio to the
- * baseline.
+ * baseline; `wakeups_per_section` how often the clients slept and were woken
+ * (voluntary context switches of all N processes) per section.
  */
 import Redis from 'ioredis';
 import { spawnPeer, type Peer } from '../../support/processes';
 import { percentile, redisCpuMs, round, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
-type System = 'baseline' | 'intracom' | 'control' | 'redis-semaphore';
+type System = 'baseline' | 'intracom' | 'control' | 'redis-semaphore' | 'fair-floor';
 /** The systems, in their first round's order; BENCH_SYSTEMS=intracom,... runs only those (for profiling). */
-const SYSTEMS: readonly System[] = (['baseline', 'intracom', 'control', 'redis-semaphore'] as const).filter((system) => !process.env.BENCH_SYSTEMS || process.env.BENCH_SYSTEMS.split(',').includes(system));
+const SYSTEMS: readonly System[] = (['baseline', 'intracom', 'control', 'redis-semaphore', 'fair-floor'] as const).filter((system) => !process.env.BENCH_SYSTEMS || process.env.BENCH_SYSTEMS.split(',').includes(system));
 /** Process counts, in order (BENCH_MUTEX_PROCESSES=4,16 by default). */
 const PROCESS_COUNTS = (process.env.BENCH_MUTEX_PROCESSES?.split(',').map(Number) ?? [4, 16]) as readonly number[];
 
@@ -38,6 +42,7 @@ interface Ran {
   waits: Float64Array;
   failures: number;
   cpuMs: number;
+  wakeups: number;
 }
 
 interface Section {
@@ -58,14 +63,19 @@ async function measure(context: BenchContext, processes: number): Promise<BenchR
       const startAt = now() + 100;
       return Promise.all(peers.map((peer) => peer.ask<Ran>({ cmd: 'run', system, startAt, endAt: startAt + ms }, 'ran', 120_000)));
     };
+    // the fair floor's one token (its loops give it back, so it stays one)
+    await admin.del(`${context.namespace}:bench:contended-floor`);
+    await admin.rpush(`${context.namespace}:bench:contended-floor`, 't');
     for (const system of SYSTEMS) await runAll(system, 1000 * Math.max(0.5, context.scale));
     const rounds = context.scale < 1 ? 2 : 4;
     const roundMs = Math.round(1000 * Math.max(0.5, context.scale));
-    const sections: Record<System, Section[][]> = { baseline: [], intracom: [], control: [], 'redis-semaphore': [] };
-    const waits: Record<System, number[]> = { baseline: [], intracom: [], control: [], 'redis-semaphore': [] };
-    const failures: Record<System, number> = { baseline: 0, intracom: 0, control: 0, 'redis-semaphore': 0 };
-    const roundRatios: Record<System, number[]> = { baseline: [], intracom: [], control: [], 'redis-semaphore': [] };
-    const cpuMs: Record<System, { clients: number; redis: number }> = { baseline: { clients: 0, redis: 0 }, intracom: { clients: 0, redis: 0 }, control: { clients: 0, redis: 0 }, 'redis-semaphore': { clients: 0, redis: 0 } };
+    const perSystem = <T>(make: () => T) => Object.fromEntries(SYSTEMS.map((system) => [system, make()])) as Record<System, T>;
+    const sections = perSystem<Section[][]>(() => []);
+    const waits = perSystem<number[]>(() => []);
+    const failures = perSystem(() => 0);
+    const roundRatios = perSystem<number[]>(() => []);
+    const cpuMs = perSystem(() => ({ clients: 0, redis: 0 }));
+    const wakeups = perSystem(() => 0);
     for (let index = 0; index < rounds; index++) {
       const shift = index % SYSTEMS.length;
       const order = [...SYSTEMS.slice(shift), ...SYSTEMS.slice(0, shift)];
@@ -80,6 +90,7 @@ async function measure(context: BenchContext, processes: number): Promise<BenchR
           for (const wait of r.waits) waits[system].push(wait);
           failures[system] += r.failures;
           cpuMs[system].clients += r.cpuMs;
+          wakeups[system] += r.wakeups;
         });
         roundSections.sort((a, b) => a.acquired - b.acquired);
         sections[system].push(roundSections);
@@ -113,9 +124,11 @@ async function measure(context: BenchContext, processes: number): Promise<BenchR
         failures: failures[system],
         cpu_us_clients: total ? round((cpuMs[system].clients * 1000) / total) : null,
         cpu_us_redis: total ? round((cpuMs[system].redis * 1000) / total) : null,
+        wakeups_per_section: total ? round(wakeups[system] / total) : null,
       };
       if (system !== 'baseline' && roundRatios[system].length) extra.ratio_median = median(roundRatios[system]);
       if (system === 'redis-semaphore') extra.peer = 'redis-semaphore Mutex, default options';
+      if (system === 'fair-floor') extra.peer = 'one token, BLPOP to take it, LPUSH to give it back (no expiry, fencing or crash safety)';
       return {
         scenario: `mutex-contended-${processes}`,
         system: system === 'redis-semaphore' ? 'reference' : system,
