@@ -135,6 +135,30 @@ export function renderAuthCost(results: BenchResult[]): string {
 }
 
 /**
+ * Each system with many subscriptions against the same system with one, in
+ * the same run: for every result line with `subscriptions` > 1, its ops/s
+ * and its processes' CPU per operation (the `cpu_us_*` fields but Redis's)
+ * over those of its twin, the line of the same system whose arrangement
+ * differs only in `topics<n>` of its name and has 1 subscription. Flat in
+ * topics reads as 1.00x, within what the hand-written systems move by.
+ */
+export function renderTopicScale(results: BenchResult[]): string {
+  const rows: string[][] = [['arrangement', 'system', 'subscriptions', 'ops/s x 1 topic', 'cpu/op x 1 topic']];
+  const untopiced = (r: BenchResult) => r.scenario.replace(/ topics\d+$/, '');
+  const clientCpu = (r: BenchResult) => Object.entries(r).reduce((sum, [key, value]) => (key.startsWith('cpu_us_') && key !== 'cpu_us_redis' && typeof value === 'number' ? sum + value : sum), 0);
+  for (const r of results) {
+    if (typeof r.subscriptions !== 'number' || r.subscriptions <= 1) continue;
+    const twin = results.find((t) => t.system === r.system && t.subscriptions === 1 && untopiced(t) === untopiced(r));
+    if (twin === undefined) continue;
+    const cpu = clientCpu(twin) > 0 ? `${(clientCpu(r) / clientCpu(twin)).toFixed(2)}x` : '';
+    rows.push([r.scenario, r.system, String(r.subscriptions), twin.ops_per_s > 0 ? `${(r.ops_per_s / twin.ops_per_s).toFixed(2)}x` : '', cpu]);
+  }
+  if (rows.length === 1) return '';
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ')).join('\n');
+}
+
+/**
  * intracom's ratios in every arrangement, worst first: calls (or events)
  * per second against each other system of the same arrangement, and the
  * p50 against the baseline's. Sorted by the ratio to the reference design

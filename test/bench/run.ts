@@ -9,7 +9,7 @@ import { loadavg } from 'node:os';
 import Redis from 'ioredis';
 import { join } from 'node:path';
 import { startRedis } from '../support/redis-server';
-import { renderAuthCost, renderTable, renderWorstFirst, round, type BenchResult, type Scenario } from './harness';
+import { renderAuthCost, renderTable, renderTopicScale, renderWorstFirst, round, type BenchResult, type Scenario } from './harness';
 
 async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   } finally {
     await redis.stop();
   }
-  process.stderr.write(`\n${renderTable(results)}\n\n${renderWorstFirst(results)}\n\n${renderAuthCost(results)}\n`);
+  process.stderr.write(`\n${renderTable(results)}\n\n${renderWorstFirst(results)}\n\n${renderAuthCost(results)}\n\n${renderTopicScale(results)}\n`);
 }
 
 /**

@@ -19,12 +19,13 @@ import Redis from 'ioredis';
 import { Unpackr } from 'msgpackr';
 import { performance } from 'node:perf_hooks';
 import { RedisClient } from '../../../src/client/RedisClient';
+import { idleTopics, subscribeIdle } from './idleTopics';
 
 const system = process.env.BENCH_SYSTEM;
 const url = process.env.BENCH_REDIS_URL as string;
 const namespace = process.env.BENCH_NAMESPACE ?? '';
 const topic = process.env.BENCH_TOPIC as string;
-const extraTopics = Array.from({ length: Number(process.env.BENCH_EXTRA_TOPICS ?? 0) }, (_, i) => `${topic}.idle.${i}`);
+const extraTopics = idleTopics(topic, Number(process.env.BENCH_EXTRA_TOPICS ?? 0));
 const channelOf = (name: string) => (namespace ? `${namespace}:${name}` : name);
 const send = (message: unknown): void => void process.send?.(message);
 
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   if (system?.startsWith('intracom')) {
     const client = new RedisClient({ service: 'bench-subscriber', redis: url, namespace, auth: benchAuth(system, 'bench-subscriber') });
     await client.connect();
-    await Promise.all(extraTopics.map((name) => client.subscribe(name, () => undefined)));
+    await subscribeIdle(client, extraTopics, namespace);
     await client.subscribe<{ i: number; t: number }>(topic, (payload) => onEvent(payload));
   } else {
     const unpackr = new Unpackr({ useRecords: system === 'reference' });
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
       if (system === 'reference') for (const event of unpackr.unpack(message) as Array<{ i: number; t: number }>) onEvent(event);
       else onEvent(unpackr.unpack(message) as { i: number; t: number });
     });
-    if (extraTopics.length > 0) await subscriber.subscribe(...extraTopics.map(channelOf));
+    await subscribeIdle(subscriber, extraTopics, namespace);
     await subscriber.subscribe(hot);
   }
   process.on('message', (message: { cmd: string; total: number }) => {

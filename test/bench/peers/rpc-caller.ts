@@ -11,6 +11,8 @@
  * the requests (and the responder the replies) of one tick into one frame
  * (test/bench/peers/coalesce.ts). The payload is the issue's `{ id, name,
  * ok }` with a `name` of BENCH_PAYLOAD_BYTES characters (default 100).
+ * With BENCH_EXTRA_TOPICS=K, the connection (or client) that receives the
+ * replies also holds K idle topics, subscribed before `ready`.
  *
  * Commands (IPC): `{ cmd: 'target', service?, channels? }` (answers
  * `target`); `{ cmd: 'warm', inFlight, ms }` runs untimed for `ms`;
@@ -22,11 +24,13 @@ import { Packr, Unpackr } from 'msgpackr';
 import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
 import { benchAuth, benchRpcService, isIntracom } from './benchAuth';
 import { coalescingPublisher } from './coalesce';
+import { idleTopics, subscribeIdle } from './idleTopics';
 
 const system = process.env.BENCH_SYSTEM;
 const url = process.env.BENCH_REDIS_URL as string;
 const namespace = process.env.BENCH_NAMESPACE ?? '';
 const send = (message: unknown): void => void process.send?.(message);
+const extraTopics = idleTopics(`bench.${system}.caller.${process.pid}`, Number(process.env.BENCH_EXTRA_TOPICS ?? 0));
 /** The issue's payload shape, `{ id, name, ok }`, with `name` of BENCH_PAYLOAD_BYTES characters (about that many bytes encoded). */
 const payload = { id: 'c8a1f6e2-3b1d-4f5e-9a7c', name: 'x'.repeat(Number(process.env.BENCH_PAYLOAD_BYTES ?? 100)), ok: true };
 
@@ -45,6 +49,7 @@ let frames = (): { sent: number; received: number } => ({ sent: 0, received: 0 }
 async function intracomCaller(spread: 'burst' | 'call'): Promise<Call> {
   const rpc = new RedisRPCClient({ service: 'bench-caller', redis: url, namespace, spread, auth: benchAuth(system, 'bench-caller') });
   await rpc.connect();
+  await subscribeIdle(rpc.client, extraTopics, namespace);
   frames = () => {
     const stats = rpc.client.stats();
     return { sent: stats.framesSent, received: stats.framesReceived };
@@ -92,6 +97,7 @@ async function baselineCaller(autoPipelining: boolean): Promise<Call> {
   const calls = numberedCalls((id, value) => void publisher.publish(nextChannel(), packr.pack({ id, replyTo, args: [value] })));
   subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) => calls.settle(unpackr.unpack(message) as Reply));
   await subscriber.subscribe(replyTo);
+  await subscribeIdle(subscriber, extraTopics, namespace);
   return calls.call;
 }
 
@@ -106,6 +112,7 @@ async function referenceCaller(): Promise<Call> {
     for (const reply of unpackr.unpack(frame) as Reply[]) calls.settle(reply);
   });
   await subscriber.subscribe(replyTo);
+  await subscribeIdle(subscriber, extraTopics, namespace);
   return calls.call;
 }
 

@@ -14,7 +14,9 @@
  * channel, each with connections of its own (the hand-written systems listen
  * on those channels; intracom starts as many RedisRPCClients of
  * BENCH_SERVICE); by default it hosts one instance. Each instance counts the
- * requests it answered.
+ * requests it answered. With BENCH_EXTRA_TOPICS=K, each instance's
+ * connection (or client) that receives the requests also holds K idle
+ * topics, subscribed before `ready`.
  *
  * BENCH_SLOW (intracom only) makes every instance of the process slow:
  * `cpu:<ms>` spins the CPU that long per call (a CPU-bound handler),
@@ -29,6 +31,7 @@ import Redis from 'ioredis';
 import { Packr, Unpackr } from 'msgpackr';
 import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
 import { coalescingPublisher } from './coalesce';
+import { idleTopics, subscribeIdle } from './idleTopics';
 
 const system = process.env.BENCH_SYSTEM as string;
 const url = process.env.BENCH_REDIS_URL as string;
@@ -36,6 +39,7 @@ const namespace = process.env.BENCH_NAMESPACE ?? '';
 const listed = process.env.BENCH_CHANNELS;
 const channels = listed === undefined ? [`${namespace}:bench.${system}.rpc`] : listed.split(',').filter(Boolean);
 const send = (message: unknown): void => void process.send?.(message);
+const extraTopics = idleTopics(`bench.${system}.responder.${process.pid}`, Number(process.env.BENCH_EXTRA_TOPICS ?? 0));
 const [slowKind, slowMsText] = (process.env.BENCH_SLOW ?? '').split(':');
 const slowMs = Number(slowMsText ?? 0);
 
@@ -63,6 +67,7 @@ async function instance(channel: string, answered: () => void): Promise<void> {
       return echo(args[0]);
     });
     await rpc.connect();
+    await subscribeIdle(rpc.client, extraTopics, namespace);
   } else if (system === 'reference') {
     const packr = new Packr({ useRecords: true });
     const unpackr = new Unpackr({ useRecords: true });
@@ -75,6 +80,7 @@ async function instance(channel: string, answered: () => void): Promise<void> {
       }
     });
     await subscriber.subscribe(channel);
+    await subscribeIdle(subscriber, extraTopics, namespace);
   } else {
     const packr = new Packr();
     const unpackr = new Unpackr();
@@ -86,6 +92,7 @@ async function instance(channel: string, answered: () => void): Promise<void> {
       void publisher.publish(request.replyTo, packr.pack({ id: request.id, result: request.args[0] }));
     });
     await subscriber.subscribe(channel);
+    await subscribeIdle(subscriber, extraTopics, namespace);
   }
 }
 

@@ -28,7 +28,13 @@
  *   fresh and alone on the machine while measured, systems one after another
  *   (the issue's independent harness); `shared`, two caller processes with
  *   32 calls in flight each sharing one responder process per system, all
- *   alive at once, rounds alternating.
+ *   alive at once, rounds alternating;
+ * - topics: the caller's and the responder's processes holding only what
+ *   RPC subscribes, or 10,000 idle topics besides (`topics10001`: subscribed
+ *   on the client, or the connection, that receives the replies and the
+ *   requests; nothing is published on them), so that the cost of a call is
+ *   measured at both scales; `subscriptions` in the result lines is 1 + the
+ *   idle topics.
  *
  * `cpu_us_*` is the CPU time per call of the callers, the responder and
  * Redis (user + system, so the kernel's share of every write is in it).
@@ -48,6 +54,8 @@ interface Arrangement {
   payloadBytes: number;
   warmUpMs: number;
   processes: 'siblings' | 'paired' | 'shared';
+  /** Idle topics the caller and the responder each hold besides RPC's own subscriptions. */
+  extraTopics?: number;
 }
 
 /** Every arrangement; `quick` ones also run under BENCH_QUICK=1. */
@@ -55,15 +63,17 @@ const ARRANGEMENTS: ReadonlyArray<Arrangement & { quick?: true }> = [
   { mode: 'concurrent', payloadBytes: 100, warmUpMs: 1_000, processes: 'siblings', quick: true },
   { mode: 'concurrent', payloadBytes: 1_000, warmUpMs: 1_000, processes: 'siblings' },
   { mode: 'concurrent', payloadBytes: 100, warmUpMs: 1_000, processes: 'paired', quick: true },
+  { mode: 'concurrent', payloadBytes: 100, warmUpMs: 1_000, processes: 'paired', extraTopics: 10_000 },
   { mode: 'concurrent', payloadBytes: 100, warmUpMs: 1_000, processes: 'shared' },
   { mode: 'serial', payloadBytes: 100, warmUpMs: 1_000, processes: 'siblings', quick: true },
   { mode: 'serial', payloadBytes: 100, warmUpMs: 8_000, processes: 'siblings' },
   { mode: 'serial', payloadBytes: 100, warmUpMs: 1_000, processes: 'paired' },
 ];
 
-/** The scenario name of an arrangement, as its result lines carry it. */
+/** The scenario name of an arrangement, as its result lines carry it (`topics<n>` only with idle topics: the others keep the names of earlier runs). */
 function label(a: Arrangement): string {
-  return `rpc-${a.mode} ${a.payloadBytes >= 1000 ? `${a.payloadBytes / 1000}KB` : `${a.payloadBytes}B`} warm${a.warmUpMs / 1000}s ${a.processes}`;
+  const topics = a.extraTopics ? ` topics${a.extraTopics + 1}` : '';
+  return `rpc-${a.mode} ${a.payloadBytes >= 1000 ? `${a.payloadBytes / 1000}KB` : `${a.payloadBytes}B`} warm${a.warmUpMs / 1000}s ${a.processes}${topics}`;
 }
 
 /** One system's processes. */
@@ -82,7 +92,7 @@ interface Sample {
 }
 
 async function startRig(context: BenchContext, system: System, arrangement: Arrangement, started: Peer[]): Promise<Rig> {
-  const env = { BENCH_REDIS_URL: context.redisUrl, BENCH_NAMESPACE: context.namespace, BENCH_SYSTEM: system, BENCH_PAYLOAD_BYTES: String(arrangement.payloadBytes) };
+  const env = { BENCH_REDIS_URL: context.redisUrl, BENCH_NAMESPACE: context.namespace, BENCH_SYSTEM: system, BENCH_PAYLOAD_BYTES: String(arrangement.payloadBytes), BENCH_EXTRA_TOPICS: String(arrangement.extraTopics ?? 0) };
   const spawn = (file: string) => {
     const peer = spawnPeer(file, env);
     started.push(peer);
@@ -161,6 +171,7 @@ async function measure(context: BenchContext, arrangement: Arrangement, admin: R
         payload_bytes: arrangement.payloadBytes,
         warm_up_ms: arrangement.warmUpMs,
         processes: arrangement.processes,
+        subscriptions: (arrangement.extraTopics ?? 0) + 1,
         cpu_us_callers: perCall('callers'),
         cpu_us_responder: perCall('responder'),
         cpu_us_redis: perCall('redis'),
