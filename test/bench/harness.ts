@@ -12,12 +12,18 @@ export interface BenchResult {
    * context (the RPC scenarios: the issue's coalescing caller and responder);
    * `control` is the baseline's own code run again in processes of its own,
    * whose ratio to the baseline shows how far the scenario's ratios move by
-   * noise alone (the mutex scenario).
+   * noise alone.
    */
   system: 'intracom' | 'baseline' | 'reference' | 'control' | 'autopipelining' | 'intracom-per-call' | 'intracom-publish' | 'intracom-signed' | 'intracom-sealed' | 'intracom-many' | 'fair-floor';
   ops_per_s: number;
   p50_ms: number | null;
   p99_ms: number | null;
+  /**
+   * Set on a paced line (the rate the bench offered): its `ops_per_s` is the
+   * bench's pace, not what the system can do, so the ratio tables leave its
+   * rate ratios out and compare its latencies only.
+   */
+  offered_per_s?: number;
   [extra: string]: unknown;
 }
 
@@ -74,7 +80,7 @@ export function renderTable(results: BenchResult[]): string {
   const rows: string[][] = [['scenario', 'system', 'ops/s', 'p50 ms', 'p99 ms', 'ratio ops/s', 'ratio p50']];
   for (const r of results) {
     const base = results.find((b) => b.scenario === r.scenario && b.system === 'baseline');
-    const ratioOps = base && r.system !== 'baseline' && base.ops_per_s > 0 ? `${(r.ops_per_s / base.ops_per_s).toFixed(2)}x` : '';
+    const ratioOps = base && r.system !== 'baseline' && base.ops_per_s > 0 && r.offered_per_s === undefined ? `${(r.ops_per_s / base.ops_per_s).toFixed(2)}x` : '';
     const ratioP50 = base && r.system !== 'baseline' && base.p50_ms && r.p50_ms !== null ? `${(r.p50_ms / base.p50_ms).toFixed(2)}x` : '';
     rows.push([r.scenario, r.system, String(r.ops_per_s), String(r.p50_ms ?? '-'), String(r.p99_ms ?? '-'), ratioOps, ratioP50]);
   }
@@ -161,8 +167,11 @@ export function renderTopicScale(results: BenchResult[]): string {
 /**
  * intracom's ratios in every arrangement, worst first: calls (or events)
  * per second against each other system of the same arrangement, and the
- * p50 against the baseline's. Sorted by the ratio to the reference design
- * where the arrangement has one, else to the baseline.
+ * p50 against the baseline's; the control's rate and p50 against the
+ * baseline's (what the arrangement reads by noise alone). Sorted by the
+ * ratio to the reference design where the arrangement has one, else to the
+ * baseline; paced lines (whose rate the bench sets) show their p50 ratios
+ * only and come last.
  */
 export function renderWorstFirst(results: BenchResult[]): string {
   const others = ['baseline', 'control', 'autopipelining', 'reference', 'intracom-per-call', 'intracom-publish', 'fair-floor'] as const;
@@ -172,21 +181,22 @@ export function renderWorstFirst(results: BenchResult[]): string {
     const intracom = of('intracom');
     const baseline = of('baseline');
     if (intracom === undefined || baseline === undefined) continue;
+    const paced = intracom.offered_per_s !== undefined;
     const ratio = (system: string) => {
       const other = of(system);
-      return other && other.ops_per_s > 0 ? intracom.ops_per_s / other.ops_per_s : undefined;
+      return other && other.ops_per_s > 0 && !paced ? intracom.ops_per_s / other.ops_per_s : undefined;
     };
-    const p50 = intracom.p50_ms !== null && baseline.p50_ms ? intracom.p50_ms / baseline.p50_ms : undefined;
+    const p50Ratio = (line: BenchResult | undefined) => (line?.p50_ms != null && baseline.p50_ms ? line.p50_ms / baseline.p50_ms : undefined);
     const control = of('control');
-    const controlRatio = control && baseline.ops_per_s > 0 ? control.ops_per_s / baseline.ops_per_s : undefined;
+    const controlRatio = control && baseline.ops_per_s > 0 && !paced ? control.ops_per_s / baseline.ops_per_s : undefined;
     const show = (value: number | undefined) => (value === undefined ? '' : `${value.toFixed(2)}x`);
     rows.push({
-      key: ratio('reference') ?? ratio('baseline') ?? Infinity,
-      cells: [scenario, ...others.map((system) => show(ratio(system))), show(p50), show(controlRatio)],
+      key: paced ? Infinity : (ratio('reference') ?? ratio('baseline') ?? Infinity),
+      cells: [scenario, ...others.map((system) => show(ratio(system))), show(p50Ratio(intracom)), show(controlRatio), show(p50Ratio(control))],
     });
   }
   rows.sort((a, b) => a.key - b.key);
-  const header = ['arrangement (worst first)', ...others.map((system) => `x ${system}`), 'p50 x baseline', 'control x baseline'];
+  const header = ['arrangement (worst first)', ...others.map((system) => `x ${system}`), 'p50 x baseline', 'control x baseline', 'control p50 x baseline'];
   const table = [header, ...rows.map((row) => row.cells)];
   const widths = header.map((_, i) => Math.max(...table.map((row) => row[i].length)));
   return table.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ')).join('\n');

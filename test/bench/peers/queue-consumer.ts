@@ -1,14 +1,23 @@
 /**
  * The consuming side of the `fire-and-forget` and `broadcast` benchmarks, in
  * a process of its own. BENCH_SYSTEM=intracom: a RedisRPCClient instance of
- * BENCH_SERVICE handling action `work`. BENCH_SYSTEM=baseline: the minimal
- * hand-written Redis Streams loop (XREADGROUP COUNT 100 BLOCK, msgpackr, one
- * XACK per batch) on BENCH_STREAM with group BENCH_GROUP; an entry holding a
- * msgpack array (the batched-XADD producer's) counts as that many queries.
+ * BENCH_SERVICE handling action `work`. Every other system (`baseline`,
+ * `control`, `reference`): the minimal hand-written Redis Streams loop
+ * (XREADGROUP COUNT 100 BLOCK, msgpackr, one XACK per batch) on BENCH_STREAM
+ * with group BENCH_GROUP; an entry holding a msgpack array (the
+ * batched-XADD producer's) counts as that many queries.
  *
- * Commands (IPC): `{ cmd: 'expect', total }` answers `finished` once `total`
- * queries arrived since the start or the last `{ cmd: 'reset' }`, which also
- * starts timing every query rather than one in 16 (the paced phases).
+ * Sends `{ ev: 'progress', received }` every 1,024 queries (the producer's
+ * credit, relayed by the bench). Commands (IPC):
+ * - `{ cmd: 'mark' }` (answers `marked`): a round starts here, the CPU and
+ *   the latency samples of the next `finished` count from now;
+ * - `{ cmd: 'expect', total }`: answers `{ ev: 'finished', received,
+ *   latencies, cpuMs }` once `total` queries arrived since the start or the
+ *   last `reset` (or after GIVE_UP_MS without reaching it: the difference is
+ *   lost), with the samples and the CPU since the last `mark`, `reset` or
+ *   `finished`;
+ * - `{ cmd: 'reset' }`: counts from 0 again and times every query rather
+ *   than one in 16 (the paced phases); `{ cmd: 'ping' }` answers `pong`.
  */
 import Redis from 'ioredis';
 import { Unpackr } from 'msgpackr';
@@ -17,26 +26,36 @@ import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
 
 const env = process.env;
 const send = (message: unknown): void => void process.send?.(message);
+/** How long an `expect` waits for queries that do not come. */
+const GIVE_UP_MS = 30_000;
 let received = 0;
 let expected = Infinity;
 let latencies: number[] = [];
-let finished = false;
 let sampleMask = 15;
+let giveUp: NodeJS.Timeout | undefined;
 
 function onQuery(query: { i: number; t: number }): void {
   received += 1;
   if ((received & sampleMask) === 0) latencies.push(performance.timeOrigin + performance.now() - query.t);
   if ((received & 1023) === 0) send({ ev: 'progress', received });
-  if (received >= expected && !finished) finish();
+  if (received >= expected) finish();
 }
 
 // counted from 'ready', so that loading the code is not charged to the work
 let cpuAtStart = process.cpuUsage();
 
+/** Starts a new count of CPU and latency samples. */
+function mark(): void {
+  latencies = [];
+  cpuAtStart = process.cpuUsage();
+}
+
 function finish(): void {
-  finished = true;
+  clearTimeout(giveUp);
+  expected = Infinity;
   const cpu = process.cpuUsage(cpuAtStart);
   send({ ev: 'finished', received, latencies, cpuMs: (cpu.user + cpu.system) / 1000, stats: rpcClient?.queryStats() });
+  mark();
 }
 
 async function runBaseline(): Promise<void> {
@@ -82,18 +101,20 @@ async function runIntracom(): Promise<void> {
 process.on('message', (message: { cmd: string; total: number }) => {
   if (message.cmd === 'exit') process.exit(0); // a clean exit (CPU profiles are written on exit)
   if (message.cmd === 'ping') return send({ ev: 'pong' });
+  if (message.cmd === 'mark') {
+    mark();
+    return send({ ev: 'marked' });
+  }
   if (message.cmd === 'reset') {
     received = 0;
     expected = Infinity;
-    latencies = [];
-    finished = false;
     sampleMask = 0;
-    cpuAtStart = process.cpuUsage();
-    return;
+    return mark();
   }
   if (message.cmd !== 'expect') return;
   expected = message.total;
-  if (received >= expected && !finished) finish();
+  if (received >= expected) return finish();
+  giveUp = setTimeout(finish, GIVE_UP_MS);
 });
 
 (env.BENCH_SYSTEM === 'intracom' ? runIntracom() : runBaseline()).catch((error: unknown) => {

@@ -2,198 +2,250 @@
  * Scenarios `fire-and-forget` (one consumer process: queries/s from send to
  * processed, p50/p99 of send-to-processing) and `broadcast` (three consumer
  * processes: deliveries/s), intracom's durable queries against the minimal
- * hand-written Redis Streams loop (XADD; XREADGROUP COUNT 100 BLOCK; one
- * XACK per batch; for broadcast, one group per consumer), same run, same
- * server. Both sides run under the same credit window, so nothing piles up
- * beyond it.
+ * hand-written Redis Streams loop, same run, same server. Systems:
+ * - `baseline`: XADD of one msgpackr `{ i, t }` per query; XREADGROUP COUNT
+ *   100 BLOCK; one XACK per batch (for broadcast, one group per consumer);
+ * - `control`: the baseline's code again, in processes of its own: its ratio
+ *   to the baseline is what the line reads by noise alone;
+ * - `reference`: a second, competent baseline, the same loop with batched
+ *   XADD (the queries of one tick appended as one entry holding a msgpack
+ *   array, flushed from a microtask);
+ * - `intracom`: RedisRPCClient.fireAndForget (or broadcast) to a service
+ *   whose instances handle action `work`, default options.
  *
- * `reference` is a second, competent baseline: the same loop with batched
- * XADD (the queries of one tick appended as one entry holding a msgpack
- * array, flushed from a microtask).
+ * Each system has a producer process (test/bench/peers/queue-producer.ts)
+ * and its consumer processes (queue-consumer.ts), with a stream, groups and
+ * service of its own; every system's processes are alive at once and the
+ * bench process only orchestrates (it relays the consumers' progress to the
+ * producer as credit: at most 5,000 queries sent and not yet received by
+ * every consumer, so nothing piles up beyond that; `lost` must be 0). Each
+ * system first runs the same work untimed for 1 s, then the systems run in
+ * alternating rounds (the order turning every round), each round sending for
+ * a fixed time and ending when every consumer has every query.
  *
- * Each system then runs paced phases, whose lines are named
- * `<kind>@half-load` (sends at half the baseline's saturated rate of this
- * run, spread over 1 ms steps), `<kind>@half-own` (half the system's own
- * saturated rate; the baseline's is its half-load) and `<kind>@lone` (one
- * query every 10 ms): there p50/p99 are the latency of every query from send
- * to processing, the measure of whether batching makes a query wait.
+ * Each system then runs paced phases in its own processes, whose lines are
+ * named `<kind>@half-load` (sends at half the baseline's saturated rate of
+ * this run, spread over 1 ms steps), `<kind>@half-own` (half the system's own
+ * saturated rate; not for the baseline and the control, whose half-load it
+ * is) and `<kind>@lone` (one query every 10 ms): there p50/p99 are the
+ * latency of every query from send to processing, the measure of whether
+ * batching makes a query wait.
+ *
+ * `cpu_us_*` is the CPU time per delivery of the producer, the consumers
+ * (together) and Redis over the measured rounds.
  */
 import Redis from 'ioredis';
-import { Packr } from 'msgpackr';
 import { performance } from 'node:perf_hooks';
-import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
 import { spawnPeer, type Peer } from '../../support/processes';
-import { result, selectedSystems, type BenchContext, type BenchResult, type Scenario } from '../harness';
-
-const WINDOW = 5_000;
-const CHUNK = 200;
+import { redisCpuMs, result, selectedSystems, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
 type Kind = 'fire-and-forget' | 'broadcast';
-type System = 'intracom' | 'baseline' | 'reference';
+type System = 'baseline' | 'control' | 'reference' | 'intracom';
+/** The systems, in their first round's order; BENCH_SYSTEMS=intracom,... runs only those. */
+const SYSTEMS = selectedSystems<System>(['baseline', 'control', 'reference', 'intracom']);
+const ROUNDS = 3;
 /** The paced phases' length, in ms. */
 const PACED_MS = 1500;
 /** The lone phase's pace: one query every this many ms. */
 const LONE_EVERY_MS = 10;
 
-interface Producer {
-  send(i: number): Promise<unknown>;
-  close(): Promise<void>;
+/** One system's processes. */
+interface Rig {
+  producer: Peer;
+  consumers: Peer[];
 }
 
-async function measure(kind: Kind, system: System, context: BenchContext, durationMs: number, halfLoadPerS: (saturated: BenchResult) => number): Promise<BenchResult[]> {
-  const consumers = kind === 'broadcast' ? 3 : 1;
-  const run = `${kind}-${Date.now()}`;
-  const service = `bench-${run}`;
-  const stream = `${context.namespace}:bench-baseline:${run}`;
-  const peers: Peer[] = [];
-  for (let c = 0; c < consumers; c++) {
-    peers.push(
-      spawnPeer('test/bench/peers/queue-consumer.ts', {
-        BENCH_SYSTEM: system,
-        BENCH_REDIS_URL: context.redisUrl,
-        BENCH_NAMESPACE: context.namespace,
-        BENCH_SERVICE: service,
-        BENCH_INSTANCE: `consumer-${c}`,
-        BENCH_STREAM: stream,
-        BENCH_GROUP: kind === 'broadcast' ? `g${c}` : 'g',
-      }),
-    );
-  }
-  await Promise.all(peers.map((p) => p.next((m: { ev: string }) => m.ev === 'ready', 30_000)));
+/** What a consumer answers to `expect`. */
+interface Finished {
+  received: number;
+  latencies: number[];
+  cpuMs: number;
+  stats?: unknown;
+}
 
-  let producer: Producer;
-  if (system === 'intracom') {
-    const rpc = new RedisRPCClient({ service: `${service}-producer`, redis: context.redisUrl, namespace: context.namespace, queues: { consume: false } });
-    await rpc.connect();
-    const t = () => performance.timeOrigin + performance.now();
-    producer = {
-      send: (i) => (kind === 'broadcast' ? rpc.broadcast(service, 'work', { i, t: t() }) : rpc.fireAndForget(service, 'work', { i, t: t() })),
-      close: () => rpc.close(),
-    };
-  } else if (system === 'baseline') {
-    const packr = new Packr();
-    const redis = new Redis(context.redisUrl);
-    producer = {
-      send: (i) => redis.xadd(stream, '*', 'm', packr.pack({ i, t: performance.timeOrigin + performance.now() })),
-      close: async () => void redis.disconnect(),
-    };
-  } else {
-    // batched XADD: the queries of one tick go as one entry, flushed from a microtask
-    const packr = new Packr();
-    const redis = new Redis(context.redisUrl);
-    let pending: Array<{ i: number; t: number }> = [];
-    let flushed: Promise<unknown> | undefined;
-    producer = {
-      send: (i) => {
-        pending.push({ i, t: performance.timeOrigin + performance.now() });
-        flushed ??= new Promise<void>((resolve) => queueMicrotask(resolve)).then(() => {
-          const batch = pending;
-          pending = [];
-          flushed = undefined;
-          return redis.xadd(stream, '*', 'm', packr.pack(batch));
-        });
-        return flushed;
-      },
-      close: async () => void redis.disconnect(),
-    };
-  }
+interface Sample {
+  sent: number;
+  deliveries: number;
+  elapsedMs: number;
+  latencies: number[];
+  cpuMs: { producer: number; consumers: number; redis: number };
+  /** BENCH_DEBUG: Redis's calls and µs per command over the round. */
+  commands?: Map<string, { calls: number; usec: number }>;
+  /** BENCH_DEBUG: the intracom consumers' counters since they started. */
+  consumerStats?: unknown[];
+}
 
-  const admin = new Redis(context.redisUrl);
-  const redisCpu = async (): Promise<number> => {
-    const info = await admin.info('cpu');
-    const field = (name: string) => Number(/^name:([\d.]+)/m.exec(info.replace(name, 'name'))?.[1] ?? 0);
-    return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
+/** Queries each system's producer sent, and each of its consumers received, since they started. */
+interface Totals {
+  sent: number;
+  received: number[];
+}
+
+const consumersOf = (kind: Kind): number => (kind === 'broadcast' ? 3 : 1);
+
+async function startRig(context: BenchContext, kind: Kind, system: System, run: string, started: Peer[]): Promise<Rig> {
+  const env = {
+    BENCH_SYSTEM: system,
+    BENCH_KIND: kind,
+    BENCH_REDIS_URL: context.redisUrl,
+    BENCH_NAMESPACE: context.namespace,
+    BENCH_SERVICE: `bench-${system}-${run}`,
+    BENCH_STREAM: `${context.namespace}:bench-${system}:${run}`,
   };
-  // BENCH_DEBUG: Redis's time per command (INFO commandstats), what each system's round trips cost the server
-  const commandStats = async (): Promise<Map<string, { calls: number; usec: number }>> => {
-    const stats = new Map<string, { calls: number; usec: number }>();
-    for (const [, name, calls, usec] of (await admin.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) stats.set(name, { calls: Number(calls), usec: Number(usec) });
-    return stats;
+  const spawn = (file: string, extra: Record<string, string> = {}) => {
+    const peer = spawnPeer(file, { ...env, ...extra });
+    started.push(peer);
+    return peer;
   };
-  const statsBefore = process.env.BENCH_DEBUG ? await commandStats() : undefined;
-  const redisCpuBefore = await redisCpu();
-  const producerCpuBefore = process.cpuUsage();
-  const acknowledged = peers.map(() => 0);
-  peers.forEach((peer, index) =>
-    peer.child.on('message', (m: { ev: string; received?: number }) => {
-      if (m.ev === 'progress' && m.received !== undefined) acknowledged[index] = m.received;
+  const ready = (peer: Peer) => peer.next((m: { ev: string }) => m.ev === 'ready', 120_000);
+  const consumers = Array.from({ length: consumersOf(kind) }, (_, c) =>
+    spawn('test/bench/peers/queue-consumer.ts', { BENCH_INSTANCE: `consumer-${c}`, BENCH_GROUP: kind === 'broadcast' ? `g${c}` : 'g' }),
+  );
+  const producer = spawn('test/bench/peers/queue-producer.ts');
+  await Promise.all([producer, ...consumers].map(ready));
+  // the consumers' progress is the producer's credit
+  const received = consumers.map(() => 0);
+  consumers.forEach((consumer, index) =>
+    consumer.child.on('message', (m: { ev: string; received?: number }) => {
+      if ((m.ev !== 'progress' && m.ev !== 'finished') || m.received === undefined) return;
+      received[index] = m.received;
+      if (producer.child.connected) producer.send({ cmd: 'credit', received: Math.min(...received) });
     }),
   );
-  const started = process.hrtime.bigint();
-  const deadline = performance.now() + durationMs;
-  let sent = 0;
-  while (performance.now() < deadline) {
-    const chunk: Array<Promise<unknown>> = [];
-    for (let k = 0; k < CHUNK; k++) chunk.push(producer.send(sent++));
-    await Promise.all(chunk);
-    while (sent - Math.min(...acknowledged) > WINDOW) await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-  const finished = await Promise.all(peers.map((p) => p.ask<{ received: number; latencies: number[]; cpuMs: number }>({ cmd: 'expect', total: sent }, 'finished', 120_000)));
-  const elapsedMs = Number(process.hrtime.bigint() - started) / 1e6;
-  const producerCpu = process.cpuUsage(producerCpuBefore);
-  const redisCpuMs = (await redisCpu()) - redisCpuBefore;
-  const commands: Record<string, string> = {};
+  return { producer, consumers };
+}
+
+/** BENCH_DEBUG: Redis's time per command (INFO commandstats), what each system's round trips cost the server. */
+async function commandStats(admin: Redis): Promise<Map<string, { calls: number; usec: number }>> {
+  const stats = new Map<string, { calls: number; usec: number }>();
+  for (const [, name, calls, usec] of (await admin.info('commandstats')).matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) stats.set(name, { calls: Number(calls), usec: Number(usec) });
+  return stats;
+}
+
+/** Sends for `ms`, then waits until every consumer has every query sent so far (or gives up: lost). */
+async function round(rig: Rig, ms: number, admin: Redis, totals: Totals): Promise<Sample> {
+  await Promise.all(rig.consumers.map((consumer) => consumer.ask({ cmd: 'mark' }, 'marked', 30_000)));
+  const statsBefore = process.env.BENCH_DEBUG ? await commandStats(admin) : undefined;
+  const redisBefore = await redisCpuMs(admin);
+  const began = performance.now();
+  const ran = await rig.producer.ask<{ sent: number; cpuMs: number }>({ cmd: 'run', ms }, 'ran', 120_000);
+  const finished = await Promise.all(rig.consumers.map((consumer) => consumer.ask<Finished>({ cmd: 'expect', total: ran.sent }, 'finished', 120_000)));
+  // from the start of sending to the last query processed (the orchestrator's clock)
+  const elapsedMs = performance.now() - began;
+  const redis = (await redisCpuMs(admin)) - redisBefore;
+  const sample: Sample = {
+    sent: ran.sent - totals.sent,
+    deliveries: finished.reduce((sum, f, index) => sum + f.received - totals.received[index], 0),
+    elapsedMs,
+    latencies: finished.flatMap((f) => f.latencies),
+    cpuMs: { producer: ran.cpuMs, consumers: finished.reduce((sum, f) => sum + f.cpuMs, 0), redis },
+  };
   if (statsBefore !== undefined) {
-    for (const [name, after] of await commandStats()) {
+    sample.commands = new Map();
+    for (const [name, after] of await commandStats(admin)) {
       const before = statsBefore.get(name) ?? { calls: 0, usec: 0 };
-      if (after.calls > before.calls) commands[name] = `${after.calls - before.calls} calls, ${after.usec - before.usec} us`;
+      if (after.calls > before.calls) sample.commands.set(name, { calls: after.calls - before.calls, usec: after.usec - before.usec });
     }
+    sample.consumerStats = finished.map((f) => f.stats);
   }
-  admin.disconnect();
-  const deliveries = finished.reduce((sum, f) => sum + f.received, 0);
-  // CPU per delivery, in µs, by process: where the time goes on a machine whose cores all three share
-  const perDelivery = (ms: number) => Math.round((ms * 1000) / Math.max(1, deliveries) * 100) / 100;
-  const saturated = result(kind, system, deliveries, elapsedMs, finished.flatMap((f) => f.latencies), {
+  totals.sent = ran.sent;
+  totals.received = finished.map((f) => f.received);
+  return sample;
+}
+
+/** The rounds of one system as one result line. */
+function saturatedResult(kind: Kind, system: System, runs: Sample[], warmUpMs: number): BenchResult {
+  const sent = runs.reduce((sum, r) => sum + r.sent, 0);
+  const deliveries = runs.reduce((sum, r) => sum + r.deliveries, 0);
+  const consumers = consumersOf(kind);
+  // CPU per delivery, in µs, by process: where the time goes on a machine whose cores all of them share
+  const perDelivery = (side: keyof Sample['cpuMs']) => Math.round(((runs.reduce((sum, r) => sum + r.cpuMs[side], 0) * 1000) / Math.max(1, deliveries)) * 100) / 100;
+  const debug: Record<string, unknown> = {};
+  if (process.env.BENCH_DEBUG) {
+    const commands = new Map<string, { calls: number; usec: number }>();
+    for (const run of runs) {
+      for (const [name, { calls, usec }] of run.commands ?? []) {
+        const sum = commands.get(name) ?? { calls: 0, usec: 0 };
+        commands.set(name, { calls: sum.calls + calls, usec: sum.usec + usec });
+      }
+    }
+    debug.consumer_stats = runs[runs.length - 1]?.consumerStats;
+    debug.commandstats = Object.fromEntries([...commands].map(([name, sum]) => [name, `${sum.calls} calls, ${sum.usec} us`]));
+  }
+  return result(kind, system, deliveries, runs.reduce((sum, r) => sum + r.elapsedMs, 0), runs.flatMap((r) => r.latencies), {
     queries: sent,
     consumers,
     lost: sent * consumers - deliveries,
-    cpu_us_producer: perDelivery((producerCpu.user + producerCpu.system) / 1000),
-    cpu_us_consumers: perDelivery(finished.reduce((sum, f) => sum + f.cpuMs, 0)),
-    cpu_us_redis: perDelivery(redisCpuMs),
-    ...(process.env.BENCH_DEBUG ? { consumer_stats: finished.map((f) => (f as { stats?: unknown }).stats), commandstats: commands } : {}),
+    warm_up_ms: warmUpMs,
+    rounds: runs.length,
+    round_ops_per_s: runs.map((r) => Math.round((r.deliveries / r.elapsedMs) * 1000)),
+    cpu_us_producer: perDelivery('producer'),
+    cpu_us_consumers: perDelivery('consumers'),
+    cpu_us_redis: perDelivery('redis'),
+    ...debug,
   });
+}
 
-  // paced phases: every query timed, at half the baseline's saturated rate and alone
-  const results = [saturated];
-  const ownHalf = saturated.ops_per_s / (2 * consumers);
-  const phases: Array<[string, number]> = [['half-load', halfLoadPerS(saturated)], ['lone', 1000 / LONE_EVERY_MS]];
-  if (system !== 'baseline') phases.splice(1, 0, ['half-own', ownHalf]);
-  for (const [phase, perS] of phases) {
-    for (const peer of peers) peer.send({ cmd: 'reset' });
-    await Promise.all(peers.map((peer) => peer.ask({ cmd: 'ping' }, 'pong', 30_000)));
-    const sends: Array<Promise<unknown>> = [];
-    const phaseStart = performance.now();
-    let phaseSent = 0;
-    while (performance.now() - phaseStart < PACED_MS) {
-      const due = Math.floor(((performance.now() - phaseStart) * perS) / 1000);
-      while (phaseSent < due) sends.push(producer.send(sent + phaseSent++));
-      await new Promise((resolve) => setTimeout(resolve, 1));
+/** One paced phase: `perS` queries a second for PACED_MS, every query's latency timed. */
+async function paced(kind: Kind, system: System, rig: Rig, phase: string, perS: number): Promise<BenchResult> {
+  for (const consumer of rig.consumers) consumer.send({ cmd: 'reset' });
+  await Promise.all(rig.consumers.map((consumer) => consumer.ask({ cmd: 'ping' }, 'pong', 30_000)));
+  const { sent } = await rig.producer.ask<{ sent: number }>({ cmd: 'pace', perS, ms: PACED_MS }, 'paced', 120_000);
+  const finished = await Promise.all(rig.consumers.map((consumer) => consumer.ask<Finished>({ cmd: 'expect', total: sent }, 'finished', 120_000)));
+  const deliveries = finished.reduce((sum, f) => sum + f.received, 0);
+  return result(`${kind}@${phase}`, system, deliveries, PACED_MS, finished.flatMap((f) => f.latencies), {
+    offered_per_s: Math.round(perS),
+    consumers: rig.consumers.length,
+    lost: sent * rig.consumers.length - deliveries,
+  });
+}
+
+async function measure(context: BenchContext, kind: Kind, admin: Redis): Promise<BenchResult[]> {
+  const warmUpMs = 1_000 * Math.max(context.scale, 0.25);
+  const roundMs = Math.max(300, 1_000 * context.scale);
+  const run = `${kind}-${Date.now()}`;
+  const started: Peer[] = [];
+  try {
+    const rigs = {} as Record<System, Rig>;
+    await Promise.all(SYSTEMS.map(async (system) => (rigs[system] = await startRig(context, kind, system, run, started))));
+    const totals = Object.fromEntries(SYSTEMS.map((system) => [system, { sent: 0, received: rigs[system].consumers.map(() => 0) }])) as Record<System, Totals>;
+    for (const system of SYSTEMS) await round(rigs[system], warmUpMs, admin, totals[system]);
+    const samples = Object.fromEntries(SYSTEMS.map((system) => [system, [] as Sample[]])) as Record<System, Sample[]>;
+    for (let r = 0; r < ROUNDS; r++) {
+      // the order turns every round, so that neither a drift of the machine nor the place in the round favours one system
+      const shift = r % SYSTEMS.length;
+      for (const system of [...SYSTEMS.slice(shift), ...SYSTEMS.slice(0, shift)]) samples[system].push(await round(rigs[system], roundMs, admin, totals[system]));
     }
-    await Promise.all(sends);
-    const paced = await Promise.all(peers.map((p) => p.ask<{ received: number; latencies: number[] }>({ cmd: 'expect', total: phaseSent }, 'finished', 120_000)));
-    sent += phaseSent;
-    results.push(result(`${kind}@${phase}`, system, paced.reduce((sum, f) => sum + f.received, 0), PACED_MS, paced.flatMap((f) => f.latencies), { offered_per_s: Math.round(perS), consumers }));
+    const saturated = SYSTEMS.map((system) => saturatedResult(kind, system, samples[system], warmUpMs));
+
+    // paced phases: every query timed, at half the baseline's saturated rate (queries/s; a broadcast
+    // delivery counts once per consumer), at half the system's own, and alone
+    // (BENCH_SYSTEMS without the baseline paces at half the first system's rate)
+    const halfOf = (line: BenchResult) => line.ops_per_s / (2 * consumersOf(kind));
+    const halfLoad = halfOf(saturated.find((line) => line.system === 'baseline') ?? saturated[0]);
+    const phases: BenchResult[] = [];
+    for (const [index, system] of SYSTEMS.entries()) {
+      phases.push(await paced(kind, system, rigs[system], 'half-load', halfLoad));
+      if (system !== 'baseline' && system !== 'control') phases.push(await paced(kind, system, rigs[system], 'half-own', halfOf(saturated[index])));
+      phases.push(await paced(kind, system, rigs[system], 'lone', 1000 / LONE_EVERY_MS));
+    }
+    return [...saturated, ...phases];
+  } finally {
+    await stopPeers(started);
   }
-  await producer.close();
-  for (const peer of peers) peer.send({ cmd: 'exit' });
-  await Promise.all(peers.map((p) => Promise.race([p.exited(), new Promise((resolve) => setTimeout(resolve, 2000))])));
-  await Promise.all(peers.map((p) => p.kill()));
-  return results;
 }
 
 export const scenario: Scenario = {
   name: 'queues',
   async run(context) {
-    const durationMs = Math.max(1000, 4000 * context.scale);
-    const results: BenchResult[] = [];
-    for (const kind of ['fire-and-forget', 'broadcast'] as const) {
-      // half the baseline's saturated rate (queries/s; a broadcast delivery counts once per consumer)
-      // (BENCH_SYSTEMS=intracom alone paces at half its own rate)
-      let halfLoad = 0;
-      const pace = (saturated: BenchResult): number => (halfLoad ||= saturated.ops_per_s / (2 * Number(saturated.consumers)));
-      for (const system of selectedSystems(['baseline', 'reference', 'intracom'] as const)) results.push(...(await measure(kind, system, context, durationMs, pace)));
+    const admin = new Redis(context.redisUrl);
+    try {
+      const results: BenchResult[] = [];
+      for (const kind of ['fire-and-forget', 'broadcast'] as const) results.push(...(await measure(context, kind, admin)));
+      // saturated lines first, then the paced phases of each kind
+      return [...results.filter((r) => !r.scenario.includes('@')), ...results.filter((r) => r.scenario.includes('@'))];
+    } finally {
+      admin.disconnect();
     }
-    // saturated lines first, then the paced phases of each kind
-    return [...results.filter((r) => !r.scenario.includes('@')), ...results.filter((r) => r.scenario.includes('@'))];
   },
 };
