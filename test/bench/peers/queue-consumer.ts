@@ -16,8 +16,10 @@
  *   last `reset` (or after GIVE_UP_MS without reaching it: the difference is
  *   lost), with the samples and the CPU since the last `mark`, `reset` or
  *   `finished`;
- * - `{ cmd: 'reset' }`: counts from 0 again and times every query rather
- *   than one in 16 (the paced phases); `{ cmd: 'ping' }` answers `pong`.
+ * - `{ cmd: 'reset', sampleMask }`: counts from 0 again and times the
+ *   queries whose count has no bit of `sampleMask` set (0: every query)
+ *   rather than one in 16 (the paced phases); `{ cmd: 'ping' }` answers
+ *   `pong`.
  */
 import Redis from 'ioredis';
 import { Unpackr } from 'msgpackr';
@@ -98,7 +100,7 @@ async function runIntracom(): Promise<void> {
   send({ ev: 'ready' });
 }
 
-process.on('message', (message: { cmd: string; total: number }) => {
+process.on('message', (message: { cmd: string; total: number; sampleMask: number }) => {
   if (message.cmd === 'exit') process.exit(0); // a clean exit (CPU profiles are written on exit)
   if (message.cmd === 'ping') return send({ ev: 'pong' });
   if (message.cmd === 'mark') {
@@ -108,7 +110,7 @@ process.on('message', (message: { cmd: string; total: number }) => {
   if (message.cmd === 'reset') {
     received = 0;
     expected = Infinity;
-    sampleMask = 0;
+    sampleMask = message.sampleMask;
     return mark();
   }
   if (message.cmd !== 'expect') return;

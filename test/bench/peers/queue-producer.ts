@@ -16,8 +16,10 @@
  *   sends awaited, then answers `{ ev: 'ran', sent, elapsedMs, cpuMs }`
  *   (`sent` counts from the process start);
  * - `{ cmd: 'pace', perS, ms }`: sends `perS` queries a second, in 1 ms
- *   steps, for `ms` (no credit: the pace bounds what is in flight), then
- *   answers `{ ev: 'paced', sent, cpuMs }` (`sent`: in this phase);
+ *   steps, for `ms` (no credit: the pace bounds what is in flight; what a
+ *   stalled step left unsent goes at the end, so the phase offers all of
+ *   `perS * ms`), then answers `{ ev: 'paced', sent, cpuMs }` (`sent`: in
+ *   this phase);
  * - `{ cmd: 'exit' }`.
  */
 import Redis from 'ioredis';
@@ -81,11 +83,15 @@ async function main(): Promise<void> {
     const sends: Array<Promise<unknown>> = [];
     const start = performance.now();
     let phaseSent = 0;
-    while (performance.now() - start < forMs) {
-      const due = Math.floor(((performance.now() - start) * perS) / 1000);
+    const sendUntil = (elapsedMs: number) => {
+      const due = Math.floor((Math.min(elapsedMs, forMs) * perS) / 1000);
       while (phaseSent < due) sends.push(produce(sent + phaseSent++));
+    };
+    while (performance.now() - start < forMs) {
+      sendUntil(performance.now() - start);
       await sleep();
     }
+    sendUntil(forMs);
     await Promise.all(sends);
     sent += phaseSent;
     return phaseSent;
