@@ -26,6 +26,7 @@ import Redis from 'ioredis';
 import { Packr } from 'msgpackr';
 import { performance } from 'node:perf_hooks';
 import { RedisRPCClient } from '../../../src/rpc/RedisRPCClient';
+import { machineNow } from './machineClock';
 
 /** At most this many queries sent and not yet received by every consumer. */
 const WINDOW = 5_000;
@@ -36,7 +37,6 @@ const system = env.BENCH_SYSTEM as string;
 const url = env.BENCH_REDIS_URL as string;
 const stream = env.BENCH_STREAM as string;
 const send = (message: unknown): void => void process.send?.(message);
-const now = (): number => performance.timeOrigin + performance.now();
 
 type Produce = (i: number) => Promise<unknown>;
 
@@ -45,16 +45,16 @@ async function producer(): Promise<Produce> {
     const service = env.BENCH_SERVICE as string;
     const rpc = new RedisRPCClient({ service: `${service}-producer`, redis: url, namespace: env.BENCH_NAMESPACE, queues: { consume: false } });
     await rpc.connect();
-    if (env.BENCH_KIND === 'broadcast') return (i) => rpc.broadcast(service, 'work', { i, t: now() });
-    return (i) => rpc.fireAndForget(service, 'work', { i, t: now() });
+    if (env.BENCH_KIND === 'broadcast') return (i) => rpc.broadcast(service, 'work', { i, t: machineNow() });
+    return (i) => rpc.fireAndForget(service, 'work', { i, t: machineNow() });
   }
   const packr = new Packr();
   const redis = new Redis(url);
-  if (system !== 'reference') return (i) => redis.xadd(stream, '*', 'm', packr.pack({ i, t: now() }));
+  if (system !== 'reference') return (i) => redis.xadd(stream, '*', 'm', packr.pack({ i, t: machineNow() }));
   let pending: Array<{ i: number; t: number }> = [];
   let flushed: Promise<unknown> | undefined;
   return (i) => {
-    pending.push({ i, t: now() });
+    pending.push({ i, t: machineNow() });
     flushed ??= new Promise<void>((resolve) => queueMicrotask(resolve)).then(() => {
       const batch = pending;
       pending = [];
