@@ -22,6 +22,7 @@ import { Packr } from 'msgpackr';
 import { performance } from 'node:perf_hooks';
 import { RedisClient } from '../../../src/client/RedisClient';
 import { coalescingPublisher } from './coalesce';
+import { machineNow } from './machineClock';
 
 const WINDOW = 20_000;
 const CHUNK = 256;
@@ -38,16 +39,16 @@ async function publisher(): Promise<(i: number) => unknown> {
   if (isIntracom(system) || system === 'intracom-publish') {
     const client = new RedisClient({ service: 'bench-publisher', redis: url, namespace, auth: benchAuth(system, 'bench-publisher') });
     await client.connect();
-    if (system === 'intracom-publish') return (i) => client.publish(topic, { i, t: performance.timeOrigin + performance.now(), name });
-    return (i) => client.publishAndForget(topic, { i, t: performance.timeOrigin + performance.now(), name });
+    if (system === 'intracom-publish') return (i) => client.publish(topic, { i, t: machineNow(), name });
+    return (i) => client.publishAndForget(topic, { i, t: machineNow(), name });
   }
   if (system === 'reference') {
     const publish = coalescingPublisher(new Redis(url), new Packr({ useRecords: true }));
-    return (i) => publish(channel, { i, t: performance.timeOrigin + performance.now(), name });
+    return (i) => publish(channel, { i, t: machineNow(), name });
   }
   const packr = new Packr();
   const redis = new Redis(url, { enableAutoPipelining: system === 'autopipelining' });
-  return (i) => redis.publish(channel, packr.pack({ i, t: performance.timeOrigin + performance.now(), name }));
+  return (i) => redis.publish(channel, packr.pack({ i, t: machineNow(), name }));
 }
 
 async function main(): Promise<void> {

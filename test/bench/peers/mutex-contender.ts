@@ -16,7 +16,7 @@
  *   safety: a holder that dies keeps the token for ever.
  *
  * Commands (IPC): `{ cmd: 'run', system, startAt, endAt }` (times on the
- * shared wall clock, `performance.timeOrigin + performance.now()`) loops from
+ * machine's monotonic clock, `machineNow()`) loops from
  * `startAt` to `endAt` and answers `{ ev: 'ran', acquired, released, waits,
  * failures, cpuMs, wakeups }`: per critical section, when it was entered and left,
  * and how long its acquire waited; the CPU time (user + system) the
@@ -27,13 +27,14 @@ import { createHash, randomUUID } from 'node:crypto';
 import Redis from 'ioredis';
 import { Mutex } from 'redis-semaphore';
 import { RedisMutex } from '../../../src/mutex/RedisMutex';
+import { machineNow } from './machineClock';
 
 type System = 'intracom' | 'baseline' | 'control' | 'redis-semaphore' | 'fair-floor';
 
 const url = process.env.BENCH_REDIS_URL as string;
 const namespace = process.env.BENCH_NAMESPACE ?? '';
 const send = (message: unknown): void => void process.send?.(message);
-const now = (): number => performance.timeOrigin + performance.now();
+const now = machineNow;
 
 const RELEASE = `-- KEYS[1] lock key; ARGV[1] token
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end

@@ -29,6 +29,7 @@
 import Redis from 'ioredis';
 import { spawnPeer, type Peer } from '../../support/processes';
 import { percentile, redisCpuMs, round, type BenchContext, type BenchResult, type Scenario } from '../harness';
+import { machineNow } from '../peers/machineClock';
 
 type System = 'baseline' | 'intracom' | 'control' | 'redis-semaphore' | 'fair-floor';
 /** The systems, in their first round's order; BENCH_SYSTEMS=intracom,... runs only those (for profiling). */
@@ -51,7 +52,7 @@ interface Section {
   released: number;
 }
 
-const now = (): number => performance.timeOrigin + performance.now();
+const now = machineNow;
 
 async function measure(context: BenchContext, processes: number): Promise<BenchResult[]> {
   const env = { BENCH_REDIS_URL: context.redisUrl, BENCH_NAMESPACE: context.namespace };
