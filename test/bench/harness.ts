@@ -57,6 +57,22 @@ export async function redisCpuMs(admin: { info(section: string): Promise<string>
   return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
 }
 
+/** Rows of cells as text, each column padded to its widest cell. */
+function columns(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ')).join('\n');
+}
+
+/**
+ * The systems in the order of round `index` of alternating rounds: the list
+ * turned by one each round, so that neither a drift of the machine nor the
+ * place in the round favours one system.
+ */
+export function roundOrder<S>(systems: readonly S[], index: number): S[] {
+  const shift = index % systems.length;
+  return [...systems.slice(shift), ...systems.slice(0, shift)];
+}
+
 /** Rounds to 3 decimals for printing. */
 export function round(value: number): number {
   return Math.round(value * 1000) / 1000;
@@ -84,8 +100,7 @@ export function renderTable(results: BenchResult[]): string {
     const ratioP50 = base && r.system !== 'baseline' && base.p50_ms && r.p50_ms !== null ? `${(r.p50_ms / base.p50_ms).toFixed(2)}x` : '';
     rows.push([r.scenario, r.system, String(r.ops_per_s), String(r.p50_ms ?? '-'), String(r.p99_ms ?? '-'), ratioOps, ratioP50]);
   }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ')).join('\n');
+  return columns(rows);
 }
 
 /**
@@ -136,8 +151,7 @@ export function renderAuthCost(results: BenchResult[]): string {
     };
     rows.push([scenario, ops('intracom-signed'), ops('intracom-sealed'), p50('intracom-signed'), p50('intracom-sealed')]);
   }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ')).join('\n');
+  return columns(rows);
 }
 
 /**
@@ -160,8 +174,7 @@ export function renderTopicScale(results: BenchResult[]): string {
     rows.push([r.scenario, r.system, String(r.subscriptions), twin.ops_per_s > 0 ? `${(r.ops_per_s / twin.ops_per_s).toFixed(2)}x` : '', cpu]);
   }
   if (rows.length === 1) return '';
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ')).join('\n');
+  return columns(rows);
 }
 
 /**
@@ -197,7 +210,5 @@ export function renderWorstFirst(results: BenchResult[]): string {
   }
   rows.sort((a, b) => a.key - b.key);
   const header = ['arrangement (worst first)', ...others.map((system) => `x ${system}`), 'p50 x baseline', 'control x baseline', 'control p50 x baseline'];
-  const table = [header, ...rows.map((row) => row.cells)];
-  const widths = header.map((_, i) => Math.max(...table.map((row) => row[i].length)));
-  return table.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ')).join('\n');
+  return columns([header, ...rows.map((row) => row.cells)]);
 }

@@ -28,7 +28,7 @@
  */
 import Redis from 'ioredis';
 import { spawnPeer, type Peer } from '../../support/processes';
-import { percentile, redisCpuMs, round, type BenchContext, type BenchResult, type Scenario } from '../harness';
+import { percentile, redisCpuMs, round, roundOrder, type BenchContext, type BenchResult, type Scenario } from '../harness';
 import { machineNow } from '../peers/machineClock';
 
 type System = 'baseline' | 'intracom' | 'control' | 'redis-semaphore' | 'fair-floor';
@@ -78,8 +78,7 @@ async function measure(context: BenchContext, processes: number): Promise<BenchR
     const cpuMs = perSystem(() => ({ clients: 0, redis: 0 }));
     const wakeups = perSystem(() => 0);
     for (let index = 0; index < rounds; index++) {
-      const shift = index % SYSTEMS.length;
-      const order = [...SYSTEMS.slice(shift), ...SYSTEMS.slice(0, shift)];
+      const order = roundOrder(SYSTEMS, index);
       const counts = {} as Record<System, number>;
       for (const system of order) {
         const redisBefore = await redisCpuMs(admin);

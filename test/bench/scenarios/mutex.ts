@@ -24,7 +24,7 @@
  * to read intracom's ratio.
  */
 import { spawnPeer, type Peer } from '../../support/processes';
-import { result, type BenchContext, type BenchResult, type Scenario } from '../harness';
+import { result, roundOrder, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
 type System = 'intracom' | 'baseline' | 'control';
 const SYSTEMS: readonly System[] = ['baseline', 'intracom', 'control'];
@@ -58,8 +58,7 @@ async function run(context: BenchContext): Promise<BenchResult[]> {
     const roundRatios: Record<System, number[]> = { intracom: [], baseline: [], control: [] };
     for (let round = 0; round < rounds; round++) {
       // every system goes first, second and third in turn, forwards and backwards
-      const shift = round % SYSTEMS.length;
-      const order = [...SYSTEMS.slice(shift), ...SYSTEMS.slice(0, shift)];
+      const order = roundOrder(SYSTEMS, round);
       if (Math.floor(round / SYSTEMS.length) % 2 === 1) order.reverse();
       const rate = { intracom: 0, baseline: 0, control: 0 };
       for (const system of order) {

@@ -38,7 +38,7 @@
 import Redis from 'ioredis';
 import { performance } from 'node:perf_hooks';
 import { spawnPeer, type Peer } from '../../support/processes';
-import { redisCpuMs, result, selectedSystems, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
+import { redisCpuMs, result, roundOrder, selectedSystems, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
 type Kind = 'fire-and-forget' | 'broadcast';
 type System = 'baseline' | 'control' | 'reference' | 'intracom';
@@ -222,9 +222,7 @@ async function measure(context: BenchContext, kind: Kind, admin: Redis): Promise
     for (const system of SYSTEMS) await round(rigs[system], warmUpMs, admin, totals[system]);
     const samples = Object.fromEntries(SYSTEMS.map((system) => [system, [] as Sample[]])) as Record<System, Sample[]>;
     for (let r = 0; r < ROUNDS; r++) {
-      // the order turns every round, so that neither a drift of the machine nor the place in the round favours one system
-      const shift = r % SYSTEMS.length;
-      for (const system of [...SYSTEMS.slice(shift), ...SYSTEMS.slice(0, shift)]) samples[system].push(await round(rigs[system], roundMs, admin, totals[system]));
+      for (const system of roundOrder(SYSTEMS, r)) samples[system].push(await round(rigs[system], roundMs, admin, totals[system]));
     }
     const saturated = SYSTEMS.map((system) => saturatedResult(kind, system, samples[system], warmUpMs));
 
