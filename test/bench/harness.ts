@@ -14,7 +14,7 @@ export interface BenchResult {
    * whose ratio to the baseline shows how far the scenario's ratios move by
    * noise alone.
    */
-  system: 'intracom' | 'baseline' | 'reference' | 'control' | 'autopipelining' | 'intracom-per-call' | 'intracom-publish' | 'intracom-signed' | 'intracom-sealed' | 'intracom-many' | 'fair-floor';
+  system: 'intracom' | 'baseline' | 'reference' | 'control' | 'autopipelining' | 'intracom-per-call' | 'intracom-publish' | 'intracom-signed' | 'intracom-sealed' | 'intracom-many' | 'fair-floor' | 'bare-scripts' | 'bare-blocking';
   ops_per_s: number;
   p50_ms: number | null;
   p99_ms: number | null;
@@ -187,7 +187,7 @@ export function renderTopicScale(results: BenchResult[]): string {
  * only and come last.
  */
 export function renderWorstFirst(results: BenchResult[]): string {
-  const others = ['baseline', 'control', 'autopipelining', 'reference', 'intracom-per-call', 'intracom-publish', 'fair-floor'] as const;
+  const others = ['baseline', 'control', 'autopipelining', 'reference', 'intracom-per-call', 'intracom-publish', 'fair-floor', 'bare-scripts', 'bare-blocking'] as const;
   const rows: Array<{ key: number; cells: string[] }> = [];
   for (const scenario of [...new Set(results.map((r) => r.scenario))]) {
     const of = (system: string) => results.find((r) => r.scenario === scenario && r.system === system);

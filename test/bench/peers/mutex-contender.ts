@@ -14,11 +14,13 @@
  *   `LPUSH`. Two wake-ups per section (the `BLPOP` reply that hands the
  *   mutex over, the `LPUSH` reply), and no expiry, fencing, record or crash
  *   safety: a holder that dies keeps the token for ever.
+ * - `bare-scripts` and `bare-blocking`: intracom's protocol, and a blocking
+ *   variant of it, with the least JavaScript (see the scenario).
  *
  * Commands (IPC): `{ cmd: 'run', system, startAt, endAt }` (times on the
  * machine's monotonic clock, `machineNow()`) loops from
  * `startAt` to `endAt` and answers `{ ev: 'ran', acquired, released, waits,
- * failures, cpuMs, wakeups }`: per critical section, when it was entered and left,
+ * failures, cpuMs, userMs, wakeups }`: per critical section, when it was entered and left,
  * and how long its acquire waited; the CPU time (user + system) the
  * process used meanwhile, and how often it slept and was woken (voluntary
  * context switches).
@@ -28,8 +30,9 @@ import Redis from 'ioredis';
 import { Mutex } from 'redis-semaphore';
 import { RedisMutex } from '../../../src/mutex/RedisMutex';
 import { machineNow } from './machineClock';
+import { acquireScript, releaseScript } from '../../../src/mutex/scripts';
 
-type System = 'intracom' | 'baseline' | 'control' | 'redis-semaphore' | 'fair-floor';
+type System = 'intracom' | 'baseline' | 'control' | 'redis-semaphore' | 'fair-floor' | 'bare-scripts' | 'bare-blocking';
 
 const url = process.env.BENCH_REDIS_URL as string;
 const namespace = process.env.BENCH_NAMESPACE ?? '';
@@ -66,6 +69,108 @@ function fairFloor(redis: Redis, key: string, endAt: () => number): Enter {
   };
 }
 
+/** intracom's own scripts driven by the least JavaScript: what the library's client-side work costs. */
+async function bareScripts(redis: Redis, sub: Redis, namespace: string): Promise<Enter> {
+  const tag = '{mutex:bare-scripts}';
+  const prefix = namespace ? `${namespace}:` : '';
+  const keys = [`${prefix}ic:${tag}:lock`, `${prefix}ic:${tag}:fence`, `${prefix}ic:${tag}:queue`, `${prefix}ic:${tag}:waiters`];
+  const waiterId = randomUUID().slice(0, 12);
+  const channel = `${prefix}intracom.mutex.wake.${tag}.${waiterId}`;
+  await sub.ssubscribe(channel);
+  await redis.script('LOAD', acquireScript.source);
+  await redis.script('LOAD', releaseScript.source);
+  let counter = 0;
+  let waiting: { token: string; resolve: (value: string | null) => void } | null = null;
+  sub.on('smessage', (_channel: string, message: string) => {
+    const value = message.slice(message.indexOf('|') + 1);
+    if (waiting && value.startsWith(waiting.token + '|')) waiting.resolve(value);
+  });
+  return async () => {
+    const token = waiterId + (++counter).toString(36);
+    let value: string | null = null;
+    while (value === null) {
+      const noticed = new Promise<string | null>((resolve) => {
+        const timer = setTimeout(() => resolve(null), 50 + Math.random() * 50);
+        waiting = { token, resolve: (v) => { clearTimeout(timer); resolve(v); } };
+      });
+      const takenAt = Date.now();
+      const reply = (await redis.evalsha(acquireScript.sha, 4, ...keys, token, takenAt, LEASE_MS, 'node', 'bare-scripts', channel, 1200)) as [number, number | string];
+      if (reply[0] === 1) value = `${token}|${reply[1]}|${takenAt}|${LEASE_MS}|node`;
+      else if (reply[0] === 2) value = reply[1] as string;
+      else value = await noticed;
+      waiting?.resolve(null);
+      waiting = null;
+    }
+    const held = value;
+    return async () => {
+      if ((await redis.evalsha(releaseScript.sha, 4, ...keys, held, 'bare-scripts', channel)) === 0) throw new Error('bare-scripts release failed');
+    };
+  };
+}
+
+/**
+ * The hand-over of `bare-blocking`: the live first waiter is handed the lock
+ * by an LPUSH to its own list (named after its wake channel in the waiters
+ * hash), not by SPUBLISH; its liveness is still its wake channel's subscriber.
+ */
+const BLPOP_HAND_OVER = acquireScript.source.slice(acquireScript.source.indexOf('local function handOver'), acquireScript.source.indexOf('local token, timeout'))
+  .replace("redis.call('SPUBLISH', channel, mutexId .. '|' .. value)", "local list = string.sub(channel, string.find(channel, '|', 1, true) + 1); redis.call('LPUSH', list, value); redis.call('PEXPIRE', list, 60000)")
+  .replace("local channel = string.sub(info, bar + 1)", "local channel = string.sub(info, bar + 1); local live = string.sub(channel, 1, string.find(channel, '|', 1, true) - 1)")
+  .replace("redis.call('PUBSUB', 'SHARDNUMSUB', channel)[2] > 0", "redis.call('PUBSUB', 'SHARDNUMSUB', live)[2] > 0");
+/** The attempt of `bare-blocking`: the outcome, taken or handed, is also pushed to the waiter's list ARGV[8]. */
+const BLPOP_ACQUIRE = `-- KEYS as acquire; ARGV as acquire, ARGV[6] '<channel>|<list>', ARGV[8] the waiter's list
+${BLPOP_HAND_OVER}
+` + acquireScript.source.slice(acquireScript.source.indexOf('local token, timeout'))
+  .replace("if string.sub(value, 1, #token + 1) == token .. '|' then return {2, value} end", "if string.sub(value, 1, #token + 1) == token .. '|' then redis.call('LPUSH', ARGV[8], value) return {2, value} end")
+  .replace("if handed == entry then return {2, mine} end", "if handed == entry then redis.call('LPUSH', ARGV[8], mine) return {2, mine} end")
+  .replace("redis.call('SET', KEYS[1], token .. '|' .. string.format('%d', fence) .. '|' .. ARGV[2] .. '|' .. timeout .. '|' .. nodeId, 'PX', timeout)\nreturn {1, fence}", "local mine = token .. '|' .. string.format('%d', fence) .. '|' .. ARGV[2] .. '|' .. timeout .. '|' .. nodeId\nredis.call('SET', KEYS[1], mine, 'PX', timeout)\nredis.call('LPUSH', ARGV[8], mine)\nreturn {1, fence}");
+const BLPOP_RELEASE = `-- KEYS as release; ARGV[1] value, ARGV[2] mutexId
+${BLPOP_HAND_OVER}
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local handed = handOver(ARGV[2], false, '')
+if not handed then redis.call('DEL', KEYS[1]) end
+return 1`;
+
+/** One command in RESP, written past ioredis so that it expects no reply. */
+function resp(args: (string | number)[]): string {
+  let out = `*${args.length}\r\n`;
+  for (const arg of args) { const text = String(arg); out += `$${Buffer.byteLength(text)}\r\n${text}\r\n`; }
+  return out;
+}
+
+/**
+ * Each attempt is one write: CLIENT REPLY SKIP, the attempt (no reply), and
+ * BLPOP on the waiter's list, which answers when the attempt took the lock,
+ * when a release hands it over, or after the retry pause.
+ */
+async function bareBlocking(redis: Redis, blocker: Redis, sub: Redis, namespace: string): Promise<Enter> {
+  const tag = '{mutex:bare-blocking}';
+  const prefix = namespace ? `${namespace}:` : '';
+  const keys = [`${prefix}ic:${tag}:lock`, `${prefix}ic:${tag}:fence`, `${prefix}ic:${tag}:queue`, `${prefix}ic:${tag}:waiters`];
+  const waiterId = randomUUID().slice(0, 12);
+  const channel = `${prefix}intracom.mutex.wake.${tag}.${waiterId}`;
+  const list = `${prefix}ic:${tag}:wake:${waiterId}`;
+  await sub.ssubscribe(channel);
+  const acquireSha = (await redis.script('LOAD', BLPOP_ACQUIRE)) as string;
+  const releaseSha = (await redis.script('LOAD', BLPOP_RELEASE)) as string;
+  await blocker.ping();
+  let counter = 0;
+  return async () => {
+    const token = waiterId + (++counter).toString(36);
+    let value: string | null = null;
+    while (value === null) {
+      const takenAt = Date.now();
+      (blocker as unknown as { stream: { write(text: string): void } }).stream.write('*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n' + resp(['EVALSHA', acquireSha, 4, ...keys, token, takenAt, LEASE_MS, 'node', 'bare-blocking', channel + '|' + list, 1200, list]));
+      const popped = await blocker.blpop(list, 0.05 + Math.random() * 0.05);
+      if (popped !== null && popped[1].startsWith(token + '|')) value = popped[1];
+    }
+    const held = value;
+    return async () => {
+      if ((await redis.evalsha(releaseSha, 4, ...keys, held, 'bare-blocking')) === 0) throw new Error('bare-blocking release failed');
+    };
+  };
+}
+
 async function main(): Promise<void> {
   const redis = new Redis(url);
   await redis.script('LOAD', RELEASE);
@@ -88,6 +193,8 @@ async function main(): Promise<void> {
       return () => semaphore.release();
     },
     'fair-floor': fairFloor(redis, floorKey, () => roundEnd),
+    'bare-scripts': await bareScripts(redis, new Redis(url), namespace),
+    'bare-blocking': await bareBlocking(redis, new Redis(url), new Redis(url), namespace),
   };
 
   async function run(system: System, startAt: number, endAt: number) {
@@ -118,7 +225,7 @@ async function main(): Promise<void> {
       waits.push(entered - asked);
     }
     const used = process.cpuUsage(cpu);
-    return { acquired: Float64Array.from(acquired), released: Float64Array.from(released), waits: Float64Array.from(waits), failures, cpuMs: (used.user + used.system) / 1000, wakeups: process.resourceUsage().voluntaryContextSwitches - slept };
+    return { acquired: Float64Array.from(acquired), released: Float64Array.from(released), waits: Float64Array.from(waits), failures, cpuMs: (used.user + used.system) / 1000, userMs: used.user / 1000, wakeups: process.resourceUsage().voluntaryContextSwitches - slept };
   }
 
   process.on('message', (message: { cmd: string; system: System; startAt: number; endAt: number }) => {

@@ -10,7 +10,15 @@
  * - `reference`: redis-semaphore's `Mutex` with its default options;
  * - `fair-floor`: the least a fair hand-over costs on Redis (one token passed
  *   by `LPUSH` to the client that has waited longest in `BLPOP`; no expiry,
- *   fencing or crash safety): what any fair design can reach here.
+ *   fencing or crash safety): what any fair design can reach here;
+ * - `bare-scripts`: intracom's own Lua scripts and wake notices driven by the
+ *   least JavaScript (no options, deadlines, signals or records): what the
+ *   library's client-side work costs on top of its protocol;
+ * - `bare-blocking`: a design evaluated for the hand-over, bare like
+ *   `bare-scripts`: the same scripts, but the release pushes the lock to a
+ *   list of the waiter's, which waits in `BLPOP` on a connection of its own
+ *   and sends its attempt after `CLIENT REPLY SKIP`, so that an attempt that
+ *   queues is not answered (two wake-ups per section, as the fair floor).
  * Every process serves every system (test/bench/peers/mutex-contender.ts);
  * each system first runs 1 s untimed, then the systems run in alternating
  * rounds (the order turns every round), all N processes at once from a
@@ -24,16 +32,17 @@
  * release handed over; the raw loop's releaser mostly takes the mutex again
  * itself); `ratio_median` the median over rounds of the ratio to the
  * baseline; `wakeups_per_section` how often the clients slept and were woken
- * (voluntary context switches of all N processes) per section.
+ * (voluntary context switches of all N processes) per section;
+ * `cpu_us_clients_user` the part of the clients' CPU spent in user space.
  */
 import Redis from 'ioredis';
 import { spawnPeer, type Peer } from '../../support/processes';
 import { percentile, redisCpuMs, round, roundOrder, type BenchContext, type BenchResult, type Scenario } from '../harness';
 import { machineNow } from '../peers/machineClock';
 
-type System = 'baseline' | 'intracom' | 'control' | 'redis-semaphore' | 'fair-floor';
+type System = 'baseline' | 'intracom' | 'control' | 'redis-semaphore' | 'fair-floor' | 'bare-scripts' | 'bare-blocking';
 /** The systems, in their first round's order; BENCH_SYSTEMS=intracom,... runs only those (for profiling). */
-const SYSTEMS: readonly System[] = (['baseline', 'intracom', 'control', 'redis-semaphore', 'fair-floor'] as const).filter((system) => !process.env.BENCH_SYSTEMS || process.env.BENCH_SYSTEMS.split(',').includes(system));
+const SYSTEMS: readonly System[] = (['baseline', 'intracom', 'control', 'redis-semaphore', 'fair-floor', 'bare-scripts', 'bare-blocking'] as const).filter((system) => !process.env.BENCH_SYSTEMS || process.env.BENCH_SYSTEMS.split(',').includes(system));
 /** Process counts, in order (BENCH_MUTEX_PROCESSES=4,16 by default). */
 const PROCESS_COUNTS = (process.env.BENCH_MUTEX_PROCESSES?.split(',').map(Number) ?? [4, 16]) as readonly number[];
 
@@ -43,6 +52,7 @@ interface Ran {
   waits: Float64Array;
   failures: number;
   cpuMs: number;
+  userMs: number;
   wakeups: number;
 }
 
@@ -75,7 +85,7 @@ async function measure(context: BenchContext, processes: number): Promise<BenchR
     const waits = perSystem<number[]>(() => []);
     const failures = perSystem(() => 0);
     const roundRatios = perSystem<number[]>(() => []);
-    const cpuMs = perSystem(() => ({ clients: 0, redis: 0 }));
+    const cpuMs = perSystem(() => ({ clients: 0, redis: 0, user: 0 }));
     const wakeups = perSystem(() => 0);
     for (let index = 0; index < rounds; index++) {
       const order = roundOrder(SYSTEMS, index);
@@ -90,6 +100,7 @@ async function measure(context: BenchContext, processes: number): Promise<BenchR
           for (const wait of r.waits) waits[system].push(wait);
           failures[system] += r.failures;
           cpuMs[system].clients += r.cpuMs;
+          cpuMs[system].user += r.userMs;
           wakeups[system] += r.wakeups;
         });
         roundSections.sort((a, b) => a.acquired - b.acquired);
@@ -123,12 +134,15 @@ async function measure(context: BenchContext, processes: number): Promise<BenchR
         other_process: total > 1 ? round(other / (total - sections[system].length)) : null,
         failures: failures[system],
         cpu_us_clients: total ? round((cpuMs[system].clients * 1000) / total) : null,
+        cpu_us_clients_user: total ? round((cpuMs[system].user * 1000) / total) : null,
         cpu_us_redis: total ? round((cpuMs[system].redis * 1000) / total) : null,
         wakeups_per_section: total ? round(wakeups[system] / total) : null,
       };
       if (system !== 'baseline' && roundRatios[system].length) extra.ratio_median = median(roundRatios[system]);
       if (system === 'redis-semaphore') extra.peer = 'redis-semaphore Mutex, default options';
       if (system === 'fair-floor') extra.peer = 'one token, BLPOP to take it, LPUSH to give it back (no expiry, fencing or crash safety)';
+      if (system === 'bare-scripts') extra.peer = "intracom's scripts and wake notices, bare JavaScript";
+      if (system === 'bare-blocking') extra.peer = "intracom's scripts, hand-over pushed to the waiter's list (BLPOP), attempts after CLIENT REPLY SKIP";
       return {
         scenario: `mutex-contended-${processes}`,
         system: system === 'redis-semaphore' ? 'reference' : system,
