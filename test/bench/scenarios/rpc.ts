@@ -26,7 +26,8 @@
  *   processes, every system's processes alive at once, rounds alternating
  *   between systems; `paired`, each system's caller and responder started
  *   fresh and alone on the machine while measured, systems one after another
- *   (the issue's independent harness); `shared`, two caller processes with
+ *   (the issue's independent harness), in three passes that each start fresh
+ *   pairs and measure one round, the order turning every pass; `shared`, two caller processes with
  *   32 calls in flight each sharing one responder process per system, all
  *   alive at once, rounds alternating;
  * - topics: the caller's and the responder's processes holding only what
@@ -43,7 +44,7 @@
  */
 import Redis from 'ioredis';
 import { spawnPeer, type Peer } from '../../support/processes';
-import { redisCpuMs, result, selectedSystems, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
+import { redisCpuMs, result, roundOrder, selectedSystems, stopPeers, type BenchContext, type BenchResult, type Scenario } from '../harness';
 
 type System = 'baseline' | 'control' | 'autopipelining' | 'reference' | 'intracom' | 'intracom-signed' | 'intracom-sealed';
 const SYSTEMS = selectedSystems<System>(['baseline', 'control', 'autopipelining', 'reference', 'intracom', 'intracom-signed', 'intracom-sealed']);
@@ -134,14 +135,18 @@ async function measure(context: BenchContext, arrangement: Arrangement, admin: R
   const roundMs = Math.max(300, 1_000 * context.scale);
   const samples = Object.fromEntries(SYSTEMS.map((system) => [system, [] as Sample[]])) as Record<System, Sample[]>;
   if (arrangement.processes === 'paired') {
-    for (const system of SYSTEMS) {
-      const started: Peer[] = [];
-      try {
-        const rig = await startRig(context, system, arrangement, started);
-        await warm(rig, arrangement, warmUpMs);
-        for (let r = 0; r < ROUNDS; r++) samples[system].push(await round(rig, arrangement, roundMs, admin));
-      } finally {
-        await stopPeers(started);
+    // a fresh pair per system and pass, alone on the machine; the passes turn the systems' order, so
+    // that a drift of the machine during one system's pair does not decide its figure
+    for (let pass = 0; pass < ROUNDS; pass++) {
+      for (const system of roundOrder(SYSTEMS, pass)) {
+        const started: Peer[] = [];
+        try {
+          const rig = await startRig(context, system, arrangement, started);
+          await warm(rig, arrangement, warmUpMs);
+          samples[system].push(await round(rig, arrangement, roundMs, admin));
+        } finally {
+          await stopPeers(started);
+        }
       }
     }
   } else {
