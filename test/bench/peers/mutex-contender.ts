@@ -108,22 +108,33 @@ async function bareScripts(redis: Redis, sub: Redis, namespace: string): Promise
   };
 }
 
+/** `text` with `from` replaced; throws when `from` is not in it (intracom's scripts changed: this variant must follow). */
+function edit(text: string, from: string, to: string): string {
+  if (!text.includes(from)) throw new Error(`bare-blocking: intracom's mutex scripts no longer contain ${JSON.stringify(from.slice(0, 60))}`);
+  return text.replace(from, to);
+}
+
 /**
  * The hand-over of `bare-blocking`: the live first waiter is handed the lock
  * by an LPUSH to its own list (named after its wake channel in the waiters
  * hash), not by SPUBLISH; its liveness is still its wake channel's subscriber.
  */
-const BLPOP_HAND_OVER = acquireScript.source.slice(acquireScript.source.indexOf('local function handOver'), acquireScript.source.indexOf('local token, timeout'))
-  .replace("redis.call('SPUBLISH', channel, mutexId .. '|' .. value)", "local list = string.sub(channel, string.find(channel, '|', 1, true) + 1); redis.call('LPUSH', list, value); redis.call('PEXPIRE', list, 60000)")
-  .replace("local channel = string.sub(info, bar + 1)", "local channel = string.sub(info, bar + 1); local live = string.sub(channel, 1, string.find(channel, '|', 1, true) - 1)")
-  .replace("redis.call('PUBSUB', 'SHARDNUMSUB', channel)[2] > 0", "redis.call('PUBSUB', 'SHARDNUMSUB', live)[2] > 0");
+const BLPOP_HAND_OVER = [
+  ["redis.call('SPUBLISH', channel, mutexId .. '|' .. value)", "local list = string.sub(channel, string.find(channel, '|', 1, true) + 1); redis.call('LPUSH', list, value); redis.call('PEXPIRE', list, 60000)"],
+  ['local channel = string.sub(info, bar + 1)', "local channel = string.sub(info, bar + 1); local live = string.sub(channel, 1, string.find(channel, '|', 1, true) - 1)"],
+  ["redis.call('PUBSUB', 'SHARDNUMSUB', channel)[2] > 0", "redis.call('PUBSUB', 'SHARDNUMSUB', live)[2] > 0"],
+].reduce((text, [from, to]) => edit(text, from, to), acquireScript.source.slice(acquireScript.source.indexOf('local function handOver'), acquireScript.source.indexOf('local token, timeout')));
 /** The attempt of `bare-blocking`: the outcome, taken or handed, is also pushed to the waiter's list ARGV[8]. */
 const BLPOP_ACQUIRE = `-- KEYS as acquire; ARGV as acquire, ARGV[6] '<channel>|<list>', ARGV[8] the waiter's list
 ${BLPOP_HAND_OVER}
-` + acquireScript.source.slice(acquireScript.source.indexOf('local token, timeout'))
-  .replace("if string.sub(value, 1, #token + 1) == token .. '|' then return {2, value} end", "if string.sub(value, 1, #token + 1) == token .. '|' then redis.call('LPUSH', ARGV[8], value) return {2, value} end")
-  .replace("if handed == entry then return {2, mine} end", "if handed == entry then redis.call('LPUSH', ARGV[8], mine) return {2, mine} end")
-  .replace("redis.call('SET', KEYS[1], token .. '|' .. string.format('%d', fence) .. '|' .. ARGV[2] .. '|' .. timeout .. '|' .. nodeId, 'PX', timeout)\nreturn {1, fence}", "local mine = token .. '|' .. string.format('%d', fence) .. '|' .. ARGV[2] .. '|' .. timeout .. '|' .. nodeId\nredis.call('SET', KEYS[1], mine, 'PX', timeout)\nredis.call('LPUSH', ARGV[8], mine)\nreturn {1, fence}");
+` + [
+  ["if string.sub(value, 1, #token + 1) == token .. '|' then return {2, value} end", "if string.sub(value, 1, #token + 1) == token .. '|' then redis.call('LPUSH', ARGV[8], value) return {2, value} end"],
+  ['if handed == entry then return {2, mine} end', "if handed == entry then redis.call('LPUSH', ARGV[8], mine) return {2, mine} end"],
+  [
+    "redis.call('SET', KEYS[1], token .. '|' .. string.format('%d', fence) .. '|' .. ARGV[2] .. '|' .. timeout .. '|' .. nodeId, 'PX', timeout)\nreturn {1, fence}",
+    "local mine = token .. '|' .. string.format('%d', fence) .. '|' .. ARGV[2] .. '|' .. timeout .. '|' .. nodeId\nredis.call('SET', KEYS[1], mine, 'PX', timeout)\nredis.call('LPUSH', ARGV[8], mine)\nreturn {1, fence}",
+  ],
+].reduce((text, [from, to]) => edit(text, from, to), acquireScript.source.slice(acquireScript.source.indexOf('local token, timeout')));
 const BLPOP_RELEASE = `-- KEYS as release; ARGV[1] value, ARGV[2] mutexId
 ${BLPOP_HAND_OVER}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
