@@ -43,6 +43,13 @@ import { machineNow } from '../peers/machineClock';
 type System = 'baseline' | 'intracom' | 'control' | 'redis-semaphore' | 'fair-floor' | 'bare-scripts' | 'bare-blocking';
 /** The systems, in their first round's order; BENCH_SYSTEMS=intracom,... runs only those (for profiling). */
 const SYSTEMS: readonly System[] = (['baseline', 'intracom', 'control', 'redis-semaphore', 'fair-floor', 'bare-scripts', 'bare-blocking'] as const).filter((system) => !process.env.BENCH_SYSTEMS || process.env.BENCH_SYSTEMS.split(',').includes(system));
+/** What the systems that are not plain loops are, for the result lines. */
+const PEERS: Partial<Record<System, string>> = {
+  'redis-semaphore': 'redis-semaphore Mutex, default options',
+  'fair-floor': 'one token, BLPOP to take it, LPUSH to give it back (no expiry, fencing or crash safety)',
+  'bare-scripts': "intracom's scripts and wake notices, bare JavaScript",
+  'bare-blocking': "intracom's scripts, hand-over pushed to the waiter's list (BLPOP), attempts after CLIENT REPLY SKIP",
+};
 /** Process counts, in order (BENCH_MUTEX_PROCESSES=4,16 by default). */
 const PROCESS_COUNTS = (process.env.BENCH_MUTEX_PROCESSES?.split(',').map(Number) ?? [4, 16]) as readonly number[];
 
@@ -139,10 +146,7 @@ async function measure(context: BenchContext, processes: number): Promise<BenchR
         wakeups_per_section: total ? round(wakeups[system] / total) : null,
       };
       if (system !== 'baseline' && roundRatios[system].length) extra.ratio_median = median(roundRatios[system]);
-      if (system === 'redis-semaphore') extra.peer = 'redis-semaphore Mutex, default options';
-      if (system === 'fair-floor') extra.peer = 'one token, BLPOP to take it, LPUSH to give it back (no expiry, fencing or crash safety)';
-      if (system === 'bare-scripts') extra.peer = "intracom's scripts and wake notices, bare JavaScript";
-      if (system === 'bare-blocking') extra.peer = "intracom's scripts, hand-over pushed to the waiter's list (BLPOP), attempts after CLIENT REPLY SKIP";
+      if (PEERS[system] !== undefined) extra.peer = PEERS[system];
       return {
         scenario: `mutex-contended-${processes}`,
         system: system === 'redis-semaphore' ? 'reference' : system,
