@@ -122,8 +122,13 @@ export const releaseScript = new LuaScript<number | string>(
 -- ARGV[3] (optional) the caller's wake channel: a waiter listening there is not notified
 -- Returns 0 when the lock is free or held by someone else; when released, 1, or the lock value
 -- written for a waiter on ARGV[3] (handed to it, and for the caller to tell)
-${HAND_OVER}
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+-- nobody waits: released before the hand-over function is even defined (the uncontended V)
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+${HAND_OVER}
 local handed, value = handOver(ARGV[2], false, ARGV[3] or '')
 if not handed then redis.call('DEL', KEYS[1]) end
 return value or 1`,
