@@ -10,6 +10,7 @@
  * - `intracom-per-call`: RedisRPCClient with `spread: 'call'`;
  * - `intracom`: RedisRPCClient with its default `spread: 'burst'`.
  *
+ * The counts are swept up and back down (SWEEP), each figure over both visits.
  * Reported per N and system: calls/s, p50, p99, CPU per call of the caller,
  * the responders and Redis, `x_intracom_n1` (calls/s against intracom's own
  * N = 1 figure of the run) and `spread_max_dev`: over every 1 s window of the
@@ -46,6 +47,15 @@ const WARM_UP_MS = 3_000;
  * other's calls/s by several times when both were alive at once.
  */
 const GROUPS: ReadonlyArray<readonly System[]> = selectedSystems(SYSTEMS).map((system) => [system]);
+/**
+ * The order the instance counts are measured in: up and back down (1, 10,
+ * 50, 50, 10, 1), each visit with responders of its own. Each count's
+ * figure sums both its visits, so that a drift of the machine over the
+ * sweep falls on every count alike: measured once each, one after another,
+ * a slow spell of a shared host fell on one count and read as a cost of
+ * scale.
+ */
+const SWEEP: readonly number[] = [...INSTANCES, ...[...INSTANCES].reverse()];
 
 interface Sample {
   calls: number;
@@ -198,9 +208,10 @@ export const scenario: Scenario = {
       }
       const results: BenchResult[] = [];
       let intracomN1 = 0;
+      const byInstances = new Map<number, Record<System, Sample[]>>(INSTANCES.map((n) => [n, { baseline: [], 'intracom-per-call': [], intracom: [] }]));
+      for (const n of SWEEP) for (const group of GROUPS) await measureGroup(context, n, group, callers, admin, byInstances.get(n) as Record<System, Sample[]>);
       for (const n of INSTANCES) {
-        const samples: Record<System, Sample[]> = { baseline: [], 'intracom-per-call': [], intracom: [] };
-        for (const group of GROUPS) await measureGroup(context, n, group, callers, admin, samples);
+        const samples = byInstances.get(n) as Record<System, Sample[]>;
         for (const system of selectedSystems(SYSTEMS)) {
           const runs = samples[system];
           const total = runs.reduce((sum, r) => sum + r.calls, 0);
@@ -208,6 +219,7 @@ export const scenario: Scenario = {
           const perCall = (side: keyof Sample['cpuMs']) => Math.round((runs.reduce((sum, r) => sum + r.cpuMs[side], 0) * 1000 * 10) / total) / 10;
           const line = result(`rpc-instances-n${n}`, system, total, elapsedMs, runs.flatMap((r) => Array.from(r.latencies)), {
             instances: n,
+            visits: SWEEP.filter((m) => m === n).length,
             responder_processes: RESPONDER_PROCESSES,
             in_flight: IN_FLIGHT,
             spread_max_dev: round(Math.max(...runs.map((r) => r.maxDeviation))),
