@@ -8,11 +8,15 @@ import { IntracomError } from './IntracomError';
 export class NoServiceError extends IntracomError {
   /** The called service key or module name. */
   readonly service: string;
-  /** The function that was called. */
+  /** The function that was called (the action, for a durable query). */
   readonly functionName: string;
 
-  constructor(target: string, functionName: string, detail = 'no live instance is registered') {
-    super('ERR_NO_SERVICE', `cannot call "${target}" function "${functionName}": ${detail}`);
+  /**
+   * @param operation - What could not be done, as the message says it after "cannot": a call unless
+   * told otherwise (a durable query is stored, not called).
+   */
+  constructor(target: string, functionName: string, detail = 'no live instance is registered', operation = `call "${target}" function "${functionName}"`) {
+    super('ERR_NO_SERVICE', `cannot ${operation}: ${detail}`);
     this.service = target;
     this.functionName = functionName;
   }

@@ -236,7 +236,7 @@ export class QueryQueues {
     const { route, service, limits } = this.client;
     // a promise turn (and the operation's name) only when Redis is away
     if (route.status === 'reconnecting') await this.untilReady(`send a ${type} query to "${destination}"`);
-    if (this.settings.requireKnownDestination && !this.known.has(destination)) await this.assertKnown(destination, action);
+    if (this.settings.requireKnownDestination && !this.known.has(destination)) await this.assertKnown(type, destination, action);
     const envelope = createQuery({
       serviceNameSource: service,
       serviceNameDest: destination,
@@ -397,7 +397,7 @@ export class QueryQueues {
     if (minId !== undefined && minId !== '0-0') await route.streamTrimBelow(stream, minId);
   }
 
-  private async assertKnown(destination: string, action: number | string): Promise<void> {
+  private async assertKnown(type: QueryType, destination: string, action: number | string): Promise<void> {
     const { route, names } = this.client;
     // the marker, else (queues created before it existed) the stream's groups, which need read access to the stream:
     // a sender that may only write it (its ACL) cannot tell, and the marker's absence decides
@@ -411,7 +411,12 @@ export class QueryQueues {
         },
       ));
     if (!known) {
-      throw new NoServiceError(destination, String(action), 'no instance of this service has ever consumed queries (set queues.requireKnownDestination: false to store them anyway)');
+      throw new NoServiceError(
+        destination,
+        String(action),
+        'no instance of this service has ever consumed queries (set queues.requireKnownDestination: false to store them anyway)',
+        `send a ${type} query to "${destination}" (action ${JSON.stringify(action)})`,
+      );
     }
     this.known.add(destination);
   }

@@ -230,6 +230,9 @@ for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => 
 
       const unknown = await rejection(sender.fireAndForget('nobody-ever-ran-this', 'ok', 1));
       expect(unknown).to.be.instanceOf(NoServiceError);
+      // a durable query is stored, not called: the message says what was refused
+      expect((unknown as Error).message).to.match(/^cannot send a FIRE_AND_FORGET query to "nobody-ever-ran-this" \(action "ok"\): no instance of this service has ever consumed queries/);
+      expect((await rejection(sender.broadcast('nobody-ever-ran-this', 7, 1))).message).to.match(/^cannot send a BROADCAST query to "nobody-ever-ran-this" \(action 7\): /);
       expect(await rejection(sender.fireAndForget('bad name!', 'ok', 1))).to.be.instanceOf(ValidationError);
       const oversized = await rejection(sender.fireAndForget(service, 'ok', 'x'.repeat(10_000)));
       expect(oversized).to.be.instanceOf(PayloadTooLargeError);
