@@ -317,19 +317,28 @@ export class RpcServer {
       const control = message as { cancel?: unknown; probe?: unknown; payloads?: unknown; headers?: unknown };
       if (control.payloads !== undefined) return this.receiveBatch(served, control.headers, control.payloads, from);
       if (control.probe !== undefined) return;
-      if (typeof control.cancel === 'string') {
-        for (let job = this.newestActive; job !== undefined; job = job.older) {
-          if (job.request.queryId !== control.cancel) continue;
-          job.context?.cancel('the caller cancelled it');
-          break;
-        }
-        return;
-      }
+      if (typeof control.cancel === 'string') return this.cancelJob(served, control.cancel, from);
     }
     const reason = invalidRequestReason(message) ?? forgedReason(message as RpcRequest, from);
     if (reason !== undefined) return this.malformed(served, reason, undefined, message, from);
     const request = message as RpcRequest;
     this.admitAny(served, request, this.replyChannel(request.serviceNameSource, request.sourceInstance, served.name), request, senderOf(request, request.serviceNameSource), Date.now());
+  }
+
+  /**
+   * A cancel stops only a request that came the way it came: to the same
+   * target and, on a caller's own channel, from that caller (the channel says
+   * who sent both). Another caller knowing the id cancels nothing.
+   */
+  private cancelJob(served: Served, queryId: string, from: string | undefined): void {
+    for (let job = this.newestActive; job !== undefined; job = job.older) {
+      const context = job.context;
+      if (job.request.queryId !== queryId || context === undefined || context.target !== served.name) continue;
+      // with `callers`, a request's callerService is the service of the channel it came on (a forged one is refused)
+      if (from !== undefined && context.callerService !== from) continue;
+      context.cancel('the caller cancelled it');
+      return;
+    }
   }
 
   /**
