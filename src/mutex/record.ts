@@ -47,14 +47,24 @@ export function decodeValue(mutexId: string, value: string, pttl: number): Mutex
   const cuts: number[] = [];
   for (let at = value.indexOf(SEPARATOR); at !== -1 && cuts.length < 4; at = value.indexOf(SEPARATOR, at + 1)) cuts.push(at);
   if (cuts.length < 4) return record;
-  const fence = value.slice(cuts[0] + 1, cuts[1]);
-  const takenAt = Number(value.slice(cuts[1] + 1, cuts[2]));
-  const timeout = Number(value.slice(cuts[2] + 1, cuts[3]));
-  record.fence = fence === '' ? null : Number(fence);
-  record.takenAt = Number.isFinite(takenAt) ? new Date(takenAt).toISOString() : null;
-  record.timeout = Number.isFinite(timeout) ? timeout : null;
+  const fence = wholeNumber(value.slice(cuts[0] + 1, cuts[1]));
+  const takenAt = wholeNumber(value.slice(cuts[1] + 1, cuts[2]));
+  record.fence = fence;
+  // a field another writer garbled reads as unknown (null), never as NaN or an Invalid Date
+  record.takenAt = takenAt !== null && takenAt <= MAX_DATE_MS ? new Date(takenAt).toISOString() : null;
+  record.timeout = wholeNumber(value.slice(cuts[2] + 1, cuts[3]));
   record.takenBy = value.slice(cuts[3] + 1);
   return record;
+}
+
+/** The latest time a Date can hold, ms since the epoch. */
+const MAX_DATE_MS = 8.64e15;
+
+/** A field of decimal digits as a safe integer; null for anything else (an empty fence, a garbled field). */
+function wholeNumber(field: string): number | null {
+  if (!/^\d{1,16}$/.test(field)) return null;
+  const number = Number(field);
+  return Number.isSafeInteger(number) ? number : null;
 }
 
 const MUTEX_ID = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}$/;

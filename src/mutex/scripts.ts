@@ -45,16 +45,17 @@ local function handOver(mutexId, skip, own)
     end
     local info = redis.call('HGET', KEYS[4], head)
     redis.call('HDEL', KEYS[4], head)
-    if info then
-      local bar = string.find(info, '|', 1, true)
+    -- a member or waiters value not written by the protocol (no '|', a timeout that is no whole ms) is dropped like a dead waiter
+    local waiterToken, leaseMs = string.match(head, '^([^|]+)|([1-9]%d*)|')
+    local bar = info and string.find(info, '|', 1, true)
+    local aliveUntil = bar and tonumber(string.sub(info, 1, bar - 1))
+    if waiterToken and tonumber(leaseMs) <= 2147483647 and aliveUntil then
       local channel = string.sub(info, bar + 1)
       local quiet = head == skip or channel == own
-      if tonumber(string.sub(info, 1, bar - 1)) >= nowMs and (quiet or redis.call('PUBSUB', 'SHARDNUMSUB', channel)[2] > 0) then
-        local first = string.find(head, '|', 1, true)
-        local second = string.find(head, '|', first + 1, true)
+      if aliveUntil >= nowMs and (quiet or redis.call('PUBSUB', 'SHARDNUMSUB', channel)[2] > 0) then
         local fence = redis.call('INCR', KEYS[2])
-        local value = string.sub(head, 1, first - 1) .. '|' .. string.format('%d', fence) .. '|' .. string.format('%d', nowMs) .. '|' .. string.sub(head, first + 1)
-        redis.call('SET', KEYS[1], value, 'PX', string.sub(head, first + 1, second - 1))
+        local value = waiterToken .. '|' .. string.format('%d', fence) .. '|' .. string.format('%d', nowMs) .. '|' .. string.sub(head, #waiterToken + 2)
+        redis.call('SET', KEYS[1], value, 'PX', leaseMs)
         if quiet then return head, value end
         redis.call('SPUBLISH', channel, mutexId .. '|' .. value)
         return head

@@ -77,10 +77,10 @@ const LUA_CLAIM = `local function claimQueries(doneKeys, claims, holder, ttl, fr
     if state == 0 and seen[queryId] then state = 2 end
     local claim = current[j]
     if state == 0 and claim then
-      local a = string.find(claim, ' ', 1, true)
-      local b = string.find(claim, ' ', a + 1, true)
-      if tonumber(string.sub(claim, 1, a - 1)) > now then
-        if string.sub(claim, a + 1, b - 1) ~= entryOf[j] then state = 2 elseif string.sub(claim, b + 1) ~= holder then state = 3 end
+      -- a value not of the form '<expires> <entry> <holder>' holds nothing: the query is claimed over it
+      local expiresAt, entry, by = string.match(claim, '^(%d+) (%S+) (.+)$')
+      if expiresAt and tonumber(expiresAt) > now then
+        if entry ~= entryOf[j] then state = 2 elseif by ~= holder then state = 3 end
       end
     end
     if state == 0 then

@@ -146,6 +146,21 @@ for (const kind of [...testTargets(), underAcl]) describe(`RedisMutex${kind.suff
       expect((await a.inspect(`${id}-f`)).fence).to.equal(lock.fence);
     });
 
+    it('reads a lock value another writer garbled as taken, each unreadable field null (never NaN or an Invalid Date)', async () => {
+      const cases: Array<[string, Partial<Record<'fence' | 'takenAt' | 'timeout' | 'takenBy', unknown>>]> = [
+        ['a|b|c|d|e', { fence: null, takenAt: null, timeout: null, takenBy: 'e' }],
+        ['t|-1|1.5|1e3|n', { fence: null, takenAt: null, timeout: null, takenBy: 'n' }],
+        ['t|7|99999999999999999|5000|n', { fence: 7, takenAt: null, timeout: 5000, takenBy: 'n' }],
+        ['t|||5000|n|with|bars', { fence: null, takenAt: null, timeout: 5000, takenBy: 'n|with|bars' }],
+        ['no bars at all', { fence: null, takenAt: null, timeout: null, takenBy: null }],
+      ];
+      for (const [value, expected] of cases) {
+        await raw.set(names.mutex(`${id}-g`), value, 'PX', 5000);
+        const record = await a.inspect(`${id}-g`);
+        expect(record, value).to.include({ taken: true, ...expected });
+      }
+    });
+
     it('lists every held mutex of its namespace and nothing else', async function () {
       // a second namespace is what a generated ACL refuses (test/security/acl.test.ts)
       if (kind === underAcl) this.skip();

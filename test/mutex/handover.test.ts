@@ -27,7 +27,7 @@ import { aclTarget } from '../support/acl';
 const SLOW_RETRY = { retryDelayMs: 4000, retryJitterMs: 0, waitMs: 20_000 };
 
 // and under a service's generated least-privilege ACL user, which declares the mutexes it takes (the ids below)
-const underAcl = aclTarget('billing', () => ({ services: { billing: { mutexes: ['closing', 'crash', 'cut-wake', 'fifo', 'forged', 'frozen', 'job', 'leave', 'local', 'local-quit-*', 'lost-notice'] } } }));
+const underAcl = aclTarget('billing', () => ({ services: { billing: { mutexes: ['closing', 'crash', 'cut-wake', 'fifo', 'forged', 'frozen', 'garbled', 'job', 'leave', 'local', 'local-quit-*', 'lost-notice'] } } }));
 
 for (const kind of [...testTargets(), underAcl]) describe(`RedisMutex hand-over${kind.suffix}`, function () {
   this.timeout(30_000);
@@ -319,6 +319,49 @@ for (const kind of [...testTargets(), underAcl]) describe(`RedisMutex hand-over$
       const lock = await waiting;
       expect((await waiter.inspect('forged')).fence).to.equal(lock.fence);
       expect(await lock.release()).to.equal(true);
+    });
+
+    it('drops queue members and waiters values not written by the protocol: the release and attempts answer as usual, and the live waiter behind them gets the mutex by its hand-over', async () => {
+      const holder = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'holder' });
+      const waiter = new RedisMutex({ redis: redis.url, namespace: redis.namespace, nodeId: 'waiter' });
+      closers.push(() => holder.close(), () => waiter.close());
+      const queue = names.mutexQueue('garbled');
+      const waiters = names.mutexWaiters('garbled');
+      const held = await holder.acquire('garbled');
+      const waiting = waiter.acquire('garbled', { ...SLOW_RETRY, timeoutMs: 5000 });
+      await until(async () => (await raw.zcard(queue)) === 1, 5000, 'the waiter to queue');
+      const [entry] = await raw.zrange(queue, '0', '0');
+      // the real waiter's live wake channel: garbage that names it passes the liveness check and reaches the parsing
+      const live = `${Date.now() + 60_000}|${((await raw.hget(waiters, entry)) as string).split('|').slice(1).join('|')}`;
+      const garbage: Array<[string, string]> = [
+        ['no-bar-at-all', live],
+        ['tok|notanumber|node', live],
+        ['tok|0|node', live],
+        ['tok|99999999999999999999|node', live],
+        ['tok|1.5|node', live],
+        ['tok|1000|node', 'no-bar'],
+        ['tok2|1000|node', `NaN|${live.split('|')[1]}`],
+      ];
+      const plant = async () => {
+        // ahead of every real waiter: their scores are Redis's clock in microseconds
+        for (const [i, [member, info]] of garbage.entries()) {
+          await raw.zadd(queue, i + 1, member);
+          await raw.hset(waiters, member, info);
+        }
+      };
+      await plant();
+      const releasedAt = Date.now();
+      expect(await held.release(), 'the release answers as usual').to.equal(true);
+      const lock = await waiting;
+      expect(Date.now() - releasedAt, 'handed over past the garbage, not found by an attempt').to.be.below(1000);
+      expect(await raw.zcard(queue), 'the garbage was dropped').to.equal(0);
+      expect(await lock.release()).to.equal(true);
+      // an attempt that finds the lock free and the queue full of garbage takes it with a fresh fence
+      await plant();
+      const taken = await holder.tryAcquire('garbled');
+      expect(taken?.fence).to.be.greaterThan(lock.fence as number);
+      expect(await raw.zcard(queue)).to.equal(0);
+      expect(await taken?.release()).to.equal(true);
     });
 
     it('a waiter whose wake subscription is cut while it waits still gets the mutex after the release, within its retryDelayMs + retryJitterMs (1 s here) plus 500 ms', async () => {

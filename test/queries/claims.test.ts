@@ -24,6 +24,8 @@ interface Setup {
   options(service: string, extra?: Partial<RedisRPCClientOptions>): RedisRPCClientOptions;
   /** Removes a consumer group behind the clients' backs (XGROUP DESTROY). */
   destroyGroup(stream: string, group: string): Promise<void>;
+  /** Writes a hash field behind the clients' backs (the redis route only). */
+  hset?(key: string, field: string, value: string): Promise<void>;
   names: Names;
   dispose(): Promise<void>;
 }
@@ -44,6 +46,7 @@ async function redis(): Promise<Setup> {
   return {
     options: (service, extra = {}) => ({ service, redis: server.url, namespace: server.namespace, registry: { heartbeatMs: 50, ttlMs: 400 }, ...extra }) as RedisRPCClientOptions,
     destroyGroup: async (stream, group) => void (await admin.xgroup('DESTROY', stream, group)),
+    hset: async (key, field, value) => void (await admin.hset(key, field, value)),
     names: new Names(server.namespace),
     dispose: async () => {
       admin.disconnect();
@@ -114,6 +117,20 @@ for (const make of [memory, redis]) {
       await drained(sender, 'all 10 acknowledged');
       expect([...runs.keys()].sort((a, b) => a - b)).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
       expect([...runs.values()], 'runs per query').to.deep.equal(Array(10).fill(1));
+    });
+
+    it('a claim value not written by the protocol holds nothing: each such query runs once, on its first delivery', async function () {
+      if (setup.hset === undefined) this.skip(); // the memory route keeps its claims as objects, not strings
+      const garbled = ['garbage', 'abc def ghi', '', '12 34', 'NaN 1-0 someone'];
+      const ids = garbled.map((_, i) => `garbled-${service}-${i}`);
+      for (const [i, value] of garbled.entries()) await setup.hset(setup.names.queryClaims(service, 'workers'), ids[i], value);
+      const attempts = new Map<string, number[]>();
+      const instance = await client(service, { queues: { blockMs: 50 } });
+      instance.handle('job', (_query, context) => void attempts.set(context.queryId, [...(attempts.get(context.queryId) ?? []), context.processAttempts]));
+      const sender = await client('sender', { queues: { consume: false } });
+      for (const queryId of ids) await sender.fireAndForget(service, 'job', null, { queryId });
+      await drained(sender, 'every query acknowledged');
+      expect(Object.fromEntries(attempts), 'each ran once, on its first delivery').to.deep.equal(Object.fromEntries(ids.map((id) => [id, [1]])));
     });
 
     it('a handler running 3x the visibility timeout keeps its claim: not redelivered, one attempt', async () => {
