@@ -100,7 +100,7 @@ export interface RpcCallerStats {
   rerouted: number;
   /** Replies for calls no longer pending (late after a timeout, cancel or reroute). */
   lateReplies: number;
-  /** Replies that did not decode as replies (logged and skipped). */
+  /** Replies that did not decode as replies (logged; the call they name, when pending, fails with MalformedMessageError). */
   malformedReplies: number;
   /** Replies to a call of a service signed by another service (authentication on): dropped, as a fake instance's would be. */
   impostorReplies: number;
@@ -458,15 +458,12 @@ export class RpcCaller {
 
   /** A reply on the channel of `callee`: only a call to that callee takes it. */
   private onReply(message: unknown, callee: string): void {
-    const reason = invalidReplyReason(message);
-    if (reason !== undefined) {
-      this.counters.malformedReplies += 1;
-      this.warnings.warn('malformed reply', { err: new MalformedMessageError(this.replies.get(callee)?.channel ?? callee, reason) }, 'malformed RPC reply skipped');
-      return;
-    }
-    const call = this.pending.get((message as { queryId: string }).queryId);
+    const queryId = typeof message === 'object' && message !== null ? (message as { queryId?: unknown }).queryId : undefined;
+    const call = typeof queryId === 'string' ? this.pending.get(queryId) : undefined;
     if (call === undefined || call.target.name !== callee) {
-      this.counters.lateReplies += 1;
+      const reason = invalidReplyReason(message);
+      if (reason === undefined) this.counters.lateReplies += 1;
+      else this.malformedReply(callee, reason, 'malformed RPC reply skipped');
       return;
     }
     const signer = verifiedSenderOf(message);
@@ -476,16 +473,23 @@ export class RpcCaller {
       this.warnings.warn(`impostor reply ${call.target.name}`, { target: call.target.name, signer: signer.service }, 'reply signed by another service than the one called; dropped');
       return;
     }
-    // the instance listened when the request reached it, after it was sent: no clock read per reply
-    if (call.channel !== undefined) this.heardFrom(call.channel, call.sentAt);
-    if (call.load !== undefined && (call.load.silent || call.target.suspects.size > 0)) this.directory.answered(call.target, call.load);
     const failure = message as Partial<RpcErrorReply> & { result?: unknown };
-    if (failure.error === undefined) return this.succeed(call, failure.result);
-    const reply = failure as RpcErrorReply;
-    if (reply.instanceId !== call.instanceId) {
+    // an error reply of an instance this call is no longer at is late, whatever it holds
+    if (failure.error !== undefined && typeof failure.instanceId === 'string' && failure.instanceId !== call.instanceId) {
       this.counters.lateReplies += 1;
       return;
     }
+    const reason = invalidReplyReason(message);
+    if (reason !== undefined) {
+      // the call's answer came and cannot be read: waiting on would only end in a TimeoutError that hides why
+      const error = this.malformedReply(callee, `the reply to "${call.target.name}" function "${call.fn}" (instance ${call.instanceId ?? 'none yet'}): ${reason}`, 'malformed RPC reply; its call fails');
+      return this.fail(call, error);
+    }
+    // the instance listened when the request reached it, after it was sent: no clock read per reply
+    if (call.channel !== undefined) this.heardFrom(call.channel, call.sentAt);
+    if (call.load !== undefined && (call.load.silent || call.target.suspects.size > 0)) this.directory.answered(call.target, call.load);
+    if (failure.error === undefined) return this.succeed(call, failure.result);
+    const reply = failure as RpcErrorReply;
     const response = reply.error;
     const name = call.target.name;
     switch (reply.fault) {
@@ -508,13 +512,22 @@ export class RpcCaller {
         return this.fail(
           call,
           new RemoteError(name, call.fn, reply.instanceId, {
-            name: response.errorName ?? 'Error',
-            message: response.message ?? '',
+            // both checked as strings by invalidReplyReason
+            name: response.errorName as string,
+            message: response.message as string,
             code: response.code,
             data: response.data,
           }),
         );
     }
+  }
+
+  /** Counts and logs (rate-limited) a reply that is not one; the error says where it came from and why. */
+  private malformedReply(callee: string, reason: string, line: string): MalformedMessageError {
+    this.counters.malformedReplies += 1;
+    const error = new MalformedMessageError(this.replies.get(callee)?.channel ?? callee, reason);
+    this.warnings.warn('malformed reply', { err: error }, line);
+    return error;
   }
 
   // ---- endings ----

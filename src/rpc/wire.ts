@@ -25,6 +25,7 @@
 import type { ActionResult } from '../envelope/types';
 import { asNumber, MAX_TIMER_MS } from '../envelope/validate';
 import { unencodableReason } from '../envelope/sendable';
+import { describeValue } from '../../vars/describe';
 
 /**
  * The internal name under which a service's query handler (SYNC and ASYNC)
@@ -148,15 +149,28 @@ export function invalidRequestReason(value: unknown): string | undefined {
   return invalidRequestBodyReason(value) ?? invalidRequestHeadersReason(value);
 }
 
-/** Returns why `value` is not a reply, or undefined. */
+const FAULTS: ReadonlySet<unknown> = new Set<Fault>(['no-handler', 'invalid-arguments', 'busy', 'closing', 'malformed']);
+
+/**
+ * Returns why `value` is not a reply, or undefined. An error reply is
+ * checked to the type of every field docs/protocol.md gives it, so that
+ * the error a caller builds from it (RemoteError, NoHandlerError, ...) has
+ * fields of their documented types.
+ */
 export function invalidReplyReason(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return 'reply is not an object';
-  const reply = value as Partial<RpcErrorReply> & { result?: unknown };
+  const reply = value as { queryId?: unknown; result?: unknown; error?: unknown; instanceId?: unknown; fault?: unknown };
   if (typeof reply.queryId !== 'string') return 'reply.queryId is not a string';
   // a result is rarely undefined: the key is looked for only then
   if (reply.error === undefined) return reply.result !== undefined || 'result' in reply ? undefined : 'reply has neither result nor error';
-  if (typeof reply.error !== 'object' || reply.error === null || typeof reply.error.ok !== 'boolean') return 'reply.error is not an ActionResult { ok, errorName, message }';
-  if (typeof reply.instanceId !== 'string') return 'reply.instanceId is not a string';
+  if (typeof reply.instanceId !== 'string') return `reply.instanceId is not a string; received ${describeValue(reply.instanceId)}`;
+  const error = reply.error as { ok?: unknown; errorName?: unknown; message?: unknown; code?: unknown } | null;
+  if (typeof error !== 'object' || error === null || Array.isArray(error) || Buffer.isBuffer(error)) return `reply.error is not a map { ok: false, errorName, message, code?, data? }; received ${describeValue(error)}`;
+  if (error.ok !== false) return `reply.error.ok is not false; received ${describeValue(error.ok)}`;
+  if (typeof error.errorName !== 'string') return `reply.error.errorName is not a string; received ${describeValue(error.errorName)}`;
+  if (typeof error.message !== 'string') return `reply.error.message is not a string; received ${describeValue(error.message)}`;
+  if (error.code !== undefined && typeof error.code !== 'string') return `reply.error.code is neither absent nor a string; received ${describeValue(error.code)}`;
+  if (reply.fault !== undefined && !FAULTS.has(reply.fault)) return `reply.fault is not one of ${[...FAULTS].join(', ')}; received ${describeValue(reply.fault)}`;
   return undefined;
 }
 

@@ -8,6 +8,8 @@ import { expect } from 'chai';
 import Redis from 'ioredis';
 import { pack } from 'msgpackr';
 import { CancelledError } from '../../src/errors/CancelledError';
+import { MalformedMessageError } from '../../src/errors/MalformedMessageError';
+import { RemoteError } from '../../src/errors/RemoteError';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import type { CallContext } from '../../src/rpc/CallContext';
 import { startRedis, type TestRedis } from '../support/redis-server';
@@ -68,6 +70,68 @@ describe('hostile RPC frames from a raw publisher (redis)', function () {
       expect(await abort).to.be.instanceOf(CancelledError);
     } finally {
       await Promise.all([web.close(), billing.close()]);
+      await calc.close();
+    }
+  });
+
+  it('an error reply with fields of the wrong type settles its call at once with MalformedMessageError; a well-formed one gives a RemoteError of string fields', async () => {
+    const ns = namespace();
+    const calc = new RedisRPCClient({ service: 'calc', redis: redis.url, namespace: ns });
+    const web = new RedisRPCClient({ service: 'web', redis: redis.url, namespace: ns });
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const arrivals: Array<(id: string) => void> = [];
+    calc.expose('hang', async (_args, context) => {
+      arrivals.shift()?.(context.requestId);
+      await released;
+      return 'too late';
+    });
+    await calc.connect();
+    await web.connect();
+    const replyChannel = web.client.names.rpcReplies('web', web.instanceId, 'calc');
+    const instanceId = calc.instanceId;
+    /** Starts a call, lets the raw publisher answer it with `replies(queryId)`, resolves with how the call ended. */
+    const answered = async (replies: (queryId: string) => unknown[]): Promise<unknown> => {
+      const arrived = new Promise<string>((resolve) => arrivals.push(resolve));
+      const call = web.with({ timeoutMs: 20_000 }).callService('calc', 'hang').catch((error: unknown) => error);
+      const queryId = await arrived;
+      for (const reply of replies(queryId)) expect(await raw.publish(replyChannel, frame(reply))).to.equal(1);
+      return call;
+    };
+    try {
+      const before = web.stats();
+      const malformed: Array<[string, (queryId: string) => unknown, RegExp]> = [
+        ['error not a map', (queryId) => ({ queryId, instanceId, error: 'boom' }), /reply\.error is not a map .*received "boom"/],
+        ['errorName a number', (queryId) => ({ queryId, instanceId, error: { ok: false, errorName: 5, message: ['x'] } }), /reply\.error\.errorName is not a string; received 5/],
+        ['message missing', (queryId) => ({ queryId, instanceId, error: { ok: false, errorName: 'E' } }), /reply\.error\.message is not a string; received undefined/],
+        ['ok true', (queryId) => ({ queryId, instanceId, error: { ok: true, errorName: 'E', message: 'm' } }), /reply\.error\.ok is not false; received true/],
+        ['code a number', (queryId) => ({ queryId, instanceId, error: { ok: false, errorName: 'E', message: 'm', code: 7 } }), /reply\.error\.code is neither absent nor a string; received 7/],
+        ['unknown fault', (queryId) => ({ queryId, instanceId, error: { ok: false, errorName: 'E', message: 'm' }, fault: 'weird' }), /reply\.fault is not one of .*received "weird"/],
+        ['no instanceId', (queryId) => ({ queryId, error: { ok: false, errorName: 'E', message: 'm' } }), /reply\.instanceId is not a string; received undefined/],
+        ['neither result nor error', (queryId) => ({ queryId }), /reply has neither result nor error/],
+      ];
+      for (const [label, reply, reason] of malformed) {
+        const ending = await answered((queryId) => [reply(queryId)]);
+        expect(ending, label).to.be.instanceOf(MalformedMessageError);
+        expect((ending as MalformedMessageError).source, label).to.equal(replyChannel);
+        expect((ending as Error).message, label).to.match(reason).and.to.include('"calc" function "hang"');
+      }
+      expect(web.stats().malformedReplies - before.malformedReplies).to.equal(malformed.length);
+      // a garbage error reply from an instance the call is not at is late, not the call's answer: the next reply still settles it
+      const late = await answered((queryId) => [
+        { queryId, instanceId: 'other', error: 'boom' },
+        { queryId, result: 'after' },
+      ]);
+      expect(late).to.equal('after');
+      // a well-formed error reply: a RemoteError whose every field has its documented type
+      const remote = await answered((queryId) => [{ queryId, instanceId, error: { ok: false, errorName: 'KeyError', message: 'no such key', code: 'E_PY', data: { key: 1 } } }]);
+      expect(remote).to.be.instanceOf(RemoteError);
+      expect(remote).to.include({ remoteName: 'KeyError', remoteMessage: 'no such key', remoteCode: 'E_PY', instanceId });
+      expect((remote as RemoteError).data).to.deep.equal({ key: 1 });
+      expect(web.stats().inFlight).to.equal(0);
+    } finally {
+      release();
+      await web.close();
       await calc.close();
     }
   });
