@@ -81,14 +81,21 @@ function refuseOtherVersion(bytes: Buffer): void {
 }
 
 function versionError(version: unknown): Error {
-  const older = typeof version === 'number' && version < PROTOCOL_VERSION ? ' (an older intracom: every process must speak the same version)' : '';
-  return new Error(`unsupported frame version ${JSON.stringify(version)}${older}; this library speaks ${PROTOCOL_VERSION}`);
+  const integer = typeof version === 'number' || typeof version === 'bigint';
+  const older = integer && version < PROTOCOL_VERSION ? ' (an older intracom: every process must speak the same version)' : '';
+  // an integer as its digits (a bigint from a 64-bit format too), anything else as JSON: never "5" beside 5
+  const shown = integer ? String(version) : typeof version === 'string' ? `${JSON.stringify(version)} (a string)` : (JSON.stringify(version) ?? String(version));
+  return new Error(`unsupported frame version ${shown}${older}; this library speaks ${PROTOCOL_VERSION}`);
 }
+
+/** The version as a bigint: what a 64-bit integer format (uint 64, int 64) decodes to, whatever its value. */
+const PROTOCOL_VERSION_BIG = BigInt(PROTOCOL_VERSION);
 
 /** The messages of an already decoded frame; throws with the reason when the value is not a frame. */
 export function frameMessages(decoded: unknown): unknown[] {
   if (!Array.isArray(decoded) || decoded.length < 2) throw new Error('not a frame: expected an array [version, message, ...]');
-  if (decoded[0] !== PROTOCOL_VERSION) throw versionError(typeof decoded[0] === 'bigint' ? String(decoded[0]) : decoded[0]);
+  // any integer format holding the version is the version (Go and Java encoders write small integers as int 64)
+  if (decoded[0] !== PROTOCOL_VERSION && decoded[0] !== PROTOCOL_VERSION_BIG) throw versionError(decoded[0]);
   decoded.shift();
   return decoded;
 }

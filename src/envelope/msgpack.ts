@@ -10,14 +10,18 @@
  * linear in the input's length. Three extension types are understood, all
  * other extension types are refused:
  *
- * - `-1`, the specification's timestamp: a `Date`;
- * - `0` with one data byte: `undefined` (what msgpackr writes for it);
- * - `0x42`: a big-endian two's-complement integer of any length, as a
- *   `bigint` (what msgpackr writes for a bigint beyond 64 bits).
+ * - `-1`, the specification's timestamp: a `Date`, refused when its
+ *   nanoseconds exceed 999,999,999 or its time lies beyond a Date's range
+ *   (never an Invalid Date);
+ * - `0` with the one data byte `00`: `undefined` (what msgpackr writes for it);
+ * - `0x42`: a big-endian two's-complement integer of any length (none is 0),
+ *   as a `bigint` (what msgpackr writes for a bigint beyond 64 bits).
  *
- * Maps become plain objects: keys that are strings stay, integer, float,
- * boolean and nil keys become their decimal text, other keys are refused; a
- * `__proto__` key is renamed `__proto_` so that no input can set a prototype.
+ * Strings must be UTF-8: bytes that are not are refused, never replaced (two
+ * keys would merge). Maps become plain objects: keys that are strings stay,
+ * integer, float, boolean and nil keys become their decimal text, other keys
+ * are refused; a `__proto__` key is renamed `__proto_` so that no input can
+ * set a prototype, and a map holding both is refused (the rename would merge them).
  * The 64-bit integer formats (uint64 0xcf, int64 0xd3) always become
  * bigints, whatever their value: exact, and a JavaScript bigint (which
  * msgpackr writes in them) comes back a bigint; every other integer and
@@ -27,6 +31,8 @@
 
 /** How deep arrays and maps may nest; deeper input is refused (not a stack overflow). */
 export const MAX_DEPTH = 512;
+
+import { isUtf8 } from 'node:buffer';
 
 let src: Buffer = Buffer.alloc(0);
 let view: DataView = new DataView(src.buffer);
@@ -338,7 +344,7 @@ function readMap(size: number, depth: number): Record<string, unknown> {
   let cacheable = true;
   for (let i = matched; i < size; i++) {
     let key = readKey(depth + 1);
-    if (key === '__proto__') key = '__proto_';
+    if (key === '__proto__' || key === '__proto_') key = protoKey(object);
     if (keySlot === UNCACHEABLE_KEY) cacheable = false;
     hash = Math.imul(hash ^ keySlot, 0x9e3779b1);
     scratchKeys[base + i] = key;
@@ -396,10 +402,16 @@ function readShapeEntries(shape: Shape, first: number, base: number, depth: numb
 function readEntries(object: Record<string, unknown>, from: number, size: number, depth: number): Record<string, unknown> {
   for (let i = from; i < size; i++) {
     let key = readKey(depth + 1);
-    if (key === '__proto__') key = '__proto_';
+    if (key === '__proto__' || key === '__proto_') key = protoKey(object);
     object[key] = read(depth + 1);
   }
   return object;
+}
+
+/** `__proto_` for `__proto__` (no input sets a prototype); throws when the map already holds `__proto_` (from either key): the two would merge. */
+function protoKey(object: Record<string, unknown>): string {
+  if (Object.prototype.hasOwnProperty.call(object, '__proto_')) throw new Error('a map holds both __proto__ and __proto_ (a receiver renames __proto__ to __proto_) or one of them twice');
+  return '__proto_';
 }
 
 function compileShape(set: number, keys: string[]): void {
@@ -528,14 +540,25 @@ function readString(length: number): string {
     // the shortest strings (ids, enums) without leaving JavaScript
     if (length === 0) return '';
     const a = src[start];
-    if (length === 1) return a < 0x80 ? fromCharCode(a) : utf8Slice.call(src, start, pos);
+    if (length === 1) return a < 0x80 ? fromCharCode(a) : readUtf8(start, pos);
     const b = src[start + 1];
-    if (length === 2) return (a | b) < 0x80 ? fromCharCode(a, b) : utf8Slice.call(src, start, pos);
+    if (length === 2) return (a | b) < 0x80 ? fromCharCode(a, b) : readUtf8(start, pos);
     const c = src[start + 2];
-    return (a | b | c) < 0x80 ? fromCharCode(a, b, c) : utf8Slice.call(src, start, pos);
+    return (a | b | c) < 0x80 ? fromCharCode(a, b, c) : readUtf8(start, pos);
   }
   if (length <= SHORT_STRING_MAX) return readShortString(start, length);
-  return utf8Slice.call(src, start, pos);
+  return readUtf8(start, pos);
+}
+
+/**
+ * The text of UTF-8 bytes; throws on bytes that are not UTF-8. Node replaces
+ * each invalid sequence with U+FFFD: only a text holding one (rare) has its
+ * bytes checked, to tell a U+FFFD sent from one made up.
+ */
+function readUtf8(start: number, stop: number): string {
+  const text = utf8Slice.call(src, start, stop);
+  if (text.indexOf('\ufffd') !== -1 && !isUtf8(src.subarray(start, stop))) throw new Error(`a string of ${stop - start} bytes at offset ${start} is not UTF-8`);
+  return text;
 }
 
 /** Longest string read in JavaScript: `utf8Slice` costs a fixed call into C++ that one `fromCharCode` of this many bytes undercuts. */
@@ -545,7 +568,7 @@ function readShortString(s: number, length: number): string {
   const b = src;
   let bits = 0;
   for (let i = s; i < s + length; i++) bits |= b[i];
-  if (bits >= 0x80) return utf8Slice.call(b, s, s + length);
+  if (bits >= 0x80) return readUtf8(s, s + length);
   // one call of fixed arity per length: a loop or `apply` builds the string slower than the C++ call
   switch (length) {
     case 4:
@@ -588,28 +611,32 @@ function readExt(length: number): unknown {
   const start = pos + 1;
   pos = start + length;
   if (type === -1) return readTimestamp(start, length);
-  if (type === 0 && length === 1) return undefined;
-  if (type === 0x42 && length > 0) return readBigInt(start, length);
-  throw new Error(`extension type ${type} (${length} bytes) is not understood`);
+  if (type === 0 && length === 1 && src[start] === 0) return undefined;
+  if (type === 0x42) return readBigInt(start, length);
+  throw new Error(`extension type ${type} (${length} bytes${length === 1 ? `: ${src[start]}` : ''}) is not understood`);
 }
 
 function readTimestamp(start: number, length: number): Date {
   if (length === 4) return new Date(view.getUint32(start) * 1000);
+  let nanoseconds: number;
+  let seconds: number;
   if (length === 8) {
     const high = view.getUint32(start);
-    const nanoseconds = high >>> 2;
-    const seconds = (high & 0x3) * 0x100000000 + view.getUint32(start + 4);
-    return new Date(seconds * 1000 + nanoseconds / 1e6);
-  }
-  if (length === 12) {
-    const nanoseconds = view.getUint32(start);
-    const seconds = Number(view.getBigInt64(start + 4));
-    return new Date(seconds * 1000 + nanoseconds / 1e6);
-  }
-  throw new Error(`a timestamp of ${length} bytes (expected 4, 8 or 12)`);
+    nanoseconds = high >>> 2;
+    seconds = (high & 0x3) * 0x100000000 + view.getUint32(start + 4);
+  } else if (length === 12) {
+    nanoseconds = view.getUint32(start);
+    seconds = Number(view.getBigInt64(start + 4));
+  } else throw new Error(`a timestamp of ${length} bytes (expected 4, 8 or 12)`);
+  if (nanoseconds > 999_999_999) throw new Error(`a timestamp with ${nanoseconds} nanoseconds (at most 999999999)`);
+  const date = new Date(seconds * 1000 + nanoseconds / 1e6);
+  // beyond ±8.64e15 ms a Date is Invalid: refused, so that nothing decoded is a Date no encoder can write back
+  if (Number.isNaN(date.getTime())) throw new Error(`a timestamp of ${seconds} seconds, beyond the range of a JavaScript Date`);
+  return date;
 }
 
 function readBigInt(start: number, length: number): bigint {
+  if (length === 0) return 0n;
   // one parse of the hex text: linear in the length, where shifting byte by byte would be quadratic
   const magnitude = BigInt(`0x${src.toString('hex', start, start + length)}`);
   return src[start] >= 0x80 ? magnitude - (1n << BigInt(8 * length)) : magnitude;

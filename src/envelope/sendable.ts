@@ -27,7 +27,9 @@ export const MAX_VALUE_DEPTH = MAX_DEPTH - 8;
  * (`payload.user.notify is a function, which cannot be sent`), or undefined
  * when it can: a function or a symbol anywhere (in objects, arrays, Map keys
  * and values, Set items), a Promise, an Error, a WeakMap, WeakSet, WeakRef
- * or RegExp, an instance of a class that defines
+ * or RegExp, a boxed primitive (`new Boolean(true)`), an Invalid Date, a
+ * BigInt64Array, a Map key that a receiver refuses (anything but a string,
+ * a number, a boolean, null or a bigint), an instance of a class that defines
  * getters (their values would be lost), nesting deeper than
  * {@link MAX_VALUE_DEPTH} (which is also what a value that refers to itself
  * does), or a property whose getter throws. `path` names the value itself (`payload`, `arguments`).
@@ -43,9 +45,15 @@ export function unencodableReason(value: unknown, path: string): string | undefi
   return `${path}${shown} ${kind}`;
 }
 
-/** What is wrong with the first value that cannot be sent; with `where`, its path is pushed onto it, innermost first. */
-function findUnencodable(value: unknown, where: string[] | undefined, depth: number): string | undefined {
+/**
+ * What is wrong with the first value that cannot be sent; with `where`, its path is pushed onto it, innermost first.
+ * `fallback`: the value is inside a Map, a Set or an object that is not plain, which msgpackr writes (PlainEncoder
+ * writes the rest): msgpackr writes a lone surrogate as bytes that are not UTF-8, which a receiver refuses.
+ */
+function findUnencodable(value: unknown, where: string[] | undefined, depth: number, fallback = false): string | undefined {
   switch (typeof value) {
+    case 'string':
+      return fallback && !isWellFormed.call(value) ? LONE_SURROGATE : undefined;
     case 'function':
     case 'symbol':
       return `is a ${typeof value}, which cannot be sent`;
@@ -53,12 +61,17 @@ function findUnencodable(value: unknown, where: string[] | undefined, depth: num
       if (value === null) return undefined;
       // a plain object (what nearly every message is) is none of the kinds below: straight to its properties
       const plain = Object.getPrototypeOf(value) === Object.prototype;
-      if (!plain && (ArrayBuffer.isView(value) || value instanceof Date)) return undefined;
+      if (!plain) {
+        if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'is an Invalid Date (its time is NaN), which no timestamp can carry' : undefined;
+        if (ArrayBuffer.isView(value)) {
+          return value instanceof BigInt64Array || value instanceof BigUint64Array ? `is a ${value.constructor.name}, which cannot be sent: send an array of its bigints` : undefined;
+        }
+      }
       if (depth >= MAX_VALUE_DEPTH) return `nests deeper than ${MAX_VALUE_DEPTH} levels (or refers to itself), which a receiver refuses`;
-      if (plain) return findInProperties(value as Record<string, unknown>, where, depth);
+      if (plain) return findInProperties(value as Record<string, unknown>, where, depth, fallback);
       if (Array.isArray(value)) {
         for (let i = 0; i < value.length; i++) {
-          const kind = findUnencodable(value[i], where, depth + 1);
+          const kind = findUnencodable(value[i], where, depth + 1, fallback);
           if (kind !== undefined) {
             where?.push(`[${i}]`);
             return kind;
@@ -72,7 +85,7 @@ function findUnencodable(value: unknown, where: string[] | undefined, depth: num
         const kind = instanceProblem(value, prototype as object);
         if (kind !== undefined) return kind;
       }
-      return findInProperties(value as Record<string, unknown>, where, depth);
+      return findInProperties(value as Record<string, unknown>, where, depth, true);
     }
     default:
       return undefined;
@@ -80,14 +93,22 @@ function findUnencodable(value: unknown, where: string[] | undefined, depth: num
 }
 
 /** What msgpack cannot carry among the enumerable properties of an object, as {@link findUnencodable} tells it. */
-function findInProperties(value: Record<string, unknown>, where: string[] | undefined, depth: number): string | undefined {
+function findInProperties(value: Record<string, unknown>, where: string[] | undefined, depth: number, fallback: boolean): string | undefined {
   let key: string | undefined;
   try {
     for (key in value) {
       const item = value[key];
-      // strings, numbers, booleans, undefined and bigints hold nothing to find (most of a payload's values): no call
-      if (typeof item !== 'object' && typeof item !== 'function' && typeof item !== 'symbol') continue;
-      const kind = findUnencodable(item, where, depth + 1);
+      if (key === '__proto__' && hasOwnProperty.call(value, '__proto_')) {
+        where?.push('.__proto__');
+        return PROTO_PAIR;
+      }
+      if (fallback && !isWellFormed.call(key)) {
+        where?.push(`[${JSON.stringify(key)}]`);
+        return `is a key, ${LONE_SURROGATE.slice(3)}`;
+      }
+      // numbers, booleans, undefined, bigints and (outside msgpackr's part) strings hold nothing to find (most of a payload's values): no call
+      if (typeof item !== 'object' && typeof item !== 'function' && typeof item !== 'symbol' && !(fallback && typeof item === 'string')) continue;
+      const kind = findUnencodable(item, where, depth + 1, fallback);
       if (kind !== undefined) {
         where?.push(`.${key}`);
         return kind;
@@ -104,6 +125,8 @@ function findInProperties(value: Record<string, unknown>, where: string[] | unde
 function instanceProblem(value: object, prototype: object): string | undefined {
   if (typeof (value as { then?: unknown }).then === 'function') return 'is a Promise (or thenable), which cannot be sent: await it first';
   if (value instanceof Error) return `is an Error (${value.name}), which cannot be sent: send its message or a plain object`;
+  // MessagePack has no boxed primitives: new Boolean(true) would arrive as {} and new String('s') as { 0: 's' }
+  for (const type of BOXED_TYPES) if (value instanceof type) return `is a boxed ${type.name} (new ${type.name}(...)), which cannot be sent: send the primitive (.valueOf())`;
   for (const type of UNSENDABLE_TYPES) if (value instanceof type) return `is a ${type.name}, which cannot be sent`;
   let getters = prototypesWithGetters.get(prototype);
   if (getters === undefined) {
@@ -114,8 +137,20 @@ function instanceProblem(value: object, prototype: object): string | undefined {
   return getters ? `is a ${typeof name === 'string' && name !== '' ? name : 'class instance'} with getters, whose values would not be sent: send a plain object` : undefined;
 }
 
+/** `String.prototype.isWellFormed` (Node.js 20; not in the ES2022 typings): false for a string holding a lone surrogate. */
+const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean }).isWellFormed;
+
+const hasOwnProperty = Object.prototype.hasOwnProperty;
+
+const PROTO_PAIR = 'is a key beside a key "__proto_", which a receiver refuses (it renames __proto__ to __proto_, and the two would merge): rename one';
+
+const LONE_SURROGATE =
+  'is a string with a lone surrogate (half of a UTF-16 pair) inside a Map, a Set or a class instance, where it is written as bytes that are not UTF-8, which a receiver refuses: replace it (in a plain object it is sent as U+FFFD)';
+
 /** Built-ins that MessagePack turns into something else (an empty object, an array). */
 const UNSENDABLE_TYPES: ReadonlyArray<abstract new (...args: never[]) => object> = [WeakMap, WeakSet, WeakRef, RegExp];
+/** Wrappers of primitives: msgpack writes their own properties (none, or a string's characters), not their value. */
+const BOXED_TYPES: ReadonlyArray<abstract new (...args: never[]) => object> = [Boolean, Number, String, BigInt as unknown as abstract new () => object, Symbol as unknown as abstract new () => object];
 const prototypesWithGetters = new WeakMap<object, boolean>();
 
 /** Whether a prototype chain (below Object.prototype) defines an accessor. */
@@ -129,7 +164,14 @@ function hasGetters(prototype: object | null): boolean {
 function findInCollection(collection: Map<unknown, unknown> | Set<unknown>, where: string[] | undefined, depth: number): string | undefined {
   let index = 0;
   for (const [key, item] of collection.entries()) {
-    const kind = findUnencodable(key, where, depth + 1) ?? (collection instanceof Map ? findUnencodable(item, where, depth + 1) : undefined);
+    if (collection instanceof Map) {
+      if (!isMapKey(key)) return `has a Map key that is ${describeValue(key)}, which a receiver refuses (and the whole frame with it): use a string, a number, a boolean, null or a bigint`;
+      if (key === '__proto__' && collection.has('__proto_')) {
+        where?.push('.get("__proto__")');
+        return PROTO_PAIR;
+      }
+    }
+    const kind = findUnencodable(key, where, depth + 1, true) ?? (collection instanceof Map ? findUnencodable(item, where, depth + 1, true) : undefined);
     if (kind !== undefined) {
       where?.push(collection instanceof Map ? `.get(${describeValue(key)})` : ` (Set item ${index})`);
       return kind;
@@ -138,3 +180,18 @@ function findInCollection(collection: Map<unknown, unknown> | Set<unknown>, wher
   }
   return undefined;
 }
+
+/** Whether a receiver reads `key` as a map key (as text): a string, a number, a boolean, null or a bigint (docs/protocol.md, Types). */
+function isMapKey(key: unknown): boolean {
+  switch (typeof key) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return true;
+    default:
+      // functions and symbols are named as such by findUnencodable
+      return key === null || typeof key === 'function' || typeof key === 'symbol';
+  }
+}
+

@@ -9,7 +9,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { RedisClient, type ReceivedEvent } from '../../src/client/RedisClient';
-import { MsgpackCodec, decodeFrame } from '../../src/envelope/codec';
+import { MsgpackCodec, PROTOCOL_VERSION, decodeFrame } from '../../src/envelope/codec';
+import { defineVar } from '../../vars/define';
+import { until } from '../support/async';
 import { decodeMsgpack } from '../../src/envelope/msgpack';
 import { invalidEventReason, invalidQueryReason } from '../../src/envelope/validate';
 import { invalidReplyReason, invalidRequestReason } from '../../src/rpc/wire';
@@ -18,16 +20,11 @@ import type { LuaScript } from '../../src/route/LuaScript';
 import * as mutexScripts from '../../src/mutex/scripts';
 import * as registryScripts from '../../src/route/registryScripts';
 
-/** The bytes a shell's printf makes of `\xNN` escapes and plain characters. */
+/** The bytes `/bin/sh` (dash on Debian and Ubuntu, whose printf knows no `\xNN`) makes of a printf format. */
 function printfBytes(format: string): Buffer {
-  const bytes: number[] = [];
-  for (let i = 0; i < format.length; i++) {
-    if (format[i] === '\\' && format[i + 1] === 'x') {
-      bytes.push(parseInt(format.slice(i + 2, i + 4), 16));
-      i += 3;
-    } else bytes.push(format.charCodeAt(i));
-  }
-  return Buffer.from(bytes);
+  const run = spawnSync('/bin/sh', ['-c', `printf '${format}'`]);
+  expect(run.status, String(run.stderr)).to.equal(0);
+  return run.stdout;
 }
 
 describe('docs/protocol.md', function () {
@@ -60,7 +57,7 @@ describe('docs/protocol.md', function () {
     }
   });
 
-  it('the redis-cli example publishes an event that a RedisClient receives with its headers', async () => {
+  it('the redis-cli example, run by /bin/sh, publishes an event that a RedisClient receives with its headers', async () => {
     const page = readFileSync(join(__dirname, '..', '..', 'docs', 'protocol.md'), 'utf8');
     const example = /printf '([^']+)' \| redis-cli -x PUBLISH (\S+)/.exec(page);
     expect(example, 'the printf | redis-cli PUBLISH line of the page').to.not.equal(null);
@@ -77,6 +74,44 @@ describe('docs/protocol.md', function () {
       const event = await received;
       expect(event.payload).to.equal('hi');
       expect(event.headers).to.deep.equal({ name: 'module.x.events', createdAt: '2026-01-01T00:00:00Z', serviceName: 'shell' });
+    } finally {
+      raw.disconnect();
+      await client.close();
+      await redis.stop();
+    }
+  });
+
+  it('shows the bytes intracom writes: a frame starts 9N 05, and an event or a variable change is { headers, payloads: [...] } even alone', async () => {
+    const page = readFileSync(join(__dirname, '..', '..', 'docs', 'protocol.md'), 'utf8');
+    expect(page).to.include(`intracom writes \`9N 0${PROTOCOL_VERSION}\``);
+    const documented = (after: string): Record<string, unknown> => {
+      const example = new RegExp(`${after}[\\s\\S]*?value: (.+)\\n`).exec(page);
+      expect(example, after).to.not.equal(null);
+      return (JSON.parse(example![1]) as unknown[])[1] as Record<string, unknown>;
+    };
+    const redis = await startRedis({ private: true });
+    const raw = new Redis(redis.url);
+    const client = new RedisClient({ service: 'cart', redis: redis.url });
+    const CartItems = defineVar({ name: 'CartItems', type: 'integer', owner: 'cart', description: 'items per cart', keyed: true });
+    try {
+      await client.connect();
+      const frames: Buffer[] = [];
+      raw.on('messageBuffer', (_channel: Buffer, frame: Buffer) => void frames.push(frame));
+      await raw.subscribe('module.x.events', 'intracom.var.{cart}.CartItems');
+      await client.publish('module.x.events', { n: 64 });
+      await client.set(CartItems, 'c1', 3);
+      await until(() => frames.length === 2);
+      for (const [frame, example] of [
+        [frames[0], documented('One event as intracom writes it')],
+        [frames[1], documented('as\\nintracom writes it')],
+      ] as Array<[Buffer, Record<string, unknown>]>) {
+        expect(frame[0] & 0xf0).to.equal(0x90);
+        expect(frame[1]).to.equal(PROTOCOL_VERSION);
+        const [message] = decodeFrame(new MsgpackCodec(), frame, 1 << 20) as [Record<string, unknown>];
+        expect(Object.keys(message)).to.deep.equal(Object.keys(example));
+        expect(message.payloads).to.deep.equal(example.payloads);
+        expect(Object.keys(message.headers as object)).to.deep.equal(Object.keys(example.headers as object));
+      }
     } finally {
       raw.disconnect();
       await client.close();

@@ -139,6 +139,61 @@ describe('the wire codec: plain MessagePack, read strictly', () => {
     expect(decodeMsgpack(Buffer.from('c70cff' + '00000000' + 'ffffffffffffffff', 'hex'))).to.deep.equal(new Date(-1000));
   });
 
+  it('refuses as malformed what the Types table does not carry: timestamps beyond a Date or with 10^9 nanoseconds or more, ext 0 other than d4 00 00; reads ext 0x42 of any length', () => {
+    // the edges of a Date's range (±8.64e15 ms) in the 12-byte form: accepted; one second (or one nanosecond) beyond: refused, never an Invalid Date
+    const ts12 = (nanoseconds: number, seconds: bigint): Buffer => {
+      const bytes = Buffer.alloc(15);
+      bytes.set([0xc7, 12, 0xff]);
+      bytes.writeUInt32BE(nanoseconds, 3);
+      bytes.writeBigInt64BE(seconds, 7);
+      return bytes;
+    };
+    expect(decodeMsgpack(ts12(0, 8_640_000_000_000n))).to.deep.equal(new Date(8.64e15));
+    expect(decodeMsgpack(ts12(0, -8_640_000_000_000n))).to.deep.equal(new Date(-8.64e15));
+    expect(decodeMsgpack(ts12(999_999_999, 0n))).to.deep.equal(new Date(999));
+    for (const [bytes, reason] of [
+      [ts12(0, 8_640_000_000_001n), /beyond the range of a JavaScript Date/],
+      [ts12(0, -8_640_000_000_001n), /beyond the range of a JavaScript Date/],
+      [ts12(0, 2n ** 62n), /beyond the range of a JavaScript Date/],
+      [ts12(1_000_000_000, 0n), /1000000000 nanoseconds/],
+      [ts12(0xffffffff, 0n), /nanoseconds/],
+      [Buffer.from('d7ff' + 'fffffffc' + '00000000', 'hex'), /nanoseconds/], // 8-byte form: 30 bits of nanoseconds hold up to 1073741823
+      [Buffer.from('d4ffff', 'hex'), /a timestamp of 1 bytes/], // what msgpackr wrote for an Invalid Date
+      [Buffer.from('d40001', 'hex'), /extension type 0 \(1 bytes: 1\)/],
+      [Buffer.from('d50000ff', 'hex'), /extension type 0 \(2 bytes\)/],
+      [Buffer.from('c70000', 'hex'), /extension type 0 \(0 bytes\)/],
+    ] as Array<[Buffer, RegExp]>) {
+      expect(() => decodeMsgpack(bytes), bytes.toString('hex')).to.throw(reason);
+      expect(() => decodeFrame(codec, Buffer.concat([Buffer.from([0x93, PROTOCOL_VERSION, 0x01]), bytes]), 100)).to.throw(reason);
+    }
+    expect(decodeMsgpack(Buffer.from('d40000', 'hex'))).to.equal(undefined);
+    // ext 0x42: any length, as the table says (none is 0, as a two's complement of no bytes)
+    expect(decodeMsgpack(Buffer.from('c70042', 'hex'))).to.equal(0n);
+    expect(decodeMsgpack(Buffer.from('d442ff', 'hex'))).to.equal(-1n);
+    expect(decodeMsgpack(Buffer.from('81c70042a178', 'hex'))).to.deep.equal({ 0: 'x' });
+  });
+
+  it('refuses strings and keys that are not UTF-8 (two keys would merge into U+FFFD), and reads U+FFFD that was sent', () => {
+    for (const hex of ['a1ff', 'a3eda080', 'a2c328', 'a6' + '61626364' + 'c328', 'b0' + '61'.repeat(14) + 'e282', 'd920' + '61'.repeat(30) + 'f090', '82a1ff01a1fe02', '82a3eda08001a3edb08002']) {
+      expect(() => decodeMsgpack(Buffer.from(hex, 'hex')), hex).to.throw(/is not UTF-8/);
+    }
+    expect(decodeMsgpack(Buffer.from('a3efbfbd', 'hex'))).to.equal('\ufffd');
+    expect(decodeMsgpack(Buffer.from('82a3efbfbd01a4f09f9880' + '02', 'hex'))).to.deep.equal({ '\ufffd': 1, '😀': 2 });
+    expect(decodeMsgpack(Buffer.from('d920' + '61'.repeat(29) + 'efbfbd', 'hex'))).to.equal(`${'a'.repeat(29)}\ufffd`);
+  });
+
+  it('reads the frame version written in any integer format (Go and Java write int 64), and names another version once, as a number', () => {
+    const message = '81a178' + '01';
+    for (const version of ['05', 'cc05', 'cd0005', 'ce00000005', 'cf0000000000000005', 'd005', 'd10005', 'd200000005', 'd30000000000000005']) {
+      expect(decodeFrame(codec, Buffer.from('92' + version + message, 'hex'), 100), version).to.deep.equal([{ x: 1 }]);
+      expect(decodeFrame(codec, Buffer.from('dc0002' + version + message, 'hex'), 100), version).to.deep.equal([{ x: 1 }]);
+    }
+    expect(() => decodeFrame(codec, Buffer.from('92d30000000000000006' + message, 'hex'), 100)).to.throw(/^unsupported frame version 6; this library speaks 5$/);
+    expect(() => decodeFrame(codec, Buffer.from('92cf0000000000000002' + message, 'hex'), 100)).to.throw(/^unsupported frame version 2 \(an older intracom/);
+    expect(() => decodeFrame(codec, Buffer.from('92a135' + message, 'hex'), 100)).to.throw(/^unsupported frame version "5" \(a string\); this library speaks 5$/);
+    expect(() => decodeFrame(codec, Buffer.from('92cb4014800000000000' + message, 'hex'), 100)).to.throw(/^unsupported frame version 5.125; this library speaks 5$/);
+  });
+
   it('accepts envelope numbers written as any MessagePack integer or float (uint64 nanoseconds from Python)', () => {
     const envelope = createQuery({ serviceNameSource: 'py', serviceNameDest: 'b', type: QueryType.FIRE_AND_FORGET, action: 'go', timeout_ms: 0 }) as unknown as Record<string, unknown>;
     const foreign: Record<string, unknown> = { ...envelope, query_ts: 1_764_500_000_123_456_789n, query_ms: 1_764_500_000_123n, timeout_ms: 2.5, processAttempts: 0n, response_ts: 0 };
