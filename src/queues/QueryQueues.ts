@@ -4,6 +4,7 @@ import { assertName } from '../../vars/define';
 import type { RedisClient } from '../client/RedisClient';
 import { createQuery } from '../envelope/query';
 import { unencodableReason } from '../envelope/sendable';
+import { invalidQueryReason } from '../envelope/validate';
 import { QueryRoute, QueryType, type Query } from '../envelope/types';
 import { NoServiceError } from '../errors/NoServiceError';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
@@ -58,6 +59,17 @@ export interface QueryQueueStats {
   fireAndForget: QueueConsumerStats;
   /** The BROADCAST consumer's. */
   broadcast: QueueConsumerStats;
+}
+
+/** Why a decoded dead letter is not one (a replay would append its query): '' when it is. */
+function invalidLetterReason(letter: unknown): string {
+  if (typeof letter !== 'object' || letter === null || Array.isArray(letter) || Buffer.isBuffer(letter)) return 'it is not a map';
+  const { reason, detail, query, stream, entryId, attempts, failedAt } = letter as Record<string, unknown>;
+  for (const [field, value] of Object.entries({ reason, detail, stream, entryId })) if (typeof value !== 'string') return `its ${field} is not a string`;
+  for (const [field, value] of Object.entries({ attempts, failedAt })) if (typeof value !== 'number' || !Number.isFinite(value)) return `its ${field} is not a number`;
+  if (query === null) return '';
+  const invalid = invalidQueryReason(query);
+  return invalid === undefined ? '' : `its query is not one (${invalid})`;
 }
 
 function idTime(id: string): number {
@@ -305,9 +317,39 @@ export class QueryQueues {
   /** The dead letters of a service, oldest first. */
   async deadLetters(service: string, count = 100): Promise<DeadLetter[]> {
     assertDestination(service);
-    const { route, names, codec } = this.client;
-    const entries = await route.streamRange(names.deadLetters(service), '-', '+', count);
-    return entries.map(({ id, payload }) => ({ ...(codec.decode(payload) as Omit<DeadLetter, 'id'>), id }));
+    const { route, names } = this.client;
+    const stream = names.deadLetters(service);
+    const entries = await route.streamRange(stream, '-', '+', count);
+    return entries.map(({ id, payload }) => this.readDeadLetter(stream, id, payload));
+  }
+
+  /**
+   * One dead letter as stored; a letter that does not decode, or not as a letter with a valid query (or none), is
+   * returned as `unreadable` with its bytes: one such letter never fails the listing or the replay of the others.
+   */
+  private readDeadLetter(stream: string, id: string, payload: Buffer): DeadLetter {
+    let problem: string;
+    try {
+      const letter = this.client.codec.decode(payload) as Omit<DeadLetter, 'id'>;
+      problem = invalidLetterReason(letter);
+      if (problem === '') return { ...letter, id };
+    } catch (error) {
+      problem = `it does not decode (${error instanceof Error ? error.message : String(error)})`;
+    }
+    const cap = this.settings.maxDeadLetterRawBytes;
+    return {
+      id,
+      reason: 'unreadable',
+      detail: `this dead letter cannot be read: ${problem}`,
+      query: null,
+      raw: payload.length > cap ? Buffer.from(payload.subarray(0, cap)) : Buffer.from(payload),
+      rawBytes: payload.length,
+      stream,
+      entryId: id,
+      attempts: 0,
+      failedAt: idTime(id),
+      lastError: null,
+    };
   }
 
   /**

@@ -14,8 +14,14 @@ import { TransientMap } from '../route/TransientMap';
 export interface DeadLetter {
   /** Id of the dead-letter entry (for replay). */
   id: string;
-  /** Why it was given up: `max-attempts`, `malformed`, `no-handler`, `expired`. */
-  reason: 'max-attempts' | 'malformed' | 'no-handler' | 'expired' | 'unauthenticated';
+  /**
+   * Why it was given up: `max-attempts`, `malformed`, `no-handler`, `expired`, `unauthenticated`; or `unreadable`:
+   * the dead letter itself could not be read (written by another version, edited in Redis), listed so that the
+   * others still are: `detail` says why, `raw` holds its stored bytes (cut as for `malformed`), `query` is null (it
+   * is never replayed), `stream` and `entryId` name the dead-letter entry itself, `attempts` is 0 and `failedAt`
+   * the entry's time.
+   */
+  reason: 'max-attempts' | 'malformed' | 'no-handler' | 'expired' | 'unauthenticated' | 'unreadable';
   /** Human-readable detail. */
   detail: string;
   /** The query, when it decoded. */
