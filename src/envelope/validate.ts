@@ -23,6 +23,14 @@ function isFiniteNumber(value: unknown): value is number {
 /** The longest wait a Node.js timer takes (2^31 - 1 ms): a longer one fires after 1 ms, again and again. */
 export const MAX_TIMER_MS = 2_147_483_647;
 
+/** The longest `queryId` a receiver accepts, in characters (docs/protocol.md). */
+export const MAX_QUERY_ID_LENGTH = 200;
+
+/** Whether `value` is a `queryId` every receiver accepts: a non-empty string of at most {@link MAX_QUERY_ID_LENGTH} characters. */
+export function isQueryId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_QUERY_ID_LENGTH;
+}
+
 /**
  * The number a foreign writer meant: any MessagePack integer or float. A
  * 64-bit integer beyond 2^53 decodes as a bigint; in an envelope's numeric
@@ -63,7 +71,7 @@ export function isEventMessage(value: unknown): value is EventMessage {
 export function invalidQueryReason(value: unknown): string | undefined {
   if (!isPlainObject(value)) return 'query is not an object';
   const q = value;
-  if (typeof q.queryId !== 'string' || q.queryId.length === 0 || q.queryId.length > 200) return 'queryId must be a non-empty string of at most 200 characters';
+  if (!isQueryId(q.queryId)) return `queryId must be a non-empty string of at most ${MAX_QUERY_ID_LENGTH} characters`;
   if (typeof q.serviceNameSource !== 'string') return 'serviceNameSource is not a string';
   if (typeof q.serviceNameDest !== 'string' || q.serviceNameDest.length === 0) return 'serviceNameDest is not a non-empty string';
   if (typeof q.route !== 'string' || !QUERY_ROUTES.has(q.route)) return `route ${JSON.stringify(q.route)} is not one of ${[...QUERY_ROUTES].join(', ')}`;

@@ -4,7 +4,7 @@ import { assertName } from '../../vars/define';
 import type { RedisClient } from '../client/RedisClient';
 import { createQuery } from '../envelope/query';
 import { unencodableReason } from '../envelope/sendable';
-import { invalidQueryReason } from '../envelope/validate';
+import { invalidQueryReason, isQueryId, MAX_QUERY_ID_LENGTH } from '../envelope/validate';
 import { QueryRoute, QueryType, type Query } from '../envelope/types';
 import { NoServiceError } from '../errors/NoServiceError';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
@@ -241,8 +241,7 @@ export class QueryQueues {
     if (typeof action !== 'string' && (typeof action !== 'number' || !Number.isFinite(action))) {
       throw new ValidationError(`action must be a string or a finite number; received ${describeValue(action)}`);
     }
-    const timeoutMs = options.timeoutMs ?? 0;
-    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) throw new ValidationError(`timeoutMs must be a non-negative integer; received ${describeValue(timeoutMs)}`);
+    const timeoutMs = durableTimeoutMs(options);
     const unsendable = unencodableReason(query, 'query');
     if (unsendable !== undefined) throw new ValidationError(`cannot send a ${type} query to "${destination}": ${unsendable}`);
     const { route, service, limits } = this.client;
@@ -462,6 +461,22 @@ export class QueryQueues {
     }
     this.known.add(destination);
   }
+}
+
+/**
+ * The options of a durable send checked as every receiver checks the query
+ * (a `queryId` it refuses would be dead-lettered as malformed, its handler
+ * never run): refused here, before anything is stored. Returns `timeoutMs`.
+ */
+export function durableTimeoutMs(options: DurableSendOptions): number {
+  const timeoutMs = options.timeoutMs ?? 0;
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) throw new ValidationError(`timeoutMs must be a non-negative integer; received ${describeValue(timeoutMs)}`);
+  const queryId: unknown = options.queryId;
+  if (queryId !== undefined && !isQueryId(queryId)) {
+    const length = typeof queryId === 'string' ? ` (${queryId.length} characters)` : '';
+    throw new ValidationError(`queryId must be a non-empty string of at most ${MAX_QUERY_ID_LENGTH} characters, as receivers require; received ${describeValue(queryId)}${length}`);
+  }
+  return timeoutMs;
 }
 
 function assertDestination(destination: unknown): asserts destination is string {

@@ -16,7 +16,7 @@ import { silence } from '../log/logger';
 import { createQuery } from '../envelope/query';
 import { hostLocally, localHost, stopHostingLocally } from './localServices';
 import { QueryHandlers, type QueryContext, type QueryHandler } from '../queues/QueryHandlers';
-import { QueryQueues, type DurableSendOptions, type QueueInspection, type QueryQueueStats } from '../queues/QueryQueues';
+import { durableTimeoutMs, QueryQueues, type DurableSendOptions, type QueueInspection, type QueryQueueStats } from '../queues/QueryQueues';
 import { QueryRequests, type LocalService, type QueryHandle, type QueryRequestOptions } from '../queues/QueryRequests';
 import type { DeadLetter } from '../queues/QueueConsumer';
 import type { CallContext } from './CallContext';
@@ -522,6 +522,7 @@ export class RedisRPCClient implements RpcCalls {
 
   /** A FIRE_AND_FORGET taken by the local shortcut: a direct call after this tick, errors logged. */
   private async fireLocally(local: LocalService, destination: string, action: number | string, query: unknown, options: DurableSendOptions | undefined): Promise<Query> {
+    const timeoutMs = durableTimeoutMs(options ?? {});
     const handler = local.handlers.get(action);
     if (handler === undefined) throw new ValidationError(`the local service "${destination}" handles no action ${JSON.stringify(action)}`);
     const envelope = createQuery({
@@ -530,7 +531,7 @@ export class RedisRPCClient implements RpcCalls {
       type: QueryType.FIRE_AND_FORGET,
       action,
       query: query ?? null,
-      timeout_ms: options?.timeoutMs ?? 0,
+      timeout_ms: timeoutMs,
       route: QueryRoute.LOCAL,
       queryId: options?.queryId,
     });
