@@ -34,8 +34,8 @@ export const ACL_CAPABILITIES: readonly AclCapability[] = ['variables', 'events'
 export const ACL_COMMANDS: Readonly<Record<AclCapability | 'connection', readonly string[]>> = Object.freeze({
   /** ioredis's handshake (HELLO) and ready check (INFO), PING and QUIT. */
   connection: ['hello', 'info', 'ping', 'quit', 'select'],
-  /** get/set/delete/increment, TTLs, change events (MULTI with PUBLISH), watch. */
-  variables: ['get', 'set', 'del', 'exists', 'incrby', 'pexpire', 'multi', 'exec', 'publish', 'subscribe', 'unsubscribe'],
+  /** get/set/delete, increment (a script: INCRBY, GET, PEXPIRE), TTLs, change events (MULTI with PUBLISH), watch. */
+  variables: ['get', 'set', 'del', 'exists', 'incrby', 'pexpire', 'evalsha', 'eval', 'multi', 'exec', 'publish', 'subscribe', 'unsubscribe'],
   /** publish and (pattern) subscriptions. */
   events: ['publish', 'subscribe', 'unsubscribe', 'psubscribe', 'punsubscribe'],
   /** The instance registry's scripts: TIME, ZADD, ZRANGEBYSCORE, ZREMRANGEBYSCORE, ZREM, HSET, HDEL, HMGET; reading it with EVALSHA_RO/EVAL_RO. */

@@ -71,7 +71,9 @@ async function instance(index: number, namespace: string): Promise<void> {
 async function main(): Promise<void> {
   const count = Number(process.argv[2] ?? process.env.INSTANCES ?? 4);
   const namespace = process.env.INTRACOM_NAMESPACE ?? `schema-init-${randomUUID().slice(0, 8)}`;
-  const children = Array.from({ length: count }, (_, index) => fork(__filename, ['--instance', String(index), namespace]));
+  // process.argv[1] is this file, as a CommonJS and an ES module project both see it (`__filename` is
+  // not defined in an ES module, `import.meta` not in CommonJS); the children inherit tsx's loader
+  const children = Array.from({ length: count }, (_, index) => fork(process.argv[1], ['--instance', String(index), namespace]));
   const ready = children.map((child) => new Promise<void>((resolve) => child.once('message', () => resolve())));
   const done = children.map(
     (child) =>

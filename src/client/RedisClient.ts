@@ -32,6 +32,7 @@ import { EventSubscription, type EventHost } from './EventSubscription';
 import { VERSION } from '../version';
 import { CLIENT_OPTION_NAMES, DEFAULT_CLIENT_OPTIONS, DURABILITY_OPTION_NAMES, LIMIT_OPTION_NAMES, REGISTRY_OPTION_NAMES, type RedisClientOptions } from './RedisClientOptions';
 import { nestedOptions, refuseUnknownOptions, type OptionNames } from '../../vars/options';
+import { incrementOutOfRange, reachedOf } from '../route/incrementOutOfRange';
 import { decodeVariable, describeVariableValue, encodeVariable, fitsVariable, receivedVariableValue } from './variableCodec';
 import { describeValue } from '../../vars/describe';
 import { newUuid } from '../envelope/ids';
@@ -441,7 +442,19 @@ export class RedisClient extends EventEmitter {
     if (variable.type !== 'integer') throw new ValidationError(`increment needs an integer variable; "${variable.name}" is ${variable.type}`);
     if (variable.confidential) throw new ValidationError(`increment of "${variable.name}" is refused: the variable is confidential, and Redis cannot add to its ciphertext (get, then set)`);
     if (!Number.isSafeInteger(by)) throw new ValidationError(`increment of "${variable.name}" needs a safe integer step; received ${describeValue(by)}`);
-    const value = await this.route.incrBy(redisKey, by, variable.ttlMs);
+    let value: number;
+    try {
+      value = await this.route.incrBy(redisKey, by, variable.ttlMs);
+    } catch (error) {
+      // the route names the key: say it of the variable (and keep a secret's value out)
+      const reached = reachedOf(error);
+      if (reached === undefined) throw error;
+      const subject = `"${variable.name}"${key === undefined ? '' : ` key ${JSON.stringify(key)}`}`;
+      throw variable.secret
+        ? new ValidationError(`increment of ${subject} would take it outside the safe integers ±${Number.MAX_SAFE_INTEGER}: refused, nothing changed (value of a secret variable not shown)`)
+        : incrementOutOfRange(subject, by, reached);
+    }
+    // every value the route resolves is a safe integer, so every watcher takes this change
     await this.announceChange(variable, key, value, false);
     return value;
   }

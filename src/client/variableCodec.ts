@@ -4,6 +4,7 @@ import { ValidationError } from '../errors/ValidationError';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
 import { describeValue } from '../../vars/describe';
 import { unencodableReason } from '../envelope/sendable';
+import { hasLoneSurrogate } from '../route/glob';
 
 function refuse(variable: VarDefinition, expected: string, value: unknown): never {
   throw new ValidationError(`variable "${variable.name}" expects ${expected}; received ${describeVariableValue(variable, value)}`);
@@ -26,11 +27,46 @@ function isJsonValue(value: unknown, depth = 0): boolean {
   return false;
 }
 
+const SURROGATE_WHY = 'a lone surrogate would reach Redis and watchers changed, as U+FFFD';
+
+/**
+ * Where in a JSON or msgpack value a string (or a key) holds a lone
+ * surrogate, as `value.items[2]`, or undefined when none does. Runs after the
+ * type check, which has refused cycles and values nested too deep.
+ */
+function loneSurrogateAt(value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === 'string') return hasLoneSurrogate(value) ? path : undefined;
+  if (typeof value !== 'object' || value === null || depth > 600 || Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return undefined;
+  if (Array.isArray(value) || value instanceof Set) {
+    let index = 0;
+    for (const item of value) {
+      const found = loneSurrogateAt(item, `${path}[${index++}]`, depth + 1);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  const entries = value instanceof Map ? [...value.entries()] : Object.entries(value);
+  for (const [key, item] of entries) {
+    const name = typeof key === 'string' ? key : String(key);
+    if (typeof key === 'string' && hasLoneSurrogate(key)) return `a key of ${path}`;
+    const found = loneSurrogateAt(item, `${path}.${name}`, depth + 1) ?? (value instanceof Map ? loneSurrogateAt(key, `a key of ${path}`, depth + 1) : undefined);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** Undefined when every string of a JSON or msgpack value is well-formed Unicode; else what is expected, naming where. */
+function wellFormedText(value: unknown): string | undefined {
+  const at = loneSurrogateAt(value, 'value');
+  return at === undefined ? undefined : `well-formed Unicode in every string (${at} has a lone surrogate: ${SURROGATE_WHY})`;
+}
+
 /** What a value of each type must be, or undefined for a value that fits. */
 function expectedOf(type: VarType, value: unknown): string | undefined {
   switch (type) {
     case 'string':
-      return typeof value === 'string' ? undefined : 'a string';
+      if (typeof value !== 'string') return 'a string';
+      return hasLoneSurrogate(value) ? `well-formed Unicode text (${SURROGATE_WHY})` : undefined;
     case 'integer':
       return typeof value === 'number' && Number.isSafeInteger(value) ? undefined : 'a safe integer';
     case 'number':
@@ -40,11 +76,11 @@ function expectedOf(type: VarType, value: unknown): string | undefined {
     case 'buffer':
       return Buffer.isBuffer(value) ? undefined : 'a Buffer';
     case 'json':
-      return isJsonValue(value) ? undefined : 'a JSON value (plain objects, arrays, strings, finite numbers, booleans, null)';
+      return isJsonValue(value) ? wellFormedText(value) : 'a JSON value (plain objects, arrays, strings, finite numbers, booleans, null)';
     case 'msgpack': {
       if (value === undefined) return 'a msgpack-able value';
       const unsendable = unencodableReason(value, 'value');
-      return unsendable === undefined ? undefined : `a msgpack-able value (${unsendable})`;
+      return unsendable === undefined ? wellFormedText(value) : `a msgpack-able value (${unsendable})`;
     }
   }
 }

@@ -1,4 +1,6 @@
+import { MalformedMessageError } from '../errors/MalformedMessageError';
 import { NotConnectedError } from '../errors/NotConnectedError';
+import { incrementOutOfRange } from './incrementOutOfRange';
 import { FramedRoute } from './FramedRoute';
 import { MemoryBus, type MemoryBusOptions, type MemoryEndpoint } from './MemoryBus';
 import type { Route, RouteStatus } from './Route';
@@ -105,6 +107,11 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
   }
 
   async incrBy(key: string, by: number, ttlMs?: number): Promise<number> {
+    // as the Redis route's script: the check and the write in one synchronous step, so atomic
+    const current = this.bus.get(key)?.toString() ?? '0';
+    if (!/^-?\d+$/.test(current)) throw new MalformedMessageError(key, `the stored value is not an integer that can be incremented (${JSON.stringify(current.slice(0, 40))})`);
+    const reached = BigInt(current) + BigInt(by);
+    if (reached > BigInt(Number.MAX_SAFE_INTEGER) || reached < BigInt(Number.MIN_SAFE_INTEGER)) throw incrementOutOfRange(key, by, String(reached));
     return this.bus.incrBy(key, by, ttlMs);
   }
 

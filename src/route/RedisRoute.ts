@@ -14,6 +14,9 @@ import { withSocketErrorGuard } from './socketErrorGuard';
 import { RedisStreamStore } from './RedisStreamStore';
 import type { AckOptions, ClaimState, ConsumeStep, ConsumeStepResult, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
 import { announceScript, liveInstancesScript, withdrawScript } from './registryScripts';
+import { incrementOutOfRange } from './incrementOutOfRange';
+import { incrementScript } from './variableScripts';
+import { MalformedMessageError } from '../errors/MalformedMessageError';
 import type { Route, RouteStatus } from './Route';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type RouteOptions } from './RouteOptions';
 import { MAX_NAMES_PER_CALL } from './SubscriptionTable';
@@ -342,11 +345,10 @@ export class RedisRoute extends FramedRoute implements Route {
 
   incrBy(key: string, by: number, ttlMs?: number): Promise<number> {
     return this.command(`increment ${key}`, async () => {
-      if (ttlMs === undefined) return this.publisher.incrby(key, by);
-      const replies = await this.publisher.multi().incrby(key, by).pexpire(key, ttlMs).exec();
-      const [error, value] = replies?.[0] ?? [new Error('transaction aborted'), null];
-      if (error) throw error;
-      return Number(value);
+      const [outcome, value] = await incrementScript.run(this.publisher, [key], [by, ttlMs ?? 0]);
+      if (outcome === 1) return Number(value);
+      if (outcome === 0) throw incrementOutOfRange(key, by, value);
+      throw new MalformedMessageError(key, `the stored value is not an integer that can be incremented (${value})`);
     });
   }
 

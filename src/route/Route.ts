@@ -124,7 +124,12 @@ export interface Route extends EventEmitter, StreamStore {
   set(key: string, value: Buffer | string, ttlMs?: number): Promise<void>;
   /** Deletes a key; resolves with 1 when it existed, else 0. */
   del(key: string): Promise<number>;
-  /** Atomically adds `by` to an integer key (absent counts as 0), refreshing its TTL when given. */
+  /**
+   * Atomically adds `by` to an integer key (absent counts as 0), refreshing
+   * its TTL when given. Rejects, changing nothing, with ValidationError when
+   * the result would leave the safe integers ±(2^53−1), and with
+   * MalformedMessageError when the stored value is not an integer.
+   */
   incrBy(key: string, by: number, ttlMs?: number): Promise<number>;
   /** Every key matching a glob pattern (SCAN on Redis: never blocks it). */
   keys(pattern: string): Promise<string[]>;

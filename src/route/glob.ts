@@ -152,6 +152,11 @@ export function globMatch(pattern: string | Uint8Array, subject: string | Uint8A
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** True when `text` holds a lone surrogate (half of a UTF-16 pair), which UTF-8 cannot carry: it would arrive as U+FFFD. */
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
+}
+
 /**
  * Why `pattern` cannot be subscribed to, or undefined when it can: it must be
  * a non-empty string that UTF-8 can carry unchanged (a lone surrogate would
@@ -160,7 +165,7 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  */
 export function patternProblem(pattern: unknown): string | undefined {
   if (typeof pattern !== 'string' || pattern.length === 0) return `pattern must be a non-empty string; received ${typeof pattern === 'string' ? '""' : String(pattern)}`;
-  if (LONE_SURROGATE.test(pattern)) return `pattern must be well-formed Unicode (no lone surrogate); received ${JSON.stringify(pattern)}`;
+  if (hasLoneSurrogate(pattern)) return `pattern must be well-formed Unicode (no lone surrogate); received ${JSON.stringify(pattern)}`;
   return undefined;
 }
 
@@ -172,6 +177,6 @@ export function patternProblem(pattern: unknown): string | undefined {
  */
 export function topicProblem(topic: unknown, name: string, describe: (value: unknown) => string): string | undefined {
   if (typeof topic !== 'string' || topic.length === 0) return `${name} must be a non-empty string; received ${describe(topic)}`;
-  if (LONE_SURROGATE.test(topic)) return `${name} must be well-formed Unicode (no lone surrogate: Redis would receive U+FFFD instead); received ${JSON.stringify(topic)}`;
+  if (hasLoneSurrogate(topic)) return `${name} must be well-formed Unicode (no lone surrogate: Redis would receive U+FFFD instead); received ${JSON.stringify(topic)}`;
   return undefined;
 }

@@ -4,7 +4,7 @@
  * run without Redis are run that way too.
  */
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main as twoServices } from '../../docs/examples/two-services';
@@ -54,6 +54,23 @@ describe('docs/examples', function () {
         });
         expect(stdout.split('\n')).to.include.members(['1', "users { user: 'alice', type: 'USER_CONNECTED' }", "[ 'alice' ]"]);
       }
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  it('schema-init runs in a "type": "module" project too (an ES module has no __filename)', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'intracom-schema-init-'));
+    try {
+      writeFileSync(join(directory, 'package.json'), '{ "type": "module" }');
+      symlinkSync(join(__dirname, '..', '..', 'node_modules'), join(directory, 'node_modules'), 'dir');
+      const file = join(directory, 'schema-init.ts');
+      writeFileSync(file, readFileSync(join(__dirname, '..', '..', 'docs', 'examples', 'schema-init.ts'), 'utf8'));
+      const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redis().url, TSX_TSCONFIG_PATH: join(__dirname, '..', '..', 'tsconfig.json') };
+      const stdout = await new Promise<string>((resolve, reject) => {
+        execFile(process.execPath, ['--import', 'tsx', file, '2'], { env, cwd: join(__dirname, '..', '..'), timeout: 50_000 }, (error, out, err) => (error ? reject(Object.assign(error, { err })) : resolve(out)));
+      });
+      expect(stdout).to.match(/initialised exactly once by 2 instances/);
     } finally {
       rmSync(directory, { recursive: true, force: true });
     }

@@ -19,6 +19,7 @@ import { startRedis } from '../support/redis-server';
 import type { LuaScript } from '../../src/route/LuaScript';
 import * as mutexScripts from '../../src/mutex/scripts';
 import * as registryScripts from '../../src/route/registryScripts';
+import * as variableScripts from '../../src/route/variableScripts';
 
 /** The bytes `/bin/sh` (dash on Debian and Ubuntu, whose printf knows no `\xNN`) makes of a printf format. */
 function printfBytes(format: string): Buffer {
@@ -119,17 +120,17 @@ describe('docs/protocol.md', function () {
     }
   });
 
-  it('holds the exact Lua text of every mutex and registry script (a change to a script fails here until the page shows it)', () => {
+  it('holds the exact Lua text of every mutex, registry and variable script (a change to a script fails here until the page shows it)', () => {
     const page = readFileSync(join(__dirname, '..', '..', 'docs', 'protocol.md'), 'utf8');
     const documented = new Map<string, { keys: number; source: string }>();
     for (const [, name, keys, source] of page.matchAll(/^#### `(\w+)` \((\d+) KEYS\)\n\n```lua\n([\s\S]*?)\n```$/gm)) {
       expect(documented.has(name), `${name} documented twice`).to.equal(false);
       documented.set(name, { keys: Number(keys), source });
     }
-    const scripts = [...Object.values(mutexScripts), ...Object.values(registryScripts)].filter(
+    const scripts = [...Object.values(mutexScripts), ...Object.values(registryScripts), ...Object.values(variableScripts)].filter(
       (value: unknown): value is LuaScript => typeof value === 'object' && value !== null && typeof (value as LuaScript).source === 'string',
     );
-    expect(scripts.length).to.equal(8);
+    expect(scripts.length).to.equal(9);
     for (const script of scripts) {
       expect(documented.get(script.name), `the Lua of ${script.name} in docs/protocol.md`).to.deep.equal({ keys: script.numberOfKeys, source: script.source });
     }
