@@ -4,6 +4,7 @@
  * functions return a reason string for a bad message (callers count, log and
  * skip it) so that no exception can escape into a subscriber loop.
  */
+import { nameProblem } from '../../vars/define';
 import { QueryRoute, QueryState, QueryType, type EventMessage, type Query } from './types';
 
 const QUERY_TYPES = new Set<string>(Object.values(QueryType));
@@ -72,14 +73,19 @@ export function invalidQueryReason(value: unknown): string | undefined {
   if (!isPlainObject(value)) return 'query is not an object';
   const q = value;
   if (!isQueryId(q.queryId)) return `queryId must be a non-empty string of at most ${MAX_QUERY_ID_LENGTH} characters`;
-  if (typeof q.serviceNameSource !== 'string') return 'serviceNameSource is not a string';
-  if (typeof q.serviceNameDest !== 'string' || q.serviceNameDest.length === 0) return 'serviceNameDest is not a non-empty string';
+  // both are service keys (docs/protocol.md's name rules), whatever a handler or a log does with them
+  const source = nameProblem('serviceNameSource', q.serviceNameSource);
+  if (source !== undefined) return source;
+  const dest = nameProblem('serviceNameDest', q.serviceNameDest);
+  if (dest !== undefined) return dest;
   if (typeof q.route !== 'string' || !QUERY_ROUTES.has(q.route)) return `route ${JSON.stringify(q.route)} is not one of ${[...QUERY_ROUTES].join(', ')}`;
   if (typeof q.type !== 'string' || !QUERY_TYPES.has(q.type)) return `type ${JSON.stringify(q.type)} is not one of ${[...QUERY_TYPES].join(', ')}`;
   if (typeof q.action === 'bigint') q.action = asNumber(q.action);
   if (typeof q.action !== 'string' && !isFiniteNumber(q.action)) return 'action is neither a string nor a number';
   if (typeof q.state !== 'string' || !QUERY_STATES.has(q.state)) return `state ${JSON.stringify(q.state)} is not one of ${[...QUERY_STATES].join(', ')}`;
-  if (q.response !== null && q.response !== undefined) {
+  // every field is required (protocol.md): one that holds nothing is null, never left out
+  for (const field of ['query', 'response', 'result'] as const) if (!(field in q)) return `${field} is missing (every field of the envelope is required; null when it holds nothing)`;
+  if (q.response !== null) {
     if (!isPlainObject(q.response) || typeof q.response.ok !== 'boolean') return 'response is neither null nor an ActionResult { ok: boolean, ... }';
   }
   for (const field of ['query_ts', 'response_ts', 'query_ms', 'timeout_ms', 'processAttempts'] as const) {

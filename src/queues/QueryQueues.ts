@@ -200,17 +200,17 @@ export class QueryQueues {
       maxPayloadBytes: this.client.limits.maxPayloadBytes,
     };
     // one group per scope: `workers` for FIRE_AND_FORGET, the instance itself for BROADCAST
-    const consumer = (stream: string, group: string): QueueConsumer =>
+    const consumer = (stream: string, group: string, type: QueryType.FIRE_AND_FORGET | QueryType.BROADCAST): QueueConsumer =>
       new QueueConsumer(
         route,
         codec,
         route.sealer,
-        { ...common, stream, group, consumer: instanceId, doneBucketKey: (bucket) => names.processed(service, group, bucket), claimsKey: names.queryClaims(service, group) },
+        { ...common, stream, service, type, group, consumer: instanceId, doneBucketKey: (bucket) => names.processed(service, group, bucket), claimsKey: names.queryClaims(service, group) },
         (delivery) => this.process(delivery),
         this.logger,
       );
-    this.fireAndForget = consumer(fireStream, WORKERS_GROUP);
-    this.broadcast = consumer(broadcastStream, instanceId);
+    this.fireAndForget = consumer(fireStream, WORKERS_GROUP, QueryType.FIRE_AND_FORGET);
+    this.broadcast = consumer(broadcastStream, instanceId, QueryType.BROADCAST);
     this.fireAndForget.start();
     this.broadcast.start();
     this.maintenance = setInterval(() => {

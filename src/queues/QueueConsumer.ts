@@ -4,7 +4,7 @@ import { AuthenticationError } from '../errors/AuthenticationError';
 import type { Logger } from 'pino';
 import { RateLimitedLog } from '../log/RateLimitedLog';
 import { frameMessages, type Codec } from '../envelope/codec';
-import type { ActionResult, Query } from '../envelope/types';
+import type { ActionResult, Query, QueryType } from '../envelope/types';
 import { invalidQueryReason } from '../envelope/validate';
 import { ValidationError } from '../errors/ValidationError';
 import type { ClaimState, DeadLetterStore, EntryQueries, StreamEntry, StreamStore } from '../route/StreamStore';
@@ -63,6 +63,10 @@ export interface Delivery {
 /** Settings of one consumer. */
 export interface QueueConsumerSettings {
   stream: string;
+  /** The service whose stream it is: an envelope naming another `serviceNameDest` is malformed here. */
+  service: string;
+  /** The one query type the stream holds: an envelope of another type is malformed here. */
+  type: QueryType.FIRE_AND_FORGET | QueryType.BROADCAST;
   group: string;
   consumer: string;
   /** The dead-letter stream, its cap and its counter of dropped letters. */
@@ -490,7 +494,7 @@ export class QueueConsumer {
       return {
         entry,
         messages: messages.map((message) => {
-          const reason = invalidQueryReason(message);
+          const reason = invalidQueryReason(message) ?? misplacedReason(message as Query, s);
           return reason === undefined ? { query: message as Query, claim: 'held-here' as ClaimState } : { invalid: reason, raw: this.codec.encode(message) };
         }),
       };
@@ -716,4 +720,16 @@ export class QueueConsumer {
     if (raw !== null) letter.rawBytes = raw.length;
     return letter;
   }
+}
+
+/**
+ * Why a well-formed envelope does not belong in this stream, or undefined: a
+ * stream holds the queries of one type for one service, and a query run by
+ * the wrong service or as the wrong type (a SYNC query in the FIRE_AND_FORGET
+ * stream would reach its handler as SYNC, with nobody awaiting it) is malformed.
+ */
+function misplacedReason(query: Query, settings: QueueConsumerSettings): string | undefined {
+  if (query.type !== settings.type) return `type ${JSON.stringify(query.type)} does not belong in ${settings.stream}, which holds ${settings.type} queries only`;
+  if (query.serviceNameDest !== settings.service) return `serviceNameDest ${JSON.stringify(query.serviceNameDest)} is not ${JSON.stringify(settings.service)}, the service whose stream ${settings.stream} is`;
+  return undefined;
 }

@@ -14,6 +14,7 @@ import type { Route, Unsubscribe } from '../route/Route';
 import { RequestContext, type CallContext } from './CallContext';
 import type { RpcAnnouncement } from './InstanceDirectory';
 import {
+  callerNameProblem,
   describeThrown,
   invalidRequestBodyReason,
   invalidRequestHeadersReason,
@@ -322,7 +323,9 @@ export class RpcServer {
     const reason = invalidRequestReason(message) ?? forgedReason(message as RpcRequest, from);
     if (reason !== undefined) return this.malformed(served, reason, undefined, message, from);
     const request = message as RpcRequest;
-    this.admitAny(served, request, this.replyChannel(request.serviceNameSource, request.sourceInstance, served.name), request, senderOf(request, request.serviceNameSource), Date.now());
+    const replyTo = this.replyChannel(request.serviceNameSource, request.sourceInstance, served.name);
+    if (replyTo === undefined) return this.malformed(served, callerNameProblem(request.serviceNameSource, request.sourceInstance) as string, undefined, message, from);
+    this.admitAny(served, request, replyTo, request, senderOf(request, request.serviceNameSource), Date.now());
   }
 
   /**
@@ -360,6 +363,7 @@ export class RpcServer {
     if (reason !== undefined) return this.malformed(served, reason, undefined, undefined, from);
     const caller = headers as RpcRequestHeaders;
     const replyTo = this.replyChannel(caller.serviceNameSource, caller.sourceInstance, served.name);
+    if (replyTo === undefined) return this.malformed(served, callerNameProblem(caller.serviceNameSource, caller.sourceInstance) as string, undefined, undefined, from);
     // the requests of a batch share their caller's half, and so its sender
     const sender = senderOf(caller, caller.serviceNameSource);
     // and arrived together: one clock reading dates them all, and the replies their handlers return at once
@@ -434,30 +438,35 @@ export class RpcServer {
     const service = from ?? caller?.serviceNameSource ?? partial?.serviceNameSource;
     const instance = caller?.sourceInstance ?? partial?.sourceInstance;
     if (typeof queryId !== 'string' || typeof service !== 'string' || typeof instance !== 'string') return;
+    // names that break the rules build no channel: such a request is only counted and logged
+    const replyTo = this.replyChannel(service, instance, served.name);
+    if (replyTo === undefined) return;
     // the action is only echoed when it is a string: String() of a hostile map (a non-callable toString) throws
     const request = { queryId, action: typeof partial?.action === 'string' ? partial.action : '', query: [], timeout_ms: 1 };
-    const job = newJob(request, this.replyChannel(service, instance, served.name), undefined);
+    const job = newJob(request, replyTo, undefined);
     this.replyError(job, { ok: false, errorName: 'MalformedMessageError', message: `malformed RPC request: ${reason}` }, 'malformed');
   }
 
   /**
    * The reply channel a request names (its caller's service and instance, both, and the
    * target it called), built once per caller: a busy instance answers the same few callers again and again.
+   * Undefined when either name breaks the name rules of docs/protocol.md (`a}b*`, `x.from.y`, an instance
+   * id `events`): checked when the channel is first built, so a cached channel's names are known valid.
    */
-  private replyChannel(service: string, instanceId: string, callee: string): string {
+  private replyChannel(service: string, instanceId: string, callee: string): string | undefined {
     const cacheKey = callee === this.service ? service : `${service}\u0000${callee}`;
     let ofService = this.replyChannels.get(cacheKey);
+    const cached = ofService?.get(instanceId);
+    if (cached !== undefined) return cached;
+    if (callerNameProblem(service, instanceId) !== undefined) return undefined;
     if (ofService === undefined) {
       if (this.replyChannels.size >= 1024) this.replyChannels.clear();
       ofService = new Map();
       this.replyChannels.set(cacheKey, ofService);
     }
-    let channel = ofService.get(instanceId);
-    if (channel === undefined) {
-      if (ofService.size >= 4096) ofService.clear();
-      channel = this.names.rpcReplies(service, instanceId, callee);
-      ofService.set(instanceId, channel);
-    }
+    if (ofService.size >= 4096) ofService.clear();
+    const channel = this.names.rpcReplies(service, instanceId, callee);
+    ofService.set(instanceId, channel);
     return channel;
   }
 

@@ -26,6 +26,7 @@ import type { ActionResult } from '../envelope/types';
 import { asNumber, MAX_TIMER_MS } from '../envelope/validate';
 import { unencodableReason } from '../envelope/sendable';
 import { describeValue } from '../../vars/describe';
+import { instanceIdProblem, nameProblem } from '../../vars/define';
 
 /**
  * The internal name under which a service's query handler (SYNC and ASYNC)
@@ -122,6 +123,16 @@ export function invalidRequestHeadersReason(value: unknown): string | undefined 
   if (!isShortString(headers.serviceNameSource)) return 'serviceNameSource must be a non-empty string of at most 200 characters';
   if (!isShortString(headers.sourceInstance)) return 'sourceInstance must be a non-empty string of at most 200 characters';
   return undefined;
+}
+
+/**
+ * Why a caller's service or instance id cannot name its reply channel (the
+ * name rules of docs/protocol.md: a service key, an instance id), or undefined.
+ * A name such as `a}b*`, `x.from.y` or an instance id `events` would build
+ * another party's channel, or one that an ACL pattern reads two ways.
+ */
+export function callerNameProblem(service: unknown, instanceId: unknown): string | undefined {
+  return nameProblem('serviceNameSource', service) ?? instanceIdProblem('sourceInstance', instanceId);
 }
 
 /** Returns why `value` is not the call's half of a request (a call, or a SYNC or ASYNC query), or undefined. */

@@ -6,39 +6,27 @@
  */
 import { expect } from 'chai';
 import Redis from 'ioredis';
-import { pack } from 'msgpackr';
+import { Unpackr } from 'msgpackr';
 import { CancelledError } from '../../src/errors/CancelledError';
 import { MalformedMessageError } from '../../src/errors/MalformedMessageError';
 import { RemoteError } from '../../src/errors/RemoteError';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import type { CallContext } from '../../src/rpc/CallContext';
-import { startRedis, type TestRedis } from '../support/redis-server';
+import { rawFrame as frame, useRawRedis } from '../support/raw-redis';
 
-/** A frame as protocol.md spells it: `[5, message, ...]`, written by msgpackr. */
-function frame(...messages: unknown[]): Buffer {
-  return Buffer.concat([Buffer.from([0x90 + 1 + messages.length, 0x05]), ...messages.map((message) => pack(message))]);
-}
+const unpacker = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
 describe('hostile RPC frames from a raw publisher (redis)', function () {
   this.timeout(30_000);
-  let redis: TestRedis;
-  let raw: Redis;
+  const fixture = useRawRedis();
   let round = 0;
-  before(async () => {
-    redis = await startRedis();
-    raw = new Redis(redis.url);
-  });
-  after(async () => {
-    raw?.disconnect();
-    await redis?.stop();
-  });
-  const namespace = (): string => `${redis.namespace}w${(round += 1)}`;
+  const namespace = (): string => `${fixture.redis.namespace}w${(round += 1)}`;
 
   it('a cancel on another caller\'s channel (callers option) leaves the call running; the caller\'s own cancel stops it', async () => {
     const ns = namespace();
-    const calc = new RedisRPCClient({ service: 'calc2', redis: redis.url, namespace: ns, callers: ['web', 'billing'] });
-    const web = new RedisRPCClient({ service: 'web', redis: redis.url, namespace: ns });
-    const billing = new RedisRPCClient({ service: 'billing', redis: redis.url, namespace: ns });
+    const calc = new RedisRPCClient({ service: 'calc2', redis: fixture.redis.url, namespace: ns, callers: ['web', 'billing'] });
+    const web = new RedisRPCClient({ service: 'web', redis: fixture.redis.url, namespace: ns });
+    const billing = new RedisRPCClient({ service: 'billing', redis: fixture.redis.url, namespace: ns });
     let started: (context: CallContext) => void = () => undefined;
     const running = new Promise<CallContext>((resolve) => (started = resolve));
     let aborted: (reason: unknown) => void = () => undefined;
@@ -60,7 +48,7 @@ describe('hostile RPC frames from a raw publisher (redis)', function () {
       expect(context.callerService).to.equal('web');
       // billing (or anyone who may publish on billing's channel) names web's call
       const billingChannel = calc.client.names.rpcInstance('service.calc2.rpc', calc.instanceId, 'billing');
-      expect(await raw.publish(billingChannel, frame({ cancel: context.requestId }))).to.equal(1);
+      expect(await fixture.raw.publish(billingChannel, frame({ cancel: context.requestId }))).to.equal(1);
       // billing's own call travels on the same channel, after the cancel: once answered, the cancel was read
       expect(await billing.callService('calc2', 'ping')).to.equal('pong');
       expect(context.signal.aborted).to.equal(false);
@@ -76,8 +64,8 @@ describe('hostile RPC frames from a raw publisher (redis)', function () {
 
   it('an error reply with fields of the wrong type settles its call at once with MalformedMessageError; a well-formed one gives a RemoteError of string fields', async () => {
     const ns = namespace();
-    const calc = new RedisRPCClient({ service: 'calc', redis: redis.url, namespace: ns });
-    const web = new RedisRPCClient({ service: 'web', redis: redis.url, namespace: ns });
+    const calc = new RedisRPCClient({ service: 'calc', redis: fixture.redis.url, namespace: ns });
+    const web = new RedisRPCClient({ service: 'web', redis: fixture.redis.url, namespace: ns });
     let release: () => void = () => undefined;
     const released = new Promise<void>((resolve) => (release = resolve));
     const arrivals: Array<(id: string) => void> = [];
@@ -95,7 +83,7 @@ describe('hostile RPC frames from a raw publisher (redis)', function () {
       const arrived = new Promise<string>((resolve) => arrivals.push(resolve));
       const call = web.with({ timeoutMs: 20_000 }).callService('calc', 'hang').catch((error: unknown) => error);
       const queryId = await arrived;
-      for (const reply of replies(queryId)) expect(await raw.publish(replyChannel, frame(reply))).to.equal(1);
+      for (const reply of replies(queryId)) expect(await fixture.raw.publish(replyChannel, frame(reply))).to.equal(1);
       return call;
     };
     try {
@@ -133,6 +121,73 @@ describe('hostile RPC frames from a raw publisher (redis)', function () {
       release();
       await web.close();
       await calc.close();
+    }
+  });
+
+  it('a request whose caller names break the name rules is refused and answered on no channel built from them; a malformed one with valid names gets its fault', async () => {
+    const ns = namespace();
+    const calc = new RedisRPCClient({ service: 'calc', redis: fixture.redis.url, namespace: ns });
+    const gate = new RedisRPCClient({ service: 'gate', redis: fixture.redis.url, namespace: ns, callers: ['web'] });
+    let ran = 0;
+    calc.expose('add', ([a, b]: [number, number]) => {
+      ran += 1;
+      return a + b;
+    });
+    gate.expose('add', ([a, b]: [number, number]) => {
+      ran += 1;
+      return a + b;
+    });
+    await calc.connect();
+    await gate.connect();
+    const sniffer = new Redis(fixture.redis.url);
+    const heard: string[] = [];
+    let heardGood: () => void = () => undefined;
+    const good = new Promise<void>((resolve) => (heardGood = resolve));
+    const goodChannel = calc.client.names.rpcReplies('py', 'p1', 'calc');
+    const gateChannel = gate.client.names.rpcReplies('web', 'w1', 'gate');
+    const replies: Array<{ queryId: string; fault?: string }> = [];
+    sniffer.on('pmessageBuffer', (_pattern: Buffer, channel: Buffer, bytes: Buffer) => {
+      heard.push(channel.toString());
+      replies.push(...(unpacker.unpack(bytes) as Array<{ queryId: string }>).slice(1));
+      if (replies.length >= 3) heardGood();
+    });
+    try {
+      await sniffer.psubscribe(`${ns}:intracom.rpc.reply.*`);
+      const channel = calc.client.names.rpcInstance('service.calc.rpc', calc.instanceId);
+      const call = (queryId: string, serviceNameSource: string, sourceInstance: string): Record<string, unknown> => ({ queryId, serviceNameSource, sourceInstance, action: 'add', query: [1, 2], timeout_ms: 2000 });
+      const hostile: Array<[string, string]> = [
+        ['a}b*', 'p1'],
+        ['x.from.y', 'p1'],
+        ['py', 'events'],
+        ['py', 'p1.from.{evil}'],
+        ['py', 'a*'],
+      ];
+      for (const [i, [service, instance]] of hostile.entries()) {
+        expect(await fixture.raw.publish(channel, frame(call(`lone${i}`, service, instance)))).to.equal(1);
+        const { queryId, action, query, timeout_ms } = call(`batch${i}`, service, instance);
+        expect(await fixture.raw.publish(channel, frame({ headers: { serviceNameSource: service, sourceInstance: instance }, payloads: [{ queryId, action, query, timeout_ms }] }))).to.equal(1);
+      }
+      // on a caller's own channel the service is known, but a bad instance id still builds no channel
+      const webChannel = gate.client.names.rpcInstance('service.gate.rpc', gate.instanceId, 'web');
+      expect(await fixture.raw.publish(webChannel, frame(call('inst', 'web', 'w1.from.{evil}')))).to.equal(1);
+      // a malformed request with valid names is answered with its fault, and a valid one runs
+      expect(await fixture.raw.publish(channel, frame({ ...call('bad-action', 'py', 'p1'), action: 5 }))).to.equal(1);
+      expect(await fixture.raw.publish(channel, frame(call('good', 'py', 'p1')))).to.equal(1);
+      expect(await fixture.raw.publish(webChannel, frame(call('gate-good', 'web', 'w1')))).to.equal(1);
+      await good;
+      expect(heard.every((c) => c === goodChannel || c === gateChannel), heard.join(', ')).to.equal(true);
+      expect(replies.map(({ queryId, fault }) => [queryId, fault])).to.have.deep.members([
+        ['bad-action', 'malformed'],
+        ['good', undefined],
+        ['gate-good', undefined],
+      ]);
+      expect(ran).to.equal(2);
+      expect(calc.stats().malformedRequests).to.equal(2 * hostile.length + 1);
+      expect(gate.stats().malformedRequests).to.equal(1);
+    } finally {
+      sniffer.disconnect();
+      await calc.close();
+      await gate.close();
     }
   });
 });
