@@ -12,6 +12,8 @@ export interface AcquisitionHost {
   attempt(acquisition: Acquisition, sentAt: number, queue: QueueAs | null): Promise<AttemptReply>;
   /** Records the lock this acquisition got: its stored value (null: the one its own attempt wrote), and when the lease is counted from. */
   lockOf(acquisition: Acquisition, value: string | null, fence: number, takenAt: number, sentAt: number): MutexLock;
+  /** True when Redis still holds `value`, the lock handed to the acquisition, now with a lease of its timeout from now (an extension). */
+  confirm(acquisition: Acquisition, value: string): Promise<boolean>;
   /** Takes the acquisition out of the queue, passing on a lock handed to it meanwhile; never rejects. */
   leave(acquisition: Acquisition): Promise<void>;
   /** Releases a lock nobody will be handed; never rejects. */
@@ -29,6 +31,8 @@ export interface AcquisitionHost {
  */
 export class Acquisition {
   private lock: MutexLock | undefined;
+  /** A hand-over that came when more than half its lease, counted from the last moment known to precede it, had gone: confirmed by an extension before it is used. */
+  private stale: { value: string; fence: number; takenAt: number } | undefined;
   /** True when the lock came by an attempt's reply saying it had been handed over (its notice may still come). */
   private handedByReply = false;
   /** When the first attempt left: no hand-over can precede it (the token is new). */
@@ -77,18 +81,21 @@ export class Acquisition {
           }
           else this.queuedSince = sentAt;
         }
+        if (this.stale !== undefined) await this.confirm();
         if (this.lock !== undefined) break;
         const remaining = deadline - Date.now();
         if (remaining <= 0) throw new AcquireTimeoutError(this.mutexId, waitMs, attempt);
         let delay = this.settings.retryDelayMs + Math.random() * this.settings.retryJitterMs;
         if (reply[0] === 0 && reply[1] > 0) delay = Math.min(delay, reply[1] + 1);
         await this.pause(Math.max(1, Math.min(delay, remaining)));
+        if (this.stale !== undefined) await this.confirm();
         if (this.lock !== undefined) break;
       }
     } catch (error) {
       this.host.wakeups.forget(this.token);
       if (this.lock !== undefined) await this.host.giveBack(this.lock);
-      else if (queue) await this.host.leave(this);
+      // leaving also passes on a lock handed to this token, confirmed or not
+      else if (queue || this.stale) await this.host.leave(this);
       throw error;
     }
     this.host.wakeups.forget(this.token, this.handedByReply);
@@ -110,18 +117,34 @@ export class Acquisition {
    * The mutex was handed to this acquisition: `value` is the lock as stored
    * (`token|fence|takenAt|timeoutMs|nodeId`). The lease is counted from
    * `since`, a moment known to precede the hand-over, so that this process
-   * never believes it holds the lock longer than Redis keeps it. A value
-   * that is not this acquisition's is ignored.
+   * never believes it holds the lock longer than Redis keeps it; when more
+   * than half of that lease has gone (a lease short beside the retry
+   * delay), the lock is first confirmed by an extension (see confirm). A
+   * value that is not this acquisition's is ignored.
    */
   private handed(value: string, since: number = this.queuedSince ?? this.firstSentAt): void {
-    if (this.lock !== undefined) return;
+    if (this.lock !== undefined || this.stale !== undefined) return;
     const fields = value.split('|');
     const fence = Number(fields[1]);
     const takenAt = Number(fields[2]);
     if (fields.length < 5 || fields[0] !== this.token || fields[3] !== String(this.settings.timeoutMs) || fields.slice(4).join('|') !== this.settings.nodeId) return;
     if (!Number.isSafeInteger(fence) || !Number.isFinite(takenAt)) return;
-    this.lock = this.host.lockOf(this, value, fence, takenAt, since);
+    if (Date.now() - since > this.settings.timeoutMs / 2) this.stale = { value, fence, takenAt };
+    else this.lock = this.host.lockOf(this, value, fence, takenAt, since);
     this.interrupt?.();
+  }
+
+  /**
+   * Confirms a stale hand-over: an extension sent now gives the lock a full
+   * lease counted from its sending, or finds that the lease already ran out
+   * in Redis too; the wait then goes on (the next attempt queues again).
+   */
+  private async confirm(): Promise<void> {
+    const { value, fence, takenAt } = this.stale as { value: string; fence: number; takenAt: number };
+    const sentAt = Date.now();
+    const held = await this.host.confirm(this, value);
+    this.stale = undefined;
+    if (held) this.lock = this.host.lockOf(this, value, fence, takenAt, sentAt);
   }
 
   /** Sleeps `ms` (not unref'd: a waiting acquire keeps its process alive); ends early on a hand-over, an abort or cancel(). */

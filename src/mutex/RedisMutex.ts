@@ -372,6 +372,14 @@ export class RedisMutex extends EventEmitter {
   }
 
   /** @internal */
+  confirm(acquisition: Acquisition, value: string): Promise<boolean> {
+    const { mutexId, settings } = acquisition;
+    const keys = this.keys.of(mutexId);
+    // a late extension changes nothing the caller relies on: the failed wait leaves, which passes the lock on
+    return this.commands.run('acquire', mutexId, (store) => store.extendIfHeld(keys.lock, value, settings.timeoutMs));
+  }
+
+  /** @internal */
   async leave(acquisition: Acquisition): Promise<void> {
     const { mutexId, token, settings } = acquisition;
     try {
@@ -404,8 +412,6 @@ export class RedisMutex extends EventEmitter {
       await this.releaseQuietly(lock);
       throw new NotConnectedError(label(operation, mutexId), 'closed');
     }
-    // handed over after a long wait with no attempt in between: the lease this process counts is short, so confirm it
-    if (Date.now() - (lock.expiresAt - lock.timeoutMs) > lock.timeoutMs / 2) lock.extend().catch(() => undefined);
     if (settings.autoRefresh) lock.startRefresh(this.settings.refreshRatio);
     return lock;
   }

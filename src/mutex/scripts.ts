@@ -55,9 +55,10 @@ local function handOver(mutexId, skip, own)
       if aliveUntil >= nowMs and (quiet or redis.call('PUBSUB', 'SHARDNUMSUB', channel)[2] > 0) then
         local fence = redis.call('INCR', KEYS[2])
         local value = waiterToken .. '|' .. string.format('%d', fence) .. '|' .. string.format('%d', nowMs) .. '|' .. string.sub(head, #waiterToken + 2)
+        -- told before the lock is written (notices leave after the script): a refused notice stops it with the lock untouched
+        if not quiet then redis.call('SPUBLISH', channel, mutexId .. '|' .. value) end
         redis.call('SET', KEYS[1], value, 'PX', leaseMs)
         if quiet then return head, value end
-        redis.call('SPUBLISH', channel, mutexId .. '|' .. value)
         return head
       end
     end

@@ -27,7 +27,7 @@ import { aclTarget } from '../support/acl';
 const SLOW_RETRY = { retryDelayMs: 4000, retryJitterMs: 0, waitMs: 20_000 };
 
 // and under a service's generated least-privilege ACL user, which declares the mutexes it takes (the ids below)
-const underAcl = aclTarget('billing', () => ({ services: { billing: { mutexes: ['closing', 'crash', 'cut-wake', 'fifo', 'forged', 'frozen', 'garbled', 'job', 'leave', 'local', 'local-quit-*', 'lost-notice'] } } }));
+const underAcl = aclTarget('billing', () => ({ services: { billing: { mutexes: ['closing', 'crash', 'cut-wake', 'fifo', 'forged', 'frozen', 'garbled', 'job', 'leave', 'local', 'local-quit-*', 'lost-notice', 'stale'] } } }));
 
 for (const kind of [...testTargets(), underAcl]) describe(`RedisMutex hand-over${kind.suffix}`, function () {
   this.timeout(30_000);
@@ -107,6 +107,41 @@ for (const kind of [...testTargets(), underAcl]) describe(`RedisMutex hand-over$
         expect(record.expiresInMs).to.be.within(5000, 7000);
         expect(await lock.release()).to.equal(true);
         expect((await a.inspect('job')).taken).to.equal(false);
+      });
+
+      it('a hand-over that comes when more than half the waiter\'s lease (counted from its last attempt) is gone is confirmed by an extension: a held lock with a full lease, and withMutex runs fn', async function () {
+        this.timeout(20_000);
+        const { mutexes: [a, b], queued } = await instances(2);
+        const lost: unknown[] = [];
+        b.on('lost', (error) => lost.push(error));
+        // lease 1000 ms, attempts 4 s apart: released 1.5 s after the waiter's attempt, its own count has 0 ms left
+        const stale = { timeoutMs: 1000, retryDelayMs: 4000, retryJitterMs: 0, waitMs: 20_000 };
+        for (const run of ['acquire', 'withMutex'] as const) {
+          const held = await a.acquire('stale', { timeoutMs: 10_000 });
+          const queuedAt = Date.now();
+          const waiting = run === 'acquire' ? b.acquire('stale', stale) : b.withMutex('stale', (signal, lock) => ({ aborted: signal.aborted, held: lock.held, left: lock.expiresAt - Date.now() }), stale);
+          await until(async () => (await queued('stale')) >= 1, 5000, 'the waiter to queue');
+          await new Promise((resolve) => setTimeout(resolve, Math.max(0, queuedAt + 1500 - Date.now())));
+          const releasedAt = Date.now();
+          expect(await held.release()).to.equal(true);
+          const outcome = await waiting;
+          expect(Date.now() - releasedAt, 'handed over, not found by a retry').to.be.below(1000);
+          if (run === 'acquire') {
+            const lock = outcome as MutexLock;
+            expect(lock.held, 'held, not lost on arrival').to.equal(true);
+            expect(lock.expiresAt - Date.now(), 'a lease counted from the confirmation').to.be.above(500);
+            expect((await a.inspect('stale')).expiresInMs, 'Redis keeps it as long').to.be.above(500);
+            lock.assertHeld();
+            expect(await lock.release()).to.equal(true);
+          } else {
+            const ran = outcome as { aborted: boolean; held: boolean; left: number };
+            expect(ran.aborted).to.equal(false);
+            expect(ran.held).to.equal(true);
+            expect(ran.left).to.be.above(500);
+          }
+        }
+        expect(lost, 'no lock reported lost').to.deep.equal([]);
+        expect((await a.inspect('stale')).taken).to.equal(false);
       });
 
       it('serves waiters in the order they arrived', async () => {

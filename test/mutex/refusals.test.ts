@@ -45,6 +45,8 @@ describe('RedisMutex: what each refusal by Redis rejects with, and the lock stat
     await admin.call('ACL', 'SETUSER', 'noscript', 'on', '>pw', own, '&*', '+@all', '-evalsha', '-eval');
     // may run scripts, but a script may not SET: refused inside the script
     await admin.call('ACL', 'SETUSER', 'noset', 'on', '>pw', own, '&*', '+@all', '-set');
+    // every command but SPUBLISH: a release that hands over is refused at the notice
+    await admin.call('ACL', 'SETUSER', 'nonotice', 'on', '>pw', own, '&*', '+@all', '-spublish');
     // every command, but only on keys of another namespace
     await admin.call('ACL', 'SETUSER', 'elsewhere', 'on', '>pw', '~elsewhere:*', '&*', '+@all');
   });
@@ -99,6 +101,20 @@ describe('RedisMutex: what each refusal by Redis rejects with, and the lock stat
     expect(error).to.be.instanceOf(PermissionError);
     expect((error.cause as Error).message).to.match(/can't run this command/);
     expect(await lockIn('inscript')).to.equal(null);
+  });
+
+  it('refused inside the hand-over (SPUBLISH not allowed): the release rejects with PermissionError and released nothing; the waiter is not handed the lock', async () => {
+    const holder = as('nonotice');
+    const waiter = as('keeper');
+    const held = await holder.acquire('nonotice', { timeoutMs: 10_000 });
+    const waiting = waiter.acquire('nonotice', { retryDelayMs: 60_000, retryJitterMs: 0, waitMs: 5000, timeoutMs: 10_000 });
+    waiting.catch(() => undefined);
+    const queue = names.mutexQueue('nonotice');
+    for (let tries = 0; (await admin.zcard(queue)) !== 1 && tries < 500; tries++) await new Promise((resolve) => setTimeout(resolve, 10));
+    const error = await rejection(held.release());
+    expect(error).to.be.instanceOf(PermissionError);
+    expect(await lockIn('nonotice'), 'the holder\'s lock stays, as written').to.equal(held.value);
+    expect(await admin.pttl(names.mutex('nonotice'))).to.be.above(5000);
   });
 
   it('the password changed while connected: calls reject with RedisUnavailableError (not applied), the WRONGPASS of the reconnect as cause', async () => {
