@@ -55,8 +55,11 @@ export class EventSubscription {
     if (reason !== undefined) return this.host.invalid(received, reason);
     const names = this.host.names;
     const topic = names.topicOf(received);
-    const pattern = matched === undefined ? undefined : names.topicOf(matched);
     const { headers, payloads } = message as EventBatch;
+    // the channel says which topic an event is of: a name that says otherwise is a sender's error, not a second truth
+    // (read as a channel name is, it may carry the braces intracom's channels add: `intracom.var.{owner}.name`)
+    if (headers.name !== topic && names.topicOf(headers.name) !== topic) return this.host.invalid(received, `event.headers.name ${JSON.stringify(headers.name.slice(0, 200))} is not the topic of its channel (${JSON.stringify(topic)})`);
+    const pattern = matched === undefined ? undefined : names.topicOf(matched);
     const sender = senderOf(message, headers.serviceName);
     if (payloads === undefined) return this.deliver({ headers, payload: (message as EventMessage).payload, topic, pattern, sender }, received);
     for (const payload of payloads) this.deliver({ headers, payload, topic, pattern, sender }, received);

@@ -18,6 +18,7 @@ import { NotConnectedError } from '../errors/NotConnectedError';
 import { PermissionError } from '../errors/PermissionError';
 import { ValidationError } from '../errors/ValidationError';
 import { RateLimitedLog } from '../log/RateLimitedLog';
+import { MalformedReports } from '../log/MalformedReports';
 import { checkRedisConnection } from '../route/checkRedisConnection';
 import { patternProblem, topicProblem } from '../route/glob';
 import { MEMORY_BUS_OPTION, MemoryBus } from '../route/MemoryBus';
@@ -189,6 +190,11 @@ export class RedisClient extends EventEmitter {
   private closing: Promise<void> | undefined;
   private connecting: Promise<void> | undefined;
   private invalidEvents = 0;
+  /** Invalid events and variable changes: counted one by one, reported once per channel and turn (a frame of a million costs one error). */
+  private readonly invalidReports = new MalformedReports(
+    (error) => this.reportMalformed(error),
+    (error) => this.warnings.error('malformed listener', { err: error }, 'a malformed listener threw'),
+  );
   private handlerErrors = 0;
   private shed = 0;
   private handlersInFlight = 0;
@@ -223,7 +229,7 @@ export class RedisClient extends EventEmitter {
       names: this.names,
       invalid: (received, reason) => {
         this.invalidEvents += 1;
-        this.reportMalformed(new MalformedMessageError(received, reason));
+        this.invalidReports.add(received, reason);
       },
       shed: (received, maxInFlight) => {
         this.shed += 1;
@@ -475,7 +481,7 @@ export class RedisClient extends EventEmitter {
       const value = reason === undefined && !change.deleted && !valueless(variable) ? receivedVariableValue(variable, change.value) : null;
       if (reason !== undefined) {
         this.invalidEvents += 1;
-        this.reportMalformed(new MalformedMessageError(channel, reason));
+        this.invalidReports.add(channel, reason);
         return;
       }
       if (key !== undefined && change.key !== key) return;

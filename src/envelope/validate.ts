@@ -45,7 +45,9 @@ export function asNumber(value: unknown): number | undefined {
 
 /**
  * Returns why `value` is neither an event `{ headers, payload }` nor a batch
- * of events sharing headers `{ headers, payloads: [...] }`, or undefined.
+ * of events sharing headers `{ headers, payloads: [...] }` (not both), or
+ * undefined. Whether `headers.name` is the topic of the channel it came on is
+ * the receiver's check (the channel is not known here).
  */
 export function invalidEventReason(value: unknown): string | undefined {
   if (!isPlainObject(value)) return 'event is not an object';
@@ -54,7 +56,11 @@ export function invalidEventReason(value: unknown): string | undefined {
   if (typeof headers.name !== 'string') return 'event.headers.name is not a string';
   if (typeof headers.createdAt !== 'string') return 'event.headers.createdAt is not a string';
   if (typeof headers.serviceName !== 'string') return 'event.headers.serviceName is not a string';
-  if ('payloads' in value) return Array.isArray(value.payloads) ? undefined : 'event.payloads is not an array';
+  if ('payloads' in value) {
+    // one of the two would be dropped without a word: which one the sender meant is not for the receiver to guess
+    if ('payload' in value) return 'event has both payload and payloads';
+    return Array.isArray(value.payloads) ? undefined : 'event.payloads is not an array';
+  }
   if (!('payload' in value)) return 'event.payload is missing';
   return undefined;
 }

@@ -6,6 +6,7 @@ import { RateLimitedLog } from '../log/RateLimitedLog';
 import { frameMessages, type Codec } from '../envelope/codec';
 import type { ActionResult, Query, QueryType } from '../envelope/types';
 import { invalidQueryReason } from '../envelope/validate';
+import { tallyInvalid, type InvalidTally } from '../log/MalformedReports';
 import { ValidationError } from '../errors/ValidationError';
 import type { ClaimState, DeadLetterStore, EntryQueries, StreamEntry, StreamStore } from '../route/StreamStore';
 import { TransientMap } from '../route/TransientMap';
@@ -27,15 +28,19 @@ export interface DeadLetter {
   /** The query, when it decoded. */
   query: Query | null;
   /**
-   * For `malformed` only, else null: the entry's bytes as received when they
-   * did not decode as a frame; when the frame decoded but one of its messages
-   * failed the query checks, intracom's MessagePack re-encoding of that one
-   * decoded message (not the received bytes, not a frame). At most
-   * `queues.maxDeadLetterRawBytes` of them.
+   * For `malformed` only, else null: the entry's bytes as received (the whole
+   * entry also when it decoded as a frame and only some of its messages failed
+   * the query checks). At most `queues.maxDeadLetterRawBytes` of them.
    */
   raw: Buffer | null;
   /** Present whenever `raw` is not null: the length of the bytes it was taken from (more than `raw` holds when it was cut). */
   rawBytes?: number;
+  /**
+   * Present when the entry decoded as a frame but messages of it failed the
+   * query checks: how many (one letter stands for all of them; `detail`
+   * gives the reasons of the first three). Its queries ran on their own.
+   */
+  invalidMessages?: number;
   /** The stream it came from. */
   stream: string;
   /** The id of the entry it came from in that stream. */
@@ -114,14 +119,16 @@ export type ProcessQuery = (delivery: Delivery) => 'done' | 'no-handler' | Promi
 /** What became of one query. */
 type Outcome = 'completed' | 'dead-lettered' | 'retry';
 
-/** One message of a frame: a query with what claiming it found, or why it is not a query. */
-type Message = { query: Query; claim: ClaimState } | { invalid: string; raw: Buffer };
+/** One query of a frame, with what claiming it found. */
+type Message = { query: Query; claim: ClaimState };
 
 /** One stream entry: a frame of queries (what one sender wrote in one tick), decoded. */
 interface DecodedEntry {
   entry: StreamEntry;
-  /** The frame's messages; an Error alone when the entry is no frame. */
+  /** The frame's queries; an Error alone when the entry is no frame. */
   messages: Message[] | Error;
+  /** Its messages that failed the query checks, when there are any: one dead letter for all of them. */
+  invalid?: InvalidTally;
 }
 
 /** A batch of entries read from the stream, decoded and claimed. */
@@ -429,7 +436,6 @@ export class QueueConsumer {
       if (messages instanceof Error) continue;
       const queryIds: string[] = [];
       for (const m of messages) {
-        if (!('query' in m)) continue;
         queryIds.push(m.query.queryId);
         queries.push(m);
       }
@@ -491,13 +497,14 @@ export class QueueConsumer {
         const forged = attest(messages, opened.sender);
         if (forged !== undefined) throw (this.sealer as FrameSealer).refuseClaim(s.stream, forged);
       }
-      return {
-        entry,
-        messages: messages.map((message) => {
-          const reason = invalidQueryReason(message) ?? misplacedReason(message as Query, s);
-          return reason === undefined ? { query: message as Query, claim: 'held-here' as ClaimState } : { invalid: reason, raw: this.codec.encode(message) };
-        }),
-      };
+      const queries: Message[] = [];
+      let invalid: InvalidTally | undefined;
+      for (const message of messages) {
+        const reason = invalidQueryReason(message) ?? misplacedReason(message as Query, s);
+        if (reason === undefined) queries.push({ query: message as Query, claim: 'held-here' });
+        else invalid = tallyInvalid(invalid, reason);
+      }
+      return invalid === undefined ? { entry, messages: queries } : { entry, messages: queries, invalid };
     } catch (error) {
       return { entry, messages: error instanceof Error ? error : new Error(String(error)) };
     }
@@ -513,21 +520,18 @@ export class QueueConsumer {
     this.counters.batches += 1;
     const s = this.settings;
     const { ids: finished, queryIds: completed } = this.unwritten;
-    for (const { entry, messages } of entries) {
+    for (const { entry, messages, invalid } of entries) {
       if (messages instanceof Error) {
         await this.deadLetterEntry(entry, messages.message, messages instanceof AuthenticationError ? 'unauthenticated' : 'malformed');
         this.heldEntries.delete(entry.id);
         continue;
       }
+      if (invalid !== undefined) await this.deadLetterInvalid(entry, messages.length + invalid.count, invalid);
       let unfinished = 0;
       let lost = false;
       for (const message of messages) {
         // more than batchSize completions in one batch: written now, so that no more wait unwritten
         if (completed.length >= s.batchSize) await this.writeUnwritten();
-        if ('invalid' in message) {
-          await this.deadLetter(entry, 'malformed', message.invalid, null, null, message.raw);
-          continue;
-        }
         const { query, claim } = message;
         if (claim === 'done' || claim === 'held-elsewhere') {
           // completed before, or in hand elsewhere with an entry of its own that keeps it: a copy
@@ -710,6 +714,29 @@ export class QueueConsumer {
     const letter = this.letter(entry, reason, detail, null, null, reason === 'malformed' ? entry.payload : null);
     if (reason === 'unauthenticated') letter.rawBytes = entry.payload.length;
     await this.store.streamDeadLetter(s.stream, s.group, entry.id, s.dead, this.codec.encode(letter), false);
+  }
+
+  /**
+   * The messages of an entry that are not queries, all in one letter (how
+   * many, the reasons of the first few, the entry's bytes): a frame of a
+   * million of them costs one write, and cannot push the store's other letters
+   * out. The entry stays for its queries; a redelivery to this consumer does
+   * not write the letter again.
+   */
+  private async deadLetterInvalid(entry: StreamEntry, total: number, invalid: InvalidTally): Promise<void> {
+    // the entry id alone: a query's key is the entry id, a space and its queryId, so the two never meet
+    const key = entry.id;
+    if (this.deadLettered.has(key)) return;
+    const s = this.settings;
+    const { count, reasons } = invalid;
+    const detail = count === 1 ? reasons[0] : `${count} of the entry's ${total} messages are not queries; the first ${reasons.length === 1 ? 'reason' : `${reasons.length} reasons`}: ${reasons.join('; ')}`;
+    this.counters.deadLettered += 1;
+    this.warnings.warn('dead letter malformed', { reason: 'malformed', detail, invalidMessages: count, entryId: entry.id, stream: s.stream }, 'messages of an entry moved to the dead-letter store');
+    const letter = this.letter(entry, 'malformed', detail, null, null, entry.payload);
+    letter.invalidMessages = count;
+    await this.store.streamDeadLetter(s.stream, s.group, null, s.dead, this.codec.encode(letter), false);
+    if (this.deadLettered.size > 10_000) this.deadLettered.clear();
+    this.deadLettered.add(key);
   }
 
   private letter(entry: StreamEntry, reason: DeadLetter['reason'], detail: string, query: Query | null, lastError: ActionResult | null, raw: Buffer | null): Omit<DeadLetter, 'id'> {

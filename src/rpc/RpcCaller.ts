@@ -6,6 +6,7 @@ import { CancelledError } from '../errors/CancelledError';
 import { ConnectionLostError } from '../errors/ConnectionLostError';
 import { IntracomError } from '../errors/IntracomError';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
+import { MalformedReports } from '../log/MalformedReports';
 import { NoHandlerError } from '../errors/NoHandlerError';
 import { NoServiceError } from '../errors/NoServiceError';
 import { NotConnectedError } from '../errors/NotConnectedError';
@@ -140,6 +141,11 @@ export class RpcCaller {
   /** Exact subscriber counts being read, by channel. */
   private readonly checks = new Map<string, Promise<number>>();
   private readonly warnings: RateLimitedLog;
+  /** Invalid replies: counted one by one, logged once per channel and turn (no error built per reply). */
+  private readonly malformedReplyReports = new MalformedReports(
+    (error) => void this.warnings.warn('malformed reply', { err: error }, 'malformed RPC reply skipped'),
+    () => undefined,
+  );
   private probeTimer: NodeJS.Timeout | undefined;
   private connectionDown = false;
   private closed = false;
@@ -463,7 +469,11 @@ export class RpcCaller {
     if (call === undefined || call.target.name !== callee) {
       const reason = invalidReplyReason(message);
       if (reason === undefined) this.counters.lateReplies += 1;
-      else this.malformedReply(callee, reason, 'malformed RPC reply skipped');
+      else {
+        // no call to fail: counted one by one, logged once per frame (no error built per reply)
+        this.counters.malformedReplies += 1;
+        this.malformedReplyReports.add(this.replies.get(callee)?.channel ?? callee, reason);
+      }
       return;
     }
     const signer = verifiedSenderOf(message);

@@ -217,7 +217,7 @@ for (const [routeName, setup] of [
       await auth.set(RedisVars.UserTokenAPIKey, 'hunter2-signing-key');
       expect(await watcher.get(RedisVars.UserTokenAPIKey)).to.equal('hunter2-signing-key');
       // a foreign client that sends the value anyway: the watcher still gets none
-      const headers = { name: 'x', createdAt: new Date().toISOString(), serviceName: 'old' };
+      const headers = { name: 'intracom.var.auth.UserTokenAPIKey', createdAt: new Date().toISOString(), serviceName: 'old' };
       await route.injectRaw(auth.names.variableChanged('auth', 'UserTokenAPIKey'), encodeFrame(codec, [{ headers, payload: { key: null, value: 'leaked', deleted: false } }]));
       await until(() => changes.length === 4, 5000, 'the foreign change');
       expect(changes.map((c) => c.value)).to.deep.equal([null, null, null, null]);

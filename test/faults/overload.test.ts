@@ -4,24 +4,13 @@
  */
 import { expect } from 'chai';
 import Redis from 'ioredis';
-import pino from 'pino';
 import type { StatusReport } from '../../src/cli/commands/status';
 import { RedisClient } from '../../src/client/RedisClient';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { startCli } from '../cli/run';
 import { until } from '../support/async';
+import { capture } from '../support/logCapture';
 import { useRedis } from '../support/redis-server';
-
-interface Line {
-  msg: string;
-  suppressed?: number;
-}
-
-function capture(): { logger: pino.Logger; lines: Line[] } {
-  const lines: Line[] = [];
-  const logger = pino({ level: 'warn' }, { write: (text: string) => void lines.push(JSON.parse(text) as Line) });
-  return { logger, lines };
-}
 
 describe('overload and hostile traffic', function () {
   this.timeout(30_000);
