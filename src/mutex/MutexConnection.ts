@@ -8,7 +8,7 @@ import { watchTopologyRefusal } from '../route/topologyRefusals';
 import { TopologyError } from '../errors/TopologyError';
 import { ValidationError } from '../errors/ValidationError';
 import { redactCredentials } from '../log/redact';
-import { assertLentConnectionOpen, assertNotClusterNode, connectIfNeeded, describeConnection, topologyOf, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands } from '../route/connection';
+import { assertLentConnectionOpen, assertNotClusterNode, closedByOwner, connectIfNeeded, describeConnection, topologyOf, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands } from '../route/connection';
 import { MemoryMutexStore } from './MemoryMutexStore';
 import type { MutexStore } from './MutexStore';
 import { RedisMutexStore } from './RedisMutexStore';
@@ -110,13 +110,16 @@ export class MutexConnection {
 
   /** True until a connection created lazily has connected: calls must wait for {@link connect} first. */
   get mustConnect(): boolean {
-    return this.redis !== undefined && (this.connecting !== undefined || this.redis.status === 'wait' || this.lentUnchecked);
+    const redis = this.redis;
+    // a lent connection its owner closed after first use goes through connect() too, which refuses it with the
+    // documented ConnectionError (its command would fail "Connection is closed", an outcome it cannot know)
+    return redis !== undefined && (this.connecting !== undefined || redis.status === 'wait' || this.lentUnchecked || (!this.owned && closedByOwner(redis)));
   }
 
   /**
    * Connects a lazy connection once, and checks a connection (created or
-   * lent) the way a RedisClient's connect() does: a lent one closed by its
-   * owner, cluster seeds that reach no cluster, a Sentinel master name no
+   * lent) the way a RedisClient's connect() does: a lent one (or a lent
+   * RedisClient's) closed by its owner, before or after first use, cluster seeds that reach no cluster, a Sentinel master name no
    * sentinel knows, and a one-server connection to a cluster node are
    * refused. Every caller meanwhile waits for the same attempt, each at
    * most `timeoutMs`.
@@ -126,6 +129,9 @@ export class MutexConnection {
     const opened = this.opened;
     this.connecting ??= (async () => {
       if (opened !== undefined && !this.fromClient) assertLentConnectionOpen(opened);
+      if (this.fromClient && closedByOwner(redis)) {
+        throw new ConnectionError(this.target, 'the RedisClient passed in was closed by its owner (close()), and a RedisMutex does not reopen a connection it was lent: pass a connected RedisClient');
+      }
       // a RedisClient's connection is connected here only when nothing connected it yet (never reopened once closed)
       if (this.fromClient ? redis.status === 'wait' : redis.status !== 'ready') await this.open(redis, opened);
       if (opened === undefined || (this.fromClient && redis.status !== 'ready')) return; // a RedisClient's, not up: checked at a later call

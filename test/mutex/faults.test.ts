@@ -10,6 +10,7 @@ import Redis from 'ioredis';
 import { ConnectionError } from '../../src/errors/ConnectionError';
 import { RedisUnavailableError } from '../../src/errors/RedisUnavailableError';
 import { RedisMutex } from '../../src/mutex/RedisMutex';
+import { RedisClient } from '../../src/client/RedisClient';
 import { Names } from '../../vars/names';
 import { startRedis, type TestRedis } from '../support/redis-server';
 import { rejection } from '../support/async';
@@ -124,3 +125,49 @@ async function waitFor(check: () => Promise<boolean>): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+describe('RedisMutex on a connection its owner closed after the mutex used it', function () {
+  this.timeout(20_000);
+  let redis: TestRedis;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => redis.stop());
+
+  for (const how of ['quit', 'disconnect'] as const) {
+    it(`an ioredis Redis closed with ${how}(): P, V and tryAcquire reject with the ConnectionError "closed by its owner", nothing sent`, async () => {
+      const lent = new Redis(redis.url);
+      const mutex = new RedisMutex({ redis: lent, namespace: redis.namespace, commandTimeoutMs: 1000 });
+      try {
+        expect(await mutex.P(`owner-${how}`, 'n', 5000)).to.equal(true);
+        if (how === 'quit') await lent.quit();
+        else lent.disconnect();
+        for (const call of [() => mutex.P('owner-other', 'n', 1000), () => mutex.V(`owner-${how}`), () => mutex.tryAcquire('owner-third')]) {
+          const error = await rejection(call());
+          expect(error).to.be.instanceOf(ConnectionError);
+          expect(error.message).to.match(/closed by its owner/);
+        }
+      } finally {
+        await mutex.close();
+        lent.disconnect();
+      }
+    });
+  }
+
+  it('a RedisClient lent to it and closed: its calls reject with the ConnectionError "closed by its owner"', async () => {
+    const client = new RedisClient({ service: 'owner', redis: redis.url, namespace: redis.namespace });
+    await client.connect();
+    const mutex = new RedisMutex({ redis: client, commandTimeoutMs: 1000 });
+    try {
+      expect(await mutex.P('owner-client', 'n', 5000)).to.equal(true);
+      await client.close();
+      for (const call of [() => mutex.P('owner-client-2', 'n', 1000), () => mutex.V('owner-client'), () => mutex.tryAcquire('owner-client-3')]) {
+        const error = await rejection(call());
+        expect(error).to.be.instanceOf(ConnectionError);
+        expect(error.message).to.match(/RedisClient passed in was closed by its owner/);
+      }
+    } finally {
+      await mutex.close();
+    }
+  });
+});
