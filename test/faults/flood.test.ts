@@ -6,7 +6,6 @@
  * push the dead-letter store's other letters out.
  */
 import { expect } from 'chai';
-import Redis from 'ioredis';
 import { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { RedisClient } from '../../src/client/RedisClient';
@@ -18,7 +17,7 @@ import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { defineVar } from '../../vars/define';
 import { until } from '../support/async';
 import { capture } from '../support/logCapture';
-import { useRedis } from '../support/redis-server';
+import { useRawRedis } from '../support/raw-redis';
 
 const quiet = pino({ level: 'silent' });
 const codec = new MsgpackCodec();
@@ -82,17 +81,12 @@ async function watchingRegistry(url: string, client: RedisClient, flood: () => P
 
 describe('frames of many invalid messages: one report a frame, every message counted, the receiver keeps going', function () {
   this.timeout(30_000);
-  const redis = useRedis();
-  let raw: Redis;
+  const fixture = useRawRedis();
+  const redis = () => fixture.redis;
   const closing: Array<{ close(): Promise<void> }> = [];
-
-  before(() => {
-    raw = new Redis(redis().url);
-  });
   afterEach(async () => {
     await Promise.all(closing.splice(0).map((c) => c.close()));
   });
-  after(() => raw.disconnect());
 
   async function client(service: string, options: Record<string, unknown> = {}): Promise<RedisClient> {
     const made = new RedisClient({ service, redis: redis().url, namespace: redis().namespace, logger: quiet, ...options });
@@ -114,11 +108,11 @@ describe('frames of many invalid messages: one report a frame, every message cou
   it('a subscriber: one malformed event per frame carrying the count and the first reasons; invalidEvents counts each message; the next event arrives', async () => {
     const { receiver, delivered, reports, channel } = await subscriber();
     const invalid = 200_000;
-    await raw.publish(channel, nilFrame(invalid));
+    await fixture.raw.publish(channel, nilFrame(invalid));
     await until(() => reports.length === 1, 10_000, 'the report of the first frame');
     const headers = { name: 'module.x.events', createdAt: new Date().toISOString(), serviceName: 'foreign' };
     // valid events on both sides of invalid ones, in one frame
-    await raw.publish(channel, encodeFrame(codec, [{ headers, payload: 'first' }, 1, 2, { headers, payload: 'last' }]));
+    await fixture.raw.publish(channel, encodeFrame(codec, [{ headers, payload: 'first' }, 1, 2, { headers, payload: 'last' }]));
     await until(() => delivered.length === 2 && reports.length === 2, 10_000, 'the valid events and the second report');
     expect(delivered).to.deep.equal(['first', 'last']);
     expect(receiver.stats().invalidEvents).to.equal(invalid + 2);
@@ -152,7 +146,7 @@ describe('frames of many invalid messages: one report a frame, every message cou
     const invalid = 50_000;
     const payloads: unknown[] = new Array(invalid).fill(1);
     payloads.push({ key: null, value: 0.5, deleted: false });
-    await raw.publish(channel, encodeFrame(codec, [{ headers, payloads }]));
+    await fixture.raw.publish(channel, encodeFrame(codec, [{ headers, payloads }]));
     await until(() => seen.length === 1 && reports.length === 1, 10_000, 'the valid change and the report');
     expect(seen).to.deep.equal([0.5]);
     expect(reports[0].count).to.equal(invalid);
@@ -180,7 +174,7 @@ describe('frames of many invalid messages: one report a frame, every message cou
     const frames = 3;
     const invalid = 250_000;
     const watched = await watchingRegistry(redis().url, client, async () => {
-      for (let i = 0; i < frames; i++) await raw.publish(channel, nilFrame(invalid));
+      for (let i = 0; i < frames; i++) await fixture.raw.publish(channel, nilFrame(invalid));
       await until(() => counted() === frames * invalid, 15_000, 'every invalid message counted');
     });
     expect(watched.lapses, 'polls that found the registry entry expired').to.equal(0);
@@ -206,9 +200,9 @@ describe('frames of many invalid messages: one report a frame, every message cou
   it('an event with both payload and payloads, or named for another topic, is refused as malformed; the braced name of a variable channel is its topic', async () => {
     const { receiver, delivered, reports, channel } = await subscriber();
     const headers = { name: 'module.x.events', createdAt: new Date().toISOString(), serviceName: 'foreign' };
-    await raw.publish(channel, encodeFrame(codec, [{ headers, payload: 1, payloads: [2, 3] }]));
-    await raw.publish(channel, encodeFrame(codec, [{ headers: { ...headers, name: 'module.z.events' }, payload: 4 }]));
-    await raw.publish(channel, encodeFrame(codec, [{ headers, payload: 'valid' }]));
+    await fixture.raw.publish(channel, encodeFrame(codec, [{ headers, payload: 1, payloads: [2, 3] }]));
+    await fixture.raw.publish(channel, encodeFrame(codec, [{ headers: { ...headers, name: 'module.z.events' }, payload: 4 }]));
+    await fixture.raw.publish(channel, encodeFrame(codec, [{ headers, payload: 'valid' }]));
     await until(() => delivered.length === 1 && reports.length === 2, 5000, 'the valid event and two reports');
     expect(delivered).to.deep.equal(['valid']);
     expect(receiver.stats().invalidEvents).to.equal(2);
@@ -219,7 +213,7 @@ describe('frames of many invalid messages: one report a frame, every message cou
     const seen: unknown[] = [];
     await receiver.watch(ratio, (change) => void seen.push(change.value));
     const varHeaders = { ...headers, name: 'intracom.var.{ops}.Ratio' };
-    await raw.publish(receiver.names.variableChanged('ops', 'Ratio'), encodeFrame(codec, [{ headers: varHeaders, payload: { key: null, value: 0.25, deleted: false } }]));
+    await fixture.raw.publish(receiver.names.variableChanged('ops', 'Ratio'), encodeFrame(codec, [{ headers: varHeaders, payload: { key: null, value: 0.25, deleted: false } }]));
     await until(() => seen.length === 1, 5000, 'the change');
     expect(seen).to.deep.equal([0.25]);
     expect(receiver.stats().invalidEvents).to.equal(2);
@@ -241,7 +235,7 @@ describe('frames of many invalid messages: one report a frame, every message cou
     const query = (n: number) => createQuery({ serviceNameSource: 'foreign', serviceNameDest: 'jobs', type: QueryType.FIRE_AND_FORGET, action: 'ok', query: n, timeout_ms: 0 });
     const messages: unknown[] = [query(1), ...new Array(invalid).fill(null), query(2)];
     const entry = encodeFrame(codec, messages);
-    await raw.xadd(worker.client.names.queryStream('jobs'), '*', 'm', entry);
+    await fixture.raw.xadd(worker.client.names.queryStream('jobs'), '*', 'm', entry);
     await sender.fireAndForget('jobs', 'ok', 3);
     await until(() => processed.length === 3, 10_000, 'the queries of the entry and the one behind it');
     expect(processed).to.have.members([1, 2, 3]);
