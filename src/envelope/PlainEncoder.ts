@@ -5,6 +5,9 @@ const utf8Write = (Buffer.prototype as unknown as { utf8Write: (this: Buffer, te
 
 const hasOwnProperty = Object.prototype.hasOwnProperty;
 
+/** `String.prototype.isWellFormed` (Node.js 20; not in the ES2022 typings): false for a string holding a lone surrogate. */
+export const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean }).isWellFormed;
+
 /**
  * Read through `call`, not as `text.charCodeAt`: strings reach the encoder in
  * many representations (flat, cons, sliced, internalized...), and with more
@@ -174,6 +177,8 @@ export class PlainEncoder {
   private writeKey(key: string): void {
     let bytes = this.keys.get(key);
     if (bytes === undefined) {
+      // checked once per key remembered: two keys with a lone surrogate would both be written as U+FFFD and merge
+      if (!isWellFormed.call(key)) throw new Error(`the key ${JSON.stringify(key)} holds a lone surrogate (half of a UTF-16 pair), which would be sent as U+FFFD and could merge with another key`);
       if (key.length > MAX_REMEMBERED_KEY_LENGTH) return this.writeString(key);
       const at = this.pos;
       this.writeString(key);

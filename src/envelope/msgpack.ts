@@ -419,8 +419,8 @@ function compileShape(set: number, keys: string[]): void {
   // property) but defined by a literal; `__proto__` in a literal would set the prototype: such orders stay generic
   for (const key of keys) if (key in Object.prototype) return;
   const encoded = keys.map((key) => Buffer.from(key, 'utf8'));
-  // matching compares bytes with each key's fixstr encoding: it must be one (the key arrived as a fixstr, up to 16 bytes;
-  // a key decoded from invalid UTF-8 re-encodes longer, and never matches, as it is not what arrives)
+  // matching compares bytes with each key's fixstr encoding: it must be one (a key that arrived with a longer header, or
+  // a number key, never matches its fixstr bytes: its maps stay on the generic path; invalid UTF-8 never decodes)
   if (encoded.some((bytes) => bytes.length > 31)) return;
   const ends = new Int32Array(keys.length);
   let total = 0;

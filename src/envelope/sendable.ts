@@ -7,6 +7,7 @@
  */
 import { describeValue } from '../../vars/describe';
 import { MAX_DEPTH } from './msgpack';
+import { isWellFormed } from './PlainEncoder';
 
 /**
  * How deep arrays, maps and sets of a value may nest: a receiver refuses
@@ -136,9 +137,6 @@ function instanceProblem(value: object, prototype: object): string | undefined {
   const name = (prototype as { constructor?: { name?: unknown } }).constructor?.name;
   return getters ? `is a ${typeof name === 'string' && name !== '' ? name : 'class instance'} with getters, whose values would not be sent: send a plain object` : undefined;
 }
-
-/** `String.prototype.isWellFormed` (Node.js 20; not in the ES2022 typings): false for a string holding a lone surrogate. */
-const isWellFormed = (String.prototype as unknown as { isWellFormed: (this: string) => boolean }).isWellFormed;
 
 const hasOwnProperty = Object.prototype.hasOwnProperty;
 

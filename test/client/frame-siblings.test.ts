@@ -131,3 +131,23 @@ describe('values a receiver refuses, checked without a route', () => {
     }
   });
 });
+
+describe('a key with a lone surrogate (two of them would both be written as U+FFFD and merge)', () => {
+  it('is refused with a ValidationError, and the other events of the tick are sent', async () => {
+    const client = new RedisClient({ service: 'siblings-keys', route: 'memory' });
+    const received: unknown[] = [];
+    await client.connect();
+    try {
+      await client.subscribe('siblings.k', (payload) => void received.push(payload));
+      const [before, bad, after] = await Promise.allSettled([client.publish('siblings.k', 'before'), client.publish('siblings.k', { 'a\ud800': 1, 'a\udbff': 2 }), client.publish('siblings.k', 'after')]);
+      expect([before.status, after.status]).to.deep.equal(['fulfilled', 'fulfilled']);
+      const error = (bad as PromiseRejectedResult).reason as Error;
+      expect(error).to.be.instanceOf(ValidationError);
+      expect(error.message).to.match(/^a message to ".*siblings\.k" cannot be encoded: the key "a\\ud800" holds a lone surrogate/);
+      await until(() => received.length === 2);
+      expect(received).to.deep.equal(['before', 'after']);
+    } finally {
+      await client.close();
+    }
+  });
+});

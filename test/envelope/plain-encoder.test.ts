@@ -147,10 +147,15 @@ describe('PlainEncoder (the default codec encoder)', () => {
     }
   });
 
-  it('writes a lone surrogate as U+FFFD (valid UTF-8 for every reader), keys and values alike', () => {
+  it('writes a lone surrogate in a value as U+FFFD (valid UTF-8 for every reader); refuses a key holding one, which would merge with another', () => {
     const encoder = new PlainEncoder(packr);
     const lone = 'a\uD800b';
-    expect(decodeMsgpack(encoder.encode({ [lone]: lone, long: lone.repeat(40) }))).to.deep.equal({ 'a\uFFFDb': 'a\uFFFDb', long: 'a\uFFFDb'.repeat(40) });
+    expect(decodeMsgpack(encoder.encode({ key: lone, long: lone.repeat(40) }))).to.deep.equal({ key: 'a\uFFFDb', long: 'a\uFFFDb'.repeat(40) });
+    // both would arrive as one key 'a\uFFFDb', the first value lost
+    for (const keys of [[lone, 'a\uDC00b'], ['x'.repeat(70) + '\uDFFF']]) {
+      expect(() => encoder.encode(Object.fromEntries(keys.map((key, i) => [key, i]))), JSON.stringify(keys)).to.throw(/holds a lone surrogate/);
+      expect(decodeMsgpack(encoder.encode({ a: 1 }))).to.deep.equal({ a: 1 });
+    }
   });
 
   it('a value msgpackr refuses throws, and the encoder goes on with the next value', () => {
