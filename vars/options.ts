@@ -86,3 +86,12 @@ export function nestedOptions<T extends object>(what: string, name: string, valu
   refuseUnknownOptions(what, value, known, `${name}.`);
   return value;
 }
+
+/**
+ * Checks a `signal` option: undefined or an AbortSignal (anything else would
+ * fail later with a plain TypeError, or never fire). `option` names it as the
+ * message shows it (`signal (call option)`).
+ */
+export function assertAbortSignal(option: string, value: unknown): void {
+  if (value !== undefined && !(value instanceof AbortSignal)) throw new ValidationError(`${option} must be an AbortSignal; received ${describeValue(value)}`);
+}

@@ -16,6 +16,9 @@ import { DEFAULT_QUERY_QUEUE_OPTIONS, type QueryQueueOptions } from './QueryQueu
 import { QueueConsumer, type DeadLetter, type Delivery, type QueueConsumerStats } from './QueueConsumer';
 import { describeValue } from '../../vars/describe';
 
+/** The most dead letters one `deadLetters` call reads. */
+export const MAX_DEAD_LETTERS_READ = 100_000;
+
 /** The consumer group every instance of a service shares for FIRE_AND_FORGET (one delivery per query). */
 export const WORKERS_GROUP = 'workers';
 
@@ -236,7 +239,29 @@ export class QueryQueues {
    * Stores a FIRE_AND_FORGET or BROADCAST query for `destination` and
    * resolves with its envelope once it is durably stored.
    */
-  async send(type: QueryType.FIRE_AND_FORGET | QueryType.BROADCAST, destination: string, action: number | string, query: unknown, options: DurableSendOptions = {}): Promise<Query> {
+  send(type: QueryType.FIRE_AND_FORGET | QueryType.BROADCAST, destination: string, action: number | string, query: unknown, options: DurableSendOptions = {}): Promise<Query> {
+    return this.named(`send a ${type} query to ${describeValue(destination)}`, () => this.store(type, destination, action, query, options));
+  }
+
+  /**
+   * Runs an operation of the API so that its NotConnectedError names it
+   * (`send a FIRE_AND_FORGET query to "worker"`), never the Redis key the
+   * route was reading; once the client is closing or closed, it is refused
+   * at once.
+   */
+  private async named<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    const { status } = this.client;
+    if (status === 'closing' || status === 'closed') throw new NotConnectedError(operation, status);
+    try {
+      return await work();
+    } catch (error) {
+      if (!(error instanceof NotConnectedError)) throw error;
+      const now = this.client.status;
+      throw new NotConnectedError(operation, now === 'closing' || now === 'closed' ? now : 'reconnecting');
+    }
+  }
+
+  private async store(type: QueryType.FIRE_AND_FORGET | QueryType.BROADCAST, destination: string, action: number | string, query: unknown, options: DurableSendOptions): Promise<Query> {
     const streams = this.streamsOf(destination);
     if (typeof action !== 'string' && (typeof action !== 'number' || !Number.isFinite(action))) {
       throw new ValidationError(`action must be a string or a finite number; received ${describeValue(action)}`);
@@ -282,7 +307,11 @@ export class QueryQueues {
   }
 
   /** Queue depth, pending count, age of the oldest, per-instance BROADCAST lag and dead letters of a service. */
-  async inspect(service: string): Promise<QueueInspection> {
+  inspect(service: string): Promise<QueueInspection> {
+    return this.named(`inspect the queues of ${describeValue(service)}`, () => this.inspectNow(service));
+  }
+
+  private async inspectNow(service: string): Promise<QueueInspection> {
     assertDestination(service);
     const { route, names } = this.client;
     const [fire, broadcast, dead, droppedBytes] = await Promise.all([
@@ -314,7 +343,16 @@ export class QueryQueues {
   }
 
   /** The dead letters of a service, oldest first. */
-  async deadLetters(service: string, count = 100): Promise<DeadLetter[]> {
+  deadLetters(service: string, count = 100): Promise<DeadLetter[]> {
+    return this.named(`read the dead letters of ${describeValue(service)}`, async () => {
+      if (typeof count !== 'number' || !Number.isSafeInteger(count) || count <= 0 || count > MAX_DEAD_LETTERS_READ) {
+        throw new ValidationError(`count must be an integer from 1 to ${MAX_DEAD_LETTERS_READ}; received ${describeValue(count)}`);
+      }
+      return this.readDeadLetters(service, count);
+    });
+  }
+
+  private async readDeadLetters(service: string, count: number): Promise<DeadLetter[]> {
     assertDestination(service);
     const { route, names } = this.client;
     const stream = names.deadLetters(service);
@@ -356,9 +394,20 @@ export class QueryQueues {
    * them, or the given ids); resolves with how many were replayed. Entries
    * that never decoded as a query cannot be replayed and stay.
    */
-  async replayDeadLetters(service: string, ids?: string[], onProgress?: (done: number, total: number) => void): Promise<number> {
+  replayDeadLetters(service: string, ids?: string[], onProgress?: (done: number, total: number) => void): Promise<number> {
+    return this.named(`replay the dead letters of ${describeValue(service)}`, async () => {
+      if (ids !== undefined && (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string'))) {
+        const bad = Array.isArray(ids) ? `an array holding ${describeValue(ids.find((id) => typeof id !== 'string'))}` : describeValue(ids);
+        throw new ValidationError(`ids must be an array of dead-letter ids (strings); received ${bad}`);
+      }
+      if (onProgress !== undefined && typeof onProgress !== 'function') throw new ValidationError(`onProgress must be a function; received ${describeValue(onProgress)}`);
+      return this.replayNow(service, ids, onProgress);
+    });
+  }
+
+  private async replayNow(service: string, ids: string[] | undefined, onProgress: ((done: number, total: number) => void) | undefined): Promise<number> {
     const { route, names } = this.client;
-    const letters = (await this.deadLetters(service, 10_000)).filter((letter) => ids === undefined || ids.includes(letter.id));
+    const letters = (await this.readDeadLetters(service, 10_000)).filter((letter) => ids === undefined || ids.includes(letter.id));
     let replayed = 0;
     for (const letter of letters) {
       if (letter.query === null) continue;

@@ -10,6 +10,7 @@ import { TimeoutError } from '../errors/TimeoutError';
 import { ValidationError } from '../errors/ValidationError';
 import type { QueryContext, QueryHandlers } from './QueryHandlers';
 import { describeValue } from '../../vars/describe';
+import { assertAbortSignal } from '../../vars/options';
 
 /** Sends the lean query request of `envelope` (docs/protocol.md) to one instance of its destination and resolves with the result. */
 export type QueryCall = (destination: string, envelope: Query, timeoutMs: number, signal: AbortSignal) => Promise<unknown>;
@@ -111,6 +112,7 @@ export class QueryRequests {
   /** Sends an ASYNC or SYNC query and returns its handle at once. */
   request<R>(type: QueryType.ASYNC | QueryType.SYNC, destination: string, action: number | string, query: unknown, options: QueryRequestOptions): QueryHandle<R> {
     const timeoutMs = this.timeout(options.timeoutMs);
+    assertAbortSignal('signal', options.signal);
     const localService = this.local(destination);
     const envelope = createQuery({
       serviceNameSource: this.service,
@@ -122,6 +124,16 @@ export class QueryRequests {
       route: localService ? QueryRoute.LOCAL : QueryRoute.REDIS,
     });
     return this.dispatch<R>(envelope, localService, options.signal);
+  }
+
+  /**
+   * The handle of an ASYNC or SYNC query refused before it was sent (the
+   * client is closed): settled at once, state ERROR with `error`, as any
+   * failed query (its promise never rejects).
+   */
+  refused<R>(type: QueryType.ASYNC | QueryType.SYNC, destination: string, action: number | string, error: IntracomError): QueryHandle<R> {
+    const envelope = createQuery({ serviceNameSource: this.service, serviceNameDest: destination, type, action, query: null, timeout_ms: 0 });
+    return this.dispatch<R>(envelope, undefined, undefined, Promise.reject(error));
   }
 
   /**
@@ -165,7 +177,7 @@ export class QueryRequests {
     await Promise.all([...this.pending.values()].map(({ handle }) => handle.promise));
   }
 
-  private dispatch<R>(envelope: Query, localService: LocalService | undefined, signal: AbortSignal | undefined): QueryHandle<R> {
+  private dispatch<R>(envelope: Query, localService: LocalService | undefined, signal: AbortSignal | undefined, failed?: Promise<never>): QueryHandle<R> {
     const controller = new AbortController();
     const unfollow = signal === undefined ? undefined : follow(signal, controller);
     let error: IntracomError | undefined;
@@ -180,9 +192,8 @@ export class QueryRequests {
       this.pending.delete(envelope.queryId);
       return handle;
     };
-    const outcome = localService
-      ? this.runLocal(localService, envelope, controller.signal)
-      : this.call(envelope.serviceNameDest, envelope, envelope.timeout_ms, controller.signal);
+    const outcome =
+      failed ?? (localService ? this.runLocal(localService, envelope, controller.signal) : this.call(envelope.serviceNameDest, envelope, envelope.timeout_ms, controller.signal));
     const promise = outcome.then(
       (result) => settle(QueryState.DONE, result, { ok: true }),
       (cause: unknown) => {

@@ -22,7 +22,7 @@ import type { DeadLetter } from '../queues/QueueConsumer';
 import type { CallContext } from './CallContext';
 import { InstanceDirectory, type RpcTarget } from './InstanceDirectory';
 import { DEFAULT_RPC_OPTIONS, RPC_OPTION_NAMES, type CallOptions, type RedisRPCClientOptions, type SharedRpcOptions, type StandaloneRpcOptions } from './RedisRPCClientOptions';
-import { nestedOptions, refuseUnknownOptions, type OptionNames } from '../../vars/options';
+import { assertAbortSignal, nestedOptions, refuseUnknownOptions, type OptionNames } from '../../vars/options';
 import { DEFAULT_QUERY_QUEUE_OPTIONS } from '../queues/QueryQueueOptions';
 import { RpcCaller, type QueryRequestBody, type RpcCallerStats } from './RpcCaller';
 import type { RpcCalls } from './RpcCalls';
@@ -292,7 +292,7 @@ export class RedisRPCClient implements RpcCalls {
     if (typeof options !== 'object' || options === null) throw new ValidationError(`call options must be an object; received ${describeValue(options)}`);
     refuseUnknownOptions('call', options, CALL_OPTION_NAMES);
     if (options.timeoutMs !== undefined) callTimeout('timeoutMs (call option)', options.timeoutMs);
-    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ValidationError(`signal (call option) must be an AbortSignal; received ${describeValue(options.signal)}`);
+    assertAbortSignal('signal (call option)', options.signal);
     const invoke = this.invoke.bind(this);
     return {
       call: (module: string | FunctionCatalogue, fn: string, ...args: unknown[]) => invoke('module', module, fn, args, options),
@@ -446,7 +446,7 @@ export class RedisRPCClient implements RpcCalls {
    * `handle.error`); `handle.promise` resolves when it settles.
    */
   sendAsync<R = unknown>(destination: string, action: number | string, query?: unknown, options?: QueryRequestOptions): QueryHandle<R> {
-    this.assertOpen('sendAsync');
+    if (this.closing) return this.requests.refused<R>(QueryType.ASYNC, destination, action, closedError(QueryType.ASYNC, destination, action));
     const refused = optionsProblem('sendAsync', options, REQUEST_OPTION_NAMES);
     if (refused !== undefined) throw refused;
     return this.requests.sendAsync<R>(destination, action, query ?? null, options);
@@ -454,7 +454,7 @@ export class RedisRPCClient implements RpcCalls {
 
   /** SYNC: resolves with the result, or rejects with the typed errors of RPC (TimeoutError, NoHandlerError, RemoteError, ...). */
   sendSync<R = unknown>(destination: string, action: number | string, query?: unknown, options?: QueryRequestOptions): Promise<R> {
-    this.assertOpen('sendSync');
+    if (this.closing) return Promise.reject(closedError(QueryType.SYNC, destination, action));
     const refused = optionsProblem('sendSync', options, REQUEST_OPTION_NAMES);
     if (refused !== undefined) return Promise.reject(refused);
     return this.requests.sendSync<R>(destination, action, query ?? null, options);
@@ -479,7 +479,7 @@ export class RedisRPCClient implements RpcCalls {
       case QueryType.ASYNC:
         return this.sendAsync(destination, action, query, request);
       case QueryType.SYNC: {
-        this.assertOpen('send');
+        if (this.closing) throw closedError(QueryType.SYNC, destination, action);
         const handle = this.requests.request(QueryType.SYNC, destination, action, query ?? null, request);
         await handle.wait();
         return handle;
@@ -554,10 +554,6 @@ export class RedisRPCClient implements RpcCalls {
     return envelope;
   }
 
-  private assertOpen(operation: string): void {
-    if (this.closing) throw new ValidationError(`cannot ${operation}: the RPC client is closed`);
-  }
-
   private invoke(scope: RpcScope, target: string | FunctionCatalogue, fn: string, args: unknown[], options: CallOptions | undefined, query?: QueryRequestBody): Promise<unknown> {
     let resolved: RpcTarget;
     let definition: FunctionDefinition | undefined;
@@ -587,6 +583,11 @@ export class RedisRPCClient implements RpcCalls {
     const idempotent = options?.idempotent ?? definition?.idempotent ?? false;
     return this.caller.call(resolved, fn, args, timeoutMs, options?.signal, idempotent, query);
   }
+}
+
+/** What an ASYNC or SYNC query meets after close(): NotConnectedError naming the query, nothing sent. */
+function closedError(type: QueryType, destination: unknown, action: unknown): NotConnectedError {
+  return new NotConnectedError(`send ${type === QueryType.ASYNC ? 'an' : 'a'} ${type} query to ${describeValue(destination)} (action ${describeValue(action)})`, 'closed');
 }
 
 function positiveInteger(option: string, value: unknown): number {

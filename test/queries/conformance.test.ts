@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { MsgpackCodec } from '../../src/envelope/codec';
 import { createQuery } from '../../src/envelope/query';
 import { QueryRoute, QueryState, QueryType, type Query } from '../../src/envelope/types';
-import { CancelledError, NoHandlerError, NoServiceError, PayloadTooLargeError, RemoteError, TimeoutError, ValidationError } from '../../src/errors/index';
+import { CancelledError, NoHandlerError, NoServiceError, NotConnectedError, PayloadTooLargeError, RemoteError, TimeoutError, ValidationError } from '../../src/errors/index';
 import { MemoryBus } from '../../src/route/MemoryBus';
 import type { QueryContext } from '../../src/queues/QueryHandlers';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
@@ -393,7 +393,10 @@ for (const [label, make] of [['memory', memory], ...testTargets().map((kind) => 
       expect(quick).to.include({ state: QueryState.DONE, result: 'made it' });
       expect(stuck.state).to.equal(QueryState.ERROR);
       expect(stuck.error).to.be.instanceOf(CancelledError);
-      expect(() => caller.sendAsync(service, 'quick')).to.throw(ValidationError);
+      const late = caller.sendAsync(service, 'quick');
+      await late.promise;
+      expect(late.state).to.equal(QueryState.ERROR);
+      expect(late.error).to.be.instanceOf(NotConnectedError);
     });
 
     it('local shortcut: a service in the same process is called directly, without encoding', async () => {

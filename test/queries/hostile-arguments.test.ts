@@ -7,7 +7,8 @@
  * operation, never a Redis key, and sendAsync still returns its handle.
  */
 import { expect } from 'chai';
-import { ValidationError } from '../../src/errors/index';
+import { QueryState } from '../../src/envelope/types';
+import { NotConnectedError, ValidationError } from '../../src/errors/index';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
 import { rejection, until } from '../support/async';
 import { useRedis } from '../support/redis-server';
@@ -76,6 +77,100 @@ describe('durable query API under hostile arguments', function () {
       expect(error).to.be.instanceOf(ValidationError);
       await new Promise((resolve) => setImmediate(resolve));
       expect(ran).to.equal(0);
+    });
+  });
+
+  describe('after close()', () => {
+    it('sendAsync returns a handle that settles ERROR with NotConnectedError; sendSync and send reject with it; nothing throws synchronously', async () => {
+      const worker = await client('closed-worker');
+      worker.handle('job', (query) => query);
+      await worker.connect();
+      const caller = await client('closed-caller');
+      await caller.connect();
+      expect(await caller.sendSync('closed-worker', 'job', 1)).to.equal(1);
+      await caller.close();
+
+      const handle = caller.sendAsync('closed-worker', 'job', 2);
+      expect(handle.serviceNameDest).to.equal('closed-worker');
+      expect(await handle.promise).to.equal(handle); // never rejects
+      expect(handle.state).to.equal(QueryState.ERROR);
+      expect(handle.error).to.be.instanceOf(NotConnectedError);
+      expect(handle.error?.message).to.equal('cannot send an ASYNC query to "closed-worker" (action "job"): the client is closed; create a new client');
+      expect(handle.response).to.include({ ok: false, errorName: 'NotConnectedError', code: 'ERR_NOT_CONNECTED' });
+      expect(await rejection(handle.wait())).to.equal(handle.error);
+      // even with options it would refuse (the client is closed: that is what the caller needs to know)
+      expect((await caller.sendAsync('closed-worker', 'job', 3, { timeoutMs: -5 }).promise).error).to.be.instanceOf(NotConnectedError);
+
+      let sync: Promise<unknown> | undefined;
+      expect(() => (sync = caller.sendSync('closed-worker', 'job', 4))).not.to.throw();
+      const syncError = await rejection(sync!);
+      expect(syncError).to.be.instanceOf(NotConnectedError);
+      expect(syncError.message).to.match(/^cannot send a SYNC query to "closed-worker" \(action "job"\): the client is closed/);
+      expect(await rejection(caller.send('SYNC' as never, 'closed-worker', 'job', 5))).to.be.instanceOf(NotConnectedError);
+    });
+
+    it('fireAndForget, broadcast, queueStatus, deadLetters and replayDeadLetters reject with NotConnectedError naming the operation, never a Redis key', async () => {
+      const worker = await client('closed-q');
+      worker.handle('job', () => undefined);
+      await worker.connect();
+      const caller = await client('closed-q-caller', { queues: { consume: false } });
+      await caller.connect();
+      await caller.fireAndForget('closed-q', 'job', 1);
+      await caller.close();
+      const expected: Array<[string, () => Promise<unknown>, string]> = [
+        ['fireAndForget', () => caller.fireAndForget('closed-q', 'job', 2), 'cannot send a FIRE_AND_FORGET query to "closed-q"'],
+        ['broadcast', () => caller.broadcast('closed-q', 'job', 2), 'cannot send a BROADCAST query to "closed-q"'],
+        ['queueStatus', () => caller.queueStatus('closed-q'), 'cannot inspect the queues of "closed-q"'],
+        ['deadLetters', () => caller.deadLetters('closed-q'), 'cannot read the dead letters of "closed-q"'],
+        ['replayDeadLetters', () => caller.replayDeadLetters('closed-q'), 'cannot replay the dead letters of "closed-q"'],
+      ];
+      for (const [what, call, message] of expected) {
+        const error = await rejection(call());
+        expect(error, what).to.be.instanceOf(NotConnectedError);
+        expect(error.message, what).to.equal(`${message}: the client is closed; create a new client`);
+        expect(error.message, what).not.to.include('ic:');
+      }
+    });
+  });
+
+  describe('bad arguments of the request and dead-letter API', () => {
+    it('a signal that is no AbortSignal: ValidationError naming signal (sendSync and send reject, sendAsync throws like any bad option)', async () => {
+      const worker = await client('sig-worker');
+      worker.handle('job', () => 1);
+      await worker.connect();
+      for (const signal of [{}, 'x', 5, null, { aborted: false, addEventListener: () => undefined }]) {
+        const syncError = await rejection(worker.sendSync('sig-worker', 'job', {}, { signal: signal as never }));
+        expect(syncError).to.be.instanceOf(ValidationError);
+        expect(syncError.message).to.match(/^signal must be an AbortSignal; received /);
+        expect(() => worker.sendAsync('sig-worker', 'job', {}, { signal: signal as never })).to.throw(ValidationError, /^signal must be an AbortSignal/);
+        expect(await rejection(worker.send('ASYNC' as never, 'sig-worker', 'job', {}, { signal: signal as never }))).to.be.instanceOf(ValidationError);
+      }
+      expect(await worker.sendSync('sig-worker', 'job', {}, { signal: new AbortController().signal })).to.equal(1);
+    });
+
+    it('deadLetters refuses a count that is not an integer from 1 to 100000 with ValidationError (no ReplyError, no RedisUnavailableError), on a store that holds letters', async () => {
+      const worker = await client('dl-worker', { queues: { maxAttempts: 1 } });
+      worker.handle('job', () => {
+        throw new Error('always');
+      });
+      await worker.connect();
+      await worker.fireAndForget('dl-worker', 'job', 1);
+      await until(async () => (await worker.deadLetters('dl-worker')).length === 1, 10_000, 'one dead letter');
+      for (const count of [0, -1, 1.5, 'x', '5', NaN, Infinity, 100_001, null]) {
+        const error = await rejection(worker.deadLetters('dl-worker', count as number));
+        expect(error, String(count)).to.be.instanceOf(ValidationError);
+        expect(error.message).to.match(/^count must be an integer from 1 to 100000; received /);
+      }
+      expect(await worker.deadLetters('dl-worker', 100_000)).to.have.length(1);
+
+      for (const ids of ['abc', 5, {}, [5], ['ok', null]]) {
+        const error = await rejection(worker.replayDeadLetters('dl-worker', ids as never));
+        expect(error, JSON.stringify(ids)).to.be.instanceOf(ValidationError);
+        expect(error.message).to.match(/^ids must be an array of dead-letter ids \(strings\); received /);
+      }
+      expect(await rejection(worker.replayDeadLetters('dl-worker', undefined, 'no' as never))).to.be.instanceOf(ValidationError);
+      expect(await worker.deadLetters('dl-worker')).to.have.length(1); // nothing replayed by the refused calls
+      expect(await worker.replayDeadLetters('dl-worker', [])).to.equal(0);
     });
   });
 });
