@@ -161,8 +161,10 @@ function hasGetters(prototype: object | null): boolean {
 
 function findInCollection(collection: Map<unknown, unknown> | Set<unknown>, where: string[] | undefined, depth: number): string | undefined {
   let index = 0;
+  let textKeys = false;
   for (const [key, item] of collection.entries()) {
     if (collection instanceof Map) {
+      if (typeof key !== 'string') textKeys = true;
       if (!isMapKey(key)) return `has a Map key that is ${describeValue(key)}, which a receiver refuses (and the whole frame with it): use a string, a number, a boolean, null or a bigint`;
       if (key === '__proto__' && collection.has('__proto_')) {
         where?.push('.get("__proto__")');
@@ -175,6 +177,20 @@ function findInCollection(collection: Map<unknown, unknown> | Set<unknown>, wher
       return kind;
     }
     index += 1;
+  }
+  return textKeys ? mergedMapKey(collection as Map<unknown, unknown>) : undefined;
+}
+
+/**
+ * A receiver reads a map's keys as text: two keys of a Map with the same text (1 and '1', 5n and 5, null and 'null')
+ * would arrive as one, a value lost. Only Maps with a key that is not a string are looked at.
+ */
+function mergedMapKey(map: Map<unknown, unknown>): string | undefined {
+  const texts = new Map<string, unknown>();
+  for (const key of map.keys()) {
+    const text = String(key);
+    if (texts.has(text)) return `has the Map keys ${describeValue(texts.get(text))} and ${describeValue(key)}, which a receiver reads as one key ${JSON.stringify(text)} (a value would be lost)`;
+    texts.set(text, key);
   }
   return undefined;
 }

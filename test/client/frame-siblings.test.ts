@@ -20,6 +20,8 @@ const REFUSED_BY_RECEIVERS: Array<[string, () => unknown, RegExp]> = [
   ['a Map key that is a Date', () => ({ m: new Map([[new Date(0), 'v']]) }), /payload\.m has a Map key that is a Date/],
   ['a Map key that is undefined', () => ({ m: new Map([[undefined, 'v']]) }), /payload\.m has a Map key that is undefined/],
   ['a Map key that is a Map, nested', () => ({ a: [{ b: new Map([['k', new Map([[new Map(), 1]])]]) }] }), /payload\.a\[0\]\.b\.get\("k"\) has a Map key that is an object \(Map\)/],
+  ['Map keys 1 and "1" (a receiver reads both as the key "1")', () => ({ m: new Map<unknown, number>([[1, 1], ['1', 2]]) }), /payload\.m has the Map keys 1 and "1", which a receiver reads as one key "1"/],
+  ['Map keys 5n and 5', () => ({ m: new Map<unknown, number>([[5n, 1], [5, 2]]) }), /payload\.m has the Map keys 5n and 5/],
   ['an Invalid Date', () => ({ at: new Date(Number.NaN) }), /payload\.at is an Invalid Date/],
   ['an Invalid Date in a Set', () => new Set([new Date(Number.NaN)]), /payload \(Set item 0\) is an Invalid Date/],
   ['a boxed Boolean', () => ({ flag: new Boolean(true) }), /payload\.flag is a boxed Boolean/],
