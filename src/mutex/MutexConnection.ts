@@ -8,7 +8,7 @@ import { watchTopologyRefusal } from '../route/topologyRefusals';
 import { TopologyError } from '../errors/TopologyError';
 import { ValidationError } from '../errors/ValidationError';
 import { redactCredentials } from '../log/redact';
-import { assertLentConnectionOpen, assertNotClusterNode, closedByOwner, connectIfNeeded, describeConnection, topologyOf, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands } from '../route/connection';
+import { assertLentConnectionOpen, assertDataServer, closedByOwner, connectIfNeeded, describeConnection, topologyOf, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands } from '../route/connection';
 import { MemoryMutexStore } from './MemoryMutexStore';
 import type { MutexStore } from './MutexStore';
 import { RedisMutexStore } from './RedisMutexStore';
@@ -136,7 +136,7 @@ export class MutexConnection {
       if (this.fromClient ? redis.status === 'wait' : redis.status !== 'ready') await this.open(redis, opened);
       if (opened === undefined || (this.fromClient && redis.status !== 'ready')) return; // a RedisClient's, not up: checked at a later call
       try {
-        await assertNotClusterNode(opened);
+        await assertDataServer(opened);
       } catch (error) {
         if (opened.owned) redis.disconnect();
         throw error;

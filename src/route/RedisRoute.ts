@@ -6,7 +6,7 @@ import { IntracomError } from '../errors/IntracomError';
 import { NotConnectedError } from '../errors/NotConnectedError';
 import { RedisUnavailableError } from '../errors/RedisUnavailableError';
 import { redactCredentials } from '../log/redact';
-import { assertLentConnectionOpen, assertNotClusterNode, clusterSubscriber, connectIfNeeded, cut, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
+import { assertLentConnectionOpen, assertDataServer, clusterSubscriber, connectIfNeeded, cut, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands, type RedisConnection, type Topology } from './connection';
 import { FramedRoute } from './FramedRoute';
 import { LuaScript } from './LuaScript';
 import { watchTopologyRefusal } from './topologyRefusals';
@@ -216,7 +216,7 @@ export class RedisRoute extends FramedRoute implements Route {
     const timeoutMs = this.connectTimeoutMs;
     try {
       await Promise.race([
-        Promise.all([connectIfNeeded(this.publisher), connectIfNeeded(this.subscriber)]).then(() => assertNotClusterNode(this.opened)),
+        Promise.all([connectIfNeeded(this.publisher), connectIfNeeded(this.subscriber)]).then(() => assertDataServer(this.opened)),
         new Promise<never>((_, reject) => {
           // ioredis's own connectTimeout covers the TCP handshake only: a server that accepts and never answers would hang here
           timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms (connectTimeoutMs)`)), timeoutMs);

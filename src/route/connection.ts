@@ -109,13 +109,21 @@ export function openConnection(connection: unknown, tuning: ConnectionTuning = {
 
 /**
  * Fails with a TopologyError when a one-server connection reached a Redis
- * Cluster node (its commands would fail with MOVED on most keys). One INFO
- * at connect time.
+ * Cluster node (its commands would fail with MOVED on most keys) or a
+ * Sentinel (it knows no data command: every call would fail with "unknown
+ * command"). One INFO at connect time (its default sections hold both
+ * `redis_mode` and `cluster_enabled`).
  */
-export async function assertNotClusterNode(opened: OpenedConnection): Promise<void> {
+export async function assertDataServer(opened: OpenedConnection): Promise<void> {
   if (opened.topology === 'cluster') return;
-  const section = await (opened.commands as Redis).info('cluster');
-  if (/^cluster_enabled:1/m.test(section)) {
+  const info = await (opened.commands as Redis).info();
+  if (/^redis_mode:sentinel/m.test(info)) {
+    throw new TopologyError(
+      opened.target,
+      'it is a Redis Sentinel, not a data server (INFO says redis_mode:sentinel): connect with redis+sentinel://<host>:<port>/<master name> or { sentinels, name } to reach the master it monitors',
+    );
+  }
+  if (/^cluster_enabled:1/m.test(info)) {
     throw new TopologyError(
       opened.target,
       'it runs in cluster mode: connect with redis+cluster://<host>:<port>[,<host>:<port>...], { cluster: [seeds] } or an ioredis Cluster',

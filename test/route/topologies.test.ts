@@ -193,6 +193,33 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
     }
   });
 
+  it('refuses a plain redis:// URL, options or an ioredis Redis that name a Sentinel with a TopologyError saying so, in the client and in every mutex call', async () => {
+    const { host = '127.0.0.1', port } = s.sentinels[0];
+    const given = new Redis({ host, port });
+    const forms: Array<[string, unknown]> = [
+      ['redis://', `redis://${host}:${port}`],
+      ['{ host, port }', { host, port }],
+      ['an ioredis Redis', given],
+    ];
+    try {
+      await refusedAtOnce(forms, (error, label) => {
+        expect(error, `${label}: ${String(error)}`).to.be.instanceOf(TopologyError);
+        expect(error.message, label).to.match(/is a Redis Sentinel, not a data server.*connect with redis\+sentinel:\/\//);
+      });
+      // every kind of mutex call, each the first of its mutex (no raw "ERR unknown command")
+      for (const call of [(m: RedisMutex) => m.tryAcquire('x'), (m: RedisMutex) => m.inspect('x'), (m: RedisMutex) => m.list()]) {
+        const mutex = new RedisMutex({ redis: `redis://${host}:${port}` });
+        try {
+          expect(await rejection(call(mutex))).to.be.instanceOf(TopologyError);
+        } finally {
+          await mutex.close();
+        }
+      }
+    } finally {
+      given.disconnect();
+    }
+  });
+
   it('refuses a Sentinel master name that no sentinel monitors with a TopologyError naming it and the sentinels, at once; unreachable sentinels stay a ConnectionError', async () => {
     const hosts = s.sentinels.map((x) => `127.0.0.1:${x.port}`);
     const lent = new Redis({ sentinels: s.sentinels, name: 'nosuchmaster', lazyConnect: true });
