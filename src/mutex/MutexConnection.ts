@@ -8,7 +8,7 @@ import { watchTopologyRefusal } from '../route/topologyRefusals';
 import { TopologyError } from '../errors/TopologyError';
 import { ValidationError } from '../errors/ValidationError';
 import { redactCredentials } from '../log/redact';
-import { assertLentConnectionOpen, assertDataServer, closedByOwner, connectIfNeeded, describeConnection, topologyOf, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands } from '../route/connection';
+import { assertLentConnectionOpen, assertDataServer, closedByOwner, connectIfNeeded, cut, describeConnection, topologyOf, notAClusterError, openConnection, reviveWhenEnded, type OpenedConnection, type RedisCommands } from '../route/connection';
 import { MemoryMutexStore } from './MemoryMutexStore';
 import type { MutexStore } from './MutexStore';
 import { RedisMutexStore } from './RedisMutexStore';
@@ -44,6 +44,11 @@ export class MutexConnection {
   /** The connection created here has been ready once: an end after that is ioredis giving up, not a failed first connect. */
   private wasReady = false;
   private closed = false;
+  /**
+   * The connection created here was refused at its first connect (WRONGPASS, NOAUTH): it was cut, so that
+   * ioredis stops retrying with those credentials, and the next call connects it again.
+   */
+  private refusedAtConnect = false;
   private stopReviving: (() => void) | undefined;
 
   constructor(redis: unknown) {
@@ -113,7 +118,7 @@ export class MutexConnection {
     const redis = this.redis;
     // a lent connection its owner closed after first use goes through connect() too, which refuses it with the
     // documented ConnectionError (its command would fail "Connection is closed", an outcome it cannot know)
-    return redis !== undefined && (this.connecting !== undefined || redis.status === 'wait' || this.lentUnchecked || (!this.owned && closedByOwner(redis)));
+    return redis !== undefined && (this.connecting !== undefined || redis.status === 'wait' || this.lentUnchecked || this.refusedAtConnect || (!this.owned && closedByOwner(redis)));
   }
 
   /**
@@ -142,6 +147,7 @@ export class MutexConnection {
         throw error;
       }
       this.lentUnchecked = false;
+      this.refusedAtConnect = false;
     })().finally(() => {
       this.connecting = undefined;
     });
@@ -164,6 +170,7 @@ export class MutexConnection {
   /** Connects a lazy connection (or waits for a lent one to be ready), its failures typed; one that can never succeed is refused at once. */
   private async open(redis: RedisCommands, opened: OpenedConnection | undefined): Promise<void> {
     let stopWatching = (): void => undefined;
+    if (this.refusedAtConnect) this.lastError = undefined; // the refusal of the last attempt says nothing of this one
     try {
       // seeds that reach no cluster, or a master name no sentinel knows: ioredis would retry for ever
       const refused = new Promise<never>((_, reject) => {
@@ -180,7 +187,15 @@ export class MutexConnection {
       // Redis answered the handshake with a refusal (WRONGPASS, NOAUTH, an ACL denial): not an outage
       const refusal = this.lastError?.name === 'ReplyError' ? this.lastError : error instanceof Error && error.name === 'ReplyError' ? error : undefined;
       if (refusal !== undefined && /^(MOVED|ASK) /.test(refusal.message)) throw redisFailure('connect', refusal, this.target);
-      if (refusal !== undefined) throw new ConnectionError(this.target, refusal.message, { cause: refusal });
+      if (refusal !== undefined) {
+        if (opened?.owned === true) {
+          // ioredis would retry with the refused credentials in the background, and the next call would be refused
+          // unsent until its retry happened to succeed: cut it, and let the next call connect again
+          this.refusedAtConnect = true;
+          await cut(redis);
+        }
+        throw new ConnectionError(this.target, refusal.message, { cause: refusal });
+      }
       // the call's command was never sent: the error a RedisClient's connect() gives, not an outcome unknown
       if (error instanceof IntracomError) throw error;
       const cause = this.lastError ?? error;

@@ -65,6 +65,20 @@ describe('RedisMutex: what each refusal by Redis rejects with, and the lock stat
     expect(await lockIn('wrongpass')).to.equal(null);
   });
 
+  it('WRONGPASS at the first connect, then the password fixed: each call before the fix is the same ConnectionError, and the next call after it connects and succeeds', async () => {
+    await admin.call('ACL', 'SETUSER', 'fixed', 'on', '>old', `~${redis.namespace}:*`, '&*', '+@all');
+    const mutex = as('fixed', 'new');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const error = await rejection(mutex.P('fixed', 'n', 10_000));
+      expect(error, `attempt ${attempt}`).to.be.instanceOf(ConnectionError);
+      expect((error.cause as Error).message).to.match(/^WRONGPASS/);
+    }
+    await admin.call('ACL', 'SETUSER', 'fixed', 'resetpass', '>new');
+    expect(await mutex.P('fixed', 'n', 10_000)).to.equal(true);
+    expect(await lockIn('fixed')).to.not.equal(null);
+    expect(await mutex.V('fixed')).to.equal(true);
+  });
+
   it('NOPERM on the command (no EVALSHA): PermissionError naming the call; the lock is neither taken nor released', async () => {
     const mutex = as('noscript');
     for (const [call, work] of [
