@@ -28,6 +28,7 @@ import { DEFAULT_DURABILITY } from '../route/RouteOptions';
 import { topologyOf } from '../route/connection';
 import type { Route, RouteStats, RouteStatus, Unsubscribe as RouteUnsubscribe } from '../route/Route';
 import { beforeDeadline, withinMs } from '../route/withinMs';
+import { timerMs } from './timerMs';
 import { BurstClock } from './BurstClock';
 import { EventSubscription, type EventHost } from './EventSubscription';
 import { VERSION } from '../version';
@@ -249,14 +250,14 @@ export class RedisClient extends EventEmitter {
     const limits = { maxPayloadBytes, maxFrameBytes };
     this.limits = Object.freeze(limits);
     const registry = { ...DEFAULT_CLIENT_OPTIONS.registry, ...registryOptions };
-    this.heartbeatMs = positiveInteger('registry.heartbeatMs', registry.heartbeatMs);
+    this.heartbeatMs = timerMs('registry.heartbeatMs', registry.heartbeatMs, 1);
     this.instanceTtlMs = positiveInteger('registry.ttlMs', registry.ttlMs);
     if (this.instanceTtlMs <= this.heartbeatMs) {
       throw new ValidationError(`registry.ttlMs must exceed registry.heartbeatMs (${this.heartbeatMs}); received ${this.instanceTtlMs}`);
     }
-    const connectTimeoutMs = positiveInteger('connectTimeoutMs', options.connectTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.connectTimeoutMs);
+    const connectTimeoutMs = timerMs('connectTimeoutMs', options.connectTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.connectTimeoutMs, 1);
     this.connectTimeoutMs = connectTimeoutMs;
-    this.closeTimeoutMs = nonNegativeInteger('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.closeTimeoutMs);
+    this.closeTimeoutMs = timerMs('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.closeTimeoutMs, 0);
     this.maxInFlight = positiveInteger('maxInFlight', options.maxInFlight ?? DEFAULT_CLIENT_OPTIONS.maxInFlight);
     if (options.codec !== undefined && (typeof options.codec?.encode !== 'function' || typeof options.codec?.decode !== 'function')) {
       throw new ValidationError(`codec must have encode() and decode(); received ${describeValue(options.codec)}`);
@@ -272,7 +273,7 @@ export class RedisClient extends EventEmitter {
 
     const durability = { ...DEFAULT_DURABILITY, ...durabilityOptions };
     if (!Number.isSafeInteger(durability.replicas) || durability.replicas < 0) throw new ValidationError(`durability.replicas must be an integer >= 0; received ${describeValue(durability.replicas)}`);
-    positiveInteger('durability.timeoutMs', durability.timeoutMs);
+    timerMs('durability.timeoutMs', durability.timeoutMs, 1);
     const auth = resolveAuth(this.service, options.auth);
     this.routeLogger = this.moduleLogger('route');
     const routeOptions = { codec: this.codec, limits, logger: this.routeLogger, names: this.names, connectTimeoutMs, durability, auth };
@@ -808,13 +809,6 @@ function checked<T>(option: string, value: unknown, check: () => T): T extends v
     const reason = error instanceof Error ? error.message : String(error);
     throw new ValidationError(`option ${option}: ${reason}`);
   }
-}
-
-function nonNegativeInteger(option: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw new ValidationError(`${option} must be a non-negative integer; received ${describeValue(value)}`);
-  }
-  return value;
 }
 
 /**

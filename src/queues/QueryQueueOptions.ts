@@ -6,7 +6,7 @@ export interface QueryQueueOptions {
    * (see `autoExtend`); when its process dies, stalls or loses Redis, another
    * instance takes the query this long after the last renewal. Queries read
    * and waiting their turn are renewed too: the time counts per query, not
-   * per batch.
+   * per batch. At most 2147483647 (the longest Node.js timer).
    * @default 30000
    */
   visibilityTimeoutMs?: number;
@@ -57,6 +57,7 @@ export interface QueryQueueOptions {
   batchSize?: number;
   /**
    * How long a read waits for new queries before checking for abandoned ones, in ms.
+   * At most 5000: `close()` waits for a read in progress.
    * @default 1000
    */
   blockMs?: number;

@@ -6,6 +6,7 @@ import { createQuery } from '../envelope/query';
 import { unencodableReason } from '../envelope/sendable';
 import { invalidQueryReason, isQueryId, MAX_QUERY_ID_LENGTH } from '../envelope/validate';
 import { QueryRoute, QueryType, type Query } from '../envelope/types';
+import { timerMs } from '../client/timerMs';
 import { NoServiceError } from '../errors/NoServiceError';
 import { PayloadTooLargeError } from '../errors/PayloadTooLargeError';
 import { PermissionError } from '../errors/PermissionError';
@@ -18,6 +19,9 @@ import { describeValue } from '../../vars/describe';
 
 /** The most dead letters one `deadLetters` call reads. */
 export const MAX_DEAD_LETTERS_READ = 100_000;
+
+/** The longest `queues.blockMs`: how long close() may wait for a consumer's blocking read to return. */
+export const MAX_BLOCK_MS = 5000;
 
 /** The consumer group every instance of a service shares for FIRE_AND_FORGET (one delivery per query). */
 export const WORKERS_GROUP = 'workers';
@@ -122,14 +126,17 @@ export class QueryQueues {
     private readonly logger: Logger,
   ) {
     const merged = { ...DEFAULT_QUERY_QUEUE_OPTIONS, ...options };
-    for (const name of ['visibilityTimeoutMs', 'maxAttempts', 'dedupeTtlMs', 'broadcastRetentionMs', 'batchSize', 'blockMs', 'maxDeadLetters', 'maxDeadLetterRawBytes'] as const) {
+    for (const name of ['maxAttempts', 'dedupeTtlMs', 'broadcastRetentionMs', 'batchSize', 'maxDeadLetters', 'maxDeadLetterRawBytes'] as const) {
       const value = merged[name];
       if (!Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`queues.${name} must be a positive integer; received ${describeValue(value)}`);
     }
+    // claims are renewed every third of it, and a Node.js timer waits at most MAX_TIMER_MS
+    timerMs('queues.visibilityTimeoutMs', merged.visibilityTimeoutMs, 1);
+    timerMs('queues.blockMs', merged.blockMs, 1, MAX_BLOCK_MS, 'a stopping consumer waits for its read in progress, which close() must not be held by');
     for (const name of ['autoExtend', 'requireKnownDestination'] as const) {
       if (typeof merged[name] !== 'boolean') throw new ValidationError(`queues.${name} must be a boolean; received ${describeValue(merged[name])}`);
     }
-    if (!Number.isSafeInteger(merged.sendWaitMs) || merged.sendWaitMs < 0) throw new ValidationError(`queues.sendWaitMs must be a non-negative integer; received ${describeValue(merged.sendWaitMs)}`);
+    timerMs('queues.sendWaitMs', merged.sendWaitMs, 0);
     if (typeof merged.consume !== 'boolean' && merged.consume !== 'when-handled') {
       throw new ValidationError(`queues.consume must be true, false or 'when-handled'; received ${describeValue(merged.consume)}`);
     }

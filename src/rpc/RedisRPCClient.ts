@@ -28,7 +28,7 @@ import { RpcCaller, type QueryRequestBody, type RpcCallerStats } from './RpcCall
 import type { RpcCalls } from './RpcCalls';
 import { RpcServer, type RpcHandler, type RpcServerStats, type TargetDescription } from './RpcServer';
 import { describeValue } from '../../vars/describe';
-import { MAX_TIMER_MS } from '../envelope/validate';
+import { timerMs } from '../client/timerMs';
 import { QUERY_FUNCTION } from './wire';
 
 /** Options of `expose`. */
@@ -123,11 +123,11 @@ export class RedisRPCClient implements RpcCalls {
     nestedOptions('RedisRPCClient', 'queues', options.queues, DEFAULT_QUERY_QUEUE_OPTIONS);
     this.service = this.client.service;
     this.instanceId = this.client.instanceId;
-    this.timeoutMs = callTimeout('timeoutMs', options.timeoutMs ?? DEFAULT_RPC_OPTIONS.timeoutMs);
+    this.timeoutMs = timerMs('timeoutMs', options.timeoutMs ?? DEFAULT_RPC_OPTIONS.timeoutMs, 1);
     const concurrency = positiveInteger('concurrency', options.concurrency ?? DEFAULT_RPC_OPTIONS.concurrency);
     const maxQueued = nonNegativeInteger('maxQueued', options.maxQueued ?? DEFAULT_RPC_OPTIONS.maxQueued);
-    this.closeTimeoutMs = nonNegativeInteger('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_RPC_OPTIONS.closeTimeoutMs);
-    const probeIntervalMs = positiveInteger('probeIntervalMs', options.probeIntervalMs ?? DEFAULT_RPC_OPTIONS.probeIntervalMs);
+    this.closeTimeoutMs = timerMs('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_RPC_OPTIONS.closeTimeoutMs, 0);
+    const probeIntervalMs = timerMs('probeIntervalMs', options.probeIntervalMs ?? DEFAULT_RPC_OPTIONS.probeIntervalMs, 1);
     const instanceCacheMs = nonNegativeInteger('instanceCacheMs', options.instanceCacheMs ?? DEFAULT_RPC_OPTIONS.instanceCacheMs);
     const sliceSize = positiveInteger('sliceSize', options.sliceSize ?? DEFAULT_RPC_OPTIONS.sliceSize);
     const spread = options.spread ?? DEFAULT_RPC_OPTIONS.spread;
@@ -161,7 +161,7 @@ export class RedisRPCClient implements RpcCalls {
       throw new ValidationError(`localShortcut must be a boolean; received ${describeValue(options.localShortcut)}`);
     }
     this.localShortcut = options.localShortcut ?? DEFAULT_RPC_OPTIONS.localShortcut;
-    this.queryGraceMs = nonNegativeInteger('queryGraceMs', options.queryGraceMs ?? DEFAULT_RPC_OPTIONS.queryGraceMs);
+    this.queryGraceMs = timerMs('queryGraceMs', options.queryGraceMs ?? DEFAULT_RPC_OPTIONS.queryGraceMs, 0);
     this.queues = new QueryQueues(this.client, this.queryHandlers, options.queues ?? {}, moduleLogger('queues'));
     this.local = { handlers: this.queryHandlers };
     this.requests = new QueryRequests(
@@ -291,7 +291,7 @@ export class RedisRPCClient implements RpcCalls {
   with(options: CallOptions): RpcCalls {
     if (typeof options !== 'object' || options === null) throw new ValidationError(`call options must be an object; received ${describeValue(options)}`);
     refuseUnknownOptions('call', options, CALL_OPTION_NAMES);
-    if (options.timeoutMs !== undefined) callTimeout('timeoutMs (call option)', options.timeoutMs);
+    if (options.timeoutMs !== undefined) timerMs('timeoutMs (call option)', options.timeoutMs, 1);
     assertAbortSignal('signal (call option)', options.signal);
     const invoke = this.invoke.bind(this);
     return {
@@ -593,13 +593,6 @@ function closedError(type: QueryType, destination: unknown, action: unknown): No
 function positiveInteger(option: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) throw new ValidationError(`${option} must be a positive integer; received ${describeValue(value)}`);
   return value;
-}
-
-/** A call's timeout: a positive integer no longer than the longest Node.js timer (a longer one would fire every millisecond). */
-function callTimeout(option: string, value: unknown): number {
-  const ms = positiveInteger(option, value);
-  if (ms > MAX_TIMER_MS) throw new ValidationError(`${option} must be at most ${MAX_TIMER_MS} ms (the longest Node.js timer); received ${ms}`);
-  return ms;
 }
 
 function nonNegativeInteger(option: string, value: unknown): number {

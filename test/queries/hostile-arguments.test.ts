@@ -7,6 +7,7 @@
  * operation, never a Redis key, and sendAsync still returns its handle.
  */
 import { expect } from 'chai';
+import Redis from 'ioredis';
 import { QueryState } from '../../src/envelope/types';
 import { NotConnectedError, ValidationError } from '../../src/errors/index';
 import { RedisRPCClient } from '../../src/rpc/RedisRPCClient';
@@ -171,6 +172,76 @@ describe('durable query API under hostile arguments', function () {
       expect(await rejection(worker.replayDeadLetters('dl-worker', undefined, 'no' as never))).to.be.instanceOf(ValidationError);
       expect(await worker.deadLetters('dl-worker')).to.have.length(1); // nothing replayed by the refused calls
       expect(await worker.replayDeadLetters('dl-worker', [])).to.equal(0);
+    });
+  });
+
+  describe('ms options that feed a timer or a blocking read', () => {
+    const MAX = 2_147_483_647;
+    const url = (): string => redis().url;
+    const refusals: Array<[string, () => unknown, RegExp]> = [
+      ['queues.visibilityTimeoutMs', () => new RedisRPCClient({ service: 'b', redis: url(), queues: { visibilityTimeoutMs: 1e10 } }), /^queues\.visibilityTimeoutMs must be at most 2147483647 ms \(the longest Node\.js timer\); received 10000000000$/],
+      ['queues.visibilityTimeoutMs just past', () => new RedisRPCClient({ service: 'b', redis: url(), queues: { visibilityTimeoutMs: MAX + 1 } }), /^queues\.visibilityTimeoutMs must be at most 2147483647 ms/],
+      ['queues.blockMs', () => new RedisRPCClient({ service: 'b', redis: url(), queues: { blockMs: 1e10 } }), /^queues\.blockMs must be at most 5000 ms \(.*close\(\).*\); received 10000000000$/],
+      ['queues.blockMs just past', () => new RedisRPCClient({ service: 'b', redis: url(), queues: { blockMs: 5001 } }), /^queues\.blockMs must be at most 5000 ms/],
+      ['queues.sendWaitMs', () => new RedisRPCClient({ service: 'b', redis: url(), queues: { sendWaitMs: MAX + 1 } }), /^queues\.sendWaitMs must be at most 2147483647 ms/],
+      ['closeTimeoutMs', () => new RedisRPCClient({ service: 'b', redis: url(), closeTimeoutMs: 1e12 }), /^closeTimeoutMs must be at most 2147483647 ms/],
+      ['queryGraceMs', () => new RedisRPCClient({ service: 'b', redis: url(), queryGraceMs: 1e12 }), /^queryGraceMs must be at most 2147483647 ms/],
+      ['probeIntervalMs', () => new RedisRPCClient({ service: 'b', redis: url(), probeIntervalMs: 1e12 }), /^probeIntervalMs must be at most 2147483647 ms/],
+      ['connectTimeoutMs', () => new RedisRPCClient({ service: 'b', redis: url(), connectTimeoutMs: 1e12 }), /^connectTimeoutMs must be at most 2147483647 ms/],
+      ['registry.heartbeatMs', () => new RedisRPCClient({ service: 'b', redis: url(), registry: { heartbeatMs: 1e12, ttlMs: 2e12 } }), /^registry\.heartbeatMs must be at most 2147483647 ms/],
+      ['durability.timeoutMs', () => new RedisRPCClient({ service: 'b', redis: url(), durability: { replicas: 0, timeoutMs: 1e12 } }), /^durability\.timeoutMs must be at most 2147483647 ms/],
+      ['queues.visibilityTimeoutMs 0', () => new RedisRPCClient({ service: 'b', redis: url(), queues: { visibilityTimeoutMs: 0 } }), /^queues\.visibilityTimeoutMs must be a positive integer; received 0$/],
+      ['queues.blockMs 1.5', () => new RedisRPCClient({ service: 'b', redis: url(), queues: { blockMs: 1.5 } }), /^queues\.blockMs must be a positive integer; received 1\.5$/],
+    ];
+    for (const [what, build, message] of refusals) {
+      it(`${what}: refused with a ValidationError naming it and the value`, () => {
+        let error: unknown;
+        try {
+          build();
+        } catch (thrown) {
+          error = thrown;
+        }
+        expect(error).to.be.instanceOf(ValidationError);
+        expect((error as Error).message).to.match(message);
+      });
+    }
+
+    it('at their bounds they work: no TimeoutOverflowWarning, no busy renewal loop, and close() is not held past blockMs', async () => {
+      const warnings: string[] = [];
+      const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+      process.on('warning', onWarning);
+      try {
+        const processed: number[] = [];
+        const worker = await client('bounds', { queues: { visibilityTimeoutMs: MAX, blockMs: 5000, sendWaitMs: MAX }, closeTimeoutMs: MAX, queryGraceMs: MAX });
+        let release: () => void = () => undefined;
+        const held = new Promise<void>((resolve) => (release = resolve));
+        worker.handle('job', async ({ n }: { n: number }) => {
+          processed.push(n);
+          if (n === 0) await held; // a query in progress: its claim is renewed on the timer
+        });
+        await worker.connect();
+        await worker.fireAndForget('bounds', 'job', { n: 0 });
+        await until(() => processed.length === 1, 10_000, 'the first query started');
+        const admin = new Redis(redis().url);
+        const commands = async (): Promise<number> => Number(/total_commands_processed:(\d+)/.exec(await admin.info('stats'))?.[1]);
+        const before = await commands();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const idle = (await commands()) - before;
+        admin.disconnect();
+        release();
+        await worker.fireAndForget('bounds', 'job', { n: 1 });
+        await until(() => processed.length === 2, 10_000, 'the second query processed');
+        // a renewal period past the longest timer fired every millisecond: thousands of commands
+        expect(idle).to.be.below(50);
+        // the consumers now sit in a 5000 ms BLOCK: close() waits for it at most that long
+        const started = Date.now();
+        await worker.close();
+        expect(Date.now() - started).to.be.below(6000);
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(warnings.filter((w) => w.startsWith('TimeoutOverflowWarning'))).to.deep.equal([]);
+      } finally {
+        process.off('warning', onWarning);
+      }
     });
   });
 });
