@@ -121,6 +121,16 @@ describe('increment of a value written into Redis by someone else', function () 
     await redis.stop();
   });
 
+  it('a successful increment refreshes the declared TTL; a refused one leaves the TTL as it was', async () => {
+    const key = new Names(redis.namespace).variable('values', 'valuesKeyed', 'ttl');
+    await client.set(Keyed, 'ttl', MAX - 1, { ttlMs: 5_000 });
+    expect(await client.increment(Keyed, 'ttl')).to.equal(MAX);
+    expect(await raw.pttl(key)).to.be.greaterThan(5_000);
+    await raw.pexpire(key, 5_000);
+    expect(await rejection(client.increment(Keyed, 'ttl'))).to.be.instanceOf(ValidationError);
+    expect(await raw.pttl(key)).to.be.within(1, 5_000);
+  });
+
   it('never surfaces Redis\'s raw "would overflow" or "not an integer" reply: MalformedMessageError, nothing changed', async () => {
     const key = new Names(redis.namespace).variable('values', 'valuesCounter');
     for (const stored of ['9223372036854775807', 'seven']) {

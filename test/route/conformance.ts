@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { once } from 'node:events';
 import { PROTOCOL_VERSION } from '../../src/envelope/codec';
-import { MalformedMessageError, PayloadTooLargeError } from '../../src/errors/index';
+import { MalformedMessageError, PayloadTooLargeError, ValidationError } from '../../src/errors/index';
 import type { Route } from '../../src/route/Route';
 import { MAX_NAMES_PER_CALL } from '../../src/route/SubscriptionTable';
 
@@ -525,9 +525,20 @@ export function routeConformance(name: string, setup: () => Promise<RouteHarness
       expect(Number((await a.get(key))?.toString())).to.equal(50);
       expect(await a.incrBy(key, -10)).to.equal(40);
       await a.set(ch('not-a-number'), 'abc');
-      let failed = false;
-      await a.incrBy(ch('not-a-number'), 1).catch(() => (failed = true));
-      expect(failed).to.equal(true);
+      const refused = await a.incrBy(ch('not-a-number'), 1).then(() => undefined, (error: unknown) => error);
+      expect(refused).to.be.instanceOf(MalformedMessageError);
+      expect((await a.get(ch('not-a-number')))?.toString()).to.equal('abc');
+    });
+
+    it('refuses an increment past the safe integers with ValidationError and changes nothing; resolves the last safe one exactly', async () => {
+      const route = await make();
+      const key = ch('edge');
+      await route.set(key, String(Number.MAX_SAFE_INTEGER - 1));
+      expect(await route.incrBy(key, 1, 60_000)).to.equal(Number.MAX_SAFE_INTEGER);
+      const refused = await route.incrBy(key, 1).then(() => undefined, (error: unknown) => error);
+      expect(refused).to.be.instanceOf(ValidationError);
+      expect((refused as Error).message).to.include('would make it 9007199254740992');
+      expect((await route.get(key))?.toString()).to.equal(String(Number.MAX_SAFE_INTEGER));
     });
 
     it('lists the keys matching a glob pattern, from any route of the medium', async () => {
