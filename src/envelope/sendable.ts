@@ -85,6 +85,21 @@ function findUnencodable(value: unknown, where: string[] | undefined, depth: num
       if (prototype !== Object.prototype && prototype !== null) {
         const kind = instanceProblem(value, prototype as object);
         if (kind !== undefined) return kind;
+        // msgpackr writes what a class instance's toJSON returns, not its properties: that is what must be sendable
+        const toJSON = (value as { toJSON?: unknown }).toJSON;
+        if (typeof toJSON === 'function') {
+          let json: unknown;
+          try {
+            json = toJSON.call(value) as unknown;
+          } catch (error) {
+            return `could not be read (its toJSON threw: ${error instanceof Error ? error.message : String(error)})`;
+          }
+          if (json !== value) {
+            const problem = findUnencodable(json, where, depth + 1, true);
+            if (problem !== undefined) where?.push('.toJSON()');
+            return problem;
+          }
+        }
       }
       return findInProperties(value as Record<string, unknown>, where, depth, true);
     }

@@ -23,6 +23,7 @@ const REFUSED_BY_RECEIVERS: Array<[string, () => unknown, RegExp]> = [
   ['Map keys 1 and "1" (a receiver reads both as the key "1")', () => ({ m: new Map<unknown, number>([[1, 1], ['1', 2]]) }), /payload\.m has the Map keys 1 and "1", which a receiver reads as one key "1"/],
   ['Map keys 5n and 5', () => ({ m: new Map<unknown, number>([[5n, 1], [5, 2]]) }), /payload\.m has the Map keys 5n and 5/],
   ['an Invalid Date', () => ({ at: new Date(Number.NaN) }), /payload\.at is an Invalid Date/],
+  ['an Invalid Date returned by the toJSON of a class instance (which msgpackr sends instead of its properties)', () => ({ t: new (class Stamp { ok = 1; toJSON(): unknown { return { at: new Date(Number.NaN) }; } })() }), /payload\.t\.toJSON\(\)\.at is an Invalid Date/],
   ['an Invalid Date in a Set', () => new Set([new Date(Number.NaN)]), /payload \(Set item 0\) is an Invalid Date/],
   ['a boxed Boolean', () => ({ flag: new Boolean(true) }), /payload\.flag is a boxed Boolean/],
   ['a boxed Number', () => ({ n: new Number(5) }), /payload\.n is a boxed Number/],
