@@ -247,7 +247,8 @@ export class QueryQueues {
    * resolves with its envelope once it is durably stored.
    */
   send(type: QueryType.FIRE_AND_FORGET | QueryType.BROADCAST, destination: string, action: number | string, query: unknown, options: DurableSendOptions = {}): Promise<Query> {
-    return this.named(`send a ${type} query to ${describeValue(destination)}`, () => this.store(type, destination, action, query, options));
+    const operation = `send a ${type} query to ${describeValue(destination)}`;
+    return this.named(operation, () => this.store(operation, type, destination, action, query, options));
   }
 
   /**
@@ -262,13 +263,14 @@ export class QueryQueues {
     try {
       return await work();
     } catch (error) {
-      if (!(error instanceof NotConnectedError)) throw error;
+      // one that names the operation already (the wait for a reconnecting client) says more: kept
+      if (!(error instanceof NotConnectedError) || error.message.startsWith(`cannot ${operation}:`)) throw error;
       const now = this.client.status;
       throw new NotConnectedError(operation, now === 'closing' || now === 'closed' ? now : 'reconnecting');
     }
   }
 
-  private async store(type: QueryType.FIRE_AND_FORGET | QueryType.BROADCAST, destination: string, action: number | string, query: unknown, options: DurableSendOptions): Promise<Query> {
+  private async store(operation: string, type: QueryType.FIRE_AND_FORGET | QueryType.BROADCAST, destination: string, action: number | string, query: unknown, options: DurableSendOptions): Promise<Query> {
     const streams = this.streamsOf(destination);
     if (typeof action !== 'string' && (typeof action !== 'number' || !Number.isFinite(action))) {
       throw new ValidationError(`action must be a string or a finite number; received ${describeValue(action)}`);
@@ -278,7 +280,7 @@ export class QueryQueues {
     if (unsendable !== undefined) throw new ValidationError(`cannot send a ${type} query to "${destination}": ${unsendable}`);
     const { route, service, limits } = this.client;
     // a promise turn (and the operation's name) only when Redis is away
-    if (route.status === 'reconnecting') await this.untilReady(`send a ${type} query to "${destination}"`);
+    if (route.status === 'reconnecting') await this.untilReady(operation);
     if (this.settings.requireKnownDestination && !this.known.has(destination)) await this.assertKnown(type, destination, action);
     const envelope = createQuery({
       serviceNameSource: service,
