@@ -84,6 +84,7 @@ export {
   AcquireAbortedError,
   RedisUnavailableError,
   SnapshotError,
+  InstanceIdInUseError,
   AuthenticationError,
 } from './errors/index';
 export type { RemoteErrorInfo } from './errors/index';
@@ -159,6 +160,7 @@ export type {
   RouteStatus,
   MessageListener,
   PatternListener,
+  HeldInstanceId,
   WriteDone,
   StreamStore,
   StreamEntry,

@@ -38,8 +38,8 @@ export const ACL_COMMANDS: Readonly<Record<AclCapability | 'connection', readonl
   variables: ['get', 'set', 'del', 'exists', 'incrby', 'pexpire', 'evalsha', 'eval', 'multi', 'exec', 'publish', 'subscribe', 'unsubscribe'],
   /** publish and (pattern) subscriptions. */
   events: ['publish', 'subscribe', 'unsubscribe', 'psubscribe', 'punsubscribe'],
-  /** The instance registry's scripts: TIME, ZADD, ZRANGEBYSCORE, ZREMRANGEBYSCORE, ZREM, HSET, HDEL, HMGET; reading it with EVALSHA_RO/EVAL_RO. */
-  registry: ['evalsha', 'eval', 'evalsha_ro', 'eval_ro', 'time', 'zadd', 'zrangebyscore', 'zremrangebyscore', 'zrem', 'hset', 'hdel', 'hmget'],
+  /** The instance registry's scripts: TIME, ZADD, ZRANGEBYSCORE, ZREMRANGEBYSCORE, ZREM, ZSCORE, HSET, HGET, HDEL, HMGET (ZSCORE and HGET: the id check at connect); reading it with EVALSHA_RO/EVAL_RO. */
+  registry: ['evalsha', 'eval', 'evalsha_ro', 'eval_ro', 'time', 'zadd', 'zrangebyscore', 'zremrangebyscore', 'zrem', 'zscore', 'hset', 'hget', 'hdel', 'hmget'],
   /** Requests and replies over pub/sub. */
   rpc: ['publish', 'subscribe', 'unsubscribe', 'pubsub|numsub'],
   /** FIRE_AND_FORGET, BROADCAST, ASYNC, SYNC: streams, consumer groups, completion records, claims (a hash per scope), dead letters. */

@@ -15,6 +15,7 @@ import { unencodableReason } from '../envelope/sendable';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
 import { ConnectionError } from '../errors/ConnectionError';
 import { NotConnectedError } from '../errors/NotConnectedError';
+import { InstanceIdInUseError } from '../errors/InstanceIdInUseError';
 import { PermissionError } from '../errors/PermissionError';
 import { ValidationError } from '../errors/ValidationError';
 import { RateLimitedLog } from '../log/RateLimitedLog';
@@ -26,7 +27,7 @@ import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
 import { DEFAULT_DURABILITY } from '../route/RouteOptions';
 import { topologyOf } from '../route/connection';
-import type { Route, RouteStats, RouteStatus, Unsubscribe as RouteUnsubscribe } from '../route/Route';
+import type { HeldInstanceId, Route, RouteStats, RouteStatus, Unsubscribe as RouteUnsubscribe } from '../route/Route';
 import { beforeDeadline, withinMs } from '../route/withinMs';
 import { timerMs } from './timerMs';
 import { BurstClock } from './BurstClock';
@@ -177,6 +178,17 @@ export class RedisClient extends EventEmitter {
   private readonly warnings: RateLimitedLog;
   private readonly heartbeatMs: number;
   private readonly instanceTtlMs: number;
+  private readonly instanceIdWaitMs: number;
+  /** @internal How long connect() waited for another process to leave this instance id, in ms (a RedisRPCClient's connect adds it to its own limit). */
+  instanceIdWaitedMs = 0;
+  /**
+   * Whether the registry may hold this client's announcement: false until an
+   * announcement was sent, and while another process holds the id, so that
+   * close() never withdraws that process's entry.
+   */
+  private mayHoldId = false;
+  /** Ends the pause between two tries for a taken instance id (close() calls it). */
+  private wakeIdWait: (() => void) | undefined;
   private readonly ownsRoute: boolean;
   private readonly closeTimeoutMs: number;
   /** @internal What connect() may take, in ms (a RedisRPCClient's connect keeps within it too). */
@@ -255,6 +267,7 @@ export class RedisClient extends EventEmitter {
     if (this.instanceTtlMs <= this.heartbeatMs) {
       throw new ValidationError(`registry.ttlMs must exceed registry.heartbeatMs (${this.heartbeatMs}); received ${this.instanceTtlMs}`);
     }
+    this.instanceIdWaitMs = timerMs('registry.instanceIdWaitMs', registry.instanceIdWaitMs, 0);
     const connectTimeoutMs = timerMs('connectTimeoutMs', options.connectTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.connectTimeoutMs, 1);
     this.connectTimeoutMs = connectTimeoutMs;
     this.closeTimeoutMs = timerMs('closeTimeoutMs', options.closeTimeoutMs ?? DEFAULT_CLIENT_OPTIONS.closeTimeoutMs, 0);
@@ -298,7 +311,11 @@ export class RedisClient extends EventEmitter {
     this.route.on('error', (error: Error) => this.reportError(error));
     this.route.on('malformed', (error: MalformedMessageError | AuthenticationError) => this.reportMalformed(error));
 
-    this.info = { service: this.service, instanceId: this.instanceId, host: hostname(), pid: process.pid, startedAt: Date.now(), version: VERSION };
+    // startedAt tells two incarnations under one id apart (the id check of connect(), InstanceDirectory): unique per client of a process too
+    const startedAt = Math.max(Date.now(), lastStartedAt + 1);
+    lastStartedAt = startedAt;
+    // load present from the start: the bytes connect() announces stay the same across its retries, so a retry knows its own entry
+    this.info = { service: this.service, instanceId: this.instanceId, host: hostname(), pid: process.pid, startedAt, version: VERSION, load: { shed: 0, malformed: 0, handlersInFlight: 0 } };
     this.announcement = this.codec.encode(this.info);
   }
 
@@ -317,7 +334,10 @@ export class RedisClient extends EventEmitter {
    * Resolves when ready. Rejects with ConnectionError (the server's reason as
    * `cause`: refused, an ACL denial, NOAUTH, a MOVED reply) when Redis cannot
    * be used, at the latest after `connectTimeoutMs`; a failed connect can be
-   * retried.
+   * retried. While another live process is announced under the same service
+   * and instance id, it waits for that one to leave (close, or expire after
+   * its `registry.ttlMs`), and rejects with InstanceIdInUseError after
+   * `registry.instanceIdWaitMs`.
    */
   connect(): Promise<void> {
     if (this.closing) return Promise.reject(new NotConnectedError('connect', 'closed'));
@@ -326,8 +346,7 @@ export class RedisClient extends EventEmitter {
       try {
         await this.route.connect();
         if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
-        // a Redis that stops answering after the handshake (paused, busy, frozen) must not hold connect() past its limit
-        await beforeDeadline(this.beat(), deadline, `${this.connectTimeoutMs} ms (connectTimeoutMs)`, 'announcing the instance');
+        await this.takeInstanceId(deadline);
       } catch (error) {
         this.connecting = undefined; // a failed connect can be retried
         throw connectionFailure(error, this.route);
@@ -368,6 +387,7 @@ export class RedisClient extends EventEmitter {
       const deadline = performance.now() + timeoutMs;
       const left = () => Math.max(0, deadline - performance.now());
       if (this.heartbeat) clearInterval(this.heartbeat);
+      this.wakeIdWait?.();
       const abandoned: string[] = [];
       if (this.connecting !== undefined) {
         // a connect still waiting for Redis is cut short by closing the route
@@ -376,7 +396,8 @@ export class RedisClient extends EventEmitter {
       }
       if (this.route.status === 'ready') {
         const leaving = (async () => {
-          await this.route.withdraw(this.service, this.instanceId).catch((error: unknown) => this.logger.warn({ err: error }, 'could not leave the registry'));
+          // never another process's entry: a client that waited for its id in vain has nothing to withdraw
+          if (this.mayHoldId) await this.route.withdraw(this.service, this.instanceId).catch((error: unknown) => this.logger.warn({ err: error }, 'could not leave the registry'));
           await Promise.allSettled([...this.subscriptions].map((unsubscribe) => unsubscribe()));
         })();
         if (!(await withinMs(leaving, left()))) abandoned.push(`leaving the registry and ${this.subscriptions.size} subscription(s)`);
@@ -745,6 +766,62 @@ export class RedisClient extends EventEmitter {
     await this.route.publish(state.channel, change, state.headers);
   }
 
+  /**
+   * Announces this instance at connect, in the one step that checks no other
+   * live process holds its id (see the announce script's `exclusive` mode);
+   * while one does, tries again every ID_RETRY_MS (or when that one's
+   * announcement expires, if sooner), until `instanceIdWaitMs`. Each try
+   * waits for Redis until `deadline`, then `connectTimeoutMs` after the
+   * previous pause.
+   */
+  private async takeInstanceId(deadline: number): Promise<void> {
+    const started = performance.now();
+    for (let tries = 1; ; tries++) {
+      this.mayHoldId = true;
+      // a Redis that stops answering after the handshake (paused, busy, frozen) must not hold connect() past its limit
+      const held = await beforeDeadline(
+        this.route.announce(this.service, this.instanceId, this.announcement, this.instanceTtlMs, true),
+        deadline,
+        `${this.connectTimeoutMs} ms (connectTimeoutMs)`,
+        'announcing the instance',
+      );
+      if (held === undefined) return;
+      this.mayHoldId = false;
+      const waited = performance.now() - started;
+      const holder = this.holderOf(held);
+      if (waited >= this.instanceIdWaitMs) throw new InstanceIdInUseError(this.service, this.instanceId, holder, this.instanceIdWaitMs);
+      if (tries === 1) {
+        this.logger.warn(
+          { holder, expiresInMs: held.expiresInMs, instanceIdWaitMs: this.instanceIdWaitMs },
+          'another live process holds this instance id; waiting for it to close or expire before starting (registry.instanceIdWaitMs)',
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, Math.min(ID_RETRY_MS, held.expiresInMs + 1, this.instanceIdWaitMs - waited)));
+        this.wakeIdWait = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeIdWait = undefined;
+      this.instanceIdWaitedMs = performance.now() - started;
+      if (this.closing) throw new NotConnectedError('connect', 'closed', `close() was called while it waited for instance id "${this.instanceId}"`);
+      deadline = performance.now() + this.connectTimeoutMs;
+    }
+  }
+
+  /** What the process holding this id announced (host, pid, startedAt), when it decodes. */
+  private holderOf(held: HeldInstanceId): { host?: unknown; pid?: unknown; startedAt?: unknown } | undefined {
+    try {
+      const info = this.codec.decode(held.announcement) as Partial<InstanceInfo> | null;
+      if (typeof info !== 'object' || info === null) return undefined;
+      const startedAt = typeof info.startedAt === 'bigint' ? Number(info.startedAt) : info.startedAt;
+      return { host: info.host, pid: typeof info.pid === 'bigint' ? Number(info.pid) : info.pid, startedAt };
+    } catch {
+      return undefined;
+    }
+  }
+
   private async beat(): Promise<void> {
     const { malformed, authRefused } = this.route.stats();
     const load = this.info.load;
@@ -816,8 +893,14 @@ function checked<T>(option: string, value: unknown, check: () => T): T extends v
  * what the server said (an ACL denial, NOAUTH, a MOVED reply), never the raw
  * ioredis error.
  */
+/** How often connect() tries again for an instance id another process holds: a graceful close of that one is seen within this. */
+const ID_RETRY_MS = 100;
+
+/** startedAt of the last client this process made (see the constructor). */
+let lastStartedAt = 0;
+
 function connectionFailure(error: unknown, route: Route): unknown {
-  if (error instanceof ConnectionError || error instanceof NotConnectedError || error instanceof PermissionError) return error;
+  if (error instanceof ConnectionError || error instanceof NotConnectedError || error instanceof PermissionError || error instanceof InstanceIdInUseError) return error;
   const target = (route as { target?: string }).target ?? `the ${route.kind} route`;
   const message = error instanceof Error ? error.message : String(error);
   const hint = /^MOVED|^ASK|CLUSTERDOWN/.test(message) ? ' (this is a Redis Cluster node: connect with an ioredis Cluster)' : '';

@@ -41,6 +41,17 @@ export interface RegistryOptions {
    * @default 5000
    */
   ttlMs?: number;
+  /**
+   * How long `connect()` waits, in ms, when another live process is
+   * announced under the same `service` and `instanceId` (a rolling restart
+   * that keeps the id): it starts nothing until that process closes (it
+   * leaves the registry at once) or its announcement expires (a crashed one:
+   * within its `ttlMs`), and past this rejects with InstanceIdInUseError.
+   * Two processes under one id would run durable queries twice. 0: reject at
+   * once.
+   * @default 30000
+   */
+  instanceIdWaitMs?: number;
 }
 
 /** Options of {@link RedisClient}; any other name is refused with ValidationError, naming it. */
@@ -180,7 +191,7 @@ export const CLIENT_OPTION_NAMES: OptionNames<RedisClientOptions> = {
 
 /** The names of the options nested in `limits`, `registry` and `durability`. */
 export const LIMIT_OPTION_NAMES: OptionNames<LimitOptions> = { maxPayloadBytes: true, maxFrameBytes: true };
-export const REGISTRY_OPTION_NAMES: OptionNames<RegistryOptions> = { heartbeatMs: true, ttlMs: true };
+export const REGISTRY_OPTION_NAMES: OptionNames<RegistryOptions> = { heartbeatMs: true, ttlMs: true, instanceIdWaitMs: true };
 export const DURABILITY_OPTION_NAMES: OptionNames<DurabilityOptions> = { replicas: true, timeoutMs: true };
 
 /** The defaults of every optional option, in one place. */
@@ -188,7 +199,7 @@ export const DEFAULT_CLIENT_OPTIONS = {
   namespace: '',
   shardedPubSub: true,
   limits: { maxPayloadBytes: 1024 * 1024, maxFrameBytes: 256 * 1024 },
-  registry: { heartbeatMs: 1000, ttlMs: 5000 },
+  registry: { heartbeatMs: 1000, ttlMs: 5000, instanceIdWaitMs: 30_000 },
   connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
   closeTimeoutMs: 5_000,
   maxInFlight: 1000,

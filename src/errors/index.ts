@@ -18,4 +18,5 @@ export { AcquireTimeoutError } from './AcquireTimeoutError';
 export { AcquireAbortedError } from './AcquireAbortedError';
 export { RedisUnavailableError } from './RedisUnavailableError';
 export { SnapshotError } from './SnapshotError';
+export { InstanceIdInUseError } from './InstanceIdInUseError';
 export { AuthenticationError } from './AuthenticationError';

@@ -10,6 +10,7 @@ import { ValidationError } from '../errors/ValidationError';
 import { globBytes, globMatchBytes, type GlobBytes } from './glob';
 import { MemoryStreams } from './MemoryStreams';
 import { newUuid } from '../envelope/ids';
+import type { HeldInstanceId } from './Route';
 
 /**
  * The key under which a MemoryDeployment's options carry its bus: a symbol,
@@ -298,13 +299,18 @@ export class MemoryBus {
     return next;
   }
 
-  announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): void {
+  /** The announce script's steps (docs/protocol.md), `exclusive` mode included. */
+  announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number, exclusive = false): HeldInstanceId | undefined {
     let registry = this.registries.get(service);
     if (registry === undefined) {
       registry = new Map();
       this.registries.set(service, registry);
     }
-    registry.set(instanceId, { value: announcement, expiresAt: Date.now() + ttlMs });
+    const now = Date.now();
+    const held = registry.get(instanceId);
+    if (exclusive && held !== undefined && held.expiresAt > now && !held.value.equals(announcement)) return { announcement: held.value, expiresInMs: held.expiresAt - now };
+    registry.set(instanceId, { value: announcement, expiresAt: now + ttlMs });
+    return undefined;
   }
 
   withdraw(service: string, instanceId: string): void {

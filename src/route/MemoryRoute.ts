@@ -3,7 +3,7 @@ import { NotConnectedError } from '../errors/NotConnectedError';
 import { incrementOutOfRange } from './incrementOutOfRange';
 import { FramedRoute } from './FramedRoute';
 import { MemoryBus, type MemoryBusOptions, type MemoryEndpoint } from './MemoryBus';
-import type { Route, RouteStatus } from './Route';
+import type { HeldInstanceId, Route, RouteStatus } from './Route';
 import type { RouteOptions } from './RouteOptions';
 import type { AckOptions, ClaimState, ConsumeStep, ConsumeStepResult, DeadLetterStore, EntryQueries, RenewResult, StreamEntry, StreamInfo } from './StreamStore';
 
@@ -120,8 +120,8 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
     return [...this.bus.keys(pattern), ...this.bus.streams.names().filter((name) => this.bus.matches(pattern, name))];
   }
 
-  async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void> {
-    this.bus.announce(service, instanceId, announcement, ttlMs);
+  async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number, exclusive = false): Promise<HeldInstanceId | void> {
+    return this.bus.announce(service, instanceId, announcement, ttlMs, exclusive);
   }
 
   async withdraw(service: string, instanceId: string): Promise<void> {

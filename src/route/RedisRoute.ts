@@ -17,7 +17,7 @@ import { announceScript, liveInstancesScript, withdrawScript } from './registryS
 import { incrementOutOfRange } from './incrementOutOfRange';
 import { incrementScript } from './variableScripts';
 import { MalformedMessageError } from '../errors/MalformedMessageError';
-import type { Route, RouteStatus } from './Route';
+import type { HeldInstanceId, Route, RouteStatus } from './Route';
 import { DEFAULT_CONNECT_TIMEOUT_MS, type RouteOptions } from './RouteOptions';
 import { MAX_NAMES_PER_CALL } from './SubscriptionTable';
 import { withinMs } from './withinMs';
@@ -356,9 +356,16 @@ export class RedisRoute extends FramedRoute implements Route {
     return this.command(`scan ${pattern}`, () => scanKeys(this.publisher, pattern));
   }
 
-  async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void> {
+  async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number, exclusive = false): Promise<HeldInstanceId | void> {
     const { names } = this.options;
-    await this.typed(`announce ${service}`, announceScript.run(this.publisher, [names.instanceSet(service), names.instanceAnnouncements(service)], [instanceId, announcement, ttlMs]));
+    const keys = [names.instanceSet(service), names.instanceAnnouncements(service)];
+    if (!exclusive) {
+      await this.typed(`announce ${service}`, announceScript.run(this.publisher, keys, [instanceId, announcement, ttlMs]));
+      return;
+    }
+    // binary reply: the held announcement comes back as bytes
+    const reply = await this.typed(`announce ${service}`, announceScript.runBuffer(this.publisher, keys, [instanceId, announcement, ttlMs, 'exclusive']));
+    if (Array.isArray(reply)) return { announcement: reply[0], expiresInMs: Number(reply[1]) };
   }
 
   async withdraw(service: string, instanceId: string): Promise<void> {

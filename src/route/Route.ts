@@ -47,6 +47,14 @@ export type RouteMedium = { readonly kind: 'redis'; readonly connection: RedisCo
 /** Connection state of a route or client. */
 export type RouteStatus = 'idle' | 'connecting' | 'ready' | 'reconnecting' | 'closing' | 'closed';
 
+/** Another live announcement holding an instance id (what an exclusive `announce` found instead of announcing). */
+export interface HeldInstanceId {
+  /** Its announcement bytes. */
+  announcement: Buffer;
+  /** How long it stays live without a heartbeat, in ms. */
+  expiresInMs: number;
+}
+
 /**
  * How bytes move (memory in-process, or Redis). Every route passes the same
  * conformance suite (test/route/conformance.ts), so code above this layer can
@@ -142,8 +150,14 @@ export interface Route extends EventEmitter, StreamStore {
    */
   readonly medium: RouteMedium;
 
-  /** Announces (or refreshes) an instance of `service`; it counts as live for `ttlMs`. */
-  announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number): Promise<void>;
+  /**
+   * Announces (or refreshes) an instance of `service`; it counts as live for
+   * `ttlMs`. With `exclusive`, in the same atomic step, announces only when no
+   * live announcement with other bytes holds `instanceId`, and otherwise
+   * resolves with that one (another process under the same id). A route that
+   * ignores `exclusive` resolves with nothing: no check.
+   */
+  announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number, exclusive?: boolean): Promise<HeldInstanceId | void>;
   /** Removes an instance at once. */
   withdraw(service: string, instanceId: string): Promise<void>;
   /** The announcements of the live instances of `service`. */

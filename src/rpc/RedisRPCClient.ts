@@ -186,11 +186,12 @@ export class RedisRPCClient implements RpcCalls {
     }
     this.connecting ??= (async () => {
       const { connectTimeoutMs } = this.client;
-      const deadline = performance.now() + connectTimeoutMs;
-      // each step waits for Redis at most until connectTimeoutMs has passed since connect() began
+      let deadline = performance.now() + connectTimeoutMs;
+      // each step waits for Redis at most until connectTimeoutMs has passed since connect() began, not counting a wait for the instance id (registry.instanceIdWaitMs)
       const step = <T>(work: Promise<T>, what: string): Promise<T> => beforeDeadline(work, deadline, `${connectTimeoutMs} ms (connectTimeoutMs)`, what);
       try {
         await this.client.connect();
+        deadline += this.client.instanceIdWaitedMs;
         if (this.closing) throw new NotConnectedError('connect', 'closed', 'close() was called while it connected');
         await step(this.caller.start(), 'subscribing to the reply channel');
         await step(this.server.start(), 'subscribing and announcing what it serves');

@@ -28,6 +28,7 @@ async function main(): Promise<void> {
     await ledger.hincrby(ledgerKey, `${context.type}:${context.queryId}`, 1);
   });
   rpc.handle('echo', (query) => query);
+  send({ ev: 'connecting' });
   await rpc.connect();
   process.on('message', (command: { cmd: string }) => {
     if (command.cmd === 'close') {
