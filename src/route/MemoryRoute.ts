@@ -121,6 +121,8 @@ export class MemoryRoute extends FramedRoute implements Route, MemoryEndpoint {
   }
 
   async announce(service: string, instanceId: string, announcement: Buffer, ttlMs: number, exclusive = false): Promise<HeldInstanceId | void> {
+    // as on Redis: a closed route keeps no instance live (a heartbeat left running would hold its id for ever)
+    if (this.state === 'closing' || this.state === 'closed') throw new NotConnectedError('announce', this.state);
     return this.bus.announce(service, instanceId, announcement, ttlMs, exclusive);
   }
 

@@ -149,7 +149,8 @@ onEachRoute('RPC instance crashed and started again under its id', (options) => 
     this.timeout(30_000);
     const gate = new Promise<void>(() => undefined);
     const start = async (instanceId: string, answers: boolean): Promise<RedisRPCClient> => {
-      const instance = new RedisRPCClient({ ...options('phoenix'), instanceId, closeTimeoutMs: 100 });
+      // a short registry TTL: the new process under the crashed one's id starts once its entry expired (connect() waits for that)
+      const instance = new RedisRPCClient({ ...options('phoenix'), instanceId, closeTimeoutMs: 100, registry: { heartbeatMs: 100, ttlMs: 300 } });
       await instance.connect();
       await instance.expose('work', async () => {
         if (!answers) await gate;
@@ -174,9 +175,10 @@ onEachRoute('RPC instance crashed and started again under its id', (options) => 
     // a crash: its connections drop without a word to the callers; then a new process under the same id, on the same channel
     const crashedAt = performance.now();
     await crashing.client.route.close();
-    const restarted = await start('phoenix-a', true);
+    const restarting = start('phoenix-a', true);
     try {
-      const outcomes = await Promise.allSettled(calls);
+      // the new process listens on the same channel while the calls given to the crashed one are still pending
+      const [outcomes] = await Promise.all([Promise.allSettled(calls), restarting]);
       const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason as ConnectionLostError);
       expect(lost.length, 'calls given to the crashed process').to.be.greaterThan(0);
       for (const error of lost) {
@@ -186,7 +188,7 @@ onEachRoute('RPC instance crashed and started again under its id', (options) => 
       for (const at of lostAt) expect(at - crashedAt, 'within a few probe intervals, far from the 20 s timeout').to.be.below(3_000);
       expect(await Promise.all(idempotent)).to.have.length(8);
     } finally {
-      await Promise.all([restarted.close(), steady.close(), caller.close(), crashing.close().catch(() => undefined)]);
+      await Promise.all([restarting.then((restarted) => restarted.close()), steady.close(), caller.close(), crashing.close().catch(() => undefined)]);
     }
   });
 });
