@@ -21,7 +21,7 @@ import { ValidationError } from '../errors/ValidationError';
 import { RateLimitedLog } from '../log/RateLimitedLog';
 import { MalformedReports } from '../log/MalformedReports';
 import { checkRedisConnection } from '../route/checkRedisConnection';
-import { patternProblem, topicProblem } from '../route/glob';
+import { hasLoneSurrogate, patternProblem, topicProblem } from '../route/glob';
 import { MEMORY_BUS_OPTION, MemoryBus } from '../route/MemoryBus';
 import { MemoryRoute } from '../route/MemoryRoute';
 import { RedisRoute } from '../route/RedisRoute';
@@ -733,6 +733,8 @@ export class RedisClient extends EventEmitter {
     this.assertVariable(operation, variable);
     if (variable.keyed) {
       if (typeof key !== 'string' || key.length === 0) throw new ValidationError(`variable "${variable.name}" is keyed by ${variable.keyDescription ?? 'a key'}; ${operation} received ${describeValue(key)}`);
+      // UTF-8 cannot carry it: Redis would receive U+FFFD, and two keys would name one value
+      if (hasLoneSurrogate(key)) throw new ValidationError(`the key of variable "${variable.name}" must be well-formed Unicode (no lone surrogate: two keys would name one value); ${operation} received ${JSON.stringify(key)}`);
     } else if (key !== undefined) {
       throw new ValidationError(`variable "${variable.name}" is not keyed; ${operation} received the key ${describeValue(key)}`);
     }

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { IntracomError } from './IntracomError';
 
 /**
@@ -19,7 +20,10 @@ export class InstanceIdInUseError extends IntracomError {
   readonly waitMs: number;
 
   constructor(service: string, instanceId: string, holder: { host?: unknown; pid?: unknown; startedAt?: unknown } | undefined, waitMs: number) {
-    const by = holder === undefined ? 'another process' : `another process (host ${String(holder.host)}, pid ${String(holder.pid)}, started ${typeof holder.startedAt === 'number' ? new Date(holder.startedAt).toISOString() : String(holder.startedAt)})`;
+    // another client of this very process counts as another process (its own startedAt): say which
+    const own = holder !== undefined && holder.pid === process.pid && holder.host === hostname();
+    const who = own ? 'another client of this process' : 'another process';
+    const by = holder === undefined ? who : `${who} (host ${String(holder.host)}, pid ${String(holder.pid)}, started ${typeof holder.startedAt === 'number' ? new Date(holder.startedAt).toISOString() : String(holder.startedAt)})`;
     super(
       'ERR_INSTANCE_ID_IN_USE',
       `instance id "${instanceId}" of service "${service}" is held by ${by}, still live after ${waitMs} ms (registry.instanceIdWaitMs): two processes under one id would run durable queries twice; close the other one first or give this one another instanceId`,

@@ -33,6 +33,8 @@ export class MutexConnection {
   private readonly opened: OpenedConnection | undefined;
   /** A lent connection not yet checked (open, and not one node of a cluster): the first call checks it. */
   private lentUnchecked = false;
+  /** Why a connection created here can never serve the mutexes (it reached a Sentinel, a cluster node...): every later call is refused with it. */
+  private wrongTopology: TopologyError | undefined;
   /** The connection is a RedisClient's: its client connects it and closes it, so it is only checked once ready. */
   private readonly fromClient: boolean;
   /** Where Redis is, for errors. */
@@ -118,7 +120,7 @@ export class MutexConnection {
     const redis = this.redis;
     // a lent connection its owner closed after first use goes through connect() too, which refuses it with the
     // documented ConnectionError (its command would fail "Connection is closed", an outcome it cannot know)
-    return redis !== undefined && (this.connecting !== undefined || redis.status === 'wait' || this.lentUnchecked || this.refusedAtConnect || (!this.owned && closedByOwner(redis)));
+    return redis !== undefined && (this.connecting !== undefined || redis.status === 'wait' || this.lentUnchecked || this.refusedAtConnect || this.wrongTopology !== undefined || (!this.owned && closedByOwner(redis)));
   }
 
   /**
@@ -133,6 +135,8 @@ export class MutexConnection {
     const redis = this.redis as RedisCommands; // only called when the mutexes live in Redis
     const opened = this.opened;
     this.connecting ??= (async () => {
+      // the address names no server the mutexes can use, and reconnecting will not change that (ioredis may still retry it)
+      if (this.wrongTopology !== undefined) throw this.wrongTopology;
       if (opened !== undefined && !this.fromClient) assertLentConnectionOpen(opened);
       if (this.fromClient && closedByOwner(redis)) {
         throw new ConnectionError(this.target, 'the RedisClient passed in was closed by its owner (close()), and a RedisMutex does not reopen a connection it was lent: pass a connected RedisClient');
@@ -143,7 +147,10 @@ export class MutexConnection {
       try {
         await assertDataServer(opened);
       } catch (error) {
-        if (opened.owned) redis.disconnect();
+        if (opened.owned) {
+          redis.disconnect();
+          if (error instanceof TopologyError) this.wrongTopology = error;
+        }
         throw error;
       }
       this.lentUnchecked = false;
@@ -179,7 +186,10 @@ export class MutexConnection {
       await Promise.race([connectIfNeeded(redis), refused]);
     } catch (error) {
       if (error instanceof TopologyError) {
-        if (opened?.owned === true) redis.disconnect();
+        if (opened?.owned === true) {
+          redis.disconnect();
+          this.wrongTopology = error;
+        }
         throw error;
       }
       const notACluster = opened === undefined ? undefined : notAClusterError(opened, this.lastError ?? error);

@@ -92,6 +92,21 @@ onEachRoute('variable values', (options) => {
     }
   });
 
+  it('every call on a keyed variable refuses a key with a lone surrogate (two such keys would name one value); a well-formed pair is a key like any other', async () => {
+    for (const key of ['k\ud800', 'k\udc00', '\ud83d']) {
+      for (const call of [() => client.set(Keyed, key, 1), () => client.get(Keyed, key), () => client.increment(Keyed, key), () => client.delete(Keyed, key)]) {
+        const error = await rejection(call());
+        expect(error, key).to.be.instanceOf(ValidationError);
+        expect(error.message).to.match(/^the key of variable "valuesKeyed" must be well-formed Unicode/);
+      }
+    }
+    await client.set(Keyed, 'k\ud800', 1).catch(() => undefined);
+    await client.set(Keyed, 'pair \ud83d\ude00', 2);
+    expect(await client.get(Keyed, 'pair \ud83d\ude00')).to.equal(2);
+    expect(await client.get(Keyed, 'k\udc00').catch(() => 'refused')).to.equal('refused');
+    await client.delete(Keyed, 'pair \ud83d\ude00');
+  });
+
   it('set refuses a json or msgpack value with a lone surrogate in a string or a key, naming where', async () => {
     const json = await rejection(client.set(Doc, { items: ['ok', 'x\ud800'] }));
     expect(json).to.be.instanceOf(ValidationError);

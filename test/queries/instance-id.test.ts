@@ -111,6 +111,7 @@ describe('one live process per instance id', function () {
     expect(typed).to.include({ service, instanceId: 'x', waitMs: 400 });
     expect(typed.holder).to.include({ pid: process.pid });
     expect(typed.message).to.contain('registry.instanceIdWaitMs');
+    expect(typed.message, 'the holder is a client of this same process, and the message says so').to.contain('held by another client of this process (host ');
     // closing the refused one withdraws nothing: the first is still listed, and still consumes
     await second.close();
     expect((await first.client.instances()).map((i) => i.instanceId)).to.deep.equal(['x']);

@@ -215,6 +215,16 @@ describeTopologies('connections to a cluster and to Sentinel', function () {
           await mutex.close();
         }
       }
+      // and every later call of one mutex, also after the time ioredis takes to retry a connection in the background
+      const mutex = new RedisMutex({ redis: `redis://${host}:${port}` });
+      try {
+        const calls = [() => mutex.P('x', 'n', 1000), () => mutex.tryAcquire('x'), () => mutex.inspect('x'), () => mutex.list(), () => mutex.P('x', 'n', 1000)];
+        for (const call of calls) expect(await rejection(call()), 'a later call').to.be.instanceOf(TopologyError);
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        for (const call of calls) expect(await rejection(call()), 'a call after a background retry could have run').to.be.instanceOf(TopologyError);
+      } finally {
+        await mutex.close();
+      }
     } finally {
       given.disconnect();
     }
