@@ -109,7 +109,8 @@ for (const kind of [...testTargets(), underAcl]) describe(`RedisMutex hand-over$
         expect((await a.inspect('job')).taken).to.equal(false);
       });
 
-      it('a hand-over that comes when more than half the waiter\'s lease (counted from its last attempt) is gone is confirmed by an extension: a held lock with a full lease, and withMutex runs fn', async function () {
+      // the confirmation is the waiter's own step (one extension), the same on every deployment: on one server only
+      if (kind.suffix === '') it('a hand-over that comes when more than half the waiter\'s lease (counted from its last attempt) is gone is confirmed by an extension: a held lock with a full lease, and withMutex runs fn', async function () {
         this.timeout(20_000);
         const { mutexes: [a, b], queued } = await instances(2);
         const lost: unknown[] = [];
