@@ -10,6 +10,7 @@
  * builds: in a range, a byte of 0x80 or more counts as negative, as in
  * those builds.
  */
+import { isWellFormed } from '../envelope/PlainEncoder';
 
 /** What the matcher reads; past the end it reads 0 (Redis's strings end with a NUL that the loop may read). */
 type Bytes = Int8Array;
@@ -150,11 +151,10 @@ export function globMatch(pattern: string | Uint8Array, subject: string | Uint8A
   return globMatchBytes(globBytes(pattern), globBytes(subject));
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 /** True when `text` holds a lone surrogate (half of a UTF-16 pair), which UTF-8 cannot carry: it would arrive as U+FFFD. */
 export function hasLoneSurrogate(text: string): boolean {
-  return LONE_SURROGATE.test(text);
+  // the encoder's own test, so that names, variables and messages refuse exactly the same strings
+  return !isWellFormed.call(text);
 }
 
 /**
